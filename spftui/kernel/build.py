@@ -1,0 +1,104 @@
+"""Build the initial Machine from a Scenario (setup runs outside the timeline)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import paths  # noqa: F401  (registers the steps)
+from .machine import Machine
+from .pte import PAGE_SIZE, is_swap_pte, mk_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_wrprotect, vpn_of
+from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE, Mm, Thread
+
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+
+
+def build_machine(sc: Scenario) -> Machine:
+    m = Machine(sc.policy, sc.reuse, sc.words_per_page)
+    for p in sc.processes:
+        mm = Mm(p.name)
+        m.mms[p.name] = mm
+        if p.fork_of is not None:
+            _setup_fork(m, m.mms[p.fork_of], mm)
+        for mp in p.mappings:
+            flags = PROT_FLAGS[mp.prot] | VM_MAYREAD | VM_MAYWRITE
+            v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
+            m.vma_link(mm, v)
+            if mp.populate:
+                for addr in range(mp.start, mp.start + mp.length, PAGE_SIZE):
+                    _touch(m, mm, addr)
+        for addr, value in p.data:
+            pfn = _touch(m, mm, addr)
+            word = (addr & 0xFFF) // (PAGE_SIZE // m.nwords)
+            m.frames[pfn].words[word] = value
+            mm.shadow.setdefault(vpn_of(addr), [0] * m.nwords)[word] = value
+    for t in sc.threads:
+        for op in t.ops:
+            if op.kind == "fork" and op.child not in m.mms:
+                child = Mm(op.child)
+                child.exists = False
+                m.mms[op.child] = child
+    for i, t in enumerate(sc.threads):
+        m.threads.append(Thread(i, t.name, t.process))
+        m.ops.append(tuple(t.ops))
+        m.repeats.append(t.repeat)
+        m.tlbs.append({})
+        m.mms[t.process].mm_users += 1
+    for mm in m.mms.values():
+        mm.mm_users = max(mm.mm_users, 1)
+    m.events = []
+    m.touched = set()
+    m.dirty_frames = set()
+    m.dirty_ptes = []
+    return m
+
+
+class _SetupThread(Thread):
+    pass
+
+
+def _touch(m: Machine, mm: Mm, addr: int) -> int:
+    """Make the page at addr present and written, as if the process wrote it."""
+    vpn = vpn_of(addr)
+    v = m.vma_lookup(mm, addr)
+    assert v is not None, "the scenario loader checks data lies in a mapping"
+    table = m.pte_alloc(mm, vpn)
+    pte = m.get_pte(table, vpn)
+    if pte_present(pte):
+        return pte_pfn(pte)
+    if v.anon_vma is None:
+        v.anon_vma = m.new_anon_vma()
+    holder = _SetupThread(-1, "setup", mm.name)
+    pfn = m.alloc_page(holder)
+    f = m.frames[pfn]
+    f.mapcount = 1
+    f.anon_exclusive = True
+    mm.rss_anon += 1
+    write = bool(v.vm_flags & VM_WRITE)
+    m.set_pte(mm, table, vpn, mk_pte(pfn, write=write, dirty=True))
+    return pfn
+
+
+def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
+    """dup_mmap at setup: COW sharing, both sides write-protected, counts raised."""
+    for vid in parent.vmas:
+        v = m.vmas[vid]
+        anon = m.new_anon_vma() if v.anon_vma is not None else None
+        m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
+    for pmd, tid in sorted(parent.pgd.items()):
+        table = m.tables[tid]
+        for idx, pte in sorted(table.entries.items()):
+            vpn = pmd * 512 + idx
+            ctable = m.pte_alloc(child, vpn)
+            if vpn in parent.shadow:
+                child.shadow[vpn] = list(parent.shadow[vpn])
+            if is_swap_pte(pte):
+                continue
+            if not pte_special(pte):
+                f = m.frames[pte_pfn(pte)]
+                f.count += 1
+                f.mapcount += 1
+                f.anon_exclusive = False
+                child.rss_anon += 1
+            m.set_pte(parent, table, vpn, pte_wrprotect(pte))
+            m.set_pte(child, ctable, vpn, pte_mkold(pte_wrprotect(pte)))

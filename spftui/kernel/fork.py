@@ -1,0 +1,116 @@
+"""fork's dup_mmap and copy_page_range (kernel-mm.md B.9).
+
+The child exists from `dup_mmap:vm_area_dup` on; threads declared on it wait
+until the fork finishes. The parent's write-protected PTEs are not flushed
+until `flush_tlb_mm` at the end (the window of D.7).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import locks
+from .ops import finish_op, wake_forked
+from .pte import PTRS_PER_PTE, is_swap_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_swp_offset, pte_wrprotect, pte_write
+from .steps import step
+from .vma_ops import vma_write_begin, vma_write_end
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Thread
+
+
+@step("dup_mmap:mmap_write_lock")
+def fork_lock(m: Machine, t: Thread) -> None:
+    """mmap_write_lock_killable(oldmm): the parent's mmap_seq is odd for the whole fork."""
+    if locks.mmap_write_lock(m, t, m.thread_mm(t)):
+        t.pc = "dup_mmap:vma_start_write" if m.policy == "vma-lock" else "dup_mmap:vm_area_dup"
+
+
+@step("dup_mmap:vma_start_write")
+def fork_vma_start_write(m: Machine, t: Thread) -> None:
+    """vma_start_write on every parent VMA (the 6.4.x fix fb49c455323f)."""
+    mm = m.thread_mm(t)
+    for vid in list(mm.vmas):
+        if not locks.vma_start_write(m, t, mm, m.vmas[vid]):
+            return
+    t.pc = "dup_mmap:vm_area_dup"
+
+
+@step("dup_mmap:vm_area_dup")
+def vm_area_dup(m: Machine, t: Thread) -> None:
+    """vm_area_dup + anon_vma_fork for each parent VMA; link into the child (Dufour: vm_raw_write_begin on the parent VMA)."""
+    mm = m.thread_mm(t)
+    child_name = m.ops[t.index][t.op_index].child
+    child = m.mms[child_name]
+    if child.exists:
+        locks.mmap_write_unlock(m, t, mm)
+        finish_op(m, t, f"error: process {child_name} already exists")
+        return
+    child.exists = True
+    for vid in list(mm.vmas):
+        v = m.vmas[vid]
+        vma_write_begin(m, v)
+        anon = m.new_anon_vma() if v.anon_vma is not None else None
+        m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
+    t.vmf["pmds"] = tuple(sorted(mm.pgd))
+    m.emit("fork", mm.name, child_name)
+    t.pc = "copy_page_range:copy_pte_range"
+
+
+@step("copy_page_range:copy_pte_range")
+def copy_pte_range(m: Machine, t: Thread) -> None:
+    """One parent PTE table under its PTL: write-protect W PTEs in the parent (no flush); child PTEs read-only and old; get_page, page_dup_rmap."""
+    mm = m.thread_mm(t)
+    child = m.mms[m.ops[t.index][t.op_index].child]
+    pmds = t.vmf["pmds"]
+    if pmds:
+        table = m.table_ref(mm.pgd[pmds[0]])
+        if not locks.ptl_lock(m, t, table):
+            return
+        base = table.pmd * PTRS_PER_PTE
+        for idx in sorted(table.entries):
+            vpn = base + idx
+            pte = table.entries[idx]
+            ctable = m.pte_alloc(child, vpn)
+            if vpn in mm.shadow:
+                child.shadow[vpn] = list(mm.shadow[vpn])
+            if is_swap_pte(pte):
+                m.swap_map[pte_swp_offset(pte)] += 1  # swap_duplicate
+                child.rss_swap += 1
+                m.set_pte(child, ctable, vpn, pte)
+                continue
+            if not pte_present(pte):
+                continue
+            if pte_write(pte):
+                m.set_pte(mm, table, vpn, pte_wrprotect(pte))  # ptep_set_wrprotect, no flush
+            if not pte_special(pte):
+                f = m.frame(pte_pfn(pte))
+                f.count += 1  # get_page
+                f.mapcount += 1  # page_dup_rmap
+                f.anon_exclusive = False
+                child.rss_anon += 1
+            m.set_pte(child, ctable, vpn, pte_mkold(pte_wrprotect(pte)))
+        locks.ptl_unlock(m, t, table)
+        t.vmf["pmds"] = pmds[1:]
+    if not t.vmf["pmds"]:
+        t.pc = "dup_mmap:flush_tlb_mm"
+
+
+@step("dup_mmap:flush_tlb_mm")
+def fork_flush(m: Machine, t: Thread) -> None:
+    """flush_tlb_mm(oldmm): the parent's stale W translations die here (Dufour: vm_raw_write_end)."""
+    mm = m.thread_mm(t)
+    m.flush_tlb_mm(mm)
+    for vid in mm.vmas:
+        vma_write_end(m, m.vmas[vid])
+    t.pc = "dup_mmap:mmap_write_unlock"
+
+
+@step("dup_mmap:mmap_write_unlock")
+def fork_unlock(m: Machine, t: Thread) -> None:
+    """mmap_write_unlock(oldmm); the child's threads may run."""
+    locks.mmap_write_unlock(m, t, m.thread_mm(t))
+    child = m.ops[t.index][t.op_index].child
+    wake_forked(m, child)
+    finish_op(m, t, f"child {child}")

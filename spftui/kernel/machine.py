@@ -1,0 +1,464 @@
+"""The Machine: all simulated state plus the primitives every path uses.
+
+Paths (fault handlers, writers) live in their own modules and register named
+steps in `steps.STEPS`; `Machine.step(i)` runs one of them for thread i.
+Primitives here keep the kernel's bookkeeping (refcounts, mapcounts, rss,
+TLBs, RCU) and feed the oracles through `oracles.py`'s hooks.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, Callable
+
+from . import oracles
+from .pte import (
+    PTRS_PER_PTE,
+    ZERO_PFN,
+    is_swap_pte,
+    pmd_index,
+    pte_index,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_swp_offset,
+)
+from .state import BLOCKED, DONE, RUNNABLE, Frame, Mm, PteTable, Thread, Vma
+
+Event = tuple[Any, ...]
+
+
+class Machine:
+    """The whole simulated system. Build one with `build.build_machine`."""
+
+    def __init__(self, policy: str, reuse: str, words_per_page: int) -> None:
+        self.policy = policy
+        self.reuse = reuse
+        self.nwords = words_per_page
+        self.frames: list[Frame] = [Frame(ZERO_PFN, words_per_page)]
+        self.frames[0].free = False  # the zero page is never freed
+        self.free_pfns: list[int] = []
+        self.tables: list[PteTable] = []
+        self.free_tables: list[int] = []
+        self.vmas: list[Vma] = []
+        self.free_vmas: list[int] = []
+        self.mms: dict[str, Mm] = {}
+        self.threads: list[Thread] = []
+        self.ops: list[tuple[Any, ...]] = []  # per thread: its Op tuple
+        self.repeats: list[int] = []
+        self.tlbs: list[dict[tuple[str, int], tuple[int, bool]]] = []
+        self.swap_map: dict[int, int] = {}  # offset -> swap PTE count
+        self.swap_cache: dict[int, int] = {}  # offset -> pfn
+        self.free_swap: list[int] = []
+        self.swap_next = 1
+        self.rcu_pending: list[tuple[str, int, tuple[tuple[int, int], ...]]] = []
+        self.anon_vma_next = 1
+        self.reported: set[tuple[Any, ...]] = set()
+        self.steps = 0
+        # Per-step scratch, not state:
+        self.events: list[Event] = []
+        self.touched: set[tuple[str, Any]] = set()  # footprint for POR
+        self.dirty_frames: set[int] = set()
+        self.dirty_ptes: list[tuple[str, int]] = []
+        self.cur: Thread | None = None
+
+    # ----------------------------------------------------------- snapshots
+    def snapshot(self) -> tuple[Any, ...]:
+        """The whole state as one hashable value."""
+        return (
+            tuple(f.snap() for f in self.frames),
+            tuple(sorted(self.free_pfns)),
+            tuple(t.snap() for t in self.tables),
+            tuple(sorted(self.free_tables)),
+            tuple(v.snap() for v in self.vmas),
+            tuple(sorted(self.free_vmas)),
+            tuple((name, mm.snap()) for name, mm in self.mms.items()),
+            tuple(t.snap() for t in self.threads),
+            tuple(tuple(sorted(tlb.items())) for tlb in self.tlbs),
+            tuple(sorted(self.swap_map.items())),
+            tuple(sorted(self.swap_cache.items())),
+            tuple(sorted(self.free_swap)),
+            self.swap_next,
+            tuple(self.rcu_pending),
+            self.anon_vma_next,
+            tuple(sorted(self.reported, key=repr)),
+            self.steps,
+        )
+
+    def restore(self, s: tuple[Any, ...]) -> None:
+        self.frames = [Frame.from_snap(i, fs) for i, fs in enumerate(s[0])]
+        self.free_pfns = list(s[1])
+        self.tables = [PteTable.from_snap(i, ts) for i, ts in enumerate(s[2])]
+        self.free_tables = list(s[3])
+        self.vmas = [Vma.from_snap(i, vs) for i, vs in enumerate(s[4])]
+        self.free_vmas = list(s[5])
+        self.mms = {name: Mm.from_snap(name, ms) for name, ms in s[6]}
+        old = self.threads
+        self.threads = [Thread.from_snap(i, o.name, o.mm, ts) for i, (o, ts) in enumerate(zip(old, s[7]))]
+        self.tlbs = [dict(t) for t in s[8]]
+        self.swap_map = dict(s[9])
+        self.swap_cache = dict(s[10])
+        self.free_swap = list(s[11])
+        self.swap_next = s[12]
+        self.rcu_pending = list(s[13])
+        self.anon_vma_next = s[14]
+        self.reported = set(s[15])
+        self.steps = s[16]
+
+    # -------------------------------------------------------------- events
+    def emit(self, *event: Any) -> None:
+        self.events.append(event)
+
+    def violation(self, kind: str, key: tuple[Any, ...], detail: str) -> None:
+        """Report an oracle violation once per (kind, key)."""
+        k = (kind, *key)
+        if k in self.reported:
+            return
+        self.reported.add(k)
+        who = self.cur.name if self.cur is not None else ""
+        self.events.append(("violation", kind, who, detail))
+
+    # ------------------------------------------------------------- threads
+    def block(self, t: Thread, on: str) -> None:
+        t.state = BLOCKED
+        t.blocked_on = on
+        self.emit("block", t.name, on)
+
+    def wake(self, index: int) -> None:
+        t = self.threads[index]
+        if t.state == BLOCKED:
+            t.state = RUNNABLE
+            t.blocked_on = ""
+            self.emit("wake", t.name)
+
+    def runnable(self) -> list[int]:
+        return [t.index for t in self.threads if t.state == RUNNABLE]
+
+    def all_done(self) -> bool:
+        return all(t.state == DONE for t in self.threads)
+
+    def call(self, t: Thread, label: str, ret: str) -> None:
+        """Enter a kernel subroutine; it returns to `ret` via `ret_`."""
+        t.stack.append(ret)
+        t.pc = label
+
+    def ret_(self, t: Thread) -> None:
+        t.pc = t.stack.pop()
+
+    # -------------------------------------------------------------- frames
+    def alloc_page(self, t: Thread) -> int:
+        """alloc_page: a zeroed page with one reference, held by `t`."""
+        if self.free_pfns:
+            pfn = heapq.heappop(self.free_pfns)
+            f = self.frames[pfn]
+            f.words = [0] * self.nwords
+        else:
+            pfn = len(self.frames)
+            f = Frame(pfn, self.nwords)
+            self.frames.append(f)
+        f.free = False
+        f.count = 1
+        f.mapcount = 0
+        f.anon_exclusive = False
+        f.swapcache = None
+        t.refs.append(pfn)
+        self.dirty_frames.add(pfn)
+        self.touched.add(("f", pfn))
+        self.emit("alloc", t.name, pfn)
+        return pfn
+
+    def frame(self, pfn: int) -> Frame:
+        """Dereference a page; touching a freed one is a use-after-free."""
+        f = self.frames[pfn]
+        self.touched.add(("f", pfn))
+        if f.free and pfn != ZERO_PFN:
+            self.violation("use_after_free", ("frame", pfn), f"pfn {pfn} used after it was freed")
+        return f
+
+    def get_page(self, t: Thread, pfn: int) -> None:
+        f = self.frame(pfn)
+        f.count += 1
+        t.refs.append(pfn)
+        self.dirty_frames.add(pfn)
+
+    def put_page(self, t: Thread | None, pfn: int) -> None:
+        """Drop a reference; `t` is the holder (None: a PTE's or the swap cache's)."""
+        if pfn == ZERO_PFN:
+            return
+        f = self.frame(pfn)
+        if t is not None:
+            t.refs.remove(pfn)
+        f.count -= 1
+        self.dirty_frames.add(pfn)
+        if f.count == 0:
+            self.free_page(f)
+
+    def free_page(self, f: Frame) -> None:
+        oracles.check_free_frame(self, f)
+        f.free = True
+        heapq.heappush(self.free_pfns, f.pfn)
+        self.emit("free", f.pfn)
+
+    def transfer_ref_to_pte(self, t: Thread, pfn: int) -> None:
+        """A reference `t` holds becomes the new PTE's reference."""
+        if pfn != ZERO_PFN:
+            t.refs.remove(pfn)
+
+    # --------------------------------------------------------- page tables
+    def vma_lookup(self, mm: Mm, addr: int) -> Vma | None:
+        """find_vma, restricted to a VMA that contains addr."""
+        from bisect import bisect_right
+
+        self.touched.add(("mm", mm.name))
+        i = bisect_right(mm.starts, addr) - 1
+        if i < 0:
+            return None
+        v = self.vmas[mm.vmas[i]]
+        return v if addr < v.vm_end else None
+
+    def pmd_table(self, mm: Mm, vpn: int) -> PteTable | None:
+        tid = mm.pgd.get(pmd_index(vpn))
+        self.touched.add(("mm", mm.name))
+        if tid is None:
+            return None
+        self.touched.add(("t", tid))
+        return self.tables[tid]
+
+    def pte_alloc(self, mm: Mm, vpn: int) -> PteTable:
+        """Allocate and install the PTE table for vpn if it is missing."""
+        table = self.pmd_table(mm, vpn)
+        if table is not None:
+            return table
+        if self.free_tables:
+            tid = heapq.heappop(self.free_tables)
+            table = self.tables[tid]
+        else:
+            table = PteTable(len(self.tables))
+            self.tables.append(table)
+        table.mm = mm.name
+        table.pmd = pmd_index(vpn)
+        table.entries = {}
+        table.ptl = None
+        table.ptl_waiters = []
+        table.free = False
+        mm.pgd[table.pmd] = table.id
+        self.touched.add(("t", table.id))
+        self.emit("pgtable", mm.name, table.id, "alloc")
+        return table
+
+    def table_ref(self, tid: int) -> PteTable:
+        """Use a PTE table found earlier; a freed one is a use-after-free."""
+        table = self.tables[tid]
+        self.touched.add(("t", tid))
+        if table.free:
+            self.violation("use_after_free", ("table", tid), f"PTE table {tid} used after it was freed")
+        return table
+
+    def get_pte(self, table: PteTable, vpn: int) -> int:
+        return table.entries.get(pte_index(vpn), 0)
+
+    def set_pte(self, mm: Mm, table: PteTable, vpn: int, new: int) -> None:
+        """set_pte_at / ptep_get_and_clear: every PTE change goes through here."""
+        idx = pte_index(vpn)
+        old = table.entries.get(idx, 0)
+        if new:
+            table.entries[idx] = new
+        else:
+            table.entries.pop(idx, None)
+        self.touched.add(("t", table.id))
+        self.emit("pte", mm.name, vpn, old, new)
+        oracles.on_set_pte(self, mm, vpn, old, new)
+
+    def pte_lookup(self, mm: Mm, vpn: int) -> int:
+        table = self.pmd_table(mm, vpn)
+        return 0 if table is None else self.get_pte(table, vpn)
+
+    # ---------------------------------------------------------------- TLBs
+    def flush_tlb_range(self, mm: Mm, start_vpn: int, end_vpn: int) -> None:
+        """Shootdown on every CPU (IPIs modelled as synchronous)."""
+        name = mm.name
+        for cpu, tlb in enumerate(self.tlbs):
+            dead = [k for k in tlb if k[0] == name and start_vpn <= k[1] < end_vpn]
+            for k in dead:
+                del tlb[k]
+            if dead:
+                self.touched.add(("tlb", cpu))
+        self.emit("flush", name, start_vpn, end_vpn)
+
+    def flush_tlb_mm(self, mm: Mm) -> None:
+        self.flush_tlb_range(mm, 0, 1 << 52)
+
+    # ----------------------------------------------------------------- RCU
+    def rcu_read_lock(self, t: Thread) -> None:
+        t.rcu_depth += 1
+
+    def rcu_read_unlock(self, t: Thread) -> None:
+        t.rcu_depth -= 1
+        if t.rcu_depth == 0:
+            t.rcu_qs += 1
+
+    def call_rcu(self, kind: str, oid: int) -> None:
+        """Defer a free until every thread now in an RCU read section leaves it."""
+        waits = tuple((th.index, th.rcu_qs) for th in self.threads if th.rcu_depth > 0)
+        self.rcu_pending.append((kind, oid, waits))
+
+    def run_rcu_callbacks(self) -> None:
+        """Grace periods end as early as possible (a simplification)."""
+        if not self.rcu_pending:
+            return
+        keep = []
+        for kind, oid, waits in self.rcu_pending:
+            if all(self.threads[i].rcu_qs > qs for i, qs in waits):
+                self._rcu_free(kind, oid)
+            else:
+                keep.append((kind, oid, waits))
+        self.rcu_pending = keep
+
+    def _rcu_free(self, kind: str, oid: int) -> None:
+        if kind == "vma":
+            v = self.vmas[oid]
+            v.free = True
+            heapq.heappush(self.free_vmas, oid)
+        else:
+            table = self.tables[oid]
+            oracles.check_free_table(self, table)
+            table.free = True
+            table.entries = {}
+            heapq.heappush(self.free_tables, oid)
+        self.touched.add(("v" if kind == "vma" else "t", oid))
+        self.emit("rcu_free", kind, oid)
+
+    # ---------------------------------------------------------------- VMAs
+    def new_vma(self, mm: Mm, start: int, end: int, flags: int, anon_vma: int | None) -> Vma:
+        if self.free_vmas:
+            vid = heapq.heappop(self.free_vmas)
+            v = Vma(vid)
+            self.vmas[vid] = v
+        else:
+            v = Vma(len(self.vmas))
+            self.vmas.append(v)
+        v.mm, v.vm_start, v.vm_end, v.vm_flags, v.anon_vma = mm.name, start, end, flags, anon_vma
+        v.free = False
+        v.vm_lock_seq = -1
+        self.touched.add(("v", v.id))
+        return v
+
+    def vma_link(self, mm: Mm, v: Vma) -> None:
+        from bisect import bisect_left
+
+        i = bisect_left(mm.starts, v.vm_start)
+        mm.starts.insert(i, v.vm_start)
+        mm.vmas.insert(i, v.id)
+        v.detached = False
+        self.touched.add(("mm", mm.name))
+
+    def vma_unlink(self, mm: Mm, v: Vma) -> None:
+        i = mm.vmas.index(v.id)
+        del mm.vmas[i]
+        del mm.starts[i]
+        v.detached = True
+        v.vm_sequence += 2  # Dufour: unlinking is a write to the VMA
+        self.touched.add(("mm", mm.name))
+
+    def vma_reindex(self, mm: Mm) -> None:
+        """Re-sort the index after a VMA's vm_start moved (split)."""
+        pairs = sorted((self.vmas[i].vm_start, i) for i in mm.vmas)
+        mm.starts = [p[0] for p in pairs]
+        mm.vmas = [p[1] for p in pairs]
+
+    def remove_vma(self, v: Vma) -> None:
+        """vm_area_free: RCU-deferred, and after Dufour's SPF references drop."""
+        v.dying = True
+        if v.refs == 0:
+            self.call_rcu("vma", v.id)
+
+    def vma_ref(self, vid: int) -> Vma:
+        v = self.vmas[vid]
+        self.touched.add(("v", vid))
+        if v.free:
+            self.violation("use_after_free", ("vma", vid), f"VMA {vid} used after it was freed")
+        return v
+
+    def new_anon_vma(self) -> int:
+        n = self.anon_vma_next
+        self.anon_vma_next += 1
+        return n
+
+    # ---------------------------------------------------------------- swap
+    def get_swap_page(self) -> int:
+        if self.free_swap:
+            return heapq.heappop(self.free_swap)
+        off = self.swap_next
+        self.swap_next += 1
+        return off
+
+    def swap_free(self, off: int) -> None:
+        """Drop one swap PTE's count; the slot is freed with its cache."""
+        self.swap_map[off] -= 1
+        self._maybe_release_slot(off)
+
+    def _maybe_release_slot(self, off: int) -> None:
+        if self.swap_map.get(off, 0) == 0 and off not in self.swap_cache:
+            self.swap_map.pop(off, None)
+            heapq.heappush(self.free_swap, off)
+
+    def delete_from_swap_cache(self, f: Frame) -> None:
+        off = f.swapcache
+        assert off is not None
+        del self.swap_cache[off]
+        f.swapcache = None
+        self._maybe_release_slot(off)
+        self.put_page(None, f.pfn)
+
+    def free_swap_and_cache(self, off: int) -> None:
+        """zap of a swap PTE: drop the count; free an unmapped cached page."""
+        self.swap_map[off] -= 1
+        pfn = self.swap_cache.get(off)
+        if self.swap_map[off] == 0 and pfn is not None:
+            f = self.frames[pfn]
+            if f.mapcount == 0 and f.locked is None:
+                self.delete_from_swap_cache(f)
+                return
+        self._maybe_release_slot(off)
+
+    # -------------------------------------------------------------- helpers
+    def thread_mm(self, t: Thread) -> Mm:
+        return self.mms[t.mm]
+
+    def pte_maps(self, pte: int) -> int | None:
+        """The pfn a present, non-special PTE maps."""
+        if pte_present(pte) and not pte_special(pte):
+            return pte_pfn(pte)
+        return None
+
+    def swap_offset(self, pte: int) -> int | None:
+        return pte_swp_offset(pte) if is_swap_pte(pte) else None
+
+    def table_range(self, start_vpn: int, end_vpn: int) -> list[int]:
+        """pmd indices covering [start_vpn, end_vpn)."""
+        return list(range(start_vpn // PTRS_PER_PTE, (end_vpn - 1) // PTRS_PER_PTE + 1))
+
+    # ---------------------------------------------------------------- step
+    def step(self, index: int) -> list[Event]:
+        """Run thread `index` for one atomic step; return the step's events."""
+        from .steps import STEPS
+        from .ops import start_op
+
+        t = self.threads[index]
+        self.events = []
+        self.touched = set()
+        self.dirty_frames = set()
+        self.dirty_ptes = []
+        self.cur = t
+        if t.state != RUNNABLE:
+            raise ValueError(f"thread {t.name} is not runnable ({t.state})")
+        if not t.pc:
+            start_op(self, t)
+        if t.state == RUNNABLE and t.pc:
+            fn: Callable[[Machine, Thread], None] = STEPS[t.pc]
+            fn(self, t)
+        self.run_rcu_callbacks()
+        oracles.after_step(self)
+        self.steps += 1
+        self.cur = None
+        return self.events

@@ -1,0 +1,78 @@
+"""mmap (mmap_region, private anonymous) and madvise(MADV_DONTNEED) (B.9).
+
+Simplifications: mmap never merges with a neighbour, and an mmap over an
+existing mapping fails (MAP_FIXED_NOREPLACE semantics) instead of unmapping.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import locks
+from .ops import finish_op
+from .pte import vpn_of
+from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE
+from .steps import step
+from .vma_ops import overlapping
+from .zap import begin_zap
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Thread
+
+
+@step("mmap_region:mmap_write_lock")
+def mmap_lock(m: Machine, t: Thread) -> None:
+    """mmap_write_lock_killable: mmap_seq goes odd."""
+    if locks.mmap_write_lock(m, t, m.thread_mm(t)):
+        t.pc = "mmap_region:vma_link"
+
+
+@step("mmap_region:vma_link")
+def vma_link(m: Machine, t: Thread) -> None:
+    """Allocate a VMA (anon_vma NULL) and vma_link it: lockless lookups can see it now. No PTEs are made."""
+    mm = m.thread_mm(t)
+    op = m.ops[t.index][t.op_index]
+    if overlapping(m, mm, op.addr, op.addr + op.length):
+        t.vmf["result"] = "EEXIST"
+    else:
+        v = m.new_vma(mm, op.addr, op.addr + op.length, PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE, None)
+        m.vma_link(mm, v)
+        m.emit("vma", mm.name, "link", v.id)
+        t.vmf["result"] = f"{op.addr:#x}"
+    t.pc = "mmap_region:mmap_write_unlock"
+
+
+@step("mmap_region:mmap_write_unlock")
+def mmap_unlock(m: Machine, t: Thread) -> None:
+    """mmap_write_unlock: mmap_seq even again."""
+    locks.mmap_write_unlock(m, t, m.thread_mm(t))
+    finish_op(m, t, t.vmf.get("result", "0"))
+
+
+@step("do_madvise:mmap_read_lock")
+def madvise_lock(m: Machine, t: Thread) -> None:
+    """MADV_DONTNEED runs under the *read* lock: mmap_seq is not bumped, no VMA lock is taken."""
+    if locks.mmap_read_lock(m, t, m.thread_mm(t)):
+        t.pc = "do_madvise:find_vma"
+
+
+@step("do_madvise:find_vma")
+def madvise_find(m: Machine, t: Thread) -> None:
+    """find_vma for the range, then zap_page_range: zap_pte_range and tlb_finish_mmu."""
+    mm = m.thread_mm(t)
+    op = m.ops[t.index][t.op_index]
+    if not overlapping(m, mm, op.addr, op.addr + op.length):
+        locks.mmap_read_unlock(m, t, mm)
+        finish_op(m, t, "ENOMEM")
+        return
+    begin_zap(m, t, vpn_of(op.addr), vpn_of(op.addr + op.length))
+    t.stack += ["do_madvise:mmap_read_unlock", "tlb_finish_mmu:flush"]
+    t.pc = "zap_pte_range:zap"
+
+
+@step("do_madvise:mmap_read_unlock")
+def madvise_unlock(m: Machine, t: Thread) -> None:
+    """mmap_read_unlock."""
+    locks.mmap_read_unlock(m, t, m.thread_mm(t))
+    finish_op(m, t, "0")

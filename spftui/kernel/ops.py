@@ -1,0 +1,142 @@
+"""Starting and finishing user operations, and the user memory access.
+
+A memory access goes through the CPU's TLB, then a hardware page walk that
+sets A/D and fills the TLB, and only then takes a page fault.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import oracles
+from .policies import fault_entry
+from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_write, vpn_of
+from .state import BLOCKED, DONE, RUNNABLE
+from .steps import step
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Thread
+
+OP_ENTRY = {
+    "read": "user:load",
+    "write": "user:store",
+    "mmap": "mmap_region:mmap_write_lock",
+    "munmap": "__do_munmap:mmap_write_lock",
+    "mprotect": "do_mprotect_pkey:mmap_write_lock",
+    "madvise": "do_madvise:mmap_read_lock",
+    "fork": "dup_mmap:mmap_write_lock",
+    "reclaim": "shrink_page_list:isolate",
+}
+WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork")
+
+
+def current_op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
+    ops = m.ops[t.index]
+    return ops[t.op_index] if t.op_index < len(ops) else None
+
+
+def start_op(m: Machine, t: Thread) -> None:
+    op = m.ops[t.index][t.op_index]
+    mm = m.mms[t.mm]
+    if not mm.exists:
+        m.block(t, f"process {t.mm} (not forked yet)")
+        return
+    t.vmf = {"addr": op.addr}
+    if op.kind in ("read", "write"):
+        t.vmf["write"] = op.kind == "write"
+    if op.kind in WRITER_OPS:
+        mm.writers += 1
+    m.emit("op_start", t.name, op.text)
+    t.pc = OP_ENTRY[op.kind]
+
+
+def finish_op(m: Machine, t: Thread, result: str) -> None:
+    op = m.ops[t.index][t.op_index]
+    if op.kind in WRITER_OPS:
+        mm = m.mms[t.mm]
+        mm.writers -= 1
+        if mm.writers == 0:
+            oracles.check_mm(m, mm)
+    m.emit("op_done", t.name, op.text, result)
+    t.result = f"{op.text}: {result}"
+    t.vmf = {}
+    t.pc = ""
+    t.stack = []
+    t.op_index += 1
+    if t.op_index == len(m.ops[t.index]):
+        t.op_index = 0
+        t.iteration += 1
+        if t.iteration >= m.repeats[t.index]:
+            t.state = DONE
+            if m.all_done():
+                oracles.final_check(m)
+
+
+def word_of(m: Machine, addr: int) -> int:
+    return (addr & 0xFFF) // (4096 // m.nwords)
+
+
+def _access(m: Machine, t: Thread, pfn: int) -> None:
+    mm = m.mms[t.mm]
+    addr = t.vmf["addr"]
+    vpn, word = vpn_of(addr), word_of(m, addr)
+    f = m.frame(pfn)
+    m.dirty_frames.add(pfn)
+    if t.vmf["write"]:
+        value = m.ops[t.index][t.op_index].value
+        f.words[word] = value
+        oracles.record_write(m, mm, vpn, word, value, pfn)
+        finish_op(m, t, f"wrote {value}")
+    else:
+        value = f.words[word]
+        oracles.check_read(m, mm, vpn, word, value)
+        finish_op(m, t, f"read {value}")
+
+
+def user_access(m: Machine, t: Thread) -> None:
+    """The access: TLB hit, else a hardware walk (sets A/D, fills the TLB), else a page fault."""
+    mm = m.mms[t.mm]
+    addr = t.vmf["addr"]
+    write = t.vmf["write"]
+    vpn = vpn_of(addr)
+    tlb = m.tlbs[t.index]
+    key = (mm.name, vpn)
+    m.touched.add(("tlb", t.index))
+    ent = tlb.get(key)
+    if ent is not None:
+        if not write or ent[1]:
+            _access(m, t, ent[0])
+            return
+        del tlb[key]  # a write to a read-only entry re-walks
+    table = m.pmd_table(mm, vpn)
+    pte = 0 if table is None else m.get_pte(table, vpn)
+    if table is not None and pte_present(pte) and (not write or pte_write(pte)):
+        new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        if new != pte:
+            m.set_pte(mm, table, vpn, new)
+        tlb[key] = (pte_pfn(pte), pte_write(pte))
+        _access(m, t, pte_pfn(pte))
+        return
+    m.emit("fault", t.name, addr, "write" if write else "read")
+    t.vmf.update(fault_entry(m, t))
+
+
+@step("user:load")
+def user_load(m: Machine, t: Thread) -> None:
+    """A load from user space: TLB, then page walk, then a read fault."""
+    user_access(m, t)
+
+
+@step("user:store")
+def user_store(m: Machine, t: Thread) -> None:
+    """A store from user space: TLB (needs W), then page walk, then a write fault."""
+    user_access(m, t)
+
+
+def wake_forked(m: Machine, child: str) -> None:
+    for th in m.threads:
+        if th.state == BLOCKED and th.mm == child and th.blocked_on.startswith("process"):
+            th.state = RUNNABLE
+            th.blocked_on = ""
+            m.emit("wake", th.name)

@@ -1,0 +1,255 @@
+"""Oracles: checks that run as the simulation goes.
+
+lost_write      a completed read, a PTE install or the final state disagrees
+                with the shadow memory of completed writes
+cow_isolation   a write in one process is visible in another
+use_after_free  a freed frame, page table or VMA is used, or a page is
+                freed while a PTE or a TLB entry still maps it
+refcount        page_count / page_mapcount / swap counts disagree with the
+                references that exist
+stray_pte       a PTE outside every VMA, or a writable PTE in a VMA without
+                VM_WRITE, while no address-space writer is active
+deadlock        no thread can run and not all are done (checked by the
+                scheduler)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from .pte import (
+    PTRS_PER_PTE,
+    ZERO_PFN,
+    format_pte,
+    is_swap_pte,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_swp_offset,
+    pte_write,
+)
+from .state import VM_WRITE
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Frame, Mm, PteTable
+
+
+def addr_of(vpn: int) -> str:
+    return f"{vpn << 12:#x}"
+
+
+def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
+    """Keep the ground-truth rmap; check what a newly present PTE shows."""
+    key = (mm.name, vpn)
+    if pte_present(old) and not pte_special(old):
+        m.frames[pte_pfn(old)].ptes.discard(key)
+        m.dirty_frames.add(pte_pfn(old))
+    if pte_present(new) and not pte_special(new):
+        pfn = pte_pfn(new)
+        f = m.frames[pfn]
+        if f.free:
+            m.violation("use_after_free", ("frame", pfn), f"PTE for {addr_of(vpn)} in {mm.name} set to freed pfn {pfn}")
+        f.ptes.add(key)
+        m.dirty_frames.add(pfn)
+        check_visible(m, mm, vpn, f.words, f"installing {format_pte(new)}")
+    elif pte_present(new):  # the zero page
+        check_visible(m, mm, vpn, m.frames[ZERO_PFN].words, "installing the zero page")
+    if is_swap_pte(old):
+        m.dirty_frames.add(-pte_swp_offset(old) - 1)
+    if is_swap_pte(new):
+        m.dirty_frames.add(-pte_swp_offset(new) - 1)
+    m.dirty_ptes.append(key)
+
+
+def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str) -> None:
+    """The memory now visible at vpn must hold every completed write."""
+    expect = mm.shadow.get(vpn)
+    if expect is None:
+        expect = [0] * m.nwords
+    for w, (have, want) in enumerate(zip(words, expect)):
+        if have != want:
+            addr = (vpn << 12) + w * (4096 // m.nwords)
+            m.violation(
+                "lost_write",
+                (mm.name, vpn, w, want),
+                f"{mm.name}:{addr:#x} reads {have} after {how}, but {want} was written there",
+            )
+
+
+def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:
+    """A write completed into frame `pfn`: update the shadow, check isolation."""
+    words = mm.shadow.get(vpn)
+    if words is None:
+        words = mm.shadow[vpn] = [0] * m.nwords
+    words[word] = value
+    f = m.frames[pfn]
+    for other, ovpn in sorted(f.ptes):
+        if other == mm.name:
+            continue
+        theirs = m.mms[other].shadow.get(ovpn)
+        want = theirs[word] if theirs is not None else 0
+        if want != value:
+            m.violation(
+                "cow_isolation",
+                (other, ovpn, word, value),
+                f"{mm.name}'s write of {value} to pfn {pfn} shows at {other}:{addr_of(ovpn)}",
+            )
+    pte = m.pte_lookup(mm, vpn)
+    if pte_present(pte) and pte_pfn(pte) != pfn:
+        m.violation(
+            "lost_write",
+            (mm.name, vpn, word, value),
+            f"{mm.name}:{addr_of(vpn)} write of {value} went to pfn {pfn} through a stale TLB entry; "
+            f"the PTE maps pfn {pte_pfn(pte)}",
+        )
+
+
+def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int) -> None:
+    words = mm.shadow.get(vpn)
+    want = words[word] if words is not None else 0
+    if value != want:
+        addr = (vpn << 12) + word * (4096 // m.nwords)
+        m.violation(
+            "lost_write",
+            (mm.name, vpn, word, want),
+            f"{mm.name}:{addr:#x} read returned {value}, but the last completed write was {want}",
+        )
+
+
+def check_free_frame(m: Machine, f: Frame) -> None:
+    if f.ptes:
+        mm, vpn = sorted(f.ptes)[0]
+        m.violation("use_after_free", ("frame", f.pfn), f"pfn {f.pfn} freed while {mm}:{addr_of(vpn)} maps it")
+    for cpu, tlb in enumerate(m.tlbs):
+        for (mm, vpn), (pfn, _w) in tlb.items():
+            if pfn == f.pfn:
+                m.violation(
+                    "use_after_free",
+                    ("frame", f.pfn),
+                    f"pfn {f.pfn} freed while CPU {cpu}'s TLB still maps {mm}:{addr_of(vpn)}",
+                )
+
+
+def check_free_table(m: Machine, table: PteTable) -> None:
+    if table.entries:
+        idx, pte = sorted(table.entries.items())[0]
+        vpn = table.pmd * PTRS_PER_PTE + idx
+        m.violation(
+            "stray_pte",
+            ("freed-table", table.id),
+            f"PTE table {table.id} freed with {table.mm}:{addr_of(vpn)} = {format_pte(pte)} in it (leaked)",
+        )
+
+
+def _held_refs(m: Machine) -> Counter[int]:
+    refs: Counter[int] = Counter()
+    for t in m.threads:
+        refs.update(t.refs)
+    return refs
+
+
+def check_frames(m: Machine, pfns: object) -> None:
+    """page_count / page_mapcount / swap counts against the references that exist."""
+    refs = None
+    swap_ptes = None
+    for key in sorted(pfns):  # type: ignore[call-overload]
+        if key < 0:  # a swap slot
+            off = -key - 1
+            if swap_ptes is None:
+                swap_ptes = count_swap_ptes(m)
+            have = m.swap_map.get(off, 0)
+            want = swap_ptes.get(off, 0)
+            if have != want:
+                m.violation("refcount", ("swap", off, have, want), f"swap_map[{off}] is {have} but {want} swap PTEs use it")
+            continue
+        if key == ZERO_PFN:
+            continue
+        f = m.frames[key]
+        if f.free:
+            continue
+        if refs is None:
+            refs = _held_refs(m)
+        mapped = len(f.ptes)
+        want = mapped + (1 if f.swapcache is not None else 0) + refs.get(key, 0)
+        if f.count != want:
+            m.violation(
+                "refcount",
+                ("count", key, f.count, want),
+                f"pfn {key}: page_count {f.count}, but {mapped} PTE(s), "
+                f"{'1 swap cache, ' if f.swapcache is not None else ''}{refs.get(key, 0)} held reference(s)",
+            )
+        if f.mapcount != mapped:
+            m.violation(
+                "refcount",
+                ("mapcount", key, f.mapcount, mapped),
+                f"pfn {key}: page_mapcount {f.mapcount}, but {mapped} PTE(s) map it",
+            )
+
+
+def count_swap_ptes(m: Machine) -> Counter[int]:
+    c: Counter[int] = Counter()
+    for mm in m.mms.values():
+        for tid in mm.pgd.values():
+            for pte in m.tables[tid].entries.values():
+                if is_swap_pte(pte):
+                    c[pte_swp_offset(pte)] += 1
+    return c
+
+
+def check_pte_in_vma(m: Machine, mm: Mm, vpn: int) -> None:
+    table = m.pmd_table(mm, vpn)
+    pte = 0 if table is None else m.get_pte(table, vpn)
+    if not pte:
+        return
+    vma = m.vma_lookup(mm, vpn << 12)
+    if vma is None:
+        m.violation(
+            "stray_pte",
+            ("outside", mm.name, vpn, pte),
+            f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} lies outside every VMA",
+        )
+    elif pte_write(pte) and not vma.vm_flags & VM_WRITE:
+        m.violation(
+            "stray_pte",
+            ("writable", mm.name, vpn, pte),
+            f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} is writable in a VMA without VM_WRITE",
+        )
+
+
+def check_mm(m: Machine, mm: Mm) -> None:
+    for pmd, tid in sorted(mm.pgd.items()):
+        for idx in sorted(m.tables[tid].entries):
+            check_pte_in_vma(m, mm, pmd * PTRS_PER_PTE + idx)
+
+
+def after_step(m: Machine) -> None:
+    if m.dirty_frames:
+        check_frames(m, m.dirty_frames)
+    for name, vpn in m.dirty_ptes:
+        mm = m.mms[name]
+        if mm.writers == 0:
+            check_pte_in_vma(m, mm, vpn)
+
+
+def final_check(m: Machine) -> None:
+    """When every thread is done: memory, counts and tables all agree."""
+    for mm in m.mms.values():
+        if not mm.exists:
+            continue
+        for vpn in sorted(mm.shadow):
+            pte = m.pte_lookup(mm, vpn)
+            if pte_present(pte):
+                words = m.frames[pte_pfn(pte)].words
+            elif is_swap_pte(pte) and pte_swp_offset(pte) in m.swap_cache:
+                words = m.frames[m.swap_cache[pte_swp_offset(pte)]].words
+            else:
+                words = [0] * m.nwords
+            check_visible(m, mm, vpn, words, "the run")
+        check_mm(m, mm)
+    live = [f.pfn for f in m.frames if not f.free] + [-o - 1 for o in m.swap_map]
+    check_frames(m, live)
+    for f in m.frames:
+        if not f.free and f.pfn != ZERO_PFN and f.count == 0:
+            m.violation("refcount", ("leak", f.pfn), f"pfn {f.pfn} is allocated with no reference")

@@ -1,0 +1,3 @@
+"""Importing this module registers every step of every kernel path."""
+
+from . import anon, fault, fork, mmap, mprotect, munmap, ops, swap, wp, zap  # noqa: F401

@@ -1,0 +1,362 @@
+"""The simulated machine's state: plain objects that snapshot to hashable tuples.
+
+Everything a step reads or writes lives here, including each thread's
+position (`pc`, `stack`) and its fault locals (`vmf`), so a state can be
+copied, compared, hashed and restored (DESIGN.md contract 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# vm_flags bits (include/linux/mm.h)
+VM_READ = 0x1
+VM_WRITE = 0x2
+VM_SHARED = 0x8
+VM_MAYREAD = 0x10
+VM_MAYWRITE = 0x20
+
+PROT_FLAGS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE}
+
+
+def format_vm_flags(flags: int) -> str:
+    return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + "p"
+
+
+class Frame:
+    """A physical page (struct page). `words` are its contents.
+
+    `count` is page_count (_refcount); `mapcount` is page_mapcount
+    (_mapcount + 1). `ptes` is the oracle's ground truth, not a kernel field:
+    the (mm, vpn) pairs whose present PTE maps this page.
+    """
+
+    __slots__ = (
+        "pfn",
+        "words",
+        "count",
+        "mapcount",
+        "anon_exclusive",
+        "swapcache",
+        "locked",
+        "lock_waiters",
+        "free",
+        "ptes",
+    )
+
+    def __init__(self, pfn: int, nwords: int) -> None:
+        self.pfn = pfn
+        self.words = [0] * nwords
+        self.count = 0
+        self.mapcount = 0
+        self.anon_exclusive = False
+        self.swapcache: int | None = None  # swap offset while PG_swapcache
+        self.locked: int | None = None  # PG_locked holder (tid)
+        self.lock_waiters: list[int] = []
+        self.free = True
+        self.ptes: set[tuple[str, int]] = set()
+
+    def snap(self) -> tuple[Any, ...]:
+        return (
+            tuple(self.words),
+            self.count,
+            self.mapcount,
+            self.anon_exclusive,
+            self.swapcache,
+            self.locked,
+            tuple(self.lock_waiters),
+            self.free,
+            tuple(sorted(self.ptes)),
+        )
+
+    @classmethod
+    def from_snap(cls, pfn: int, s: tuple[Any, ...]) -> Frame:
+        f = cls.__new__(cls)
+        f.pfn = pfn
+        f.words = list(s[0])
+        f.count, f.mapcount, f.anon_exclusive, f.swapcache, f.locked = s[1:6]
+        f.lock_waiters = list(s[6])
+        f.free = s[7]
+        f.ptes = set(s[8])
+        return f
+
+
+class PteTable:
+    """A PTE-table page with its split page-table lock (ptl)."""
+
+    __slots__ = ("id", "mm", "pmd", "entries", "ptl", "ptl_waiters", "free")
+
+    def __init__(self, tid: int) -> None:
+        self.id = tid
+        self.mm = ""
+        self.pmd = -1  # the pmd index this table is (or was last) installed at
+        self.entries: dict[int, int] = {}  # pte index -> pte (0 entries dropped)
+        self.ptl: int | None = None  # holder (thread index)
+        self.ptl_waiters: list[int] = []
+        self.free = True
+
+    def snap(self) -> tuple[Any, ...]:
+        return (
+            self.mm,
+            self.pmd,
+            tuple(sorted(self.entries.items())),
+            self.ptl,
+            tuple(self.ptl_waiters),
+            self.free,
+        )
+
+    @classmethod
+    def from_snap(cls, tid: int, s: tuple[Any, ...]) -> PteTable:
+        t = cls.__new__(cls)
+        t.id = tid
+        t.mm, t.pmd = s[0], s[1]
+        t.entries = dict(s[2])
+        t.ptl = s[3]
+        t.ptl_waiters = list(s[4])
+        t.free = s[5]
+        return t
+
+
+class Vma:
+    """A vm_area_struct with the fields every SPF scheme adds.
+
+    vm_sequence   Dufour's per-VMA seqcount (odd while a writer is inside)
+    refs          Dufour's SPF references (vm_ref_count minus the tree's)
+    vm_lock_seq, lock_readers, lock_writer, lock_waiters, detached:
+                  the 6.4 per-VMA lock
+    detached      unlinked from the VMA index: 6.4's `detached`, and
+                  Dufour's "rb node empty" (both are set at the same point)
+    dying         remove_vma ran; freed once `refs` drop and RCU allows
+    free          RCU-freed (vm_area_free completed)
+    """
+
+    __slots__ = (
+        "id",
+        "mm",
+        "vm_start",
+        "vm_end",
+        "vm_flags",
+        "anon_vma",
+        "vm_sequence",
+        "refs",
+        "vm_lock_seq",
+        "lock_readers",
+        "lock_writer",
+        "lock_waiters",
+        "detached",
+        "dying",
+        "free",
+    )
+
+    def __init__(self, vid: int) -> None:
+        self.id = vid
+        self.mm = ""
+        self.vm_start = 0
+        self.vm_end = 0
+        self.vm_flags = 0
+        self.anon_vma: int | None = None
+        self.vm_sequence = 0
+        self.refs = 0
+        self.vm_lock_seq = -1
+        self.lock_readers: list[int] = []
+        self.lock_writer: int | None = None
+        self.lock_waiters: list[int] = []
+        self.detached = False
+        self.dying = False
+        self.free = True
+
+    def snap(self) -> tuple[Any, ...]:
+        return (
+            self.mm,
+            self.vm_start,
+            self.vm_end,
+            self.vm_flags,
+            self.anon_vma,
+            self.vm_sequence,
+            self.refs,
+            self.vm_lock_seq,
+            tuple(self.lock_readers),
+            self.lock_writer,
+            tuple(self.lock_waiters),
+            self.detached,
+            self.dying,
+            self.free,
+        )
+
+    @classmethod
+    def from_snap(cls, vid: int, s: tuple[Any, ...]) -> Vma:
+        v = cls.__new__(cls)
+        v.id = vid
+        (v.mm, v.vm_start, v.vm_end, v.vm_flags, v.anon_vma, v.vm_sequence, v.refs, v.vm_lock_seq) = s[:8]
+        v.lock_readers = list(s[8])
+        v.lock_writer = s[9]
+        v.lock_waiters = list(s[10])
+        v.detached, v.dying, v.free = s[11:14]
+        return v
+
+    def copy_fields(self) -> tuple[int, int, int, int | None]:
+        """What a speculative fault copies onto its stack (pvma)."""
+        return (self.vm_start, self.vm_end, self.vm_flags, self.anon_vma)
+
+
+class Mm:
+    """An mm_struct.
+
+    mmap_lock is a fair rwsem: `lock_writer` or `lock_readers` hold it,
+    `lock_waiters` queue FIFO as (thread, "r"|"w"); a blocked thread is not
+    runnable. `downgraded` marks a writer turned reader by
+    mmap_write_downgrade. `vmas` is the VMA index, sorted by vm_start
+    (bisect: O(log n) find_vma). `pgd` maps a pmd index to a PTE table.
+    `shadow` is the lost-write oracle's memory: vpn -> words of the last
+    completed writes (absent = zero).
+    """
+
+    __slots__ = (
+        "name",
+        "lock_writer",
+        "lock_readers",
+        "lock_waiters",
+        "downgraded",
+        "mmap_seq",
+        "mm_lock_seq",
+        "vmas",
+        "starts",
+        "pgd",
+        "mm_users",
+        "rss_anon",
+        "rss_swap",
+        "tlb_flush_pending",
+        "writers",
+        "exists",
+        "shadow",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock_writer: int | None = None
+        self.lock_readers: list[int] = []
+        self.lock_waiters: list[tuple[int, str]] = []
+        self.downgraded = False
+        self.mmap_seq = 0
+        self.mm_lock_seq = 0
+        self.vmas: list[int] = []
+        self.starts: list[int] = []  # vm_start of each entry of `vmas`, for bisect
+        self.pgd: dict[int, int] = {}
+        self.mm_users = 0
+        self.rss_anon = 0
+        self.rss_swap = 0
+        self.tlb_flush_pending = 0
+        self.writers = 0  # address-space writer ops in flight (oracle bookkeeping)
+        self.exists = True
+        self.shadow: dict[int, list[int]] = {}
+
+    def snap(self) -> tuple[Any, ...]:
+        return (
+            self.lock_writer,
+            tuple(self.lock_readers),
+            tuple(self.lock_waiters),
+            self.downgraded,
+            self.mmap_seq,
+            self.mm_lock_seq,
+            tuple(self.vmas),
+            tuple(self.starts),
+            tuple(sorted(self.pgd.items())),
+            self.mm_users,
+            self.rss_anon,
+            self.rss_swap,
+            self.tlb_flush_pending,
+            self.writers,
+            self.exists,
+            tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())),
+        )
+
+    @classmethod
+    def from_snap(cls, name: str, s: tuple[Any, ...]) -> Mm:
+        m = cls.__new__(cls)
+        m.name = name
+        m.lock_writer = s[0]
+        m.lock_readers = list(s[1])
+        m.lock_waiters = list(s[2])
+        m.downgraded, m.mmap_seq, m.mm_lock_seq = s[3:6]
+        m.vmas = list(s[6])
+        m.starts = list(s[7])
+        m.pgd = dict(s[8])
+        (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.exists) = s[9:15]
+        m.shadow = {k: list(v) for k, v in s[15]}
+        return m
+
+
+RUNNABLE = "runnable"
+BLOCKED = "blocked"
+DONE = "done"
+
+
+class Thread:
+    """A user thread on its own CPU (cpu == index).
+
+    pc        the label of the next step, "" between operations
+    stack     return labels of the kernel subroutines it is inside
+    vmf       fault / writer locals: plain, hashable values only
+    refs      page references it holds (get_page, a fresh allocation, an
+              mmu_gather batch): pfns, with repeats
+    """
+
+    __slots__ = (
+        "index",
+        "name",
+        "mm",
+        "op_index",
+        "iteration",
+        "pc",
+        "stack",
+        "vmf",
+        "state",
+        "blocked_on",
+        "rcu_depth",
+        "rcu_qs",
+        "refs",
+        "result",
+    )
+
+    def __init__(self, index: int, name: str, mm: str) -> None:
+        self.index = index
+        self.name = name
+        self.mm = mm
+        self.op_index = 0
+        self.iteration = 0
+        self.pc = ""
+        self.stack: list[str] = []
+        self.vmf: dict[str, Any] = {}
+        self.state = RUNNABLE
+        self.blocked_on = ""
+        self.rcu_depth = 0
+        self.rcu_qs = 0
+        self.refs: list[int] = []
+        self.result = ""
+
+    def snap(self) -> tuple[Any, ...]:
+        return (
+            self.op_index,
+            self.iteration,
+            self.pc,
+            tuple(self.stack),
+            tuple(sorted(self.vmf.items())),
+            self.state,
+            self.blocked_on,
+            self.rcu_depth,
+            self.rcu_qs,
+            tuple(self.refs),
+            self.result,
+        )
+
+    @classmethod
+    def from_snap(cls, index: int, name: str, mm: str, s: tuple[Any, ...]) -> Thread:
+        t = cls.__new__(cls)
+        t.index, t.name, t.mm = index, name, mm
+        t.op_index, t.iteration, t.pc = s[0], s[1], s[2]
+        t.stack = list(s[3])
+        t.vmf = dict(s[4])
+        t.state, t.blocked_on, t.rcu_depth, t.rcu_qs = s[5:9]
+        t.refs = list(s[9])
+        t.result = s[10]
+        return t

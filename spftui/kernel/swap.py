@@ -1,0 +1,182 @@
+"""Swap: do_swap_page on a swap-cache hit (B.5) and reclaim (swap-out).
+
+Simplification: swapped-out pages stay in the swap cache (no writeback, no
+swap-cache eviction), so a swap PTE always finds its page there; the
+`swapin_readahead` path is not modelled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import locks
+from .fault import fault_done, lock_pte, spf_abort, unlock_pte
+from .ops import finish_op
+from .pte import mk_pte, pte_pfn, pte_present, pte_special, pte_swp_offset, swp_entry_to_pte, vpn_of
+from .state import VM_WRITE
+from .steps import step
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Thread
+
+
+@step("do_swap_page:lookup_swap_cache")
+def lookup_swap_cache(m: Machine, t: Thread) -> None:
+    """lookup_swap_cache: find the page for the swap entry (+1 reference)."""
+    off = pte_swp_offset(t.vmf["orig_pte"])
+    pfn = m.swap_cache.get(off)
+    if pfn is None:
+        if t.vmf["mode"] in ("spf", "dufour"):
+            spf_abort(m, t, "SWAP_NOPAGE", f"swap entry {off} is not in the swap cache")
+        else:
+            fault_done(m, t)  # the entry went away: the PTE changed; retry
+        return
+    m.get_page(t, pfn)
+    t.vmf["page"] = pfn
+    t.pc = "do_swap_page:lock_page"
+
+
+@step("do_swap_page:lock_page")
+def swap_lock_page(m: Machine, t: Thread) -> None:
+    """lock_page (speculative: trylock_page, abort on failure); check the page is still that entry's."""
+    pfn = t.vmf["page"]
+    f = m.frame(pfn)
+    if t.vmf["mode"] in ("spf", "dufour"):
+        if not locks.trylock_page(m, t, f):
+            spf_abort(m, t, "PAGE_LOCK", f"trylock_page(pfn {pfn}) failed")
+            return
+    elif not locks.lock_page(m, t, f):
+        return
+    t.vmf["page_locked"] = True
+    if f.swapcache != pte_swp_offset(t.vmf["orig_pte"]):
+        locks.unlock_page(m, t, f)
+        del t.vmf["page_locked"]
+        m.put_page(t, t.vmf.pop("page"))
+        fault_done(m, t)
+        return
+    lock_pte(m, t, "do_swap_page:set_pte")
+
+
+def _release_page(m: Machine, t: Thread) -> None:
+    pfn = t.vmf.pop("page")
+    if t.vmf.pop("page_locked", False):
+        locks.unlock_page(m, t, m.frames[pfn])
+    m.put_page(t, pfn)
+
+
+@step("do_swap_page:set_pte")
+def swap_set_pte(m: Machine, t: Thread) -> None:
+    """Under the PTL: pte_same, mk_pte (read-only), reuse for a write by the release's rule, do_page_add_anon_rmap, swap_free."""
+    mm = m.thread_mm(t)
+    vpn = vpn_of(t.vmf["addr"])
+    table = m.tables[t.vmf["pmd"]]
+    orig = t.vmf["orig_pte"]
+    if m.get_pte(table, vpn) != orig:
+        unlock_pte(m, t)
+        _release_page(m, t)
+        fault_done(m, t)
+        return
+    pfn = t.vmf["page"]
+    f = m.frame(pfn)
+    off = pte_swp_offset(orig)
+    flags = t.vmf["pvma"][2] if "pvma" in t.vmf else m.vmas[t.vmf["vma"]].vm_flags
+    write = t.vmf["write"] and bool(flags & VM_WRITE)
+    reuse = False
+    if m.reuse == "anon-exclusive":
+        m.swap_free(off)  # v5.18: swap_free / try_to_free_swap first
+        if m.swap_map.get(off, 0) == 0 and f.swapcache is not None:
+            m.delete_from_swap_cache(f)
+        if write and f.count == 1:
+            reuse = True
+            f.anon_exclusive = True
+    else:
+        if write and f.mapcount + m.swap_map.get(off, 0) <= 1:  # reuse_swap_page, refcount ignored
+            reuse = True
+            m.delete_from_swap_cache(f)
+        m.swap_free(off)
+    mm.rss_anon += 1
+    mm.rss_swap -= 1
+    f.mapcount += 1  # do_page_add_anon_rmap
+    m.transfer_ref_to_pte(t, pfn)
+    m.set_pte(mm, table, vpn, mk_pte(pfn, write=reuse, dirty=reuse))
+    del t.vmf["page"]
+    if t.vmf.pop("page_locked", False):
+        locks.unlock_page(m, t, f)
+    if t.vmf["write"] and not reuse:
+        t.vmf["orig_pte"] = m.get_pte(table, vpn)
+        t.pc = "do_wp_page:reuse_check"
+        return
+    unlock_pte(m, t)
+    fault_done(m, t)
+
+
+# ------------------------------------------------------------------ reclaim
+@step("shrink_page_list:isolate")
+def isolate(m: Machine, t: Thread) -> None:
+    """Find the page mapped at ADDR; isolate it (+1 reference) and trylock_page."""
+    mm = m.thread_mm(t)
+    pte = m.pte_lookup(mm, vpn_of(t.vmf["addr"]))
+    if not pte_present(pte) or pte_special(pte):
+        finish_op(m, t, "nothing to reclaim")
+        return
+    pfn = pte_pfn(pte)
+    f = m.frame(pfn)
+    if not locks.trylock_page(m, t, f):
+        finish_op(m, t, "page locked: skipped")
+        return
+    m.get_page(t, pfn)
+    t.vmf["page"] = pfn
+    t.pc = "shrink_page_list:add_to_swap"
+
+
+@step("shrink_page_list:add_to_swap")
+def add_to_swap(m: Machine, t: Thread) -> None:
+    """add_to_swap: allocate a swap slot and add the page to the swap cache (+1 reference)."""
+    f = m.frame(t.vmf["page"])
+    if f.swapcache is None:
+        off = m.get_swap_page()
+        m.swap_map[off] = 0
+        m.swap_cache[off] = f.pfn
+        f.swapcache = off
+        f.count += 1
+        m.dirty_frames.add(f.pfn)
+        m.emit("swap", "add_to_swap", f.pfn, off)
+    t.pc = "try_to_unmap_one:unmap"
+
+
+@step("try_to_unmap_one:unmap")
+def try_to_unmap_one(m: Machine, t: Thread) -> None:
+    """For one mapping: take its PTL, ptep_clear_flush, install the swap entry, page_remove_rmap, put_page."""
+    f = m.frame(t.vmf["page"])
+    off = f.swapcache
+    if not f.ptes or off is None:
+        t.pc = "shrink_page_list:putback"
+        return
+    name, vpn = sorted(f.ptes)[0]
+    mm = m.mms[name]
+    table = m.pmd_table(mm, vpn)
+    assert table is not None
+    if not locks.ptl_lock(m, t, table):
+        return
+    m.set_pte(mm, table, vpn, 0)
+    m.flush_tlb_range(mm, vpn, vpn + 1)
+    m.set_pte(mm, table, vpn, swp_entry_to_pte(off))
+    m.swap_map[off] += 1
+    mm.rss_anon -= 1
+    mm.rss_swap += 1
+    f.mapcount -= 1
+    locks.ptl_unlock(m, t, table)
+    m.put_page(None, f.pfn)
+    if not f.ptes:
+        t.pc = "shrink_page_list:putback"
+
+
+@step("shrink_page_list:putback")
+def putback(m: Machine, t: Thread) -> None:
+    """unlock_page and drop the isolation reference; the page stays in the swap cache."""
+    pfn = t.vmf.pop("page")
+    f = m.frame(pfn)
+    locks.unlock_page(m, t, f)
+    m.put_page(t, pfn)
+    finish_op(m, t, f"pfn {pfn} swapped out" if f.swapcache is not None else "done")

@@ -1,0 +1,66 @@
+"""VMA surgery shared by the writers: split and merge (`__split_vma`, `vma_merge`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Mm, Vma
+
+
+def vma_write_begin(m: Machine, v: Vma) -> None:
+    """Dufour's vm_write_begin: vm_sequence goes odd."""
+    old = v.vm_sequence
+    v.vm_sequence += 1
+    m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
+
+
+def vma_write_end(m: Machine, v: Vma) -> None:
+    old = v.vm_sequence
+    v.vm_sequence += 1
+    m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
+
+
+def overlapping(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
+    return [m.vmas[i] for i in mm.vmas if m.vmas[i].vm_start < end and m.vmas[i].vm_end > start]
+
+
+def split_vma(m: Machine, mm: Mm, v: Vma, at: int) -> Vma:
+    """__split_vma: v keeps [vm_start, at); a new VMA takes [at, vm_end)."""
+    vma_write_begin(m, v)
+    new = m.new_vma(mm, at, v.vm_end, v.vm_flags, v.anon_vma)
+    v.vm_end = at
+    m.vma_link(mm, new)
+    vma_write_end(m, v)
+    m.emit("vma", mm.name, "split", v.id, new.id)
+    return new
+
+
+def split_range(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
+    """Split the VMAs straddling start or end; return the VMAs inside [start, end)."""
+    for v in overlapping(m, mm, start, end):
+        if v.vm_start < start < v.vm_end:
+            split_vma(m, mm, v, start)
+    for v in overlapping(m, mm, start, end):
+        if v.vm_start < end < v.vm_end:
+            split_vma(m, mm, v, end)
+    return overlapping(m, mm, start, end)
+
+
+def merge_adjacent(m: Machine, mm: Mm) -> None:
+    """vma_merge: fold a VMA into its left neighbour when they touch and match."""
+    i = 0
+    while i + 1 < len(mm.vmas):
+        a, b = m.vmas[mm.vmas[i]], m.vmas[mm.vmas[i + 1]]
+        compatible = b.anon_vma is None or a.anon_vma is None or a.anon_vma == b.anon_vma
+        if a.vm_end == b.vm_start and a.vm_flags == b.vm_flags and compatible:
+            vma_write_begin(m, a)
+            a.vm_end = b.vm_end
+            a.anon_vma = a.anon_vma if a.anon_vma is not None else b.anon_vma
+            m.vma_unlink(mm, b)
+            m.remove_vma(b)
+            vma_write_end(m, a)
+            m.emit("vma", mm.name, "merge", a.id, b.id)
+        else:
+            i += 1

@@ -1,0 +1,189 @@
+"""do_wp_page, wp_page_reuse and wp_page_copy (kernel-mm.md B.3, B.4, B.6).
+
+The reuse decision follows the machine's COW reuse rule (C.3):
+  mapcount        (<= 5.8)  reuse_swap_page: mapcount + swapcount <= 1;
+                            extra references (another thread's COW get_page)
+                            are not counted
+  page-count      (5.9-5.17) reuse only if page_count == 1
+  anon-exclusive  (>= 5.18) PageAnonExclusive, else page_count == 1 after
+                            freeing the swap cache; page_move_anon_rmap
+Simplification: when the page lock is contended, <= 5.8 would drop the PTL
+and sleep in lock_page; here it copies instead (as 5.9+ does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import locks
+from .fault import fault_done, lock_pte, spf_abort, unlock_pte
+from .pte import mk_pte, pte_mkyoung_dirty_write, pte_pfn, pte_special, vpn_of
+from .state import VM_WRITE
+from .steps import step
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Frame, Thread
+
+
+def _vm_flags(m: Machine, t: Thread) -> int:
+    if "pvma" in t.vmf:
+        return int(t.vmf["pvma"][2])
+    return m.vmas[t.vmf["vma"]].vm_flags
+
+
+def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
+    """The release's reuse rule, with the PTL held."""
+    if m.reuse == "mapcount":
+        if not locks.trylock_page(m, t, f):
+            return False
+        swapcount = m.swap_map.get(f.swapcache, 0) if f.swapcache is not None else 0
+        ok = f.mapcount + swapcount <= 1
+        if ok and f.swapcache is not None:
+            m.delete_from_swap_cache(f)  # reuse_swap_page drops the swap cache
+        locks.unlock_page(m, t, f)
+        return ok
+    if m.reuse == "page-count":
+        if f.count != 1:
+            return False
+        if not locks.trylock_page(m, t, f):
+            return False
+        ok = f.mapcount == 1 and f.count == 1
+        locks.unlock_page(m, t, f)
+        return ok
+    # anon-exclusive
+    if f.anon_exclusive:
+        return True
+    if f.count > 1 + (1 if f.swapcache is not None else 0):
+        return False
+    if not locks.trylock_page(m, t, f):
+        return False
+    if f.swapcache is not None and m.swap_map.get(f.swapcache, 0) == 0:
+        m.delete_from_swap_cache(f)  # try_to_free_swap
+    ok = f.count == 1
+    if ok:
+        f.anon_exclusive = True  # page_move_anon_rmap
+    locks.unlock_page(m, t, f)
+    return ok
+
+
+@step("do_wp_page:reuse_check")
+def do_wp_page(m: Machine, t: Thread) -> None:
+    """vm_normal_page(orig_pte); decide reuse or copy by the release's reuse rule (PTL held)."""
+    orig = t.vmf["orig_pte"]
+    if pte_special(orig):
+        t.vmf["page"] = None
+        t.pc = "do_wp_page:get_page"
+        return
+    pfn = pte_pfn(orig)
+    f = m.frame(pfn)
+    m.dirty_frames.add(pfn)
+    if can_reuse(m, t, f):
+        t.pc = "wp_page_reuse:set_pte"
+    else:
+        t.vmf["page"] = pfn
+        t.pc = "do_wp_page:get_page"
+
+
+@step("wp_page_reuse:set_pte")
+def wp_page_reuse(m: Machine, t: Thread) -> None:
+    """orig_pte with A, D and W (if VM_WRITE): ptep_set_access_flags; unlock. No flush for an upgrade."""
+    mm = m.thread_mm(t)
+    vpn = vpn_of(t.vmf["addr"])
+    table = m.tables[t.vmf["pmd"]]
+    new = pte_mkyoung_dirty_write(t.vmf["orig_pte"], bool(_vm_flags(m, t) & VM_WRITE))
+    m.set_pte(mm, table, vpn, new)
+    unlock_pte(m, t)
+    fault_done(m, t)
+
+
+@step("do_wp_page:get_page")
+def do_wp_page_get(m: Machine, t: Thread) -> None:
+    """Copy path: get_page(old) under the PTL (page_count +1), then unlock the PTL."""
+    pfn = t.vmf.get("page")
+    if pfn is not None:
+        m.get_page(t, pfn)
+    unlock_pte(m, t)
+    t.pc = "wp_page_copy:anon_vma_prepare"
+
+
+@step("wp_page_copy:anon_vma_prepare")
+def wp_anon_vma_prepare(m: Machine, t: Thread) -> None:
+    """anon_vma_prepare (speculative: no anon_vma means RETRY)."""
+    if t.vmf["mode"] in ("spf", "dufour"):
+        if t.vmf["pvma"][3] is None:
+            spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
+            return
+    else:
+        v = m.vma_ref(t.vmf["vma"])
+        if v.anon_vma is None:
+            v.anon_vma = m.new_anon_vma()
+    t.pc = "wp_page_copy:alloc_page"
+
+
+@step("wp_page_copy:alloc_page")
+def wp_alloc(m: Machine, t: Thread) -> None:
+    """Allocate the new page (zeroed if the old one is the zero page)."""
+    t.vmf["new_page"] = m.alloc_page(t)
+    t.vmf["word"] = 0
+    if t.vmf.get("page") is None:
+        lock_pte(m, t, "wp_page_copy:pte_same")
+    else:
+        t.pc = "wp_page_copy:copy"
+
+
+@step("wp_page_copy:copy")
+def wp_copy(m: Machine, t: Thread) -> None:
+    """cow_user_page: copy one word of old into new, with no lock held (copies can be stale or torn)."""
+    old = m.frame(t.vmf["page"])
+    new = m.frames[t.vmf["new_page"]]
+    w = t.vmf["word"]
+    new.words[w] = old.words[w]
+    m.touched.add(("f", new.pfn))
+    t.vmf["word"] = w + 1
+    if w + 1 == m.nwords:
+        del t.vmf["word"]
+        lock_pte(m, t, "wp_page_copy:pte_same")
+
+
+@step("wp_page_copy:pte_same")
+def wp_commit(m: Machine, t: Thread) -> None:
+    """Under the PTL: if pte_same, ptep_clear_flush, page_add_new_anon_rmap(new), set_pte_at, page_remove_rmap(old)."""
+    mm = m.thread_mm(t)
+    vpn = vpn_of(t.vmf["addr"])
+    table = m.tables[t.vmf["pmd"]]
+    cur = m.get_pte(table, vpn)
+    if cur == t.vmf["orig_pte"]:
+        new = t.vmf.pop("new_page")
+        write = bool(_vm_flags(m, t) & VM_WRITE)
+        m.set_pte(mm, table, vpn, 0)  # ptep_clear_flush
+        m.flush_tlb_range(mm, vpn, vpn + 1)
+        nf = m.frame(new)
+        nf.mapcount = 1  # page_add_new_anon_rmap
+        nf.anon_exclusive = True
+        m.transfer_ref_to_pte(t, new)
+        m.set_pte(mm, table, vpn, mk_pte(new, write=write, dirty=True))
+        old = t.vmf.get("page")
+        if old is not None:
+            of = m.frame(old)
+            of.mapcount -= 1  # page_remove_rmap, only after the switch
+            m.dirty_frames.add(old)
+            m.put_page(None, old)  # the old mapping's reference
+        else:
+            mm.rss_anon += 1
+        m.emit("cow", t.name, old, new)
+    t.pc = "wp_page_copy:put_page"
+
+
+@step("wp_page_copy:put_page")
+def wp_put(m: Machine, t: Thread) -> None:
+    """Unlock the PTL; put_page(old) drops do_wp_page's reference; an unused new page is freed."""
+    unlock_pte(m, t)
+    new = t.vmf.pop("new_page", None)
+    if new is not None:
+        m.put_page(t, new)
+    old = t.vmf.pop("page", None)
+    if old is not None:
+        m.put_page(t, old)
+    fault_done(m, t)
+

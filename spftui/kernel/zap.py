@@ -1,0 +1,97 @@
+"""Tearing down PTEs: zap_pte_range, free_pgtables and tlb_finish_mmu (B.9).
+
+Shared by munmap's unmap_region and MADV_DONTNEED's zap_page_range. The
+range and the work left live in the thread's locals: `start`/`end` (vpns),
+`pmds` (tables still to zap), `batch` (the mmu_gather: pages whose PTE is
+gone but whose reference is only dropped after the TLB flush) and
+`free_tables`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import locks
+from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset
+from .steps import step
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .state import Thread
+
+
+def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int) -> None:
+    mm = m.thread_mm(t)
+    t.vmf["start"], t.vmf["end"] = start_vpn, end_vpn
+    t.vmf["pmds"] = tuple(p for p in m.table_range(start_vpn, end_vpn) if p in mm.pgd)
+    t.vmf["batch"] = ()
+
+
+@step("zap_pte_range:zap")
+def zap_pte_range(m: Machine, t: Thread) -> None:
+    """One PTE table under its PTL: clear each PTE, page_remove_rmap, batch the page (its reference stays until the flush)."""
+    mm = m.thread_mm(t)
+    pmds = t.vmf["pmds"]
+    if not pmds:
+        m.ret_(t)
+        return
+    table = m.table_ref(mm.pgd[pmds[0]])
+    if not locks.ptl_lock(m, t, table):
+        return
+    lo, hi = t.vmf["start"], t.vmf["end"]
+    base = table.pmd * PTRS_PER_PTE
+    batch = list(t.vmf["batch"])
+    for idx in sorted(table.entries):
+        vpn = base + idx
+        if not lo <= vpn < hi:
+            continue
+        pte = table.entries[idx]
+        m.set_pte(mm, table, vpn, 0)  # ptep_get_and_clear_full
+        mm.shadow.pop(vpn, None)  # the data is discarded
+        if pte_present(pte) and not pte_special(pte):
+            pfn = pte_pfn(pte)
+            f = m.frame(pfn)
+            f.mapcount -= 1  # page_remove_rmap
+            mm.rss_anon -= 1
+            t.refs.append(pfn)  # the PTE's reference moves to the mmu_gather batch
+            batch.append(pfn)
+        elif is_swap_pte(pte):
+            mm.rss_swap -= 1
+            m.free_swap_and_cache(pte_swp_offset(pte))
+    t.vmf["batch"] = tuple(batch)
+    locks.ptl_unlock(m, t, table)
+    t.vmf["pmds"] = pmds[1:]
+    if not pmds[1:]:
+        m.ret_(t)
+
+
+@step("free_pgtables:free")
+def free_pgtables(m: Machine, t: Thread) -> None:
+    """Unhook PTE tables no VMA needs any more from the pmd; they are freed after the flush and an RCU grace period."""
+    mm = m.thread_mm(t)
+    freed = []
+    for pmd in m.table_range(t.vmf["start"], t.vmf["end"]):
+        tid = mm.pgd.get(pmd)
+        if tid is None:
+            continue
+        lo, hi = pmd * PTRS_PER_PTE << 12, (pmd + 1) * PTRS_PER_PTE << 12
+        if any(m.vmas[v].vm_start < hi and m.vmas[v].vm_end > lo for v in mm.vmas):
+            continue
+        del mm.pgd[pmd]
+        freed.append(tid)
+        m.emit("pgtable", mm.name, tid, "unhooked")
+    t.vmf["free_tables"] = tuple(freed)
+    m.touched.add(("mm", mm.name))
+    m.ret_(t)
+
+
+@step("tlb_finish_mmu:flush")
+def tlb_finish_mmu(m: Machine, t: Thread) -> None:
+    """Flush the TLBs for the range, then put_page the batched pages and queue the tables for RCU freeing."""
+    mm = m.thread_mm(t)
+    m.flush_tlb_range(mm, t.vmf["start"], t.vmf["end"])
+    for pfn in t.vmf.pop("batch", ()):
+        m.put_page(t, pfn)
+    for tid in t.vmf.pop("free_tables", ()):
+        m.call_rcu("table", tid)
+    m.ret_(t)

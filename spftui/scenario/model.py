@@ -1,0 +1,176 @@
+"""The parsed form of a scenario file: plain, frozen, hashable data.
+
+Addresses are byte addresses; lengths are bytes (a multiple of PAGE_SIZE).
+`line` fields remember where in the TOML file a thing was declared so that
+later errors (an unknown label in a schedule, say) can still point at it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+PAGE_SIZE = 4096
+
+POLICIES = (
+    "classic",
+    "spf-mm-seq",
+    "spf-vma-seq",
+    "vma-lock",
+    "spf-refetch-vma",
+    "spf-refetch-pte-none",
+)
+REUSE_RULES = ("mapcount", "page-count", "anon-exclusive")
+ORACLE_KINDS = (
+    "lost_write",
+    "cow_isolation",
+    "use_after_free",
+    "refcount",
+    "stray_pte",
+    "deadlock",
+)
+OP_KINDS = (
+    "read",
+    "write",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "madvise",
+    "fork",
+    "reclaim",
+)
+PROTS = ("none", "r", "rw")
+EXPECT_VALUES = ("sometimes", "never")
+
+# Kernel-release presets: the release decides the COW reuse rule (kernel-mm.md C.3).
+KERNEL_PRESETS = {
+    "5.8": "mapcount",
+    "5.12": "page-count",
+    "5.17": "page-count",
+    "5.18": "anon-exclusive",
+    "6.4": "anon-exclusive",
+}
+
+
+@attrs.frozen
+class Op:
+    """One user-level operation a thread performs.
+
+    kind     one of OP_KINDS
+    addr     target address (read/write/reclaim) or range start
+    length   range length in bytes (mmap/munmap/mprotect/madvise)
+    value    the word written (write)
+    prot     "none" | "r" | "rw" (mmap/mprotect)
+    advice   "dontneed" (madvise)
+    child    name of the new process (fork)
+    text     the op as written in the file, for display
+    line     1-based line in the scenario file (0 if unknown)
+    """
+
+    kind: str
+    addr: int = 0
+    length: int = 0
+    value: int = 0
+    prot: str = ""
+    advice: str = ""
+    child: str = ""
+    text: str = ""
+    line: int = 0
+
+
+@attrs.frozen
+class Mapping:
+    """A private anonymous mapping present when the process starts."""
+
+    start: int
+    length: int
+    prot: str = "rw"
+    populate: bool = False
+    line: int = 0
+
+
+@attrs.frozen
+class Process:
+    """A process (an mm) created at setup.
+
+    fork_of  if set, this process is forked from that one at setup (after the
+             parent's mappings and data are in place): COW sharing as dup_mmap.
+    data     initial words written at setup: ((addr, value), ...); the pages
+             written become present, as if the process had touched them.
+    """
+
+    name: str
+    mappings: tuple[Mapping, ...] = ()
+    data: tuple[tuple[int, int], ...] = ()
+    fork_of: str | None = None
+    line: int = 0
+
+
+@attrs.frozen
+class Thread:
+    """A thread: its process, its operations, how many times it repeats them."""
+
+    name: str
+    process: str
+    ops: tuple[Op, ...]
+    repeat: int = 1
+    line: int = 0
+
+
+@attrs.frozen
+class ScheduleEntry:
+    """One entry of a fixed schedule.
+
+    thread  the thread to run
+    steps   run this many steps (default 1) ...
+    until   ... or run until the thread is about to execute this step label
+            (it stops *before* the step), or "done" to run until it finishes.
+    A thread that is blocked, finished, or never reaches the label ends the
+    entry early and the schedule moves on to the next one.
+    """
+
+    thread: str
+    steps: int = 1
+    until: str | None = None
+    text: str = ""
+    line: int = 0
+
+
+@attrs.frozen
+class Scenario:
+    """A whole scenario file.
+
+    expect          oracle kind -> "sometimes" | "never", under `policy`
+    expect_policy   per-policy expectations: ((policy, ((kind, value), ...)), ...)
+    """
+
+    title: str
+    description: str = ""
+    policy: str = "classic"
+    reuse: str = "anon-exclusive"
+    kernel: str | None = None
+    words_per_page: int = 4
+    processes: tuple[Process, ...] = ()
+    threads: tuple[Thread, ...] = ()
+    schedule: tuple[ScheduleEntry, ...] | None = None
+    expect: tuple[tuple[str, str], ...] = ()
+    expect_policy: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    seed: int = 0
+    path: str = ""
+
+    def expectations(self, policy: str | None = None) -> dict[str, str]:
+        """The expectations that apply when running under `policy`."""
+        policy = policy or self.policy
+        for name, pairs in self.expect_policy:
+            if name == policy:
+                return dict(pairs)
+        if policy == self.policy:
+            return dict(self.expect)
+        return {}
+
+    def with_policy(self, policy: str | None = None, reuse: str | None = None) -> Scenario:
+        """A copy under another validation policy and/or COW reuse rule."""
+        return attrs.evolve(
+            self,
+            policy=policy or self.policy,
+            reuse=reuse or self.reuse,
+        )
