@@ -61,6 +61,7 @@ class Machine:
         self.dirty_frames: set[int] = set()
         self.dirty_ptes: list[tuple[str, int]] = []
         self.cur: Thread | None = None
+        self.last_label = ""
 
     # ----------------------------------------------------------- snapshots
     def snapshot(self) -> tuple[Any, ...]:
@@ -441,9 +442,6 @@ class Machine:
     # ---------------------------------------------------------------- step
     def step(self, index: int) -> list[Event]:
         """Run thread `index` for one atomic step; return the step's events."""
-        from .steps import STEPS
-        from .ops import start_op
-
         t = self.threads[index]
         self.events = []
         self.touched = set()
@@ -453,12 +451,20 @@ class Machine:
         if t.state != RUNNABLE:
             raise ValueError(f"thread {t.name} is not runnable ({t.state})")
         if not t.pc:
-            start_op(self, t)
+            _start_op(self, t)
+        self.last_label = t.pc or "op_start"
         if t.state == RUNNABLE and t.pc:
-            fn: Callable[[Machine, Thread], None] = STEPS[t.pc]
+            fn: Callable[[Machine, Thread], None] = _STEPS[t.pc]
             fn(self, t)
         self.run_rcu_callbacks()
         oracles.after_step(self)
+        if not any(th.state == RUNNABLE for th in self.threads) and not self.all_done():
+            stuck = ", ".join(f"{th.name} on {th.blocked_on}" for th in self.threads if th.state == BLOCKED)
+            self.violation("deadlock", (), f"no thread can run: {stuck}")
         self.steps += 1
         self.cur = None
         return self.events
+
+
+from .ops import start_op as _start_op  # noqa: E402  (ops imports the primitives above)
+from .steps import STEPS as _STEPS  # noqa: E402

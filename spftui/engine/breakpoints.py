@@ -1,0 +1,183 @@
+"""Breakpoints: on speculative aborts, oracle violations, step labels, watched
+values and conditions, with hit counts and enable/disable.
+
+A breakpoint is checked after each step. Conditions and watches are
+expressions in the safe language of `expr.py`, never Python.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .expr import EvalError, Expr, evaluate, parse
+from .inspect import MachineResolver, show
+
+if TYPE_CHECKING:
+    from ..kernel.machine import Machine
+
+KINDS = ("abort", "violation", "step", "watch", "condition")
+
+
+@attrs.define
+class Breakpoint:
+    """One breakpoint.
+
+    kind       abort | violation | step | watch | condition
+    match      abort: a reason (SEQ1, PTL, ...) or "" for any;
+               violation: an oracle kind or "" for any;
+               step: the label (`wp_page_copy:copy`)
+    thread     only this thread ("" for any)
+    expr       watch: the watched expression; condition: stop when true
+    condition  an extra condition that must hold for it to fire
+    """
+
+    id: int
+    kind: str
+    match: str = ""
+    thread: str = ""
+    expr: Expr | None = None
+    condition: Expr | None = None
+    enabled: bool = True
+    hits: int = 0
+
+    def describe(self) -> str:
+        who = f" in {self.thread}" if self.thread else ""
+        if self.kind == "abort":
+            text = f"spf abort{' ' + self.match if self.match else ''}{who}"
+        elif self.kind == "violation":
+            text = f"violation{' ' + self.match if self.match else ''}"
+        elif self.kind == "step":
+            text = f"{self.thread or 'any thread'} reaches {self.match}"
+        elif self.kind == "watch":
+            text = f"watch {self.expr}"
+        else:
+            text = f"when {self.expr}"
+        if self.condition is not None:
+            text += f" if {self.condition}"
+        return text
+
+
+def make_breakpoint(
+    bid: int,
+    kind: str,
+    match: str = "",
+    thread: str = "",
+    expr: str | None = None,
+    condition: str | None = None,
+) -> Breakpoint:
+    """Build a breakpoint from user text; raises ExprError on a bad expression."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "step" and not match:
+        raise ValueError("a step breakpoint needs a label")
+    if kind in ("watch", "condition") and not expr:
+        raise ValueError(f"a {kind} breakpoint needs an expression")
+    return Breakpoint(
+        bid,
+        kind,
+        match,
+        thread,
+        parse(expr) if expr else None,
+        parse(condition) if condition else None,
+    )
+
+
+def value_of(expr: Expr, m: Machine) -> Any:
+    """Evaluate; an error is a value too (so a watch sees it change)."""
+    try:
+        return evaluate(expr, MachineResolver(m))
+    except EvalError as e:
+        return ("error", str(e))
+
+
+class BreakpointSet:
+    """The session's breakpoints and the watch values they compare against."""
+
+    def __init__(self) -> None:
+        self.items: list[Breakpoint] = []
+        self.next_id = 1
+        self.watch_values: dict[int, Any] = {}
+
+    def add(self, kind: str, **kw: Any) -> Breakpoint:
+        bp = make_breakpoint(self.next_id, kind, **kw)
+        self.next_id += 1
+        self.items.append(bp)
+        return bp
+
+    def remove(self, bid: int) -> None:
+        self.items = [b for b in self.items if b.id != bid]
+        self.watch_values.pop(bid, None)
+
+    def get(self, bid: int) -> Breakpoint | None:
+        return next((b for b in self.items if b.id == bid), None)
+
+    def active(self) -> list[Breakpoint]:
+        return [b for b in self.items if b.enabled]
+
+    def prime(self, m: Machine) -> None:
+        """Record the current value of every watch (after a jump)."""
+        self.watch_values = {}
+        for b in self.items:
+            if b.kind == "watch" and b.expr is not None:
+                self.watch_values[b.id] = value_of(b.expr, m)
+            elif b.kind == "condition" and b.expr is not None:
+                ok = value_of(b.expr, m)
+                self.watch_values[b.id] = not isinstance(ok, tuple) and bool(ok)
+
+    def check(self, m: Machine, thread: str, events: list[tuple[Any, ...]], count: bool = True) -> list[tuple[Breakpoint, str]]:
+        """Which breakpoints fire after the step just taken, each with a sentence."""
+        fired: list[tuple[Breakpoint, str]] = []
+        for b in self.items:
+            why = self._fires(b, m, thread, events)
+            if why is None or not b.enabled:
+                continue
+            if b.condition is not None:
+                ok = value_of(b.condition, m)
+                if isinstance(ok, tuple) or not ok:
+                    continue
+            if count:
+                b.hits += 1
+            fired.append((b, why))
+        return fired
+
+    def _fires(self, b: Breakpoint, m: Machine, thread: str, events: list[tuple[Any, ...]]) -> str | None:
+        if b.kind == "abort":
+            for e in events:
+                if e[0] == "spf_abort" and (not b.thread or e[1] == b.thread) and (not b.match or e[2] == b.match):
+                    return f"{e[1]}: spf abort — {e[3]} at {e[4]}"
+            return None
+        if b.kind == "violation":
+            for e in events:
+                if e[0] == "violation" and (not b.match or e[1] == b.match):
+                    return f"{e[1].replace('_', ' ')} — {e[3]} ({e[2]} at step {m.steps})"
+            return None
+        if b.kind == "step":
+            if b.thread and b.thread != thread:
+                return None
+            for t in m.threads:
+                if t.name == thread and t.pc == b.match:
+                    return f"{thread} reached {b.match} (breakpoint {b.id})"
+            return None
+        assert b.expr is not None
+        if b.kind == "watch":
+            new = value_of(b.expr, m)
+            old = self.watch_values.get(b.id)
+            self.watch_values[b.id] = new
+            if new != old:
+                return f"{b.expr} changed {_show(old)} → {_show(new)} (breakpoint {b.id})"
+            return None
+        ok = value_of(b.expr, m)
+        now = not isinstance(ok, tuple) and bool(ok)
+        before = self.watch_values.get(b.id, False)
+        self.watch_values[b.id] = now
+        if now and not before:  # edge-triggered: stops when it becomes true
+            return f"{b.expr} became true (breakpoint {b.id})"
+        return None
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "error":
+        return f"<{v[1]}>"
+    return show(v)

@@ -1,0 +1,184 @@
+"""Scheduling strategies: who runs next.
+
+A strategy's state is a small tuple (`state` / `set_state`) so a Session can
+checkpoint it with the machine and rewind it. `choose` both decides and
+advances that state. Manual steps bypass the strategy (`observe` keeps it in
+step where it needs to).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..kernel.state import RUNNABLE
+
+if TYPE_CHECKING:
+    from ..kernel.machine import Machine
+    from ..scenario.model import ScheduleEntry
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> tuple[int, int]:
+    """One splitmix64 step: (new state, output). Small state, same everywhere."""
+    x = (x + 0x9E3779B97F4A7C15) & MASK64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x, z ^ (z >> 31)
+
+
+class Strategy:
+    name = "strategy"
+
+    def choose(self, m: Machine) -> int | None:
+        raise NotImplementedError
+
+    def observe(self, m: Machine, index: int) -> None:
+        """A step the strategy did not choose (a manual step)."""
+
+    @property
+    def state(self) -> Any:
+        return None
+
+    def set_state(self, state: Any) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.name
+
+
+class RoundRobin(Strategy):
+    """Each runnable thread in turn, one step each."""
+
+    name = "round-robin"
+
+    def __init__(self) -> None:
+        self.last = -1
+
+    def choose(self, m: Machine) -> int | None:
+        n = len(m.threads)
+        for k in range(1, n + 1):
+            i = (self.last + k) % n
+            if m.threads[i].state == RUNNABLE:
+                self.last = i
+                return i
+        return None
+
+    def observe(self, m: Machine, index: int) -> None:
+        self.last = index
+
+    @property
+    def state(self) -> Any:
+        return self.last
+
+    def set_state(self, state: Any) -> None:
+        self.last = state
+
+
+class SeededRandom(Strategy):
+    """A uniformly random runnable thread per step, from a seeded splitmix64."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.x = seed & MASK64
+
+    def choose(self, m: Machine) -> int | None:
+        runnable = [t.index for t in m.threads if t.state == RUNNABLE]
+        if not runnable:
+            return None
+        self.x, r = splitmix64(self.x)
+        return runnable[r % len(runnable)]
+
+    @property
+    def state(self) -> Any:
+        return self.x
+
+    def set_state(self, state: Any) -> None:
+        self.x = state
+
+    def describe(self) -> str:
+        return f"random (seed {self.seed})"
+
+
+class Replay(Strategy):
+    """A fixed schedule; after its last entry the run finishes round-robin.
+
+    An entry whose thread is blocked, finished, or never reaches its label
+    ends early, so one schedule stays meaningful under every policy.
+    """
+
+    name = "schedule"
+
+    def __init__(self, entries: Sequence[ScheduleEntry]) -> None:
+        self.entries = tuple(entries)
+        self.idx = 0
+        self.k = 0  # steps taken in the current entry
+        self.rr = RoundRobin()
+
+    def current_entry(self) -> ScheduleEntry | None:
+        return self.entries[self.idx] if self.idx < len(self.entries) else None
+
+    def choose(self, m: Machine) -> int | None:
+        names = {t.name: t for t in m.threads}
+        while self.idx < len(self.entries):
+            e = self.entries[self.idx]
+            t = names[e.thread]
+            if t.state != RUNNABLE:
+                self._next()
+                continue
+            if e.until is None:
+                if self.k >= e.steps:
+                    self._next()
+                    continue
+            elif e.until != "done" and self.k > 0 and t.pc == e.until:
+                self._next()
+                continue
+            self.k += 1
+            self.rr.last = t.index
+            return t.index
+        return self.rr.choose(m)
+
+    def _next(self) -> None:
+        self.idx += 1
+        self.k = 0
+
+    @property
+    def state(self) -> Any:
+        return (self.idx, self.k, self.rr.last)
+
+    def set_state(self, state: Any) -> None:
+        self.idx, self.k, self.rr.last = state
+
+    def describe(self) -> str:
+        e = self.current_entry()
+        if e is None:
+            return "schedule done; round-robin"
+        return f"schedule entry {self.idx + 1}/{len(self.entries)}: {e.text or e.thread}"
+
+
+class Fixed(Strategy):
+    """Exactly these thread indices, in order (for replaying a recorded run)."""
+
+    name = "fixed"
+
+    def __init__(self, choices: Sequence[int]) -> None:
+        self.choices = tuple(choices)
+        self.i = 0
+
+    def choose(self, m: Machine) -> int | None:
+        while self.i < len(self.choices):
+            c = self.choices[self.i]
+            self.i += 1
+            if m.threads[c].state == RUNNABLE:
+                return c
+        return None
+
+    @property
+    def state(self) -> Any:
+        return self.i
+
+    def set_state(self, state: Any) -> None:
+        self.i = state

@@ -1,0 +1,60 @@
+"""Scenario files: the data model, the TOML loader and its located errors.
+
+Headless: the standard library and attrs only (never Textual or Rich).
+"""
+
+from spftui.scenario.errors import ScenarioError
+from spftui.scenario.loader import (
+    bundled_scenarios_dir,
+    dump_schedule,
+    list_bundled,
+    load_scenario,
+    parse_entry,
+    parse_op,
+    parse_scenario,
+    parse_schedule,
+    parse_schedule_file,
+)
+from spftui.scenario.model import (
+    EXPECT_VALUES,
+    KERNEL_PRESETS,
+    OP_KINDS,
+    ORACLE_KINDS,
+    PAGE_SIZE,
+    POLICIES,
+    PROTS,
+    REUSE_RULES,
+    Mapping,
+    Op,
+    Process,
+    Scenario,
+    ScheduleEntry,
+    Thread,
+)
+
+__all__ = [
+    "EXPECT_VALUES",
+    "KERNEL_PRESETS",
+    "OP_KINDS",
+    "ORACLE_KINDS",
+    "PAGE_SIZE",
+    "POLICIES",
+    "PROTS",
+    "REUSE_RULES",
+    "Mapping",
+    "Op",
+    "Process",
+    "Scenario",
+    "ScenarioError",
+    "ScheduleEntry",
+    "Thread",
+    "bundled_scenarios_dir",
+    "dump_schedule",
+    "list_bundled",
+    "load_scenario",
+    "parse_entry",
+    "parse_op",
+    "parse_scenario",
+    "parse_schedule",
+    "parse_schedule_file",
+]

@@ -1,0 +1,444 @@
+"""Load scenario and schedule files: TOML text -> validated, frozen data.
+
+Every problem is reported as a `ScenarioError` naming the file, the line and
+the key path (`thread[1].ops[2]`), and saying what was expected and what was
+found. The format itself is described in scenarios/README.md.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from spftui.scenario import syntax
+from spftui.scenario.document import (
+    ARRAY,
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    TABLE,
+    Document,
+    Table,
+    describe,
+    read_text,
+)
+from spftui.scenario.errors import ScenarioError
+from spftui.scenario.locate import KeyPath, format_key
+from spftui.scenario.model import (
+    EXPECT_VALUES,
+    KERNEL_PRESETS,
+    ORACLE_KINDS,
+    PAGE_SIZE,
+    POLICIES,
+    PROTS,
+    REUSE_RULES,
+    Mapping,
+    Op,
+    Process,
+    Scenario,
+    ScheduleEntry,
+    Thread,
+)
+from spftui.scenario.syntax import Invalid, check_addr, check_name, check_range, one_of, parse_int
+
+_TOP_KEYS = (
+    "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
+    "process", "thread", "schedule", "expect",
+)  # fmt: skip
+_PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
+_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
+_THREAD_KEYS = ("name", "process", "ops", "repeat")
+_SCHEDULE_KEYS = ("steps",)
+_SCHEDULE_FILE_KEYS = ("scenario", "steps")
+_WORDS_PER_PAGE = tuple(1 << n for n in range(7))  # each must divide PAGE_SIZE
+
+
+# --- scenario -------------------------------------------------------------
+
+
+def load_scenario(
+    path: str | os.PathLike[str], *, known_labels: Collection[str] | None = None
+) -> Scenario:
+    """Read and validate a scenario file; see `parse_scenario`."""
+    return parse_scenario(read_text(path), os.fsdecode(path), known_labels=known_labels)
+
+
+def parse_scenario(
+    text: str, path: str = "<string>", *, known_labels: Collection[str] | None = None
+) -> Scenario:
+    """Validate scenario TOML text. With `known_labels`, `until` labels must be among them."""
+    doc = Document(text, path)
+    top = doc.data
+    doc.only(top, (), _TOP_KEYS)
+    title = doc.get(top, (), "title", STRING)
+    if not title.strip():
+        raise doc.error(("title",), "expected a non-empty title, found an empty string")
+    kernel = _kernel(doc, top)
+    reuse_default = KERNEL_PRESETS[kernel] if kernel else str(attrs.fields(Scenario).reuse.default)
+    policy = doc.choice(top, (), "policy", "policy", POLICIES, "classic")
+    reuse = doc.choice(top, (), "reuse", "COW reuse rule", REUSE_RULES, reuse_default)
+    words_per_page = doc.get(top, (), "words_per_page", INTEGER, 4)
+    if words_per_page not in _WORDS_PER_PAGE:
+        raise doc.error(
+            ("words_per_page",),
+            f"expected a power of two from 1 to 64, found {words_per_page}",
+        )
+    seed = doc.get(top, (), "seed", INTEGER, 0)
+    description = doc.get(top, (), "description", STRING, "").strip()
+    processes = _processes(doc, top)
+    threads = _threads(doc, top, processes)
+    schedule = None
+    if "schedule" in top:
+        table = doc.table(("schedule",), top["schedule"], _SCHEDULE_KEYS)
+        schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
+    expect, expect_policy = _expect(doc, top)
+    return Scenario(
+        title=title,
+        description=description,
+        policy=policy,
+        reuse=reuse,
+        kernel=kernel,
+        words_per_page=words_per_page,
+        processes=processes,
+        threads=threads,
+        schedule=schedule,
+        expect=expect,
+        expect_policy=expect_policy,
+        seed=seed,
+        path=path,
+    )
+
+
+def _kernel(doc: Document, top: Table) -> str | None:
+    if "kernel" not in top:
+        return None
+    value = top["kernel"]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise doc.error(
+            ("kernel",), f'expected a string, found {describe(value)}; quote it: kernel = "{value}"'
+        )
+    with doc.at(("kernel",)):
+        return one_of("kernel release", doc.check(("kernel",), value, STRING), list(KERNEL_PRESETS))
+
+
+def _name(doc: Document, table: Table, where: KeyPath, what: str, seen: dict[str, KeyPath]) -> str:
+    """The table's `name`, checked for syntax and uniqueness among `seen` (which it joins)."""
+    name = doc.get(table, where, "name", STRING)
+    with doc.at(where + ("name",)):
+        check_name(name, what)
+    if name in seen:
+        raise doc.error(
+            where + ("name",),
+            f"duplicate {what} name '{name}' (first declared on line {doc.line(seen[name])})",
+        )
+    seen[name] = where
+    return name
+
+
+def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
+    out: list[Process] = []
+    seen: dict[str, KeyPath] = {}
+    # Each process's mappings including inherited ones, with the owner's name.
+    mapped: dict[str, list[tuple[Mapping, str]]] = {}
+    tables = doc.array_of_tables(top, (), "process", _PROCESS_KEYS)
+    for where, table in tables:
+        name = _name(doc, table, where, "process", seen)
+        fork_of = doc.get(table, where, "fork_of", STRING) if "fork_of" in table else None
+        if fork_of is not None and fork_of not in mapped:
+            later = [w for w, t in tables if t.get("name") == fork_of]
+            with doc.at(where + ("fork_of",)):
+                if fork_of == name:
+                    raise Invalid(f"process '{name}' cannot be forked from itself")
+                if later:
+                    raise Invalid(
+                        f"'fork_of' must name an earlier process; '{fork_of}' is declared on line {doc.line(later[0])}"
+                    )
+                one_of("process", fork_of, list(mapped))
+        maps = list(mapped[fork_of]) if fork_of else []
+        own: list[Mapping] = []
+        for mwhere, mtable in doc.array_of_tables(table, where, "mapping", _MAPPING_KEYS):
+            mapping = _mapping(doc, mtable, mwhere)
+            for other, owner in maps:
+                if (
+                    mapping.start < other.start + other.length
+                    and other.start < mapping.start + mapping.length
+                ):
+                    origin = f"inherited from '{owner}', " if owner != name else ""
+                    raise doc.error(
+                        mwhere + ("start",),
+                        f"mapping {_span(mapping)} overlaps mapping {_span(other)} ({origin}line {other.line})",
+                    )
+            own.append(mapping)
+            maps.append((mapping, name))
+        mapped[name] = maps
+        data = _data(doc, table, where, name, [m for m, _ in maps])
+        out.append(Process(name, tuple(own), data, fork_of, doc.line(where)))
+    return tuple(out)
+
+
+def _span(mapping: Mapping) -> str:
+    return f"{mapping.start:#x}-{mapping.start + mapping.length:#x}"
+
+
+def _mapping(doc: Document, table: Table, where: KeyPath) -> Mapping:
+    start = doc.get(table, where, "start", INTEGER)
+    with doc.at(where + ("start",)):
+        check_addr(start, "mapping start", aligned=True)
+    if ("pages" in table) == ("length" in table):
+        found = "both" if "pages" in table else "neither"
+        raise doc.error(
+            where + ("length",), f"expected exactly one of 'pages' or 'length', found {found}"
+        )
+    size_key = "pages" if "pages" in table else "length"
+    size = doc.get(table, where, size_key, INTEGER)
+    if size_key == "pages" and size < 1:
+        raise doc.error(where + ("pages",), f"expected at least 1 page, found {size}")
+    length = size * PAGE_SIZE if size_key == "pages" else size
+    with doc.at(where + (size_key,)):
+        check_range(start, length)
+    return Mapping(
+        start=start,
+        length=length,
+        prot=doc.choice(table, where, "prot", "protection", PROTS, "rw"),
+        populate=doc.get(table, where, "populate", BOOLEAN, False),
+        line=doc.line(where),
+    )
+
+
+def _data(
+    doc: Document, table: Table, where: KeyPath, process: str, maps: list[Mapping]
+) -> tuple[tuple[int, int], ...]:
+    where += ("data",)
+    words = doc.check(where, table.get("data", {}), TABLE)
+    out: dict[int, int] = {}
+    for key, value in words.items():
+        with doc.at(where + (key,)):
+            addr = check_addr(parse_int(key, "a word address"), "word address", aligned=False)
+            if addr in out:
+                raise Invalid(f"address {addr:#x} is given twice")
+            if not any(m.start <= addr < m.start + m.length for m in maps):
+                spans = ", ".join(_span(m) for m in maps) or "none"
+                raise Invalid(
+                    f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})"
+                )
+        out[addr] = doc.check(where + (key,), value, INTEGER)
+    return tuple(out.items())
+
+
+def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[Thread, ...]:
+    declared = {p.name: p for p in processes}
+    children: dict[str, tuple[KeyPath, str]] = {}  # fork child -> (its op, the forking thread)
+    seen: dict[str, KeyPath] = {}
+    threads: list[Thread] = []
+    tables = doc.array_of_tables(top, (), "thread", _THREAD_KEYS)
+    if not tables:
+        raise doc.error(("thread",), "expected at least one [[thread]] table, found none")
+    for where, table in tables:
+        name = _name(doc, table, where, "thread", seen)
+        process = doc.get(table, where, "process", STRING)
+        repeat = doc.get(table, where, "repeat", INTEGER, 1)
+        if repeat < 1:
+            raise doc.error(
+                where + ("repeat",), f"expected a repeat count of at least 1, found {repeat}"
+            )
+        ops = _ops(doc, table, where)
+        for i, op in enumerate(ops):
+            if op.kind != "fork":
+                continue
+            at = where + ("ops", i)
+            if op.child in declared:
+                raise doc.error(
+                    at,
+                    f"fork child '{op.child}' clashes with the process declared on line {declared[op.child].line}",
+                )
+            if op.child in children:
+                first = children[op.child][0]
+                raise doc.error(
+                    at,
+                    f"process '{op.child}' is already created by {format_key(first)} (line {doc.line(first)})",
+                )
+            if repeat > 1:
+                raise doc.error(
+                    at,
+                    f"a thread that repeats ({repeat} times) cannot fork: it would create '{op.child}' again",
+                )
+            children[op.child] = (at, name)
+        threads.append(Thread(name, process, ops, repeat, doc.line(where)))
+    for where, thread in zip((w for w, _ in tables), threads):
+        with doc.at(where + ("process",)):
+            if thread.process in children and children[thread.process][1] == thread.name:
+                raise Invalid(
+                    f"thread '{thread.name}' cannot run in process '{thread.process}', which its own fork op creates"
+                )
+            if thread.process not in declared and thread.process not in children:
+                one_of("process", thread.process, [*declared, *children])
+    return tuple(threads)
+
+
+def _ops(doc: Document, table: Table, where: KeyPath) -> tuple[Op, ...]:
+    ops = doc.get(table, where, "ops", ARRAY)
+    if not ops:
+        raise doc.error(where + ("ops",), "expected at least one op, found an empty array")
+    out: list[Op] = []
+    for i, text in enumerate(ops):
+        at = where + ("ops", i)
+        with doc.at(at):
+            op = syntax.parse_op(doc.check(at, text, STRING))
+        out.append(attrs.evolve(op, line=doc.line(at)))
+    return tuple(out)
+
+
+def _steps(
+    doc: Document,
+    table: Table,
+    where: KeyPath,
+    threads: Collection[str] | None,
+    known_labels: Collection[str] | None,
+) -> tuple[ScheduleEntry, ...]:
+    out: list[ScheduleEntry] = []
+    steps: list[Any] = doc.get(table, where, "steps", ARRAY)
+    for i, text in enumerate(steps):
+        at = where + ("steps", i)
+        with doc.at(at):
+            entry = syntax.parse_entry(doc.check(at, text, STRING), threads, known_labels)
+        out.append(attrs.evolve(entry, line=doc.line(at)))
+    return tuple(out)
+
+
+def _expect(
+    doc: Document, top: Table
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+    where: KeyPath = ("expect",)
+    table = doc.check(where, top.get("expect", {}), TABLE)
+    base = {key: value for key, value in table.items() if not isinstance(value, dict)}
+    per_policy = []
+    for policy, expectations in table.items():
+        if isinstance(expectations, dict):
+            with doc.at(where + (policy,)):
+                one_of("policy", policy, POLICIES)
+            per_policy.append((policy, _expectations(doc, where + (policy,), expectations)))
+    return _expectations(doc, where, base), tuple(per_policy)
+
+
+def _expectations(doc: Document, where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for kind, value in table.items():
+        at = where + (kind,)
+        with doc.at(at):
+            one_of("oracle", kind, ORACLE_KINDS)
+            out.append((kind, one_of("expectation", doc.check(at, value, STRING), EXPECT_VALUES)))
+    return tuple(out)
+
+
+# --- schedules and single strings -------------------------------------------
+
+
+def parse_schedule(
+    text: str,
+    path: str = "<string>",
+    *,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> tuple[ScheduleEntry, ...]:
+    """A standalone schedule: `steps = [...]`, optionally `scenario = "path"`.
+
+    With `threads` (or `known_labels`), entries must name those threads (labels).
+    """
+    doc = Document(text, path)
+    doc.only(doc.data, (), _SCHEDULE_FILE_KEYS)
+    doc.get(doc.data, (), "scenario", STRING, "")
+    return _steps(doc, doc.data, (), threads, known_labels)
+
+
+def parse_schedule_file(
+    path: str | os.PathLike[str],
+    *,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> tuple[ScheduleEntry, ...]:
+    """Read a schedule file (`--schedule FILE`); see `parse_schedule`."""
+    return parse_schedule(
+        read_text(path), os.fsdecode(path), threads=threads, known_labels=known_labels
+    )
+
+
+def parse_op(text: str) -> Op:
+    """One op string such as `write 0x10000 42`; raises ScenarioError (no location)."""
+    try:
+        return syntax.parse_op(text)
+    except Invalid as err:
+        raise ScenarioError(err.message) from None
+
+
+def parse_entry(
+    text: str,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> ScheduleEntry:
+    """One schedule entry such as `A1 until wp_page_copy:copy`; raises ScenarioError."""
+    try:
+        return syntax.parse_entry(text, threads, known_labels)
+    except Invalid as err:
+        raise ScenarioError(err.message) from None
+
+
+def dump_schedule(
+    entries: Iterable[ScheduleEntry], scenario_path: str | None, comment: str = ""
+) -> str:
+    """TOML text for a schedule file that `parse_schedule_file` reads back."""
+    lines = [f"# {_comment_safe(line)}".rstrip() for line in comment.splitlines()]
+    if scenario_path is not None:
+        lines.append(f"scenario = {_toml_string(scenario_path)}")
+    steps = [f"    {_toml_string(syntax.entry_text(entry))}," for entry in entries]
+    lines += ["steps = [", *steps, "]"] if steps else ["steps = []"]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: escapes quotes, backslashes and control characters."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        elif "\ud800" <= ch <= "\udfff":  # a lone surrogate cannot be written
+            out.append("\\ufffd")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _comment_safe(line: str) -> str:
+    return "".join(
+        "?" if (ch < " " and ch != "\t") or ch == "\x7f" or "\ud800" <= ch <= "\udfff" else ch
+        for ch in line
+    )
+
+
+# --- bundled scenarios ------------------------------------------------------
+
+
+def bundled_scenarios_dir() -> Path:
+    """The scenarios shipped with spftui: in the installed package, else the repo's."""
+    packaged = importlib.resources.files("spftui") / "scenarios"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).parents[2] / "scenarios"
+
+
+def list_bundled() -> list[tuple[Path, str]]:
+    """(file, title) for each bundled scenario, by file name; a broken one's title is "(error: ...)"."""
+    out = []
+    for file in sorted(bundled_scenarios_dir().glob("*.toml"), key=lambda p: p.name):
+        try:
+            title = load_scenario(file).title
+        except ScenarioError as err:
+            title = f"(error: {err.describe(path=False)})"
+        out.append((file, title))
+    return out

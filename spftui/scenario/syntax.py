@@ -1,0 +1,198 @@
+"""The little languages inside scenario strings: ops and schedule entries.
+
+These parsers know nothing about files; they raise `Invalid` with a message,
+and the loader adds the file, line and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Sequence
+
+from spftui.scenario.model import OP_KINDS, PAGE_SIZE, PROTS, Op, ScheduleEntry
+
+USER_ADDR_LIMIT = 1 << 47
+"""Addresses must lie below this (x86-64 TASK_SIZE with 4-level page tables)."""
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+"""Process and thread names; also each half of a step label."""
+
+LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?")
+"""A step label: `function:point` (e.g. `wp_page_copy:copy`) or a bare name."""
+
+DONE = "done"
+"""The pseudo-label that runs a thread to completion."""
+
+_INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)", re.ASCII)
+_PAGES = re.compile(r"([0-9][0-9_]*)p", re.ASCII)
+
+_OP_ARGS: dict[str, tuple[str, ...]] = {
+    "read": ("ADDR",),
+    "write": ("ADDR", "VALUE"),
+    "mmap": ("ADDR", "LENGTH", "PROT"),
+    "munmap": ("ADDR", "LENGTH"),
+    "mprotect": ("ADDR", "LENGTH", "PROT"),
+    "madvise": ("ADDR", "LENGTH", "ADVICE"),
+    "fork": ("CHILD",),
+    "reclaim": ("ADDR",),
+}
+assert tuple(_OP_ARGS) == OP_KINDS
+ADVICES = ("dontneed",)
+
+
+class Invalid(Exception):
+    """A value is malformed; `message` says what was expected and found."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for the closest choice (ignoring case), or ""."""
+    folded = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(folded), n=1)
+    return f"; did you mean '{folded[close[0]]}'?" if close else ""
+
+
+def one_of(what: str, value: str, choices: Sequence[str]) -> str:
+    """Check `value` against `choices`; raise a message listing them if absent."""
+    if value not in choices:
+        listed = ", ".join(choices[:12]) if choices else "(none)"
+        if len(choices) > 12:
+            listed += f", ... ({len(choices)} in all)"
+        raise Invalid(
+            f"unknown {what} '{value}'{suggest(value, choices)} (expected one of: {listed})"
+        )
+    return value
+
+
+def parse_int(token: str, what: str = "an integer", signed: bool = False) -> int:
+    """An integer written in decimal or 0x hex (0o, 0b and `_` also work)."""
+    if _INT.fullmatch(token) and (signed or token[0] not in "+-"):
+        try:
+            return int(token, 0)
+        except ValueError:  # "1__0", "010", more than 4300 digits
+            pass
+    sign = "" if signed else "non-negative "
+    raise Invalid(f"expected {what} ({sign}decimal or 0x hex), found '{token}'")
+
+
+def check_name(name: str, what: str) -> str:
+    if not NAME.fullmatch(name):
+        raise Invalid(
+            f"expected a {what} name (a letter or '_', then letters, digits, '_', '-', '.'), "
+            f"found '{name}'"
+        )
+    return name
+
+
+def check_addr(addr: int, what: str, aligned: bool) -> int:
+    if aligned and addr % PAGE_SIZE:
+        raise Invalid(
+            f"expected a page-aligned {what} (a multiple of 0x{PAGE_SIZE:x}), found {addr:#x}"
+        )
+    if addr >= USER_ADDR_LIMIT:
+        raise Invalid(f"expected {what} below {USER_ADDR_LIMIT:#x}, found {addr:#x}")
+    return addr
+
+
+def check_range(start: int, length: int) -> None:
+    if length <= 0 or length % PAGE_SIZE:
+        raise Invalid(
+            f"expected a length that is a positive multiple of 0x{PAGE_SIZE:x}, found {length:#x}"
+        )
+    if start + length > USER_ADDR_LIMIT:
+        raise Invalid(f"range {start:#x}+{length:#x} ends above {USER_ADDR_LIMIT:#x}")
+
+
+def parse_length(token: str) -> int:
+    """A byte length, or `Np` for N pages."""
+    match = _PAGES.fullmatch(token)
+    if match:
+        return parse_int(match.group(1), "a page count") * PAGE_SIZE
+    return parse_int(token, "a length in bytes or 'Np' pages")
+
+
+def parse_op(text: str) -> Op:
+    """One op string such as `write 0x10000 42` (see scenarios/README.md)."""
+    words = text.split()
+    if not words:
+        raise Invalid(f"empty op; expected one of: {', '.join(OP_KINDS)}")
+    kind = one_of("op", words[0], OP_KINDS)
+    roles = _OP_ARGS[kind]
+    if len(words) - 1 != len(roles):
+        usage = " ".join((kind, *roles))
+        raise Invalid(
+            f"expected '{usage}' ({len(roles)} argument(s)), found {len(words) - 1} in '{text.strip()}'"
+        )
+    args = dict(zip(roles, words[1:]))
+    addr = length = value = 0
+    prot = advice = child = ""
+    if "ADDR" in args:
+        addr = parse_int(args["ADDR"], "an address")
+        check_addr(addr, "range start" if "LENGTH" in args else "address", aligned="LENGTH" in args)
+    if "LENGTH" in args:
+        length = parse_length(args["LENGTH"])
+        check_range(addr, length)
+    if "VALUE" in args:
+        value = parse_int(args["VALUE"], "a value", signed=True)
+    if "PROT" in args:
+        prot = one_of("protection", args["PROT"], PROTS)
+    if "ADVICE" in args:
+        advice = one_of("madvise advice (only 'dontneed' is modelled)", args["ADVICE"], ADVICES)
+    if "CHILD" in args:
+        child = check_name(args["CHILD"], "process")
+    return Op(kind, addr, length, value, prot, advice, child, text)
+
+
+def parse_entry(
+    text: str,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> ScheduleEntry:
+    """One schedule entry: `T`, `T N` or `T until LABEL` (LABEL may be `done`)."""
+    words = text.split()
+    if not words or len(words) > 3:
+        raise Invalid(
+            f"expected 'THREAD', 'THREAD N' or 'THREAD until LABEL', found '{text.strip()}'"
+        )
+    thread = check_name(words[0], "thread")
+    if threads is not None:
+        one_of("thread", thread, _ordered(threads))
+    if len(words) == 1:
+        return ScheduleEntry(thread=thread, text=text)
+    if words[1] != "until":
+        if len(words) == 3:
+            raise Invalid(
+                f"expected 'until' after the thread name, found '{words[1]}' in '{text.strip()}'"
+            )
+        steps = parse_int(words[1], "a step count or 'until LABEL'")
+        if steps < 1:
+            raise Invalid(f"expected a step count of at least 1, found {steps}")
+        return ScheduleEntry(thread=thread, steps=steps, text=text)
+    if len(words) == 2:
+        raise Invalid(
+            f"'until' needs a label, e.g. '{thread} until wp_page_copy:copy' or '{thread} until done'"
+        )
+    label = words[2]
+    if not LABEL.fullmatch(label):
+        raise Invalid(
+            f"expected a step label such as 'wp_page_copy:copy' or 'done', found '{label}'"
+        )
+    if known_labels is not None and label != DONE:
+        one_of("step label", label, [*_ordered(known_labels), DONE])
+    return ScheduleEntry(thread=thread, until=label, text=text)
+
+
+def _ordered(names: Collection[str]) -> list[str]:
+    """Names in their given order, or sorted if they come in a set (for stable messages)."""
+    return list(names) if isinstance(names, Sequence) else sorted(names)
+
+
+def entry_text(entry: ScheduleEntry) -> str:
+    """The canonical spelling of a schedule entry (what `parse_entry` reads)."""
+    if entry.until is not None:
+        return f"{entry.thread} until {entry.until}"
+    return entry.thread if entry.steps == 1 else f"{entry.thread} {entry.steps}"
