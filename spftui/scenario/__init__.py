@@ -9,11 +9,13 @@ from spftui.scenario.loader import (
     dump_schedule,
     list_bundled,
     load_scenario,
+    load_schedule_file,
     parse_entry,
     parse_op,
     parse_scenario,
     parse_schedule,
     parse_schedule_file,
+    parse_schedule_meta,
 )
 from spftui.scenario.model import (
     EXPECT_VALUES,
@@ -29,6 +31,7 @@ from spftui.scenario.model import (
     Process,
     Scenario,
     ScheduleEntry,
+    ScheduleFile,
     Thread,
 )
 
@@ -47,14 +50,17 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "ScheduleEntry",
+    "ScheduleFile",
     "Thread",
     "bundled_scenarios_dir",
     "dump_schedule",
     "list_bundled",
     "load_scenario",
+    "load_schedule_file",
     "parse_entry",
     "parse_op",
     "parse_scenario",
     "parse_schedule",
     "parse_schedule_file",
+    "parse_schedule_meta",
 ]

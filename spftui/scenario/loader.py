@@ -42,6 +42,7 @@ from spftui.scenario.model import (
     Process,
     Scenario,
     ScheduleEntry,
+    ScheduleFile,
     Thread,
 )
 from spftui.scenario.syntax import Invalid, check_addr, check_name, check_range, one_of, parse_int
@@ -54,7 +55,7 @@ _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
 _MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
-_SCHEDULE_FILE_KEYS = ("scenario", "steps")
+_SCHEDULE_FILE_KEYS = ("scenario", "policy", "reuse", "stop_at", "steps")
 _WORDS_PER_PAGE = tuple(1 << n for n in range(7))  # each must divide PAGE_SIZE
 
 
@@ -345,14 +346,33 @@ def parse_schedule(
     threads: Collection[str] | None = None,
     known_labels: Collection[str] | None = None,
 ) -> tuple[ScheduleEntry, ...]:
-    """A standalone schedule: `steps = [...]`, optionally `scenario = "path"`.
+    """A standalone schedule's entries; see `parse_schedule_meta` for the rest."""
+    return parse_schedule_meta(text, path, threads=threads, known_labels=known_labels).entries
+
+
+def parse_schedule_meta(
+    text: str,
+    path: str = "<string>",
+    *,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> ScheduleFile:
+    """A standalone schedule: `steps = [...]`, optionally `scenario = "path"`,
+    `policy`, `reuse` (the run it was recorded under) and `stop_at` (the step
+    to open at, e.g. a counterexample's violation).
 
     With `threads` (or `known_labels`), entries must name those threads (labels).
     """
     doc = Document(text, path)
     doc.only(doc.data, (), _SCHEDULE_FILE_KEYS)
-    doc.get(doc.data, (), "scenario", STRING, "")
-    return _steps(doc, doc.data, (), threads, known_labels)
+    scenario = doc.get(doc.data, (), "scenario", STRING, "")
+    policy = doc.choice(doc.data, (), "policy", "policy", POLICIES, "") if "policy" in doc.data else ""
+    reuse = doc.choice(doc.data, (), "reuse", "COW reuse rule", REUSE_RULES, "") if "reuse" in doc.data else ""
+    stop_at = doc.get(doc.data, (), "stop_at", INTEGER, -1)
+    if "stop_at" in doc.data and stop_at < 0:
+        raise doc.error(("stop_at",), f"expected a step number >= 0, found {stop_at}")
+    entries = _steps(doc, doc.data, (), threads, known_labels)
+    return ScheduleFile(entries, scenario, policy, reuse, None if stop_at < 0 else stop_at)
 
 
 def parse_schedule_file(
@@ -361,10 +381,18 @@ def parse_schedule_file(
     threads: Collection[str] | None = None,
     known_labels: Collection[str] | None = None,
 ) -> tuple[ScheduleEntry, ...]:
-    """Read a schedule file (`--schedule FILE`); see `parse_schedule`."""
-    return parse_schedule(
-        read_text(path), os.fsdecode(path), threads=threads, known_labels=known_labels
-    )
+    """Read a schedule file (`--schedule FILE`); see `parse_schedule_meta`."""
+    return load_schedule_file(path, threads=threads, known_labels=known_labels).entries
+
+
+def load_schedule_file(
+    path: str | os.PathLike[str],
+    *,
+    threads: Collection[str] | None = None,
+    known_labels: Collection[str] | None = None,
+) -> ScheduleFile:
+    """Read a schedule file with its metadata."""
+    return parse_schedule_meta(read_text(path), os.fsdecode(path), threads=threads, known_labels=known_labels)
 
 
 def parse_op(text: str) -> Op:
@@ -388,12 +416,24 @@ def parse_entry(
 
 
 def dump_schedule(
-    entries: Iterable[ScheduleEntry], scenario_path: str | None, comment: str = ""
+    entries: Iterable[ScheduleEntry],
+    scenario_path: str | None,
+    comment: str = "",
+    *,
+    policy: str = "",
+    reuse: str = "",
+    stop_at: int | None = None,
 ) -> str:
     """TOML text for a schedule file that `parse_schedule_file` reads back."""
     lines = [f"# {_comment_safe(line)}".rstrip() for line in comment.splitlines()]
     if scenario_path is not None:
         lines.append(f"scenario = {_toml_string(scenario_path)}")
+    if policy:
+        lines.append(f"policy = {_toml_string(policy)}")
+    if reuse:
+        lines.append(f"reuse = {_toml_string(reuse)}")
+    if stop_at is not None:
+        lines.append(f"stop_at = {stop_at}")
     steps = [f"    {_toml_string(syntax.entry_text(entry))}," for entry in entries]
     lines += ["steps = [", *steps, "]"] if steps else ["steps = []"]
     return "\n".join(lines) + "\n"

@@ -136,6 +136,17 @@ class ScheduleEntry:
 
 
 @attrs.frozen
+class ScheduleFile:
+    """A schedule file: its entries and the run it was recorded under."""
+
+    entries: tuple[ScheduleEntry, ...]
+    scenario: str = ""
+    policy: str = ""
+    reuse: str = ""
+    stop_at: int | None = None
+
+
+@attrs.frozen
 class Scenario:
     """A whole scenario file.
 

@@ -1,0 +1,188 @@
+"""The `spftui` command: the debugger, and headless check / trace / scenarios
+/ explore / matrix. Textual is imported only when the debugger opens."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from . import __version__
+
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix")
+
+
+class BadInput(Exception):
+    """Bad user input: printed as `spftui: error: ...`, exit status 2."""
+
+
+def resolve_scenario(name: str) -> str:
+    """A path, or the name of a bundled scenario (`cow_lost_write`)."""
+    if os.path.exists(name):
+        return name
+    from .scenario import bundled_scenarios_dir
+
+    for candidate in (name, name + ".toml"):
+        p = bundled_scenarios_dir() / candidate
+        if p.exists():
+            return str(p)
+    return name  # let the loader report the missing file
+
+
+def load(args: argparse.Namespace) -> Any:
+    """Scenario + strategy from the common options; raises ScenarioError/BadInput."""
+    from .engine.schedule import Replay, SeededRandom
+    from .kernel.steps import all_labels
+    from .scenario import load_scenario, load_schedule_file
+
+    sc = load_scenario(resolve_scenario(args.scenario), known_labels=all_labels())
+    strategy = None
+    stop_at = None
+    policy, reuse = args.policy, args.reuse
+    if args.schedule:
+        sf = load_schedule_file(args.schedule, threads=[t.name for t in sc.threads], known_labels=all_labels())
+        strategy = Replay(sf.entries)
+        policy = policy or sf.policy or None
+        reuse = reuse or sf.reuse or None
+        stop_at = sf.stop_at
+    elif args.seed is not None:
+        strategy = SeededRandom(args.seed)
+    sc = sc.with_policy(policy, reuse)
+    return sc, strategy, stop_at
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    from .scenario.model import POLICIES, REUSE_RULES
+
+    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
+    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
+    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
+    p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
+    p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
+    p.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many steps (default 1,000,000)")
+
+
+def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
+    from .engine.session import Session
+    from .report import check_report, print_check, print_trace, trace_lines
+
+    sc, strategy, _ = load(args)
+    session = Session(sc, strategy=strategy)
+    if trace_only:
+        if args.json:
+            for line in trace_lines(session, args.max_steps):
+                print(json.dumps(line))
+        else:
+            print_trace(session, args.max_steps)
+        return 0
+    session.run(limit=args.max_steps)
+    report = check_report(session)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_check(session, report, full=args.full)
+    return 0 if report["expect_ok"] else 1
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    from .scenario import list_bundled
+
+    rows = list_bundled()
+    if args.json:
+        print(json.dumps([{"file": p.name, "path": str(p), "title": t} for p, t in rows]))
+        return 0
+    width = max((len(p.stem) for p, _ in rows), default=10)
+    for p, title in rows:
+        print(f"{p.stem:<{width}}  {title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spftui",
+        description="A time-travel debugger for Linux page-fault concurrency.",
+        epilog="Run `spftui SCENARIO` to open the debugger, or `spftui` to pick a bundled scenario.",
+    )
+    parser.add_argument("--version", action="version", version=f"spftui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("check", help="run a scenario headless and check its [expect]")
+    add_run_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--full", action="store_true", help="print every step of a long trace")
+    p.set_defaults(func=run_check)
+    p = sub.add_parser("trace", help="print the step-by-step trace")
+    add_run_options(p)
+    p.add_argument("--json", action="store_true", help="JSON lines, one per step")
+    p.set_defaults(func=lambda a: run_check(a, trace_only=True))
+    p = sub.add_parser("scenarios", help="list the bundled scenarios")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_scenarios)
+    try:
+        from . import explore_cli
+    except ImportError:  # pragma: no cover - the explorer is optional while it lands
+        explore_cli = None  # type: ignore[assignment]
+    if explore_cli is not None:
+        explore_cli.add_explore_parser(sub)
+        explore_cli.add_matrix_parser(sub)
+    return parser
+
+
+def tui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spftui", description="Open the debugger (the TUI).")
+    parser.add_argument("scenario", nargs="?", help="a scenario file or bundled scenario name (default: a picker)")
+    from .scenario.model import POLICIES, REUSE_RULES
+
+    parser.add_argument("--policy", choices=POLICIES)
+    parser.add_argument("--reuse", choices=REUSE_RULES)
+    parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--goto", type=int, metavar="STEP", help="open at this step")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        print(f"spftui {__version__}")
+        return 0
+    from .scenario import ScenarioError
+
+    try:
+        if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+            return open_tui(tui_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except (ScenarioError, BadInput) as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spftui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def open_tui(args: argparse.Namespace) -> int:
+    path = None
+    goto = args.goto
+    if args.scenario:
+        path = resolve_scenario(args.scenario)
+        load_args = argparse.Namespace(
+            scenario=path, policy=args.policy, reuse=args.reuse, schedule=args.schedule, seed=args.seed
+        )
+        _, _, stop_at = load(load_args)  # validate before the screen opens: errors go to stderr, exit 2
+        if goto is None:
+            goto = stop_at
+    elif args.schedule:
+        raise BadInput("--schedule needs a scenario")
+    from .tui import run_app
+
+    return run_app(path, policy=args.policy, reuse=args.reuse, schedule_path=args.schedule, seed=args.seed, goto_step=goto)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
