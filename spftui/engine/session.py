@@ -115,6 +115,7 @@ class Session:
         self.branch_id = 0
         self._next_branch = 1
         self.last: StepInfo | None = None
+        self._events: list[tuple[Any, ...]] = []
         self.stop: StopReason = StopReason("start", 0, "at the start: nothing has run yet")
         self.breakpoints.prime(self.machine)
         self.names = [t.name for t in self.machine.threads]
@@ -174,10 +175,8 @@ class Session:
     def step(self, thread: int | str | None = None) -> StepInfo | None:
         """One step: of `thread`, or of the recorded future, or the strategy's choice."""
         m = self.machine
-        manual = thread is not None
         pos = self.position
-        if manual:
-            assert thread is not None
+        if thread is not None:
             idx = self.thread_index(thread)
             t = m.threads[idx]
             if t.state != RUNNABLE:
@@ -185,6 +184,26 @@ class Session:
                 raise SessionError(f"{t.name} cannot run: it is {why}")
             if pos < len(self.choices) and (self.choices[pos] & ~MANUAL) != idx:
                 self._cut_branch()
+            if pos >= len(self.choices):
+                self.strategy.observe(m, idx)
+                events = self._exec(idx, record=True, manual=True)
+                return self._after(pos, idx, events)
+        idx = self._advance()
+        if idx < 0:
+            return None
+        return self._after(pos, idx, self._events)
+
+    def _after(self, pos: int, idx: int, events: list[tuple[Any, ...]]) -> StepInfo:
+        info = StepInfo(pos, self.names[idx], self.machine.last_label, tuple(events))
+        self.last = info
+        fired = self.breakpoints.check(self.machine, info.thread, events)
+        self.stop = self._reason_for(info, fired)
+        return info
+
+    def _advance(self) -> int:
+        """Take the next step of the recorded future or of the strategy; -1 when none can run."""
+        m = self.machine
+        pos = self.position
         if pos < len(self.choices):
             rec = self.choices[pos]
             idx = rec & ~MANUAL
@@ -192,28 +211,20 @@ class Session:
                 self.strategy.observe(m, idx)
             else:
                 self.strategy.choose(m)
-            events = self._exec(idx, record=False)
-        else:
-            if manual:
-                self.strategy.observe(m, idx)
-            else:
-                choice = self.strategy.choose(m)
-                if choice is None:
-                    return None
-                idx = choice
-            events = self._exec(idx, record=True, manual=manual)
-        info = StepInfo(pos, self.names[idx], m.last_label, tuple(events))
-        self.last = info
-        fired = self.breakpoints.check(m, info.thread, events)
-        self.stop = self._reason_for(info, fired)
-        return info
+            self._events = self._exec(idx, record=False)
+            return idx
+        choice = self.strategy.choose(m)
+        if choice is None:
+            return -1
+        self._events = self._exec(choice, record=True)
+        return choice
 
     def _exec(self, idx: int, record: bool, manual: bool = False) -> list[tuple[Any, ...]]:
         m = self.machine
         events = m.step(idx)
         pos = self.position
         if record:
-            self.choices.append(idx | (MANUAL if manual else 0))
+            self.choices.append(idx | MANUAL if manual else idx)
             self.labels.append(LABEL_ID[m.last_label])
             for e in events:
                 k = e[0]
@@ -221,10 +232,10 @@ class Session:
                     self.marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
                 elif k == "violation":
                     self.marks.append(Mark(pos, "violation", e[2], e[1], e[3], m.last_label))
-        self.position = pos + 1
-        if self.position % self.every == 0 and self.position not in self.ckpts:
-            self.ckpts[self.position] = (m.snapshot(), self.strategy.state)
-            self._ckpt_keys.insert(bisect_right(self._ckpt_keys, self.position), self.position)
+        self.position = pos = pos + 1
+        if not pos % self.every and pos not in self.ckpts:
+            self.ckpts[pos] = (m.snapshot(), self.strategy.state)
+            self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
         return events
 
     def _reason_for(self, info: StepInfo, fired: list[tuple[Breakpoint, str]]) -> StopReason:
@@ -290,42 +301,54 @@ class Session:
         m = self.machine
         bps = self.breakpoints
         bps.prime(m)
+        check = bps.check if bps.items else None
+        names = self.names
         n = 0
         while True:
-            info = self.step()
-            if info is None:
+            pos = self.position
+            idx = self._advance()
+            if idx < 0:
                 self.stop = self._end_reason()
                 return self.stop
             n += 1
-            if self.stop.kind == "breakpoint":
-                return self.stop
-            if self.finished():
-                self.stop = self._end_reason()
-                return self.stop
+            if check is not None:
+                fired = check(m, names[idx], self._events)
+                if fired:
+                    info = self._after_silently(pos, idx)
+                    self.stop = self._reason_for(info, fired)
+                    return self.stop
             if limit is not None and n >= limit:
+                self._after_silently(pos, idx)
                 self.stop = StopReason("limit", self.position, f"stopped after {n} steps (limit)")
                 return self.stop
-            if n % 512 == 0:
+            if not n % 512:
                 if progress is not None:
                     progress(self.position)
                 if interrupted is not None and interrupted():
+                    self._after_silently(pos, idx)
                     self.stop = StopReason("interrupted", self.position, f"interrupted at step {self.position}")
                     return self.stop
 
+    def _after_silently(self, pos: int, idx: int) -> StepInfo:
+        self.last = StepInfo(pos, self.names[idx], self.machine.last_label, tuple(self._events))
+        return self.last
+
     def run(self, limit: int = 1_000_000) -> StopReason:
         """Run to the end ignoring breakpoints (the CLI's `check`)."""
-        saved = self.breakpoints
-        self.breakpoints = BreakpointSet()
-        try:
-            while self.position < limit:
-                if self.step() is None:
-                    break
-            if self.finished():
-                self.stop = self._end_reason()
-            else:
-                self.stop = StopReason("limit", self.position, f"stopped after {self.position} steps (limit)")
-        finally:
-            self.breakpoints = saved
+        advance = self._advance
+        last = (-1, -1)
+        while self.position < limit:
+            pos = self.position
+            idx = advance()
+            if idx < 0:
+                break
+            last = (pos, idx)
+        if last[1] >= 0:
+            self._after_silently(*last)
+        if self.finished():
+            self.stop = self._end_reason()
+        else:
+            self.stop = StopReason("limit", self.position, f"stopped after {self.position} steps (limit)")
         return self.stop
 
     def reverse_continue(self, interrupted: Callable[[], bool] | None = None) -> StopReason:

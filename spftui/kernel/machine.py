@@ -456,9 +456,11 @@ class Machine:
         if t.state == RUNNABLE and t.pc:
             fn: Callable[[Machine, Thread], None] = _STEPS[t.pc]
             fn(self, t)
-        self.run_rcu_callbacks()
-        oracles.after_step(self)
-        if not any(th.state == RUNNABLE for th in self.threads) and not self.all_done():
+        if self.rcu_pending:
+            self.run_rcu_callbacks()
+        if self.dirty_frames or self.dirty_ptes:
+            oracles.after_step(self)
+        if t.state != RUNNABLE and not any(th.state == RUNNABLE for th in self.threads) and not self.all_done():
             stuck = ", ".join(f"{th.name} on {th.blocked_on}" for th in self.threads if th.state == BLOCKED)
             self.violation("deadlock", (), f"no thread can run: {stuck}")
         self.steps += 1

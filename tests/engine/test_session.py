@@ -1,0 +1,215 @@
+"""The Session: determinism, replay, rewind, branches, breakpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spftui.engine import Fixed, Replay, SeededRandom, Session, SessionError
+from spftui.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+@pytest.fixture(scope="module")
+def seed():  # type: ignore[no-untyped-def]
+    return load_scenario(SEED)
+
+
+def trace_of(s: Session) -> tuple:  # type: ignore[type-arg]
+    return (bytes(s.choices), s.labels.tobytes(), tuple(s.marks))
+
+
+def test_same_seed_gives_the_identical_trace(seed) -> None:  # type: ignore[no-untyped-def]
+    a = Session(seed, strategy=SeededRandom(11))
+    b = Session(seed, strategy=SeededRandom(11))
+    a.run()
+    b.run()
+    assert trace_of(a) == trace_of(b)
+    assert a.machine.snapshot() == b.machine.snapshot()
+
+
+def test_different_seeds_give_different_interleavings(seed) -> None:  # type: ignore[no-untyped-def]
+    traces = set()
+    for k in range(8):
+        s = Session(seed, strategy=SeededRandom(k))
+        s.run()
+        traces.add(bytes(s.choices))
+    assert len(traces) > 4
+
+
+def test_trace_is_identical_across_processes_and_hash_seeds() -> None:
+    outs = []
+    for hashseed in ("0", "1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed)
+        r = subprocess.run(
+            [sys.executable, "-m", "spftui", "trace", str(SEED), "--seed", "5", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] == outs[2]
+    assert len(outs[0].splitlines()) > 20
+    first = json.loads(outs[0].splitlines()[0])
+    assert set(first) == {"step", "thread", "label", "events"}
+
+
+def test_replaying_the_recorded_choices_reproduces_the_trace(seed) -> None:  # type: ignore[no-untyped-def]
+    a = Session(seed, strategy=SeededRandom(3))
+    a.run()
+    b = Session(seed, strategy=Fixed(list(a.choices)))
+    b.run()
+    assert trace_of(a) == trace_of(b)
+    c = Session(seed, strategy=Replay(a.schedule_entries()))
+    c.run()
+    assert trace_of(a)[:2] == trace_of(c)[:2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed_=st.integers(0, 1000), k=st.integers(0, 80), every=st.sampled_from([4, 16, 128]))
+def test_goto_k_equals_a_fresh_run_of_k_steps(seed_: int, k: int, every: int) -> None:
+    sc = load_scenario(SEED)
+    s = Session(sc, strategy=SeededRandom(seed_), checkpoint_every=every)
+    s.run()
+    k = min(k, s.length)
+    s.goto(s.length)
+    s.goto(k)
+    fresh = Session(sc, strategy=SeededRandom(seed_))
+    for _ in range(k):
+        fresh.step()
+    assert s.position == fresh.position == k
+    assert s.machine.snapshot() == fresh.machine.snapshot()
+    # and stepping on from there follows the recorded future
+    if k < s.length:
+        info = s.step()
+        assert info is not None and info.thread == s.step_thread(k)
+
+
+def test_back_then_step_returns_to_the_same_state(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    for _ in range(30):
+        s.step()
+    snap = s.machine.snapshot()
+    s.back(5)
+    assert s.position == 25
+    for _ in range(5):
+        s.step()
+    assert s.machine.snapshot() == snap
+    assert s.length == 30
+
+
+def test_stepping_another_thread_in_the_past_starts_a_branch_and_keeps_the_old_future(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("spf-refetch-vma"))
+    s.run()
+    assert [m.what for m in s.violations()] == ["lost_write"]
+    old = bytes(s.choices)
+    s.goto(20)  # A1 is mid-copy, B has not run yet
+    assert s.step_thread(20) == "B"
+    s.step("A1")  # A1 instead of B: a new future
+    assert len(s.branches) == 1 and s.branches[0].at == 20
+    s.run()
+    assert bytes(s.choices)[:20] == old[:20] and bytes(s.choices) != old
+    s.switch_branch(s.branches[0].id)
+    assert bytes(s.choices) == old
+    s.goto(s.length)
+    assert [m.what for m in s.violations()] == ["lost_write"]
+
+
+def test_stepping_a_blocked_thread_is_a_clear_error(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("vma-lock"))
+    s.continue_()
+    s.goto(0)
+    s.run()
+    s.goto(40)
+    blocked = [t.name for t in s.machine.threads if t.state == "blocked"]
+    if blocked:
+        with pytest.raises(SessionError, match="blocked"):
+            s.step(blocked[0])
+    with pytest.raises(SessionError, match="no thread"):
+        s.step("Z9")
+
+
+def test_abort_breakpoint_stops_at_the_failed_validation(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("spf-mm-seq"))
+    s.breakpoints.add("abort")
+    stop = s.continue_()
+    assert stop.kind == "breakpoint"
+    assert stop.text == "A1: spf abort — mmap_seq changed 0→4 at pte_map_lock:seq_check"
+    assert s.breakpoints.items[0].hits == 1
+    assert s.machine.threads[0].pc == "do_user_addr_fault:mmap_read_lock"  # falling back
+
+
+def test_violation_breakpoint_and_reverse_continue(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("spf-refetch-vma"))
+    s.breakpoints.add("violation", match="lost_write")
+    s.breakpoints.add("step", match="wp_page_copy:copy", thread="A1")
+    stop = s.continue_()
+    assert stop.kind == "breakpoint" and "A1 reached wp_page_copy:copy" in stop.text
+    first = s.position
+    stop = s.continue_()
+    assert "reached wp_page_copy:copy" in stop.text  # the next copy step
+    while "lost write" not in (stop := s.continue_()).text:
+        assert stop.kind == "breakpoint"
+    assert "42 was written there" in stop.text
+    lost_at = s.position
+    stop = s.reverse_continue()
+    assert stop.kind == "breakpoint" and s.position < lost_at
+    while s.position > first:
+        stop = s.reverse_continue()
+    assert s.position == first
+    assert s.reverse_continue().kind == "start" and s.position == 0
+
+
+def test_watch_breakpoint_fires_when_the_value_changes(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("spf-mm-seq"))
+    s.breakpoints.add("watch", expr="A.mmap_seq")
+    stop = s.continue_()
+    assert "A.mmap_seq changed 0 → 1" in stop.text
+    stop = s.continue_()
+    assert "changed 1 → 2" in stop.text
+    s.breakpoints.items[0].enabled = False
+    s.breakpoints.add("condition", expr="A.pte[0x10000].write and A.mmap_seq == 4")
+    stop = s.continue_()
+    assert stop.kind == "breakpoint" and "became true" in stop.text
+    assert s.machine.mms["A"].mmap_seq == 4
+
+
+def test_conditions_are_parsed_never_evaluated_as_python(seed) -> None:  # type: ignore[no-untyped-def]
+    from spftui.engine.expr import ExprError
+
+    s = Session(seed)
+    with pytest.raises(ExprError):
+        s.breakpoints.add("condition", expr="__import__('os').system('true')")
+
+
+def test_restart_under_another_policy_keeps_breakpoints(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    s.breakpoints.add("abort")
+    s.run()
+    s.restart(policy="spf-mm-seq")
+    assert s.position == 0 and s.scenario.policy == "spf-mm-seq"
+    assert len(s.breakpoints.items) == 1
+    assert s.continue_().kind == "breakpoint"
+
+
+def test_deadlock_is_reported_when_no_thread_can_run(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("classic"))
+    m = s.machine
+    m.mms["A"].lock_writer = 2  # injected: B "holds" A's mmap_lock and never runs again
+    m.block(m.threads[2], "an injected wait")
+    m.threads[1].state = "done"
+    s.breakpoints.add("violation", match="deadlock")
+    stop = s.continue_()
+    assert stop.kind == "breakpoint" and "deadlock" in stop.text
+    assert "A1 on mmap_lock(A) read" in stop.text
+    assert [mk.what for mk in s.violations()] == ["deadlock"]
