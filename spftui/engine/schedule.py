@@ -89,8 +89,11 @@ class SeededRandom(Strategy):
         runnable = [t.index for t in m.threads if t.state == RUNNABLE]
         if not runnable:
             return None
-        self.x, r = splitmix64(self.x)
-        return runnable[r % len(runnable)]
+        # splitmix64, inlined: this runs once per step
+        x = self.x = (self.x + 0x9E3779B97F4A7C15) & MASK64
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return runnable[(z ^ (z >> 31)) % len(runnable)]
 
     @property
     def state(self) -> Any:

@@ -9,7 +9,7 @@ TLBs, RCU) and feed the oracles through `oracles.py`'s hooks.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable
+from typing import Any
 
 from . import oracles
 from .pte import (
@@ -85,6 +85,11 @@ class Machine:
             tuple(sorted(self.reported, key=repr)),
             self.steps,
         )
+
+    def state_key(self) -> tuple[Any, ...]:
+        """The state without the step counter: equal for equal states reached by
+        different paths (what the explorer's visited set compares)."""
+        return self.snapshot()[:-1]
 
     def restore(self, s: tuple[Any, ...]) -> None:
         self.frames = [Frame.from_snap(i, fs) for i, fs in enumerate(s[0])]
@@ -443,29 +448,30 @@ class Machine:
     def step(self, index: int) -> list[Event]:
         """Run thread `index` for one atomic step; return the step's events."""
         t = self.threads[index]
-        self.events = []
-        self.touched = set()
-        self.dirty_frames = set()
-        self.dirty_ptes = []
-        self.cur = t
         if t.state != RUNNABLE:
             raise ValueError(f"thread {t.name} is not runnable ({t.state})")
-        if not t.pc:
+        self.events = events = []
+        self.touched = set()
+        self.dirty_frames = dirty = set()
+        self.dirty_ptes = ptes = []
+        self.cur = t
+        pc = t.pc
+        if not pc:
             _start_op(self, t)
-        self.last_label = t.pc or "op_start"
-        if t.state == RUNNABLE and t.pc:
-            fn: Callable[[Machine, Thread], None] = _STEPS[t.pc]
-            fn(self, t)
+            pc = t.pc
+        self.last_label = pc or "op_start"
+        if pc and t.state == RUNNABLE:
+            _STEPS[pc](self, t)
         if self.rcu_pending:
             self.run_rcu_callbacks()
-        if self.dirty_frames or self.dirty_ptes:
+        if dirty or ptes:
             oracles.after_step(self)
         if t.state != RUNNABLE and not any(th.state == RUNNABLE for th in self.threads) and not self.all_done():
             stuck = ", ".join(f"{th.name} on {th.blocked_on}" for th in self.threads if th.state == BLOCKED)
             self.violation("deadlock", (), f"no thread can run: {stuck}")
         self.steps += 1
         self.cur = None
-        return self.events
+        return events
 
 
 from .ops import start_op as _start_op  # noqa: E402  (ops imports the primitives above)

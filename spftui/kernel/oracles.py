@@ -53,9 +53,9 @@ def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
             m.violation("use_after_free", ("frame", pfn), f"PTE for {addr_of(vpn)} in {mm.name} set to freed pfn {pfn}")
         f.ptes.add(key)
         m.dirty_frames.add(pfn)
-        check_visible(m, mm, vpn, f.words, f"installing {format_pte(new)}")
+        check_visible(m, mm, vpn, f.words, new)
     elif pte_present(new):  # the zero page
-        check_visible(m, mm, vpn, m.frames[ZERO_PFN].words, "installing the zero page")
+        check_visible(m, mm, vpn, m.frames[ZERO_PFN].words, new)
     if is_swap_pte(old):
         m.dirty_frames.add(-pte_swp_offset(old) - 1)
     if is_swap_pte(new):
@@ -63,14 +63,19 @@ def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     m.dirty_ptes.append(key)
 
 
-def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str) -> None:
-    """The memory now visible at vpn must hold every completed write."""
+def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int) -> None:
+    """The memory now visible at vpn must hold every completed write.
+
+    `how` says what made it visible: a sentence, or the PTE just installed.
+    """
     expect = mm.shadow.get(vpn)
     if expect is None:
         expect = [0] * m.nwords
     for w, (have, want) in enumerate(zip(words, expect)):
         if have != want:
             addr = (vpn << 12) + w * (4096 // m.nwords)
+            if isinstance(how, int):
+                how = f"installing {format_pte(how)}"
             m.violation(
                 "lost_write",
                 (mm.name, vpn, w, want),
@@ -143,16 +148,17 @@ def check_free_table(m: Machine, table: PteTable) -> None:
         )
 
 
-def _held_refs(m: Machine) -> Counter[int]:
-    refs: Counter[int] = Counter()
+def _held(m: Machine, pfn: int) -> int:
+    """References threads hold on pfn (get_page, fresh pages, mmu_gather batches)."""
+    n = 0
     for t in m.threads:
-        refs.update(t.refs)
-    return refs
+        if t.refs:
+            n += t.refs.count(pfn)
+    return n
 
 
 def check_frames(m: Machine, pfns: object) -> None:
     """page_count / page_mapcount / swap counts against the references that exist."""
-    refs = None
     swap_ptes = None
     for key in sorted(pfns):  # type: ignore[call-overload]
         if key < 0:  # a swap slot
@@ -169,16 +175,15 @@ def check_frames(m: Machine, pfns: object) -> None:
         f = m.frames[key]
         if f.free:
             continue
-        if refs is None:
-            refs = _held_refs(m)
+        held = _held(m, key)
         mapped = len(f.ptes)
-        want = mapped + (1 if f.swapcache is not None else 0) + refs.get(key, 0)
+        want = mapped + (1 if f.swapcache is not None else 0) + held
         if f.count != want:
             m.violation(
                 "refcount",
                 ("count", key, f.count, want),
                 f"pfn {key}: page_count {f.count}, but {mapped} PTE(s), "
-                f"{'1 swap cache, ' if f.swapcache is not None else ''}{refs.get(key, 0)} held reference(s)",
+                f"{'1 swap cache, ' if f.swapcache is not None else ''}{held} held reference(s)",
             )
         if f.mapcount != mapped:
             m.violation(
