@@ -48,6 +48,7 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
         finish_op(m, t, f"error: process {child_name} already exists")
         return
     child.exists = True
+    mm.forking = child_name
     for vid in list(mm.vmas):
         v = m.vmas[vid]
         vma_write_begin(m, v)
@@ -102,6 +103,7 @@ def fork_flush(m: Machine, t: Thread) -> None:
     """flush_tlb_mm(oldmm): the parent's stale W translations die here (Dufour: vm_raw_write_end)."""
     mm = m.thread_mm(t)
     m.flush_tlb_mm(mm)
+    mm.forking = ""
     for vid in mm.vmas:
         vma_write_end(m, m.vmas[vid])
     t.pc = "dup_mmap:mmap_write_unlock"

@@ -227,6 +227,7 @@ class Mm:
         "rss_swap",
         "tlb_flush_pending",
         "writers",
+        "forking",
         "exists",
         "shadow",
     )
@@ -247,6 +248,7 @@ class Mm:
         self.rss_swap = 0
         self.tlb_flush_pending = 0
         self.writers = 0  # address-space writer ops in flight (oracle bookkeeping)
+        self.forking = ""  # the child while dup_mmap has not yet flushed the TLB
         self.exists = True
         self.shadow: dict[int, list[int]] = {}
 
@@ -266,6 +268,7 @@ class Mm:
             self.rss_swap,
             self.tlb_flush_pending,
             self.writers,
+            self.forking,
             self.exists,
             tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())),
         )
@@ -281,8 +284,8 @@ class Mm:
         m.vmas = list(s[6])
         m.starts = list(s[7])
         m.pgd = dict(s[8])
-        (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.exists) = s[9:15]
-        m.shadow = {k: list(v) for k, v in s[15]}
+        (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.forking, m.exists) = s[9:16]
+        m.shadow = {k: list(v) for k, v in s[16]}
         return m
 
 
