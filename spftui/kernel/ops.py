@@ -27,6 +27,7 @@ OP_ENTRY = {
     "madvise": "do_madvise:mmap_read_lock",
     "fork": "dup_mmap:mmap_write_lock",
     "reclaim": "shrink_page_list:isolate",
+    "age": "page_referenced_one:clear_young",
 }
 WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork")
 

@@ -1,4 +1,4 @@
-"""Swap: do_swap_page on a swap-cache hit (B.5) and reclaim (swap-out).
+"""Swap: do_swap_page on a swap-cache hit (B.5), reclaim (swap-out) and aging.
 
 Simplification: swapped-out pages stay in the swap cache (no writeback, no
 swap-cache eviction), so a swap PTE always finds its page there; the
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from . import locks
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
-from .pte import mk_pte, pte_pfn, pte_present, pte_special, pte_swp_offset, swp_entry_to_pte, vpn_of
+from .pte import mk_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_swp_offset, pte_young, swp_entry_to_pte, vpn_of
 from .state import VM_WRITE
 from .steps import step
 
@@ -180,3 +180,22 @@ def putback(m: Machine, t: Thread) -> None:
     locks.unlock_page(m, t, f)
     m.put_page(t, pfn)
     finish_op(m, t, f"pfn {pfn} swapped out" if f.swapcache is not None else "done")
+
+
+@step("page_referenced_one:clear_young")
+def clear_young(m: Machine, t: Thread) -> None:
+    """Reclaim's aging: under the PTL, ptep_clear_flush_young clears the A bit (x86 does not flush)."""
+    mm = m.thread_mm(t)
+    vpn = vpn_of(t.vmf["addr"])
+    table = m.pmd_table(mm, vpn)
+    if table is None:
+        finish_op(m, t, "no PTE table")
+        return
+    if not locks.ptl_lock(m, t, table):
+        return
+    pte = m.get_pte(table, vpn)
+    young = pte_present(pte) and pte_young(pte)
+    if young:
+        m.set_pte(mm, table, vpn, pte_mkold(pte))
+    locks.ptl_unlock(m, t, table)
+    finish_op(m, t, "referenced" if young else "not referenced")

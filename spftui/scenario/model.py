@@ -37,6 +37,7 @@ OP_KINDS = (
     "madvise",
     "fork",
     "reclaim",
+    "age",
 )
 PROTS = ("none", "r", "rw")
 EXPECT_VALUES = ("sometimes", "never")

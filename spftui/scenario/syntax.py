@@ -36,6 +36,7 @@ _OP_ARGS: dict[str, tuple[str, ...]] = {
     "madvise": ("ADDR", "LENGTH", "ADVICE"),
     "fork": ("CHILD",),
     "reclaim": ("ADDR",),
+    "age": ("ADDR",),
 }
 assert tuple(_OP_ARGS) == OP_KINDS
 ADVICES = ("dontneed",)
