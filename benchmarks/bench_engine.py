@@ -70,8 +70,10 @@ def latency(s: Session, samples: int = 200) -> dict[str, float]:
         t0 = time.perf_counter()
         s.back()
         backs.append(time.perf_counter() - t0)
+
     def ms(xs: list[float], q: float) -> float:
         return round(statistics.quantiles(xs, n=100)[int(q) - 1] * 1000, 3) if q < 100 else round(max(xs) * 1000, 3)
+
     return {
         "goto_median_ms": round(statistics.median(gotos) * 1000, 3),
         "goto_p95_ms": ms(gotos, 95),

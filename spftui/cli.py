@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -79,11 +80,32 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         return 0
     session.run(limit=args.max_steps)
     report = check_report(session)
+    if args.save_schedule:
+        save_schedule(session, args.save_schedule)
     if args.json:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
     return 0 if report["expect_ok"] else 1
+
+
+def save_schedule(session: Any, path: str) -> None:
+    """Write the run as a schedule file that replays it exactly."""
+    from .scenario import dump_schedule
+
+    sc = session.scenario
+    marks = session.violations()
+    stop_at = marks[0].step + 1 if marks else None
+    comment = f"{sc.title}: a recorded run under {sc.policy} ({session.strategy.describe()})"
+    if marks:
+        comment += f"\nstops after the step where {marks[0].what} fired: {marks[0].detail}"
+    text = dump_schedule(
+        session.schedule_entries(), sc.path, comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at
+    )
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot write the schedule: {e.strerror}") from None
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
@@ -111,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--full", action="store_true", help="print every step of a long trace")
+    p.add_argument("--save-schedule", metavar="FILE", help="save this run as a schedule file (replays it exactly)")
     p.set_defaults(func=run_check)
     p = sub.add_parser("trace", help="print the step-by-step trace")
     add_run_options(p)
@@ -150,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     from .scenario import ScenarioError
 
     try:
-        if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+        if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
             return open_tui(tui_parser().parse_args(argv))
         args = build_parser().parse_args(argv)
         return int(args.func(args))
@@ -179,10 +202,10 @@ def open_tui(args: argparse.Namespace) -> int:
         raise BadInput("--schedule needs a scenario")
     from .tui import run_app
 
-    return run_app(path, policy=args.policy, reuse=args.reuse, schedule_path=args.schedule, seed=args.seed, goto_step=goto)
+    return run_app(
+        path, policy=args.policy, reuse=args.reuse, schedule_path=args.schedule, seed=args.seed, goto_step=goto
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
-
-

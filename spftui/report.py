@@ -89,8 +89,10 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     con.print()
     n = session.length
     marked = {mk.step for mk in session.marks}
-    show = set(range(n)) if full or n <= SHOW_ALL_UP_TO else (
-        set(range(100)) | set(range(n - 100, n)) | {s + d for s in marked for d in range(-5, 6)}
+    show = (
+        set(range(n))
+        if full or n <= SHOW_ALL_UP_TO
+        else (set(range(100)) | set(range(n - 100, n)) | {s + d for s in marked for d in range(-5, 6)})
     )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     skipped = 0
@@ -128,10 +130,17 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     else:
         con.print("[bold green]Violations:[/] none")
     if report["expect"]:
-        con.print(f"[bold]Expectations under {sc.policy}:[/]")
+        note = (
+            ""
+            if sc.schedule is not None and session.strategy.name == "schedule"
+            else " (written for the scenario's fixed schedule)"
+        )
+        con.print(f"[bold]Expectations under {sc.policy}{note}:[/]")
         for kind, e in report["expect"].items():
             mark = "[green]✓[/]" if e["ok"] else "[red]✗[/]"
             con.print(f"  {mark} {kind}: expected {e['expected']}, observed {e['observed']}")
-        con.print("[bold green]expectations hold[/]" if report["expect_ok"] else "[bold red]expectations do NOT hold[/]")
+        con.print(
+            "[bold green]expectations hold[/]" if report["expect_ok"] else "[bold red]expectations do NOT hold[/]"
+        )
     else:
         con.print(f"[dim]no expectations for {sc.policy}[/]")

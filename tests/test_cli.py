@@ -47,7 +47,13 @@ def test_check_json_has_the_documented_fields() -> None:
     r = spftui("check", SEED, "--json", "--policy", "spf-mm-seq")
     data = json.loads(r.stdout)
     assert data["aborts"] == [
-        {"thread": "A1", "step": 48, "reason": "SEQ1", "detail": "mmap_seq changed 0→4", "label": "pte_map_lock:seq_check"}
+        {
+            "thread": "A1",
+            "step": 48,
+            "reason": "SEQ1",
+            "detail": "mmap_seq changed 0→4",
+            "label": "pte_map_lock:seq_check",
+        }
     ]
 
 
@@ -65,7 +71,10 @@ def test_check_exits_1_when_expectations_fail(tmp_path: Path) -> None:
     [
         ('title = "x"\n[[thread]]\nname = "T"\nprocess = "P"\nops = ["read 0x1000"]\n', ":4: thread[0].process"),
         ('title = "x"\npolicy = "spf"\n', ":2: policy"),
-        ('title = "x"\n[[process]]\nname = "P"\n[[thread]]\nname = "T"\nprocess = "P"\nops = ["jump 1"]\n', "thread[0].ops[0]"),
+        (
+            'title = "x"\n[[process]]\nname = "P"\n[[thread]]\nname = "T"\nprocess = "P"\nops = ["jump 1"]\n',
+            "thread[0].ops[0]",
+        ),
     ],
 )
 def test_bad_scenarios_exit_2_with_a_located_error_and_no_traceback(tmp_path: Path, text: str, where: str) -> None:
@@ -87,7 +96,9 @@ def test_bad_schedule_file_is_a_located_error(tmp_path: Path) -> None:
 
 def test_schedule_file_replays_a_recorded_run(tmp_path: Path) -> None:
     p = tmp_path / "s.toml"
-    p.write_text('policy = "spf-refetch-vma"\nreuse = "mapcount"\nsteps = ["A1 17", "B 9", "A2 until done", "A1 until done"]\n')
+    p.write_text(
+        'policy = "spf-refetch-vma"\nreuse = "mapcount"\nsteps = ["A1 17", "B 9", "A2 until done", "A1 until done"]\n'
+    )
     r = spftui("check", SEED, "--schedule", str(p), "--json")
     data = json.loads(r.stdout)
     assert data["policy"] == "spf-refetch-vma"

@@ -167,7 +167,7 @@ class MachineResolver:
             if name in obj:
                 return obj[name]
             raise EvalError(f"no field {name!r}")
-        if attrs.has(type(obj)) and name in attrs.fields_dict(type(obj)):
+        if attrs.has(type(obj)) and name in attrs.fields_dict(type(obj)):  # type: ignore[arg-type]
             return getattr(obj, name)
         raise EvalError(f"no field {name!r}")
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -153,10 +154,10 @@ class Session:
         return not self.machine.runnable()
 
     def step_thread(self, step: int) -> str:
-        return self.names[self.choices[step] & ~MANUAL]
+        return self.names[int(self.choices[step]) & ~MANUAL]
 
     def step_label(self, step: int) -> str:
-        return LABELS[self.labels[step]]
+        return LABELS[int(self.labels[step])]
 
     def aborts(self) -> list[Mark]:
         return [mk for mk in self.marks if mk.kind == "abort"]
@@ -205,7 +206,7 @@ class Session:
         m = self.machine
         pos = self.position
         if pos < len(self.choices):
-            rec = self.choices[pos]
+            rec: int = self.choices[pos]
             idx = rec & ~MANUAL
             if rec & MANUAL:
                 self.strategy.observe(m, idx)
@@ -456,7 +457,9 @@ class Session:
         self.labels = b.labels[:]
         self.marks = list(b.marks)
         self.branch_id = b.id
-        self.stop = StopReason("stopped", self.position, f"switched to branch {b.id} (its future starts at step {common})")
+        self.stop = StopReason(
+            "stopped", self.position, f"switched to branch {b.id} (its future starts at step {common})"
+        )
 
     # --------------------------------------------------------------- misc
     def schedule_entries(self, upto: int | None = None) -> tuple[ScheduleEntry, ...]:

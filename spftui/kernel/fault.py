@@ -13,7 +13,7 @@ the same seq check anyway); `access_error` is folded into the lookup step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import locks
 from .pte import is_swap_pte, pte_none, pte_write, vpn_of
@@ -51,7 +51,7 @@ def fault_done(m: Machine, t: Thread) -> None:
 
 
 def _reset_fault(t: Thread) -> None:
-    keep = {k: t.vmf[k] for k in ("addr", "write") if k in t.vmf}
+    keep: dict[str, Any] = {k: t.vmf[k] for k in ("addr", "write") if k in t.vmf}
     t.vmf = keep
     t.stack = []
 
@@ -394,10 +394,10 @@ def validate(m: Machine, t: Thread, which: str) -> tuple[str, str] | None:
     if refetch:
         if which == "SEQ1":
             return None
-        v = m.vma_lookup(mm, vmf["addr"])
-        if v is None:
+        now = m.vma_lookup(mm, vmf["addr"])
+        if now is None:
             return "REFETCH", "the VMA is gone"
-        if v.copy_fields() != vmf["pvma"]:
+        if now.copy_fields() != vmf["pvma"]:
             return "REFETCH", "the re-fetched VMA differs from the copy"
         return None
     if mm.mmap_seq != vmf["seq"]:

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .ops import finish_op, wake_forked
-from .pte import PTRS_PER_PTE, is_swap_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_swp_offset, pte_wrprotect, pte_write
+from .pte import (
+    PTRS_PER_PTE,
+    is_swap_pte,
+    pte_mkold,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_swp_offset,
+    pte_write,
+    pte_wrprotect,
+)
 from .steps import step
 from .vma_ops import vma_write_begin, vma_write_end
 

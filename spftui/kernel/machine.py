@@ -100,7 +100,7 @@ class Machine:
         self.free_vmas = list(s[5])
         self.mms = {name: Mm.from_snap(name, ms) for name, ms in s[6]}
         old = self.threads
-        self.threads = [Thread.from_snap(i, o.name, o.mm, ts) for i, (o, ts) in enumerate(zip(old, s[7]))]
+        self.threads = [Thread.from_snap(i, o.name, o.mm, ts) for i, (o, ts) in enumerate(zip(old, s[7], strict=True))]
         self.tlbs = [dict(t) for t in s[8]]
         self.swap_map = dict(s[9])
         self.swap_cache = dict(s[10])
@@ -450,10 +450,13 @@ class Machine:
         t = self.threads[index]
         if t.state != RUNNABLE:
             raise ValueError(f"thread {t.name} is not runnable ({t.state})")
-        self.events = events = []
+        events: list[Event] = []
+        dirty: set[int] = set()
+        ptes: list[tuple[str, int]] = []
+        self.events = events
         self.touched = set()
-        self.dirty_frames = dirty = set()
-        self.dirty_ptes = ptes = []
+        self.dirty_frames = dirty
+        self.dirty_ptes = ptes
         self.cur = t
         pc = t.pc
         if not pc:

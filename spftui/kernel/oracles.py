@@ -71,7 +71,7 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
     expect = mm.shadow.get(vpn)
     if expect is None:
         expect = [0] * m.nwords
-    for w, (have, want) in enumerate(zip(words, expect)):
+    for w, (have, want) in enumerate(zip(words, expect, strict=True)):
         if have != want:
             addr = (vpn << 12) + w * (4096 // m.nwords)
             if isinstance(how, int):
@@ -184,7 +184,9 @@ def check_frames(m: Machine, pfns: object) -> None:
             have = m.swap_map.get(off, 0)
             want = swap_ptes.get(off, 0)
             if have != want:
-                m.violation("refcount", ("swap", off, have, want), f"swap_map[{off}] is {have} but {want} swap PTEs use it")
+                m.violation(
+                    "refcount", ("swap", off, have, want), f"swap_map[{off}] is {have} but {want} swap PTEs use it"
+                )
             continue
         if key == ZERO_PFN:
             continue

@@ -32,16 +32,16 @@ class Frame:
     """
 
     __slots__ = (
-        "pfn",
-        "words",
-        "count",
-        "mapcount",
         "anon_exclusive",
-        "swapcache",
-        "locked",
-        "lock_waiters",
+        "count",
         "free",
+        "lock_waiters",
+        "locked",
+        "mapcount",
+        "pfn",
         "ptes",
+        "swapcache",
+        "words",
     )
 
     def __init__(self, pfn: int, nwords: int) -> None:
@@ -84,7 +84,7 @@ class Frame:
 class PteTable:
     """A PTE-table page with its split page-table lock (ptl)."""
 
-    __slots__ = ("id", "mm", "pmd", "entries", "ptl", "ptl_waiters", "free")
+    __slots__ = ("entries", "free", "id", "mm", "pmd", "ptl", "ptl_waiters")
 
     def __init__(self, tid: int) -> None:
         self.id = tid
@@ -131,21 +131,21 @@ class Vma:
     """
 
     __slots__ = (
-        "id",
-        "mm",
-        "vm_start",
-        "vm_end",
-        "vm_flags",
         "anon_vma",
-        "vm_sequence",
-        "refs",
-        "vm_lock_seq",
-        "lock_readers",
-        "lock_writer",
-        "lock_waiters",
         "detached",
         "dying",
         "free",
+        "id",
+        "lock_readers",
+        "lock_waiters",
+        "lock_writer",
+        "mm",
+        "refs",
+        "vm_end",
+        "vm_flags",
+        "vm_lock_seq",
+        "vm_sequence",
+        "vm_start",
     )
 
     def __init__(self, vid: int) -> None:
@@ -212,24 +212,24 @@ class Mm:
     """
 
     __slots__ = (
-        "name",
-        "lock_writer",
+        "downgraded",
+        "exists",
+        "forking",
         "lock_readers",
         "lock_waiters",
-        "downgraded",
-        "mmap_seq",
+        "lock_writer",
         "mm_lock_seq",
-        "vmas",
-        "starts",
-        "pgd",
         "mm_users",
+        "mmap_seq",
+        "name",
+        "pgd",
         "rss_anon",
         "rss_swap",
-        "tlb_flush_pending",
-        "writers",
-        "forking",
-        "exists",
         "shadow",
+        "starts",
+        "tlb_flush_pending",
+        "vmas",
+        "writers",
     )
 
     def __init__(self, name: str) -> None:
@@ -305,20 +305,20 @@ class Thread:
     """
 
     __slots__ = (
-        "index",
-        "name",
-        "mm",
-        "op_index",
-        "iteration",
-        "pc",
-        "stack",
-        "vmf",
-        "state",
         "blocked_on",
+        "index",
+        "iteration",
+        "mm",
+        "name",
+        "op_index",
+        "pc",
         "rcu_depth",
         "rcu_qs",
         "refs",
         "result",
+        "stack",
+        "state",
+        "vmf",
     )
 
     def __init__(self, index: int, name: str, mm: str) -> None:

@@ -8,7 +8,8 @@ in source order, for the source pane and for label validation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .machine import Machine

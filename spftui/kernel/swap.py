@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 from . import locks
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
-from .pte import mk_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_swp_offset, pte_young, swp_entry_to_pte, vpn_of
+from .pte import (
+    mk_pte,
+    pte_mkold,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_swp_offset,
+    pte_young,
+    swp_entry_to_pte,
+    vpn_of,
+)
 from .state import VM_WRITE
 from .steps import step
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 def _vm_flags(m: Machine, t: Thread) -> int:
     if "pvma" in t.vmf:
         return int(t.vmf["pvma"][2])
-    return m.vmas[t.vmf["vma"]].vm_flags
+    flags: int = m.vmas[t.vmf["vma"]].vm_flags
+    return flags
 
 
 def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
@@ -186,4 +187,3 @@ def wp_put(m: Machine, t: Thread) -> None:
     if old is not None:
         m.put_page(t, old)
     fault_done(m, t)
-
