@@ -109,7 +109,8 @@ class Session:
         self.choices: array = array("B")  # type: ignore[type-arg]
         self.labels: array = array("H")  # type: ignore[type-arg]
         self.marks: list[Mark] = []
-        self.ckpts: dict[int, tuple[Any, Any]] = {0: (self.machine.snapshot(), self.strategy.state)}
+        # Checkpoint 0 is made on first use: building the machine again is as cheap as a snapshot.
+        self.ckpts: dict[int, tuple[Any, Any]] = {0: (None, self.strategy.state)}
         self._ckpt_keys: list[int] = [0]
         self.position = 0
         self.branches: list[Branch] = []
@@ -266,7 +267,7 @@ class Session:
             return
         if not (self.position < n <= self.position + self.every):
             c = self._ckpt_at_or_before(max(n - 1, 0))
-            snap, strat = self.ckpts[c]
+            snap, strat = self._ckpt(c)
             self.machine.restore(snap)
             self.strategy.set_state(strat)
             self.position = c
@@ -288,6 +289,13 @@ class Session:
     def back(self, k: int = 1) -> None:
         self.goto(self.position - k)
         self.stop = StopReason("stopped", self.position, f"stepped back to step {self.position}")
+
+    def _ckpt(self, c: int) -> tuple[Any, Any]:
+        snap, strat = self.ckpts[c]
+        if snap is None:
+            snap = build_machine(self.scenario).snapshot()
+            self.ckpts[c] = (snap, strat)
+        return snap, strat
 
     def _ckpt_at_or_before(self, n: int) -> int:
         return self._ckpt_keys[bisect_right(self._ckpt_keys, n) - 1]
@@ -388,7 +396,7 @@ class Session:
         hi = start - 1  # the last position that counts is start - 1
         while hi > 0:
             c = self._ckpt_at_or_before(hi - 1)
-            scratch.restore(self.ckpts[c][0])
+            scratch.restore(self._ckpt(c)[0])
             self.breakpoints.prime(scratch)
             found = None
             for pos in range(c, hi):
@@ -416,7 +424,7 @@ class Session:
             return self.last.events
         scratch = self._scratch_machine()
         c = self._ckpt_at_or_before(step)
-        scratch.restore(self.ckpts[c][0])
+        scratch.restore(self._ckpt(c)[0])
         events: list[tuple[Any, ...]] = []
         for pos in range(c, step + 1):
             events = scratch.step(self.choices[pos] & ~MANUAL)
