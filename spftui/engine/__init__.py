@@ -6,9 +6,9 @@ from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
 from .session import Branch, Mark, Session, SessionError, StepInfo, StopReason
 
 __all__ = [
+    "Branch",
     "Breakpoint",
     "BreakpointSet",
-    "Branch",
     "Fixed",
     "Mark",
     "Replay",

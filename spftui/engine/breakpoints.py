@@ -126,7 +126,9 @@ class BreakpointSet:
                 ok = value_of(b.expr, m)
                 self.watch_values[b.id] = not isinstance(ok, tuple) and bool(ok)
 
-    def check(self, m: Machine, thread: str, events: list[tuple[Any, ...]], count: bool = True) -> list[tuple[Breakpoint, str]]:
+    def check(
+        self, m: Machine, thread: str, events: list[tuple[Any, ...]], count: bool = True
+    ) -> list[tuple[Breakpoint, str]]:
         """Which breakpoints fire after the step just taken, each with a sentence."""
         fired: list[tuple[Breakpoint, str]] = []
         for b in self.items:

@@ -11,7 +11,23 @@ Event = tuple[Any, ...]
 
 # Events worth a line in a human-readable trace (the rest are bookkeeping).
 NOTABLE = frozenset(
-    {"op_start", "op_done", "fault", "spf_abort", "violation", "pte", "seq", "block", "wake", "free", "cow", "segv", "vma", "fork", "swap"}
+    {
+        "op_start",
+        "op_done",
+        "fault",
+        "spf_abort",
+        "violation",
+        "pte",
+        "seq",
+        "block",
+        "wake",
+        "free",
+        "cow",
+        "segv",
+        "vma",
+        "fork",
+        "swap",
+    }
 )
 
 

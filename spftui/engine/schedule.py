@@ -8,7 +8,8 @@ step where it needs to).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..kernel.state import RUNNABLE
 
