@@ -15,7 +15,7 @@ from .ops import finish_op
 from .pte import PTRS_PER_PTE, pte_modify, pte_present, vpn_of
 from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
 from .steps import step
-from .vma_ops import merge_adjacent, overlapping, split_range, vma_write_begin, vma_write_end
+from .vma_ops import merge_adjacent, split_range, touching, vma_write_begin, vma_write_end
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -35,10 +35,10 @@ def mprotect_lock(m: Machine, t: Thread) -> None:
 
 @step("mprotect_fixup:vma_start_write")
 def mprotect_vma_start_write(m: Machine, t: Thread) -> None:
-    """vma_start_write (via vm_flags_reset): waits for faults holding the VMA's read lock."""
+    """vma_start_write on the VMAs in the range and the neighbours a merge may touch: waits for faults holding their read locks."""
     mm = m.thread_mm(t)
     op = _op(m, t)
-    for v in overlapping(m, mm, op.addr, op.addr + op.length):
+    for v in touching(m, mm, op.addr, op.addr + op.length):
         if not locks.vma_start_write(m, t, mm, v):
             return
     t.pc = "mprotect_fixup:vm_flags"
@@ -101,7 +101,7 @@ def mprotect_flush(m: Machine, t: Thread) -> None:
     mm.tlb_flush_pending -= 1
     for vid in t.vmf.pop("vmas"):
         vma_write_end(m, m.vmas[vid])
-    merge_adjacent(m, mm)
+    merge_adjacent(m, mm, op.addr, op.addr + op.length)
     t.pc = "do_mprotect_pkey:mmap_write_unlock"
 
 

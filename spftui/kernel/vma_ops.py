@@ -26,10 +26,16 @@ def overlapping(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
     return [m.vmas[i] for i in mm.vmas if m.vmas[i].vm_start < end and m.vmas[i].vm_end > start]
 
 
+def touching(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
+    """The VMAs in [start, end) and the neighbours that touch it (vma_merge candidates)."""
+    return [m.vmas[i] for i in mm.vmas if m.vmas[i].vm_start <= end and m.vmas[i].vm_end >= start]
+
+
 def split_vma(m: Machine, mm: Mm, v: Vma, at: int) -> Vma:
     """__split_vma: v keeps [vm_start, at); a new VMA takes [at, vm_end)."""
     vma_write_begin(m, v)
     new = m.new_vma(mm, at, v.vm_end, v.vm_flags, v.anon_vma)
+    new.vm_lock_seq = mm.mm_lock_seq  # 6.4 vma_prepare: the new VMA is write-locked too
     v.vm_end = at
     m.vma_link(mm, new)
     vma_write_end(m, v)
@@ -48,13 +54,14 @@ def split_range(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
     return overlapping(m, mm, start, end)
 
 
-def merge_adjacent(m: Machine, mm: Mm) -> None:
-    """vma_merge: fold a VMA into its left neighbour when they touch and match."""
+def merge_adjacent(m: Machine, mm: Mm, start: int, end: int) -> None:
+    """vma_merge around [start, end): fold a VMA into its left neighbour when they touch and match."""
     i = 0
     while i + 1 < len(mm.vmas):
         a, b = m.vmas[mm.vmas[i]], m.vmas[mm.vmas[i + 1]]
         compatible = b.anon_vma is None or a.anon_vma is None or a.anon_vma == b.anon_vma
-        if a.vm_end == b.vm_start and a.vm_flags == b.vm_flags and compatible:
+        near = start <= a.vm_end <= end
+        if near and a.vm_end == b.vm_start and a.vm_flags == b.vm_flags and compatible:
             vma_write_begin(m, a)
             a.vm_end = b.vm_end
             a.anon_vma = a.anon_vma if a.anon_vma is not None else b.anon_vma
