@@ -94,7 +94,7 @@ def segv(m: Machine, t: Thread, why: str) -> None:
 def spf_abort(m: Machine, t: Thread, reason: str, detail: str) -> None:
     """VM_FAULT_RETRY from a speculative (or VMA-locked) fault: undo, go classic.
 
-    Abort hygiene (kernel-mm.md D.15): unlock the PTL, free the new page,
+    Abort hygiene (kernel-mm.md D.15): unlock the PTL and the page, free the new page,
     drop the old page's reference, leave RCU, drop Dufour's VMA reference or
     the VMA read lock; nothing speculative stays visible.
     """
@@ -102,6 +102,8 @@ def spf_abort(m: Machine, t: Thread, reason: str, detail: str) -> None:
     ptl = vmf.get("ptl")
     if ptl is not None:
         locks.ptl_unlock(m, t, m.tables[ptl])
+    if vmf.get("page_locked"):
+        locks.unlock_page(m, t, m.frames[vmf["page"]])
     for key in ("new_page", "page"):
         pfn = vmf.get(key)
         if pfn is not None and pfn in t.refs:

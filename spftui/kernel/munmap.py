@@ -54,8 +54,8 @@ def detach_vmas(m: Machine, t: Thread) -> None:
     for v in gone:
         m.vma_unlink(mm, v)
         m.emit("vma", mm.name, "detach", v.id)
-    for vpn in [k for k in mm.shadow if vpn_of(start) <= k < vpn_of(end)]:
-        del mm.shadow[vpn]  # unmapped data is gone
+    # The data stays reachable through the page tables and TLBs until the
+    # zap; zap_pte_range discards it from the oracle's shadow PTE by PTE.
     t.vmf["detached"] = tuple(v.id for v in gone)
     t.pc = "__do_munmap:mmap_write_downgrade"
 

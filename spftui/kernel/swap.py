@@ -160,24 +160,35 @@ def try_to_unmap_one(m: Machine, t: Thread) -> None:
     """For one mapping: take its PTL, ptep_clear_flush, install the swap entry, page_remove_rmap, put_page."""
     f = m.frame(t.vmf["page"])
     off = f.swapcache
-    if not f.ptes or off is None:
-        t.pc = "shrink_page_list:putback"
-        return
-    name, vpn = sorted(f.ptes)[0]
+    target = t.vmf.get("unmap")  # the mapping chosen before blocking on its PTL
+    if target is None:
+        if not f.ptes or off is None:
+            t.pc = "shrink_page_list:putback"
+            return
+        target = t.vmf["unmap"] = sorted(f.ptes)[0]
+    name, vpn = target
     mm = m.mms[name]
     table = m.pmd_table(mm, vpn)
-    assert table is not None
+    if table is None:  # unmapped meanwhile
+        del t.vmf["unmap"]
+        return
     if not locks.ptl_lock(m, t, table):
         return
-    m.set_pte(mm, table, vpn, 0)
-    m.flush_tlb_range(mm, vpn, vpn + 1)
-    m.set_pte(mm, table, vpn, swp_entry_to_pte(off))
-    m.swap_map[off] += 1
-    mm.rss_anon -= 1
-    mm.rss_swap += 1
-    f.mapcount -= 1
-    locks.ptl_unlock(m, t, table)
-    m.put_page(None, f.pfn)
+    del t.vmf["unmap"]
+    pte = m.get_pte(table, vpn)
+    if off is not None and m.pte_maps(pte) == f.pfn:  # page_vma_mapped_walk re-checks under the PTL
+        m.set_pte(mm, table, vpn, 0)
+        m.flush_tlb_range(mm, vpn, vpn + 1)
+        m.set_pte(mm, table, vpn, swp_entry_to_pte(off))
+        m.swap_map[off] += 1
+        mm.rss_anon -= 1
+        mm.rss_swap += 1
+        f.mapcount -= 1
+        f.anon_exclusive = False  # 5.19+ keeps exclusivity in the swap PTE; fork clears it there
+        locks.ptl_unlock(m, t, table)
+        m.put_page(None, f.pfn)
+    else:
+        locks.ptl_unlock(m, t, table)
     if not f.ptes:
         t.pc = "shrink_page_list:putback"
 
@@ -197,15 +208,19 @@ def clear_young(m: Machine, t: Thread) -> None:
     """Reclaim's aging: under the PTL, ptep_clear_flush_young clears the A bit (x86 does not flush)."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.pmd_table(mm, vpn)
+    tid = t.vmf.get("table")  # the table whose PTL we queued on
+    table = m.pmd_table(mm, vpn) if tid is None else m.tables[tid]
     if table is None:
         finish_op(m, t, "no PTE table")
         return
+    t.vmf["table"] = table.id
     if not locks.ptl_lock(m, t, table):
         return
-    pte = m.get_pte(table, vpn)
-    young = pte_present(pte) and pte_young(pte)
-    if young:
-        m.set_pte(mm, table, vpn, pte_mkold(pte))
+    young = False
+    if not table.free and mm.pgd.get(table.pmd) == table.id:
+        pte = m.get_pte(table, vpn)
+        young = pte_present(pte) and pte_young(pte)
+        if young:
+            m.set_pte(mm, table, vpn, pte_mkold(pte))
     locks.ptl_unlock(m, t, table)
     finish_op(m, t, "referenced" if young else "not referenced")

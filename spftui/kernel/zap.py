@@ -35,7 +35,13 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     if not pmds:
         m.ret_(t)
         return
-    table = m.table_ref(mm.pgd[pmds[0]])
+    tid = mm.pgd.get(pmds[0])
+    if tid is None:  # freed by a concurrent free_pgtables: nothing left to zap here
+        t.vmf["pmds"] = pmds[1:]
+        if not pmds[1:]:
+            m.ret_(t)
+        return
+    table = m.table_ref(tid)
     if not locks.ptl_lock(m, t, table):
         return
     lo, hi = t.vmf["start"], t.vmf["end"]
