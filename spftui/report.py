@@ -96,15 +96,14 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     skipped = 0
-    for step in range(n):
+    for step, events in session.iter_events(0, n):
         if step not in show:
             skipped += 1
             continue
         if skipped:
             con.print(f"[dim]  … {skipped} steps …[/]")
             skipped = 0
-        events = notable(session.events_of(step))
-        con.print(_step_line(step, session.step_thread(step), session.step_label(step), events))
+        con.print(_step_line(step, session.step_thread(step), session.step_label(step), notable(events)))
     if skipped:
         con.print(f"[dim]  … {skipped} steps …[/]")
     con.print()

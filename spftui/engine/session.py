@@ -430,6 +430,19 @@ class Session:
             events = scratch.step(self.choices[pos] & ~MANUAL)
         return tuple(events)
 
+    def iter_events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, tuple[tuple[Any, ...], ...]]]:
+        """(step, events) for the recorded steps in [start, end), replayed once on a scratch machine."""
+        end = len(self.choices) if end is None else min(end, len(self.choices))
+        if start >= end:
+            return
+        scratch = self._scratch_machine()
+        c = self._ckpt_at_or_before(start)
+        scratch.restore(self._ckpt(c)[0])
+        for pos in range(c, end):
+            events = scratch.step(self.choices[pos] & ~MANUAL)
+            if pos >= start:
+                yield pos, tuple(events)
+
     # ------------------------------------------------------------ branches
     def _cut_branch(self) -> None:
         """Save the current timeline as a branch; the new one starts here."""
