@@ -1,7 +1,7 @@
 """fork's dup_mmap and copy_page_range (kernel-mm.md B.9).
 
-The child exists from `dup_mmap:vm_area_dup` on; threads declared on it wait
-until the fork finishes. The parent's write-protected PTEs are not flushed
+The child's mm is built from `dup_mmap:vm_area_dup` on, but threads declared
+on it wait until the fork returns (`dup_mmap:mmap_write_unlock`). The parent's write-protected PTEs are not flushed
 until `flush_tlb_mm` at the end (the window of D.7).
 """
 
@@ -53,11 +53,10 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     child_name = m.ops[t.index][t.op_index].child
     child = m.mms[child_name]
-    if child.exists:
+    if child.exists or child.vmas:
         locks.mmap_write_unlock(m, t, mm)
         finish_op(m, t, f"error: process {child_name} already exists")
         return
-    child.exists = True
     mm.forking = child_name
     for vid in list(mm.vmas):
         v = m.vmas[vid]
@@ -124,5 +123,6 @@ def fork_unlock(m: Machine, t: Thread) -> None:
     """mmap_write_unlock(oldmm); the child's threads may run."""
     locks.mmap_write_unlock(m, t, m.thread_mm(t))
     child = m.ops[t.index][t.op_index].child
+    m.mms[child].exists = True  # only now may the child's threads run
     wake_forked(m, child)
     finish_op(m, t, f"child {child}")

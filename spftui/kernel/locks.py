@@ -200,8 +200,9 @@ def vma_start_write(m: Machine, t: Thread, mm: Mm, v: Vma) -> bool:
         return True
     if v.lock_writer == t.index or (v.lock_writer is None and not v.lock_readers):
         v.lock_writer = None
+        old = v.vm_lock_seq
         v.vm_lock_seq = mm.mm_lock_seq
-        m.emit("seq", mm.name, f"vma{v.id}.vm_lock_seq", -1, v.vm_lock_seq)
+        m.emit("seq", mm.name, f"vma{v.id}.vm_lock_seq", old, v.vm_lock_seq)
         return True
     if t.index not in v.lock_waiters:
         v.lock_waiters.append(t.index)
