@@ -50,7 +50,7 @@ def set_pte(m: Machine, t: Thread) -> None:
             del t.vmf["new_page"]
         fault_done(m, t)
         return
-    flags = m.vmas[t.vmf["vma"]].vm_flags if "pvma" not in t.vmf else t.vmf["pvma"][2]
+    flags = m.vma_of(t.vmf["vma"]).vm_flags if "pvma" not in t.vmf else t.vmf["pvma"][2]
     if pfn is None:  # read fault: the shared zero page, read-only
         m.set_pte(mm, table, vpn, mk_pte(ZERO_PFN))
     else:

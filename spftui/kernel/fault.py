@@ -61,7 +61,7 @@ def put_vma(m: Machine, t: Thread) -> None:
     vid = t.vmf.pop("vma_ref", None)
     if vid is None:
         return
-    v = m.vmas[vid]
+    v = m.vma_of(vid)
     v.refs -= 1
     if v.refs == 0 and v.dying:
         m.call_rcu("vma", v.id)
@@ -78,7 +78,7 @@ def mmap_read_unlock_step(m: Machine, t: Thread) -> None:
 @step("do_user_addr_fault:vma_end_read")
 def vma_end_read_step(m: Machine, t: Thread) -> None:
     """vma_end_read: drop the per-VMA read lock; the access is retried."""
-    locks.vma_end_read(m, t, m.vmas[t.vmf["vma"]])
+    locks.vma_end_read(m, t, m.vma_of(t.vmf["vma"]))
     _reset_fault(t)
     t.pc = user_label(t)
 
@@ -113,7 +113,7 @@ def spf_abort(m: Machine, t: Thread, reason: str, detail: str) -> None:
     if vmf["mode"] == "dufour":
         put_vma(m, t)
     if vmf.get("vma_locked"):
-        locks.vma_end_read(m, t, m.vmas[vmf["vma"]])
+        locks.vma_end_read(m, t, m.vma_of(vmf["vma"]))
     m.emit("spf_abort", t.name, reason, detail, t.pc)
     _reset_fault(t)
     t.vmf["mode"] = "classic"

@@ -42,7 +42,7 @@ def fork_vma_start_write(m: Machine, t: Thread) -> None:
     """vma_start_write on every parent VMA (the 6.4.x fix fb49c455323f)."""
     mm = m.thread_mm(t)
     for vid in list(mm.vmas):
-        if not locks.vma_start_write(m, t, mm, m.vmas[vid]):
+        if not locks.vma_start_write(m, t, mm, m.vma_of(vid)):
             return
     t.pc = "dup_mmap:vm_area_dup"
 
@@ -59,7 +59,7 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
         return
     mm.forking = child_name
     for vid in list(mm.vmas):
-        v = m.vmas[vid]
+        v = m.vma_of(vid)
         vma_write_begin(m, v)
         anon = m.new_anon_vma() if v.anon_vma is not None else None
         m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
@@ -87,6 +87,7 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
                 child.shadow[vpn] = list(mm.shadow[vpn])
             if is_swap_pte(pte):
                 m.swap_map[pte_swp_offset(pte)] += 1  # swap_duplicate
+                m.touched.add(("swap", pte_swp_offset(pte)))
                 child.rss_swap += 1
                 m.set_pte(child, ctable, vpn, pte)
                 continue
@@ -114,7 +115,7 @@ def fork_flush(m: Machine, t: Thread) -> None:
     m.flush_tlb_mm(mm)
     mm.forking = ""
     for vid in mm.vmas:
-        vma_write_end(m, m.vmas[vid])
+        vma_write_end(m, m.vma_of(vid))
     t.pc = "dup_mmap:mmap_write_unlock"
 
 

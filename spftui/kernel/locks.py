@@ -175,7 +175,7 @@ def unlock_page(m: Machine, t: Thread, f: Frame) -> None:
 # ------------------------------------------------------- per-VMA lock (6.4)
 def vma_start_read(m: Machine, t: Thread, mm: Mm, v: Vma) -> str:
     """Returns "" on success, else why it failed."""
-    m.touched.add(("v", v.id))
+    m.touched.add(("mm", v.mm))
     if v.vm_lock_seq == mm.mm_lock_seq:
         return "vma write-locked"
     if v.lock_writer is not None or v.lock_waiters:
@@ -185,7 +185,7 @@ def vma_start_read(m: Machine, t: Thread, mm: Mm, v: Vma) -> str:
 
 
 def vma_end_read(m: Machine, t: Thread, v: Vma) -> None:
-    m.touched.add(("v", v.id))
+    m.touched.add(("mm", v.mm))
     v.lock_readers.remove(t.index)
     if not v.lock_readers and v.lock_waiters:
         nxt = v.lock_waiters.pop(0)
@@ -195,7 +195,7 @@ def vma_end_read(m: Machine, t: Thread, v: Vma) -> None:
 
 def vma_start_write(m: Machine, t: Thread, mm: Mm, v: Vma) -> bool:
     """down_write waits for in-flight faults; then vm_lock_seq = mm_lock_seq."""
-    m.touched.add(("v", v.id))
+    m.touched.add(("mm", v.mm))
     if v.vm_lock_seq == mm.mm_lock_seq:
         return True
     if v.lock_writer == t.index or (v.lock_writer is None and not v.lock_readers):

@@ -27,9 +27,18 @@ from .state import BLOCKED, DONE, RUNNABLE, Frame, Mm, PteTable, Thread, Vma
 
 Event = tuple[Any, ...]
 
+# Footprint key of the shared allocators (free pfns, tables, VMAs, anon_vmas,
+# swap slots): two allocations do not commute, their ids would swap.
+ALLOC = ("alloc", 0)
+
 
 class Machine:
-    """The whole simulated system. Build one with `build.build_machine`."""
+    """The whole simulated system. Build one with `build.build_machine`.
+
+    `touched` is the last step's footprint, for partial-order reduction: the
+    keys of every object it read or wrote. A VMA counts as part of its mm
+    (("mm", name)); page tables, frames and TLBs have their own keys.
+    """
 
     def __init__(self, policy: str, reuse: str, words_per_page: int) -> None:
         self.policy = policy
@@ -154,6 +163,7 @@ class Machine:
     # -------------------------------------------------------------- frames
     def alloc_page(self, t: Thread) -> int:
         """alloc_page: a zeroed page with one reference, held by `t`."""
+        self.touched.add(ALLOC)
         if self.free_pfns:
             pfn = heapq.heappop(self.free_pfns)
             f = self.frames[pfn]
@@ -200,6 +210,7 @@ class Machine:
             self.free_page(f)
 
     def free_page(self, f: Frame) -> None:
+        self.touched.add(ALLOC)
         oracles.check_free_frame(self, f)
         f.free = True
         heapq.heappush(self.free_pfns, f.pfn)
@@ -235,6 +246,7 @@ class Machine:
         table = self.pmd_table(mm, vpn)
         if table is not None:
             return table
+        self.touched.add(ALLOC)
         if self.free_tables:
             tid = heapq.heappop(self.free_tables)
             table = self.tables[tid]
@@ -325,17 +337,20 @@ class Machine:
             v = self.vmas[oid]
             v.free = True
             heapq.heappush(self.free_vmas, oid)
+            self.touched.add(ALLOC)
         else:
             table = self.tables[oid]
             oracles.check_free_table(self, table)
             table.free = True
             table.entries = {}
             heapq.heappush(self.free_tables, oid)
-        self.touched.add(("v" if kind == "vma" else "t", oid))
+            self.touched.add(ALLOC)
+        self.touched.add(("mm", self.vmas[oid].mm) if kind == "vma" else ("t", oid))
         self.emit("rcu_free", kind, oid)
 
     # ---------------------------------------------------------------- VMAs
     def new_vma(self, mm: Mm, start: int, end: int, flags: int, anon_vma: int | None) -> Vma:
+        self.touched.add(ALLOC)
         if self.free_vmas:
             vid = heapq.heappop(self.free_vmas)
             v = Vma(vid)
@@ -346,7 +361,7 @@ class Machine:
         v.mm, v.vm_start, v.vm_end, v.vm_flags, v.anon_vma = mm.name, start, end, flags, anon_vma
         v.free = False
         v.vm_lock_seq = -1
-        self.touched.add(("v", v.id))
+        self.touched.add(("mm", mm.name))
         return v
 
     def vma_link(self, mm: Mm, v: Vma) -> None:
@@ -374,24 +389,33 @@ class Machine:
 
     def remove_vma(self, v: Vma) -> None:
         """vm_area_free: RCU-deferred, and after Dufour's SPF references drop."""
+        self.touched.add(("mm", v.mm))
         v.dying = True
         if v.refs == 0:
             self.call_rcu("vma", v.id)
 
+    def vma_of(self, vid: int) -> Vma:
+        """A VMA this thread already holds (by lock, reference or RCU)."""
+        v = self.vmas[vid]
+        self.touched.add(("mm", v.mm))
+        return v
+
     def vma_ref(self, vid: int) -> Vma:
         v = self.vmas[vid]
-        self.touched.add(("v", vid))
+        self.touched.add(("mm", v.mm))
         if v.free:
             self.violation("use_after_free", ("vma", vid), f"VMA {vid} used after it was freed")
         return v
 
     def new_anon_vma(self) -> int:
+        self.touched.add(ALLOC)
         n = self.anon_vma_next
         self.anon_vma_next += 1
         return n
 
     # ---------------------------------------------------------------- swap
     def get_swap_page(self) -> int:
+        self.touched.add(ALLOC)
         if self.free_swap:
             return heapq.heappop(self.free_swap)
         off = self.swap_next
@@ -400,17 +424,21 @@ class Machine:
 
     def swap_free(self, off: int) -> None:
         """Drop one swap PTE's count; the slot is freed with its cache."""
+        self.touched.add(("swap", off))
         self.swap_map[off] -= 1
         self._maybe_release_slot(off)
 
     def _maybe_release_slot(self, off: int) -> None:
+        self.touched.add(("swap", off))
         if self.swap_map.get(off, 0) == 0 and off not in self.swap_cache:
+            self.touched.add(ALLOC)
             self.swap_map.pop(off, None)
             heapq.heappush(self.free_swap, off)
 
     def delete_from_swap_cache(self, f: Frame) -> None:
         off = f.swapcache
         assert off is not None
+        self.touched.add(("swap", off))
         del self.swap_cache[off]
         f.swapcache = None
         self._maybe_release_slot(off)
@@ -418,6 +446,7 @@ class Machine:
 
     def free_swap_and_cache(self, off: int) -> None:
         """zap of a swap PTE: drop the count; free an unmapped cached page."""
+        self.touched.add(("swap", off))
         self.swap_map[off] -= 1
         pfn = self.swap_cache.get(off)
         if self.swap_map[off] == 0 and pfn is not None:

@@ -100,7 +100,7 @@ def mprotect_flush(m: Machine, t: Thread) -> None:
     m.flush_tlb_range(mm, vpn_of(op.addr), vpn_of(op.addr + op.length))
     mm.tlb_flush_pending -= 1
     for vid in t.vmf.pop("vmas"):
-        vma_write_end(m, m.vmas[vid])
+        vma_write_end(m, m.vma_of(vid))
     merge_adjacent(m, mm, op.addr, op.addr + op.length)
     t.pc = "do_mprotect_pkey:mmap_write_unlock"
 

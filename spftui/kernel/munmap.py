@@ -75,7 +75,7 @@ def munmap_downgrade(m: Machine, t: Thread) -> None:
 def remove_vma_list(m: Machine, t: Thread) -> None:
     """remove_vma_list: vm_area_free each VMA, RCU-deferred."""
     for vid in t.vmf.pop("detached", ()):
-        m.remove_vma(m.vmas[vid])
+        m.remove_vma(m.vma_of(vid))
     t.pc = "__do_munmap:mmap_read_unlock"
 
 

@@ -40,6 +40,7 @@ def current_op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
 def start_op(m: Machine, t: Thread) -> None:
     op = m.ops[t.index][t.op_index]
     mm = m.mms[t.mm]
+    m.touched.add(("mm", mm.name))
     if not mm.exists:
         m.block(t, f"process {t.mm} (not forked yet)")
         return
@@ -136,6 +137,7 @@ def user_store(m: Machine, t: Thread) -> None:
 
 
 def wake_forked(m: Machine, child: str) -> None:
+    m.touched.add(("mm", child))
     for th in m.threads:
         if th.state == BLOCKED and th.mm == child and th.blocked_on.startswith("process"):
             th.state = RUNNABLE

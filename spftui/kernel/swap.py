@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 def lookup_swap_cache(m: Machine, t: Thread) -> None:
     """lookup_swap_cache: find the page for the swap entry (+1 reference)."""
     off = pte_swp_offset(t.vmf["orig_pte"])
+    m.touched.add(("swap", off))
     pfn = m.swap_cache.get(off)
     if pfn is None:
         if t.vmf["mode"] in ("spf", "dufour"):
@@ -90,7 +91,8 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     pfn = t.vmf["page"]
     f = m.frame(pfn)
     off = pte_swp_offset(orig)
-    flags = t.vmf["pvma"][2] if "pvma" in t.vmf else m.vmas[t.vmf["vma"]].vm_flags
+    m.touched.add(("swap", off))
+    flags = t.vmf["pvma"][2] if "pvma" in t.vmf else m.vma_of(t.vmf["vma"]).vm_flags
     write = t.vmf["write"] and bool(flags & VM_WRITE)
     reuse = False
     if m.reuse == "anon-exclusive":
@@ -146,6 +148,7 @@ def add_to_swap(m: Machine, t: Thread) -> None:
     f = m.frame(t.vmf["page"])
     if f.swapcache is None:
         off = m.get_swap_page()
+        m.touched.add(("swap", off))
         m.swap_map[off] = 0
         m.swap_cache[off] = f.pfn
         f.swapcache = off
@@ -180,6 +183,7 @@ def try_to_unmap_one(m: Machine, t: Thread) -> None:
         m.set_pte(mm, table, vpn, 0)
         m.flush_tlb_range(mm, vpn, vpn + 1)
         m.set_pte(mm, table, vpn, swp_entry_to_pte(off))
+        m.touched.add(("swap", off))
         m.swap_map[off] += 1
         mm.rss_anon -= 1
         mm.rss_swap += 1

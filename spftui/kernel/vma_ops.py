@@ -11,23 +11,27 @@ if TYPE_CHECKING:
 
 def vma_write_begin(m: Machine, v: Vma) -> None:
     """Dufour's vm_write_begin: vm_sequence goes odd."""
+    m.touched.add(("mm", v.mm))
     old = v.vm_sequence
     v.vm_sequence += 1
     m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
 
 
 def vma_write_end(m: Machine, v: Vma) -> None:
+    m.touched.add(("mm", v.mm))
     old = v.vm_sequence
     v.vm_sequence += 1
     m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
 
 
 def overlapping(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
+    m.touched.add(("mm", mm.name))
     return [m.vmas[i] for i in mm.vmas if m.vmas[i].vm_start < end and m.vmas[i].vm_end > start]
 
 
 def touching(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
     """The VMAs in [start, end) and the neighbours that touch it (vma_merge candidates)."""
+    m.touched.add(("mm", mm.name))
     return [m.vmas[i] for i in mm.vmas if m.vmas[i].vm_start <= end and m.vmas[i].vm_end >= start]
 
 
@@ -56,6 +60,7 @@ def split_range(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
 
 def merge_adjacent(m: Machine, mm: Mm, start: int, end: int) -> None:
     """vma_merge around [start, end): fold a VMA into its left neighbour when they touch and match."""
+    m.touched.add(("mm", mm.name))
     i = 0
     while i + 1 < len(mm.vmas):
         a, b = m.vmas[mm.vmas[i]], m.vmas[mm.vmas[i + 1]]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def _vm_flags(m: Machine, t: Thread) -> int:
     if "pvma" in t.vmf:
         return int(t.vmf["pvma"][2])
-    flags: int = m.vmas[t.vmf["vma"]].vm_flags
+    flags: int = m.vma_of(t.vmf["vma"]).vm_flags
     return flags
 
 
