@@ -41,7 +41,7 @@ def set_pte(m: Machine, t: Thread) -> None:
     """Under the PTL: if the PTE is no longer none, back out; else page_add_new_anon_rmap and set_pte_at."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.tables[t.vmf["pmd"]]
+    table = m.table_of(t.vmf["pmd"])
     pfn = t.vmf.get("new_page")
     if m.get_pte(table, vpn) != 0:
         unlock_pte(m, t)

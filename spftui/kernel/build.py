@@ -86,7 +86,7 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
         anon = m.new_anon_vma() if v.anon_vma is not None else None
         m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
     for pmd, tid in sorted(parent.pgd.items()):
-        table = m.tables[tid]
+        table = m.table_of(tid)
         for idx, pte in sorted(table.entries.items()):
             vpn = pmd * 512 + idx
             ctable = m.pte_alloc(child, vpn)

@@ -101,7 +101,7 @@ def spf_abort(m: Machine, t: Thread, reason: str, detail: str) -> None:
     vmf = t.vmf
     ptl = vmf.get("ptl")
     if ptl is not None:
-        locks.ptl_unlock(m, t, m.tables[ptl])
+        locks.ptl_unlock(m, t, m.table_of(ptl))
     if vmf.get("page_locked"):
         locks.unlock_page(m, t, m.frames[vmf["page"]])
     for key in ("new_page", "page"):
@@ -188,7 +188,7 @@ def pte_offset_map_lock(m: Machine, t: Thread) -> None:
 
 
 def unlock_pte(m: Machine, t: Thread) -> None:
-    locks.ptl_unlock(m, t, m.tables[t.vmf.pop("ptl")])
+    locks.ptl_unlock(m, t, m.table_of(t.vmf.pop("ptl")))
 
 
 @step("handle_pte_fault:pte_same")
@@ -196,7 +196,7 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
     """Under the PTL: if !pte_same return; a write to a read-only PTE goes to do_wp_page; else set A/D."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.tables[t.vmf["pmd"]]
+    table = m.table_of(t.vmf["pmd"])
     cur = m.get_pte(table, vpn)
     if cur != t.vmf["orig_pte"]:
         unlock_pte(m, t)

@@ -147,6 +147,7 @@ def held_ptl(m: Machine, t: Thread) -> int | None:
 
 # ---------------------------------------------------------------- page lock
 def lock_page(m: Machine, t: Thread, f: Frame) -> bool:
+    m.touched.add(("f", f.pfn))
     if f.locked == t.index:
         return True
     if f.locked is None:
@@ -158,6 +159,7 @@ def lock_page(m: Machine, t: Thread, f: Frame) -> bool:
 
 
 def trylock_page(m: Machine, t: Thread, f: Frame) -> bool:
+    m.touched.add(("f", f.pfn))
     if f.locked is None:
         f.locked = t.index
         return True
@@ -165,6 +167,7 @@ def trylock_page(m: Machine, t: Thread, f: Frame) -> bool:
 
 
 def unlock_page(m: Machine, t: Thread, f: Frame) -> None:
+    m.touched.add(("f", f.pfn))
     f.locked = None
     if f.lock_waiters:
         nxt = f.lock_waiters.pop(0)

@@ -30,6 +30,8 @@ Event = tuple[Any, ...]
 # Footprint key of the shared allocators (free pfns, tables, VMAs, anon_vmas,
 # swap slots): two allocations do not commute, their ids would swap.
 ALLOC = ("alloc", 0)
+# Read sections and call_rcu decide when grace periods end.
+RCU = ("rcu", 0)
 
 
 class Machine:
@@ -264,6 +266,11 @@ class Machine:
         self.emit("pgtable", mm.name, table.id, "alloc")
         return table
 
+    def table_of(self, tid: int) -> PteTable:
+        """A PTE table this thread holds the PTL of (or found under a lock)."""
+        self.touched.add(("t", tid))
+        return self.tables[tid]
+
     def table_ref(self, tid: int) -> PteTable:
         """Use a PTE table found earlier; a freed one is a use-after-free."""
         table = self.tables[tid]
@@ -296,11 +303,10 @@ class Machine:
         """Shootdown on every CPU (IPIs modelled as synchronous)."""
         name = mm.name
         for cpu, tlb in enumerate(self.tlbs):
+            self.touched.add(("tlb", cpu))  # a shootdown reaches every CPU, even one with nothing to drop
             dead = [k for k in tlb if k[0] == name and start_vpn <= k[1] < end_vpn]
             for k in dead:
                 del tlb[k]
-            if dead:
-                self.touched.add(("tlb", cpu))
         self.emit("flush", name, start_vpn, end_vpn)
 
     def flush_tlb_mm(self, mm: Mm) -> None:
@@ -308,15 +314,18 @@ class Machine:
 
     # ----------------------------------------------------------------- RCU
     def rcu_read_lock(self, t: Thread) -> None:
+        self.touched.add(RCU)
         t.rcu_depth += 1
 
     def rcu_read_unlock(self, t: Thread) -> None:
+        self.touched.add(RCU)
         t.rcu_depth -= 1
         if t.rcu_depth == 0:
             t.rcu_qs += 1
 
     def call_rcu(self, kind: str, oid: int) -> None:
         """Defer a free until every thread now in an RCU read section leaves it."""
+        self.touched.add(RCU)
         waits = tuple((th.index, th.rcu_qs) for th in self.threads if th.rcu_depth > 0)
         self.rcu_pending.append((kind, oid, waits))
 
@@ -450,7 +459,7 @@ class Machine:
         self.swap_map[off] -= 1
         pfn = self.swap_cache.get(off)
         if self.swap_map[off] == 0 and pfn is not None:
-            f = self.frames[pfn]
+            f = self.frame(pfn)
             if f.mapcount == 0 and f.locked is None:
                 self.delete_from_swap_cache(f)
                 return

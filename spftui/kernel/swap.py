@@ -81,7 +81,7 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     """Under the PTL: pte_same, mk_pte (read-only), reuse for a write by the release's rule, do_page_add_anon_rmap, swap_free."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.tables[t.vmf["pmd"]]
+    table = m.table_of(t.vmf["pmd"])
     orig = t.vmf["orig_pte"]
     if m.get_pte(table, vpn) != orig:
         unlock_pte(m, t)
@@ -213,7 +213,7 @@ def clear_young(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
     tid = t.vmf.get("table")  # the table whose PTL we queued on
-    table = m.pmd_table(mm, vpn) if tid is None else m.tables[tid]
+    table = m.pmd_table(mm, vpn) if tid is None else m.table_of(tid)
     if table is None:
         finish_op(m, t, "no PTE table")
         return

@@ -91,7 +91,7 @@ def wp_page_reuse(m: Machine, t: Thread) -> None:
     """orig_pte with A, D and W (if VM_WRITE): ptep_set_access_flags; unlock. No flush for an upgrade."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.tables[t.vmf["pmd"]]
+    table = m.table_of(t.vmf["pmd"])
     new = pte_mkyoung_dirty_write(t.vmf["orig_pte"], bool(_vm_flags(m, t) & VM_WRITE))
     m.set_pte(mm, table, vpn, new)
     unlock_pte(m, t)
@@ -152,7 +152,7 @@ def wp_commit(m: Machine, t: Thread) -> None:
     """Under the PTL: if pte_same, ptep_clear_flush, page_add_new_anon_rmap(new), set_pte_at, page_remove_rmap(old)."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    table = m.tables[t.vmf["pmd"]]
+    table = m.table_of(t.vmf["pmd"])
     cur = m.get_pte(table, vpn)
     if cur == t.vmf["orig_pte"]:
         new = t.vmf.pop("new_page")
