@@ -343,15 +343,37 @@ class Session:
         return self.last
 
     def run(self, limit: int = 1_000_000) -> StopReason:
-        """Run to the end ignoring breakpoints (the CLI's `check`)."""
-        advance = self._advance
+        """Run to the end ignoring breakpoints (the CLI's `check`, benchmarks)."""
         last = (-1, -1)
-        while self.position < limit:
+        while self.position < min(limit, len(self.choices)):  # first the recorded future
             pos = self.position
-            idx = advance()
-            if idx < 0:
+            last = (pos, self._advance())
+        # Then new steps, in a tight loop: this is the simulator's hot path.
+        m = self.machine
+        step, choose = m.step, self.strategy.choose
+        add_choice, add_label = self.choices.append, self.labels.append
+        label_id, marks, every = LABEL_ID, self.marks, self.every
+        pos = self.position
+        while pos < limit:
+            idx = choose(m)
+            if idx is None:
                 break
+            events = step(idx)
+            add_choice(idx)
+            add_label(label_id[m.last_label])
+            for e in events:
+                k = e[0]
+                if k == "spf_abort":
+                    marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
+                elif k == "violation":
+                    marks.append(Mark(pos, "violation", e[2], e[1], e[3], m.last_label))
             last = (pos, idx)
+            self._events = events
+            pos += 1
+            if not pos % every:
+                self.ckpts[pos] = (m.snapshot(), self.strategy.state)
+                self._ckpt_keys.append(pos)
+        self.position = pos
         if last[1] >= 0:
             self._after_silently(*last)
         if self.finished():
