@@ -96,7 +96,7 @@ def save_schedule(session: Any, path: str) -> None:
     sc = session.scenario
     marks = session.violations()
     stop_at = marks[0].step + 1 if marks else None
-    comment = f"{sc.title}: a recorded run under {sc.policy} ({session.strategy.describe()})"
+    comment = f"{sc.title}: a recorded run under {sc.policy} ({session.strategy.summary()})"
     if marks:
         comment += f"\nstops after the step where {marks[0].what} fired: {marks[0].detail}"
     text = dump_schedule(

@@ -23,7 +23,7 @@ def check_report(session: Session) -> dict[str, Any]:
         "title": sc.title,
         "policy": sc.policy,
         "reuse": sc.reuse,
-        "strategy": session.strategy.describe(),
+        "strategy": session.strategy.summary(),
         "steps": session.position,
         "stop": session.stop.kind,
         "stop_text": session.stop.text,
@@ -71,7 +71,7 @@ def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
 def print_trace(session: Session, limit: int) -> None:
     con = _console()
     sc = session.scenario
-    con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.describe()}")
+    con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     for line in trace_lines(session, limit):
         events = notable(tuple(tuple(e) for e in line["events"]))
@@ -85,7 +85,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     con = _console()
     sc = session.scenario
     con.print(f"[bold]{escape(sc.title)}[/]")
-    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse} · {escape(session.strategy.describe())}[/]")
+    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse} · {escape(session.strategy.summary())}[/]")
     con.print()
     n = session.length
     marked = {mk.step for mk in session.marks}

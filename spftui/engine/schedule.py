@@ -46,7 +46,12 @@ class Strategy:
         pass
 
     def describe(self) -> str:
+        """Where the strategy is now (the status line)."""
         return self.name
+
+    def summary(self) -> str:
+        """What the strategy is (report headers)."""
+        return self.describe()
 
 
 class RoundRobin(Strategy):
@@ -155,6 +160,9 @@ class Replay(Strategy):
 
     def set_state(self, state: Any) -> None:
         self.idx, self.k, self.rr.last = state
+
+    def summary(self) -> str:
+        return f"fixed schedule ({len(self.entries)} entries, then round-robin)"
 
     def describe(self) -> str:
         e = self.current_entry()
