@@ -8,12 +8,14 @@ row. A subclass says how many rows there are (`row_count`) and how to draw one
 
 from __future__ import annotations
 
+from typing import Hashable
+
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -34,10 +36,10 @@ class LineView(ScrollView, can_focus=True):
         background: $surface;
     }
     LineView > .lineview--cursor {
-        background: $accent 35%;
+        background: $foreground 7%;
     }
     LineView:focus > .lineview--cursor {
-        background: $accent 70%;
+        background: $primary 45%;
     }
     """
 
@@ -82,7 +84,14 @@ class LineView(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.cursor = -1
         self._count = 0
-        self._cache: LRUCache[tuple[int, bool, int], Strip] = LRUCache(512)
+        self._cache: LRUCache[tuple[Hashable, bool, bool, int], Strip] = LRUCache(1024)
+        self._base: Style | None = None
+        self._focused = False
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+        self._cache.clear()
 
     # ------------------------------------------------------------ subclass API
     def row_count(self) -> int:
@@ -96,15 +105,41 @@ class LineView(ScrollView, can_focus=True):
         """Whether the cursor may rest on row `index`."""
         return True
 
+    def virtual_height(self, count: int) -> int:
+        """The scrollable height for `count` rows (a growing view may round up)."""
+        return count
+
+    def row_key(self, index: int) -> Hashable:
+        """What row `index` looks like, as a cache key: equal keys draw equal rows.
+
+        The default (the index) is only right if `invalidate()` is called
+        whenever the data changes; panes return their row data instead so that
+        unchanged rows are never drawn twice.
+        """
+        return index
+
     # -------------------------------------------------------------- updating
-    def set_rows(self, count: int) -> None:
-        """Declare how many rows there are now, and redraw them all."""
+    def set_rows(self, count: int, clear: bool = True) -> None:
+        """Declare how many rows there are now (and redraw all of them if `clear`)."""
         self._count = count
-        self._cache.clear()
-        self.virtual_size = Size(1, count)
+        if clear:
+            self._cache.clear()
+        height = self.virtual_height(count)
+        if self.virtual_size.height != height:
+            self.virtual_size = Size(1, height)
         if self.cursor >= count:
             self.cursor = count - 1
-        self.refresh()
+        if clear:
+            self.refresh()
+
+    def refresh_rows(self, indices: list[int]) -> None:
+        """Redraw just these rows, if they are on screen."""
+        top = round(self.scroll_offset.y)
+        region = self.scrollable_content_region
+        for index in indices:
+            y = index - top
+            if 0 <= y < region.height:
+                self.refresh(Region(0, y, region.width, 1))  # content coordinates
 
     def invalidate(self) -> None:
         """Redraw every row (the data behind them changed)."""
@@ -120,7 +155,7 @@ class LineView(ScrollView, can_focus=True):
         old = self.cursor
         self.cursor = index
         if old != index:
-            self.refresh()
+            self.refresh_rows([old, index])
         if scroll:
             self.show_row(index, center=center)
         if notify and old != index:
@@ -132,9 +167,14 @@ class LineView(ScrollView, can_focus=True):
         if height <= 0:
             return
         top = round(self.scroll_offset.y)
+        if top > 0 and top + height > self._count:  # the rows shrank under us
+            top = max(0, self._count - height)
+            self.scroll_to(y=top, animate=False, force=True)
         if center:
-            if not top <= index < top + height or index - top < 2 or top + height - index < 3:
-                self.scroll_to(y=max(0, index - height // 2), animate=False, force=True)
+            margin = min(2, height // 4)
+            if not top + margin <= index < top + height - margin:
+                y = max(0, min(index - height // 2, self._count - height))
+                self.scroll_to(y=y, animate=False, force=True)
             return
         if index < top:
             self.scroll_to(y=index, animate=False, force=True)
@@ -145,32 +185,39 @@ class LineView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._base
+        if base is None:
+            base = self._base = self.rich_style
         if not 0 <= index < self._count or width <= 0:
             return Strip.blank(width, base)
         on_cursor = index == self.cursor
-        key = (index, on_cursor and self.has_focus, width) if on_cursor else (index, False, width)
+        key = (self.row_key(index), on_cursor, on_cursor and self._focused, width)
         strip = self._cache.get(key)
         if strip is None:
             text = self.render_row(index)
             text.no_wrap = True
             text.truncate(width, overflow="ellipsis")
             if on_cursor:
-                text.stylize(self._cursor_style(), 0, max(len(text), 1))
+                # Underneath the row's own styles: a span with a background keeps it.
+                own = text.style if isinstance(text.style, Style) else Style.parse(text.style or "none")
+                text.style = self._cursor_style() + own
                 if len(text) < width:
-                    text.append(" " * (width - len(text)), self._cursor_style())
+                    text.append(" " * (width - len(text)))
             strip = Strip(text.render(self.app.console, end="")).crop_extend(0, width, base)
             self._cache[key] = strip
         return strip
 
     def _cursor_style(self) -> Style:
-        return self.get_component_rich_style("lineview--cursor", partial=True)
+        """Just the cursor's background (blended with the pane's), so row colours stay."""
+        return Style(bgcolor=self.get_component_rich_style("lineview--cursor").bgcolor)
 
     def on_focus(self) -> None:
-        self.invalidate()
+        self._focused = True
+        self.refresh()
 
     def on_blur(self) -> None:
-        self.invalidate()
+        self._focused = False
+        self.refresh()
 
     # -------------------------------------------------------------- movement
     def _step_to(self, start: int, direction: int) -> int | None:

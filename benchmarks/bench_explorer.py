@@ -1,0 +1,119 @@
+"""Explorer benchmarks (run on purpose, not in the test suite); prints JSON.
+
+    python benchmarks/bench_explorer.py [--repeat 3] [--runs 2000]
+
+On the seed scenario (cow_lost_write.toml, reuse mapcount, full model):
+
+- exhaustive search with and without sleep-set reduction, per policy
+  (spf-refetch-vma, spf-mm-seq): states, transitions, schedules, seconds
+  (best of --repeat, in-process), and the reduction factor;
+- cold wall times of the commands a user runs (a fresh process each):
+  `spftui explore SEED --policy spf-refetch-vma` (full verdicts), the same
+  with `--first` (time to the lost write), and `--policy spf-mm-seq`;
+- random-schedule throughput with --jobs 1 and --jobs 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spftui.engine.explorer import explore
+from spftui.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+def search(policy: str, reduction: bool, repeat: int) -> dict[str, Any]:
+    sc = load_scenario(SEED)
+    best = None
+    for _ in range(repeat):
+        r = explore(sc, policy, mode="exhaustive", reduction=reduction, narrate=False)
+        if best is None or r.seconds < best.seconds:
+            best = r
+    assert best is not None
+    return {
+        "states": best.states,
+        "transitions": best.transitions,
+        "schedules": best.schedules,
+        "seconds": round(best.seconds, 3),
+        "complete": best.complete,
+        "lost_write": best.verdicts["lost_write"],
+    }
+
+
+def cold(*args: str, repeat: int) -> dict[str, Any]:
+    """Best wall time of `spftui explore ...` in a fresh process."""
+    walls = []
+    out = ""
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        p = subprocess.run(
+            [sys.executable, "-m", "spftui", "explore", str(SEED), "--no-save", "--json", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        walls.append(time.perf_counter() - t0)
+        out = p.stdout
+    data = json.loads(out)
+    (res,) = data["policies"].values()
+    return {
+        "command": "spftui explore cow_lost_write.toml " + " ".join(args),
+        "wall_seconds": round(min(walls), 3),
+        "lost_write": res["verdicts"]["lost_write"],
+        "complete": res["complete"],
+        "states": res["states"],
+        "found_after_seconds": res["found_seconds"].get("lost_write"),
+    }
+
+
+def throughput(runs: int, jobs: int) -> dict[str, Any]:
+    sc = load_scenario(SEED)
+    t0 = time.perf_counter()
+    r = explore(sc, "spf-refetch-vma", mode="random", runs=runs, jobs=jobs, narrate=False)
+    wall = time.perf_counter() - t0
+    return {
+        "jobs": jobs,
+        "runs": r.schedules,
+        "wall_seconds": round(wall, 3),
+        "runs_per_second": round(r.schedules / wall, 1),
+        "steps_per_second": round(r.states / wall, 1),
+        "lost_write": r.verdicts["lost_write"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=2000)
+    args = ap.parse_args()
+    out: dict[str, Any] = {"scenario": "cow_lost_write.toml", "cpus": os.cpu_count(), "search": {}}
+    for policy in ("spf-refetch-vma", "spf-mm-seq"):
+        with_red = search(policy, True, args.repeat)
+        naive = search(policy, False, args.repeat)
+        out["search"][policy] = {
+            "with_reduction": with_red,
+            "without_reduction": naive,
+            "transition_reduction": round(naive["transitions"] / with_red["transitions"], 2),
+            "state_reduction": round(naive["states"] / with_red["states"], 2),
+        }
+    out["cold"] = [
+        cold("--policy", "spf-refetch-vma", "--first", repeat=args.repeat),
+        cold("--policy", "spf-refetch-vma", repeat=args.repeat),
+        cold("--policy", "spf-mm-seq", repeat=args.repeat),
+    ]
+    out["random"] = [throughput(args.runs, 1), throughput(args.runs, 2)]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

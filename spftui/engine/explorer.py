@@ -1,0 +1,554 @@
+"""The explorer: search a scenario's interleavings for oracle violations.
+
+`explore(scenario, policy)` ignores the scenario's fixed schedule and
+searches every interleaving of its threads. For each oracle kind it gives a
+herd7-style verdict: "sometimes" (an execution reports it), "never" (the
+search was complete and none did) or "unknown" (the search was cut). For
+each "sometimes" it keeps a counterexample with the fewest preemptions.
+
+Searches
+    exhaustive  stateful depth-first search. States are fingerprinted
+                (`por.Fingerprinter`) and not re-explored; sleep sets prune
+                transitions that commute with ones already explored
+                (`por.Footprint`). Sleep sets with state caching are combined
+                soundly: a revisited state is pruned only if it was explored
+                with a sleep set contained in the current one, otherwise the
+                transitions asleep then but awake now are explored (Godefroid
+                1996, ch. 5). Complete unless `max_states`/`timeout` cut it.
+    bounded     preemption-bounded search with iterative deepening: bound 0,
+                1, 2, ... so the first counterexample for a kind has the
+                fewest preemptions (a preemption switches away from a thread
+                that could have continued). States are cached per (state,
+                last thread) with the preemption budget left.
+    auto        exhaustive for the verdicts, then bounded with bounds 0, 1,
+                ... for each kind found, so its counterexample has the fewest
+                preemptions. With `first`: bounds 0 and 1, then exhaustive,
+                stopping at the first violation.
+    random/pct  seeded random or PCT schedules (see `matrix.py`); the
+                counterexamples they find are then shortened by the bounded
+                search (fewest preemptions).
+
+Determinism: the search order depends only on the scenario (thread order,
+fingerprints are value-based). Only the limits (`timeout`, cancellation)
+read a clock; a cut search says so and gives "unknown".
+
+Headless: standard library and attrs only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..kernel import build_machine
+from ..scenario.model import POLICIES, Scenario
+from . import narrate as story
+from .narrate import Counterexample, Result, entries_of, verdicts
+from .por import SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker
+
+__all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
+
+CHECK_EVERY = 256  # transitions between looks at the clock / cancellation
+
+if TYPE_CHECKING:
+    from ..kernel.machine import Machine
+
+MODES = ("auto", "exhaustive", "bounded", "random", "pct")
+DEFAULT_MAX_STATES = 2_000_000
+
+
+class ExploreError(ValueError):
+    """Bad explorer arguments (unknown policy or mode, negative limits)."""
+
+
+@attrs.frozen
+class Progress:
+    """A progress report: what the running search has done so far."""
+
+    policy: str
+    phase: str  # "bounded 0", "exhaustive", "random", ...
+    states: int
+    transitions: int
+    depth: int
+    frontier: int
+    seconds: float
+    found: tuple[str, ...]
+
+
+class Search:
+    """Shared machinery: the machine, limits, found violations, progress."""
+
+    def __init__(
+        self,
+        sc: Scenario,
+        *,
+        max_states: int,
+        timeout: float | None,
+        progress: Callable[[Progress], None] | None,
+        cancelled: Callable[[], bool] | None,
+        reduction: bool = True,
+    ) -> None:
+        self.sc = sc
+        self.m: Machine = build_machine(sc)
+        self.names = [t.name for t in self.m.threads]
+        self.fingerprint = Fingerprinter()
+        self.tracker = Tracker(self.m, enabled=reduction)
+        self.reduction = self.tracker.enabled
+        self.max_states = max_states
+        self.t0 = time.monotonic()
+        self.deadline = None if timeout is None else self.t0 + timeout
+        self.progress = progress
+        self.cancelled = cancelled
+        self.snap0 = self.m.snapshot()
+        self.found: dict[str, tuple[tuple[int, ...], int | None, str, str, str]] = {}
+        self.found_seconds: dict[str, float] = {}
+        self.phase = ""
+        self._next_report = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def check(self, stats: Stats, depth: int, frontier: int) -> None:
+        """Called every CHECK_EVERY transitions: limits, cancellation, progress."""
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise Stop("timeout")
+        if self.cancelled is not None and self.cancelled():
+            raise Stop("interrupted")
+        if self.progress is not None and now >= self._next_report:
+            self._next_report = now + 0.1
+            self.progress(
+                Progress(
+                    self.sc.policy,
+                    self.phase,
+                    stats.states,
+                    stats.transitions,
+                    depth,
+                    frontier,
+                    now - self.t0,
+                    tuple(sorted(self.found)),
+                )
+            )
+
+    def note(self, events: list[tuple[Any, ...]], path: list[int], t: int, preemptions: int | None) -> None:
+        """Record the violations in a step's events: the first find per kind, or one
+        with fewer preemptions (None: not counted yet)."""
+        for e in events:
+            if e[0] != "violation":
+                continue
+            kind = e[1]
+            old = self.found.get(kind)
+            if old is None or (preemptions is not None and (old[1] is None or preemptions < old[1])):
+                self.found[kind] = ((*path, t), preemptions, e[2], e[3], self.m.last_label)
+                self.found_seconds.setdefault(kind, self.elapsed())
+
+
+def preemptions_of(m: Machine, snap0: tuple[Any, ...], choices: tuple[int, ...] | list[int]) -> int:
+    """Count the preemptions of a choice sequence (replays it on `m`)."""
+    m.restore(snap0)
+    last = -1
+    n = 0
+    for c in choices:
+        if last >= 0 and c != last and last in m.runnable():
+            n += 1
+        m.step(c)
+        last = c
+    return n
+
+
+@attrs.define
+class Stats:
+    """Counters of one search phase."""
+
+    states: int = 0
+    transitions: int = 0
+    schedules: int = 0
+    max_depth: int = 0
+
+
+class Stop(Exception):
+    """A limit was reached; `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ------------------------------------------------------------- exhaustive
+def exhaustive(s: Search, stats: Stats, first: bool = False) -> None:
+    """Stateful DFS with sleep sets (when `s.reduction`); raises Stop at a limit
+    (and, with `first`, at the first violation)."""
+    with SEARCH_LOCK:
+        _exhaustive(s, stats, first)
+
+
+def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
+    m = s.m
+    fpr = s.fingerprint
+    tracker = s.tracker
+    reduce = s.reduction
+    snap0 = s.snap0
+    m.restore(snap0)
+    visited: dict[bytes, int] = {fpr(snap0): 0}
+    stats.states = 1
+    # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}]
+    stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}]]
+    path: list[int] = []
+    at_top = True  # the machine holds the top node's state
+    budget = CHECK_EVERY
+    max_states = s.max_states
+    while stack:
+        node = stack[-1]
+        todo = node[1]
+        if not todo:
+            stack.pop()
+            if path:
+                path.pop()
+            at_top = False
+            continue
+        t = todo.pop()
+        if not at_top:
+            m.restore(node[0])
+        sleep: dict[int, Footprint] = node[2]
+        # The footprint matters only to filter a sleep set or to join one.
+        track = reduce and (bool(sleep) or bool(todo))
+        if track:
+            tracker.begin(t)
+            try:
+                events = m.step(t)
+            finally:
+                tracker.end()
+            snap = tracker.snapshot(node[0], events)
+        else:
+            events = m.step(t)
+            snap = m.snapshot()
+        stats.transitions += 1
+        if any(e[0] == "violation" for e in events):
+            s.note(events, path, t, None)
+            if first:
+                raise Stop("found")
+        child_sleep: dict[int, Footprint] = {}
+        mask = 0
+        if track:
+            fp = tracker.footprint(node[0], snap, events)
+            if sleep:
+                for u, f in sleep.items():
+                    if not f.conflicts(fp):
+                        child_sleep[u] = f
+                        mask |= 1 << u
+            if todo:
+                sleep[t] = fp
+        key = fpr(snap)
+        old = visited.get(key)
+        if old is None:
+            visited[key] = mask
+            stats.states += 1
+            run = [u for u in m.runnable() if not (mask >> u) & 1]
+        elif old & ~mask == 0:
+            stats.schedules += 1  # explored before with no more asleep: nothing new here
+            at_top = False
+            run = None
+        else:
+            visited[key] = old & mask
+            run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
+        if run is not None:
+            if run:
+                stack.append([snap, run[::-1], child_sleep])
+                path.append(t)
+                at_top = True
+                if len(stack) > stats.max_depth:
+                    stats.max_depth = len(stack)
+            else:
+                stats.schedules += 1
+                at_top = False
+        budget -= 1
+        if budget == 0:
+            budget = CHECK_EVERY
+            s.check(stats, len(stack), sum(len(n[1]) for n in stack))
+        if stats.states >= max_states:
+            raise Stop("max-states")
+
+
+# ---------------------------------------------------------------- bounded
+def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = None) -> bool:
+    """Preemption-bounded DFS; True when the bound cut nothing (the search was complete).
+
+    With `want`, raises Stop("found") as soon as every kind in it has been
+    found (an empty `want`: at the first violation).
+    """
+    m = s.m
+    fpr = s.fingerprint
+    snap0 = s.snap0
+    m.restore(snap0)
+    visited: dict[tuple[bytes, int], int] = {(fpr(snap0), -1): bound}
+    stats.states += 1
+    cut = False
+
+    def children(last: int, left: int) -> list[tuple[int, int]]:
+        nonlocal cut
+        r = m.runnable()
+        if last in r:
+            kids = [(last, 0)]
+            if left > 0:
+                kids += [(u, 1) for u in r if u != last]
+            elif len(r) > 1:
+                cut = True
+            return kids
+        return [(u, 0) for u in r]
+
+    # A node: [snapshot, children left (reversed), last thread, budget left]
+    stack: list[list[Any]] = [[snap0, children(-1, bound)[::-1], -1, bound]]
+    path: list[int] = []
+    at_top = True
+    budget = CHECK_EVERY
+    while stack:
+        node = stack[-1]
+        todo = node[1]
+        if not todo:
+            stack.pop()
+            if path:
+                path.pop()
+            at_top = False
+            continue
+        t, cost = todo.pop()
+        if not at_top:
+            m.restore(node[0])
+        events = m.step(t)
+        stats.transitions += 1
+        left = node[3] - cost
+        if any(e[0] == "violation" for e in events):
+            s.note(events, path, t, bound - left)
+            if want is not None and want <= s.found.keys():
+                raise Stop("found")
+        snap = m.snapshot()
+        key = (fpr(snap), t)
+        if visited.get(key, -1) >= left:
+            stats.schedules += 1
+            at_top = False
+        else:
+            if key not in visited:
+                stats.states += 1
+            visited[key] = left
+            kids = children(t, left)
+            if kids:
+                stack.append([snap, kids[::-1], t, left])
+                path.append(t)
+                at_top = True
+                if len(stack) > stats.max_depth:
+                    stats.max_depth = len(stack)
+            else:
+                stats.schedules += 1
+                at_top = False
+        budget -= 1
+        if budget == 0:
+            budget = CHECK_EVERY
+            s.check(stats, len(stack), sum(len(n[1]) for n in stack))
+        if stats.states >= s.max_states:
+            raise Stop("max-states")
+    m.restore(snap0)
+    return not cut
+
+
+# ---------------------------------------------------------- orchestration
+def _check_args(
+    policy: str, mode: str, max_states: int, timeout: float | None, bound: int | None, runs: int, depth: int, jobs: int
+) -> None:
+    if policy not in POLICIES:
+        raise ExploreError(f"unknown policy '{policy}' (expected one of: {', '.join(POLICIES)})")
+    if mode not in MODES:
+        raise ExploreError(f"unknown mode '{mode}' (expected one of: {', '.join(MODES)})")
+    if max_states < 1:
+        raise ExploreError(f"max_states must be at least 1, not {max_states}")
+    if timeout is not None and timeout <= 0:
+        raise ExploreError(f"timeout must be positive, not {timeout}")
+    if bound is not None and bound < 0:
+        raise ExploreError(f"the preemption bound must be at least 0, not {bound}")
+    if runs < 1 or depth < 1 or jobs < 1:
+        raise ExploreError("runs, depth and jobs must be at least 1")
+
+
+def explore(
+    scenario: Scenario,
+    policy: str | None = None,
+    reuse: str | None = None,
+    *,
+    mode: str = "auto",
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout: float | None = None,
+    bound: int | None = None,
+    runs: int = 1000,
+    seed: int = 0,
+    depth: int = 3,
+    jobs: int = 1,
+    reduction: bool = True,
+    first: bool = False,
+    narrate: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Result:
+    """Explore `scenario` under `policy` (default: the scenario's) and `reuse`.
+
+    mode        auto | exhaustive | bounded | random | pct (module docstring)
+    max_states  stop (bounded: "unknown" verdicts) after this many states per phase
+    timeout     seconds of wall time for the whole exploration
+    bound       bounded: the highest preemption bound tried (default 2);
+                with `first`: the bounds tried before the exhaustive search
+                (default 1)
+    runs, seed  random/pct: how many schedules, from which seed
+    depth       pct: the bug depth d (d - 1 priority change points)
+    jobs        random/pct: worker processes (same result for any number)
+    reduction   sleep-set reduction in the exhaustive search (off: naive)
+    first       stop at the first violation (SPIN/TLC style): small bounds
+                first, so it has few preemptions; other kinds stay "unknown"
+    progress    called with a `Progress` about ten times a second
+    cancelled   polled; returning True stops the search like a timeout
+
+    Ctrl-C (KeyboardInterrupt) stops the search too: the result says
+    `stop == "interrupted"` and keeps what was found.
+    """
+    sc = scenario.with_policy(policy, reuse)
+    _check_args(sc.policy, mode, max_states, timeout, bound, runs, depth, jobs)
+    if mode in ("random", "pct"):
+        from .matrix import random_search
+
+        r = random_search(
+            sc, mode=mode, runs=runs, seed=seed, depth=depth, jobs=jobs, timeout=timeout,
+            progress=progress, cancelled=cancelled, narrate=False,
+        )  # fmt: skip
+        if r.counterexamples and r.stop == "runs":  # shorten them: fewest preemptions
+            s = Search(sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled)
+            s.found = {k: (c.choices, None, c.thread, c.detail, c.label) for k, c in r.counterexamples.items()}
+            try:
+                _minimise(s, Stats(), None)
+            except (Stop, KeyboardInterrupt):
+                pass
+            r.counterexamples = counterexamples(s, narrate)
+        elif narrate:
+            r.counterexamples = {
+                k: attrs.evolve(c, narration=story.narrate(sc, c.choices)) for k, c in r.counterexamples.items()
+            }
+        return r
+    s = Search(sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled, reduction=reduction)
+    main = Stats()
+    side = Stats()  # the bounded searches that look for counterexamples with few preemptions
+    complete = False
+    stop = "complete"
+    used = "bounded" if mode == "bounded" else "exhaustive"
+    reached: int | None = None
+    try:
+        if mode == "bounded" or first:
+            top = bound if bound is not None else (2 if mode == "bounded" else 1)
+            for b in range(top + 1):
+                s.phase = f"bounded {b}"
+                st = Stats()
+                try:
+                    done = bounded(s, st, b, frozenset() if first else None)
+                finally:
+                    _add(side, st)
+                    reached = b
+                if done:  # the bound cut nothing: every state was seen
+                    main, complete, used = st, True, "bounded"
+                    break
+            if not complete and mode == "bounded":
+                main, stop = side, "bound"
+        if mode != "bounded" and not complete:
+            s.phase = "exhaustive"
+            try:
+                exhaustive(s, main, first)
+            except SnapshotMismatch:  # a kernel change the shortcut does not know: start again without it
+                s.tracker.incremental = False
+                s.found.clear()
+                main = Stats()
+                exhaustive(s, main, first)
+            complete, used = True, "exhaustive"
+        if complete:
+            _minimise(s, side, None)
+    except Stop as e:
+        stop = e.reason
+        if stop == "found":
+            if not main.transitions:
+                main, used = attrs.evolve(side), "bounded"
+            try:
+                _minimise(s, side, reached)
+            except (Stop, KeyboardInterrupt):
+                pass
+    except KeyboardInterrupt:
+        stop = "interrupted"
+    if complete and stop != "complete":
+        stop = "complete"  # only the counterexample minimisation was cut
+    seconds = s.elapsed()
+    result = Result(
+        scenario=sc.path,
+        policy=sc.policy,
+        reuse=sc.reuse,
+        mode=used,
+        complete=complete,
+        stop=stop,
+        states=main.states,
+        transitions=main.transitions,
+        schedules=main.schedules,
+        seconds=seconds,
+        max_depth=main.max_depth,
+        reduction=s.reduction and used == "exhaustive",
+        bound=reached,
+        verdicts=verdicts(s.found.keys(), complete),
+        counterexamples=counterexamples(s, narrate),
+        found_seconds=dict(s.found_seconds),
+        expectations=sc.expectations(sc.policy),
+    )
+    if side.transitions:
+        result.extra["bounded_search"] = attrs.asdict(side)
+    return result
+
+
+def _add(acc: Stats, st: Stats) -> None:
+    acc.states += st.states
+    acc.transitions += st.transitions
+    acc.schedules += st.schedules
+    acc.max_depth = max(acc.max_depth, st.max_depth)
+
+
+def _minimise(s: Search, side: Stats, reached: int | None) -> None:
+    """Deepen the preemption bound until every kind found has a minimal counterexample."""
+    b = -1 if reached is None else reached
+    while True:
+        want = frozenset(k for k, v in s.found.items() if v[1] is None)
+        if not want:
+            return
+        b += 1
+        s.phase = f"shortest counterexample, bound {b}"
+        st = Stats()
+        try:
+            done = bounded(s, st, b, want)
+        except Stop as e:
+            if e.reason != "found":
+                raise
+            done = False
+        _add(side, st)
+        if done:
+            return
+
+
+def counterexamples(s: Search, narrate: bool = True) -> dict[str, Counterexample]:
+
+    out = {}
+    for kind, (choices, pre, thread, detail, label) in sorted(s.found.items()):
+        minimal = pre is not None
+        if pre is None:
+            pre = preemptions_of(s.m, s.snap0, choices)
+        out[kind] = Counterexample(
+            kind=kind,
+            thread=thread,
+            detail=detail,
+            label=label,
+            choices=tuple(choices),
+            entries=entries_of(s.names, choices),
+            stop_at=len(choices),
+            preemptions=pre,
+            narration=story.narrate(s.sc, choices) if narrate else "",
+            minimal=minimal,
+        )
+    return out

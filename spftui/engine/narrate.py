@@ -1,0 +1,294 @@
+"""Narrate a counterexample: one readable paragraph from a run's steps.
+
+The run is replayed on a fresh machine. Consecutive steps of one thread form
+a segment; each step contributes short phrases taken from its events
+(`op_start`, `fault`, `spf_abort`, `pte`, `cow`, `alloc`, `violation`, ...)
+and, for the steps whose effect is a sampled value, from its label and the
+thread's fault locals ("samples mmap_seq 0", "reads orig_pte pfn 1 RO A D").
+Repeated phrases collapse ("copies pfn 1 into pfn 2 (4 steps)"). Segments
+are joined with semicolons; the violation ends the paragraph.
+
+Headless: standard library and attrs only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..kernel import build_machine
+from ..kernel.pte import format_pte
+from ..kernel.state import format_vm_flags
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..kernel.machine import Machine
+    from ..scenario.model import Scenario
+
+from ..scenario.model import ORACLE_KINDS, ScheduleEntry
+
+Event = tuple[Any, ...]
+
+_VALIDATE = ("pte_map_lock:seq_check", "pte_map_lock:trylock", "pte_map_lock:seq_recheck")
+_WALKS = ("__handle_mm_fault:spf_walk", "__handle_mm_fault:walk", "handle_speculative_fault:walk")
+
+
+def replay_steps(sc: Scenario, choices: Sequence[int]) -> list[tuple[str, str, list[Event], dict[str, Any], str]]:
+    """(thread, label, events, the thread's locals and next label after the step) per step."""
+    m: Machine = build_machine(sc)
+    out = []
+    for c in choices:
+        events = m.step(c)
+        t = m.threads[c]
+        out.append((t.name, m.last_label, list(events), dict(t.vmf), t.pc))
+    return out
+
+
+def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: str, copying: bool) -> list[str]:
+    """Phrases for one step; `next_label` is where the thread goes next."""
+    out: list[str] = []
+    faulted = False
+    for e in events:
+        k = e[0]
+        if k == "fault":
+            out.append(f"{e[3]}-faults at {e[2]:#x}")
+            faulted = True
+        elif k == "op_start":
+            if not any(x[0] in ("fault", "op_done") for x in events):
+                out.append(f"starts `{e[2]}`")
+        elif k == "op_done":
+            out.append(f"completes `{e[2]}` ({e[3]})" if e[3] not in ("0", "") else f"finishes `{e[2]}`")
+        elif k == "spf_abort":
+            out.append(f"aborts in {e[4]} ({e[2]}: {e[3]}) and retries under mmap_lock")
+        elif k == "alloc":
+            out.append(f"allocates pfn {e[2]}")
+        elif k == "cow":
+            src = "the zero page" if e[2] is None else f"pfn {e[2]}"
+            out.append(f"installs pfn {e[3]} in place of {src}")
+        elif k == "pte" and not any(x[0] == "cow" for x in events):
+            out.append(f"sets {e[1]}:{e[2] << 12:#x} {format_pte(e[3])} → {format_pte(e[4])}")
+        elif k == "vma":
+            if e[2] == "vm_flags":
+                out.append(f"sets vma{e[3]} {format_vm_flags(e[4])}")
+            elif e[2] in ("split", "merge"):
+                out.append(f"{e[2]}s vma{e[3]}")
+            else:
+                out.append(f"{e[2]}es vma{e[3]}" if e[2].endswith("h") else f"{e[2]}s vma{e[3]}")
+        elif k == "free":
+            out.append(f"frees pfn {e[1]}")
+        elif k == "block":
+            out.append(f"blocks on {e[2]}")
+        elif k == "wake":
+            out.append(f"wakes {e[1]}")
+        elif k == "segv":
+            out.append(f"gets SIGSEGV at {e[2]:#x} ({e[3]})")
+        elif k == "fork":
+            out.append(f"forks {e[2]}")
+        elif k == "swap":
+            out.append(f"moves pfn {e[2]} to swap slot {e[3]}")
+    aborted = any(e[0] == "spf_abort" for e in events)
+    if not aborted and not faulted:
+        if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:
+            out.insert(0, f"samples mmap_seq {vmf['seq']}")
+        elif label == "handle_speculative_fault:vma_checks" and "seq" in vmf:
+            out.insert(0, f"samples vm_sequence {vmf['seq']}")
+        elif label == "do_user_addr_fault:spf_vma_copy":
+            out.insert(0, "copies the VMA")
+        elif label in _WALKS and "orig_pte" in vmf:
+            out.insert(0, f"reads orig_pte {format_pte(vmf['orig_pte'])}")
+        elif label in _VALIDATE:
+            out.insert(0, "validates in pte_map_lock")
+        elif label == "do_wp_page:reuse_check":
+            if next_label == "do_wp_page:get_page":
+                out.insert(0, "takes do_wp_page's copy path")
+            elif next_label.startswith("wp_page_reuse"):
+                out.insert(0, "reuses the page in do_wp_page")
+        elif label == "wp_page_copy:copy" and copying:
+            old, new = vmf.get("page"), vmf.get("new_page")
+            out.insert(0, f"copies pfn {old} into pfn {new}" if old is not None else f"zeroes pfn {new}")
+    return out
+
+
+def _seq_summary(events_list: list[list[Event]]) -> list[str]:
+    """mmap_seq moves within a segment, first and last value per mm."""
+    moves: dict[str, list[int]] = {}
+    for events in events_list:
+        for e in events:
+            if e[0] == "seq" and e[2] == "mmap_seq":
+                moves.setdefault(e[1], [e[3], e[4]])[1] = e[4]
+    return [f"moves {mm}.mmap_seq {a}→{b}" for mm, (a, b) in moves.items() if a != b]
+
+
+def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None) -> str:
+    """One paragraph telling what the run `choices` does, up to step `upto`."""
+    steps = replay_steps(sc, choices[:upto] if upto is not None else choices)
+    if not steps:
+        return "Nothing runs."
+    segments: list[str] = []
+    violation = ""
+    i = 0
+    while i < len(steps):
+        name = steps[i][0]
+        j = i
+        while j < len(steps) and steps[j][0] == name:
+            j += 1
+        phrases: list[tuple[str, int]] = []
+        for k in range(i, j):
+            _, label, events, vmf, nxt = steps[k]
+            prev_label = steps[k - 1][1] if k > i else ""
+            for p in _phrases(label, events, vmf, nxt, copying=prev_label != label):
+                if phrases and phrases[-1][0] == p:
+                    phrases[-1] = (p, phrases[-1][1] + 1)
+                else:
+                    phrases.append((p, 1))
+            if label == "wp_page_copy:copy" and prev_label == label and phrases and phrases[-1][0].startswith("copies"):
+                phrases[-1] = (phrases[-1][0], phrases[-1][1] + 1)
+            for e in events:
+                if e[0] == "violation" and not violation:
+                    violation = f"{e[1]}: {e[3]}"
+        phrases += [(p, 1) for p in _seq_summary([s[2] for s in steps[i:j]])]
+        text = ", ".join(p if n == 1 else f"{p} ({n} steps)" for p, n in phrases)
+        span = f"step {i}" if j - i == 1 else f"steps {i}–{j - 1}"
+        segments.append(f"{name} ({span}) {text}" if text else f"{name} ({span}) runs {steps[i][1]}")
+        i = j
+    out = "; ".join(segments)
+    if violation:
+        out += f" — {violation}"
+    return out + "."
+
+
+# ------------------------------------------------------------- results
+_WHY_CUT = {
+    "max-states": "the search hit its state limit",
+    "timeout": "the search timed out",
+    "interrupted": "the search was interrupted",
+    "bound": "the preemption bound cut the search",
+    "runs": "random schedules never prove 'never', and this sample did not show it",
+    "found": "the search stopped at the first violation",
+}
+
+
+@attrs.frozen
+class Counterexample:
+    """An execution that reports `kind`: run `entries` (exact step counts per thread).
+
+    `stop_at` is the number of steps up to and including the violating one:
+    a Session at position `stop_at` shows the state right after it.
+    """
+
+    kind: str
+    thread: str
+    detail: str
+    label: str
+    choices: tuple[int, ...]
+    entries: tuple[ScheduleEntry, ...]
+    stop_at: int
+    preemptions: int
+    narration: str = ""
+    minimal: bool = True  # False: the search for one with fewer preemptions was cut
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "thread": self.thread,
+            "detail": self.detail,
+            "label": self.label,
+            "steps": [e.text for e in self.entries],
+            "stop_at": self.stop_at,
+            "preemptions": self.preemptions,
+            "minimal": self.minimal,
+            "narration": self.narration,
+        }
+
+
+@attrs.define
+class Result:
+    """The outcome of exploring one scenario under one policy."""
+
+    scenario: str
+    policy: str
+    reuse: str
+    mode: str
+    complete: bool
+    stop: str  # complete | max-states | timeout | interrupted | bound | runs
+    states: int
+    transitions: int
+    schedules: int
+    seconds: float
+    max_depth: int = 0
+    reduction: bool = True
+    bound: int | None = None
+    verdicts: dict[str, str] = attrs.Factory(dict)
+    counterexamples: dict[str, Counterexample] = attrs.Factory(dict)
+    found_seconds: dict[str, float] = attrs.Factory(dict)
+    expectations: dict[str, str] = attrs.Factory(dict)
+    extra: dict[str, Any] = attrs.Factory(dict)
+
+    @property
+    def counterexample(self) -> Counterexample | None:
+        """The primary counterexample: an expected-"never" kind first, then ORACLE_KINDS order."""
+        order = [k for k in ORACLE_KINDS if self.expectations.get(k) == "never"] + list(ORACLE_KINDS)
+        for k in order:
+            if k in self.counterexamples:
+                return self.counterexamples[k]
+        return None
+
+    def expectation_failures(self) -> list[str]:
+        """Why the scenario's [expect] does not hold ([] when it does)."""
+        out = []
+        for kind, want in sorted(self.expectations.items()):
+            have = self.verdicts.get(kind, "unknown")
+            if have == "unknown":
+                why = _WHY_CUT.get(self.stop, self.stop)
+                out.append(f"{kind}: expected {want}, undecided ({why})")
+            elif have != want:
+                out.append(f"{kind}: expected {want}, found {have}")
+        return out
+
+    @property
+    def expect_ok(self) -> bool:
+        return not self.expectation_failures()
+
+    def to_json(self) -> dict[str, Any]:
+        cx = self.counterexample
+        return {
+            "policy": self.policy,
+            "reuse": self.reuse,
+            "mode": self.mode,
+            "complete": self.complete,
+            "stop": self.stop,
+            "states": self.states,
+            "transitions": self.transitions,
+            "schedules": self.schedules,
+            "seconds": round(self.seconds, 3),
+            "max_depth": self.max_depth,
+            "reduction": self.reduction,
+            "bound": self.bound,
+            "verdicts": dict(self.verdicts),
+            "expect": dict(self.expectations),
+            "expect_ok": self.expect_ok,
+            "counterexample": cx.to_json() if cx else None,
+            "counterexamples": {k: c.to_json() for k, c in sorted(self.counterexamples.items())},
+            "found_seconds": {k: round(v, 3) for k, v in sorted(self.found_seconds.items())},
+            **self.extra,
+        }
+
+
+def entries_of(names: list[str], choices: tuple[int, ...] | list[int]) -> tuple[ScheduleEntry, ...]:
+    """Runs of one thread as schedule entries with exact step counts ("A1 13")."""
+    out: list[ScheduleEntry] = []
+    i = 0
+    while i < len(choices):
+        j = i
+        while j < len(choices) and choices[j] == choices[i]:
+            j += 1
+        name = names[choices[i]]
+        out.append(ScheduleEntry(name, j - i, None, name if j - i == 1 else f"{name} {j - i}"))
+        i = j
+    return tuple(out)
+
+
+def verdicts(found: Any, complete: bool) -> dict[str, str]:
+    return {k: "sometimes" if k in found else ("never" if complete else "unknown") for k in ORACLE_KINDS}

@@ -1,0 +1,387 @@
+"""`spftui explore` and `spftui matrix`: the explorer on the command line.
+
+`add_explore_parser` / `add_matrix_parser` register the subcommands; each
+sets `func`, which returns the exit status: 0 when every requested policy's
+[expect] holds (or there is none), 1 when one does not (or the search was
+cut before deciding it), 2 on bad input, 130 after Ctrl-C (what was found
+so far is printed first).
+
+This module is imported whenever the parser is built, so it imports the
+engine and Rich only inside the handlers. Rich draws a progress line on
+stderr when it is a terminal (never with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine.explorer import Progress, Result
+    from .engine.matrix import MatrixRow
+    from .scenario.model import Scenario
+
+MODES = ("auto", "exhaustive", "bounded", "random", "pct")
+
+
+class BadArgs(Exception):
+    """A bad option value: printed as `spftui: error: ...`, exit status 2."""
+
+
+def add_explore_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "explore",
+        help="search every interleaving for oracle violations",
+        description="Search the scenario's interleavings (ignoring its [schedule]) and give, per policy and "
+        "oracle, Sometimes / Never / Unknown, with the counterexample that has the fewest preemptions.",
+    )
+    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
+    p.add_argument(
+        "--policy", metavar="NAME", help="a policy, a comma-separated list, or 'all' (default: the scenario's)"
+    )
+    p.add_argument("--reuse", metavar="RULE", help="COW reuse rule: mapcount, page-count, anon-exclusive")
+    p.add_argument("--mode", default="auto", metavar="MODE", help="auto (default), exhaustive, bounded, random or pct")
+    p.add_argument("--first", action="store_true", help="stop at the first violation (few preemptions first)")
+    p.add_argument("--bound", metavar="N", help="preemption bound: bounded mode's highest (default 2)")
+    p.add_argument(
+        "--max-states", metavar="N", default="2000000", help="cut the search after N states (default 2,000,000)"
+    )
+    p.add_argument("--timeout", metavar="SECONDS", help="cut the search after this long")
+    p.add_argument("--runs", metavar="N", default="1000", help="random/pct: schedules to run (default 1000)")
+    p.add_argument("--seed", metavar="N", default="0", help="random/pct: the seed (default 0)")
+    p.add_argument("--depth", metavar="D", default="3", help="pct: bug depth (default 3)")
+    p.add_argument(
+        "--jobs", metavar="N", default="1", help="worker processes: random/pct runs, or policies in parallel"
+    )
+    p.add_argument(
+        "--no-reduction", action="store_true", help="naive exhaustive search (no sleep sets), for comparison"
+    )
+    p.add_argument("--save-dir", metavar="DIR", default=".", help="where counterexample schedules go (default: here)")
+    p.add_argument("--no-save", action="store_true", help="do not write counterexample schedule files")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_explore)
+
+
+def add_matrix_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "matrix",
+        help="verdicts and abort rates for scenarios × policies",
+        description="Explore every scenario under every policy and tabulate the verdicts, with the speculative "
+        "abort rate and the share of unnecessary aborts over a fixed budget of random schedules.",
+    )
+    p.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help="scenario files or bundled names (default: all bundled)"
+    )
+    p.add_argument("--policies", metavar="LIST", default="all", help="comma-separated policies, or 'all' (default)")
+    p.add_argument(
+        "--runs", metavar="N", default="200", help="random schedules per cell for the abort figures (default 200)"
+    )
+    p.add_argument("--seed", metavar="N", default="0", help="seed of the random schedules (default 0)")
+    p.add_argument("--jobs", metavar="N", default="1", help="cells explored in parallel processes")
+    p.add_argument(
+        "--max-states", metavar="N", default="500000", help="cut each search after N states (default 500,000)"
+    )
+    p.add_argument("--timeout", metavar="SECONDS", help="cut each search after this long")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table (the default)")
+    p.set_defaults(func=run_matrix)
+
+
+# ------------------------------------------------------------- arguments
+def _int(value: str | None, option: str, low: int = 0, default: int | None = None) -> int | None:
+    if value is None:
+        return default
+    try:
+        n = int(str(value).replace("_", "").replace(",", ""), 0)
+    except ValueError:
+        raise BadArgs(f"{option}: expected a whole number, found '{value}'") from None
+    if n < low:
+        raise BadArgs(f"{option}: expected at least {low}, found {n}")
+    return n
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise BadArgs(f"{option}: expected a number of seconds, found '{value}'") from None
+    if not x > 0:
+        raise BadArgs(f"{option}: expected a positive number of seconds, found '{value}'")
+    return x
+
+
+def _policies(value: str | None, default: str, option: str) -> tuple[str, ...]:
+    from .scenario.model import POLICIES
+
+    if value is None:
+        return (default,)
+    if value == "all":
+        return POLICIES
+    out = []
+    for name in value.split(","):
+        name = name.strip()
+        if name not in POLICIES:
+            raise BadArgs(f"{option}: unknown policy '{name}' (expected 'all' or one of: {', '.join(POLICIES)})")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _load(name: str) -> Scenario:
+    from .cli import resolve_scenario
+    from .kernel.steps import all_labels
+    from .scenario import load_scenario
+
+    return load_scenario(resolve_scenario(name), known_labels=all_labels())
+
+
+def _error(e: Exception) -> int:
+    print(f"spftui: error: {e}", file=sys.stderr)
+    return 2
+
+
+# --------------------------------------------------------------- explore
+def run_explore(args: argparse.Namespace) -> int:
+    from .scenario import ScenarioError
+    from .scenario.model import REUSE_RULES
+
+    try:
+        if args.mode not in MODES:
+            raise BadArgs(f"--mode: unknown mode '{args.mode}' (expected one of: {', '.join(MODES)})")
+        if args.reuse is not None and args.reuse not in REUSE_RULES:
+            raise BadArgs(f"--reuse: unknown rule '{args.reuse}' (expected one of: {', '.join(REUSE_RULES)})")
+        opts = {
+            "mode": args.mode,
+            "first": args.first,
+            "bound": _int(args.bound, "--bound"),
+            "max_states": _int(args.max_states, "--max-states", 1),
+            "timeout": _seconds(args.timeout, "--timeout"),
+            "runs": _int(args.runs, "--runs", 1),
+            "seed": _int(args.seed, "--seed"),
+            "depth": _int(args.depth, "--depth", 1),
+            "reduction": not args.no_reduction,
+        }
+        jobs = _int(args.jobs, "--jobs", 1) or 1
+        sc = _load(args.scenario)
+        policies = _policies(args.policy, sc.policy, "--policy")
+    except (ScenarioError, BadArgs) as e:
+        return _error(e)
+    results = _run_policies(sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty())
+    files = {} if args.no_save else _save(sc, results, args.save_dir)
+    if args.json:
+        print(json.dumps(explore_json(sc, results, files)))
+    else:
+        print_results(sc, results, files)
+    if any(r.stop == "interrupted" for r in results) or len(results) < len(policies):
+        return 130
+    return 0 if all(r.expect_ok for r in results) else 1
+
+
+def _run_policies(
+    sc: Scenario, policies: tuple[str, ...], reuse: str | None, jobs: int, opts: dict[str, Any], live: bool
+) -> list[Result]:
+    from .engine.explorer import explore
+    from .engine.matrix import explore_policies
+
+    if jobs > 1 and len(policies) > 1 and opts["mode"] not in ("random", "pct"):
+        with _Live(live) as show:
+            show.text(f"exploring {len(policies)} policies in {jobs} processes")
+            return explore_policies(sc, policies, reuse, jobs, opts)
+    results = []
+    with _Live(live) as show:
+        for policy in policies:
+            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, **opts)
+            results.append(r)
+            if r.stop == "interrupted":
+                break
+    return results
+
+
+class _Live:
+    """A one-line Rich progress display on stderr (or nothing)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.status: Any = None
+
+    def __enter__(self) -> _Live:
+        if self.enabled:
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status("exploring…")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.__exit__(None, None, None)
+
+    def text(self, s: str) -> None:
+        if self.status is not None:
+            self.status.update(s)
+
+    def update(self, p: Progress) -> None:
+        if self.status is not None:
+            rate = p.transitions / p.seconds if p.seconds > 0 else 0.0
+            found = f", found {', '.join(p.found)}" if p.found else ""
+            self.status.update(
+                f"{p.policy} · {p.phase}: {p.states:,} states, {rate:,.0f} steps/s, depth {p.depth}, "
+                f"frontier {p.frontier:,}, {p.seconds:.1f} s{found}  (Ctrl-C stops)"
+            )
+
+
+def schedule_file_name(sc: Scenario, policy: str, kind: str | None) -> str:
+    stem = os.path.splitext(os.path.basename(sc.path))[0] or "scenario"
+    return f"{stem}.{policy}.schedule.toml" if kind is None else f"{stem}.{policy}.{kind}.schedule.toml"
+
+
+def _save(sc: Scenario, results: list[Result], where: str) -> dict[tuple[str, str], str]:
+    """Write each counterexample as a schedule file; {(policy, kind): path}."""
+    from .scenario import dump_schedule
+
+    files: dict[tuple[str, str], str] = {}
+    for r in results:
+        primary = r.counterexample
+        for kind, cx in sorted(r.counterexamples.items()):
+            path = os.path.join(where, schedule_file_name(sc, r.policy, None if cx is primary else kind))
+            comment = "\n".join(
+                [
+                    f"Counterexample found by `spftui explore` ({r.mode} search): {kind} under {r.policy}, reuse {r.reuse}.",
+                    f"Step {cx.stop_at - 1} ({cx.thread} at {cx.label}): {cx.detail}",
+                    f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
+                    "",
+                    *textwrap.wrap(cx.narration, 96),
+                ]
+            )
+            text = dump_schedule(cx.entries, sc.path, comment, policy=r.policy, reuse=r.reuse, stop_at=cx.stop_at)
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as e:
+                print(f"spftui: warning: cannot save {path}: {e.strerror}", file=sys.stderr)
+                continue
+            files[(r.policy, kind)] = path
+    return files
+
+
+def explore_json(sc: Scenario, results: list[Result], files: dict[tuple[str, str], str]) -> dict[str, Any]:
+    policies = {}
+    for r in results:
+        d = r.to_json()
+        for kind, cx in d["counterexamples"].items():
+            cx["schedule_file"] = files.get((r.policy, kind))
+        if d["counterexample"] is not None:
+            d["counterexample"]["schedule_file"] = files.get((r.policy, d["counterexample"]["kind"]))
+        policies[r.policy] = d
+    return {
+        "scenario": sc.path,
+        "title": sc.title,
+        "policies": policies,
+        "expect_ok": all(r.expect_ok for r in results),
+    }
+
+
+_VERDICT = {"sometimes": "Sometimes", "never": "Never", "unknown": "Unknown"}
+
+
+def describe_search(r: Result) -> str:
+    if r.mode in ("random", "pct"):
+        what = f"{r.mode} ({r.extra.get('runs', r.schedules):,} runs, seed {r.extra.get('seed', 0)})"
+        cut = f", {r.extra['cut_runs']} cut" if r.extra.get("cut_runs") else ""
+        return f"{what}{cut}, {r.states:,} steps, {r.seconds:.2f} s" + ("" if r.stop == "runs" else f" ({r.stop})")
+    status = "complete" if r.complete else f"bounded ({r.stop})"
+    bound = f", ≤ {r.bound} preemptions" if r.mode == "bounded" and r.bound is not None else ""
+    return (
+        f"{r.mode}{bound}, {status}: {r.states:,} states, {r.transitions:,} transitions, "
+        f"{r.schedules:,} schedules, {r.seconds:.2f} s"
+    )
+
+
+def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, str], str]) -> None:
+    from .scenario.model import ORACLE_KINDS
+
+    print(f"{sc.title}  [{sc.path}]")
+    width = max(len(k) for k in ORACLE_KINDS) + 1
+    for r in results:
+        print()
+        print(f"{r.policy}  (reuse {r.reuse})  {describe_search(r)}")
+        for kind in ORACLE_KINDS:
+            v = r.verdicts.get(kind, "unknown")
+            line = f"  {kind + ':':<{width}} {_VERDICT[v]:<9}"
+            want = r.expectations.get(kind)
+            if want is not None:
+                line += "  ✓ expected" if want == v else f"  ✗ expected {_VERDICT[want]}"
+            cx = r.counterexamples.get(kind)
+            if cx is not None:
+                n = cx.preemptions
+                shortest = "fewest" if cx.minimal else "not minimised"
+                saved = f"; saved to {files[(r.policy, kind)]}" if (r.policy, kind) in files else ""
+                line += f"  ({shortest}: {n} preemption{'s' if n != 1 else ''}, {cx.stop_at} steps{saved})"
+            print(line.rstrip())
+        cx = r.counterexample
+        if cx is not None and cx.narration:
+            print(textwrap.fill(cx.narration, 100, initial_indent="  ", subsequent_indent="  "))
+    print()
+    failures = [f"{r.policy} {f}" for r in results for f in r.expectation_failures()]
+    if any(r.stop == "interrupted" for r in results):
+        print("Interrupted: the verdicts above are what was decided so far.")
+    if failures:
+        print("Expectations do not hold:")
+        for f in failures:
+            print(f"  {f}")
+    elif any(r.expectations for r in results):
+        print("Expectations hold.")
+
+
+# ---------------------------------------------------------------- matrix
+def run_matrix(args: argparse.Namespace) -> int:
+    from .scenario import ScenarioError, list_bundled
+
+    try:
+        policies = _policies(args.policies, "", "--policies")
+        runs = _int(args.runs, "--runs", 0) or 0
+        seed = _int(args.seed, "--seed") or 0
+        jobs = _int(args.jobs, "--jobs", 1) or 1
+        max_states = _int(args.max_states, "--max-states", 1) or 1
+        timeout = _seconds(args.timeout, "--timeout")
+        names = args.scenarios or [str(p) for p, _ in list_bundled()]
+        scenarios = [_load(n) for n in names]
+    except (ScenarioError, BadArgs) as e:
+        return _error(e)
+    from .engine.matrix import matrix_markdown, policy_matrix
+
+    live = not args.json and sys.stderr.isatty()
+    total = len(scenarios) * len(policies)
+    with _Live(live) as show:
+        count = [0]
+
+        def on_row(row: MatrixRow) -> None:
+            count[0] += 1
+            show.text(f"matrix: {count[0]}/{total} cells done (last: {row.scenario} × {row.policy})  (Ctrl-C stops)")
+
+        show.text(f"matrix: 0/{total} cells")
+        rows = policy_matrix(
+            scenarios, policies, runs=runs, seed=seed, jobs=jobs, max_states=max_states, timeout=timeout, on_row=on_row
+        )
+    ok = all(row.result.expect_ok for row in rows)
+    if args.json:
+        print(json.dumps({"runs": runs, "seed": seed, "rows": [row.to_json() for row in rows], "expect_ok": ok}))
+    else:
+        print(matrix_markdown(rows))
+        print()
+        print(
+            f"Verdicts: exhaustive search per cell (✗: contradicts the scenario's [expect]; ?: undecided, the "
+            f"search was cut). Aborts: {runs} random "
+            f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
+            "commits the same PTE and page contents as the classic retry did."
+        )
+    if len(rows) < total:
+        return 130
+    return 0 if ok else 1

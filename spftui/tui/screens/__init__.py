@@ -1,0 +1,1 @@
+"""The debugger screen and the modal dialogs it opens."""

@@ -1,0 +1,162 @@
+"""Add a breakpoint: abort, violation, step label, watch or condition.
+
+Validated here (labels, thread names, expressions) so a typo is a message
+under the field, never an exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from ...engine.breakpoints import KINDS, make_breakpoint
+from ...engine.expr import ExprError
+from ...kernel.steps import all_labels
+from ...scenario.model import ORACLE_KINDS
+from .dialog import Dialog
+
+ABORT_REASONS = ("SEQ1", "SEQ2", "ODD", "VMA_COPY", "PTL", "PMD", "UNMAPPED", "VMA_SEQ", "VMA_LOCK", "ANON_VMA", "PAGE_LOCK")
+
+HINTS = {
+    "abort": ("reason", "Stops after a speculative fault aborts. Reason empty: any; e.g. " + ", ".join(ABORT_REASONS[:6])),
+    "violation": ("oracle", "Stops when an oracle fires. Oracle empty: any; " + ", ".join(ORACLE_KINDS)),
+    "step": ("step label", "Stops when a thread is about to run the step, e.g. wp_page_copy:copy"),
+    "watch": ("expression", "Stops when the value changes, e.g. A.mmap_seq, A.pte[0x10000], frame[1].count"),
+    "condition": ("expression", "Stops when it becomes true, e.g. A.mmap_seq > 2 and A2.state == \"blocked\""),
+}
+
+
+class BreakpointDialog(Dialog[dict[str, Any] | None]):
+    """Returns the keyword arguments for `BreakpointSet.add`."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, names: list[str], kind: str = "abort", match: str = "", expr: str = "") -> None:
+        super().__init__()
+        self.names = names
+        self.kind = kind
+        self.preset_match = match
+        self.preset_expr = expr
+
+    def compose(self) -> ComposeResult:
+        labels = sorted(all_labels())
+        with Vertical(classes="dialog breakpoint-dialog"):
+            yield Label("Add a breakpoint", classes="dialog-title")
+            with RadioSet(id="bp-kind", compact=True):
+                for k in KINDS:
+                    yield RadioButton(k, value=k == self.kind, id=f"kind-{k}")
+            with Horizontal(classes="field", id="bp-match-row"):
+                yield Label("", id="bp-match-label", classes="field-label")
+                yield Input(
+                    value=self.preset_match,
+                    id="bp-match",
+                    compact=True,
+                    suggester=SuggestFromList(labels + list(ABORT_REASONS) + list(ORACLE_KINDS)),
+                )
+            with Horizontal(classes="field", id="bp-expr-row"):
+                yield Label("expression", id="bp-expr-label", classes="field-label")
+                yield Input(value=self.preset_expr, id="bp-expr", compact=True)
+            with Horizontal(classes="field", id="bp-thread-row"):
+                yield Label("thread", classes="field-label")
+                yield Input(
+                    id="bp-thread",
+                    compact=True,
+                    placeholder="any (" + ", ".join(self.names) + ")",
+                    suggester=SuggestFromList(self.names),
+                )
+            with Horizontal(classes="field"):
+                yield Label("only if", classes="field-label")
+                yield Input(id="bp-condition", compact=True, placeholder="optional, e.g. A.mmap_seq != A1.seq")
+            yield Static("", id="bp-hint", classes="dialog-note")
+            yield Label("", id="bp-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Add", variant="primary", id="add", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self._show_kind(self.kind)
+        self.query_one("#bp-match" if self.kind in ("abort", "violation", "step") else "#bp-expr", Input).focus()
+
+    @on(RadioSet.Changed, "#bp-kind")
+    def _kind_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self._show_kind(str(event.pressed.label))
+
+    def _show_kind(self, kind: str) -> None:
+        self.kind = kind
+        uses_match = kind in ("abort", "violation", "step")
+        self.query_one("#bp-match-row").display = uses_match
+        self.query_one("#bp-expr-row").display = not uses_match
+        self.query_one("#bp-thread-row").display = kind in ("abort", "step")
+        label, hint = HINTS[kind]
+        if uses_match:
+            self.query_one("#bp-match-label", Label).update(label)
+        self.query_one("#bp-hint", Static).update(hint)
+        self.query_one("#bp-error", Label).update("")
+
+    def _values(self) -> dict[str, Any]:
+        def val(wid: str) -> str:
+            return self.query_one(wid, Input).value.strip()
+
+        kind = self.kind
+        out: dict[str, Any] = {"kind": kind}
+        if kind in ("abort", "violation", "step"):
+            out["match"] = val("#bp-match")
+        else:
+            out["expr"] = val("#bp-expr")
+        if kind in ("abort", "step"):
+            out["thread"] = val("#bp-thread")
+        cond = val("#bp-condition")
+        if cond:
+            out["condition"] = cond
+        return out
+
+    def _check(self, values: dict[str, Any]) -> str | None:
+        kind = values["kind"]
+        match = values.get("match", "")
+        if kind == "step":
+            labels = all_labels()
+            if match not in labels:
+                near = difflib.get_close_matches(match, sorted(labels), n=1)
+                return f"unknown step label {match!r}" + (f"; did you mean {near[0]}?" if near else "")
+        if kind == "violation" and match and match not in ORACLE_KINDS:
+            return f"unknown oracle {match!r}; one of {', '.join(ORACLE_KINDS)}"
+        thread = values.get("thread", "")
+        if thread and thread not in self.names:
+            return f"no thread {thread!r}; threads: {', '.join(self.names)}"
+        try:
+            make_breakpoint(0, **values)
+        except ExprError as err:
+            return f"{err.message} (at column {err.position + 1})"
+        except ValueError as err:
+            return str(err)
+        return None
+
+    def _submit(self) -> None:
+        values = self._values()
+        problem = self._check(values)
+        if problem is not None:
+            self.query_one("#bp-error", Label).update(problem)
+            return
+        self.close(values)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "add":
+            self._submit()
+        else:
+            self.close(None)
+
+    def action_cancel(self) -> None:
+        self.close(None)

@@ -1,0 +1,53 @@
+"""Pick one of a few options (a policy, a reuse rule, a branch)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+from .dialog import Dialog
+
+
+class ChoiceDialog(Dialog[str | None]):
+    """Options as (value, name, description); returns the chosen value."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, options: list[tuple[str, str, str]], current: str | None = None, note: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = options
+        self.current = current
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog choice-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            items = []
+            for value, name, desc in self.options:
+                text = Text()
+                text.append("● " if value == self.current else "  ", "bold #87d787")
+                text.append(name, "bold")
+                if desc:
+                    text.append("\n  " + desc, "grey62")
+                items.append(Option(text, id=value))
+            yield OptionList(*items, id="choices")
+            if self.note:
+                yield Label(self.note, classes="dialog-note")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.focus()
+        for i, (value, _, _) in enumerate(self.options):
+            if value == self.current:
+                ol.highlighted = i
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.close(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.close(None)

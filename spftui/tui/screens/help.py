@@ -1,0 +1,78 @@
+"""The help screen: keys, and how to read the panes."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Static
+from .dialog import Dialog
+
+KEYS = (
+    ("s", "step: one step of the scheduler (or of the recorded future)"),
+    ("1–9", "step that thread (from the past this starts a new branch)"),
+    ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
+    ("S", "step back one step"),
+    ("C", "reverse-continue to the previous breakpoint"),
+    ("g", "go to a step"),
+    ("b", "toggle a breakpoint on the source line under the cursor"),
+    ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
+    ("B", "add a breakpoint: abort, violation, step, watch, condition"),
+    ("p / k", "switch validation policy / COW reuse rule (restarts at step 0)"),
+    ("r", "restart at step 0 (breakpoints stay)"),
+    ("o", "open a scenario"),
+    ("v", "next view (narrow terminals show one group of panes at a time)"),
+    ("z", "zoom the focused pane (Esc or z again to restore)"),
+    ("Tab", "move between panes; ↑ ↓ PgUp PgDn Home End move the cursor; Enter chooses"),
+    ("Ctrl+P", "command palette: every action, policies, branches, breakpoints"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+PANES = (
+    ("Threads", "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
+     "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
+     "pages) with the live value in red when it no longer matches."),
+    ("Source", "every kernel path as its named steps. ● breakpoint; ▶A1 the step A1 runs next; "
+     "↩ a return point on a thread's stack; ▷ where a thread's next operation starts."),
+    ("mm / seqcounts", "mmap_lock owner and waiters; mmap_seq with one cell per recent step "
+     "(amber: odd, a writer is inside) and what faults sampled; mm_lock_seq; per-VMA vm_sequence, "
+     "vm_lock_seq, detached."),
+    ("Page tables & VMAs", "VMAs with any speculative copy beside them; PTEs per table with the PTL "
+     "holder; old → new for what the last step changed; each fault's orig_pte against the live value; "
+     "stale TLB entries."),
+    ("Physical pages", "page_count, page_mapcount, contents, flags, who maps it, who holds references; "
+     "old→new for what the last step changed."),
+    ("Timeline", "row n is the step that brings the run to step n. ✖ abort, ‼ violation, "
+     "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose."),
+    ("Breakpoints", "Space/Enter enable or disable, Delete removes, a adds."),
+)
+
+
+class HelpScreen(Dialog[None]):
+    """Keys and a reading guide."""
+
+    BINDINGS = [Binding("escape,q,question_mark,enter", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold #ffd75f", no_wrap=True)
+        keys.add_column()
+        for k, what in KEYS:
+            keys.add_row(k, what)
+        panes = Table.grid(padding=(0, 2))
+        panes.add_column(style="bold #d7af87", no_wrap=True)
+        panes.add_column()
+        for name, what in PANES:
+            panes.add_row(name, what)
+        with VerticalScroll(classes="dialog help-dialog"):
+            yield Label("spftui — keys (gdb TUI single-key style)", classes="dialog-title")
+            yield Static(keys)
+            yield Label("Reading the panes", classes="dialog-title")
+            yield Static(panes)
+            yield Static(Text("Esc closes.", style="grey50"))
+
+    def action_close(self) -> None:
+        self.close(None)

@@ -1,0 +1,144 @@
+"""The scenario picker: the bundled scenarios with their descriptions, or any file.
+
+A bad file is reported in an error dialog naming `file:line: key: message`;
+the picker stays open and the current session is untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+
+from ...kernel.steps import all_labels
+from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
+from .error import ErrorDialog
+from .dialog import Dialog
+
+
+def load(path: str | Path) -> Scenario:
+    """Load and validate a scenario file (labels included); raises ScenarioError."""
+    return load_scenario(path, known_labels=all_labels())
+
+
+def describe(sc: Scenario) -> Text:
+    """What the picker shows about a scenario: rules, threads, what to expect, the story."""
+    out = Text()
+    out.append(f"policy {sc.policy} · reuse {sc.reuse}", "bold #87d7ff")
+    if sc.kernel:
+        out.append(f" (kernel {sc.kernel})", "#87d7ff")
+    out.append("\n")
+    for t in sc.threads:
+        out.append(f"  {t.name}", "bold")
+        out.append(f" [{t.process}] ", "grey50")
+        out.append(", ".join(op.text for op in t.ops))
+        if t.repeat > 1:
+            out.append(f" ×{t.repeat}", "grey50")
+        out.append("\n")
+    expect = sc.expectations()
+    if expect:
+        out.append("expect: " + ", ".join(f"{k} {v}" for k, v in expect.items()) + "\n", "grey62")
+    if sc.description:
+        out.append("\n" + reflow(sc.description))
+    return out
+
+
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph (the pane wraps them itself)."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(paragraphs)
+
+
+class TomlTree(DirectoryTree):
+    """Folders and .toml files, no hidden entries."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".toml")]
+
+
+class PickerScreen(Dialog[Scenario | None]):
+    """Choose a scenario. Returns the loaded Scenario, or None if cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, first_run: bool = False, start_dir: str | None = None, bundled: list[Path] | None = None) -> None:
+        super().__init__()
+        self.first_run = first_run
+        self.start_dir = start_dir or str(Path.cwd())
+        self.bundled: list[tuple[Path, str, Text]] = []
+        for path in bundled if bundled is not None else [p for p, _ in list_bundled()]:
+            try:
+                sc = load(path)
+                title, desc = sc.title, describe(sc)
+            except ScenarioError as err:
+                title, desc = f"{path.name} (cannot load)", Text(str(err), "bold red")
+            self.bundled.append((path, title, desc))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog picker-dialog"):
+            yield Label("Open a scenario", classes="dialog-title")
+            with TabbedContent(id="picker-tabs"):
+                with TabPane("Bundled", id="tab-bundled"):
+                    with Horizontal():
+                        yield OptionList(
+                            *[Option(Text.assemble((title, "bold"), "\n", (path.name, "grey50")), id=str(path)) for path, title, _ in self.bundled],
+                            id="bundled",
+                        )
+                        yield Static("", id="bundled-desc", markup=False)
+                with TabPane("Browse files", id="tab-browse"):
+                    yield TomlTree(self.start_dir, id="tree")
+            yield Input(placeholder="…or type a path to a .toml file and press Enter", id="picker-path", compact=True)
+            note = "Enter opens · Tab moves · Esc " + ("quits" if self.first_run else "cancels")
+            yield Label(note, classes="dialog-note")
+
+    def on_mount(self) -> None:
+        ol = self.query_one("#bundled", OptionList)
+        ol.focus()
+        if self.bundled:
+            ol.highlighted = 0
+            self._describe(0)
+
+    def _describe(self, index: int | None) -> None:
+        desc = self.query_one("#bundled-desc", Static)
+        if index is None or not 0 <= index < len(self.bundled):
+            desc.update("")
+            return
+        path, title, text = self.bundled[index]
+        desc.update(Text.assemble((title, "bold"), "\n", (path.name, "grey50"), "\n\n", text))
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self._describe(event.option_index)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.open(event.option.id)
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.open(str(event.path))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.open(event.value.strip())
+
+    def open(self, path: str) -> None:
+        """Load `path`; close with it, or show why it cannot be loaded."""
+        try:
+            sc = load(Path(path).expanduser())
+        except ScenarioError as err:
+            self.app.push_screen(ErrorDialog("Cannot load this scenario", str(err)))
+            return
+        self.close(sc)
+
+    def action_cancel(self) -> None:
+        self.close(None)
+

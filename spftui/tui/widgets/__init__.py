@@ -1,0 +1,1 @@
+"""One module per pane, plus the virtualised LineView they are built on."""

@@ -1,0 +1,149 @@
+"""The page tables & VMAs pane: per process, its VMAs and its PTEs.
+
+Each VMA shows its range, flags and anon_vma, with any speculative VMA copy
+(`pvma`) beside it. PTEs are grouped by PTE table (with the table's PTL
+holder); each shows pfn and W/A/D or a swap entry, what the last step changed
+(old → new), the `orig_pte` a fault sampled for it, and stale TLB entries.
+Virtualised: a thousand PTEs cost only the rows on screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from rich.text import Text
+
+from ...kernel.pte import PTRS_PER_PTE, pte_pfn, pte_present, pte_write
+from .. import format as fmt
+from .. import palette as pal
+from ..view import View
+from .pane import Pane, retitle
+
+
+class PteRow(NamedTuple):
+    mm: str
+    vpn: int
+    pte: int
+    old: int | None  # the value before the last step, if it changed
+    snaps: tuple[tuple[int, int], ...]  # (thread, orig_pte)
+    tlbs: tuple[tuple[int, int, bool], ...]  # (cpu, pfn, writable) that disagree with the PTE
+
+
+class PtePane(Pane):
+    """VMAs and PTEs per process."""
+
+    TITLE = "Page tables & VMAs"
+
+    def build(self, view: View) -> list[Any]:
+        m = view.machine
+        names = view.session.names
+        rows: list[Any] = []
+        self.exprs: list[str | None] = []
+        self.changed_rows: list[int] = []
+        snaps: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        pvmas: dict[str, list[tuple[int, tuple[int, int, int, int | None]]]] = {}
+        for t in m.threads:
+            vmf = t.vmf
+            if "orig_pte" in vmf and "addr" in vmf:
+                snaps.setdefault((t.mm, vmf["addr"] >> 12), []).append((t.index, vmf["orig_pte"]))
+            if "pvma" in vmf:
+                pvmas.setdefault(t.mm, []).append((t.index, vmf["pvma"]))
+        tlbs: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
+        for cpu, tlb in enumerate(m.tlbs):
+            for (mm, vpn), (pfn, w) in tlb.items():
+                tlbs.setdefault((mm, vpn), []).append((cpu, pfn, w))
+        total = 0
+        for name, mm in m.mms.items():
+            if not mm.exists:
+                continue
+            head = Text(name, pal.FUNC)
+            head.append(
+                f"  {fmt.count(len(mm.vmas), 'VMA')} · {fmt.count(len(mm.pgd), 'PTE table')}"
+                f" · rss anon {mm.rss_anon} swap {mm.rss_swap}",
+                pal.DIM,
+            )
+            rows.append(head)
+            self.exprs.append(None)
+            for vid in mm.vmas:
+                rows.append(self._vma(view, vid, pvmas.get(name, []), names))
+                self.exprs.append(f"{name}.vma[{m.vmas[vid].vm_start:#x}]")
+            for pmd, tid in sorted(mm.pgd.items()):
+                table = m.tables[tid]
+                line = Text(f"  pmd {pmd} → PTE table {tid}", pal.LABEL)
+                if table.ptl is not None:
+                    line.append("  ptl ", pal.LABEL)
+                    line.append(names[table.ptl], pal.thread_style(table.ptl))
+                    if table.ptl_waiters:
+                        line.append(" waiting " + ",".join(names[w] for w in table.ptl_waiters), pal.BLOCKED)
+                rows.append(line)
+                self.exprs.append(None)
+                base = pmd * PTRS_PER_PTE
+                entries = dict(table.entries)
+                for (cmm, vpn), _old in view.pte_old.items():
+                    if cmm == name and vpn // PTRS_PER_PTE == pmd and vpn % PTRS_PER_PTE not in entries:
+                        entries[vpn % PTRS_PER_PTE] = 0
+                for idx in sorted(entries):
+                    vpn = base + idx
+                    pte = entries[idx]
+                    key = (name, vpn)
+                    old = view.pte_old.get(key)
+                    live_tlbs = tuple(
+                        (cpu, pfn, w)
+                        for cpu, pfn, w in tlbs.get(key, ())
+                        if not pte_present(pte) or pte_pfn(pte) != pfn or (w and not pte_write(pte))
+                    )
+                    if old is not None:
+                        self.changed_rows.append(len(rows))
+                    rows.append(PteRow(name, vpn, pte, old, tuple(snaps.get(key, ())), live_tlbs))
+                    self.exprs.append(f"{name}.pte[{vpn << 12:#x}]")
+                    total += 1
+        retitle(self, f"Page tables & VMAs · {fmt.count(total, 'PTE')}")
+        if self.changed_rows:
+            first = self.changed_rows[0]
+            self.call_after_refresh(self.show_row, first)
+        return rows
+
+    def _vma(self, view: View, vid: int, pvmas: list[Any], names: list[str]) -> Text:
+        m = view.machine
+        v = m.vmas[vid]
+        old = view.before.vmas[vid] if view.before is not None and vid < len(view.before.vmas) else None
+        line = Text(f"  vma{vid} ", pal.LABEL)
+        line.append(fmt.vma_range(v.vm_start, v.vm_end), pal.ADDR)
+        flags = fmt.vm_flags(v.vm_flags)
+        if old is not None and not old.free and old.vm_flags != v.vm_flags:
+            line.append(f" {fmt.vm_flags(old.vm_flags)}→{flags}", pal.CHANGED)
+        else:
+            line.append(f" {flags}", pal.VALUE)
+        line.append(f"  anon_vma {v.anon_vma if v.anon_vma is not None else '—'}", pal.DIM)
+        for i, copy in pvmas:
+            if copy[0] < v.vm_end and v.vm_start < copy[1]:
+                same = copy == v.copy_fields()
+                line.append("   ")
+                line.append(names[i], pal.thread_style(i))
+                line.append(" copy " + ("= live" if same else fmt.pvma(copy)), pal.SAME if same else pal.STALE)
+        return line
+
+    def draw(self, row: Any) -> Text:
+        assert self.view is not None
+        names = self.view.session.names
+        r: PteRow = row
+        line = Text("   ")
+        line.append(fmt.vpn_addr(r.vpn).rjust(9), pal.ADDR)
+        line.append(" ")
+        if r.old is not None:
+            line.append(f"{fmt.pte(r.old)} → {fmt.pte(r.pte)}", pal.CHANGED)
+        else:
+            line.append(fmt.pte(r.pte).ljust(14), pal.VALUE)
+        for i, orig in r.snaps:
+            same = orig == r.pte
+            line.append("  ")
+            line.append(names[i], pal.thread_style(i))
+            line.append(" orig_pte ", pal.LABEL)
+            line.append("= live" if same else fmt.pte(orig), pal.SAME if same else pal.STALE)
+        for cpu, pfn, w in r.tlbs:
+            line.append(f"   TLB cpu{cpu} → pfn {pfn} {'W' if w else 'RO'} (stale)", pal.STALE)
+        return line
+
+    def watch_expr(self) -> str | None:
+        exprs = getattr(self, "exprs", [])
+        return exprs[self.cursor] if 0 <= self.cursor < len(exprs) else None

@@ -1,0 +1,103 @@
+"""What the panes have in common: rows built eagerly from a View, drawn lazily.
+
+A pane builds plain row data in `show(view)` (so drawing never reads the live
+machine, which a background run may be changing) and turns one row into
+text in `render_row`. `watch_expr` names the value under the cursor for the
+`w` key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..view import View
+from .lineview import LineView
+
+
+class Pane(LineView):
+    """A LineView fed from a View."""
+
+    TITLE = ""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.rows: list[Any] = []
+        self.keys: list[Hashable] = []
+        self.view: View | None = None
+        self.border_title = self.TITLE
+
+    def show(self, view: View) -> None:
+        """Rebuild the rows from `view`; redraw only if they changed."""
+        self.view = view
+        self.rows = self.build(view)
+        keys = [row_signature(r) for r in self.rows]
+        old = self.keys
+        self.keys = keys
+        if len(keys) != len(old):
+            self.set_rows(len(keys), clear=False)
+            self.refresh()
+        else:
+            self.set_rows(len(keys), clear=False)
+            self.refresh_rows([i for i, (a, b) in enumerate(zip(keys, old)) if a != b])
+
+    def row_key(self, index: int) -> Hashable:
+        return self.keys[index] if index < len(self.keys) else index
+
+    def build(self, view: View) -> list[Any]:
+        raise NotImplementedError
+
+    @property
+    def text_width(self) -> int:
+        """Columns available for a row (before the first layout: a guess)."""
+        return self.scrollable_content_region.width or 60
+
+    def on_resize(self) -> None:
+        if self.view is not None:
+            self.show(self.view)
+
+    def watch_expr(self) -> str | None:
+        """An expression for the value under the cursor, or None."""
+        return None
+
+    def render_row(self, index: int) -> Text:
+        row = self.rows[index]
+        if isinstance(row, Text):
+            return row.copy()
+        return self.draw(row)
+
+    def draw(self, row: Any) -> Text:
+        raise NotImplementedError
+
+
+def retitle(widget: Widget, title: str) -> None:
+    """Set a border title only when it changes (setting it repaints the widget)."""
+    if str(widget.border_title or "") != title:
+        widget.border_title = title
+
+
+def row_signature(row: Any) -> Hashable:
+    """A hashable stand-in for a row: Text is compared by its text and spans."""
+    if isinstance(row, Text):
+        return (row.plain, tuple(row.spans), row.style)
+    return row
+
+
+def wrap_parts(first: Text, parts: list[Text], width: int, indent: str = "    ", sep: str = " · ") -> list[Text]:
+    """Lay `parts` after `first`, breaking onto indented lines to fit `width`."""
+    lines = [first.copy()]
+    cur = lines[0]
+    fresh = True
+    for part in parts:
+        extra = (0 if fresh else len(sep)) + len(part)
+        if not fresh and len(cur) + extra > width:
+            cur = Text(indent)
+            lines.append(cur)
+            fresh = True
+        if not fresh:
+            cur.append(sep, "grey42")
+        cur.append_text(part)
+        fresh = False
+    return lines

@@ -1,0 +1,213 @@
+"""The source pane: the kernel paths as listings of their named steps.
+
+Every function's steps in source order (`kernel.steps.PATHS`), fault side
+first, then the writers, like one source file. The gutter shows breakpoints
+(● enabled, ○ disabled); the next column marks where every thread is (▶ the
+step it runs next, ↩ a return point on its stack, ▷ where its next operation
+starts). The pane follows the selected thread; the description of the step
+under the cursor (`DOCS`) is printed below the listing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ...kernel.ops import OP_ENTRY
+from ...kernel.state import DONE
+from ...kernel.steps import DOCS, PATHS, all_labels
+from .. import palette as pal
+from ..view import View
+from .lineview import LineView
+from .pane import Pane, retitle
+
+SOURCE_ORDER = (
+    "user",
+    "do_user_addr_fault",
+    "handle_speculative_fault",
+    "lock_vma_under_rcu",
+    "__handle_mm_fault",
+    "pte_offset_map_lock",
+    "pte_map_lock",
+    "handle_pte_fault",
+    "do_anonymous_page",
+    "do_wp_page",
+    "wp_page_reuse",
+    "wp_page_copy",
+    "do_swap_page",
+    "mmap_region",
+    "__do_munmap",
+    "zap_pte_range",
+    "free_pgtables",
+    "tlb_finish_mmu",
+    "do_mprotect_pkey",
+    "mprotect_fixup",
+    "change_protection",
+    "do_madvise",
+    "dup_mmap",
+    "copy_page_range",
+    "shrink_page_list",
+    "try_to_unmap_one",
+)
+
+
+def source_rows() -> list[tuple[str, str]]:
+    """("func", name) and ("step", label) rows, in listing order."""
+    all_labels()  # registers every path
+    order = [f for f in SOURCE_ORDER if f in PATHS] + [f for f in PATHS if f not in SOURCE_ORDER]
+    rows: list[tuple[str, str]] = []
+    for func in order:
+        rows.append(("func", func))
+        rows.extend(("step", label) for label in PATHS[func])
+    return rows
+
+
+class SourceView(Pane):
+    """The listing itself (a virtualised LineView)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.listing = source_rows()
+        self.index = {label: i for i, (kind, label) in enumerate(self.listing) if kind == "step"}
+        self.marker_width = 4
+
+    def build(self, view: View) -> list[Any]:
+        m = view.machine
+        marks: dict[str, list[tuple[int, str]]] = {}
+        callers: dict[str, list[tuple[int, str]]] = {}
+        for t in m.threads:
+            if t.state == DONE:
+                continue
+            if t.pc:
+                marks.setdefault(t.pc, []).append((t.index, "▶"))
+                for ret in t.stack:
+                    marks.setdefault(ret, []).append((t.index, "↩"))
+                chain = [*t.stack, t.pc]
+                for outer, inner in zip(chain, chain[1:]):
+                    callers.setdefault(inner.split(":", 1)[0], []).append((t.index, outer))
+            else:
+                ops = m.ops[t.index]
+                if t.op_index < len(ops):
+                    entry = OP_ENTRY.get(ops[t.op_index].kind)
+                    if entry:
+                        marks.setdefault(entry, []).append((t.index, "▷"))
+        bps: dict[str, bool] = {}
+        for b in view.session.breakpoints.items:
+            if b.kind == "step":
+                bps[b.match] = bps.get(b.match, False) or b.enabled
+        names = view.session.names
+        self.marker_width = min(12, max((len(n) for n in names), default=2) + 2)
+        rows: list[Any] = []
+        for kind, name in self.listing:
+            if kind == "func":
+                rows.append((kind, name, tuple(callers.get(name, ())), None, ()))
+            else:
+                rows.append((kind, name, (), bps.get(name), tuple(marks.get(name, ()))))
+        return rows
+
+    def selectable(self, index: int) -> bool:
+        return 0 <= index < len(self.listing) and self.listing[index][0] == "step"
+
+    def draw(self, row: Any) -> Text:
+        kind, name, callers, bp, marks = row
+        assert self.view is not None
+        names = self.view.session.names
+        if kind == "func":
+            line = Text(" " * (self.marker_width + 2))
+            line.append(name, pal.FUNC)
+            line.append("()", pal.DIM)
+            for i, outer in callers:
+                line.append("  ← ", pal.DIM)
+                line.append(names[i], pal.thread_style(i))
+                line.append(f" from {outer}", pal.DIM)
+            return line
+        line = Text()
+        if bp is not None:
+            line.append("● " if bp else "○ ", pal.BREAKPOINT if bp else pal.BREAKPOINT_OFF)
+        else:
+            line.append("  ")
+        cell = Text()
+        for i, sym in marks:
+            if len(cell) + len(names[i]) + 1 > self.marker_width:
+                cell.append("+", pal.DIM)
+                break
+            cell.append(sym + names[i], pal.thread_style(i) if sym == "▶" else pal.DIM)
+        cell.pad_right(self.marker_width - len(cell))
+        cell.truncate(self.marker_width)
+        line.append_text(cell)
+        point = name.split(":", 1)[1]
+        here = any(sym == "▶" for _, sym in marks)
+        line.append("  " + point, pal.VALUE if here else pal.POINT)
+        doc = DOCS.get(name, "")
+        if doc:
+            line.append("  " + doc.split("\n")[0], pal.DOC)
+        return line
+
+    def label_at(self, index: int) -> str | None:
+        if 0 <= index < len(self.listing) and self.listing[index][0] == "step":
+            return self.listing[index][1]
+        return None
+
+    def follow(self, label: str | None) -> None:
+        """Put the cursor on `label` and centre it."""
+        if label is not None and label in self.index:
+            index = self.index[label]
+            self.move_cursor(index, center=True)
+            # The doc line below may change this pane's height: centre again after layout.
+            self.call_after_refresh(self.show_row, index, center=True)
+
+    def watch_expr(self) -> str | None:
+        return None
+
+
+class SourcePane(Vertical):
+    """The listing plus the description of the step under the cursor."""
+
+    ALLOW_MAXIMIZE = True
+
+    DEFAULT_CSS = """
+    SourcePane { height: 1fr; }
+    SourcePane > SourceView { height: 1fr; border: none; }
+    SourcePane > #source-doc { height: 2; color: $text-muted; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield SourceView(id="source-view")
+        yield Static("", id="source-doc", markup=False)
+
+    @property
+    def listing(self) -> SourceView:
+        return self.query_one(SourceView)
+
+    def show(self, view: View) -> None:
+        listing = self.listing
+        listing.show(view)
+        t = view.machine.threads[view.selected] if view.machine.threads else None
+        label = None
+        if t is not None:
+            if t.pc:
+                label = t.pc
+            elif t.state != DONE and t.op_index < len(view.machine.ops[t.index]):
+                label = OP_ENTRY.get(view.machine.ops[t.index][t.op_index].kind)
+        listing.follow(label)
+        name = view.session.names[view.selected] if t is not None else ""
+        retitle(self, f"Source — {name}" if name else "Source")
+        self._show_doc(listing.label_at(listing.cursor))
+
+    def _show_doc(self, label: str | None) -> None:
+        doc = self.query_one("#source-doc", Static)
+        if label is None:
+            doc.update("", layout=False)
+            return
+        doc.update(Text.assemble((label, "bold"), "  ", DOCS.get(label, ""), overflow="ellipsis"), layout=False)
+
+    def on_line_view_cursor_moved(self, event: LineView.CursorMoved) -> None:
+        self._show_doc(self.listing.label_at(event.index))
+
+    def selected_label(self) -> str | None:
+        listing = self.listing
+        return listing.label_at(listing.cursor)

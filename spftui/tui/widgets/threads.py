@@ -1,0 +1,248 @@
+"""The threads pane: who each thread is, where it is, what it holds and sampled.
+
+One block per thread: name, process, CPU, state and current operation; the
+kernel backtrace (innermost first); locks and page references held; the
+speculative snapshot in its `vmf` (sampled seq, VMA copy, `orig_pte`, pages)
+with the live value beside it when they differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+
+from ...kernel.machine import Machine
+from ...kernel.ops import OP_ENTRY
+from ...kernel.state import BLOCKED, DONE
+from .. import format as fmt
+from .. import palette as pal
+from ..lookup import pte_at, vma_at
+from ..view import View
+from .pane import Pane, retitle, wrap_parts
+
+SNAPSHOT_KEYS = ("seq", "pvma", "orig_pte", "page", "new_page")
+QUIET_KEYS = ("addr", "write", "mode", *SNAPSHOT_KEYS)
+
+
+def locks_held(m: Machine) -> dict[int, list[str]]:
+    """Thread index -> the locks it holds, in kernel names."""
+    held: dict[int, list[str]] = {}
+    for name, mm in m.mms.items():
+        if mm.lock_writer is not None:
+            held.setdefault(mm.lock_writer, []).append(f"mmap_lock({name}) W")
+        for r in mm.lock_readers:
+            held.setdefault(r, []).append(f"mmap_lock({name}) R")
+    for v in m.vmas:
+        if v.free:
+            continue
+        for r in v.lock_readers:
+            held.setdefault(r, []).append(f"vm_lock(vma{v.id}) R")
+        if v.lock_writer is not None:
+            held.setdefault(v.lock_writer, []).append(f"vm_lock(vma{v.id}) W")
+    for table in m.tables:
+        if table.ptl is not None and not table.free:
+            held.setdefault(table.ptl, []).append(f"ptl(table {table.id})")
+    for f in m.frames:
+        if f.locked is not None:
+            held.setdefault(f.locked, []).append(f"PG_locked(pfn {f.pfn})")
+    for t in m.threads:
+        if t.rcu_depth:
+            held.setdefault(t.index, []).append("rcu_read_lock")
+    return held
+
+
+class ThreadsPane(Pane):
+    """Per-thread blocks; the cursor selects a thread."""
+
+    TITLE = "Threads"
+
+    class Selected(Message):
+        """The user picked a thread."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def build(self, view: View) -> list[Any]:
+        m = view.machine
+        held = locks_held(m)
+        width = self.text_width
+        rows: list[Any] = []
+        self.owner: list[int] = []
+        self.heads: list[int] = []
+        blocks = [self._block(view, t.index, held.get(t.index, []), width) for t in m.threads]
+        if sum(len(b) for b in blocks) > self._room():
+            # Not enough room: only the selected thread keeps its details.
+            blocks = [b if i == view.selected else [self._summary(view, i)] for i, b in enumerate(blocks)]
+        for t in m.threads:
+            block = blocks[t.index]
+            self.heads.append(len(rows))
+            for line in block:
+                bar = Text("▌" if t.index == view.selected else " ", pal.thread_style(t.index))
+                rows.append(bar + line)
+                self.owner.append(t.index)
+        sel = view.selected
+        if 0 <= sel < len(self.heads):
+            self.cursor = self.heads[sel]
+            self.call_after_refresh(self._show_block, sel)
+        names = view.session.names
+        retitle(self, f"Threads · {len(names)}")
+        return rows
+
+    def _room(self) -> int:
+        """Rows this pane may grow to (it is `height: auto` under a max-height)."""
+        parent = self.parent
+        height = parent.size.height if parent is not None and parent.size.height else 40
+        share = 0.6 if self.screen.has_class("narrow") else 0.55
+        return max(4, int(height * share) - 2)
+
+    def _show_block(self, sel: int) -> None:
+        if sel < len(self.heads):
+            end = self.heads[sel + 1] - 1 if sel + 1 < len(self.heads) else len(self.rows) - 1
+            self.show_row(end)
+            self.show_row(self.heads[sel])
+
+    def selectable(self, index: int) -> bool:
+        return index in self.heads
+
+    def _block(self, view: View, i: int, held: list[str], width: int) -> list[Text]:
+        m = view.machine
+        t = m.threads[i]
+        before = view.before.threads[i] if view.before is not None else None
+        ran = view.ran == i
+        head = Text()
+        head.append(f"{i + 1} " if i < 9 else "  ", pal.DIM)
+        head.append(f" {t.name} " if ran else t.name, pal.RAN if ran else pal.thread_style(i))
+        head.append(f"  {t.mm}·cpu{i}  ", pal.DIM)
+        if t.state == BLOCKED:
+            head.append("blocked", pal.BLOCKED)
+            head.append(f" on {t.blocked_on}", pal.BLOCKED)
+        elif t.state == DONE:
+            head.append("done", pal.DONE)
+        else:
+            head.append("runnable", pal.RUNNABLE)
+        ops = m.ops[i]
+        if t.state != DONE and t.op_index < len(ops):
+            head.append("  " + ops[t.op_index].text, pal.VALUE)
+            if m.repeats[i] > 1:
+                head.append(f"  ×{t.iteration + 1}/{m.repeats[i]}", pal.DIM)
+        lines = [head]
+        lines.append(self._where(view, i))
+        if held or t.refs:
+            parts = [Text(h, "#ffaf5f") for h in held]
+            if t.refs:
+                parts.append(Text("refs pfn " + ",".join(str(p) for p in t.refs), pal.VALUE))
+            lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
+        snap = self._snapshot(view, i, before.vmf if before is not None else {})
+        if snap:
+            lines += wrap_parts(Text("    spf   ", pal.LABEL), snap, width - 1)
+        extra = [
+            self._local(k, v, before.vmf if before is not None else {})
+            for k, v in sorted(t.vmf.items())
+            if k not in QUIET_KEYS
+        ]
+        if extra:
+            lines += wrap_parts(Text("    vmf   ", pal.LABEL), extra, width - 1)
+        return lines
+
+    def _summary(self, view: View, i: int) -> Text:
+        """One line: name, state, where."""
+        t = view.machine.threads[i]
+        ran = view.ran == i
+        line = Text()
+        line.append(f"{i + 1} " if i < 9 else "  ", pal.DIM)
+        line.append(f" {t.name} " if ran else t.name, pal.RAN if ran else pal.thread_style(i))
+        line.append("  ")
+        if t.state == BLOCKED:
+            line.append(f"blocked on {t.blocked_on}", pal.BLOCKED)
+        elif t.state == DONE:
+            line.append("done", pal.DONE)
+        else:
+            line.append_text(self._where(view, i)[4:])
+        return line
+
+    def _where(self, view: View, i: int) -> Text:
+        t = view.machine.threads[i]
+        line = Text("    ")
+        if t.state == DONE:
+            line.append("✓ ", pal.DONE)
+            line.append(t.result or "finished", pal.DONE)
+            return line
+        if not t.pc:
+            ops = view.machine.ops[i]
+            entry = OP_ENTRY.get(ops[t.op_index].kind, "") if t.op_index < len(ops) else ""
+            line.append("▷ next ", pal.DIM)
+            line.append(entry, pal.POINT)
+            if t.result:
+                line.append(f"   last: {t.result}", pal.DIM)
+            return line
+        line.append("▶ ", pal.thread_style(i))
+        line.append(t.pc, pal.POINT)
+        for ret in reversed(t.stack):
+            line.append(" ← ", pal.DIM)
+            line.append(ret, pal.LABEL)
+        if t.vmf.get("addr") is not None and "write" in t.vmf:
+            kind = "write" if t.vmf["write"] else "read"
+            line.append(f"   {kind} fault {fmt.addr(t.vmf['addr'])}", pal.DIM)
+            mode = t.vmf.get("mode")
+            if mode:
+                line.append(f" ({mode})", pal.DIM)
+        return line
+
+    def _local(self, key: str, value: Any, before: dict[str, Any]) -> Text:
+        changed = key not in before or before[key] != value
+        return Text(fmt.local(key, value), pal.CHANGED if changed and before is not None else pal.VALUE)
+
+    def _snapshot(self, view: View, i: int, before: dict[str, Any]) -> list[Text]:
+        m = view.machine
+        t = m.threads[i]
+        vmf = t.vmf
+        parts: list[Text] = []
+        for key in SNAPSHOT_KEYS:
+            if key not in vmf or (key == "page" and vmf[key] is None):
+                continue
+            part = self._local(key, vmf[key], before)
+            live = self._live(m, t, key, vmf[key])
+            if live is not None:
+                part.append(f" (now {live})", pal.STALE)
+            parts.append(part)
+        return parts
+
+    def _live(self, m: Machine, t: Any, key: str, value: Any) -> str | None:
+        """The live value when the snapshot no longer matches it."""
+        vmf = t.vmf
+        if key == "seq" and vmf.get("mode") == "spf":
+            now = m.mms[t.mm].mmap_seq
+            return str(now) if now != value else None
+        if key == "seq" and vmf.get("mode") == "dufour" and vmf.get("vma") is not None:
+            now = m.vmas[vmf["vma"]].vm_sequence
+            return str(now) if now != value else None
+        if key == "orig_pte" and "addr" in vmf:
+            live = pte_at(m, t.mm, vmf["addr"] >> 12)
+            return fmt.pte(live) if live != value else None
+        if key == "pvma" and "addr" in vmf:
+            v = vma_at(m, t.mm, vmf["addr"])
+            if v is None:
+                return "no VMA"
+            return fmt.pvma(v.copy_fields()) if v.copy_fields() != value else None
+        return None
+
+    def thread_at(self, index: int) -> int | None:
+        owner = getattr(self, "owner", [])
+        return owner[index] if 0 <= index < len(owner) else None
+
+    def on_line_view_cursor_moved(self, event: Pane.CursorMoved) -> None:
+        if event.view is not self:
+            return
+        event.stop()
+        i = self.thread_at(event.index)
+        if i is not None:
+            self.post_message(self.Selected(i))
+
+    def watch_expr(self) -> str | None:
+        i = self.thread_at(self.cursor)
+        if i is None or self.view is None:
+            return None
+        return f"{self.view.session.names[i]}.pc"

@@ -1,0 +1,295 @@
+"""Driving the debugger through the keys a user presses, on the seed race."""
+
+from __future__ import annotations
+
+from tui_helpers import SEED, press, screen_text, settle
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.status import StatusLine
+
+
+def status(app: SpftuiApp) -> str:
+    return str(app.screen.query_one(StatusLine).content)
+
+
+async def test_continue_stops_at_the_abort_when_mprotect_moved_mmap_seq() -> None:
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DebuggerScreen)
+        await pilot.press("c")  # once through Pilot itself
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        assert s.stop.kind == "breakpoint"
+        assert s.stop.text == "A1: spf abort — mmap_seq changed 0→4 at pte_map_lock:seq_check"
+        assert [m.what for m in s.aborts()] == ["SEQ1"]
+        assert s.position == s.aborts()[0].step + 1
+        assert not s.violations()
+        assert "spf abort — mmap_seq changed 0→4" in status(app)
+        assert f"step {s.position} of {s.position}" in status(app)
+
+
+async def test_continue_stops_at_the_lost_write_under_refetch_vma() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        s = app.session
+        assert s is not None
+        assert s.stop.kind == "breakpoint"
+        assert s.stop.text.startswith("lost write — A:0x10400 reads 0")
+        assert [m.what for m in s.violations()] == ["lost_write"]
+        assert "lost write" in status(app)
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "‼" in text  # the timeline marks the violation
+
+
+async def test_stepping_shows_the_speculative_snapshot_of_a1() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        a1 = s.machine.threads[0]
+        while a1.pc != "wp_page_copy:copy" or "new_page" not in a1.vmf:
+            await press(pilot, "s")
+        assert a1.vmf["seq"] == 0
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "orig_pte pfn 1 RO A D" in text
+        assert "seq 0" in text
+        assert "new_page pfn 2" in text
+
+
+async def test_step_back_and_reverse_continue_return_to_the_abort() -> None:
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        s = app.session
+        assert s is not None
+        abort_at = s.position
+        await press(pilot, "S")
+        assert s.position == abort_at - 1
+        assert s.stop.text == f"stepped back to step {abort_at - 1}"
+        await press(pilot, "s")
+        assert s.position == abort_at
+        await press(pilot, "c")
+        assert s.stop.kind == "finished"
+        assert s.position == s.length > abort_at
+        await press(pilot, "C")
+        assert s.position == abort_at
+        assert s.stop.kind == "breakpoint"
+        assert "spf abort" in s.stop.text
+        await press(pilot, "C")
+        assert s.position == 0
+        assert s.stop.text.startswith("reverse-continue reached the start")
+
+
+async def test_stepping_another_thread_from_the_past_starts_a_branch() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        s = app.session
+        assert s is not None
+        lost_at, lost_len = s.position, s.length
+        await press(pilot, "g")
+        await press(pilot, *"17", "enter")
+        assert s.position == 17
+        assert s.step_thread(17) == "B"  # the recorded future runs B next
+        await press(pilot, "2")  # ... but we pick A2
+        assert s.branches and s.branches[0].at == 17
+        assert s.branch_id == 1
+        assert s.position == 18 and s.length == 18
+        assert s.step_thread(17) == "A2"
+        await press(pilot, "c")  # the other future
+        assert s.stop.kind in ("breakpoint", "finished")
+        # Back to the original timeline through the palette's command.
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+        screen.switch_branch(0)
+        await settle(pilot)
+        assert s.branch_id == 0
+        assert s.length == lost_len
+        await press(pilot, "g")
+        await press(pilot, *str(lost_at), "enter")
+        assert s.position == lost_at
+
+
+async def test_switching_policy_restarts_at_step_0_and_keeps_breakpoints() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        s = app.session
+        assert s is not None
+        before = [b.describe() for b in s.breakpoints.items]
+        await press(pilot, "p")
+        assert type(app.screen).__name__ == "ChoiceDialog"
+        # The list opens on the current policy (spf-refetch-vma); spf-mm-seq is 3 up.
+        await press(pilot, "up", "up", "up", "enter")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert s.scenario.policy == "spf-mm-seq"
+        assert s.position == 0 and s.length == 0
+        assert [b.describe() for b in s.breakpoints.items] == before
+        await press(pilot, "c")
+        assert "spf abort" in s.stop.text
+        assert "spf-mm-seq" in status(app)
+
+
+async def test_switching_the_reuse_rule_closes_the_race() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "k")
+        await press(pilot, "down", "enter")  # mapcount -> page-count
+        s = app.session
+        assert s is not None and s.scenario.reuse == "page-count"
+        await press(pilot, "c")
+        assert not s.violations()
+
+
+async def test_a_blocked_thread_is_refused_in_the_status_line() -> None:
+    app = SpftuiApp(SEED, policy="classic")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        s.breakpoints.add("condition", expr='A2.state == "blocked"')
+        await press(pilot, "c")  # A2's mprotect waits for A1's mmap_lock
+        assert s.machine.threads[1].state == "blocked"
+        pos = s.position
+        await press(pilot, "2")
+        assert s.position == pos
+        assert "A2 cannot run: it is blocked on mmap_lock(A) write" in status(app)
+        await press(pilot, "9")
+        assert "there is no thread 9" in status(app)
+
+
+async def test_b_toggles_a_step_breakpoint_on_the_source_line() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s")  # the source pane follows A1 to its next step
+        s = app.session
+        assert s is not None
+        label = s.machine.threads[0].pc
+        await press(pilot, "b")
+        steps = [b for b in s.breakpoints.items if b.kind == "step"]
+        assert [b.match for b in steps] == [label]
+        await press(pilot, "b")
+        assert not [b for b in s.breakpoints.items if b.kind == "step"]
+
+
+async def test_w_watches_the_pte_under_the_cursor() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        for b in list(s.breakpoints.items):
+            s.breakpoints.remove(b.id)
+        app.screen.query_one("#ptes").focus()
+        await press(pilot, "home", "down", "down", "down")  # A, vma0, pmd 0, the PTE
+        await press(pilot, "w")
+        watches = [b for b in s.breakpoints.items if b.kind == "watch"]
+        assert [str(b.expr) for b in watches] == ["A.pte[0x10000]"]
+        await press(pilot, "c")
+        assert s.stop.kind == "breakpoint"
+        assert s.stop.text.startswith("A.pte[0x10000] changed pfn 1 RO A D → pfn 1 W A D")
+
+
+async def test_the_breakpoint_dialog_rejects_a_bad_label_and_adds_a_good_one() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        await press(pilot, "B")
+        dialog = app.screen
+        assert type(dialog).__name__ == "BreakpointDialog"
+        await pilot.click("#kind-step")
+        await settle(pilot)
+        dialog.query_one("#bp-match").focus()
+        await press(pilot, *"wp_page_copy:cpy", "enter")
+        assert app.screen is dialog
+        assert "did you mean wp_page_copy:copy" in str(dialog.query_one("#bp-error").content)
+        await press(pilot, "backspace", "backspace", "o", "p", "y", "enter")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert [b.match for b in s.breakpoints.items if b.kind == "step"] == ["wp_page_copy:copy"]
+        await press(pilot, "c")
+        assert s.stop.text == "A1 reached wp_page_copy:copy (breakpoint 3)"
+
+
+async def test_breakpoints_pane_disables_and_deletes() -> None:
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        app.screen.query_one("#breakpoints").focus()
+        await press(pilot, "home", "space")  # disable "spf abort"
+        assert not s.breakpoints.items[0].enabled
+        await press(pilot, "c")
+        assert s.stop.kind == "finished"  # the abort no longer stops it
+        await press(pilot, "home", "delete")
+        assert [b.kind for b in s.breakpoints.items] == ["violation"]
+
+
+async def test_goto_rejects_a_step_outside_the_timeline() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        await press(pilot, "g")
+        dialog = app.screen
+        await press(pilot, *"999", "enter")
+        assert app.screen is dialog
+        assert "outside this timeline" in str(dialog.query_one("#goto-error").content)
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_the_palette_lists_every_action() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for needed in (
+            "Step  (s)",
+            "Step thread A2  (2)",
+            "Continue  (c)",
+            "Reverse-continue  (C)",
+            "Policy: spf-mm-seq",
+            "Reuse rule: page-count",
+            "Breakpoint: add watch…",
+            "Breakpoint: add condition…",
+            "Open scenario…  (o)",
+        ):
+            assert any(t.startswith(needed) for t in titles), needed
+        await press(pilot, "ctrl+p")
+        assert type(app.screen).__name__ == "CommandPalette"
+        await pilot.press(*"policy spf-mm")  # the palette searches in a worker
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.session is not None and app.session.scenario.policy == "spf-mm-seq"
+
+
+async def test_help_opens_and_closes() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_narrow_terminals_show_one_group_of_panes_at_a_time() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.has_class("narrow")
+        assert screen.query_one("#threads").display
+        assert not screen.query_one("#g-memory").has_class("-shown")
+        await press(pilot, "v")
+        assert screen.query_one("#g-memory").has_class("-shown")
+        assert app.focused is not None and app.focused.id == "mm"
+        await press(pilot, "v", "v")
+        assert screen.query_one("#g-code").has_class("-shown")
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert not screen.has_class("narrow")
