@@ -296,10 +296,14 @@ def describe_search(r: Result) -> str:
         what = f"{r.mode} ({r.extra.get('runs', r.schedules):,} runs, seed {r.extra.get('seed', 0)})"
         cut = f", {r.extra['cut_runs']} cut" if r.extra.get("cut_runs") else ""
         return f"{what}{cut}, {r.states:,} steps, {r.seconds:.2f} s" + ("" if r.stop == "runs" else f" ({r.stop})")
-    status = "complete" if r.complete else f"bounded ({r.stop})"
-    bound = f", ≤ {r.bound} preemptions" if r.mode == "bounded" and r.bound is not None else ""
+    if r.mode == "bounded":
+        n = r.bound if r.bound is not None else 0
+        what = f"bounded (≤ {n} preemption{'s' if n != 1 else ''})"
+        status = "complete" if r.complete else ("not complete" if r.stop == "bound" else f"not complete ({r.stop})")
+    else:
+        what, status = r.mode, "complete" if r.complete else f"bounded ({r.stop})"
     return (
-        f"{r.mode}{bound}, {status}: {r.states:,} states, {r.transitions:,} transitions, "
+        f"{what}, {status}: {r.states:,} states, {r.transitions:,} transitions, "
         f"{r.schedules:,} schedules, {r.seconds:.2f} s"
     )
 

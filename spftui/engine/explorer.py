@@ -512,24 +512,33 @@ def _add(acc: Stats, st: Stats) -> None:
 
 
 def _minimise(s: Search, side: Stats, reached: int | None) -> None:
-    """Deepen the preemption bound until every kind found has a minimal counterexample."""
+    """Give every kind found a counterexample with the fewest preemptions.
+
+    A counterexample with p preemptions is minimal once bounds 0..p-1 have
+    been searched without finding the kind, so deepening stops there (bounds
+    up to `reached` were searched already). Raises Stop at a limit: the
+    kinds not done keep their counterexample, marked not minimal.
+    """
+    have = {k: preemptions_of(s.m, s.snap0, v[0]) for k, v in s.found.items() if v[1] is None}
     b = -1 if reached is None else reached
     while True:
-        want = frozenset(k for k, v in s.found.items() if v[1] is None)
+        want = frozenset(k for k, p in have.items() if s.found[k][1] is None and p > b + 1)
         if not want:
-            return
+            break
         b += 1
         s.phase = f"shortest counterexample, bound {b}"
         st = Stats()
         try:
-            done = bounded(s, st, b, want)
+            bounded(s, st, b, want)
         except Stop as e:
             if e.reason != "found":
                 raise
-            done = False
-        _add(side, st)
-        if done:
-            return
+        finally:
+            _add(side, st)
+    for k, p in have.items():
+        choices, pre, thread, detail, label = s.found[k]
+        if pre is None:  # bounds below p found nothing: p is the fewest
+            s.found[k] = (choices, p, thread, detail, label)
 
 
 def counterexamples(s: Search, narrate: bool = True) -> dict[str, Counterexample]:

@@ -413,7 +413,7 @@ def random_search(
         reduction=False, verdicts=verdicts(total.found.keys(), False), counterexamples=cxs,
         expectations=sc.expectations(sc.policy),
     )  # fmt: skip
-    result.extra.update({"seed": seed, "runs": total.runs, "cut_runs": total.cut})
+    result.extra.update({"seed": seed, "runs": total.runs, "cut_runs": total.cut, "states_are": "steps executed"})
     if mode == "pct":
         result.extra["depth"] = depth
     if measure_aborts:

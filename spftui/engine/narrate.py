@@ -1,6 +1,11 @@
-"""Narrate a counterexample: one readable paragraph from a run's steps.
+"""Counterexamples and results: what the explorer hands back, and the
+paragraph that tells a counterexample.
 
-The run is replayed on a fresh machine. Consecutive steps of one thread form
+`Result` is one scenario under one policy: a verdict per oracle kind, the
+search's size and whether it was complete, and a `Counterexample` per kind
+found (exact per-thread step counts that `Replay` reproduces, the violating
+step, its preemptions). `narrate` turns a counterexample into one paragraph:
+the run is replayed on a fresh machine; consecutive steps of one thread form
 a segment; each step contributes short phrases taken from its events
 (`op_start`, `fault`, `spf_abort`, `pte`, `cow`, `alloc`, `violation`, ...)
 and, for the steps whose effect is a sampled value, from its label and the

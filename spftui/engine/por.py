@@ -428,17 +428,16 @@ class Tracker:
             touched[kind].add(i)
         mms = parent[_MMS]
         if touched["mm"]:
-            if [n for n, _ in mms] != list(m.mms):
+            names = touched["mm"]
+            if len(mms) != len(m.mms):
                 return m.snapshot()
-            mms = tuple((n, m.mms[n].snap()) if n in touched["mm"] else (n, s) for n, s in mms)
+            mms = tuple((n, m.mms[n].snap()) if n in names else (n, s) for n, s in mms)
         threads = list(parent[_THREADS])
+        waits = self._waits
         for j, th in enumerate(m.threads):
-            if j == self._me or (th.state, th.blocked_on) != self._waits[j]:
+            if j == self._me or (th.state, th.blocked_on) != waits[j]:
                 threads[j] = th.snap()
-        if all_tlbs:
-            tlbs = tuple(tuple(sorted(tlb.items())) for tlb in m.tlbs)
-        else:
-            tlbs = _resnap(parent[_TLBS], m.tlbs, touched["tlb"], lambda tlb: tuple(sorted(tlb.items())))
+        tlbs = _resnap(parent[_TLBS], m.tlbs, set(range(len(m.tlbs))) if all_tlbs else touched["tlb"], _tlb_snap)
         reported = parent[_REPORTED]
         if len(reported) != len(m.reported):
             reported = tuple(sorted(m.reported, key=repr))
@@ -519,6 +518,10 @@ class Tracker:
             reads.add(("rcu", "*"))  # call_rcu / a grace period: every thread's RCU state
             writes.add(RCU_QUEUE)
         return Footprint(reads, writes, False)
+
+
+def _tlb_snap(tlb: dict[Any, Any]) -> tuple[Any, ...]:
+    return tuple(sorted(dict.items(tlb)))
 
 
 def _resnap(old: tuple[Any, ...], objs: list[Any], idxs: set[Any], snap: Callable[[Any], Any]) -> tuple[Any, ...]:

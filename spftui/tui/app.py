@@ -120,34 +120,76 @@ class SpftuiApp(App[int]):
         yield SystemCommand("Step  (s)", "Run one step: the recorded future, or the strategy's choice", d.action_step)
         for i, name in enumerate(s.names):
             key = f"  ({i + 1})" if i < 9 else ""
-            yield SystemCommand(f"Step thread {name}{key}", f"One step of {name}; from the past this starts a new branch", lambda i=i: d.action_step_thread(i))
-        yield SystemCommand("Continue  (c)", "Run to the next breakpoint in the background (Esc interrupts)", d.action_continue)
+            yield SystemCommand(
+                f"Step thread {name}{key}",
+                f"One step of {name}; from the past this starts a new branch",
+                lambda i=i: d.action_step_thread(i),
+            )
+        yield SystemCommand(
+            "Continue  (c)", "Run to the next breakpoint in the background (Esc interrupts)", d.action_continue
+        )
         yield SystemCommand("Step back  (S)", "Undo one step", d.action_back)
-        yield SystemCommand("Reverse-continue  (C)", "Back to the previous point where a breakpoint fires", d.action_reverse)
+        yield SystemCommand(
+            "Reverse-continue  (C)", "Back to the previous point where a breakpoint fires", d.action_reverse
+        )
         yield SystemCommand("Go to step…  (g)", "Jump to any step of this timeline", d.action_goto)
         yield SystemCommand("Go to the start", "Step 0", lambda: d.goto(0))
         yield SystemCommand("Go to the end", "The last recorded step", lambda: d.goto(s.length))
         yield SystemCommand("Restart  (r)", "Back to step 0 under the same rules; breakpoints stay", d.action_restart)
         for p in POLICIES:
             mark = " (current)" if p == s.scenario.policy else ""
-            yield SystemCommand(f"Policy: {p}{mark}", f"{DESCRIPTIONS.get(p, '')} — restarts at step 0", lambda p=p: d.action_restart(policy=p))
+            yield SystemCommand(
+                f"Policy: {p}{mark}",
+                f"{DESCRIPTIONS.get(p, '')} — restarts at step 0",
+                lambda p=p: d.action_restart(policy=p),
+            )
         for r in REUSE_RULES:
             mark = " (current)" if r == s.scenario.reuse else ""
-            yield SystemCommand(f"Reuse rule: {r}{mark}", f"{REUSE_DESCRIPTIONS.get(r, '')} — restarts at step 0", lambda r=r: d.action_restart(reuse=r))
-        yield SystemCommand("Breakpoint: toggle at the source cursor  (b)", "A step breakpoint on the selected source line", d.action_toggle_breakpoint)
-        yield SystemCommand("Breakpoint: watch the selected value  (w)", "Stop when the value under the cursor changes", d.action_watch)
-        yield SystemCommand("Breakpoint: on any spf abort", "Stop when a speculative fault aborts", lambda: d.add_breakpoint({"kind": "abort"}))
-        yield SystemCommand("Breakpoint: on any violation", "Stop when an oracle fires (lost write, use-after-free, …)", lambda: d.add_breakpoint({"kind": "violation"}))
+            yield SystemCommand(
+                f"Reuse rule: {r}{mark}",
+                f"{REUSE_DESCRIPTIONS.get(r, '')} — restarts at step 0",
+                lambda r=r: d.action_restart(reuse=r),
+            )
+        yield SystemCommand(
+            "Breakpoint: toggle at the source cursor  (b)",
+            "A step breakpoint on the selected source line",
+            d.action_toggle_breakpoint,
+        )
+        yield SystemCommand(
+            "Breakpoint: watch the selected value  (w)", "Stop when the value under the cursor changes", d.action_watch
+        )
+        yield SystemCommand(
+            "Breakpoint: on any spf abort",
+            "Stop when a speculative fault aborts",
+            lambda: d.add_breakpoint({"kind": "abort"}),
+        )
+        yield SystemCommand(
+            "Breakpoint: on any violation",
+            "Stop when an oracle fires (lost write, use-after-free, …)",
+            lambda: d.add_breakpoint({"kind": "violation"}),
+        )
         for kind in ("abort", "violation", "step", "watch", "condition"):
-            yield SystemCommand(f"Breakpoint: add {kind}…", f"Open the breakpoint dialog for a {kind} breakpoint", lambda kind=kind: d.action_add_breakpoint(kind))
+            yield SystemCommand(
+                f"Breakpoint: add {kind}…",
+                f"Open the breakpoint dialog for a {kind} breakpoint",
+                lambda kind=kind: d.action_add_breakpoint(kind),
+            )
         if s.branches:
             yield SystemCommand("Switch branch…", "Choose another saved timeline", d.action_branches)
             for b in s.branches:
-                yield SystemCommand(f"Switch to branch {b.id}", f"It leaves this timeline at step {b.at}; {len(b.choices)} steps", lambda bid=b.id: d.switch_branch(bid))
+                yield SystemCommand(
+                    f"Switch to branch {b.id}",
+                    f"It leaves this timeline at step {b.at}; {len(b.choices)} steps",
+                    lambda bid=b.id: d.switch_branch(bid),
+                )
         yield SystemCommand("Switch policy…  (p)", "Choose the validation policy", d.action_policy)
         yield SystemCommand("Switch reuse rule…  (k)", "Choose the COW reuse rule", d.action_reuse)
         yield SystemCommand("Open scenario…  (o)", "Pick a bundled scenario or a file", d.action_open)
-        yield SystemCommand("Save schedule so far", "Write the steps up to here as a schedule file (for --schedule)", d.action_save_schedule)
+        yield SystemCommand(
+            "Save schedule so far",
+            "Write the steps up to here as a schedule file (for --schedule)",
+            d.action_save_schedule,
+        )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)
         yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)

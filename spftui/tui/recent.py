@@ -1,24 +1,27 @@
 """The recent past of the timeline: the machine one step back, and seq history.
 
 "What did the last step change" needs the state before it; the mmap_seq
-sparkline needs the last few dozen values. Both come from one scratch
-machine that lags the session by a step. Moving forward one step costs one
-replayed step; after a jump it restores the nearest checkpoint and replays at
-most a checkpoint interval plus the history window. The session's machine is
-never touched.
+sparkline needs the last few dozen values. Both come from scratch machines
+replaying the session's recorded choices from its checkpoints; the session's
+own machine is never touched.
+
+`update` keeps one machine lagging the session by a step: moving forward one
+step costs one replayed step, a jump at most a checkpoint interval. The
+history further back is filled by `backfill`, which the debugger runs after
+the screen is painted, so a jump is not slowed down by it.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Hashable
+from collections.abc import Hashable
 
 from ..engine.session import MANUAL, Session
 from ..kernel import build_machine
 from ..kernel.machine import Machine
 
 WINDOW = 96
-"""How many positions of seq history to keep filled behind the current one."""
+"""How many positions of seq history to keep behind the current one."""
 
 
 def seq_values(m: Machine) -> tuple[int, ...]:
@@ -27,60 +30,81 @@ def seq_values(m: Machine) -> tuple[int, ...]:
 
 
 class Recent:
-    """A lagging replay of the session's timeline."""
+    """Lagging replays of the session's timeline."""
 
     def __init__(self) -> None:
         self.key: Hashable = None
         self.machine: Machine | None = None
         self.pos = -1
         self.seq: dict[int, tuple[int, ...]] = {}
-
-    def reset(self) -> None:
-        self.key = None
+        self._scratch: Machine | None = None
 
     def update(self, session: Session, key: Hashable) -> Machine | None:
-        """Bring the lagging machine to `session.position - 1` and fill history.
-
-        Returns the machine as it was one step ago (None at step 0).
-        """
+        """Bring the lagging machine to `session.position - 1`; return it (None at step 0)."""
         if key != self.key or self.machine is None:
             self.key = key
             self.machine = build_machine(session.scenario)
-            self.pos = -1
+            self._scratch = None
+            self.pos = 0
             self.seq = {}
         pos = session.position
         self.seq[pos] = seq_values(session.machine)
-        if len(self.seq) > 500_000:
+        if len(self.seq) > 200_000:
             self.seq = {p: v for p, v in self.seq.items() if abs(p - pos) <= WINDOW}
         target = pos - 1
         if target < 0:
             return None
-        lo = max(0, pos - WINDOW)
-        missing = next((p for p in range(lo, pos) if p not in self.seq), None)
-        start = target if missing is None else min(missing, target)
-        if self.pos == target and missing is None:
-            return self.machine
-        if not 0 <= self.pos <= start or start - self.pos > 2 * session.every:
-            self._restore(session, start)
-        m = self.machine
-        choices = session.choices
-        while self.pos < target:
-            self.seq[self.pos] = seq_values(m)
-            m.step(choices[self.pos] & ~MANUAL)
-            self.pos += 1
-        self.seq[self.pos] = seq_values(m)
-        return m
+        if not 0 <= self.pos <= target or target - self.pos > session.every:
+            self.machine, self.pos = self._restore(session, target, self.machine)
+        self.pos = self._replay(session, self.machine, self.pos, target)
+        return self.machine
 
-    def _restore(self, session: Session, at: int) -> None:
+    def adopt(self, session: Session, key: Hashable, snapshot: tuple[object, ...], position: int) -> None:
+        """Take the state at `position` (a snapshot the caller already has) as the lagging machine."""
+        if key != self.key or self.machine is None:
+            self.key = key
+            self.machine = build_machine(session.scenario)
+            self._scratch = None
+            self.seq = {}
+        self.machine.restore(snapshot)
+        self.pos = position
+        self.seq[position] = seq_values(self.machine)
+
+    def missing(self, position: int) -> bool:
+        """Whether the history window before `position` has gaps."""
+        return any(p not in self.seq for p in range(max(0, position - WINDOW), position))
+
+    def backfill(self, session: Session) -> bool:
+        """Fill the history window behind the current position; True if anything was added."""
+        pos = session.position
+        gaps = [p for p in range(max(0, pos - WINDOW), pos) if p not in self.seq]
+        if not gaps:
+            return False
+        m = self._scratch if self._scratch is not None else build_machine(session.scenario)
+        m, at = self._restore(session, gaps[0], m)
+        self._scratch = m
+        self._replay(session, m, at, gaps[-1])
+        return True
+
+    def _replay(self, session: Session, m: Machine, at: int, target: int) -> int:
+        """Step `m` from position `at` to `target`, recording mmap_seq at each position."""
+        choices = session.choices
+        while at < target:
+            self.seq[at] = seq_values(m)
+            m.step(choices[at] & ~MANUAL)
+            at += 1
+        self.seq[at] = seq_values(m)
+        return at
+
+    def _restore(self, session: Session, at: int, m: Machine) -> tuple[Machine, int]:
+        """`m` (or a fresh machine) at the checkpoint at or before position `at`."""
         keys = sorted(session.ckpts)
         c = keys[bisect_right(keys, at) - 1]
         snap = session.ckpts[c][0]
-        if snap is None:  # checkpoint 0 is built lazily: the initial machine
-            self.machine = build_machine(session.scenario)
-        else:
-            assert self.machine is not None
-            self.machine.restore(snap)
-        self.pos = c
+        if snap is None:  # checkpoint 0 is built lazily: it is the initial machine
+            return build_machine(session.scenario), c
+        m.restore(snap)
+        return m, c
 
     def history(self, position: int, index: int, width: int) -> list[int | None]:
         """mm #index's mmap_seq at the `width` positions ending at `position`."""

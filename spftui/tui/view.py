@@ -62,7 +62,9 @@ class View:
         if pos == 0:
             last = None
         elif last is None or last.step != pos - 1:
-            last = StepInfo(pos - 1, session.step_thread(pos - 1), session.step_label(pos - 1), session.events_of(pos - 1))
+            last = StepInfo(
+                pos - 1, session.step_thread(pos - 1), session.step_label(pos - 1), session.events_of(pos - 1)
+            )
         view = cls(session, session.machine, before, last, selected, recent, epoch=key)
         if last is not None:
             for e in last.events:

@@ -280,6 +280,45 @@ def test_footprints_see_writes_that_machine_touched_misses() -> None:
     assert not any(k[0] == "v" for k in m.touched)
 
 
+def test_measured_footprints_cover_the_kernels_touched_keys() -> None:
+    """Two independent footprints: what the tracker measures, projected to whole
+    objects, names everything `Machine.touched` names."""
+    import random
+
+    for name in ("cow_lost_write_swap", "fork_cow_isolation", "dontneed_race"):
+        for policy in POLICIES:
+            sc = load_scenario(SCENARIOS / f"{name}.toml").with_policy(policy)
+            for seed_ in range(3):
+                rng = random.Random(seed_)
+                m = build_machine(sc)
+                tracker = Tracker(m)
+                before = m.snapshot()
+                while m.runnable():
+                    t = rng.choice(m.runnable())
+                    tracker.begin(t)
+                    events = m.step(t)
+                    tracker.end()
+                    after = tracker.snapshot(before, events)
+                    fp = tracker.footprint(before, after, events)
+                    before = after
+                    if fp.glob:
+                        continue
+                    mine = {k[:2] for k in fp.acc} | {("mm", m.vmas[k[1]].mm) for k in fp.acc if k[0] == "v"}
+                    kinds = {k[0] for k in fp.acc}
+                    for key in m.touched:
+                        if key[0] == "alloc":
+                            ok = bool(kinds & {"free", "anon_vma_next", "swap"})
+                        elif key[0] in ("swap", "rcu"):
+                            ok = key[0] in kinds
+                        elif key[0] == "tlb":
+                            ok = key in mine or ("tlb", "*") in fp.acc
+                        elif m.last_label == "pte_map_lock:seq_check" and "refetch" in policy:
+                            ok = True  # validate() names the mm, but SEQ1 reads nothing under refetch
+                        else:
+                            ok = key in mine
+                        assert ok, (name, policy, m.last_label, key, fp)
+
+
 def test_incremental_snapshots_equal_full_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every rebuilt snapshot is compared with Machine.snapshot() (a kernel change shows here)."""
     from spftui.engine import por

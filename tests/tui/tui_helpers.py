@@ -40,16 +40,20 @@ async def drain(app: App[object], timeout: float = 1.0) -> None:
                 continue
             try:
                 await asyncio.wait_for(done.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # that node went away with the callback queued
 
 
 async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
-    """Let background runs finish and every message be handled."""
+    """Let a background run (`c`, `C`) finish and every message be handled.
+
+    Only the debugger's own run worker is waited for: some widgets (the
+    picker's directory tree) keep a worker alive for as long as they exist.
+    """
     app = pilot.app
     await drain(app)
     for _ in range(1200):
-        running = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        running = any(w.group == "run" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
         if not running and not getattr(app.screen, "busy", None):
             break
         await asyncio.sleep(0.01)

@@ -7,11 +7,11 @@ under the field, never an exception.
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
@@ -22,21 +22,36 @@ from ...kernel.steps import all_labels
 from ...scenario.model import ORACLE_KINDS
 from .dialog import Dialog
 
-ABORT_REASONS = ("SEQ1", "SEQ2", "ODD", "VMA_COPY", "PTL", "PMD", "UNMAPPED", "VMA_SEQ", "VMA_LOCK", "ANON_VMA", "PAGE_LOCK")
+ABORT_REASONS = (
+    "SEQ1",
+    "SEQ2",
+    "ODD",
+    "VMA_COPY",
+    "PTL",
+    "PMD",
+    "UNMAPPED",
+    "VMA_SEQ",
+    "VMA_LOCK",
+    "ANON_VMA",
+    "PAGE_LOCK",
+)
 
 HINTS = {
-    "abort": ("reason", "Stops after a speculative fault aborts. Reason empty: any; e.g. " + ", ".join(ABORT_REASONS[:6])),
+    "abort": (
+        "reason",
+        "Stops after a speculative fault aborts. Reason empty: any; e.g. " + ", ".join(ABORT_REASONS[:6]),
+    ),
     "violation": ("oracle", "Stops when an oracle fires. Oracle empty: any; " + ", ".join(ORACLE_KINDS)),
     "step": ("step label", "Stops when a thread is about to run the step, e.g. wp_page_copy:copy"),
     "watch": ("expression", "Stops when the value changes, e.g. A.mmap_seq, A.pte[0x10000], frame[1].count"),
-    "condition": ("expression", "Stops when it becomes true, e.g. A.mmap_seq > 2 and A2.state == \"blocked\""),
+    "condition": ("expression", 'Stops when it becomes true, e.g. A.mmap_seq > 2 and A2.state == "blocked"'),
 }
 
 
 class BreakpointDialog(Dialog[dict[str, Any] | None]):
     """Returns the keyword arguments for `BreakpointSet.add`."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, names: list[str], kind: str = "abort", match: str = "", expr: str = "") -> None:
         super().__init__()

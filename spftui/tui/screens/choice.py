@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
+
 from .dialog import Dialog
 
 
 class ChoiceDialog(Dialog[str | None]):
     """Options as (value, name, description); returns the chosen value."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, options: list[tuple[str, str, str]], current: str | None = None, note: str = "") -> None:
+    def __init__(
+        self, title: str, options: list[tuple[str, str, str]], current: str | None = None, note: str = ""
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.options = options

@@ -9,21 +9,17 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
-from textual.actions import SkipAction
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Tab, Tabs
 
-from ...engine.session import Session, SessionError, StopReason
+from ...engine.session import Session, SessionError
 from ...kernel.policies import DESCRIPTIONS
 from ...scenario import dump_schedule
 from ...scenario.model import POLICIES, REUSE_RULES
@@ -38,6 +34,7 @@ from ..widgets.source import SourcePane
 from ..widgets.status import StatusLine
 from ..widgets.threads import ThreadsPane
 from ..widgets.timeline import TimelinePane
+from .background import BackgroundRuns
 from .breakpoint import BreakpointDialog
 from .choice import ChoiceDialog
 from .goto import GotoDialog
@@ -57,31 +54,10 @@ NARROW_WIDTH = 100
 NARROW_HEIGHT = 30
 
 
-class RunProgress(Message):
-    """A background run reached step `position` (newer replaces older)."""
-
-    def __init__(self, position: int) -> None:
-        super().__init__()
-        self.position = position
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunProgress)
-
-
-class RunFinished(Message):
-    """A background run ended (with its stop reason, or the error it raised)."""
-
-    def __init__(self, kind: str, stop: StopReason | None, error: BaseException | None = None) -> None:
-        super().__init__()
-        self.kind = kind
-        self.stop = stop
-        self.error = error
-
-
-class DebuggerScreen(Screen[None]):
+class DebuggerScreen(BackgroundRuns):
     """The main screen."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "step", "Step"),
         Binding("1", "step_thread(0)", "Thread", key_display="1-9"),
         *[Binding(str(k), f"step_thread({k - 1})", f"Step thread {k}", show=False) for k in range(2, 10)],
@@ -108,13 +84,11 @@ class DebuggerScreen(Screen[None]):
         super().__init__()
         self.selected = 0
         self.recent = Recent()
-        self.busy: str | None = None
-        self.interrupt = threading.Event()
-        self.run_started = 0.0
-        self.run_from = 0
+        self.init_runs()
         self.view_index = 0
         self.narrow = False
         self.shown_generation = -1
+        self.view: View | None = None
 
     @property
     def spf(self) -> SpftuiApp:
@@ -158,6 +132,7 @@ class DebuggerScreen(Screen[None]):
         self.tabs = self.query_one("#views", Tabs)
         self.footer = self.query_one(Footer)
         self.first_pane = {gid: self.groups[gid].query(Pane).first() for gid in VIEWS}
+        self.mm_pane = self.query_one(MmPane)
         self._apply_layout(self.app.size.width, self.app.size.height)
         self.refresh_views(follow=True)
         self.source.listing.focus()
@@ -222,16 +197,19 @@ class DebuggerScreen(Screen[None]):
         self.source.show(view)
         self.status.show(s)
         self.app.sub_title = s.scenario.title
+        self.view = view
+        if self.recent.missing(s.position):
+            self.call_after_refresh(self._backfill, view, s.position)
+
+    def _backfill(self, view: View, position: int) -> None:
+        """After a jump: fill the mmap_seq history once the screen is painted."""
+        if self.busy or view is not self.view or self.session.position != position:
+            return  # something newer has been shown meanwhile
+        if self.recent.backfill(self.session):
+            self.mm_pane.show(view)
 
     def say(self, text: str, style: str = "bold #ff5f5f") -> None:
         self.status.message(text, style)
-
-    def _guard(self) -> bool:
-        """False (and a sentence) while a background run owns the session."""
-        if self.busy:
-            self.say(f"a {self.busy} is running — press Esc to interrupt it", "bold #ffaf00")
-            return False
-        return True
 
     def _do(self, fn: Callable[[], object], follow: bool = True) -> None:
         """Run a session command; report a refusal instead of raising."""
@@ -244,6 +222,11 @@ class DebuggerScreen(Screen[None]):
         except SessionError as err:
             self.refresh_views()
             self.say(str(err))
+            return
+        except Exception as err:  # an engine bug: report it, keep the debugger alive
+            self.refresh_views()
+            self.say(f"engine error: {type(err).__name__}: {err}")
+            self.notify(f"{type(err).__name__}: {err}", title="Engine error", severity="error")
             return
         self.refresh_views(follow=follow)
         if s.branch_id != branch and s.branches:
@@ -271,10 +254,28 @@ class DebuggerScreen(Screen[None]):
         if self.session.position == 0 and self._guard():
             self.say("already at the start: nothing to step back over", "bold #ffaf00")
             return
-        self._do(lambda: self.session.back(1))
+
+        def back() -> None:
+            self._travel(self.session.position - 1)
+            self.session.back(0)  # (the session's own "stepped back" sentence)
+
+        self._do(back)
 
     def goto(self, n: int) -> None:
-        self._do(lambda: self.session.goto(n))
+        self._do(lambda: self._travel(n))
+
+    def _travel(self, n: int) -> None:
+        """`session.goto(n)`, stopping at n-1 on the way to hand that state to `recent`.
+
+        The before-state for "what the last step changed" then costs a snapshot
+        instead of a second replay from a checkpoint.
+        """
+        s = self.session
+        n = max(0, min(n, s.length))
+        if n > 0 and n not in (s.position, s.position + 1):
+            s.goto(n - 1)
+            self.recent.adopt(s, (self.spf.generation, s.branch_id), s.machine.snapshot(), n - 1)
+        s.goto(n)
 
     def action_goto(self) -> None:
         if not self._guard():
@@ -291,59 +292,6 @@ class DebuggerScreen(Screen[None]):
 
     def switch_branch(self, bid: int) -> None:
         self._do(lambda: self.session.switch_branch(bid))
-
-    # ------------------------------------------------------ background runs
-    def action_continue(self) -> None:
-        self._start("continue")
-
-    def action_reverse(self) -> None:
-        self._start("reverse-continue")
-
-    def _start(self, kind: str) -> None:
-        if not self._guard():
-            return
-        self.busy = kind
-        self.interrupt.clear()
-        self.run_started = time.perf_counter()
-        self.run_from = self.session.position
-        self.say(f"{kind}… (Esc interrupts)", "bold #87d7ff")
-        self._run(kind)
-
-    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, kind: str) -> None:
-        s = self.session
-        try:
-            if kind == "continue":
-                stop = s.continue_(interrupted=self.interrupt.is_set, progress=lambda p: self.post_message(RunProgress(p)))
-            else:
-                stop = s.reverse_continue(interrupted=self.interrupt.is_set)
-        except Exception as err:  # an engine bug must not take the debugger down
-            self.post_message(RunFinished(kind, None, err))
-            return
-        self.post_message(RunFinished(kind, stop))
-
-    def on_run_progress(self, message: RunProgress) -> None:
-        if not self.busy:
-            return
-        elapsed = max(time.perf_counter() - self.run_started, 1e-6)
-        rate = (message.position - self.run_from) / elapsed
-        self.say(f"{self.busy}… step {message.position:,} · {rate:,.0f} steps/s · Esc interrupts", "bold #87d7ff")
-
-    def on_run_finished(self, message: RunFinished) -> None:
-        self.busy = None
-        self.refresh_views(follow=True)
-        if message.error is not None:
-            self.say(f"the {message.kind} failed: {message.error!r}")
-
-    def action_interrupt(self) -> None:
-        if self.busy:
-            self.interrupt.set()
-            self.say(f"interrupting the {self.busy}…", "bold #ffaf00")
-            return
-        if self.maximized is not None:
-            self.minimize()
-            return
-        raise SkipAction()
 
     # --------------------------------------------------------- breakpoints
     def action_toggle_breakpoint(self) -> None:
@@ -417,7 +365,7 @@ class DebuggerScreen(Screen[None]):
 
     # ------------------------------------------------------- other panes
     @on(TimelinePane.Jump)
-    def _jump(self, event: TimelinePane.Jump) -> None:
+    def _timeline_jump(self, event: TimelinePane.Jump) -> None:
         self.goto(event.n)
 
     @on(ThreadsPane.Selected)
@@ -432,7 +380,9 @@ class DebuggerScreen(Screen[None]):
             return
         options = [(p, p, DESCRIPTIONS.get(p, "")) for p in POLICIES]
         self.app.push_screen(
-            ChoiceDialog("Validation policy (restarts at step 0; breakpoints stay)", options, self.session.scenario.policy),
+            ChoiceDialog(
+                "Validation policy (restarts at step 0; breakpoints stay)", options, self.session.scenario.policy
+            ),
             lambda p: self.action_restart(policy=p) if p else None,
         )
 
@@ -454,7 +404,9 @@ class DebuggerScreen(Screen[None]):
             return
         options = [(str(s.branch_id), f"branch {s.branch_id}", f"this one · {s.length} steps")]
         for b in s.branches:
-            options.append((str(b.id), f"branch {b.id}", f"leaves at step {b.at} · {len(b.choices)} steps · {len(b.marks)} marks"))
+            options.append(
+                (str(b.id), f"branch {b.id}", f"leaves at step {b.at} · {len(b.choices)} steps · {len(b.marks)} marks")
+            )
         self.app.push_screen(
             ChoiceDialog("Switch branch", options, str(s.branch_id)),
             lambda bid: self.switch_branch(int(bid)) if bid and int(bid) != s.branch_id else None,
@@ -470,7 +422,14 @@ class DebuggerScreen(Screen[None]):
         s = self.session
         stem = Path(s.scenario.path).stem if s.scenario.path else "session"
         target = Path.cwd() / f"{stem}.step{s.position}.schedule.toml"
-        text = dump_schedule(s.schedule_entries(s.position), s.scenario.path or None, f"saved by spftui at step {s.position} under {s.scenario.policy}")
+        text = dump_schedule(
+            s.schedule_entries(s.position),
+            s.scenario.path or None,
+            f"saved by spftui at step {s.position}: {s.stop.text}",
+            policy=s.scenario.policy,
+            reuse=s.scenario.reuse,
+            stop_at=s.position,
+        )
         try:
             target.write_text(text)
         except OSError as err:
@@ -491,7 +450,7 @@ class DebuggerScreen(Screen[None]):
             self.minimize()
             return
         focused = self.focused
-        target = focused.parent if focused is not None and focused.id == "source-view" else focused
+        target = self.source if focused is not None and focused.id == "source-view" else focused
         if target is not None:
             self.maximize(target, container=False)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Label
+
 from .dialog import Dialog
 
 
@@ -31,7 +34,7 @@ def parse_target(text: str, position: int, length: int) -> int:
 class GotoDialog(Dialog[int | None]):
     """Ask for a step of the recorded timeline."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, position: int, length: int) -> None:
         super().__init__()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
+
 from .dialog import Dialog
 
 KEYS = (
@@ -32,21 +35,39 @@ KEYS = (
 )
 
 PANES = (
-    ("Threads", "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
-     "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
-     "pages) with the live value in red when it no longer matches."),
-    ("Source", "every kernel path as its named steps. ● breakpoint; ▶A1 the step A1 runs next; "
-     "↩ a return point on a thread's stack; ▷ where a thread's next operation starts."),
-    ("mm / seqcounts", "mmap_lock owner and waiters; mmap_seq with one cell per recent step "
-     "(amber: odd, a writer is inside) and what faults sampled; mm_lock_seq; per-VMA vm_sequence, "
-     "vm_lock_seq, detached."),
-    ("Page tables & VMAs", "VMAs with any speculative copy beside them; PTEs per table with the PTL "
-     "holder; old → new for what the last step changed; each fault's orig_pte against the live value; "
-     "stale TLB entries."),
-    ("Physical pages", "page_count, page_mapcount, contents, flags, who maps it, who holds references; "
-     "old→new for what the last step changed."),
-    ("Timeline", "row n is the step that brings the run to step n. ✖ abort, ‼ violation, "
-     "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose."),
+    (
+        "Threads",
+        "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
+        "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
+        "pages) with the live value in red when it no longer matches.",
+    ),
+    (
+        "Source",
+        "every kernel path as its named steps. ● breakpoint; ▶A1 the step A1 runs next; "
+        "↩ a return point on a thread's stack; ▷ where a thread's next operation starts.",
+    ),
+    (
+        "mm / seqcounts",
+        "mmap_lock owner and waiters; mmap_seq with one cell per recent step "
+        "(amber: odd, a writer is inside) and what faults sampled; mm_lock_seq; per-VMA vm_sequence, "
+        "vm_lock_seq, detached.",
+    ),
+    (
+        "Page tables & VMAs",
+        "VMAs with any speculative copy beside them; PTEs per table with the PTL "
+        "holder; old → new for what the last step changed; each fault's orig_pte against the live value; "
+        "stale TLB entries.",
+    ),
+    (
+        "Physical pages",
+        "page_count, page_mapcount, contents, flags, who maps it, who holds references; "
+        "old→new for what the last step changed.",
+    ),
+    (
+        "Timeline",
+        "row n is the step that brings the run to step n. ✖ abort, ‼ violation, "
+        "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose.",
+    ),
     ("Breakpoints", "Space/Enter enable or disable, Delete removes, a adds."),
 )
 
@@ -54,7 +75,7 @@ PANES = (
 class HelpScreen(Dialog[None]):
     """Keys and a reading guide."""
 
-    BINDINGS = [Binding("escape,q,question_mark,enter", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,enter", "close", "Close")]
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))

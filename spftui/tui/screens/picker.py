@@ -7,24 +7,44 @@ the picker stays open and the current session is untouched.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from ...kernel.steps import all_labels
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
-from .error import ErrorDialog
 from .dialog import Dialog
+from .error import ErrorDialog
 
 
 def load(path: str | Path) -> Scenario:
     """Load and validate a scenario file (labels included); raises ScenarioError."""
     return load_scenario(path, known_labels=all_labels())
+
+
+def summary(path: Path) -> tuple[Path, str, Text]:
+    """(path, title, description) for the list; cached while the file is unchanged."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _summary(path, stamp)
+
+
+@lru_cache(maxsize=256)
+def _summary(path: Path, stamp: int) -> tuple[Path, str, Text]:
+    try:
+        sc = load(path)
+    except ScenarioError as err:
+        return path, f"{path.name} (cannot load)", Text(str(err), "bold red")
+    return path, sc.title, describe(sc)
 
 
 def describe(sc: Scenario) -> Text:
@@ -65,20 +85,16 @@ class TomlTree(DirectoryTree):
 class PickerScreen(Dialog[Scenario | None]):
     """Choose a scenario. Returns the loaded Scenario, or None if cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, first_run: bool = False, start_dir: str | None = None, bundled: list[Path] | None = None) -> None:
+    def __init__(
+        self, first_run: bool = False, start_dir: str | None = None, bundled: list[Path] | None = None
+    ) -> None:
         super().__init__()
         self.first_run = first_run
         self.start_dir = start_dir or str(Path.cwd())
-        self.bundled: list[tuple[Path, str, Text]] = []
-        for path in bundled if bundled is not None else [p for p, _ in list_bundled()]:
-            try:
-                sc = load(path)
-                title, desc = sc.title, describe(sc)
-            except ScenarioError as err:
-                title, desc = f"{path.name} (cannot load)", Text(str(err), "bold red")
-            self.bundled.append((path, title, desc))
+        paths = bundled if bundled is not None else [p for p, _ in list_bundled()]
+        self.bundled: list[tuple[Path, str, Text]] = [summary(path) for path in paths]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog picker-dialog"):
@@ -87,7 +103,10 @@ class PickerScreen(Dialog[Scenario | None]):
                 with TabPane("Bundled", id="tab-bundled"):
                     with Horizontal():
                         yield OptionList(
-                            *[Option(Text.assemble((title, "bold"), "\n", (path.name, "grey50")), id=str(path)) for path, title, _ in self.bundled],
+                            *[
+                                Option(Text.assemble((title, "bold"), "\n", (path.name, "grey50")), id=str(path))
+                                for path, title, _ in self.bundled
+                            ],
                             id="bundled",
                         )
                         yield Static("", id="bundled-desc", markup=False)
@@ -141,4 +160,3 @@ class PickerScreen(Dialog[Scenario | None]):
 
     def action_cancel(self) -> None:
         self.close(None)
-

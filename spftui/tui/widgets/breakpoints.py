@@ -7,10 +7,10 @@ breakpoints that stopped the run are highlighted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from .. import palette as pal
@@ -23,7 +23,11 @@ class BreakpointsPane(Pane):
 
     TITLE = "Breakpoints"
 
-    BINDINGS = [
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.ids: list[int | None] = []  # row -> breakpoint id (None: the "add" row)
+
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "flip", "Enable/disable", show=False),
         Binding("delete,backspace,x", "delete", "Delete", show=False),
         Binding("a", "add", "Add breakpoint", show=False),
@@ -46,7 +50,7 @@ class BreakpointsPane(Pane):
         s = view.session
         fired = set(s.stop.breakpoints) if s.stop.kind == "breakpoint" else set()
         rows: list[Any] = []
-        self.ids: list[int | None] = []
+        self.ids = []
         for b in s.breakpoints.items:
             line = Text()
             line.append(f"{b.id:>2} ", pal.DIM)
@@ -64,8 +68,7 @@ class BreakpointsPane(Pane):
         return rows
 
     def current(self) -> int | None:
-        ids = getattr(self, "ids", [])
-        return ids[self.cursor] if 0 <= self.cursor < len(ids) else None
+        return self.ids[self.cursor] if 0 <= self.cursor < len(self.ids) else None
 
     def action_flip(self) -> None:
         bid = self.current()

@@ -20,7 +20,7 @@ from .pane import Pane, retitle
 
 class FrameRow(NamedTuple):
     pfn: int
-    count: int
+    page_count: int
     mapcount: int
     words: tuple[int, ...]
     flags: tuple[str, ...]
@@ -47,6 +47,10 @@ class FramesPane(Pane):
 
     TITLE = "Physical pages"
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.changed_rows: list[int] = []
+
     def build(self, view: View) -> list[Any]:
         m = view.machine
         names = view.session.names
@@ -57,7 +61,7 @@ class FramesPane(Pane):
         before = view.before.frames if view.before is not None else None
         head = Text("   pfn  count   map  contents", pal.LABEL)
         rows: list[Any] = [head]
-        self.changed_rows: list[int] = []
+        self.changed_rows = []
         live = 0
         for f in m.frames:
             flags = _flags(f, names)
@@ -74,10 +78,14 @@ class FramesPane(Pane):
                     self.changed_rows.append(len(rows))
             if not f.free:
                 live += 1
-            rows.append(FrameRow(f.pfn, f.count, f.mapcount, words, flags, tuple(sorted(f.ptes)), tuple(refs.get(f.pfn, ())), old))
+            rows.append(
+                FrameRow(
+                    f.pfn, f.count, f.mapcount, words, flags, tuple(sorted(f.ptes)), tuple(refs.get(f.pfn, ())), old
+                )
+            )
         retitle(self, f"Physical pages · {live} in use")
         if self.changed_rows:
-            self.call_after_refresh(self.show_row, self.changed_rows[0])
+            self.reveal = (self.changed_rows[0], False)
         return rows
 
     def selectable(self, index: int) -> bool:
@@ -95,7 +103,7 @@ class FramesPane(Pane):
             line.append("  zero page", pal.DIM)
             return line
         line.append("  ")
-        self._field(line, r.count, old[0] if old else None, 5, base)
+        self._field(line, r.page_count, old[0] if old else None, 5, base)
         line.append("  ")
         self._field(line, r.mapcount, old[1] if old else None, 4, base)
         line.append("  ")

@@ -8,12 +8,13 @@ row. A subclass says how many rows there are (`row_count`) and how to draw one
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -43,9 +44,9 @@ class LineView(ScrollView, can_focus=True):
     }
     """
 
-    COMPONENT_CLASSES = {"lineview--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"lineview--cursor"}
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),

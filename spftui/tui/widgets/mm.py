@@ -43,10 +43,14 @@ class MmPane(Pane):
 
     TITLE = "mm / seqcounts"
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.exprs: list[str | None] = []  # row -> what `w` watches there
+
     def build(self, view: View) -> list[Any]:
         m = view.machine
         rows: list[Any] = []
-        self.exprs: list[str | None] = []
+        self.exprs = []
         width = self.text_width
         names = view.session.names
         for index, (name, mm) in enumerate(m.mms.items()):
@@ -61,7 +65,9 @@ class MmPane(Pane):
             head.append("  mmap_lock ", pal.LABEL)
             lock = self._lock(m, mm, names)
             changed_lock = old is not None and (
-                old.lock_writer != mm.lock_writer or old.lock_readers != mm.lock_readers or old.lock_waiters != mm.lock_waiters
+                old.lock_writer != mm.lock_writer
+                or old.lock_readers != mm.lock_readers
+                or old.lock_waiters != mm.lock_waiters
             )
             head.append_text(lock if not changed_lock else Text(lock.plain, pal.CHANGED))
             head.append("   mm_lock_seq ", pal.LABEL)
@@ -101,7 +107,6 @@ class MmPane(Pane):
             seq.append_text(tail)
             rows.append(seq)
             self.exprs.append(f"{name}.mmap_seq")
-
 
             for v in m.vmas:
                 if v.free or v.mm != name:
@@ -157,5 +162,4 @@ class MmPane(Pane):
         return line
 
     def watch_expr(self) -> str | None:
-        exprs = getattr(self, "exprs", [])
-        return exprs[self.cursor] if 0 <= self.cursor < len(exprs) else None
+        return self.exprs[self.cursor] if 0 <= self.cursor < len(self.exprs) else None

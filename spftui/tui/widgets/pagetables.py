@@ -34,12 +34,17 @@ class PtePane(Pane):
 
     TITLE = "Page tables & VMAs"
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.exprs: list[str | None] = []  # row -> what `w` watches there
+        self.changed_rows: list[int] = []
+
     def build(self, view: View) -> list[Any]:
         m = view.machine
         names = view.session.names
         rows: list[Any] = []
-        self.exprs: list[str | None] = []
-        self.changed_rows: list[int] = []
+        self.exprs = []
+        self.changed_rows = []
         snaps: dict[tuple[str, int], list[tuple[int, int]]] = {}
         pvmas: dict[str, list[tuple[int, tuple[int, int, int, int | None]]]] = {}
         for t in m.threads:
@@ -50,8 +55,8 @@ class PtePane(Pane):
                 pvmas.setdefault(t.mm, []).append((t.index, vmf["pvma"]))
         tlbs: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
         for cpu, tlb in enumerate(m.tlbs):
-            for (mm, vpn), (pfn, w) in tlb.items():
-                tlbs.setdefault((mm, vpn), []).append((cpu, pfn, w))
+            for (space, vpn), (pfn, w) in tlb.items():
+                tlbs.setdefault((space, vpn), []).append((cpu, pfn, w))
         total = 0
         for name, mm in m.mms.items():
             if not mm.exists:
@@ -100,7 +105,7 @@ class PtePane(Pane):
         retitle(self, f"Page tables & VMAs · {fmt.count(total, 'PTE')}")
         if self.changed_rows:
             first = self.changed_rows[0]
-            self.call_after_refresh(self.show_row, first)
+            self.reveal = (first, False)
         return rows
 
     def _vma(self, view: View, vid: int, pvmas: list[Any], names: list[str]) -> Text:
@@ -145,5 +150,4 @@ class PtePane(Pane):
         return line
 
     def watch_expr(self) -> str | None:
-        exprs = getattr(self, "exprs", [])
-        return exprs[self.cursor] if 0 <= self.cursor < len(exprs) else None
+        return self.exprs[self.cursor] if 0 <= self.cursor < len(self.exprs) else None

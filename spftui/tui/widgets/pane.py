@@ -8,7 +8,8 @@ text in `render_row`. `watch_expr` names the value under the cursor for the
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from rich.text import Text
 from textual.widget import Widget
@@ -25,13 +26,16 @@ class Pane(LineView):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[Any] = []
-        self.keys: list[Hashable] = []
+        self.keys: list[Hashable] = []  # row_signature of each row
         self.view: View | None = None
+        self.reveal: tuple[int, bool] | None = None
+        """Set by `build`: a row to scroll into view (and whether to centre it)."""
         self.border_title = self.TITLE
 
     def show(self, view: View) -> None:
         """Rebuild the rows from `view`; redraw only if they changed."""
         self.view = view
+        self.reveal = None
         self.rows = self.build(view)
         keys = [row_signature(r) for r in self.rows]
         old = self.keys
@@ -41,10 +45,23 @@ class Pane(LineView):
             self.refresh()
         else:
             self.set_rows(len(keys), clear=False)
-            self.refresh_rows([i for i, (a, b) in enumerate(zip(keys, old)) if a != b])
+            self.refresh_rows([i for i, (a, b) in enumerate(zip(keys, old, strict=True)) if a != b])
+        self.scroll_to_reveal()
+
+    def scroll_to_reveal(self) -> None:
+        """Scroll to `reveal` now, or after the first layout if there is no size yet."""
+        if self.reveal is None:
+            return
+        index, center = self.reveal
+        if self.scrollable_content_region.height > 0:
+            self.show_row(index, center=center)
+        else:
+            self.call_after_refresh(self.show_row, index, center=center)
 
     def row_key(self, index: int) -> Hashable:
-        return self.keys[index] if index < len(self.keys) else index
+        if index < len(self.keys):
+            return self.keys[index]
+        return index
 
     def build(self, view: View) -> list[Any]:
         raise NotImplementedError
@@ -55,8 +72,13 @@ class Pane(LineView):
         return self.scrollable_content_region.width or 60
 
     def on_resize(self) -> None:
+        """Rows wrap to the width; and what was to be revealed must be again at the new height."""
         if self.view is not None:
+            reveal = self.reveal
             self.show(self.view)
+            if self.reveal is None and reveal is not None:
+                self.reveal = reveal
+                self.scroll_to_reveal()
 
     def watch_expr(self) -> str | None:
         """An expression for the value under the cursor, or None."""
@@ -82,7 +104,8 @@ def row_signature(row: Any) -> Hashable:
     """A hashable stand-in for a row: Text is compared by its text and spans."""
     if isinstance(row, Text):
         return (row.plain, tuple(row.spans), row.style)
-    return row
+    key: Hashable = row  # rows are tuples of plain values
+    return key
 
 
 def wrap_parts(first: Text, parts: list[Text], width: int, indent: str = "    ", sep: str = " · ") -> list[Text]:

@@ -10,6 +10,7 @@ under the cursor (`DOCS`) is printed below the listing.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from rich.text import Text
@@ -87,7 +88,7 @@ class SourceView(Pane):
                 for ret in t.stack:
                     marks.setdefault(ret, []).append((t.index, "↩"))
                 chain = [*t.stack, t.pc]
-                for outer, inner in zip(chain, chain[1:]):
+                for outer, inner in pairwise(chain):
                     callers.setdefault(inner.split(":", 1)[0], []).append((t.index, outer))
             else:
                 ops = m.ops[t.index]
@@ -155,10 +156,9 @@ class SourceView(Pane):
     def follow(self, label: str | None) -> None:
         """Put the cursor on `label` and centre it."""
         if label is not None and label in self.index:
-            index = self.index[label]
-            self.move_cursor(index, center=True)
-            # The doc line below may change this pane's height: centre again after layout.
-            self.call_after_refresh(self.show_row, index, center=True)
+            self.move_cursor(self.index[label], scroll=False)
+            self.reveal = (self.index[label], True)
+            self.scroll_to_reveal()
 
     def watch_expr(self) -> str | None:
         return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.message import Message
+from textual.widget import Widget
 
 from ...kernel.machine import Machine
 from ...kernel.ops import OP_ENTRY
@@ -58,6 +59,12 @@ class ThreadsPane(Pane):
 
     TITLE = "Threads"
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.owner: list[int] = []  # row -> thread index
+        self.heads: list[int] = []  # thread index -> its first row
+        self.block_end = 0  # last row of the selected thread's block
+
     class Selected(Message):
         """The user picked a thread."""
 
@@ -70,8 +77,8 @@ class ThreadsPane(Pane):
         held = locks_held(m)
         width = self.text_width
         rows: list[Any] = []
-        self.owner: list[int] = []
-        self.heads: list[int] = []
+        self.owner = []
+        self.heads = []
         blocks = [self._block(view, t.index, held.get(t.index, []), width) for t in m.threads]
         if sum(len(b) for b in blocks) > self._room():
             # Not enough room: only the selected thread keeps its details.
@@ -86,7 +93,9 @@ class ThreadsPane(Pane):
         sel = view.selected
         if 0 <= sel < len(self.heads):
             self.cursor = self.heads[sel]
-            self.call_after_refresh(self._show_block, sel)
+            end = self.heads[sel + 1] - 1 if sel + 1 < len(self.heads) else len(rows) - 1
+            self.reveal = (self.heads[sel], False)
+            self.block_end = end
         names = view.session.names
         retitle(self, f"Threads · {len(names)}")
         return rows
@@ -94,15 +103,15 @@ class ThreadsPane(Pane):
     def _room(self) -> int:
         """Rows this pane may grow to (it is `height: auto` under a max-height)."""
         parent = self.parent
-        height = parent.size.height if parent is not None and parent.size.height else 40
+        height = parent.size.height if isinstance(parent, Widget) and parent.size.height else 40
         share = 0.6 if self.screen.has_class("narrow") else 0.55
         return max(4, int(height * share) - 2)
 
-    def _show_block(self, sel: int) -> None:
-        if sel < len(self.heads):
-            end = self.heads[sel + 1] - 1 if sel + 1 < len(self.heads) else len(self.rows) - 1
-            self.show_row(end)
-            self.show_row(self.heads[sel])
+    def scroll_to_reveal(self) -> None:
+        """Show the whole selected block when it fits, its head in any case."""
+        if self.reveal is not None and self.scrollable_content_region.height > 0:
+            self.show_row(self.block_end)
+        super().scroll_to_reveal()
 
     def selectable(self, index: int) -> bool:
         return index in self.heads
@@ -230,8 +239,7 @@ class ThreadsPane(Pane):
         return None
 
     def thread_at(self, index: int) -> int | None:
-        owner = getattr(self, "owner", [])
-        return owner[index] if 0 <= index < len(owner) else None
+        return self.owner[index] if 0 <= index < len(self.owner) else None
 
     def on_line_view_cursor_moved(self, event: Pane.CursorMoved) -> None:
         if event.view is not self:

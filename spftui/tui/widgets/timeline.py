@@ -34,12 +34,22 @@ class TimelinePane(Pane):
             super().__init__()
             self.n = n
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.marks: dict[int, list[Any]] = {}  # row -> aborts and violations of that step
+        self.forks: dict[int, list[tuple[int, int]]] = {}  # row -> (branch, thread it ran there)
+        self.position = 0
+        self.length = 0
+        self.name_width = 2
+        self.num_width = 1
+        self.epoch: Any = None  # what all rows depend on: timeline identity, marks, widths
+
     def build(self, view: View) -> list[Any]:
         s = view.session
-        self.marks: dict[int, list[Any]] = {}
+        self.marks = {}
         for mk in s.marks:
             self.marks.setdefault(mk.step + 1, []).append(mk)
-        self.forks: dict[int, list[tuple[int, int]]] = {}
+        self.forks = {}
         for b in s.branches:
             if b.at < len(b.choices):
                 self.forks.setdefault(b.at + 1, []).append((b.id, b.choices[b.at] & ~MANUAL))
@@ -54,13 +64,11 @@ class TimelinePane(Pane):
             + (f" · branch {s.branch_id} (+{other} other{'s' if other != 1 else ''})" if other or s.branch_id else ""),
         )
         self.cursor = s.position
-        self.call_after_refresh(self.show_row, s.position, center=True)
+        self.reveal = (s.position, True)
         return []
 
-    epoch: Any = None
-
     def show(self, view: View) -> None:
-        old_epoch, old_pos, old_count = self.epoch, getattr(self, "position", 0), self._count
+        old_epoch, old_pos, old_count = self.epoch, self.position, self._count
         self.view = view
         self.build(view)
         s = view.session
@@ -71,6 +79,7 @@ class TimelinePane(Pane):
             self.refresh()
         else:
             self.refresh_rows([*range(lo, hi + 1), *range(old_count, self._count)])
+        self.scroll_to_reveal()
 
     def virtual_height(self, count: int) -> int:
         """Round up, so that a step adding a row does not force a screen layout."""

@@ -1,0 +1,139 @@
+"""Opening scenarios: the picker, a bad file, and the schedule entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_helpers import SEED, press, settle
+
+from spftui.engine.schedule import Replay
+from spftui.engine.session import Session
+from spftui.tui import open_at_violation, open_session
+from spftui.tui.app import SpftuiApp, add_default_breakpoints
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.error import ErrorDialog
+from spftui.tui.screens.picker import PickerScreen, load
+
+BAD = """\
+title = "broken"
+
+[[process]]
+name = "A"
+
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["wirte 0x10000 1"]
+"""
+
+
+async def test_without_a_scenario_the_app_opens_the_picker_and_loads_the_choice() -> None:
+    app = SpftuiApp(None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        assert picker.bundled, "the bundled scenarios are listed"
+        index = next(i for i, (path, _, _) in enumerate(picker.bundled) if path.name == SEED.name)
+        await press(pilot, "home", *["down"] * index, "enter")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert app.session is not None
+        assert app.session.scenario.title.startswith("COW lost write")
+
+
+async def test_escape_from_the_first_picker_quits() -> None:
+    app = SpftuiApp(None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_o_opens_the_picker_and_a_bad_file_shows_an_error_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD)
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        session = app.session
+        assert session is not None
+        position = session.position
+        await press(pilot, "o")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        picker.query_one("#picker-path").focus()
+        await press(pilot, *str(bad), "enter")
+        dialog = app.screen
+        assert isinstance(dialog, ErrorDialog)
+        message = str(dialog.query_one("#error-message").content)
+        assert message.startswith(f"{bad}:9: thread[0].ops[0]: unknown op 'wirte'")
+        await press(pilot, "enter")  # closes the error; the picker is still there
+        assert app.screen is picker
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert app.session is session and session.position == position
+
+
+async def test_a_missing_file_is_reported_too(tmp_path: Path) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "o")
+        app.screen.query_one("#picker-path").focus()
+        await press(pilot, *str(tmp_path / "nope.toml"), "enter")
+        assert isinstance(app.screen, ErrorDialog)
+        assert "cannot read the file" in str(app.screen.query_one("#error-message").content)
+
+
+async def test_loading_another_scenario_keeps_the_breakpoints(tmp_path: Path) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        session = app.session
+        assert session is not None
+        session.breakpoints.add("step", match="wp_page_copy:copy")
+        await press(pilot, "o")
+        app.screen.query_one("#picker-path").focus()
+        await press(pilot, *str(SEED), "enter")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert app.session is not session
+        assert [b.kind for b in app.session.breakpoints.items] == ["abort", "violation", "step"]
+
+
+def test_a_schedule_file_opens_at_its_violation() -> None:
+    sc = load(SEED).with_policy("spf-refetch-vma")
+    assert sc.schedule is not None
+    session = Session(sc, strategy=Replay(sc.schedule))
+    add_default_breakpoints(session.breakpoints)
+    open_at_violation(session)
+    assert session.stop.kind == "breakpoint"
+    assert session.stop.text.startswith("lost write")
+    assert all(b.enabled for b in session.breakpoints.items)
+
+
+async def test_a_saved_schedule_reopens_at_the_same_step(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        session = app.session
+        assert session is not None
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+        screen.action_save_schedule()  # the palette's "Save schedule so far"
+        await settle(pilot)
+    (saved,) = tmp_path.glob("*.schedule.toml")
+    again = open_session(str(SEED), schedule_path=str(saved))
+    assert again.scenario.policy == "spf-refetch-vma"
+    assert again.position == session.position
+    assert again.machine.snapshot() == session.machine.snapshot()
+
+
+def test_a_schedule_without_stop_at_opens_at_the_violation(tmp_path: Path) -> None:
+    schedule = tmp_path / "s.toml"
+    schedule.write_text(
+        'policy = "spf-refetch-vma"\n'
+        'steps = ["A1 until wp_page_copy:copy", "A1 4", "B until done", "A2 until done", "A1 until done"]\n'
+    )
+    session = open_session(str(SEED), schedule_path=str(schedule))
+    assert session.stop.text.startswith("lost write")
+    assert open_session(str(SEED), schedule_path=str(schedule), goto_step=5).position == 5
