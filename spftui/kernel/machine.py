@@ -98,9 +98,10 @@ class Machine:
         )
 
     def state_key(self) -> tuple[Any, ...]:
-        """The state without the step counter: equal for equal states reached by
-        different paths (what the explorer's visited set compares)."""
-        return self.snapshot()[:-1]
+        """The state without the step counter and the set of violations already
+        reported: equal for equal states reached by different paths (what an
+        explorer's visited set compares)."""
+        return self.snapshot()[:-2]
 
     def restore(self, s: tuple[Any, ...]) -> None:
         self.frames = [Frame.from_snap(i, fs) for i, fs in enumerate(s[0])]

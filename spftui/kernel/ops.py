@@ -29,7 +29,7 @@ OP_ENTRY = {
     "reclaim": "shrink_page_list:isolate",
     "age": "page_referenced_one:clear_young",
 }
-WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork")
+WRITER_OPS = oracles.WRITER_OPS
 
 
 def current_op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
@@ -58,8 +58,7 @@ def finish_op(m: Machine, t: Thread, result: str) -> None:
     if op.kind in WRITER_OPS:
         mm = m.mms[t.mm]
         mm.writers -= 1
-        if mm.writers == 0:
-            oracles.check_mm(m, mm)
+        oracles.check_mm(m, mm, *oracles.op_range(op))
     m.emit("op_done", t.name, op.text, result)
     t.result = f"{op.text}: {result}"
     t.vmf = {}
