@@ -135,6 +135,11 @@ class SpftuiApp(App[int]):
         yield SystemCommand("Go to step…  (g)", "Jump to any step of this timeline", d.action_goto)
         yield SystemCommand("Go to the start", "Step 0", lambda: d.goto(0))
         yield SystemCommand("Go to the end", "The last recorded step", lambda: d.goto(s.length))
+        yield SystemCommand(
+            "Explore interleavings  (e)",
+            "Search the schedules for a violation in the background (Esc interrupts) and jump to it",
+            d.action_explore,
+        )
         yield SystemCommand("Restart  (r)", "Back to step 0 under the same rules; breakpoints stay", d.action_restart)
         for p in POLICIES:
             mark = " (current)" if p == s.scenario.policy else ""

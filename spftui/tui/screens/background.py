@@ -20,7 +20,10 @@ from textual.screen import Screen
 from ...engine.session import StopReason
 
 if TYPE_CHECKING:
+    from ...engine.explorer import Progress
+    from ...engine.narrate import Result
     from ...engine.session import Session
+    from ...scenario.model import Scenario
 
 
 class RunProgress(Message):
@@ -41,6 +44,26 @@ class RunFinished(Message):
         super().__init__()
         self.kind = kind
         self.reason = reason  # (not `stop`: Message.stop() stops a message bubbling)
+        self.error = error
+
+
+class ExploreProgress(Message):
+    """The explorer reported progress (newer replaces older)."""
+
+    def __init__(self, report: Progress) -> None:
+        super().__init__()
+        self.report = report
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ExploreProgress)
+
+
+class ExploreFinished(Message):
+    """The explorer ended (with its result, or the error it raised)."""
+
+    def __init__(self, result: Result | None, error: BaseException | None = None) -> None:
+        super().__init__()
+        self.result = result
         self.error = error
 
 
@@ -119,6 +142,53 @@ class BackgroundRuns(Screen[None]):
         self.refresh_views(follow=True)
         if message.error is not None:
             self.say(f"the {message.kind} failed: {message.error!r}")
+
+    # ------------------------------------------------------------ explorer
+    def action_explore(self) -> None:
+        """Run the interleaving explorer on the loaded scenario (Esc interrupts)."""
+        if not self._guard():
+            return
+        self.busy = "explore"
+        self.interrupt.clear()
+        self.run_started = time.perf_counter()
+        self.say("exploring interleavings… (Esc interrupts)", "bold #87d7ff")
+        self._explore(self.session.scenario)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _explore(self, scenario: Scenario) -> None:
+        from ...engine.explorer import explore
+
+        try:
+            r = explore(
+                scenario,
+                scenario.policy,
+                scenario.reuse,
+                first=True,
+                progress=lambda p: self.post_message(ExploreProgress(p)),
+                cancelled=self.interrupt.is_set,
+            )
+        except Exception as err:  # an engine bug must not take the debugger down
+            self.post_message(ExploreFinished(None, err))
+            return
+        self.post_message(ExploreFinished(r))
+
+    def on_explore_progress(self, message: ExploreProgress) -> None:
+        if self.busy != "explore":
+            return
+        p = message.report
+        rate = p.states / max(p.seconds, 1e-6)
+        self.say(f"exploring ({p.phase})… {p.states:,} states · {rate:,.0f} states/s · Esc interrupts", "bold #87d7ff")
+
+    def on_explore_finished(self, message: ExploreFinished) -> None:
+        self.busy = None
+        if message.error is not None or message.result is None:
+            self.refresh_views()
+            self.say(f"the explorer failed: {message.error!r}")
+            return
+        self.show_exploration(message.result)
+
+    def show_exploration(self, r: Result) -> None:
+        raise NotImplementedError
 
     def action_interrupt(self) -> None:
         if self.busy:

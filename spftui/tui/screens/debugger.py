@@ -19,7 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Header, Tab, Tabs
 
-from ...engine.session import Session, SessionError
+from ...engine.schedule import Replay
+from ...engine.session import Session, SessionError, StopReason
 from ...kernel.policies import DESCRIPTIONS
 from ...scenario import dump_schedule
 from ...scenario.model import POLICIES, REUSE_RULES
@@ -41,6 +42,7 @@ from .goto import GotoDialog
 from .help import HelpScreen
 
 if TYPE_CHECKING:
+    from ...engine.narrate import Result
     from ..app import SpftuiApp
 
 REUSE_DESCRIPTIONS = {
@@ -73,6 +75,7 @@ class DebuggerScreen(BackgroundRuns):
         Binding("r", "restart", "Restart"),
         Binding("o", "open", "Open"),
         Binding("v", "next_view", "View"),
+        Binding("e", "explore", "Explore", show=False),
         Binding("B", "add_breakpoint", "Add breakpoint", show=False),
         Binding("k", "reuse", "Reuse rule", show=False),
         Binding("z", "zoom", "Zoom", show=False),
@@ -437,9 +440,50 @@ class DebuggerScreen(BackgroundRuns):
             return
         self.notify(f"Saved {target.name}: replay it with --schedule.", title="Schedule saved")
 
-    def action_explore(self) -> None:
-        """Hand the scenario to the interleaving explorer (a later change fills this in)."""
-        self.notify("The explorer is not wired into the TUI yet.", severity="warning")
+    def show_exploration(self, r: Result) -> None:
+        """The explorer finished: land on its counterexample, or report the verdicts."""
+        cx = r.counterexample
+        if cx is None:
+            self.refresh_views()
+            if r.stop == "interrupted":
+                text = f"explorer interrupted after {r.states:,} states: no violation found so far"
+            elif r.complete:
+                text = f"explorer: no violation in {r.states:,} states (complete)"
+            else:
+                text = f"explorer: no violation in {r.states:,} states (bounded: stopped by {r.stop})"
+            self.say(text, "bold #87d7ff" if r.stop != "interrupted" else "bold #ffaf00")
+            self.notify(text, title="Explorer")
+            return
+        s = self.session
+
+        def jump() -> None:
+            s.restart(policy=r.policy, reuse=r.reuse, strategy=Replay(cx.entries))
+            self.spf.generation += 1
+            s.run(limit=cx.stop_at)
+            self._travel(cx.stop_at)
+            seen = [mk for mk in s.violations() if mk.step < s.position and mk.what == cx.kind]
+            if seen:
+                mk = seen[0]
+                s.stop = StopReason(
+                    "breakpoint",
+                    s.position,
+                    f"explorer counterexample: {mk.what.replace('_', ' ')} — {mk.detail} ({mk.thread} at step {mk.step + 1})",
+                )
+
+        self._do(jump)
+        plural = "" if cx.preemptions == 1 else "s"
+        verdict = r.verdicts.get(cx.kind, "sometimes")
+        text = (
+            f"explorer: {cx.kind} {verdict.capitalize()} — counterexample with "
+            f"{cx.preemptions} preemption{plural}; at step {s.position}"
+        )
+        self.say(text, "bold #ff5f5f")
+        first = cx.narration.split(". ")[0].strip().rstrip(".")
+        if len(first) > 160:
+            first = first[:159].rstrip() + "…"
+        elif first:
+            first += "."
+        self.notify(first or text, title=f"Explorer: {cx.kind} at step {s.position}")
 
     # --------------------------------------------------------- view keys
     def action_next_view(self) -> None:

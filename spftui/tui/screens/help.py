@@ -24,6 +24,7 @@ KEYS = (
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
     ("B", "add a breakpoint: abort, violation, step, watch, condition"),
     ("p / k", "switch validation policy / COW reuse rule (restarts at step 0)"),
+    ("e", "explore interleavings: search for a violation in the background (Esc interrupts) and jump to it"),
     ("r", "restart at step 0 (breakpoints stay)"),
     ("o", "open a scenario"),
     ("v", "next view (narrow terminals show one group of panes at a time)"),

@@ -1,0 +1,45 @@
+"""`e` runs the interleaving explorer in a worker and lands on its counterexample."""
+
+from __future__ import annotations
+
+from tui_helpers import SEED, press
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.widgets.status import StatusLine
+
+
+def status(app: SpftuiApp) -> str:
+    return str(app.screen.query_one(StatusLine).content)
+
+
+async def test_explore_jumps_to_the_lost_write_under_refetch_vma() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        session = app.session
+        assert session is not None
+        breakpoints = [(b.kind, b.enabled) for b in session.breakpoints.items]
+        await press(pilot, "e")
+        assert app.screen.busy is None
+        assert session.scenario.policy == "spf-refetch-vma"
+        assert session.position > 0
+        assert any(mk.what == "lost_write" and mk.step < session.position for mk in session.violations())
+        assert [(b.kind, b.enabled) for b in session.breakpoints.items] == breakpoints
+        assert "explorer: lost_write" in status(app)
+        assert f"at step {session.position}" in status(app)
+        await press(pilot, "S")  # a normal session: step back over the violating step
+        assert session.position == session.length - 1
+
+
+async def test_explore_reports_no_violation_under_mm_seq() -> None:
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        session = app.session
+        assert session is not None
+        before = session.position
+        await press(pilot, "e")
+        assert app.screen.busy is None
+        assert "no violation" in status(app)
+        assert session.scenario.policy == "spf-mm-seq"
+        assert session.position == before
+        await press(pilot, "s")  # still usable
+        assert session.position == before + 1
