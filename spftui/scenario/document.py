@@ -92,14 +92,12 @@ class Document:
             raise self.error(where, f"expected {kind.name}, found {describe(value)}")
         return value  # type: ignore[return-value]
 
-    def get(
-        self, table: Table, where: KeyPath, key: str, kind: Kind[T], default: T | None = None
-    ) -> T:
+    def get(self, table: Table, where: KeyPath, key: str, kind: Kind[T], default: T | None = None) -> T:
         """`table[key]` of the given kind; `default` if absent; an error if absent without one."""
         if key in table:
-            return self.check(where + (key,), table[key], kind)
+            return self.check((*where, key), table[key], kind)
         if default is None:
-            raise self.error(where + (key,), f"missing required key '{key}' (expected {kind.name})")
+            raise self.error((*where, key), f"missing required key '{key}' (expected {kind.name})")
         return default
 
     def choice(
@@ -112,7 +110,7 @@ class Document:
         default: str,
     ) -> str:
         value = self.get(table, where, key, STRING, default)
-        with self.at(where + (key,)):
+        with self.at((*where, key)):
             return one_of(what, value, choices)
 
     def only(self, table: Table, where: KeyPath, allowed: Sequence[str]) -> None:
@@ -120,7 +118,7 @@ class Document:
         for key in table:
             if key not in allowed:
                 raise self.error(
-                    where + (key,),
+                    (*where, key),
                     f"unknown key '{key}'{suggest(key, allowed)} (allowed here: {', '.join(allowed)})",
                 )
 
@@ -137,12 +135,8 @@ class Document:
         value = table.get(key, [])
         if not isinstance(value, list):
             header = format_key(where)
-            raise self.error(
-                where, f"expected an array of tables ([[{header}]]), found {describe(value)}"
-            )
-        return [
-            (where + (i,), self.table(where + (i,), item, allowed)) for i, item in enumerate(value)
-        ]
+            raise self.error(where, f"expected an array of tables ([[{header}]]), found {describe(value)}")
+        return [((*where, i), self.table((*where, i), item, allowed)) for i, item in enumerate(value)]
 
 
 def parse_toml(text: str, path: str) -> Table:
@@ -175,6 +169,4 @@ def read_text(path: str | os.PathLike[str]) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
-        raise ScenarioError(
-            f"expected UTF-8 text, found the byte 0x{raw[err.start]:02x}", name, line
-        ) from None
+        raise ScenarioError(f"expected UTF-8 text, found the byte 0x{raw[err.start]:02x}", name, line) from None

@@ -62,16 +62,12 @@ _WORDS_PER_PAGE = tuple(1 << n for n in range(7))  # each must divide PAGE_SIZE
 # --- scenario -------------------------------------------------------------
 
 
-def load_scenario(
-    path: str | os.PathLike[str], *, known_labels: Collection[str] | None = None
-) -> Scenario:
+def load_scenario(path: str | os.PathLike[str], *, known_labels: Collection[str] | None = None) -> Scenario:
     """Read and validate a scenario file; see `parse_scenario`."""
     return parse_scenario(read_text(path), os.fsdecode(path), known_labels=known_labels)
 
 
-def parse_scenario(
-    text: str, path: str = "<string>", *, known_labels: Collection[str] | None = None
-) -> Scenario:
+def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collection[str] | None = None) -> Scenario:
     """Validate scenario TOML text. With `known_labels`, `until` labels must be among them."""
     doc = Document(text, path)
     top = doc.data
@@ -120,9 +116,7 @@ def _kernel(doc: Document, top: Table) -> str | None:
         return None
     value = top["kernel"]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        raise doc.error(
-            ("kernel",), f'expected a string, found {describe(value)}; quote it: kernel = "{value}"'
-        )
+        raise doc.error(("kernel",), f'expected a string, found {describe(value)}; quote it: kernel = "{value}"')
     with doc.at(("kernel",)):
         return one_of("kernel release", doc.check(("kernel",), value, STRING), list(KERNEL_PRESETS))
 
@@ -130,11 +124,11 @@ def _kernel(doc: Document, top: Table) -> str | None:
 def _name(doc: Document, table: Table, where: KeyPath, what: str, seen: dict[str, KeyPath]) -> str:
     """The table's `name`, checked for syntax and uniqueness among `seen` (which it joins)."""
     name = doc.get(table, where, "name", STRING)
-    with doc.at(where + ("name",)):
+    with doc.at((*where, "name")):
         check_name(name, what)
     if name in seen:
         raise doc.error(
-            where + ("name",),
+            (*where, "name"),
             f"duplicate {what} name '{name}' (first declared on line {doc.line(seen[name])})",
         )
     seen[name] = where
@@ -152,7 +146,7 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
         fork_of = doc.get(table, where, "fork_of", STRING) if "fork_of" in table else None
         if fork_of is not None and fork_of not in mapped:
             later = [w for w, t in tables if t.get("name") == fork_of]
-            with doc.at(where + ("fork_of",)):
+            with doc.at((*where, "fork_of")):
                 if fork_of == name:
                     raise Invalid(f"process '{name}' cannot be forked from itself")
                 if later:
@@ -165,13 +159,10 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
         for mwhere, mtable in doc.array_of_tables(table, where, "mapping", _MAPPING_KEYS):
             mapping = _mapping(doc, mtable, mwhere)
             for other, owner in maps:
-                if (
-                    mapping.start < other.start + other.length
-                    and other.start < mapping.start + mapping.length
-                ):
+                if mapping.start < other.start + other.length and other.start < mapping.start + mapping.length:
                     origin = f"inherited from '{owner}', " if owner != name else ""
                     raise doc.error(
-                        mwhere + ("start",),
+                        (*mwhere, "start"),
                         f"mapping {_span(mapping)} overlaps mapping {_span(other)} ({origin}line {other.line})",
                     )
             own.append(mapping)
@@ -188,19 +179,17 @@ def _span(mapping: Mapping) -> str:
 
 def _mapping(doc: Document, table: Table, where: KeyPath) -> Mapping:
     start = doc.get(table, where, "start", INTEGER)
-    with doc.at(where + ("start",)):
+    with doc.at((*where, "start")):
         check_addr(start, "mapping start", aligned=True)
     if ("pages" in table) == ("length" in table):
         found = "both" if "pages" in table else "neither"
-        raise doc.error(
-            where + ("length",), f"expected exactly one of 'pages' or 'length', found {found}"
-        )
+        raise doc.error((*where, "length"), f"expected exactly one of 'pages' or 'length', found {found}")
     size_key = "pages" if "pages" in table else "length"
     size = doc.get(table, where, size_key, INTEGER)
     if size_key == "pages" and size < 1:
-        raise doc.error(where + ("pages",), f"expected at least 1 page, found {size}")
+        raise doc.error((*where, "pages"), f"expected at least 1 page, found {size}")
     length = size * PAGE_SIZE if size_key == "pages" else size
-    with doc.at(where + (size_key,)):
+    with doc.at((*where, size_key)):
         check_range(start, length)
     return Mapping(
         start=start,
@@ -218,16 +207,14 @@ def _data(
     words = doc.check(where, table.get("data", {}), TABLE)
     out: dict[int, int] = {}
     for key, value in words.items():
-        with doc.at(where + (key,)):
+        with doc.at((*where, key)):
             addr = check_addr(parse_int(key, "a word address"), "word address", aligned=False)
             if addr in out:
                 raise Invalid(f"address {addr:#x} is given twice")
             if not any(m.start <= addr < m.start + m.length for m in maps):
                 spans = ", ".join(_span(m) for m in maps) or "none"
-                raise Invalid(
-                    f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})"
-                )
-        out[addr] = doc.check(where + (key,), value, INTEGER)
+                raise Invalid(f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})")
+        out[addr] = doc.check((*where, key), value, INTEGER)
     return tuple(out.items())
 
 
@@ -244,14 +231,12 @@ def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[T
         process = doc.get(table, where, "process", STRING)
         repeat = doc.get(table, where, "repeat", INTEGER, 1)
         if repeat < 1:
-            raise doc.error(
-                where + ("repeat",), f"expected a repeat count of at least 1, found {repeat}"
-            )
+            raise doc.error((*where, "repeat"), f"expected a repeat count of at least 1, found {repeat}")
         ops = _ops(doc, table, where)
         for i, op in enumerate(ops):
             if op.kind != "fork":
                 continue
-            at = where + ("ops", i)
+            at = (*where, "ops", i)
             if op.child in declared:
                 raise doc.error(
                     at,
@@ -270,8 +255,8 @@ def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[T
                 )
             children[op.child] = (at, name)
         threads.append(Thread(name, process, ops, repeat, doc.line(where)))
-    for where, thread in zip((w for w, _ in tables), threads):
-        with doc.at(where + ("process",)):
+    for where, thread in zip((w for w, _ in tables), threads, strict=False):
+        with doc.at((*where, "process")):
             if thread.process in children and children[thread.process][1] == thread.name:
                 raise Invalid(
                     f"thread '{thread.name}' cannot run in process '{thread.process}', which its own fork op creates"
@@ -284,10 +269,10 @@ def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[T
 def _ops(doc: Document, table: Table, where: KeyPath) -> tuple[Op, ...]:
     ops = doc.get(table, where, "ops", ARRAY)
     if not ops:
-        raise doc.error(where + ("ops",), "expected at least one op, found an empty array")
+        raise doc.error((*where, "ops"), "expected at least one op, found an empty array")
     out: list[Op] = []
     for i, text in enumerate(ops):
-        at = where + ("ops", i)
+        at = (*where, "ops", i)
         with doc.at(at):
             op = syntax.parse_op(doc.check(at, text, STRING))
         out.append(attrs.evolve(op, line=doc.line(at)))
@@ -304,7 +289,7 @@ def _steps(
     out: list[ScheduleEntry] = []
     steps: list[Any] = doc.get(table, where, "steps", ARRAY)
     for i, text in enumerate(steps):
-        at = where + ("steps", i)
+        at = (*where, "steps", i)
         with doc.at(at):
             entry = syntax.parse_entry(doc.check(at, text, STRING), threads, known_labels)
         out.append(attrs.evolve(entry, line=doc.line(at)))
@@ -320,16 +305,16 @@ def _expect(
     per_policy = []
     for policy, expectations in table.items():
         if isinstance(expectations, dict):
-            with doc.at(where + (policy,)):
+            with doc.at((*where, policy)):
                 one_of("policy", policy, POLICIES)
-            per_policy.append((policy, _expectations(doc, where + (policy,), expectations)))
+            per_policy.append((policy, _expectations(doc, (*where, policy), expectations)))
     return _expectations(doc, where, base), tuple(per_policy)
 
 
 def _expectations(doc: Document, where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for kind, value in table.items():
-        at = where + (kind,)
+        at = (*where, kind)
         with doc.at(at):
             one_of("oracle", kind, ORACLE_KINDS)
             out.append((kind, one_of("expectation", doc.check(at, value, STRING), EXPECT_VALUES)))
@@ -456,8 +441,7 @@ def _toml_string(text: str) -> str:
 
 def _comment_safe(line: str) -> str:
     return "".join(
-        "?" if (ch < " " and ch != "\t") or ch == "\x7f" or "\ud800" <= ch <= "\udfff" else ch
-        for ch in line
+        "?" if (ch < " " and ch != "\t") or ch == "\x7f" or "\ud800" <= ch <= "\udfff" else ch for ch in line
     )
 
 

@@ -159,7 +159,7 @@ class _Scanner:
         c = self.peek()
         if c == "[":
             self.i += 1
-            self.items("]", lambda index: self.element(path + (index,)))
+            self.items("]", lambda index: self.element((*path, index)))
         elif c == "{":
             self.i += 1
             self.items("}", lambda _index: self.key_value(path))

@@ -63,9 +63,7 @@ def one_of(what: str, value: str, choices: Sequence[str]) -> str:
         listed = ", ".join(choices[:12]) if choices else "(none)"
         if len(choices) > 12:
             listed += f", ... ({len(choices)} in all)"
-        raise Invalid(
-            f"unknown {what} '{value}'{suggest(value, choices)} (expected one of: {listed})"
-        )
+        raise Invalid(f"unknown {what} '{value}'{suggest(value, choices)} (expected one of: {listed})")
     return value
 
 
@@ -82,18 +80,13 @@ def parse_int(token: str, what: str = "an integer", signed: bool = False) -> int
 
 def check_name(name: str, what: str) -> str:
     if not NAME.fullmatch(name):
-        raise Invalid(
-            f"expected a {what} name (a letter or '_', then letters, digits, '_', '-', '.'), "
-            f"found '{name}'"
-        )
+        raise Invalid(f"expected a {what} name (a letter or '_', then letters, digits, '_', '-', '.'), found '{name}'")
     return name
 
 
 def check_addr(addr: int, what: str, aligned: bool) -> int:
     if aligned and addr % PAGE_SIZE:
-        raise Invalid(
-            f"expected a page-aligned {what} (a multiple of 0x{PAGE_SIZE:x}), found {addr:#x}"
-        )
+        raise Invalid(f"expected a page-aligned {what} (a multiple of 0x{PAGE_SIZE:x}), found {addr:#x}")
     if addr >= USER_ADDR_LIMIT:
         raise Invalid(f"expected {what} below {USER_ADDR_LIMIT:#x}, found {addr:#x}")
     return addr
@@ -101,9 +94,7 @@ def check_addr(addr: int, what: str, aligned: bool) -> int:
 
 def check_range(start: int, length: int) -> None:
     if length <= 0 or length % PAGE_SIZE:
-        raise Invalid(
-            f"expected a length that is a positive multiple of 0x{PAGE_SIZE:x}, found {length:#x}"
-        )
+        raise Invalid(f"expected a length that is a positive multiple of 0x{PAGE_SIZE:x}, found {length:#x}")
     if start + length > USER_ADDR_LIMIT:
         raise Invalid(f"range {start:#x}+{length:#x} ends above {USER_ADDR_LIMIT:#x}")
 
@@ -125,10 +116,8 @@ def parse_op(text: str) -> Op:
     roles = _OP_ARGS[kind]
     if len(words) - 1 != len(roles):
         usage = " ".join((kind, *roles))
-        raise Invalid(
-            f"expected '{usage}' ({len(roles)} argument(s)), found {len(words) - 1} in '{text.strip()}'"
-        )
-    args = dict(zip(roles, words[1:]))
+        raise Invalid(f"expected '{usage}' ({len(roles)} argument(s)), found {len(words) - 1} in '{text.strip()}'")
+    args = dict(zip(roles, words[1:], strict=False))
     addr = length = value = 0
     prot = advice = child = ""
     if "ADDR" in args:
@@ -156,9 +145,7 @@ def parse_entry(
     """One schedule entry: `T`, `T N` or `T until LABEL` (LABEL may be `done`)."""
     words = text.split()
     if not words or len(words) > 3:
-        raise Invalid(
-            f"expected 'THREAD', 'THREAD N' or 'THREAD until LABEL', found '{text.strip()}'"
-        )
+        raise Invalid(f"expected 'THREAD', 'THREAD N' or 'THREAD until LABEL', found '{text.strip()}'")
     thread = check_name(words[0], "thread")
     if threads is not None:
         one_of("thread", thread, _ordered(threads))
@@ -166,22 +153,16 @@ def parse_entry(
         return ScheduleEntry(thread=thread, text=text)
     if words[1] != "until":
         if len(words) == 3:
-            raise Invalid(
-                f"expected 'until' after the thread name, found '{words[1]}' in '{text.strip()}'"
-            )
+            raise Invalid(f"expected 'until' after the thread name, found '{words[1]}' in '{text.strip()}'")
         steps = parse_int(words[1], "a step count or 'until LABEL'")
         if steps < 1:
             raise Invalid(f"expected a step count of at least 1, found {steps}")
         return ScheduleEntry(thread=thread, steps=steps, text=text)
     if len(words) == 2:
-        raise Invalid(
-            f"'until' needs a label, e.g. '{thread} until wp_page_copy:copy' or '{thread} until done'"
-        )
+        raise Invalid(f"'until' needs a label, e.g. '{thread} until wp_page_copy:copy' or '{thread} until done'")
     label = words[2]
     if not LABEL.fullmatch(label):
-        raise Invalid(
-            f"expected a step label such as 'wp_page_copy:copy' or 'done', found '{label}'"
-        )
+        raise Invalid(f"expected a step label such as 'wp_page_copy:copy' or 'done', found '{label}'")
     if known_labels is not None and label != DONE:
         one_of("step label", label, [*_ordered(known_labels), DONE])
     return ScheduleEntry(thread=thread, until=label, text=text)

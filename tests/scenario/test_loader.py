@@ -31,6 +31,7 @@ from spftui.scenario import (
     parse_op,
     parse_scenario,
     parse_schedule,
+    parse_schedule_meta,
     parse_schedule_file,
 )
 from spftui.scenario.locate import KeyPath, Locator, format_key
@@ -411,9 +412,7 @@ def test_parse_op_reads_one_op_string(text: str, op: Op):
     assert parse_op(text) == attrs.evolve(op, text=text)
 
 
-@pytest.mark.parametrize(
-    "text", ["", "read", "read 1 2", "Read 0", "write 0 x", "mmap 0 0 r", "munmap 0 0p", "fork 9"]
-)
+@pytest.mark.parametrize("text", ["", "read", "read 1 2", "Read 0", "write 0 x", "mmap 0 0 r", "munmap 0 0p", "fork 9"])
 def test_parse_op_raises_scenario_error_for_bad_ops(text: str):
     with pytest.raises(ScenarioError):
         parse_op(text)
@@ -452,9 +451,7 @@ def test_dump_schedule_writes_a_commented_file_that_reads_back():
     text = dump_schedule(entries, 'C:\\dir\\"odd".toml', comment="found by explorer\nseed 3")
     assert text.startswith("# found by explorer\n# seed 3\n")
     assert tomllib.loads(text)["scenario"] == 'C:\\dir\\"odd".toml'
-    assert [attrs.evolve(e, line=0) for e in parse_schedule(text)] == [
-        attrs.evolve(e, line=0) for e in entries
-    ]
+    assert [attrs.evolve(e, line=0) for e in parse_schedule(text)] == [attrs.evolve(e, line=0) for e in entries]
     assert parse_schedule(dump_schedule([], None)) == ()
 
 
@@ -472,9 +469,7 @@ _entries = st.builds(
 def test_dump_schedule_round_trips(entries: list[ScheduleEntry], path: str | None, comment: str):
     text = dump_schedule(entries, path, comment)
     read = parse_schedule(text)
-    assert [(e.thread, e.steps, e.until) for e in read] == [
-        (e.thread, e.steps, e.until) for e in entries
-    ]
+    assert [(e.thread, e.steps, e.until) for e in read] == [(e.thread, e.steps, e.until) for e in entries]
 
 
 # --- the locator ------------------------------------------------------------------
@@ -500,7 +495,7 @@ def _paths(value: object, prefix: KeyPath = ()) -> list[KeyPath]:
         items = list(value.items())
     elif isinstance(value, list):
         items = list(enumerate(value))
-    return [p for key, sub in items for p in [prefix + (key,), *_paths(sub, prefix + (key,))]]
+    return [p for key, sub in items for p in [(*prefix, key), *_paths(sub, (*prefix, key))]]
 
 
 def test_the_locator_locates_every_key_of_an_exotic_document():
@@ -652,5 +647,7 @@ def test_the_format_reference_example_loads():
 
 
 def test_the_format_reference_schedule_file_example_loads():
-    (block,) = [b for b in _readme_blocks("toml") if b.lstrip().startswith("# found by")]
-    assert len(parse_schedule(block)) == 2
+    (block,) = [b for b in _readme_blocks("toml") if b.lstrip().startswith("# cow_lost_write:")]
+    assert len(parse_schedule(block)) == 4
+    meta = parse_schedule_meta(block)
+    assert (meta.policy, meta.reuse, meta.stop_at) == ("spf-refetch-vma", "mapcount", 52)
