@@ -126,9 +126,7 @@ class EvalError(Exception):
         source: The expression's text, if known.
     """
 
-    def __init__(
-        self, message: str, position: int | None = None, source: str | None = None
-    ) -> None:
+    def __init__(self, message: str, position: int | None = None, source: str | None = None) -> None:
         super().__init__(message, position, source)
         self.message = message
         self.position = position
@@ -248,9 +246,7 @@ class MappingResolver:
 
     def attr(self, obj: object, name: str) -> object:
         if name.startswith("__"):
-            raise EvalError(
-                f"field names beginning with '__' are not allowed: {name!r}"
-            )
+            raise EvalError(f"field names beginning with '__' are not allowed: {name!r}")
         if isinstance(obj, Mapping):
             return obj[name]
         if name in _field_names(type(obj)):
@@ -348,8 +344,7 @@ def _tokenize(source: str) -> list[_Token]:
         else:
             for bad, why in _NOT_OPERATORS.items():
                 if source.startswith(bad, i) and not any(
-                    source.startswith(op, i) and len(op) >= len(bad)
-                    for op in _OPERATORS
+                    source.startswith(op, i) and len(op) >= len(bad) for op in _OPERATORS
                 ):
                     raise ExprError(why, i, source)
             for op in _OPERATORS:
@@ -396,8 +391,7 @@ def _string_literal(source: str, start: int, tokens: list[_Token]) -> int:
             escaped = _ESCAPES.get(source[i + 1])
             if escaped is None:
                 raise ExprError(
-                    f"unknown escape '{source[i : i + 2]}' in string "
-                    "(known: \\\\ \\' \\\" \\n \\t)",
+                    f"unknown escape '{source[i : i + 2]}' in string (known: \\\\ \\' \\\" \\n \\t)",
                     i,
                     source,
                 )
@@ -513,9 +507,7 @@ class _Parser:
 
     def depth_of(self, depth: int, position: int) -> int:
         if depth > MAX_DEPTH:
-            raise self.error(
-                f"expression nests more than {MAX_DEPTH} levels deep", position
-            )
+            raise self.error(f"expression nests more than {MAX_DEPTH} levels deep", position)
         return depth
 
     def parse(self) -> _Node:
@@ -524,17 +516,13 @@ class _Parser:
         node = self.expression(0)
         tok = self.peek()
         if tok.kind != "eof":
-            raise self.error(
-                f"unexpected {_describe(tok)} after a complete expression", tok.start
-            )
+            raise self.error(f"unexpected {_describe(tok)} after a complete expression", tok.start)
         return node
 
     def expression(self, min_binding: int) -> _Node:
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
-            raise self.error(
-                f"expression nests more than {MAX_DEPTH} levels deep", self.peek().start
-            )
+            raise self.error(f"expression nests more than {MAX_DEPTH} levels deep", self.peek().start)
         left = self.prefix()
         chained: str | None = None  # "==" or "in" once left is such a test
         while True:
@@ -552,14 +540,11 @@ class _Parser:
                         after.start,
                     )
                 op = "not in"
-            kind = (
-                "==" if op in _COMPARISONS else "in" if op in ("in", "not in") else None
-            )
+            kind = "==" if op in _COMPARISONS else "in" if op in ("in", "not in") else None
             if kind is not None and chained == kind:
                 what = "comparisons" if kind == "==" else "membership tests"
                 raise self.error(
-                    f"{what} cannot be chained; join them with 'and' "
-                    f"(write 'a {op} b and b {op} c')",
+                    f"{what} cannot be chained; join them with 'and' (write 'a {op} b and b {op} c')",
                     tok.start,
                 )
             right = self.expression(binding)
@@ -568,17 +553,11 @@ class _Parser:
                 if isinstance(left, _BoolOp) and left.op == op:  # flatten: a or b or c
                     depth = max(left.depth, right.depth + 1)
                     operands = (*left.operands, right)
-                    left = _BoolOp(
-                        op, operands, left.start, self.depth_of(depth, tok.start)
-                    )
+                    left = _BoolOp(op, operands, left.start, self.depth_of(depth, tok.start))
                 else:
-                    left = _BoolOp(
-                        op, (left, right), tok.start, self.depth_of(depth, tok.start)
-                    )
+                    left = _BoolOp(op, (left, right), tok.start, self.depth_of(depth, tok.start))
             else:
-                left = _Binary(
-                    op, left, right, tok.start, self.depth_of(depth, tok.start)
-                )
+                left = _Binary(op, left, right, tok.start, self.depth_of(depth, tok.start))
             chained = kind
         self.nesting -= 1
         return left
@@ -597,16 +576,13 @@ class _Parser:
             close = self.advance()
             if close.kind != ")":
                 raise self.error(
-                    f"expected ')' to close the '(' at position {tok.start}, "
-                    f"found {_describe(close)}",
+                    f"expected ')' to close the '(' at position {tok.start}, found {_describe(close)}",
                     close.start,
                 )
             return inner
         if kind in ("-", "~", "not"):
             operand = self.expression(_NOT_OPERAND if kind == "not" else _UNARY_OPERAND)
-            return _Unary(
-                kind, operand, tok.start, self.depth_of(operand.depth + 1, tok.start)
-            )
+            return _Unary(kind, operand, tok.start, self.depth_of(operand.depth + 1, tok.start))
         raise self.error(f"expected a value, found {_describe(tok)}", tok.start)
 
     def path(self, root: _Token) -> _Path:
@@ -632,8 +608,7 @@ class _Parser:
                 close = self.advance()
                 if close.kind != "]":
                     raise self.error(
-                        f"expected ']' to close the '[' at position {tok.start}, "
-                        f"found {_describe(close)}",
+                        f"expected ']' to close the '[' at position {tok.start}, found {_describe(close)}",
                         close.start,
                     )
                 steps.append(_Index(key, tok.start))
@@ -690,9 +665,7 @@ def _compile_path(node: _Path, source: str) -> _Fn:
                     raise _located(err, pos, source) from None
                 except (LookupError, AttributeError, TypeError):
                     why = f"{prefix} is none, so it" if obj is None else prefix
-                    raise EvalError(
-                        f"{why} has no field {name!r}", pos, source
-                    ) from None
+                    raise EvalError(f"{why} has no field {name!r}", pos, source) from None
             else:
                 assert index is not None
                 key = index(r)
@@ -701,17 +674,12 @@ def _compile_path(node: _Path, source: str) -> _Fn:
                 except EvalError as err:
                     raise _located(err, pos, source) from None
                 except LookupError:
-                    raise EvalError(
-                        f"{prefix} has no entry {_fmt(key)}", pos, source
-                    ) from None
+                    raise EvalError(f"{prefix} has no entry {_fmt(key)}", pos, source) from None
                 except (TypeError, AttributeError):
                     if obj is None:
                         message = f"{prefix} is none, so it has no entry {_fmt(key)}"
                     else:
-                        message = (
-                            f"{prefix} ({_type_name(obj)}) cannot be indexed by "
-                            f"{_type_name(key)} {_fmt(key)}"
-                        )
+                        message = f"{prefix} ({_type_name(obj)}) cannot be indexed by {_type_name(key)} {_fmt(key)}"
                     raise EvalError(message, pos, source) from None
         return obj
 
@@ -838,9 +806,7 @@ def _compile_binary(node: _Binary, source: str) -> _Fn:
                 except TypeError:
                     raise mismatch("cannot look this value up", a, b) from None
             else:
-                raise mismatch(
-                    "needs a str, list, tuple, set or mapping on the right", a, b
-                )
+                raise mismatch("needs a str, list, tuple, set or mapping on the right", a, b)
             return found != negate
 
         return member
@@ -849,9 +815,7 @@ def _compile_binary(node: _Binary, source: str) -> _Fn:
 
         def compare(r: Resolver) -> object:
             a, b = left(r), right(r)
-            if (_is_int(a) and _is_int(b)) or (
-                isinstance(a, str) and isinstance(b, str)
-            ):
+            if (_is_int(a) and _is_int(b)) or (isinstance(a, str) and isinstance(b, str)):
                 return order(a, b)
             raise mismatch("orders two ints or two strs", a, b)
 
@@ -865,11 +829,7 @@ def _compile_binary(node: _Binary, source: str) -> _Fn:
                 return impl(a, b)
             except EvalError as err:
                 raise _located(err, pos, source) from None
-        bools = (
-            " (bools are not ints)"
-            if isinstance(a, bool) or isinstance(b, bool)
-            else ""
-        )
+        bools = " (bools are not ints)" if isinstance(a, bool) or isinstance(b, bool) else ""
         raise mismatch(f"needs two ints{bools}", a, b)
 
     return arith

@@ -61,9 +61,7 @@ def make_resolver() -> MappingResolver:
             },
             "A1": Thread(state="running", label="wp_page_copy:copy"),
             "thread": {"A1": Thread(state="running", label="do_wp_page:lock")},
-            "frame": [
-                {"words": [10 * i, 10 * i + 1], "page_count": i} for i in range(4)
-            ],
+            "frame": [{"words": [10 * i, 10 * i + 1], "page_count": i} for i in range(4)],
             "flag": True,
             "name": "A1",
         }
@@ -131,9 +129,7 @@ def test_literals_evaluate_to_their_values(source: str, value: object) -> None:
         ("1" * 300, "too long"),
     ],
 )
-def test_malformed_literals_are_parse_errors_at_the_literal(
-    source: str, message: str
-) -> None:
+def test_malformed_literals_are_parse_errors_at_the_literal(source: str, message: str) -> None:
     err = parse_error(source)
     assert message in err.message
     assert err.position == 0
@@ -252,9 +248,7 @@ def test_and_or_short_circuit_and_skip_the_unevaluated_side() -> None:
         ("8 >> -1", "shift count"),
     ],
 )
-def test_type_mismatches_and_bad_arithmetic_are_eval_errors(
-    source: str, message: str
-) -> None:
+def test_type_mismatches_and_bad_arithmetic_are_eval_errors(source: str, message: str) -> None:
     assert message in eval_error(source).message
 
 
@@ -283,9 +277,7 @@ def test_eval_errors_point_at_the_operator() -> None:
         ("A . mmap_seq", 4),
     ],
 )
-def test_paths_read_nested_mappings_lists_attrs_and_dataclasses(
-    source: str, value: object
-) -> None:
+def test_paths_read_nested_mappings_lists_attrs_and_dataclasses(source: str, value: object) -> None:
     assert run(source) == value
 
 
@@ -316,9 +308,7 @@ def test_paths_read_nested_mappings_lists_attrs_and_dataclasses(
         ("A.keys", "A has no field 'keys'", 2),
     ],
 )
-def test_failed_lookups_name_the_path_and_point_at_the_step(
-    source: str, message: str, position: int
-) -> None:
+def test_failed_lookups_name_the_path_and_point_at_the_step(source: str, message: str, position: int) -> None:
     err = eval_error(source)
     assert err.message == message
     assert str(err) == message
@@ -381,9 +371,7 @@ def test_unterminated_string_points_at_the_opening_quote() -> None:
     err = parse_error("A1.label == 'wp_page")
     assert err.message == "unterminated string"
     assert err.position == 12
-    assert str(err) == (
-        "unterminated string\n    A1.label == 'wp_page\n                ^"
-    )
+    assert str(err) == ("unterminated string\n    A1.label == 'wp_page\n                ^")
 
 
 def test_unexpected_token_names_what_it_found() -> None:
@@ -456,9 +444,7 @@ def test_empty_input_is_a_parse_error(source: str) -> None:
         ("f(1)", "unexpected '(' after a complete expression", 1),
     ],
 )
-def test_parse_errors_have_clear_messages_and_positions(
-    source: str, message: str, position: int
-) -> None:
+def test_parse_errors_have_clear_messages_and_positions(source: str, message: str, position: int) -> None:
     err = parse_error(source)
     assert (err.message, err.position, err.source) == (message, position, source)
     assert str(err).startswith(message + "\n")
@@ -572,10 +558,7 @@ def test_the_module_never_calls_eval_exec_or_compile() -> None:
 
 
 def test_the_module_imports_neither_textual_nor_rich() -> None:
-    code = (
-        "import sys, spftui.engine.expr\n"
-        "assert not {'textual', 'rich'} & set(sys.modules), sorted(sys.modules)\n"
-    )
+    code = "import sys, spftui.engine.expr\nassert not {'textual', 'rich'} & set(sys.modules), sorted(sys.modules)\n"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -31,8 +31,8 @@ from spftui.scenario import (
     parse_op,
     parse_scenario,
     parse_schedule,
-    parse_schedule_meta,
     parse_schedule_file,
+    parse_schedule_meta,
 )
 from spftui.scenario.locate import KeyPath, Locator, format_key
 
