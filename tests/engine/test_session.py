@@ -127,14 +127,12 @@ def test_stepping_another_thread_in_the_past_starts_a_branch_and_keeps_the_old_f
 
 def test_stepping_a_blocked_thread_is_a_clear_error(seed) -> None:  # type: ignore[no-untyped-def]
     s = Session(seed.with_policy("vma-lock"))
-    s.continue_()
-    s.goto(0)
-    s.run()
-    s.goto(40)
-    blocked = [t.name for t in s.machine.threads if t.state == "blocked"]
-    if blocked:
-        with pytest.raises(SessionError, match="blocked"):
-            s.step(blocked[0])
+    s.breakpoints.add("condition", expr='A2.state == "blocked"')
+    stop = s.continue_()
+    assert stop.kind == "breakpoint"  # A2's mprotect waits in vma_start_write for A1's read lock
+    assert s.machine.threads[1].blocked_on == "vm_lock (vma 0) write"
+    with pytest.raises(SessionError, match="A2 cannot run: it is blocked on vm_lock"):
+        s.step("A2")
     with pytest.raises(SessionError, match="no thread"):
         s.step("Z9")
 
