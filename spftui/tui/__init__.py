@@ -55,7 +55,7 @@ def open_session(
     far. Breakpoints on aborts and violations are set either way.
     """
     from ..engine.schedule import Replay, SeededRandom
-    from ..engine.session import Session
+    from ..engine.session import Session, StopReason
     from ..kernel.steps import all_labels
     from ..scenario import load_schedule_file
     from .app import add_default_breakpoints
@@ -78,6 +78,11 @@ def open_session(
     if goto_step is not None:
         session.run(limit=goto_step)
         session.goto(goto_step)
+        seen = [mk for mk in session.violations() if mk.step < session.position]
+        if seen:  # say why we are here, not just where
+            mk = seen[-1]
+            text = f"{mk.what.replace('_', ' ')} — {mk.detail} ({mk.thread} at step {mk.step + 1})"
+            session.stop = StopReason("breakpoint", session.position, text)
     elif entries is not None:
         open_at_violation(session)
     return session
