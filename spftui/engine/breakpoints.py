@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .describe import abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
 from .inspect import MachineResolver, show
 
@@ -148,12 +149,12 @@ class BreakpointSet:
         if b.kind == "abort":
             for e in events:
                 if e[0] == "spf_abort" and (not b.thread or e[1] == b.thread) and (not b.match or e[2] == b.match):
-                    return f"{e[1]}: spf abort — {e[3]} at {e[4]}"
+                    return abort_sentence(e)
             return None
         if b.kind == "violation":
             for e in events:
                 if e[0] == "violation" and (not b.match or e[1] == b.match):
-                    return f"{e[1].replace('_', ' ')} — {e[3]} ({e[2]} at step {m.steps})"
+                    return f"{violation_sentence(e[1], e[3])} ({e[2]} at step {m.steps})"
             return None
         if b.kind == "step":
             if b.thread and b.thread != thread:

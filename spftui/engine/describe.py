@@ -31,6 +31,15 @@ NOTABLE = frozenset(
 )
 
 
+def abort_sentence(e: Event) -> str:
+    """An spf_abort event as the status line says it."""
+    return f"{e[1]}: spf abort — {e[3]} at {e[4]}"
+
+
+def violation_sentence(kind: str, detail: str) -> str:
+    return f"{kind.replace('_', ' ')} — {detail}"
+
+
 def format_event(e: Event) -> str:
     k = e[0]
     if k == "pte":

@@ -107,9 +107,26 @@ class Search:
         self.found_seconds: dict[str, float] = {}
         self.phase = ""
         self._next_report = 0.0
+        self._budget = CHECK_EVERY
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
+
+    def push(self, stats: Stats, stack: list[list[Any]], path: list[int], node: list[Any], t: int) -> None:
+        """Descend into a child node reached by running thread t."""
+        stack.append(node)
+        path.append(t)
+        if len(stack) > stats.max_depth:
+            stats.max_depth = len(stack)
+
+    def tick(self, stats: Stats, stack: list[list[Any]]) -> None:
+        """After each transition: the state cap, and every CHECK_EVERY the other limits and progress."""
+        self._budget -= 1
+        if not self._budget:
+            self._budget = CHECK_EVERY
+            self.check(stats, len(stack), sum(len(n[1]) for n in stack))
+        if stats.states >= self.max_states:
+            raise Stop("max-states")
 
     def check(self, stats: Stats, depth: int, frontier: int) -> None:
         """Called every CHECK_EVERY transitions: limits, cancellation, progress."""
@@ -198,8 +215,6 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}]]
     path: list[int] = []
     at_top = True  # the machine holds the top node's state
-    budget = CHECK_EVERY
-    max_states = s.max_states
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -256,20 +271,12 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
         if run is not None:
             if run:
-                stack.append([snap, run[::-1], child_sleep])
-                path.append(t)
+                s.push(stats, stack, path, [snap, run[::-1], child_sleep], t)
                 at_top = True
-                if len(stack) > stats.max_depth:
-                    stats.max_depth = len(stack)
             else:
                 stats.schedules += 1
                 at_top = False
-        budget -= 1
-        if budget == 0:
-            budget = CHECK_EVERY
-            s.check(stats, len(stack), sum(len(n[1]) for n in stack))
-        if stats.states >= max_states:
-            raise Stop("max-states")
+        s.tick(stats, stack)
 
 
 # ---------------------------------------------------------------- bounded
@@ -303,7 +310,6 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
     stack: list[list[Any]] = [[snap0, children(-1, bound)[::-1], -1, bound]]
     path: list[int] = []
     at_top = True
-    budget = CHECK_EVERY
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -334,20 +340,12 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
             visited[key] = left
             kids = children(t, left)
             if kids:
-                stack.append([snap, kids[::-1], t, left])
-                path.append(t)
+                s.push(stats, stack, path, [snap, kids[::-1], t, left], t)
                 at_top = True
-                if len(stack) > stats.max_depth:
-                    stats.max_depth = len(stack)
             else:
                 stats.schedules += 1
                 at_top = False
-        budget -= 1
-        if budget == 0:
-            budget = CHECK_EVERY
-            s.check(stats, len(stack), sum(len(n[1]) for n in stack))
-        if stats.states >= s.max_states:
-            raise Stop("max-states")
+        s.tick(stats, stack)
     m.restore(snap0)
     return not cut
 

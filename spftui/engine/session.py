@@ -26,7 +26,8 @@ from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..kernel.steps import all_labels
 from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet
-from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
+from .describe import abort_sentence, violation_sentence
+from .schedule import Replay, SeededRandom, Strategy
 
 CHECKPOINT_EVERY = 128
 LABELS: list[str] = ["op_start", *sorted(all_labels())]
@@ -77,6 +78,15 @@ class StepInfo:
     events: tuple[tuple[Any, ...], ...]
 
 
+def record_marks(marks: list[Mark], pos: int, events: list[tuple[Any, ...]], label: str) -> None:
+    """The aborts and violations of step `pos`, for the timeline and reports."""
+    for e in events:
+        if e[0] == "spf_abort":
+            marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
+        elif e[0] == "violation":
+            marks.append(Mark(pos, "violation", e[2], e[1], e[3], label))
+
+
 def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
     if seed is not None:
         return SeededRandom(seed)
@@ -99,13 +109,14 @@ class Session:
         self.breakpoints = breakpoints if breakpoints is not None else BreakpointSet()
         self.every = checkpoint_every
         self.strategy = strategy if strategy is not None else default_strategy(scenario)
+        self._strategy_start = self.strategy.state  # rewound to on restart
         self._reset()
 
     # ------------------------------------------------------------ building
     def _reset(self) -> None:
         self.machine: Machine = build_machine(self.scenario)
         self._scratch: Machine | None = None
-        self.strategy.set_state(_initial_state(self.strategy))
+        self.strategy.set_state(self._strategy_start)
         self.choices: array = array("B")  # type: ignore[type-arg]
         self.labels: array = array("H")  # type: ignore[type-arg]
         self.marks: list[Mark] = []
@@ -127,12 +138,9 @@ class Session:
         self.scenario = self.scenario.with_policy(policy, reuse)
         if strategy is not None:
             self.strategy = strategy
+            self._strategy_start = strategy.state
         self._reset()
 
-    def use_schedule(self, entries: tuple[ScheduleEntry, ...]) -> None:
-        self.restart(strategy=Replay(entries))
-
-    # ------------------------------------------------------------- queries
     @property
     def length(self) -> int:
         """Steps recorded on this timeline (position may be behind it)."""
@@ -228,12 +236,7 @@ class Session:
         if record:
             self.choices.append(idx | MANUAL if manual else idx)
             self.labels.append(LABEL_ID[m.last_label])
-            for e in events:
-                k = e[0]
-                if k == "spf_abort":
-                    self.marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
-                elif k == "violation":
-                    self.marks.append(Mark(pos, "violation", e[2], e[1], e[3], m.last_label))
+            record_marks(self.marks, pos, events, m.last_label)
         self.position = pos = pos + 1
         if not pos % self.every and pos not in self.ckpts:
             self.ckpts[pos] = (m.snapshot(), self.strategy.state)
@@ -245,9 +248,9 @@ class Session:
             return StopReason("breakpoint", self.position, fired[0][1], tuple(b.id for b, _ in fired))
         for e in info.events:
             if e[0] == "spf_abort":
-                return StopReason("step", self.position, f"{e[1]}: spf abort — {e[3]} at {e[4]}")
+                return StopReason("step", self.position, abort_sentence(e))
             if e[0] == "violation":
-                return StopReason("step", self.position, f"{e[1].replace('_', ' ')} — {e[3]}")
+                return StopReason("step", self.position, violation_sentence(e[1], e[3]))
         if self.finished():
             return self._end_reason()
         return StopReason("step", self.position, f"{info.thread} ran {info.label}")
@@ -361,12 +364,8 @@ class Session:
             events = step(idx)
             add_choice(idx)
             add_label(label_id[m.last_label])
-            for e in events:
-                k = e[0]
-                if k == "spf_abort":
-                    marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
-                elif k == "violation":
-                    marks.append(Mark(pos, "violation", e[2], e[1], e[3], m.last_label))
+            if events:
+                record_marks(marks, pos, events, m.last_label)
             last = (pos, idx)
             self._events = events
             pos += 1
@@ -444,13 +443,9 @@ class Session:
             return ()
         if self.last is not None and self.last.step == step and self.position == step + 1:
             return self.last.events
-        scratch = self._scratch_machine()
-        c = self._ckpt_at_or_before(step)
-        scratch.restore(self._ckpt(c)[0])
-        events: list[tuple[Any, ...]] = []
-        for pos in range(c, step + 1):
-            events = scratch.step(self.choices[pos] & ~MANUAL)
-        return tuple(events)
+        for _, events in self.iter_events(step, step + 1):
+            return events
+        return ()
 
     def iter_events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, tuple[tuple[Any, ...], ...]]]:
         """(step, events) for the recorded steps in [start, end), replayed once on a scratch machine."""
@@ -520,18 +515,3 @@ class Session:
             out.append(ScheduleEntry(name, j - i, None, text))
             i = j
         return tuple(out)
-
-    def replay_strategy(self) -> Strategy:
-        return Fixed([c & ~MANUAL for c in self.choices])
-
-
-def _initial_state(strategy: Strategy) -> Any:
-    if isinstance(strategy, SeededRandom):
-        return strategy.seed
-    if isinstance(strategy, Replay):
-        return (0, 0, -1)
-    if isinstance(strategy, RoundRobin):
-        return -1
-    if isinstance(strategy, Fixed):
-        return 0
-    return strategy.state

@@ -53,10 +53,6 @@ def build_machine(sc: Scenario) -> Machine:
     return m
 
 
-class _SetupThread(Thread):
-    pass
-
-
 def _touch(m: Machine, mm: Mm, addr: int) -> int:
     """Make the page at addr present and written, as if the process wrote it."""
     vpn = vpn_of(addr)
@@ -68,7 +64,7 @@ def _touch(m: Machine, mm: Mm, addr: int) -> int:
         return pte_pfn(pte)
     if v.anon_vma is None:
         v.anon_vma = m.new_anon_vma()
-    holder = _SetupThread(-1, "setup", mm.name)
+    holder = Thread(-1, "setup", mm.name)  # the reference becomes the PTE's
     pfn = m.alloc_page(holder)
     f = m.frames[pfn]
     f.mapcount = 1

@@ -29,15 +29,6 @@ def mmap_read_lock(m: Machine, t: Thread, mm: Mm) -> bool:
     return False
 
 
-def mmap_read_trylock(m: Machine, t: Thread, mm: Mm) -> bool:
-    m.touched.add(("mm", mm.name))
-    if mm.lock_writer is None and not mm.lock_waiters:
-        mm.lock_readers.append(t.index)
-        m.emit("lock", t.name, f"mmap_lock({mm.name})", "read")
-        return True
-    return False
-
-
 def _grant_write(m: Machine, mm: Mm, index: int) -> None:
     mm.lock_writer = index
     old = mm.mmap_seq
@@ -138,11 +129,6 @@ def ptl_unlock(m: Machine, t: Thread, table: PteTable) -> None:
         nxt = table.ptl_waiters.pop(0)
         table.ptl = nxt
         m.wake(nxt)
-
-
-def held_ptl(m: Machine, t: Thread) -> int | None:
-    tid = t.vmf.get("ptl")
-    return tid if isinstance(tid, int) else None
 
 
 # ---------------------------------------------------------------- page lock

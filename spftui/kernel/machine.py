@@ -15,13 +15,11 @@ from . import oracles
 from .pte import (
     PTRS_PER_PTE,
     ZERO_PFN,
-    is_swap_pte,
     pmd_index,
     pte_index,
     pte_pfn,
     pte_present,
     pte_special,
-    pte_swp_offset,
 )
 from .state import BLOCKED, DONE, RUNNABLE, Frame, Mm, PteTable, Thread, Vma
 
@@ -391,12 +389,6 @@ class Machine:
         v.vm_sequence += 2  # Dufour: unlinking is a write to the VMA
         self.touched.add(("mm", mm.name))
 
-    def vma_reindex(self, mm: Mm) -> None:
-        """Re-sort the index after a VMA's vm_start moved (split)."""
-        pairs = sorted((self.vmas[i].vm_start, i) for i in mm.vmas)
-        mm.starts = [p[0] for p in pairs]
-        mm.vmas = [p[1] for p in pairs]
-
     def remove_vma(self, v: Vma) -> None:
         """vm_area_free: RCU-deferred, and after Dufour's SPF references drop."""
         self.touched.add(("mm", v.mm))
@@ -475,9 +467,6 @@ class Machine:
         if pte_present(pte) and not pte_special(pte):
             return pte_pfn(pte)
         return None
-
-    def swap_offset(self, pte: int) -> int | None:
-        return pte_swp_offset(pte) if is_swap_pte(pte) else None
 
     def table_range(self, start_vpn: int, end_vpn: int) -> list[int]:
         """pmd indices covering [start_vpn, end_vpn)."""

@@ -32,11 +32,6 @@ OP_ENTRY = {
 WRITER_OPS = oracles.WRITER_OPS
 
 
-def current_op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
-    ops = m.ops[t.index]
-    return ops[t.op_index] if t.op_index < len(ops) else None
-
-
 def start_op(m: Machine, t: Thread) -> None:
     op = m.ops[t.index][t.op_index]
     mm = m.mms[t.mm]

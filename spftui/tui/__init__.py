@@ -54,6 +54,7 @@ def open_session(
     Without one, `goto_step` runs the scenario's own schedule (or `seed`) that
     far. Breakpoints on aborts and violations are set either way.
     """
+    from ..engine.describe import violation_sentence
     from ..engine.schedule import Replay, SeededRandom
     from ..engine.session import Session, StopReason
     from ..kernel.steps import all_labels
@@ -81,7 +82,7 @@ def open_session(
         seen = [mk for mk in session.violations() if mk.step < session.position]
         if seen:  # say why we are here, not just where
             mk = seen[-1]
-            text = f"{mk.what.replace('_', ' ')} — {mk.detail} ({mk.thread} at step {mk.step + 1})"
+            text = f"{violation_sentence(mk.what, mk.detail)} ({mk.thread} at step {mk.step + 1})"
             session.stop = StopReason("breakpoint", session.position, text)
     elif entries is not None:
         open_at_violation(session)

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Header, Tab, Tabs
 
+from ...engine.describe import violation_sentence
 from ...engine.schedule import Replay
 from ...engine.session import Session, SessionError, StopReason
 from ...kernel.policies import DESCRIPTIONS
@@ -467,7 +468,7 @@ class DebuggerScreen(BackgroundRuns):
                 s.stop = StopReason(
                     "breakpoint",
                     s.position,
-                    f"explorer counterexample: {mk.what.replace('_', ' ')} — {mk.detail} ({mk.thread} at step {mk.step + 1})",
+                    f"explorer counterexample: {violation_sentence(mk.what, mk.detail)} ({mk.thread} at step {mk.step + 1})",
                 )
 
         self._do(jump)
