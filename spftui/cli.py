@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .scenario.files import resolve_scenario
 
 SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix")
 
 
 class BadInput(Exception):
     """Bad user input: printed as `spftui: error: ...`, exit status 2."""
-
-
-def resolve_scenario(name: str) -> str:
-    """A path, or the name of a bundled scenario (`cow_lost_write`)."""
-    if os.path.exists(name):
-        return name
-    from .scenario import bundled_scenarios_dir
-
-    for candidate in (name, name + ".toml"):
-        p = bundled_scenarios_dir() / candidate
-        if p.exists():
-            return str(p)
-    return name  # let the loader report the missing file
 
 
 def load(args: argparse.Namespace) -> Any:

@@ -135,9 +135,8 @@ def _policies(value: str | None, default: str, option: str) -> tuple[str, ...]:
 
 
 def _load(name: str) -> Scenario:
-    from .cli import resolve_scenario
     from .kernel.steps import all_labels
-    from .scenario import load_scenario
+    from .scenario import load_scenario, resolve_scenario
 
     return load_scenario(resolve_scenario(name), known_labels=all_labels())
 

@@ -4,6 +4,7 @@ Headless: the standard library and attrs only (never Textual or Rich).
 """
 
 from spftui.scenario.errors import ScenarioError
+from spftui.scenario.files import MAX_SCENARIO_BYTES, MAX_SCHEDULE_BYTES, read_text, resolve_scenario
 from spftui.scenario.loader import (
     bundled_scenarios_dir,
     dump_schedule,
@@ -38,6 +39,8 @@ from spftui.scenario.model import (
 __all__ = [
     "EXPECT_VALUES",
     "KERNEL_PRESETS",
+    "MAX_SCENARIO_BYTES",
+    "MAX_SCHEDULE_BYTES",
     "OP_KINDS",
     "ORACLE_KINDS",
     "PAGE_SIZE",
@@ -63,4 +66,6 @@ __all__ = [
     "parse_schedule",
     "parse_schedule_file",
     "parse_schedule_meta",
+    "read_text",
+    "resolve_scenario",
 ]

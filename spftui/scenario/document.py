@@ -7,11 +7,9 @@ and the key path, and saying what was expected and what was found.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import datetime
 import json
-import os
 import re
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -155,18 +153,3 @@ def parse_toml(text: str, path: str) -> Table:
                 text.rstrip().count("\n") + 1,
             )
         raise ScenarioError(f"invalid TOML: {message}", path, line) from None
-
-
-def read_text(path: str | os.PathLike[str]) -> str:
-    name = os.fsdecode(path)
-    try:
-        with open(path, "rb") as file:
-            raw = file.read().removeprefix(codecs.BOM_UTF8)
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise ScenarioError(f"cannot read the file: {reason}", name) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise ScenarioError(f"expected UTF-8 text, found the byte 0x{raw[err.start]:02x}", name, line) from None

@@ -7,7 +7,6 @@ found. The format itself is described in scenarios/README.md.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -25,13 +24,17 @@ from spftui.scenario.document import (
     Document,
     Table,
     describe,
-    read_text,
 )
 from spftui.scenario.errors import ScenarioError
+from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, read_text
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     EXPECT_VALUES,
     KERNEL_PRESETS,
+    MAX_PROCESSES,
+    MAX_SETUP_PAGES,
+    MAX_STEPS,
+    MAX_THREADS,
     ORACLE_KINDS,
     PAGE_SIZE,
     POLICIES,
@@ -45,7 +48,16 @@ from spftui.scenario.model import (
     ScheduleFile,
     Thread,
 )
-from spftui.scenario.syntax import Invalid, check_addr, check_name, check_range, one_of, parse_int
+from spftui.scenario.syntax import (
+    Invalid,
+    check_addr,
+    check_count,
+    check_mapping_length,
+    check_name,
+    check_range,
+    one_of,
+    parse_int,
+)
 
 _TOP_KEYS = (
     "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
@@ -140,7 +152,11 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
     seen: dict[str, KeyPath] = {}
     # Each process's mappings including inherited ones, with the owner's name.
     mapped: dict[str, list[tuple[Mapping, str]]] = {}
+    present: dict[str, int] = {}  # pages present at setup in each process, inherited ones included
+    data_pages: dict[str, set[int]] = {}
     tables = doc.array_of_tables(top, (), "process", _PROCESS_KEYS)
+    if len(tables) > MAX_PROCESSES:
+        raise doc.error(("process", MAX_PROCESSES), f"too many processes: {len(tables)} (at most {MAX_PROCESSES})")
     for where, table in tables:
         name = _name(doc, table, where, "process", seen)
         fork_of = doc.get(table, where, "fork_of", STRING) if "fork_of" in table else None
@@ -155,6 +171,7 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
                     )
                 one_of("process", fork_of, list(mapped))
         maps = list(mapped[fork_of]) if fork_of else []
+        pages = present[fork_of] if fork_of else 0
         own: list[Mapping] = []
         for mwhere, mtable in doc.array_of_tables(table, where, "mapping", _MAPPING_KEYS):
             mapping = _mapping(doc, mtable, mwhere)
@@ -167,10 +184,30 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
                     )
             own.append(mapping)
             maps.append((mapping, name))
+            if mapping.populate:
+                pages += mapping.length // PAGE_SIZE
+                _setup_pages(doc, (*mwhere, "populate"), sum(present.values()) + pages)
         mapped[name] = maps
         data = _data(doc, table, where, name, [m for m, _ in maps])
+        # A data word on a page not yet present makes it present.
+        populated = [m for m, _ in maps if m.populate]
+        data_pages[name] = set(data_pages[fork_of]) if fork_of else set()
+        for addr, _ in data:
+            vpn = addr // PAGE_SIZE
+            if vpn not in data_pages[name] and not any(m.start <= addr < m.start + m.length for m in populated):
+                pages += 1
+            data_pages[name].add(vpn)
+        _setup_pages(doc, (*where, "data"), sum(present.values()) + pages)
+        present[name] = pages
         out.append(Process(name, tuple(own), data, fork_of, doc.line(where)))
     return tuple(out)
+
+
+def _setup_pages(doc: Document, where: KeyPath, total: int) -> None:
+    if total > MAX_SETUP_PAGES:
+        raise doc.error(
+            where, f"too many pages present at setup: {total:,} in all processes (at most {MAX_SETUP_PAGES:,})"
+        )
 
 
 def _span(mapping: Mapping) -> str:
@@ -191,6 +228,7 @@ def _mapping(doc: Document, table: Table, where: KeyPath) -> Mapping:
     length = size * PAGE_SIZE if size_key == "pages" else size
     with doc.at((*where, size_key)):
         check_range(start, length)
+        check_mapping_length(length)
     return Mapping(
         start=start,
         length=length,
@@ -226,17 +264,21 @@ def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[T
     tables = doc.array_of_tables(top, (), "thread", _THREAD_KEYS)
     if not tables:
         raise doc.error(("thread",), "expected at least one [[thread]] table, found none")
+    if len(tables) > MAX_THREADS:
+        raise doc.error(("thread", MAX_THREADS), f"too many threads: {len(tables)} (at most {MAX_THREADS})")
     for where, table in tables:
         name = _name(doc, table, where, "thread", seen)
         process = doc.get(table, where, "process", STRING)
         repeat = doc.get(table, where, "repeat", INTEGER, 1)
-        if repeat < 1:
-            raise doc.error((*where, "repeat"), f"expected a repeat count of at least 1, found {repeat}")
+        with doc.at((*where, "repeat")):
+            check_count(repeat, "repeat count")
         ops = _ops(doc, table, where)
         for i, op in enumerate(ops):
             if op.kind != "fork":
                 continue
             at = (*where, "ops", i)
+            if len(declared) + len(children) >= MAX_PROCESSES:
+                raise doc.error(at, f"too many processes: fork child '{op.child}' would be the {MAX_PROCESSES + 1}th")
             if op.child in declared:
                 raise doc.error(
                     at,
@@ -354,8 +396,8 @@ def parse_schedule_meta(
     policy = doc.choice(doc.data, (), "policy", "policy", POLICIES, "") if "policy" in doc.data else ""
     reuse = doc.choice(doc.data, (), "reuse", "COW reuse rule", REUSE_RULES, "") if "reuse" in doc.data else ""
     stop_at = doc.get(doc.data, (), "stop_at", INTEGER, -1)
-    if "stop_at" in doc.data and stop_at < 0:
-        raise doc.error(("stop_at",), f"expected a step number >= 0, found {stop_at}")
+    if "stop_at" in doc.data and not 0 <= stop_at <= MAX_STEPS:
+        raise doc.error(("stop_at",), f"expected a step number from 0 to {MAX_STEPS:,}, found {stop_at}")
     entries = _steps(doc, doc.data, (), threads, known_labels)
     return ScheduleFile(entries, scenario, policy, reuse, None if stop_at < 0 else stop_at)
 
@@ -377,7 +419,9 @@ def load_schedule_file(
     known_labels: Collection[str] | None = None,
 ) -> ScheduleFile:
     """Read a schedule file with its metadata."""
-    return parse_schedule_meta(read_text(path), os.fsdecode(path), threads=threads, known_labels=known_labels)
+    return parse_schedule_meta(
+        read_text(path, MAX_SCHEDULE_BYTES), os.fsdecode(path), threads=threads, known_labels=known_labels
+    )
 
 
 def parse_op(text: str) -> Op:
@@ -446,14 +490,6 @@ def _comment_safe(line: str) -> str:
 
 
 # --- bundled scenarios ------------------------------------------------------
-
-
-def bundled_scenarios_dir() -> Path:
-    """The scenarios shipped with spftui: in the installed package, else the repo's."""
-    packaged = importlib.resources.files("spftui") / "scenarios"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return Path(__file__).parents[2] / "scenarios"
 
 
 def list_bundled() -> list[tuple[Path, str]]:

@@ -11,6 +11,19 @@ import attrs
 
 PAGE_SIZE = 4096
 
+# Limits the loader enforces (scenarios/README.md, "Limits"): a scenario that
+# passes them runs at a bounded cost per step.
+MAX_THREADS = 128
+"""Threads in a scenario."""
+MAX_PROCESSES = 128
+"""Processes in a scenario, fork children included."""
+MAX_MAPPING_PAGES = 1 << 20
+"""Pages in one mapping (4 GiB), declared or created by an `mmap` op."""
+MAX_SETUP_PAGES = 1 << 16
+"""Pages present at setup (populated mappings, `data` words, inherited by `fork_of`), all processes together."""
+MAX_STEPS = 1_000_000
+"""A schedule entry's step count, a thread's `repeat`, a schedule's `stop_at` (a run's default step limit)."""
+
 POLICIES = (
     "classic",
     "spf-mm-seq",

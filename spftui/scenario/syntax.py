@@ -10,7 +10,7 @@ import difflib
 import re
 from collections.abc import Collection, Sequence
 
-from spftui.scenario.model import OP_KINDS, PAGE_SIZE, PROTS, Op, ScheduleEntry
+from spftui.scenario.model import MAX_MAPPING_PAGES, MAX_STEPS, OP_KINDS, PAGE_SIZE, PROTS, Op, ScheduleEntry
 
 USER_ADDR_LIMIT = 1 << 47
 """Addresses must lie below this (x86-64 TASK_SIZE with 4-level page tables)."""
@@ -99,6 +99,23 @@ def check_range(start: int, length: int) -> None:
         raise Invalid(f"range {start:#x}+{length:#x} ends above {USER_ADDR_LIMIT:#x}")
 
 
+def check_mapping_length(length: int) -> None:
+    if length > MAX_MAPPING_PAGES * PAGE_SIZE:
+        raise Invalid(
+            f"a mapping of {length // PAGE_SIZE:,} pages is too large (at most {MAX_MAPPING_PAGES:,} pages, "
+            f"{MAX_MAPPING_PAGES * PAGE_SIZE:#x} bytes)"
+        )
+
+
+def check_count(n: int, what: str) -> int:
+    """A step or repeat count: 1 to MAX_STEPS (a run stops at MAX_STEPS steps anyway)."""
+    if n < 1:
+        raise Invalid(f"expected a {what} of at least 1, found {n}")
+    if n > MAX_STEPS:
+        raise Invalid(f"expected a {what} of at most {MAX_STEPS:,} (the step limit of a run), found {n:,}")
+    return n
+
+
 def parse_length(token: str) -> int:
     """A byte length, or `Np` for N pages."""
     match = _PAGES.fullmatch(token)
@@ -125,7 +142,9 @@ def parse_op(text: str) -> Op:
         check_addr(addr, "range start" if "LENGTH" in args else "address", aligned="LENGTH" in args)
     if "LENGTH" in args:
         length = parse_length(args["LENGTH"])
-        check_range(addr, length)
+        check_range(addr, length)  # munmap/mprotect/madvise may cover any user range, as in Linux
+        if kind == "mmap":
+            check_mapping_length(length)
     if "VALUE" in args:
         value = parse_int(args["VALUE"], "a value", signed=True)
     if "PROT" in args:
@@ -154,9 +173,7 @@ def parse_entry(
     if words[1] != "until":
         if len(words) == 3:
             raise Invalid(f"expected 'until' after the thread name, found '{words[1]}' in '{text.strip()}'")
-        steps = parse_int(words[1], "a step count or 'until LABEL'")
-        if steps < 1:
-            raise Invalid(f"expected a step count of at least 1, found {steps}")
+        steps = check_count(parse_int(words[1], "a step count or 'until LABEL'"), "step count")
         return ScheduleEntry(thread=thread, steps=steps, text=text)
     if len(words) == 2:
         raise Invalid(f"'until' needs a label, e.g. '{thread} until wp_page_copy:copy' or '{thread} until done'")
