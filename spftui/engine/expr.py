@@ -60,7 +60,17 @@ Semantics
   and each ``[key]`` with :meth:`Resolver.item`. A lookup that fails becomes an
   EvalError naming the path, e.g. ``A.pte has no entry 0x10001``.
 
-In messages, ints of 4096 and above are shown in hex, smaller ones in decimal.
+In messages, ints of 4096 and above (in magnitude) are shown in hex, smaller
+ones in decimal; a huge one is cut in the middle.
+
+Limits and errors
+-----------------
+An expression has at most :data:`MAX_LENGTH` characters and nests at most
+:data:`MAX_DEPTH` levels (parentheses, unary operators, subscripts); a chain of
+one operator level (``a or b or ...``, ``a + b - ...``) is not nesting. Parsing
+and evaluation take time linear in the length. Every problem is an
+:class:`ExprError` with a ``position`` into ``source``; one found while
+evaluating is its subclass :class:`EvalError`.
 """
 
 from __future__ import annotations
@@ -75,6 +85,7 @@ import attrs
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_LENGTH",
     "MAX_SHIFT",
     "EvalError",
     "Expr",
@@ -91,6 +102,12 @@ MAX_DEPTH: Final = 100
 MAX_SHIFT: Final = 1024
 """The largest shift count ``<<`` and ``>>`` accept."""
 
+MAX_LENGTH: Final = 10_000
+"""The longest expression, in characters (parsing and evaluating stay linear in it)."""
+
+_MAX_SHOWN: Final = 60
+"""Values in messages are cut to this many characters."""
+
 _MAX_LITERAL: Final = 256
 """The longest integer literal, in characters."""
 
@@ -99,7 +116,8 @@ _MAX_LITERAL: Final = 256
 
 
 class ExprError(Exception):
-    """An expression that does not parse.
+    """Any problem with an expression: it does not parse, or (as :class:`EvalError`)
+    it cannot be evaluated against this state. Catch this one class.
 
     Attributes:
         message: What is wrong, in one line.
@@ -117,20 +135,17 @@ class ExprError(Exception):
         return f"{self.message}\n{_caret(self.source, self.position)}"
 
 
-class EvalError(Exception):
+class EvalError(ExprError):
     """An expression that parsed but cannot be evaluated against this state.
 
-    Attributes:
-        message: What is wrong, in one line.
-        position: 0-based offset into ``source`` of the failing part, if known.
-        source: The expression's text, if known.
+    A resolver hook may raise one without a position; the evaluator fills in
+    the position of the part being looked up before it reaches the caller.
+    ``str()`` is the message alone (a watch shows it in one line).
     """
 
     def __init__(self, message: str, position: int | None = None, source: str | None = None) -> None:
-        super().__init__(message, position, source)
-        self.message = message
-        self.position = position
-        self.source = source
+        super().__init__(message, position or 0, source or "")
+        self.located = position is not None
 
     def __str__(self) -> str:
         return self.message
@@ -156,9 +171,8 @@ def _caret(source: str, position: int, width: int = 72) -> str:
 
 
 def _located(err: EvalError, position: int, source: str) -> EvalError:
-    if err.position is None:
-        err.position = position
-        err.source = source
+    if not err.located:
+        err.position, err.source, err.located = position, source, True
     return err
 
 
@@ -189,13 +203,28 @@ def _fmt(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
-        number = int(value)
-        return hex(number) if abs(number) >= 4096 else str(number)
+        return format_int(int(value), _MAX_SHOWN)
     if isinstance(value, str):
-        text = _quote(value)
+        text = _quote(value[:_MAX_SHOWN])
     else:
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def format_int(number: int, width: int = _MAX_SHOWN) -> str:
+    """Decimal below 4096 in magnitude, else hex; a hex longer than ``width`` is cut in the middle.
+
+    Never ``str()`` of a huge int (Python refuses over 4300 digits) and never a
+    megabyte of hex in one line.
+    """
+    if abs(number) < 4096:
+        return str(number)
+    text = hex(number)
+    if len(text) <= width:
+        return text
+    digits = len(text) - (3 if number < 0 else 2)
+    keep = max(4, (width - 20) // 2)
+    return f"{text[: len(text) - digits + keep]}…{text[-keep:]} ({digits:,} hex digits)"
 
 
 # ---------------------------------------------------------------------- resolvers
@@ -471,7 +500,17 @@ class _BoolOp:
     depth: int
 
 
-_Node = _Const | _Path | _Unary | _Binary | _BoolOp
+@attrs.frozen
+class _Chain:
+    """``a + b - c``: operators of one precedence level, applied left to right."""
+
+    first: _Node
+    rest: tuple[tuple[str, _Node, int], ...]  # (operator, operand, offset of the operator)
+    start: int
+    depth: int
+
+
+_Node = _Const | _Path | _Unary | _Binary | _BoolOp | _Chain
 
 _COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _BINDING: Final = {
@@ -487,6 +526,10 @@ _UNARY_OPERAND: Final = 11  # `-`/`~` bind only a primary
 
 class _Parser:
     def __init__(self, source: str) -> None:
+        if len(source) > MAX_LENGTH:
+            raise ExprError(
+                f"expression is too long: {len(source):,} characters (at most {MAX_LENGTH:,})", MAX_LENGTH, source
+            )
         self.source = source
         self.tokens = _tokenize(source)
         self.i = 0
@@ -520,10 +563,14 @@ class _Parser:
         return node
 
     def expression(self, min_binding: int) -> _Node:
+        """Operators binding tighter than ``min_binding``, in a loop: a long chain such as
+        ``a or b or ...`` or ``a + b + ...`` neither recurses nor nests, and is built in
+        linear time (``_Group``)."""
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
             raise self.error(f"expression nests more than {MAX_DEPTH} levels deep", self.peek().start)
         left = self.prefix()
+        group: _Group | None = None  # the and/or or arithmetic chain being built
         chained: str | None = None  # "==" or "in" once left is such a test
         while True:
             tok = self.peek()
@@ -548,17 +595,21 @@ class _Parser:
                     tok.start,
                 )
             right = self.expression(binding)
-            depth = max(left.depth, right.depth) + 1
-            if op in ("and", "or"):
-                if isinstance(left, _BoolOp) and left.op == op:  # flatten: a or b or c
-                    depth = max(left.depth, right.depth + 1)
-                    operands = (*left.operands, right)
-                    left = _BoolOp(op, operands, left.start, self.depth_of(depth, tok.start))
-                else:
-                    left = _BoolOp(op, (left, right), tok.start, self.depth_of(depth, tok.start))
+            if op in ("and", "or") or op in _INT_OPS:
+                # Bindings never rise along one loop, so a group ends for good when the level changes.
+                if group is None or group.binding != binding:
+                    if group is not None:
+                        left = group.build(self)
+                    group = _Group(binding, op, left, tok.start)
+                group.add(op, right, tok.start)
             else:
+                if group is not None:
+                    left, group = group.build(self), None
+                depth = max(left.depth, right.depth) + 1
                 left = _Binary(op, left, right, tok.start, self.depth_of(depth, tok.start))
             chained = kind
+        if group is not None:
+            left = group.build(self)
         self.nesting -= 1
         return left
 
@@ -618,6 +669,28 @@ class _Parser:
         return _Path(root.value, root.start, tuple(steps), depth)
 
 
+class _Group:
+    """A chain of ``and``/``or`` (one operator) or of arithmetic at one precedence level."""
+
+    def __init__(self, binding: int, op: str, first: _Node, start: int) -> None:
+        self.binding = binding
+        self.op = op
+        self.first = first
+        self.start = start
+        self.rest: list[tuple[str, _Node, int]] = []
+        self.depth = first.depth
+
+    def add(self, op: str, operand: _Node, position: int) -> None:
+        self.rest.append((op, operand, position))
+        self.depth = max(self.depth, operand.depth)
+
+    def build(self, parser: _Parser) -> _Node:
+        depth = parser.depth_of(self.depth + 1, self.start)
+        if self.op in ("and", "or"):
+            return _BoolOp(self.op, (self.first, *(node for _, node, _ in self.rest)), self.start, depth)
+        return _Chain(self.first, tuple(self.rest), self.start, depth)
+
+
 # ----------------------------------------------------------------------- compiler
 
 _Fn = Callable[["Resolver"], object]
@@ -633,38 +706,44 @@ def _compile(node: _Node, source: str) -> _Fn:
         return _compile_unary(node, source)
     if isinstance(node, _BoolOp):
         return _compile_boolop(node, source)
+    if isinstance(node, _Chain):
+        return _compile_chain(node, source)
     return _compile_binary(node, source)
 
 
 def _compile_path(node: _Path, source: str) -> _Fn:
     root, root_pos = node.root, node.start
-    steps: list[tuple[str | None, _Fn | None, str, int]] = []
+    # (field name or None, key function or None, end of the prefix in source, position)
+    steps: list[tuple[str | None, _Fn | None, int, int]] = []
     for step in node.steps:
         if isinstance(step, _Field):
-            prefix = source[root_pos : step.dot].rstrip()
-            steps.append((step.name, None, prefix, step.start))
+            steps.append((step.name, None, step.dot, step.start))
         else:
-            prefix = source[root_pos : step.bracket].rstrip()
             key_pos = step.bracket + 1
             while key_pos < len(source) and source[key_pos] in _SPACE:
                 key_pos += 1
-            steps.append((None, _compile(step.key, source), prefix, key_pos))
+            steps.append((None, _compile(step.key, source), step.bracket, key_pos))
+
+    def prefix(end: int) -> str:
+        """The path up to a step, as written (only sliced when a message needs it: linear)."""
+        text = source[root_pos:end].rstrip()
+        return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
     def fn(r: Resolver) -> object:
         try:
             obj = r.root(root)
         except EvalError as err:
             raise _located(err, root_pos, source) from None
-        except (LookupError, AttributeError):
+        except (LookupError, AttributeError, TypeError, ValueError):
             raise EvalError(f"unknown name {root!r}", root_pos, source) from None
-        for name, index, prefix, pos in steps:
+        for name, index, end, pos in steps:
             if name is not None:
                 try:
                     obj = r.attr(obj, name)
                 except EvalError as err:
                     raise _located(err, pos, source) from None
-                except (LookupError, AttributeError, TypeError):
-                    why = f"{prefix} is none, so it" if obj is None else prefix
+                except (LookupError, AttributeError, TypeError, ValueError):
+                    why = f"{prefix(end)} is none, so it" if obj is None else prefix(end)
                     raise EvalError(f"{why} has no field {name!r}", pos, source) from None
             else:
                 assert index is not None
@@ -674,12 +753,14 @@ def _compile_path(node: _Path, source: str) -> _Fn:
                 except EvalError as err:
                     raise _located(err, pos, source) from None
                 except LookupError:
-                    raise EvalError(f"{prefix} has no entry {_fmt(key)}", pos, source) from None
-                except (TypeError, AttributeError):
+                    raise EvalError(f"{prefix(end)} has no entry {_fmt(key)}", pos, source) from None
+                except (TypeError, AttributeError, ValueError, OverflowError):
                     if obj is None:
-                        message = f"{prefix} is none, so it has no entry {_fmt(key)}"
+                        message = f"{prefix(end)} is none, so it has no entry {_fmt(key)}"
                     else:
-                        message = f"{prefix} ({_type_name(obj)}) cannot be indexed by {_type_name(key)} {_fmt(key)}"
+                        message = (
+                            f"{prefix(end)} ({_type_name(obj)}) cannot be indexed by {_type_name(key)} {_fmt(key)}"
+                        )
                     raise EvalError(message, pos, source) from None
         return obj
 
@@ -725,6 +806,30 @@ def _compile_boolop(node: _BoolOp, source: str) -> _Fn:
         return False
 
     return any_true
+
+
+def _compile_chain(node: _Chain, source: str) -> _Fn:
+    first = _compile(node.first, source)
+    rest = tuple((op, _INT_OPS[op], _compile(operand, source), pos) for op, operand, pos in node.rest)
+
+    def arith(r: Resolver) -> object:
+        a = first(r)
+        for op, impl, operand, pos in rest:
+            b = operand(r)
+            if not ((type(a) is int and type(b) is int) or (_is_int(a) and _is_int(b))):
+                bools = " (bools are not ints)" if isinstance(a, bool) or isinstance(b, bool) else ""
+                raise EvalError(
+                    f"'{op}' needs two ints{bools}, got {_type_name(a)} {_fmt(a)} and {_type_name(b)} {_fmt(b)}",
+                    pos,
+                    source,
+                )
+            try:
+                a = impl(a, b)
+            except EvalError as err:
+                raise _located(err, pos, source) from None
+        return a
+
+    return arith
 
 
 def _div(a: int, b: int) -> int:
@@ -810,29 +915,15 @@ def _compile_binary(node: _Binary, source: str) -> _Fn:
             return found != negate
 
         return member
-    if op in _ORDER_OPS:
-        order = _ORDER_OPS[op]
+    order = _ORDER_OPS[op]
 
-        def compare(r: Resolver) -> object:
-            a, b = left(r), right(r)
-            if (_is_int(a) and _is_int(b)) or (isinstance(a, str) and isinstance(b, str)):
-                return order(a, b)
-            raise mismatch("orders two ints or two strs", a, b)
-
-        return compare
-    impl = _INT_OPS[op]
-
-    def arith(r: Resolver) -> object:
+    def compare(r: Resolver) -> object:
         a, b = left(r), right(r)
-        if (type(a) is int and type(b) is int) or (_is_int(a) and _is_int(b)):
-            try:
-                return impl(a, b)
-            except EvalError as err:
-                raise _located(err, pos, source) from None
-        bools = " (bools are not ints)" if isinstance(a, bool) or isinstance(b, bool) else ""
-        raise mismatch(f"needs two ints{bools}", a, b)
+        if (_is_int(a) and _is_int(b)) or (isinstance(a, str) and isinstance(b, str)):
+            return order(a, b)
+        raise mismatch("orders two ints or two strs", a, b)
 
-    return arith
+    return compare
 
 
 # --------------------------------------------------------------------------- API
@@ -853,8 +944,11 @@ class Expr:
     _fn: _Fn = attrs.field(eq=False, repr=False)
 
     def evaluate(self, resolver: Resolver) -> object:
-        """Evaluate against ``resolver``; raise :class:`EvalError` if it cannot."""
-        return self._fn(resolver)
+        """Evaluate against ``resolver``; raise :class:`EvalError` (with a position) if it cannot."""
+        try:
+            return self._fn(resolver)
+        except EvalError as err:
+            raise _located(err, 0, self.source) from None
 
     def __str__(self) -> str:
         return self.source

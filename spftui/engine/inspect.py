@@ -2,13 +2,17 @@
 
 Roots: each process name (`A.mmap_seq`, `A.pte[0x10000].pfn`,
 `A.vma[0x10000].vm_sequence`, `A.mmap_lock.writer`), each thread name
-(`A1.pc`, `A1.state`, `A1.vmf.orig_pte`), `frame[pfn]` (`frame[3].count`,
-`frame[3].words[1]`), `step`, `policy`. Views are frozen attrs values, so a
-watch compares them with `==` to notice a change.
+(`A1.pc`, `A1.state`, `A1.vmf.orig_pte`), `thread.NAME` / `thread["NAME"]`
+and `process.NAME` / `process["NAME"]` (explicit, and for names an expression
+cannot spell), `frame[pfn]` (`frame[3].count`, `frame[3].words[1]`), `step`,
+`policy`. A bare name that is both a thread and a process reads process fields
+from the process and every other field from the thread (`SharedName`). Views
+are frozen attrs values, so a watch compares them with `==` to notice a change.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -16,7 +20,9 @@ import attrs
 from ..kernel.pte import (
     format_pte,
     is_swap_pte,
+    pmd_index,
     pte_dirty,
+    pte_index,
     pte_pfn,
     pte_present,
     pte_swp_offset,
@@ -24,10 +30,11 @@ from ..kernel.pte import (
     pte_young,
     vpn_of,
 )
-from .expr import EvalError
+from .expr import EvalError, format_int
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
+    from ..kernel.state import Mm, Thread
 
 
 @attrs.frozen
@@ -95,15 +102,92 @@ class _Table:
         self.name = name
         self.get = get
 
+    def __repr__(self) -> str:
+        return self.name
+
+
+@attrs.frozen
+class ProcessRef:
+    """A process named in an expression (`A`, `process.A`)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"process {self.name}"
+
+
+@attrs.frozen
+class ThreadRef:
+    """A thread named in an expression (`A1`, `thread.A1`)."""
+
+    index: int
+    name: str
+
+    def __str__(self) -> str:
+        return f"thread {self.name}"
+
+
+@attrs.frozen
+class SharedName:
+    """A bare name that is both a thread and a process (`B` in cow_lost_write).
+
+    A process field (`B.mmap_seq`, `B.pte[...]`) reads the process; any other
+    field (`B.pc`, `B.state`) reads the thread. `thread.B` / `process.B` say
+    which explicitly.
+    """
+
+    process: ProcessRef
+    thread: ThreadRef
+
+    def __str__(self) -> str:
+        return f"thread and process {self.thread.name}"
+
+
+PROCESS_FIELDS = (
+    "pte", "vma", "mmap_lock", "mmap_seq", "mm_lock_seq", "mm_users", "rss_anon", "rss_swap",
+    "tlb_flush_pending", "map_count",
+)  # fmt: skip
+"""What `A.x` can read of a process."""
+
+THREAD_FIELDS = ("pc", "label", "state", "blocked_on", "result", "name", "mm", "cpu", "vmf", "refs")
+"""What `A1.x` can read of a thread (besides the names in its `vmf`)."""
+
+ROOTS = ("thread", "process", "frame", "step", "policy")
+"""Root names that come before any thread or process of the same name."""
+
+_USER_ADDR_LIMIT = 1 << 47
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return format_int(value) if isinstance(value, int) else repr(value)[:40]
+
+
+def _address(addr: object) -> int:
+    if not isinstance(addr, int) or isinstance(addr, bool):
+        shown = _shown(addr)
+        raise EvalError(f"expected an address (an int), found {type(addr).__name__} {shown}")
+    if not 0 <= addr < _USER_ADDR_LIMIT:
+        raise EvalError(f"expected an address from 0 to {_USER_ADDR_LIMIT - 1:#x}, found {format_int(addr)}")
+    return addr
+
 
 class MachineResolver:
-    """The expression Resolver over a live Machine."""
+    """The expression Resolver over a live Machine.
+
+    Reads never go through `Machine.pte_lookup`/`vma_lookup`, which record the
+    step's footprint: a watch must not change what the explorer sees.
+    """
 
     def __init__(self, m: Machine) -> None:
         self.m = m
 
     def _name(self, index: int | None) -> str | None:
         return None if index is None else self.m.threads[index].name
+
+    def _thread(self, name: str) -> ThreadRef | None:
+        return next((ThreadRef(t.index, t.name) for t in self.m.threads if t.name == name), None)
 
     def root(self, name: str) -> object:
         m = self.m
@@ -113,56 +197,58 @@ class MachineResolver:
             return m.policy
         if name == "frame":
             return _Table("frame", self.frame)
+        if name == "thread":
+            return _Table("thread", self.thread)
+        if name == "process":
+            return _Table("process", self.process)
+        thread = self._thread(name)
         if name in m.mms:
-            return ("mm", name)
-        for t in m.threads:
-            if t.name == name:
-                return ("thread", t.index)
-        known = sorted(m.mms) + [t.name for t in m.threads] + ["frame", "step", "policy"]
+            return ProcessRef(name) if thread is None else SharedName(ProcessRef(name), thread)
+        if thread is not None:
+            return thread
+        known = sorted(m.mms) + [t.name for t in m.threads] + list(ROOTS)
         raise EvalError(f"unknown name {name!r}; known: {', '.join(known)}")
 
+    def thread(self, name: object) -> ThreadRef:
+        thread = self._thread(name) if isinstance(name, str) else None
+        if thread is None:
+            known = ", ".join(t.name for t in self.m.threads)
+            raise EvalError(f"no thread {str(name)[:40]!r}; threads: {known}")
+        return thread
+
+    def process(self, name: object) -> ProcessRef:
+        if not isinstance(name, str) or name not in self.m.mms:
+            raise EvalError(f"no process {str(name)[:40]!r}; processes: {', '.join(sorted(self.m.mms))}")
+        return ProcessRef(name)
+
     def frame(self, pfn: object) -> FrameView:
-        if not isinstance(pfn, int) or not 0 <= pfn < len(self.m.frames):
-            raise EvalError(f"no frame {pfn!r}")
+        if not isinstance(pfn, int) or isinstance(pfn, bool) or not 0 <= pfn < len(self.m.frames):
+            raise EvalError(f"no frame {_shown(pfn)} (frames 0 to {len(self.m.frames) - 1})")
         f = self.m.frames[pfn]
         return FrameView(
             pfn, f.count, f.mapcount, tuple(f.words), f.free, f.swapcache, f.anon_exclusive, self._name(f.locked)
         )
 
+    def pte(self, mm: Mm, addr: object) -> PteView:
+        vpn = vpn_of(_address(addr))
+        tid = mm.pgd.get(pmd_index(vpn))
+        return PteView.of(0 if tid is None else self.m.tables[tid].entries.get(pte_index(vpn), 0))
+
     def attr(self, obj: object, name: str) -> object:
-        m = self.m
-        if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "mm":
-            mm = m.mms[obj[1]]
-            if name == "pte":
-                return _Table(f"{mm.name}.pte", lambda addr: PteView.of(m.pte_lookup(mm, vpn_of(int(addr)))))
-            if name == "vma":
-                return _Table(f"{mm.name}.vma", lambda addr: self.vma(mm.name, addr))
-            if name == "mmap_lock":
-                return LockView(
-                    self._name(mm.lock_writer),
-                    tuple(m.threads[i].name for i in mm.lock_readers),
-                    tuple(m.threads[i].name for i, _ in mm.lock_waiters),
+        if isinstance(obj, _Table) and obj.name in ("thread", "process"):
+            return obj.get(name)  # `thread.A1` is `thread["A1"]`
+        if isinstance(obj, SharedName):
+            t = self.m.threads[obj.thread.index]
+            if name not in PROCESS_FIELDS and name not in THREAD_FIELDS and name not in t.vmf:
+                raise EvalError(
+                    f"{t.name} is a thread and a process, and neither has a field {name!r} "
+                    f"(thread fields: {', '.join(THREAD_FIELDS)}; process fields: {', '.join(PROCESS_FIELDS)})"
                 )
-            if name in ("mmap_seq", "mm_lock_seq", "mm_users", "rss_anon", "rss_swap", "tlb_flush_pending"):
-                return getattr(mm, name)
-            if name == "map_count":
-                return len(mm.vmas)
-            raise EvalError(f"process {mm.name} has no field {name!r}")
-        if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "thread":
-            t = m.threads[obj[1]]
-            if name in ("pc", "label"):
-                return t.pc
-            if name in ("state", "blocked_on", "result", "name", "mm"):
-                return getattr(t, name)
-            if name == "cpu":
-                return t.index
-            if name == "vmf":
-                return dict(t.vmf)
-            if name == "refs":
-                return tuple(t.refs)
-            if name in t.vmf:
-                return t.vmf[name]
-            raise EvalError(f"thread {t.name} has no field {name!r}")
+            obj = obj.process if name in PROCESS_FIELDS else obj.thread
+        if isinstance(obj, ProcessRef):
+            return self._process_attr(self.m.mms[obj.name], name)
+        if isinstance(obj, ThreadRef):
+            return self._thread_attr(self.m.threads[obj.index], name)
         if isinstance(obj, dict):
             if name in obj:
                 return obj[name]
@@ -171,11 +257,46 @@ class MachineResolver:
             return getattr(obj, name)
         raise EvalError(f"no field {name!r}")
 
-    def vma(self, mm: str, addr: object) -> VmaView | None:
-        if not isinstance(addr, int):
-            raise EvalError("a VMA is looked up by address")
-        v = self.m.vma_lookup(self.m.mms[mm], addr)
-        if v is None:
+    def _process_attr(self, mm: Mm, name: str) -> object:
+        m = self.m
+        if name == "pte":
+            return _Table(f"{mm.name}.pte", lambda addr: self.pte(mm, addr))
+        if name == "vma":
+            return _Table(f"{mm.name}.vma", lambda addr: self.vma(mm, addr))
+        if name == "mmap_lock":
+            return LockView(
+                self._name(mm.lock_writer),
+                tuple(m.threads[i].name for i in mm.lock_readers),
+                tuple(m.threads[i].name for i, _ in mm.lock_waiters),
+            )
+        if name == "map_count":
+            return len(mm.vmas)
+        if name in PROCESS_FIELDS:
+            return getattr(mm, name)
+        raise EvalError(f"process {mm.name} has no field {name!r} (fields: {', '.join(PROCESS_FIELDS)})")
+
+    def _thread_attr(self, t: Thread, name: str) -> object:
+        if name in ("pc", "label"):
+            return t.pc
+        if name in ("state", "blocked_on", "result", "name", "mm"):
+            return getattr(t, name)
+        if name == "cpu":
+            return t.index
+        if name == "vmf":
+            return dict(t.vmf)
+        if name == "refs":
+            return tuple(t.refs)
+        if name in t.vmf:
+            return t.vmf[name]
+        raise EvalError(f"thread {t.name} has no field {name!r} (fields: {', '.join(THREAD_FIELDS)})")
+
+    def vma(self, mm: Mm, addr: object) -> VmaView | None:
+        addr = _address(addr)
+        i = bisect_right(mm.starts, addr) - 1
+        if i < 0:
+            return None
+        v = self.m.vmas[mm.vmas[i]]
+        if addr >= v.vm_end:
             return None
         return VmaView(
             v.id,
@@ -200,13 +321,14 @@ class MachineResolver:
 
 
 def show(value: object) -> str:
-    """A value as the UI shows it."""
+    """A value as the UI shows it: ints of 4096 and above (in magnitude) in hex, cut when huge."""
     if isinstance(value, PteView):
         return value.text
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 4096:
-        return hex(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):
+        return format_int(value, 80)
     if value is None:
         return "none"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 200 else text[:197] + "..."

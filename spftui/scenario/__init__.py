@@ -4,9 +4,14 @@ Headless: the standard library and attrs only (never Textual or Rich).
 """
 
 from spftui.scenario.errors import ScenarioError
-from spftui.scenario.files import MAX_SCENARIO_BYTES, MAX_SCHEDULE_BYTES, read_text, resolve_scenario
-from spftui.scenario.loader import (
+from spftui.scenario.files import (
+    MAX_SCENARIO_BYTES,
+    MAX_SCHEDULE_BYTES,
     bundled_scenarios_dir,
+    read_text,
+    resolve_scenario,
+)
+from spftui.scenario.loader import (
     dump_schedule,
     list_bundled,
     load_scenario,

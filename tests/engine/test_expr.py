@@ -460,9 +460,16 @@ def test_deep_nesting_is_a_parse_error_not_a_crash() -> None:
     depth = MAX_DEPTH + 5
     assert "levels deep" in parse_error("(" * depth + "1" + ")" * depth).message
     assert "levels deep" in parse_error("-" * depth + "1").message
-    assert "levels deep" in parse_error(" + ".join(["1"] * depth)).message
     assert "levels deep" in parse_error("a[" * depth + "0" + "]" * depth).message
     assert "levels deep" in parse_error("not " * depth + "flag").message
+
+
+def test_a_long_chain_of_one_operator_level_is_not_nesting() -> None:
+    terms = MAX_DEPTH * 5
+    assert evaluate(parse(" + ".join(["1"] * terms)), MappingResolver({})) == terms
+    assert evaluate(parse("10 - 1 - 2 + 3 * 2 * 2 / 4 % 5"), MappingResolver({})) == 10 - 1 - 2 + 3 * 2 * 2 // 4 % 5
+    assert evaluate(parse(" or ".join(["0"] * terms) + " or 7"), MappingResolver({})) is True
+    assert evaluate(parse("1 | 2 ^ 3 & 4 << 1 >> 1"), MappingResolver({})) == 1 | 2 ^ 3 & 4 << 1 >> 1
 
 
 def test_a_long_run_of_subscripts_is_not_nesting() -> None:
