@@ -599,17 +599,19 @@ def test_parse_and_evaluate_of_near_expressions_only_raise_their_own_errors(
 
 
 @given(st.integers(min_value=1, max_value=3 * MAX_DEPTH))
-def test_any_nesting_depth_parses_or_fails_cleanly(depth: int) -> None:
-    for source in [
-        "(" * depth + "1" + ")" * depth,
-        "~" * depth + "0",
-        "-(" * depth + "1" + ")" * depth,
+def test_any_nesting_depth_parses_up_to_the_limit_and_fails_cleanly_beyond(depth: int) -> None:
+    for source, value in [
+        ("(" * depth + "1" + ")" * depth, 1),
+        ("~" * depth + "0", -1 if depth % 2 else 0),
+        ("-(" * depth + "1" + ")" * depth, -1 if depth % 2 else 1),
     ]:
-        try:
-            expr = parse(source)
-        except ExprError:
-            continue
-        expr.evaluate(make_resolver())
+        # "-(" opens two levels per repetition: the unary minus and the parenthesis.
+        levels = 2 * depth if source.startswith("-(") else depth
+        if levels < MAX_DEPTH:
+            assert parse(source).evaluate(make_resolver()) == value
+        elif levels > MAX_DEPTH + 1:
+            err = parse_error(source)
+            assert "levels deep" in err.message and 0 <= err.position <= len(source)
 
 
 def _floordiv(a: int, b: int) -> int | None:
@@ -699,3 +701,163 @@ def test_arithmetic_matches_python_on_random_int_expressions(case: Case) -> None
     source, full, _, expected = case
     assert _outcome(source) == expected
     assert _outcome(full) == expected
+
+
+# ------------------------------------------------- hardening: size, cost, machine names
+
+
+def test_an_expression_over_the_length_limit_is_one_clear_parse_error() -> None:
+    source = "1 + " * (expr_module.MAX_LENGTH // 4) + "1"
+    err = parse_error(source)
+    assert err.message == f"expression is too long: {len(source):,} characters (at most {expr_module.MAX_LENGTH:,})"
+    assert err.position == expr_module.MAX_LENGTH and len(str(err).splitlines()[1]) < 100
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "A" + ".pte" * n,  # was quadratic: each step kept its own copy of the path so far
+        lambda n: " or ".join(["flag"] * n),  # was quadratic: the operand tuple was rebuilt per term
+        lambda n: " + ".join(["1"] * n),  # was refused as 100 levels of nesting
+        lambda n: "a" + "[0]" * n,
+    ],
+)
+def test_parsing_is_linear_in_the_length(monkeypatch: pytest.MonkeyPatch, make: Callable[[int], str]) -> None:
+    import time
+    import tracemalloc
+
+    monkeypatch.setattr(expr_module, "MAX_LENGTH", 10**7)
+
+    def cost(n: int) -> tuple[float, int]:
+        tracemalloc.start()
+        start = time.process_time()
+        parse(make(n))
+        seconds = time.process_time() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return seconds, peak
+
+    cost(500)  # warm up
+    small, big = cost(1000), cost(10_000)
+    assert big[1] < 15 * small[1] + 1_000_000  # memory: ~10x for 10x the text, never ~100x
+    assert big[0] < 2.0
+
+
+def test_the_or_of_50k_terms_parses_and_evaluates_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(expr_module, "MAX_LENGTH", 10**7)
+    start = time.process_time()
+    assert run(" or ".join(["0"] * 50_000) + " or flag") is True  # about 5 CPU seconds before
+    assert time.process_time() - start < 2.5
+
+
+def test_huge_values_are_shown_and_reported_without_failing() -> None:
+    from spftui.engine.inspect import show
+
+    low = -(10**4400)  # str() of this raises ValueError (the int -> str digit limit)
+    text = show(low)
+    assert text.startswith("-0x") and "hex digits" in text and len(text) < 100
+    assert show(-5000) == "-0x1388" and show(-5) == "-5" and show(1 << 12) == "0x1000"
+    assert expr_module.format_int(-(1 << 20000)).endswith("(5,001 hex digits)")
+    huge = "-(1 << 1024)" + " * (1 << 1024)" * 20
+    err = eval_error(huge + ' + "x"')
+    assert "hex digits" in err.message and len(err.message) < 200
+
+
+def test_every_expression_error_is_an_expr_error_with_a_position() -> None:
+    for source in ("1 +", "A.nope", "1 / 0", 'A.pte["x"].pfn'):
+        with pytest.raises(ExprError) as info:
+            run(source)
+        assert 0 <= info.value.position <= len(source) and info.value.source == source
+
+
+class _Raising(MappingResolver):
+    def item(self, obj: object, key: object) -> object:
+        return int(str(key))  # a resolver bug: ValueError on a non-number
+
+
+def test_a_resolver_value_error_becomes_an_eval_error_at_the_subscript() -> None:
+    with pytest.raises(EvalError) as info:
+        parse('A["x"]').evaluate(_Raising({"A": {}}))
+    assert info.value.position == 2 and "cannot be indexed" in info.value.message
+
+
+# The same expressions against a real machine: the flagship scenario has both a thread and a process B.
+
+
+@pytest.fixture(scope="module")
+def cow_session():  # type: ignore[no-untyped-def]
+    from spftui.engine.session import Session
+    from spftui.kernel.steps import all_labels
+    from spftui.scenario import load_scenario, resolve_scenario
+
+    session = Session(load_scenario(resolve_scenario("cow_lost_write"), known_labels=all_labels()))
+    session.goto(30)
+    return session
+
+
+def machine_value(session: object, source: str) -> object:
+    from spftui.engine.inspect import MachineResolver
+
+    return parse(source).evaluate(MachineResolver(session.machine))  # type: ignore[attr-defined]
+
+
+def test_a_name_shared_by_a_thread_and_a_process_reads_thread_fields_from_the_thread(cow_session) -> None:  # type: ignore[no-untyped-def]
+    m = cow_session.machine
+    b = next(t for t in m.threads if t.name == "B")
+    assert machine_value(cow_session, "B.pc") == b.pc == machine_value(cow_session, "thread.B.pc")
+    assert machine_value(cow_session, "B.state") == b.state
+    assert machine_value(cow_session, "B.mmap_seq") == m.mms["B"].mmap_seq
+    assert machine_value(cow_session, "process.B.mmap_seq") == m.mms["B"].mmap_seq
+    assert machine_value(cow_session, 'thread["A1"].pc') == machine_value(cow_session, "A1.pc")
+    assert machine_value(cow_session, 'process["A"].pte[0x10000]') == machine_value(cow_session, "A.pte[0x10000]")
+    with pytest.raises(EvalError, match="B is a thread and a process, and neither has a field 'nope'"):
+        machine_value(cow_session, "B.nope")
+    with pytest.raises(EvalError, match="no thread 'Z'; threads: A1, A2, B"):
+        machine_value(cow_session, "thread.Z")
+    with pytest.raises(EvalError, match="no process 'A1'"):
+        machine_value(cow_session, "process.A1.mmap_seq")
+
+
+def test_the_watch_the_tui_makes_on_thread_b_follows_its_pc(cow_session) -> None:  # type: ignore[no-untyped-def]
+    from spftui.engine.session import Session
+
+    session = Session(cow_session.scenario)
+    bp = session.breakpoints.add("watch", expr="B.pc")
+    stop = session.continue_()
+    assert stop.kind == "breakpoint" and "B.pc changed" in stop.text, stop.text
+    assert bp.hits == 1 and "<" not in stop.text  # not an error value
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ('A.pte["x"]', "expected an address (an int), found str 'x'"),
+        ("A.pte[-1]", "expected an address from 0 to 0x7fffffffffff, found -1"),
+        ("A.vma[1 << 60]", "expected an address from 0 to 0x7fffffffffff"),
+        ("A.pte[true]", "found bool true"),
+        ("frame[99]", "no frame 99"),
+        ('frame["1"]', "no frame '1'"),
+    ],
+)
+def test_bad_machine_lookups_are_eval_errors_not_crashes(cow_session, source: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EvalError, match=re.escape(message)) as info:
+        machine_value(cow_session, source)
+    assert info.value.position == source.index("[") + 1
+
+
+def test_a_condition_with_a_bad_address_never_stops_the_session(cow_session) -> None:  # type: ignore[no-untyped-def]
+    from spftui.engine.session import Session
+
+    session = Session(cow_session.scenario)
+    session.breakpoints.add("condition", expr='A.pte["x"].write')
+    assert session.continue_().kind == "finished"
+
+
+def test_watches_leave_no_footprint_on_the_machine(cow_session) -> None:  # type: ignore[no-untyped-def]
+    m = cow_session.machine
+    before = set(m.touched)
+    machine_value(cow_session, "A.pte[0x10000].pfn")
+    machine_value(cow_session, "A.vma[0x10000].vm_start")
+    assert m.touched == before
