@@ -124,8 +124,23 @@ def _word(rnd: random.Random, text: str) -> str:
     return _replace(rnd, text, re.compile(r"[A-Za-z_][\w-]*"), WORDS)
 
 
+_THREAD_BLOCK = re.compile(r"^\[\[thread\]\].*?(?=^\[|\Z)", re.DOTALL | re.MULTILINE)
+
+
+def _clone_thread(rnd: random.Random, text: str) -> str:
+    """Many uniquely named copies of one [[thread]] (thread-count limits, trace encoding)."""
+    blocks = [m.span() for m in _THREAD_BLOCK.finditer(text)]
+    if not blocks:
+        return text
+    a, b = rnd.choice(blocks)
+    block = text[a:b]
+    n = rnd.choice([2, 20, 100, 126, 127, 128, 129, 200, 256, 300])
+    copies = [re.sub(r'name\s*=\s*"[^"]*"', f'name = "T{k}"', block, count=1) for k in range(n)]
+    return text[:b] + "\n" + "\n".join(copies) + text[b:]
+
+
 _MUTATIONS: list[Callable[[random.Random, str], str]] = [
-    _byte, _insert, _delete, _line, _number, _number, _string, _string, _word,
+    _byte, _insert, _delete, _line, _number, _number, _string, _string, _word, _clone_thread,
 ]  # fmt: skip
 
 
