@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import attrs
 
-PAGE_SIZE = 4096
+from .policies import POLICIES as POLICIES  # re-exported: names are validated here
+from .policies import REUSE_RULES as REUSE_RULES
 
-POLICIES = (
-    "classic",
-    "spf-mm-seq",
-    "spf-vma-seq",
-    "vma-lock",
-    "spf-refetch-vma",
-    "spf-refetch-pte-none",
-)
-REUSE_RULES = ("mapcount", "page-count", "anon-exclusive")
+PAGE_SIZE = 4096
 ORACLE_KINDS = (
     "lost_write",
     "cow_isolation",
