@@ -22,7 +22,6 @@ name = "P"
   [[process.mapping]]
   start = 0x10000
   pages = 2
-  populate = true
 [[thread]]
 name = "F"
 process = "P"
