@@ -194,7 +194,7 @@ class MachineResolver:
         if name == "step":
             return m.steps
         if name == "policy":
-            return m.policy
+            return m.policy.name
         if name == "frame":
             return _Table("frame", self.frame)
         if name == "thread":

@@ -381,18 +381,18 @@ def vmalock_start_read(m: Machine, t: Thread) -> None:
 # --------------------------------------------------- pte_map_lock (speculative)
 def validate(m: Machine, t: Thread, which: str) -> tuple[str, str] | None:
     """The policy's check; returns (reason, detail) when it fails."""
-    p = m.policy
+    check = m.policy.check
     vmf = t.vmf
     mm = m.thread_mm(t)
     m.touched.add(("mm", mm.name))
-    if p == "spf-vma-seq":
+    if check == "vma-seq":
         v = m.vma_ref(vmf["vma"])
         if v.detached:
             return which, "vma_has_changed: the VMA was unlinked"
         if v.vm_sequence != vmf["seq"]:
             return which, f"vma_has_changed: vm_sequence changed {vmf['seq']}→{v.vm_sequence}"
         return None
-    refetch = p == "spf-refetch-vma" or (p == "spf-refetch-pte-none" and vmf["orig_pte"] == 0)
+    refetch = check == "refetch-vma" or (check == "refetch-pte-none" and vmf["orig_pte"] == 0)
     if refetch:
         if which == "SEQ1":
             return None
@@ -427,7 +427,7 @@ def pte_map_lock_trylock(m: Machine, t: Thread) -> None:
         return
     table = m.table_ref(t.vmf["pmd"])
     if not locks.ptl_trylock(m, t, table):
-        if m.policy == "spf-vma-seq":
+        if m.policy.retries_trylock:
             t.pc = "pte_map_lock:seq_check"
             return
         spf_abort(m, t, "PTL", f"spin_trylock failed: table {table.id}'s PTL is held")

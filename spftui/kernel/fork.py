@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def fork_lock(m: Machine, t: Thread) -> None:
     """mmap_write_lock_killable(oldmm): the parent's mmap_seq is odd for the whole fork."""
     if locks.mmap_write_lock(m, t, m.thread_mm(t)):
-        t.pc = "dup_mmap:vma_start_write" if m.policy == "vma-lock" else "dup_mmap:vm_area_dup"
+        t.pc = "dup_mmap:vma_start_write" if m.policy.write_locks_vmas else "dup_mmap:vm_area_dup"
 
 
 @step("dup_mmap:vma_start_write")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from ..scenario.policies import POLICY, REUSE, Policy, ReuseRule
 from . import oracles
 from .pte import (
     PTRS_PER_PTE,
@@ -41,8 +42,8 @@ class Machine:
     """
 
     def __init__(self, policy: str, reuse: str, words_per_page: int) -> None:
-        self.policy = policy
-        self.reuse = reuse
+        self.policy: Policy = POLICY[policy]
+        self.reuse: ReuseRule = REUSE[reuse]
         self.nwords = words_per_page
         self.frames: list[Frame] = [Frame(ZERO_PFN, words_per_page)]
         self.frames[0].free = False  # the zero page is never freed

@@ -30,7 +30,7 @@ def _op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
 def mprotect_lock(m: Machine, t: Thread) -> None:
     """mmap_write_lock: mmap_seq goes odd."""
     if locks.mmap_write_lock(m, t, m.thread_mm(t)):
-        t.pc = "mprotect_fixup:vma_start_write" if m.policy == "vma-lock" else "mprotect_fixup:vm_flags"
+        t.pc = "mprotect_fixup:vma_start_write" if m.policy.write_locks_vmas else "mprotect_fixup:vm_flags"
 
 
 @step("mprotect_fixup:vma_start_write")

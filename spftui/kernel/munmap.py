@@ -25,7 +25,7 @@ def _range(m: Machine, t: Thread) -> tuple[int, int]:
 def munmap_lock(m: Machine, t: Thread) -> None:
     """mmap_write_lock: mmap_seq goes odd."""
     if locks.mmap_write_lock(m, t, m.thread_mm(t)):
-        t.pc = "__do_munmap:vma_start_write" if m.policy == "vma-lock" else "__do_munmap:split_vma"
+        t.pc = "__do_munmap:vma_start_write" if m.policy.write_locks_vmas else "__do_munmap:split_vma"
 
 
 @step("__do_munmap:vma_start_write")

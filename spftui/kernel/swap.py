@@ -95,7 +95,7 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     flags = t.vmf["pvma"][2] if "pvma" in t.vmf else m.vma_of(t.vmf["vma"]).vm_flags
     write = t.vmf["write"] and bool(flags & VM_WRITE)
     reuse = False
-    if m.reuse == "anon-exclusive":
+    if m.reuse.anon_exclusive:
         m.swap_free(off)  # v5.18: swap_free / try_to_free_swap first
         if m.swap_map.get(off, 0) == 0 and f.swapcache is not None:
             m.delete_from_swap_cache(f)

@@ -35,7 +35,7 @@ def _vm_flags(m: Machine, t: Thread) -> int:
 
 def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
     """The release's reuse rule, with the PTL held."""
-    if m.reuse == "mapcount":
+    if not m.reuse.by_refcount:
         if not locks.trylock_page(m, t, f):
             return False
         swapcount = m.swap_map.get(f.swapcache, 0) if f.swapcache is not None else 0
@@ -44,7 +44,7 @@ def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
             m.delete_from_swap_cache(f)  # reuse_swap_page drops the swap cache
         locks.unlock_page(m, t, f)
         return ok
-    if m.reuse == "page-count":
+    if not m.reuse.anon_exclusive:
         if f.count != 1:
             return False
         if not locks.trylock_page(m, t, f):

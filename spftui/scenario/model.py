@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import attrs
 
+from .policies import POLICIES as POLICIES  # re-exported: names are validated here
+from .policies import REUSE_RULES as REUSE_RULES
+
 PAGE_SIZE = 4096
 
 # Limits the loader enforces (scenarios/README.md, "Limits"): a scenario that
@@ -24,15 +27,6 @@ MAX_SETUP_PAGES = 1 << 16
 MAX_STEPS = 1_000_000
 """A schedule entry's step count, a thread's `repeat`, a schedule's `stop_at` (a run's default step limit)."""
 
-POLICIES = (
-    "classic",
-    "spf-mm-seq",
-    "spf-vma-seq",
-    "vma-lock",
-    "spf-refetch-vma",
-    "spf-refetch-pte-none",
-)
-REUSE_RULES = ("mapcount", "page-count", "anon-exclusive")
 ORACLE_KINDS = (
     "lost_write",
     "cow_isolation",

@@ -16,10 +16,9 @@ from textual.screen import Screen
 from ..engine.breakpoints import BreakpointSet
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
-from ..kernel.policies import DESCRIPTIONS
 from ..scenario import Scenario
-from ..scenario.model import POLICIES, REUSE_RULES
-from .screens.debugger import REUSE_DESCRIPTIONS, DebuggerScreen
+from ..scenario.policies import POLICY_LIST, REUSE_LIST
+from .screens.debugger import DebuggerScreen
 from .screens.picker import PickerScreen, load
 
 
@@ -141,19 +140,19 @@ class SpftuiApp(App[int]):
             d.action_explore,
         )
         yield SystemCommand("Restart  (r)", "Back to step 0 under the same rules; breakpoints stay", d.action_restart)
-        for p in POLICIES:
-            mark = " (current)" if p == s.scenario.policy else ""
+        for p in POLICY_LIST:
+            mark = " (current)" if p.name == s.scenario.policy else ""
             yield SystemCommand(
-                f"Policy: {p}{mark}",
-                f"{DESCRIPTIONS.get(p, '')} — restarts at step 0",
-                lambda p=p: d.action_restart(policy=p),
+                f"Policy: {p.name}{mark}",
+                f"{p.description} — restarts at step 0",
+                lambda p=p.name: d.action_restart(policy=p),
             )
-        for r in REUSE_RULES:
-            mark = " (current)" if r == s.scenario.reuse else ""
+        for r in REUSE_LIST:
+            mark = " (current)" if r.name == s.scenario.reuse else ""
             yield SystemCommand(
-                f"Reuse rule: {r}{mark}",
-                f"{REUSE_DESCRIPTIONS.get(r, '')} — restarts at step 0",
-                lambda r=r: d.action_restart(reuse=r),
+                f"Reuse rule: {r.name}{mark}",
+                f"{r.releases}: {r.description} — restarts at step 0",
+                lambda r=r.name: d.action_restart(reuse=r),
             )
         yield SystemCommand(
             "Breakpoint: toggle at the source cursor  (b)",

@@ -22,9 +22,8 @@ from textual.widgets import Footer, Header, Tab, Tabs
 from ...engine.describe import violation_sentence
 from ...engine.schedule import Replay
 from ...engine.session import Session, SessionError, StopReason
-from ...kernel.policies import DESCRIPTIONS
 from ...scenario import dump_schedule
-from ...scenario.model import POLICIES, REUSE_RULES
+from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -45,12 +44,6 @@ from .help import HelpScreen
 if TYPE_CHECKING:
     from ...engine.narrate import Result
     from ..app import SpftuiApp
-
-REUSE_DESCRIPTIONS = {
-    "mapcount": "≤ 5.8: reuse when mapcount + swapcount ≤ 1 (extra references ignored)",
-    "page-count": "5.9–5.17: reuse only when page_count == 1",
-    "anon-exclusive": "5.18+: reuse when PageAnonExclusive",
-}
 
 VIEWS = ("g-code", "g-memory", "g-trace")
 NARROW_WIDTH = 100
@@ -382,7 +375,7 @@ class DebuggerScreen(BackgroundRuns):
     def action_policy(self) -> None:
         if not self._guard():
             return
-        options = [(p, p, DESCRIPTIONS.get(p, "")) for p in POLICIES]
+        options = [(p.name, p.name, p.description) for p in POLICY_LIST]
         self.app.push_screen(
             ChoiceDialog(
                 "Validation policy (restarts at step 0; breakpoints stay)", options, self.session.scenario.policy
@@ -393,7 +386,7 @@ class DebuggerScreen(BackgroundRuns):
     def action_reuse(self) -> None:
         if not self._guard():
             return
-        options = [(r, r, REUSE_DESCRIPTIONS.get(r, "")) for r in REUSE_RULES]
+        options = [(r.name, r.name, f"{r.releases}: {r.description}") for r in REUSE_LIST]
         self.app.push_screen(
             ChoiceDialog("COW reuse rule in do_wp_page (restarts at step 0)", options, self.session.scenario.reuse),
             lambda r: self.action_restart(reuse=r) if r else None,
