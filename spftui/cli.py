@@ -185,24 +185,45 @@ def tui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TERMINATED = [False]
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops a headless run the way Ctrl-C does: workers end, results so far are printed."""
+    _TERMINATED[0] = True
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["--version"], ["-V"]):
         print(f"spftui {__version__}")
         return 0
+    from .engine.workers import WorkerLost
     from .scenario import ScenarioError
 
+    _TERMINATED[0] = False
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
             return open_tui(tui_parser().parse_args(argv))
+        _stop_on_sigterm()
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
-    except (ScenarioError, BadInput) as e:
+        status = int(args.func(args))
+        return 143 if status == 130 and _TERMINATED[0] else status
+    except (ScenarioError, BadInput, WorkerLost) as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("spftui: interrupted", file=sys.stderr)
-        return 130
+        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
+        return 143 if _TERMINATED[0] else 130
     except BrokenPipeError:
         return 0
 

@@ -185,6 +185,9 @@ def run_explore(args: argparse.Namespace) -> int:
         print(json.dumps(explore_json(sc, results, files)))
     else:
         print_results(sc, results, files)
+        missing = [p for p in policies if p not in {r.policy for r in results}]
+        if missing:
+            print(f"Not explored (stopped before they started): {', '.join(missing)}.")
     if any(r.stop == "interrupted" for r in results) or len(results) < len(policies):
         return 130
     if failed:
@@ -399,6 +402,13 @@ def run_matrix(args: argparse.Namespace) -> int:
             f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
             "commits the same PTE and page contents as the classic retry did."
         )
-    if len(rows) < total:
+    cut = [f"{row.scenario} × {row.policy}" for row in rows if row.result.stop == "interrupted"]
+    if cut or len(rows) < total:
+        if not args.json:
+            print(
+                f"Interrupted: {len(rows) - len(cut)} of {total} cells finished"
+                + (f"; partial (verdicts so far, no abort figures): {', '.join(cut)}" if cut else "")
+                + "."
+            )
         return 130
     return 0 if ok else 1
