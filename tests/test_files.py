@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,13 @@ def test_an_old_schedule_without_identity_still_replays_with_a_warning(tmp_path:
     assert (
         r.stderr == f"spftui: warning: {p}: no scenario identity recorded; replaying it on 'cow_lost_write' unchecked\n"
     )
+
+
+def test_the_documented_schedule_example_carries_the_bundled_scenarios_identity(tmp_path: Path) -> None:
+    readme = (ROOT / "scenarios" / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "scenario_hash" in b]
+    p = tmp_path / "example.toml"
+    p.write_text(block)
+    r = spftui("check", "cow_lost_write", "--schedule", str(p), "--json")
+    assert r.stderr == ""  # the hash in the docs is the bundled scenario's: no warning, no refusal
+    assert [v["kind"] for v in json.loads(r.stdout)["violations"]] == ["lost_write"]

@@ -69,6 +69,7 @@ def _serve(conn: Any, fn: Callable[[Any], Any], init: Callable[[Any], None] | No
         if msg is None:
             return
         i, payload = msg
+        _STOP[0] = False  # a stop request applies to the task it interrupted
         try:
             out: tuple[str, int, Any] = ("ok", i, fn(payload))
         except BaseException as e:  # sent to the parent, which re-raises it
