@@ -479,8 +479,15 @@ def policy_matrix(
         for sc in scenarios
         for p in policies
     ]
+    halted = [False]
+
+    def got(i: int, row: MatrixRow) -> None:
+        halted[0] = halted[0] or row.result.stop == "interrupted"  # Ctrl-C reached the cell: start no other
+        if on_row is not None:
+            on_row(row)
+
     done = pool_map(
-        matrix_cell, payloads, jobs, (lambda i, row: on_row(row)) if on_row else None, cancelled,
+        matrix_cell, payloads, jobs, got, lambda: halted[0] or (cancelled is not None and cancelled()),
         describe=lambda p: f"{p[1]} under {p[2]}",
     )  # fmt: skip
     return [done[i] for i in sorted(done)]
