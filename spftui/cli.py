@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -30,7 +29,12 @@ def load(args: argparse.Namespace) -> Any:
     stop_at = None
     policy, reuse = args.policy, args.reuse
     if args.schedule:
+        from .engine.schedule_file import check_identity
+
         sf = load_schedule_file(args.schedule, threads=[t.name for t in sc.threads], known_labels=all_labels())
+        warning = check_identity(sc, sf, args.schedule, force=getattr(args, "force", False))
+        if warning:
+            print(f"spftui: warning: {warning}", file=sys.stderr)
         strategy = Replay(sf.entries)
         policy = policy or sf.policy or None
         reuse = reuse or sf.reuse or None
@@ -50,6 +54,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
     p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
     p.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many steps (default 1,000,000)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replay a schedule recorded on another scenario; let --save-schedule replace an existing file",
+    )
 
 
 def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
@@ -67,18 +76,26 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         return 0
     session.run(limit=args.max_steps)
     report = check_report(session)
-    if args.save_schedule:
-        save_schedule(session, args.save_schedule)
     if args.json:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
+    if args.save_schedule:
+        from .engine.files import WriteError
+
+        sys.stdout.flush()  # the report first, whatever happens to the file
+        try:
+            save_schedule(session, args.save_schedule, force=args.force)
+        except WriteError as e:
+            print(f"spftui: error: {e}", file=sys.stderr)
+            return 2
     return 0 if report["expect_ok"] else 1
 
 
-def save_schedule(session: Any, path: str) -> None:
-    """Write the run as a schedule file that replays it exactly."""
-    from .scenario import dump_schedule
+def save_schedule(session: Any, path: str, force: bool = False) -> str:
+    """Write the run as a schedule file that replays it exactly (atomically;
+    an existing file only with `force`). Raises WriteError."""
+    from .engine.schedule_file import REFUSE, REPLACE, write_schedule
 
     sc = session.scenario
     marks = session.violations()
@@ -86,13 +103,10 @@ def save_schedule(session: Any, path: str) -> None:
     comment = f"{sc.title}: a recorded run under {sc.policy} ({session.strategy.summary()})"
     if marks:
         comment += f"\nstops after the step where {marks[0].what} fired: {marks[0].detail}"
-    text = dump_schedule(
-        session.schedule_entries(), sc.path, comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at
-    )
-    try:
-        Path(path).write_text(text)
-    except OSError as e:
-        raise BadInput(f"{path}: cannot write the schedule: {e.strerror}") from None
+    return write_schedule(
+        path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
+        exists=REPLACE if force else REFUSE,
+    )  # fmt: skip
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
@@ -116,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spftui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("check", help="run a scenario headless and check its [expect]")
+    p = sub.add_parser(
+        "check",
+        help="run a scenario headless and check its [expect]",
+        description="Run a scenario headless and check its [expect]. Exit status: 0 when the expectations hold, "
+        "1 when not, 2 on bad input or when --save-schedule cannot write its file (the report is printed first).",
+    )
     add_run_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--full", action="store_true", help="print every step of a long trace")
@@ -149,7 +168,25 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--goto", type=int, metavar="STEP", help="open at this step")
+    parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
     return parser
+
+
+_TERMINATED = [False]
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops a headless run the way Ctrl-C does: workers end, results so far are printed."""
+    _TERMINATED[0] = True
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,19 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] in (["--version"], ["-V"]):
         print(f"spftui {__version__}")
         return 0
+    from .engine.workers import WorkerLost
     from .scenario import ScenarioError
 
+    _TERMINATED[0] = False
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
             return open_tui(tui_parser().parse_args(argv))
+        _stop_on_sigterm()
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
-    except (ScenarioError, BadInput) as e:
+        status = int(args.func(args))
+        return 143 if status == 130 and _TERMINATED[0] else status
+    except (ScenarioError, BadInput, WorkerLost) as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("spftui: interrupted", file=sys.stderr)
-        return 130
+        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
+        return 143 if _TERMINATED[0] else 130
     except BrokenPipeError:
         return 0
 
@@ -180,7 +221,12 @@ def open_tui(args: argparse.Namespace) -> int:
     if args.scenario:
         path = resolve_scenario(args.scenario)
         load_args = argparse.Namespace(
-            scenario=path, policy=args.policy, reuse=args.reuse, schedule=args.schedule, seed=args.seed
+            scenario=path,
+            policy=args.policy,
+            reuse=args.reuse,
+            schedule=args.schedule,
+            seed=args.seed,
+            force=args.force,
         )
         _, _, stop_at = load(load_args)  # validate before the screen opens: errors go to stderr, exit 2
         if goto is None:

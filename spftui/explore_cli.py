@@ -3,8 +3,9 @@
 `add_explore_parser` / `add_matrix_parser` register the subcommands; each
 sets `func`, which returns the exit status: 0 when every requested policy's
 [expect] holds (or there is none), 1 when one does not (or the search was
-cut before deciding it), 2 on bad input, 130 after Ctrl-C (what was found
-so far is printed first).
+cut before deciding it), 2 on bad input or when a counterexample file
+cannot be written (the report is printed all the same), 130 after Ctrl-C or
+SIGTERM (what was found so far is printed first).
 
 This module is imported whenever the parser is built, so it imports the
 engine and Rich only inside the handlers. Rich draws a progress line on
@@ -37,7 +38,9 @@ def add_explore_parser(subparsers: Any) -> None:
         "explore",
         help="search every interleaving for oracle violations",
         description="Search the scenario's interleavings (ignoring its [schedule]) and give, per policy and "
-        "oracle, Sometimes / Never / Unknown, with the counterexample that has the fewest preemptions.",
+        "oracle, Sometimes / Never / Unknown, with the counterexample that has the fewest preemptions. "
+        "Exit status: 0 when the expectations hold, 1 when not (or undecided), 2 on bad input or when a "
+        "counterexample file cannot be written (the report is still printed), 130 when interrupted.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument(
@@ -62,6 +65,9 @@ def add_explore_parser(subparsers: Any) -> None:
     )
     p.add_argument("--save-dir", metavar="DIR", default=".", help="where counterexample schedules go (default: here)")
     p.add_argument("--no-save", action="store_true", help="do not write counterexample schedule files")
+    p.add_argument(
+        "--force", action="store_true", help="replace existing counterexample files (default: NAME.2.schedule.toml, …)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_explore)
 
@@ -173,13 +179,18 @@ def run_explore(args: argparse.Namespace) -> int:
     except (ScenarioError, BadArgs) as e:
         return _error(e)
     results = _run_policies(sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty())
-    files = {} if args.no_save else _save(sc, results, args.save_dir)
+    files, failed = ({}, False) if args.no_save else _save(sc, results, args.save_dir, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
     else:
         print_results(sc, results, files)
+        missing = [p for p in policies if p not in {r.policy for r in results}]
+        if missing:
+            print(f"Not explored (stopped before they started): {', '.join(missing)}.")
     if any(r.stop == "interrupted" for r in results) or len(results) < len(policies):
         return 130
+    if failed:
+        return 2
     return 0 if all(r.expect_ok for r in results) else 1
 
 
@@ -241,11 +252,16 @@ def schedule_file_name(sc: Scenario, policy: str, kind: str | None) -> str:
     return f"{stem}.{policy}.schedule.toml" if kind is None else f"{stem}.{policy}.{kind}.schedule.toml"
 
 
-def _save(sc: Scenario, results: list[Result], where: str) -> dict[tuple[str, str], str]:
-    """Write each counterexample as a schedule file; {(policy, kind): path}."""
-    from .scenario import dump_schedule
+def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple[dict[tuple[str, str], str], bool]:
+    """Write each counterexample as a schedule file: ({(policy, kind): path}, whether a write failed).
+
+    spftui picks the names, so a taken one is never replaced unless `force`:
+    the next free NAME.2.schedule.toml, NAME.3... is used instead."""
+    from .engine.files import WriteError
+    from .engine.schedule_file import NUMBER, REPLACE, write_schedule
 
     files: dict[tuple[str, str], str] = {}
+    failed = False
     for r in results:
         primary = r.counterexample
         for kind, cx in sorted(r.counterexamples.items()):
@@ -259,15 +275,15 @@ def _save(sc: Scenario, results: list[Result], where: str) -> dict[tuple[str, st
                     *textwrap.wrap(cx.narration, 96),
                 ]
             )
-            text = dump_schedule(cx.entries, sc.path, comment, policy=r.policy, reuse=r.reuse, stop_at=cx.stop_at)
             try:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text)
-            except OSError as e:
-                print(f"spftui: warning: cannot save {path}: {e.strerror}", file=sys.stderr)
-                continue
-            files[(r.policy, kind)] = path
-    return files
+                files[(r.policy, kind)] = write_schedule(
+                    path, sc, cx.entries, comment, policy=r.policy, reuse=r.reuse, stop_at=cx.stop_at,
+                    exists=REPLACE if force else NUMBER,
+                )  # fmt: skip
+            except WriteError as e:
+                print(f"spftui: error: {e}", file=sys.stderr)
+                failed = True
+    return files, failed
 
 
 def explore_json(sc: Scenario, results: list[Result], files: dict[tuple[str, str], str]) -> dict[str, Any]:
@@ -385,6 +401,13 @@ def run_matrix(args: argparse.Namespace) -> int:
             f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
             "commits the same PTE and page contents as the classic retry did."
         )
-    if len(rows) < total:
+    cut = [f"{row.scenario} × {row.policy}" for row in rows if row.result.stop == "interrupted"]
+    if cut or len(rows) < total:
+        if not args.json:
+            print(
+                f"Interrupted: {len(rows) - len(cut)} of {total} cells finished"
+                + (f"; partial (verdicts so far, no abort figures): {', '.join(cut)}" if cut else "")
+                + "."
+            )
         return 130
     return 0 if ok else 1

@@ -63,6 +63,7 @@ from .explorer import Progress, explore
 from .narrate import Counterexample, Result, entries_of, verdicts
 from .por import SEARCH_LOCK
 from .schedule import MASK64, splitmix64
+from .workers import run_tasks, stop_requested
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -195,7 +196,7 @@ def run_chunk(payload: tuple[int, int]) -> ChunkResult:
     n = len(m.threads)
     out = ChunkResult()
     for run in range(start, end):
-        if deadline is not None and time.monotonic() >= deadline:
+        if (deadline is not None and time.monotonic() >= deadline) or stop_requested():
             break
         m.restore(snap0)
         x = run_seed(seed, run)
@@ -280,10 +281,7 @@ def _measure(
 
 
 # ------------------------------------------------------------- processes
-def _worker_init(shared: Any) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+def _set_shared(shared: Any) -> None:
     _SHARED[0] = shared
 
 
@@ -294,12 +292,14 @@ def pool_map(
     on_result: Callable[[int, Any], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     shared: Any = None,
+    describe: Callable[[Any], str] | None = None,
 ) -> dict[int, Any]:
-    """fn over payloads in `jobs` processes (spawned: safe from threaded callers);
+    """fn over payloads in `jobs` supervised processes (engine/workers.py);
     `shared` is sent once per process (as `_SHARED[0]`), not with every payload.
 
-    Returns {payload index: result} for what finished; stops early (returning
-    what finished) on Ctrl-C or when `cancelled()` turns true.
+    Returns {payload index: result} for what finished, partial results of the
+    searches that were running included; stops early on Ctrl-C or when
+    `cancelled()` turns true. Raises WorkerLost when a task's worker died twice.
     """
     done: dict[int, Any] = {}
     if jobs <= 1 or len(payloads) <= 1:
@@ -314,28 +314,10 @@ def pool_map(
             if on_result is not None:
                 on_result(i, done[i])
         return done
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    pool = ctx.Pool(min(jobs, len(payloads)), initializer=_worker_init, initargs=(shared,))
-    try:
-        pending = {i: pool.apply_async(fn, (p,)) for i, p in enumerate(payloads)}
-        while pending:
-            for i in sorted(pending):
-                if pending[i].ready():
-                    done[i] = pending.pop(i).get()
-                    if on_result is not None:
-                        on_result(i, done[i])
-            if cancelled is not None and cancelled():
-                break
-            if pending:
-                time.sleep(0.01)
-        pool.close()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pool.terminate()
-        pool.join()
+    done, _ = run_tasks(
+        fn, payloads, jobs, on_result=on_result, cancelled=cancelled, init=_set_shared, shared=shared,
+        describe=describe,
+    )  # fmt: skip
     return done
 
 
@@ -424,14 +406,20 @@ def random_search(
 # ------------------------------------------------------------- the matrix
 def explore_cell(payload: tuple[Any, ...]) -> Result:
     sc, policy, reuse, opts = payload
-    return explore(sc, policy, reuse, **opts)
+    return explore(sc, policy, reuse, cancelled=stop_requested, **opts)
+
+
+def _describe_cell(payload: tuple[Any, ...]) -> str:
+    sc, policy = payload[0], payload[1]
+    return f"{os.path.basename(sc.path) or sc.title} under {policy}"
 
 
 def explore_policies(
     sc: Scenario, policies: tuple[str, ...], reuse: str | None, jobs: int, opts: dict[str, Any]
 ) -> list[Result]:
-    """`explore` under each policy, `jobs` policies at a time in worker processes."""
-    done = pool_map(explore_cell, [(sc, p, reuse, opts) for p in policies], jobs)
+    """`explore` under each policy, `jobs` policies at a time in worker processes;
+    after Ctrl-C, the finished results and the partial ones (stop "interrupted")."""
+    done = pool_map(explore_cell, [(sc, p, reuse, opts) for p in policies], jobs, describe=_describe_cell)
     return [done[i] for i in sorted(done)]
 
 
@@ -463,8 +451,8 @@ class MatrixRow:
 def matrix_cell(payload: tuple[Any, ...]) -> MatrixRow:
     """One scenario under one policy: explore, then random runs for the abort figures."""
     sc, name, policy, runs, seed, max_states, timeout = payload
-    r = explore(sc, policy, max_states=max_states, timeout=timeout, narrate=False)
-    if runs:
+    r = explore(sc, policy, max_states=max_states, timeout=timeout, narrate=False, cancelled=stop_requested)
+    if runs and r.stop != "interrupted":
         rnd = random_search(sc.with_policy(policy), runs=runs, seed=seed, measure_aborts=True, narrate=False)
         aborts = AbortStats(**{k: rnd.extra["aborts"][k] for k in ("faults", "aborts", "unnecessary", "undetermined")})
     else:
@@ -491,7 +479,17 @@ def policy_matrix(
         for sc in scenarios
         for p in policies
     ]
-    done = pool_map(matrix_cell, payloads, jobs, (lambda i, row: on_row(row)) if on_row else None, cancelled)
+    halted = [False]
+
+    def got(i: int, row: MatrixRow) -> None:
+        halted[0] = halted[0] or row.result.stop == "interrupted"  # Ctrl-C reached the cell: start no other
+        if on_row is not None:
+            on_row(row)
+
+    done = pool_map(
+        matrix_cell, payloads, jobs, got, lambda: halted[0] or (cancelled is not None and cancelled()),
+        describe=lambda p: f"{p[1]} under {p[2]}",
+    )  # fmt: skip
     return [done[i] for i in sorted(done)]
 
 

@@ -67,7 +67,7 @@ _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
 _MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
-_SCHEDULE_FILE_KEYS = ("scenario", "policy", "reuse", "stop_at", "steps")
+_SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "stop_at", "steps")
 _WORDS_PER_PAGE = tuple(1 << n for n in range(7))  # each must divide PAGE_SIZE
 
 
@@ -399,7 +399,12 @@ def parse_schedule_meta(
     if "stop_at" in doc.data and not 0 <= stop_at <= MAX_STEPS:
         raise doc.error(("stop_at",), f"expected a step number from 0 to {MAX_STEPS:,}, found {stop_at}")
     entries = _steps(doc, doc.data, (), threads, known_labels)
-    return ScheduleFile(entries, scenario, policy, reuse, None if stop_at < 0 else stop_at)
+    name = doc.get(doc.data, (), "scenario_name", STRING, "")
+    digest = doc.get(doc.data, (), "scenario_hash", STRING, "")
+    return ScheduleFile(
+        entries, scenario, policy, reuse, None if stop_at < 0 else stop_at,
+        name, digest, doc.line(("scenario_hash",)) if digest else 0,
+    )  # fmt: skip
 
 
 def parse_schedule_file(
@@ -452,11 +457,16 @@ def dump_schedule(
     policy: str = "",
     reuse: str = "",
     stop_at: int | None = None,
+    identity: tuple[str, str] | None = None,
 ) -> str:
-    """TOML text for a schedule file that `parse_schedule_file` reads back."""
+    """TOML text for a schedule file that `parse_schedule_file` reads back;
+    `identity` is the scenario's (name, content hash)."""
     lines = [f"# {_comment_safe(line)}".rstrip() for line in comment.splitlines()]
     if scenario_path is not None:
         lines.append(f"scenario = {_toml_string(scenario_path)}")
+    if identity is not None:
+        lines.append(f"scenario_name = {_toml_string(identity[0])}")
+        lines.append(f"scenario_hash = {_toml_string(identity[1])}")
     if policy:
         lines.append(f"policy = {_toml_string(policy)}")
     if reuse:

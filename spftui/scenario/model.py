@@ -152,6 +152,9 @@ class ScheduleFile:
     policy: str = ""
     reuse: str = ""
     stop_at: int | None = None
+    scenario_name: str = ""  # the identity of the scenario it was recorded on (engine/schedule_file.py)
+    scenario_hash: str = ""
+    scenario_hash_line: int = 0
 
 
 @attrs.frozen

@@ -1,0 +1,141 @@
+"""The one way spftui writes a file: atomically, and never over one by accident.
+
+`write_file` writes the text to a temporary file in the target's directory,
+fsyncs it, and only then puts it in place (`os.replace` with `force`, else a
+hard link that fails if the name is taken). A reader therefore sees the old
+file or the new one, never a truncated one: on a full disk the old file stays
+as it was and no 0-byte file is left behind. Every failure is a `WriteError`
+whose text names the file and the reason.
+
+Standard library only (the engine never imports Textual or Rich).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+
+# what to do when the name is taken
+REFUSE = "refuse"  # WriteError (the user named the file: --force replaces it)
+REPLACE = "replace"  # --force
+NUMBER = "number"  # a name spftui picked: NAME.2.EXT, NAME.3.EXT, ... (the first free one)
+
+MAX_NUMBER = 10_000
+
+
+class WriteError(Exception):
+    """A file could not be written; `str()` is `PATH: cannot write WHAT: REASON`."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def write_file(path: str, text: str, *, exists: str = REFUSE, what: str = "the file") -> str:
+    """Write `text` (UTF-8) to `path` atomically; returns the path written.
+
+    exists  REFUSE (default), REPLACE or NUMBER: see the constants above.
+    what    names the file in error messages ("the schedule").
+    """
+    data = text.encode("utf-8")
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise WriteError(path, f"cannot write {what}: {_reason(e, directory)}") from None
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, _mode_for(path))
+            os.fsync(fd)  # the data is on disk before the name points at it
+        finally:
+            os.close(fd)
+        written = _put_in_place(tmp, path, exists, what)
+        _sync_dir(directory)
+        return written
+    except OSError as e:
+        raise WriteError(path, f"cannot write {what}: {_reason(e, directory)}") from None
+    finally:
+        try:
+            os.unlink(tmp)  # gone already after a replace; a link leaves it to remove
+        except OSError:
+            pass
+
+
+def numbered(path: str, n: int) -> str:
+    """`dir/a.b.schedule.toml`, 2 → `dir/a.b.2.schedule.toml` (before the first suffix spftui adds)."""
+    head, name = os.path.split(path)
+    for tail in (".schedule.toml", ".toml"):
+        if name.endswith(tail) and len(name) > len(tail):
+            return os.path.join(head, f"{name[: -len(tail)]}.{n}{tail}")
+    stem, ext = os.path.splitext(name)
+    return os.path.join(head, f"{stem}.{n}{ext}")
+
+
+def _put_in_place(tmp: str, path: str, exists: str, what: str) -> str:
+    if exists == REPLACE:
+        os.replace(tmp, path)
+        return path
+    candidates = [path] if exists == REFUSE else [path, *(numbered(path, n) for n in range(2, MAX_NUMBER))]
+    for target in candidates:
+        try:
+            os.link(tmp, target)  # atomic and fails if the name exists: no check-then-write race
+            return target
+        except FileExistsError:
+            continue
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            # a file system without hard links: check, then replace (a small race, no data loss)
+            if os.path.lexists(target):
+                continue
+            os.replace(tmp, target)
+            return target
+    if exists == REFUSE:
+        raise WriteError(path, f"{what} already exists (use --force to replace it)")
+    raise WriteError(path, f"cannot write {what}: {MAX_NUMBER} numbered names are taken")
+
+
+def _mode_for(path: str) -> int:
+    """An existing file's mode, else what `open(path, "w")` would give (mkstemp makes 0600)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # not thread-safe, hence only where /proc is missing
+    os.umask(mask)
+    return mask
+
+
+def _sync_dir(directory: str) -> None:
+    """Make the new name durable too (best effort: not every file system can)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reason(e: OSError, directory: str) -> str:
+    if e.errno == errno.ENOENT and not os.path.isdir(directory):
+        return f"no such directory: {directory}"
+    return e.strerror or str(e)
