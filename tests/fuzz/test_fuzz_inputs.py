@@ -162,7 +162,9 @@ def assert_clean_or_located(status: int, stderr: str, seconds: float, path: str)
     # A schedule without a recorded scenario identity replays with a one-line warning.
     lines = [ln for ln in stderr.splitlines() if not ln.startswith("spftui: warning: ")]
     if status == 2:
-        assert lines and lines[0].startswith(f"spftui: error: {path}"), stderr  # names the file (and the line when known)
+        assert lines and lines[0].startswith(f"spftui: error: {path}"), (
+            stderr
+        )  # names the file (and the line when known)
         assert "Traceback" not in stderr
     else:
         assert lines == [], stderr
