@@ -24,7 +24,7 @@ Searches
                 ... for each kind found, so its counterexample has the fewest
                 preemptions. With `first`: bounds 0 and 1, then exhaustive,
                 stopping at the first violation.
-    random/pct  seeded random or PCT schedules (see `matrix.py`); the
+    random/pct  seeded random or PCT schedules (see `sampling.py`); the
                 counterexamples they find are then shortened by the bounded
                 search (fewest preemptions).
 
@@ -46,7 +46,7 @@ import attrs
 from ..kernel import build_machine
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
-from .narrate import Counterexample, Result, entries_of, verdicts
+from .narrate import Counterexample, Progress, Result, entries_of, verdicts
 from .por import SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
@@ -62,20 +62,6 @@ DEFAULT_MAX_STATES = 2_000_000
 
 class ExploreError(ValueError):
     """Bad explorer arguments (unknown policy or mode, negative limits)."""
-
-
-@attrs.frozen
-class Progress:
-    """A progress report: what the running search has done so far."""
-
-    policy: str
-    phase: str  # "bounded 0", "exhaustive", "random", ...
-    states: int
-    transitions: int
-    depth: int
-    frontier: int
-    seconds: float
-    found: tuple[str, ...]
 
 
 class Search:
@@ -410,7 +396,7 @@ def explore(
     sc = scenario.with_policy(policy, reuse)
     _check_args(sc.policy, mode, max_states, timeout, bound, runs, depth, jobs)
     if mode in ("random", "pct"):
-        from .matrix import random_search
+        from .sampling import random_search
 
         r = random_search(
             sc, mode=mode, runs=runs, seed=seed, depth=depth, jobs=jobs, timeout=timeout,

@@ -176,6 +176,20 @@ _WHY_CUT = {
 
 
 @attrs.frozen
+class Progress:
+    """A progress report: what the running search has done so far."""
+
+    policy: str
+    phase: str  # "bounded 0", "exhaustive", "random", ...
+    states: int
+    transitions: int
+    depth: int
+    frontier: int
+    seconds: float
+    found: tuple[str, ...]
+
+
+@attrs.frozen
 class Counterexample:
     """An execution that reports `kind`: run `entries` (exact step counts per thread).
 

@@ -226,3 +226,48 @@ def _wind_down(workers: list[_Worker], read: Callable[[_Worker], bool]) -> None:
             busy = [w for w in busy if read(w) and w.task is not None]
     except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
         pass
+
+
+# ------------------------------------------------------------- one call for every search
+SHARED: list[Any] = [None]  # what every task of the current search shares (set once per process)
+
+
+def _set_shared(shared: Any) -> None:
+    SHARED[0] = shared
+
+
+def pool_map(
+    fn: Callable[[Any], Any],
+    payloads: list[Any],
+    jobs: int,
+    on_result: Callable[[int, Any], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    shared: Any = None,
+    describe: Callable[[Any], str] | None = None,
+) -> dict[int, Any]:
+    """fn over payloads, in this process (`jobs` ≤ 1) or in `jobs` supervised ones
+    (`run_tasks`); `shared` is sent once per process (as `SHARED[0]`), not with
+    every payload.
+
+    Returns {payload index: result} for what finished, partial results of the
+    searches that were running included; stops early on Ctrl-C or when
+    `cancelled()` turns true. Raises WorkerLost when a task's worker died twice.
+    """
+    done: dict[int, Any] = {}
+    if jobs <= 1 or len(payloads) <= 1:
+        SHARED[0] = shared
+        for i, p in enumerate(payloads):
+            if cancelled is not None and cancelled():
+                break
+            try:
+                done[i] = fn(p)
+            except KeyboardInterrupt:
+                break
+            if on_result is not None:
+                on_result(i, done[i])
+        return done
+    done, _ = run_tasks(
+        fn, payloads, jobs, on_result=on_result, cancelled=cancelled, init=_set_shared, shared=shared,
+        describe=describe,
+    )  # fmt: skip
+    return done

@@ -15,14 +15,10 @@ from hypothesis import strategies as st
 
 from spftui.engine import Session
 from spftui.engine.explorer import Counterexample, ExploreError, Result, explore
-from spftui.engine.matrix import (
-    explore_policies,
-    matrix_markdown,
-    policy_matrix,
-    random_search,
-)
+from spftui.engine.matrix import explore_policies, matrix_markdown, policy_matrix
 from spftui.engine.narrate import narrate
 from spftui.engine.por import Fingerprinter, Tracker
+from spftui.engine.sampling import random_search
 from spftui.engine.schedule import Replay
 from spftui.kernel import build_machine
 from spftui.scenario import dump_schedule, load_scenario, parse_scenario, parse_schedule_meta
