@@ -32,11 +32,12 @@ import attrs
 
 from ..kernel.pte import pte_pfn, pte_present, pte_special, pte_write, vpn_of
 from ..kernel.state import RUNNABLE
+from ..scenario.policies import POLICY
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
 
-CLASSIC_ENTRY = "do_user_addr_fault:mmap_read_lock"
+CLASSIC_ENTRY = POLICY["classic"].entry  # where an aborted fault retries
 _USER = ("user:load", "user:store")
 SOLO_LIMIT = 2000
 
