@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from ..kernel import build_machine
+from ..kernel.checkpoint import Checkpoint, Checkpointer
 from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..kernel.steps import all_labels
@@ -126,6 +127,7 @@ class Session:
     # ------------------------------------------------------------ building
     def _reset(self) -> None:
         self.machine: Machine = build_machine(self.scenario)
+        self._checkpointer = Checkpointer()  # each checkpoint shares what did not change with the last
         self._scratch: Machine | None = None
         self.strategy.set_state(self._strategy_start)
         self.choices: array = choice_array(len(self.machine.threads))  # type: ignore[type-arg]
@@ -133,7 +135,7 @@ class Session:
         self.labels: array = array("H")  # type: ignore[type-arg]
         self.marks: list[Mark] = []
         # Checkpoint 0 is made on first use: building the machine again is as cheap as a snapshot.
-        self.ckpts: dict[int, tuple[Any, Any]] = {0: (None, self.strategy.state)}
+        self.ckpts: dict[int, tuple[Checkpoint | None, Any]] = {0: (None, self.strategy.state)}
         self._ckpt_keys: list[int] = [0]
         self.position = 0
         self.branches: list[Branch] = []
@@ -259,9 +261,13 @@ class Session:
             self.labels.append(LABEL_ID[m.last_label])
             record_marks(self.marks, pos, events, m.last_label)
         self.position = pos = pos + 1
-        if not pos % self.every and pos not in self.ckpts:
-            self.ckpts[pos] = (m.snapshot(), self.strategy.state)
-            self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
+        if not pos % self.every:
+            ck = self.ckpts.get(pos)
+            if ck is None:
+                self.ckpts[pos] = (self._checkpointer.take(m), self.strategy.state)
+                self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
+            elif ck[0] is not None:
+                self._checkpointer.adopt(m, ck[0])  # replayed onto it: the next one builds on it
         return events
 
     def _reason_for(self, info: StepInfo, fired: list[tuple[Breakpoint, str]]) -> StopReason:
@@ -292,7 +298,7 @@ class Session:
         if not (self.position < n <= self.position + self.every):
             c = self._ckpt_at_or_before(max(n - 1, 0))
             snap, strat = self._ckpt(c)
-            self.machine.restore(snap)
+            self._checkpointer.restore(self.machine, snap)
             self.strategy.set_state(strat)
             self.position = c
             self.last = None
@@ -313,10 +319,10 @@ class Session:
         self.goto(self.position - k)
         self.stop = StopReason("stopped", self.position, f"stepped back to step {self.position}")
 
-    def _ckpt(self, c: int) -> tuple[Any, Any]:
+    def _ckpt(self, c: int) -> tuple[Checkpoint, Any]:
         snap, strat = self.ckpts[c]
         if snap is None:
-            snap = build_machine(self.scenario).snapshot()
+            snap = Checkpointer().take(build_machine(self.scenario))
             self.ckpts[c] = (snap, strat)
         return snap, strat
 
@@ -376,6 +382,7 @@ class Session:
         step, choose = m.step, self.strategy.choose
         add_choice, add_label = self.choices.append, self.labels.append
         label_id, marks, every = LABEL_ID, self.marks, self.every
+        take = self._checkpointer.take
         pos = self.position
         while pos < limit:
             idx = choose(m)
@@ -390,7 +397,7 @@ class Session:
             self._events = events
             pos += 1
             if not pos % every:
-                self.ckpts[pos] = (m.snapshot(), self.strategy.state)
+                self.ckpts[pos] = (take(m), self.strategy.state)
                 self._ckpt_keys.append(pos)
         self.position = pos
         if last[1] >= 0:
