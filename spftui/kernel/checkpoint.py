@@ -216,7 +216,8 @@ def _vma_record(v: Vma, old: Any) -> Any:
 
 
 def _shadow_chunk(shadow: dict[int, list[int]], vpns: Iterable[int]) -> tuple[Any, ...]:
-    return tuple((v, tuple(dict.__getitem__(shadow, v))) for v in sorted(vpns) if dict.__contains__(shadow, v))
+    get = dict.get  # untracked: recording the chunk is not a step's access
+    return tuple((v, tuple(w)) for v in sorted(vpns) if (w := get(shadow, v)) is not None)
 
 
 def _shadow_record(mm: Mm, old: tuple[Any, ...] | None) -> tuple[tuple[int, ...], tuple[Any, ...]]:
@@ -261,7 +262,7 @@ class Checkpoint:
     """The machine's state at one position, sharing unchanged parts with the
     checkpoint it was built from. `snapshot()` gives `Machine.snapshot()`."""
 
-    __slots__ = ("lists", "lens", "mms", "rest", "threads", "tlbs")
+    __slots__ = ("lens", "lists", "mms", "rest", "threads", "tlbs")
 
     def __init__(
         self,
@@ -463,7 +464,9 @@ def _dedupe(new: Iterable[Any], old: tuple[Any, ...]) -> tuple[Any, ...]:
     return out
 
 
-def _restore_list(lst: TrackedList, was: tuple[Any, ...], want: tuple[Any, ...], n: int, make: Callable[[int, Any], Any]) -> None:
+def _restore_list(
+    lst: TrackedList, was: tuple[Any, ...], want: tuple[Any, ...], n: int, make: Callable[[int, Any], Any]
+) -> None:
     """Rebuild the objects of `lst` whose checkpoint record differs from `was`'s, or that were marked since."""
     marked = lst.marked()
     cur = len(lst)

@@ -514,7 +514,10 @@ SNAPSHOT_PARTS: dict[str, tuple[Callable[[Machine], Any], Callable[[Machine, Any
         _set("mms", lambda s: {name: Mm.from_snap(name, ms) for name, ms in s}),
     ),
     "threads": (lambda m: tuple(t.snap() for t in m.threads), _restore_threads),
-    "tlbs": (lambda m: tuple(tuple(sorted(tlb.items())) for tlb in m.tlbs), _set("tlbs", lambda s: [dict(t) for t in s])),
+    "tlbs": (
+        lambda m: tuple(tuple(sorted(tlb.items())) for tlb in m.tlbs),
+        _set("tlbs", lambda s: [dict(t) for t in s]),
+    ),
     "swap_map": (lambda m: tuple(sorted(m.swap_map.items())), _set("swap_map", dict)),
     "swap_cache": (lambda m: tuple(sorted(m.swap_cache.items())), _set("swap_cache", dict)),
     "free_swap": (lambda m: tuple(sorted(m.free_swap)), _set("free_swap", list)),
