@@ -135,7 +135,7 @@ class Session:
         self.labels: array = array("H")  # type: ignore[type-arg]
         self.marks: list[Mark] = []
         # Checkpoint 0 is made on first use: building the machine again is as cheap as a snapshot.
-        self.ckpts: dict[int, tuple[Checkpoint | None, Any]] = {0: (None, self.strategy.state)}
+        self.ckpts: dict[int, tuple[Checkpoint | tuple[Any, ...] | None, Any]] = {0: (None, self.strategy.state)}
         self._ckpt_keys: list[int] = [0]
         self.position = 0
         self.branches: list[Branch] = []
@@ -319,7 +319,7 @@ class Session:
         self.goto(self.position - k)
         self.stop = StopReason("stopped", self.position, f"stepped back to step {self.position}")
 
-    def _ckpt(self, c: int) -> tuple[Checkpoint, Any]:
+    def _ckpt(self, c: int) -> tuple[Checkpoint | tuple[Any, ...], Any]:
         snap, strat = self.ckpts[c]
         if snap is None:
             snap = Checkpointer().take(build_machine(self.scenario))

@@ -37,6 +37,9 @@ CHUNK = 64  # frames / tables / VMAs per chunk
 PTE_CHUNK = 64  # PTE slots per chunk of a table's entries
 SHADOW_CHUNK = 64  # pages per chunk of an mm's shadow
 
+# Below this many frames, tables and VMAs a full re-record is cheaper than
+# tracking every fetch; the checkpoint still shares what compares equal.
+TRACK_ABOVE = 256
 _ENTRIES = PteTable.SNAP_FIELDS.index("entries")
 _SHADOW = Mm.SNAP_FIELDS.index("shadow")
 _LISTS = ("frames", "tables", "vmas")
@@ -181,12 +184,16 @@ def _table_record(t: PteTable, old: Any) -> Any:
     if not t.entries:
         chunks: tuple[Any, ...] = _EMPTY_TABLE
     else:
-        get = t.entries.get
+        slots: dict[int, list[int]] = {}  # chunk -> its PTE slots, for the chunks that have entries
+        for i, p in dict.items(t.entries):
+            c, j = divmod(i, PTE_CHUNK)
+            if c not in slots:
+                slots[c] = [0] * PTE_CHUNK
+            slots[c][j] = p
         ochunks = old[1] if old is not None else _EMPTY_TABLE
         new = []
         for c, oc in enumerate(ochunks):
-            lo = c * PTE_CHUNK
-            ch = tuple(map(get, range(lo, lo + PTE_CHUNK), repeat(0)))
+            ch = tuple(slots[c]) if c in slots else _ZERO_PTES
             new.append(oc if ch == oc else ch)
         chunks = tuple(new)
     if old is not None:
@@ -370,13 +377,18 @@ class Checkpointer:
                 mm.shadow = TrackedDict(mm.shadow)
 
     # ---------------------------------------------------------- checkpoints
-    def take(self, m: Machine) -> Checkpoint:
-        """A checkpoint of `m` now, sharing with the previous one."""
-        base = self.base if self._tracked(m) else None
+    def take(self, m: Machine) -> Checkpoint | tuple[Any, ...]:
+        """A checkpoint of `m` now, sharing with the previous one; a small
+        machine's is just its snapshot (quicker to take than to share)."""
+        if sum(len(getattr(m, n)) for n in _LISTS) < TRACK_ABOVE:
+            self.base = None
+            return m.snapshot()
+        base = self.base
+        tracked = base is not None and self._tracked(m)
         lists, lens = [], []
         for k, n in enumerate(_LISTS):
             lst = getattr(m, n)
-            marked = lst.marked() if base is not None else None
+            marked = lst.marked() if tracked else None
             old, oldn = (base.lists[k], base.lens[k]) if base is not None else ((), 0)
             chunks, length = _chunks(lst, marked, old, oldn, _RECORD[n])
             lists.append(chunks)
@@ -392,7 +404,7 @@ class Checkpointer:
             mms.append((name, s, sh))
         threads = _dedupe((t.snap() for t in m.threads), base.threads if base is not None else ())
         tlbs_list = m.tlbs
-        marked_tlbs = tlbs_list.marked() if base is not None and type(tlbs_list) is TrackedList else None
+        marked_tlbs = tlbs_list.marked() if tracked and type(tlbs_list) is TrackedList else None
         old_tlbs = base.tlbs if base is not None and len(base.tlbs) == len(tlbs_list) else None
         if old_tlbs is not None and marked_tlbs is not None:
             tl = list(old_tlbs)
@@ -407,15 +419,18 @@ class Checkpointer:
         self.adopt(m, ck)
         return ck
 
-    def adopt(self, m: Machine, ck: Checkpoint) -> None:
+    def adopt(self, m: Machine, ck: Checkpoint | tuple[Any, ...]) -> None:
         """`m` is now exactly at `ck` (replayed up to it): the next checkpoint builds on it."""
+        if isinstance(ck, tuple):
+            self.base = None
+            return
         self._attach(m)
         self.base = ck
 
-    def restore(self, m: Machine, ck: Checkpoint) -> None:
+    def restore(self, m: Machine, ck: Checkpoint | tuple[Any, ...]) -> None:
         """Put `m` back at `ck`, rebuilding only what differs from the current state."""
         base = self.base
-        if base is None or not self._tracked(m):
+        if base is None or isinstance(ck, tuple) or not self._tracked(m):
             m.restore(ck)
             self.adopt(m, ck)
             return

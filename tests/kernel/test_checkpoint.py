@@ -46,11 +46,13 @@ def quiet_snapshot(m: Any) -> tuple[Any, ...]:
 def checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every checkpoint taken is compared with a full snapshot; small chunks, so objects span many."""
     monkeypatch.setattr(checkpoint, "CHUNK", 4)
+    monkeypatch.setattr(checkpoint, "TRACK_ABOVE", 0)  # track even the smallest machine
     taken: list[int] = []
     take = Checkpointer.take
 
     def checked_take(self: Checkpointer, m: Any) -> Any:
         ck = take(self, m)
+        assert isinstance(ck, checkpoint.Checkpoint)
         assert ck.snapshot() == quiet_snapshot(m), f"checkpoint at step {m.steps} differs from the machine"
         taken.append(m.steps)
         return ck
@@ -94,11 +96,16 @@ def test_checkpoints_across_many_pages_are_exact_and_restore_exactly(checked: li
     assert len(checked) > 10
 
 
+def test_a_small_machine_is_checkpointed_whole_and_still_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint, "TRACK_ABOVE", 10**9)
+    check_gotos(pages_scenario(40), "spf-mm-seq", 3, every=8)
+
+
 def test_an_unchanged_page_costs_a_checkpoint_nothing() -> None:
     s = Session(parse_scenario(pages_scenario(1000, repeat=50)), strategy=SeededRandom(2), checkpoint_every=128)
     s.run(limit=1024)
     a, b = s.ckpts[896][0], s.ckpts[1024][0]
-    assert a is not None and b is not None
+    assert isinstance(a, checkpoint.Checkpoint) and isinstance(b, checkpoint.Checkpoint)
     frames_a, frames_b = a.lists[0], b.lists[0]
     shared = sum(x is y for x, y in zip(frames_a, frames_b, strict=True))
     assert shared >= len(frames_b) - 8  # a few pages changed; the other chunks are the same objects
