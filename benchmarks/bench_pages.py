@@ -36,7 +36,7 @@ from typing import Any
 BASE = 0x10000000
 
 
-def scenario_text(pages: int, threads: int = 4, repeat: int = 10_000_000) -> str:
+def scenario_text(pages: int, threads: int = 4, repeat: int = 1_000_000) -> str:
     lines = ['title = "pages"', 'policy = "spf-mm-seq"', "words_per_page = 4", "[[process]]", 'name = "A"']
     lines += ["[[process.mapping]]", f"start = {BASE:#x}", f"pages = {pages}", 'prot = "rw"', "populate = true"]
     for i in range(threads):
