@@ -39,7 +39,7 @@ SHADOW_CHUNK = 64  # pages per chunk of an mm's shadow
 
 # Below this many frames, tables and VMAs a full re-record is cheaper than
 # tracking every fetch; the checkpoint still shares what compares equal.
-TRACK_ABOVE = 256
+TRACK_ABOVE = 64
 _ENTRIES = PteTable.SNAP_FIELDS.index("entries")
 _SHADOW = Mm.SNAP_FIELDS.index("shadow")
 _LISTS = ("frames", "tables", "vmas")
