@@ -17,8 +17,8 @@ reads   While a step runs (`Tracker.begin` .. `Tracker.end`), every frame,
 writes  The fields whose snapshot value changed across the step (a write
         that restores the old value within the step is no write), found by
         comparing the snapshots before and after it. Which snapshot position
-        holds which field is probed once per class (`_probe_fields`); if a
-        probe fails, the explorer runs without reduction rather than guess.
+        holds which field is each class's SNAP_FIELDS declaration
+        (kernel/state.py; a test checks snap() and from_snap() against it).
 global  A step that reports a violation is dependent with everything (the
         oracles read reference counts of every thread and de-duplicate
         reports globally).
@@ -62,6 +62,7 @@ import pickle
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..kernel.machine import SNAPSHOT_FIELDS, SNAPSHOT_PARTS
 from ..kernel.state import Frame, Mm, PteTable, Vma
 
 if TYPE_CHECKING:
@@ -71,12 +72,18 @@ if TYPE_CHECKING:
 
 CHECK_SNAPSHOT_EVERY = 997  # incremental snapshots compared with Machine.snapshot() (tests: 1)
 
-# Machine.snapshot() layout (checked by `layout_ok`).
-_FRAMES, _FREE_PFNS, _TABLES, _FREE_TABLES, _VMAS, _FREE_VMAS, _MMS, _THREADS, _TLBS = range(9)
-_SWAP = (9, 10, 11, 12)  # swap_map, swap_cache, free_swap, swap_next
-_RCU, _ANON_VMA_NEXT, _REPORTED, _STEPS = 13, 14, 15, 16
-_SNAP_LEN = 17
+# Machine.snapshot() layout, from its declaration (and checked by `layout_ok`).
+_FRAMES, _FREE_PFNS, _TABLES, _FREE_TABLES, _VMAS, _FREE_VMAS, _MMS, _THREADS, _TLBS = (
+    SNAPSHOT_FIELDS.index(n)
+    for n in ("frames", "free_pfns", "tables", "free_tables", "vmas", "free_vmas", "mms", "threads", "tlbs")
+)
+_SWAP = tuple(SNAPSHOT_FIELDS.index(n) for n in ("swap_map", "swap_cache", "free_swap", "swap_next"))
+_RCU, _ANON_VMA_NEXT, _REPORTED, _STEPS = (
+    SNAPSHOT_FIELDS.index(n) for n in ("rcu_pending", "anon_vma_next", "reported", "steps")
+)
+_SNAP_LEN = len(SNAPSHOT_FIELDS)
 KEY_LEN = _REPORTED  # the fingerprint covers snapshot[:KEY_LEN]
+assert (_REPORTED, _STEPS) == (_SNAP_LEN - 2, _SNAP_LEN - 1), "state_key() drops the last two fields"
 
 Key = tuple[Any, ...]
 SWAP: Key = ("swap",)
@@ -144,53 +151,6 @@ class _TrackSwap(dict):  # type: ignore[type-arg]
         return dict.keys(self)
 
 
-# ------------------------------------------------------------ field probing
-_PROBE = "\0probe"
-
-
-def _contains(v: Any, p: str, depth: int = 0) -> bool:
-    if v == p:
-        return True
-    if depth > 3:
-        return False
-    if isinstance(v, dict):
-        return any(_contains(k, p, depth + 1) or _contains(x, p, depth + 1) for k, x in v.items())
-    if isinstance(v, list | tuple | set | frozenset):
-        return any(_contains(x, p, depth + 1) for x in v)
-    return False
-
-
-def _slots(cls: type) -> list[str]:
-    out: list[str] = []
-    for c in cls.__mro__:
-        for name in getattr(c, "__slots__", ()):
-            if name not in out:
-                out.append(name)
-    return out
-
-
-def _probe_fields(cls: type, make: Callable[[tuple[Any, ...]], Any], snap: tuple[Any, ...]) -> tuple[str, ...] | None:
-    """Which attribute each position of `cls`'s snapshot restores into.
-
-    Restores a copy of `snap` with position k replaced by a marker and looks
-    for the one attribute that holds it. None when that is not clear-cut.
-    """
-    names = _slots(cls)
-    out: list[str] = []
-    for k in range(len(snap)):
-        marker = f"{_PROBE}{k}"
-        value: Any = ((marker, ()),) if isinstance(snap[k], tuple) else marker
-        try:
-            obj = make((*snap[:k], value, *snap[k + 1 :]))
-            hits = [n for n in names if _contains(getattr(obj, n, None), marker)]
-        except Exception:
-            return None
-        if len(hits) != 1 or hits[0] in out:
-            return None
-        out.append(hits[0])
-    return tuple(out)
-
-
 def _tracked_class(base: type, kind: str, id_attr: str, fields: tuple[str, ...]) -> type:
     """A layout-compatible subclass of `base` that records (kind, id, field) on
     every read and assignment of a snapshotted field."""
@@ -228,25 +188,20 @@ def _tracked_class(base: type, kind: str, id_attr: str, fields: tuple[str, ...])
 class _Kind:
     """How one kind of object is tracked."""
 
-    def __init__(self, kind: str, attr: str, base: type, id_attr: str, fields: tuple[str, ...] | None) -> None:
+    def __init__(self, kind: str, attr: str, base: type, id_attr: str, fields: tuple[str, ...]) -> None:
         self.kind = kind
         self.attr = attr  # the Machine attribute holding them
         self.base = base
-        self.fields = fields  # snapshot position -> attribute (None: the probe failed)
-        self.tracked = _tracked_class(base, kind, id_attr, fields or ())
+        self.fields = fields  # snapshot position -> attribute
+        self.tracked = _tracked_class(base, kind, id_attr, fields)
 
 
-def _kinds(m: Machine) -> list[_Kind]:
-    s = m.snapshot()
-    frame_snap = s[_FRAMES][0]
-    table_snap = s[_TABLES][0] if s[_TABLES] else PteTable(0).snap()
-    vma_snap = s[_VMAS][0] if s[_VMAS] else Vma(0).snap()
-    mm_snap = s[_MMS][0][1] if s[_MMS] else Mm("").snap()
+def _kinds() -> list[_Kind]:
     return [
-        _Kind("f", "frames", Frame, "pfn", _probe_fields(Frame, lambda x: Frame.from_snap(0, x), frame_snap)),
-        _Kind("t", "tables", PteTable, "id", _probe_fields(PteTable, lambda x: PteTable.from_snap(0, x), table_snap)),
-        _Kind("v", "vmas", Vma, "id", _probe_fields(Vma, lambda x: Vma.from_snap(0, x), vma_snap)),
-        _Kind("mm", "mms", Mm, "name", _probe_fields(Mm, lambda x: Mm.from_snap("", x), mm_snap)),
+        _Kind("f", "frames", Frame, "pfn", Frame.SNAP_FIELDS),
+        _Kind("t", "tables", PteTable, "id", PteTable.SNAP_FIELDS),
+        _Kind("v", "vmas", Vma, "id", Vma.SNAP_FIELDS),
+        _Kind("mm", "mms", Mm, "name", Mm.SNAP_FIELDS),
     ]
 
 
@@ -331,10 +286,7 @@ class Tracker:
     ) -> None:
         self.m = m
         self.enabled = enabled and layout_ok(m)
-        self.kinds = _kinds(m) if self.enabled else []
-        if any(k.fields is None for k in self.kinds):
-            self.enabled = False  # cannot tell fields apart: no reduction rather than a wrong one
-            self.kinds = []
+        self.kinds = _kinds() if self.enabled else []
         self._tracked: tuple[Any, ...] = tuple(k.tracked for k in self.kinds)
         self.reads: set[Key] = set()
         self._rcu = (0, 0)
@@ -441,25 +393,16 @@ class Tracker:
         reported = parent[_REPORTED]
         if len(reported) != len(m.reported):
             reported = tuple(sorted(m.reported, key=repr))
-        snap = (
-            _resnap(parent[_FRAMES], m.frames, touched["f"], Frame.snap),
-            tuple(sorted(m.free_pfns)),
-            _resnap(parent[_TABLES], m.tables, touched["t"], PteTable.snap),
-            tuple(sorted(m.free_tables)),
-            _resnap(parent[_VMAS], m.vmas, touched["v"], Vma.snap),
-            tuple(sorted(m.free_vmas)),
-            mms,
-            tuple(threads),
-            tlbs,
-            tuple(sorted(m.swap_map.items())),
-            tuple(sorted(m.swap_cache.items())),
-            tuple(sorted(m.free_swap)),
-            m.swap_next,
-            tuple(m.rcu_pending),
-            m.anon_vma_next,
-            reported,
-            m.steps,
-        )
+        redone = {
+            "frames": _resnap(parent[_FRAMES], m.frames, touched["f"], Frame.snap),
+            "tables": _resnap(parent[_TABLES], m.tables, touched["t"], PteTable.snap),
+            "vmas": _resnap(parent[_VMAS], m.vmas, touched["v"], Vma.snap),
+            "mms": mms,
+            "threads": tuple(threads),
+            "tlbs": tlbs,
+            "reported": reported,
+        }
+        snap = tuple(redone[n] if n in redone else SNAPSHOT_PARTS[n][0](m) for n in SNAPSHOT_FIELDS)
         if self.calls % self.check_every == 0 and snap != m.snapshot():
             self.incremental = False
             raise SnapshotMismatch(f"incremental snapshot differs from Machine.snapshot() after {self.calls} steps")

@@ -1,9 +1,9 @@
 """The Session: a recorded run you can step, rewind, branch and replay.
 
-The trace keeps one byte per step for the thread that ran (high bit: a
-manual choice), two bytes for the step label, sparse marks for aborts and
-violations, and a checkpoint (machine snapshot + scheduler state) every
-CHECKPOINT_EVERY steps. Going back restores the nearest checkpoint and
+The trace keeps, per step, the index of the thread that ran (one byte while
+there are at most 256 threads, wider beyond) and two bytes for the step
+label; manual choices, aborts and violations are sparse. A checkpoint
+(machine state + scheduler state) is kept every CHECKPOINT_EVERY steps. Going back restores the nearest checkpoint and
 replays forward: the run is deterministic, so the replay is exact.
 
 After going back, stepping a different thread than the recorded one starts
@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from ..kernel import build_machine
+from ..kernel.checkpoint import Checkpoint, Checkpointer
 from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..kernel.steps import all_labels
@@ -32,7 +33,17 @@ from .schedule import Replay, SeededRandom, Strategy
 CHECKPOINT_EVERY = 128
 LABELS: list[str] = ["op_start", *sorted(all_labels())]
 LABEL_ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
-MANUAL = 0x80
+# Legacy: no recorded choice carries this bit any more (`choices` holds plain
+# thread indices; manual steps are in `Session.manual`), so `c & ~MANUAL` is c.
+MANUAL = 1 << 62
+
+
+def choice_array(threads: int) -> array:  # type: ignore[type-arg]
+    """An empty per-step thread-index array just wide enough for `threads`."""
+    for code in ("B", "H", "I", "Q"):
+        if threads <= 1 << (8 * array(code).itemsize):
+            return array(code)
+    raise SessionError(f"{threads} threads: too many to record")
 
 
 class SessionError(Exception):
@@ -68,6 +79,7 @@ class Branch:
     choices: array  # type: ignore[type-arg]
     labels: array  # type: ignore[type-arg]
     marks: list[Mark]
+    manual: frozenset[int] = frozenset()  # the steps that were manual choices
 
 
 @attrs.frozen
@@ -115,13 +127,15 @@ class Session:
     # ------------------------------------------------------------ building
     def _reset(self) -> None:
         self.machine: Machine = build_machine(self.scenario)
+        self._checkpointer = Checkpointer()  # each checkpoint shares what did not change with the last
         self._scratch: Machine | None = None
         self.strategy.set_state(self._strategy_start)
-        self.choices: array = array("B")  # type: ignore[type-arg]
+        self.choices: array = choice_array(len(self.machine.threads))  # type: ignore[type-arg]
+        self.manual: set[int] = set()  # steps that were manual choices (rare: keep them sparse)
         self.labels: array = array("H")  # type: ignore[type-arg]
         self.marks: list[Mark] = []
         # Checkpoint 0 is made on first use: building the machine again is as cheap as a snapshot.
-        self.ckpts: dict[int, tuple[Any, Any]] = {0: (None, self.strategy.state)}
+        self.ckpts: dict[int, tuple[Checkpoint | tuple[Any, ...] | None, Any]] = {0: (None, self.strategy.state)}
         self._ckpt_keys: list[int] = [0]
         self.position = 0
         self.branches: list[Branch] = []
@@ -163,7 +177,15 @@ class Session:
         return not self.machine.runnable()
 
     def step_thread(self, step: int) -> str:
-        return self.names[int(self.choices[step]) & ~MANUAL]
+        return self.names[int(self.choices[step])]
+
+    def thread_at(self, step: int) -> int:
+        """The index of the thread that ran recorded step `step` (0-based)."""
+        return int(self.choices[step])
+
+    def is_manual(self, step: int) -> bool:
+        """Was recorded step `step` a manual choice (not the strategy's)?"""
+        return step in self.manual
 
     def step_label(self, step: int) -> str:
         return LABELS[int(self.labels[step])]
@@ -192,7 +214,7 @@ class Session:
             if t.state != RUNNABLE:
                 why = "finished" if t.state == DONE else f"blocked on {t.blocked_on}"
                 raise SessionError(f"{t.name} cannot run: it is {why}")
-            if pos < len(self.choices) and (self.choices[pos] & ~MANUAL) != idx:
+            if pos < len(self.choices) and self.choices[pos] != idx:
                 self._cut_branch()
             if pos >= len(self.choices):
                 self.strategy.observe(m, idx)
@@ -215,9 +237,8 @@ class Session:
         m = self.machine
         pos = self.position
         if pos < len(self.choices):
-            rec: int = self.choices[pos]
-            idx = rec & ~MANUAL
-            if rec & MANUAL:
+            idx: int = self.choices[pos]
+            if pos in self.manual:
                 self.strategy.observe(m, idx)
             else:
                 self.strategy.choose(m)
@@ -234,13 +255,19 @@ class Session:
         events = m.step(idx)
         pos = self.position
         if record:
-            self.choices.append(idx | MANUAL if manual else idx)
+            self.choices.append(idx)
+            if manual:
+                self.manual.add(pos)
             self.labels.append(LABEL_ID[m.last_label])
             record_marks(self.marks, pos, events, m.last_label)
         self.position = pos = pos + 1
-        if not pos % self.every and pos not in self.ckpts:
-            self.ckpts[pos] = (m.snapshot(), self.strategy.state)
-            self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
+        if not pos % self.every:
+            ck = self.ckpts.get(pos)
+            if ck is None:
+                self.ckpts[pos] = (self._checkpointer.take(m), self.strategy.state)
+                self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
+            elif ck[0] is not None:
+                self._checkpointer.adopt(m, ck[0])  # replayed onto it: the next one builds on it
         return events
 
     def _reason_for(self, info: StepInfo, fired: list[tuple[Breakpoint, str]]) -> StopReason:
@@ -271,15 +298,14 @@ class Session:
         if not (self.position < n <= self.position + self.every):
             c = self._ckpt_at_or_before(max(n - 1, 0))
             snap, strat = self._ckpt(c)
-            self.machine.restore(snap)
+            self._checkpointer.restore(self.machine, snap)
             self.strategy.set_state(strat)
             self.position = c
             self.last = None
         m = self.machine
         while self.position < n:
-            rec = self.choices[self.position]
-            idx = rec & ~MANUAL
-            if rec & MANUAL:
+            idx = self.choices[self.position]
+            if self.position in self.manual:
                 self.strategy.observe(m, idx)
             else:
                 self.strategy.choose(m)
@@ -293,10 +319,10 @@ class Session:
         self.goto(self.position - k)
         self.stop = StopReason("stopped", self.position, f"stepped back to step {self.position}")
 
-    def _ckpt(self, c: int) -> tuple[Any, Any]:
+    def _ckpt(self, c: int) -> tuple[Checkpoint | tuple[Any, ...], Any]:
         snap, strat = self.ckpts[c]
         if snap is None:
-            snap = build_machine(self.scenario).snapshot()
+            snap = Checkpointer().take(build_machine(self.scenario))
             self.ckpts[c] = (snap, strat)
         return snap, strat
 
@@ -356,6 +382,7 @@ class Session:
         step, choose = m.step, self.strategy.choose
         add_choice, add_label = self.choices.append, self.labels.append
         label_id, marks, every = LABEL_ID, self.marks, self.every
+        take = self._checkpointer.take
         pos = self.position
         while pos < limit:
             idx = choose(m)
@@ -370,7 +397,7 @@ class Session:
             self._events = events
             pos += 1
             if not pos % every:
-                self.ckpts[pos] = (m.snapshot(), self.strategy.state)
+                self.ckpts[pos] = (take(m), self.strategy.state)
                 self._ckpt_keys.append(pos)
         self.position = pos
         if last[1] >= 0:
@@ -421,7 +448,7 @@ class Session:
             self.breakpoints.prime(scratch)
             found = None
             for pos in range(c, hi):
-                rec = self.choices[pos] & ~MANUAL
+                rec = self.choices[pos]
                 events = scratch.step(rec)
                 if self.breakpoints.check(scratch, self.names[rec], events, count=False):
                     found = pos + 1
@@ -456,7 +483,7 @@ class Session:
         c = self._ckpt_at_or_before(start)
         scratch.restore(self._ckpt(c)[0])
         for pos in range(c, end):
-            events = scratch.step(self.choices[pos] & ~MANUAL)
+            events = scratch.step(self.choices[pos])
             if pos >= start:
                 yield pos, tuple(events)
 
@@ -464,15 +491,19 @@ class Session:
     def _cut_branch(self) -> None:
         """Save the current timeline as a branch; the new one starts here."""
         pos = self.position
-        self.branches.append(Branch(self.branch_id, pos, self.choices[:], self.labels[:], list(self.marks)))
+        self.branches.append(self._as_branch(pos))
         self._truncate(pos)
         self.branch_id = self._next_branch
         self._next_branch += 1
+
+    def _as_branch(self, at: int) -> Branch:
+        return Branch(self.branch_id, at, self.choices[:], self.labels[:], list(self.marks), frozenset(self.manual))
 
     def _truncate(self, pos: int) -> None:
         del self.choices[pos:]
         del self.labels[pos:]
         self.marks = [mk for mk in self.marks if mk.step < pos]
+        self.manual = {k for k in self.manual if k < pos}
         for k in [k for k in self.ckpts if k > pos]:
             del self.ckpts[k]
         self._ckpt_keys = sorted(self.ckpts)
@@ -484,16 +515,21 @@ class Session:
             raise SessionError(f"no branch {bid}")
         common = 0
         limit = min(len(b.choices), len(self.choices))
-        while common < limit and b.choices[common] == self.choices[common]:
+        while (
+            common < limit
+            and b.choices[common] == self.choices[common]
+            and (common in b.manual) == (common in self.manual)
+        ):
             common += 1
         self.branches.remove(b)
-        self.branches.append(Branch(self.branch_id, common, self.choices[:], self.labels[:], list(self.marks)))
+        self.branches.append(self._as_branch(common))
         if self.position > common:
             self.goto(common)
         self._truncate(common)
         self.choices = b.choices[:]
         self.labels = b.labels[:]
         self.marks = list(b.marks)
+        self.manual = set(b.manual)
         self.branch_id = b.id
         self.stop = StopReason(
             "stopped", self.position, f"switched to branch {b.id} (its future starts at step {common})"
@@ -506,9 +542,9 @@ class Session:
         out: list[ScheduleEntry] = []
         i = 0
         while i < n:
-            idx = self.choices[i] & ~MANUAL
+            idx = self.choices[i]
             j = i
-            while j < n and (self.choices[j] & ~MANUAL) == idx:
+            while j < n and self.choices[j] == idx:
                 j += 1
             name = self.names[idx]
             text = name if j - i == 1 else f"{name} {j - i}"

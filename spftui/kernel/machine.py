@@ -9,6 +9,7 @@ TLBs, RCU) and feed the oracles through `oracles.py`'s hooks.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from typing import Any
 
 from ..scenario.policies import POLICY, REUSE, Policy, ReuseRule
@@ -75,26 +76,8 @@ class Machine:
 
     # ----------------------------------------------------------- snapshots
     def snapshot(self) -> tuple[Any, ...]:
-        """The whole state as one hashable value."""
-        return (
-            tuple(f.snap() for f in self.frames),
-            tuple(sorted(self.free_pfns)),
-            tuple(t.snap() for t in self.tables),
-            tuple(sorted(self.free_tables)),
-            tuple(v.snap() for v in self.vmas),
-            tuple(sorted(self.free_vmas)),
-            tuple((name, mm.snap()) for name, mm in self.mms.items()),
-            tuple(t.snap() for t in self.threads),
-            tuple(tuple(sorted(tlb.items())) for tlb in self.tlbs),
-            tuple(sorted(self.swap_map.items())),
-            tuple(sorted(self.swap_cache.items())),
-            tuple(sorted(self.free_swap)),
-            self.swap_next,
-            tuple(self.rcu_pending),
-            self.anon_vma_next,
-            tuple(sorted(self.reported, key=repr)),
-            self.steps,
-        )
+        """The whole state as one hashable value (layout: SNAPSHOT_FIELDS)."""
+        return tuple(part(self) for part in _SNAP_PARTS)
 
     def state_key(self) -> tuple[Any, ...]:
         """The state without the step counter and the set of violations already
@@ -102,25 +85,12 @@ class Machine:
         explorer's visited set compares)."""
         return self.snapshot()[:-2]
 
-    def restore(self, s: tuple[Any, ...]) -> None:
-        self.frames = [Frame.from_snap(i, fs) for i, fs in enumerate(s[0])]
-        self.free_pfns = list(s[1])
-        self.tables = [PteTable.from_snap(i, ts) for i, ts in enumerate(s[2])]
-        self.free_tables = list(s[3])
-        self.vmas = [Vma.from_snap(i, vs) for i, vs in enumerate(s[4])]
-        self.free_vmas = list(s[5])
-        self.mms = {name: Mm.from_snap(name, ms) for name, ms in s[6]}
-        old = self.threads
-        self.threads = [Thread.from_snap(i, o.name, o.mm, ts) for i, (o, ts) in enumerate(zip(old, s[7], strict=True))]
-        self.tlbs = [dict(t) for t in s[8]]
-        self.swap_map = dict(s[9])
-        self.swap_cache = dict(s[10])
-        self.free_swap = list(s[11])
-        self.swap_next = s[12]
-        self.rcu_pending = list(s[13])
-        self.anon_vma_next = s[14]
-        self.reported = set(s[15])
-        self.steps = s[16]
+    def restore(self, s: Any) -> None:
+        """Back to a snapshot, or to a Session checkpoint (`checkpoint.Checkpoint`)."""
+        if not isinstance(s, tuple):
+            s = s.snapshot()
+        for put, value in zip(_RESTORE_PARTS, s, strict=True):
+            put(self, value)
 
     # -------------------------------------------------------------- events
     def emit(self, *event: Any) -> None:
@@ -504,6 +474,64 @@ class Machine:
         self.steps += 1
         self.cur = None
         return events
+
+
+# ------------------------------------------------------- snapshot layout
+# Machine.snapshot() declared once, field by field: how each part is taken and
+# put back. SNAPSHOT_FIELDS (the order) is what por.py and checkpoint.py index.
+def _restore_threads(m: Machine, s: tuple[Any, ...]) -> None:
+    m.threads = [Thread.from_snap(i, o.name, o.mm, ts) for i, (o, ts) in enumerate(zip(m.threads, s, strict=True))]
+
+
+def _set(name: str, convert: Callable[[Any], Any]) -> Callable[[Machine, Any], None]:
+    def put(m: Machine, value: Any) -> None:
+        setattr(m, name, convert(value))
+
+    return put
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+SNAPSHOT_PARTS: dict[str, tuple[Callable[[Machine], Any], Callable[[Machine, Any], None]]] = {
+    "frames": (
+        lambda m: tuple(f.snap() for f in m.frames),
+        _set("frames", lambda s: [Frame.from_snap(i, fs) for i, fs in enumerate(s)]),
+    ),
+    "free_pfns": (lambda m: tuple(sorted(m.free_pfns)), _set("free_pfns", list)),
+    "tables": (
+        lambda m: tuple(t.snap() for t in m.tables),
+        _set("tables", lambda s: [PteTable.from_snap(i, ts) for i, ts in enumerate(s)]),
+    ),
+    "free_tables": (lambda m: tuple(sorted(m.free_tables)), _set("free_tables", list)),
+    "vmas": (
+        lambda m: tuple(v.snap() for v in m.vmas),
+        _set("vmas", lambda s: [Vma.from_snap(i, vs) for i, vs in enumerate(s)]),
+    ),
+    "free_vmas": (lambda m: tuple(sorted(m.free_vmas)), _set("free_vmas", list)),
+    "mms": (
+        lambda m: tuple((name, mm.snap()) for name, mm in m.mms.items()),
+        _set("mms", lambda s: {name: Mm.from_snap(name, ms) for name, ms in s}),
+    ),
+    "threads": (lambda m: tuple(t.snap() for t in m.threads), _restore_threads),
+    "tlbs": (
+        lambda m: tuple(tuple(sorted(tlb.items())) for tlb in m.tlbs),
+        _set("tlbs", lambda s: [dict(t) for t in s]),
+    ),
+    "swap_map": (lambda m: tuple(sorted(m.swap_map.items())), _set("swap_map", dict)),
+    "swap_cache": (lambda m: tuple(sorted(m.swap_cache.items())), _set("swap_cache", dict)),
+    "free_swap": (lambda m: tuple(sorted(m.free_swap)), _set("free_swap", list)),
+    "swap_next": (lambda m: m.swap_next, _set("swap_next", _same)),
+    "rcu_pending": (lambda m: tuple(m.rcu_pending), _set("rcu_pending", list)),
+    "anon_vma_next": (lambda m: m.anon_vma_next, _set("anon_vma_next", _same)),
+    # The last two are left out of state_key() and of the explorer's fingerprints.
+    "reported": (lambda m: tuple(sorted(m.reported, key=repr)), _set("reported", set)),
+    "steps": (lambda m: m.steps, _set("steps", _same)),
+}
+SNAPSHOT_FIELDS = tuple(SNAPSHOT_PARTS)
+_SNAP_PARTS = tuple(take for take, _ in SNAPSHOT_PARTS.values())
+_RESTORE_PARTS = tuple(put for _, put in SNAPSHOT_PARTS.values())
 
 
 from .ops import start_op as _start_op  # noqa: E402  (ops imports the primitives above)

@@ -43,6 +43,21 @@ class Frame:
         "swapcache",
         "words",
     )
+    # The snapshot layout, declared once: the attribute at each position of
+    # snap() (KEY_FIELDS are given to from_snap separately). A test checks that
+    # __slots__, snap() and from_snap() agree with it; por.py reads it.
+    KEY_FIELDS = ("pfn",)
+    SNAP_FIELDS = (
+        "words",
+        "count",
+        "mapcount",
+        "anon_exclusive",
+        "swapcache",
+        "locked",
+        "lock_waiters",
+        "free",
+        "ptes",
+    )
 
     def __init__(self, pfn: int, nwords: int) -> None:
         self.pfn = pfn
@@ -85,6 +100,8 @@ class PteTable:
     """A PTE-table page with its split page-table lock (ptl)."""
 
     __slots__ = ("entries", "free", "id", "mm", "pmd", "ptl", "ptl_waiters")
+    KEY_FIELDS = ("id",)
+    SNAP_FIELDS = ("mm", "pmd", "entries", "ptl", "ptl_waiters", "free")
 
     def __init__(self, tid: int) -> None:
         self.id = tid
@@ -95,11 +112,12 @@ class PteTable:
         self.ptl_waiters: list[int] = []
         self.free = True
 
-    def snap(self) -> tuple[Any, ...]:
+    def snap(self, entries: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+        """`entries`: put this in place of the entries (checkpoints keep them in chunks)."""
         return (
             self.mm,
             self.pmd,
-            tuple(sorted(self.entries.items())),
+            tuple(sorted(self.entries.items())) if entries is None else entries,
             self.ptl,
             tuple(self.ptl_waiters),
             self.free,
@@ -146,6 +164,23 @@ class Vma:
         "vm_lock_seq",
         "vm_sequence",
         "vm_start",
+    )
+    KEY_FIELDS = ("id",)
+    SNAP_FIELDS = (
+        "mm",
+        "vm_start",
+        "vm_end",
+        "vm_flags",
+        "anon_vma",
+        "vm_sequence",
+        "refs",
+        "vm_lock_seq",
+        "lock_readers",
+        "lock_writer",
+        "lock_waiters",
+        "detached",
+        "dying",
+        "free",
     )
 
     def __init__(self, vid: int) -> None:
@@ -231,6 +266,26 @@ class Mm:
         "vmas",
         "writers",
     )
+    KEY_FIELDS = ("name",)
+    SNAP_FIELDS = (
+        "lock_writer",
+        "lock_readers",
+        "lock_waiters",
+        "downgraded",
+        "mmap_seq",
+        "mm_lock_seq",
+        "vmas",
+        "starts",
+        "pgd",
+        "mm_users",
+        "rss_anon",
+        "rss_swap",
+        "tlb_flush_pending",
+        "writers",
+        "forking",
+        "exists",
+        "shadow",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -252,7 +307,8 @@ class Mm:
         self.exists = True
         self.shadow: dict[int, list[int]] = {}
 
-    def snap(self) -> tuple[Any, ...]:
+    def snap(self, shadow: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+        """`shadow`: put this in place of the shadow (checkpoints keep it in chunks)."""
         return (
             self.lock_writer,
             tuple(self.lock_readers),
@@ -270,7 +326,7 @@ class Mm:
             self.writers,
             self.forking,
             self.exists,
-            tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())),
+            tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())) if shadow is None else shadow,
         )
 
     @classmethod
@@ -319,6 +375,20 @@ class Thread:
         "stack",
         "state",
         "vmf",
+    )
+    KEY_FIELDS = ("index", "name", "mm")
+    SNAP_FIELDS = (
+        "op_index",
+        "iteration",
+        "pc",
+        "stack",
+        "vmf",
+        "state",
+        "blocked_on",
+        "rcu_depth",
+        "rcu_qs",
+        "refs",
+        "result",
     )
 
     def __init__(self, index: int, name: str, mm: str) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from rich.text import Text
 from textual.message import Message
 
-from ...engine.session import MANUAL
 from .. import palette as pal
 from ..view import View
 from .pane import Pane, retitle
@@ -52,7 +51,7 @@ class TimelinePane(Pane):
         self.forks = {}
         for b in s.branches:
             if b.at < len(b.choices):
-                self.forks.setdefault(b.at + 1, []).append((b.id, b.choices[b.at] & ~MANUAL))
+                self.forks.setdefault(b.at + 1, []).append((b.id, int(b.choices[b.at])))
         self.position = s.position
         self.length = s.length
         self.name_width = max((len(n) for n in s.names), default=2)
@@ -112,11 +111,10 @@ class TimelinePane(Pane):
         else:
             line.append("   ")
         ahead = index > self.position
-        rec = s.choices[index - 1]
-        t = rec & ~MANUAL
+        t = s.thread_at(index - 1)
         line.append(s.names[t], pal.FUTURE if ahead else pal.thread_style(t))
         line.append(" " * (self.name_width - len(s.names[t])))
-        line.append("* " if rec & MANUAL else "  ", pal.DIM)
+        line.append("* " if s.is_manual(index - 1) else "  ", pal.DIM)
         line.append(s.step_label(index - 1), pal.FUTURE if ahead else pal.POINT)
         for mk in marks:
             if mk.kind == "abort":
