@@ -16,7 +16,7 @@ PAGE_SIZE = 4096
 
 # Limits the loader enforces (scenarios/README.md, "Limits"): a scenario that
 # passes them runs at a bounded cost per step.
-MAX_THREADS = 128
+MAX_THREADS = 512
 """Threads in a scenario."""
 MAX_PROCESSES = 128
 """Processes in a scenario, fork children included."""
