@@ -61,7 +61,7 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
         v.vm_flags = flags
         m.emit("vma", mm.name, "vm_flags", v.id, flags)
     t.vmf["vmas"] = tuple(v.id for v in vmas)
-    t.vmf["pmds"] = tuple(p for p in m.table_range(vpn_of(start), vpn_of(end)) if p in mm.pgd)
+    t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(end)))
     mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
     t.pc = "change_protection:change_pte_range"
 

@@ -9,6 +9,7 @@ gone but whose reference is only dropped after the TLB flush) and
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from . import locks
@@ -17,13 +18,13 @@ from .steps import step
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Mm, Thread
 
 
 def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int) -> None:
     mm = m.thread_mm(t)
     t.vmf["start"], t.vmf["end"] = start_vpn, end_vpn
-    t.vmf["pmds"] = tuple(p for p in m.table_range(start_vpn, end_vpn) if p in mm.pgd)
+    t.vmf["pmds"] = tuple(m.tables_in(mm, start_vpn, end_vpn))
     t.vmf["batch"] = ()
 
 
@@ -76,12 +77,9 @@ def free_pgtables(m: Machine, t: Thread) -> None:
     """Unhook PTE tables no VMA needs any more from the pmd; they are freed after the flush and an RCU grace period."""
     mm = m.thread_mm(t)
     freed = []
-    for pmd in m.table_range(t.vmf["start"], t.vmf["end"]):
-        tid = mm.pgd.get(pmd)
-        if tid is None:
-            continue
-        lo, hi = pmd * PTRS_PER_PTE << 12, (pmd + 1) * PTRS_PER_PTE << 12
-        if any(m.vmas[v].vm_start < hi and m.vmas[v].vm_end > lo for v in mm.vmas):
+    for pmd in m.tables_in(mm, t.vmf["start"], t.vmf["end"]):
+        tid = mm.pgd[pmd]
+        if _vma_overlaps(m, mm, pmd * PTRS_PER_PTE << 12, (pmd + 1) * PTRS_PER_PTE << 12):
             continue
         del mm.pgd[pmd]
         freed.append(tid)
@@ -89,6 +87,13 @@ def free_pgtables(m: Machine, t: Thread) -> None:
     t.vmf["free_tables"] = tuple(freed)
     m.touched.add(("mm", mm.name))
     m.ret_(t)
+
+
+def _vma_overlaps(m: Machine, mm: Mm, lo: int, hi: int) -> bool:
+    """Does a VMA of mm overlap [lo, hi)? The index is sorted and its VMAs do not
+    overlap, so only the last VMA starting below hi can reach past lo."""
+    i = bisect_left(mm.starts, hi) - 1
+    return i >= 0 and m.vmas[mm.vmas[i]].vm_end > lo
 
 
 @step("tlb_finish_mmu:flush")
