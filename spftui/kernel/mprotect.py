@@ -3,7 +3,9 @@
 v5.12 behaviour: a private anonymous PTE never gains W from mprotect; the
 next write takes a do_wp_page fault. PROT_NONE is modelled as read-only at
 the PTE level (no PROTNONE bit): reads of a PROT_NONE page that is still in
-a TLB or page table succeed.
+a TLB or page table succeed. change_protection walks only the PTE tables
+present in the range (one step each, `Machine.tables_in`), as the kernel's
+pmd walk skips empty pmds.
 """
 
 from __future__ import annotations

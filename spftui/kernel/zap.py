@@ -5,6 +5,12 @@ range and the work left live in the thread's locals: `start`/`end` (vpns),
 `pmds` (tables still to zap), `batch` (the mmu_gather: pages whose PTE is
 gone but whose reference is only dropped after the TLB flush) and
 `free_tables`.
+
+Fidelity: the kernel's unmap_vmas / zap_page_range walk VMA by VMA, each
+clamped to the range, and skip empty pmds (pmd_none_or_clear_bad). Here the
+zap covers the operation's whole range, VMA or not, one step per PTE table
+that is present (`Machine.tables_in`): the cost follows the tables that
+exist, never the range's length (munmap of the whole user space is cheap).
 """
 
 from __future__ import annotations
