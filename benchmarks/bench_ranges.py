@@ -10,7 +10,9 @@ RSS from getrusage) so figures do not leak between cases:
 - mprotect_user_range / madvise_user_range: the same with mprotect and
   MADV_DONTNEED over the whole range;
 - populate_10k / populate_100k: a `populate = true` mapping of 10,000 and
-  100,000 pages, built and run to the end (one read).
+  100,000 pages, built and run to the end (one read);
+- populate_munmap_20k: 20,000 populated pages, then munmap of them all (the
+  mmu_gather batch holds 20,000 references while the oracles check counts).
 
 The cost should follow the VMAs and the PTE tables that exist, not the length
 of the range. With `--baseline DIR` (a checkout of another commit, e.g.
@@ -73,15 +75,16 @@ name = "A"
 [[thread]]
 name = "A1"
 process = "A"
-ops = ["read 0x10000000"]
+ops = ["read 0x10000000"{unmap}]
 """
 
 CASES = {
     "munmap_user_range": RANGE.format(op="munmap 0x0 0x7ffffffff000"),
     "mprotect_user_range": RANGE.format(op="mprotect 0x0 0x7ffffffff000 r"),
     "madvise_user_range": RANGE.format(op="madvise 0x0 0x7ffffffff000 dontneed"),
-    "populate_10k": POPULATE.format(pages=10_000),
-    "populate_100k": POPULATE.format(pages=100_000),
+    "populate_10k": POPULATE.format(pages=10_000, unmap=""),
+    "populate_100k": POPULATE.format(pages=100_000, unmap=""),
+    "populate_munmap_20k": POPULATE.format(pages=20_000, unmap=', "munmap 0x10000000 20000p"'),
 }
 
 
