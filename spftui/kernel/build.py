@@ -6,8 +6,23 @@ from typing import TYPE_CHECKING
 
 from . import paths  # noqa: F401  (registers the steps)
 from .machine import Machine
-from .pte import PAGE_SIZE, is_swap_pte, mk_pte, pte_mkold, pte_pfn, pte_present, pte_special, pte_wrprotect, vpn_of
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE, Mm, Thread
+from .pte import (
+    _PAGE_DIRTY,
+    _PAGE_RW,
+    PAGE_SIZE,
+    PTRS_PER_PTE,
+    is_swap_pte,
+    mk_pte,
+    pmd_index,
+    pte_index,
+    pte_mkold,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_wrprotect,
+    vpn_of,
+)
+from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE, Frame, Mm, Thread, Vma
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -25,8 +40,7 @@ def build_machine(sc: Scenario) -> Machine:
             v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
             m.vma_link(mm, v)
             if mp.populate:
-                for addr in range(mp.start, mp.start + mp.length, PAGE_SIZE):
-                    _touch(m, mm, addr)
+                _populate(m, mm, v)
         for addr, value in p.data:
             pfn = _touch(m, mm, addr)
             word = (addr & 0xFFF) // (PAGE_SIZE // m.nwords)
@@ -73,6 +87,38 @@ def _touch(m: Machine, mm: Mm, addr: int) -> int:
     write = bool(v.vm_flags & VM_WRITE)
     m.set_pte(mm, table, vpn, mk_pte(pfn, write=write, dirty=True))
     return pfn
+
+
+def _populate(m: Machine, mm: Mm, v: Vma) -> None:
+    """MAP_POPULATE: every page of the new VMA present and written, as `_touch` makes one.
+
+    One pass per PTE table, writing entries and the oracle's rmap directly:
+    setup is outside the timeline (its events and footprints are dropped), the
+    VMA is new and mappings do not overlap, so every PTE is none before and the
+    shadow is empty (a zeroed page shows what it should). Cost: linear in pages.
+    """
+    if m.free_pfns:  # not at setup today; keep alloc_page's reuse order if it ever is
+        for addr in range(v.vm_start, v.vm_end, PAGE_SIZE):
+            _touch(m, mm, addr)
+        return
+    v.anon_vma = m.new_anon_vma()
+    flags = _PAGE_DIRTY | (_PAGE_RW if v.vm_flags & VM_WRITE else 0)
+    start, end = vpn_of(v.vm_start), vpn_of(v.vm_end)
+    frames, nwords = m.frames, m.nwords
+    while start < end:
+        table = m.pte_alloc(mm, start)
+        stop = min(end, (pmd_index(start) + 1) * PTRS_PER_PTE)
+        entries = table.entries
+        for vpn in range(start, stop):
+            f = Frame(len(frames), nwords)
+            f.free = False
+            f.count = f.mapcount = 1  # the PTE's reference and mapping
+            f.anon_exclusive = True
+            f.ptes.add((mm.name, vpn))
+            frames.append(f)
+            entries[pte_index(vpn)] = mk_pte(f.pfn, write=False) | flags
+        mm.rss_anon += stop - start
+        start = stop
 
 
 def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:

@@ -439,9 +439,14 @@ class Machine:
             return pte_pfn(pte)
         return None
 
-    def table_range(self, start_vpn: int, end_vpn: int) -> list[int]:
-        """pmd indices covering [start_vpn, end_vpn)."""
-        return list(range(start_vpn // PTRS_PER_PTE, (end_vpn - 1) // PTRS_PER_PTE + 1))
+    def tables_in(self, mm: Mm, start_vpn: int, end_vpn: int) -> list[int]:
+        """The pmd indices in [start_vpn, end_vpn) that have a PTE table, in address order.
+
+        Costs the number of tables mm has, not the length of the range (the
+        kernel's walkers skip an empty pmd the same way: pmd_none_or_clear_bad).
+        """
+        lo, hi = start_vpn // PTRS_PER_PTE, (end_vpn - 1) // PTRS_PER_PTE
+        return sorted(p for p in mm.pgd if lo <= p <= hi)
 
     # ---------------------------------------------------------------- step
     def step(self, index: int) -> list[Event]:

@@ -3,7 +3,9 @@
 v5.12 behaviour: a private anonymous PTE never gains W from mprotect; the
 next write takes a do_wp_page fault. PROT_NONE is modelled as read-only at
 the PTE level (no PROTNONE bit): reads of a PROT_NONE page that is still in
-a TLB or page table succeed.
+a TLB or page table succeed. change_protection walks only the PTE tables
+present in the range (one step each, `Machine.tables_in`), as the kernel's
+pmd walk skips empty pmds.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
         v.vm_flags = flags
         m.emit("vma", mm.name, "vm_flags", v.id, flags)
     t.vmf["vmas"] = tuple(v.id for v in vmas)
-    t.vmf["pmds"] = tuple(p for p in m.table_range(vpn_of(start), vpn_of(end)) if p in mm.pgd)
+    t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(end)))
     mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
     t.pc = "change_protection:change_pte_range"
 

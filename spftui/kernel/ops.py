@@ -53,7 +53,7 @@ def finish_op(m: Machine, t: Thread, result: str) -> None:
     if op.kind in WRITER_OPS:
         mm = m.mms[t.mm]
         mm.writers -= 1
-        oracles.check_mm(m, mm, *oracles.op_range(op))
+        oracles.writer_done(m, t, op)
     m.emit("op_done", t.name, op.text, result)
     t.result = f"{op.text}: {result}"
     t.vmf = {}

@@ -16,6 +16,8 @@ deadlock        no thread can run and not all are done (checked by the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .pte import (
@@ -33,7 +35,7 @@ from .state import VM_WRITE
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Frame, Mm, PteTable
+    from .state import Frame, Mm, PteTable, Thread
 
 
 def addr_of(vpn: int) -> str:
@@ -173,10 +175,16 @@ def _held(m: Machine, pfn: int) -> int:
     return n
 
 
-def check_frames(m: Machine, pfns: object) -> None:
+def check_frames(m: Machine, pfns: Collection[int]) -> None:
     """page_count / page_mapcount / swap counts against the references that exist."""
     swap_ptes = None
-    for key in sorted(pfns):  # type: ignore[call-overload]
+    # A zap's mmu_gather batch holds a reference per page it cleared: counting
+    # them page by page would be quadratic in the pages zapped, so many pages
+    # against many references are counted in one pass.
+    holds: Counter[int] | None = None
+    if len(pfns) > 8 and sum(len(t.refs) for t in m.threads) > 64:
+        holds = Counter(chain.from_iterable(t.refs for t in m.threads))
+    for key in sorted(pfns):
         if key < 0:  # a swap slot
             off = -key - 1
             if swap_ptes is None:
@@ -193,7 +201,7 @@ def check_frames(m: Machine, pfns: object) -> None:
         f = m.frames[key]
         if f.free:
             continue
-        held = _held(m, key)
+        held = _held(m, key) if holds is None else holds[key]
         mapped = len(f.ptes)
         want = mapped + (1 if f.swapcache is not None else 0) + held
         if f.count != want:
@@ -252,25 +260,40 @@ def op_range(op: Any) -> tuple[int, int]:
     return op.addr >> 12, (op.addr + op.length) >> 12
 
 
-def writer_ranges(m: Machine, mm: Mm) -> list[tuple[int, int]]:
+def writer_ranges(m: Machine, mm: Mm, but: int = -1) -> list[tuple[int, int]]:
+    """The ranges of mm's address-space writers in flight (except thread `but`)."""
     out = []
     for t in m.threads:
-        if t.mm == mm.name and t.pc:
+        if t.mm == mm.name and t.pc and t.index != but:
             op = m.ops[t.index][t.op_index]
             if op.kind in WRITER_OPS:
                 out.append(op_range(op))
     return out
 
 
-def check_mm(m: Machine, mm: Mm, lo: int = 0, hi: int = 1 << 52) -> None:
-    """Every PTE of mm with a vpn in [lo, hi) lies in a VMA that allows it."""
+def check_mm(m: Machine, mm: Mm, lo: int = 0, hi: int = 1 << 52, skip: Sequence[tuple[int, int]] = ()) -> None:
+    """Every PTE of mm with a vpn in [lo, hi), outside the ranges in `skip`, lies in a VMA that allows it."""
     for pmd, tid in sorted(mm.pgd.items()):
         base = pmd * PTRS_PER_PTE
         if base + PTRS_PER_PTE <= lo or base >= hi:
             continue
         for idx in sorted(m.tables[tid].entries):
-            if lo <= base + idx < hi:
-                check_pte_in_vma(m, mm, base + idx)
+            vpn = base + idx
+            if lo <= vpn < hi and not any(s <= vpn < e for s, e in skip):
+                check_pte_in_vma(m, mm, vpn)
+
+
+def writer_done(m: Machine, t: Thread, op: Any) -> None:
+    """An address-space writer finished: the PTEs in its range must agree with the VMAs now.
+
+    Not where another writer of the same mm is still in flight: a munmap that
+    has detached its VMAs (downgraded to the read lock, so a MADV_DONTNEED
+    runs beside it) leaves their PTEs outside every VMA until its
+    zap_pte_range. Those PTEs are checked when that writer finishes (its range
+    covers them), as `after_step` defers them too.
+    """
+    mm = m.mms[t.mm]
+    check_mm(m, mm, *op_range(op), skip=writer_ranges(m, mm, but=t.index))
 
 
 def after_step(m: Machine) -> None:

@@ -5,10 +5,17 @@ range and the work left live in the thread's locals: `start`/`end` (vpns),
 `pmds` (tables still to zap), `batch` (the mmu_gather: pages whose PTE is
 gone but whose reference is only dropped after the TLB flush) and
 `free_tables`.
+
+Fidelity: the kernel's unmap_vmas / zap_page_range walk VMA by VMA, each
+clamped to the range, and skip empty pmds (pmd_none_or_clear_bad). Here the
+zap covers the operation's whole range, VMA or not, one step per PTE table
+that is present (`Machine.tables_in`): the cost follows the tables that
+exist, never the range's length (munmap of the whole user space is cheap).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from . import locks
@@ -17,13 +24,13 @@ from .steps import step
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Mm, Thread
 
 
 def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int) -> None:
     mm = m.thread_mm(t)
     t.vmf["start"], t.vmf["end"] = start_vpn, end_vpn
-    t.vmf["pmds"] = tuple(p for p in m.table_range(start_vpn, end_vpn) if p in mm.pgd)
+    t.vmf["pmds"] = tuple(m.tables_in(mm, start_vpn, end_vpn))
     t.vmf["batch"] = ()
 
 
@@ -76,12 +83,9 @@ def free_pgtables(m: Machine, t: Thread) -> None:
     """Unhook PTE tables no VMA needs any more from the pmd; they are freed after the flush and an RCU grace period."""
     mm = m.thread_mm(t)
     freed = []
-    for pmd in m.table_range(t.vmf["start"], t.vmf["end"]):
-        tid = mm.pgd.get(pmd)
-        if tid is None:
-            continue
-        lo, hi = pmd * PTRS_PER_PTE << 12, (pmd + 1) * PTRS_PER_PTE << 12
-        if any(m.vmas[v].vm_start < hi and m.vmas[v].vm_end > lo for v in mm.vmas):
+    for pmd in m.tables_in(mm, t.vmf["start"], t.vmf["end"]):
+        tid = mm.pgd[pmd]
+        if _vma_overlaps(m, mm, pmd * PTRS_PER_PTE << 12, (pmd + 1) * PTRS_PER_PTE << 12):
             continue
         del mm.pgd[pmd]
         freed.append(tid)
@@ -89,6 +93,13 @@ def free_pgtables(m: Machine, t: Thread) -> None:
     t.vmf["free_tables"] = tuple(freed)
     m.touched.add(("mm", mm.name))
     m.ret_(t)
+
+
+def _vma_overlaps(m: Machine, mm: Mm, lo: int, hi: int) -> bool:
+    """Does a VMA of mm overlap [lo, hi)? The index is sorted and its VMAs do not
+    overlap, so only the last VMA starting below hi can reach past lo."""
+    i = bisect_left(mm.starts, hi) - 1
+    return i >= 0 and m.vmas[mm.vmas[i]].vm_end > lo
 
 
 @step("tlb_finish_mmu:flush")
