@@ -20,8 +20,8 @@ class BadInput(Exception):
 
 def load(args: argparse.Namespace) -> Any:
     """Scenario + strategy from the common options; raises ScenarioError/BadInput."""
+    from .engine import all_labels
     from .engine.schedule import Replay, SeededRandom
-    from .kernel.steps import all_labels
     from .scenario import load_scenario, load_schedule_file
 
     sc = load_scenario(resolve_scenario(args.scenario), known_labels=all_labels())

@@ -141,7 +141,7 @@ def _policies(value: str | None, default: str, option: str) -> tuple[str, ...]:
 
 
 def _load(name: str) -> Scenario:
-    from .kernel.steps import all_labels
+    from .engine import all_labels
     from .scenario import load_scenario, resolve_scenario
 
     return load_scenario(resolve_scenario(name), known_labels=all_labels())

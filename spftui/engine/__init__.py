@@ -1,6 +1,7 @@
 """The headless engine: scheduling strategies, the Session (trace, rewind,
 branches), breakpoints and their expression language, and the explorer."""
 
+from ..kernel import all_labels
 from .breakpoints import Breakpoint, BreakpointSet
 from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
 from .session import Branch, Mark, Session, SessionError, StepInfo, StopReason
@@ -35,5 +36,6 @@ __all__ = [
     "StepInfo",
     "StopReason",
     "Strategy",
+    "all_labels",
     "explore",
 ]

@@ -20,11 +20,10 @@ from typing import Any
 
 import attrs
 
-from ..kernel import build_machine
+from ..kernel import all_labels, build_machine
 from ..kernel.checkpoint import Checkpoint, Checkpointer
 from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
-from ..kernel.steps import all_labels
 from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet
 from .describe import abort_sentence, violation_sentence

@@ -4,6 +4,7 @@ Pure: no I/O, standard library + attrs only."""
 
 from .build import build_machine
 from .machine import Machine
-from .steps import DOCS, PATHS, STEPS, all_labels
+from .paths import all_labels
+from .steps import DOCS, PATHS, STEPS
 
 __all__ = ["DOCS", "PATHS", "STEPS", "Machine", "all_labels", "build_machine"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..scenario.policies import POLICY, REUSE, Policy, ReuseRule
 from . import oracles
+from .ops import start_op as _start_op
 from .pte import (
     PTRS_PER_PTE,
     ZERO_PFN,
@@ -24,6 +25,7 @@ from .pte import (
     pte_special,
 )
 from .state import BLOCKED, DONE, RUNNABLE, Frame, Mm, PteTable, Thread, Vma
+from .steps import STEPS as _STEPS
 
 Event = tuple[Any, ...]
 
@@ -537,7 +539,3 @@ SNAPSHOT_PARTS: dict[str, tuple[Callable[[Machine], Any], Callable[[Machine, Any
 SNAPSHOT_FIELDS = tuple(SNAPSHOT_PARTS)
 _SNAP_PARTS = tuple(take for take, _ in SNAPSHOT_PARTS.values())
 _RESTORE_PARTS = tuple(put for _, put in SNAPSHOT_PARTS.values())
-
-
-from .ops import start_op as _start_op  # noqa: E402  (ops imports the primitives above)
-from .steps import STEPS as _STEPS  # noqa: E402

@@ -1,3 +1,9 @@
 """Importing this module registers every step of every kernel path."""
 
 from . import anon, fault, fork, mmap, mprotect, munmap, ops, swap, wp, zap  # noqa: F401
+from .steps import STEPS
+
+
+def all_labels() -> frozenset[str]:
+    """Every step label of every path."""
+    return frozenset(STEPS)

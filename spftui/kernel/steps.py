@@ -32,9 +32,3 @@ def step(label: str) -> Callable[[StepFn], StepFn]:
         return fn
 
     return register
-
-
-def all_labels() -> frozenset[str]:
-    from . import paths  # noqa: F401  (registers every step)
-
-    return frozenset(STEPS)

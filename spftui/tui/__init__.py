@@ -54,10 +54,10 @@ def open_session(
     Without one, `goto_step` runs the scenario's own schedule (or `seed`) that
     far. Breakpoints on aborts and violations are set either way.
     """
+    from ..engine import all_labels
     from ..engine.describe import violation_sentence
     from ..engine.schedule import Replay, SeededRandom
     from ..engine.session import Session, StopReason
-    from ..kernel.steps import all_labels
     from ..scenario import load_schedule_file
     from .app import add_default_breakpoints
     from .screens.picker import load

@@ -789,7 +789,7 @@ def test_a_resolver_value_error_becomes_an_eval_error_at_the_subscript() -> None
 @pytest.fixture(scope="module")
 def cow_session():  # type: ignore[no-untyped-def]
     from spftui.engine.session import Session
-    from spftui.kernel.steps import all_labels
+    from spftui.kernel import all_labels
     from spftui.scenario import load_scenario, resolve_scenario
 
     session = Session(load_scenario(resolve_scenario("cow_lost_write"), known_labels=all_labels()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from spftui.engine import SeededRandom, Session
-from spftui.kernel.steps import all_labels
+from spftui.kernel import all_labels
 from spftui.scenario import POLICIES, Scenario, bundled_scenarios_dir, load_scenario
 
 SCENARIOS = sorted(bundled_scenarios_dir().glob("*.toml"), key=lambda p: p.name)

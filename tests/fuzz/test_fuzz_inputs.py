@@ -31,7 +31,7 @@ from spftui import cli
 from spftui.engine.expr import MAX_LENGTH, EvalError, ExprError, parse
 from spftui.engine.inspect import MachineResolver, show
 from spftui.engine.session import Session
-from spftui.kernel.steps import all_labels
+from spftui.kernel import all_labels
 from spftui.scenario import bundled_scenarios_dir, dump_schedule, load_scenario
 
 SCENARIOS = sorted(bundled_scenarios_dir().glob("*.toml"), key=lambda p: p.name)

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from ...engine import all_labels
 from ...engine.breakpoints import KINDS, make_breakpoint
 from ...engine.expr import ExprError
-from ...kernel.steps import all_labels
 from ...scenario.model import ORACLE_KINDS
 from .dialog import Dialog
 

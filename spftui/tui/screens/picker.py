@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from ...kernel.steps import all_labels
+from ...engine import all_labels
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from .dialog import Dialog
 from .error import ErrorDialog
