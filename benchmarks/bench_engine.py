@@ -112,7 +112,7 @@ def main() -> None:
         "steps": s.position,
         "seconds": round(dt, 2),
         "steps_per_second": round(s.position / dt),
-        "checkpoints": len(s.ckpts),
+        "checkpoints": s.timeline.checkpoints,
         **latency(s),
     }
     out["trace_bytes_per_step"] = memory_per_step()

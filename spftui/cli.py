@@ -63,14 +63,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     from .engine.session import Session
-    from .report import check_report, print_check, print_trace, trace_lines
+    from .report import check_report, print_check, print_trace, trace_json, trace_steps
 
     sc, strategy, _ = load(args)
     session = Session(sc, strategy=strategy)
     if trace_only:
         if args.json:
-            for line in trace_lines(session, args.max_steps):
-                print(json.dumps(line))
+            for info in trace_steps(session, args.max_steps):
+                print(json.dumps(trace_json(info)))
         else:
             print_trace(session, args.max_steps)
         return 0

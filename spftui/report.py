@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .engine.describe import notable
-from .engine.session import Session
+from .engine.describe import TRACE_SCHEMA, event_fields, notable
+from .engine.session import Session, StepInfo
 
 SHOW_ALL_UP_TO = 400  # longer traces are elided around the interesting steps unless --full
 
@@ -40,17 +40,24 @@ def check_report(session: Session) -> dict[str, Any]:
     }
 
 
-def trace_lines(session: Session, limit: int) -> Iterator[dict[str, Any]]:
+def trace_steps(session: Session, limit: int) -> Iterator[StepInfo]:
+    """Step the session to `limit`, yielding each step taken."""
     while session.position < limit:
         info = session.step()
         if info is None:
             return
-        yield {
-            "step": info.step,
-            "thread": info.thread,
-            "label": info.label,
-            "events": [list(e) for e in info.events],
-        }
+        yield info
+
+
+def trace_json(info: StepInfo) -> dict[str, Any]:
+    """One line of `spftui trace --json` (README: "Trace JSON", schema TRACE_SCHEMA)."""
+    return {
+        "schema": TRACE_SCHEMA,
+        "step": info.step,
+        "thread": info.thread,
+        "label": info.label,
+        "events": [event_fields(e) for e in info.events],
+    }
 
 
 def _console() -> Any:
@@ -73,9 +80,8 @@ def print_trace(session: Session, limit: int) -> None:
     sc = session.scenario
     con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
-    for line in trace_lines(session, limit):
-        events = notable(tuple(tuple(e) for e in line["events"]))
-        con.print(_step_line(line["step"], line["thread"], line["label"], events))
+    for info in trace_steps(session, limit):
+        con.print(_step_line(info.step, info.thread, info.label, notable(info.events)))
     con.print(f"[bold]{session.stop.text if session.finished() else 'stopped at the step limit'}[/]")
 
 
@@ -96,7 +102,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     skipped = 0
-    for step, events in session.iter_events(0, n):
+    for step, _, events in session.timeline.replay(0, n):
         if step not in show:
             skipped += 1
             continue

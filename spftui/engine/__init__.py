@@ -4,7 +4,8 @@ branches), breakpoints and their expression language, and the explorer."""
 from ..kernel import all_labels
 from .breakpoints import Breakpoint, BreakpointSet
 from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
-from .session import Branch, Mark, Session, SessionError, StepInfo, StopReason
+from .session import Session, SessionError, Status, StepInfo, StopReason
+from .timeline import Branch, Cursor, Mark, StepRecord, Timeline
 
 
 def __getattr__(name: str) -> object:
@@ -25,6 +26,7 @@ __all__ = [
     "Breakpoint",
     "BreakpointSet",
     "Counterexample",
+    "Cursor",
     "Fixed",
     "Mark",
     "Replay",
@@ -33,9 +35,12 @@ __all__ = [
     "SeededRandom",
     "Session",
     "SessionError",
+    "Status",
     "StepInfo",
+    "StepRecord",
     "StopReason",
     "Strategy",
+    "Timeline",
     "all_labels",
     "explore",
 ]

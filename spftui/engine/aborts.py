@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..kernel.events import Event, Fault, OpDone, Segv, SpfAbort
 from ..kernel.pte import pte_pfn, pte_present, pte_special, pte_write, vpn_of
 from ..kernel.state import RUNNABLE
 from ..scenario.policies import POLICY
@@ -84,9 +85,9 @@ def observe(m: Machine, index: int, addr: int) -> tuple[Any, ...]:
     return ("swap",) if pte else ("none",)
 
 
-def _fault_returned(m: Machine, index: int, events: list[tuple[Any, ...]]) -> bool:
+def _fault_returned(m: Machine, index: int, events: list[Event]) -> bool:
     t = m.threads[index]
-    return t.pc in _USER or any(e[0] in ("op_done", "segv") and e[1] == t.name for e in events)
+    return t.pc in _USER or any(isinstance(e, OpDone | Segv) and e.thread == t.name for e in events)
 
 
 def solo(scratch: Machine, snap: tuple[Any, ...], index: int, addr: int) -> tuple[str, tuple[Any, ...] | None]:
@@ -97,7 +98,7 @@ def solo(scratch: Machine, snap: tuple[Any, ...], index: int, addr: int) -> tupl
         if scratch.threads[index].state != RUNNABLE:
             return "blocked", None
         events = scratch.step(index)
-        aborted = aborted or any(e[0] == "spf_abort" for e in events)
+        aborted = aborted or any(isinstance(e, SpfAbort) for e in events)
         if _fault_returned(scratch, index, events):
             return ("aborted" if aborted else "speculative"), observe(scratch, index, addr)
     return "too long", None
@@ -107,20 +108,20 @@ def count_aborts(
     m: Machine,
     scratch: Machine,
     c: int,
-    events: list[tuple[Any, ...]],
+    events: list[Event],
     faults: dict[int, tuple[tuple[Any, ...], int]],
     pending: dict[int, tuple[tuple[Any, ...], int]],
     st: AbortStats,
 ) -> None:
     """Abort bookkeeping for the step thread `c` just took (see the module docstring)."""
     for e in events:
-        if e[0] == "fault":
+        if isinstance(e, Fault):
             if m.threads[c].pc != CLASSIC_ENTRY:
                 st.faults += 1
-                faults[c] = (m.snapshot(), e[2])
+                faults[c] = (m.snapshot(), e.addr)
             else:
                 faults.pop(c, None)
-        elif e[0] == "spf_abort":
+        elif isinstance(e, SpfAbort):
             st.aborts += 1
             if c in faults:
                 pending[c] = faults[c]

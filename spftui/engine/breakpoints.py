@@ -7,10 +7,12 @@ expressions in the safe language of `expr.py`, never Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..kernel.events import Event, SpfAbort, Violation
 from .describe import abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
 from .inspect import MachineResolver, show
@@ -58,6 +60,16 @@ class Breakpoint:
         if self.condition is not None:
             text += f" if {self.condition}"
         return text
+
+
+@attrs.frozen
+class Hit:
+    """A breakpoint that fired: its id, what it saw, and for a watch old → new."""
+
+    id: int
+    text: str
+    old: Any = None
+    new: Any = None
 
 
 def make_breakpoint(
@@ -127,11 +139,9 @@ class BreakpointSet:
                 ok = value_of(b.expr, m)
                 self.watch_values[b.id] = not isinstance(ok, tuple) and bool(ok)
 
-    def check(
-        self, m: Machine, thread: str, events: list[tuple[Any, ...]], count: bool = True
-    ) -> list[tuple[Breakpoint, str]]:
+    def check(self, m: Machine, thread: str, events: Sequence[Event], count: bool = True) -> list[Hit]:
         """Which breakpoints fire after the step just taken, each with a sentence."""
-        fired: list[tuple[Breakpoint, str]] = []
+        fired: list[Hit] = []
         for b in self.items:
             why = self._fires(b, m, thread, events)
             if why is None or not b.enabled:
@@ -142,26 +152,30 @@ class BreakpointSet:
                     continue
             if count:
                 b.hits += 1
-            fired.append((b, why))
+            fired.append(why)
         return fired
 
-    def _fires(self, b: Breakpoint, m: Machine, thread: str, events: list[tuple[Any, ...]]) -> str | None:
+    def _fires(self, b: Breakpoint, m: Machine, thread: str, events: Sequence[Event]) -> Hit | None:
         if b.kind == "abort":
             for e in events:
-                if e[0] == "spf_abort" and (not b.thread or e[1] == b.thread) and (not b.match or e[2] == b.match):
-                    return abort_sentence(e)
+                if (
+                    isinstance(e, SpfAbort)
+                    and (not b.thread or e.thread == b.thread)
+                    and (not b.match or e.reason == b.match)
+                ):
+                    return Hit(b.id, abort_sentence(e))
             return None
         if b.kind == "violation":
             for e in events:
-                if e[0] == "violation" and (not b.match or e[1] == b.match):
-                    return f"{violation_sentence(e[1], e[3])} ({e[2]} at step {m.steps})"
+                if isinstance(e, Violation) and (not b.match or e.oracle == b.match):
+                    return Hit(b.id, f"{violation_sentence(e.oracle, e.detail)} ({e.thread} at step {m.steps})")
             return None
         if b.kind == "step":
             if b.thread and b.thread != thread:
                 return None
             for t in m.threads:
                 if t.name == thread and t.pc == b.match:
-                    return f"{thread} reached {b.match} (breakpoint {b.id})"
+                    return Hit(b.id, f"{thread} reached {b.match} (breakpoint {b.id})")
             return None
         assert b.expr is not None
         if b.kind == "watch":
@@ -169,14 +183,14 @@ class BreakpointSet:
             old = self.watch_values.get(b.id)
             self.watch_values[b.id] = new
             if new != old:
-                return f"{b.expr} changed {_show(old)} → {_show(new)} (breakpoint {b.id})"
+                return Hit(b.id, f"{b.expr} changed {_show(old)} → {_show(new)} (breakpoint {b.id})", old, new)
             return None
         ok = value_of(b.expr, m)
         now = not isinstance(ok, tuple) and bool(ok)
         before = self.watch_values.get(b.id, False)
         self.watch_values[b.id] = now
         if now and not before:  # edge-triggered: stops when it becomes true
-            return f"{b.expr} became true (breakpoint {b.id})"
+            return Hit(b.id, f"{b.expr} became true (breakpoint {b.id})", False, True)
         return None
 
 

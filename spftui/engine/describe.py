@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
+from ..kernel.events import TRACE_SCHEMA as TRACE_SCHEMA
+from ..kernel.events import (
+    Alloc,
+    AnonVma,
+    Block,
+    Cow,
+    Event,
+    Fault,
+    Flush,
+    Fork,
+    Free,
+    Lock,
+    OpDone,
+    OpStart,
+    Pgtable,
+    Pte,
+    RcuFree,
+    Segv,
+    Seq,
+    SpfAbort,
+    Swap,
+    Unlock,
+    Violation,
+    VmaChange,
+    Wake,
+)
+from ..kernel.events import event_fields as event_fields
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
-
-Event = tuple[Any, ...]
 
 # Events worth a line in a human-readable trace (the rest are bookkeeping).
 NOTABLE = frozenset(
@@ -31,9 +56,9 @@ NOTABLE = frozenset(
 )
 
 
-def abort_sentence(e: Event) -> str:
+def abort_sentence(e: SpfAbort) -> str:
     """An spf_abort event as the status line says it."""
-    return f"{e[1]}: spf abort — {e[3]} at {e[4]}"
+    return f"{e.thread}: spf abort — {e.detail} at {e.label}"
 
 
 def violation_sentence(kind: str, detail: str) -> str:
@@ -41,55 +66,58 @@ def violation_sentence(kind: str, detail: str) -> str:
 
 
 def format_event(e: Event) -> str:
-    k = e[0]
-    if k == "pte":
-        return f"{e[1]}:{e[2] << 12:#x} {format_pte(e[3])} → {format_pte(e[4])}"
-    if k == "seq":
-        return f"{e[1]}.{e[2]} {e[3]}→{e[4]}"
-    if k in ("lock", "unlock"):
-        return f"{e[1]} {'takes' if k == 'lock' else 'releases'} {e[2]} ({e[3]})"
-    if k == "block":
-        return f"{e[1]} blocks on {e[2]}"
-    if k == "wake":
-        return f"{e[1]} wakes"
-    if k == "spf_abort":
-        return f"{e[1]}: spf abort {e[2]} — {e[3]}"
-    if k == "violation":
-        return f"VIOLATION {e[1]}: {e[3]}"
-    if k == "alloc":
-        return f"{e[1]} allocates pfn {e[2]}"
-    if k == "free":
-        return f"pfn {e[1]} freed"
-    if k == "flush":
-        return f"TLB flush {e[1]} {e[2] << 12:#x}..{e[3] << 12:#x}" if e[3] < 1 << 40 else f"TLB flush {e[1]} (all)"
-    if k == "op_start":
-        return f"{e[1]} starts `{e[2]}`"
-    if k == "op_done":
-        return f"{e[1]} `{e[2]}` → {e[3]}"
-    if k == "fault":
-        return f"{e[1]} {e[3]} fault at {e[2]:#x}"
-    if k == "segv":
-        return f"{e[1]} SIGSEGV at {e[2]:#x} ({e[3]})"
-    if k == "cow":
-        return f"{e[1]} COW: pfn {e[2]} → pfn {e[3]}" if e[2] is not None else f"{e[1]} COW: zero page → pfn {e[3]}"
-    if k == "vma":
-        if e[2] == "vm_flags":
-            return f"{e[1]} vma{e[3]}.vm_flags = {format_vm_flags(e[4])}"
-        if e[2] in ("split", "merge"):
-            return f"{e[1]} vma{e[3]} {e[2]} (vma{e[4]})"
-        return f"{e[1]} vma{e[3]} {e[2]}"
-    if k == "rcu_free":
-        return f"RCU frees {e[1]} {e[2]}"
-    if k == "pgtable":
-        return f"{e[1]} PTE table {e[2]} {e[3]}"
-    if k == "fork":
-        return f"{e[1]} forks {e[2]}"
-    if k == "swap":
-        return f"{e[1]}: pfn {e[2]} → swap slot {e[3]}"
-    if k == "anon_vma":
-        return f"{e[1]} vma {e[2]} gets anon_vma {e[3]}"
-    return " ".join(str(x) for x in e)
+    match e:
+        case Pte(mm, vpn, old, new):
+            return f"{mm}:{vpn << 12:#x} {format_pte(old)} → {format_pte(new)}"
+        case Seq(mm, counter, old, new):
+            return f"{mm}.{counter} {old}→{new}"
+        case Lock(thread, lock, mode):
+            return f"{thread} takes {lock} ({mode})"
+        case Unlock(thread, lock, mode):
+            return f"{thread} releases {lock} ({mode})"
+        case Block(thread, on):
+            return f"{thread} blocks on {on}"
+        case Wake(thread):
+            return f"{thread} wakes"
+        case SpfAbort(thread, reason, detail, _):
+            return f"{thread}: spf abort {reason} — {detail}"
+        case Violation(oracle, _, detail):
+            return f"VIOLATION {oracle}: {detail}"
+        case Alloc(thread, pfn):
+            return f"{thread} allocates pfn {pfn}"
+        case Free(pfn):
+            return f"pfn {pfn} freed"
+        case Flush(mm, start, end):
+            return f"TLB flush {mm} {start << 12:#x}..{end << 12:#x}" if end < 1 << 40 else f"TLB flush {mm} (all)"
+        case OpStart(thread, op):
+            return f"{thread} starts `{op}`"
+        case OpDone(thread, op, result):
+            return f"{thread} `{op}` → {result}"
+        case Fault(thread, addr, access):
+            return f"{thread} {access} fault at {addr:#x}"
+        case Segv(thread, addr, why):
+            return f"{thread} SIGSEGV at {addr:#x} ({why})"
+        case Cow(thread, old_pfn, new_pfn):
+            src = "zero page" if old_pfn is None else f"pfn {old_pfn}"
+            return f"{thread} COW: {src} → pfn {new_pfn}"
+        case VmaChange(mm, "vm_flags", vma, _, flags):
+            return f"{mm} vma{vma}.vm_flags = {format_vm_flags(flags or 0)}"
+        case VmaChange(mm, action, vma, other, _) if other is not None:
+            return f"{mm} vma{vma} {action} (vma{other})"
+        case VmaChange(mm, action, vma, _, _):
+            return f"{mm} vma{vma} {action}"
+        case RcuFree(what, oid):
+            return f"RCU frees {what} {oid}"
+        case Pgtable(mm, table, action):
+            return f"{mm} PTE table {table} {action}"
+        case Fork(mm, child):
+            return f"{mm} forks {child}"
+        case Swap(action, pfn, slot):
+            return f"{action}: pfn {pfn} → swap slot {slot}"
+        case AnonVma(mm, vma, anon_vma):
+            return f"{mm} vma {vma} gets anon_vma {anon_vma}"
+    return f"{e.kind} {' '.join(str(x) for x in e)}"
 
 
-def notable(events: tuple[Event, ...] | list[Event]) -> list[str]:
-    return [format_event(e) for e in events if e[0] in NOTABLE]
+def notable(events: Iterable[Event]) -> list[str]:
+    return [format_event(e) for e in events if e.kind in NOTABLE]

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..kernel import build_machine
+from ..kernel.events import Event, Violation
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
@@ -136,16 +137,16 @@ class Search:
                 )
             )
 
-    def note(self, events: list[tuple[Any, ...]], path: list[int], t: int, preemptions: int | None) -> None:
+    def note(self, events: list[Event], path: list[int], t: int, preemptions: int | None) -> None:
         """Record the violations in a step's events: the first find per kind, or one
         with fewer preemptions (None: not counted yet)."""
         for e in events:
-            if e[0] != "violation":
+            if not isinstance(e, Violation):
                 continue
-            kind = e[1]
+            kind = e.oracle
             old = self.found.get(kind)
             if old is None or (preemptions is not None and (old[1] is None or preemptions < old[1])):
-                self.found[kind] = ((*path, t), preemptions, e[2], e[3], self.m.last_label)
+                self.found[kind] = ((*path, t), preemptions, e.thread, e.detail, self.m.last_label)
                 self.found_seconds.setdefault(kind, self.elapsed())
 
 
@@ -227,7 +228,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             events = m.step(t)
             snap = m.snapshot()
         stats.transitions += 1
-        if any(e[0] == "violation" for e in events):
+        if any(isinstance(e, Violation) for e in events):
             s.note(events, path, t, None)
             if first:
                 raise Stop("found")
@@ -311,7 +312,7 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
         events = m.step(t)
         stats.transitions += 1
         left = node[3] - cost
-        if any(e[0] == "violation" for e in events):
+        if any(isinstance(e, Violation) for e in events):
             s.note(events, path, t, bound - left)
             if want is not None and want <= s.found.keys():
                 raise Stop("found")

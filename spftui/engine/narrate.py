@@ -23,6 +23,25 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..kernel import build_machine
+from ..kernel.events import (
+    Alloc,
+    Block,
+    Cow,
+    Event,
+    Fault,
+    Fork,
+    Free,
+    OpDone,
+    OpStart,
+    Pte,
+    Segv,
+    Seq,
+    SpfAbort,
+    Swap,
+    Violation,
+    VmaChange,
+    Wake,
+)
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 
@@ -33,8 +52,6 @@ if TYPE_CHECKING:
     from ..scenario.model import Scenario
 
 from ..scenario.model import ORACLE_KINDS, ScheduleEntry
-
-Event = tuple[Any, ...]
 
 _VALIDATE = ("pte_map_lock:seq_check", "pte_map_lock:trylock", "pte_map_lock:seq_recheck")
 _WALKS = ("__handle_mm_fault:spf_walk", "__handle_mm_fault:walk", "handle_speculative_fault:walk")
@@ -56,44 +73,41 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
     out: list[str] = []
     faulted = False
     for e in events:
-        k = e[0]
-        if k == "fault":
-            out.append(f"{e[3]}-faults at {e[2]:#x}")
-            faulted = True
-        elif k == "op_start":
-            if not any(x[0] in ("fault", "op_done") for x in events):
-                out.append(f"starts `{e[2]}`")
-        elif k == "op_done":
-            out.append(f"completes `{e[2]}` ({e[3]})" if e[3] not in ("0", "") else f"finishes `{e[2]}`")
-        elif k == "spf_abort":
-            out.append(f"aborts in {e[4]} ({e[2]}: {e[3]}) and retries under mmap_lock")
-        elif k == "alloc":
-            out.append(f"allocates pfn {e[2]}")
-        elif k == "cow":
-            src = "the zero page" if e[2] is None else f"pfn {e[2]}"
-            out.append(f"installs pfn {e[3]} in place of {src}")
-        elif k == "pte" and not any(x[0] == "cow" for x in events):
-            out.append(f"sets {e[1]}:{e[2] << 12:#x} {format_pte(e[3])} → {format_pte(e[4])}")
-        elif k == "vma":
-            if e[2] == "vm_flags":
-                out.append(f"sets vma{e[3]} {format_vm_flags(e[4])}")
-            elif e[2] in ("split", "merge"):
-                out.append(f"{e[2]}s vma{e[3]}")
-            else:
-                out.append(f"{e[2]}es vma{e[3]}" if e[2].endswith("h") else f"{e[2]}s vma{e[3]}")
-        elif k == "free":
-            out.append(f"frees pfn {e[1]}")
-        elif k == "block":
-            out.append(f"blocks on {e[2]}")
-        elif k == "wake":
-            out.append(f"wakes {e[1]}")
-        elif k == "segv":
-            out.append(f"gets SIGSEGV at {e[2]:#x} ({e[3]})")
-        elif k == "fork":
-            out.append(f"forks {e[2]}")
-        elif k == "swap":
-            out.append(f"moves pfn {e[2]} to swap slot {e[3]}")
-    aborted = any(e[0] == "spf_abort" for e in events)
+        match e:
+            case Fault(_, addr, access):
+                out.append(f"{access}-faults at {addr:#x}")
+                faulted = True
+            case OpStart(_, op):
+                if not any(isinstance(x, Fault | OpDone) for x in events):
+                    out.append(f"starts `{op}`")
+            case OpDone(_, op, result):
+                out.append(f"completes `{op}` ({result})" if result not in ("0", "") else f"finishes `{op}`")
+            case SpfAbort(_, reason, detail, at):
+                out.append(f"aborts in {at} ({reason}: {detail}) and retries under mmap_lock")
+            case Alloc(_, pfn):
+                out.append(f"allocates pfn {pfn}")
+            case Cow(_, old_pfn, new_pfn):
+                src = "the zero page" if old_pfn is None else f"pfn {old_pfn}"
+                out.append(f"installs pfn {new_pfn} in place of {src}")
+            case Pte(mm, vpn, old_pte, new_pte) if not any(isinstance(x, Cow) for x in events):
+                out.append(f"sets {mm}:{vpn << 12:#x} {format_pte(old_pte)} → {format_pte(new_pte)}")
+            case VmaChange(_, "vm_flags", vma, _, flags):
+                out.append(f"sets vma{vma} {format_vm_flags(flags or 0)}")
+            case VmaChange(_, action, vma, _, _):
+                out.append(f"{action}es vma{vma}" if action.endswith("h") else f"{action}s vma{vma}")
+            case Free(pfn):
+                out.append(f"frees pfn {pfn}")
+            case Block(_, on):
+                out.append(f"blocks on {on}")
+            case Wake(thread):
+                out.append(f"wakes {thread}")
+            case Segv(_, addr, why):
+                out.append(f"gets SIGSEGV at {addr:#x} ({why})")
+            case Fork(_, child):
+                out.append(f"forks {child}")
+            case Swap(_, pfn, slot):
+                out.append(f"moves pfn {pfn} to swap slot {slot}")
+    aborted = any(isinstance(e, SpfAbort) for e in events)
     if not aborted and not faulted:
         if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:
             out.insert(0, f"samples mmap_seq {vmf['seq']}")
@@ -121,8 +135,8 @@ def _seq_summary(events_list: list[list[Event]]) -> list[str]:
     moves: dict[str, list[int]] = {}
     for events in events_list:
         for e in events:
-            if e[0] == "seq" and e[2] == "mmap_seq":
-                moves.setdefault(e[1], [e[3], e[4]])[1] = e[4]
+            if isinstance(e, Seq) and e.counter == "mmap_seq":
+                moves.setdefault(e.mm, [e.old, e.new])[1] = e.new
     return [f"moves {mm}.mmap_seq {a}→{b}" for mm, (a, b) in moves.items() if a != b]
 
 
@@ -151,8 +165,8 @@ def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None) -> st
             if label == "wp_page_copy:copy" and prev_label == label and phrases and phrases[-1][0].startswith("copies"):
                 phrases[-1] = (phrases[-1][0], phrases[-1][1] + 1)
             for e in events:
-                if e[0] == "violation" and not violation:
-                    violation = f"{e[1]}: {e[3]}"
+                if isinstance(e, Violation) and not violation:
+                    violation = f"{e.oracle}: {e.detail}"
         phrases += [(p, 1) for p in _seq_summary([s[2] for s in steps[i:j]])]
         text = ", ".join(p if n == 1 else f"{p} ({n} steps)" for p, n in phrases)
         span = f"step {i}" if j - i == 1 else f"steps {i}–{j - 1}"

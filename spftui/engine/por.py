@@ -62,6 +62,7 @@ import pickle
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..kernel.events import RcuFree, Violation
 from ..kernel.machine import SNAPSHOT_FIELDS, SNAPSHOT_PARTS
 from ..kernel.state import Frame, Mm, PteTable, Vma
 
@@ -416,9 +417,9 @@ class Tracker:
             return GLOBAL
         rcu = False
         for e in events:
-            if e[0] == "violation":
+            if isinstance(e, Violation):
                 return GLOBAL
-            if e[0] == "rcu_free":
+            if isinstance(e, RcuFree):
                 rcu = True  # a grace period ended: it read every thread's RCU state
         me = self._me
         m = self.m

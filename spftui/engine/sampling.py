@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..kernel import build_machine
+from ..kernel.events import Violation
 from . import narrate as story
 from .aborts import AbortStats, count_aborts
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
@@ -140,11 +141,11 @@ def run_chunk(payload: tuple[int, int]) -> ChunkResult:
             if mode == "pct" and step + 1 in changes:
                 prio[c] = changes[step + 1]
             for e in events:
-                if e[0] == "violation":
+                if isinstance(e, Violation):
                     key = (pre, len(choices), run)
-                    old = out.found.get(e[1])
+                    old = out.found.get(e.oracle)
                     if old is None or key < old[0]:
-                        out.found[e[1]] = (key, tuple(choices), e[2], e[3], m.last_label)
+                        out.found[e.oracle] = (key, tuple(choices), e.thread, e.detail, m.last_label)
             if scratch is not None:
                 count_aborts(m, scratch, c, events, faults, pending, out.aborts)
         else:

@@ -1,10 +1,11 @@
 """The Session: a recorded run you can step, rewind, branch and replay.
 
-The trace keeps, per step, the index of the thread that ran (one byte while
-there are at most 256 threads, wider beyond) and two bytes for the step
-label; manual choices, aborts and violations are sparse. A checkpoint
-(machine state + scheduler state) is kept every CHECKPOINT_EVERY steps. Going back restores the nearest checkpoint and
-replays forward: the run is deterministic, so the replay is exact.
+The Session owns the live machine, the strategy and the breakpoints; the
+history it records is its `timeline` (see `timeline.py`), which readers use
+to look back without disturbing the machine. Everything else is a command:
+`step`, `back`, `goto`, `open_at`, `continue_`, `reverse_continue`, `run`,
+`switch_branch`, `restart` and the breakpoint commands. A command that moves
+the session returns (and keeps in `stop`) a frozen `StopReason`.
 
 After going back, stepping a different thread than the recorded one starts
 a new branch; the abandoned future is kept in `branches` and
@@ -13,72 +14,79 @@ a new branch; the abandoned future is kept in `branches` and
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
 
-from ..kernel import all_labels, build_machine
-from ..kernel.checkpoint import Checkpoint, Checkpointer
+from ..kernel import build_machine
+from ..kernel.events import Event, SpfAbort, Violation
 from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..scenario.model import Scenario, ScheduleEntry
-from .breakpoints import Breakpoint, BreakpointSet
+from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, violation_sentence
 from .schedule import Replay, SeededRandom, Strategy
+from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
 
 CHECKPOINT_EVERY = 128
-LABELS: list[str] = ["op_start", *sorted(all_labels())]
-LABEL_ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
-# Legacy: no recorded choice carries this bit any more (`choices` holds plain
-# thread indices; manual steps are in `Session.manual`), so `c & ~MANUAL` is c.
-MANUAL = 1 << 62
+
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "LABELS",
+    "Branch",
+    "Mark",
+    "Session",
+    "SessionError",
+    "Status",
+    "StepInfo",
+    "StepRecord",
+    "StopReason",
+    "choice_array",
+    "default_strategy",
+]
 
 
-def choice_array(threads: int) -> array:  # type: ignore[type-arg]
-    """An empty per-step thread-index array just wide enough for `threads`."""
-    for code in ("B", "H", "I", "Q"):
-        if threads <= 1 << (8 * array(code).itemsize):
-            return array(code)
-    raise SessionError(f"{threads} threads: too many to record")
-
-
-class SessionError(Exception):
+class SessionError(TimelineError):
     """A request the session cannot honour (e.g. stepping a blocked thread)."""
 
 
 @attrs.frozen
-class Mark:
-    """An abort or a violation, at the step (0-based) that produced it."""
-
-    step: int
-    kind: str  # "abort" | "violation"
-    thread: str
-    what: str  # abort reason or violation kind
-    detail: str
-    label: str
-
-
-@attrs.frozen
 class StopReason:
-    kind: str  # breakpoint | finished | deadlock | limit | interrupted | start | step | stopped
+    """Why the session stopped where it is.
+
+    kind         start | step | breakpoint | finished | deadlock | limit | interrupted | stopped
+    step         the position it stopped at
+    text         one sentence for the status line
+    breakpoints  the ids of the breakpoints that fired
+    hits         what each of them saw (a watch: old → new)
+    mark         the abort or violation of the step it stopped after, if any
+    """
+
+    kind: str
     step: int
     text: str
     breakpoints: tuple[int, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    mark: Mark | None = None
 
 
-@attrs.define
-class Branch:
-    """A saved future: the whole choice sequence of another timeline."""
+@attrs.frozen
+class Status:
+    """What the status line shows, in one frozen record."""
 
-    id: int
-    at: int  # where it leaves the timeline it was cut from
-    choices: array  # type: ignore[type-arg]
-    labels: array  # type: ignore[type-arg]
-    marks: list[Mark]
-    manual: frozenset[int] = frozenset()  # the steps that were manual choices
+    position: int
+    length: int
+    branch: int
+    branches: int
+    policy: str
+    reuse: str
+    stop: StopReason
+
+    @property
+    def text(self) -> str:
+        branch = f", branch {self.branch}" if self.branches or self.branch else ""
+        return f"step {self.position} of {self.length}{branch} · {self.policy} · reuse {self.reuse} · {self.stop.text}"
 
 
 @attrs.frozen
@@ -86,16 +94,7 @@ class StepInfo:
     step: int  # 0-based index of the step just taken
     thread: str
     label: str
-    events: tuple[tuple[Any, ...], ...]
-
-
-def record_marks(marks: list[Mark], pos: int, events: list[tuple[Any, ...]], label: str) -> None:
-    """The aborts and violations of step `pos`, for the timeline and reports."""
-    for e in events:
-        if e[0] == "spf_abort":
-            marks.append(Mark(pos, "abort", e[1], e[2], e[3], e[4]))
-        elif e[0] == "violation":
-            marks.append(Mark(pos, "violation", e[2], e[1], e[3], label))
+    events: tuple[Event, ...]
 
 
 def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
@@ -106,8 +105,12 @@ def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
     return SeededRandom(sc.seed)
 
 
+def _stopped(hits: list[Hit], step: int) -> StopReason:
+    return StopReason("breakpoint", step, hits[0].text, tuple(h.id for h in hits), tuple(hits))
+
+
 class Session:
-    """One scenario, one machine, a trace with checkpoints and branches."""
+    """One scenario, one machine, a timeline with checkpoints and branches."""
 
     def __init__(
         self,
@@ -116,273 +119,392 @@ class Session:
         breakpoints: BreakpointSet | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
-        self.scenario = scenario
-        self.breakpoints = breakpoints if breakpoints is not None else BreakpointSet()
-        self.every = checkpoint_every
-        self.strategy = strategy if strategy is not None else default_strategy(scenario)
-        self._strategy_start = self.strategy.state  # rewound to on restart
+        self._scenario = scenario
+        self._bps = breakpoints if breakpoints is not None else BreakpointSet()
+        self._every = checkpoint_every
+        self._strategy = strategy if strategy is not None else default_strategy(scenario)
+        self._strategy_start = self._strategy.state  # rewound to on restart
         self._reset()
 
-    # ------------------------------------------------------------ building
     def _reset(self) -> None:
-        self.machine: Machine = build_machine(self.scenario)
-        self._checkpointer = Checkpointer()  # each checkpoint shares what did not change with the last
-        self._scratch: Machine | None = None
-        self.strategy.set_state(self._strategy_start)
-        self.choices: array = choice_array(len(self.machine.threads))  # type: ignore[type-arg]
-        self.manual: set[int] = set()  # steps that were manual choices (rare: keep them sparse)
-        self.labels: array = array("H")  # type: ignore[type-arg]
-        self.marks: list[Mark] = []
-        # Checkpoint 0 is made on first use: building the machine again is as cheap as a snapshot.
-        self.ckpts: dict[int, tuple[Checkpoint | tuple[Any, ...] | None, Any]] = {0: (None, self.strategy.state)}
-        self._ckpt_keys: list[int] = [0]
-        self.position = 0
-        self.branches: list[Branch] = []
-        self.branch_id = 0
-        self._next_branch = 1
-        self.last: StepInfo | None = None
-        self._events: list[tuple[Any, ...]] = []
-        self.stop: StopReason = StopReason("start", 0, "at the start: nothing has run yet")
-        self.breakpoints.prime(self.machine)
-        self.names = [t.name for t in self.machine.threads]
+        self._machine: Machine = build_machine(self._scenario)
+        self._strategy.set_state(self._strategy_start)
+        self._names = [t.name for t in self._machine.threads]
+        self._tl = Timeline(self._scenario, self._names, self._every, self._strategy.state)
+        self._position = 0
+        self._last: StepInfo | None = None
+        self._events: list[Event] = []
+        self._stop = StopReason("start", 0, "at the start: nothing has run yet")
+        self._bps.prime(self._machine)
 
-    def restart(self, policy: str | None = None, reuse: str | None = None, strategy: Strategy | None = None) -> None:
-        """Back to step 0, optionally under another policy or reuse rule. Breakpoints stay."""
-        self.scenario = self.scenario.with_policy(policy, reuse)
-        if strategy is not None:
-            self.strategy = strategy
-            self._strategy_start = strategy.state
-        self._reset()
+    # ------------------------------------------------------------ reading
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def machine(self) -> Machine:
+        """The live machine, at `position` (read it; change it only through commands)."""
+        return self._machine
+
+    @property
+    def timeline(self) -> Timeline:
+        """The recorded history (read-only API)."""
+        return self._tl
+
+    @property
+    def strategy(self) -> Strategy:
+        return self._strategy
+
+    @property
+    def breakpoints(self) -> BreakpointSet:
+        return self._bps
+
+    @property
+    def position(self) -> int:
+        """Steps taken to reach the machine's state (0 = the start)."""
+        return self._position
 
     @property
     def length(self) -> int:
         """Steps recorded on this timeline (position may be behind it)."""
-        return len(self.choices)
+        return len(self._tl)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._tl.names
+
+    @property
+    def stop(self) -> StopReason:
+        """Why the session is where it is (the last command's answer)."""
+        return self._stop
+
+    @property
+    def last(self) -> StepInfo | None:
+        """The step that led to `position`, when the session knows it without a replay."""
+        return self._last
+
+    @property
+    def marks(self) -> tuple[Mark, ...]:
+        return self._tl.marks
+
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        return self._tl.branches
+
+    @property
+    def branch_id(self) -> int:
+        return self._tl.branch_id
+
+    @property
+    def every(self) -> int:
+        """Steps between checkpoints."""
+        return self._every
+
+    def status(self) -> Status:
+        return Status(
+            self._position,
+            len(self._tl),
+            self._tl.branch_id,
+            len(self._tl.branches),
+            self._scenario.policy,
+            self._scenario.reuse,
+            self._stop,
+        )
 
     def thread_index(self, thread: int | str) -> int:
+        names = self._tl.names
         if isinstance(thread, int):
-            if not 0 <= thread < len(self.names):
-                raise SessionError(f"no thread #{thread + 1}; there are {len(self.names)}")
+            if not 0 <= thread < len(names):
+                raise SessionError(f"no thread #{thread + 1}; there are {len(names)}")
             return thread
         try:
-            return self.names.index(thread)
+            return names.index(thread)
         except ValueError:
-            raise SessionError(f"no thread {thread!r}; threads: {', '.join(self.names)}") from None
+            raise SessionError(f"no thread {thread!r}; threads: {', '.join(names)}") from None
 
     def runnable(self) -> list[int]:
-        return self.machine.runnable()
+        return self._machine.runnable()
 
     def finished(self) -> bool:
-        return not self.machine.runnable()
+        return not self._machine.runnable()
 
     def step_thread(self, step: int) -> str:
-        return self.names[int(self.choices[step])]
+        return self._tl.names[self._tl.thread_at(step)]
 
     def thread_at(self, step: int) -> int:
         """The index of the thread that ran recorded step `step` (0-based)."""
-        return int(self.choices[step])
+        return self._tl.thread_at(step)
 
     def is_manual(self, step: int) -> bool:
         """Was recorded step `step` a manual choice (not the strategy's)?"""
-        return step in self.manual
+        return self._tl.is_manual(step)
 
     def step_label(self, step: int) -> str:
-        return LABELS[int(self.labels[step])]
+        return self._tl.label_at(step)
 
     def aborts(self) -> list[Mark]:
-        return [mk for mk in self.marks if mk.kind == "abort"]
+        return [mk for mk in self._tl.marks if mk.kind == "abort"]
 
     def violations(self) -> list[Mark]:
-        return [mk for mk in self.marks if mk.kind == "violation"]
+        return [mk for mk in self._tl.marks if mk.kind == "violation"]
 
-    def status(self) -> str:
-        branch = f", branch {self.branch_id}" if self.branches or self.branch_id else ""
-        return (
-            f"step {self.position} of {self.length}{branch} · {self.scenario.policy} · "
-            f"reuse {self.scenario.reuse} · {self.stop.text}"
-        )
+    def events_of(self, step: int) -> tuple[Event, ...]:
+        """The events of a recorded step (replayed on a scratch machine unless just taken)."""
+        if not 0 <= step < len(self._tl):
+            return ()
+        last = self._last
+        if last is not None and last.step == step and self._position == step + 1:
+            return last.events
+        return self._tl[step].events
 
-    # ------------------------------------------------------------ stepping
+    def schedule_entries(self, upto: int | None = None) -> tuple[ScheduleEntry, ...]:
+        """The timeline (to `upto`) as schedule entries: runs of one thread."""
+        return self._tl.schedule_entries(upto)
+
+    # ------------------------------------------------------------ commands
+    def restart(self, policy: str | None = None, reuse: str | None = None, strategy: Strategy | None = None) -> None:
+        """Back to step 0, optionally under another policy or reuse rule. Breakpoints stay."""
+        self._scenario = self._scenario.with_policy(policy, reuse)
+        if strategy is not None:
+            self._strategy = strategy
+            self._strategy_start = strategy.state
+        self._reset()
+
+    def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:
+        """Add a breakpoint (see `breakpoints.make_breakpoint`); a watch starts from the current value."""
+        b = self._bps.add(kind, **kw)
+        self._bps.prime(self._machine)
+        return b
+
+    def enable_breakpoint(self, bid: int, enabled: bool = True) -> Breakpoint:
+        b = self._breakpoint(bid)
+        b.enabled = enabled
+        return b
+
+    def disable_breakpoint(self, bid: int) -> Breakpoint:
+        return self.enable_breakpoint(bid, False)
+
+    def toggle_breakpoint(self, bid: int) -> Breakpoint:
+        b = self._breakpoint(bid)
+        return self.enable_breakpoint(bid, not b.enabled)
+
+    def remove_breakpoint(self, bid: int) -> None:
+        self._breakpoint(bid)
+        self._bps.remove(bid)
+
+    def _breakpoint(self, bid: int) -> Breakpoint:
+        b = self._bps.get(bid)
+        if b is None:
+            raise SessionError(f"no breakpoint {bid}")
+        return b
+
     def step(self, thread: int | str | None = None) -> StepInfo | None:
         """One step: of `thread`, or of the recorded future, or the strategy's choice."""
-        m = self.machine
-        pos = self.position
+        m = self._machine
+        pos = self._position
         if thread is not None:
             idx = self.thread_index(thread)
             t = m.threads[idx]
             if t.state != RUNNABLE:
                 why = "finished" if t.state == DONE else f"blocked on {t.blocked_on}"
                 raise SessionError(f"{t.name} cannot run: it is {why}")
-            if pos < len(self.choices) and self.choices[pos] != idx:
-                self._cut_branch()
-            if pos >= len(self.choices):
-                self.strategy.observe(m, idx)
-                events = self._exec(idx, record=True, manual=True)
-                return self._after(pos, idx, events)
+            tl = self._tl
+            if pos < len(tl) and tl.thread_at(pos) != idx:
+                tl._cut_branch(pos)
+            if pos >= len(tl):
+                self._strategy.observe(m, idx)
+                return self._after(pos, idx, self._record(idx, manual=True))
         idx = self._advance()
         if idx < 0:
+            self._stop = self._end_reason()
             return None
         return self._after(pos, idx, self._events)
 
-    def _after(self, pos: int, idx: int, events: list[tuple[Any, ...]]) -> StepInfo:
-        info = StepInfo(pos, self.names[idx], self.machine.last_label, tuple(events))
-        self.last = info
-        fired = self.breakpoints.check(self.machine, info.thread, events)
-        self.stop = self._reason_for(info, fired)
+    def _after(self, pos: int, idx: int, events: list[Event]) -> StepInfo:
+        info = StepInfo(pos, self._tl.names[idx], self._machine.last_label, tuple(events))
+        self._last = info
+        fired = self._bps.check(self._machine, info.thread, events)
+        self._stop = self._reason_for(info, fired)
         return info
 
     def _advance(self) -> int:
         """Take the next step of the recorded future or of the strategy; -1 when none can run."""
-        m = self.machine
-        pos = self.position
-        if pos < len(self.choices):
-            idx: int = self.choices[pos]
-            if pos in self.manual:
-                self.strategy.observe(m, idx)
-            else:
-                self.strategy.choose(m)
-            self._events = self._exec(idx, record=False)
-            return idx
-        choice = self.strategy.choose(m)
+        pos = self._position
+        tl = self._tl
+        if pos < len(tl):
+            self._events = next(tl._walk(self._machine, pos, pos + 1, self._strategy, own=True))[2]
+            self._position = pos + 1
+            return tl.thread_at(pos)
+        choice = self._strategy.choose(self._machine)
         if choice is None:
             return -1
-        self._events = self._exec(choice, record=True)
+        self._events = self._record(choice)
         return choice
 
-    def _exec(self, idx: int, record: bool, manual: bool = False) -> list[tuple[Any, ...]]:
-        m = self.machine
+    def _record(self, idx: int, manual: bool = False) -> list[Event]:
+        """Take a new step of thread `idx` and record it."""
+        m = self._machine
+        pos = self._position
         events = m.step(idx)
-        pos = self.position
-        if record:
-            self.choices.append(idx)
-            if manual:
-                self.manual.add(pos)
-            self.labels.append(LABEL_ID[m.last_label])
-            record_marks(self.marks, pos, events, m.last_label)
-        self.position = pos = pos + 1
-        if not pos % self.every:
-            ck = self.ckpts.get(pos)
-            if ck is None:
-                self.ckpts[pos] = (self._checkpointer.take(m), self.strategy.state)
-                self._ckpt_keys.insert(bisect_right(self._ckpt_keys, pos), pos)
-            elif ck[0] is not None:
-                self._checkpointer.adopt(m, ck[0])  # replayed onto it: the next one builds on it
+        self._tl._record(pos, idx, m.last_label, events, manual)
+        self._position = pos = pos + 1
+        if not pos % self._every:
+            self._tl._boundary(m, pos, self._strategy)
         return events
 
-    def _reason_for(self, info: StepInfo, fired: list[tuple[Breakpoint, str]]) -> StopReason:
+    def _reason_for(self, info: StepInfo, fired: list[Hit]) -> StopReason:
+        marks = marks_of(info.step, list(info.events), info.label)
+        mark = marks[0] if marks else None
         if fired:
-            return StopReason("breakpoint", self.position, fired[0][1], tuple(b.id for b, _ in fired))
+            return attrs.evolve(_stopped(fired, self._position), mark=mark)
         for e in info.events:
-            if e[0] == "spf_abort":
-                return StopReason("step", self.position, abort_sentence(e))
-            if e[0] == "violation":
-                return StopReason("step", self.position, violation_sentence(e[1], e[3]))
+            if isinstance(e, SpfAbort):
+                return StopReason("step", self._position, abort_sentence(e), mark=mark)
+            if isinstance(e, Violation):
+                return StopReason("step", self._position, violation_sentence(e.oracle, e.detail), mark=mark)
         if self.finished():
             return self._end_reason()
-        return StopReason("step", self.position, f"{info.thread} ran {info.label}")
+        return StopReason("step", self._position, f"{info.thread} ran {info.label}")
 
     def _end_reason(self) -> StopReason:
-        m = self.machine
+        m = self._machine
         if m.all_done():
-            return StopReason("finished", self.position, f"all threads finished after {self.position} steps")
+            return StopReason("finished", self._position, f"all threads finished after {self._position} steps")
         stuck = ", ".join(f"{t.name} on {t.blocked_on}" for t in m.threads if t.state == BLOCKED)
-        return StopReason("deadlock", self.position, f"deadlock: no thread can run ({stuck})")
+        return StopReason("deadlock", self._position, f"deadlock: no thread can run ({stuck})")
 
     # -------------------------------------------------------- time travel
-    def goto(self, n: int) -> None:
-        """Jump to the state after n steps of this timeline (0 = the start)."""
-        n = max(0, min(n, len(self.choices)))
-        if n == self.position:
+    def _travel(self, n: int) -> None:
+        """Put the live machine at recorded position n (checkpoint + replay)."""
+        tl = self._tl
+        n = max(0, min(n, len(tl)))
+        if n == self._position:
             return
-        if not (self.position < n <= self.position + self.every):
-            c = self._ckpt_at_or_before(max(n - 1, 0))
-            snap, strat = self._ckpt(c)
-            self._checkpointer.restore(self.machine, snap)
-            self.strategy.set_state(strat)
-            self.position = c
-            self.last = None
-        m = self.machine
-        while self.position < n:
-            idx = self.choices[self.position]
-            if self.position in self.manual:
-                self.strategy.observe(m, idx)
-            else:
-                self.strategy.choose(m)
-            pos = self.position
-            events = self._exec(idx, record=False)
-            self.last = StepInfo(pos, self.names[idx], m.last_label, tuple(events))
-        self.breakpoints.prime(m)
-        self.stop = StopReason("stopped", n, f"jumped to step {n}" if n else "at the start: nothing has run yet")
+        if not (self._position < n <= self._position + self._every):
+            c, strat = tl._restore(self._machine, max(n - 1, 0), own=True)
+            self._strategy.set_state(strat)
+            self._position = c
+            self._last = None
+        names = tl.names
+        for pos, m, events in tl._walk(self._machine, self._position, n, self._strategy, own=True):
+            self._position = pos + 1
+            if pos + 1 == n:
+                self._last = StepInfo(pos, names[tl.thread_at(pos)], m.last_label, tuple(events))
+        self._bps.prime(self._machine)
 
-    def back(self, k: int = 1) -> None:
-        self.goto(self.position - k)
-        self.stop = StopReason("stopped", self.position, f"stepped back to step {self.position}")
+    def goto(self, n: int) -> StopReason:
+        """Jump to the state after n steps of this timeline (0 = the start)."""
+        n = max(0, min(n, len(self._tl)))
+        if n != self._position:
+            self._travel(n)
+            self._stop = StopReason("stopped", n, f"jumped to step {n}" if n else "at the start: nothing has run yet")
+        return self._stop
 
-    def _ckpt(self, c: int) -> tuple[Checkpoint | tuple[Any, ...], Any]:
-        snap, strat = self.ckpts[c]
-        if snap is None:
-            snap = Checkpointer().take(build_machine(self.scenario))
-            self.ckpts[c] = (snap, strat)
-        return snap, strat
+    def back(self, k: int = 1) -> StopReason:
+        self._travel(self._position - k)
+        self._stop = StopReason("stopped", self._position, f"stepped back to step {self._position}")
+        return self._stop
 
-    def _ckpt_at_or_before(self, n: int) -> int:
-        return self._ckpt_keys[bisect_right(self._ckpt_keys, n) - 1]
+    def open_at(self, n: int, because: str = "", oracle: str | None = None) -> StopReason:
+        """Run (if needed) and go to step n, saying why: the latest violation before n
+        (of kind `oracle`, if given) becomes the stop reason, prefixed by `because`."""
+        if n > len(self._tl):
+            self.run(limit=n)
+        self.goto(n)
+        seen = [
+            mk
+            for mk in self._tl.marks
+            if mk.kind == "violation" and mk.step < self._position and (oracle is None or mk.what == oracle)
+        ]
+        if seen:
+            mk = seen[-1]
+            text = f"{violation_sentence(mk.what, mk.detail)} ({mk.thread} at step {mk.step + 1})"
+            self._stop = StopReason("breakpoint", self._position, f"{because}: {text}" if because else text, mark=mk)
+        return self._stop
 
     def continue_(
         self,
         limit: int | None = None,
         interrupted: Callable[[], bool] | None = None,
         progress: Callable[[int], None] | None = None,
+        only: Collection[str] | None = None,
     ) -> StopReason:
-        """Run until a breakpoint fires, the run ends, `limit` steps pass, or `interrupted()`."""
-        m = self.machine
-        bps = self.breakpoints
+        """Run until a breakpoint fires, the run ends, `limit` steps pass, or `interrupted()`.
+
+        `only`: breakpoint kinds that may stop this run (the others are held off);
+        with "violation" among them, any violation stops it even without such a breakpoint.
+        """
+        if only is None:
+            return self._continue(limit, interrupted, progress)
+        held = [b for b in self._bps.items if b.kind not in only and b.enabled]
+        if "violation" in only and not any(b.kind == "violation" and b.enabled for b in self._bps.items):
+            self._bps.add("violation")  # it stays, as if the user had set it
+        for b in held:
+            b.enabled = False
+        try:
+            return self._continue(limit, interrupted, progress)
+        finally:
+            for b in held:
+                b.enabled = True
+
+    def _continue(
+        self,
+        limit: int | None,
+        interrupted: Callable[[], bool] | None,
+        progress: Callable[[int], None] | None,
+    ) -> StopReason:
+        m = self._machine
+        bps = self._bps
         bps.prime(m)
-        check = bps.check if bps.items else None
-        names = self.names
+        check = bps.check if bps.active() else None
+        names = self._tl.names
         n = 0
         while True:
-            pos = self.position
+            pos = self._position
             idx = self._advance()
             if idx < 0:
-                self.stop = self._end_reason()
-                return self.stop
+                self._stop = self._end_reason()
+                return self._stop
             n += 1
             if check is not None:
                 fired = check(m, names[idx], self._events)
                 if fired:
                     info = self._after_silently(pos, idx)
-                    self.stop = self._reason_for(info, fired)
-                    return self.stop
+                    self._stop = self._reason_for(info, fired)
+                    return self._stop
             if limit is not None and n >= limit:
                 self._after_silently(pos, idx)
-                self.stop = StopReason("limit", self.position, f"stopped after {n} steps (limit)")
-                return self.stop
+                self._stop = StopReason("limit", self._position, f"stopped after {n} steps (limit)")
+                return self._stop
             if not n % 512:
                 if progress is not None:
-                    progress(self.position)
+                    progress(self._position)
                 if interrupted is not None and interrupted():
                     self._after_silently(pos, idx)
-                    self.stop = StopReason("interrupted", self.position, f"interrupted at step {self.position}")
-                    return self.stop
+                    self._stop = StopReason("interrupted", self._position, f"interrupted at step {self._position}")
+                    return self._stop
 
     def _after_silently(self, pos: int, idx: int) -> StepInfo:
-        self.last = StepInfo(pos, self.names[idx], self.machine.last_label, tuple(self._events))
-        return self.last
+        self._last = StepInfo(pos, self._tl.names[idx], self._machine.last_label, tuple(self._events))
+        return self._last
 
     def run(self, limit: int = 1_000_000) -> StopReason:
         """Run to the end ignoring breakpoints (the CLI's `check`, benchmarks)."""
+        tl = self._tl
         last = (-1, -1)
-        while self.position < min(limit, len(self.choices)):  # first the recorded future
-            pos = self.position
-            last = (pos, self._advance())
-        # Then new steps, in a tight loop: this is the simulator's hot path.
-        m = self.machine
-        step, choose = m.step, self.strategy.choose
-        add_choice, add_label = self.choices.append, self.labels.append
-        label_id, marks, every = LABEL_ID, self.marks, self.every
-        take = self._checkpointer.take
-        pos = self.position
+        if self._position < min(limit, len(tl)):  # first the recorded future, through the replay loop
+            self._travel(min(limit, len(tl)))
+            last = (self._position - 1, tl.thread_at(self._position - 1))
+            self._events = list(self._last.events) if self._last is not None else []
+        # Then new steps, in a tight loop: this is the simulator's hot path (recording, not replaying).
+        m = self._machine
+        step, choose = m.step, self._strategy.choose
+        add_choice, add_label = tl._choices.append, tl._labels.append
+        label_id, every = LABEL_ID, self._every
+        boundary = tl._boundary
+        strategy = self._strategy
+        pos = self._position
         while pos < limit:
             idx = choose(m)
             if idx is None:
@@ -391,44 +513,50 @@ class Session:
             add_choice(idx)
             add_label(label_id[m.last_label])
             if events:
-                record_marks(marks, pos, events, m.last_label)
+                for mk in marks_of(pos, events, m.last_label):
+                    tl._marks.append(mk)
             last = (pos, idx)
             self._events = events
             pos += 1
             if not pos % every:
-                self.ckpts[pos] = (take(m), self.strategy.state)
-                self._ckpt_keys.append(pos)
-        self.position = pos
+                boundary(m, pos, strategy)
+        self._position = pos
         if last[1] >= 0:
             self._after_silently(*last)
         if self.finished():
-            self.stop = self._end_reason()
+            self._stop = self._end_reason()
         else:
-            self.stop = StopReason("limit", self.position, f"stopped after {self.position} steps (limit)")
-        return self.stop
+            self._stop = StopReason("limit", self._position, f"stopped after {self._position} steps (limit)")
+        return self._stop
 
     def reverse_continue(self, interrupted: Callable[[], bool] | None = None) -> StopReason:
         """Back to the most recent earlier point where a breakpoint fires, or to the start."""
-        start = self.position
-        active = self.breakpoints.active()
+        start = self._position
+        active = self._bps.active()
         if active and all(b.kind in ("abort", "violation") and b.condition is None for b in active):
             hit = self._reverse_by_marks(start, active)
         else:
             hit = self._reverse_by_replay(start, interrupted) if active else None
         if hit is None:
-            self.goto(0)
-            self.stop = StopReason("start", 0, "reverse-continue reached the start: no earlier breakpoint")
-            return self.stop
-        self.goto(hit)
-        assert self.last is not None
-        fired = self.breakpoints.check(self.machine, self.last.thread, list(self.last.events))
-        self.breakpoints.prime(self.machine)
-        text = fired[0][1] if fired else f"breakpoint at step {hit}"
-        self.stop = StopReason("breakpoint", hit, text, tuple(b.id for b, _ in fired))
-        return self.stop
+            self._travel(0)
+            self._stop = StopReason("start", 0, "reverse-continue reached the start: no earlier breakpoint")
+            return self._stop
+        self._travel(hit)
+        last = self._last
+        assert last is not None
+        # Prime the watches at hit - 1 so that the check sees the change the step made.
+        self._bps.prime(self._tl.machine_at(hit - 1))
+        fired = self._bps.check(self._machine, last.thread, list(last.events))
+        self._bps.prime(self._machine)
+        marks = marks_of(last.step, list(last.events), last.label)
+        if fired:
+            self._stop = attrs.evolve(_stopped(fired, hit), mark=marks[0] if marks else None)
+        else:
+            self._stop = StopReason("breakpoint", hit, f"breakpoint at step {hit}", mark=marks[0] if marks else None)
+        return self._stop
 
     def _reverse_by_marks(self, start: int, active: list[Breakpoint]) -> int | None:
-        for mk in reversed(self.marks):
+        for mk in reversed(self._tl.marks):
             if mk.step + 1 >= start:
                 continue
             for b in active:
@@ -439,114 +567,39 @@ class Session:
 
     def _reverse_by_replay(self, start: int, interrupted: Callable[[], bool] | None) -> int | None:
         """Replay segment by segment, newest first, evaluating every breakpoint."""
-        scratch = self._scratch_machine()
-        hi = start - 1  # the last position that counts is start - 1
-        while hi > 0:
-            c = self._ckpt_at_or_before(hi - 1)
-            scratch.restore(self._ckpt(c)[0])
-            self.breakpoints.prime(scratch)
-            found = None
-            for pos in range(c, hi):
-                rec = self.choices[pos]
-                events = scratch.step(rec)
-                if self.breakpoints.check(scratch, self.names[rec], events, count=False):
-                    found = pos + 1
-            if found is not None:
-                return found
-            hi = c
-            if interrupted is not None and interrupted():
-                return None
-        return None
-
-    def _scratch_machine(self) -> Machine:
-        if self._scratch is None:
-            self._scratch = build_machine(self.scenario)
-        return self._scratch
-
-    def events_of(self, step: int) -> tuple[tuple[Any, ...], ...]:
-        """The events of a recorded step (replayed on a scratch machine)."""
-        if not 0 <= step < len(self.choices):
-            return ()
-        if self.last is not None and self.last.step == step and self.position == step + 1:
-            return self.last.events
-        for _, events in self.iter_events(step, step + 1):
-            return events
-        return ()
-
-    def iter_events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, tuple[tuple[Any, ...], ...]]]:
-        """(step, events) for the recorded steps in [start, end), replayed once on a scratch machine."""
-        end = len(self.choices) if end is None else min(end, len(self.choices))
-        if start >= end:
-            return
-        scratch = self._scratch_machine()
-        c = self._ckpt_at_or_before(start)
-        scratch.restore(self._ckpt(c)[0])
-        for pos in range(c, end):
-            events = scratch.step(self.choices[pos])
-            if pos >= start:
-                yield pos, tuple(events)
+        tl = self._tl
+        names = tl.names
+        scratch = tl._take_scratch()
+        try:
+            hi = start - 1  # the last position that counts is start - 1
+            while hi > 0:
+                c, _ = tl._restore(scratch, hi - 1)
+                self._bps.prime(scratch)
+                found = None
+                for pos, m, events in tl._walk(scratch, c, hi):
+                    if self._bps.check(m, names[tl.thread_at(pos)], events, count=False):
+                        found = pos + 1
+                if found is not None:
+                    return found
+                hi = c
+                if interrupted is not None and interrupted():
+                    return None
+            return None
+        finally:
+            tl._spare.append(scratch)
 
     # ------------------------------------------------------------ branches
-    def _cut_branch(self) -> None:
-        """Save the current timeline as a branch; the new one starts here."""
-        pos = self.position
-        self.branches.append(self._as_branch(pos))
-        self._truncate(pos)
-        self.branch_id = self._next_branch
-        self._next_branch += 1
-
-    def _as_branch(self, at: int) -> Branch:
-        return Branch(self.branch_id, at, self.choices[:], self.labels[:], list(self.marks), frozenset(self.manual))
-
-    def _truncate(self, pos: int) -> None:
-        del self.choices[pos:]
-        del self.labels[pos:]
-        self.marks = [mk for mk in self.marks if mk.step < pos]
-        self.manual = {k for k in self.manual if k < pos}
-        for k in [k for k in self.ckpts if k > pos]:
-            del self.ckpts[k]
-        self._ckpt_keys = sorted(self.ckpts)
-
-    def switch_branch(self, bid: int) -> None:
+    def switch_branch(self, bid: int) -> StopReason:
         """Return to a saved timeline; the current one is saved in its place."""
-        b = next((x for x in self.branches if x.id == bid), None)
+        tl = self._tl
+        b = next((x for x in tl.branches if x.id == bid), None)
         if b is None:
             raise SessionError(f"no branch {bid}")
-        common = 0
-        limit = min(len(b.choices), len(self.choices))
-        while (
-            common < limit
-            and b.choices[common] == self.choices[common]
-            and (common in b.manual) == (common in self.manual)
-        ):
-            common += 1
-        self.branches.remove(b)
-        self.branches.append(self._as_branch(common))
-        if self.position > common:
-            self.goto(common)
-        self._truncate(common)
-        self.choices = b.choices[:]
-        self.labels = b.labels[:]
-        self.marks = list(b.marks)
-        self.manual = set(b.manual)
-        self.branch_id = b.id
-        self.stop = StopReason(
-            "stopped", self.position, f"switched to branch {b.id} (its future starts at step {common})"
+        common = tl._common_prefix(b)
+        if self._position > common:
+            self._travel(common)
+        tl._switch(b, common)
+        self._stop = StopReason(
+            "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common})"
         )
-
-    # --------------------------------------------------------------- misc
-    def schedule_entries(self, upto: int | None = None) -> tuple[ScheduleEntry, ...]:
-        """The timeline (to `upto`) as schedule entries: runs of one thread."""
-        n = len(self.choices) if upto is None else upto
-        out: list[ScheduleEntry] = []
-        i = 0
-        while i < n:
-            idx = self.choices[i]
-            j = i
-            while j < n and self.choices[j] == idx:
-                j += 1
-            name = self.names[idx]
-            text = name if j - i == 1 else f"{name} {j - i}"
-            out.append(ScheduleEntry(name, j - i, None, text))
-            i = j
-        return tuple(out)
+        return self._stop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .events import AnonVma
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .pte import ZERO_PFN, mk_pte, vpn_of
 from .state import VM_WRITE
@@ -25,7 +26,7 @@ def anon_vma_prepare(m: Machine, t: Thread) -> None:
         v = m.vma_ref(t.vmf["vma"])
         if v.anon_vma is None:
             v.anon_vma = m.new_anon_vma()
-            m.emit("anon_vma", v.mm, v.id, v.anon_vma)
+            m.emit(AnonVma(v.mm, v.id, v.anon_vma))
     t.pc = "do_anonymous_page:alloc_page"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import locks
+from .events import Segv, SpfAbort
 from .pte import is_swap_pte, pte_none, pte_write, vpn_of
 from .state import VM_READ, VM_WRITE
 from .steps import step
@@ -86,7 +87,7 @@ def vma_end_read_step(m: Machine, t: Thread) -> None:
 def segv(m: Machine, t: Thread, why: str) -> None:
     from .ops import finish_op
 
-    m.emit("segv", t.name, t.vmf["addr"], why)
+    m.emit(Segv(t.name, t.vmf["addr"], why))
     finish_op(m, t, f"SIGSEGV ({why})")
 
 
@@ -114,7 +115,7 @@ def spf_abort(m: Machine, t: Thread, reason: str, detail: str) -> None:
         put_vma(m, t)
     if vmf.get("vma_locked"):
         locks.vma_end_read(m, t, m.vma_of(vmf["vma"]))
-    m.emit("spf_abort", t.name, reason, detail, t.pc)
+    m.emit(SpfAbort(t.name, reason, detail, t.pc))
     _reset_fault(t)
     t.vmf["mode"] = "classic"
     t.vmf["tried"] = True

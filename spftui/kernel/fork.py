@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import Fork
 from .ops import finish_op, wake_forked
 from .pte import (
     PTRS_PER_PTE,
@@ -64,7 +65,7 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
         anon = m.new_anon_vma() if v.anon_vma is not None else None
         m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
     t.vmf["pmds"] = tuple(sorted(mm.pgd))
-    m.emit("fork", mm.name, child_name)
+    m.emit(Fork(mm.name, child_name))
     t.pc = "copy_page_range:copy_pte_range"
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .events import Lock, Seq, Unlock
+
 if TYPE_CHECKING:
     from .machine import Machine
     from .state import Frame, Mm, PteTable, Thread, Vma
@@ -22,7 +24,7 @@ def mmap_read_lock(m: Machine, t: Thread, mm: Mm) -> bool:
         return True
     if mm.lock_writer is None and not mm.lock_waiters:
         mm.lock_readers.append(t.index)
-        m.emit("lock", t.name, f"mmap_lock({mm.name})", "read")
+        m.emit(Lock(t.name, f"mmap_lock({mm.name})", "read"))
         return True
     mm.lock_waiters.append((t.index, "r"))
     m.block(t, f"mmap_lock({mm.name}) read")
@@ -33,8 +35,8 @@ def _grant_write(m: Machine, mm: Mm, index: int) -> None:
     mm.lock_writer = index
     old = mm.mmap_seq
     mm.mmap_seq += 1  # odd: a writer holds the lock
-    m.emit("lock", m.threads[index].name, f"mmap_lock({mm.name})", "write")
-    m.emit("seq", mm.name, "mmap_seq", old, mm.mmap_seq)
+    m.emit(Lock(m.threads[index].name, f"mmap_lock({mm.name})", "write"))
+    m.emit(Seq(mm.name, "mmap_seq", old, mm.mmap_seq))
 
 
 def mmap_write_lock(m: Machine, t: Thread, mm: Mm) -> bool:
@@ -52,16 +54,16 @@ def mmap_write_lock(m: Machine, t: Thread, mm: Mm) -> bool:
 def _end_write(m: Machine, mm: Mm) -> None:
     old = mm.mmap_seq
     mm.mmap_seq += 1  # even again
-    m.emit("seq", mm.name, "mmap_seq", old, mm.mmap_seq)
+    m.emit(Seq(mm.name, "mmap_seq", old, mm.mmap_seq))
     mm.mm_lock_seq += 1  # vma_end_write_all: every VMA write lock drops
-    m.emit("seq", mm.name, "mm_lock_seq", mm.mm_lock_seq - 1, mm.mm_lock_seq)
+    m.emit(Seq(mm.name, "mm_lock_seq", mm.mm_lock_seq - 1, mm.mm_lock_seq))
 
 
 def mmap_write_unlock(m: Machine, t: Thread, mm: Mm) -> None:
     m.touched.add(("mm", mm.name))
     _end_write(m, mm)
     mm.lock_writer = None
-    m.emit("unlock", t.name, f"mmap_lock({mm.name})", "write")
+    m.emit(Unlock(t.name, f"mmap_lock({mm.name})", "write"))
     _wake_waiters(m, mm)
 
 
@@ -71,7 +73,7 @@ def mmap_write_downgrade(m: Machine, t: Thread, mm: Mm) -> None:
     mm.lock_writer = None
     mm.lock_readers.append(t.index)
     mm.downgraded = True
-    m.emit("lock", t.name, f"mmap_lock({mm.name})", "downgrade")
+    m.emit(Lock(t.name, f"mmap_lock({mm.name})", "downgrade"))
     _wake_waiters(m, mm)
 
 
@@ -80,7 +82,7 @@ def mmap_read_unlock(m: Machine, t: Thread, mm: Mm) -> None:
     mm.lock_readers.remove(t.index)
     if not mm.lock_readers:
         mm.downgraded = False
-    m.emit("unlock", t.name, f"mmap_lock({mm.name})", "read")
+    m.emit(Unlock(t.name, f"mmap_lock({mm.name})", "read"))
     _wake_waiters(m, mm)
 
 
@@ -97,7 +99,7 @@ def _wake_waiters(m: Machine, mm: Mm) -> None:
             return
         mm.lock_waiters.pop(0)
         mm.lock_readers.append(index)
-        m.emit("lock", m.threads[index].name, f"mmap_lock({mm.name})", "read")
+        m.emit(Lock(m.threads[index].name, f"mmap_lock({mm.name})", "read"))
         m.wake(index)
 
 
@@ -191,7 +193,7 @@ def vma_start_write(m: Machine, t: Thread, mm: Mm, v: Vma) -> bool:
         v.lock_writer = None
         old = v.vm_lock_seq
         v.vm_lock_seq = mm.mm_lock_seq
-        m.emit("seq", mm.name, f"vma{v.id}.vm_lock_seq", old, v.vm_lock_seq)
+        m.emit(Seq(mm.name, f"vma{v.id}.vm_lock_seq", old, v.vm_lock_seq))
         return True
     if t.index not in v.lock_waiters:
         v.lock_waiters.append(t.index)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..scenario.policies import POLICY, REUSE, Policy, ReuseRule
 from . import oracles
+from .events import Alloc, Block, Event, Flush, Free, Pgtable, Pte, RcuFree, Violation, Wake
 from .ops import start_op as _start_op
 from .pte import (
     PTRS_PER_PTE,
@@ -26,8 +27,6 @@ from .pte import (
 )
 from .state import BLOCKED, DONE, RUNNABLE, Frame, Mm, PteTable, Thread, Vma
 from .steps import STEPS as _STEPS
-
-Event = tuple[Any, ...]
 
 # Footprint key of the shared allocators (free pfns, tables, VMAs, anon_vmas,
 # swap slots): two allocations do not commute, their ids would swap.
@@ -95,7 +94,7 @@ class Machine:
             put(self, value)
 
     # -------------------------------------------------------------- events
-    def emit(self, *event: Any) -> None:
+    def emit(self, event: Event) -> None:
         self.events.append(event)
 
     def violation(self, kind: str, key: tuple[Any, ...], detail: str) -> None:
@@ -105,20 +104,20 @@ class Machine:
             return
         self.reported.add(k)
         who = self.cur.name if self.cur is not None else ""
-        self.events.append(("violation", kind, who, detail))
+        self.events.append(Violation(kind, who, detail))
 
     # ------------------------------------------------------------- threads
     def block(self, t: Thread, on: str) -> None:
         t.state = BLOCKED
         t.blocked_on = on
-        self.emit("block", t.name, on)
+        self.emit(Block(t.name, on))
 
     def wake(self, index: int) -> None:
         t = self.threads[index]
         if t.state == BLOCKED:
             t.state = RUNNABLE
             t.blocked_on = ""
-            self.emit("wake", t.name)
+            self.emit(Wake(t.name))
 
     def runnable(self) -> list[int]:
         return [t.index for t in self.threads if t.state == RUNNABLE]
@@ -154,7 +153,7 @@ class Machine:
         t.refs.append(pfn)
         self.dirty_frames.add(pfn)
         self.touched.add(("f", pfn))
-        self.emit("alloc", t.name, pfn)
+        self.emit(Alloc(t.name, pfn))
         return pfn
 
     def frame(self, pfn: int) -> Frame:
@@ -188,7 +187,7 @@ class Machine:
         oracles.check_free_frame(self, f)
         f.free = True
         heapq.heappush(self.free_pfns, f.pfn)
-        self.emit("free", f.pfn)
+        self.emit(Free(f.pfn))
 
     def transfer_ref_to_pte(self, t: Thread, pfn: int) -> None:
         """A reference `t` holds becomes the new PTE's reference."""
@@ -235,7 +234,7 @@ class Machine:
         table.free = False
         mm.pgd[table.pmd] = table.id
         self.touched.add(("t", table.id))
-        self.emit("pgtable", mm.name, table.id, "alloc")
+        self.emit(Pgtable(mm.name, table.id, "alloc"))
         return table
 
     def table_of(self, tid: int) -> PteTable:
@@ -263,7 +262,7 @@ class Machine:
         else:
             table.entries.pop(idx, None)
         self.touched.add(("t", table.id))
-        self.emit("pte", mm.name, vpn, old, new)
+        self.emit(Pte(mm.name, vpn, old, new))
         oracles.on_set_pte(self, mm, vpn, old, new)
 
     def pte_lookup(self, mm: Mm, vpn: int) -> int:
@@ -279,7 +278,7 @@ class Machine:
             dead = [k for k in tlb if k[0] == name and start_vpn <= k[1] < end_vpn]
             for k in dead:
                 del tlb[k]
-        self.emit("flush", name, start_vpn, end_vpn)
+        self.emit(Flush(name, start_vpn, end_vpn))
 
     def flush_tlb_mm(self, mm: Mm) -> None:
         self.flush_tlb_range(mm, 0, 1 << 52)
@@ -327,7 +326,7 @@ class Machine:
             heapq.heappush(self.free_tables, oid)
             self.touched.add(ALLOC)
         self.touched.add(("mm", self.vmas[oid].mm) if kind == "vma" else ("t", oid))
-        self.emit("rcu_free", kind, oid)
+        self.emit(RcuFree(kind, oid))
 
     # ---------------------------------------------------------------- VMAs
     def new_vma(self, mm: Mm, start: int, end: int, flags: int, anon_vma: int | None) -> Vma:

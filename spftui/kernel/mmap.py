@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import VmaChange
 from .ops import finish_op
 from .pte import vpn_of
 from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE
@@ -38,7 +39,7 @@ def vma_link(m: Machine, t: Thread) -> None:
     else:
         v = m.new_vma(mm, op.addr, op.addr + op.length, PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE, None)
         m.vma_link(mm, v)
-        m.emit("vma", mm.name, "link", v.id)
+        m.emit(VmaChange(mm.name, "link", v.id, None, None))
         t.vmf["result"] = f"{op.addr:#x}"
     t.pc = "mmap_region:mmap_write_unlock"
 

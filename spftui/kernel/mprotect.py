@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import VmaChange
 from .ops import finish_op
 from .pte import PTRS_PER_PTE, pte_modify, pte_present, vpn_of
 from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
@@ -61,7 +62,7 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
     for v in vmas:
         vma_write_begin(m, v)
         v.vm_flags = flags
-        m.emit("vma", mm.name, "vm_flags", v.id, flags)
+        m.emit(VmaChange(mm.name, "vm_flags", v.id, None, flags))
     t.vmf["vmas"] = tuple(v.id for v in vmas)
     t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(end)))
     mm.tlb_flush_pending += 1  # inc_tlb_flush_pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import VmaChange
 from .ops import finish_op
 from .pte import vpn_of
 from .steps import step
@@ -53,7 +54,7 @@ def detach_vmas(m: Machine, t: Thread) -> None:
     gone = overlapping(m, mm, start, end)
     for v in gone:
         m.vma_unlink(mm, v)
-        m.emit("vma", mm.name, "detach", v.id)
+        m.emit(VmaChange(mm.name, "detach", v.id, None, None))
     # The data stays reachable through the page tables and TLBs until the
     # zap; zap_pte_range discards it from the oracle's shadow PTE by PTE.
     t.vmf["detached"] = tuple(v.id for v in gone)

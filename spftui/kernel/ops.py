@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import oracles
+from .events import Fault, OpDone, OpStart, Wake
 from .policies import fault_entry
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_write, vpn_of
 from .state import BLOCKED, DONE, RUNNABLE
@@ -44,7 +45,7 @@ def start_op(m: Machine, t: Thread) -> None:
         t.vmf["write"] = op.kind == "write"
     if op.kind in WRITER_OPS:
         mm.writers += 1
-    m.emit("op_start", t.name, op.text)
+    m.emit(OpStart(t.name, op.text))
     t.pc = OP_ENTRY[op.kind]
 
 
@@ -54,7 +55,7 @@ def finish_op(m: Machine, t: Thread, result: str) -> None:
         mm = m.mms[t.mm]
         mm.writers -= 1
         oracles.writer_done(m, t, op)
-    m.emit("op_done", t.name, op.text, result)
+    m.emit(OpDone(t.name, op.text, result))
     t.result = f"{op.text}: {result}"
     t.vmf = {}
     t.pc = ""
@@ -114,7 +115,7 @@ def user_access(m: Machine, t: Thread) -> None:
         tlb[key] = (pte_pfn(pte), pte_write(pte))
         _access(m, t, pte_pfn(pte))
         return
-    m.emit("fault", t.name, addr, "write" if write else "read")
+    m.emit(Fault(t.name, addr, "write" if write else "read"))
     t.vmf.update(fault_entry(m, t))
 
 
@@ -136,4 +137,4 @@ def wake_forked(m: Machine, child: str) -> None:
         if th.state == BLOCKED and th.mm == child and th.blocked_on.startswith("process"):
             th.state = RUNNABLE
             th.blocked_on = ""
-            m.emit("wake", th.name)
+            m.emit(Wake(th.name))

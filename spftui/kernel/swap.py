@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import Swap
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
 from .pte import (
@@ -154,7 +155,7 @@ def add_to_swap(m: Machine, t: Thread) -> None:
         f.swapcache = off
         f.count += 1
         m.dirty_frames.add(f.pfn)
-        m.emit("swap", "add_to_swap", f.pfn, off)
+        m.emit(Swap("add_to_swap", f.pfn, off))
     t.pc = "try_to_unmap_one:unmap"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .events import Seq, VmaChange
+
 if TYPE_CHECKING:
     from .machine import Machine
     from .state import Mm, Vma
@@ -14,14 +16,14 @@ def vma_write_begin(m: Machine, v: Vma) -> None:
     m.touched.add(("mm", v.mm))
     old = v.vm_sequence
     v.vm_sequence += 1
-    m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
+    m.emit(Seq(v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence))
 
 
 def vma_write_end(m: Machine, v: Vma) -> None:
     m.touched.add(("mm", v.mm))
     old = v.vm_sequence
     v.vm_sequence += 1
-    m.emit("seq", v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence)
+    m.emit(Seq(v.mm, f"vma{v.id}.vm_sequence", old, v.vm_sequence))
 
 
 def overlapping(m: Machine, mm: Mm, start: int, end: int) -> list[Vma]:
@@ -43,7 +45,7 @@ def split_vma(m: Machine, mm: Mm, v: Vma, at: int) -> Vma:
     v.vm_end = at
     m.vma_link(mm, new)
     vma_write_end(m, v)
-    m.emit("vma", mm.name, "split", v.id, new.id)
+    m.emit(VmaChange(mm.name, "split", v.id, new.id, None))
     return new
 
 
@@ -73,6 +75,6 @@ def merge_adjacent(m: Machine, mm: Mm, start: int, end: int) -> None:
             m.vma_unlink(mm, b)
             m.remove_vma(b)
             vma_write_end(m, a)
-            m.emit("vma", mm.name, "merge", a.id, b.id)
+            m.emit(VmaChange(mm.name, "merge", a.id, b.id, None))
         else:
             i += 1

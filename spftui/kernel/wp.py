@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import Cow
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .pte import mk_pte, pte_mkyoung_dirty_write, pte_pfn, pte_special, vpn_of
 from .state import VM_WRITE
@@ -172,7 +173,7 @@ def wp_commit(m: Machine, t: Thread) -> None:
             m.put_page(None, old)  # the old mapping's reference
         else:
             mm.rss_anon += 1
-        m.emit("cow", t.name, old, new)
+        m.emit(Cow(t.name, old, new))
     t.pc = "wp_page_copy:put_page"
 
 

@@ -19,6 +19,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from . import locks
+from .events import Pgtable
 from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset
 from .steps import step
 
@@ -89,7 +90,7 @@ def free_pgtables(m: Machine, t: Thread) -> None:
             continue
         del mm.pgd[pmd]
         freed.append(tid)
-        m.emit("pgtable", mm.name, tid, "unhooked")
+        m.emit(Pgtable(mm.name, tid, "unhooked"))
     t.vmf["free_tables"] = tuple(freed)
     m.touched.add(("mm", mm.name))
     m.ret_(t)

@@ -269,7 +269,7 @@ def test_footprints_see_writes_that_machine_touched_misses() -> None:
         tracker.end()
         after = m.snapshot()
         fp = tracker.footprint(before, after, events)
-        if any(e[0] == "vma" and e[2] == "vm_flags" for e in events):
+        if any(e.kind == "vma" and e.action == "vm_flags" for e in events):
             break
         before = after
     assert ("v", 0, "vm_flags") in fp.w

@@ -10,10 +10,13 @@ point of that scenario, so they are asserted here too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from spftui.engine import SeededRandom, Session
 from spftui.kernel import all_labels
+from spftui.kernel.events import Block
 from spftui.scenario import POLICIES, Scenario, bundled_scenarios_dir, load_scenario
 
 SCENARIOS = sorted(bundled_scenarios_dir().glob("*.toml"), key=lambda p: p.name)
@@ -47,8 +50,8 @@ def results(session: Session) -> dict[str, str]:
     return {t.name: t.result for t in session.machine.threads}
 
 
-def events(session: Session, kind: str) -> list[tuple[object, ...]]:
-    return [e for k in range(session.length) for e in session.events_of(k) if e[0] == kind]
+def events(session: Session, kind: str) -> list[Any]:
+    return [e for _, _, step_events in session.timeline.replay() for e in step_events if e.kind == kind]
 
 
 # --- every bundled scenario ------------------------------------------------------------
@@ -130,7 +133,7 @@ def test_page_count_variant_copies_and_the_stale_commit_backs_out_without_an_abo
     assert aborts(session) == []
     cows = events(session, "cow")
     # A2 copies P (it does not reuse it); A1's own copy is never installed.
-    assert [(e[1], e[2]) for e in cows] == [("A2", 1)]
+    assert [(e.thread, e.old_pfn) for e in cows] == [("A2", 1)]
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -170,7 +173,7 @@ def test_a_writer_on_an_unrelated_vma_aborts_only_the_mm_seq_fault(policy: str):
 
 def test_classic_serialises_the_unrelated_writer_behind_the_fault_instead_of_aborting():
     session = run(load("false_abort_unrelated_vma.toml"), "classic")
-    assert ("block", "A2", "mmap_lock(A) write") in events(session, "block")
+    assert Block("A2", "mmap_lock(A) write") in events(session, "block")
 
 
 # --- what the other scenarios claim in their descriptions --------------------------------------
@@ -207,7 +210,7 @@ def test_swap_cache_hit_on_a_locked_page_sleeps_or_aborts_by_policy(policy: str)
     session = run(load("swap_cache_hit.toml"), policy)
     expected = {"classic": [], "vma-lock": [("A1", "SWAP")]}.get(policy, [("A1", "PAGE_LOCK")])
     assert aborts(session) == expected
-    assert ("block", "A1", "page lock (pfn 1)") in events(session, "block")
+    assert Block("A1", "page lock (pfn 1)") in events(session, "block")
     assert results(session)["A1"] == "read 0x10400: read 2"
 
 
@@ -215,15 +218,15 @@ def test_swap_cache_hit_on_a_locked_page_sleeps_or_aborts_by_policy(policy: str)
 def test_fork_child_waits_for_the_fork_and_each_side_sees_only_its_writes(policy: str):
     session = run(load("fork_cow_isolation.toml"), policy)
     blocks = events(session, "block")
-    assert blocks[0] == ("block", "C1", "process C (not forked yet)")
+    assert blocks[0] == Block("C1", "process C (not forked yet)")
     assert results(session) == {
         "A1": "read 0x10000: read 1",
         "A2": "write 0x10400 3: wrote 3",
         "A3": "write 0x10800 9: wrote 9",
         "C1": "read 0x10800: read 9",  # A3's store through its stale TLB entry, inside the fork window
     }
-    reads = [e for e in events(session, "op_done") if e[1] == "C1" and e[2].startswith("read")]
-    assert [e[3] for e in reads] == ["read 2", "read 8", "read 9"]
+    reads = [e for e in events(session, "op_done") if e.thread == "C1" and e.op.startswith("read")]
+    assert [e.result for e in reads] == ["read 2", "read 8", "read 9"]
     expected = {"classic": [], "spf-vma-seq": [("A2", "VMA_SEQ_ODD")], "vma-lock": [("A2", "VMA_LOCK")]}
     assert aborts(session) == expected.get(policy, [("A2", "ODD")])
 
@@ -231,11 +234,11 @@ def test_fork_child_waits_for_the_fork_and_each_side_sees_only_its_writes(policy
 @pytest.mark.parametrize("policy", POLICIES)
 def test_vma_lock_makes_mprotect_wait_for_the_fault(policy: str):
     session = run(load("vma_lock_blocks_mprotect.toml"), policy)
-    blocks = [e for e in events(session, "block") if e[1] == "A2"]
+    blocks = [e for e in events(session, "block") if e.thread == "A2"]
     if policy == "vma-lock":
-        assert blocks == [("block", "A2", "vm_lock (vma 0) write")]
+        assert blocks == [Block("A2", "vm_lock (vma 0) write")]
     elif policy == "classic":
-        assert blocks == [("block", "A2", "mmap_lock(A) write")]
+        assert blocks == [Block("A2", "mmap_lock(A) write")]
     else:  # speculative: nothing waits, the fault aborts and is ordered after the mprotect
         assert blocks == []
         assert len(aborts(session)) == 1

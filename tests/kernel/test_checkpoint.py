@@ -104,9 +104,9 @@ def test_a_small_machine_is_checkpointed_whole_and_still_exactly(monkeypatch: py
 def test_an_unchanged_page_costs_a_checkpoint_nothing() -> None:
     s = Session(parse_scenario(pages_scenario(1000, repeat=50)), strategy=SeededRandom(2), checkpoint_every=128)
     s.run(limit=1024)
-    a, b = s.ckpts[896][0], s.ckpts[1024][0]
+    a, b = s.timeline._ckpts[896][0], s.timeline._ckpts[1024][0]
     assert isinstance(a, checkpoint.Checkpoint) and isinstance(b, checkpoint.Checkpoint)
     frames_a, frames_b = a.lists[0], b.lists[0]
     shared = sum(x is y for x, y in zip(frames_a, frames_b, strict=True))
     assert shared >= len(frames_b) - 8  # a few pages changed; the other chunks are the same objects
-    assert b.snapshot() == s.ckpts[1024][0].snapshot()
+    assert b.snapshot() == s.timeline._ckpts[1024][0].snapshot()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spftui.engine import Session
 from spftui.kernel import build_machine
+from spftui.kernel.events import Event, Violation
 from spftui.kernel.machine import Machine
 from spftui.kernel.pte import mk_pte, pte_index, vpn_of
 from spftui.scenario import load_scenario, parse_scenario
@@ -41,8 +42,8 @@ def machine() -> Machine:
     return build_machine(parse_scenario(ONE_PAGE))
 
 
-def kinds(events: list[tuple]) -> list[str]:  # type: ignore[type-arg]
-    return [e[1] for e in events if e[0] == "violation"]
+def kinds(events: list[Event]) -> list[str]:
+    return [e.oracle for e in events if isinstance(e, Violation)]
 
 
 def run_all(m: Machine) -> list[str]:
@@ -65,7 +66,7 @@ def test_lost_write_fires_when_memory_loses_a_completed_write() -> None:
     m.frames[pfn].words[0] = 99  # corrupt: the 5 written at setup vanishes
     events = m.step(0)  # T reads 0x10000
     assert kinds(events) == ["lost_write"]
-    detail = next(e[3] for e in events if e[0] == "violation")
+    detail = next(e.detail for e in events if isinstance(e, Violation))
     assert "read returned 99, but the last completed write was 5" in detail
 
 
@@ -85,7 +86,7 @@ def test_use_after_free_fires_when_a_page_is_freed_under_a_tlb_entry() -> None:
     m.events = []
     m.free_page(m.frames[pfn])
     assert kinds(m.events) == ["use_after_free"]
-    assert "freed while A:0x10000 maps it" in m.events[0][3]
+    assert "freed while A:0x10000 maps it" in m.events[0].detail
 
 
 def test_stray_pte_fires_for_a_pte_outside_every_vma() -> None:
@@ -155,10 +156,10 @@ def test_stray_pte_still_fires_when_a_finishing_madvise_leaves_a_pte_outside_the
     m.pte_alloc(mm, vpn_of(0x11000)).entries[pte_index(vpn_of(0x11000))] = mk_pte(0)
     events = m.step(1)  # D: find_vma finds no VMA, ENOMEM, the writer finishes
     assert kinds(events) == ["stray_pte"]
-    assert "0x11000" in next(e[3] for e in events if e[0] == "violation")  # not U's PTE at 0x10000
+    assert "0x11000" in next(e.detail for e in events if isinstance(e, Violation))  # not U's PTE at 0x10000
     later = []
     while m.runnable():
-        later += [e[3] for e in m.step(m.runnable()[0]) if e[0] == "violation"]
+        later += [e.detail for e in m.step(m.runnable()[0]) if isinstance(e, Violation)]
     # U zaps its own PTE (no report for 0x10000); free_pgtables then frees the
     # only table (no VMA is left) with the injected PTE still in it.
     assert later == ["PTE table 0 freed with A:0x11000 = zero RO A in it (leaked)"]
