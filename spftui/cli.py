@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from . import __version__
-from .scenario.files import resolve_scenario
 
 SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix")
 
@@ -20,29 +19,20 @@ class BadInput(Exception):
 
 def load(args: argparse.Namespace) -> Any:
     """Scenario + strategy from the common options; raises ScenarioError/BadInput."""
-    from .engine import all_labels
-    from .engine.schedule import Replay, SeededRandom
-    from .scenario import load_scenario, load_schedule_file
+    opening = open_with(args)
+    return opening.scenario, opening.strategy(), opening.stop_at
 
-    sc = load_scenario(resolve_scenario(args.scenario), known_labels=all_labels())
-    strategy = None
-    stop_at = None
-    policy, reuse = args.policy, args.reuse
-    if args.schedule:
-        from .engine.schedule_file import check_identity
 
-        sf = load_schedule_file(args.schedule, threads=[t.name for t in sc.threads], known_labels=all_labels())
-        warning = check_identity(sc, sf, args.schedule, force=getattr(args, "force", False))
-        if warning:
-            print(f"spftui: warning: {warning}", file=sys.stderr)
-        strategy = Replay(sf.entries)
-        policy = policy or sf.policy or None
-        reuse = reuse or sf.reuse or None
-        stop_at = sf.stop_at
-    elif args.seed is not None:
-        strategy = SeededRandom(args.seed)
-    sc = sc.with_policy(policy, reuse)
-    return sc, strategy, stop_at
+def open_with(args: argparse.Namespace) -> Any:
+    """The engine's Opening for the common options; prints its warning, if any."""
+    from .engine.opening import open_scenario
+
+    opening = open_scenario(
+        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
+    )
+    if opening.warning:
+        print(f"spftui: warning: {opening.warning}", file=sys.stderr)
+    return opening
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -148,13 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scenarios", help="list the bundled scenarios")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_scenarios)
-    try:
-        from . import explore_cli
-    except ImportError:  # pragma: no cover - the explorer is optional while it lands
-        explore_cli = None  # type: ignore[assignment]
-    if explore_cli is not None:
-        explore_cli.add_explore_parser(sub)
-        explore_cli.add_matrix_parser(sub)
+    from . import explore_cli
+
+    explore_cli.add_explore_parser(sub)
+    explore_cli.add_matrix_parser(sub)
     return parser
 
 
@@ -216,28 +203,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def open_tui(args: argparse.Namespace) -> int:
-    path = None
-    goto = args.goto
-    if args.scenario:
-        path = resolve_scenario(args.scenario)
-        load_args = argparse.Namespace(
-            scenario=path,
-            policy=args.policy,
-            reuse=args.reuse,
-            schedule=args.schedule,
-            seed=args.seed,
-            force=args.force,
-        )
-        _, _, stop_at = load(load_args)  # validate before the screen opens: errors go to stderr, exit 2
-        if goto is None:
-            goto = stop_at
-    elif args.schedule:
+    if args.scenario is None and args.schedule:
         raise BadInput("--schedule needs a scenario")
+    # validated here, once, before the screen opens: errors go to stderr, exit 2
+    opening = open_with(args) if args.scenario else None
     from .tui import run_app
 
-    return run_app(
-        path, policy=args.policy, reuse=args.reuse, schedule_path=args.schedule, seed=args.seed, goto_step=goto
-    )
+    return run_app(opening, goto_step=args.goto)
 
 
 if __name__ == "__main__":  # pragma: no cover

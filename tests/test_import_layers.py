@@ -1,4 +1,5 @@
-"""The import graph of spftui/ goes one way and has no cycle.
+"""The import graph of spftui/ goes one way and has no cycle; only the
+engine reads the Session's private state.
 
 cli/tui → engine → kernel → scenario. The graph is read from the source with
 `ast` (imports inside functions count; imports under `if TYPE_CHECKING:` do
@@ -71,7 +72,7 @@ ALLOWED = {
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report"},
     "cli": {"engine", "scenario", "report", "explore_cli", "tui"},
-    "tui": {"engine", "scenario", "kernel"},  # kernel: until the views read through engine/inspect (issue 7)
+    "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
     "__main__": {"cli"},
     "spftui": set(),
 }
@@ -122,3 +123,36 @@ def test_the_import_graph_has_no_cycle() -> None:
 def test_the_graph_reader_sees_real_imports() -> None:
     assert "spftui.kernel.machine" in GRAPH["spftui.engine.session"]
     assert "spftui.scenario.policies" in GRAPH["spftui.kernel.machine"]
+
+
+def session_private_names() -> set[str]:
+    """The `_`-prefixed attributes and methods of Session (engine/session.py)."""
+    tree = ast.parse(MODULES["spftui.engine.session"].read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Session")
+    names = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    names |= {
+        n.attr
+        for n in ast.walk(cls)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+    }
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+SESSION_PRIVATE = session_private_names()
+
+
+def test_the_session_has_private_state() -> None:
+    assert {"_machine", "_tl", "_position", "_stop", "_travel"} <= SESSION_PRIVATE
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if layer(m) != "engine"))
+def test_no_module_outside_the_engine_touches_the_sessions_private_state(name: str) -> None:
+    tree = ast.parse(MODULES[name].read_text())
+    wrong = sorted(
+        f"line {n.lineno}: {ast.unparse(n)}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and n.attr in SESSION_PRIVATE
+        and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))
+    )
+    assert not wrong, f"{name} reads the Session's private state: {wrong}"

@@ -330,6 +330,13 @@ class Cursor:
     def position(self) -> int:
         return self._pos
 
+    def adopt(self, snapshot: tuple[Any, ...], position: int) -> Machine:
+        """Take `snapshot` (of a machine at `position` on this timeline) as the cursor's state."""
+        self._m.restore(snapshot)
+        self._pos = position
+        self._epoch = self._tl._epoch
+        return self._m
+
     def at(self, n: int) -> Machine:
         """The machine after `n` recorded steps. Valid until the cursor moves again."""
         tl = self._tl

@@ -13,7 +13,6 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from ..engine.breakpoints import BreakpointSet
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
 from ..scenario import Scenario
@@ -22,11 +21,11 @@ from .screens.debugger import DebuggerScreen
 from .screens.picker import PickerScreen, load
 
 
-def add_default_breakpoints(bps: BreakpointSet) -> None:
+def add_default_breakpoints(session: Session) -> None:
     """Stop on any speculative abort and any oracle violation."""
-    if not bps.items:
-        bps.add("abort")
-        bps.add("violation")
+    if not session.breakpoints.items:
+        session.add_breakpoint("abort")
+        session.add_breakpoint("violation")
 
 
 class SpftuiApp(App[int]):
@@ -63,7 +62,7 @@ class SpftuiApp(App[int]):
             if strategy is None and seed is not None:
                 strategy = SeededRandom(seed)
             self.session = Session(sc, strategy=strategy)
-            add_default_breakpoints(self.session.breakpoints)
+            add_default_breakpoints(self.session)
 
     # ------------------------------------------------------------ screens
     def on_mount(self) -> None:
@@ -87,9 +86,8 @@ class SpftuiApp(App[int]):
     def install(self, sc: Scenario) -> None:
         """Make `sc` the scenario being debugged; breakpoints carry over."""
         old = self.session
-        bps = old.breakpoints if old is not None else BreakpointSet()
-        add_default_breakpoints(bps)
-        self.session = Session(sc, breakpoints=bps)
+        self.session = Session(sc, breakpoints=old.breakpoints if old is not None else None)
+        add_default_breakpoints(self.session)
         self.generation += 1
         screen = self.debugger()
         if screen is None:
@@ -183,7 +181,7 @@ class SpftuiApp(App[int]):
             for b in s.branches:
                 yield SystemCommand(
                     f"Switch to branch {b.id}",
-                    f"It leaves this timeline at step {b.at}; {len(b.choices)} steps",
+                    f"It leaves this timeline at step {b.at}; {len(b)} steps",
                     lambda bid=b.id: d.switch_branch(bid),
                 )
         yield SystemCommand("Switch policy…  (p)", "Choose the validation policy", d.action_policy)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel.pte import PAGE_SHIFT, format_pte
-from ..kernel.state import VM_READ, VM_SHARED, VM_WRITE
+from ..engine.view import PAGE_SHIFT, VM_READ, VM_SHARED, VM_WRITE, format_pte
 
 
 def addr(value: int) -> str:

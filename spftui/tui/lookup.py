@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from ..kernel.machine import Machine
-from ..kernel.pte import pmd_index, pte_index
-from ..kernel.state import Vma
+from ..engine.view import Machine, Vma, pmd_index, pte_index
 
 
 def pte_at(m: Machine, mm: str, vpn: int) -> int:

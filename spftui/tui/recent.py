@@ -13,12 +13,10 @@ the screen is painted, so a jump is not slowed down by it.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Hashable
 
-from ..engine.session import MANUAL, Session
-from ..kernel import build_machine
-from ..kernel.machine import Machine
+from ..engine import Cursor, Session
+from ..engine.view import Machine
 
 WINDOW = 96
 """How many positions of seq history to keep behind the current one."""
@@ -30,45 +28,37 @@ def seq_values(m: Machine) -> tuple[int, ...]:
 
 
 class Recent:
-    """Lagging replays of the session's timeline."""
+    """Lagging replays of the session's timeline (through the engine's Timeline)."""
 
     def __init__(self) -> None:
         self.key: Hashable = None
-        self.machine: Machine | None = None
-        self.pos = -1
+        self.cursor: Cursor | None = None
         self.seq: dict[int, tuple[int, ...]] = {}
-        self._scratch: Machine | None = None
+
+    def _cursor(self, session: Session, key: Hashable) -> Cursor:
+        if key != self.key or self.cursor is None:
+            self.key = key
+            self.cursor = session.timeline.cursor()
+            self.seq = {}
+        return self.cursor
 
     def update(self, session: Session, key: Hashable) -> Machine | None:
         """Bring the lagging machine to `session.position - 1`; return it (None at step 0)."""
-        if key != self.key or self.machine is None:
-            self.key = key
-            self.machine = build_machine(session.scenario)
-            self._scratch = None
-            self.pos = 0
-            self.seq = {}
+        cursor = self._cursor(session, key)
         pos = session.position
         self.seq[pos] = seq_values(session.machine)
         if len(self.seq) > 200_000:
             self.seq = {p: v for p, v in self.seq.items() if abs(p - pos) <= WINDOW}
-        target = pos - 1
-        if target < 0:
+        if pos == 0:
             return None
-        if not 0 <= self.pos <= target or target - self.pos > session.every:
-            self.machine, self.pos = self._restore(session, target, self.machine)
-        self.pos = self._replay(session, self.machine, self.pos, target)
-        return self.machine
+        m = cursor.at(pos - 1)
+        self.seq[pos - 1] = seq_values(m)
+        return m
 
     def adopt(self, session: Session, key: Hashable, snapshot: tuple[object, ...], position: int) -> None:
         """Take the state at `position` (a snapshot the caller already has) as the lagging machine."""
-        if key != self.key or self.machine is None:
-            self.key = key
-            self.machine = build_machine(session.scenario)
-            self._scratch = None
-            self.seq = {}
-        self.machine.restore(snapshot)
-        self.pos = position
-        self.seq[position] = seq_values(self.machine)
+        m = self._cursor(session, key).adopt(snapshot, position)
+        self.seq[position] = seq_values(m)
 
     def missing(self, position: int) -> bool:
         """Whether the history window before `position` has gaps."""
@@ -80,31 +70,13 @@ class Recent:
         gaps = [p for p in range(max(0, pos - WINDOW), pos) if p not in self.seq]
         if not gaps:
             return False
-        m = self._scratch if self._scratch is not None else build_machine(session.scenario)
-        m, at = self._restore(session, gaps[0], m)
-        self._scratch = m
-        self._replay(session, m, at, gaps[-1])
+        timeline = session.timeline
+        if gaps[0] == 0:
+            self.seq[0] = seq_values(timeline.machine_at(0))
+        # replay(k, …) yields the machine after step k, i.e. at position k + 1
+        for k, m, _ in timeline.replay(max(gaps[0] - 1, 0), gaps[-1]):
+            self.seq[k + 1] = seq_values(m)
         return True
-
-    def _replay(self, session: Session, m: Machine, at: int, target: int) -> int:
-        """Step `m` from position `at` to `target`, recording mmap_seq at each position."""
-        choices = session.choices
-        while at < target:
-            self.seq[at] = seq_values(m)
-            m.step(choices[at] & ~MANUAL)
-            at += 1
-        self.seq[at] = seq_values(m)
-        return at
-
-    def _restore(self, session: Session, at: int, m: Machine) -> tuple[Machine, int]:
-        """`m` (or a fresh machine) at the checkpoint at or before position `at`."""
-        keys = sorted(session.ckpts)
-        c = keys[bisect_right(keys, at) - 1]
-        snap = session.ckpts[c][0]
-        if snap is None:  # checkpoint 0 is built lazily: it is the initial machine
-            return build_machine(session.scenario), c
-        m.restore(snap)
-        return m, c
 
     def history(self, position: int, index: int, width: int) -> list[int | None]:
         """mm #index's mmap_seq at the `width` positions ending at `position`."""

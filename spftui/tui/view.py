@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.session import Session, StepInfo
-from ..kernel.machine import Machine
+from ..engine.view import Machine
 from .recent import Recent
 
 
@@ -68,8 +68,8 @@ class View:
         view = cls(session, session.machine, before, last, selected, recent, epoch=key)
         if last is not None:
             for e in last.events:
-                if e[0] == "pte":
-                    view.pte_old.setdefault((e[1], e[2]), e[3])
-                elif e[0] == "seq":
-                    view.seq_changed.add((e[1], e[2]))
+                if e.kind == "pte":
+                    view.pte_old.setdefault((e.mm, e.vpn), e.old)
+                elif e.kind == "seq":
+                    view.seq_changed.add((e.mm, e.counter))
         return view

@@ -8,7 +8,7 @@ from tui_helpers import SEED, press, settle
 
 from spftui.engine.schedule import Replay
 from spftui.engine.session import Session
-from spftui.tui import open_at_violation, open_session
+from spftui.tui import open_session
 from spftui.tui.app import SpftuiApp, add_default_breakpoints
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.error import ErrorDialog
@@ -103,9 +103,10 @@ def test_a_schedule_file_opens_at_its_violation() -> None:
     sc = load(SEED).with_policy("spf-refetch-vma")
     assert sc.schedule is not None
     session = Session(sc, strategy=Replay(sc.schedule))
-    add_default_breakpoints(session.breakpoints)
-    open_at_violation(session)
-    assert session.stop.kind == "breakpoint"
+    add_default_breakpoints(session)
+    stop = session.continue_(only=("violation",))
+    assert stop is session.stop and stop.kind == "breakpoint"
+    assert stop.mark is not None and stop.mark.what == "lost_write"
     assert session.stop.text.startswith("lost write")
     assert all(b.enabled for b in session.breakpoints.items)
 

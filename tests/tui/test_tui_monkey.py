@@ -19,7 +19,7 @@ from textual.worker import WorkerState
 from tui_helpers import SEED, drain, post_key
 
 from spftui.engine.schedule import Fixed
-from spftui.engine.session import MANUAL, Session
+from spftui.engine.session import Session
 from spftui.tui.app import SpftuiApp
 
 KEYS = (
@@ -75,7 +75,7 @@ async def test_random_keys_and_clicks_leave_the_session_consistent(tmp_path, mon
         assert s is not None
         assert 0 <= s.position <= s.length
         snap = s.machine.snapshot()
-        fresh = Session(s.scenario, strategy=Fixed([c & ~MANUAL for c in s.choices[: s.position]]))
+        fresh = Session(s.scenario, strategy=Fixed([s.thread_at(i) for i in range(s.position)]))
         fresh.run(limit=s.position)
         assert fresh.position == s.position
         assert fresh.machine.snapshot() == snap

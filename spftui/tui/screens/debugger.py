@@ -19,9 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Header, Tab, Tabs
 
-from ...engine.describe import violation_sentence
 from ...engine.schedule import Replay
-from ...engine.session import Session, SessionError, StopReason
+from ...engine.session import Session, SessionError
 from ...scenario import dump_schedule
 from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
@@ -332,11 +331,10 @@ class DebuggerScreen(BackgroundRuns):
             return
         kind = values.pop("kind")
         try:
-            b = self.session.breakpoints.add(kind, **values)
+            b = self.session.add_breakpoint(kind, **values)
         except Exception as err:  # the dialog validates; this is belt and braces
             self.say(f"cannot add that breakpoint: {err}")
             return
-        self.session.breakpoints.prime(self.session.machine)
         self.notify(f"Breakpoint {b.id}: {b.describe()}.")
         self.refresh_views()
 
@@ -344,16 +342,16 @@ class DebuggerScreen(BackgroundRuns):
     def _toggle(self, event: BreakpointsPane.Toggle) -> None:
         if not self._guard():
             return
-        b = self.session.breakpoints.get(event.bid)
-        if b is not None:
-            b.enabled = not b.enabled
+        if self.session.breakpoints.get(event.bid) is not None:
+            self.session.toggle_breakpoint(event.bid)
         self.refresh_views()
 
     @on(BreakpointsPane.Delete)
     def _delete(self, event: BreakpointsPane.Delete) -> None:
         if not self._guard():
             return
-        self.session.breakpoints.remove(event.bid)
+        if self.session.breakpoints.get(event.bid) is not None:
+            self.session.remove_breakpoint(event.bid)
         self.refresh_views()
 
     @on(BreakpointsPane.Add)
@@ -402,7 +400,7 @@ class DebuggerScreen(BackgroundRuns):
         options = [(str(s.branch_id), f"branch {s.branch_id}", f"this one · {s.length} steps")]
         for b in s.branches:
             options.append(
-                (str(b.id), f"branch {b.id}", f"leaves at step {b.at} · {len(b.choices)} steps · {len(b.marks)} marks")
+                (str(b.id), f"branch {b.id}", f"leaves at step {b.at} · {len(b)} steps · {len(b.marks)} marks")
             )
         self.app.push_screen(
             ChoiceDialog("Switch branch", options, str(s.branch_id)),
@@ -455,14 +453,7 @@ class DebuggerScreen(BackgroundRuns):
             self.spf.generation += 1
             s.run(limit=cx.stop_at)
             self._travel(cx.stop_at)
-            seen = [mk for mk in s.violations() if mk.step < s.position and mk.what == cx.kind]
-            if seen:
-                mk = seen[0]
-                s.stop = StopReason(
-                    "breakpoint",
-                    s.position,
-                    f"explorer counterexample: {violation_sentence(mk.what, mk.detail)} ({mk.thread} at step {mk.step + 1})",
-                )
+            s.open_at(cx.stop_at, because="explorer counterexample", oracle=cx.kind)
 
         self._do(jump)
         plural = "" if cx.preemptions == 1 else "s"

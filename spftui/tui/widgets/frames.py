@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from rich.text import Text
 
-from ...kernel.pte import ZERO_PFN
+from ...engine.view import ZERO_PFN
 from .. import format as fmt
 from .. import palette as pal
 from ..view import View

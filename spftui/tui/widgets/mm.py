@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
-from ...kernel.machine import Machine
+from ...engine.view import Machine
 from .. import format as fmt
 from .. import palette as pal
 from ..view import View

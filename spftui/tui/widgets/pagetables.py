@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from rich.text import Text
 
-from ...kernel.pte import PTRS_PER_PTE, pte_pfn, pte_present, pte_write
+from ...engine.view import PTRS_PER_PTE, pte_pfn, pte_present, pte_write
 from .. import format as fmt
 from .. import palette as pal
 from ..view import View

@@ -18,9 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...kernel import DOCS, PATHS, all_labels
-from ...kernel.ops import OP_ENTRY
-from ...kernel.state import DONE
+from ...engine.view import DOCS, DONE, OP_ENTRY, PATHS, all_labels
 from .. import palette as pal
 from ..view import View
 from .lineview import LineView

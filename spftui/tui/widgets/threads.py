@@ -14,9 +14,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widget import Widget
 
-from ...kernel.machine import Machine
-from ...kernel.ops import OP_ENTRY
-from ...kernel.state import BLOCKED, DONE
+from ...engine.view import BLOCKED, DONE, OP_ENTRY, Machine
 from .. import format as fmt
 from .. import palette as pal
 from ..lookup import pte_at, vma_at

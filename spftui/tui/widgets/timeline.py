@@ -50,8 +50,8 @@ class TimelinePane(Pane):
             self.marks.setdefault(mk.step + 1, []).append(mk)
         self.forks = {}
         for b in s.branches:
-            if b.at < len(b.choices):
-                self.forks.setdefault(b.at + 1, []).append((b.id, int(b.choices[b.at])))
+            if b.at < len(b):
+                self.forks.setdefault(b.at + 1, []).append((b.id, b.thread_at(b.at)))
         self.position = s.position
         self.length = s.length
         self.name_width = max((len(n) for n in s.names), default=2)

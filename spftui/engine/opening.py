@@ -1,0 +1,63 @@
+"""Open a scenario with the common options, once, for the CLI and the debugger.
+
+`spftui check`, `spftui trace` and the debugger all take a scenario (a path
+or a bundled name) plus --policy, --reuse, --schedule, --seed and --force.
+`open_scenario` reads and validates the files once and says how to run it;
+it raises ScenarioError (`file:line: key: message`) on bad input.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ..kernel import all_labels
+from ..scenario import Scenario, load_scenario, load_schedule_file
+from ..scenario.files import resolve_scenario
+from ..scenario.model import ScheduleEntry
+from .schedule import Replay, SeededRandom, Strategy
+from .schedule_file import check_identity
+
+
+@attrs.frozen
+class Opening:
+    """A validated scenario and how to run it.
+
+    scenario  the scenario under the chosen policy and reuse rule
+    entries   a schedule file's entries (None: the scenario's own schedule or a seed)
+    seed      a seeded random schedule instead of the scenario's
+    stop_at   where the schedule file says its story ends (None: not given)
+    warning   something the user should read (e.g. a schedule without identity)
+    """
+
+    scenario: Scenario
+    entries: tuple[ScheduleEntry, ...] | None = None
+    seed: int | None = None
+    stop_at: int | None = None
+    warning: str | None = None
+
+    def strategy(self) -> Strategy | None:
+        """A fresh strategy for a new Session (None: the scenario's default)."""
+        if self.entries is not None:
+            return Replay(self.entries)
+        if self.seed is not None:
+            return SeededRandom(self.seed)
+        return None
+
+
+def open_scenario(
+    scenario: str,
+    policy: str | None = None,
+    reuse: str | None = None,
+    schedule: str | None = None,
+    seed: int | None = None,
+    force: bool = False,
+) -> Opening:
+    """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file."""
+    labels = all_labels()
+    sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
+    if schedule is None:
+        return Opening(sc.with_policy(policy, reuse), seed=seed)
+    sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)
+    warning = check_identity(sc, sf, schedule, force=force)
+    sc = sc.with_policy(policy or sf.policy or None, reuse or sf.reuse or None)
+    return Opening(sc, entries=tuple(sf.entries), stop_at=sf.stop_at, warning=warning)

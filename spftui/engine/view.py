@@ -1,0 +1,55 @@
+"""What the views may read of the simulated machine, in one place.
+
+The TUI and the CLI import the engine and the scenario layer only, never
+`spftui.kernel`: the names they need to read a machine (its type, PTE
+decoding, state constants, the step documentation and paths) are re-exported
+here, so the kernel can change its layout behind one seam.
+"""
+
+from __future__ import annotations
+
+from ..kernel import DOCS, PATHS, all_labels
+from ..kernel.events import EVENT_KINDS, TRACE_SCHEMA, Event, event_fields
+from ..kernel.machine import Machine
+from ..kernel.ops import OP_ENTRY
+from ..kernel.pte import (
+    PAGE_SHIFT,
+    PTRS_PER_PTE,
+    ZERO_PFN,
+    format_pte,
+    pmd_index,
+    pte_index,
+    pte_pfn,
+    pte_present,
+    pte_write,
+)
+from ..kernel.state import BLOCKED, DONE, RUNNABLE, VM_READ, VM_SHARED, VM_WRITE, Vma, format_vm_flags
+
+__all__ = [
+    "BLOCKED",
+    "DOCS",
+    "DONE",
+    "EVENT_KINDS",
+    "OP_ENTRY",
+    "PAGE_SHIFT",
+    "PATHS",
+    "PTRS_PER_PTE",
+    "RUNNABLE",
+    "TRACE_SCHEMA",
+    "VM_READ",
+    "VM_SHARED",
+    "VM_WRITE",
+    "ZERO_PFN",
+    "Event",
+    "Machine",
+    "Vma",
+    "all_labels",
+    "event_fields",
+    "format_pte",
+    "format_vm_flags",
+    "pmd_index",
+    "pte_index",
+    "pte_pfn",
+    "pte_present",
+    "pte_write",
+]
