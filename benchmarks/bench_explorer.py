@@ -11,6 +11,14 @@ On the seed scenario (cow_lost_write.toml, reuse mapcount, full model):
   `spftui explore SEED --policy spf-refetch-vma` (full verdicts), the same
   with `--first` (time to the lost write), and `--policy spf-mm-seq`;
 - random-schedule throughput with --jobs 1 and --jobs 2.
+
+`--reach` prints the issue-8 figures instead, in CPU seconds
+(time.process_time; a child's from its rusage): the seed under spf-mm-seq
+(search CPU, end-to-end CPU of `spftui explore`, states per CPU-second,
+bytes per stored state), and with `--long` the 4-thread
+cow_three_writers_munmap and fork_cow_isolation under each policy (capped
+at --max-states). Run it from a checkout with PYTHONPATH set to compare two
+trees side by side (options a tree does not know are left out).
 """
 
 from __future__ import annotations
@@ -91,11 +99,78 @@ def throughput(runs: int, jobs: int) -> dict[str, Any]:
     }
 
 
+def cpu_search(name: str, policy: str, max_states: int, where: Path | None = None, **opts: Any) -> dict[str, Any]:
+    """One exhaustive search in this process: CPU seconds, states, verdicts, store figures."""
+    import inspect
+
+    known = inspect.signature(explore).parameters
+    sc = load_scenario((where or ROOT / "scenarios") / f"{name}.toml")
+    t0 = time.process_time()
+    r = explore(
+        sc, policy, mode="exhaustive", narrate=False, max_states=max_states,
+        **{k: v for k, v in opts.items() if k in known},
+    )  # fmt: skip
+    cpu = time.process_time() - t0
+    store = r.extra.get("store", {})
+    return {
+        "scenario": name,
+        "policy": policy,
+        "cpu_seconds": round(cpu, 3),
+        "states": r.states,
+        "transitions": r.transitions,
+        "complete": r.complete,
+        "states_per_cpu_second": round(r.states / cpu),
+        "bytes_per_state": store.get("bytes_per_state"),
+        "verdicts": {k: v for k, v in r.verdicts.items() if v != "never"} or "all never",
+    }
+
+
+def cpu_cold(*args: str) -> float:
+    """CPU seconds of `spftui explore ...` in a fresh process, start-up included."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        [sys.executable, "-m", "spftui", "explore", *args, "--no-save", "--json"],
+        capture_output=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3)
+
+
+def reach(args: argparse.Namespace) -> dict[str, Any]:
+    from spftui.scenario.model import POLICIES
+
+    seed = [cpu_search("cow_lost_write", "spf-mm-seq", 2_000_000) for _ in range(args.repeat)]
+    best = min(seed, key=lambda d: d["cpu_seconds"])
+    out: dict[str, Any] = {
+        "seed_search": best,
+        "seed_search_compact": cpu_search("cow_lost_write", "spf-mm-seq", 2_000_000, compact=True),
+        "seed_end_to_end_cpu_seconds": min(
+            cpu_cold(str(SEED), "--policy", "spf-mm-seq", "--mode", "exhaustive") for _ in range(args.repeat)
+        ),
+    }
+    if args.long:
+        out["four_threads"] = cpu_search(
+            "cow_three_writers_munmap", "spf-mm-seq", args.max_states, Path(__file__).parent / "scenarios", compact=True
+        )
+        out["fork_cow_isolation"] = [
+            cpu_search("fork_cow_isolation", p, args.max_states, compact=True) for p in POLICIES
+        ]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--reach", action="store_true", help="the issue-8 figures (CPU seconds)")
+    ap.add_argument("--long", action="store_true", help="with --reach: the 4-thread and fork scenarios too")
+    ap.add_argument("--max-states", type=int, default=6_000_000)
     args = ap.parse_args()
+    if args.reach:
+        print(json.dumps(reach(args), indent=2))
+        return
     out: dict[str, Any] = {"scenario": "cow_lost_write.toml", "cpus": os.cpu_count(), "search": {}}
     for policy in ("spf-refetch-vma", "spf-mm-seq"):
         with_red = search(policy, True, args.repeat)

@@ -63,6 +63,14 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--no-reduction", action="store_true", help="naive exhaustive search (no sleep sets), for comparison"
     )
+    p.add_argument(
+        "--no-local", action="store_true", help="explore every thread at a thread-local step too (no merging)"
+    )
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="hash compaction: store 8-byte state digests (prints the collision-probability estimate)",
+    )
     p.add_argument("--save-dir", metavar="DIR", default=".", help="where counterexample schedules go (default: here)")
     p.add_argument("--no-save", action="store_true", help="do not write counterexample schedule files")
     p.add_argument(
@@ -172,6 +180,8 @@ def run_explore(args: argparse.Namespace) -> int:
             "seed": _int(args.seed, "--seed"),
             "depth": _int(args.depth, "--depth", 1),
             "reduction": not args.no_reduction,
+            "local": not args.no_local,
+            "compact": args.compact,
         }
         jobs = _int(args.jobs, "--jobs", 1) or 1
         sc = _load(args.scenario)
@@ -344,6 +354,14 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
                 saved = f"; saved to {files[(r.policy, kind)]}" if (r.policy, kind) in files else ""
                 line += f"  ({shortest}: {n} preemption{'s' if n != 1 else ''}, {cx.stop_at} steps{saved})"
             print(line.rstrip())
+        store = r.extra.get("store")
+        if store is not None:
+            print(
+                f"  store: {store['digest_bits']}-bit digests, {store['bytes_per_state']:.0f} bytes per state, "
+                f"collision probability ≤ {store['collision_probability']:.1e}"
+            )
+        for note in r.extra.get("notes", ()):
+            print(f"  note: {note}")
         cx = r.counterexample
         if cx is not None and cx.narration:
             print(textwrap.fill(cx.narration, 100, initial_indent="  ", subsequent_indent="  "))

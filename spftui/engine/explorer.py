@@ -45,10 +45,11 @@ import attrs
 
 from ..kernel import build_machine
 from ..kernel.events import Event, Violation
+from ..kernel.state import RUNNABLE
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker, restore_changed
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -77,13 +78,23 @@ class Search:
         progress: Callable[[Progress], None] | None,
         cancelled: Callable[[], bool] | None,
         reduction: bool = True,
+        local: bool = True,
+        compact: bool = False,
     ) -> None:
         self.sc = sc
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
-        self.fingerprint = Fingerprinter()
-        self.tracker = Tracker(self.m, enabled=reduction)
-        self.reduction = self.tracker.enabled
+        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16)
+        self.compact = compact
+        self.tracker = Tracker(self.m, enabled=reduction or local)
+        self.reduction = reduction and self.tracker.enabled
+        # Merge thread-local steps (a singleton persistent set); needs measured footprints.
+        self.local = local and self.tracker.enabled
+        self.quiet: dict[str, bool] = {}
+        self.notes: list[str] = []
+        self.visited: dict[Any, int] = {}
+        if (reduction or local) and not self.tracker.enabled:
+            self.notes.append("reductions off: the machine's snapshot layout is not the one por.py knows")
         self.max_states = max_states
         self.t0 = time.monotonic()
         self.deadline = None if timeout is None else self.t0 + timeout
@@ -171,6 +182,7 @@ class Stats:
     transitions: int = 0
     schedules: int = 0
     max_depth: int = 0
+    merged: int = 0  # states where a thread-local step was the only one explored
 
 
 class Stop(Exception):
@@ -194,29 +206,38 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     fpr = s.fingerprint
     tracker = s.tracker
     reduce = s.reduction
+    local = s.local
     snap0 = s.snap0
     m.restore(snap0)
-    visited: dict[bytes, int] = {fpr(snap0): 0}
+    cur = snap0  # the snapshot of the state the machine holds
+    key0 = fpr(snap0)
+    visited: dict[Any, int] = {key0: 0}
+    s.visited = visited
+    on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
     stats.states = 1
-    # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}]
-    stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}]]
+    quiet = s.quiet  # labels whose last step was thread-local: tried first
+    # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
+    stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
     path: list[int] = []
-    at_top = True  # the machine holds the top node's state
     while stack:
         node = stack[-1]
         todo = node[1]
         if not todo:
             stack.pop()
+            k = node[3]
+            if on_stack[k] == 1:
+                del on_stack[k]
+            else:
+                on_stack[k] -= 1
             if path:
                 path.pop()
-            at_top = False
             continue
         t = todo.pop()
-        if not at_top:
-            m.restore(node[0])
+        if cur is not node[0]:
+            restore_changed(m, cur, node[0])
         sleep: dict[int, Footprint] = node[2]
-        # The footprint matters only to filter a sleep set or to join one.
-        track = reduce and (bool(sleep) or bool(todo))
+        # The footprint matters to filter a sleep set, to join one, or to find a thread-local step.
+        track = reduce and (bool(sleep) or bool(todo) or local)
         if track:
             tracker.begin(t)
             try:
@@ -227,6 +248,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         else:
             events = m.step(t)
             snap = m.snapshot()
+        cur = snap
         stats.transitions += 1
         if any(isinstance(e, Violation) for e in events):
             s.note(events, path, t, None)
@@ -234,8 +256,20 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 raise Stop("found")
         child_sleep: dict[int, Footprint] = {}
         mask = 0
+        key = fpr(snap)
         if track:
             fp = tracker.footprint(node[0], snap, events)
+            if local:
+                if fp.is_local(t) and m.threads[t].state == RUNNABLE:
+                    quiet[node[0][_THREADS][t][2]] = True
+                    if todo and key not in on_stack:
+                        # Thread-local: independent of every step of every other
+                        # thread, now and later, so {t} is a persistent set here.
+                        todo.clear()
+                        stats.merged += 1
+                        visited[node[3]] = 0  # nothing left for a revisit
+                else:
+                    quiet.pop(node[0][_THREADS][t][2], None)
             if sleep:
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
@@ -243,7 +277,6 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                         mask |= 1 << u
             if todo:
                 sleep[t] = fp
-        key = fpr(snap)
         old = visited.get(key)
         if old is None:
             visited[key] = mask
@@ -251,18 +284,19 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             run = [u for u in m.runnable() if not (mask >> u) & 1]
         elif old & ~mask == 0:
             stats.schedules += 1  # explored before with no more asleep: nothing new here
-            at_top = False
             run = None
         else:
             visited[key] = old & mask
             run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
         if run is not None:
             if run:
-                s.push(stats, stack, path, [snap, run[::-1], child_sleep], t)
-                at_top = True
+                if local and len(run) > 1:
+                    ths = snap[_THREADS]
+                    run.sort(key=lambda u: (ths[u][2] not in quiet, u))
+                on_stack[key] = on_stack.get(key, 0) + 1
+                s.push(stats, stack, path, [snap, run[::-1], child_sleep, key], t)
             else:
                 stats.schedules += 1
-                at_top = False
         s.tick(stats, stack)
 
 
@@ -369,6 +403,8 @@ def explore(
     depth: int = 3,
     jobs: int = 1,
     reduction: bool = True,
+    local: bool = True,
+    compact: bool = False,
     first: bool = False,
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
@@ -386,6 +422,10 @@ def explore(
     depth       pct: the bug depth d (d - 1 priority change points)
     jobs        random/pct: worker processes (same result for any number)
     reduction   sleep-set reduction in the exhaustive search (off: naive)
+    local       merge thread-local steps: where a thread's step touches only its
+                own state, it is the only step explored (a persistent set)
+    compact     hash compaction: store 8-byte state digests instead of 16
+                (the result gives the collision-probability estimate)
     first       stop at the first violation (SPIN/TLC style): small bounds
                 first, so it has few preemptions; other kinds stay "unknown"
     progress    called with a `Progress` about ten times a second
@@ -416,7 +456,10 @@ def explore(
                 k: attrs.evolve(c, narration=story.narrate(sc, c.choices)) for k, c in r.counterexamples.items()
             }
         return r
-    s = Search(sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled, reduction=reduction)
+    s = Search(
+        sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
+        reduction=reduction, local=local, compact=compact,
+    )  # fmt: skip
     main = Stats()
     side = Stats()  # the bounded searches that look for counterexamples with few preemptions
     complete = False
@@ -443,7 +486,8 @@ def explore(
             s.phase = "exhaustive"
             try:
                 exhaustive(s, main, first)
-            except SnapshotMismatch:  # a kernel change the shortcut does not know: start again without it
+            except SnapshotMismatch as e:  # a kernel change the shortcut does not know: start again without it
+                s.notes.append(f"incremental snapshots off ({e}); the search started again without them")
                 s.tracker.incremental = False
                 s.found.clear()
                 main = Stats()
@@ -486,7 +530,28 @@ def explore(
     )
     if side.transitions:
         result.extra["bounded_search"] = attrs.asdict(side)
+    if used == "exhaustive":
+        result.extra["reductions"] = {"sleep_sets": s.reduction, "thread_local": s.local, "merged": main.merged}
+        result.extra["store"] = store_figures(s, main.states)
+    if s.notes:
+        result.extra["notes"] = list(s.notes)
     return result
+
+
+def store_figures(s: Search, states: int) -> dict[str, Any]:
+    """Bytes per stored state, and with hash compaction the chance that two
+    different states shared a digest (so one was wrongly skipped): about
+    n^2 / 2^(b+1) for n states and b-bit digests, as SPIN's -DHC reports."""
+    import sys
+
+    v = s.visited
+    bits = 8 * s.fingerprint.digest_size
+    size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0
+    return {
+        "digest_bits": bits,
+        "bytes_per_state": round(size / len(v), 1) if v else 0.0,
+        "collision_probability": min(1.0, states * states / 2.0 ** (bits + 1)),
+    }
 
 
 def _add(acc: Stats, st: Stats) -> None:

@@ -231,6 +231,10 @@ class Footprint:
             return True
         return bool(self.rall & other.wk) or bool(other.rall & self.wk)
 
+    def is_local(self, me: int) -> bool:
+        """Thread-local: wrote nothing shared and read nothing but thread `me`'s own state."""
+        return not self.glob and not self.w and self.acc == {("th", me)}
+
     def __repr__(self) -> str:
         if self.glob:
             return "Footprint(global)"
@@ -259,8 +263,9 @@ def layout_ok(m: Machine) -> bool:
 class Fingerprinter:
     """128-bit digests of states: value-based, identical in every process."""
 
-    def __init__(self, key_len: int | None = KEY_LEN) -> None:
+    def __init__(self, key_len: int | None = KEY_LEN, digest_size: int = 16) -> None:
         self.key_len = key_len
+        self.digest_size = digest_size
         self._buf = io.BytesIO()
         self._pickler = pickle.Pickler(self._buf, 5)
         self._pickler.fast = True  # no memo: the bytes depend on values, not object identity
@@ -270,7 +275,7 @@ class Fingerprinter:
         buf.seek(0)
         buf.truncate()
         self._pickler.dump(snap[: self.key_len] if self.key_len is not None else snap)
-        return hashlib.blake2b(buf.getbuffer(), digest_size=16).digest()
+        return hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
 
 
 class Tracker:
@@ -394,16 +399,19 @@ class Tracker:
         reported = parent[_REPORTED]
         if len(reported) != len(m.reported):
             reported = tuple(sorted(m.reported, key=repr))
-        redone = {
-            "frames": _resnap(parent[_FRAMES], m.frames, touched["f"], Frame.snap),
-            "tables": _resnap(parent[_TABLES], m.tables, touched["t"], PteTable.snap),
-            "vmas": _resnap(parent[_VMAS], m.vmas, touched["v"], Vma.snap),
-            "mms": mms,
-            "threads": tuple(threads),
-            "tlbs": tlbs,
-            "reported": reported,
-        }
-        snap = tuple(redone[n] if n in redone else SNAPSHOT_PARTS[n][0](m) for n in SNAPSHOT_FIELDS)
+        out = list(parent)
+        out[_FRAMES] = _resnap(parent[_FRAMES], m.frames, touched["f"], Frame.snap)
+        out[_TABLES] = _resnap(parent[_TABLES], m.tables, touched["t"], PteTable.snap)
+        out[_VMAS] = _resnap(parent[_VMAS], m.vmas, touched["v"], Vma.snap)
+        out[_MMS] = mms
+        out[_THREADS] = tuple(threads)
+        out[_TLBS] = tlbs
+        out[_REPORTED] = reported
+        for i, take in _RETAKE:  # small parts: taken again, the parent's tuple kept when equal
+            v = take(m)
+            if v != out[i]:
+                out[i] = v
+        snap = tuple(out)
         if self.calls % self.check_every == 0 and snap != m.snapshot():
             self.incremental = False
             raise SnapshotMismatch(f"incremental snapshot differs from Machine.snapshot() after {self.calls} steps")
@@ -503,3 +511,86 @@ def _diff_fields(ident: Any, x: tuple[Any, ...] | None, y: tuple[Any, ...] | Non
         for f, u, v in zip(fields, x, y, strict=True):
             if u != v:
                 out.add((kind, ident, f))
+
+
+_REDONE = ("frames", "tables", "vmas", "mms", "threads", "tlbs", "reported")
+_RETAKE = tuple((i, SNAPSHOT_PARTS[n][0]) for i, n in enumerate(SNAPSHOT_FIELDS) if n not in _REDONE)
+
+
+# ----------------------------------------------------------------- restore
+def restore_changed(m: Machine, cur: tuple[Any, ...], target: tuple[Any, ...]) -> None:
+    """Put `m`, which holds the state of snapshot `cur`, into the state of
+    `target`, rebuilding only the objects whose snapshots differ.
+
+    Snapshots built by `Tracker.snapshot` share the tuples of objects a step
+    did not touch, so most comparisons are identity checks.
+    """
+    for i, put in _RESTORE_BY_FIELD:
+        a, b = cur[i], target[i]
+        if a is not b and a != b:
+            put(m, a, b)
+
+
+def _objects(attr: str, make: Callable[[int, Any], Any]) -> Callable[[Machine, Any, Any], None]:
+    def put(m: Machine, cur: tuple[Any, ...], target: tuple[Any, ...]) -> None:
+        objs = getattr(m, attr)
+        n = len(target)
+        if len(objs) > n:
+            del objs[n:]
+        have = len(objs)
+        for i, s in enumerate(target):
+            if i < have:
+                if i < len(cur) and (cur[i] is s or cur[i] == s):
+                    continue
+                list.__setitem__(objs, i, make(i, s))
+            else:
+                objs.append(make(i, s))
+
+    return put
+
+
+def _mms(m: Machine, cur: tuple[Any, ...], target: tuple[Any, ...]) -> None:
+    if [n for n, _ in cur] != [n for n, _ in target]:
+        m.mms = {name: Mm.from_snap(name, ms) for name, ms in target}
+        return
+    for (name, a), (_, b) in zip(cur, target, strict=True):
+        if a is not b and a != b:
+            m.mms[name] = Mm.from_snap(name, b)
+
+
+def _threads(m: Machine, cur: tuple[Any, ...], target: tuple[Any, ...]) -> None:
+    ths = m.threads
+    for i, (a, b) in enumerate(zip(cur, target, strict=True)):
+        if a is not b and a != b:
+            o = ths[i]
+            ths[i] = type(o).from_snap(i, o.name, o.mm, b)
+
+
+def _tlbs(m: Machine, cur: tuple[Any, ...], target: tuple[Any, ...]) -> None:
+    tl = m.tlbs
+    if len(tl) != len(target):
+        SNAPSHOT_PARTS["tlbs"][1](m, target)
+        return
+    for i, (a, b) in enumerate(zip(cur, target, strict=True)):
+        if a is not b and a != b:
+            list.__setitem__(tl, i, dict(b))
+
+
+def _whole(name: str) -> Callable[[Machine, Any, Any], None]:
+    put = SNAPSHOT_PARTS[name][1]
+
+    def whole(m: Machine, cur: Any, target: Any) -> None:
+        put(m, target)
+
+    return whole
+
+
+_BY_NAME: dict[str, Callable[[Machine, Any, Any], None]] = {
+    "frames": _objects("frames", Frame.from_snap),
+    "tables": _objects("tables", PteTable.from_snap),
+    "vmas": _objects("vmas", Vma.from_snap),
+    "mms": _mms,
+    "threads": _threads,
+    "tlbs": _tlbs,
+}
+_RESTORE_BY_FIELD = tuple((i, _BY_NAME.get(n) or _whole(n)) for i, n in enumerate(SNAPSHOT_FIELDS))

@@ -1,0 +1,82 @@
+"""Every reduction keeps every verdict: each bundled scenario under each policy,
+with and without each reduction (sleep sets, thread-local merging, hash
+compaction). State counts are printed (`pytest -s`).
+
+The quick variant caps each search (`CAP` states): a capped search decides
+only what it found, so there it checks that no reduction contradicts the
+scenario's [expect] and that a complete search agrees with the naive one.
+The slow variant searches everything completely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spftui.engine.explorer import Result, explore
+from spftui.scenario import load_scenario
+from spftui.scenario.model import POLICIES
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
+CAP = 1500
+VARIANTS = {
+    "naive": {"reduction": False, "local": False},
+    "sleep": {"reduction": True, "local": False},
+    "local": {"reduction": False, "local": True},
+    "sleep+local": {"reduction": True, "local": True},
+    "sleep+local+compact": {"reduction": True, "local": True, "compact": True},
+}
+
+
+def run_all(path: Path, cap: int | None) -> dict[str, dict[str, Result]]:
+    sc = load_scenario(path)
+    out: dict[str, dict[str, Result]] = {}
+    for policy in POLICIES:
+        out[policy] = {}
+        for name, opts in VARIANTS.items():
+            kw = {} if cap is None else {"max_states": cap}
+            out[policy][name] = explore(sc, policy, mode="exhaustive", narrate=False, **kw, **opts)  # type: ignore[arg-type]
+    return out
+
+
+def check(path: Path, results: dict[str, dict[str, Result]]) -> None:
+    for policy, by in results.items():
+        naive = by["naive"]
+        print(path.stem, policy, {n: (r.states, r.transitions, r.complete) for n, r in by.items()})
+        for name, r in by.items():
+            if name != "naive":
+                assert r.extra["reductions"]["sleep_sets"] == VARIANTS[name]["reduction"], name
+                assert r.extra["reductions"]["thread_local"] == VARIANTS[name]["local"], name
+            if r.complete and naive.complete:
+                assert r.verdicts == naive.verdicts, (path.stem, policy, name)
+                assert r.states <= naive.states, (path.stem, policy, name)
+                if name == "sleep":  # sleep sets prune transitions, never states
+                    assert r.states == naive.states, (path.stem, policy)
+            for kind, want in r.expectations.items():
+                if r.complete or r.verdicts[kind] == "sometimes":
+                    assert r.verdicts[kind] == want or (want == "sometimes" and not r.complete), (
+                        path.stem, policy, name, kind
+                    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_reduction_keeps_the_verdicts_of_a_capped_search(path: Path) -> None:
+    check(path, run_all(path, CAP))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_reduction_keeps_the_verdicts_of_a_complete_search(path: Path) -> None:
+    results = run_all(path, None)
+    assert all(r.complete for by in results.values() for r in by.values())
+    check(path, results)
+
+
+def test_a_reduction_that_cannot_run_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown snapshot layout switches the reductions off, and the result says so."""
+    from spftui.engine import por
+
+    monkeypatch.setattr(por, "layout_ok", lambda m: False)
+    r = explore(load_scenario(SCENARIOS[0]), mode="exhaustive", max_states=200, narrate=False)
+    assert r.extra["reductions"] == {"sleep_sets": False, "thread_local": False, "merged": 0}
+    assert any("reductions off" in n for n in r.extra["notes"])
