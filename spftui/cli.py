@@ -11,7 +11,7 @@ from typing import Any
 from . import __version__
 from .scenario.files import resolve_scenario
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "kernel-check")
 
 
 class BadInput(Exception):
@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     if explore_cli is not None:
         explore_cli.add_explore_parser(sub)
         explore_cli.add_matrix_parser(sub)
+    from .kernel_check_cli import add_kernel_check_parser
+
+    add_kernel_check_parser(sub)
     return parser
 
 

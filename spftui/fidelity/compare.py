@@ -56,6 +56,8 @@ def observe(op: Op, result: str, before: dict[str, Any], after: dict[str, Any], 
             continue
         cells, cc, ce = [], [], []
         for state, pfn, mapcount, exclusive in ps:
+            if not pfns and state in ("zero", "page"):
+                state = "present"  # without PFNs the kernel side cannot tell these apart
             if state == "page":
                 cells.append(f"#{ids.setdefault(pfn, len(ids))}")
                 cc.append(str(mapcount))

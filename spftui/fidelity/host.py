@@ -122,7 +122,10 @@ class HostRun:
                 fence = libc.mmap(None, total, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
                 base = fence + GUARD * PAGE
                 flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED
-                if fence in (None, ctypes.c_void_p(-1).value) or libc.mmap(base, npages * PAGE, 3, flags, -1, 0) != base:
+                if (
+                    fence in (None, ctypes.c_void_p(-1).value)
+                    or libc.mmap(base, npages * PAGE, 3, flags, -1, 0) != base
+                ):
                     os.write(rep_p[1], b"error mmap\n")
                     os._exit(1)
                 libc.madvise(base, npages * PAGE, MADV_NOHUGEPAGE)
