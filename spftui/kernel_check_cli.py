@@ -59,6 +59,8 @@ def run_kernel_check(args: argparse.Namespace) -> int:
     else:
         print(f"kernel {report.release} · model reuse {report.reuse} · {args.ops} ops · up to {args.pages} pages")
         print(f"seeds={report.seeds} agree={report.agree}")
+        if report.flaky:
+            print(f"(agreed on a re-run, the first kernel run differed: seeds {report.flaky})")
         for klass, entry in report.classes.items():
             _print_class(klass, entry)
     return 0 if report.agree == report.seeds else 1

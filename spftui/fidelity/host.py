@@ -115,6 +115,9 @@ class HostRun:
 
                 faulthandler.disable()  # a SIGSEGV must kill P silently, not print Python's traceback
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                # One CPU for P and C: do_wp_page's lru_add_drain() only drains this CPU's LRU
+                # batch, and a page still in another CPU's batch has an extra reference: a copy.
+                os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
                 for fd in (cmd_p[1], rep_p[0], cmd_c[1], rep_c[0]):
                     os.close(fd)
                 libc = _libc()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from . import locks
 from .ops import finish_op
 from .pte import vpn_of
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE
+from .state import mmap_vm_flags
 from .steps import step
 from .vma_ops import overlapping
 from .zap import begin_zap
@@ -36,7 +36,7 @@ def vma_link(m: Machine, t: Thread) -> None:
     if overlapping(m, mm, op.addr, op.addr + op.length):
         t.vmf["result"] = "EEXIST"
     else:
-        v = m.new_vma(mm, op.addr, op.addr + op.length, PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE, None)
+        v = m.new_vma(mm, op.addr, op.addr + op.length, mmap_vm_flags(op.prot), None)
         m.vma_link(mm, v)
         m.emit("vma", mm.name, "link", v.id)
         t.vmf["result"] = f"{op.addr:#x}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import locks
 from .ops import finish_op
 from .pte import PTRS_PER_PTE, pte_modify, pte_present, vpn_of
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
+from .state import PROT_FLAGS, VM_ACCOUNT, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
 from .steps import step
 from .vma_ops import merge_adjacent, overlapping, split_range, touching, vma_write_begin, vma_write_end
 
@@ -60,6 +60,17 @@ def mprotect_end(m: Machine, mm: Mm, start: int, end: int) -> int:
     return min(covered, end)
 
 
+def new_vm_flags(old: int, prot: str, has_anon_vma: bool) -> int:
+    """mprotect_fixup's newflags. Writable: accountable (charged if it was not). Not writable: an
+    anonymous VMA with no anon_vma stops being accounted (recent kernels; 6.18 does), so it no
+    longer merges with an accounted neighbour, which decides whether fork copies its zero-page PTEs.
+    """
+    flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE
+    if flags & VM_WRITE or (old & VM_ACCOUNT and has_anon_vma):
+        flags |= VM_ACCOUNT
+    return flags
+
+
 @step("mprotect_fixup:vm_flags")
 def mprotect_fixup(m: Machine, t: Thread) -> None:
     """Split at the boundaries; vm_write_begin (Dufour); set vm_flags. Stops at the first hole (-ENOMEM)."""
@@ -72,11 +83,10 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
         finish_op(m, t, "ENOMEM")
         return
     vmas = split_range(m, mm, start, stop)
-    flags = PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE
     for v in vmas:
         vma_write_begin(m, v)
-        v.vm_flags = flags
-        m.emit("vma", mm.name, "vm_flags", v.id, flags)
+        v.vm_flags = new_vm_flags(v.vm_flags, op.prot, v.anon_vma is not None)
+        m.emit("vma", mm.name, "vm_flags", v.id, v.vm_flags)
     t.vmf["vmas"] = tuple(v.id for v in vmas)
     t.vmf["end"] = stop
     t.vmf["result"] = "0" if stop == end else "ENOMEM"

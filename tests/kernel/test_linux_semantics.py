@@ -78,3 +78,12 @@ def test_sigsegv_kills_every_thread_of_the_process_and_frees_its_memory() -> Non
     # The child's page is its own again: mapcount 1, and its write reused or copied it.
     f = m.frames[int(pte(s, "C", 0x10000).split()[1])]
     assert f.mapcount == 1 and f.words[0] == 2
+
+
+def test_an_unfaulted_vma_made_read_only_loses_vm_account_and_does_not_merge_so_fork_skips_it() -> None:
+    # Found by kernel-check (seed 5109): p2-p3 never had an anon_vma, so mprotect drops VM_ACCOUNT and
+    # p1 (accounted, with the anon_vma of p0's write) cannot absorb them; fork then skips p3's zero PTE.
+    s = run(["mprotect 0x12000 1p none", "write 0x10000 1", "mprotect 0x11000 2p r", "read 0x12000", "fork C"])
+    assert pte(s, "P", 0x12000).startswith("zero")
+    assert pte(s, "C", 0x12000) == "none"
+    assert pte(s, "C", 0x10000).startswith("pfn")
