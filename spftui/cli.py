@@ -10,7 +10,7 @@ from typing import Any
 
 from . import __version__
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "kernel-check")
 
 
 class BadInput(Exception):
@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore_cli.add_explore_parser(sub)
     explore_cli.add_matrix_parser(sub)
+    from .kernel_check_cli import add_kernel_check_parser
+
+    add_kernel_check_parser(sub)
     return parser
 
 

@@ -71,7 +71,9 @@ ALLOWED = {
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report"},
-    "cli": {"engine", "scenario", "report", "explore_cli", "tui"},
+    "cli": {"engine", "scenario", "report", "explore_cli", "kernel_check_cli", "tui"},
+    "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
+    "kernel_check_cli": {"fidelity", "scenario"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
     "__main__": {"cli"},
     "spftui": set(),

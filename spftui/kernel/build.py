@@ -22,7 +22,7 @@ from .pte import (
     pte_wrprotect,
     vpn_of,
 )
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE, Frame, Mm, Thread, Vma
+from .state import VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -36,7 +36,7 @@ def build_machine(sc: Scenario) -> Machine:
         if p.fork_of is not None:
             _setup_fork(m, m.mms[p.fork_of], mm)
         for mp in p.mappings:
-            flags = PROT_FLAGS[mp.prot] | VM_MAYREAD | VM_MAYWRITE
+            flags = mmap_vm_flags(mp.prot)
             v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
             m.vma_link(mm, v)
             if mp.populate:

@@ -277,6 +277,16 @@ class Segv(NamedTuple):
         return "segv"
 
 
+class ExitMmap(NamedTuple):
+    """The last thread of a killed process is gone: exit_mmap tears its address space down."""
+
+    mm: str
+
+    @property
+    def kind(self) -> str:
+        return "exit_mmap"
+
+
 Event = (
     OpStart
     | OpDone
@@ -300,6 +310,7 @@ Event = (
     | Cow
     | AnonVma
     | Segv
+    | ExitMmap
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -325,6 +336,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Cow,
     AnonVma,
     Segv,
+    ExitMmap,
 )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import locks
 from .events import Segv, SpfAbort
-from .pte import is_swap_pte, pte_none, pte_write, vpn_of
+from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, is_swap_pte, pte_none, pte_protnone, pte_write, vpn_of
 from .state import VM_READ, VM_WRITE
 from .steps import step
 
@@ -85,10 +85,21 @@ def vma_end_read_step(m: Machine, t: Thread) -> None:
 
 
 def segv(m: Machine, t: Thread, why: str) -> None:
+    """__bad_area → force_sig_fault(SIGSEGV): the fault kills the whole process (exit.py)."""
     from .ops import finish_op
 
-    m.emit(Segv(t.name, t.vmf["addr"], why))
-    finish_op(m, t, f"SIGSEGV ({why})")
+    addr = t.vmf["addr"]
+    m.emit(Segv(t.name, addr, why))
+    finish_op(m, t, f"killed by SIGSEGV at {addr:#x}: {why}", fatal=True)
+
+
+def bad_area_why(flags: int | None, write: bool) -> str:
+    """Why the access is refused: no VMA, or the VMA lacks the permission (access_error)."""
+    from .exit import maps_flags
+
+    if flags is None:
+        return "no VMA"
+    return f"VMA {maps_flags(flags)} has no {'write' if write else 'read'} permission"
 
 
 # --------------------------------------------------------------- the abort
@@ -137,7 +148,7 @@ def classic_find_vma(m: Machine, t: Thread) -> None:
     v = m.vma_lookup(mm, t.vmf["addr"])
     if v is None or access_error(v.vm_flags, t.vmf["write"]):
         locks.mmap_read_unlock(m, t, mm)
-        segv(m, t, "no VMA" if v is None else "access error")
+        segv(m, t, bad_area_why(None if v is None else v.vm_flags, t.vmf["write"]))
         return
     t.vmf["vma"] = v.id
     t.pc = "__handle_mm_fault:walk"
@@ -203,11 +214,14 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
         unlock_pte(m, t)
         fault_done(m, t)
         return
+    if pte_protnone(cur):  # do_numa_page: the VMA allows the access again (a racing mprotect)
+        m.set_pte(mm, table, vpn, cur & ~_PAGE_PROTNONE)
+        unlock_pte(m, t)
+        fault_done(m, t)
+        return
     if t.vmf["write"] and not pte_write(cur):
         t.pc = "do_wp_page:reuse_check"
         return
-    from .pte import _PAGE_ACCESSED, _PAGE_DIRTY
-
     new = cur | _PAGE_ACCESSED | (_PAGE_DIRTY if t.vmf["write"] else 0)
     if new != cur:
         m.set_pte(mm, table, vpn, new)  # ptep_set_access_flags

@@ -13,6 +13,7 @@ from . import locks
 from .events import Fork
 from .ops import finish_op, wake_forked
 from .pte import (
+    PAGE_SHIFT,
     PTRS_PER_PTE,
     is_swap_pte,
     pte_mkold,
@@ -71,7 +72,13 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
 
 @step("copy_page_range:copy_pte_range")
 def copy_pte_range(m: Machine, t: Thread) -> None:
-    """One parent PTE table under its PTL: write-protect W PTEs in the parent (no flush); child PTEs read-only and old; get_page, page_dup_rmap."""
+    """One parent PTE table under its PTL: write-protect W PTEs in the parent (no flush); child PTEs read-only and old; get_page, page_dup_rmap.
+
+    copy_page_range runs per VMA, and vma_needs_copy() skips a VMA without an
+    anon_vma ("don't copy ptes where a page fault will fill them correctly"):
+    its PTEs can only be zero-page PTEs from read faults, which do not create
+    an anon_vma, so the child gets none and faults them in again.
+    """
     mm = m.thread_mm(t)
     child = m.mms[m.ops[t.index][t.op_index].child]
     pmds = t.vmf["pmds"]
@@ -83,9 +90,12 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
         for idx in sorted(table.entries):
             vpn = base + idx
             pte = table.entries[idx]
-            ctable = m.pte_alloc(child, vpn)
             if vpn in mm.shadow:
                 child.shadow[vpn] = list(mm.shadow[vpn])
+            v = m.vma_lookup(mm, vpn << PAGE_SHIFT)
+            if v is None or v.anon_vma is None:  # !vma_needs_copy()
+                continue
+            ctable = m.pte_alloc(child, vpn)
             if is_swap_pte(pte):
                 m.swap_map[pte_swp_offset(pte)] += 1  # swap_duplicate
                 m.touched.add(("swap", pte_swp_offset(pte)))

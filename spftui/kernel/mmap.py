@@ -12,7 +12,7 @@ from . import locks
 from .events import VmaChange
 from .ops import finish_op
 from .pte import vpn_of
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE
+from .state import mmap_vm_flags
 from .steps import step
 from .vma_ops import overlapping
 from .zap import begin_zap
@@ -37,7 +37,7 @@ def vma_link(m: Machine, t: Thread) -> None:
     if overlapping(m, mm, op.addr, op.addr + op.length):
         t.vmf["result"] = "EEXIST"
     else:
-        v = m.new_vma(mm, op.addr, op.addr + op.length, PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE, None)
+        v = m.new_vma(mm, op.addr, op.addr + op.length, mmap_vm_flags(op.prot), None)
         m.vma_link(mm, v)
         m.emit(VmaChange(mm.name, "link", v.id, None, None))
         t.vmf["result"] = f"{op.addr:#x}"
@@ -60,13 +60,19 @@ def madvise_lock(m: Machine, t: Thread) -> None:
 
 @step("do_madvise:find_vma")
 def madvise_find(m: Machine, t: Thread) -> None:
-    """find_vma for the range, then zap_page_range: zap_pte_range and tlb_finish_mmu."""
+    """madvise_walk_vmas: zap every VMA in the range (zap_pte_range, tlb_finish_mmu); a hole anywhere: -ENOMEM."""
     mm = m.thread_mm(t)
     op = m.ops[t.index][t.op_index]
-    if not overlapping(m, mm, op.addr, op.addr + op.length):
+    vmas = overlapping(m, mm, op.addr, op.addr + op.length)
+    if not vmas:
         locks.mmap_read_unlock(m, t, mm)
         finish_op(m, t, "ENOMEM")
         return
+    # madvise_walk_vmas remembers unmapped_error = -ENOMEM at a gap and goes on with the next VMA.
+    covered = op.addr
+    for v in vmas:
+        covered = v.vm_end if v.vm_start <= covered else covered
+    t.vmf["result"] = "0" if covered >= op.addr + op.length else "ENOMEM"
     begin_zap(m, t, vpn_of(op.addr), vpn_of(op.addr + op.length))
     t.stack += ["do_madvise:mmap_read_unlock", "tlb_finish_mmu:flush"]
     t.pc = "zap_pte_range:zap"
@@ -76,4 +82,4 @@ def madvise_find(m: Machine, t: Thread) -> None:
 def madvise_unlock(m: Machine, t: Thread) -> None:
     """mmap_read_unlock."""
     locks.mmap_read_unlock(m, t, m.thread_mm(t))
-    finish_op(m, t, "0")
+    finish_op(m, t, t.vmf.get("result", "0"))

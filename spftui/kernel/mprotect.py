@@ -1,9 +1,9 @@
 """mprotect: mprotect_fixup and change_protection (kernel-mm.md B.9).
 
 v5.12 behaviour: a private anonymous PTE never gains W from mprotect; the
-next write takes a do_wp_page fault. PROT_NONE is modelled as read-only at
-the PTE level (no PROTNONE bit): reads of a PROT_NONE page that is still in
-a TLB or page table succeed. change_protection walks only the PTE tables
+next write takes a do_wp_page fault. PROT_NONE PTEs keep their page but get
+_PAGE_PROTNONE (x86's PAGE_NONE): the hardware walk no longer reaches the
+page, so an access faults and access_error sends SIGSEGV. change_protection walks only the PTE tables
 present in the range (one step each, `Machine.tables_in`), as the kernel's
 pmd walk skips empty pmds.
 """
@@ -16,13 +16,13 @@ from . import locks
 from .events import VmaChange
 from .ops import finish_op
 from .pte import PTRS_PER_PTE, pte_modify, pte_present, vpn_of
-from .state import PROT_FLAGS, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
+from .state import PROT_FLAGS, VM_ACCOUNT, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
 from .steps import step
-from .vma_ops import merge_adjacent, split_range, touching, vma_write_begin, vma_write_end
+from .vma_ops import merge_adjacent, overlapping, split_range, touching, vma_write_begin, vma_write_end
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Mm, Thread
 
 
 def _op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
@@ -47,24 +47,51 @@ def mprotect_vma_start_write(m: Machine, t: Thread) -> None:
     t.pc = "mprotect_fixup:vm_flags"
 
 
+def mprotect_end(m: Machine, mm: Mm, start: int, end: int) -> int:
+    """do_mprotect_pkey's VMA walk: where the part of [start, end) mapped without a gap from start ends.
+
+    The kernel returns -ENOMEM when start is unmapped (nothing changes) and
+    stops at the first hole, after mprotect_fixup has changed the VMAs before it.
+    """
+    covered = start
+    for v in overlapping(m, mm, start, end):  # sorted by vm_start
+        if v.vm_start > covered:
+            break
+        covered = v.vm_end
+    return min(covered, end)
+
+
+def new_vm_flags(old: int, prot: str, has_anon_vma: bool) -> int:
+    """mprotect_fixup's newflags. Writable: accountable (charged if it was not). Not writable: an
+    anonymous VMA with no anon_vma stops being accounted (recent kernels; 6.18 does), so it no
+    longer merges with an accounted neighbour, which decides whether fork copies its zero-page PTEs.
+    """
+    flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE
+    if flags & VM_WRITE or (old & VM_ACCOUNT and has_anon_vma):
+        flags |= VM_ACCOUNT
+    return flags
+
+
 @step("mprotect_fixup:vm_flags")
 def mprotect_fixup(m: Machine, t: Thread) -> None:
-    """Split at the boundaries; vm_write_begin (Dufour); set vm_flags."""
+    """Split at the boundaries; vm_write_begin (Dufour); set vm_flags. Stops at the first hole (-ENOMEM)."""
     mm = m.thread_mm(t)
     op = _op(m, t)
     start, end = op.addr, op.addr + op.length
-    vmas = split_range(m, mm, start, end)
-    if not vmas:
+    stop = mprotect_end(m, mm, start, end)
+    if stop == start:
         locks.mmap_write_unlock(m, t, mm)
         finish_op(m, t, "ENOMEM")
         return
-    flags = PROT_FLAGS[op.prot] | VM_MAYREAD | VM_MAYWRITE
+    vmas = split_range(m, mm, start, stop)
     for v in vmas:
         vma_write_begin(m, v)
-        v.vm_flags = flags
-        m.emit(VmaChange(mm.name, "vm_flags", v.id, None, flags))
+        v.vm_flags = new_vm_flags(v.vm_flags, op.prot, v.anon_vma is not None)
+        m.emit(VmaChange(mm.name, "vm_flags", v.id, None, v.vm_flags))
     t.vmf["vmas"] = tuple(v.id for v in vmas)
-    t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(end)))
+    t.vmf["end"] = stop
+    t.vmf["result"] = "0" if stop == end else "ENOMEM"
+    t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(stop)))
     mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
     t.pc = "change_protection:change_pte_range"
 
@@ -79,14 +106,14 @@ def change_pte_range(m: Machine, t: Thread) -> None:
         table = m.table_ref(mm.pgd[pmds[0]])
         if not locks.ptl_lock(m, t, table):
             return
-        lo, hi = vpn_of(op.addr), vpn_of(op.addr + op.length)
-        write = bool(PROT_FLAGS[op.prot] & VM_WRITE)
+        lo, hi = vpn_of(op.addr), vpn_of(t.vmf["end"])
+        prot = PROT_FLAGS[op.prot]
         base = table.pmd * PTRS_PER_PTE
         for idx in sorted(table.entries):
             vpn = base + idx
             pte = table.entries[idx]
             if lo <= vpn < hi and pte_present(pte):
-                new = pte_modify(pte, write)
+                new = pte_modify(pte, bool(prot & VM_WRITE), none=not prot)
                 if new != pte:
                     m.set_pte(mm, table, vpn, new)
         locks.ptl_unlock(m, t, table)
@@ -100,11 +127,11 @@ def mprotect_flush(m: Machine, t: Thread) -> None:
     """flush_tlb_range, dec_tlb_flush_pending; vm_write_end (Dufour); vma_merge."""
     mm = m.thread_mm(t)
     op = _op(m, t)
-    m.flush_tlb_range(mm, vpn_of(op.addr), vpn_of(op.addr + op.length))
+    m.flush_tlb_range(mm, vpn_of(op.addr), vpn_of(t.vmf["end"]))
     mm.tlb_flush_pending -= 1
     for vid in t.vmf.pop("vmas"):
         vma_write_end(m, m.vma_of(vid))
-    merge_adjacent(m, mm, op.addr, op.addr + op.length)
+    merge_adjacent(m, mm, op.addr, t.vmf["end"])
     t.pc = "do_mprotect_pkey:mmap_write_unlock"
 
 
@@ -112,4 +139,4 @@ def mprotect_flush(m: Machine, t: Thread) -> None:
 def mprotect_unlock(m: Machine, t: Thread) -> None:
     """mmap_write_unlock: mmap_seq even again; mm_lock_seq++ drops every VMA write lock."""
     locks.mmap_write_unlock(m, t, m.thread_mm(t))
-    finish_op(m, t, "0")
+    finish_op(m, t, t.vmf.get("result", "0"))

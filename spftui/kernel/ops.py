@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from . import oracles
 from .events import Fault, OpDone, OpStart, Wake
+from .exit import KILLED, group_killed, reap_group
 from .policies import fault_entry
-from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_write, vpn_of
+from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_protnone, pte_write, vpn_of
 from .state import BLOCKED, DONE, RUNNABLE
 from .steps import step
 
@@ -49,7 +50,8 @@ def start_op(m: Machine, t: Thread) -> None:
     t.pc = OP_ENTRY[op.kind]
 
 
-def finish_op(m: Machine, t: Thread, result: str) -> None:
+def finish_op(m: Machine, t: Thread, result: str, fatal: bool = False) -> None:
+    """The op returns `result`; `fatal`: it took a fatal signal, and its process dies (exit.py)."""
     op = m.ops[t.index][t.op_index]
     if op.kind in WRITER_OPS:
         mm = m.mms[t.mm]
@@ -61,7 +63,14 @@ def finish_op(m: Machine, t: Thread, result: str) -> None:
     t.pc = ""
     t.stack = []
     t.op_index += 1
-    if t.op_index == len(m.ops[t.index]):
+    if fatal or group_killed(m, t):  # back in user space with a fatal signal pending: do_exit
+        t.state = DONE
+        if not fatal:
+            t.result += f"; then {KILLED}SIGSEGV (group exit)"
+        reap_group(m, t.mm, "SIGSEGV (group exit)")
+        if m.all_done():
+            oracles.final_check(m)
+    elif t.op_index == len(m.ops[t.index]):
         t.op_index = 0
         t.iteration += 1
         if t.iteration >= m.repeats[t.index]:
@@ -108,7 +117,7 @@ def user_access(m: Machine, t: Thread) -> None:
         del tlb[key]  # a write to a read-only entry re-walks
     table = m.pmd_table(mm, vpn)
     pte = 0 if table is None else m.get_pte(table, vpn)
-    if table is not None and pte_present(pte) and (not write or pte_write(pte)):
+    if table is not None and pte_present(pte) and not pte_protnone(pte) and (not write or pte_write(pte)):
         new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
         if new != pte:
             m.set_pte(mm, table, vpn, new)

@@ -1,6 +1,6 @@
 """PTE values, x86 flavoured: a PTE is one int, compared whole by `pte_same`.
 
-Present:  pfn << 12 | _PAGE_PRESENT | [_PAGE_RW] | [_PAGE_ACCESSED] | [_PAGE_DIRTY] | [_PAGE_SPECIAL]
+Present:  pfn << 12 | _PAGE_PRESENT | [_PAGE_RW] | [_PAGE_ACCESSED] | [_PAGE_DIRTY] | [_PAGE_SPECIAL] | [_PAGE_PROTNONE]
 Swap:     offset << 12 | _PAGE_SWP   (not present)
 None:     0
 """
@@ -16,6 +16,10 @@ _PAGE_RW = 0x002
 _PAGE_ACCESSED = 0x020
 _PAGE_DIRTY = 0x040
 _PAGE_SWP = 0x080  # our marker for a swap entry (not present)
+# PROT_NONE (x86 PAGE_NONE): the kernel still sees a present page (pte_present),
+# the MMU does not, so every user access faults. x86 clears _PAGE_PRESENT and
+# sets this bit; here _PAGE_PRESENT stays set and the hardware walk checks it.
+_PAGE_PROTNONE = 0x100
 _PAGE_SPECIAL = 0x200
 
 ZERO_PFN = 0  # the shared zero page
@@ -87,13 +91,20 @@ def pte_mkyoung_dirty_write(pte: int, write: bool) -> int:
     return pte | _PAGE_RW if write else pte
 
 
-def pte_modify(pte: int, write: bool) -> int:
+def pte_protnone(pte: int) -> bool:
+    return bool(pte & _PAGE_PROTNONE)
+
+
+def pte_modify(pte: int, write: bool, none: bool = False) -> int:
     """mprotect's pte_modify: keep pfn, A and D; replace the protection.
 
     For a private mapping the new protection is read-only even when the VMA
     becomes writable (v5.12: W is only added for dirty-accountable shared
-    mappings), so `write` only ever clears W here.
+    mappings), so `write` only ever clears W here. `none` is PROT_NONE.
     """
+    if none:
+        return (pte & ~_PAGE_RW) | _PAGE_PROTNONE
+    pte &= ~_PAGE_PROTNONE
     return pte if write else pte & ~_PAGE_RW
 
 
@@ -110,7 +121,7 @@ def format_pte(pte: int) -> str:
     if not pte & _PAGE_PRESENT:
         return f"?{pte:#x}"
     parts = ["zero" if pte & _PAGE_SPECIAL else f"pfn {pte_pfn(pte)}"]
-    parts.append("W" if pte & _PAGE_RW else "RO")
+    parts.append("NONE" if pte & _PAGE_PROTNONE else "W" if pte & _PAGE_RW else "RO")
     if pte & _PAGE_ACCESSED:
         parts.append("A")
     if pte & _PAGE_DIRTY:

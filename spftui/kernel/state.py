@@ -16,7 +16,15 @@ VM_SHARED = 0x8
 VM_MAYREAD = 0x10
 VM_MAYWRITE = 0x20
 
+VM_ACCOUNT = 0x00100000  # the mapping's pages are charged to overcommit accounting
+
 PROT_FLAGS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE}
+
+
+def mmap_vm_flags(prot: str) -> int:
+    """A new private anonymous VMA's vm_flags: a writable one is accountable (accountable_mapping)."""
+    flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE
+    return flags | VM_ACCOUNT if flags & VM_WRITE else flags
 
 
 def format_vm_flags(flags: int) -> str:

@@ -46,7 +46,7 @@ def aborts(session: Session) -> list[tuple[str, str]]:
 
 
 def results(session: Session) -> dict[str, str]:
-    """Each thread's last op result, e.g. {"A1": "write 0x11000 5: SIGSEGV (no VMA)"}."""
+    """Each thread's last op result, e.g. {"A1": "write 0x11000 5: killed by SIGSEGV at 0x11000: no VMA"}."""
     return {t.name: t.result for t in session.machine.threads}
 
 
@@ -192,7 +192,7 @@ def test_munmap_during_a_speculative_fault_aborts_it_and_the_retry_segfaults(pol
     }[policy]
     assert aborts(session) == expected_abort
     if expected_abort:
-        assert results(session)["A1"] == "write 0x11000 5: SIGSEGV (no VMA)"
+        assert results(session)["A1"] == "write 0x11000 5: killed by SIGSEGV at 0x11000: no VMA"
     else:  # the fault held a lock munmap needs: it completed first
         assert results(session)["A1"] == "write 0x11000 5: wrote 5"
 

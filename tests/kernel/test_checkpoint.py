@@ -26,6 +26,7 @@ def pages_scenario(pages: int, threads: int = 3, repeat: int = 3) -> str:
         q = base + ((i * 101 + pages // 2) % pages) * 4096
         ops = [f"write {p:#x} {i}", f"read {q:#x}", f"write {q + 8:#x} 7", f"mprotect {p:#x} 1p r"]
         ops += [f"mprotect {p:#x} 1p rw", f"madvise {q:#x} 2p dontneed", f"reclaim {p:#x}", f"munmap {q:#x} 1p"]
+        ops += [f"mmap {q:#x} 1p rw"]  # the next round touches q again: unmapped, that access would be fatal
         proc = "B" if i == threads - 1 else "A"
         lines += ["[[thread]]", f'name = "T{i}"', f'process = "{proc}"', f"ops = {ops}", f"repeat = {repeat}"]
     return "\n".join(lines).replace("'", '"') + "\n"

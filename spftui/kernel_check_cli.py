@@ -1,0 +1,79 @@
+"""`spftui kernel-check`: compare the simulator with the kernel this machine runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def add_kernel_check_parser(sub: Any) -> None:
+    from .scenario.model import REUSE_RULES
+
+    p = sub.add_parser(
+        "kernel-check",
+        help="run random op sequences on this kernel and in the model, and compare",
+        description="Run seeded random write/read/fork/mprotect/munmap/MADV_DONTNEED sequences on a private "
+        "anonymous mapping, on the host kernel (ctypes) and in the simulator, and compare each op's "
+        "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux.",
+    )
+    p.add_argument("--seeds", type=_positive, default=50, help="how many sequences (default 50)")
+    p.add_argument("--seed-start", type=int, default=0, metavar="N", help="the first seed (default 0)")
+    p.add_argument("--ops", type=_positive, default=20, help="ops per sequence (default 20)")
+    p.add_argument(
+        "--pages", type=int, default=4, choices=range(3, 17), metavar="3..16", help="at most this many pages"
+    )
+    p.add_argument("--reuse", choices=REUSE_RULES, help="the model's COW reuse rule (default: from uname -r)")
+    p.add_argument("--no-minimise", action="store_true", help="print the first failing sequence as it is")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_kernel_check)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {n}")
+    return n
+
+
+def run_kernel_check(args: argparse.Namespace) -> int:
+    if not sys.platform.startswith("linux") or not os.path.exists("/proc/self/pagemap"):
+        print(f"spftui: kernel-check needs a Linux host with /proc (this is {sys.platform})", file=sys.stderr)
+        return 2
+    from .fidelity.compare import PFN_COLUMNS, check
+    from .fidelity.host import pfns_readable
+
+    pfns = pfns_readable()
+    if not pfns:
+        note = f"not root: PFNs are unreadable, so {', '.join(PFN_COLUMNS)} and the zero page are not compared"
+        print(f"spftui: {note}", file=sys.stderr)
+    seeds = range(args.seed_start, args.seed_start + args.seeds)
+    report = check(seeds, args.ops, args.pages, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(f"kernel {report.release} · model reuse {report.reuse} · {args.ops} ops · up to {args.pages} pages")
+        print(f"seeds={report.seeds} agree={report.agree}")
+        if report.flaky:
+            print(f"(agreed on a re-run, the first kernel run differed: seeds {report.flaky})")
+        for klass, entry in report.classes.items():
+            _print_class(klass, entry)
+    return 0 if report.agree == report.seeds else 1
+
+
+def _print_class(klass: str, entry: dict[str, Any]) -> None:
+    seeds = entry["seeds"]
+    print(f"\nmismatch {klass} — {len(seeds)} seed(s), e.g. {seeds[0]}; minimised, {entry['pages']} pages:")
+    cols = [c for c in ("result", "pages", "cow", "mapcount", "exclusive") if c in entry["kernel"][0]]
+    for text, k, m in zip(entry["ops"], entry["kernel"], entry["model"], strict=True):
+        print(f"  {text}")
+        for c in cols:
+            mark = "≠" if k.get(c) != m.get(c) else " "
+            print(f"    {mark} {c:<9} kernel: {k.get(c, ''):<40} model: {m.get(c, '')}")
+    if entry.get("model_notes"):
+        print(f"  model says: {entry['model_notes']}")
