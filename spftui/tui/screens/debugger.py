@@ -330,20 +330,28 @@ class DebuggerScreen(BackgroundRuns):
         if not self._guard():
             return
         self.app.push_screen(
-            BreakpointDialog(list(self.session.names), kind=kind, match=match, expr=expr),
+            BreakpointDialog(list(self.session.names), kind=kind, match=match, expr=expr, machine=self.session.machine),
             lambda values: self.add_breakpoint(values) if values else None,
         )
 
     def add_breakpoint(self, values: dict[str, Any]) -> None:
         if not self._guard():
             return
+        values = dict(values)
         kind = values.pop("kind")
+        bps = self.session.breakpoints
         try:
-            b = self.session.breakpoints.add(kind, **values)
+            b = bps.add(kind, **values)
         except Exception as err:  # the dialog validates; this is belt and braces
             self.say(f"cannot add that breakpoint: {err}")
             return
-        self.session.breakpoints.prime(self.session.machine)
+        try:
+            bps.prime(self.session.machine)
+        except Exception as err:  # an expression the evaluator cannot take: drop it, keep the app
+            bps.remove(b.id)
+            bps.prime(self.session.machine)
+            self.say(f"cannot add that breakpoint: {type(err).__name__}: {err}")
+            return
         self.notify(f"Breakpoint {b.id}: {b.describe()}.")
         self.refresh_views()
 

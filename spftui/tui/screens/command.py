@@ -1,0 +1,57 @@
+"""The command palette, guarded against Textual 8.2.8's crashes under fast keys.
+
+Random keys in a terminal crashed the stock `CommandPalette`:
+
+- PageUp/PageDown before the command list has had its first layout (Ctrl+P
+  then PageUp typed quickly): `OptionList._move_page` reads a line map that
+  `_update_lines` skips building while the list has no size → `KeyError`;
+- a key handled while the palette is being dismissed: its children are gone
+  and `query_one(CommandList)` raises `NoMatches`.
+
+`SafeCommandPalette` (pushed by `SpftuiApp.action_command_palette`) ignores
+those keys in those states, which is what they would do anyway. Re-check
+each guard when upgrading Textual; tests/tui/test_tui_palette.py presses the
+same keys.
+"""
+
+from __future__ import annotations
+
+from textual.command import CommandList, CommandPalette
+from textual.css.query import NoMatches
+
+PAGING = frozenset({"page_up", "page_down"})
+
+
+class SafeCommandPalette(CommandPalette):
+    """Textual's command palette, minus the crashes (Textual 8.2.8)."""
+
+    def _command_list(self) -> CommandList | None:
+        """The list, or None while the palette is being torn down."""
+        try:
+            return self.query_one(CommandList)
+        except NoMatches:
+            return None
+
+    def _action_command_list(self, action: str) -> None:
+        commands = self._command_list()
+        if commands is None:
+            return
+        if action in PAGING and not commands.scrollable_content_region:
+            return  # no layout yet: OptionList has no line map to page through
+        super()._action_command_list(action)
+
+    def _action_cursor_down(self) -> None:
+        if self._command_list() is not None:
+            super()._action_cursor_down()
+
+    def _action_escape(self) -> None:
+        if self.is_current:  # a second Esc queued behind the first must not dismiss twice
+            super()._action_escape()
+
+    def _watch__list_visible(self) -> None:
+        if self._command_list() is not None:
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        if self._command_list() is not None:
+            await super()._watch__show_busy()
