@@ -3,8 +3,8 @@
 Random keys in a terminal crashed the stock `CommandPalette`:
 
 - PageUp/PageDown before the command list has had its first layout (Ctrl+P
-  then PageUp typed quickly): `OptionList._move_page` reads a line map that
-  `_update_lines` skips building while the list has no size → `KeyError`;
+  then PageUp typed quickly), or while a search refills it:
+  `OptionList._move_page` reads a line map that is not built yet → `KeyError`;
 - a key handled while the palette is being dismissed: its children are gone
   and `query_one(CommandList)` raises `NoMatches`.
 
@@ -38,7 +38,12 @@ class SafeCommandPalette(CommandPalette):
             return
         if action in PAGING and not commands.scrollable_content_region:
             return  # no layout yet: OptionList has no line map to page through
-        super()._action_command_list(action)
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            # Its line map can also lag the options being replaced under a new search.
+            if action not in PAGING:
+                raise
 
     def _action_cursor_down(self) -> None:
         if self._command_list() is not None:
