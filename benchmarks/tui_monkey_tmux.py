@@ -54,16 +54,16 @@ def capture(name: str) -> str:
 
 def send(name: str, key: str) -> None:
     if len(key) == 1:
-        tmux("send-keys", "-t", name, "-l", key)
+        tmux("send-keys", "-t", name, "-l", key, check=False)
     else:
-        tmux("send-keys", "-t", name, key)
+        tmux("send-keys", "-t", name, key, check=False)
 
 
 def start(name: str, size: tuple[int, int], scenario: str, workdir: str) -> None:
     env = f"PYTHONPATH={shlex.quote(str(ROOT))}"
     cmd = (
         f"cd {shlex.quote(workdir)} && {env} {shlex.quote(sys.executable)} -m spftui {shlex.quote(scenario)}; "
-        f"echo {EXIT_MARK}$?; sleep 100000"
+        f"echo {EXIT_MARK}$?; trap '' INT; sleep 100000"  # Ctrl+C after the exit must not end the pane
     )
     tmux("kill-session", "-t", name, check=False)
     tmux("new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd)
