@@ -104,6 +104,18 @@ def responds(name: str, timeout: float) -> bool:
     return False
 
 
+def clean_exit(name: str) -> bool:
+    text = capture(name)
+    return exited(text) == "0" and "Traceback" not in text
+
+
+def fail(result: dict[str, object], text: str) -> dict[str, object]:
+    status = exited(text)
+    result["failure"] = "traceback" if "Traceback" in text else "hang" if status is None else f"exit {status}"
+    result["screen"] = text[-6000:]
+    return result
+
+
 def one_run(index: int, args: argparse.Namespace, workdir: str) -> dict[str, object]:
     rng = random.Random(args.seed * 1000 + index)
     size = (120, 40) if index % 2 == 0 else (80, 24)
@@ -121,21 +133,18 @@ def one_run(index: int, args: argparse.Namespace, workdir: str) -> dict[str, obj
                 status = exited(text)
                 if status is not None:
                     if status != "0" or "Traceback" in text:
-                        result["failure"] = "traceback" if "Traceback" in text else f"exit {status}"
-                        result["screen"] = text[-3000:]
-                        return result
+                        return fail(result, text)
                     result["restarts"] = int(result["restarts"]) + 1  # the palette's Quit: start again
                     start(name, size, args.scenario, workdir)
                     continue
             if k % args.probe_every == args.probe_every - 1 and not responds(name, args.hang):
-                text = capture(name)
-                result["failure"] = "traceback" if "Traceback" in text else "hang"
-                result["screen"] = text[-3000:]
-                return result
-        if not responds(name, args.hang):
-            text = capture(name)
-            result["failure"] = "traceback" if "Traceback" in text else "hang"
-            result["screen"] = text[-3000:]
+                if clean_exit(name):  # it quit during the probe: start again
+                    result["restarts"] = int(result["restarts"]) + 1
+                    start(name, size, args.scenario, workdir)
+                    continue
+                return fail(result, capture(name))
+        if not responds(name, args.hang) and not clean_exit(name):
+            return fail(result, capture(name))
         return result
     finally:
         result["seconds"] = round(time.monotonic() - t0, 1)

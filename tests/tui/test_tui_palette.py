@@ -1,4 +1,4 @@
-"""Keys that crashed Textual 8.2.8's command palette, and other screen-switch races.
+"""Keys that crashed Textual 8.2.8's command palette, and other races between queued keys.
 
 Keys are posted together (as a fast typist or a paste delivers them) before
 the app has handled the first: that is what reached Textual's unguarded
@@ -43,7 +43,9 @@ async def test_paging_in_the_palette_before_its_first_layout_does_not_crash(size
     assert app.return_value is None  # still running when the test closed it
 
 
-@pytest.mark.parametrize("keys", [("escape", "pageup"), ("escape", "down"), ("escape", "escape", "up"), ("x", "escape", "pagedown")])
+@pytest.mark.parametrize(
+    "keys", [("escape", "pageup"), ("escape", "down"), ("escape", "escape", "up"), ("x", "escape", "pagedown")]
+)
 async def test_keys_queued_behind_the_palette_closing_do_not_crash(keys: tuple[str, ...]) -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -123,3 +125,32 @@ async def test_a_state_dependent_evaluation_error_is_shown_once_then_enter_adds_
         assert isinstance(app.screen, DebuggerScreen)
         assert app.session is not None
         assert any(b.kind == "watch" for b in app.session.breakpoints.items)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_paging_with_the_command_list_focused_does_not_crash(size: tuple[int, int]) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await press(pilot, "ctrl+p", "tab")  # focus leaves the input for the list
+        await _burst(app, "x", "backspace", "pagedown", "pageup", "tab", "pagedown", "end", "pageup")
+        await pilot.pause()
+        await press(pilot, "escape", "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_pressing_v_quickly_settles_on_one_view() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+        shown: list[int] = []
+        show = screen._show_view
+        screen._show_view = lambda index: (shown.append(index), show(index))  # type: ignore[method-assign]
+        await _burst(app, *"vvvvvvv")  # stale tab events used to flip two views back and forth for ever
+        await settle(pilot)
+        await pilot.pause()
+        assert screen.view_index == 7 % 3
+        assert screen.tabs.active == f"tab-{('g-code', 'g-memory', 'g-trace')[screen.view_index]}"
+        assert len(shown) <= 14

@@ -231,6 +231,11 @@ class BackgroundRuns(Screen[None]):
     def show_exploration(self, r: Result) -> None:
         raise NotImplementedError
 
+    def on_unmount(self) -> None:
+        # The app is closing (a palette Quit, the terminal gone): a run left
+        # going would keep the process alive until it ends on its own.
+        self.interrupt.set()
+
     def action_interrupt(self) -> None:
         if self.busy:
             self.interrupt.set()

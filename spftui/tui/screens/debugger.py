@@ -170,6 +170,10 @@ class DebuggerScreen(BackgroundRuns):
     def _tab(self, event: Tabs.TabActivated) -> None:
         event.stop()
         tid = event.tab.id or ""
+        if tid != self.tabs.active:
+            # Stale: the tabs have moved on since (`v` pressed again). Following it
+            # would set the tabs back and start two views flipping for ever.
+            return
         gid = tid.removeprefix("tab-")
         if gid in VIEWS and VIEWS.index(gid) != self.view_index:
             self._show_view(VIEWS.index(gid))
