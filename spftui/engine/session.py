@@ -26,6 +26,8 @@ from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, violation_sentence
+from .expr import Expr, evaluate
+from .inspect import MachineResolver
 from .schedule import Replay, SeededRandom, Strategy
 from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
 
@@ -272,10 +274,23 @@ class Session:
         self._reset()
 
     def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:
-        """Add a breakpoint (see `breakpoints.make_breakpoint`); a watch starts from the current value."""
+        """Add a breakpoint (see `breakpoints.make_breakpoint`); a watch starts from the current value.
+
+        An expression the evaluator cannot take at all is refused (SessionError)
+        and the set is left as it was.
+        """
         b = self._bps.add(kind, **kw)
-        self._bps.prime(self._machine)
+        try:
+            self._bps.prime(self._machine)
+        except Exception as err:
+            self._bps.remove(b.id)
+            self._bps.prime(self._machine)
+            raise SessionError(f"{type(err).__name__}: {err}") from err
         return b
+
+    def evaluate(self, expr: Expr) -> object:
+        """The value of a parsed expression on the current state (raises EvalError)."""
+        return evaluate(expr, MachineResolver(self._machine))
 
     def enable_breakpoint(self, bid: int, enabled: bool = True) -> Breakpoint:
         b = self._breakpoint(bid)

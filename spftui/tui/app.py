@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
+from textual.command import CommandPalette
 from textual.screen import Screen
 
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
 from ..scenario import Scenario
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
+from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
 from .screens.picker import PickerScreen, load
 
@@ -107,6 +110,19 @@ class SpftuiApp(App[int]):
             self.install(sc)
 
     # ---------------------------------------------------------- palette
+    def action_command_palette(self) -> None:
+        """Ctrl+P: the command palette, guarded against Textual's crashes (screens/command.py)."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    async def on_event(self, event: events.Event) -> None:
+        # Textual 8.2.8: a key or click queued behind an exit (the palette's
+        # "Quit" picked, then more typing) reaches App.on_event after the last
+        # screen is gone, whose `self.screen` raises ScreenStackError.
+        if isinstance(event, events.InputEvent) and not self.screen_stack:
+            return
+        await super().on_event(event)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         dbg = screen if isinstance(screen, DebuggerScreen) else None
         if dbg is not None and self.session is not None:

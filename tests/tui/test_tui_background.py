@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 
-from tui_helpers import post_key, press, settle
+from textual.pilot import Pilot
+from tui_helpers import drain, post_key, press, run_workers
 
 from spftui.scenario import parse_scenario
 from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.background import UI_SWITCH_INTERVAL
 from spftui.tui.widgets.status import StatusLine
 
 LONG = """\
@@ -30,29 +32,49 @@ repeat = 100000
 [[thread]]
 name = "T1"
 process = "P"
-ops = ["write 0x102000 2", "read 0x100000"]
+ops = ["write 0x103000 2", "read 0x102000"]  # reads survive the mprotect to r; a write would be SIGSEGV
 repeat = 100000
 """
 
 
+async def _until_progress(pilot: Pilot, said: list[str]) -> None:  # type: ignore[type-arg]
+    """Wait (by handling the app's queue, not by sleeping a fixed time) for the run's first progress report."""
+    for _ in range(500):
+        if any("steps/s" in text for text in said):
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"no progress report; status said {said}")
+
+
 async def test_escape_interrupts_a_long_continue_and_the_ui_stays_live() -> None:
     app = SpftuiApp(parse_scenario(LONG))
+    default_interval = sys.getswitchinterval()
     async with app.run_test(size=(120, 40)) as pilot:
         session = app.session
         assert session is not None
         for b in list(session.breakpoints.items):
             session.breakpoints.remove(b.id)
+        status = app.screen.query_one(StatusLine)
+        said: list[str] = []
+        shown = status.message
+        status.message = lambda text, style="": (said.append(text), shown(text, style))  # type: ignore[method-assign]
         post_key(app, "c")
-        await asyncio.sleep(0.3)  # the run is going; the app keeps handling keys
+        await _until_progress(pilot, said)  # the worker runs and the UI thread handles its reports
+        # The engine never blocks: the UI thread can only take the GIL back quickly at a short switch interval.
+        assert sys.getswitchinterval() <= UI_SWITCH_INTERVAL
         post_key(app, "s")  # refused while it runs: a sentence, not a crash
-        await asyncio.sleep(0.3)
-        status = str(app.screen.query_one(StatusLine).content)
-        assert "continue" in status
+        await drain(app)
+        assert any("a continue is running — press Esc" in text for text in said)
         assert app.screen.busy == "continue"
+        (worker,) = run_workers(app)
         post_key(app, "escape")
-        await settle(pilot)
+        await drain(app)
+        seen = session.position  # the flag is set now: the engine stops at its next check (every 512 steps)
+        await worker.wait()
+        await pilot.pause()
         assert session.stop.kind == "interrupted"
-        assert 0 < session.position == session.length
-        assert "interrupted at step" in str(app.screen.query_one(StatusLine).content)
+        assert 0 < session.position == session.length <= seen + 512
+        assert "interrupted at step" in str(status.content)
+        assert sys.getswitchinterval() == default_interval
         await press(pilot, "S")  # and it is a normal session again
         assert session.position == session.length - 1

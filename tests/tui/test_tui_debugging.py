@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.command import CommandPalette
 from tui_helpers import SEED, press, screen_text, settle
 
 from spftui.tui.app import SpftuiApp
@@ -260,7 +261,7 @@ async def test_the_palette_lists_every_action() -> None:
         ):
             assert any(t.startswith(needed) for t in titles), needed
         await press(pilot, "ctrl+p")
-        assert type(app.screen).__name__ == "CommandPalette"
+        assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"policy spf-mm")  # the palette searches in a worker
         await pilot.pause(0.3)
         await pilot.press("enter")

@@ -1,85 +1,89 @@
-"""A monkey: thousands of random keys and clicks from a seeded RNG.
+"""A monkey: random keys and clicks from a seeded RNG, at 120x40 and 80x24.
 
-Nothing may raise, and afterwards the session must still be consistent: its
-position within its timeline, and its machine equal to a fresh replay of the
-same steps. Events are posted straight into the app's queue (Pilot's
-per-key idle waits would make a few thousand presses take minutes) and the
-queue is drained every few events.
+Every debugger binding (but `q`), Ctrl+P with the keys the palette takes, and
+the paging keys are pressed at each size, then random ones. Nothing may
+raise, and afterwards the session must still be consistent: its position
+within its timeline, and its machine equal to a fresh replay of the same
+steps. Events are posted straight into the app's queue (Pilot's per-key idle
+waits would make a thousand presses take minutes) and the queue is drained
+every few events.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 
-from textual import events
-from textual.geometry import Offset
-from textual.pilot import _get_mouse_message_arguments
-from textual.worker import WorkerState
-from tui_helpers import SEED, drain, post_key
+import pytest
+from tui_helpers import SEED, drain, post_click, post_key, settle
 
 from spftui.engine.schedule import Fixed
 from spftui.engine.session import Session
 from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
 
+BINDINGS = sorted({k.strip() for b in DebuggerScreen.BINDINGS for k in b.key.split(",")} - {"q"})  # type: ignore[union-attr]
+PAGING = ["pageup", "pagedown", "home", "end", "ctrl+home", "ctrl+end"]
+MUST = [*BINDINGS, "ctrl+p", *PAGING, "escape", "enter", "tab", "shift+tab"]
 KEYS = (
-    # the debugger's keys, weighted towards moving through time
-    *"sssssss123SSSccCCgbwBpkrovz?",
-    "escape", "enter", "tab", "shift+tab", "up", "down", "pageup", "pagedown", "home", "end",
-    "space", "delete", "left", "right", "backspace",
-    # and a little typing for the dialogs
+    # weighted towards moving through time, with the palette and paging often
+    *"sssssss123SSSccCC", *BINDINGS, *["ctrl+p"] * 4, *PAGING * 2,
+    "escape", "escape", "enter", "enter", "tab", "shift+tab", "up", "down", "space", "delete", "left", "right",
+    "backspace",
+    # and a little typing for the dialogs and the palette
     *"0123456789+-aexyA.[]_ ",
 )  # fmt: skip
 
 
-def _click(app: SpftuiApp, x: int, y: int, chain: int) -> None:
-    screen = app.screen
-    args = _get_mouse_message_arguments(screen, (x, y))
-    app.mouse_position = Offset(x, y)
-    for cls in (events.MouseDown, events.MouseUp):
-        screen._forward_event(cls(**args))
-    screen._forward_event(events.Click(**args, chain=chain))
-
-
-async def _quiet(app: SpftuiApp) -> None:
-    """Wait until no background run is in flight (other widgets' workers may live on)."""
-    for _ in range(600):
-        if not any(w.group == "run" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers):
-            break
-        await asyncio.sleep(0.05)
-    await drain(app, 0.2)
-
-
-async def test_random_keys_and_clicks_leave_the_session_consistent(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)  # nothing the monkey does may write into the repository
-    rng = random.Random(20210430)
+async def _monkey(size: tuple[int, int], count: int, rng: random.Random) -> set[str]:
+    """`count` events into a fresh app at `size`; returns the keys pressed."""
     app = SpftuiApp(SEED, policy="spf-mm-seq")
-    async with app.run_test(size=(120, 40)) as pilot:
+    pressed: set[str] = set()
+    ended = ""
+    async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        for size, count in (((120, 40), 1400), ((80, 24), 600)):
-            await pilot.resize_terminal(*size)
-            await drain(app)
-            for i in range(count):
-                if rng.random() < 0.85:
-                    post_key(app, rng.choice(KEYS))
-                else:
-                    # Not the top row (the header's icon opens the palette) nor the footer (its `q` quits).
-                    _click(app, rng.randrange(size[0]), rng.randrange(1, size[1] - 1), 1 + (rng.random() < 0.2))
-                if i % 8 == 7:
-                    await drain(app, 0.2)
-                if i % 200 == 199:
-                    await _quiet(app)
-        await _quiet(app)
-        await _quiet(app)
-        s = app.session
-        assert s is not None
-        assert 0 <= s.position <= s.length
-        snap = s.machine.snapshot()
-        fresh = Session(s.scenario, strategy=Fixed([s.thread_at(i) for i in range(s.position)]))
-        fresh.run(limit=s.position)
-        assert fresh.position == s.position
-        assert fresh.machine.snapshot() == snap
-        pos = s.position
-        s.goto(0)
-        s.goto(pos)
-        assert s.machine.snapshot() == snap
+        keys = rng.sample(MUST, len(MUST)) + [rng.choice(KEYS) for _ in range(count - len(MUST))]
+        for i, key in enumerate(keys):
+            if not app.is_running:  # (an exception in the app is raised when the block ends)
+                ended = f"the app ended after {i} events; the last keys: {keys[max(0, i - 12) : i]!r}"
+                break
+            if rng.random() < 0.85 or i < len(MUST):
+                post_key(app, key)
+                pressed.add(key)
+            else:
+                # Not the top row (the header's icon opens the palette) nor the footer (its `q` quits).
+                post_click(app, rng.randrange(size[0]), rng.randrange(1, size[1] - 1), 1 + (rng.random() < 0.2))
+            if i % 8 == 7:
+                await drain(app, 0.2)
+            if i % 150 == 149:
+                post_key(app, "escape")  # a run the monkey started (explore, continue) ends here
+                await settle(pilot)
+        if not ended:
+            post_key(app, "escape")
+            await settle(pilot)
+            _assert_consistent(app)
+    assert not ended, ended
+    return pressed
+
+
+def _assert_consistent(app: SpftuiApp) -> None:
+    s = app.session
+    assert s is not None
+    assert 0 <= s.position <= s.length
+    snap = s.machine.snapshot()
+    fresh = Session(s.scenario, strategy=Fixed([s.thread_at(i) for i in range(s.position)]))
+    fresh.run(limit=s.position)
+    assert fresh.position == s.position
+    assert fresh.machine.snapshot() == snap
+    pos = s.position
+    s.goto(0)
+    s.goto(pos)
+    assert s.machine.snapshot() == snap
+
+
+@pytest.mark.parametrize(("size", "count"), [((120, 40), 500), ((80, 24), 400)])
+async def test_random_keys_and_clicks_leave_the_session_consistent(
+    size: tuple[int, int], count: int, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # nothing the monkey does may write into the repository
+    pressed = await _monkey(size, count, random.Random(20210430 + size[0]))
+    assert set(MUST) <= pressed

@@ -1,9 +1,10 @@
 """Shared helpers for the TUI tests (imported by module name: no conftest clash).
 
-`press` sends each key through the same path a terminal key takes (the
-driver's queue, then the app's bindings and the focused widget) and then
-waits for the app, the current screen and the focused widget to handle it.
-It is ~10x faster than `Pilot.press`, whose per-key idle detection sleeps.
+`press` sends each key through the same path a terminal key takes (posted
+to the app, which checks its bindings and forwards it to the focused widget)
+and then waits for the app, the current screen and the focused widget to
+handle it, and for any background run it started. It is ~10x faster than
+`Pilot.press`, whose per-key idle detection sleeps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from textual import events
 from textual.app import App
 from textual.pilot import Pilot
-from textual.worker import WorkerState
+from textual.worker import Worker, WorkerError, WorkerState
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
@@ -23,12 +24,25 @@ CHARS = {"space": " ", "enter": "\r", "tab": "\t", "question_mark": "?", "plus":
 
 
 def post_key(app: App[object], key: str) -> None:
-    """Queue one key press exactly as the terminal driver would."""
+    """Queue one key press as the terminal driver does (its `send_message` posts to the app)."""
     char = key if len(key) == 1 else CHARS.get(key)
     event = events.Key(key, char)
     event.set_sender(app)
-    assert app._driver is not None
-    app._driver.send_message(event)
+    app.post_message(event)
+
+
+def post_click(app: App[object], x: int, y: int, chain: int = 1) -> None:
+    """Queue a click at screen cell (x, y) as the driver does: down and up; the app makes the Click."""
+    for _ in range(chain):  # a double click: two presses at the same place, within the app's threshold
+        for cls in (events.MouseDown, events.MouseUp):
+            event = cls(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y)
+            event.set_sender(app)
+            app.post_message(event)
+
+
+def run_workers(app: App[object]) -> list[Worker[object]]:
+    """The debugger's background runs in flight (other widgets' workers, e.g. the picker's tree, live on)."""
+    return [w for w in app.workers if w.group == "run" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
 
 
 async def drain(app: App[object], timeout: float = 1.0) -> None:
@@ -52,11 +66,15 @@ async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
     """
     app = pilot.app
     await drain(app)
-    for _ in range(1200):
-        running = any(w.group == "run" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-        if not running and not getattr(app.screen, "busy", None):
+    for _ in range(100):
+        runs = run_workers(app)
+        if not runs and not getattr(app.screen, "busy", None):
             break
-        await asyncio.sleep(0.01)
+        for worker in runs:
+            try:
+                await asyncio.wait_for(worker.wait(), 60)
+            except WorkerError:
+                pass  # failed or cancelled (the screen reports it), or still pending (drained below)
         await drain(app, 0.2)
     await drain(app)
 
@@ -73,6 +91,10 @@ async def type_text(pilot: Pilot, text: str) -> None:  # type: ignore[type-arg]
 
 
 def screen_text(pilot: Pilot) -> str:  # type: ignore[type-arg]
-    """The current screen as plain text (what a user sees)."""
+    """The current screen as plain text (what a user sees).
+
+    Textual 8.2.8 has no public way to read the composed screen as text
+    (`export_screenshot` gives SVG), so this reads the screen's compositor.
+    """
     strips = pilot.app.screen._compositor.render_strips()  # type: ignore[attr-defined]
     return "\n".join(strip.text for strip in strips)

@@ -8,8 +8,11 @@ a run is in flight `busy` names it and every other session command is refused.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -24,6 +27,33 @@ if TYPE_CHECKING:
     from ...engine.narrate import Result
     from ...engine.session import Session
     from ...scenario.model import Scenario
+
+
+PROGRESS_EVERY = 0.1
+"""Seconds between two progress reports of a run (the engine offers one every 512 steps)."""
+
+UI_SWITCH_INTERVAL = 0.0005
+"""CPython's GIL switch interval while a worker runs the engine (the default is 5 ms)."""
+
+
+@contextmanager
+def ui_keeps_the_gil() -> Iterator[None]:
+    """Let the UI thread take the GIL back quickly while the engine runs in a worker.
+
+    The engine never blocks, so on an idle multi-core machine it holds the GIL
+    all the time, and the UI thread, which gives the GIL up at every `select()`
+    of its event loop, waits a whole switch interval each time it wants it
+    back. At the default 5 ms a key press took seconds to get through Textual's
+    queues: Esc did not interrupt a continue before it ran to the end (on a
+    loaded machine the OS preempts the worker and hides this). At 0.5 ms Esc
+    is handled within milliseconds.
+    """
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, UI_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 class RunProgress(Message):
@@ -85,6 +115,7 @@ class BackgroundRuns(Screen[None]):
         self.interrupt = threading.Event()
         self.run_started = 0.0
         self.run_from = 0
+        self.next_progress = 0.0
 
     def action_continue(self) -> None:
         self._start("continue")
@@ -106,6 +137,7 @@ class BackgroundRuns(Screen[None]):
         self.interrupt.clear()
         self.run_started = time.perf_counter()
         self.run_from = self.session.position
+        self.next_progress = 0.0
         self.say(f"{kind}… (Esc interrupts)", "bold #87d7ff")
         self._run(kind)
 
@@ -113,18 +145,26 @@ class BackgroundRuns(Screen[None]):
     def _run(self, kind: str) -> None:
         s = self.session
         try:
-            if kind == "continue":
-                stop = s.continue_(interrupted=self.interrupt.is_set, progress=self._progress)
-            else:
-                stop = s.reverse_continue(interrupted=self.interrupt.is_set)
+            with ui_keeps_the_gil():
+                if kind == "continue":
+                    stop = s.continue_(interrupted=self.interrupt.is_set, progress=self._progress)
+                else:
+                    stop = s.reverse_continue(interrupted=self.interrupt.is_set)
         except Exception as err:  # an engine bug must not take the debugger down
             self.post_message(RunFinished(kind, None, err))
             return
         self.post_message(RunFinished(kind, stop))
 
     def _progress(self, position: int) -> None:
-        """Called in the worker thread: only post."""
-        self.post_message(RunProgress(position))
+        """Called in the worker thread: only post, and only a few times a second.
+
+        Every report costs the UI thread a repaint of the status line, time the
+        worker then waits for; hundreds a second halved a continue's speed.
+        """
+        now = time.monotonic()
+        if now >= self.next_progress:
+            self.next_progress = now + PROGRESS_EVERY
+            self.post_message(RunProgress(position))
 
     def on_run_progress(self, message: RunProgress) -> None:
         if not self.busy:
@@ -159,14 +199,15 @@ class BackgroundRuns(Screen[None]):
         from ...engine.explorer import explore
 
         try:
-            r = explore(
-                scenario,
-                scenario.policy,
-                scenario.reuse,
-                first=True,
-                progress=lambda p: self.post_message(ExploreProgress(p)),
-                cancelled=self.interrupt.is_set,
-            )
+            with ui_keeps_the_gil():
+                r = explore(
+                    scenario,
+                    scenario.policy,
+                    scenario.reuse,
+                    first=True,
+                    progress=lambda p: self.post_message(ExploreProgress(p)),
+                    cancelled=self.interrupt.is_set,
+                )
         except Exception as err:  # an engine bug must not take the debugger down
             self.post_message(ExploreFinished(None, err))
             return
@@ -189,6 +230,11 @@ class BackgroundRuns(Screen[None]):
 
     def show_exploration(self, r: Result) -> None:
         raise NotImplementedError
+
+    def on_unmount(self) -> None:
+        # The app is closing (a palette Quit, the terminal gone): a run left
+        # going would keep the process alive until it ends on its own.
+        self.interrupt.set()
 
     def action_interrupt(self) -> None:
         if self.busy:

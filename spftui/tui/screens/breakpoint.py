@@ -7,6 +7,7 @@ under the field, never an exception.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on
@@ -17,8 +18,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine import all_labels
-from ...engine.breakpoints import KINDS, make_breakpoint
-from ...engine.expr import ExprError
+from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint
+from ...engine.expr import EvalError, Expr, ExprError
 from ...scenario.model import ORACLE_KINDS
 from .dialog import Dialog
 
@@ -53,9 +54,20 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, names: list[str], kind: str = "abort", match: str = "", expr: str = "") -> None:
+    def __init__(
+        self,
+        names: list[str],
+        kind: str = "abort",
+        match: str = "",
+        expr: str = "",
+        evaluate: Callable[[Expr], object] | None = None,
+    ) -> None:
         super().__init__()
         self.names = names
+        self.evaluate = evaluate
+        """The state to try the expressions on before accepting them."""
+        self.warned: dict[str, Any] | None = None
+        """Values whose evaluation error was shown once: Enter again adds them anyway."""
         self.kind = kind
         self.preset_match = match
         self.preset_expr = expr
@@ -147,11 +159,34 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"
         try:
-            make_breakpoint(0, **values)
+            bp = make_breakpoint(0, **values)
         except ExprError as err:
             return f"{err.message} (at column {err.position + 1})"
-        except ValueError as err:
-            return str(err)
+        except Exception as err:  # any other parse failure is a message here, never a crash
+            return str(err) or type(err).__name__
+        return self._try(bp, values)
+
+    def _try(self, bp: Breakpoint, values: dict[str, Any]) -> str | None:
+        """Evaluate the expressions on the current state.
+
+        An evaluation error may be this state's (a thread not in a fault has no
+        `orig_pte`): shown once, then Enter adds it anyway. Anything else the
+        evaluator raises is an engine failure on this expression: refused.
+        """
+        if self.evaluate is None:
+            return None
+        for what, expr in (("expression", bp.expr), ("condition", bp.condition)):
+            if expr is None:
+                continue
+            try:
+                self.evaluate(expr)
+            except EvalError as err:
+                if self.warned == values:
+                    continue
+                self.warned = dict(values)
+                return f"{what}: {err} — right now; Enter again adds it anyway"
+            except Exception as err:
+                return f"{what} {str(expr)!r} cannot be evaluated: {type(err).__name__}: {err}"
         return None
 
     def _submit(self) -> None:

@@ -162,6 +162,10 @@ class DebuggerScreen(BackgroundRuns):
     def _tab(self, event: Tabs.TabActivated) -> None:
         event.stop()
         tid = event.tab.id or ""
+        if tid != self.tabs.active:
+            # Stale: the tabs have moved on since (`v` pressed again). Following it
+            # would set the tabs back and start two views flipping for ever.
+            return
         gid = tid.removeprefix("tab-")
         if gid in VIEWS and VIEWS.index(gid) != self.view_index:
             self._show_view(VIEWS.index(gid))
@@ -297,14 +301,13 @@ class DebuggerScreen(BackgroundRuns):
         if label is None:
             self.say("put the source cursor on a step to set a breakpoint there", "bold #ffaf00")
             return
-        bps = self.session.breakpoints
-        existing = [b for b in bps.items if b.kind == "step" and b.match == label]
+        existing = [b for b in self.session.breakpoints.items if b.kind == "step" and b.match == label]
         if existing:
             for b in existing:
-                bps.remove(b.id)
+                self.session.remove_breakpoint(b.id)
             self.notify(f"Removed the breakpoint at {label}.")
         else:
-            b = bps.add("step", match=label)
+            b = self.session.add_breakpoint("step", match=label)
             self.notify(f"Breakpoint {b.id}: any thread reaching {label}.")
         self.refresh_views()
 
@@ -322,13 +325,16 @@ class DebuggerScreen(BackgroundRuns):
         if not self._guard():
             return
         self.app.push_screen(
-            BreakpointDialog(list(self.session.names), kind=kind, match=match, expr=expr),
+            BreakpointDialog(
+                list(self.session.names), kind=kind, match=match, expr=expr, evaluate=self.session.evaluate
+            ),
             lambda values: self.add_breakpoint(values) if values else None,
         )
 
     def add_breakpoint(self, values: dict[str, Any]) -> None:
         if not self._guard():
             return
+        values = dict(values)
         kind = values.pop("kind")
         try:
             b = self.session.add_breakpoint(kind, **values)

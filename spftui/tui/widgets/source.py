@@ -173,13 +173,19 @@ class SourcePane(Vertical):
     SourcePane > #source-doc { height: 2; color: $text-muted; padding: 0 1; }
     """
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        # Kept, not queried: a query misses children while a pane is zoomed or the screen changes.
+        self._listing = SourceView(id="source-view")
+        self._doc = Static("", id="source-doc", markup=False)
+
     def compose(self) -> ComposeResult:
-        yield SourceView(id="source-view")
-        yield Static("", id="source-doc", markup=False)
+        yield self._listing
+        yield self._doc
 
     @property
     def listing(self) -> SourceView:
-        return self.query_one(SourceView)
+        return self._listing
 
     def show(self, view: View) -> None:
         listing = self.listing
@@ -197,7 +203,7 @@ class SourcePane(Vertical):
         self._show_doc(listing.label_at(listing.cursor))
 
     def _show_doc(self, label: str | None) -> None:
-        doc = self.query_one("#source-doc", Static)
+        doc = self._doc
         if label is None:
             doc.update("", layout=False)
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.dom import NoScreen
 from textual.message import Message
 from textual.widget import Widget
 
@@ -102,7 +103,11 @@ class ThreadsPane(Pane):
         """Rows this pane may grow to (it is `height: auto` under a max-height)."""
         parent = self.parent
         height = parent.size.height if isinstance(parent, Widget) and parent.size.height else 40
-        share = 0.6 if self.screen.has_class("narrow") else 0.55
+        try:
+            narrow = self.screen.has_class("narrow")
+        except NoScreen:  # a rebuild while the pane is detached (a zoom or a screen switch)
+            narrow = False
+        share = 0.6 if narrow else 0.55
         return max(4, int(height * share) - 2)
 
     def scroll_to_reveal(self) -> None:
