@@ -71,7 +71,8 @@ ALLOWED = {
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report"},
-    "cli": {"engine", "scenario", "report", "explore_cli", "tui"},
+    "why_cli": {"engine", "scenario", "report"},
+    "cli": {"engine", "scenario", "report", "explore_cli", "why_cli", "tui"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
     "__main__": {"cli"},
     "spftui": set(),

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ..kernel.machine import Machine
     from .timeline import Timeline
 
-KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
+# What the TUI's `B` dialog offers (it has a hint per kind); "aba" joins it when the TUI shows ABA events.
+KINDS = ("abort", "violation", "step", "watch", "condition")
+ALL_KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
 
 
 @attrs.define
@@ -86,8 +88,8 @@ def make_breakpoint(
     condition: str | None = None,
 ) -> Breakpoint:
     """Build a breakpoint from user text; raises ExprError on a bad expression."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
     if kind == "step" and not match:
         raise ValueError("a step breakpoint needs a label")
     if kind in ("watch", "condition") and not expr:
