@@ -10,7 +10,7 @@ from typing import Any
 
 from . import __version__
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "kernel-check")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
 
 
 class BadInput(Exception):
@@ -55,6 +55,10 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     from .engine.session import Session
     from .report import check_report, print_check, print_trace, trace_json, trace_steps
 
+    if not trace_only and args.break_:
+        from .why_cli import run_to_break
+
+        return run_to_break(args)
     sc, strategy, _ = load(args)
     session = Session(sc, strategy=strategy)
     if trace_only:
@@ -130,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--full", action="store_true", help="print every step of a long trace")
     p.add_argument("--save-schedule", metavar="FILE", help="save this run as a schedule file (replays it exactly)")
+    from . import why_cli
+
+    why_cli.add_break_option(p)
     p.set_defaults(func=run_check)
     p = sub.add_parser("trace", help="print the step-by-step trace")
     add_run_options(p)
@@ -142,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore_cli.add_explore_parser(sub)
     explore_cli.add_matrix_parser(sub)
+    why_cli.add_why_parser(sub, add_run_options)
+
     from .kernel_check_cli import add_kernel_check_parser
 
     add_kernel_check_parser(sub)

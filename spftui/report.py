@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
+
 from .engine.describe import TRACE_SCHEMA, event_fields, notable
+from .engine.history import derived_events, with_derived
 from .engine.session import Session, StepInfo
 
 SHOW_ALL_UP_TO = 400  # longer traces are elided around the interesting steps unless --full
@@ -28,7 +31,14 @@ def check_report(session: Session) -> dict[str, Any]:
         "stop": session.stop.kind,
         "stop_text": session.stop.text,
         "aborts": [
-            {"thread": mk.thread, "step": mk.step, "reason": mk.what, "detail": mk.detail, "label": mk.label}
+            {
+                "thread": mk.thread,
+                "step": mk.step,
+                "reason": mk.what,
+                "detail": mk.detail,
+                "label": mk.label,
+                "changes": abort_changes(session, mk.step),
+            }
             for mk in session.aborts()
         ],
         "violations": [
@@ -40,13 +50,22 @@ def check_report(session: Session) -> dict[str, Any]:
     }
 
 
+def abort_changes(session: Session, step: int) -> list[dict[str, Any]]:
+    """What the failed check's object went through since the sample (the `invalidated` event), as JSON."""
+    for e in derived_events(session.timeline, step, session.events_of(step)):
+        if e.kind == "invalidated":
+            return list(event_fields(e)["changes"])  # type: ignore[call-overload]
+    return []
+
+
 def trace_steps(session: Session, limit: int) -> Iterator[StepInfo]:
-    """Step the session to `limit`, yielding each step taken."""
+    """Step the session to `limit`, yielding each step taken (with its derived events: aba, invalidated)."""
     while session.position < limit:
         info = session.step()
         if info is None:
             return
-        yield info
+        derived = derived_events(session.timeline, info.step, info.events)
+        yield attrs.evolve(info, events=info.events + derived) if derived else info
 
 
 def trace_json(info: StepInfo) -> dict[str, Any]:
@@ -109,7 +128,8 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
         if skipped:
             con.print(f"[dim]  … {skipped} steps …[/]")
             skipped = 0
-        con.print(_step_line(step, session.step_thread(step), session.step_label(step), notable(events)))
+        shown = notable(with_derived(session.timeline, step, events))
+        con.print(_step_line(step, session.step_thread(step), session.step_label(step), shown))
     if skipped:
         con.print(f"[dim]  … {skipped} steps …[/]")
     con.print()

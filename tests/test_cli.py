@@ -53,8 +53,21 @@ def test_check_json_has_the_documented_fields() -> None:
             "reason": "SEQ1",
             "detail": "mmap_seq changed 0→4",
             "label": "pte_map_lock:seq_check",
+            # the sample, then each writer's bump (the two mprotects take and drop mmap_lock)
+            "changes": [
+                {"object": "A.mmap_seq", "step": 1, "thread": "A1", "label": "do_user_addr_fault:spf_seq_start",
+                 "value": "0"},
+                {"object": "A.mmap_seq", "step": 38, "thread": "A2", "label": "do_mprotect_pkey:mmap_write_lock",
+                 "value": "1"},
+                {"object": "A.mmap_seq", "step": 42, "thread": "A2", "label": "do_mprotect_pkey:mmap_write_unlock",
+                 "value": "2"},
+                {"object": "A.mmap_seq", "step": 43, "thread": "A2", "label": "do_mprotect_pkey:mmap_write_lock",
+                 "value": "3"},
+                {"object": "A.mmap_seq", "step": 47, "thread": "A2", "label": "do_mprotect_pkey:mmap_write_unlock",
+                 "value": "4"},
+            ],
         }
-    ]
+    ]  # fmt: skip
 
 
 def test_check_exits_1_when_expectations_fail(tmp_path: Path) -> None:

@@ -71,7 +71,8 @@ ALLOWED = {
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report"},
-    "cli": {"engine", "scenario", "report", "explore_cli", "kernel_check_cli", "tui"},
+    "why_cli": {"engine", "scenario", "report"},
+    "cli": {"engine", "scenario", "report", "explore_cli", "why_cli", "kernel_check_cli", "tui"},
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
     "kernel_check_cli": {"fidelity", "scenario"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view

@@ -1,5 +1,6 @@
-"""Breakpoints: on speculative aborts, oracle violations, step labels, watched
-values and conditions, with hit counts and enable/disable.
+"""Breakpoints: on speculative aborts, oracle violations, checks that pass by
+ABA, step labels, watched values and conditions, with hit counts and
+enable/disable.
 
 A breakpoint is checked after each step. Conditions and watches are
 expressions in the safe language of `expr.py`, never Python.
@@ -12,24 +13,28 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Event, SpfAbort, Violation
-from .describe import abort_sentence, violation_sentence
+from ..kernel.events import Aba, Event, SpfAbort, Validate, Violation
+from .describe import aba_sentence, abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
 from .inspect import MachineResolver, show
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
+    from .timeline import Timeline
 
+# What the TUI's `B` dialog offers (it has a hint per kind); "aba" joins it when the TUI shows ABA events.
 KINDS = ("abort", "violation", "step", "watch", "condition")
+ALL_KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
 
 
 @attrs.define
 class Breakpoint:
     """One breakpoint.
 
-    kind       abort | violation | step | watch | condition
+    kind       abort | violation | aba | step | watch | condition
     match      abort: a reason (SEQ1, PTL, ...) or "" for any;
                violation: an oracle kind or "" for any;
+               aba: the check that passed by ABA (REFETCH, pte_same, ...) or "" for any;
                step: the label (`wp_page_copy:copy`)
     thread     only this thread ("" for any)
     expr       watch: the watched expression; condition: stop when true
@@ -51,6 +56,8 @@ class Breakpoint:
             text = f"spf abort{' ' + self.match if self.match else ''}{who}"
         elif self.kind == "violation":
             text = f"violation{' ' + self.match if self.match else ''}"
+        elif self.kind == "aba":
+            text = f"{self.match or 'a check'} passes by ABA{who}"
         elif self.kind == "step":
             text = f"{self.thread or 'any thread'} reaches {self.match}"
         elif self.kind == "watch":
@@ -81,8 +88,8 @@ def make_breakpoint(
     condition: str | None = None,
 ) -> Breakpoint:
     """Build a breakpoint from user text; raises ExprError on a bad expression."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
     if kind == "step" and not match:
         raise ValueError("a step breakpoint needs a label")
     if kind in ("watch", "condition") and not expr:
@@ -110,6 +117,8 @@ class BreakpointSet:
 
     def __init__(self) -> None:
         self.items: list[Breakpoint] = []
+        # The history `aba` breakpoints look back into (the Session sets it to its timeline).
+        self.timeline: Timeline | None = None
         self.next_id = 1
         self.watch_values: dict[int, Any] = {}
 
@@ -170,6 +179,8 @@ class BreakpointSet:
                 if isinstance(e, Violation) and (not b.match or e.oracle == b.match):
                     return Hit(b.id, f"{violation_sentence(e.oracle, e.detail)} ({e.thread} at step {m.steps})")
             return None
+        if b.kind == "aba":
+            return self._aba(b, m, events)
         if b.kind == "step":
             if b.thread and b.thread != thread:
                 return None
@@ -191,6 +202,17 @@ class BreakpointSet:
         self.watch_values[b.id] = now
         if now and not before:  # edge-triggered: stops when it becomes true
             return Hit(b.id, f"{b.expr} became true (breakpoint {b.id})", False, True)
+        return None
+
+    def _aba(self, b: Breakpoint, m: Machine, events: Sequence[Event]) -> Hit | None:
+        """A check of this step passed by ABA (derived from the recorded history: see history.py)."""
+        if self.timeline is None or not any(type(e) is Validate and e.ok for e in events):
+            return None
+        from .history import derived_events
+
+        for e in derived_events(self.timeline, m.steps - 1, events):
+            if isinstance(e, Aba) and (not b.thread or e.thread == b.thread) and (not b.match or e.check == b.match):
+                return Hit(b.id, f"{aba_sentence(e)} (step {m.steps - 1})")
         return None
 
 

@@ -6,15 +6,18 @@ from collections.abc import Iterable
 
 from ..kernel.events import TRACE_SCHEMA as TRACE_SCHEMA
 from ..kernel.events import (
+    Aba,
     Alloc,
     AnonVma,
     Block,
+    Change,
     Cow,
     Event,
     Fault,
     Flush,
     Fork,
     Free,
+    Invalidated,
     Lock,
     OpDone,
     OpStart,
@@ -23,9 +26,11 @@ from ..kernel.events import (
     RcuFree,
     Segv,
     Seq,
+    SpecRead,
     SpfAbort,
     Swap,
     Unlock,
+    Validate,
     Violation,
     VmaChange,
     Wake,
@@ -52,8 +57,73 @@ NOTABLE = frozenset(
         "vma",
         "fork",
         "swap",
+        "spec_read",
+        "validate",
+        "aba",
+        "invalidated",
     }
 )
+
+
+def object_path(obj: str, mm: str, addr: int, vma: int | None) -> str:
+    """What a check compared, spelled in the expression language where it can be (`A.pte[0x10000]`)."""
+    page = addr & ~0xFFF
+    if obj == "mmap_seq":
+        return f"{mm}.mmap_seq"
+    if obj == "pte":
+        return f"{mm}.pte[{page:#x}]"
+    if obj == "vma":
+        return f"{mm}.vma[{page:#x}]"
+    if obj == "pmd":
+        return f"{mm}.pmd[{page:#x}]"  # no expression reads a pmd: a label only
+    return f"{mm}.vma[{page:#x}].{obj}"  # vm_sequence, vm_lock_seq
+
+
+def value_text(obj: str, value: object) -> str:
+    """A sampled or current value as the UI shows it."""
+    if value is None:
+        return "gone" if obj in ("vma", "vm_sequence") else "none"
+    if obj == "pte" and isinstance(value, int):
+        return format_pte(value)
+    if obj == "vma" and isinstance(value, (tuple, list)):
+        start, end, flags, _ = value
+        return f"{format_vm_flags(flags)} {start:#x}-{end:#x}"
+    if obj == "pmd":
+        return f"table {value}"
+    return str(value)
+
+
+def validation_text(e: Validate) -> str:
+    """A check as the status line says it: "SEQ2 ✓ A.mmap_seq 0 = 0", "pte_same ✓ A.pte[0x10000] pfn 1 RO A D"."""
+    path = object_path(e.obj, e.mm, e.addr, e.vma)
+    mark = "✓" if e.ok else "✗"
+    snap, cur = value_text(e.obj, e.snapshot), value_text(e.obj, e.current)
+    if e.check == "seq_start":
+        return f"{e.check} {mark} {path} {snap} ({'even' if e.ok else 'odd: a writer is inside'})"
+    if e.check == "vma_start_read":
+        rel = "≠" if e.snapshot != e.current else "="
+        why = "" if e.ok else ": write-locked" if rel == "=" else ": contended"
+        return f"{e.check} {mark} {path} {snap} {rel} mm_lock_seq {cur}{why}"
+    if e.ok and e.snapshot == e.current:
+        return f"{e.check} {mark} {path} {snap}" if e.obj == "pte" else f"{e.check} {mark} {path} {snap} = {cur}"
+    return f"{e.check} {mark} {path} {snap} {'=' if e.ok else '≠'} {cur}"
+
+
+def history_text(changes: Iterable[Change]) -> str:
+    """`A.pte[0x10000]: pfn 1 RO A D → pfn 1 W A D (A2, step 36) → …`, one clause per object."""
+    clauses: list[str] = []
+    current = ""
+    for c in changes:
+        if c.object != current:
+            current = c.object
+            clauses.append(f"{c.object}: {c.value}")
+        else:
+            clauses[-1] += f" → {c.value} ({c.thread}, step {c.step})"
+    return "; ".join(clauses)
+
+
+def aba_sentence(e: Aba) -> str:
+    return f"{e.thread}: {e.check} passed by ABA — {history_text(e.changes)}"
 
 
 def abort_sentence(e: SpfAbort) -> str:
@@ -114,6 +184,14 @@ def format_event(e: Event) -> str:
             return f"{mm} forks {child}"
         case Swap(action, pfn, slot):
             return f"{action}: pfn {pfn} → swap slot {slot}"
+        case SpecRead(thread, obj, mm, addr, vma, value):
+            return f"{thread} samples {object_path(obj, mm, addr, vma)} = {value_text(obj, value)}"
+        case Validate():
+            return f"{e.thread} {validation_text(e)}"
+        case Aba():
+            return aba_sentence(e)
+        case Invalidated(thread, check, _, changes):
+            return f"{thread} {check} ✗ because {history_text(changes)}"
         case AnonVma(mm, vma, anon_vma):
             return f"{mm} vma {vma} gets anon_vma {anon_vma}"
     return f"{e.kind} {' '.join(str(x) for x in e)}"

@@ -133,6 +133,7 @@ class Session:
         self._strategy.set_state(self._strategy_start)
         self._names = [t.name for t in self._machine.threads]
         self._tl = Timeline(self._scenario, self._names, self._every, self._strategy.state)
+        self._bps.timeline = self._tl  # `aba` breakpoints read the history
         self._position = 0
         self._last: StepInfo | None = None
         self._events: list[Event] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import AnonVma
+from .events import AnonVma, Validate
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .pte import ZERO_PFN, mk_pte, vpn_of
 from .state import VM_WRITE
@@ -44,7 +44,9 @@ def set_pte(m: Machine, t: Thread) -> None:
     vpn = vpn_of(t.vmf["addr"])
     table = m.table_of(t.vmf["pmd"])
     pfn = t.vmf.get("new_page")
-    if m.get_pte(table, vpn) != 0:
+    cur = m.get_pte(table, vpn)
+    m.emit(Validate(t.name, "pte_same", "pte", mm.name, t.vmf["addr"], None, 0, cur, cur == 0))  # the pte_none re-check
+    if cur != 0:
         unlock_pte(m, t)
         if pfn is not None:
             m.put_page(t, pfn)

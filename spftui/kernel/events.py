@@ -14,7 +14,7 @@ number (address >> 12), `pfn` a frame number; PTE values are raw integers
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class OpStart(NamedTuple):
@@ -287,6 +287,94 @@ class ExitMmap(NamedTuple):
         return "exit_mmap"
 
 
+class SpecRead(NamedTuple):
+    """A fault samples a value it will validate later: the snapshot side of a check.
+
+    `obj` names what was read: "mmap_seq", "pte" (orig_pte), "pmd" (orig_pmd:
+    the PTE table's id), "vma" (the VMA copy: vm_start, vm_end, vm_flags,
+    anon_vma) or "vm_sequence"; `addr` is the faulting address, `vma` the
+    VMA's id where it matters (else None).
+    """
+
+    thread: str
+    obj: str
+    mm: str
+    addr: int
+    vma: int | None
+    value: Any
+
+    @property
+    def kind(self) -> str:
+        return "spec_read"
+
+
+class Validate(NamedTuple):
+    """A speculative check (or pte_same under the PTL), passed or failed.
+
+    `check` is the abort reason it would give (seq_start, VMA_COPY, SEQ1,
+    SEQ2, REFETCH, VMA_SEQ, pmd_same, pte_same, vma_start_read); `obj`, `mm`,
+    `addr`, `vma` name the compared value as in `SpecRead`; `snapshot` is
+    what the fault sampled and `current` what it finds now (vma_start_read:
+    the VMA's vm_lock_seq against mm_lock_seq, which must differ).
+    """
+
+    thread: str
+    check: str
+    obj: str
+    mm: str
+    addr: int
+    vma: int | None
+    snapshot: Any
+    current: Any
+    ok: bool
+
+    @property
+    def kind(self) -> str:
+        return "validate"
+
+
+class Change(NamedTuple):
+    """One value a compared object took, and the step that made it (in `Aba` and `Invalidated`)."""
+
+    object: str  # "A.pte[0x10000]", "A.vma[0x10000]", "A.mmap_seq"
+    step: int  # 0-based; -1 for the sampled value when the snapshot step is not known
+    thread: str
+    label: str
+    value: str  # as the UI shows it ("pfn 1 RO A D", "rw-p", "4")
+
+
+class Aba(NamedTuple):
+    """A check passed although what it compared changed and changed back since the snapshot.
+
+    Derived by the engine from the recorded events (`engine/history.py`), not
+    emitted by a kernel step. `objects` lists every object of this fault that
+    is back at its sampled value after changing (the checked one first);
+    `changes` holds, per object, the sampled value then each later value.
+    """
+
+    thread: str
+    check: str
+    objects: tuple[str, ...]
+    changes: tuple[Change, ...]
+
+    @property
+    def kind(self) -> str:
+        return "aba"
+
+
+class Invalidated(NamedTuple):
+    """A check failed: what the compared object went through since the snapshot (engine-derived)."""
+
+    thread: str
+    check: str
+    object: str
+    changes: tuple[Change, ...]
+
+    @property
+    def kind(self) -> str:
+        return "invalidated"
+
+
 Event = (
     OpStart
     | OpDone
@@ -311,6 +399,10 @@ Event = (
     | AnonVma
     | Segv
     | ExitMmap
+    | SpecRead
+    | Validate
+    | Aba
+    | Invalidated
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -337,6 +429,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AnonVma,
     Segv,
     ExitMmap,
+    SpecRead,
+    Validate,
+    Aba,
+    Invalidated,
 )
 
 
@@ -355,4 +451,8 @@ TRACE_SCHEMA = 1
 
 def event_fields(e: Event) -> dict[str, object]:
     """An event as `{"kind": …, field: value, …}`, the shape `trace --json` prints."""
-    return {"kind": e.kind, **e._asdict()}
+    out: dict[str, object] = {"kind": e.kind}
+    for k, v in e._asdict().items():
+        # nested records (Aba.changes) as objects with named fields, like the events
+        out[k] = [c._asdict() for c in v] if isinstance(v, tuple) and v and isinstance(v[0], Change) else v
+    return out

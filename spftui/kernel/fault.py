@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import locks
-from .events import Segv, SpfAbort
+from .events import Segv, SpecRead, SpfAbort, Validate
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, is_swap_pte, pte_none, pte_protnone, pte_write, vpn_of
 from .state import VM_READ, VM_WRITE
 from .steps import step
@@ -161,7 +161,8 @@ def classic_walk(m: Machine, t: Thread) -> None:
     vpn = vpn_of(t.vmf["addr"])
     table = m.pte_alloc(mm, vpn)
     t.vmf["pmd"] = table.id
-    t.vmf["orig_pte"] = m.get_pte(table, vpn)
+    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
+    m.emit(SpecRead(t.name, "pte", mm.name, t.vmf["addr"], None, orig))  # read without the PTL: pte_same checks it
     dispatch(m, t)
 
 
@@ -210,7 +211,9 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
     vpn = vpn_of(t.vmf["addr"])
     table = m.table_of(t.vmf["pmd"])
     cur = m.get_pte(table, vpn)
-    if cur != t.vmf["orig_pte"]:
+    orig = t.vmf["orig_pte"]
+    m.emit(Validate(t.name, "pte_same", "pte", mm.name, t.vmf["addr"], None, orig, cur, cur == orig))
+    if cur != orig:
         unlock_pte(m, t)
         fault_done(m, t)
         return
@@ -241,6 +244,9 @@ def spf_seq_start(m: Machine, t: Thread) -> None:
         return
     seq = mm.mmap_seq
     t.vmf["seq"] = seq
+    addr = t.vmf["addr"]
+    m.emit(SpecRead(t.name, "mmap_seq", mm.name, addr, None, seq))
+    m.emit(Validate(t.name, "seq_start", "mmap_seq", mm.name, addr, None, seq, seq, not seq & 1))
     if seq & 1:
         spf_abort(m, t, "ODD", f"mmap_seq {seq} is odd: a writer holds mmap_lock")
         return
@@ -263,10 +269,13 @@ def spf_find_vma(m: Machine, t: Thread) -> None:
 def spf_vma_copy(m: Machine, t: Thread) -> None:
     """Copy the VMA onto the stack (pvma); rcu_read_unlock; mmap_seq_read_check; access_error on the copy."""
     v = m.vma_ref(t.vmf["vma"])
-    t.vmf["pvma"] = v.copy_fields()
+    t.vmf["pvma"] = pvma = v.copy_fields()
     m.rcu_read_unlock(t)
     mm = m.thread_mm(t)
-    if mm.mmap_seq != t.vmf["seq"]:
+    addr, seq, cur = t.vmf["addr"], t.vmf["seq"], mm.mmap_seq
+    m.emit(SpecRead(t.name, "vma", mm.name, addr, v.id, pvma))
+    m.emit(Validate(t.name, "VMA_COPY", "mmap_seq", mm.name, addr, None, seq, cur, cur == seq))
+    if cur != seq:
         spf_abort(m, t, "VMA_COPY", f"mmap_seq changed {t.vmf['seq']}→{mm.mmap_seq} during the VMA copy")
         return
     if access_error(t.vmf["pvma"][2], t.vmf["write"]):
@@ -285,8 +294,11 @@ def spf_walk(m: Machine, t: Thread) -> None:
         spf_abort(m, t, "PMD", "no PTE table: page tables are never allocated speculatively")
         return
     t.vmf["pmd"] = table.id
-    t.vmf["orig_pte"] = m.get_pte(table, vpn)
-    if t.vmf["orig_pte"] == 0 and t.vmf["pvma"][3] is None:
+    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
+    addr = t.vmf["addr"]
+    m.emit(SpecRead(t.name, "pmd", mm.name, addr, None, table.id))
+    m.emit(SpecRead(t.name, "pte", mm.name, addr, None, orig))
+    if orig == 0 and t.vmf["pvma"][3] is None:
         spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
         return
     dispatch(m, t)
@@ -320,6 +332,8 @@ def dufour_checks(m: Machine, t: Thread) -> None:
     seq = v.vm_sequence
     t.vmf["seq"] = seq
     addr = t.vmf["addr"]
+    m.emit(SpecRead(t.name, "vm_sequence", v.mm, addr, v.id, seq))
+    m.emit(Validate(t.name, "seq_start", "vm_sequence", v.mm, addr, v.id, seq, seq, not seq & 1))
     if seq & 1:
         spf_abort(m, t, "VMA_SEQ_ODD", f"vm_sequence {seq} is odd: a writer is inside the VMA")
     elif v.anon_vma is None:
@@ -343,9 +357,14 @@ def dufour_walk(m: Machine, t: Thread) -> None:
         spf_abort(m, t, "PMD", "no PTE table: page tables are never allocated speculatively")
         return
     t.vmf["pmd"] = table.id
-    t.vmf["orig_pte"] = m.get_pte(table, vpn)
+    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
+    addr = t.vmf["addr"]
+    m.emit(SpecRead(t.name, "pmd", mm.name, addr, None, table.id))
+    m.emit(SpecRead(t.name, "pte", mm.name, addr, None, orig))
     v = m.vma_ref(t.vmf["vma"])
-    if v.vm_sequence != t.vmf["seq"]:
+    seq, cur = t.vmf["seq"], v.vm_sequence
+    m.emit(Validate(t.name, "VMA_SEQ", "vm_sequence", mm.name, addr, v.id, seq, cur, cur == seq))
+    if cur != seq:
         spf_abort(m, t, "VMA_SEQ", f"vm_sequence changed {t.vmf['seq']}→{v.vm_sequence}")
         return
     dispatch(m, t)
@@ -372,6 +391,19 @@ def vmalock_start_read(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     v = m.vma_ref(t.vmf["vma"])
     why = locks.vma_start_read(m, t, mm, v)
+    m.emit(
+        Validate(
+            t.name,
+            "vma_start_read",
+            "vm_lock_seq",
+            mm.name,
+            t.vmf["addr"],
+            v.id,
+            v.vm_lock_seq,
+            mm.mm_lock_seq,
+            not why,
+        )
+    )
     if why:
         spf_abort(m, t, "VMA_LOCK", why)
         return
@@ -400,25 +432,33 @@ def validate(m: Machine, t: Thread, which: str) -> tuple[str, str] | None:
     vmf = t.vmf
     mm = m.thread_mm(t)
     m.touched.add(("mm", mm.name))
+    addr, seq = vmf["addr"], vmf.get("seq")
     if check == "vma-seq":
         v = m.vma_ref(vmf["vma"])
+        cur = None if v.detached else v.vm_sequence  # None: unlinked
+        m.emit(Validate(t.name, which, "vm_sequence", mm.name, addr, v.id, seq, cur, cur == seq))
         if v.detached:
             return which, "vma_has_changed: the VMA was unlinked"
-        if v.vm_sequence != vmf["seq"]:
-            return which, f"vma_has_changed: vm_sequence changed {vmf['seq']}→{v.vm_sequence}"
+        if v.vm_sequence != seq:
+            return which, f"vma_has_changed: vm_sequence changed {seq}→{v.vm_sequence}"
         return None
     refetch = check == "refetch-vma" or (check == "refetch-pte-none" and vmf["orig_pte"] == 0)
     if refetch:
         if which == "SEQ1":
-            return None
-        now = m.vma_lookup(mm, vmf["addr"])
+            return None  # nothing to check before the PTL
+        now = m.vma_lookup(mm, addr)
+        fields = None if now is None else now.copy_fields()
+        pvma = vmf["pvma"]
+        m.emit(Validate(t.name, "REFETCH", "vma", mm.name, addr, vmf["vma"], pvma, fields, fields == pvma))
         if now is None:
             return "REFETCH", "the VMA is gone"
-        if now.copy_fields() != vmf["pvma"]:
+        if fields != pvma:
             return "REFETCH", "the re-fetched VMA differs from the copy"
         return None
-    if mm.mmap_seq != vmf["seq"]:
-        return which, f"mmap_seq changed {vmf['seq']}→{mm.mmap_seq}"
+    cur = mm.mmap_seq
+    m.emit(Validate(t.name, which, "mmap_seq", mm.name, addr, None, seq, cur, cur == seq))
+    if cur != seq:
+        return which, f"mmap_seq changed {seq}→{cur}"
     return None
 
 
@@ -437,7 +477,9 @@ def pte_map_lock_trylock(m: Machine, t: Thread) -> None:
     """pmd_same, then spin_trylock(ptl): Lespinasse aborts on failure, Dufour retries from the check."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
-    if mm.pgd.get(vpn // 512) != t.vmf["pmd"]:
+    cur = mm.pgd.get(vpn // 512)
+    m.emit(Validate(t.name, "pmd_same", "pmd", mm.name, t.vmf["addr"], None, t.vmf["pmd"], cur, cur == t.vmf["pmd"]))
+    if cur != t.vmf["pmd"]:
         spf_abort(m, t, "PMD", "pmd changed (the PTE table was freed or replaced)")
         return
     table = m.table_ref(t.vmf["pmd"])

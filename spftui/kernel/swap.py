@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
-from .events import Swap
+from .events import SpecRead, Swap, Validate
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
 from .pte import (
@@ -84,7 +84,9 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     vpn = vpn_of(t.vmf["addr"])
     table = m.table_of(t.vmf["pmd"])
     orig = t.vmf["orig_pte"]
-    if m.get_pte(table, vpn) != orig:
+    cur = m.get_pte(table, vpn)
+    m.emit(Validate(t.name, "pte_same", "pte", mm.name, t.vmf["addr"], None, orig, cur, cur == orig))
+    if cur != orig:
         unlock_pte(m, t)
         _release_page(m, t)
         fault_done(m, t)
@@ -117,7 +119,8 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     if t.vmf.pop("page_locked", False):
         locks.unlock_page(m, t, f)
     if t.vmf["write"] and not reuse:
-        t.vmf["orig_pte"] = m.get_pte(table, vpn)
+        t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
+        m.emit(SpecRead(t.name, "pte", mm.name, t.vmf["addr"], None, orig))  # wp_page_copy checks it again
         t.pc = "do_wp_page:reuse_check"
         return
     unlock_pte(m, t)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
-from .events import Cow
+from .events import Cow, Validate
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .pte import mk_pte, pte_mkyoung_dirty_write, pte_pfn, pte_special, vpn_of
 from .state import VM_WRITE
@@ -155,7 +155,9 @@ def wp_commit(m: Machine, t: Thread) -> None:
     vpn = vpn_of(t.vmf["addr"])
     table = m.table_of(t.vmf["pmd"])
     cur = m.get_pte(table, vpn)
-    if cur == t.vmf["orig_pte"]:
+    orig = t.vmf["orig_pte"]
+    m.emit(Validate(t.name, "pte_same", "pte", mm.name, t.vmf["addr"], None, orig, cur, cur == orig))
+    if cur == orig:
         new = t.vmf.pop("new_page")
         write = bool(_vm_flags(m, t) & VM_WRITE)
         m.set_pte(mm, table, vpn, 0)  # ptep_clear_flush

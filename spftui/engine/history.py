@@ -1,0 +1,164 @@
+"""What a checked value went through since the fault sampled it: ABA and stale snapshots.
+
+The kernel emits `SpecRead` when a fault samples a value (mmap_seq, the VMA
+copy, orig_pte, orig_pmd, vm_sequence) and `Validate` when it checks it. This
+module derives two more kinds from the recorded events: `Aba` (a check passed
+although the object changed and changed back since the sample) and
+`Invalidated` (a check failed: every value the object took, and who wrote it).
+
+Why here and not in the machine: a change log in the machine's state would
+enter `Machine.snapshot()`, so the explorer's fingerprints (which cover the
+whole state but the step counter and the reported set) would tell apart
+states that differ only by their history, and its verdict-preserving state
+merging would be lost. Deriving from the typed events costs nothing on the
+hot path: only a passing or failing check, when asked about (an `aba`
+breakpoint, a trace, a report), replays the fault's window — from the
+thread's last `user:` step (where the access faulted) to the check — and
+only when another thread ran inside that window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..kernel.events import Aba, Change, Event, Invalidated, Pte, Seq, SpecRead, SpfAbort, Validate, VmaChange
+from ..kernel.pte import PTRS_PER_PTE, format_pte
+from ..kernel.state import format_vm_flags
+from .describe import object_path, value_text
+
+if TYPE_CHECKING:
+    from .timeline import Timeline
+
+Key = tuple[str, str, int | None]
+
+
+def key_of(obj: str, mm: str, addr: int, vma: int | None) -> Key:
+    """The identity of a sampled object (a PTE by page, a VMA by id, a pmd by index)."""
+    if obj == "pte":
+        return ("pte", mm, addr >> 12)
+    if obj == "pmd":
+        return ("pmd", mm, (addr >> 12) // PTRS_PER_PTE)
+    if obj == "mmap_seq":
+        return ("mmap_seq", mm, None)
+    return (obj, mm, vma)  # vma, vm_sequence, vm_lock_seq
+
+
+def _changed(e: Event) -> tuple[Key, Any, str] | None:
+    """(key, comparable value, shown value) of an event that writes a sampled kind of object."""
+    if type(e) is Pte:
+        return ("pte", e.mm, e.vpn), e.new, format_pte(e.new)
+    if type(e) is Seq:
+        c = e.counter
+        if c == "mmap_seq":
+            return ("mmap_seq", e.mm, None), e.new, str(e.new)
+        if c.endswith(".vm_sequence"):
+            return ("vm_sequence", e.mm, int(c[3 : -len(".vm_sequence")])), e.new, str(e.new)
+        return None
+    if type(e) is VmaChange:
+        if e.action == "vm_flags":
+            return ("vma", e.mm, e.vma), e.vm_flags, format_vm_flags(e.vm_flags or 0)
+        return ("vma", e.mm, e.vma), e.action, e.action  # a split/merge/detach never compares equal
+    return None
+
+
+def _comparable(obj: str, value: Any) -> Any:
+    """The part of a sampled value a later change is compared with (a VMA: its vm_flags)."""
+    return value[2] if obj == "vma" and isinstance(value, (tuple, list)) else value
+
+
+def _shown(obj: str, value: Any) -> str:
+    if obj == "vma" and isinstance(value, (tuple, list)):
+        return format_vm_flags(value[2])
+    return value_text(obj, value)
+
+
+class _Sample:
+    __slots__ = ("changes", "first", "last", "path")
+
+    def __init__(self, path: str, value: Any, change: Change) -> None:
+        self.path = path
+        self.first = value
+        self.last = value
+        self.changes = [change]
+
+
+class HistoryTracker:
+    """Fed one step at a time; follows the samples of one thread and the writes to them."""
+
+    def __init__(self, thread: str) -> None:
+        self.thread = thread
+        self.samples: dict[Key, _Sample] = {}
+
+    def feed(self, step: int, thread: str, label: str, events: Sequence[Event]) -> list[Event]:
+        """The Aba / Invalidated events of this step (for checks of `self.thread`)."""
+        out: list[Event] = []
+        samples = self.samples
+        for e in events:
+            if type(e) is SpecRead:
+                if e.thread == self.thread:
+                    path = object_path(e.obj, e.mm, e.addr, e.vma)
+                    first = Change(path, step, thread, label, _shown(e.obj, e.value))
+                    samples[key_of(e.obj, e.mm, e.addr, e.vma)] = _Sample(path, _comparable(e.obj, e.value), first)
+            elif type(e) is Validate:
+                if e.thread == self.thread:
+                    d = self._checked(e)
+                    if d is not None:
+                        out.append(d)
+            elif type(e) is SpfAbort:
+                if e.thread == self.thread:
+                    samples.clear()  # the retry samples again
+            elif samples:
+                ch = _changed(e)
+                if ch is not None and ch[0] in samples:
+                    s = samples[ch[0]]
+                    s.last = ch[1]
+                    s.changes.append(Change(s.path, step, thread, label, ch[2]))
+        return out
+
+    def _checked(self, e: Validate) -> Event | None:
+        s = self.samples.get(key_of(e.obj, e.mm, e.addr, e.vma))
+        if s is None or len(s.changes) < 2:
+            return None
+        if not e.ok:
+            return Invalidated(e.thread, e.check, s.path, tuple(s.changes))
+        back = [s] + [o for o in self.samples.values() if o is not s and len(o.changes) > 1 and o.last == o.first]
+        return Aba(e.thread, e.check, tuple(o.path for o in back), tuple(c for o in back for c in o.changes))
+
+
+def fault_window(tl: Timeline, step: int, thread: int) -> tuple[int, bool]:
+    """(the start of `thread`'s fault attempt that step `step` belongs to, did another thread run since)."""
+    others = False
+    pos = step - 1
+    while pos >= 0:
+        if tl.thread_at(pos) == thread:
+            if tl.label_at(pos).startswith("user:"):
+                return pos, others
+        else:
+            others = True
+        pos -= 1
+    return 0, others
+
+
+def derived_events(tl: Timeline, step: int, events: Sequence[Event]) -> tuple[Event, ...]:
+    """The Aba and Invalidated events of recorded step `step`, whose kernel events are `events`."""
+    checks = [e for e in events if type(e) is Validate and e.check != "seq_start"]
+    if not checks or step >= len(tl):
+        return ()
+    out: list[Event] = []
+    for name in dict.fromkeys(e.thread for e in checks):
+        idx = tl.names.index(name)
+        start, others = fault_window(tl, step, idx)
+        if not others:
+            continue  # nobody else ran: nothing can have changed
+        tracker = HistoryTracker(name)
+        found: list[Event] = []
+        for pos, _, evs in tl.replay(start, step + 1):
+            found = tracker.feed(pos, tl.names[tl.thread_at(pos)], tl.label_at(pos), evs)
+        out += found
+    return tuple(out)
+
+
+def with_derived(tl: Timeline, step: int, events: Sequence[Event]) -> tuple[Event, ...]:
+    """A recorded step's kernel events followed by its derived ones."""
+    return (*events, *derived_events(tl, step, events))

@@ -1,0 +1,233 @@
+"""Backward dataflow: why does a value have the value it has at a step?
+
+`why(session_or_timeline, at, expr)` answers with a numbered chain of
+`Cause`s: the step that last wrote the value (found by replaying the
+timeline and evaluating `expr` after every step), then the earlier causes
+the kernel's data flow implies:
+
+- a frame word written by `wp_page_copy:copy` came from the old page's word
+  (cow_user_page reads it without a lock): the chain follows that word, and
+  says when it changed after the copy (the copy was stale);
+- a PTE installed by `wp_page_copy:pte_same` was allowed by the fault's
+  checks: each `validate` event, and the `aba` history when one passed by ABA;
+- a sequence count is the sum of its writers: each earlier bump is listed;
+- any other write names the op its thread was running.
+
+The engine part is this module (the CLI's `spftui why` and the TUI's `y`
+key read it); it never changes the session.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..kernel.events import Event, OpStart, Validate
+from .describe import format_event, validation_text
+from .expr import Expr, parse
+from .history import derived_events, fault_window
+from .inspect import MachineResolver, show
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .timeline import Timeline
+
+MAX_CAUSES = 40
+_FRAME_WORD = re.compile(r"^frame\[(\w+)\]\.words\[(\w+)\]$")
+_SEQS = ("mmap_seq", "mm_lock_seq", "vm_sequence", "vm_lock_seq")
+
+
+@attrs.frozen
+class Cause:
+    """One link of the chain.
+
+    step   the 0-based step that made it (-1: the scenario's initial state)
+    thread, label  who ran that step, and which
+    what   the value it explains (an expression, or an event's sentence)
+    value  that value after the step, as shown
+    text   one sentence
+    depth  0 for the value asked about, 1 for its causes, …
+    """
+
+    step: int
+    thread: str
+    label: str
+    what: str
+    value: str
+    text: str
+    depth: int
+
+
+@attrs.frozen
+class _Change:
+    step: int
+    old: str
+    new: str
+
+
+class WhyError(Exception):
+    """The expression cannot be evaluated at that step."""
+
+
+def _value(expr: Expr, m: Any) -> str:
+    try:
+        return show(expr.evaluate(MachineResolver(m)))
+    except Exception as e:  # an unreadable value is a value too (e.g. a frame not yet allocated)
+        return f"<{e}>"
+
+
+def _copied_into(m: Any, thread: int, target: tuple[int, int]) -> bool:
+    """Did the step just taken by `thread` (m is after it) copy a word into frame word `target`?"""
+    if m.last_label != "wp_page_copy:copy":
+        return False
+    vmf = m.threads[thread].vmf
+    return bool(vmf.get("new_page") == target[0] and vmf.get("word", m.nwords) - 1 == target[1])
+
+
+class _Why:
+    def __init__(self, tl: Timeline) -> None:
+        self.tl = tl
+        self.out: list[Cause] = []
+        self.ops: list[str] | None = None  # per step: the op its thread was running
+
+    def _op_of(self, step: int) -> str:
+        if self.ops is None:
+            current: dict[str, str] = {}
+            ops: list[str] = []
+            for pos, _, events in self.tl.replay(0, len(self.tl)):
+                thread = self.tl.names[self.tl.thread_at(pos)]
+                for e in events:
+                    if type(e) is OpStart:
+                        current[e.thread] = e.op
+                ops.append(current.get(thread, ""))
+            self.ops = ops
+        return self.ops[step] if 0 <= step < len(self.ops) else ""
+
+    def history(self, expr: Expr, at: int) -> tuple[str, list[_Change]]:
+        """The value after `at` steps, and every write before it: each change, and each
+        cow_user_page copy into a frame word (which may store the value it already had)."""
+        tl = self.tl
+        prev = _value(expr, tl.machine_at(0))
+        word = _FRAME_WORD.match(expr.source)
+        target = (int(word[1], 0), int(word[2], 0)) if word else None
+        changes: list[_Change] = []
+        for pos, m, _ in tl.replay(0, at):
+            v = _value(expr, m)
+            if v != prev or (target is not None and _copied_into(m, tl.thread_at(pos), target)):
+                changes.append(_Change(pos, prev, v))
+                prev = v
+        return prev, changes
+
+    def add(self, step: int, what: str, value: str, text: str, depth: int) -> None:
+        tl = self.tl
+        if len(self.out) >= MAX_CAUSES:
+            return
+        thread = tl.names[tl.thread_at(step)] if step >= 0 else ""
+        label = tl.label_at(step) if step >= 0 else ""
+        self.out.append(Cause(step, thread, label, what, value, text, depth))
+
+    def explain(self, expr: Expr, at: int, depth: int) -> None:
+        value, changes = self.history(expr, at)
+        what = expr.source
+        if not changes:
+            self.add(-1, what, value, f"{what} = {value} since the start (the scenario's initial state)", depth)
+            return
+        last = changes[-1]
+        tl = self.tl
+        thread, label = tl.names[tl.thread_at(last.step)], tl.label_at(last.step)
+        op = self._op_of(last.step)
+        doing = f" in `{op}`" if op else ""
+        self.add(last.step, what, last.new, f"{thread} {label}{doing} set {what}: {last.old} → {last.new}", depth)
+        word = _FRAME_WORD.match(what)
+        if word and label == "wp_page_copy:copy":
+            self._copied_from(last.step, at, depth + 1)
+        elif ".pte[" in what and label == "wp_page_copy:pte_same":
+            self._checks_of(last.step, thread, depth + 1)
+        elif what.endswith(_SEQS):
+            for c in reversed(changes[:-1]):
+                t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
+                op = self._op_of(c.step)
+                doing = f" in `{op}`" if op else ""
+                self.add(c.step, what, c.new, f"earlier: {t} {lab}{doing} set {what}: {c.old} → {c.new}", depth + 1)
+
+    def _copied_from(self, step: int, at: int, depth: int) -> None:
+        """cow_user_page copied this word from the old page: follow that word."""
+        m = self.tl.machine_at(step)  # before the copy step
+        t = m.threads[self.tl.thread_at(step)]
+        page, word = t.vmf.get("page"), t.vmf.get("word")
+        if page is None or word is None:
+            return
+        src = parse(f"frame[{page}].words[{word}]")
+        self.add(step, src.source, _value(src, m), f"the copy read {src.source} (no lock held: it can be stale)", depth)
+        _, later = self.history(src, at)
+        for c in later:
+            if c.step > step:
+                t2, lab = self.tl.names[self.tl.thread_at(c.step)], self.tl.label_at(c.step)
+                op = self._op_of(c.step)
+                doing = f" in `{op}`" if op else ""
+                self.add(
+                    c.step, src.source, c.new,
+                    f"after the copy, {t2} {lab}{doing} set {src.source}: {c.old} → {c.new} — the copy missed it",
+                    depth,
+                )  # fmt: skip
+        self.explain(src, step, depth + 1)
+
+    def _checks_of(self, step: int, thread: str, depth: int) -> None:
+        """The checks that let the COW commit (each validate of the fault, and any ABA),
+        and what the copy it installed missed."""
+        tl = self.tl
+        start, _ = fault_window(tl, step, tl.names.index(thread))
+        self._copy_of(start, step, thread, depth)
+        for pos, _, events in tl.replay(start, step + 1):
+            evs: tuple[Event, ...] = events
+            for e in evs:
+                if type(e) is Validate and e.thread == thread and e.check != "seq_start":
+                    self.add(pos, e.check, "✓" if e.ok else "✗", f"{thread} {validation_text(e)}", depth)
+            for d in derived_events(tl, pos, evs):
+                self.add(pos, d.kind, "", format_event(d), depth + 1)
+
+    def _copy_of(self, start: int, step: int, thread: str, depth: int) -> None:
+        tl = self.tl
+        idx = tl.names.index(thread)
+        copies = [p for p in range(start, step) if tl.thread_at(p) == idx and tl.label_at(p) == "wp_page_copy:copy"]
+        m = tl.machine_at(step)  # just before the commit
+        vmf = m.threads[idx].vmf
+        old, new = vmf.get("page"), vmf.get("new_page")
+        if not copies or old is None or new is None:
+            return
+        steps = ", ".join(map(str, copies))
+        self.add(copies[-1], f"frame[{new}]", "", f"pfn {new} is the copy of pfn {old} made at steps {steps}", depth)
+        for w, p in enumerate(copies[: m.nwords]):
+            src = parse(f"frame[{old}].words[{w}]")
+            for c in self.history(src, step)[1]:
+                if c.step > p:
+                    t2, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
+                    op = self._op_of(c.step)
+                    doing = f" in `{op}`" if op else ""
+                    self.add(
+                        c.step, src.source, c.new,
+                        f"after the copy (step {p}), {t2} {lab}{doing} set {src.source}: {c.old} → {c.new}"
+                        " — the copy missed it",
+                        depth + 1,
+                    )  # fmt: skip
+
+
+def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:
+    """The chain of causes of `expr`'s value after `at` steps (0 = the start).
+
+    Raises ExprError when `expr` does not parse, WhyError when it cannot be
+    read at that step.
+    """
+    from .session import Session
+
+    tl = source.timeline if isinstance(source, Session) else source
+    at = max(0, min(at, len(tl)))
+    e = parse(expr) if isinstance(expr, str) else expr
+    now = _value(e, tl.machine_at(at))
+    if now.startswith("<"):
+        raise WhyError(f"{e.source} cannot be read at step {at}: {now[1:-1]}")
+    w = _Why(tl)
+    w.explain(e, at, 0)
+    return w.out

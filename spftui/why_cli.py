@@ -1,0 +1,128 @@
+"""`spftui why` (backward dataflow) and `spftui check --break KIND` (stop at a breakpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+BREAK_KINDS = ("aba", "abort", "violation", "step")
+
+
+def break_spec(text: str) -> tuple[str, str]:
+    """`aba`, `aba:REFETCH`, `abort:SEQ1`, `violation:lost_write`, `step:LABEL` → (kind, match)."""
+    kind, _, match = text.partition(":")
+    if kind not in BREAK_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(BREAK_KINDS)}")
+    if kind == "step":
+        from .engine.timeline import LABELS
+
+        if match not in LABELS:
+            raise argparse.ArgumentTypeError(f"no step label {match!r} (e.g. wp_page_copy:copy)")
+    return kind, match
+
+
+def add_break_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--break",
+        dest="break_",
+        action="append",
+        type=break_spec,
+        metavar="KIND[:MATCH]",
+        help="stop at the first step where this breakpoint fires and print it (aba, abort[:REASON], "
+        "violation[:ORACLE], step:LABEL; repeatable). Exit status then: 0 when one fired, 1 when the run ended first",
+    )
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from .engine.opening import open_scenario
+
+    opening = open_scenario(
+        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
+    )
+    if opening.warning:
+        print(f"spftui: warning: {opening.warning}", file=sys.stderr)
+    return opening
+
+
+def run_to_break(args: argparse.Namespace) -> int:
+    """`spftui check --break …`: run until a breakpoint fires; print the steps so far and the stop."""
+    from .engine.describe import event_fields, notable
+    from .engine.history import with_derived
+    from .engine.session import Session
+    from .report import check_report
+
+    opening = _open(args)
+    session = Session(opening.scenario, strategy=opening.strategy())
+    for kind, match in args.break_:
+        session.add_breakpoint(kind, match=match)
+    stop = session.continue_(limit=args.max_steps)
+    fired = stop.kind == "breakpoint"
+    report = check_report(session)
+    tl = session.timeline
+    if fired:
+        step = stop.step - 1
+        events = with_derived(tl, step, session.events_of(step))
+        report["break"] = {
+            "step": step,
+            "thread": session.step_thread(step),
+            "label": session.step_label(step),
+            "text": stop.text,
+            "events": [event_fields(e) for e in events],
+        }
+    if args.json:
+        print(json.dumps(report))
+        return 0 if fired else 1
+    sc = session.scenario
+    print(f"{sc.title} · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
+    for pos, _, events in tl.replay(0, session.position):
+        what = "; ".join(notable(with_derived(tl, pos, events)))
+        print(f"{pos:>5}  {session.step_thread(pos):<6} {session.step_label(pos):<38} {what}".rstrip())
+    if fired:
+        print(f"Stopped after step {stop.step - 1}: {stop.text}")
+    else:
+        print(f"No breakpoint fired: {stop.text}")
+    return 0 if fired else 1
+
+
+def add_why_parser(sub: Any, add_run_options: Any) -> None:
+    p = sub.add_parser(
+        "why",
+        help="why does a value have its value at a step? (backward dataflow)",
+        description="Print the chain of causes of a value at a step: the step that last wrote it, then where a "
+        "copied value came from, the checks that let a commit through, the writers that bumped a seqcount.",
+    )
+    add_run_options(p)
+    p.add_argument("--at", type=int, metavar="STEP", help="the state after this many steps (default: the end)")
+    p.add_argument("expr", help="an expression: A.pte[0x10000], frame[2].words[1], A.mmap_seq, A.vma[0x10000].vm_flags")
+    p.add_argument("--json", action="store_true", help="print the chain as a JSON list")
+    p.set_defaults(func=run_why)
+
+
+def run_why(args: argparse.Namespace) -> int:
+    from .engine.expr import ExprError
+    from .engine.session import Session
+    from .engine.why import WhyError, why
+
+    opening = _open(args)
+    session = Session(opening.scenario, strategy=opening.strategy())
+    session.run(limit=args.max_steps)
+    at = session.length if args.at is None else args.at
+    if not 0 <= at <= session.length:
+        print(f"spftui: error: --at {at}: the run has steps 0 to {session.length}", file=sys.stderr)
+        return 2
+    try:
+        chain = why(session, at, args.expr)
+    except (ExprError, WhyError) as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([{k: getattr(c, k) for k in ("step", "thread", "label", "what", "value", "text", "depth")}
+                          for c in chain]))  # fmt: skip
+        return 0
+    print(f"why {args.expr} at step {at} ({session.scenario.title}, {session.scenario.policy}):")
+    for i, c in enumerate(chain, 1):
+        where = f"step {c.step}" if c.step >= 0 else "start"
+        print(f"{'  ' * c.depth}{i}. [{where}] {c.text}")
+    return 0
