@@ -85,8 +85,8 @@ def wait_for(name: str, ok: object, timeout: float) -> bool:
 def exited(text: str) -> str | None:
     """The exit status printed after the app ended, if it has."""
     for line in text.splitlines():
-        if line.startswith(EXIT_MARK):
-            return line[len(EXIT_MARK) :].strip()
+        if EXIT_MARK in line:  # (keys typed after the exit are echoed before it)
+            return line.split(EXIT_MARK, 1)[1].split()[0] if line.split(EXIT_MARK, 1)[1].split() else ""
     return None
 
 
