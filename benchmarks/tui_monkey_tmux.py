@@ -43,8 +43,12 @@ TYPING = [*"abcdefghijklmnoptuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.[]_-+ \"
 WEIGHTED = BINDINGS * 4 + ["C-p"] * 12 + PAGING * 6 + MOVES * 4 + TYPING + ["C-c"]
 
 
+SOCKET = f"spftui-monkey-{os.getpid()}"
+"""A tmux server of our own: other sessions (and their ending) cannot disturb the runs."""
+
+
 def tmux(*args: str, check: bool = True) -> str:
-    out = subprocess.run(["tmux", *args], capture_output=True, text=True, check=check)
+    out = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=check)
     return out.stdout
 
 
@@ -66,7 +70,14 @@ def start(name: str, size: tuple[int, int], scenario: str, workdir: str) -> None
         f"echo {EXIT_MARK}$?; trap '' INT; sleep 100000"  # Ctrl+C after the exit must not end the pane
     )
     tmux("kill-session", "-t", name, check=False)
-    tmux("new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd)
+    for attempt in range(3):  # (the server may be exiting as the previous session ends)
+        try:
+            tmux("new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd)
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     wait_for(name, lambda text: "step " in text, 20)
 
 
@@ -85,8 +96,8 @@ def wait_for(name: str, ok: object, timeout: float) -> bool:
 def exited(text: str) -> str | None:
     """The exit status printed after the app ended, if it has."""
     for line in text.splitlines():
-        if line.startswith(EXIT_MARK):
-            return line[len(EXIT_MARK) :].strip()
+        if EXIT_MARK in line:  # (keys typed after the exit are echoed before it)
+            return line.split(EXIT_MARK, 1)[1].split()[0] if line.split(EXIT_MARK, 1)[1].split() else ""
     return None
 
 
@@ -174,6 +185,7 @@ def main() -> int:
             print(json.dumps(r), flush=True)
     summary = {"runs": args.runs, "keys": keys, "failures": failures, "seconds": round(time.monotonic() - t0, 1)}
     print(json.dumps({"summary": summary}), flush=True)
+    tmux("kill-server", check=False)
     return 1 if failures else 0
 
 

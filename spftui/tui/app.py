@@ -7,13 +7,15 @@ the picker first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from textual import events
 from textual.app import App, SystemCommand
-from textual.command import CommandPalette
+from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.screen import Screen
+from textual.theme import ThemeProvider
+from textual.widget import AwaitMount
 
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
@@ -114,6 +116,18 @@ class SpftuiApp(App[int]):
         """Ctrl+P: the command palette, guarded against Textual's crashes (screens/command.py)."""
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    def search_commands(
+        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
+    ) -> AwaitMount:
+        """A palette over `commands` (Textual's opens its unguarded CommandPalette)."""
+        return self.push_screen(
+            SafeCommandPalette(providers=[SimpleProvider(self.screen, commands)], placeholder=placeholder)
+        )
+
+    def search_themes(self) -> None:
+        """The palette's "Change theme" (Textual's opens its unguarded CommandPalette)."""
+        self.push_screen(SafeCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
 
     async def on_event(self, event: events.Event) -> None:
         # Textual 8.2.8: a key or click queued behind an exit (the palette's

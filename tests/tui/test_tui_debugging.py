@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, press, screen_text, settle
 
 from spftui.tui.app import SpftuiApp
@@ -262,8 +262,12 @@ async def test_the_palette_lists_every_action() -> None:
             assert any(t.startswith(needed) for t in titles), needed
         await press(pilot, "ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"policy spf-mm")  # the palette searches in a worker
-        await pilot.pause(0.3)
+        await pilot.press(*"policy spf-mm")
+        commands = app.screen.query_one(CommandList)
+        for _ in range(100):  # the palette searches in a worker: wait for its hits, not for a fixed time
+            if commands.option_count:
+                break
+            await pilot.pause()
         await pilot.press("enter")
         await settle(pilot)
         assert app.session is not None and app.session.scenario.policy == "spf-mm-seq"

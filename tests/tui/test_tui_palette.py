@@ -154,3 +154,16 @@ async def test_pressing_v_quickly_settles_on_one_view() -> None:
         assert screen.view_index == 7 % 3
         assert screen.tabs.active == f"tab-{('g-code', 'g-memory', 'g-trace')[screen.view_index]}"
         assert len(shown) <= 14
+
+
+@pytest.mark.parametrize("paging", ["pageup", "pagedown"])
+async def test_the_theme_palette_is_guarded_too(paging: str) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.search_themes()  # what the palette's theme command calls: Textual's opened its own, unguarded palette
+        await _burst(app, paging, paging, "tab", paging)
+        await pilot.pause()
+        assert isinstance(app.screen, SafeCommandPalette)
+        await press(pilot, "escape", "escape")
+        assert isinstance(app.screen, DebuggerScreen)

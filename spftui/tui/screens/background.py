@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.1
 """Seconds between two progress reports of a run (the engine offers one every 512 steps)."""
 
-UI_SWITCH_INTERVAL = 0.0005
+UI_SWITCH_INTERVAL = 0.001
 """CPython's GIL switch interval while a worker runs the engine (the default is 5 ms)."""
 
 
@@ -45,7 +45,7 @@ def ui_keeps_the_gil() -> Iterator[None]:
     of its event loop, waits a whole switch interval each time it wants it
     back. At the default 5 ms a key press took seconds to get through Textual's
     queues: Esc did not interrupt a continue before it ran to the end (on a
-    loaded machine the OS preempts the worker and hides this). At 0.5 ms Esc
+    loaded machine the OS preempts the worker and hides this). At 1 ms Esc
     is handled within milliseconds.
     """
     old = sys.getswitchinterval()

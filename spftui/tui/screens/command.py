@@ -11,7 +11,8 @@ Random keys in a terminal crashed the stock `CommandPalette`:
   whatever screen is on top, so it popped the debugger (or raised
   `ScreenStackError` with nothing left to pop).
 
-`SafeCommandPalette` (pushed by `SpftuiApp.action_command_palette`) ignores
+`SafeCommandPalette` (pushed by `SpftuiApp.action_command_palette`, and for
+the palette's own "Change theme" by `search_themes`) ignores
 those keys in those states, which is what they would do anyway. Re-check
 each guard when upgrading Textual; tests/tui/test_tui_palette.py presses the
 same keys.

@@ -11,9 +11,10 @@ from typing import Any, NamedTuple
 
 from rich.text import Text
 
-from ...engine.view import ZERO_PFN
+from ...engine.view import ZERO_PFN, pte_pfn, pte_present
 from .. import format as fmt
 from .. import palette as pal
+from ..lookup import pte_at
 from ..view import View
 from .pane import Pane, retitle
 
@@ -27,6 +28,16 @@ class FrameRow(NamedTuple):
     maps: tuple[tuple[str, int], ...]
     refs: tuple[int, ...]  # thread indices holding a reference
     old: tuple[Any, ...] | None  # (count, mapcount, words, flags) before the last step, if different
+
+
+def _sig(f: Any) -> tuple[Any, ...]:
+    """What a frame's row shows, cheaply: equal signatures draw equal rows (with the PTE events)."""
+    return (f.count, f.mapcount, f.free, f.anon_exclusive, f.swapcache, f.locked, len(f.ptes), *f.words)
+
+
+def pte_at_row(m: Any, key: tuple[str, int]) -> int:
+    """The live PTE for (mm, vpn), 0 if none."""
+    return pte_at(m, key[0], key[1])
 
 
 def _flags(f: Any, names: list[str]) -> tuple[str, ...]:
@@ -50,6 +61,11 @@ class FramesPane(Pane):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.changed_rows: list[int] = []
+        self.shown_at: tuple[Any, int] | None = None
+        """(timeline, position) of the rows built last: a step from there rebuilds only what it changed."""
+        self.sigs: list[tuple[Any, ...]] = []
+        self.refs: dict[int, list[int]] = {}
+        self.live = 0
 
     def build(self, view: View) -> list[Any]:
         m = view.machine
@@ -58,11 +74,24 @@ class FramesPane(Pane):
         for t in m.threads:
             for pfn in t.refs:
                 refs.setdefault(pfn, []).append(t.index)
+        at = (view.epoch, view.position)
+        last, self.shown_at = self.shown_at, at
+        n = len(m.frames)
+        if last is not None and len(self.sigs) == n and last[0] == at[0]:
+            if last[1] == at[1]:
+                return self.rows  # same state (a thread selected, a breakpoint added)
+            if last[1] == at[1] - 1 and view.before is not None:
+                return self._after_one_step(view, names, refs)
+        return self._build_all(view, names, refs)
+
+    def _build_all(self, view: View, names: list[str], refs: dict[int, list[int]]) -> list[Any]:
+        m = view.machine
         before = view.before.frames if view.before is not None else None
         head = Text("   pfn  count   map  contents", pal.LABEL)
         rows: list[Any] = [head]
         self.changed_rows = []
-        live = 0
+        self.sigs = []
+        self.live = 0
         for f in m.frames:
             flags = _flags(f, names)
             words = tuple(f.words)
@@ -77,13 +106,59 @@ class FramesPane(Pane):
                     old = prev
                     self.changed_rows.append(len(rows))
             if not f.free:
-                live += 1
-            rows.append(
-                FrameRow(
-                    f.pfn, f.count, f.mapcount, words, flags, tuple(sorted(f.ptes)), tuple(refs.get(f.pfn, ())), old
-                )
-            )
-        retitle(self, f"Physical pages · {live} in use")
+                self.live += 1
+            self.sigs.append(_sig(f))
+            rows.append(self._row(f, words, flags, refs, old))
+        self.refs = refs
+        return self._finish(rows)
+
+    def _after_one_step(self, view: View, names: list[str], refs: dict[int, list[int]]) -> list[Any]:
+        """One step on from the rows shown: redraw the frames it changed, and those it no longer has as changed.
+
+        A frame's signature (its fields, and the length of its PTE set) finds
+        what changed; the step's PTE events and the threads' references name
+        the frames whose mappings or holders changed without that.
+        """
+        m = view.machine
+        assert view.before is not None
+        before = view.before.frames
+        sigs = self.sigs
+        dirty = {i - 1 for i in self.changed_rows}  # rows are pfn + 1 (the header is row 0)
+        for i, f in enumerate(m.frames):
+            sig = _sig(f)
+            if sig != sigs[i]:
+                self.live += sigs[i][2] - sig[2]  # (free is a bool: a freed frame leaves `live`)
+                sigs[i] = sig
+                dirty.add(i)
+        for old, new in ((view.pte_old[k], pte_at_row(m, k)) for k in view.pte_old):
+            dirty.update(pte_pfn(p) for p in (old, new) if pte_present(p))
+        if refs != self.refs:
+            dirty.update(refs)
+            dirty.update(self.refs)
+        self.refs = refs
+        rows = list(self.rows)
+        self.changed_rows = []
+        for pfn in sorted(d for d in dirty if 0 <= d < len(m.frames)):
+            f = m.frames[pfn]
+            words = tuple(f.words)
+            flags = _flags(f, names)
+            b = before[pfn] if pfn < len(before) else None
+            prev = (b.count, b.mapcount, tuple(b.words), _flags(b, names)) if b is not None else (0, 0, (), ("new",))
+            old = prev if prev != (f.count, f.mapcount, words, flags) else None
+            if old is not None:
+                self.changed_rows.append(pfn + 1)
+            rows[pfn + 1] = self._row(f, words, flags, refs, old)
+        return self._finish(rows)
+
+    def _row(
+        self, f: Any, words: tuple[int, ...], flags: tuple[str, ...], refs: dict[int, list[int]], old: Any
+    ) -> FrameRow:
+        return FrameRow(
+            f.pfn, f.count, f.mapcount, words, flags, tuple(sorted(f.ptes)), tuple(refs.get(f.pfn, ())), old
+        )
+
+    def _finish(self, rows: list[Any]) -> list[Any]:
+        retitle(self, f"Physical pages · {self.live} in use")
         if self.changed_rows:
             self.reveal = (self.changed_rows[0], False)
         return rows

@@ -36,14 +36,29 @@ class PtePane(Pane):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.exprs: list[str | None] = []  # row -> what `w` watches there
+        self.exprs: dict[int, str] = {}  # row -> what `w` watches there (PTE rows: from the row)
         self.changed_rows: list[int] = []
+        self.shown_at: tuple[Any, int] | None = None
+        """(timeline, position) of the rows built last: a step from there reuses the PTE rows it left alone."""
+        self.table_rows: dict[tuple[str, int], tuple[dict[int, int], list[PteRow]]] = {}
+        """(mm, pmd) -> the table's entries and the PTE rows last built from them."""
+        self.marked: set[tuple[str, int]] = set()
+        """PTEs whose rows show more than their value (a change, an `orig_pte`, a stale TLB)."""
 
     def build(self, view: View) -> list[Any]:
         m = view.machine
         names = view.session.names
+        at = (view.epoch, view.position)
+        last, self.shown_at = self.shown_at, at
+        if last == at:
+            return self.rows  # same state (a thread selected, a breakpoint added)
+        # A row is reused when its PTE is unchanged and nothing else marks it:
+        # only after one step on the same timeline (its "changed" marks are the step's).
+        one_step = last is not None and last[0] == at[0] and last[1] == at[1] - 1
+        cache = self.table_rows if one_step else {}
+        self.table_rows = {}
         rows: list[Any] = []
-        self.exprs = []
+        self.exprs = {}
         self.changed_rows = []
         snaps: dict[tuple[str, int], list[tuple[int, int]]] = {}
         pvmas: dict[str, list[tuple[int, tuple[int, int, int, int | None]]]] = {}
@@ -57,6 +72,10 @@ class PtePane(Pane):
         for cpu, tlb in enumerate(m.tlbs):
             for (space, vpn), (pfn, w) in tlb.items():
                 tlbs.setdefault((space, vpn), []).append((cpu, pfn, w))
+        marked = set(view.pte_old) | set(snaps) | set(tlbs)
+        redo = marked | self.marked
+        self.marked = marked
+        redo_tables = {(mm, vpn // PTRS_PER_PTE) for mm, vpn in redo}
         total = 0
         for name, mm in m.mms.items():
             if not mm.exists:
@@ -68,10 +87,9 @@ class PtePane(Pane):
                 pal.DIM,
             )
             rows.append(head)
-            self.exprs.append(None)
             for vid in mm.vmas:
+                self.exprs[len(rows)] = f"{name}.vma[{m.vmas[vid].vm_start:#x}]"
                 rows.append(self._vma(view, vid, pvmas.get(name, []), names))
-                self.exprs.append(f"{name}.vma[{m.vmas[vid].vm_start:#x}]")
             for pmd, tid in sorted(mm.pgd.items()):
                 table = m.tables[tid]
                 line = Text(f"  pmd {pmd} → PTE table {tid}", pal.LABEL)
@@ -81,16 +99,31 @@ class PtePane(Pane):
                     if table.ptl_waiters:
                         line.append(" waiting " + ",".join(names[w] for w in table.ptl_waiters), pal.BLOCKED)
                 rows.append(line)
-                self.exprs.append(None)
+                tkey = (name, pmd)
+                shown = cache.get(tkey)
+                if shown is not None and tkey not in redo_tables and shown[0] == table.entries:
+                    rows.extend(shown[1])  # (a dict compare: C speed, a few µs for 512 PTEs)
+                    self.table_rows[tkey] = shown
+                    total += len(shown[1])
+                    continue
+                before = {r.vpn: r for r in shown[1]} if shown is not None else {}
+                start = len(rows)
                 base = pmd * PTRS_PER_PTE
-                entries = dict(table.entries)
-                for (cmm, vpn), _old in view.pte_old.items():
+                entries = table.entries
+                for cmm, vpn in view.pte_old:  # a PTE the step cleared still gets its row (old → 0)
                     if cmm == name and vpn // PTRS_PER_PTE == pmd and vpn % PTRS_PER_PTE not in entries:
+                        if entries is table.entries:
+                            entries = dict(entries)
                         entries[vpn % PTRS_PER_PTE] = 0
                 for idx in sorted(entries):
                     vpn = base + idx
                     pte = entries[idx]
                     key = (name, vpn)
+                    if key not in redo:
+                        row = before.get(vpn)
+                        if row is not None and row.pte == pte:
+                            rows.append(row)
+                            continue
                     old = view.pte_old.get(key)
                     live_tlbs = tuple(
                         (cpu, pfn, w)
@@ -100,8 +133,8 @@ class PtePane(Pane):
                     if old is not None:
                         self.changed_rows.append(len(rows))
                     rows.append(PteRow(name, vpn, pte, old, tuple(snaps.get(key, ())), live_tlbs))
-                    self.exprs.append(f"{name}.pte[{vpn << 12:#x}]")
-                    total += 1
+                total += len(rows) - start
+                self.table_rows[tkey] = (dict(table.entries), rows[start:])
         retitle(self, f"Page tables & VMAs · {fmt.count(total, 'PTE')}")
         if self.changed_rows:
             first = self.changed_rows[0]
@@ -150,4 +183,9 @@ class PtePane(Pane):
         return line
 
     def watch_expr(self) -> str | None:
-        return self.exprs[self.cursor] if 0 <= self.cursor < len(self.exprs) else None
+        if not 0 <= self.cursor < len(self.rows):
+            return None
+        row = self.rows[self.cursor]
+        if isinstance(row, PteRow):
+            return f"{row.mm}.pte[{row.vpn << 12:#x}]"
+        return self.exprs.get(self.cursor)

@@ -26,26 +26,30 @@ class Pane(LineView):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[Any] = []
-        self.keys: list[Hashable] = []  # row_signature of each row
         self.view: View | None = None
         self.reveal: tuple[int, bool] | None = None
         """Set by `build`: a row to scroll into view (and whether to centre it)."""
         self.border_title = self.TITLE
 
     def show(self, view: View) -> None:
-        """Rebuild the rows from `view`; redraw only if they changed."""
+        """Rebuild the rows from `view`; redraw only the rows that changed."""
         self.view = view
         self.reveal = None
-        self.rows = self.build(view)
-        keys = [row_signature(r) for r in self.rows]
-        old = self.keys
-        self.keys = keys
-        if len(keys) != len(old):
-            self.set_rows(len(keys), clear=False)
+        old = self.rows
+        rows = self.rows = self.build(view)
+        if len(rows) != len(old):
+            self.set_rows(len(rows), clear=False)
             self.refresh()
-        else:
-            self.set_rows(len(keys), clear=False)
-            self.refresh_rows([i for i, (a, b) in enumerate(zip(keys, old, strict=True)) if a != b])
+        elif rows is not old:
+            self.set_rows(len(rows), clear=False)
+            # Panes reuse the row objects a step left alone: identity first, then the drawn signature.
+            self.refresh_rows(
+                [
+                    i
+                    for i, (a, b) in enumerate(zip(rows, old, strict=True))
+                    if a is not b and row_signature(a) != row_signature(b)
+                ]
+            )
         self.scroll_to_reveal()
 
     def scroll_to_reveal(self) -> None:
@@ -59,8 +63,8 @@ class Pane(LineView):
             self.call_after_refresh(self.show_row, index, center=center)
 
     def row_key(self, index: int) -> Hashable:
-        if index < len(self.keys):
-            return self.keys[index]
+        if index < len(self.rows):
+            return row_signature(self.rows[index])
         return index
 
     def build(self, view: View) -> list[Any]:

@@ -63,6 +63,8 @@ class ThreadsPane(Pane):
         self.owner: list[int] = []  # row -> thread index
         self.heads: list[int] = []  # thread index -> its first row
         self.block_end = 0  # last row of the selected thread's block
+        self.high_water = (None, 0)
+        """(timeline, width, room) and the most rows shown there: fewer are padded up to it."""
 
     class Selected(Message):
         """The user picked a thread."""
@@ -79,7 +81,8 @@ class ThreadsPane(Pane):
         self.owner = []
         self.heads = []
         blocks = [self._block(view, t.index, held.get(t.index, []), width) for t in m.threads]
-        if sum(len(b) for b in blocks) > self._room():
+        room = self._room()
+        if sum(len(b) for b in blocks) > room:
             # Not enough room: only the selected thread keeps its details.
             blocks = [b if i == view.selected else [self._summary(view, i)] for i, b in enumerate(blocks)]
         for t in m.threads:
@@ -89,10 +92,17 @@ class ThreadsPane(Pane):
                 bar = Text("▌" if t.index == view.selected else " ", pal.thread_style(t.index))
                 rows.append(bar + line)
                 self.owner.append(t.index)
+        # The pane is as tall as its rows (up to its share of the screen): a step
+        # that adds or drops a `holds` or `spf` line would reflow every pane below.
+        # Pad to the most rows shown on this timeline at this size instead.
+        where = (view.epoch, width, room)
+        most = max(len(rows), self.high_water[1]) if self.high_water[0] == where else len(rows)
+        self.high_water = (where, most)
+        rows.extend(Text("") for _ in range(min(most, room) - len(rows)))
         sel = view.selected
         if 0 <= sel < len(self.heads):
             self.cursor = self.heads[sel]
-            end = self.heads[sel + 1] - 1 if sel + 1 < len(self.heads) else len(rows) - 1
+            end = self.heads[sel + 1] - 1 if sel + 1 < len(self.heads) else len(self.owner) - 1
             self.reveal = (self.heads[sel], False)
             self.block_end = end
         names = view.session.names
