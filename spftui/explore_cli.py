@@ -279,7 +279,7 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
             comment = "\n".join(
                 [
                     f"Counterexample found by `spftui explore` ({r.mode} search): {kind} under {r.policy}, reuse {r.reuse}.",
-                    f"Step {cx.stop_at - 1} ({cx.thread} at {cx.label}): {cx.detail}",
+                    f"Step {cx.stop_at} ({cx.thread} at {cx.label}): {cx.detail}",
                     f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
                     "",
                     *textwrap.wrap(cx.narration, 96),

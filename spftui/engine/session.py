@@ -91,7 +91,7 @@ class Status:
 
 @attrs.frozen
 class StepInfo:
-    step: int  # 0-based index of the step just taken
+    step: int  # 0-based index of the step just taken: users see it as step `step + 1`
     thread: str
     label: str
     events: tuple[Event, ...]
@@ -600,6 +600,6 @@ class Session:
             self._travel(common)
         tl._switch(b, common)
         self._stop = StopReason(
-            "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common})"
+            "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common + 1})"
         )
         return self._stop

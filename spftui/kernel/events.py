@@ -337,8 +337,9 @@ def kind_of(cls: type[Event]) -> str:
 # kind name -> record type, for readers of `spftui trace --json` and breakpoints.
 EVENT_KINDS: dict[str, type[Event]] = {kind_of(cls): cls for cls in EVENT_TYPES}
 
-# The version of `spftui trace --json`'s event records (README: "Trace JSON").
-TRACE_SCHEMA = 1
+# The version of `spftui trace --json`'s records (README: "Trace JSON").
+# 2: `step` is the 1-based step number (schema 1 counted from 0).
+TRACE_SCHEMA = 2
 
 
 def event_fields(e: Event) -> dict[str, object]:
