@@ -50,7 +50,13 @@ def check_report(session: Session) -> dict[str, Any]:
         expect[kind] = {"expected": want, "observed": got, "ok": verdict != "fails", "verdict": verdict, "note": note}
     verdicts = {e["verdict"] for e in expect.values()}
     status = (
-        "none" if not expect else "fails" if "fails" in verdicts else "not judged" if "not judged" in verdicts else "holds"
+        "none"
+        if not expect
+        else "fails"
+        if "fails" in verdicts
+        else "not judged"
+        if "not judged" in verdicts
+        else "holds"
     )
     return {
         "scenario": sc.path,

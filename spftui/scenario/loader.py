@@ -41,12 +41,12 @@ from spftui.scenario.model import (
     POLICIES,
     PROTS,
     REUSE_RULES,
+    ExpectTable,
     Mapping,
     Op,
     Process,
     Scenario,
     ScheduleEntry,
-    ExpectTable,
     ScheduleFile,
     Thread,
 )
@@ -387,7 +387,7 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
                 one_of("COW reuse rule", rule, REUSE_RULES)
             for kind, value in inner_table.items():
                 if isinstance(value, dict):
-                    raise doc.error((*inner_at, kind), "expected an oracle = \"sometimes\" | \"never\", found a table")
+                    raise doc.error((*inner_at, kind), 'expected an oracle = "sometimes" | "never", found a table')
             add((name, rule), _expectations(doc, inner_at, inner_table), inner_at, 2)
     return tuple(found.values())
 
