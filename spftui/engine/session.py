@@ -26,6 +26,7 @@ from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, violation_sentence
+from .inspect import Names
 from .schedule import Replay, SeededRandom, Strategy
 from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
 
@@ -272,8 +273,9 @@ class Session:
         self._reset()
 
     def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:
-        """Add a breakpoint (see `breakpoints.make_breakpoint`); a watch starts from the current value."""
-        b = self._bps.add(kind, **kw)
+        """Add a breakpoint (see `breakpoints.make_breakpoint`: names the scenario cannot have are
+        refused); a watch starts from the current value."""
+        b = self._bps.add(kind, names=Names.of(self._scenario), **kw)
         self._bps.prime(self._machine)
         return b
 

@@ -90,7 +90,7 @@ def test_the_narration_tells_the_race_in_one_paragraph(seed_results: dict[str, R
     text = cx.narration
     assert "\n" not in text and text.endswith(".")
     for phrase in (
-        "A1 (steps 0–",
+        "A1 (steps 1–18)",  # 1-based, as everywhere
         "write-faults at 0x10000",
         "takes do_wp_page's copy path",
         "copies pfn 1 into pfn 2",
