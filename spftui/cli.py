@@ -157,7 +157,9 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse", choices=REUSE_RULES)
     parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--goto", type=int, metavar="STEP", help="open at this step")
+    parser.add_argument(
+        "--goto", type=int, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
+    )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
     return parser
 

@@ -446,7 +446,8 @@ def run_matrix(args: argparse.Namespace) -> int:
 
         show.text(f"matrix: 0/{total} cells")
         if not tty:
-            print(f"matrix: {total} cells ({len(scenarios)} scenarios × {len(policies)} policies)", file=sys.stderr)
+            shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
+            print(f"matrix: {total} cells ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(
             scenarios, policies, runs=runs, seed=seed, jobs=jobs, max_states=max_states, timeout=timeout, on_row=on_row
         )

@@ -597,7 +597,7 @@ def test_cli_matrix_lists_undecided_cells_exits_0_for_them_and_prints_progress_l
     assert "cut after 2,000 states or 10 s" in r.stdout
     # stderr is a pipe here: one plain line per cell, no Rich
     lines = r.stderr.splitlines()
-    assert lines[0] == "matrix: 2 cells (2 scenarios × 1 policies)" and len(lines) == 3
+    assert lines[0] == "matrix: 2 cells (2 scenarios × 1 policy)" and len(lines) == 3
     assert lines[1].startswith("matrix: 1/2 fork_cow_isolation × classic: undecided (max-states), 2,000 states, ")
     assert lines[2].startswith("matrix: 2/2 spf_abort_munmap × classic: complete, 94 states, ")
     data = json.loads(
