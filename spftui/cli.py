@@ -94,9 +94,10 @@ def save_schedule(session: Any, path: str, force: bool = False) -> str:
     sc = session.scenario
     marks = session.violations()
     stop_at = marks[0].step + 1 if marks else None
-    comment = f"{sc.title}: a recorded run under {sc.policy} ({session.strategy.summary()})"
+    comment = f"{sc.title}: a recorded run under {sc.policy}, reuse {sc.reuse} ({session.strategy.summary()})"
     if marks:
-        comment += f"\nstops after the step where {marks[0].what} fired: {marks[0].detail}"
+        comment += f"\nstop_at: step {stop_at} ({marks[0].thread} at {marks[0].label}), where {marks[0].what} fired: "
+        comment += marks[0].detail
     return write_schedule(
         path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
         exists=REPLACE if force else REFUSE,
@@ -128,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="run a scenario headless and check its [expect]",
         description="Run a scenario headless and check its [expect]. Exit status: 0 when the expectations hold, "
-        "1 when not, 2 on bad input or when --save-schedule cannot write its file (the report is printed first).",
+        "cannot be judged from this run (a 'sometimes' on a random schedule) or none covers this policy and reuse "
+        "rule; 1 when the run contradicts one; 2 on bad input or when --save-schedule cannot write its file (the "
+        "report is printed first).",
     )
     add_run_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -166,7 +169,9 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse", choices=REUSE_RULES)
     parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--goto", type=int, metavar="STEP", help="open at this step")
+    parser.add_argument(
+        "--goto", type=int, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
+    )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
     return parser
 

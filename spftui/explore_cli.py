@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .scenario.model import Scenario
 
 MODES = ("auto", "exhaustive", "bounded", "random", "pct")
+# A bare `spftui matrix` finishes in well under a minute: every bundled cell whose
+# search can complete does so within 40,000 states (cow_lost_write's largest takes
+# ~38,000); the rest (fork_cow_isolation needs millions) are cut and shown as "?".
+MATRIX_MAX_STATES = 40_000
+MATRIX_TIMEOUT = 10.0  # seconds per cell: a bound on a slower or busy machine (the state budget decides here)
 
 
 class BadArgs(Exception):
@@ -71,10 +76,15 @@ def add_explore_parser(subparsers: Any) -> None:
         action="store_true",
         help="hash compaction: store 8-byte state digests (prints the collision-probability estimate)",
     )
-    p.add_argument("--save-dir", metavar="DIR", default=".", help="where counterexample schedules go (default: here)")
-    p.add_argument("--no-save", action="store_true", help="do not write counterexample schedule files")
     p.add_argument(
-        "--force", action="store_true", help="replace existing counterexample files (default: NAME.2.schedule.toml, …)"
+        "--save",
+        metavar="DIR",
+        help="write each counterexample as a schedule file into DIR (default: nothing is written)",
+    )
+    p.add_argument("--save-dir", dest="save", metavar="DIR", help=argparse.SUPPRESS)  # the old name of --save
+    p.add_argument("--no-save", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    p.add_argument(
+        "--force", action="store_true", help="with --save: replace existing files (default: NAME.2.schedule.toml, …)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_explore)
@@ -85,7 +95,11 @@ def add_matrix_parser(subparsers: Any) -> None:
         "matrix",
         help="verdicts and abort rates for scenarios × policies",
         description="Explore every scenario under every policy and tabulate the verdicts, with the speculative "
-        "abort rate and the share of unnecessary aborts over a fixed budget of random schedules.",
+        "abort rate and the share of unnecessary aborts over a fixed budget of random schedules. Each cell's search "
+        "has a budget (--max-states, --timeout); a cell it cuts is undecided ('?') and listed below the table. "
+        "Exit status: 0 when no decided verdict contradicts an [expect] (undecided cells do not count), 1 when one "
+        "does, 2 on bad input, 130 when interrupted. Progress goes to stderr (one line per cell when it is not a "
+        "terminal).",
     )
     p.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help="scenario files or bundled names (default: all bundled)"
@@ -97,9 +111,18 @@ def add_matrix_parser(subparsers: Any) -> None:
     p.add_argument("--seed", metavar="N", default="0", help="seed of the random schedules (default 0)")
     p.add_argument("--jobs", metavar="N", default="1", help="cells explored in parallel processes")
     p.add_argument(
-        "--max-states", metavar="N", default="500000", help="cut each search after N states (default 500,000)"
+        "--max-states",
+        metavar="N",
+        default=str(MATRIX_MAX_STATES),
+        help=f"cut each cell's search after N states (default {MATRIX_MAX_STATES:,}: enough for every bundled cell "
+        "that a search can finish in seconds)",
     )
-    p.add_argument("--timeout", metavar="SECONDS", help="cut each search after this long")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        default=str(MATRIX_TIMEOUT),
+        help=f"cut each cell's search after this long (default {MATRIX_TIMEOUT:g}; 'none': no limit)",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table (the default)")
@@ -184,16 +207,25 @@ def run_explore(args: argparse.Namespace) -> int:
             "compact": args.compact,
         }
         jobs = _int(args.jobs, "--jobs", 1) or 1
+        save = None if args.no_save else args.save
+        if save is not None and not os.path.isdir(save):  # say so now, not after a long search
+            raise BadArgs(f"--save: no such directory: '{save}'")
         sc = _load(args.scenario)
         policies = _policies(args.policy, sc.policy, "--policy")
     except (ScenarioError, BadArgs) as e:
         return _error(e)
     results = _run_policies(sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty())
-    files, failed = ({}, False) if args.no_save else _save(sc, results, args.save_dir, args.force)
+    files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
     else:
         print_results(sc, results, files)
+        if save is None and any(r.counterexamples for r in results):
+            print(
+                "Counterexamples are not saved: `--save DIR` writes each as a schedule file that "
+                f"`spftui check {args.scenario} --schedule FILE` replays and `spftui {args.scenario} --schedule FILE` "
+                "opens at the violating step."
+            )
         missing = [p for p in policies if p not in {r.policy for r in results}]
         if missing:
             print(f"Not explored (stopped before they started): {', '.join(missing)}.")
@@ -279,7 +311,7 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
             comment = "\n".join(
                 [
                     f"Counterexample found by `spftui explore` ({r.mode} search): {kind} under {r.policy}, reuse {r.reuse}.",
-                    f"Step {cx.stop_at - 1} ({cx.thread} at {cx.label}): {cx.detail}",
+                    f"Step {cx.stop_at} ({cx.thread} at {cx.label}): {cx.detail}",
                     f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
                     "",
                     *textwrap.wrap(cx.narration, 96),
@@ -387,38 +419,66 @@ def run_matrix(args: argparse.Namespace) -> int:
         seed = _int(args.seed, "--seed") or 0
         jobs = _int(args.jobs, "--jobs", 1) or 1
         max_states = _int(args.max_states, "--max-states", 1) or 1
-        timeout = _seconds(args.timeout, "--timeout")
+        timeout = None if args.timeout == "none" else _seconds(args.timeout, "--timeout")
         names = args.scenarios or [str(p) for p, _ in list_bundled()]
         scenarios = [_load(n) for n in names]
     except (ScenarioError, BadArgs) as e:
         return _error(e)
     from .engine.matrix import matrix_markdown, policy_matrix
 
-    live = not args.json and sys.stderr.isatty()
+    tty = sys.stderr.isatty()
     total = len(scenarios) * len(policies)
-    with _Live(live) as show:
+    with _Live(tty and not args.json) as show:
         count = [0]
 
         def on_row(row: MatrixRow) -> None:
             count[0] += 1
             show.text(f"matrix: {count[0]}/{total} cells done (last: {row.scenario} × {row.policy})  (Ctrl-C stops)")
+            if not tty:  # piped or redirected: one plain line per cell
+                r = row.result
+                state = "complete" if r.complete else f"undecided ({r.stop})"
+                print(
+                    f"matrix: {count[0]}/{total} {row.scenario} × {row.policy}: {state}, {r.states:,} states, "
+                    f"{r.seconds:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         show.text(f"matrix: 0/{total} cells")
+        if not tty:
+            shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
+            print(f"matrix: {total} cells ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(
             scenarios, policies, runs=runs, seed=seed, jobs=jobs, max_states=max_states, timeout=timeout, on_row=on_row
         )
-    ok = all(row.result.expect_ok for row in rows)
+    contradicted = [f"{row.scenario} × {row.policy}" for row in rows if _contradicts(row.result)]
+    undecided = [
+        f"{row.scenario} × {row.policy}"
+        for row in rows
+        if row.result.stop != "interrupted" and any(v == "unknown" for v in row.result.verdicts.values())
+    ]
+    limits = f"{max_states:,} states" + (f" or {timeout:g} s" if timeout is not None else "")
     if args.json:
-        print(json.dumps({"runs": runs, "seed": seed, "rows": [row.to_json() for row in rows], "expect_ok": ok}))
+        out: dict[str, Any] = {"runs": runs, "seed": seed, "max_states": max_states, "timeout": timeout}
+        out |= {"rows": [row.to_json() for row in rows], "undecided": undecided, "contradicted": contradicted}
+        print(json.dumps(out | {"expect_ok": not contradicted}))
     else:
         print(matrix_markdown(rows))
         print()
         print(
-            f"Verdicts: exhaustive search per cell (✗: contradicts the scenario's [expect]; ?: undecided, the "
-            f"search was cut). Aborts: {runs} random "
+            f"Verdicts: exhaustive search per cell, cut after {limits} (✗: contradicts the scenario's [expect]; "
+            f"?: undecided, the search was cut). Aborts: {runs} random "
             f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
             "commits the same PTE and page contents as the classic retry did."
         )
+        if undecided:
+            print(
+                f"Undecided ({len(undecided)}; raise --max-states or --timeout, or `spftui explore SCENARIO` one): "
+                + ", ".join(undecided)
+                + "."
+            )
+        if contradicted:
+            print("Expectations do not hold: " + ", ".join(contradicted) + ".")
     cut = [f"{row.scenario} × {row.policy}" for row in rows if row.result.stop == "interrupted"]
     if cut or len(rows) < total:
         if not args.json:
@@ -428,4 +488,9 @@ def run_matrix(args: argparse.Namespace) -> int:
                 + "."
             )
         return 130
-    return 0 if ok else 1
+    return 1 if contradicted else 0
+
+
+def _contradicts(r: Result) -> bool:
+    """A decided verdict that is not what [expect] says (an undecided one is not a failure)."""
+    return any(r.verdicts.get(k, "unknown") not in ("unknown", want) for k, want in r.expectations.items())

@@ -9,18 +9,58 @@ import attrs
 
 from .engine.describe import TRACE_SCHEMA, event_fields, notable
 from .engine.history import derived_events, with_derived
+from .engine.schedule import Replay, SeededRandom
 from .engine.session import Session, StepInfo
 
 SHOW_ALL_UP_TO = 400  # longer traces are elided around the interesting steps unless --full
 
 
+def unjudged_reason(session: Session) -> str | None:
+    """Why "sometimes" cannot be judged from this run (None: it is the scenario's own
+    [schedule], the interleaving its [expect] tables are written for)."""
+    sc = session.scenario
+    strategy = session.strategy
+    if isinstance(strategy, Replay) and sc.schedule is not None and strategy.entries == sc.schedule:
+        return None
+    if isinstance(strategy, SeededRandom):
+        return "one random schedule"
+    return "one schedule, not the scenario's"
+
+
+def judge(want: str, seen: bool, unjudged: str | None) -> tuple[str, str | None]:
+    """(verdict, note) for one oracle: "holds", "fails" or "not judged".
+
+    "never" is judged on any run (one violation refutes it). "sometimes" means
+    some interleaving fires the oracle: a run that fires it shows that, but a
+    run that does not proves nothing unless it is the scenario's own schedule."""
+    if (want == "sometimes") == seen:
+        return "holds", None
+    if want == "sometimes" and unjudged is not None:
+        return "not judged", f"not judged: {unjudged} (`spftui explore` searches every interleaving)"
+    return "fails", None
+
+
 def check_report(session: Session) -> dict[str, Any]:
+    """What `spftui check --json` prints (README: "check JSON")."""
     sc = session.scenario
     seen = {mk.what for mk in session.violations()}
+    unjudged = unjudged_reason(session)
+    table = sc.expect_table()
     expect = {}
-    for kind, want in sorted(sc.expectations(sc.policy).items()):
+    for kind, want in sorted(table.pairs if table is not None else ()):
+        verdict, note = judge(want, kind in seen, unjudged)
         got = "sometimes" if kind in seen else "never"
-        expect[kind] = {"expected": want, "observed": got, "ok": want == got}
+        expect[kind] = {"expected": want, "observed": got, "ok": verdict != "fails", "verdict": verdict, "note": note}
+    verdicts = {e["verdict"] for e in expect.values()}
+    status = (
+        "none"
+        if not expect
+        else "fails"
+        if "fails" in verdicts
+        else "not judged"
+        if "not judged" in verdicts
+        else "holds"
+    )
     return {
         "scenario": sc.path,
         "title": sc.title,
@@ -33,7 +73,7 @@ def check_report(session: Session) -> dict[str, Any]:
         "aborts": [
             {
                 "thread": mk.thread,
-                "step": mk.step,
+                "step": mk.step + 1,
                 "reason": mk.what,
                 "detail": mk.detail,
                 "label": mk.label,
@@ -42,11 +82,13 @@ def check_report(session: Session) -> dict[str, Any]:
             for mk in session.aborts()
         ],
         "violations": [
-            {"kind": mk.what, "step": mk.step, "thread": mk.thread, "detail": mk.detail, "label": mk.label}
+            {"kind": mk.what, "step": mk.step + 1, "thread": mk.thread, "detail": mk.detail, "label": mk.label}
             for mk in session.violations()
         ],
+        "expect_table": table.name if table is not None and expect else None,
         "expect": expect,
-        "expect_ok": all(v["ok"] for v in expect.values()),
+        "expect_status": status,
+        "expect_ok": status != "fails",
     }
 
 
@@ -72,7 +114,7 @@ def trace_json(info: StepInfo) -> dict[str, Any]:
     """One line of `spftui trace --json` (README: "Trace JSON", schema TRACE_SCHEMA)."""
     return {
         "schema": TRACE_SCHEMA,
-        "step": info.step,
+        "step": info.step + 1,
         "thread": info.thread,
         "label": info.label,
         "events": [event_fields(e) for e in info.events],
@@ -100,7 +142,7 @@ def print_trace(session: Session, limit: int) -> None:
     con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     for info in trace_steps(session, limit):
-        con.print(_step_line(info.step, info.thread, info.label, notable(info.events)))
+        con.print(_step_line(info.step + 1, info.thread, info.label, notable(info.events)))
     con.print(f"[bold]{session.stop.text if session.finished() else 'stopped at the step limit'}[/]")
 
 
@@ -129,7 +171,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
             con.print(f"[dim]  … {skipped} steps …[/]")
             skipped = 0
         shown = notable(with_derived(session.timeline, step, events))
-        con.print(_step_line(step, session.step_thread(step), session.step_label(step), shown))
+        con.print(_step_line(step + 1, session.step_thread(step), session.step_label(step), shown))
     if skipped:
         con.print(f"[dim]  … {skipped} steps …[/]")
     con.print()
@@ -154,18 +196,22 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
             )
     else:
         con.print("[bold green]Violations:[/] none")
-    if report["expect"]:
-        note = (
-            ""
-            if sc.schedule is not None and session.strategy.name == "schedule"
-            else " (written for the scenario's fixed schedule)"
-        )
-        con.print(f"[bold]Expectations under {sc.policy}{note}:[/]")
-        for kind, e in report["expect"].items():
-            mark = "[green]✓[/]" if e["ok"] else "[red]✗[/]"
-            con.print(f"  {mark} {kind}: expected {e['expected']}, observed {e['observed']}")
-        con.print(
-            "[bold green]expectations hold[/]" if report["expect_ok"] else "[bold red]expectations do NOT hold[/]"
-        )
+    table = report["expect_table"]
+    where = f"policy {sc.policy}, reuse {sc.reuse}"
+    if not report["expect"]:
+        con.print(f"[dim]no expectation for this configuration ({where}): nothing to judge[/]")
+        return
+    con.print(f"[bold]Expectations under {where}[/] [dim]({escape(f'{table}, on {session.strategy.summary()}')})[/]:")
+    for kind, e in report["expect"].items():
+        if e["verdict"] == "not judged":
+            con.print(f"  [yellow]–[/] {kind}: expected {e['expected']}, observed {e['observed']} — {e['note']}")
+            continue
+        mark = "[green]✓[/]" if e["ok"] else "[red]✗[/]"
+        con.print(f"  {mark} {kind}: expected {e['expected']}, observed {e['observed']}")
+    status = report["expect_status"]
+    if status == "holds":
+        con.print("[bold green]expectations hold[/]")
+    elif status == "not judged":
+        con.print("[bold yellow]expectations not judged on this run[/] [dim](none contradicted)[/]")
     else:
-        con.print(f"[dim]no expectations for {sc.policy}[/]")
+        con.print("[bold red]expectations do NOT hold[/]")

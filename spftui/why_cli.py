@@ -65,7 +65,7 @@ def run_to_break(args: argparse.Namespace) -> int:
         step = stop.step - 1
         events = with_derived(tl, step, session.events_of(step))
         report["break"] = {
-            "step": step,
+            "step": stop.step,  # 1-based: the N-th executed step
             "thread": session.step_thread(step),
             "label": session.step_label(step),
             "text": stop.text,
@@ -78,9 +78,9 @@ def run_to_break(args: argparse.Namespace) -> int:
     print(f"{sc.title} · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
     for pos, _, events in tl.replay(0, session.position):
         what = "; ".join(notable(with_derived(tl, pos, events)))
-        print(f"{pos:>5}  {session.step_thread(pos):<6} {session.step_label(pos):<38} {what}".rstrip())
+        print(f"{pos + 1:>5}  {session.step_thread(pos):<6} {session.step_label(pos):<38} {what}".rstrip())
     if fired:
-        print(f"Stopped after step {stop.step - 1}: {stop.text}")
+        print(f"Stopped after step {stop.step}: {stop.text}")
     else:
         print(f"No breakpoint fired: {stop.text}")
     return 0 if fired else 1
@@ -118,11 +118,20 @@ def run_why(args: argparse.Namespace) -> int:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps([{k: getattr(c, k) for k in ("step", "thread", "label", "what", "value", "text", "depth")}
-                          for c in chain]))  # fmt: skip
+        print(
+            json.dumps(
+                [
+                    {
+                        k: (c.step + 1 if k == "step" and c.step >= 0 else getattr(c, k))
+                        for k in ("step", "thread", "label", "what", "value", "text", "depth")
+                    }
+                    for c in chain
+                ]
+            )
+        )  # fmt: skip (steps 1-based, -1: the initial state)
         return 0
     print(f"why {args.expr} at step {at} ({session.scenario.title}, {session.scenario.policy}):")
     for i, c in enumerate(chain, 1):
-        where = f"step {c.step}" if c.step >= 0 else "start"
+        where = f"step {c.step + 1}" if c.step >= 0 else "start"
         print(f"{'  ' * c.depth}{i}. [{where}] {c.text}")
     return 0

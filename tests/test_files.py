@@ -130,7 +130,7 @@ def test_check_into_a_missing_directory_says_so(tmp_path: Path) -> None:
 def test_explore_numbers_its_files_instead_of_overwriting(tmp_path: Path) -> None:
     mine = tmp_path / "cow_lost_write.spf-refetch-vma.schedule.toml"
     mine.write_text("# mine\n")
-    args = ("explore", SEED, "--policy", "spf-refetch-vma", "--first", "--save-dir", str(tmp_path))
+    args = ("explore", SEED, "--policy", "spf-refetch-vma", "--first", "--save", str(tmp_path))
     r = spftui(*args)
     assert r.returncode == 0, r.stderr
     second = tmp_path / "cow_lost_write.spf-refetch-vma.2.schedule.toml"
@@ -143,7 +143,7 @@ def test_explore_on_a_full_disk_prints_the_verdicts_and_leaves_no_empty_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     full_disk(monkeypatch, after=0)
-    status = cli.main(["explore", SEED, "--policy", "spf-refetch-vma", "--first", "--save-dir", str(tmp_path)])
+    status = cli.main(["explore", SEED, "--policy", "spf-refetch-vma", "--first", "--save", str(tmp_path)])
     out, err = capsys.readouterr()
     assert status == 2
     assert "lost_write:     Sometimes  ✓ expected" in out and "saved to" not in out

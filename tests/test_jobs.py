@@ -18,6 +18,7 @@ import pytest
 from spftui.scenario.model import POLICIES
 
 ROOT = Path(__file__).resolve().parents[1]
+LONG = ("--max-states", "2000000", "--timeout", "none")  # a matrix cell that runs until it is stopped
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers through /proc")
 
@@ -145,7 +146,7 @@ def test_ctrl_c_and_sigterm_end_every_worker_and_print_the_partial_verdicts(sig:
 
 
 def test_a_killed_parent_leaves_no_worker_behind() -> None:
-    p = start("matrix", "fork_cow_isolation", "--policies", "classic,spf-mm-seq", "--jobs", "2", "--json")
+    p = start("matrix", "fork_cow_isolation", "--policies", "classic,spf-mm-seq", "--jobs", "2", "--json", *LONG)
     try:
         busy = busy_workers(p, cpu=0.5)
         p.kill()
@@ -159,7 +160,9 @@ def test_a_killed_parent_leaves_no_worker_behind() -> None:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_matrix_after_ctrl_c_prints_the_partial_cells_and_starts_no_other(jobs: int) -> None:
-    p = start("matrix", "fork_cow_isolation", "--policies", "classic,spf-mm-seq", "--jobs", str(jobs), "--runs", "4")
+    p = start(
+        "matrix", "fork_cow_isolation", "--policies", "classic,spf-mm-seq", "--jobs", str(jobs), "--runs", "4", *LONG
+    )
     try:
         if jobs > 1:
             busy_workers(p)

@@ -60,7 +60,7 @@ def test_every_event_kinds_json_has_exactly_the_documented_fields() -> None:
     for sc in [*scenarios, parse_scenario(EMPTY_MAPPING)]:
         for info in trace_steps(Session(sc), 3000):
             line = json.loads(json.dumps(trace_json(info)))
-            assert line["schema"] == TRACE_SCHEMA == 1
+            assert line["schema"] == TRACE_SCHEMA == 2
             for e in line["events"]:
                 assert list(e) == ["kind", *doc[e["kind"]]], e
                 seen.add(e["kind"])
@@ -76,7 +76,8 @@ def test_spftui_trace_json_prints_named_fields_and_the_schema() -> None:
     )
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines and all(set(x) == {"schema", "step", "thread", "label", "events"} for x in lines)
-    assert all(x["schema"] == 1 for x in lines)
+    assert all(x["schema"] == 2 for x in lines)
+    assert [x["step"] for x in lines] == list(range(1, len(lines) + 1))  # step N is the N-th step taken
     first = lines[0]["events"][0]
     assert first["kind"] == "op_start" and first["thread"] == lines[0]["thread"]
     ptes = [e for x in lines for e in x["events"] if e["kind"] == "pte"]

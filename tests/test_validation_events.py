@@ -31,11 +31,11 @@ def test_the_trace_shows_every_check_of_a1s_fault_with_sampled_and_current_value
 def test_under_mm_seq_the_failing_check_shows_snapshot_against_current() -> None:
     lines = trace_lines("--policy", "spf-mm-seq")
     checks = [(x["step"], e) for x in lines for e in x["events"] if e["kind"] == "validate" and not e["ok"]]
-    assert [(s, e["check"], e["snapshot"], e["current"]) for s, e in checks] == [(48, "SEQ1", 0, 4)]
+    assert [(s, e["check"], e["snapshot"], e["current"]) for s, e in checks] == [(49, "SEQ1", 0, 4)]
     r = spftui("trace", "cow_lost_write", "--policy", "spf-mm-seq")
     assert "A1 SEQ1 ✗ A.mmap_seq 0 ≠ 4" in r.stdout
     assert (
-        "A1 SEQ1 ✗ because A.mmap_seq: 0 → 1 (A2, step 38) → 2 (A2, step 42) → 3 (A2, step 43) → 4 (A2, step 47)"
+        "A1 SEQ1 ✗ because A.mmap_seq: 0 → 1 (A2, step 39) → 2 (A2, step 43) → 3 (A2, step 44) → 4 (A2, step 48)"
         in r.stdout
     )
     assert not [e for x in lines for e in x["events"] if e["kind"] == "aba"]
@@ -61,10 +61,10 @@ def test_under_refetch_vma_the_passing_checks_are_flagged_as_aba_before_the_lost
     assert first["check"] == "REFETCH"
     assert first["objects"] == ["A.vma[0x10000]", "A.pte[0x10000]"]
     assert [(c["object"], c["step"], c["thread"], c["value"]) for c in first["changes"]] == [
-        ("A.vma[0x10000]", 3, "A1", "rwp"),
-        ("A.vma[0x10000]", 39, "A2", "r-p"),  # mprotect(PROT_READ)
-        ("A.vma[0x10000]", 44, "A2", "rwp"),  # mprotect(PROT_READ|PROT_WRITE)
-        ("A.pte[0x10000]", 4, "A1", "pfn 1 RO A D"),
-        ("A.pte[0x10000]", 36, "A2", "pfn 1 W A D"),  # A2's write fault reuses P
-        ("A.pte[0x10000]", 40, "A2", "pfn 1 RO A D"),  # change_pte_range
+        ("A.vma[0x10000]", 4, "A1", "rwp"),
+        ("A.vma[0x10000]", 40, "A2", "r-p"),  # mprotect(PROT_READ)
+        ("A.vma[0x10000]", 45, "A2", "rwp"),  # mprotect(PROT_READ|PROT_WRITE)
+        ("A.pte[0x10000]", 5, "A1", "pfn 1 RO A D"),
+        ("A.pte[0x10000]", 37, "A2", "pfn 1 W A D"),  # A2's write fault reuses P
+        ("A.pte[0x10000]", 41, "A2", "pfn 1 RO A D"),  # change_pte_range
     ]

@@ -17,19 +17,19 @@ def test_check_break_aba_stops_before_the_lost_write_naming_the_pte_the_vma_and_
     data = json.loads(r.stdout)
     assert data["stop"] == "breakpoint" and data["violations"] == []  # stopped before the lost write
     brk = data["break"]
-    assert (brk["step"], brk["thread"], brk["label"]) == (50, "A1", "pte_map_lock:seq_recheck")
+    assert (brk["step"], brk["thread"], brk["label"]) == (51, "A1", "pte_map_lock:seq_recheck")
     aba = next(e for e in brk["events"] if e["kind"] == "aba")
     assert aba["objects"] == ["A.vma[0x10000]", "A.pte[0x10000]"]
     writers = {(c["object"], c["step"], c["label"]) for c in aba["changes"] if c["thread"] == "A2"}
     assert writers == {
-        ("A.pte[0x10000]", 36, "wp_page_reuse:set_pte"),  # A2's write fault makes P writable
-        ("A.vma[0x10000]", 39, "mprotect_fixup:vm_flags"),  # mprotect(PROT_READ)
-        ("A.pte[0x10000]", 40, "change_protection:change_pte_range"),
-        ("A.vma[0x10000]", 44, "mprotect_fixup:vm_flags"),  # mprotect(PROT_READ|PROT_WRITE)
+        ("A.pte[0x10000]", 37, "wp_page_reuse:set_pte"),  # A2's write fault makes P writable
+        ("A.vma[0x10000]", 40, "mprotect_fixup:vm_flags"),  # mprotect(PROT_READ)
+        ("A.pte[0x10000]", 41, "change_protection:change_pte_range"),
+        ("A.vma[0x10000]", 45, "mprotect_fixup:vm_flags"),  # mprotect(PROT_READ|PROT_WRITE)
     }
     text = spftui("check", "cow_lost_write", "--break", "aba")
     assert text.returncode == 0
-    assert "Stopped after step 50: A1: REFETCH passed by ABA — A.vma[0x10000]: rwp → r-p (A2, step 39)" in text.stdout
+    assert "Stopped after step 51: A1: REFETCH passed by ABA — A.vma[0x10000]: rwp → r-p (A2, step 40)" in text.stdout
 
 
 def test_check_break_aba_under_mm_seq_never_fires_and_the_abort_names_the_writers() -> None:
@@ -40,11 +40,11 @@ def test_check_break_aba_under_mm_seq_never_fires_and_the_abort_names_the_writer
     (abort,) = data["aborts"]
     assert abort["detail"] == "mmap_seq changed 0→4"
     assert [(c["step"], c["thread"], c["value"]) for c in abort["changes"]] == [
-        (1, "A1", "0"),
-        (38, "A2", "1"),
-        (42, "A2", "2"),
-        (43, "A2", "3"),
-        (47, "A2", "4"),
+        (2, "A1", "0"),
+        (39, "A2", "1"),
+        (43, "A2", "2"),
+        (44, "A2", "3"),
+        (48, "A2", "4"),
     ]
 
 
@@ -57,41 +57,41 @@ def test_check_break_rejects_an_unknown_kind_with_exit_2() -> None:
 
 def test_check_break_on_a_violation_and_on_a_step_label() -> None:
     r = spftui("check", "cow_lost_write", "--break", "violation:lost_write", "--json")
-    assert json.loads(r.stdout)["break"]["step"] == 51
+    assert json.loads(r.stdout)["break"]["step"] == 52
     r = spftui("check", "cow_lost_write", "--break", "step:wp_page_copy:copy", "--json")
-    assert json.loads(r.stdout)["break"]["step"] == 12
+    assert json.loads(r.stdout)["break"]["step"] == 13
 
 
 def test_why_the_lost_word_follows_the_copy_back_to_the_old_page_and_a2s_store() -> None:
     r = spftui("why", "cow_lost_write", "--at", "52", "frame[2].words[1]")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()[1:]
-    assert lines[0] == "1. [step 14] A1 wp_page_copy:copy in `write 0x10000 11` set frame[2].words[1]: 0 → 0"
-    assert lines[1] == "  2. [step 14] the copy read frame[1].words[1] (no lock held: it can be stale)"
-    assert "[step 37] after the copy, A2 user:store in `write 0x10400 42` set frame[1].words[1]: 0 → 42" in lines[2]
+    assert lines[0] == "1. [step 15] A1 wp_page_copy:copy in `write 0x10000 11` set frame[2].words[1]: 0 → 0"
+    assert lines[1] == "  2. [step 15] the copy read frame[1].words[1] (no lock held: it can be stale)"
+    assert "[step 38] after the copy, A2 user:store in `write 0x10400 42` set frame[1].words[1]: 0 → 42" in lines[2]
     assert "frame[1].words[1] = 0 since the start" in lines[3]
 
 
 def test_why_the_pte_names_the_commit_the_copy_and_the_checks_that_passed_by_aba() -> None:
     r = spftui("why", "cow_lost_write", "--at", "52", "A.pte[0x10000]", "--json")
     chain = json.loads(r.stdout)
-    assert chain[0]["step"] == 51 and chain[0]["label"] == "wp_page_copy:pte_same" and chain[0]["depth"] == 0
+    assert chain[0]["step"] == 52 and chain[0]["label"] == "wp_page_copy:pte_same" and chain[0]["depth"] == 0
     assert chain[0]["value"] == "pfn 2 W A D"
     texts = [c["text"] for c in chain]
-    assert "pfn 2 is the copy of pfn 1 made at steps 13, 14, 15, 16" in texts
+    assert "pfn 2 is the copy of pfn 1 made at steps 14, 15, 16, 17" in texts
     assert any("A2 user:store" in t and "the copy missed it" in t for t in texts)
     abas = [c for c in chain if c["what"] == "aba"]
-    assert [c["step"] for c in abas] == [50, 51]
+    assert [c["step"] for c in abas] == [51, 52]
 
 
 def test_why_mmap_seq_lists_every_writer() -> None:
     r = spftui("why", "cow_lost_write", "--policy", "spf-mm-seq", "--at", "48", "A.mmap_seq", "--json")
     chain = json.loads(r.stdout)
     assert [(c["step"], c["thread"], c["value"], c["depth"]) for c in chain] == [
-        (47, "A2", "4", 0),
-        (43, "A2", "3", 1),
-        (42, "A2", "2", 1),
-        (38, "A2", "1", 1),
+        (48, "A2", "4", 0),
+        (44, "A2", "3", 1),
+        (43, "A2", "2", 1),
+        (39, "A2", "1", 1),
     ]
     assert "`mprotect 0x10000 1p rw`" in chain[0]["text"]
 

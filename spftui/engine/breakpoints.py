@@ -8,15 +8,18 @@ expressions in the safe language of `expr.py`, never Python.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..kernel import all_labels
 from ..kernel.events import Aba, Event, SpfAbort, Validate, Violation
+from ..scenario.model import ORACLE_KINDS
 from .describe import aba_sentence, abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
-from .inspect import MachineResolver, show
+from .inspect import MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -86,15 +89,29 @@ def make_breakpoint(
     thread: str = "",
     expr: str | None = None,
     condition: str | None = None,
+    names: Names | None = None,
 ) -> Breakpoint:
-    """Build a breakpoint from user text; raises ExprError on a bad expression."""
+    """Build a breakpoint from user text; raises ExprError on a bad expression and
+    ValueError on a bad kind, label, oracle or thread. With `names` (the scenario's
+    threads and processes) an expression naming something the scenario cannot have
+    is refused too, at that name: a misspelt `A1.sate` would never fire."""
     if kind not in ALL_KINDS:
         raise ValueError(f"unknown breakpoint kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
     if kind == "step" and not match:
         raise ValueError("a step breakpoint needs a label")
     if kind in ("watch", "condition") and not expr:
         raise ValueError(f"a {kind} breakpoint needs an expression")
-    return Breakpoint(
+    if kind == "step" and match not in all_labels():
+        raise ValueError(f"unknown step label '{match}'{_did_you_mean(match, sorted(all_labels()))}")
+    if kind == "violation" and match and match not in ORACLE_KINDS:
+        raise ValueError(
+            f"unknown oracle '{match}'{_did_you_mean(match, list(ORACLE_KINDS))} ({', '.join(ORACLE_KINDS)})"
+        )
+    if names is not None and thread and thread not in names.threads:
+        raise ValueError(
+            f"no thread '{thread}'{_did_you_mean(thread, list(names.threads))} (threads: {', '.join(names.threads)})"
+        )
+    b = Breakpoint(
         bid,
         kind,
         match,
@@ -102,6 +119,16 @@ def make_breakpoint(
         parse(expr) if expr else None,
         parse(condition) if condition else None,
     )
+    if names is not None:
+        for e in (b.expr, b.condition):
+            if e is not None:
+                check_names(e, names)
+    return b
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)  # 0.5: "A3" finds "A1"
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def value_of(expr: Expr, m: Machine) -> Any:
@@ -122,8 +149,8 @@ class BreakpointSet:
         self.next_id = 1
         self.watch_values: dict[int, Any] = {}
 
-    def add(self, kind: str, **kw: Any) -> Breakpoint:
-        bp = make_breakpoint(self.next_id, kind, **kw)
+    def add(self, kind: str, names: Names | None = None, **kw: Any) -> Breakpoint:
+        bp = make_breakpoint(self.next_id, kind, names=names, **kw)
         self.next_id += 1
         self.items.append(bp)
         return bp
@@ -212,7 +239,7 @@ class BreakpointSet:
 
         for e in derived_events(self.timeline, m.steps - 1, events):
             if isinstance(e, Aba) and (not b.thread or e.thread == b.thread) and (not b.match or e.check == b.match):
-                return Hit(b.id, f"{aba_sentence(e)} (step {m.steps - 1})")
+                return Hit(b.id, f"{aba_sentence(e)} (step {m.steps})")
         return None
 
 

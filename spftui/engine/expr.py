@@ -84,6 +84,7 @@ from typing import Any, Final, Protocol, TypeGuard
 import attrs
 
 __all__ = [
+    "DYNAMIC",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_SHIFT",
@@ -91,6 +92,8 @@ __all__ = [
     "Expr",
     "ExprError",
     "MappingResolver",
+    "PathRef",
+    "PathStep",
     "Resolver",
     "evaluate",
     "parse",
@@ -512,6 +515,28 @@ class _Chain:
 
 _Node = _Const | _Path | _Unary | _Binary | _BoolOp | _Chain
 
+DYNAMIC: Final = object()
+"""The key of a `[...]` step that is computed, not written as a literal."""
+
+
+@attrs.frozen
+class PathStep:
+    """One step of a path as written: `.field` (field set) or `[key]` (key: the literal, or DYNAMIC)."""
+
+    field: str | None
+    key: object
+    position: int  # offset of the field name, or of the key
+
+
+@attrs.frozen
+class PathRef:
+    """A path an expression reads (`A1.vmf.orig_pte`), for checking its names before it runs."""
+
+    root: str
+    position: int
+    steps: tuple[PathStep, ...]
+
+
 _COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _BINDING: Final = {
     "or": 1, "and": 2,
@@ -535,6 +560,7 @@ class _Parser:
         self.i = 0
         self.nesting = 0
         self.names: set[str] = set()
+        self.paths: list[PathRef] = []
 
     def peek(self) -> _Token:
         return self.tokens[self.i]
@@ -666,7 +692,25 @@ class _Parser:
                 depth = max(depth, self.depth_of(key.depth + 1, tok.start))
             else:
                 break
+        self.paths.append(PathRef(root.value, root.start, tuple(_public(step) for step in steps)))
         return _Path(root.value, root.start, tuple(steps), depth)
+
+
+def _public(step: _Field | _Index) -> PathStep:
+    if isinstance(step, _Field):
+        return PathStep(step.name, None, step.start)
+    key = step.key
+    return PathStep(None, key.value if isinstance(key, _Const) else DYNAMIC, _start_of(key))
+
+
+def _start_of(node: _Node) -> int:
+    if isinstance(node, _Chain):
+        return _start_of(node.first)
+    if isinstance(node, _Binary):
+        return _start_of(node.left)
+    if isinstance(node, _BoolOp):
+        return _start_of(node.operands[0])
+    return node.start
 
 
 class _Group:
@@ -942,6 +986,8 @@ class Expr:
     source: str
     names: frozenset[str]
     _fn: _Fn = attrs.field(eq=False, repr=False)
+    paths: tuple[PathRef, ...] = attrs.field(default=(), eq=False, repr=False)
+    """Every path it reads, as written (those inside `[...]` keys too)."""
 
     def evaluate(self, resolver: Resolver) -> object:
         """Evaluate against ``resolver``; raise :class:`EvalError` (with a position) if it cannot."""
@@ -961,7 +1007,7 @@ def parse(source: str) -> Expr:
     """Parse ``source`` into an :class:`Expr`; raise :class:`ExprError` if it is not one."""
     parser = _Parser(source)
     node = parser.parse()
-    return Expr(source, frozenset(parser.names), _compile(node, source))
+    return Expr(source, frozenset(parser.names), _compile(node, source), tuple(parser.paths))
 
 
 def evaluate(expr: Expr, resolver: Resolver) -> object:

@@ -98,7 +98,7 @@ class HistoryTracker:
             if type(e) is SpecRead:
                 if e.thread == self.thread:
                     path = object_path(e.obj, e.mm, e.addr, e.vma)
-                    first = Change(path, step, thread, label, _shown(e.obj, e.value))
+                    first = Change(path, step + 1, thread, label, _shown(e.obj, e.value))
                     samples[key_of(e.obj, e.mm, e.addr, e.vma)] = _Sample(path, _comparable(e.obj, e.value), first)
             elif type(e) is Validate:
                 if e.thread == self.thread:
@@ -113,7 +113,7 @@ class HistoryTracker:
                 if ch is not None and ch[0] in samples:
                     s = samples[ch[0]]
                     s.last = ch[1]
-                    s.changes.append(Change(s.path, step, thread, label, ch[2]))
+                    s.changes.append(Change(s.path, step + 1, thread, label, ch[2]))
         return out
 
     def _checked(self, e: Validate) -> Event | None:

@@ -12,6 +12,7 @@ are frozen attrs values, so a watch compares them with `==` to notice a change.
 
 from __future__ import annotations
 
+import difflib
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,12 @@ from ..kernel.pte import (
     pte_young,
     vpn_of,
 )
-from .expr import EvalError, format_int
+from .expr import DYNAMIC, EvalError, Expr, ExprError, PathRef, format_int
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
     from ..kernel.state import Mm, Thread
+    from ..scenario.model import Scenario
 
 
 @attrs.frozen
@@ -154,6 +156,14 @@ THREAD_FIELDS = ("pc", "label", "state", "blocked_on", "result", "name", "mm", "
 
 ROOTS = ("thread", "process", "frame", "step", "policy")
 """Root names that come before any thread or process of the same name."""
+
+VMF_KEYS = (
+    "addr", "batch", "detached", "end", "free_tables", "mode", "new_page", "orig_pte", "page", "page_locked",
+    "pmd", "pmds", "ptl", "pvma", "result", "seq", "start", "table", "tried", "unmap", "vma", "vma_locked",
+    "vma_ref", "vmas", "word", "write",
+)  # fmt: skip
+"""Every key a thread's `vmf` (its fault or op locals) can hold; `A1.orig_pte` reads one while it is set.
+tests/engine/test_expr.py checks this against the kernel's source."""
 
 _USER_ADDR_LIMIT = 1 << 47
 
@@ -332,3 +342,135 @@ def show(value: object) -> str:
         return "none"
     text = str(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+# ------------------------------------------------------------ checking names
+@attrs.frozen
+class Names:
+    """The thread and process names an expression may use (processes include fork children)."""
+
+    threads: tuple[str, ...]
+    processes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, sc: Scenario) -> Names:
+        forked = [op.child for t in sc.threads for op in t.ops if op.kind == "fork"]
+        return cls(tuple(t.name for t in sc.threads), (*(p.name for p in sc.processes), *forked))
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)  # 0.5: "A3" finds "A1"
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+_VIEW_FIELDS = {
+    "pte": tuple(attrs.fields_dict(PteView)),
+    "vma": tuple(attrs.fields_dict(VmaView)),
+    "lock": tuple(attrs.fields_dict(LockView)),
+    "frame": tuple(attrs.fields_dict(FrameView)),
+}
+_PROCESS_FIELD_KIND = {"pte": "pte table", "vma": "vma table", "mmap_lock": "lock"}
+
+
+def check_names(expr: Expr, names: Names) -> None:
+    """Refuse an expression that names a thread, process or field the scenario
+    cannot have (`A1.sate`): it would never fire. Raises ExprError at that name."""
+    for path in expr.paths:
+        _check_path(path, names, expr.source)
+
+
+def _check_path(path: PathRef, names: Names, source: str) -> None:
+    def fail(message: str, position: int) -> ExprError:
+        return ExprError(message, position, source)
+
+    def thread(name: object, position: int) -> str:
+        if name is DYNAMIC:
+            return "thread"
+        if name not in names.threads:
+            shown = str(name)[:40]
+            listed = ", ".join(names.threads)
+            raise fail(f"no thread '{shown}'{_did_you_mean(shown, list(names.threads))} (threads: {listed})", position)
+        return "thread"
+
+    def process(name: object, position: int) -> str:
+        if name is DYNAMIC:
+            return "process"
+        if name not in names.processes:
+            shown = str(name)[:40]
+            listed = ", ".join(names.processes)
+            raise fail(
+                f"no process '{shown}'{_did_you_mean(shown, list(names.processes))} (processes: {listed})", position
+            )
+        return "process"
+
+    root = path.root
+    if root in ROOTS:
+        kind = {"frame": "frame table", "thread": "thread table", "process": "process table"}.get(root, "value")
+    elif root in names.threads and root in names.processes:
+        kind = "shared"
+    elif root in names.threads:
+        kind = "thread"
+    elif root in names.processes:
+        kind = "process"
+    else:
+        first = path.steps[0].field if path.steps else None
+        # `.pc` after it: a thread was meant; `.mmap_seq`: a process
+        if first in PROCESS_FIELDS:
+            known = list(names.processes)
+        elif first in THREAD_FIELDS or first in VMF_KEYS:
+            known = list(names.threads)
+        else:
+            known = [*names.processes, *names.threads, *ROOTS]
+        raise fail(
+            f"unknown name '{root}'{_did_you_mean(root, known)} (processes: {', '.join(names.processes)}; "
+            f"threads: {', '.join(names.threads)}; or {', '.join(ROOTS)})",
+            path.position,
+        )
+    for step in path.steps:
+        name, at = step.field, step.position
+        if kind == "value":  # a number, a string, a tuple...: nothing more to check
+            return
+        if kind in ("thread table", "process table"):
+            key = name if name is not None else step.key
+            kind = thread(key, at) if kind == "thread table" else process(key, at)
+        elif name is None:  # an index
+            kind = {"frame table": "frame", "pte table": "pte", "vma table": "vma"}.get(kind, "value")
+        elif kind == "vmf":
+            if name not in VMF_KEYS:
+                raise fail(f"a thread's vmf has no field '{name}'{_did_you_mean(name, list(VMF_KEYS))}", at)
+            kind = "value"
+        elif kind in ("thread", "process", "shared"):
+            kind = _member(kind, name, path.root, at, source)
+        elif kind in _VIEW_FIELDS:
+            fields = _VIEW_FIELDS[kind]
+            if name not in fields:
+                raise fail(
+                    f"{'an mmap_lock' if kind == 'lock' else 'a ' + kind} has no field '{name}'"
+                    f"{_did_you_mean(name, list(fields))} (fields: {', '.join(fields)})",
+                    at,
+                )
+            kind = "value"
+        else:  # a table (frame, pte, vma) takes [key], not a field
+            raise fail(f"{kind.split()[0]} is a table: write {kind.split()[0]}[...], not .{name}", at)
+
+
+def _member(kind: str, name: str, root: str, at: int, source: str) -> str:
+    """The kind of `thread.name`, `process.name` or (a shared name) either."""
+    if kind in ("process", "shared") and name in PROCESS_FIELDS:
+        return _PROCESS_FIELD_KIND.get(name, "value")
+    if kind in ("thread", "shared"):
+        if name == "vmf":
+            return "vmf"
+        if name in THREAD_FIELDS or name in VMF_KEYS:
+            return "value"
+    if kind == "thread":
+        choices, what = [*THREAD_FIELDS, *VMF_KEYS], f"thread {root}"
+        listed = f"fields: {', '.join(THREAD_FIELDS)}, or a key of its vmf such as orig_pte or seq"
+    elif kind == "process":
+        choices, what = list(PROCESS_FIELDS), f"process {root}"
+        listed = f"fields: {', '.join(PROCESS_FIELDS)}"
+    else:
+        choices, what = [*PROCESS_FIELDS, *THREAD_FIELDS, *VMF_KEYS], f"{root} (a thread and a process)"
+        listed = f"thread fields: {', '.join(THREAD_FIELDS)}; process fields: {', '.join(PROCESS_FIELDS)}"
+        listed += "; or a key of the thread's vmf"
+    raise ExprError(f"{what} has no field '{name}'{_did_you_mean(name, choices)} ({listed})", at, source)

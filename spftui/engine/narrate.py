@@ -169,7 +169,7 @@ def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None) -> st
                     violation = f"{e.oracle}: {e.detail}"
         phrases += [(p, 1) for p in _seq_summary([s[2] for s in steps[i:j]])]
         text = ", ".join(p if n == 1 else f"{p} ({n} steps)" for p, n in phrases)
-        span = f"step {i}" if j - i == 1 else f"steps {i}–{j - 1}"
+        span = f"step {i + 1}" if j - i == 1 else f"steps {i + 1}–{j}"  # 1-based: step N is the N-th taken
         segments.append(f"{name} ({span}) {text}" if text else f"{name} ({span}) runs {steps[i][1]}")
         i = j
     out = "; ".join(segments)

@@ -27,7 +27,7 @@ from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, violation_sentence
 from .expr import Expr, evaluate
-from .inspect import MachineResolver
+from .inspect import MachineResolver, Names
 from .schedule import Replay, SeededRandom, Strategy
 from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
 
@@ -93,7 +93,7 @@ class Status:
 
 @attrs.frozen
 class StepInfo:
-    step: int  # 0-based index of the step just taken
+    step: int  # 0-based index of the step just taken: users see it as step `step + 1`
     thread: str
     label: str
     events: tuple[Event, ...]
@@ -275,12 +275,10 @@ class Session:
         self._reset()
 
     def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:
-        """Add a breakpoint (see `breakpoints.make_breakpoint`); a watch starts from the current value.
-
-        An expression the evaluator cannot take at all is refused (SessionError)
-        and the set is left as it was.
-        """
-        b = self._bps.add(kind, **kw)
+        """Add a breakpoint (see `breakpoints.make_breakpoint`: names the scenario cannot have are
+        refused); a watch starts from the current value. An expression the evaluator cannot take
+        at all is refused too (SessionError), and the set is left as it was."""
+        b = self._bps.add(kind, names=Names.of(self._scenario), **kw)
         try:
             self._bps.prime(self._machine)
         except Exception as err:
@@ -616,6 +614,6 @@ class Session:
             self._travel(common)
         tl._switch(b, common)
         self._stop = StopReason(
-            "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common})"
+            "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common + 1})"
         )
         return self._stop

@@ -197,7 +197,7 @@ class _Why:
         old, new = vmf.get("page"), vmf.get("new_page")
         if not copies or old is None or new is None:
             return
-        steps = ", ".join(map(str, copies))
+        steps = ", ".join(str(c + 1) for c in copies)  # 1-based, as everywhere
         self.add(copies[-1], f"frame[{new}]", "", f"pfn {new} is the copy of pfn {old} made at steps {steps}", depth)
         for w, p in enumerate(copies[: m.nwords]):
             src = parse(f"frame[{old}].words[{w}]")
@@ -208,7 +208,7 @@ class _Why:
                     doing = f" in `{op}`" if op else ""
                     self.add(
                         c.step, src.source, c.new,
-                        f"after the copy (step {p}), {t2} {lab}{doing} set {src.source}: {c.old} → {c.new}"
+                        f"after the copy (step {p + 1}), {t2} {lab}{doing} set {src.source}: {c.old} → {c.new}"
                         " — the copy missed it",
                         depth + 1,
                     )  # fmt: skip

@@ -337,7 +337,7 @@ class Change(NamedTuple):
     """One value a compared object took, and the step that made it (in `Aba` and `Invalidated`)."""
 
     object: str  # "A.pte[0x10000]", "A.vma[0x10000]", "A.mmap_seq"
-    step: int  # 0-based; -1 for the sampled value when the snapshot step is not known
+    step: int  # the N-th executed step (1-based, as everywhere); -1 for the sampled value when its step is not known
     thread: str
     label: str
     value: str  # as the UI shows it ("pfn 1 RO A D", "rw-p", "4")
@@ -445,8 +445,9 @@ def kind_of(cls: type[Event]) -> str:
 # kind name -> record type, for readers of `spftui trace --json` and breakpoints.
 EVENT_KINDS: dict[str, type[Event]] = {kind_of(cls): cls for cls in EVENT_TYPES}
 
-# The version of `spftui trace --json`'s event records (README: "Trace JSON").
-TRACE_SCHEMA = 1
+# The version of `spftui trace --json`'s records (README: "Trace JSON").
+# 2: `step` is the 1-based step number (schema 1 counted from 0).
+TRACE_SCHEMA = 2
 
 
 def event_fields(e: Event) -> dict[str, object]:

@@ -29,6 +29,7 @@ from spftui.scenario.errors import ScenarioError
 from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, read_text
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
+    ANY_POLICY,
     EXPECT_VALUES,
     KERNEL_PRESETS,
     MAX_PROCESSES,
@@ -40,6 +41,7 @@ from spftui.scenario.model import (
     POLICIES,
     PROTS,
     REUSE_RULES,
+    ExpectTable,
     Mapping,
     Op,
     Process,
@@ -105,7 +107,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     if "schedule" in top:
         table = doc.table(("schedule",), top["schedule"], _SCHEDULE_KEYS)
         schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
-    expect, expect_policy = _expect(doc, top)
+    expect = _expect(doc, top, policy, reuse)
     return Scenario(
         title=title,
         description=description,
@@ -117,7 +119,6 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         threads=threads,
         schedule=schedule,
         expect=expect,
-        expect_policy=expect_policy,
         seed=seed,
         path=path,
     )
@@ -338,19 +339,57 @@ def _steps(
     return tuple(out)
 
 
-def _expect(
-    doc: Document, top: Table
-) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectTable, ...]:
+    """The [expect] tables, each resolved to the (policy, reuse rule) it is about.
+
+    `[expect]` is the file's own policy and rule; `[expect.POLICY]` is POLICY
+    under the file's rule; `[expect.REUSE]` is every policy under REUSE;
+    `[expect.POLICY.REUSE]` is POLICY under REUSE. Where two name the same
+    run, the more specific wins: POLICY.REUSE, then POLICY, then [expect]."""
     where: KeyPath = ("expect",)
     table = doc.check(where, top.get("expect", {}), TABLE)
-    base = {key: value for key, value in table.items() if not isinstance(value, dict)}
-    per_policy = []
-    for policy, expectations in table.items():
-        if isinstance(expectations, dict):
-            with doc.at((*where, policy)):
-                one_of("policy", policy, POLICIES)
-            per_policy.append((policy, _expectations(doc, (*where, policy), expectations)))
-    return _expectations(doc, where, base), tuple(per_policy)
+    found: dict[tuple[str, str], ExpectTable] = {}
+    rank: dict[tuple[str, str], int] = {}
+
+    def add(key: tuple[str, str], pairs: tuple[tuple[str, str], ...], at: KeyPath, specific: int) -> None:
+        if rank.get(key, -1) < specific:
+            name = "[" + ".".join(str(k) for k in at) + "]"
+            found[key] = ExpectTable(key[0], key[1], pairs, name)
+            rank[key] = specific
+
+    base = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    if base:
+        add((policy, reuse), _expectations(doc, where, base), where, 0)
+    for name, sub in table.items():
+        if not isinstance(sub, dict):
+            continue
+        at = (*where, name)
+        with doc.at(at):
+            one_of("policy or COW reuse rule", name, (*POLICIES, *REUSE_RULES))
+        flat = {k: v for k, v in sub.items() if not isinstance(v, dict)}
+        if name in REUSE_RULES:
+            for inner, value in sub.items():
+                if isinstance(value, dict):
+                    raise doc.error(
+                        (*at, inner),
+                        f"a table inside [expect.{name}] (a reuse rule: every policy); "
+                        f"write [expect.{inner}.{name}] for one policy under {name}",
+                    )
+            add((ANY_POLICY, name), _expectations(doc, at, flat), at, 0)
+            continue
+        if flat or len(flat) == len(sub):  # an empty [expect.POLICY] still replaces [expect]
+            add((name, reuse), _expectations(doc, at, flat), at, 1)
+        for rule, inner_table in sub.items():
+            if not isinstance(inner_table, dict):
+                continue
+            inner_at = (*at, rule)
+            with doc.at(inner_at):
+                one_of("COW reuse rule", rule, REUSE_RULES)
+            for kind, value in inner_table.items():
+                if isinstance(value, dict):
+                    raise doc.error((*inner_at, kind), 'expected an oracle = "sometimes" | "never", found a table')
+            add((name, rule), _expectations(doc, inner_at, inner_table), inner_at, 2)
+    return tuple(found.values())
 
 
 def _expectations(doc: Document, where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:

@@ -157,12 +157,34 @@ class ScheduleFile:
     scenario_hash_line: int = 0
 
 
+ANY_POLICY = "*"
+"""The policy of an `[expect.REUSE]` table: it covers every policy under that rule."""
+
+
+@attrs.frozen
+class ExpectTable:
+    """One expectation table of a scenario, resolved to the run it is about.
+
+    policy  the validation policy it applies to (ANY_POLICY: every policy)
+    reuse   the COW reuse rule it applies to
+    pairs   ((oracle kind, "sometimes" | "never"), ...)
+    name    the table as written in the file (`[expect]`, `[expect.spf-mm-seq.page-count]`)
+    """
+
+    policy: str
+    reuse: str
+    pairs: tuple[tuple[str, str], ...]
+    name: str = "[expect]"
+
+
 @attrs.frozen
 class Scenario:
     """A whole scenario file.
 
-    expect          oracle kind -> "sometimes" | "never", under `policy`
-    expect_policy   per-policy expectations: ((policy, ((kind, value), ...)), ...)
+    expect  the expectation tables, each keyed by (policy, reuse rule); the
+            loader resolves `[expect]` to the file's own policy and rule,
+            `[expect.POLICY]` to POLICY under the file's rule, `[expect.REUSE]`
+            to every policy under REUSE and `[expect.POLICY.REUSE]` to both.
     """
 
     title: str
@@ -174,20 +196,28 @@ class Scenario:
     processes: tuple[Process, ...] = ()
     threads: tuple[Thread, ...] = ()
     schedule: tuple[ScheduleEntry, ...] | None = None
-    expect: tuple[tuple[str, str], ...] = ()
-    expect_policy: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    expect: tuple[ExpectTable, ...] = ()
     seed: int = 0
     path: str = ""
 
-    def expectations(self, policy: str | None = None) -> dict[str, str]:
-        """The expectations that apply when running under `policy`."""
+    def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
+        """The expectations for a run under `policy` and `reuse` (default: this
+        scenario's); {} when no table covers that configuration."""
+        table = self.expect_table(policy, reuse)
+        return {} if table is None else dict(table.pairs)
+
+    def expect_table(self, policy: str | None = None, reuse: str | None = None) -> ExpectTable | None:
+        """The table that applies under `policy` and `reuse`: the one naming both,
+        else the `[expect.REUSE]` one for every policy; None when neither exists."""
         policy = policy or self.policy
-        for name, pairs in self.expect_policy:
-            if name == policy:
-                return dict(pairs)
-        if policy == self.policy:
-            return dict(self.expect)
-        return {}
+        reuse = reuse or self.reuse
+        for t in self.expect:
+            if t.policy == policy and t.reuse == reuse:
+                return t
+        for t in self.expect:
+            if t.policy == ANY_POLICY and t.reuse == reuse:
+                return t
+        return None
 
     def with_policy(self, policy: str | None = None, reuse: str | None = None) -> Scenario:
         """A copy under another validation policy and/or COW reuse rule."""

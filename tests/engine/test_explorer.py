@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_the_narration_tells_the_race_in_one_paragraph(seed_results: dict[str, R
     text = cx.narration
     assert "\n" not in text and text.endswith(".")
     for phrase in (
-        "A1 (steps 0–",
+        "A1 (steps 1–18)",  # 1-based, as everywhere
         "write-faults at 0x10000",
         "takes do_wp_page's copy path",
         "copies pfn 1 into pfn 2",
@@ -500,7 +501,7 @@ def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_explore_finds_saves_and_replays_the_lost_write(tmp_path: Path) -> None:
-    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", "--save-dir", str(tmp_path))
+    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", "--save", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "lost_write:     Sometimes  ✓ expected" in r.stdout
     saved = tmp_path / "cow_lost_write.spf-refetch-vma.schedule.toml"
@@ -522,10 +523,22 @@ def test_cli_explore_json_has_the_documented_fields(tmp_path: Path) -> None:
         for key in ("verdicts", "states", "schedules", "seconds", "complete", "counterexample"):
             assert key in p
         assert p["complete"] is True and set(p["verdicts"]) == set(ORACLE_KINDS)
-    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", "--json", cwd=tmp_path)
+    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", "--json", "--save", ".", cwd=tmp_path)
     cx = json.loads(r.stdout)["policies"]["spf-refetch-vma"]["counterexample"]
     assert cx["kind"] == "lost_write" and cx["preemptions"] == 1 and cx["steps"][0].startswith("A1 ")
     assert (tmp_path / cx["schedule_file"]).exists()
+
+
+def test_cli_explore_writes_nothing_unless_asked_and_says_how_to_save(tmp_path: Path) -> None:
+    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert "Counterexamples are not saved: `--save DIR` writes each as a schedule file" in r.stdout
+    r = spftui("explore", str(SEED), "--policy", "spf-refetch-vma", "--first", "--json", cwd=tmp_path)
+    assert json.loads(r.stdout)["policies"]["spf-refetch-vma"]["counterexample"]["schedule_file"] is None
+    assert list(tmp_path.iterdir()) == []
+    r = spftui("explore", str(SEED), "--save", str(tmp_path / "missing"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == f"spftui: error: --save: no such directory: '{tmp_path / 'missing'}'\n"
 
 
 def test_cli_explore_exits_1_when_an_expectation_fails(tmp_path: Path) -> None:
@@ -573,6 +586,44 @@ def test_cli_matrix_prints_markdown_and_json() -> None:
     data = json.loads(r.stdout)
     assert data["expect_ok"] is True and len(data["rows"]) == 2
     assert {"abort_rate", "unnecessary_share"} <= set(data["rows"][0]["aborts"])
+
+
+def test_cli_matrix_lists_undecided_cells_exits_0_for_them_and_prints_progress_lines_when_piped(
+    tmp_path: Path,
+) -> None:
+    cells = [str(SCENARIOS / "fork_cow_isolation.toml"), str(SCENARIOS / "spf_abort_munmap.toml")]
+    r = spftui("matrix", *cells, "--policies", "classic", "--runs", "4", "--max-states", "2000")
+    assert r.returncode == 0, r.stderr
+    assert "Undecided (1; raise --max-states or --timeout" in r.stdout and "fork_cow_isolation × classic." in r.stdout
+    assert "cut after 2,000 states or 10 s" in r.stdout
+    # stderr is a pipe here: one plain line per cell, no Rich
+    lines = r.stderr.splitlines()
+    assert lines[0] == "matrix: 2 cells (2 scenarios × 1 policy)" and len(lines) == 3
+    assert lines[1].startswith("matrix: 1/2 fork_cow_isolation × classic: undecided (max-states), 2,000 states, ")
+    assert re.match(r"matrix: 2/2 spf_abort_munmap × classic: complete, \d+ states, [\d.]+ s$", lines[2]), lines[2]
+    data = json.loads(
+        spftui("matrix", *cells, "--policies", "classic", "--runs", "4", "--max-states", "2000", "--json").stdout
+    )
+    assert data["undecided"] == ["fork_cow_isolation × classic"] and data["expect_ok"] is True
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        (SCENARIOS / "spf_abort_munmap.toml").read_text().replace('stray_pte = "never"', 'stray_pte = "sometimes"')
+    )
+    r = spftui("matrix", str(bad), "--policies", "classic", "--runs", "4")
+    assert r.returncode == 1 and "Expectations do not hold: bad × classic." in r.stdout
+
+
+@pytest.mark.slow
+def test_a_bare_matrix_finishes_in_under_a_minute_of_cpu() -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = spftui("matrix")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert cpu < 60, cpu
+    assert "Undecided (" in r.stdout and "fork_cow_isolation × classic" in r.stdout
 
 
 def test_the_explorer_does_not_import_rich_or_textual() -> None:

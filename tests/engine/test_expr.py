@@ -861,3 +861,27 @@ def test_watches_leave_no_footprint_on_the_machine(cow_session) -> None:  # type
     machine_value(cow_session, "A.pte[0x10000].pfn")
     machine_value(cow_session, "A.vma[0x10000].vm_start")
     assert m.touched == before
+
+
+def test_the_vmf_keys_a_condition_may_name_cover_every_key_the_kernel_sets() -> None:
+    # A condition naming a key outside VMF_KEYS is refused when added, so a key the kernel
+    # uses but VMF_KEYS lacks would make a valid condition impossible to set.
+    import re
+    from pathlib import Path
+
+    from spftui.engine import Session
+    from spftui.engine.inspect import VMF_KEYS
+    from spftui.scenario import POLICIES, bundled_scenarios_dir, load_scenario
+
+    kernel = Path(__file__).resolve().parents[2] / "spftui" / "kernel"
+    pattern = re.compile(r"""vmf(?:\[|\.get\(|\.pop\(|\.setdefault\()\s*["'](\w+)["']""")
+    written = {key for f in kernel.glob("*.py") for key in pattern.findall(f.read_text())}
+    assert written and written <= set(VMF_KEYS), sorted(written - set(VMF_KEYS))
+    seen: set[str] = set()
+    for path in sorted(bundled_scenarios_dir().glob("*.toml")):
+        for policy in POLICIES:
+            s = Session(load_scenario(path).with_policy(policy))
+            while s.step() is not None:
+                for t in s.machine.threads:
+                    seen |= set(t.vmf)
+    assert seen <= set(VMF_KEYS), sorted(seen - set(VMF_KEYS))

@@ -17,7 +17,7 @@ import pytest
 from spftui.engine import SeededRandom, Session
 from spftui.kernel import all_labels
 from spftui.kernel.events import Block
-from spftui.scenario import POLICIES, Scenario, bundled_scenarios_dir, load_scenario
+from spftui.scenario import POLICIES, REUSE_RULES, Scenario, bundled_scenarios_dir, load_scenario
 
 SCENARIOS = sorted(bundled_scenarios_dir().glob("*.toml"), key=lambda p: p.name)
 NAMES = [p.name for p in SCENARIOS]
@@ -95,6 +95,21 @@ def test_bundled_scenario_meets_its_expectations_under_its_schedule(name: str, p
             assert kind in found, f"{kind} expected under {policy}; violations: {details}"
         else:
             assert kind not in found, f"{kind} must not fire under {policy}: {details}"
+
+
+@pytest.mark.parametrize("reuse", REUSE_RULES)
+@pytest.mark.parametrize("name", NAMES)
+def test_bundled_scenario_meets_its_expectations_for_another_reuse_rule(name: str, reuse: str):
+    sc = load(name)
+    if reuse == sc.reuse:
+        return  # the test above
+    for policy in POLICIES:
+        expected = sc.expectations(policy, reuse)
+        if not expected:
+            continue
+        found = violated(run(sc, policy, reuse))
+        for kind, value in expected.items():
+            assert (kind in found) == (value == "sometimes"), (policy, reuse, kind, found)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -215,3 +215,70 @@ def test_deadlock_is_reported_when_no_thread_can_run(seed) -> None:  # type: ign
     assert stop.kind == "breakpoint" and "deadlock" in stop.text
     assert "A1 on mmap_lock(A) read" in stop.text
     assert [mk.what for mk in s.violations()] == ["deadlock"]
+
+
+# --- breakpoints name only what the scenario has; a watch reads the same both ways ----------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "kw", "position", "message"),
+    [
+        ("condition", {"expr": "A1.sate == 'done'"}, 3, "thread A1 has no field 'sate'; did you mean 'state'?"),
+        ("watch", {"expr": "A.pte[0x10000].writ"}, 15, "a pte has no field 'writ'; did you mean 'write'?"),
+        ("watch", {"expr": "A3.pc"}, 0, "unknown name 'A3'; did you mean 'A2'?"),
+        ("watch", {"expr": 'thread["A-1"].pc'}, 7, "no thread 'A-1'; did you mean 'A1'? (threads: A1, A2, B)"),
+        ("watch", {"expr": "A1.vmf.orig"}, 7, "a thread's vmf has no field 'orig'; did you mean 'orig_pte'?"),
+        ("abort", {"condition": "A.mmap_sq > 0"}, 2, "process A has no field 'mmap_sq'; did you mean 'mmap_seq'?"),
+    ],
+)
+def test_a_misspelt_condition_or_watch_is_refused_when_added_at_the_name(  # type: ignore[no-untyped-def]
+    seed, kind: str, kw: dict[str, str], position: int, message: str
+) -> None:
+    from spftui.engine.expr import ExprError
+
+    s = Session(seed)
+    with pytest.raises(ExprError) as err:
+        s.add_breakpoint(kind, **kw)
+    assert err.value.message.startswith(message) and err.value.position == position
+    assert s.breakpoints.items == []
+
+
+def test_a_misspelt_thread_label_or_oracle_is_refused(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    for kind, kw, message in [
+        ("abort", {"thread": "A3"}, "no thread 'A3'; did you mean 'A2'?"),
+        (
+            "step",
+            {"match": "wp_page_copy:cpy"},
+            "unknown step label 'wp_page_copy:cpy'; did you mean 'wp_page_copy:copy'?",
+        ),
+        ("violation", {"match": "lost_writes"}, "unknown oracle 'lost_writes'; did you mean 'lost_write'?"),
+    ]:
+        with pytest.raises(ValueError, match="^" + message.replace("?", r"\?")):
+            s.add_breakpoint(kind, **kw)
+    assert s.breakpoints.items == []
+
+
+def test_names_a_run_creates_are_accepted_before_they_exist(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    for expr in ("A1.orig_pte", "A1.vmf.seq", "B.pc", "B.mmap_seq", 'thread["A1"].state', "frame[9].words[0]", "step"):
+        s.add_breakpoint("watch", expr=expr)
+    fork = load_scenario(ROOT / "scenarios" / "fork_cow_isolation.toml")
+    child = next(op.child for t in fork.threads for op in t.ops if op.kind == "fork")
+    Session(fork).add_breakpoint("watch", expr=f"{child}.mmap_seq")  # the fork has not happened yet
+
+
+def test_reverse_continue_onto_a_watch_says_what_changed_and_counts_the_hit(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed.with_policy("spf-refetch-vma"))
+    s.add_breakpoint("violation")
+    s.add_breakpoint("abort")
+    watch = s.add_breakpoint("watch", expr="frame[1].words[1]")  # A2's 42 lands in P's second word
+    forward = s.continue_()
+    assert forward.text == "frame[1].words[1] changed 0 → 42 (breakpoint 3)" and watch.hits == 1
+    at = s.position
+    s.run()
+    assert "lost write" in s.reverse_continue().text  # the violation at step 52 comes first
+    back = s.reverse_continue()
+    assert s.position == at and back.kind == "breakpoint"
+    assert back.text == forward.text and back.breakpoints == (3,) and back.hits == forward.hits
+    assert watch.hits == 2

@@ -170,6 +170,43 @@ def test_the_example_loads_with_every_field():
     assert s.expectations("spf-mm-seq") == {"lost_write": "never"}
 
 
+def test_expectations_are_keyed_by_policy_and_reuse_rule_the_most_specific_table_winning():
+    s = parse_scenario(
+        'policy = "spf-refetch-vma"\nkernel = "5.8"\n'
+        + MINIMAL
+        + """
+[expect]
+lost_write = "sometimes"
+[expect.spf-mm-seq]
+lost_write = "never"
+[expect.spf-mm-seq.page-count]
+deadlock = "never"
+[expect.page-count]
+cow_isolation = "never"
+[expect.spf-refetch-vma.anon-exclusive]
+refcount = "never"
+"""
+    )
+    assert s.reuse == "mapcount"
+    assert s.expectations() == {"lost_write": "sometimes"}  # [expect]: the file's own policy and rule
+    assert s.expectations("spf-mm-seq") == {"lost_write": "never"}  # under the file's own rule
+    assert s.expectations("classic") == {}  # no table names classic under mapcount
+    assert s.expectations(reuse="page-count") == {"cow_isolation": "never"}  # [expect.page-count]: every policy
+    assert s.expectations("classic", "page-count") == {"cow_isolation": "never"}
+    assert s.expectations("spf-mm-seq", "page-count") == {"deadlock": "never"}  # the policy's own beats it
+    assert s.expectations(reuse="anon-exclusive") == {"refcount": "never"}
+    assert s.expectations("classic", "anon-exclusive") == {}
+    assert s.with_policy("classic", "page-count").expectations() == {"cow_isolation": "never"}
+    assert s.with_policy("classic").expectations() == {}  # [expect] stays with the file's own policy
+    table = s.expect_table("spf-mm-seq", "page-count")
+    assert table is not None and table.name == "[expect.spf-mm-seq.page-count]"
+
+
+def test_a_policy_table_for_the_files_own_policy_replaces_expect():
+    s = parse_scenario(MINIMAL + '[expect]\nlost_write = "sometimes"\n[expect.classic]\ndeadlock = "never"\n')
+    assert s.expectations() == {"deadlock": "never"}
+
+
 def test_every_op_kind_parses_and_remembers_its_text_and_line():
     s = parse_scenario(EXAMPLE)
     ops = [op for t in s.threads for op in t.ops]
@@ -217,7 +254,7 @@ def test_defaults_apply_when_optional_keys_are_absent():
         4,
         0,
     )
-    assert (s.description, s.schedule, s.expect, s.expect_policy) == ("", None, (), ())
+    assert (s.description, s.schedule, s.expect) == ("", None, ())
     assert s.processes[0].mappings[0].prot == "rw"
     assert s.threads[0].repeat == 1
 
@@ -322,7 +359,10 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("expect unknown oracle", MINIMAL + '[expect]\nlost_writes = "never"\n', "expect.lost_writes", "lost_writes", ("unknown oracle 'lost_writes'", "did you mean 'lost_write'?")),
     ("expect bad value", MINIMAL + '[expect]\nlost_write = "always"\n', "expect.lost_write", "lost_write", ("unknown expectation 'always'", "sometimes, never")),
     ("expect value not a string", MINIMAL + "[expect]\nlost_write = true\n", "expect.lost_write", "lost_write", ("expected a string, found a boolean (true)",)),
-    ("expect unknown policy", MINIMAL + '[expect.spf-mm]\nlost_write = "never"\n', "expect.spf-mm", "[expect.spf-mm]", ("unknown policy 'spf-mm'",)),
+    ("expect unknown policy", MINIMAL + '[expect.spf-mm]\nlost_write = "never"\n', "expect.spf-mm", "[expect.spf-mm]", ("unknown policy or COW reuse rule 'spf-mm'", "did you mean 'spf-mm-seq'?")),
+    ("expect policy unknown reuse", MINIMAL + '[expect.classic.page-cont]\nlost_write = "never"\n', "expect.classic.page-cont", "[expect.classic.page-cont]", ("unknown COW reuse rule 'page-cont'", "did you mean 'page-count'?")),
+    ("expect reuse then policy", MINIMAL + '[expect.page-count.classic]\nlost_write = "never"\n', "expect.page-count.classic", "[expect.page-count.classic]", ("write [expect.classic.page-count]",)),
+    ("expect policy reuse bad oracle", MINIMAL + '[expect.classic.mapcount]\nlost = "never"\n', "expect.classic.mapcount.lost", "lost", ("unknown oracle 'lost'",)),
     ("expect policy bad oracle", MINIMAL + '[expect.vma-lock]\ndeadlocks = "never"\n', "expect.vma-lock.deadlocks", "deadlocks", ("did you mean 'deadlock'?",)),
 ]  # fmt: skip
 
