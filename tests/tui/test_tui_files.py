@@ -122,7 +122,12 @@ async def test_a_saved_schedule_reopens_at_the_same_step(tmp_path: Path, monkeyp
         assert isinstance(screen, DebuggerScreen)
         screen.action_save_schedule()  # the palette's "Save schedule so far"
         await settle(pilot)
-    (saved,) = tmp_path.glob("*.schedule.toml")
+        (saved,) = tmp_path.glob("*.schedule.toml")
+        first = saved.read_text()
+        assert "scenario_hash" in first  # refused on another scenario
+        screen.action_save_schedule()  # the same name again: a numbered file, the first one untouched
+        await settle(pilot)
+    assert len(list(tmp_path.glob("*.schedule.toml"))) == 2 and saved.read_text() == first
     again = open_session(str(SEED), schedule_path=str(saved))
     assert again.scenario.policy == "spf-refetch-vma"
     assert again.position == session.position

@@ -19,9 +19,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Header, Tab, Tabs
 
+from ...engine.files import NUMBER, WriteError
 from ...engine.schedule import Replay
+from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError
-from ...scenario import dump_schedule
 from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
@@ -231,7 +232,7 @@ class DebuggerScreen(BackgroundRuns):
         self.refresh_views(follow=follow)
         if s.branch_id != branch and s.branches:
             self.notify(
-                f"New branch {s.branch_id} starts at step {s.position - 1}; the old future is kept as branch {branch}.",
+                f"New branch {s.branch_id} starts at step {s.position}; the old future is kept as branch {branch}.",
                 title="Branched",
             )
 
@@ -406,7 +407,7 @@ class DebuggerScreen(BackgroundRuns):
         options = [(str(s.branch_id), f"branch {s.branch_id}", f"this one · {s.length} steps")]
         for b in s.branches:
             options.append(
-                (str(b.id), f"branch {b.id}", f"leaves at step {b.at} · {len(b)} steps · {len(b.marks)} marks")
+                (str(b.id), f"branch {b.id}", f"leaves at step {b.at + 1} · {len(b)} steps · {len(b.marks)} marks")
             )
         self.app.push_screen(
             ChoiceDialog("Switch branch", options, str(s.branch_id)),
@@ -423,20 +424,21 @@ class DebuggerScreen(BackgroundRuns):
         s = self.session
         stem = Path(s.scenario.path).stem if s.scenario.path else "session"
         target = Path.cwd() / f"{stem}.step{s.position}.schedule.toml"
-        text = dump_schedule(
-            s.schedule_entries(s.position),
-            s.scenario.path or None,
-            f"saved by spftui at step {s.position}: {s.stop.text}",
-            policy=s.scenario.policy,
-            reuse=s.scenario.reuse,
-            stop_at=s.position,
-        )
-        try:
-            target.write_text(text)
-        except OSError as err:
-            self.say(f"cannot write {target}: {err.strerror or err}")
+        try:  # atomically, with the scenario's identity; a taken name gets a number, never overwritten
+            written = write_schedule(
+                str(target),
+                s.scenario,
+                s.schedule_entries(s.position),
+                f"saved by spftui at step {s.position}: {s.stop.text}",
+                policy=s.scenario.policy,
+                reuse=s.scenario.reuse,
+                stop_at=s.position,
+                exists=NUMBER,
+            )
+        except WriteError as err:
+            self.say(str(err))
             return
-        self.notify(f"Saved {target.name}: replay it with --schedule.", title="Schedule saved")
+        self.notify(f"Saved {Path(written).name}: replay it with --schedule.", title="Schedule saved")
 
     def show_exploration(self, r: Result) -> None:
         """The explorer finished: land on its counterexample, or report the verdicts."""
