@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from ..engine import Cursor, Session
+from ..engine import Cursor, Session, Timeline
 from ..engine.view import Machine
 
 WINDOW = 96
@@ -33,11 +33,15 @@ class Recent:
     def __init__(self) -> None:
         self.key: Hashable = None
         self.cursor: Cursor | None = None
+        self.timeline: Timeline | None = None
         self.seq: dict[int, tuple[int, ...]] = {}
 
     def _cursor(self, session: Session, key: Hashable) -> Cursor:
-        if key != self.key or self.cursor is None:
+        # A restart (or a policy switch) gives the session a new timeline under the same key:
+        # a cursor on the old one would replay the old run's steps.
+        if key != self.key or self.cursor is None or self.timeline is not session.timeline:
             self.key = key
+            self.timeline = session.timeline
             self.cursor = session.timeline.cursor()
             self.seq = {}
         return self.cursor

@@ -61,7 +61,7 @@ class FramesPane(Pane):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.changed_rows: list[int] = []
-        self.shown_at: tuple[Any, int] | None = None
+        self.shown_at: tuple[Any, int, int] | None = None
         """(timeline, position) of the rows built last: a step from there rebuilds only what it changed."""
         self.sigs: list[tuple[Any, ...]] = []
         self.refs: dict[int, list[int]] = {}
@@ -74,13 +74,14 @@ class FramesPane(Pane):
         for t in m.threads:
             for pfn in t.refs:
                 refs.setdefault(pfn, []).append(t.index)
-        at = (view.epoch, view.position)
+        # (the before-state's step too: rows built against another before-state are not reused)
+        at = (view.epoch, view.position, view.before.steps if view.before is not None else -1)
         last, self.shown_at = self.shown_at, at
         n = len(m.frames)
         if last is not None and len(self.sigs) == n and last[0] == at[0]:
-            if last[1] == at[1]:
+            if last[1:] == at[1:]:
                 return self.rows  # same state (a thread selected, a breakpoint added)
-            if last[1] == at[1] - 1 and view.before is not None:
+            if last[1] == at[1] - 1 == at[2] and view.before is not None:
                 return self._after_one_step(view, names, refs)
         return self._build_all(view, names, refs)
 
@@ -123,7 +124,10 @@ class FramesPane(Pane):
         assert view.before is not None
         before = view.before.frames
         sigs = self.sigs
-        dirty = {i - 1 for i in self.changed_rows}  # rows are pfn + 1 (the header is row 0)
+        # Rows showing an old value are redrawn too (their "was" is the previous step's), not only
+        # the ones `changed_rows` lists: rows are pfn + 1 (the header is row 0).
+        dirty = {i - 1 for i in self.changed_rows}
+        dirty.update(i - 1 for i, r in enumerate(self.rows) if isinstance(r, FrameRow) and r.old is not None)
         for i, f in enumerate(m.frames):
             sig = _sig(f)
             if sig != sigs[i]:

@@ -38,7 +38,7 @@ class PtePane(Pane):
         super().__init__(id=id, classes=classes)
         self.exprs: dict[int, str] = {}  # row -> what `w` watches there (PTE rows: from the row)
         self.changed_rows: list[int] = []
-        self.shown_at: tuple[Any, int] | None = None
+        self.shown_at: tuple[Any, int, int] | None = None
         """(timeline, position) of the rows built last: a step from there reuses the PTE rows it left alone."""
         self.table_rows: dict[tuple[str, int], tuple[dict[int, int], list[PteRow]]] = {}
         """(mm, pmd) -> the table's entries and the PTE rows last built from them."""
@@ -48,13 +48,14 @@ class PtePane(Pane):
     def build(self, view: View) -> list[Any]:
         m = view.machine
         names = view.session.names
-        at = (view.epoch, view.position)
+        # (the before-state's step too: rows built against another before-state are not reused)
+        at = (view.epoch, view.position, view.before.steps if view.before is not None else -1)
         last, self.shown_at = self.shown_at, at
         if last == at:
             return self.rows  # same state (a thread selected, a breakpoint added)
         # A row is reused when its PTE is unchanged and nothing else marks it:
         # only after one step on the same timeline (its "changed" marks are the step's).
-        one_step = last is not None and last[0] == at[0] and last[1] == at[1] - 1
+        one_step = last is not None and last[0] == at[0] and last[1] == at[1] - 1 == at[2]
         cache = self.table_rows if one_step else {}
         self.table_rows = {}
         rows: list[Any] = []
