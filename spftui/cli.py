@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from . import __version__
+from .run_options import add_run_options, open_with
 
 SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
 
@@ -21,34 +22,6 @@ def load(args: argparse.Namespace) -> Any:
     """Scenario + strategy from the common options; raises ScenarioError/BadInput."""
     opening = open_with(args)
     return opening.scenario, opening.strategy(), opening.stop_at
-
-
-def open_with(args: argparse.Namespace) -> Any:
-    """The engine's Opening for the common options; prints its warning, if any."""
-    from .engine.opening import open_scenario
-
-    opening = open_scenario(
-        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
-    )
-    if opening.warning:
-        print(f"spftui: warning: {opening.warning}", file=sys.stderr)
-    return opening
-
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    from .scenario.model import POLICIES, REUSE_RULES
-
-    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
-    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
-    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
-    p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
-    p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
-    p.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many steps (default 1,000,000)")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="replay a schedule recorded on another scenario; let --save-schedule replace an existing file",
-    )
 
 
 def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
@@ -152,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore_cli.add_explore_parser(sub)
     explore_cli.add_matrix_parser(sub)
-    why_cli.add_why_parser(sub, add_run_options)
+    why_cli.add_why_parser(sub)
 
     from .kernel_check_cli import add_kernel_check_parser
 

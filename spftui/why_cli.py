@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from .run_options import add_run_options, open_with
+
 BREAK_KINDS = ("aba", "abort", "violation", "step")
 
 
@@ -35,17 +37,6 @@ def add_break_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from .engine.opening import open_scenario
-
-    opening = open_scenario(
-        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
-    )
-    if opening.warning:
-        print(f"spftui: warning: {opening.warning}", file=sys.stderr)
-    return opening
-
-
 def run_to_break(args: argparse.Namespace) -> int:
     """`spftui check --break …`: run until a breakpoint fires; print the steps so far and the stop."""
     from .engine.describe import event_fields, notable
@@ -53,7 +44,7 @@ def run_to_break(args: argparse.Namespace) -> int:
     from .engine.session import Session
     from .report import check_report
 
-    opening = _open(args)
+    opening = open_with(args)
     session = Session(opening.scenario, strategy=opening.strategy())
     for kind, match in args.break_:
         session.add_breakpoint(kind, match=match)
@@ -86,7 +77,7 @@ def run_to_break(args: argparse.Namespace) -> int:
     return 0 if fired else 1
 
 
-def add_why_parser(sub: Any, add_run_options: Any) -> None:
+def add_why_parser(sub: Any) -> None:
     p = sub.add_parser(
         "why",
         help="why does a value have its value at a step? (backward dataflow)",
@@ -105,7 +96,7 @@ def run_why(args: argparse.Namespace) -> int:
     from .engine.session import Session
     from .engine.why import WhyError, why
 
-    opening = _open(args)
+    opening = open_with(args)
     session = Session(opening.scenario, strategy=opening.strategy())
     session.run(limit=args.max_steps)
     at = session.length if args.at is None else args.at

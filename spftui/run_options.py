@@ -1,0 +1,36 @@
+"""The options every run command shares (scenario, policy, reuse, schedule, seed, limits) and
+opening a scenario from them: one place for `check`, `trace`, `why` and the debugger."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def open_with(args: argparse.Namespace) -> Any:
+    """The engine's Opening for the common options; prints its warning, if any."""
+    from .engine.opening import open_scenario
+
+    opening = open_scenario(
+        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
+    )
+    if opening.warning:
+        print(f"spftui: warning: {opening.warning}", file=sys.stderr)
+    return opening
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    from .scenario.model import POLICIES, REUSE_RULES
+
+    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
+    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
+    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
+    p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
+    p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
+    p.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many steps (default 1,000,000)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replay a schedule recorded on another scenario; let --save-schedule replace an existing file",
+    )
