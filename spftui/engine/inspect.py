@@ -383,18 +383,16 @@ def _check_path(path: PathRef, names: Names, source: str) -> None:
     def fail(message: str, position: int) -> ExprError:
         return ExprError(message, position, source)
 
-    def thread(name: object, position: int) -> str:
-        if name is DYNAMIC:
-            return "thread"
-        if name not in names.threads:
+    def member(table: str, name: object, position: int) -> str:
+        """`thread[NAME]` / `process[NAME]`: the name must be one of the scenario's."""
+        known = names.threads if table == "thread" else names.processes
+        if name is not DYNAMIC and name not in known:
             shown = str(name)[:40]
-            listed = ", ".join(names.threads)
-            raise fail(f"no thread '{shown}'{_did_you_mean(shown, list(names.threads))} (threads: {listed})", position)
-        return "thread"
-
-    def process(name: object, position: int) -> str:
-        if name is DYNAMIC:
-            return "process"
+            plural = "threads" if table == "thread" else "processes"
+            raise fail(
+                f"no {table} '{shown}'{_did_you_mean(shown, list(known))} ({plural}: {', '.join(known)})", position
+            )
+        return table
         if name not in names.processes:
             shown = str(name)[:40]
             listed = ", ".join(names.processes)
@@ -432,7 +430,7 @@ def _check_path(path: PathRef, names: Names, source: str) -> None:
             return
         if kind in ("thread table", "process table"):
             key = name if name is not None else step.key
-            kind = thread(key, at) if kind == "thread table" else process(key, at)
+            kind = member("thread" if kind == "thread table" else "process", key, at)
         elif name is None:  # an index
             kind = {"frame table": "frame", "pte table": "pte", "vma table": "vma"}.get(kind, "value")
         elif kind == "vmf":
