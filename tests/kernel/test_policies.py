@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from spftui.kernel import all_labels, build_machine
+from spftui.kernel import Machine, all_labels, build_machine
 from spftui.scenario import POLICIES, REUSE_RULES, parse_scenario
 from spftui.scenario.policies import POLICY, POLICY_LIST, REUSE, REUSE_LIST
 
