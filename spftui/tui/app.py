@@ -203,7 +203,7 @@ class SpftuiApp(App[int]):
         for kind in ("abort", "violation", "step", "watch", "condition"):
             yield SystemCommand(
                 f"Breakpoint: add {kind}…",
-                f"Open the breakpoint dialog for a {kind} breakpoint",
+                f"Open the breakpoint dialog for {'an' if kind[0] in 'aeiou' else 'a'} {kind} breakpoint",
                 lambda kind=kind: d.action_add_breakpoint(kind),
             )
         if s.branches:
