@@ -8,14 +8,16 @@ paths (see spftui/tui/screens/command.py).
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
-from textual.command import CommandPalette
+from rich.style import Style
+from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, drain, post_key, press, settle
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.breakpoint import BreakpointDialog
-from spftui.tui.screens.command import SafeCommandPalette
+from spftui.tui.screens.command import SafeCommandList, SafeCommandPalette
 from spftui.tui.screens.debugger import DebuggerScreen
 
 SIZES = [(120, 40), (80, 24)]
@@ -166,4 +168,19 @@ async def test_the_theme_palette_is_guarded_too(paging: str) -> None:
         await pilot.pause()
         assert isinstance(app.screen, SafeCommandPalette)
         await press(pilot, "escape", "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_a_click_on_a_hit_that_a_search_replaced_does_nothing() -> None:
+    """The stock OptionList indexes its options with the clicked row's old index (IndexError)."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "ctrl+p")
+        hits = app.screen.query_one(SafeCommandList)
+        stale = SimpleNamespace(style=Style(meta={"option": hits.option_count + 5}))
+        await hits._on_click(stale)  # type: ignore[arg-type]
+        with pytest.raises(IndexError):  # what Textual 8.2.8's CommandList does with it
+            await CommandList._on_click(hits, stale)  # type: ignore[arg-type]
+        assert isinstance(app.screen, SafeCommandPalette)
+        await press(pilot, "escape")
         assert isinstance(app.screen, DebuggerScreen)

@@ -7,6 +7,8 @@ Random keys in a terminal crashed the stock `CommandPalette`:
   `OptionList._move_page` reads a line map that is not built yet → `KeyError`;
 - a key handled while the palette is being dismissed: its children are gone
   and `query_one(CommandList)` raises `NoMatches`;
+- a click on a hit that a search has just replaced: `OptionList._on_click`
+  indexes the old option list → `IndexError` (`SafeCommandList`);
 - a selection queued behind Esc (or a second one): `Screen.dismiss` pops
   whatever screen is on top, so it popped the debugger (or raised
   `ScreenStackError` with nothing left to pop).
@@ -22,16 +24,42 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from textual import events
+from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.command import CommandList, CommandPalette
+from textual.command import CommandInput, CommandList, CommandPalette, SearchIcon
+from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.widgets import Button, LoadingIndicator
 
 PAGING = frozenset({"page_up", "page_down"})
 
 
+class SafeCommandList(CommandList):
+    """The palette's hit list: a click on a hit that is no longer there does nothing."""
+
+    async def _on_click(self, event: events.Click) -> None:
+        clicked: int | None = event.style.meta.get("option")
+        if clicked is not None and not 0 <= clicked < self.option_count:
+            return
+        await super()._on_click(event)
+
+
 class SafeCommandPalette(CommandPalette):
     """Textual's command palette, minus the crashes (Textual 8.2.8)."""
+
+    def compose(self) -> ComposeResult:
+        """Textual's own layout (8.2.8), with `SafeCommandList` for its hit list."""
+        with Vertical(id="--container"):
+            with Horizontal(id="--input"):
+                yield SearchIcon()
+                yield CommandInput(placeholder=self._placeholder, select_on_focus=False)
+                if not self.run_on_select:
+                    yield Button("\u25b6")
+            with Vertical(id="--results"):
+                yield SafeCommandList()
+                yield LoadingIndicator()
 
     # Priority: also when the list itself has focus (Tab, a click), whose own
     # OptionList bindings would page without the guard below.
