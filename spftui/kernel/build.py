@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def build_machine(sc: Scenario) -> Machine:
-    m = Machine(sc.policy, sc.reuse, sc.words_per_page)
+    m = Machine(sc.policy, sc.reuse, sc.words_per_page, sc.fixes_off)
     for p in sc.processes:
         mm = Mm(p.name)
         m.mms[p.name] = mm

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 def fork_lock(m: Machine, t: Thread) -> None:
     """mmap_write_lock_killable(oldmm): the parent's mmap_seq is odd for the whole fork."""
     if locks.mmap_write_lock(m, t, m.thread_mm(t)):
-        t.pc = "dup_mmap:vma_start_write" if m.policy.write_locks_vmas else "dup_mmap:vm_area_dup"
+        lock_vmas = m.policy.write_locks_vmas and m.fixed("fork_vma_write_lock")
+        t.pc = "dup_mmap:vma_start_write" if lock_vmas else "dup_mmap:vm_area_dup"
 
 
 @step("dup_mmap:vma_start_write")
@@ -62,7 +63,8 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
     mm.forking = child_name
     for vid in list(mm.vmas):
         v = m.vma_of(vid)
-        vma_write_begin(m, v)
+        if m.fixed("fork_vm_raw_write"):
+            vma_write_begin(m, v)
         anon = m.new_anon_vma() if v.anon_vma is not None else None
         m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
     t.vmf["pmds"] = tuple(sorted(mm.pgd))
@@ -125,8 +127,9 @@ def fork_flush(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     m.flush_tlb_mm(mm)
     mm.forking = ""
-    for vid in mm.vmas:
-        vma_write_end(m, m.vma_of(vid))
+    if m.fixed("fork_vm_raw_write"):
+        for vid in mm.vmas:
+            vma_write_end(m, m.vma_of(vid))
     t.pc = "dup_mmap:mmap_write_unlock"
 
 

@@ -43,9 +43,10 @@ class Machine:
     (("mm", name)); page tables, frames and TLBs have their own keys.
     """
 
-    def __init__(self, policy: str, reuse: str, words_per_page: int) -> None:
+    def __init__(self, policy: str, reuse: str, words_per_page: int, fixes_off: frozenset[str] = frozenset()) -> None:
         self.policy: Policy = POLICY[policy]
         self.reuse: ReuseRule = REUSE[reuse]
+        self.fixes_off = fixes_off
         self.nwords = words_per_page
         self.frames: list[Frame] = [Frame(ZERO_PFN, words_per_page)]
         self.frames[0].free = False  # the zero page is never freed
@@ -94,6 +95,10 @@ class Machine:
             put(self, value)
 
     # -------------------------------------------------------------- events
+    def fixed(self, name: str) -> bool:
+        """Whether the modelled fix `name` (scenario/fixes.py) is in this kernel."""
+        return name not in self.fixes_off
+
     def emit(self, event: Event) -> None:
         self.events.append(event)
 

@@ -27,6 +27,7 @@ from spftui.scenario.document import (
 )
 from spftui.scenario.errors import ScenarioError
 from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, read_text
+from spftui.scenario.fixes import FIXES
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     ANY_POLICY,
@@ -63,7 +64,7 @@ from spftui.scenario.syntax import (
 
 _TOP_KEYS = (
     "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
-    "process", "thread", "schedule", "expect",
+    "process", "thread", "schedule", "expect", "fixes",
 )  # fmt: skip
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
 _MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
@@ -108,6 +109,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         table = doc.table(("schedule",), top["schedule"], _SCHEDULE_KEYS)
         schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
     expect = _expect(doc, top, policy, reuse)
+    fixes_off = _fixes(doc, top)
     return Scenario(
         title=title,
         description=description,
@@ -121,7 +123,16 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         expect=expect,
         seed=seed,
         path=path,
+        fixes_off=fixes_off,
     )
+
+
+def _fixes(doc: Document, top: Table) -> frozenset[str]:
+    """`[fixes]`: NAME = false takes a modelled fix out (scenario/fixes.py)."""
+    if "fixes" not in top:
+        return frozenset()
+    table = doc.table(("fixes",), top["fixes"], FIXES)
+    return frozenset(name for name in table if not doc.get(table, ("fixes",), name, BOOLEAN))
 
 
 def _kernel(doc: Document, top: Table) -> str | None:

@@ -199,6 +199,7 @@ class Scenario:
     expect: tuple[ExpectTable, ...] = ()
     seed: int = 0
     path: str = ""
+    fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this
@@ -226,3 +227,10 @@ class Scenario:
             policy=policy or self.policy,
             reuse=reuse or self.reuse,
         )
+
+    def with_fixes(self, switches: dict[str, bool]) -> Scenario:
+        """A copy with each named fix switched on (True) or off (False)."""
+        off = set(self.fixes_off)
+        for name, on in switches.items():
+            (off.discard if on else off.add)(name)
+        return attrs.evolve(self, fixes_off=frozenset(off))
