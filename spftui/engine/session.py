@@ -46,6 +46,7 @@ __all__ = [
     "StepInfo",
     "StepRecord",
     "StopReason",
+    "bookmark_name_problem",
     "choice_array",
     "default_strategy",
 ]
@@ -114,6 +115,15 @@ class SavedTimeline:
 # A bookmark name is a word that `goto` cannot read as a step (a number, +N, start, end).
 BOOKMARK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,39}")
 _GOTO_WORDS = ("start", "begin", "end", "last")
+
+
+def bookmark_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a bookmark (None: it can)."""
+    if BOOKMARK_NAME.fullmatch(name) and name.lower() not in _GOTO_WORDS:
+        return None
+    return (
+        f"bad bookmark name {name!r}: use a word that starts with a letter (letters, digits, _ . : -; not start or end)"
+    )
 
 
 def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
@@ -645,11 +655,9 @@ class Session:
     def add_bookmark(self, name: str, step: int | None = None) -> int:
         """Name position `step` (default: here); a name already taken moves. Returns the step."""
         name = name.strip()
-        if not BOOKMARK_NAME.fullmatch(name) or name.lower() in _GOTO_WORDS:
-            raise SessionError(
-                f"bad bookmark name {name!r}: use a word that starts with a letter "
-                "(letters, digits, _ . : -; not start or end)"
-            )
+        problem = bookmark_name_problem(name)
+        if problem:
+            raise SessionError(problem)
         n = self._position if step is None else step
         if not 0 <= n <= len(self._tl):
             raise SessionError(f"step {n} is outside this timeline (0 to {len(self._tl)})")

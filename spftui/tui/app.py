@@ -7,6 +7,7 @@ the picker first.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,13 +18,18 @@ from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
+from ..engine.files import REPLACE, WriteError
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
-from ..scenario import Scenario
+from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session
+from ..scenario import Scenario, ScenarioError
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
+from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
+from .screens.error import ErrorDialog
 from .screens.picker import PickerScreen, load
+from .screens.quit import DISCARD, SAVE, QuitDialog
 
 
 def add_default_breakpoints(session: Session) -> None:
@@ -42,6 +48,10 @@ class SpftuiApp(App[int]):
             None to start with the scenario picker.
         policy, reuse: override the scenario's validation policy / reuse rule.
         seed: schedule with SeededRandom(seed) instead of the scenario's default.
+        session_file: the session file `source` was loaded from (`--session`): `q` saves
+            to it. Without one, sessions are saved to the state directory
+            (engine/session_file.py) and the one saved for a scenario is offered
+            when that scenario is opened again.
     """
 
     CSS_PATH = "app.tcss"
@@ -55,9 +65,13 @@ class SpftuiApp(App[int]):
         reuse: str | None = None,
         seed: int | None = None,
         strategy: Strategy | None = None,
+        session_file: str | None = None,
     ) -> None:
         super().__init__()
         self.generation = 0
+        self.session_file = session_file
+        self.saved_text: str | None = None
+        """The session as last saved or opened (`q` asks only when it differs)."""
         self.session: Session | None = None
         if isinstance(source, Session):
             self.session = source
@@ -75,6 +89,7 @@ class SpftuiApp(App[int]):
             self.push_screen(PickerScreen(first_run=True), self._first_pick)
         else:
             self.push_screen(DebuggerScreen())
+            self.call_after_refresh(self.opened)
 
     def _first_pick(self, sc: Scenario | None) -> None:
         if sc is None:
@@ -94,6 +109,7 @@ class SpftuiApp(App[int]):
         self.session = Session(sc, breakpoints=old.breakpoints if old is not None else None)
         add_default_breakpoints(self.session)
         self.generation += 1
+        self.session_file = None
         screen = self.debugger()
         if screen is None:
             self.push_screen(DebuggerScreen())
@@ -101,6 +117,108 @@ class SpftuiApp(App[int]):
             screen.selected = 0
             screen.refresh_views(follow=True)
             self.notify(f"Loaded {sc.title}.", title=Path(sc.path).name if sc.path else "Scenario")
+        self.call_after_refresh(self.opened)
+
+    # --------------------------------------------------------- sessions
+    def opened(self) -> None:
+        """A session is shown: remember it as saved, and offer the one saved for this scenario."""
+        s = self.session
+        if s is None:
+            return
+        self.saved_text = dump_session(s)
+        path = autosave_path(s.scenario)
+        if self.session_file is not None or not os.path.isfile(path):
+            return
+        try:
+            saved = load_session(path)
+        except ScenarioError as err:  # left as it is: the user may want to mend it
+            self.notify(str(err), title="The saved session cannot be read", severity="warning", timeout=10)
+            return
+        what = (
+            f"{len(saved.breakpoints)} breakpoints, {len(saved.bookmarks)} bookmarks, "
+            f"{max(len(saved.timelines), 1)} timeline(s), at step {saved.step}"
+        )
+        self.push_screen(
+            ChoiceDialog(
+                f"Restore the session saved for {s.scenario.title}?",
+                [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays in {path} until you save")],
+                "restore",
+            ),
+            lambda choice: self.restore(path) if choice == "restore" else None,
+        )
+
+    def restore(self, path: str) -> bool:
+        """Replace the session by the one saved in `path` (an error dialog if it cannot be)."""
+        assert self.session is not None
+        try:
+            s, warning = load_session_for(path, self.session.scenario)
+        except ScenarioError as err:
+            self.push_screen(ErrorDialog("Cannot restore the session", str(err)))
+            return False
+        self.session = s
+        self.generation += 1
+        self.saved_text = dump_session(s)
+        screen = self.debugger()
+        if screen is not None:
+            screen.refresh_views(follow=True)
+        if warning:
+            self.notify(warning, title="Session restored", severity="warning", timeout=10)
+        else:
+            self.notify(f"Restored from {path}.", title="Session restored")
+        return True
+
+    def session_target(self) -> str:
+        """Where `q` saves: the `--session` file, else the state directory's file for this scenario."""
+        assert self.session is not None
+        return self.session_file or autosave_path(self.session.scenario)
+
+    def save_session(self, path: str | None = None, exists: str = REPLACE) -> str:
+        """Save the session (WriteError); the file written becomes where `q` saves."""
+        assert self.session is not None
+        written = save_session(self.session, path or self.session_target(), exists=exists)
+        if path is not None:
+            self.session_file = written
+        self.saved_text = dump_session(self.session)
+        return written
+
+    def unsaved(self) -> bool:
+        return self.session is not None and dump_session(self.session) != self.saved_text
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q and the palette's Quit."""
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """`q`, Ctrl+Q and the palette's Quit: ask first when there is unsaved work."""
+        dbg = self.debugger()
+        if dbg is not None and dbg.busy:
+            dbg.interrupt.set()
+            dbg.say("interrupted the run: press q again to quit", "bold #ffaf00")
+            return
+        if not self.unsaved():
+            self.exit(0)
+            return
+        if isinstance(self.screen, QuitDialog):
+            return
+        s = self.session
+        assert s is not None
+        watches = sum(b.kind == "watch" for b in s.breakpoints.items)
+        what = (
+            f"{len(s.breakpoints.items)} breakpoints ({watches} watches), {len(s.bookmarks)} bookmarks, "
+            f"{len(s.branches) + 1} timeline(s), at step {s.position}."
+        )
+        self.push_screen(QuitDialog(what, self.session_target()), self._quit_answer)
+
+    def _quit_answer(self, choice: str | None) -> None:
+        if choice == SAVE:
+            try:
+                self.save_session()
+            except WriteError as err:
+                self.push_screen(ErrorDialog("Cannot save the session", str(err)))
+                return
+            self.exit(0)
+        elif choice == DISCARD:
+            self.exit(0)
 
     def action_open(self) -> None:
         """Open the scenario picker."""
