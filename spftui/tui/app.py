@@ -89,7 +89,7 @@ class SpftuiApp(App[int]):
             self.push_screen(PickerScreen(first_run=True), self._first_pick)
         else:
             self.push_screen(DebuggerScreen())
-            self.call_after_refresh(self.opened)
+            self.opened()
 
     def _first_pick(self, sc: Scenario | None) -> None:
         if sc is None:
@@ -117,7 +117,7 @@ class SpftuiApp(App[int]):
             screen.selected = 0
             screen.refresh_views(follow=True)
             self.notify(f"Loaded {sc.title}.", title=Path(sc.path).name if sc.path else "Scenario")
-        self.call_after_refresh(self.opened)
+        self.opened()
 
     # --------------------------------------------------------- sessions
     def opened(self) -> None:
@@ -127,7 +127,12 @@ class SpftuiApp(App[int]):
             return
         self.saved_text = dump_session(s)
         path = autosave_path(s.scenario)
-        if self.session_file is not None or not os.path.isfile(path):
+        if self.session_file is None and os.path.isfile(path):
+            self.call_after_refresh(self._offer, path)
+
+    def _offer(self, path: str) -> None:
+        s = self.session
+        if s is None or autosave_path(s.scenario) != path:
             return
         try:
             saved = load_session(path)
