@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tui_helpers import SEED, press, screen_text, type_text
 
-from spftui.engine.session_file import autosave_path, dump_session
+from spftui.engine.session_file import autosave_path, dump_session, load_session_for
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.choice import ChoiceDialog
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -127,9 +127,6 @@ async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) 
     assert app.return_code == 0
     text = target.read_text()
     assert 'scenario_name = "cow_lost_write"' in text and "[[bookmark]]" in text
-
-    from spftui.tui import run_app  # noqa: F401  (the CLI path: see the subprocess test)
-    from spftui.engine.session_file import load_session_for
 
     s, _ = load_session_for(str(target), app.session.scenario)  # type: ignore[union-attr]
     assert dump_session(s) == text
