@@ -14,6 +14,7 @@ from pathlib import Path
 from textual import events
 from textual.app import App, SystemCommand
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
@@ -24,6 +25,7 @@ from ..engine.session import Session
 from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session
 from ..scenario import Scenario, ScenarioError
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
+from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
 from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
@@ -233,6 +235,19 @@ class SpftuiApp(App[int]):
     def _picked(self, sc: Scenario | None) -> None:
         if sc is not None:
             self.install(sc)
+
+    # ----------------------------------------------------------- themes
+    _contrast = {True: ContrastFilter(DARK_MIN_CONTRAST), False: ContrastFilter(MIN_CONTRAST)}
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, and one that keeps the panes' colours readable on the theme (contrast.py).
+
+        Not on the ANSI themes: their colours are the terminal's, unknown here."""
+        filters = list(super().get_line_filters())
+        theme = self.current_theme
+        if not theme.ansi:
+            filters.append(self._contrast[theme.dark])
+        return filters
 
     # ---------------------------------------------------------- palette
     def action_command_palette(self) -> None:
