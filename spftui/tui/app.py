@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -237,7 +238,10 @@ class SpftuiApp(App[int]):
             self.install(sc)
 
     # ----------------------------------------------------------- themes
-    _contrast = {True: ContrastFilter(DARK_MIN_CONTRAST), False: ContrastFilter(MIN_CONTRAST)}
+    _contrast: ClassVar[dict[bool, ContrastFilter]] = {
+        True: ContrastFilter(DARK_MIN_CONTRAST),
+        False: ContrastFilter(MIN_CONTRAST),
+    }
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """Textual's filters, and one that keeps the panes' colours readable on the theme (contrast.py).
