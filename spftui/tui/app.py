@@ -20,10 +20,10 @@ from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
-from ..engine.files import REPLACE, WriteError
+from ..engine.files import NUMBER, REPLACE, WriteError, write_file
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
-from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session
+from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session, state_dir
 from ..scenario import Scenario, ScenarioError
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
@@ -33,6 +33,18 @@ from .screens.debugger import DebuggerScreen
 from .screens.error import ErrorDialog
 from .screens.picker import PickerScreen, load
 from .screens.quit import DISCARD, SAVE, QuitDialog
+
+SCREENSHOT_ENV = "SPFTUI_SCREENSHOT_DIR"
+
+
+def screenshot_dir() -> str:
+    """Where screenshots go: $SPFTUI_SCREENSHOT_DIR, else ~/Downloads if it exists, else the
+    state directory's `screenshots` folder (engine/session_file.state_dir)."""
+    own = os.environ.get(SCREENSHOT_ENV)
+    if own:
+        return os.path.expanduser(own)
+    downloads = os.path.join(os.path.expanduser("~"), "Downloads")
+    return downloads if os.path.isdir(downloads) else os.path.join(state_dir(), "screenshots")
 
 
 def add_default_breakpoints(session: Session) -> None:
@@ -253,6 +265,30 @@ class SpftuiApp(App[int]):
             filters.append(self._contrast[theme.dark])
         return filters
 
+    # -------------------------------------------------------- screenshot
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's "Save screenshot": an SVG in `screenshot_dir()` (created), saying where.
+
+        Textual's own writes to ~/Downloads and fails when that does not exist."""
+        from textual._files import generate_datetime_filename
+
+        directory = path or screenshot_dir()
+        name = filename or generate_datetime_filename(self.title, ".svg", time_format)
+        target = os.path.join(directory, name)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            written = write_file(target, self.export_screenshot(), exists=NUMBER, what="the screenshot")
+        except (OSError, WriteError) as err:
+            reason = err if isinstance(err, WriteError) else f"{directory}: {err.strerror or err}"
+            self.notify(
+                f"Cannot save the screenshot: {reason}", title="Screenshot", severity="error", timeout=10, markup=False
+            )
+            return None
+        self.notify(f"Saved {written}", title="Screenshot", markup=False)
+        return written
+
     # ---------------------------------------------------------- palette
     def action_command_palette(self) -> None:
         """Ctrl+P: the command palette, guarded against Textual's crashes (screens/command.py)."""
@@ -363,6 +399,17 @@ class SpftuiApp(App[int]):
             "Save schedule so far",
             "Write the steps up to here as a schedule file (for --schedule)",
             d.action_save_schedule,
+        )
+        yield SystemCommand(
+            "Show the narration  (N)",
+            "The explorer's narrated counterexample (or this run, told step by step): reread and copy it",
+            d.action_narration,
+        )
+        yield SystemCommand("Bookmark this step…  (m)", "Name the current step; g takes the name", d.action_bookmark)
+        yield SystemCommand(
+            "Save session as…  (Ctrl+S)",
+            "Breakpoints, watches, bookmarks, branches and the step, as a TOML file (--session FILE opens it)",
+            d.action_save_session_as,
         )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)
