@@ -139,3 +139,15 @@ async def test_the_screenshot_is_saved_when_downloads_does_not_exist(
         await pilot.pause()
         written = app.deliver_screenshot()
         assert written is not None and Path(written).parent == tmp_path / "my" / "shots"
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"),
+    [("spf-mm-seq", "mmap_seq A 0 · B 0"), ("spf-vma-seq", "vm_sequence A 0 · B 0"), ("vma-lock", "mm_lock_seq A 0")],
+)
+async def test_the_first_screen_at_80x24_shows_the_seqcount_the_policy_checks(policy: str, shown: str) -> None:
+    app = SpftuiApp(SEED, policy=policy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        status_line = [ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0")]
+        assert status_line and shown in status_line[0]
