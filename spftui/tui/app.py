@@ -22,6 +22,7 @@ from textual.widget import AwaitMount
 
 from ..engine.files import NUMBER, REPLACE, WriteError, write_file
 from ..engine.schedule import SeededRandom, Strategy
+from ..engine.schedule_file import identity
 from ..engine.session import Session
 from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session, state_dir
 from ..scenario import Scenario, ScenarioError
@@ -45,6 +46,11 @@ def screenshot_dir() -> str:
         return os.path.expanduser(own)
     downloads = os.path.join(os.path.expanduser("~"), "Downloads")
     return downloads if os.path.isdir(downloads) else os.path.join(state_dir(), "screenshots")
+
+
+def count(n: int, one: str, many: str = "") -> str:
+    """`1 bookmark`, `2 bookmarks`."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def add_default_breakpoints(session: Session) -> None:
@@ -155,12 +161,12 @@ class SpftuiApp(App[int]):
             self.notify(str(err), title="The saved session cannot be read", severity="warning", timeout=10)
             return
         what = (
-            f"{len(saved.breakpoints)} breakpoints, {len(saved.bookmarks)} bookmarks, "
-            f"{max(len(saved.timelines), 1)} timeline(s), at step {saved.step}"
+            f"{count(len(saved.breakpoints), 'breakpoint')}, {count(len(saved.bookmarks), 'bookmark')}, "
+            f"{count(max(len(saved.timelines), 1), 'timeline')}, at step {saved.step}"
         )
         self.push_screen(
             ChoiceDialog(
-                f"Restore the session saved for {s.scenario.title}?",
+                f"Restore your last session of {identity(s.scenario)[0]}?",
                 [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays in {path} until you save")],
                 "restore",
             ),
@@ -224,8 +230,8 @@ class SpftuiApp(App[int]):
         assert s is not None
         watches = sum(b.kind == "watch" for b in s.breakpoints.items)
         what = (
-            f"{len(s.breakpoints.items)} breakpoints ({watches} watches), {len(s.bookmarks)} bookmarks, "
-            f"{len(s.branches) + 1} timeline(s), at step {s.position}."
+            f"{count(len(s.breakpoints.items), 'breakpoint')} ({count(watches, 'watch', 'watches')}), "
+            f"{count(len(s.bookmarks), 'bookmark')}, {count(len(s.branches) + 1, 'timeline')}, at step {s.position}."
         )
         self.push_screen(QuitDialog(what, self.session_target()), self._quit_answer)
 
