@@ -127,6 +127,11 @@ class SpftuiApp(App[int]):
     def install(self, sc: Scenario) -> None:
         """Make `sc` the scenario being debugged; breakpoints carry over."""
         old = self.session
+        if old is not None and self.session_file is None and self.unsaved():
+            try:  # into the state directory, where opening that scenario again offers it back
+                self.notify(f"Saved the session of {identity(old.scenario)[0]} to {self.save_session()}.", markup=False)
+            except WriteError as err:
+                self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
         self.session = Session(sc, breakpoints=old.breakpoints if old is not None else None)
         add_default_breakpoints(self.session)
         self.generation += 1
