@@ -147,7 +147,9 @@ def tui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
     parser.add_argument(
-        "--session", metavar="FILE", help="open a saved session (breakpoints, bookmarks, branches, step); q saves to it"
+        "--session",
+        metavar="FILE",
+        help="open a saved session (its breakpoints, bookmarks, branches, step, policy and schedule); q saves to it",
     )
     return parser
 

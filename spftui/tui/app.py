@@ -163,7 +163,9 @@ class SpftuiApp(App[int]):
         try:
             saved = load_session(path)
         except ScenarioError as err:  # left as it is: the user may want to mend it
-            self.notify(str(err), title="The saved session cannot be read", severity="warning", timeout=10)
+            self.notify(
+                str(err), title="The saved session cannot be read", severity="warning", timeout=10, markup=False
+            )
             return
         what = (
             f"{count(len(saved.breakpoints), 'breakpoint')}, {count(len(saved.bookmarks), 'bookmark')}, "
@@ -193,9 +195,9 @@ class SpftuiApp(App[int]):
         if screen is not None:
             screen.refresh_views(follow=True)
         if warning:
-            self.notify(warning, title="Session restored", severity="warning", timeout=10)
+            self.notify(warning, title="Session restored", severity="warning", timeout=10, markup=False)
         else:
-            self.notify(f"Restored from {path}.", title="Session restored")
+            self.notify(f"Restored from {path}.", title="Session restored", markup=False)
         return True
 
     def session_target(self) -> str:

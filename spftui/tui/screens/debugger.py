@@ -574,6 +574,7 @@ class DebuggerScreen(BackgroundRuns):
             self.notify(
                 f"Saved {written}: open it with spftui {scenario_name(s.scenario)} --session FILE.",
                 title="Session saved",
+                markup=False,
             )
 
         self.app.push_screen(
