@@ -240,7 +240,13 @@ class SpftuiApp(App[int]):
             f"{count(len(s.breakpoints.items), 'breakpoint')} ({count(watches, 'watch', 'watches')}), "
             f"{count(len(s.bookmarks), 'bookmark')}, {count(len(s.branches) + 1, 'timeline')}, at step {s.position}."
         )
-        self.push_screen(QuitDialog(what, self.session_target()), self._quit_answer)
+        target = self.session_target()
+        note = (
+            "; offered again when this scenario is opened."
+            if target == autosave_path(s.scenario)
+            else f"; open it again with spftui {identity(s.scenario)[0]} --session FILE."
+        )
+        self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 
     def _quit_answer(self, choice: str | None) -> None:
         if choice == SAVE:

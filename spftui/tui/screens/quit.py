@@ -23,19 +23,16 @@ class QuitDialog(Dialog[str | None]):
         Binding("escape,c", "choose('')", "Cancel"),
     ]
 
-    def __init__(self, what: str, path: str) -> None:
+    def __init__(self, what: str, path: str, note: str = "") -> None:
         super().__init__()
         self.what = what
         self.path = path
+        self.note = note
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog quit-dialog"):
             yield Label("Save this session before quitting?", classes="dialog-title")
-            yield Static(
-                f"{self.what}\nSaved to {self.path}; offered again when this scenario is opened.",
-                id="quit-what",
-                markup=False,
-            )
+            yield Static(f"{self.what}\nSaved to {self.path}{self.note}", id="quit-what", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (s)", variant="primary", id=SAVE)
                 yield Button("Discard (d)", variant="error", id=DISCARD)
