@@ -146,6 +146,11 @@ def tui_parser() -> argparse.ArgumentParser:
         "--goto", type=int, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
     )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
+    parser.add_argument(
+        "--session",
+        metavar="FILE",
+        help="open a saved session (its breakpoints, bookmarks, branches, step, policy and schedule); q saves to it",
+    )
     return parser
 
 
@@ -195,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
 def open_tui(args: argparse.Namespace) -> int:
     if args.scenario is None and args.schedule:
         raise BadInput("--schedule needs a scenario")
+    if args.session and (args.scenario is None or args.schedule or args.seed is not None):
+        raise BadInput("--session needs a scenario, and replaces --schedule and --seed")
     # validated here, once, before the screen opens: errors go to stderr, exit 2
     opening = open_with(args) if args.scenario else None
     from .tui import run_app
 
-    return run_app(opening, goto_step=args.goto)
+    return run_app(opening, goto_step=args.goto, session_file=args.session)
 
 
 if __name__ == "__main__":  # pragma: no cover

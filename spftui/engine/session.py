@@ -14,7 +14,8 @@ a new branch; the abandoned future is kept in `branches` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import re
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
@@ -38,12 +39,14 @@ __all__ = [
     "LABELS",
     "Branch",
     "Mark",
+    "SavedTimeline",
     "Session",
     "SessionError",
     "Status",
     "StepInfo",
     "StepRecord",
     "StopReason",
+    "bookmark_name_problem",
     "choice_array",
     "default_strategy",
 ]
@@ -99,6 +102,30 @@ class StepInfo:
     events: tuple[Event, ...]
 
 
+@attrs.frozen
+class SavedTimeline:
+    """One timeline as data (for session files): the thread index of each step, and which
+    steps were chosen by hand (0-based), under its branch id."""
+
+    id: int
+    threads: tuple[int, ...]
+    manual: frozenset[int] = frozenset()
+
+
+# A bookmark name is a word that `goto` cannot read as a step (a number, +N, start, end).
+BOOKMARK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,39}")
+_GOTO_WORDS = ("start", "begin", "end", "last")
+
+
+def bookmark_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a bookmark (None: it can)."""
+    if BOOKMARK_NAME.fullmatch(name) and name.lower() not in _GOTO_WORDS:
+        return None
+    return (
+        f"bad bookmark name {name!r}: use a word that starts with a letter (letters, digits, _ . : -; not start or end)"
+    )
+
+
 def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
     if seed is not None:
         return SeededRandom(seed)
@@ -126,6 +153,7 @@ class Session:
         self._every = checkpoint_every
         self._strategy = strategy if strategy is not None else default_strategy(scenario)
         self._strategy_start = self._strategy.state  # rewound to on restart
+        self._bookmarks: dict[str, int] = {}  # name -> step; kept over restarts (they are just positions)
         self._reset()
 
     def _reset(self) -> None:
@@ -617,3 +645,125 @@ class Session:
             "stopped", self._position, f"switched to branch {b.id} (its future starts at step {common + 1})"
         )
         return self._stop
+
+    # ----------------------------------------------------------- bookmarks
+    @property
+    def bookmarks(self) -> dict[str, int]:
+        """Named positions (a copy), in the order they were set."""
+        return dict(self._bookmarks)
+
+    def add_bookmark(self, name: str, step: int | None = None) -> int:
+        """Name position `step` (default: here); a name already taken moves. Returns the step."""
+        name = name.strip()
+        problem = bookmark_name_problem(name)
+        if problem:
+            raise SessionError(problem)
+        n = self._position if step is None else step
+        if not 0 <= n <= len(self._tl):
+            raise SessionError(f"step {n} is outside this timeline (0 to {len(self._tl)})")
+        self._bookmarks[name] = n
+        return n
+
+    def remove_bookmark(self, name: str) -> None:
+        self.bookmark(name)
+        del self._bookmarks[name]
+
+    def bookmark(self, name: str) -> int:
+        """The step bookmarked as `name`; SessionError (with a did-you-mean) if there is none."""
+        if name in self._bookmarks:
+            return self._bookmarks[name]
+        import difflib
+
+        close = difflib.get_close_matches(name, list(self._bookmarks), n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        known = f" (bookmarks: {', '.join(self._bookmarks)})" if self._bookmarks else " (there are no bookmarks)"
+        raise SessionError(f"no bookmark {name!r}{hint}{known}")
+
+    # ------------------------------------------------ timelines as data
+    def saved_timelines(self) -> tuple[SavedTimeline, ...]:
+        """This timeline and every saved branch, by branch id."""
+        tl = self._tl
+        out = [SavedTimeline(tl.branch_id, tuple(tl._choices), frozenset(tl._manual))]
+        out += [SavedTimeline(b.id, tuple(b._choices), frozenset(b._manual)) for b in tl.branches]
+        return tuple(sorted(out, key=lambda t: t.id))
+
+    def follow(self, threads: Sequence[int], manual: Collection[int] | None = None, branch: bool = False) -> int:
+        """Make this timeline run `threads` (a thread index per step) from the start.
+
+        The steps it already records are kept; where `threads` leaves them a new
+        branch starts, as if the user had stepped it (`branch`: one starts there
+        even when nothing differs). A step is the strategy's when the strategy
+        chooses it (and `manual`, if given, does not list it), else a manual one.
+        Returns how many steps `manual` says were the strategy's but no longer
+        are (the scenario's schedule or seed changed). Breakpoints do not fire.
+        """
+        names = self._tl.names
+        for pos, idx in enumerate(threads):
+            if not 0 <= idx < len(names):
+                raise SessionError(f"step {pos + 1}: no thread #{idx + 1}; there are {len(names)}")
+        tl = self._tl
+        common = 0
+        limit = min(len(tl), len(threads))
+        while common < limit and tl.thread_at(common) == threads[common]:
+            common += 1
+        self._travel(common)
+        if branch or common < min(len(tl), len(threads)):
+            tl._cut_branch(common)
+        m, strategy, drifted = self._machine, self._strategy, 0
+        for pos in range(self._position, len(threads)):
+            idx = threads[pos]
+            t = m.threads[idx]
+            if t.state != RUNNABLE:
+                why = "finished" if t.state == DONE else f"blocked on {t.blocked_on}"
+                raise SessionError(f"step {pos + 1}: {t.name} cannot run: it is {why}")
+            by_hand = manual is not None and pos in manual
+            if not by_hand:
+                before = strategy.state
+                if strategy.choose(m) != idx:
+                    strategy.set_state(before)
+                    by_hand = True
+                    drifted += manual is not None
+            if by_hand:
+                strategy.observe(m, idx)
+            self._events = self._record(idx, manual=by_hand)
+        self._travel(len(threads))
+        if self._position and (self._last is None or self._last.step != self._position - 1):
+            self._after_silently(self._position - 1, tl.thread_at(self._position - 1))
+        self._bps.prime(m)
+        self._stop = StopReason("stopped", self._position, f"at step {self._position}")
+        return drifted
+
+    def restore_timelines(self, timelines: Sequence[SavedTimeline], current: int) -> int:
+        """Rebuild saved timelines from the start (the session's own timeline is dropped).
+
+        They are rebuilt in id order and numbered 0, 1, 2, … in that order; the
+        one whose id is `current` becomes this timeline, at its start. Returns
+        how many recorded strategy steps the strategy no longer takes (see `follow`).
+        """
+        self._reset()
+        drifted = 0
+        ids: dict[int, int] = {}
+        for k, saved in enumerate(sorted(timelines, key=lambda t: t.id)):
+            if k:
+                best = max(
+                    [(self._shared(self._tl._choices, saved.threads), -1)]
+                    + [(self._shared(b._choices, saved.threads), b.id) for b in self._tl.branches],
+                    key=lambda c: c[0],
+                )
+                if best[1] >= 0:
+                    self.switch_branch(best[1])
+            drifted += self.follow(saved.threads, saved.manual, branch=k > 0)
+            ids[saved.id] = self._tl.branch_id
+        if current in ids and ids[current] != self._tl.branch_id:
+            self.switch_branch(ids[current])
+        self.goto(0)
+        return drifted
+
+    @staticmethod
+    def _shared(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            n += 1
+        return n

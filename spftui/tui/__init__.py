@@ -10,10 +10,24 @@ if TYPE_CHECKING:
     from ..engine.session import Session
 
 
-def run_app(opening: Opening | None, goto_step: int | None = None) -> int:
-    """Run the debugger on an opened scenario (None: the scenario picker); return the exit status."""
+def run_app(opening: Opening | None, goto_step: int | None = None, session_file: str | None = None) -> int:
+    """Run the debugger on an opened scenario (None: the scenario picker); return the exit status.
+
+    With `session_file` the session saved there is opened instead (a bad file raises
+    ScenarioError before the screen opens)."""
     from .app import SpftuiApp
 
+    if opening is not None and session_file is not None:
+        from ..engine.session_file import load_session_for
+
+        session, warning = load_session_for(session_file, opening.scenario)
+        if warning:
+            print(f"spftui: warning: {warning}", file=sys.stderr)
+        if goto_step is not None:
+            session.goto(goto_step)
+        app = SpftuiApp(session, session_file=session_file)
+        app.run()
+        return app.return_code or 0
     app = SpftuiApp(None if opening is None else session_for(opening, goto_step))
     app.run()
     return app.return_code or 0

@@ -7,23 +7,50 @@ the picker first.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
+from ..engine.files import NUMBER, REPLACE, WriteError, write_file
 from ..engine.schedule import SeededRandom, Strategy
+from ..engine.schedule_file import identity
 from ..engine.session import Session
-from ..scenario import Scenario
+from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session, state_dir
+from ..scenario import Scenario, ScenarioError
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
+from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
+from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
+from .screens.error import ErrorDialog
 from .screens.picker import PickerScreen, load
+from .screens.quit import DISCARD, SAVE, QuitDialog
+
+SCREENSHOT_ENV = "SPFTUI_SCREENSHOT_DIR"
+
+
+def screenshot_dir() -> str:
+    """Where screenshots go: $SPFTUI_SCREENSHOT_DIR, else ~/Downloads if it exists, else the
+    state directory's `screenshots` folder (engine/session_file.state_dir)."""
+    own = os.environ.get(SCREENSHOT_ENV)
+    if own:
+        return os.path.expanduser(own)
+    downloads = os.path.join(os.path.expanduser("~"), "Downloads")
+    return downloads if os.path.isdir(downloads) else os.path.join(state_dir(), "screenshots")
+
+
+def count(n: int, one: str, many: str = "") -> str:
+    """`1 bookmark`, `2 bookmarks`."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def add_default_breakpoints(session: Session) -> None:
@@ -42,6 +69,10 @@ class SpftuiApp(App[int]):
             None to start with the scenario picker.
         policy, reuse: override the scenario's validation policy / reuse rule.
         seed: schedule with SeededRandom(seed) instead of the scenario's default.
+        session_file: the session file `source` was loaded from (`--session`): `q` saves
+            to it. Without one, sessions are saved to the state directory
+            (engine/session_file.py) and the one saved for a scenario is offered
+            when that scenario is opened again.
     """
 
     CSS_PATH = "app.tcss"
@@ -55,9 +86,13 @@ class SpftuiApp(App[int]):
         reuse: str | None = None,
         seed: int | None = None,
         strategy: Strategy | None = None,
+        session_file: str | None = None,
     ) -> None:
         super().__init__()
         self.generation = 0
+        self.session_file = session_file
+        self.saved_text: str | None = None
+        """The session as last saved or opened (`q` asks only when it differs)."""
         self.session: Session | None = None
         if isinstance(source, Session):
             self.session = source
@@ -75,6 +110,7 @@ class SpftuiApp(App[int]):
             self.push_screen(PickerScreen(first_run=True), self._first_pick)
         else:
             self.push_screen(DebuggerScreen())
+            self.opened()
 
     def _first_pick(self, sc: Scenario | None) -> None:
         if sc is None:
@@ -91,9 +127,15 @@ class SpftuiApp(App[int]):
     def install(self, sc: Scenario) -> None:
         """Make `sc` the scenario being debugged; breakpoints carry over."""
         old = self.session
+        if old is not None and self.session_file is None and self.unsaved():
+            try:  # into the state directory, where opening that scenario again offers it back
+                self.notify(f"Saved the session of {identity(old.scenario)[0]} to {self.save_session()}.", markup=False)
+            except WriteError as err:
+                self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
         self.session = Session(sc, breakpoints=old.breakpoints if old is not None else None)
         add_default_breakpoints(self.session)
         self.generation += 1
+        self.session_file = None
         screen = self.debugger()
         if screen is None:
             self.push_screen(DebuggerScreen())
@@ -101,6 +143,121 @@ class SpftuiApp(App[int]):
             screen.selected = 0
             screen.refresh_views(follow=True)
             self.notify(f"Loaded {sc.title}.", title=Path(sc.path).name if sc.path else "Scenario")
+        self.opened()
+
+    # --------------------------------------------------------- sessions
+    def opened(self) -> None:
+        """A session is shown: remember it as saved, and offer the one saved for this scenario."""
+        s = self.session
+        if s is None:
+            return
+        self.saved_text = dump_session(s)
+        path = autosave_path(s.scenario)
+        if self.session_file is None and os.path.isfile(path):
+            self.call_after_refresh(self._offer, path)
+
+    def _offer(self, path: str) -> None:
+        s = self.session
+        if s is None or autosave_path(s.scenario) != path:
+            return
+        try:
+            saved = load_session(path)
+        except ScenarioError as err:  # left as it is: the user may want to mend it
+            self.notify(
+                str(err), title="The saved session cannot be read", severity="warning", timeout=10, markup=False
+            )
+            return
+        what = (
+            f"{count(len(saved.breakpoints), 'breakpoint')}, {count(len(saved.bookmarks), 'bookmark')}, "
+            f"{count(max(len(saved.timelines), 1), 'timeline')}, at step {saved.step}"
+        )
+        self.push_screen(
+            ChoiceDialog(
+                f"Restore your last session of {identity(s.scenario)[0]}?",
+                [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays in {path} until you save")],
+                "restore",
+            ),
+            lambda choice: self.restore(path) if choice == "restore" else None,
+        )
+
+    def restore(self, path: str) -> bool:
+        """Replace the session by the one saved in `path` (an error dialog if it cannot be)."""
+        assert self.session is not None
+        try:
+            s, warning = load_session_for(path, self.session.scenario)
+        except ScenarioError as err:
+            self.push_screen(ErrorDialog("Cannot restore the session", str(err)))
+            return False
+        self.session = s
+        self.generation += 1
+        self.saved_text = dump_session(s)
+        screen = self.debugger()
+        if screen is not None:
+            screen.refresh_views(follow=True)
+        if warning:
+            self.notify(warning, title="Session restored", severity="warning", timeout=10, markup=False)
+        else:
+            self.notify(f"Restored from {path}.", title="Session restored", markup=False)
+        return True
+
+    def session_target(self) -> str:
+        """Where `q` saves: the `--session` file, else the state directory's file for this scenario."""
+        assert self.session is not None
+        return self.session_file or autosave_path(self.session.scenario)
+
+    def save_session(self, path: str | None = None, exists: str = REPLACE) -> str:
+        """Save the session (WriteError); the file written becomes where `q` saves."""
+        assert self.session is not None
+        written = save_session(self.session, path or self.session_target(), exists=exists)
+        if path is not None:
+            self.session_file = written
+        self.saved_text = dump_session(self.session)
+        return written
+
+    def unsaved(self) -> bool:
+        return self.session is not None and dump_session(self.session) != self.saved_text
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q and the palette's Quit."""
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """`q`, Ctrl+Q and the palette's Quit: ask first when there is unsaved work."""
+        dbg = self.debugger()
+        if dbg is not None and dbg.busy:
+            dbg.interrupt.set()
+            dbg.say("interrupted the run: press q again to quit", "bold #ffaf00")
+            return
+        if not self.unsaved():
+            self.exit(0)
+            return
+        if isinstance(self.screen, QuitDialog):
+            return
+        s = self.session
+        assert s is not None
+        watches = sum(b.kind == "watch" for b in s.breakpoints.items)
+        what = (
+            f"{count(len(s.breakpoints.items), 'breakpoint')} ({count(watches, 'watch', 'watches')}), "
+            f"{count(len(s.bookmarks), 'bookmark')}, {count(len(s.branches) + 1, 'timeline')}, at step {s.position}."
+        )
+        target = self.session_target()
+        note = (
+            "; offered again when this scenario is opened."
+            if target == autosave_path(s.scenario)
+            else f"; open it again with spftui {identity(s.scenario)[0]} --session FILE."
+        )
+        self.push_screen(QuitDialog(what, target, note), self._quit_answer)
+
+    def _quit_answer(self, choice: str | None) -> None:
+        if choice == SAVE:
+            try:
+                self.save_session()
+            except WriteError as err:
+                self.push_screen(ErrorDialog("Cannot save the session", str(err)))
+                return
+            self.exit(0)
+        elif choice == DISCARD:
+            self.exit(0)
 
     def action_open(self) -> None:
         """Open the scenario picker."""
@@ -110,6 +267,46 @@ class SpftuiApp(App[int]):
     def _picked(self, sc: Scenario | None) -> None:
         if sc is not None:
             self.install(sc)
+
+    # ----------------------------------------------------------- themes
+    _contrast: ClassVar[dict[bool, ContrastFilter]] = {
+        True: ContrastFilter(DARK_MIN_CONTRAST),
+        False: ContrastFilter(MIN_CONTRAST),
+    }
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, and one that keeps the panes' colours readable on the theme (contrast.py).
+
+        Not on the ANSI themes: their colours are the terminal's, unknown here."""
+        filters = list(super().get_line_filters())
+        theme = self.current_theme
+        if not theme.ansi:
+            filters.append(self._contrast[theme.dark])
+        return filters
+
+    # -------------------------------------------------------- screenshot
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's "Save screenshot": an SVG in `screenshot_dir()` (created), saying where.
+
+        Textual's own writes to ~/Downloads and fails when that does not exist."""
+        from textual._files import generate_datetime_filename
+
+        directory = path or screenshot_dir()
+        name = filename or generate_datetime_filename(self.title, ".svg", time_format)
+        target = os.path.join(directory, name)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            written = write_file(target, self.export_screenshot(), exists=NUMBER, what="the screenshot")
+        except (OSError, WriteError) as err:
+            reason = err if isinstance(err, WriteError) else f"{directory}: {err.strerror or err}"
+            self.notify(
+                f"Cannot save the screenshot: {reason}", title="Screenshot", severity="error", timeout=10, markup=False
+            )
+            return None
+        self.notify(f"Saved {written}", title="Screenshot", markup=False)
+        return written
 
     # ---------------------------------------------------------- palette
     def action_command_palette(self) -> None:
@@ -221,6 +418,17 @@ class SpftuiApp(App[int]):
             "Save schedule so far",
             "Write the steps up to here as a schedule file (for --schedule)",
             d.action_save_schedule,
+        )
+        yield SystemCommand(
+            "Show the narration  (N)",
+            "The explorer's narrated counterexample (or this run, told step by step): reread and copy it",
+            d.action_narration,
+        )
+        yield SystemCommand("Bookmark this step…  (m)", "Name the current step; g takes the name", d.action_bookmark)
+        yield SystemCommand(
+            "Save session as…  (Ctrl+S)",
+            "Breakpoints, watches, bookmarks, branches and the step, as a TOML file (--session FILE opens it)",
+            d.action_save_session_as,
         )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)

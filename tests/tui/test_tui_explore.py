@@ -5,6 +5,7 @@ from __future__ import annotations
 from tui_helpers import SEED, press
 
 from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.narration import NarrationScreen
 from spftui.tui.widgets.status import StatusLine
 
 
@@ -19,6 +20,9 @@ async def test_explore_jumps_to_the_lost_write_under_refetch_vma() -> None:
         assert session is not None
         breakpoints = [(b.kind, b.enabled) for b in session.breakpoints.items]
         await press(pilot, "e")
+        assert isinstance(app.screen, NarrationScreen)  # the whole narrated counterexample, to reread
+        assert "lost_write" in app.screen.text
+        await press(pilot, "escape")
         assert app.screen.busy is None
         assert session.scenario.policy == "spf-refetch-vma"
         assert session.position > 0
@@ -26,8 +30,9 @@ async def test_explore_jumps_to_the_lost_write_under_refetch_vma() -> None:
         assert [(b.kind, b.enabled) for b in session.breakpoints.items] == breakpoints
         assert "explorer: lost_write" in status(app)
         assert f"at step {session.position}" in status(app)
+        at = session.position
         await press(pilot, "S")  # a normal session: step back over the violating step
-        assert session.position == session.length - 1
+        assert session.position == at - 1
 
 
 async def test_explore_reports_no_violation_under_mm_seq() -> None:

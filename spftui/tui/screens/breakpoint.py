@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from ...engine import all_labels
 from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint
 from ...engine.expr import EvalError, Expr, ExprError
+from ...engine.inspect import Names
 from ...scenario.model import ORACLE_KINDS
 from .dialog import Dialog
 
@@ -61,9 +62,12 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         match: str = "",
         expr: str = "",
         evaluate: Callable[[Expr], object] | None = None,
+        known: Names | None = None,
     ) -> None:
         super().__init__()
         self.names = names
+        self.known = known
+        """The scenario's threads and processes: an expression naming others is refused (did-you-mean)."""
         self.evaluate = evaluate
         """The state to try the expressions on before accepting them."""
         self.warned: dict[str, Any] | None = None
@@ -159,7 +163,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"
         try:
-            bp = make_breakpoint(0, **values)
+            bp = make_breakpoint(0, names=self.known, **values)
         except ExprError as err:
             return f"{err.message} (at column {err.position + 1})"
         except Exception as err:  # any other parse failure is a message here, never a crash

@@ -9,6 +9,7 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,9 +21,9 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Header, Tab, Tabs
 
 from ...engine.files import NUMBER, WriteError
-from ...engine.schedule import Replay
-from ...engine.schedule_file import write_schedule
-from ...engine.session import Session, SessionError
+from ...engine.inspect import Names
+from ...engine.schedule_file import scenario_name, write_schedule
+from ...engine.session import Session, SessionError, bookmark_name_problem
 from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
@@ -38,8 +39,11 @@ from ..widgets.timeline import TimelinePane
 from .background import BackgroundRuns
 from .breakpoint import BreakpointDialog
 from .choice import ChoiceDialog
+from .error import ErrorDialog
 from .goto import GotoDialog
 from .help import HelpScreen
+from .narration import NarrationScreen
+from .prompt import PromptDialog
 
 if TYPE_CHECKING:
     from ...engine.narrate import Result
@@ -75,6 +79,10 @@ class DebuggerScreen(BackgroundRuns):
         Binding("z", "zoom", "Zoom", show=False),
         Binding("escape", "interrupt", "Interrupt", show=False),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+        # sessions, bookmarks and the narration (issue 13)
+        Binding("m", "bookmark", "Bookmark", show=False),
+        Binding("ctrl+s", "save_session_as", "Save session as", show=False),
+        Binding("N", "narration", "Narration", show=False),
     ]
 
     def __init__(self) -> None:
@@ -86,6 +94,8 @@ class DebuggerScreen(BackgroundRuns):
         self.narrow = False
         self.shown_generation = -1
         self.view: View | None = None
+        self.narration: tuple[str, str, str] | None = None
+        """The explorer's last counterexample: (title, header, narration)."""
 
     @property
     def spf(self) -> SpftuiApp:
@@ -217,7 +227,7 @@ class DebuggerScreen(BackgroundRuns):
         if not self._guard():
             return
         s = self.session
-        branch = s.branch_id
+        branch, branches = s.branch_id, len(s.branches)
         try:
             fn()
         except SessionError as err:
@@ -230,7 +240,7 @@ class DebuggerScreen(BackgroundRuns):
             self.notify(f"{type(err).__name__}: {err}", title="Engine error", severity="error")
             return
         self.refresh_views(follow=follow)
-        if s.branch_id != branch and s.branches:
+        if len(s.branches) > branches:  # a new one: a switch keeps the count
             self.notify(
                 f"New branch {s.branch_id} starts at step {s.position}; the old future is kept as branch {branch}.",
                 title="Branched",
@@ -282,7 +292,9 @@ class DebuggerScreen(BackgroundRuns):
         if not self._guard():
             return
         s = self.session
-        self.app.push_screen(GotoDialog(s.position, s.length), lambda n: self.goto(n) if n is not None else None)
+        self.app.push_screen(
+            GotoDialog(s.position, s.length, s.bookmarks), lambda n: self.goto(n) if n is not None else None
+        )
 
     def action_restart(self, policy: str | None = None, reuse: str | None = None) -> None:
         if not self._guard():
@@ -327,7 +339,12 @@ class DebuggerScreen(BackgroundRuns):
             return
         self.app.push_screen(
             BreakpointDialog(
-                list(self.session.names), kind=kind, match=match, expr=expr, evaluate=self.session.evaluate
+                list(self.session.names),
+                kind=kind,
+                match=match,
+                expr=expr,
+                evaluate=self.session.evaluate,
+                known=Names.of(self.session.scenario),
             ),
             lambda values: self.add_breakpoint(values) if values else None,
         )
@@ -455,11 +472,15 @@ class DebuggerScreen(BackgroundRuns):
             self.notify(text, title="Explorer")
             return
         s = self.session
+        before = s.branch_id
 
         def jump() -> None:
-            s.restart(policy=r.policy, reuse=r.reuse, strategy=Replay(cx.entries))
+            # The counterexample becomes a branch of this timeline (or this timeline, from step 0);
+            # the session keeps its strategy, so `r` and `p` run the scenario's own schedule again.
+            if (r.policy, r.reuse) != (s.scenario.policy, s.scenario.reuse):
+                s.restart(policy=r.policy, reuse=r.reuse)
             self.spf.generation += 1
-            s.run(limit=cx.stop_at)
+            s.follow(cx.choices)
             self._travel(cx.stop_at)
             s.open_at(cx.stop_at, because="explorer counterexample", oracle=cx.kind)
 
@@ -476,7 +497,21 @@ class DebuggerScreen(BackgroundRuns):
             first = first[:159].rstrip() + "…"
         elif first:
             first += "."
-        self.notify(first or text, title=f"Explorer: {cx.kind} at step {s.position}")
+        where = (
+            f"It is branch {s.branch_id}; branch {before} is kept (Ctrl+P: Switch branch)."
+            if s.branch_id != before
+            else "It is this timeline."
+        )
+        self.notify(
+            f"{first or text}\n{where} r and p run the scenario's own schedule. N rereads the narration.",
+            title=f"Explorer: {cx.kind} at step {s.position}",
+        )
+        header = (
+            f"{cx.kind} ({verdict}) under {r.policy}, reuse {r.reuse}: {cx.detail}\n"
+            f"{cx.preemptions} preemption{plural}; the violation is at step {cx.stop_at}. {where}"
+        )
+        self.narration = (f"Explorer: {cx.kind} at step {cx.stop_at}", header, cx.narration or text)
+        self.action_narration()
 
     # --------------------------------------------------------- view keys
     def action_next_view(self) -> None:
@@ -495,5 +530,77 @@ class DebuggerScreen(BackgroundRuns):
         self.app.push_screen(HelpScreen())
 
     def action_quit(self) -> None:
-        self.interrupt.set()
-        self.app.exit(0)
+        self.spf.request_quit()  # asks when there is unsaved work; interrupts a run first
+
+    # ------------------------------------ sessions, bookmarks, narration (issue 13)
+    def action_bookmark(self) -> None:
+        """`m`: name the current step (`g` then takes the name)."""
+        if not self._guard():
+            return
+        s = self.session
+        pos = s.position
+
+        def done(name: str | None) -> None:
+            if name:
+                s.add_bookmark(name, pos)
+                self.notify(f"Bookmark {name!r} at step {pos}: g then {name} comes back here.", title="Bookmark")
+
+        taken = ", ".join(f"{k} ({v})" for k, v in s.bookmarks.items())
+        self.app.push_screen(
+            PromptDialog(
+                f"Bookmark step {pos} as",
+                "a name such as lost_write",
+                check=bookmark_name_problem,
+                note=f"Bookmarks: {taken} (a name taken moves)" if taken else "g (go to) takes the name",
+            ),
+            done,
+        )
+
+    def action_save_session_as(self) -> None:
+        """Ctrl+S: write the session (breakpoints, bookmarks, branches, step) to a file you name."""
+        if not self._guard():
+            return
+        s = self.session
+        default = os.path.join(os.getcwd(), f"{scenario_name(s.scenario)}.session.toml")
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                written = self.spf.save_session(os.path.abspath(os.path.expanduser(path)), exists=NUMBER)
+            except WriteError as err:
+                self.app.push_screen(ErrorDialog("Cannot save the session", str(err)))
+                return
+            self.notify(
+                f"Saved {written}: open it with spftui {scenario_name(s.scenario)} --session FILE.",
+                title="Session saved",
+                markup=False,
+            )
+
+        self.app.push_screen(
+            PromptDialog(
+                "Save session as…",
+                "a file name",
+                default,
+                note="A name that is taken gets a number; q saves to this file from now on.",
+            ),
+            done,
+        )
+
+    def action_narration(self) -> None:
+        """`N`: the explorer's narrated counterexample, or a narration of this run up to here."""
+        if self.narration is not None:
+            title, header, text = self.narration
+        else:
+            if not self._guard():
+                return
+            from ...engine.narrate import narrate
+
+            s = self.session
+            choices = [s.thread_at(i) for i in range(s.position)]
+            title = f"This run, steps 1–{s.position}" if s.position else "This run"
+            header = (
+                f"{s.scenario.title} under {s.scenario.policy}, reuse {s.scenario.reuse} (e explores for a violation)"
+            )
+            text = narrate(s.scenario, choices)
+        self.app.push_screen(NarrationScreen(title, text, header))

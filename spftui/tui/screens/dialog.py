@@ -7,8 +7,10 @@ ignores every call after the first and any call while another screen is on top.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from textual.filter import LineFilter
 from textual.screen import ModalScreen
 
 R = TypeVar("R")
@@ -24,3 +26,10 @@ class Dialog(ModalScreen[R], Generic[R]):
             return
         self._dismissing = True
         self.dismiss(result)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """The screen's own render is the tinted screen underneath, meant to recede: no
+        contrast lift there (the dialog's widgets still get it: contrast.py)."""
+        from ..contrast import ContrastFilter
+
+        return [f for f in super().get_line_filters() if not isinstance(f, ContrastFilter)]

@@ -1,19 +1,28 @@
-"""Go to a step: a number, `start`, `end`, or +N / -N from here."""
+"""Go to a step: a number, `start`, `end`, +N / -N from here, or a bookmark's name."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 from .dialog import Dialog
 
 
-def parse_target(text: str, position: int, length: int) -> int:
+def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, int] | None = None) -> int:
     """The step a user typed; raises ValueError with a sentence."""
+    marks = bookmarks or {}
+    if text.strip() in marks:
+        n = marks[text.strip()]
+        if not 0 <= n <= length:
+            raise ValueError(f"bookmark {text.strip()!r} is step {n}, outside this timeline (0 to {length})")
+        return n
     t = text.strip().lower()
     if t in ("start", "0", "begin"):
         return 0
@@ -25,7 +34,9 @@ def parse_target(text: str, position: int, length: int) -> int:
         else:
             n = int(t, 0)
     except ValueError:
-        raise ValueError(f"not a step number: {text!r}") from None
+        near = difflib.get_close_matches(text.strip(), list(marks), n=1, cutoff=0.5)
+        hint = f"; did you mean the bookmark '{near[0]}'?" if near else ""
+        raise ValueError(f"not a step number{' nor a bookmark' if marks else ''}: {text!r}{hint}") from None
     if not 0 <= n <= length:
         raise ValueError(f"step {n} is outside this timeline (0 to {length})")
     return n
@@ -36,15 +47,21 @@ class GotoDialog(Dialog[int | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, position: int, length: int) -> None:
+    def __init__(self, position: int, length: int, bookmarks: Mapping[str, int] | None = None) -> None:
         super().__init__()
         self.position = position
         self.length = length
+        self.bookmarks = dict(bookmarks or {})
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog goto-dialog"):
             yield Label(f"Go to step (0–{self.length}; now at {self.position})", classes="dialog-title")
-            yield Input(placeholder="a step number, +N, -N, start or end", id="goto-input")
+            marks = f", or a bookmark ({', '.join(self.bookmarks)})" if self.bookmarks else ""
+            yield Input(
+                placeholder="a step number, +N, -N, start or end" + marks,
+                id="goto-input",
+                suggester=SuggestFromList(list(self.bookmarks)) if self.bookmarks else None,
+            )
             yield Label("", id="goto-error", classes="dialog-error")
 
     def on_mount(self) -> None:
@@ -53,7 +70,7 @@ class GotoDialog(Dialog[int | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            n = parse_target(event.value, self.position, self.length)
+            n = parse_target(event.value, self.position, self.length, self.bookmarks)
         except ValueError as err:
             self.query_one("#goto-error", Label).update(str(err))
             return

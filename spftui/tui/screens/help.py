@@ -31,8 +31,11 @@ KEYS = (
     ("z", "zoom the focused pane (Esc or z again to restore)"),
     ("Tab", "move between panes; ↑ ↓ PgUp PgDn Home End move the cursor; Enter chooses"),
     ("Ctrl+P", "command palette: every action, policies, branches, breakpoints"),
+    ("m", "bookmark this step by name (g takes the name)"),
+    ("N", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
+    ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
     ("?", "this help"),
-    ("q", "quit"),
+    ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
 )
 
 PANES = (

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from ...engine.session import Session
 from .. import palette as pal
+from ..seqline import seqcounts
 
 KIND_STYLE = {
     "breakpoint": "bold #ffd75f",
@@ -43,6 +44,8 @@ class StatusLine(Static):
         s = session
         where = Text()
         where.append(f"step {s.position} of {s.length}", "bold")
+        where.append(" · ", pal.DIM)
+        where.append_text(seqcounts(s))  # before the policy: kept when 80 columns cut the line
         if s.branches or s.branch_id:
             where.append(f" · branch {s.branch_id}", pal.BRANCH)
         where.append(" · ", pal.DIM)

@@ -1,0 +1,348 @@
+"""Session files: a debugging session as plain TOML you can read and share.
+
+A session file names its scenario as `scenario_name` and `scenario_hash`
+(`schedule_file.identity`: the same content hash schedule files carry) and
+records what a user builds while debugging: the policy and reuse rule, the
+strategy (`seed = N`, or the `schedule` it replays), the breakpoints with
+their watches and conditions, the bookmarks, every timeline (branch) as a
+step schedule plus the steps chosen by hand, and the branch and step the
+user was at. Loading it on another scenario is refused at `scenario_hash`.
+
+The TUI saves one per scenario to the state directory (`state_dir()`:
+`$SPFTUI_STATE_DIR`, else `$XDG_STATE_HOME/spftui`, else
+`~/.local/state/spftui`), atomically (engine/files.py), and offers to
+restore it when that scenario is opened again. A bad file is a ScenarioError
+at its line and key; it is never overwritten by a failed load.
+
+Headless: standard library and attrs only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..scenario import ScenarioError, parse_entry, read_text
+from ..scenario.document import ARRAY, BOOLEAN, INTEGER, STRING, Document
+from ..scenario.loader import _toml_string
+from ..scenario.locate import KeyPath, format_key
+from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
+from ..scenario.syntax import entry_text
+from .breakpoints import ALL_KINDS
+from .expr import ExprError
+from .files import REPLACE, write_file
+from .schedule import Replay, RoundRobin, SeededRandom, Strategy
+from .schedule_file import identity, scenario_hash
+from .session import SavedTimeline, Session, SessionError
+
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+
+VERSION = 1
+STATE_ENV = "SPFTUI_STATE_DIR"
+MAX_SESSION_BYTES = 16 << 20
+
+_TOP = ("version", "scenario_name", "scenario_hash", "policy", "reuse", "seed", "schedule", "strategy",
+        "branch", "step", "breakpoint", "bookmark", "timeline")  # fmt: skip
+_BREAKPOINT = ("kind", "match", "thread", "expr", "condition", "enabled", "hits")
+_BOOKMARK = ("name", "step")
+_TIMELINE = ("branch", "steps", "manual")
+
+
+def state_dir() -> str:
+    """Where the TUI keeps its sessions (module docstring)."""
+    own = os.environ.get(STATE_ENV)
+    if own:
+        return own
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "spftui")
+
+
+def autosave_path(sc: Scenario) -> str:
+    """The state directory's session file for `sc` (one per scenario name and content)."""
+    name, digest = identity(sc)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "scenario"
+    return os.path.join(state_dir(), "sessions", f"{safe}.{digest.removeprefix('sha256:')[:12]}.session.toml")
+
+
+# ------------------------------------------------------------------ writing
+def dump_session(s: Session) -> str:
+    """The session as TOML text that `load_session` reads back."""
+    name, digest = identity(s.scenario)
+    out = [
+        "# spftui session: breakpoints, bookmarks, branches and the step you were at.",
+        f"# Open it with: spftui {name} --session FILE",
+        f"version = {VERSION}",
+        f"scenario_name = {_toml_string(name)}",
+        f"scenario_hash = {_toml_string(digest)}",
+        f"policy = {_toml_string(s.scenario.policy)}",
+        f"reuse = {_toml_string(s.scenario.reuse)}",
+        *_strategy_lines(s),
+        f"branch = {s.branch_id}",
+        f"step = {s.position}  # step N is the N-th executed step (0: the start)",
+    ]
+    for b in s.breakpoints.items:
+        out += ["", "[[breakpoint]]", f"kind = {_toml_string(b.kind)}"]
+        for key, value in (("match", b.match), ("thread", b.thread)):
+            if value:
+                out.append(f"{key} = {_toml_string(value)}")
+        for key, expr in (("expr", b.expr), ("condition", b.condition)):
+            if expr is not None:
+                out.append(f"{key} = {_toml_string(str(expr))}")
+        if not b.enabled:
+            out.append("enabled = false")
+        if b.hits:
+            out.append(f"hits = {b.hits}")
+    for bname, step in s.bookmarks.items():
+        out += ["", "[[bookmark]]", f"name = {_toml_string(bname)}", f"step = {step}"]
+    names = s.names
+    for t in s.saved_timelines():
+        out += ["", f"[[timeline]]  # {len(t.threads)} steps", f"branch = {t.id}"]
+        entries = _runs(t.threads, names)
+        out += ["steps = [", *(f"    {_toml_string(e)}," for e in entries), "]"] if entries else ["steps = []"]
+        if t.manual:
+            out.append(f"manual = {sorted(k + 1 for k in t.manual)}  # steps chosen by hand")
+    return "\n".join(out) + "\n"
+
+
+def _strategy_lines(s: Session) -> list[str]:
+    st = s.strategy
+    if isinstance(st, SeededRandom):
+        return [f"seed = {st.seed}"]
+    if isinstance(st, Replay):
+        entries = [f"    {_toml_string(entry_text(e))}," for e in st.entries]
+        return ["schedule = [", *entries, "]"] if entries else ["schedule = []"]
+    return ['strategy = "round-robin"']
+
+
+def _runs(threads: Sequence[int], names: Sequence[str]) -> list[str]:
+    out = []
+    i = 0
+    while i < len(threads):
+        j = i
+        while j < len(threads) and threads[j] == threads[i]:
+            j += 1
+        name = names[threads[i]]
+        out.append(name if j - i == 1 else f"{name} {j - i}")
+        i = j
+    return out
+
+
+def save_session(s: Session, path: str, exists: str = REPLACE) -> str:
+    """Write `s` to `path` atomically, creating its directory; returns the path written (WriteError)."""
+    directory = os.path.dirname(path)
+    if directory:
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            from .files import WriteError
+
+            raise WriteError(path, f"cannot create the directory {directory}: {e.strerror or e}") from None
+    return write_file(path, dump_session(s), exists=exists, what="the session")
+
+
+# ------------------------------------------------------------------ reading
+@attrs.frozen
+class SavedBreakpoint:
+    line: int
+    key: str
+    kind: str
+    options: dict[str, Any]
+    enabled: bool
+    hits: int
+
+
+@attrs.frozen
+class SavedSession:
+    """A session file, read and checked for form (not yet against a scenario)."""
+
+    path: str
+    scenario_name: str
+    scenario_hash: str
+    hash_line: int
+    policy: str
+    reuse: str
+    strategy: tuple[str, Any]  # ("seed", N) | ("schedule", entries) | ("round-robin", None) | ("scenario", None)
+    branch: int
+    step: int
+    breakpoints: tuple[SavedBreakpoint, ...]
+    bookmarks: tuple[tuple[str, int, int], ...]  # name, step, line
+    timelines: tuple[tuple[int, tuple[str, ...], tuple[int, ...], int], ...]  # branch, entries, manual, line
+
+
+def load_session(path: str) -> SavedSession:
+    """Read a session file; ScenarioError (`file:line: key: message`) on a bad one."""
+    doc = Document(read_text(path, MAX_SESSION_BYTES), path)
+    d = doc.data
+    doc.only(d, (), _TOP)
+    version = doc.get(d, (), "version", INTEGER)
+    if version != VERSION:
+        raise doc.error(("version",), f"this spftui reads session files of version {VERSION}, found {version}")
+    strategy: tuple[str, Any] = ("scenario", None)
+    if "seed" in d:
+        strategy = ("seed", doc.get(d, (), "seed", INTEGER))
+    elif "schedule" in d:
+        texts = _strings(doc, d, ("schedule",))
+        strategy = ("schedule", tuple((text, doc.line(("schedule", i))) for i, text in enumerate(texts)))
+    elif "strategy" in d:
+        doc.choice(d, (), "strategy", "strategy", ("round-robin",), "round-robin")
+        strategy = ("round-robin", None)
+    bps = []
+    for where, t in doc.array_of_tables(d, (), "breakpoint", _BREAKPOINT):
+        kind = doc.choice(t, where, "kind", "breakpoint kind", ALL_KINDS, "")
+        opts: dict[str, Any] = {
+            k: doc.get(t, where, k, STRING) for k in ("match", "thread", "expr", "condition") if k in t
+        }
+        enabled = doc.get(t, where, "enabled", BOOLEAN, True)
+        hits = doc.get(t, where, "hits", INTEGER, 0)
+        bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits))
+    marks = []
+    for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
+        marks.append((doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))))
+    tls = []
+    for where, t in doc.array_of_tables(d, (), "timeline", _TIMELINE):
+        manual = []
+        listed: list[Any] = doc.get(t, where, "manual", ARRAY, [])
+        for i, v in enumerate(listed):
+            k = doc.check((*where, "manual", i), v, INTEGER)
+            if k < 1:
+                raise doc.error((*where, "manual", i), f"expected a step number ≥ 1, found {k}")
+            manual.append(k)
+        steps = _strings(doc, t, (*where, "steps"))
+        tls.append((_count(doc, t, where, "branch"), steps, tuple(manual), doc.line((*where, "steps"))))
+    return SavedSession(
+        path,
+        doc.get(d, (), "scenario_name", STRING, ""),
+        doc.get(d, (), "scenario_hash", STRING),
+        doc.line(("scenario_hash",)),
+        doc.choice(d, (), "policy", "policy", POLICIES, "") if "policy" in d else "",
+        doc.choice(d, (), "reuse", "COW reuse rule", REUSE_RULES, "") if "reuse" in d else "",
+        strategy,
+        _count(doc, d, (), "branch", 0),
+        _count(doc, d, (), "step", 0),
+        tuple(bps),
+        tuple(marks),
+        tuple(tls),
+    )
+
+
+def _key(where: KeyPath) -> str:
+    return format_key(where)
+
+
+def _count(doc: Document, table: dict[str, Any], where: KeyPath, key: str, default: int | None = None) -> int:
+    value = doc.get(table, where, key, INTEGER, default)
+    if value < 0:
+        raise doc.error((*where, key), f"expected a number ≥ 0, found {value}")
+    return value
+
+
+def _strings(doc: Document, table: dict[str, Any], where: KeyPath) -> tuple[str, ...]:
+    value = doc.check(where, table.get(str(where[-1]), []), ARRAY)
+    return tuple(doc.check((*where, i), v, STRING) for i, v in enumerate(value))
+
+
+# ---------------------------------------------------------------- applying
+def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None]:
+    """A Session on `sc` as `saved` left it, and a warning (or None).
+
+    `sc` is the scenario as loaded (its own policy and reuse rule); the file's
+    policy, reuse rule and strategy replace them. Raises ScenarioError at the
+    file's line when it was saved on another scenario or does not fit this one.
+    """
+    mine = scenario_hash(sc)
+    if saved.scenario_hash != mine:
+        theirs = f"'{saved.scenario_name}'" if saved.scenario_name else "another scenario"
+        raise ScenarioError(
+            f"saved on {theirs} ({saved.scenario_hash[:19]}), not on '{identity(sc)[0]}' ({mine[:19]}): "
+            "its processes, mappings or threads differ",
+            saved.path,
+            saved.hash_line,
+            "scenario_hash",
+        )
+    sc = sc.with_policy(saved.policy or None, saved.reuse or None)
+    names = tuple(t.name for t in sc.threads)
+    s = Session(sc, strategy=_strategy(saved, sc))
+    for b in saved.breakpoints:
+        try:
+            bp = s.add_breakpoint(b.kind, **b.options)
+        except (ValueError, ExprError, SessionError) as err:
+            raise ScenarioError(str(err), saved.path, b.line, b.key) from None
+        bp.enabled, bp.hits = b.enabled, b.hits
+    timelines = []
+    for branch, entries, manual, line in saved.timelines:
+        try:
+            threads = _threads(entries, names)
+        except ScenarioError as err:
+            raise ScenarioError(err.message, saved.path, line, f"timeline branch {branch}: steps") from None
+        timelines.append(SavedTimeline(branch, threads, frozenset(k - 1 for k in manual)))
+    try:
+        drifted = s.restore_timelines(timelines, saved.branch) if timelines else 0
+    except SessionError as err:
+        raise ScenarioError(f"its timelines do not replay on this scenario: {err}", saved.path) from None
+    if saved.branch != s.branch_id and timelines:
+        raise ScenarioError(f"no timeline with branch = {saved.branch}", saved.path, 0, "branch")
+    for name, step, line in saved.bookmarks:
+        try:
+            s.add_bookmark(name, min(step, s.length))
+        except SessionError as err:
+            raise ScenarioError(str(err), saved.path, line, "bookmark") from None
+    s.goto(min(saved.step, s.length))
+    warning = None
+    if drifted:
+        warning = (
+            f"{saved.path}: {drifted} recorded step(s) no longer follow the scenario's schedule or seed; "
+            "they were restored as steps chosen by hand"
+        )
+    return s, warning
+
+
+def _strategy(saved: SavedSession, sc: Scenario) -> Strategy | None:
+    kind, value = saved.strategy
+    if kind == "seed":
+        return SeededRandom(value)
+    if kind == "schedule":
+        names = [t.name for t in sc.threads]
+        from ..kernel import all_labels
+
+        entries: list[ScheduleEntry] = []
+        for i, (text, line) in enumerate(value):
+            try:
+                entries.append(parse_entry(text, names, all_labels()))
+            except ScenarioError as err:
+                raise ScenarioError(err.message, saved.path, line, f"schedule[{i}]") from None
+        return Replay(entries)
+    if kind == "round-robin":
+        return RoundRobin()
+    return None
+
+
+def _threads(entries: Sequence[str], names: Sequence[str]) -> tuple[int, ...]:
+    out: list[int] = []
+    for text in entries:
+        e = parse_entry(text, names)
+        if e.until is not None:
+            raise ScenarioError(f"'{text}': a timeline counts steps ('{e.thread} 3'), not labels")
+        out += [names.index(e.thread)] * e.steps
+    return tuple(out)
+
+
+def load_session_for(path: str, sc: Scenario) -> tuple[Session, str | None]:
+    """`open_session(load_session(path), sc)`."""
+    return open_session(load_session(path), sc)
+
+
+__all__ = [
+    "STATE_ENV",
+    "SavedSession",
+    "autosave_path",
+    "dump_session",
+    "load_session",
+    "load_session_for",
+    "open_session",
+    "save_session",
+    "state_dir",
+]

@@ -1,0 +1,57 @@
+"""Ask for one line of text (a bookmark name, a file name), checked before it closes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Input, Label
+
+from .dialog import Dialog
+
+
+class PromptDialog(Dialog[str | None]):
+    """Returns the text typed; `check(text)` returns a sentence to refuse it, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        placeholder: str = "",
+        value: str = "",
+        check: Callable[[str], str | None] | None = None,
+        note: str = "",
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.value = value
+        self.check = check
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog prompt-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="dialog-error")
+            if self.note:
+                yield Label(self.note, classes="dialog-note")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        problem = "type something, or Esc to cancel" if not text else self.check(text) if self.check else None
+        if problem:
+            self.query_one("#prompt-error", Label).update(problem)
+            return
+        self.close(text)
+
+    def action_cancel(self) -> None:
+        self.close(None)

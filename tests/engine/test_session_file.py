@@ -1,0 +1,152 @@
+"""Session files: a session saved as TOML comes back the same; bad files are located errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from spftui.engine import SeededRandom, Session, SessionError
+from spftui.engine.session_file import (
+    autosave_path,
+    dump_session,
+    load_session_for,
+    save_session,
+    state_dir,
+)
+from spftui.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+@pytest.fixture(scope="module")
+def seed():  # type: ignore[no-untyped-def]
+    return load_scenario(SEED)
+
+
+def worked_on(sc) -> Session:  # type: ignore[no-untyped-def]
+    """A session with a watch, a conditional step breakpoint, two branches and a bookmark."""
+    s = Session(sc)
+    s.add_breakpoint("watch", expr="A1.state")
+    s.add_breakpoint("step", match="wp_page_copy:copy", thread="A1", condition="A2.state == 'running'")
+    s.disable_breakpoint(s.add_breakpoint("abort").id)
+    s.run()
+    s.goto(10)
+    s.step((s.thread_at(10) + 1) % len(s.names))
+    s.run()
+    s.goto(25)
+    s.step((s.thread_at(25) + 1) % len(s.names))
+    s.run()
+    s.switch_branch(1)
+    s.goto(33)
+    s.add_bookmark("copied", 20)
+    s.add_bookmark("here")
+    return s
+
+
+def state(s: Session) -> tuple:  # type: ignore[type-arg]
+    bps = tuple((b.kind, b.match, b.thread, str(b.expr), str(b.condition), b.enabled) for b in s.breakpoints.items)
+    return (s.position, s.branch_id, s.saved_timelines(), bps, s.bookmarks, s.scenario.policy)
+
+
+def test_a_saved_session_restores_breakpoints_bookmarks_branches_and_the_step(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = worked_on(seed)
+    path = save_session(s, str(tmp_path / "deep" / "a.session.toml"))
+    restored, warning = load_session_for(path, seed)
+    assert warning is None
+    assert state(restored) == state(s)
+    assert len(restored.branches) == 2
+    # the restored machine is the one the user was looking at
+    assert restored.machine.snapshot() == s.machine.snapshot()
+    # and it keeps going the way the original would
+    assert restored.continue_().text == s.continue_().text
+
+
+def test_a_session_file_is_plain_toml_with_the_scenario_identity(seed) -> None:  # type: ignore[no-untyped-def]
+    data = tomllib.loads(dump_session(worked_on(seed)))
+    assert data["scenario_name"] == "cow_lost_write"
+    assert data["scenario_hash"].startswith("sha256:")
+    assert [b["kind"] for b in data["breakpoint"]] == ["watch", "step", "abort"]
+    assert data["breakpoint"][2]["enabled"] is False
+    assert {m["name"]: m["step"] for m in data["bookmark"]} == {"copied": 20, "here": 33}
+    assert [t["branch"] for t in data["timeline"]] == [0, 1, 2]
+    assert data["timeline"][1]["manual"] == [11]
+
+
+def test_a_seeded_session_keeps_its_seed(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed, strategy=SeededRandom(7))
+    s.run(limit=40)
+    path = save_session(s, str(tmp_path / "s.toml"))
+    restored, _ = load_session_for(path, seed)
+    assert isinstance(restored.strategy, SeededRandom) and restored.strategy.seed == 7
+    assert restored.saved_timelines() == s.saved_timelines()
+
+
+def test_a_session_saved_on_another_scenario_is_refused_at_its_hash(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    other = load_scenario(ROOT / "scenarios" / "dontneed_race.toml")
+    path = save_session(Session(other), str(tmp_path / "o.toml"))
+    with pytest.raises(ScenarioError) as err:
+        load_session_for(path, seed)
+    assert err.value.key == "scenario_hash" and err.value.line == 5
+    assert "dontneed_race" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "at", "message"),
+    [
+        (lambda t: t.replace('expr = "A1.state"', 'expr = "A1.sate"'), "[[breakpoint]]", "sate"),
+        (lambda t: t.replace('"A1 17"', '"Z9 17"'), "steps = [", "Z9"),
+        (lambda t: t.replace("version = 1", "version = 9"), "version = 9", "version"),
+        (lambda t: t.replace("step = 33", "step = -3", 1), "step = -3", "≥ 0"),
+        (lambda t: t.replace('kind = "watch"', 'kind = "wach"'), 'kind = "wach"', "wach"),
+        (lambda t: t + "colour = 1\n", "colour = 1", "unknown key 'colour'"),
+        (lambda t: t.replace("]\n", "", 1), "", "invalid TOML"),
+    ],
+)
+def test_a_bad_session_file_is_a_located_error_and_stays_as_it_was(seed, tmp_path, edit, at, message) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.session.toml"
+    text = edit(dump_session(worked_on(seed)))
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        load_session_for(str(path), seed)
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(path))
+    if at:  # the error points at the first line that holds `at`
+        assert err.value.line == next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith(at))
+    assert path.read_text() == text
+
+
+def test_the_state_directory_follows_the_environment(seed, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SPFTUI_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == str(tmp_path / "xdg" / "spftui")
+    monkeypatch.setenv("SPFTUI_STATE_DIR", str(tmp_path / "own"))
+    assert autosave_path(seed).startswith(str(tmp_path / "own" / "sessions" / "cow_lost_write."))
+
+
+def test_bookmarks_need_a_word_and_goto_names_them(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    s.run()
+    assert s.add_bookmark("lost", 40) == 40
+    for bad in ("12", "+3", "end", "two words", ""):
+        with pytest.raises(SessionError):
+            s.add_bookmark(bad)
+    with pytest.raises(SessionError, match="did you mean 'lost'"):
+        s.bookmark("lsot")
+    s.remove_bookmark("lost")
+    assert s.bookmarks == {}
+
+
+def test_follow_branches_where_the_steps_leave_the_timeline_and_keeps_the_strategy(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    s.run()
+    mine = [s.thread_at(i) for i in range(s.length)]
+    other = [*mine[:12], (mine[12] + 1) % len(s.names)]
+    s.follow(other)
+    assert s.position == 13 and s.branch_id == 1 and [b.at for b in s.branches] == [12]
+    assert s.is_manual(12) and not s.is_manual(11)
+    strategy = s.strategy
+    s.run()
+    assert s.strategy is strategy and s.finished()

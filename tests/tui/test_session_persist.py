@@ -1,0 +1,161 @@
+"""Sessions that persist: `q` saves, the next open offers the session back, `--session FILE` opens one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tui_helpers import SEED, press, screen_text, type_text
+
+from spftui.engine.session_file import autosave_path, dump_session, load_session_for
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.choice import ChoiceDialog
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.error import ErrorDialog
+from spftui.tui.screens.goto import GotoDialog
+from spftui.tui.screens.quit import QuitDialog
+
+
+def state(app: SpftuiApp) -> tuple:  # type: ignore[type-arg]
+    s = app.session
+    assert s is not None
+    bps = tuple((b.kind, b.match, b.thread, str(b.expr), str(b.condition), b.enabled) for b in s.breakpoints.items)
+    return (s.position, s.branch_id, s.saved_timelines(), bps, s.bookmarks)
+
+
+async def work(pilot, app: SpftuiApp) -> None:  # type: ignore[no-untyped-def]
+    """What a user does: steps, a branch, a watch, a conditional breakpoint, a bookmark."""
+    dbg = app.screen
+    assert isinstance(dbg, DebuggerScreen)
+    await press(pilot, *"ssssssss")
+    await press(pilot, "S", "S", "S")
+    s = app.session
+    assert s is not None
+    other = (s.thread_at(s.position) + 1) % len(s.names)
+    await press(pilot, str(other + 1), "s", "s")  # from the past: a new branch
+    assert len(s.branches) == 1
+    dbg.add_breakpoint({"kind": "watch", "expr": "A1.state"})
+    dbg.add_breakpoint({"kind": "step", "match": "wp_page_copy:copy", "condition": "A2.state == 'running'"})
+    await press(pilot, "m")
+    await type_text(pilot, "here")
+    await press(pilot, "enter")
+    assert s.bookmarks == {"here": s.position}
+    await press(pilot, "s", "s")
+
+
+async def test_a_session_saved_on_q_is_restored_after_a_restart(state_dir: Path) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await work(pilot, app)
+        before = state(app)
+        await press(pilot, "q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitDialog)  # unsaved work: it asks
+        await press(pilot, "s")
+    assert app.return_code == 0
+    saved = autosave_path(app.session.scenario)  # type: ignore[union-attr]
+    assert saved.startswith(str(state_dir)) and Path(saved).is_file()
+
+    again = SpftuiApp(SEED)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(again.screen, ChoiceDialog)  # "Restore the session saved for …?"
+        assert "Restore" in screen_text(pilot)
+        await press(pilot, "enter")
+        assert isinstance(again.screen, DebuggerScreen)
+        assert state(again) == before
+        assert len(again.session.branches) == 1  # type: ignore[union-attr]
+        # g takes the bookmark's name
+        await press(pilot, "s", "s")
+        assert again.session.position == before[0] + 2  # type: ignore[union-attr]
+        await press(pilot, "g")
+        assert isinstance(again.screen, GotoDialog)
+        await type_text(pilot, "here")
+        await press(pilot, "enter")
+        assert again.session.position == before[4]["here"]  # type: ignore[union-attr]
+
+
+async def test_q_without_unsaved_work_quits_and_cancel_stays() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "s")
+        await press(pilot, "q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitDialog)
+        assert "Save" in screen_text(pilot) and "Discard" in screen_text(pilot)
+        await press(pilot, "escape")  # cancel: still debugging
+        assert isinstance(app.screen, DebuggerScreen) and app.is_running
+        await press(pilot, "q")
+        await pilot.pause()  # (a screen switch takes a moment)
+        assert isinstance(app.screen, QuitDialog)
+        await press(pilot, "d")  # discard
+    assert app.return_code == 0
+    assert not Path(autosave_path(app.session.scenario)).exists()  # type: ignore[union-attr]
+
+    fresh = SpftuiApp(SEED)
+    async with fresh.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "q")  # nothing to lose: no question
+    assert fresh.return_code == 0
+
+
+async def test_start_fresh_keeps_the_saved_session_and_a_bad_one_is_left_alone(state_dir: Path) -> None:
+    app = SpftuiApp(SEED)
+    path = Path(autosave_path(app.session.scenario))  # type: ignore[union-attr]
+    path.parent.mkdir(parents=True)
+    path.write_text("version = 1\nscenario_hash = [\n")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, DebuggerScreen)  # told in a toast, not asked
+        assert any("cannot be read" in (n.title or "") for n in app._notifications)
+    assert path.read_text() == "version = 1\nscenario_hash = [\n"
+
+
+async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) -> None:
+    target = tmp_path / "mine" / "shared.session.toml"
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await work(pilot, app)
+        before = state(app)
+        await press(pilot, "ctrl+s")
+        inp = app.screen.query_one("#prompt-input")
+        inp.value = str(target)  # type: ignore[attr-defined]
+        await press(pilot, "enter")
+        assert target.is_file()
+        assert app.session_file == str(target)
+        await press(pilot, "q")  # saved just now: no question
+    assert app.return_code == 0
+    text = target.read_text()
+    assert 'scenario_name = "cow_lost_write"' in text and "[[bookmark]]" in text
+
+    s, _ = load_session_for(str(target), app.session.scenario)  # type: ignore[union-attr]
+    assert dump_session(s) == text
+    opened = SpftuiApp(s, session_file=str(target))
+    async with opened.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(opened.screen, DebuggerScreen)  # no restore offer over an explicit file
+        assert state(opened) == before
+
+
+def test_session_with_a_bad_file_exits_2_with_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.session.toml"
+    bad.write_text('version = 1\nscenario_hash = "sha256:00"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "spftui", str(SEED), "--session", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2
+    assert f"{bad}:2: scenario_hash: saved on another scenario" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert bad.read_text() == 'version = 1\nscenario_hash = "sha256:00"\n'
+
+
+async def test_a_session_file_for_another_scenario_is_an_error_dialog_on_restore(tmp_path: Path) -> None:
+    app = SpftuiApp(SEED)
+    other = tmp_path / "other.toml"
+    other.write_text('version = 1\nscenario_hash = "sha256:00"\n')
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert not app.restore(str(other))
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorDialog)
+        assert "scenario_hash" in screen_text(pilot)

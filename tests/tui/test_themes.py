@@ -1,0 +1,50 @@
+"""Every Textual theme is readable: the text on the debugger's screen has enough contrast.
+
+Light themes must reach WCAG AA for body text (4.5:1), dark ones 3:1 (their
+faint styles are meant to recede). Borders, scrollbars and block glyphs are
+decoration and not counted; the ANSI themes use the terminal's own colours.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tui_helpers import SEED, press
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, _rgb, contrast
+
+DECORATION = re.compile(r"[\u2500-\u259f\s]")
+
+
+def worst_text(app: SpftuiApp) -> tuple[float, str]:
+    """The lowest contrast of any text cell on the screen, and that text."""
+    worst = (21.0, "")
+    for strip in app.screen._compositor.render_strips():  # type: ignore[attr-defined]
+        for seg in strip:
+            style = seg.style
+            if style is None or style.color is None or style.bgcolor is None or not DECORATION.sub("", seg.text):
+                continue
+            fg, bg = _rgb(style.color), _rgb(style.bgcolor)
+            if style.reverse:
+                fg, bg = bg, fg
+            worst = min(worst, (contrast(fg, bg), seg.text.strip()))
+    return worst
+
+
+@pytest.mark.parametrize(("dark", "minimum"), [(False, MIN_CONTRAST), (True, DARK_MIN_CONTRAST)], ids=["light", "dark"])
+async def test_every_theme_of_the_family_keeps_the_panes_text_readable(dark: bool, minimum: float) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, *"s" * 30)  # a screen with changed values, a future, marks
+        themes = sorted(n for n, t in app.available_themes.items() if t.dark == dark and not t.ansi)
+        assert len(themes) >= (5 if not dark else 10)
+        low = {}
+        for name in themes:
+            app.theme = name
+            await pilot.pause()
+            score, text = worst_text(app)
+            if score < minimum - 0.01:
+                low[name] = (round(score, 2), text)
+        assert not low, f"text below {minimum}:1 contrast: {low}"
