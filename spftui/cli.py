@@ -11,7 +11,7 @@ from typing import Any
 from . import __version__
 from .run_options import add_run_options, open_with
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check", "serve")
 
 
 class BadInput(Exception):
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernel_check_cli import add_kernel_check_parser
 
     add_kernel_check_parser(sub)
+    from .serve_cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
