@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import attrs
 import pytest
 
 from spftui.engine import SeededRandom, Session
@@ -89,11 +90,28 @@ def test_a_schedule_whose_scenario_cannot_be_found_says_so(tmp_path: Path) -> No
 @pytest.mark.parametrize("path", [p for p, _ in list_bundled()], ids=lambda p: p.stem)
 def test_labelled_entries_replay_the_same_steps_as_the_recorded_run(path: Path) -> None:
     sc = open_scenario(str(path)).scenario
+    labels = 0
     for seed in (1, 2, 5):
         s = Session(sc, strategy=SeededRandom(seed))
         s.run(limit=5_000)
         entries = labelled(sc, s.schedule_entries())
+        labels += sum(e.until is not None for e in entries)
         replayed = Session(sc, strategy=Replay(entries))
         replayed.run(limit=s.length)
         assert [replayed.thread_at(i) for i in range(s.length)] == [s.thread_at(i) for i in range(s.length)]
         assert replayed.length == s.length
+    assert labels  # not the counts kept because a labelled schedule would have replayed differently
+
+
+def test_runs_that_cross_an_op_boundary_still_get_labels() -> None:
+    """Between two ops a thread's pc is "" (its next op has not started): an `until` must never name
+    the first label of the next op, or the replay runs past it (it then falls back to counts)."""
+    sc = open_scenario("fork_cow_isolation").scenario
+    sc = attrs.evolve(sc, threads=tuple(attrs.evolve(t, repeat=100) for t in sc.threads))
+    s = Session(sc, strategy=SeededRandom(1))
+    s.run(limit=5_000)
+    entries = labelled(sc, s.schedule_entries())
+    assert sum(e.until is not None for e in entries) > len(entries) // 20
+    replayed = Session(sc, strategy=Replay(entries))
+    replayed.run(limit=s.length)
+    assert [replayed.thread_at(i) for i in range(s.length)] == [s.thread_at(i) for i in range(s.length)]

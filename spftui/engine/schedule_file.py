@@ -151,7 +151,7 @@ def labelled(sc: Scenario, entries: Iterable[ScheduleEntry], limit: int = LABEL_
     runs, choices = _runs(sc, given, limit)
     if runs is None:
         return given
-    out = tuple(e for idx, labels, pc in runs for e in _entries(sc.threads[idx].name, labels, pc))
+    out = tuple(e for idx, pcs, pc in runs for e in _entries(sc.threads[idx].name, pcs, pc))
     if _runs(sc, out, len(choices))[1] != choices:  # never write a schedule that replays differently
         return given
     return out
@@ -160,8 +160,8 @@ def labelled(sc: Scenario, entries: Iterable[ScheduleEntry], limit: int = LABEL_
 def _runs(
     sc: Scenario, entries: tuple[ScheduleEntry, ...], limit: int
 ) -> tuple[list[tuple[int, list[str], str]] | None, list[int]]:
-    """Replay `entries` on `sc` (not the round-robin after them): ([(thread, labels
-    run, what it is about to run after: a label, DONE or "")], the choices); None if over `limit`."""
+    """Replay `entries` on `sc` (not the round-robin after them): ([(thread, its pc
+    before each step of the run, its pc after it or DONE)], the choices); None if over `limit`."""
     m = build_machine(sc)
     replay = Replay(entries)
     runs: list[tuple[int, list[str], str]] = []
@@ -181,8 +181,8 @@ def _runs(
             runs[-1] = (runs[-1][0], runs[-1][1], after(runs[-1][0]))
         if not runs or runs[-1][0] != idx:
             runs.append((idx, [], ""))
+        runs[-1][1].append(m.threads[idx].pc)  # what Replay compares an `until` with: "" between two ops
         m.step(idx)
-        runs[-1][1].append(m.last_label)
         choices.append(idx)
     if runs:
         runs[-1] = (runs[-1][0], runs[-1][1], after(runs[-1][0]))
@@ -193,27 +193,28 @@ MAX_PIECES = 3
 """A run split into more label-based entries than this keeps its count (one entry reads better)."""
 
 
-def _entries(thread: str, labels: list[str], after: str) -> list[ScheduleEntry]:
-    """One run of `thread` (the labels it ran, then what it is about to run) as
-    entries. Replay ends an `until L` entry before the first step after its first
-    one whose label is L, so L must not occur in the piece's labels[1:]; a run
-    whose end is ambiguous is split where a label is not (the seed race's
-    `A1 until wp_page_copy:copy` then `A1 until pte_map_lock:seq_check`), and a
-    run that needs more than MAX_PIECES entries, or that ends between two ops
-    (no label: ""), keeps its count."""
-    nxt = [*labels[1:], after]  # what the thread is about to run after each step
+def _entries(thread: str, pcs: list[str], after: str) -> list[ScheduleEntry]:
+    """One run of `thread` as entries: `pcs` is its pc before each step, `after`
+    its pc after the run (DONE: it finished). Replay ends an `until L` entry at
+    the first pc == L after the entry's first step, so L must not be among the
+    piece's pcs[1:]; a run whose end is ambiguous is split where a label is not
+    (the seed race's `A1 until wp_page_copy:copy` then `A1 until
+    pte_map_lock:seq_check`). Between two ops a thread's pc is "" (no label to
+    stop at), and a run that would need more than MAX_PIECES entries keeps its
+    count."""
+    nxt = [*pcs[1:], after]  # the pc Replay compares after each step
     out: list[ScheduleEntry] = []
     s = 0
-    while s < len(labels):
+    while s < len(pcs):
         seen: set[str] = set()
         end = 0
-        for e in range(s, len(labels)):
+        for e in range(s, len(pcs)):
             if e > s:
-                seen.add(labels[e])
+                seen.add(pcs[e])
             if nxt[e] and (nxt[e] == DONE or nxt[e] not in seen):
                 end = e + 1
         if not end or len(out) == MAX_PIECES:
-            out = [ScheduleEntry(thread, len(labels))]
+            out = [ScheduleEntry(thread, len(pcs))]
             break
         out.append(ScheduleEntry(thread, 1, nxt[end - 1]))
         s = end
