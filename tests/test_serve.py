@@ -1,6 +1,6 @@
 """`spftui serve`: the debugger over HTTP through textual-serve, checked in a real headless Chromium.
 
-The browser test needs textual-serve and playwright (`pip install '.[test,serve]'`) and Debian's
+The browser test needs textual-serve and playwright (both in the `test` extra) and Debian's
 chromium (`apt-get install chromium`); `.ci/run` installs all three and sets SPFTUI_REQUIRE_BROWSER=1,
 so there a missing piece fails the test instead of skipping it.
 """
@@ -131,7 +131,7 @@ def test_serve_without_textual_serve_says_how_to_install_it(
 
 def test_the_debugger_in_a_headless_browser_shows_the_seed_race_and_steps(tmp_path: Path) -> None:
     need(has_module("textual_serve"), "textual-serve is not installed (pip install 'spftui[serve]')")
-    need(has_module("playwright"), "playwright is not installed (pip install 'spftui[serve]')")
+    need(has_module("playwright"), "playwright is not installed (pip install '.[test]')")
     need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
