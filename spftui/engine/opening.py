@@ -65,7 +65,10 @@ def open_scenario(
         found = scenario_for(schedule, sf)
         if found is None:
             named = sf.scenario or sf.scenario_name or "none"
-            raise ScenarioError(f"cannot find the scenario it was recorded on ({named}): give it first", schedule)
+            raise ScenarioError(
+                f"cannot find the scenario it was recorded on ({named}): name it, as in SCENARIO --schedule FILE",
+                schedule,
+            )
         scenario = found
     sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
     if schedule is None:
