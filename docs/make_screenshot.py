@@ -1,6 +1,6 @@
 """Regenerate docs/lost-write.svg: the debugger at the seed race's lost write (120x40).
 
-    python docs/make_screenshot.py
+python docs/make_screenshot.py
 """
 
 from __future__ import annotations
