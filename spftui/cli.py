@@ -11,7 +11,7 @@ from typing import Any
 from . import __version__
 from .run_options import add_run_options, open_with
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check", "serve")
 
 
 class BadInput(Exception):
@@ -34,6 +34,8 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         return run_to_break(args)
     sc, strategy, _ = load(args)
     session = Session(sc, strategy=strategy)
+    if trace_only and args.format == "perfetto":
+        return write_perfetto(session, args)
     if trace_only:
         if args.json:
             for info in trace_steps(session, args.max_steps):
@@ -57,6 +59,23 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
             print(f"spftui: error: {e}", file=sys.stderr)
             return 2
     return 0 if report["expect_ok"] else 1
+
+
+def write_perfetto(session: Any, args: argparse.Namespace) -> int:
+    """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
+    from .engine.files import REFUSE, REPLACE, WriteError
+    from .engine.perfetto import write_trace
+
+    if not args.output:
+        raise BadInput("--format perfetto needs -o FILE (the trace is one JSON document)")
+    session.run(limit=args.max_steps)
+    try:
+        path = write_trace(args.output, session.timeline, exists=REPLACE if args.force else REFUSE)
+    except WriteError as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {session.length} steps; open it at https://ui.perfetto.dev or chrome://tracing")
+    return 0
 
 
 def save_schedule(session: Any, path: str, force: bool = False) -> str:
@@ -117,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="print the step-by-step trace")
     add_run_options(p)
     p.add_argument("--json", action="store_true", help="JSON lines, one per step")
+    p.add_argument(
+        "--format",
+        choices=("text", "perfetto"),
+        default="text",
+        help="perfetto: a Chrome JSON trace for ui.perfetto.dev",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="where --format perfetto writes (refused if it exists)")
     p.set_defaults(func=lambda a: run_check(a, trace_only=True))
     p = sub.add_parser("scenarios", help="list the bundled scenarios")
     p.add_argument("--json", action="store_true")
@@ -130,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernel_check_cli import add_kernel_check_parser
 
     add_kernel_check_parser(sub)
+    from .serve_cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 

@@ -28,6 +28,11 @@ def add_kernel_check_parser(sub: Any) -> None:
     p.add_argument("--reuse", choices=REUSE_RULES, help="the model's COW reuse rule (default: from uname -r)")
     p.add_argument("--no-minimise", action="store_true", help="print the first failing sequence as it is")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="compare this scenario's ops instead (a file or bundled name; its threads run one after another)",
+    )
     p.set_defaults(func=run_kernel_check)
 
 
@@ -52,18 +57,42 @@ def run_kernel_check(args: argparse.Namespace) -> int:
     if not pfns:
         note = f"not root: PFNs are unreadable, so {', '.join(PFN_COLUMNS)} and the zero page are not compared"
         print(f"spftui: {note}", file=sys.stderr)
-    seeds = range(args.seed_start, args.seed_start + args.seeds)
-    report = check(seeds, args.ops, args.pages, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise)
+    if args.scenario:
+        report = _check_scenario(args, pfns)
+    else:
+        seeds = range(args.seed_start, args.seed_start + args.seeds)
+        report = check(seeds, args.ops, args.pages, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
+    elif args.scenario:
+        print(
+            f"kernel {report.release} · model reuse {report.reuse} · scenario {report.scenario}, one thread after another:"
+        )
+        for text in report.ops:
+            print(f"  {text}")
+        print(f"ops={len(report.ops)} agree={'yes' if report.agree else 'no'}")
     else:
         print(f"kernel {report.release} · model reuse {report.reuse} · {args.ops} ops · up to {args.pages} pages")
         print(f"seeds={report.seeds} agree={report.agree}")
+    if not args.json:
         if report.flaky:
             print(f"(agreed on a re-run, the first kernel run differed: seeds {report.flaky})")
         for klass, entry in report.classes.items():
             _print_class(klass, entry)
     return 0 if report.agree == report.seeds else 1
+
+
+def _check_scenario(args: argparse.Namespace, pfns: bool) -> Any:
+    """The scenario's ops, as fidelity/scenario_ops.py translates them (ScenarioError when they do not fit)."""
+    from .fidelity.compare import check_ops
+    from .fidelity.scenario_ops import scenario_ops
+    from .scenario import load_scenario
+    from .scenario.files import resolve_scenario
+
+    sc = load_scenario(resolve_scenario(args.scenario))
+    ops, npages = scenario_ops(sc)
+    name = os.path.splitext(os.path.basename(sc.path))[0]
+    return check_ops(name, ops, npages, sc.words_per_page, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise)
 
 
 def _print_class(klass: str, entry: dict[str, Any]) -> None:

@@ -73,9 +73,20 @@ ALLOWED = {
     "explore_cli": {"engine", "scenario", "report"},
     "run_options": {"engine", "scenario"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
-    "cli": {"engine", "scenario", "report", "run_options", "explore_cli", "why_cli", "kernel_check_cli", "tui"},
+    "cli": {
+        "engine",
+        "scenario",
+        "report",
+        "run_options",
+        "explore_cli",
+        "why_cli",
+        "kernel_check_cli",
+        "tui",
+        "serve_cli",
+    },
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
     "kernel_check_cli": {"fidelity", "scenario"},
+    "serve_cli": {"run_options", "scenario"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
     "__main__": {"cli"},
     "spftui": set(),

@@ -43,3 +43,65 @@ def test_every_non_interactive_tour_command_exits_0_and_writes_nothing(words: li
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "Traceback" not in r.stderr and "do NOT hold" not in r.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+# --- every fenced sh block ----------------------------------------------------------------------
+
+INTERACTIVE = "the debugger and `spftui serve` run until the user quits (tests/tui and tests/test_serve.py drive them)"
+SETUP = ("pip", "python", "ruff", "mypy")  # installing and testing: .ci/run runs exactly these
+
+
+def sh_blocks() -> list[tuple[int, list[list[str]]]]:
+    """(line, the `spftui ...` commands in order) of every fenced sh block of the README; `a && b` is two."""
+    text = (ROOT / "README.md").read_text()
+    out = []
+    for m in re.finditer(r"```sh\n(.*?)```", text, re.S):
+        line = text.count("\n", 0, m.start()) + 1
+        commands = []
+        for row in m.group(1).splitlines():
+            words = shlex.split(row, comments=True)
+            while words:
+                cut = words.index("&&") if "&&" in words else len(words)
+                commands.append(words[:cut])
+                words = words[cut + 1 :]
+        out.append((line, commands))
+    return out
+
+
+def runnable(words: list[str]) -> bool:
+    """A command the test runs: not setup, and not INTERACTIVE."""
+    return words[0] == "spftui" and len(words) > 1 and words[1] in (*SUBCOMMANDS, "why", "kernel-check")
+
+
+def test_every_sh_block_command_is_spftui_or_setup_and_the_blocks_cover_sharing() -> None:
+    commands = [words for _, block in sh_blocks() for words in block]
+    assert all(words[0] == "spftui" or words[0] in SETUP for words in commands), commands
+    assert ["spftui", "trace", "cow_lost_write", "--format", "perfetto", "-o", "lost-write.json"] in commands
+    assert ["spftui", "check", "lost.schedule.toml"] in commands
+    assert any(words[:2] == ["spftui", "serve"] for words in commands)
+    assert any(words[:3] == ["spftui", "kernel-check", "--scenario"] for words in commands)
+    text = (ROOT / "README.md").read_text()
+    assert "(docs/lost-write.svg)" in text
+    svg = (ROOT / "docs" / "lost-write.svg").read_text()
+    assert "wp_page_copy" in svg and "violation" in svg  # the debugger at the lost write
+
+
+@pytest.mark.parametrize(
+    "line, commands",
+    [(line, block) for line, block in sh_blocks() if any(runnable(w) for w in block) and block != tour_commands()],
+    ids=lambda v: f"README.md:{v}" if isinstance(v, int) else "",
+)
+def test_every_sh_block_of_the_readme_runs_and_exits_0(line: int, commands: list[list[str]], tmp_path: Path) -> None:
+    """In a fresh directory holding only `scenarios/` (as in a clone), each block's commands in order;
+    kernel-check needs Linux (and root for every column: CI). The tour's block is run above."""
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    for words in commands:
+        if not runnable(words):
+            continue  # setup (pip, pytest), the debugger or serve: INTERACTIVE
+        if words[1] == "kernel-check" and not sys.platform.startswith("linux"):
+            pytest.skip("kernel-check needs a Linux host")
+        r = subprocess.run(
+            [sys.executable, "-m", "spftui", *words[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        assert r.returncode == 0, f"README.md:{line}: {shlex.join(words)}\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
+        assert "Traceback" not in r.stderr

@@ -3,19 +3,24 @@
 `spftui check`, `spftui trace` and the debugger all take a scenario (a path
 or a bundled name) plus --policy, --reuse, --schedule, --seed and --force.
 `open_scenario` reads and validates the files once and says how to run it;
-it raises ScenarioError (`file:line: key: message`) on bad input.
+it raises ScenarioError (`file:line: key: message`) on bad input. A schedule
+file given as the scenario opens the scenario it names and replays it.
 """
 
 from __future__ import annotations
+
+import os
+import tomllib
 
 import attrs
 
 from ..kernel import all_labels
 from ..scenario import Scenario, load_scenario, load_schedule_file
-from ..scenario.files import resolve_scenario
+from ..scenario.errors import ScenarioError
+from ..scenario.files import MAX_SCHEDULE_BYTES, read_text, resolve_scenario
 from ..scenario.model import ScheduleEntry
 from .schedule import Replay, SeededRandom, Strategy
-from .schedule_file import check_identity
+from .schedule_file import check_identity, scenario_for
 
 
 @attrs.frozen
@@ -54,6 +59,17 @@ def open_scenario(
 ) -> Opening:
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file."""
     labels = all_labels()
+    if schedule is None and is_schedule_file(scenario):
+        schedule = scenario
+        sf = load_schedule_file(schedule, known_labels=labels)
+        found = scenario_for(schedule, sf)
+        if found is None:
+            named = sf.scenario or sf.scenario_name or "none"
+            raise ScenarioError(
+                f"cannot find the scenario it was recorded on ({named}): name it, as in SCENARIO --schedule FILE",
+                schedule,
+            )
+        scenario = found
     sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
     if schedule is None:
         return Opening(sc.with_policy(policy, reuse), seed=seed)
@@ -61,3 +77,13 @@ def open_scenario(
     warning = check_identity(sc, sf, schedule, force=force)
     sc = sc.with_policy(policy or sf.policy or None, reuse or sf.reuse or None)
     return Opening(sc, entries=tuple(sf.entries), stop_at=sf.stop_at, warning=warning)
+
+
+def is_schedule_file(path: str) -> bool:
+    """Is `path` a schedule file (a top-level `steps = [...]`; a scenario has `[schedule]`)?"""
+    if not os.path.isfile(path):
+        return False
+    try:
+        return "steps" in tomllib.loads(read_text(path, MAX_SCHEDULE_BYTES))
+    except (ScenarioError, tomllib.TOMLDecodeError):
+        return False  # reported when it is read as a scenario

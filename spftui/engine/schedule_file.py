@@ -11,6 +11,17 @@ identity. `check_identity` refuses a schedule recorded on another scenario
 unless forced; a file without an identity (older spftui, or written by hand)
 is replayed with a warning.
 
+A file is meant to be shared, so it names its scenario without an absolute
+path: `scenario = "cow_lost_write"` for a bundled one, else the scenario's
+path relative to the schedule file's directory (move both together and it
+still opens); `scenario_for` resolves that, and an older file's absolute path
+falls back to the bundled scenario of the same name. Its entries are
+label-based where that replays the same steps: a run of one thread is written
+`A1 until wp_page_copy:copy` (the step it stops before) or `A1 until done`,
+and keeps a count (`A1 17`) only where the label also occurs inside the run.
+`labelled` derives them by replaying the run, and checks the result replays
+to the same choices.
+
 Headless: standard library and attrs only.
 """
 
@@ -24,10 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..kernel import build_machine
+from ..kernel.state import DONE
+from ..scenario.files import bundled_scenarios_dir, resolve_scenario
+from ..scenario.model import ScheduleEntry
+from ..scenario.syntax import NAME, entry_text
 from .files import NUMBER, REFUSE, REPLACE, write_file
+from .schedule import Replay
 
 if TYPE_CHECKING:
-    from ..scenario.model import Scenario, ScheduleEntry, ScheduleFile
+    from ..scenario.model import Scenario, ScheduleFile
+
+LABEL_LIMIT = 200_000
+"""Runs longer than this many steps keep their entries as given (deriving labels replays the run twice)."""
 
 _NOT_CONTENT = ("line", "text")  # where an op or key sits in the file, and how it was spelt
 
@@ -91,10 +111,125 @@ def write_schedule(
     written (another one with `exists=NUMBER` when the name is taken). Raises WriteError."""
     from ..scenario import dump_schedule
 
+    entries = labelled(sc.with_policy(policy or None, reuse or None), entries)
     text = dump_schedule(
-        entries, sc.path or None, comment, policy=policy, reuse=reuse, stop_at=stop_at, identity=identity(sc)
+        entries, scenario_ref(sc, path), comment, policy=policy, reuse=reuse, stop_at=stop_at, identity=identity(sc)
     )
     return write_file(path, text, exists=exists, what="the schedule")
 
 
-__all__ = ["NUMBER", "REFUSE", "REPLACE", "check_identity", "identity", "scenario_hash", "write_schedule"]
+def scenario_ref(sc: Scenario, schedule_path: str) -> str | None:
+    """How a schedule file at `schedule_path` names `sc`: the bundled name, else
+    a path relative to the schedule's directory (None: `sc` has no file)."""
+    if not sc.path:
+        return None
+    here = os.path.realpath(sc.path)
+    if os.path.dirname(here) == os.path.realpath(bundled_scenarios_dir()):
+        return scenario_name(sc)
+    return os.path.relpath(here, os.path.dirname(os.path.realpath(schedule_path)))
+
+
+def scenario_for(schedule_path: str, sf: ScheduleFile) -> str | None:
+    """The scenario file (or bundled name) a schedule file names, if it can be found."""
+    ref = sf.scenario
+    if ref and not os.path.isabs(ref):
+        beside = os.path.join(os.path.dirname(schedule_path), ref)
+        if os.path.isfile(beside):
+            return beside
+    if ref and os.path.isfile(ref):
+        return ref  # an older file's absolute path, still there
+    for name in (ref, sf.scenario_name):  # a bundled name, or an older file's path into another install
+        if name and NAME.fullmatch(name) and resolve_scenario(name) != name:
+            return name
+    return None
+
+
+def labelled(sc: Scenario, entries: Iterable[ScheduleEntry], limit: int = LABEL_LIMIT) -> tuple[ScheduleEntry, ...]:
+    """`entries` rewritten as runs of one thread, each `until LABEL` (or `until done`)
+    where that is unambiguous, else with its count; the same steps when replayed on `sc`."""
+    given = tuple(entries)
+    runs, choices = _runs(sc, given, limit)
+    if runs is None:
+        return given
+    out = tuple(e for idx, pcs, pc in runs for e in _entries(sc.threads[idx].name, pcs, pc))
+    if _runs(sc, out, len(choices))[1] != choices:  # never write a schedule that replays differently
+        return given
+    return out
+
+
+def _runs(
+    sc: Scenario, entries: tuple[ScheduleEntry, ...], limit: int
+) -> tuple[list[tuple[int, list[str], str]] | None, list[int]]:
+    """Replay `entries` on `sc` (not the round-robin after them): ([(thread, its pc
+    before each step of the run, its pc after it or DONE)], the choices); None if over `limit`."""
+    m = build_machine(sc)
+    replay = Replay(entries)
+    runs: list[tuple[int, list[str], str]] = []
+    choices: list[int] = []
+
+    def after(idx: int) -> str:
+        t = m.threads[idx]
+        return DONE if t.state == DONE else t.pc
+
+    while True:
+        idx = replay.choose(m)
+        if idx is None or replay.current_entry() is None:
+            break
+        if len(choices) >= limit:
+            return None, choices
+        if runs and runs[-1][0] != idx:
+            runs[-1] = (runs[-1][0], runs[-1][1], after(runs[-1][0]))
+        if not runs or runs[-1][0] != idx:
+            runs.append((idx, [], ""))
+        runs[-1][1].append(m.threads[idx].pc)  # what Replay compares an `until` with: "" between two ops
+        m.step(idx)
+        choices.append(idx)
+    if runs:
+        runs[-1] = (runs[-1][0], runs[-1][1], after(runs[-1][0]))
+    return runs, choices
+
+
+MAX_PIECES = 3
+"""A run split into more label-based entries than this keeps its count (one entry reads better)."""
+
+
+def _entries(thread: str, pcs: list[str], after: str) -> list[ScheduleEntry]:
+    """One run of `thread` as entries: `pcs` is its pc before each step, `after`
+    its pc after the run (DONE: it finished). Replay ends an `until L` entry at
+    the first pc == L after the entry's first step, so L must not be among the
+    piece's pcs[1:]; a run whose end is ambiguous is split where a label is not
+    (the seed race's `A1 until wp_page_copy:copy` then `A1 until
+    pte_map_lock:seq_check`). Between two ops a thread's pc is "" (no label to
+    stop at), and a run that would need more than MAX_PIECES entries keeps its
+    count."""
+    nxt = [*pcs[1:], after]  # the pc Replay compares after each step
+    out: list[ScheduleEntry] = []
+    s = 0
+    while s < len(pcs):
+        seen: set[str] = set()
+        end = 0
+        for e in range(s, len(pcs)):
+            if e > s:
+                seen.add(pcs[e])
+            if nxt[e] and (nxt[e] == DONE or nxt[e] not in seen):
+                end = e + 1
+        if not end or len(out) == MAX_PIECES:
+            out = [ScheduleEntry(thread, len(pcs))]
+            break
+        out.append(ScheduleEntry(thread, 1, nxt[end - 1]))
+        s = end
+    return [attrs.evolve(e, text=entry_text(e)) for e in out]
+
+
+__all__ = [
+    "NUMBER",
+    "REFUSE",
+    "REPLACE",
+    "check_identity",
+    "identity",
+    "labelled",
+    "scenario_for",
+    "scenario_hash",
+    "scenario_ref",
+    "write_schedule",
+]

@@ -128,11 +128,12 @@ class Checker:
     reuse: str
     pfns: bool
     runs: int = 0
+    words: int = 4  # the model's words per page (a scenario's own, with --scenario)
 
     def run(self, ops: list[Op], npages: int) -> tuple[list[dict[str, str]], list[dict[str, str]], str]:
         self.runs += 1
         kernel, _ = run_side(lambda: HostRun(npages, self.pfns), ops, self.pfns)
-        model, notes = run_side(lambda: ModelRun(ops, npages, self.reuse), ops, self.pfns)
+        model, notes = run_side(lambda: ModelRun(ops, npages, self.reuse, self.words), ops, self.pfns)
         return kernel, model, notes
 
     def mismatch(self, ops: list[Op], npages: int) -> Mismatch | None:
@@ -174,6 +175,8 @@ class Checker:
 
 @dataclass
 class Report:
+    scenario: str = ""  # --scenario: its file, and its ops as compared
+    ops: list[str] = field(default_factory=list)
     seeds: int = 0
     agree: int = 0
     reuse: str = ""
@@ -183,7 +186,9 @@ class Report:
     flaky: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
+        scenario = {"scenario": self.scenario, "ops": self.ops} if self.scenario else {}
         return {
+            **scenario,
             "release": self.release,
             "reuse": self.reuse,
             "pfn_columns": self.pfns,
@@ -204,23 +209,45 @@ def check(
     report = Report(reuse=rule, release=release, pfns=pfns)
     for seed in seeds:
         npages, ops = generate(seed, nops, max_pages)
-        report.seeds += 1
-        mm = checker.mismatch(ops, npages)
-        if mm is not None and checker.mismatch(ops, npages) is None:
-            report.flaky.append(seed)  # the kernel side did not repeat itself: host noise, not the model
-            mm = None
-        if mm is None:
-            report.agree += 1
-            continue
-        entry = report.classes.setdefault(mm.klass, {"seeds": [], "pages": npages})
-        entry["seeds"].append(seed)
-        if "ops" in entry:
-            continue
-        small = checker.minimise(ops, npages, mm.klass) if minimise else ops[: mm.index + 1]
-        kernel, model, notes = checker.run(small, npages)
-        entry["ops"] = [op.text for op in small]
-        entry["pages"] = npages
-        entry["kernel"] = kernel
-        entry["model"] = model
-        entry["model_notes"] = notes
+        _compare(checker, report, seed, ops, npages, minimise)
     return report
+
+
+def check_ops(
+    name: str,
+    ops: list[Op],
+    npages: int,
+    words: int,
+    reuse: str | None = None,
+    pfns: bool = True,
+    minimise: bool = True,
+) -> Report:
+    """One fixed op sequence (a scenario's, `scenario_ops.py`) on both sides."""
+    release = platform.release()
+    rule = reuse or reuse_for_release(release)
+    checker = Checker(rule, pfns, words=words)
+    report = Report(scenario=name, ops=[op.text for op in ops], reuse=rule, release=release, pfns=pfns)
+    _compare(checker, report, 0, ops, npages, minimise)
+    return report
+
+
+def _compare(checker: Checker, report: Report, seed: int, ops: list[Op], npages: int, minimise: bool) -> None:
+    report.seeds += 1
+    mm = checker.mismatch(ops, npages)
+    if mm is not None and checker.mismatch(ops, npages) is None:
+        report.flaky.append(seed)  # the kernel side did not repeat itself: host noise, not the model
+        mm = None
+    if mm is None:
+        report.agree += 1
+        return
+    entry = report.classes.setdefault(mm.klass, {"seeds": [], "pages": npages})
+    entry["seeds"].append(seed)
+    if "ops" in entry:
+        return
+    small = checker.minimise(ops, npages, mm.klass) if minimise else ops[: mm.index + 1]
+    kernel, model, notes = checker.run(small, npages)
+    entry["ops"] = [op.text for op in small]
+    entry["pages"] = npages
+    entry["kernel"] = kernel
+    entry["model"] = model
+    entry["model_notes"] = notes

@@ -68,10 +68,10 @@ def _serve(libc: Any, base: int, cmd: int, rep: int) -> None:
         w = line.decode().split()
         addr = base + int(w[1]) * PAGE if len(w) > 1 else 0
         size = int(w[2]) * PAGE if len(w) > 2 else 0
-        if w[0] == "read":
-            out = str(ctypes.c_uint64.from_address(addr).value)
-        elif w[0] == "write":
-            ctypes.c_uint64.from_address(addr).value = int(w[2])
+        if w[0] == "read":  # read PAGE OFFSET
+            out = str(ctypes.c_uint64.from_address(addr + int(w[2])).value)
+        elif w[0] == "write":  # write PAGE VALUE OFFSET
+            ctypes.c_uint64.from_address(addr + int(w[3])).value = int(w[2])
             out = "ok"
         elif w[0] == "mprotect":
             out = _rc(libc.mprotect(addr, size, PROT[w[3]]))
@@ -173,9 +173,9 @@ class HostRun:
             (cmd_c, rep_c) = self.child_fds
             line = f"fork {cmd_c[0]} {rep_c[1]}"
         elif op.kind == "write":
-            line = f"write {op.page} {op.value}"
+            line = f"write {op.page} {op.value} {op.offset}"
         elif op.kind == "read":
-            line = f"read {op.page}"
+            line = f"read {op.page} {op.offset}"
         else:
             line = f"{op.kind} {op.page} {op.npages} {op.prot}"
         os.write(self.cmd[op.proc], (line + "\n").encode())

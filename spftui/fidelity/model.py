@@ -14,6 +14,8 @@ BASE = 0x10000
 def op_text(op: Op) -> str:
     """The op as a scenario op string."""
     addr = BASE + op.page * PAGE
+    if op.kind in ("read", "write"):
+        addr += op.offset
     if op.kind == "fork":
         return "fork C"
     if op.kind == "read":
@@ -24,8 +26,8 @@ def op_text(op: Op) -> str:
     return f"{op.kind} {addr:#x} {op.npages}p{extra}"
 
 
-def scenario_text(ops: list[Op], npages: int, reuse: str) -> str:
-    lines = ['title = "kernel-check"', 'policy = "classic"', f'reuse = "{reuse}"']
+def scenario_text(ops: list[Op], npages: int, reuse: str, words: int = 4) -> str:
+    lines = ['title = "kernel-check"', 'policy = "classic"', f'reuse = "{reuse}"', f"words_per_page = {words}"]
     lines += ["[[process]]", 'name = "P"', "[[process.mapping]]", f"start = {BASE:#x}", f"pages = {npages}"]
     for proc in ("P", "C"):
         texts = [op_text(op) for op in ops if op.proc == proc]
@@ -51,9 +53,9 @@ def normalise(result: str) -> str:
 class ModelRun:
     """One sequence in a Session, driven thread by thread."""
 
-    def __init__(self, ops: list[Op], npages: int, reuse: str) -> None:
+    def __init__(self, ops: list[Op], npages: int, reuse: str, words: int = 4) -> None:
         self.npages = npages
-        self.session = Session(parse_scenario(scenario_text(ops, npages, reuse)), RoundRobin())
+        self.session = Session(parse_scenario(scenario_text(ops, npages, reuse, words)), RoundRobin())
         self.forked = False
         self.why = ""  # the model's own words for the last SIGSEGV
 

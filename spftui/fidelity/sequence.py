@@ -18,15 +18,17 @@ class Op:
     npages: int = 1
     value: int = 0
     prot: str = ""
+    offset: int = 0  # bytes into the page (read, write): a scenario's word at 0x10400 is p0+0x400
 
     @property
     def text(self) -> str:
+        where = f"p{self.page}+{self.offset:#x}" if self.offset else f"p{self.page}"
         if self.kind == "fork":
             return f"{self.proc} fork"
         if self.kind == "read":
-            return f"{self.proc} read p{self.page}"
+            return f"{self.proc} read {where}"
         if self.kind == "write":
-            return f"{self.proc} write p{self.page} {self.value}"
+            return f"{self.proc} write {where} {self.value}"
         extra = f" {self.prot}" if self.kind == "mprotect" else " dontneed" if self.kind == "madvise" else ""
         return f"{self.proc} {self.kind} p{self.page} {self.npages}p{extra}"
 

@@ -690,6 +690,6 @@ def test_the_format_reference_example_loads():
 
 def test_the_format_reference_schedule_file_example_loads():
     (block,) = [b for b in _readme_blocks("toml") if b.lstrip().startswith("# cow_lost_write:")]
-    assert len(parse_schedule(block)) == 4
+    assert len(parse_schedule(block)) == 5
     meta = parse_schedule_meta(block)
     assert (meta.policy, meta.reuse, meta.stop_at) == ("spf-refetch-vma", "mapcount", 52)

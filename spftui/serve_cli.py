@@ -1,0 +1,85 @@
+"""`spftui serve [SCENARIO]`: the debugger in a web browser, through textual-serve.
+
+textual-serve runs `python -m spftui [SCENARIO ...]` afresh for every browser
+tab that connects and streams its screen over a websocket, so each viewer
+gets a debugger of their own. The scenario and options are checked here,
+once, before the server starts (bad input: exit 2, nothing served).
+textual-serve is an optional dependency: `pip install 'spftui[serve]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+
+def add_serve_parser(sub: Any) -> None:
+    from .scenario.model import POLICIES, REUSE_RULES
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the debugger to a web browser (textual-serve)",
+        description="Serve the debugger over HTTP: every browser tab that opens the page gets its own debugger "
+        "on SCENARIO (or the scenario picker). Needs textual-serve: pip install 'spftui[serve]'. Ctrl-C stops it.",
+    )
+    p.add_argument("scenario", nargs="?", help="a scenario file or bundled scenario name (default: the picker)")
+    p.add_argument("--policy", choices=POLICIES)
+    p.add_argument("--reuse", choices=REUSE_RULES)
+    p.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--host", default="localhost", help="the address to listen on (default localhost)")
+    p.add_argument("--port", type=_port, default=8000, help="the port (default 8000)")
+    p.add_argument("--public-url", metavar="URL", help="the URL browsers reach the server at (behind a proxy)")
+    p.set_defaults(func=run_serve)
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < n < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {n}")
+    return n
+
+
+def debugger_command(args: argparse.Namespace) -> str:
+    """The command textual-serve runs per browser tab: this Python, this spftui, the same options."""
+    words = [sys.executable, "-m", "spftui"]
+    if args.scenario:
+        words.append(args.scenario)
+    for option in ("policy", "reuse", "schedule", "seed"):
+        value = getattr(args, option)
+        if value is not None:
+            words += [f"--{option}", str(value)]
+    return shlex.join(words)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if args.schedule and not args.scenario:
+        print("spftui: error: --schedule needs a scenario", file=sys.stderr)
+        return 2
+    if args.scenario:
+        import os
+
+        from .run_options import open_with
+
+        args.force = False
+        open_with(args)  # the same checks as the debugger's, before anything is served
+        if os.path.exists(args.scenario):
+            args.scenario = os.path.abspath(args.scenario)  # each tab's process runs from the server's cwd anyway
+        if args.schedule:
+            args.schedule = os.path.abspath(args.schedule)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        print("spftui: error: spftui serve needs textual-serve: pip install 'spftui[serve]'", file=sys.stderr)
+        return 2
+    title = f"spftui {args.scenario}" if args.scenario else "spftui"
+    server = Server(debugger_command(args), host=args.host, port=args.port, title=title, public_url=args.public_url)
+    url = args.public_url or f"http://{args.host}:{args.port}"
+    print(f"spftui: serving the debugger at {url} (Ctrl-C stops)", flush=True)
+    server.serve()
+    return 0

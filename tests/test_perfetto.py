@@ -1,0 +1,124 @@
+"""`spftui trace SCENARIO --format perfetto -o FILE`: a Chrome JSON trace Perfetto opens, with a
+track per thread, lock hold slices, counter tracks and instant events that agree with the run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def perfetto(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+    out = tmp_path / "t.json"
+    r = spftui("trace", *args, "--format", "perfetto", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    return list(json.loads(out.read_text())["traceEvents"])
+
+
+def trace_steps(*args: str) -> list[dict[str, Any]]:
+    r = spftui("trace", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def names(events: list[dict[str, Any]], what: str) -> dict[tuple[int, int], str]:
+    return {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == what}
+
+
+def test_the_seed_race_has_a_track_per_thread_lock_slices_and_an_mmap_seq_counter(tmp_path: Path) -> None:
+    events = perfetto(tmp_path, "cow_lost_write")
+    threads = names(events, "thread_name")
+    processes = {pid: name for (pid, _), name in names(events, "process_name").items()}
+    for t in ("A1", "A2", "B"):
+        assert sum(name.startswith(f"{t} (CPU ") for name in threads.values()) == 1, threads
+    steps = trace_steps("cow_lost_write")
+    step_slices = [e for e in events if e.get("cat") == "step"]
+    assert [(e["ts"], threads[(e["pid"], e["tid"])].split()[0], e["name"]) for e in step_slices] == [
+        (s["step"], s["thread"], s["label"]) for s in steps
+    ]
+    # lock holds: B's munmap takes its mmap_lock for writing at the step its Lock event says
+    locks = [e for e in events if e.get("cat") == "lock"]
+    taken = [
+        (s["step"], ev["lock"], ev["mode"], ev["thread"])
+        for s in steps
+        for ev in s["events"]
+        if ev["kind"] == "lock" and ev["mode"] != "downgrade"
+    ]
+    assert taken
+    for step, lock, mode, thread in taken:
+        assert any(
+            e["name"] == f"{lock} {mode}" and e["ts"] == step + 1 and e["args"]["holder"] == thread for e in locks
+        ), (step, lock, mode, thread, locks)
+    assert any(e["name"].startswith("ptl(table ") and e["dur"] > 0 for e in locks)
+    # the mmap_seq counter of mm A takes every value its Seq events give, at the end of their step
+    pid_a = next(pid for pid, name in processes.items() if name == "process A")
+    counter = [(e["ts"], e["args"]["value"]) for e in events if e["ph"] == "C" and e["name"] == "mmap_seq"]
+    counter_a = [
+        (e["ts"], e["args"]["value"])
+        for e in events
+        if e["ph"] == "C" and e["name"] == "mmap_seq" and e["pid"] == pid_a
+    ]
+    seqs = [
+        (s["step"] + 1, ev["new"])
+        for s in steps
+        for ev in s["events"]
+        if ev["kind"] == "seq" and ev["counter"] == "mmap_seq" and ev["mm"] == "A"
+    ]
+    assert len(seqs) >= 2 and counter_a == [(1, 0), *seqs] and len(counter) > len(counter_a)
+    assert any(e["ph"] == "C" and e["name"].endswith("page_mapcount") for e in events)
+    # the violation is a global instant at its step
+    violation = next(e for e in events if e.get("cat") == "violation")
+    assert violation["s"] == "g" and violation["name"] == "VIOLATION lost_write"
+    assert violation["ts"] == next(s["step"] for s in steps if any(ev["kind"] == "violation" for ev in s["events"]))
+
+
+def test_slices_on_each_track_nest_so_the_viewer_can_stack_them(tmp_path: Path) -> None:
+    events = perfetto(tmp_path, "cow_lost_write", "--policy", "spf-mm-seq")
+    tracks: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for e in events:
+        if e["ph"] == "X":
+            assert e["dur"] > 0
+            tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
+    for spans in tracks.values():
+        for a in spans:
+            for b in spans:
+                assert (
+                    a[1] <= b[0] or b[1] <= a[0] or (a[0] <= b[0] and b[1] <= a[1]) or (b[0] <= a[0] and a[1] <= b[1])
+                )
+    ops = {e["name"] for e in events if e.get("cat") == "op"}
+    kernel = {e["name"] for e in events if e.get("cat") == "kernel"}
+    assert {"write 0x10000 11", "munmap 0x10000 1p"} <= ops
+    assert {"do_user_addr_fault", "wp_page_copy", "__do_munmap"} <= kernel
+    aborts = [e for e in events if e.get("cat") == "abort"]
+    assert aborts and aborts[0]["name"] == "abort SEQ1"
+    assert any(e.get("cat") == "validate" and e["name"].endswith("FAILED") for e in events)
+
+
+def test_the_per_vma_lock_and_vm_sequence_have_tracks(tmp_path: Path) -> None:
+    events = perfetto(tmp_path, "vma_lock_blocks_mprotect")
+    locks = {e["name"] for e in events if e.get("cat") == "lock"}
+    assert {"vma 0 lock(A) read", "vma 0 lock(A) write"} <= locks
+    assert any(e["ph"] == "C" and e["name"] == "vma0.vm_sequence" for e in events)
+    assert any(e["ph"] == "i" and e["name"].startswith("blocked on vm_lock") for e in events)
+
+
+def test_an_existing_file_is_kept_unless_forced_and_o_is_required(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    out.write_text("mine\n")
+    r = spftui("trace", "cow_lost_write", "--format", "perfetto", "-o", str(out))
+    assert r.returncode == 2 and "already exists (use --force to replace it)" in r.stderr
+    assert out.read_text() == "mine\n"
+    r = spftui("trace", "cow_lost_write", "--format", "perfetto", "-o", str(out), "--force")
+    assert r.returncode == 0 and json.loads(out.read_text())["otherData"]["schema"] == "spftui-perfetto/1"
+    r = spftui("trace", "cow_lost_write", "--format", "perfetto", cwd=tmp_path)
+    assert r.returncode == 2 and "needs -o FILE" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
