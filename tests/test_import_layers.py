@@ -73,7 +73,21 @@ ALLOWED = {
     "explore_cli": {"engine", "scenario", "report"},
     "run_options": {"engine", "scenario"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
-    "cli": {"engine", "scenario", "report", "run_options", "explore_cli", "why_cli", "kernel_check_cli", "tui"},
+    **dict.fromkeys(("diff_cli", "coverage_cli", "shrink_cli", "fuzz_cli"), {"engine", "scenario", "run_options"}),
+    "cli": {
+        "engine",
+        "scenario",
+        "report",
+        "run_options",
+        "explore_cli",
+        "why_cli",
+        "kernel_check_cli",
+        "tui",
+        "diff_cli",
+        "coverage_cli",
+        "shrink_cli",
+        "fuzz_cli",
+    },
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
     "kernel_check_cli": {"fidelity", "scenario"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
