@@ -181,7 +181,7 @@ def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
             "violations": [{"step": pos + 1, "oracle": v.oracle, "thread": v.thread} for pos, v in r.violations()],
         }
 
-    div = None
+    div: dict[str, Any] | None = None
     if d.divergence is not None:
         div = {"step": d.divergence + 1}
         for side, r in (("a", d.a), ("b", d.b)):
