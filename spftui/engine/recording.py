@@ -56,9 +56,10 @@ class Run:
     def violates(self, oracle: str | None = None) -> bool:
         return any(oracle is None or v.oracle == oracle for _, v in self.violations())
 
-    def preemptions(self) -> int:
-        """Switches away from a thread that could have gone on running."""
-        return sum(1 for s in self.steps if s.pos and s.thread != self.steps[s.pos - 1].thread and self._could[s.pos])
+    def preemptions(self, upto: int | None = None) -> int:
+        """Switches away from a thread that could have gone on running (in the first `upto` steps)."""
+        steps = self.steps[:upto]
+        return sum(1 for s in steps if s.pos and s.thread != self.steps[s.pos - 1].thread and self._could[s.pos])
 
     _could: tuple[bool, ...] = ()  # per step: could the previous step's thread have run here
 
