@@ -251,9 +251,16 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str
     sc = attrs.evolve(shrunk.scenario, path=sc_path)
     text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"})
     write_file(sc_path, text, exists=REFUSE, what="the scenario")
-    comment = f"{sc.title}: {shrunk.oracle} under {sc.policy}, reuse {sc.reuse}\n{shrunk.detail}"
+    comment = f"{sc.title} (policy {sc.policy}, reuse {sc.reuse})\n{shrunk.oracle}: {shrunk.detail}"
     write_schedule(
         sched_path, sc, shrunk.entries, comment, policy=sc.policy, reuse=sc.reuse, stop_at=len(shrunk.choices),
         exists=REFUSE,
     )  # fmt: skip
     return sc_path, sched_path
+
+
+def unshrunk(sc: Scenario, oracle: str, choices: tuple[int, ...], detail: str) -> Shrunk:
+    """A counterexample as found (when the explorer cannot find it again within its budget)."""
+    run = record_choices(sc, choices)
+    size = size_of(sc, run, len(choices))
+    return Shrunk(sc, oracle, choices, entries_of([t.name for t in sc.threads], choices), size, size, 0, detail)
