@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from .coverage_cli import count
+from .shrink_cli import wrapped
 
 
 def seconds(text: str) -> float:
@@ -80,13 +81,14 @@ def run_fuzz(args: argparse.Namespace) -> int:
         }  # fmt: skip
         found.append(item)
         if not args.json:
-            print(f"{paths[0]}: {line}")
-            print(
+            print(paths[0])
+            wrapped(f"  {line}")
+            wrapped(
                 f"  found after {s.cpu_to_find:.1f} CPU s; shrunk: threads {b.threads} → {a.threads}, "
                 f"ops {b.ops} → {a.ops}, preemptions {b.preemptions} → {a.preemptions}"
             )
             if sound:
-                print(f"  possible model bug: {args.policy} should never show {f.oracle}; see {paths[0]}")
+                wrapped(f"  possible model bug: {args.policy} should never show {f.oracle}; see the file above")
         sys.stdout.flush()
 
     stats = fuzz(
@@ -103,7 +105,9 @@ def run_fuzz(args: argparse.Namespace) -> int:
     else:
         kinds = sorted({f["oracle"] for f in found})
         what = f"{len(found)} violation(s) saved ({', '.join(kinds)})" if found else "no violation"
-        print(f"{stats.scenarios:,} scenarios under {args.policy} in {stats.cpu:.1f} CPU s (seed {args.seed}): {what}")
+        wrapped(
+            f"{stats.scenarios:,} scenarios under {args.policy} in {stats.cpu:.1f} CPU s (seed {args.seed}): {what}"
+        )
     for e in errors:
         print(f"spftui: error: {e}", file=sys.stderr)
     if errors:

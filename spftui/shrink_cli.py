@@ -11,10 +11,8 @@ from typing import Any
 from .coverage_cli import count
 from .run_options import open_with
 
-SIZE_NAMES = (
-    ("threads", "threads"), ("ops", "ops"), ("processes", "processes"), ("mappings", "mappings"),
-    ("pages", "pages"), ("data", "data words"),
-)  # fmt: skip
+SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
+MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
 SCHEDULE_NAMES = (("steps", "steps"), ("entries", "entries"), ("preemptions", "preemptions"))
 
 
@@ -53,7 +51,14 @@ def sizes_text(before: Any, after: Any) -> list[str]:
     def line(names: tuple[tuple[str, str], ...]) -> str:
         return ", ".join(f"{label} {b[k]} → {a[k]}" for k, label in names)
 
-    return [line(SIZE_NAMES), "schedule: " + line(SCHEDULE_NAMES)]
+    return [line(SIZE_NAMES), line(MEMORY_NAMES), "schedule: " + line(SCHEDULE_NAMES)]
+
+
+def wrapped(text: str) -> None:
+    """Print prose at 80 columns (file paths are printed whole, elsewhere)."""
+    import textwrap
+
+    print(textwrap.fill(text, 80, subsequent_indent="  ", break_on_hyphens=False))
 
 
 def run_shrink(args: argparse.Namespace) -> int:
@@ -87,11 +92,13 @@ def run_shrink(args: argparse.Namespace) -> int:
         }  # fmt: skip
         print(json.dumps(out))
         return 0
-    print(f"{sc.title} · policy {sc.policy} · reuse {sc.reuse}")
-    print(f"{result.oracle}: {result.detail}")
+    say = wrapped
+    say(sc.title)
+    say(f"policy {sc.policy} · reuse {sc.reuse}")
+    say(f"{result.oracle}: {result.detail}")
     for line in sizes_text(result.before, result.after):
-        print(line)
-    print(f"({result.tries} searches) schedule: {', '.join(e.text for e in result.entries)}")
+        say(line)
+    say(f"schedule ({result.tries} searches): {', '.join(e.text for e in result.entries)}")
     for path in paths:
         print(f"wrote {path}")
     print(f"replay: spftui check {paths[0]} --schedule {paths[1]}")
