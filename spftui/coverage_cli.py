@@ -7,17 +7,7 @@ import json
 from typing import Any
 
 from .run_options import open_with
-
-
-def count(text: str) -> int:
-    """A positive integer option (argparse reports the error and exits 2)."""
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {n}")
-    return n
+from .tool_options import count
 
 
 def add_parser(sub: Any) -> None:

@@ -9,18 +9,7 @@ from typing import Any
 
 import attrs
 
-from .coverage_cli import count
-from .shrink_cli import wrapped
-
-
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text}")
-    return value
+from .tool_options import count, seconds, wrapped
 
 
 def add_parser(sub: Any) -> None:

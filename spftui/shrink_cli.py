@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any
 
-from .coverage_cli import count
 from .run_options import open_with
+from .tool_options import count, wrapped
 
 SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
 MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
@@ -52,13 +52,6 @@ def sizes_text(before: Any, after: Any) -> list[str]:
         return ", ".join(f"{label} {b[k]} → {a[k]}" for k, label in names)
 
     return [line(SIZE_NAMES), line(MEMORY_NAMES), "schedule: " + line(SCHEDULE_NAMES)]
-
-
-def wrapped(text: str) -> None:
-    """Print prose at 80 columns (file paths are printed whole, elsewhere)."""
-    import textwrap
-
-    print(textwrap.fill(text, 80, subsequent_indent="  ", break_on_hyphens=False))
 
 
 def run_shrink(args: argparse.Namespace) -> int:
