@@ -82,7 +82,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
 
     stats = fuzz(
         args.policy, seconds=args.time, seed=args.seed, jobs=args.jobs, runs=args.runs, limit=args.scenarios,
-        on_saved=on_saved,
+        on_saved=on_saved, stop=lambda: bool(errors),
     )  # fmt: skip
     if args.json:
         print(
@@ -94,6 +94,8 @@ def run_fuzz(args: argparse.Namespace) -> int:
     else:
         kinds = sorted({f["oracle"] for f in found})
         what = f"{len(found)} violation(s) saved ({', '.join(kinds)})" if found else "no violation"
+        if errors:
+            what = f"{len(found)} violation(s) saved; stopped: the next one could not be saved"
         wrapped(
             f"{stats.scenarios:,} scenarios under {args.policy} in {stats.cpu:.1f} CPU s (seed {args.seed}): {what}"
         )

@@ -77,3 +77,11 @@ def test_fuzz_finds_nothing_under_a_sound_policy_in_the_default_time(tmp_path: P
     r = spftui("fuzz", "--policy", policy, "--out", str(tmp_path / "found"), "--json")
     data = json.loads(r.stdout)
     assert data["found"] == [], data  # a finding here is a model bug: the file is in the assertion message
+
+
+def test_fuzz_that_cannot_save_says_so_and_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(blocker / "sub"))
+    assert r.returncode == 2 and "cannot make the directory" in r.stderr
+    assert "could not be saved" in r.stdout and "no violation" not in r.stdout

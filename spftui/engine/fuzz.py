@@ -185,9 +185,10 @@ def fuzz(
     limit: int | None = None,
     shrink_states: int = 20_000,
     on_saved: Any = None,
+    stop: Any = None,
 ) -> FuzzStats:
-    """Fuzz until `seconds` of wall time pass (or `limit` scenarios); shrink each violation and
-    hand it to `on_saved(Saved)` (module docstring). Returns what was tried."""
+    """Fuzz until `seconds` of wall time pass (or `limit` scenarios, or `stop()` is true); shrink
+    each violation and hand it to `on_saved(Saved)` (module docstring). Returns what was tried."""
     from .schedule_file import scenario_hash
     from .shrink import ShrinkError, shrink, unshrunk
     from .workers import pool_map
@@ -217,8 +218,8 @@ def fuzz(
                 on_saved(Saved(f, s, cpu_before + f.cpu, new))
 
     def cancelled() -> bool:
-        return time.monotonic() >= deadline
+        return time.monotonic() >= deadline or (stop is not None and bool(stop()))
 
     pool_map(run_chunk, payloads, jobs, on_result, cancelled)
-    stats.stop = "time" if cancelled() else "scenarios"
+    stats.stop = "time" if time.monotonic() >= deadline else "stopped" if cancelled() else "scenarios"
     return stats
