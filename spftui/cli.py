@@ -11,7 +11,20 @@ from typing import Any
 from . import __version__
 from .run_options import add_run_options, open_with
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check", "serve")
+SUBCOMMANDS = (
+    "check",
+    "trace",
+    "scenarios",
+    "explore",
+    "matrix",
+    "why",
+    "kernel-check",
+    "diff",
+    "coverage",
+    "shrink",
+    "fuzz",
+    "serve",
+)
 
 
 class BadInput(Exception):
@@ -152,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore_cli.add_explore_parser(sub)
     explore_cli.add_matrix_parser(sub)
     why_cli.add_why_parser(sub)
+    from . import coverage_cli, diff_cli, fuzz_cli, shrink_cli
+
+    for tool in (diff_cli, coverage_cli, shrink_cli, fuzz_cli):
+        tool.add_parser(sub)
 
     from .kernel_check_cli import add_kernel_check_parser
 

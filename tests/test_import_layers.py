@@ -73,6 +73,11 @@ ALLOWED = {
     "explore_cli": {"engine", "scenario", "report"},
     "run_options": {"engine", "scenario"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
+    "tool_options": set(),
+    "diff_cli": {"engine", "scenario", "run_options"},
+    "coverage_cli": {"engine", "scenario", "run_options", "tool_options"},
+    "shrink_cli": {"engine", "scenario", "run_options", "tool_options"},
+    "fuzz_cli": {"engine", "scenario", "tool_options"},
     "cli": {
         "engine",
         "scenario",
@@ -83,6 +88,10 @@ ALLOWED = {
         "kernel_check_cli",
         "tui",
         "serve_cli",
+        "diff_cli",
+        "coverage_cli",
+        "shrink_cli",
+        "fuzz_cli",
     },
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
     "kernel_check_cli": {"fidelity", "scenario"},

@@ -1,0 +1,100 @@
+"""`spftui coverage SCENARIO`: which writer steps ever landed inside which speculative window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .run_options import open_with
+from .tool_options import count
+
+
+def add_parser(sub: Any) -> None:
+    from .scenario.model import POLICIES, REUSE_RULES
+
+    p = sub.add_parser(
+        "coverage",
+        help="race-window coverage: which writer steps landed inside which speculative windows",
+        description="Run random (default), PCT or every schedule of a scenario and tabulate, for each speculative "
+        "check of one thread (SEQ1, REFETCH, pte_same, ...) and each writer step of another (a step that changes a "
+        "PTE, a sequence count or a VMA), how often the writer ran between the fault's snapshot and that check. A "
+        "pair never interleaved is a window the search never explored. Exit status 0; 2 on bad input.",
+    )
+    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
+    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
+    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--pct", action="store_true", help="PCT schedules instead of uniformly random ones")
+    how.add_argument("--exhaustive", action="store_true", help="every schedule (up to --max-states states)")
+    p.add_argument("--runs", type=count, default=200, metavar="N", help="schedules to sample (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled schedules (default 0)")
+    p.add_argument("--depth", type=count, default=3, help="PCT bug depth (default 3)")
+    p.add_argument("--max-states", type=count, default=200_000, metavar="N", help="exhaustive: cut after N states")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_coverage)
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    from .engine.coverage import coverage
+
+    ns = argparse.Namespace(
+        scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
+    )
+    sc = open_with(ns).scenario
+    mode = "exhaustive" if args.exhaustive else "pct" if args.pct else "random"
+    cov = coverage(sc, mode=mode, runs=args.runs, seed=args.seed, depth=args.depth, max_states=args.max_states)
+    if args.json:
+        print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json()}))
+        return 0
+    print_coverage(sc, cov)
+    return 0
+
+
+def _n(k: int) -> str:
+    return str(k) if k < 100 else "99+"
+
+
+def print_coverage(sc: Any, cov: Any) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    data = cov.to_json()
+    if cov.mode == "exhaustive":
+        how = f"every schedule ({cov.runs:,} states{'' if cov.complete else ', cut by --max-states'})"
+    else:
+        how = f"{cov.runs:,} {'PCT' if cov.mode == 'pct' else 'random'} schedules"
+    console.print(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse} · {how}", markup=False)
+    if not cov.rows:
+        console.print("No speculative check ran: no window to cover (a classic policy takes mmap_lock).")
+        return
+    cells = cov.cells()
+    hit = sum(1 for *_, n in cells if n)
+    console.print(f"{hit} of {len(cells)} windows interleaved; · never, blank: same thread.")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("writer step", overflow="fold")
+    ids = [c["id"] for c in data["checks"]]
+    for i in ids:
+        table.add_column(i, justify="right")
+    for col in cov.cols:
+        row = []
+        for r in cov.rows:
+            if r[0] == col[0]:
+                row.append("")
+            else:
+                k = cov.hits.get((r, col), 0)
+                row.append(_n(k) if k else "[red]·[/red]")
+        table.add_row(f"{col[0]} {col[1]}", *row)
+    console.print(table)
+    for c in data["checks"]:
+        console.print(f"{c['id']:>4} {c['thread']} {c['label']} ({c['check']}), ran {c['count']:,}×", markup=False)
+    never = cov.never()
+    if never:
+        console.print(f"Never interleaved ({len(never)}):")
+        rid = {r: i for r, i in zip(cov.rows, ids, strict=True)}
+        for r in cov.rows:
+            writers = [f"{c[0]} {c[1]}" for rr, c in never if rr == r]
+            if writers:
+                console.print(f"{rid[r]:>4} × " + ", ".join(writers), markup=False)

@@ -1,0 +1,203 @@
+"""Schedule diff: where two runs of one scenario part, and which reordered
+pair of conflicting steps turns the passing run into the failing one.
+
+A step is named by its thread and its rank among that thread's steps
+("A1's 12th step"), so the same step can be found in both runs. Two steps
+of different threads conflict when their footprints (`Machine.touched`:
+the mm, PTE tables, frames, TLBs they read or wrote) meet. A reordered pair
+is a conflicting pair that runs in one order in the passing run and in the
+other in the failing one: these are the only differences that can matter
+(commuting independent steps changes nothing, DESIGN.md on partial-order
+reduction).
+
+The minimal set: start from the passing run's order, impose the failing
+order on a set S of reordered pairs (a topological sort that otherwise
+keeps the passing order), replay, and see whether the violation appears.
+S starts as every reordered pair and loses one pair at a time while the
+violation persists (1-minimal, as delta debugging's last phase). Most
+races need one pair; the seed race needs more, and the report says so.
+
+Headless: standard library and attrs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .narrate import entries_of
+from .recording import Run, Step, record_choices
+
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+
+StepId = tuple[int, int]  # (thread index, the thread's n-th step)
+
+
+@attrs.frozen
+class PairStep:
+    thread: str
+    label: str
+    step_pass: int  # 1-based step number in the passing run (0: it never ran there)
+    step_fail: int  # ... in the failing run
+
+
+@attrs.frozen
+class Pair:
+    """Two conflicting steps: `first` runs before `second` in the failing run, after it in the passing one."""
+
+    first: PairStep
+    second: PairStep
+    objects: tuple[str, ...]  # what both touched
+
+
+@attrs.frozen
+class Diff:
+    names: tuple[str, ...]
+    a: Run
+    b: Run
+    divergence: int | None  # 0-based position of the first differing step (None: same runs)
+    failing: str | None  # "a" | "b" | None (both pass or both fail)
+    oracle: str | None
+    reordered: int  # how many conflicting pairs the two runs order differently
+    pairs: tuple[Pair, ...]  # the 1-minimal set (empty when no failing/passing split)
+    reproduces: bool  # does imposing `pairs` on the passing run reproduce the violation
+    flipped: tuple[int, ...] = ()  # that replay's thread choices (to save as a schedule)
+
+
+def object_name(key: tuple[str, object]) -> str:
+    kind, oid = key
+    return {"mm": f"mm {oid}", "t": f"PTE table {oid}", "f": f"frame {oid}", "tlb": f"TLB of cpu {oid}"}.get(
+        kind, f"{kind} {oid}"
+    )
+
+
+def _ids(run: Run) -> dict[StepId, Step]:
+    return {(s.thread, s.nth): s for s in run.steps}
+
+
+def passing_rank(passing: Run, failing: Run) -> dict[StepId, float]:
+    """Where each failing step sits in the passing order; a step the passing run
+    never took goes right after its thread's previous step."""
+    p = _ids(passing)
+    rank: dict[StepId, float] = {}
+    for s in sorted(failing.steps, key=lambda s: (s.thread, s.nth)):
+        sid = (s.thread, s.nth)
+        if sid in p:
+            rank[sid] = p[sid].pos
+        else:
+            rank[sid] = rank[(s.thread, s.nth - 1)] + 1e-3 if s.nth else -1.0
+    return rank
+
+
+def reordered_pairs(passing: Run, failing: Run) -> list[tuple[StepId, StepId]]:
+    """(u, v): conflicting steps of two threads, u before v in `failing`, after it in `passing`."""
+    rank = passing_rank(passing, failing)
+    steps = failing.steps
+    out = []
+    for i, su in enumerate(steps):
+        u = (su.thread, su.nth)
+        for sv in steps[i + 1 :]:
+            v = (sv.thread, sv.nth)
+            if su.thread != sv.thread and rank[u] > rank[v] and su.touched & sv.touched:
+                out.append((u, v))
+    return out
+
+
+def impose(passing: Run, failing: Run, pairs: Iterable[tuple[StepId, StepId]]) -> list[int]:
+    """The failing run's steps in the passing order, except that each (u, v) keeps u first."""
+    rank = passing_rank(passing, failing)
+    before: dict[StepId, set[StepId]] = {sid: set() for sid in rank}
+    for u, v in pairs:
+        before[v].add(u)
+    for t, n in rank:
+        if n:
+            before[(t, n)].add((t, n - 1))
+    done: set[StepId] = set()
+    order: list[int] = []
+    pending = sorted(rank, key=lambda sid: rank[sid])
+    while pending:
+        i = next((i for i, sid in enumerate(pending) if before[sid] <= done), -1)
+        if i < 0:
+            break  # cannot happen: every constraint follows the failing order, which is acyclic
+        sid = pending.pop(i)
+        done.add(sid)
+        order.append(sid[0])
+    return order
+
+
+def diff_runs(sc: Scenario, a: Run, b: Run, oracle: str | None = None) -> Diff:
+    """Compare two recorded runs of `sc` (module docstring)."""
+    names = tuple(t.name for t in sc.threads)
+    div = next(
+        (i for i, (x, y) in enumerate(zip(a.steps, b.steps, strict=False)) if x.thread != y.thread),
+        None if len(a.steps) == len(b.steps) else min(len(a.steps), len(b.steps)),
+    )
+    va, vb = a.violates(oracle), b.violates(oracle)
+    if va == vb:
+        return Diff(names, a, b, div, None, None, 0, (), False)
+    failing, passing, side = (b, a, "b") if vb else (a, b, "a")
+    kind = oracle or failing.violations()[0][1].oracle
+    all_pairs = reordered_pairs(passing, failing)
+
+    def fails(pairs: Sequence[tuple[StepId, StepId]]) -> Run | None:
+        run = record_choices(sc, impose(passing, failing, pairs))
+        return run if run.violates(kind) else None
+
+    keep = list(all_pairs)
+    flipped = fails(keep)
+    if flipped:
+        # earliest first: a cause usually sits near the violation, so the late pairs are the ones kept
+        for pair in list(keep):
+            trial = [q for q in keep if q != pair]
+            run = fails(trial)
+            if run:
+                keep, flipped = trial, run
+    p, f = _ids(passing), _ids(failing)
+
+    def pstep(sid: StepId) -> PairStep:
+        return PairStep(names[sid[0]], f[sid].label, p[sid].pos + 1 if sid in p else 0, f[sid].pos + 1)
+
+    pairs = tuple(
+        Pair(
+            pstep(u),
+            pstep(v),
+            tuple(sorted(object_name(k) for k in f[u].touched & f[v].touched)),
+        )
+        for u, v in (keep if flipped else [])
+    )
+    return Diff(
+        names, a, b, div, side, kind, len(all_pairs), pairs, flipped is not None, flipped.choices if flipped else ()
+    )
+
+
+def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
+    def run(r: Run, label: str) -> dict[str, Any]:
+        return {
+            "schedule": label,
+            "steps": len(r.steps),
+            "violations": [{"step": pos + 1, "oracle": v.oracle, "thread": v.thread} for pos, v in r.violations()],
+        }
+
+    div: dict[str, Any] | None = None
+    if d.divergence is not None:
+        div = {"step": d.divergence + 1}
+        for side, r in (("a", d.a), ("b", d.b)):
+            s = r.steps[d.divergence] if d.divergence < len(r.steps) else None
+            div[side] = None if s is None else {"thread": d.names[s.thread], "label": s.label}
+    return {
+        "a": run(d.a, labels[0]),
+        "b": run(d.b, labels[1]),
+        "divergence": div,
+        "failing": d.failing,
+        "oracle": d.oracle,
+        "reordered_pairs": d.reordered,
+        "reproduces": d.reproduces,
+        "flipped": [e.text for e in entries_of(list(d.names), d.flipped)],
+        "pairs": [
+            {"first": attrs.asdict(p.first), "second": attrs.asdict(p.second), "objects": list(p.objects)}
+            for p in d.pairs
+        ],
+    }

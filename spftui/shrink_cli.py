@@ -1,0 +1,98 @@
+"""`spftui shrink SCENARIO --out DIR`: the smallest scenario and schedule that still show the violation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .run_options import open_with
+from .tool_options import count, wrapped
+
+SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
+MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
+SCHEDULE_NAMES = (("steps", "steps"), ("entries", "entries"), ("preemptions", "preemptions"))
+
+
+def add_parser(sub: Any) -> None:
+    from .engine.shrink import DEFAULT_MAX_STATES
+    from .scenario.model import ORACLE_KINDS, POLICIES, REUSE_RULES
+
+    p = sub.add_parser(
+        "shrink",
+        help="shrink a scenario and its schedule while a violation persists",
+        description="Find a violation with the explorer, then drop threads, ops, processes, mappings, pages and "
+        "data words one at a time while the explorer still finds it, then drop runs of the schedule; write the "
+        "minimal scenario and its schedule into --out DIR (never over an existing file) and print the sizes "
+        "before and after. Exit status: 0 when written, 1 when no violation was found, 2 on bad input or when a "
+        "file cannot be written.",
+    )
+    p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
+    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
+    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
+    p.add_argument("--oracle", choices=ORACLE_KINDS, help="the violation to keep (default: the first found)")
+    p.add_argument("--out", required=True, metavar="DIR", help="write the shrunk scenario and schedule here")
+    p.add_argument(
+        "--max-states",
+        type=count,
+        default=DEFAULT_MAX_STATES,
+        metavar="N",
+        help=f"each search's state budget (default {DEFAULT_MAX_STATES:,})",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_shrink)
+
+
+def sizes_text(before: Any, after: Any) -> list[str]:
+    b, a = before.as_dict(), after.as_dict()
+
+    def line(names: tuple[tuple[str, str], ...]) -> str:
+        return ", ".join(f"{label} {b[k]} → {a[k]}" for k, label in names)
+
+    return [line(SIZE_NAMES), line(MEMORY_NAMES), "schedule: " + line(SCHEDULE_NAMES)]
+
+
+def run_shrink(args: argparse.Namespace) -> int:
+    from .engine.files import WriteError
+    from .engine.shrink import ShrinkError, save, shrink
+
+    ns = argparse.Namespace(
+        scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
+    )
+    sc = open_with(ns).scenario
+    try:
+        result = shrink(sc, args.oracle, max_states=args.max_states)
+    except ShrinkError as e:
+        print(f"spftui: {e}", file=sys.stderr)
+        return 1
+    stem = os.path.splitext(os.path.basename(sc.path))[0] + ".min"
+    description = (
+        f"Shrunk by `spftui shrink` from {sc.path} under {sc.policy}, reuse {sc.reuse}.\n"
+        f"{result.oracle}: {result.detail}"
+    )
+    try:
+        paths = save(result, args.out, stem, description)
+    except WriteError as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = {
+            "scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "oracle": result.oracle,
+            "detail": result.detail, "before": result.before.as_dict(), "after": result.after.as_dict(),
+            "searches": result.tries, "files": list(paths), "schedule": [e.text for e in result.entries],
+        }  # fmt: skip
+        print(json.dumps(out))
+        return 0
+    say = wrapped
+    say(sc.title)
+    say(f"policy {sc.policy} · reuse {sc.reuse}")
+    say(f"{result.oracle}: {result.detail}")
+    for line in sizes_text(result.before, result.after):
+        say(line)
+    say(f"schedule ({result.tries} searches): {', '.join(e.text for e in result.entries)}")
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"replay: spftui check {paths[0]} --schedule {paths[1]}")
+    return 0

@@ -1,0 +1,69 @@
+"""`spftui coverage`: which writer steps landed inside which speculative windows, through the CLI and the engine API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from spftui.engine.coverage import coverage
+from spftui.engine.opening import open_scenario
+
+
+def spftui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120)
+
+
+def cells(
+    data: dict[str, object],
+) -> tuple[dict[str, tuple[str, str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
+    checks = {c["id"]: (c["thread"], c["label"], c["check"]) for c in data["checks"]}  # type: ignore[attr-defined]
+    writers = {w["id"]: (w["thread"], w["label"]) for w in data["writers"]}  # type: ignore[attr-defined]
+    hit = {(checks[r][0] + " " + checks[r][2], " ".join(writers[c])) for r, c, _ in data["hit"]}  # type: ignore[attr-defined]
+    never = {(checks[r][0] + " " + checks[r][2], " ".join(writers[c])) for r, c in data["never"]}  # type: ignore[attr-defined]
+    return checks, hit, never
+
+
+def test_refetch_vma_coverage_shows_the_mprotect_inside_a1s_refetch_window() -> None:
+    r = spftui("coverage", "cow_lost_write", "--pct", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["policy"] == "spf-refetch-vma" and data["mode"] == "pct" and data["runs"] == 200
+    _, hit, _ = cells(data)
+    assert ("A1 REFETCH", "A2 mprotect_fixup:vm_flags") in hit  # the seed race's window
+    assert ("A1 REFETCH", "B zap_pte_range:zap") in hit
+
+
+def test_classic_coverage_never_puts_an_mprotect_inside_a_fault() -> None:
+    data = json.loads(spftui("coverage", "cow_lost_write", "--policy", "classic", "--json").stdout)
+    checks, hit, never = cells(data)
+    assert {c[2] for c in checks.values()} == {"pte_same"}  # no speculative check: mmap_lock is held
+    assert ("A1 pte_same", "A2 mprotect_fixup:vm_flags") in never  # mprotect waits for A1's mmap_lock
+    assert not any(w == "A2 mprotect_fixup:vm_flags" and c.startswith("A1") for c, w in hit)
+
+
+def test_exhaustive_coverage_is_complete_and_holds_every_sampled_hit() -> None:
+    sc = open_scenario("dontneed_race").scenario
+    full = coverage(sc, mode="exhaustive")
+    assert full.complete
+    for mode in ("random", "pct"):
+        sampled = coverage(sc, mode=mode, runs=100)
+        assert set(sampled.hits) <= set(full.hits)
+    assert full.never() == [(r, c) for r, c, n in full.cells() if n == 0]
+
+
+def test_coverage_table_reads_at_80_columns_and_lists_the_windows_never_hit() -> None:
+    r = spftui("coverage", "cow_lost_write")
+    assert r.returncode == 0, r.stderr
+    assert "windows interleaved" in r.stdout and "Never interleaved" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_coverage_bad_input_exits_2_without_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = spftui("coverage", "cow_lost_write", "--runs", "0")
+    assert r.returncode == 2 and "--runs" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('title = "x"\n[[thread]]\nname = "T"\nprocess = "P"\nops = ["read 0x1000"]\n')
+    r = spftui("coverage", str(bad))
+    assert r.returncode == 2 and "bad.toml:4: thread[0].process:" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,72 @@
+"""`spftui diff` on the seed race: the first divergence and the reordered pair that matters, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def spftui(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def schedules(tmp_path: Path) -> tuple[str, str]:
+    passing = tmp_path / "pass.schedule.toml"
+    passing.write_text('steps = ["A1 until done", "B until done", "A2 until done"]\n')
+    failing = tmp_path / "fail.schedule.toml"
+    r = spftui("check", "cow_lost_write", "--save-schedule", str(failing))
+    assert r.returncode == 0, r.stderr
+    return str(passing), str(failing)
+
+
+def test_diff_names_the_first_divergence_and_a_pair_whose_flip_replays_the_lost_write(tmp_path: Path) -> None:
+    passing, failing = schedules(tmp_path)
+    r = spftui("diff", "cow_lost_write", passing, failing, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["a"]["violations"] == [] and d["b"]["violations"][0]["oracle"] == "lost_write"
+    assert d["failing"] == "b" and d["oracle"] == "lost_write" and d["reproduces"]
+    # the scenario's schedule runs A1 to wp_page_copy:copy and 4 more steps, then B: A1's 18th step differs
+    assert d["divergence"]["step"] == 18
+    assert (d["divergence"]["a"]["thread"], d["divergence"]["b"]["thread"]) == ("A1", "B")
+    assert 1 <= len(d["pairs"]) < d["reordered_pairs"]
+    for p in d["pairs"]:
+        assert p["first"]["thread"] != p["second"]["thread"]
+        assert p["first"]["step_fail"] < p["second"]["step_fail"]
+        assert p["objects"]
+    # the flipped schedule the diff reports does replay the lost write
+    flipped = tmp_path / "flipped.schedule.toml"
+    flipped.write_text("steps = [" + ", ".join(f'"{e}"' for e in d["flipped"]) + "]\n")
+    check = spftui("check", "cow_lost_write", "--schedule", str(flipped), "--json")
+    assert [v["kind"] for v in json.loads(check.stdout)["violations"]] == ["lost_write"]
+
+
+def test_diff_text_reads_at_80_columns_with_a_side_by_side_table(tmp_path: Path) -> None:
+    passing, failing = schedules(tmp_path)
+    r = spftui("diff", "cow_lost_write", passing, failing)
+    assert r.returncode == 0, r.stderr
+    assert "First divergence at step 18: A runs A1 (pte_map_lock:seq_check), B runs B" in r.stdout
+    assert "This one is enough" in r.stdout or "are enough" in r.stdout
+    assert "▶" in r.stdout  # the pair's steps are marked in the table
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_diff_of_a_schedule_with_itself_says_the_runs_are_the_same(tmp_path: Path) -> None:
+    _, failing = schedules(tmp_path)
+    r = spftui("diff", "cow_lost_write", failing, failing, "--json")
+    assert r.returncode == 0
+    d = json.loads(r.stdout)
+    assert d["divergence"] is None and d["failing"] is None and d["pairs"] == []
+
+
+def test_diff_with_a_bad_schedule_file_names_file_line_and_key(tmp_path: Path) -> None:
+    passing, _ = schedules(tmp_path)
+    bad = tmp_path / "bad.schedule.toml"
+    bad.write_text('steps = [\n  "A1 3",\n  "Z 2",\n]\n')
+    r = spftui("diff", "cow_lost_write", passing, str(bad))
+    assert r.returncode == 2
+    assert re.search(r"bad\.schedule\.toml:3: steps\[1\]: .*'Z'", r.stderr), r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,79 @@
+"""`spftui shrink`: a padded seed race shrinks back to the seed's size, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from spftui.engine.opening import open_scenario
+from spftui.engine.recording import record_choices
+from spftui.engine.shrink import find, size_of
+
+SEED = Path(__file__).resolve().parents[1] / "spftui" / "scenarios" / "cow_lost_write.toml"
+
+
+def spftui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=300)
+
+
+def padded(tmp_path: Path) -> Path:
+    """The seed plus an extra thread, extra ops and an extra 4-page mapping."""
+    text = SEED.read_text()
+    text = text[: text.index("[schedule]")]
+    text = text.replace(
+        '  prot = "rw"\n', '  prot = "rw"\n\n  [[process.mapping]]\n  start = 0x40000\n  pages = 4\n', 1
+    )
+    text = text.replace('ops = ["write 0x10000 11"]', 'ops = ["read 0x40000", "write 0x10000 11"]')
+    text += '[[thread]]\nname = "C"\nprocess = "A"\nops = ["write 0x41000 5", "read 0x10000"]\n'
+    path = tmp_path / "padded.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_padded_seed_shrinks_back_to_the_seeds_size_and_the_files_replay_the_lost_write(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = spftui("shrink", str(padded(tmp_path)), "--policy", "spf-refetch-vma", "--oracle", "lost_write",
+               "--out", str(out), "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    seed = open_scenario(str(SEED)).scenario
+    _, choices, _, _ = find(seed, "lost_write", 20_000) or ("", (), "", 0)
+    want = size_of(seed, record_choices(seed, choices), len(choices)).as_dict()
+    before, after = data["before"], data["after"]
+    assert (before["threads"], before["ops"], before["mappings"], before["pages"]) == (4, 8, 2, 5)
+    for key in ("threads", "ops", "processes", "mappings", "pages", "data"):
+        assert after[key] == want[key], key
+    assert after["preemptions"] <= before["preemptions"]
+    assert sorted(p.name for p in out.iterdir()) == ["padded.min.schedule.toml", "padded.min.toml"]
+    check = spftui("check", data["files"][0], "--schedule", data["files"][1], "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert [v["kind"] for v in json.loads(check.stdout)["violations"]] == ["lost_write"]
+
+
+def test_shrink_refuses_to_overwrite_and_prints_sizes_at_80_columns(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = spftui("shrink", "cow_lost_write", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "threads 3 → 3, ops 5 → 5" in r.stdout and "preemptions" in r.stdout
+    prose = [line for line in r.stdout.splitlines() if str(out) not in line]  # paths are printed whole
+    assert max(len(line) for line in prose) <= 80
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    again = spftui("shrink", "cow_lost_write", "--out", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_shrink_without_a_violation_exits_1_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--out", str(out), "--max-states", "50000")
+    assert r.returncode == 1 and "nothing to shrink" in r.stderr
+    assert not out.exists()
+
+
+def test_shrink_bad_scenario_names_file_line_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('title = "x"\n[[thread]]\nname = "T"\nprocess = "A"\nops = ["jump 0x1000"]\n')
+    r = spftui("shrink", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "bad.toml:5: thread[0].ops[0]:" in r.stderr, r.stderr
