@@ -200,7 +200,12 @@ class SpftuiApp(App[int]):
             "Stop when an oracle fires (lost write, use-after-free, …)",
             lambda: d.add_breakpoint({"kind": "violation"}),
         )
-        for kind in ("abort", "violation", "step", "watch", "condition"):
+        yield SystemCommand(
+            "Breakpoint: on a validation passed by ABA",
+            "Stop when a check passes although what it compared changed and changed back (an aba breakpoint)",
+            lambda: d.add_breakpoint({"kind": "aba"}),
+        )
+        for kind in ("abort", "violation", "aba", "step", "watch", "condition"):
             yield SystemCommand(
                 f"Breakpoint: add {kind}…",
                 f"Open the breakpoint dialog for {'an' if kind[0] in 'aeiou' else 'a'} {kind} breakpoint",
@@ -224,4 +229,14 @@ class SpftuiApp(App[int]):
         )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)
+        yield SystemCommand(
+            "Why? the value under the cursor  (y)",
+            "The chain of causes of a PTE, a frame word, a count, a seqcount, a VMA field, an abort or a violation",
+            d.action_why,
+        )
+        yield SystemCommand(
+            "Search the timeline…  (/)",
+            "Filter the steps by thread, label, event kind or object; n / N",
+            d.action_search,
+        )
         yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)

@@ -75,6 +75,11 @@ class DebuggerScreen(BackgroundRuns):
         Binding("z", "zoom", "Zoom", show=False),
         Binding("escape", "interrupt", "Interrupt", show=False),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+        # why and search (issue 11): the actions are at the end of this class
+        Binding("y", "why", "Why", show=False),
+        Binding("slash", "search", "Search", key_display="/", show=False),
+        Binding("n", "search_next(1)", "Next hit", show=False),
+        Binding("N", "search_next(-1)", "Previous hit", show=False),
     ]
 
     def __init__(self) -> None:
@@ -497,3 +502,87 @@ class DebuggerScreen(BackgroundRuns):
     def action_quit(self) -> None:
         self.interrupt.set()
         self.app.exit(0)
+
+    # ------------------------------------------- why (y) and search (/, n, N)
+    def action_why(self) -> None:
+        """Explain the value under the cursor of the focused pane (tui/questions.py)."""
+        from ..questions import Question, about_step, candidates, value
+
+        if not self._guard():
+            return
+        s = self.session
+        focused = self.focused
+        if isinstance(focused, TimelinePane):
+            index = focused.index_at(focused.cursor)
+            q = about_step(s, index - 1, focused.step_events(index)) if index > 0 else None
+            if q is None:
+                self.say(
+                    "nothing to explain on this row: pick a step that checks, aborts or writes a PTE", "bold #ffaf00"
+                )
+                return
+            self._why(q)
+            return
+        expr = focused.watch_expr() if isinstance(focused, Pane) else None
+        choices = candidates(s, expr) if expr is not None else []
+        if not choices:
+            self.say(
+                "put the cursor on a value (a PTE, a frame, a seqcount, a VMA, a thread in a fault) or a timeline step",
+                "bold #ffaf00",
+            )
+            return
+        if len(choices) == 1:
+            self._why(
+                Question(f"why {choices[0]} = {value(s, choices[0])} at step {s.position}", s.position, choices[0])
+            )
+            return
+        options = [(c, f"{c} = {value(s, c)}", "") for c in choices]
+
+        def chosen(c: str | None) -> None:
+            if c:
+                self._why(Question(f"why {c} = {value(s, c)} at step {s.position}", s.position, c))
+
+        self.app.push_screen(ChoiceDialog("Why… which value?", options), chosen)
+
+    def _why(self, q: Any) -> None:
+        from ..questions import answer
+        from .why import WhyScreen
+
+        causes, problem = answer(self.session, q)
+        self.app.push_screen(WhyScreen(q.title, causes, problem), lambda n: self.goto(n) if n is not None else None)
+
+    def _timeline(self) -> TimelinePane:
+        return next(p for p in self.panes if isinstance(p, TimelinePane))  # (a query misses a zoomed-out pane)
+
+    def action_search(self) -> None:
+        from .search import SearchDialog
+
+        timeline = self._timeline()
+        current = timeline.search.text if timeline.search is not None else ""
+
+        def done(q: Any) -> None:
+            if q is None or not self._guard():
+                return
+            timeline.set_query(q or None)
+            if q:
+                self._show_view(VIEWS.index("g-trace"))
+                self.say(f"/{q.text}: {len(timeline.hits)} steps match; n / N jump between them", "bold #87d7ff")
+                if timeline.hits and self.session.position not in timeline.hits:
+                    self.action_search_next(1)
+
+        self.app.push_screen(SearchDialog(current), done)
+
+    def action_search_next(self, direction: int) -> None:
+        if not self._guard():
+            return
+        timeline = self._timeline()
+        if timeline.search is None:
+            self.say("no search: press / to search the timeline", "bold #ffaf00")
+            return
+        pos = self.session.position
+        hits = [h for h in timeline.hits if (h > pos if direction > 0 else h < pos)]
+        if not hits:
+            self.say(
+                f"/{timeline.search.text}: no hit {'after' if direction > 0 else 'before'} step {pos}", "bold #ffaf00"
+            )
+            return
+        self.goto(hits[0] if direction > 0 else hits[-1])

@@ -3,7 +3,8 @@
 One block per thread: name, process, CPU, state and current operation; the
 kernel backtrace (innermost first); locks and page references held; the
 speculative snapshot in its `vmf` (sampled seq, VMA copy, `orig_pte`, pages)
-with the live value beside it when they differ.
+with the live value beside it when they differ; the checks its fault made so
+far, with what each compared (✓ passed, ✗ failed, ≋ passed by ABA).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from textual.dom import NoScreen
 from textual.message import Message
 from textual.widget import Widget
 
-from ...engine.view import BLOCKED, DONE, OP_ENTRY, Machine
+from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Machine, Validate
 from .. import format as fmt
 from .. import palette as pal
 from ..lookup import pte_at, vma_at
+from ..steps import FaultChecks
 from ..view import View
 from .pane import Pane, retitle, wrap_parts
 
@@ -63,6 +65,8 @@ class ThreadsPane(Pane):
         self.owner: list[int] = []  # row -> thread index
         self.heads: list[int] = []  # thread index -> its first row
         self.block_end = 0  # last row of the selected thread's block
+        self.fault_checks = FaultChecks()
+        self.checks: dict[int, list[Any]] = {}
         self.high_water = (None, 0)
         """(timeline, width, room) and the most rows shown there: fewer are padded up to it."""
 
@@ -76,6 +80,7 @@ class ThreadsPane(Pane):
     def build(self, view: View) -> list[Any]:
         m = view.machine
         held = locks_held(m)
+        self.checks = self.fault_checks.of(view.session, view.epoch)
         width = self.text_width
         rows: list[Any] = []
         self.owner = []
@@ -157,6 +162,9 @@ class ThreadsPane(Pane):
             if t.refs:
                 parts.append(Text("refs pfn " + ",".join(str(p) for p in t.refs), pal.VALUE))
             lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
+        checks = self._checks(view, i)
+        if checks:
+            lines += wrap_parts(Text("    check ", pal.LABEL), checks, width - 1)
         snap = self._snapshot(view, i, before.vmf if before is not None else {})
         if snap:
             lines += wrap_parts(Text("    spf   ", pal.LABEL), snap, width - 1)
@@ -168,6 +176,21 @@ class ThreadsPane(Pane):
         if extra:
             lines += wrap_parts(Text("    vmf   ", pal.LABEL), extra, width - 1)
         return lines
+
+    def _checks(self, view: View, i: int) -> list[Text]:
+        """The checks of thread i's fault: the ones the last step made are highlighted."""
+        last = view.last
+        new = list(last.events) if last is not None and view.ran == i else []
+        parts: list[Text] = []
+        abas: list[Text] = []
+        for e in reversed(self.checks.get(i, ())):  # the latest first: the pane may be short
+            if type(e) is Validate:
+                style = pal.CHANGED if e in new else pal.PASSED if e.ok else pal.FAILED
+                parts.append(Text(fmt.check_text(e), style))
+            elif type(e) is Aba:
+                abas.append(Text.assemble(("≋", pal.ABA), (f" {e.check} passed by ABA", pal.ABA_TEXT)))
+                abas += [Text(fmt.history([c for c in e.changes if c.object == o]), pal.ABA_TEXT) for o in e.objects]
+        return abas + parts
 
     def _summary(self, view: View, i: int) -> Text:
         """One line: name, state, where."""
