@@ -16,8 +16,10 @@ from spftui.tui.screens.choice import ChoiceDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.why import WhyScreen
 from spftui.tui.widgets.frames import FramesPane
+from spftui.tui.widgets.mm import MmPane
 from spftui.tui.widgets.pagetables import PtePane, PteRow
 from spftui.tui.widgets.status import StatusLine
+from spftui.tui.widgets.threads import ThreadsPane
 from spftui.tui.widgets.timeline import TimelinePane
 
 FIELDS = ("step", "thread", "label", "what", "value", "text", "depth")
@@ -125,8 +127,10 @@ async def test_the_status_line_threads_and_timeline_show_the_checks_and_the_aba(
         assert "REFETCH ✓ vma rwp 0x10000-0x11000" in status
         assert "≋ REFETCH passed by ABA: A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45)" in status
         text = screen_text(pilot)
-        assert "check ≋ REFETCH passed by ABA" in text  # the threads pane, A1's block
-        assert "VMA_COPY ✓ mmap_seq 0 = 0" in text
+        # the threads pane, A1's block: the ABA with every value in between, then each check
+        assert "≋ REFETCH passed by ABA:" in text
+        assert "A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45)" in text
+        assert "check REFETCH ✓ vma rwp 0x10000-0x11000" in text
         assert "51 ≋ A1  pte_map_lock:seq_recheck  REFETCH ✓" in text  # the timeline row
         assert "A.mmap_seq 3→4" in text  # what step 48 changed
 
@@ -144,7 +148,7 @@ async def test_slash_filters_the_timeline_and_n_and_N_jump_between_the_hits() ->
         timeline = debugger(app).query_one(TimelinePane)
         assert timeline.hits == [51, 52]
         assert s.position == 51  # the first hit after step 10
-        assert "2 hits" in str(timeline.border_title)
+        assert "kind:aba: hit 1 of 2" in str(timeline.border_title)
         await press(pilot, "n")
         assert s.position == 52
         await press(pilot, "N")
@@ -185,3 +189,34 @@ async def test_the_palette_offers_an_aba_breakpoint() -> None:
         await pilot.pause(0.3)
         options = app.screen.query_one(OptionList)
         assert any("validation passed by ABA" in str(o.prompt) for o in options.options)
+
+
+async def test_y_on_a_seqcount_and_on_a_thread_in_a_fault() -> None:
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c", "S")  # step 48: A2's last mprotect is done, A1 about to abort
+        mm = debugger(app).query_one(MmPane)
+        mm.focus()
+        mm.move_cursor(mm.exprs.index("A.mmap_seq"))
+        await press(pilot, "y")
+        why = app.screen
+        assert isinstance(why, WhyScreen)
+        assert as_cli(why.causes) == cli_chain("spf-mm-seq", 48, "A.mmap_seq")
+        await press(pilot, "escape")
+        threads = debugger(app).query_one(ThreadsPane)
+        threads.focus()
+        threads.move_cursor(threads.heads[0], notify=True)  # A1, in its speculative fault
+        await press(pilot, "y")
+        choice = app.screen
+        assert isinstance(choice, ChoiceDialog)
+        assert [v for v, _, _ in choice.options] == [
+            "A.mmap_seq",
+            "A.pte[0x10000]",
+            "A.vma[0x10000].vm_flags",
+            "A.vma[0x10000].vm_sequence",
+        ]
+        await press(pilot, "escape")
+        threads.move_cursor(threads.heads[1], notify=True)  # A2: done, nothing sampled
+        await press(pilot, "y")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert "put the cursor on a value" in str(debugger(app).query_one(StatusLine).content)

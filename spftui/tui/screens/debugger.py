@@ -565,9 +565,10 @@ class DebuggerScreen(BackgroundRuns):
             timeline.set_query(q or None)
             if q:
                 self._show_view(VIEWS.index("g-trace"))
-                self.say(f"/{q.text}: {len(timeline.hits)} steps match; n / N jump between them", "bold #87d7ff")
-                if timeline.hits and self.session.position not in timeline.hits:
-                    self.action_search_next(1)
+                if not timeline.hits:
+                    self.say(f"/{q.text}: no step matches", "bold #ffaf00")
+                elif self.session.position not in timeline.hits:
+                    self.action_search_next(1)  # (the timeline's title counts the hits)
 
         self.app.push_screen(SearchDialog(current), done)
 

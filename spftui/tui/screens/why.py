@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -50,6 +51,7 @@ class WhyScreen(Dialog[int | None]):
     DEFAULT_CSS = """
     WhyScreen .why-dialog { width: 96%; max-width: 140; }
     WhyScreen CauseList { height: auto; max-height: 16; }
+    WhyScreen #why-detail { height: auto; max-height: 3; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Close")]
@@ -61,18 +63,26 @@ class WhyScreen(Dialog[int | None]):
         self.note = note
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog why-dialog"):
+        with Vertical(classes="dialog why-dialog") as box:
+            box.border_subtitle = "↑↓ move · Enter: go to that step · Esc: close"
             yield Label(self.title_text, classes="dialog-title", id="why-title")
             yield CauseList(self.causes)
             yield Static("", id="why-detail", classes="dialog-note")
             if self.note:
                 yield Label(self.note, classes="dialog-error")
-            yield Label("↑↓ move · Enter: go to that step · Esc: close", classes="dialog-note")
 
     def on_mount(self) -> None:
         causes = self.query_one(CauseList)
         causes.focus()
+        self._fit(self.app.size.height)
         self._detail(causes.cursor)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.height)
+
+    def _fit(self, height: int) -> None:
+        """Leave room for the title, the full sentence below the list and the keys (80x24 too)."""
+        self.query_one(CauseList).styles.max_height = max(3, min(16, height - 13))
 
     def _detail(self, index: int) -> None:
         if 0 <= index < len(self.causes):

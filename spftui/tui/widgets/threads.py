@@ -162,9 +162,7 @@ class ThreadsPane(Pane):
             if t.refs:
                 parts.append(Text("refs pfn " + ",".join(str(p) for p in t.refs), pal.VALUE))
             lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
-        checks = self._checks(view, i)
-        if checks:
-            lines += wrap_parts(Text("    check ", pal.LABEL), checks, width - 1)
+        lines += self._check_lines(view, i, width - 1)
         snap = self._snapshot(view, i, before.vmf if before is not None else {})
         if snap:
             lines += wrap_parts(Text("    spf   ", pal.LABEL), snap, width - 1)
@@ -177,20 +175,35 @@ class ThreadsPane(Pane):
             lines += wrap_parts(Text("    vmf   ", pal.LABEL), extra, width - 1)
         return lines
 
-    def _checks(self, view: View, i: int) -> list[Text]:
-        """The checks of thread i's fault: the ones the last step made are highlighted."""
+    def _check_lines(self, view: View, i: int, width: int) -> list[Text]:
+        """For the checks that passed by ABA, every value each object took and who wrote it;
+        then thread i's checks so far, the latest first (the last step's highlighted)."""
         last = view.last
         new = list(last.events) if last is not None and view.ran == i else []
         parts: list[Text] = []
-        abas: list[Text] = []
-        for e in reversed(self.checks.get(i, ())):  # the latest first: the pane may be short
+        aba_checks: list[str] = []
+        objects: dict[str, list[Any]] = {}
+        for e in reversed(self.checks.get(i, ())):
             if type(e) is Validate:
                 style = pal.CHANGED if e in new else pal.PASSED if e.ok else pal.FAILED
                 parts.append(Text(fmt.check_text(e), style))
             elif type(e) is Aba:
-                abas.append(Text.assemble(("≋", pal.ABA), (f" {e.check} passed by ABA", pal.ABA_TEXT)))
-                abas += [Text(fmt.history([c for c in e.changes if c.object == o]), pal.ABA_TEXT) for o in e.objects]
-        return abas + parts
+                aba_checks.append(e.check)
+                for o in e.objects:
+                    objects.setdefault(o, [c for c in e.changes if c.object == o])
+        lines: list[Text] = []
+        if aba_checks:  # first: the pane may be short, and this is what went wrong
+            head = Text.assemble(
+                ("    ", ""), ("≋", pal.ABA), (f" {', '.join(aba_checks)} passed by ABA:", pal.ABA_TEXT)
+            )
+            lines += wrap_parts(head, [], width)
+            for o, changes in objects.items():
+                steps = [Text(f"{o} {changes[0].value}", pal.ABA_TEXT)]
+                steps += [Text(f"→ {c.value} ({c.thread} #{c.step})", pal.ABA_TEXT) for c in changes[1:]]
+                lines += wrap_parts(Text("      "), steps, width, indent="        ", sep=" ")
+        if parts:
+            lines += wrap_parts(Text("    check ", pal.LABEL), parts, width)
+        return lines
 
     def _summary(self, view: View, i: int) -> Text:
         """One line: name, state, where."""

@@ -72,7 +72,9 @@ class TimelinePane(Pane):
         )
         self._search(view)
         if self.search is not None:
-            title += f" · /{self.search.text}: {len(self.hits)} hit{'' if len(self.hits) == 1 else 's'}"
+            n = len(self.hits)
+            which = f"hit {self.hits.index(s.position) + 1} of {n}" if s.position in self.hits else ""
+            title += f" · /{self.search.text}: {which or f'{n} hit' + ('' if n == 1 else 's')}"
         retitle(self, title)
         row = self.row_of(s.position)
         self.cursor = row
