@@ -20,7 +20,7 @@ from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Machine, Validate
 from .. import format as fmt
 from .. import palette as pal
 from ..lookup import pte_at, vma_at
-from ..steps import FaultChecks
+from ..steps import facts
 from ..view import View
 from .pane import Pane, retitle, wrap_parts
 
@@ -65,7 +65,6 @@ class ThreadsPane(Pane):
         self.owner: list[int] = []  # row -> thread index
         self.heads: list[int] = []  # thread index -> its first row
         self.block_end = 0  # last row of the selected thread's block
-        self.fault_checks = FaultChecks()
         self.checks: dict[int, list[Any]] = {}
         self.high_water = (None, 0)
         """(timeline, width, room) and the most rows shown there: fewer are padded up to it."""
@@ -80,7 +79,7 @@ class ThreadsPane(Pane):
     def build(self, view: View) -> list[Any]:
         m = view.machine
         held = locks_held(m)
-        self.checks = self.fault_checks.of(view.session, view.epoch)
+        self.checks = facts(view.session).checks(view.session, view.epoch)
         width = self.text_width
         rows: list[Any] = []
         self.owner = []

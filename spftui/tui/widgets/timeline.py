@@ -21,7 +21,7 @@ from textual.message import Message
 
 from .. import palette as pal
 from ..search import Query
-from ..steps import StepCache, StepSummary
+from ..steps import StepSummary, facts
 from ..view import View
 from .pane import Pane, retitle
 
@@ -47,7 +47,6 @@ class TimelinePane(Pane):
         self.name_width = 2
         self.num_width = 1
         self.epoch: Any = None  # what all rows depend on: timeline identity, marks, widths
-        self.steps = StepCache()
         self.search: Query | None = None
         self.hits: list[int] = []  # the rows (timeline indices) the query matches, in order
         self.shown: list[int] | None = None  # filtered: row -> timeline index; None: every row
@@ -97,7 +96,7 @@ class TimelinePane(Pane):
         key = (view.epoch, s.length, self.search)
         if self.searched != key:
             self.searched = key
-            found = self.steps.all(s, view.epoch)
+            found = facts(s).all(s, view.epoch)
             q = self.search
             self.hits = [i + 1 for i in range(s.length) if q.matches(s.step_thread(i), s.step_label(i), found[i])]
         self.shown = sorted({*self.hits, s.position})
@@ -120,16 +119,17 @@ class TimelinePane(Pane):
         """What step `index` (1-based) did, or None for the start."""
         if self.view is None or not 0 < index <= self.view.session.length:
             return None
-        return self.steps.get(self.view.session, self.view.epoch, index - 1)
+        return facts(self.view.session).get(self.view.session, self.view.epoch, index - 1)
 
     def step_events(self, index: int) -> tuple[Any, ...]:
         """The events (with the derived ABA ones) of step `index` (1-based)."""
         if self.view is None or not 0 < index <= self.view.session.length:
             return ()
-        return self.steps.events_of(self.view.session, self.view.epoch, index - 1)
+        return facts(self.view.session).events_of(self.view.session, self.view.epoch, index - 1)
 
     def show(self, view: View) -> None:
         old_epoch, old_pos, old_count = self.epoch, self.position, self._count
+        facts(view.session).follow(view.session, view.epoch)  # (the new step's events, without a replay)
         self.view = view
         self.build(view)
         s = view.session
