@@ -22,7 +22,9 @@ KEYS = (
     ("g", "go to a step"),
     ("b", "toggle a breakpoint on the source line under the cursor"),
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
-    ("B", "add a breakpoint: abort, violation, step, watch, condition"),
+    ("B", "add a breakpoint: abort, violation, aba (a check passed by ABA), step, watch, condition"),
+    ("y", "why? the chain of causes of the value under the cursor (Enter goes to a cause)"),
+    ("/ n N", "search and filter the timeline (thread:, label:, kind:, obj:); next / previous hit"),
     ("p / k", "switch validation policy / COW reuse rule (restarts at step 0)"),
     ("e", "explore interleavings: search for a violation in the background (Esc interrupts) and jump to it"),
     ("r", "restart at step 0 (breakpoints stay)"),
@@ -40,7 +42,8 @@ PANES = (
         "Threads",
         "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
         "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
-        "pages) with the live value in red when it no longer matches.",
+        "pages) with the live value in red when it no longer matches; `check` each check its fault made, "
+        "with what it compared, and ≋ a check that passed by ABA with every value in between.",
     ),
     (
         "Source",
@@ -66,7 +69,8 @@ PANES = (
     ),
     (
         "Timeline",
-        "row n is the step that brings the run to step n. ✖ abort, ‼ violation, "
+        "row n is the step that brings the run to step n, and what it changed. ✖ abort, ‼ violation, "
+        "✓ / ✗ its checks passed / one failed, ≋ one passed by ABA, "
         "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose.",
     ),
     ("Breakpoints", "Space/Enter enable or disable, Delete removes, a adds."),
