@@ -124,8 +124,8 @@ def about_step(session: Session, step: int, events: tuple[Event, ...]) -> Questi
             pte = next((p for p in reversed(events) if type(p) is Pte), None)
             expr = f"{pte.mm}.pte[{pte.vpn << 12:#x}]" if pte is not None else None
             text = f"{e.oracle.replace('_', ' ')} — {e.detail}"
-            head = (Cause(step, thread, label, e.oracle, "", text, 0),)
-            return Question(f"why the {e.oracle.replace('_', ' ')} at step {at}", at, expr, head)
+            violation = Cause(step, thread, label, e.oracle, "", text, 0)
+            return Question(f"why the {e.oracle.replace('_', ' ')} at step {at}", at, expr, (violation,))
     for e in events:
         if type(e) is Validate and e.check != "seq_start":
             expr = expr_of(e)

@@ -220,3 +220,20 @@ async def test_y_on_a_seqcount_and_on_a_thread_in_a_fault() -> None:
         await press(pilot, "y")
         assert isinstance(app.screen, DebuggerScreen)
         assert "put the cursor on a value" in str(debugger(app).query_one(StatusLine).content)
+
+
+async def test_y_on_the_violation_row_explains_the_pte_it_installed_and_on_a_quiet_row_says_so() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "c", "v", "v")  # narrow: the trace view, the timeline focused
+        timeline = debugger(app).query_one(TimelinePane)
+        assert app.focused is timeline
+        await press(pilot, "y")
+        why = app.screen
+        assert isinstance(why, WhyScreen)
+        assert why.causes[0].what == "lost_write" and why.causes[0].step + 1 == 52
+        assert as_cli(why.causes[1:]) == cli_chain("spf-refetch-vma", 52, "A.pte[0x10000]")
+        await press(pilot, "escape", "up", "up", "up")  # row 49: A1 pte_map_lock:seq_check checks nothing
+        await press(pilot, "y")
+        assert isinstance(app.screen, DebuggerScreen)
+        assert "nothing to explain on this row" in str(debugger(app).query_one(StatusLine).content)
