@@ -153,6 +153,8 @@ async def test_slash_filters_the_timeline_and_n_and_N_jump_between_the_hits() ->
         assert s.position == 52
         await press(pilot, "N")
         assert s.position == 51
+        await press(pilot, "N")  # no hit before: wraps to the last, as vim does
+        assert s.position == 52
         await press(pilot, "slash")
         await type_text(pilot, "t:A2 l:mprotect_fixup")
         await press(pilot, "enter")

@@ -579,11 +579,13 @@ class DebuggerScreen(BackgroundRuns):
         if timeline.search is None:
             self.say("no search: press / to search the timeline", "bold #ffaf00")
             return
-        pos = self.session.position
-        hits = [h for h in timeline.hits if (h > pos if direction > 0 else h < pos)]
-        if not hits:
-            self.say(
-                f"/{timeline.search.text}: no hit {'after' if direction > 0 else 'before'} step {pos}", "bold #ffaf00"
-            )
+        pos, every = self.session.position, timeline.hits
+        if not every:
+            self.say(f"/{timeline.search.text}: no step matches", "bold #ffaf00")
             return
-        self.goto(hits[0] if direction > 0 else hits[-1])
+        hits = [h for h in every if (h > pos if direction > 0 else h < pos)]
+        if hits:
+            self.goto(hits[0] if direction > 0 else hits[-1])
+            return
+        self.goto(every[0] if direction > 0 else every[-1])  # wrap around, as vim's n does
+        self.say(f"/{timeline.search.text}: wrapped to the {'first' if direction > 0 else 'last'} hit", "bold #87d7ff")
