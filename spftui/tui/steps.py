@@ -76,7 +76,7 @@ class _Window:
 
     def __init__(self, name: str) -> None:
         self.tracker = HistoryTracker(name)
-        self.checks: dict[str, Event] = {}  # the latest of each check (and "aba:CHECK"), in the order they ran
+        self.checks: dict[str, Event] = {}  # the latest of each check (and "aba:"/"inv:" CHECK), in order
         self.others = False
 
 
@@ -133,7 +133,7 @@ class Facts:
 
     # ------------------------------------------------------- checks now
     def checks(self, session: Session, key: Any) -> dict[int, list[Event]]:
-        """Thread index -> the checks its current fault made so far (Validate, Aba), at `position`."""
+        """Thread index -> the checks its current fault made so far (Validate, Aba, Invalidated), at `position`."""
         self.follow(session, key)
         threads = session.machine.threads
         return {i: list(w.checks.values()) for i, w in self.windows.items() if w.checks and _in_fault(threads[i])}
@@ -167,10 +167,13 @@ class Facts:
                 if type(e) is Validate and e.thread == w.tracker.thread:
                     w.checks.pop(e.check, None)
                     w.checks.pop("aba:" + e.check, None)
+                    w.checks.pop("inv:" + e.check, None)
                     w.checks[e.check] = e
             for d in found if w.others else ():
                 if type(d) is Aba:
                     w.checks["aba:" + d.check] = d
+                elif type(d) is Invalidated:
+                    w.checks["inv:" + d.check] = d
         if step not in self.steps and idx in self.windows:  # (else its window is not all here: replay it)
             self._put(step, (*events, *derived))
 

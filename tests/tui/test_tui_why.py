@@ -97,6 +97,7 @@ async def test_y_on_an_abort_names_the_failed_check_the_writers_and_the_seqcount
         await press(pilot, "c")  # stops at A1's SEQ1 abort, step 49
         s = app.session
         assert s is not None and s.position == 49
+        assert "✗ SEQ1 failed: A.mmap_seq 0 → 1 (A2 #39) → 2 (A2 #43)" in screen_text(pilot)  # A1's block
         timeline = debugger(app).query_one(TimelinePane)
         timeline.focus()
         await press(pilot, "y")  # the cursor is on the current step

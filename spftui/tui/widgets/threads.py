@@ -16,7 +16,7 @@ from textual.dom import NoScreen
 from textual.message import Message
 from textual.widget import Widget
 
-from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Machine, Validate
+from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Invalidated, Machine, Validate
 from .. import format as fmt
 from .. import palette as pal
 from ..lookup import pte_at, vma_at
@@ -182,6 +182,7 @@ class ThreadsPane(Pane):
         parts: list[Text] = []
         aba_checks: list[str] = []
         objects: dict[str, list[Any]] = {}
+        failed: list[Text] = []
         for e in reversed(self.checks.get(i, ())):
             if type(e) is Validate:
                 style = pal.CHANGED if e in new else pal.PASSED if e.ok else pal.FAILED
@@ -190,7 +191,11 @@ class ThreadsPane(Pane):
                 aba_checks.append(e.check)
                 for o in e.objects:
                     objects.setdefault(o, [c for c in e.changes if c.object == o])
-        lines: list[Text] = []
+            elif type(e) is Invalidated:  # a failed check: what the object went through, and who wrote it
+                steps = [Text(f"✗ {e.check} failed: {e.changes[0].object} {e.changes[0].value}", pal.FAILED)]
+                steps += [Text(f"→ {c.value} ({c.thread} #{c.step})", pal.FAILED) for c in e.changes[1:]]
+                failed += wrap_parts(Text("    "), steps, width, indent="      ", sep=" ")
+        lines: list[Text] = list(failed)
         if aba_checks:  # first: the pane may be short, and this is what went wrong
             head = Text.assemble(
                 ("    ", ""), ("≋", pal.ABA), (f" {', '.join(aba_checks)} passed by ABA:", pal.ABA_TEXT)
