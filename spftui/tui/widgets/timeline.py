@@ -14,6 +14,7 @@ on screen. A search (`/`) keeps only the rows it matches (and the current one).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from rich.text import Text
@@ -105,8 +106,6 @@ class TimelinePane(Pane):
         """The row showing timeline index `index` (filtered: the nearest row at or before it)."""
         if self.shown is None:
             return index
-        from bisect import bisect_right
-
         return max(0, bisect_right(self.shown, index) - 1)
 
     def index_at(self, row: int) -> int:
