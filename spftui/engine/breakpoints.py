@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from ..kernel.machine import Machine
     from .timeline import Timeline
 
-# What the TUI's `B` dialog offers (it has a hint per kind); "aba" joins it when the TUI shows ABA events.
-KINDS = ("abort", "violation", "step", "watch", "condition")
+# What the TUI's `B` dialog offers (it has a hint per kind).
+KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
 ALL_KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
 
 

@@ -9,7 +9,20 @@ here, so the kernel can change its layout behind one seam.
 from __future__ import annotations
 
 from ..kernel import DOCS, PATHS, all_labels
-from ..kernel.events import EVENT_KINDS, TRACE_SCHEMA, Event, event_fields
+from ..kernel.events import (
+    EVENT_KINDS,
+    TRACE_SCHEMA,
+    Aba,
+    Change,
+    Event,
+    Invalidated,
+    OpStart,
+    Pte,
+    SpfAbort,
+    Validate,
+    Violation,
+    event_fields,
+)
 from ..kernel.machine import Machine
 from ..kernel.ops import OP_ENTRY
 from ..kernel.pte import (
@@ -40,8 +53,16 @@ __all__ = [
     "VM_SHARED",
     "VM_WRITE",
     "ZERO_PFN",
+    "Aba",
+    "Change",
     "Event",
+    "Invalidated",
     "Machine",
+    "OpStart",
+    "Pte",
+    "SpfAbort",
+    "Validate",
+    "Violation",
     "Vma",
     "all_labels",
     "event_fields",

@@ -15,6 +15,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
+from textual.errors import NoWidget
 from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import ThemeProvider
@@ -332,7 +333,20 @@ class SpftuiApp(App[int]):
         # screen is gone, whose `self.screen` raises ScreenStackError.
         if isinstance(event, events.InputEvent) and not self.screen_stack:
             return
+        if isinstance(event, events.MouseDown) and self._detached_at(event.x, event.y):
+            return
         await super().on_event(event)
+
+    def _detached_at(self, x: int, y: int) -> bool:
+        """Textual 8.2.8: a click on a widget removed since the last repaint (a
+        pane rebuilding its rows) starts a text selection on a parentless widget
+        and raises AttributeError in Screen._forward_event; such a click has
+        nothing to land on, so it is dropped."""
+        try:
+            widget, _ = self.screen.get_widget_and_offset_at(x, y)
+        except NoWidget:  # nothing there: let Textual decide
+            return False
+        return widget is not None and not isinstance(widget, Screen) and widget.parent is None
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         dbg = screen if isinstance(screen, DebuggerScreen) else None
@@ -397,7 +411,12 @@ class SpftuiApp(App[int]):
             "Stop when an oracle fires (lost write, use-after-free, …)",
             lambda: d.add_breakpoint({"kind": "violation"}),
         )
-        for kind in ("abort", "violation", "step", "watch", "condition"):
+        yield SystemCommand(
+            "Breakpoint: on a validation passed by ABA",
+            "Stop when a check passes although what it compared changed and changed back (an aba breakpoint)",
+            lambda: d.add_breakpoint({"kind": "aba"}),
+        )
+        for kind in ("abort", "violation", "aba", "step", "watch", "condition"):
             yield SystemCommand(
                 f"Breakpoint: add {kind}…",
                 f"Open the breakpoint dialog for {'an' if kind[0] in 'aeiou' else 'a'} {kind} breakpoint",
@@ -420,7 +439,7 @@ class SpftuiApp(App[int]):
             d.action_save_schedule,
         )
         yield SystemCommand(
-            "Show the narration  (N)",
+            "Show the narration  (t)",
             "The explorer's narrated counterexample (or this run, told step by step): reread and copy it",
             d.action_narration,
         )
@@ -432,4 +451,14 @@ class SpftuiApp(App[int]):
         )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)
+        yield SystemCommand(
+            "Why? the value under the cursor  (y)",
+            "The chain of causes of a PTE, a frame word, a count, a seqcount, a VMA field, an abort or a violation",
+            d.action_why,
+        )
+        yield SystemCommand(
+            "Search the timeline…  (/)",
+            "Filter the steps by thread, label, event kind or object; n / N",
+            d.action_search,
+        )
         yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from ..engine.view import PAGE_SHIFT, VM_READ, VM_SHARED, VM_WRITE, format_pte
+from ..engine.describe import value_text
+from ..engine.view import PAGE_SHIFT, VM_READ, VM_SHARED, VM_WRITE, Aba, Change, Invalidated, Validate, format_pte
 
 
 def addr(value: int) -> str:
@@ -69,3 +71,46 @@ def local(key: str, value: Any) -> str:
 
 def count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# ------------------------------------------------------------ validation checks
+def _short(obj: str) -> str:
+    """What a check compared, without the process and address the pane already shows."""
+    return {"pte": "", "vma": "vma", "pmd": "pmd"}.get(obj, obj)
+
+
+def check_text(e: Validate) -> str:
+    """A check, short: "SEQ2 ✓ mmap_seq 0 = 0", "pte_same ✓ pfn 1 RO A D", "SEQ1 ✗ mmap_seq 0 ≠ 4"."""
+    mark = "✓" if e.ok else "✗"
+    what = _short(e.obj)
+    snap, cur = value_text(e.obj, e.snapshot), value_text(e.obj, e.current)
+    head = f"{e.check} {mark} {what}".rstrip()
+    if e.check == "seq_start":
+        return f"{head} {snap} ({'even' if e.ok else 'odd: a writer is inside'})"
+    if e.check == "vma_start_read":
+        return f"{head} {snap} {'≠' if e.snapshot != e.current else '='} mm_lock_seq {cur}"
+    if e.snapshot == e.current:  # a value compared with itself is said once (but a count: "0 = 0")
+        return f"{head} {snap}" if e.obj in ("pte", "vma", "pmd") else f"{head} {snap} = {cur}"
+    return f"{head} {snap} {'=' if e.ok else '≠'} {cur}"
+
+
+def history(changes: Iterable[Change]) -> str:
+    """`A.pte[0x10000] pfn 1 RO A D → pfn 1 W A D (A2 #37) → …`: every value and who made it."""
+    clauses: list[str] = []
+    current = ""
+    for c in changes:
+        if c.object != current:
+            current = c.object
+            clauses.append(f"{c.object} {c.value}")
+        else:
+            clauses[-1] += f" → {c.value} ({c.thread} #{c.step})"
+    return "; ".join(clauses)
+
+
+def aba_text(e: Aba) -> str:
+    """An ABA, short: "REFETCH passed by ABA: A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45); …"."""
+    return f"{e.check} passed by ABA: {history(e.changes)}"
+
+
+def invalidated_text(e: Invalidated) -> str:
+    return f"{e.check} ✗ because {history(e.changes)}"

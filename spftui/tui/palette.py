@@ -42,6 +42,15 @@ BLOCKED = Style(color="#ff875f", bold=True)
 DONE = Style(color="grey50")
 
 ABORT = Style(color="#ffaf00", bold=True)
+PASSED = Style(color="#87d787")
+"""A validation that passed."""
+FAILED = Style(color="#ffaf00")
+"""A validation that failed (the fault aborts or retries)."""
+ABA = Style(color="black", bgcolor="#ff87d7", bold=True)
+"""A validation that passed by ABA: it compared an object that changed and changed back."""
+ABA_TEXT = Style(color="#ff87d7", bold=True)
+HIT = Style(color="black", bgcolor="#d7d75f")
+"""A search hit."""
 VIOLATION = Style(color="#ff5f5f", bold=True)
 BRANCH = Style(color="#d7afff", bold=True)
 BREAKPOINT = Style(color="#ff5f5f", bold=True)

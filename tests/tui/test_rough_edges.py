@@ -100,7 +100,7 @@ async def test_the_narration_screen_shows_the_whole_counterexample_and_copies_it
         assert "lost_write" in screen_text(pilot)
         await press(pilot, "escape")
         assert isinstance(app.screen, DebuggerScreen)
-        await press(pilot, "N")  # reread it later
+        await press(pilot, "t")  # reread it later
         assert isinstance(app.screen, NarrationScreen) and app.screen.narration == narration
         await press(pilot, "escape")
         await press(pilot, "ctrl+p")
@@ -113,7 +113,7 @@ async def test_narrating_this_run_from_the_palette_before_exploring() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, *"ssss")
-        await press(pilot, "N")
+        await press(pilot, "t")
         screen = app.screen
         assert isinstance(screen, NarrationScreen)
         assert "steps 1–4" in screen.title_text and "A1" in screen.narration

@@ -1,4 +1,4 @@
-"""Add a breakpoint: abort, violation, step label, watch or condition.
+"""Add a breakpoint: abort, violation, ABA (a check passed by ABA), step label, watch or condition.
 
 Validated here (labels, thread names, expressions) so a typo is a message
 under the field, never an exception.
@@ -38,12 +38,20 @@ ABORT_REASONS = (
     "PAGE_LOCK",
 )
 
+# The checks that can pass by ABA (Validate.check; seq_start compares nothing sampled).
+ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")
+
 HINTS = {
     "abort": (
         "reason",
         "Stops after a speculative fault aborts. Reason empty: any; e.g. " + ", ".join(ABORT_REASONS[:6]),
     ),
     "violation": ("oracle", "Stops when an oracle fires. Oracle empty: any; " + ", ".join(ORACLE_KINDS)),
+    "aba": (
+        "check",
+        "Stops when a validation passes by ABA: what it compared changed and changed back since the fault "
+        "sampled it. Check empty: any; e.g. " + ", ".join(ABA_CHECKS),
+    ),
     "step": ("step label", "Stops when a thread is about to run the step, e.g. wp_page_copy:copy"),
     "watch": ("expression", "Stops when the value changes, e.g. A.mmap_seq, A.pte[0x10000], frame[1].count"),
     "condition": ("expression", 'Stops when it becomes true, e.g. A.mmap_seq > 2 and A2.state == "blocked"'),
@@ -89,7 +97,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
                     value=self.preset_match,
                     id="bp-match",
                     compact=True,
-                    suggester=SuggestFromList(labels + list(ABORT_REASONS) + list(ORACLE_KINDS)),
+                    suggester=SuggestFromList(labels + list(ABORT_REASONS) + list(ORACLE_KINDS) + list(ABA_CHECKS)),
                 )
             with Horizontal(classes="field", id="bp-expr-row"):
                 yield Label("expression", id="bp-expr-label", classes="field-label")
@@ -113,7 +121,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
 
     def on_mount(self) -> None:
         self._show_kind(self.kind)
-        self.query_one("#bp-match" if self.kind in ("abort", "violation", "step") else "#bp-expr", Input).focus()
+        self.query_one("#bp-match" if self.kind in ("abort", "violation", "aba", "step") else "#bp-expr", Input).focus()
 
     @on(RadioSet.Changed, "#bp-kind")
     def _kind_changed(self, event: RadioSet.Changed) -> None:
@@ -122,10 +130,10 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
 
     def _show_kind(self, kind: str) -> None:
         self.kind = kind
-        uses_match = kind in ("abort", "violation", "step")
+        uses_match = kind in ("abort", "violation", "aba", "step")
         self.query_one("#bp-match-row").display = uses_match
         self.query_one("#bp-expr-row").display = not uses_match
-        self.query_one("#bp-thread-row").display = kind in ("abort", "step")
+        self.query_one("#bp-thread-row").display = kind in ("abort", "aba", "step")
         label, hint = HINTS[kind]
         if uses_match:
             self.query_one("#bp-match-label", Label).update(label)
@@ -138,11 +146,11 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
 
         kind = self.kind
         out: dict[str, Any] = {"kind": kind}
-        if kind in ("abort", "violation", "step"):
+        if kind in ("abort", "violation", "aba", "step"):
             out["match"] = val("#bp-match")
         else:
             out["expr"] = val("#bp-expr")
-        if kind in ("abort", "step"):
+        if kind in ("abort", "aba", "step"):
             out["thread"] = val("#bp-thread")
         cond = val("#bp-condition")
         if cond:
@@ -159,6 +167,8 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
                 return f"unknown step label {match!r}" + (f"; did you mean {near[0]}?" if near else "")
         if kind == "violation" and match and match not in ORACLE_KINDS:
             return f"unknown oracle {match!r}; one of {', '.join(ORACLE_KINDS)}"
+        if kind == "aba" and match and match not in ABA_CHECKS:
+            return f"unknown check {match!r}; one of {', '.join(ABA_CHECKS)}"
         thread = values.get("thread", "")
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"

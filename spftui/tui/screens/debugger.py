@@ -82,7 +82,12 @@ class DebuggerScreen(BackgroundRuns):
         # sessions, bookmarks and the narration (issue 13)
         Binding("m", "bookmark", "Bookmark", show=False),
         Binding("ctrl+s", "save_session_as", "Save session as", show=False),
-        Binding("N", "narration", "Narration", show=False),
+        Binding("t", "narration", "Narration (tell the story)", show=False),
+        # why and search (issue 11): the actions are at the end of this class
+        Binding("y", "why", "Why", show=False),
+        Binding("slash", "search", "Search", key_display="/", show=False),
+        Binding("n", "search_next(1)", "Next hit", show=False),
+        Binding("N", "search_next(-1)", "Previous hit", show=False),
     ]
 
     def __init__(self) -> None:
@@ -503,7 +508,7 @@ class DebuggerScreen(BackgroundRuns):
             else "It is this timeline."
         )
         self.notify(
-            f"{first or text}\n{where} r and p run the scenario's own schedule. N rereads the narration.",
+            f"{first or text}\n{where} r and p run the scenario's own schedule. t rereads the narration.",
             title=f"Explorer: {cx.kind} at step {s.position}",
         )
         header = (
@@ -588,7 +593,7 @@ class DebuggerScreen(BackgroundRuns):
         )
 
     def action_narration(self) -> None:
-        """`N`: the explorer's narrated counterexample, or a narration of this run up to here."""
+        """`t`: the explorer's narrated counterexample, or a narration of this run up to here."""
         if self.narration is not None:
             title, header, text = self.narration
         else:
@@ -604,3 +609,90 @@ class DebuggerScreen(BackgroundRuns):
             )
             text = narrate(s.scenario, choices)
         self.app.push_screen(NarrationScreen(title, text, header))
+
+    # ------------------------------------------- why (y) and search (/, n, N)
+    def action_why(self) -> None:
+        """Explain the value under the cursor of the focused pane (tui/questions.py)."""
+        from ..questions import Question, about_step, candidates, value
+
+        if not self._guard():
+            return
+        s = self.session
+        focused = self.focused
+        if isinstance(focused, TimelinePane):
+            index = focused.index_at(focused.cursor)
+            q = about_step(s, index - 1, focused.step_events(index)) if index > 0 else None
+            if q is None:
+                self.say(
+                    "nothing to explain on this row: pick a step that checks, aborts or writes a PTE", "bold #ffaf00"
+                )
+                return
+            self._why(q)
+            return
+        expr = focused.watch_expr() if isinstance(focused, Pane) else None
+        choices = candidates(s, expr) if expr is not None else []
+        if not choices:
+            self.say(
+                "put the cursor on a value (a PTE, a frame, a seqcount, a VMA, a thread in a fault) or a timeline step",
+                "bold #ffaf00",
+            )
+            return
+        if len(choices) == 1:
+            self._why(
+                Question(f"why {choices[0]} = {value(s, choices[0])} at step {s.position}", s.position, choices[0])
+            )
+            return
+        options = [(c, f"{c} = {value(s, c)}", "") for c in choices]
+
+        def chosen(c: str | None) -> None:
+            if c:
+                self._why(Question(f"why {c} = {value(s, c)} at step {s.position}", s.position, c))
+
+        self.app.push_screen(ChoiceDialog("Why… which value?", options), chosen)
+
+    def _why(self, q: Any) -> None:
+        from ..questions import answer
+        from .why import WhyScreen
+
+        causes, problem = answer(self.session, q)
+        self.app.push_screen(WhyScreen(q.title, causes, problem), lambda n: self.goto(n) if n is not None else None)
+
+    def _timeline(self) -> TimelinePane:
+        return next(p for p in self.panes if isinstance(p, TimelinePane))  # (a query misses a zoomed-out pane)
+
+    def action_search(self) -> None:
+        from .search import SearchDialog
+
+        timeline = self._timeline()
+        current = timeline.search.text if timeline.search is not None else ""
+
+        def done(q: Any) -> None:
+            if q is None or not self._guard():
+                return
+            timeline.set_query(q or None)
+            if q:
+                self._show_view(VIEWS.index("g-trace"))
+                if not timeline.hits:
+                    self.say(f"/{q.text}: no step matches", "bold #ffaf00")
+                elif self.session.position not in timeline.hits:
+                    self.action_search_next(1)  # (the timeline's title counts the hits)
+
+        self.app.push_screen(SearchDialog(current), done)
+
+    def action_search_next(self, direction: int) -> None:
+        if not self._guard():
+            return
+        timeline = self._timeline()
+        if timeline.search is None:
+            self.say("no search: press / to search the timeline", "bold #ffaf00")
+            return
+        pos, every = self.session.position, timeline.hits
+        if not every:
+            self.say(f"/{timeline.search.text}: no step matches", "bold #ffaf00")
+            return
+        hits = [h for h in every if (h > pos if direction > 0 else h < pos)]
+        if hits:
+            self.goto(hits[0] if direction > 0 else hits[-1])
+            return
+        self.goto(every[0] if direction > 0 else every[-1])  # wrap around, as vim's n does
+        self.say(f"/{timeline.search.text}: wrapped to the {'first' if direction > 0 else 'last'} hit", "bold #87d7ff")

@@ -22,7 +22,9 @@ KEYS = (
     ("g", "go to a step"),
     ("b", "toggle a breakpoint on the source line under the cursor"),
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
-    ("B", "add a breakpoint: abort, violation, step, watch, condition"),
+    ("B", "add a breakpoint: abort, violation, aba (a check passed by ABA), step, watch, condition"),
+    ("y", "why? the chain of causes of the value under the cursor (Enter goes to a cause)"),
+    ("/ n N", "search and filter the timeline (thread:, label:, kind:, obj:); next / previous hit"),
     ("p / k", "switch validation policy / COW reuse rule (restarts at step 0)"),
     ("e", "explore interleavings: search for a violation in the background (Esc interrupts) and jump to it"),
     ("r", "restart at step 0 (breakpoints stay)"),
@@ -32,7 +34,7 @@ KEYS = (
     ("Tab", "move between panes; ↑ ↓ PgUp PgDn Home End move the cursor; Enter chooses"),
     ("Ctrl+P", "command palette: every action, policies, branches, breakpoints"),
     ("m", "bookmark this step by name (g takes the name)"),
-    ("N", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
+    ("t", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
     ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
     ("?", "this help"),
     ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
@@ -43,7 +45,8 @@ PANES = (
         "Threads",
         "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
         "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
-        "pages) with the live value in red when it no longer matches.",
+        "pages) with the live value in red when it no longer matches; `check` each check its fault made, "
+        "with what it compared, and ≋ a check that passed by ABA with every value in between.",
     ),
     (
         "Source",
@@ -69,7 +72,8 @@ PANES = (
     ),
     (
         "Timeline",
-        "row n is the step that brings the run to step n. ✖ abort, ‼ violation, "
+        "row n is the step that brings the run to step n, and what it changed. ✖ abort, ‼ violation, "
+        "✓ / ✗ its checks passed / one failed, ≋ one passed by ABA, "
         "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose.",
     ),
     ("Breakpoints", "Space/Enter enable or disable, Delete removes, a adds."),

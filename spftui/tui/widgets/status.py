@@ -2,7 +2,9 @@
 
 Line one: step n of m, the branch, the policy and reuse rule, what a plain
 step will run next. Line two: the session's stop sentence (or a refusal, or a
-running run's progress).
+running run's progress), then the checks the last step made, passed or
+failed, with what they compared ("SEQ2 ✓ mmap_seq 0 = 0"), and a check that
+passed by ABA with every value in between ("≋ REFETCH passed by ABA: …").
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ...engine.history import derived_events
 from ...engine.session import Session
+from ...engine.view import Aba, Validate
+from .. import format as fmt
 from .. import palette as pal
 from ..seqline import seqcounts
+from ..steps import facts
 
 KIND_STYLE = {
     "breakpoint": "bold #ffd75f",
@@ -59,6 +65,10 @@ class StatusLine(Static):
         stop = s.stop
         why.append("■ ", KIND_STYLE.get(stop.kind, "bold"))
         why.append(stop.text, _stop_style(stop.text, stop.kind))
+        for text, style in checks(s):
+            if not (text.startswith("≋") and "passed by ABA" in stop.text):  # (an aba breakpoint said it)
+                why.append(" · ", pal.DIM)
+                why.append(text, style)
         self.where, self.why = where, why
         self._render_both()
 
@@ -90,6 +100,28 @@ class StatusLine(Static):
 
     def on_resize(self) -> None:
         self._render_both()
+
+
+def checks(s: Session) -> list[tuple[str, object]]:
+    """The checks of the step that led here, short, with their styles."""
+    step = s.position - 1
+    if step < 0:
+        return []
+    known = facts(s)
+    if known.pos == s.position and step in known.events:  # the panes have just brought it here
+        events = known.events[step]
+    else:
+        last = s.last
+        events = last.events if last is not None and last.step == step else s.events_of(step)
+        if any(type(e) is Validate for e in events):
+            events = (*events, *derived_events(s.timeline, step, events))
+    out: list[tuple[str, object]] = []
+    for e in events:
+        if type(e) is Validate:
+            out.append((fmt.check_text(e), pal.PASSED if e.ok else pal.FAILED))
+        elif type(e) is Aba:
+            out.append(("≋ " + fmt.aba_text(e), pal.ABA_TEXT))
+    return out
 
 
 def _next(s: Session) -> str:

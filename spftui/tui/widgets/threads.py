@@ -3,7 +3,8 @@
 One block per thread: name, process, CPU, state and current operation; the
 kernel backtrace (innermost first); locks and page references held; the
 speculative snapshot in its `vmf` (sampled seq, VMA copy, `orig_pte`, pages)
-with the live value beside it when they differ.
+with the live value beside it when they differ; the checks its fault made so
+far, with what each compared (✓ passed, ✗ failed, ≋ passed by ABA).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from textual.dom import NoScreen
 from textual.message import Message
 from textual.widget import Widget
 
-from ...engine.view import BLOCKED, DONE, OP_ENTRY, Machine
+from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Invalidated, Machine, Validate
 from .. import format as fmt
 from .. import palette as pal
 from ..lookup import pte_at, vma_at
+from ..steps import facts
 from ..view import View
 from .pane import Pane, retitle, wrap_parts
 
@@ -63,6 +65,7 @@ class ThreadsPane(Pane):
         self.owner: list[int] = []  # row -> thread index
         self.heads: list[int] = []  # thread index -> its first row
         self.block_end = 0  # last row of the selected thread's block
+        self.checks: dict[int, list[Any]] = {}
         self.high_water = (None, 0)
         """(timeline, width, room) and the most rows shown there: fewer are padded up to it."""
 
@@ -76,6 +79,7 @@ class ThreadsPane(Pane):
     def build(self, view: View) -> list[Any]:
         m = view.machine
         held = locks_held(m)
+        self.checks = facts(view.session).checks(view.session, view.epoch)
         width = self.text_width
         rows: list[Any] = []
         self.owner = []
@@ -157,6 +161,7 @@ class ThreadsPane(Pane):
             if t.refs:
                 parts.append(Text("refs pfn " + ",".join(str(p) for p in t.refs), pal.VALUE))
             lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
+        lines += self._check_lines(view, i, width - 1)
         snap = self._snapshot(view, i, before.vmf if before is not None else {})
         if snap:
             lines += wrap_parts(Text("    spf   ", pal.LABEL), snap, width - 1)
@@ -167,6 +172,41 @@ class ThreadsPane(Pane):
         ]
         if extra:
             lines += wrap_parts(Text("    vmf   ", pal.LABEL), extra, width - 1)
+        return lines
+
+    def _check_lines(self, view: View, i: int, width: int) -> list[Text]:
+        """For the checks that passed by ABA, every value each object took and who wrote it;
+        then thread i's checks so far, the latest first (the last step's highlighted)."""
+        last = view.last
+        new = list(last.events) if last is not None and view.ran == i else []
+        parts: list[Text] = []
+        aba_checks: list[str] = []
+        objects: dict[str, list[Any]] = {}
+        failed: list[Text] = []
+        for e in reversed(self.checks.get(i, ())):
+            if type(e) is Validate:
+                style = pal.CHANGED if e in new else pal.PASSED if e.ok else pal.FAILED
+                parts.append(Text(fmt.check_text(e), style))
+            elif type(e) is Aba:
+                aba_checks.append(e.check)
+                for o in e.objects:
+                    objects.setdefault(o, [c for c in e.changes if c.object == o])
+            elif type(e) is Invalidated:  # a failed check: what the object went through, and who wrote it
+                steps = [Text(f"✗ {e.check} failed: {e.changes[0].object} {e.changes[0].value}", pal.FAILED)]
+                steps += [Text(f"→ {c.value} ({c.thread} #{c.step})", pal.FAILED) for c in e.changes[1:]]
+                failed += wrap_parts(Text("    "), steps, width, indent="      ", sep=" ")
+        lines: list[Text] = list(failed)
+        if aba_checks:  # first: the pane may be short, and this is what went wrong
+            head = Text.assemble(
+                ("    ", ""), ("≋", pal.ABA), (f" {', '.join(aba_checks)} passed by ABA:", pal.ABA_TEXT)
+            )
+            lines += wrap_parts(head, [], width)
+            for o, changes in objects.items():
+                steps = [Text(f"{o} {changes[0].value}", pal.ABA_TEXT)]
+                steps += [Text(f"→ {c.value} ({c.thread} #{c.step})", pal.ABA_TEXT) for c in changes[1:]]
+                lines += wrap_parts(Text("      "), steps, width, indent="        ", sep=" ")
+        if parts:
+            lines += wrap_parts(Text("    check ", pal.LABEL), parts, width)
         return lines
 
     def _summary(self, view: View, i: int) -> Text:
