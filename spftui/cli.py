@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .run_options import add_run_options, open_with
+from .run_options import add_fix_option, add_run_options, open_with
 
 SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
 
@@ -146,6 +146,7 @@ def tui_parser() -> argparse.ArgumentParser:
         "--goto", type=int, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
     )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
+    add_fix_option(parser)
     return parser
 
 

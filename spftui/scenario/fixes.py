@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import attrs
 
+from .syntax import suggest
+
 
 @attrs.frozen
 class Fix:
@@ -71,3 +73,18 @@ FIX_LIST: tuple[Fix, ...] = (
 
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
+
+_ON = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def parse_switch(text: str) -> tuple[str, bool]:
+    """`NAME=off` / `NAME=on` (as `--fix` takes it) -> (NAME, on); ValueError says what is wrong."""
+    name, sep, state = text.partition("=")
+    name = name.strip()
+    if name not in FIX:
+        listed = ", ".join(FIXES)
+        hint = suggest(name, FIXES) if name else ""
+        raise ValueError(f"unknown fix '{name}'{hint} (expected one of: {listed}; `spftui fixes` lists them)")
+    if not sep or state.strip().lower() not in _ON:
+        raise ValueError(f"expected {name}=off or {name}=on, found '{text}'")
+    return name, _ON[state.strip().lower()]
