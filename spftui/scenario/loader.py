@@ -31,8 +31,8 @@ from spftui.scenario.fixes import FIXES
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     ANY_POLICY,
-    FIXES_OFF,
     EXPECT_VALUES,
+    FIXES_OFF,
     KERNEL_PRESET,
     KERNEL_PRESETS,
     MAX_PROCESSES,

@@ -49,6 +49,7 @@ OP_KINDS = (
 PROTS = ("none", "r", "rw")
 EXPECT_VALUES = ("sometimes", "never")
 
+
 @attrs.frozen
 class KernelPreset:
     """A kernel release a scenario can name (`kernel = "6.4.0"`): what it decides.
