@@ -11,7 +11,7 @@ from typing import Any
 from . import __version__
 from .run_options import add_fix_option, add_run_options, open_with
 
-SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check")
+SUBCOMMANDS = ("check", "trace", "scenarios", "explore", "matrix", "why", "kernel-check", "fixes")
 
 
 class BadInput(Exception):
@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernel_check_cli import add_kernel_check_parser
 
     add_kernel_check_parser(sub)
+    from .fixes_cli import add_fixes_parser
+
+    add_fixes_parser(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from textual.widget import AwaitMount
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.session import Session
 from ..scenario import Scenario
+from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
@@ -181,6 +182,13 @@ class SpftuiApp(App[int]):
                 f"Reuse rule: {r.name}{mark}",
                 f"{r.releases}: {r.description} — restarts at step 0",
                 lambda r=r.name: d.action_restart(reuse=r),
+            )
+        for f in FIX_LIST:
+            state = "off" if f.name in s.scenario.fixes_off else "on"
+            yield SystemCommand(
+                f"Toggle fix {f.name} (now {state})",
+                f"{f.title} ({f.commit}) — restarts at step 0",
+                lambda n=f.name: d.action_toggle_fix(n),
             )
         yield SystemCommand(
             "Breakpoint: toggle at the source cursor  (b)",
