@@ -316,6 +316,13 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
                     f"Counterexample found by `spftui explore` ({r.mode} search): {kind} under {r.policy}, reuse {r.reuse}.",
                     f"Step {cx.stop_at} ({cx.thread} at {cx.label}): {cx.detail}",
                     f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
+                    *(
+                        [
+                            f"Found with fixes off: replay with {' '.join(f'--fix {n}=off' for n in sorted(sc.fixes_off))}."
+                        ]
+                        if sc.fixes_off
+                        else []
+                    ),
                     "",
                     *textwrap.wrap(cx.narration, 96),
                 ]

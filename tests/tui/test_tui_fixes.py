@@ -7,6 +7,7 @@ from tui_helpers import ROOT, press, settle
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.status import StatusLine
 
 SCENARIO = ROOT / "scenarios" / "history_fork_vma_lock.toml"
 
@@ -37,6 +38,8 @@ async def test_toggling_a_fix_restarts_with_it_flipped() -> None:
         await toggle(pilot, app, "fork_vma_write_lock")
         s = app.session
         assert s.scenario.fixes_off == {"fork_vma_write_lock"} and s.position == 0
+        status = app.screen.query_one(StatusLine)
+        assert "fix off: fork_vma_write_lock" in status.where.plain
         await press(pilot, "c")
         await settle(pilot)
         assert [v.what for v in s.violations()] == ["lost_write"]  # 6.4.0: A3's store is lost
