@@ -231,7 +231,11 @@ class Scenario:
     expect  the expectation tables, each keyed by (policy, reuse rule); the
             loader resolves `[expect]` to the file's own policy and rule,
             `[expect.POLICY]` to POLICY under the file's rule, `[expect.REUSE]`
-            to every policy under REUSE and `[expect.POLICY.REUSE]` to both.
+            to every policy under REUSE and `[expect.POLICY.REUSE]` to both;
+            `[expect.fixes_off.NAME]` is the file's policy and rule on a run
+            without fix NAME, and wins when the run lacks it.
+    fixes_off  the modelled fixes this run lacks: the kernel preset's, then
+            `[fixes]`, then `--fix` (`with_fixes`)
     """
 
     title: str
@@ -246,7 +250,7 @@ class Scenario:
     expect: tuple[ExpectTable, ...] = ()
     seed: int = 0
     path: str = ""
-    fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
+    fixes_off: frozenset[str] = frozenset()
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this
