@@ -48,11 +48,11 @@ def test_kernel_6_4_0_is_6_4_3_without_the_fork_fix(tmp_path: Path):
     text = (ROOT / "scenarios" / "history_fork_vma_lock.toml").read_text()
     old = tmp_path / "old.toml"
     old.write_text(text.replace('kernel = "6.4.3"', 'kernel = "6.4.0"'))
-    r = spftui("explore", str(old), "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["policies"]["vma-lock"]["verdicts"]["lost_write"] == "sometimes"
-    r = spftui("explore", str(old), "--fix", "fork_vma_write_lock=on", "--json")
-    assert json.loads(r.stdout)["policies"]["vma-lock"]["verdicts"]["lost_write"] == "never"
+    r = json.loads(spftui("check", str(old), "--json").stdout)
+    assert [v["kind"] for v in r["violations"]] == ["lost_write"]
+    assert r["expect_table"] == "[expect.fixes_off.fork_vma_write_lock]" and r["expect_ok"]
+    r = json.loads(spftui("check", str(old), "--fix", "fork_vma_write_lock=on", "--json").stdout)
+    assert r["violations"] == [] and r["expect_ok"]
 
 
 @pytest.mark.parametrize(
