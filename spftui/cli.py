@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .run_options import add_run_options, open_with
+from .run_options import add_fix_option, add_run_options, open_with
 
 SUBCOMMANDS = (
     "check",
@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "shrink",
     "fuzz",
     "serve",
+    "fixes",
 )
 
 
@@ -176,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve_cli import add_serve_parser
 
     add_serve_parser(sub)
+    from .fixes_cli import add_fixes_parser
+
+    add_fixes_parser(sub)
     return parser
 
 
@@ -197,6 +201,7 @@ def tui_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="open a saved session (its breakpoints, bookmarks, branches, step, policy and schedule); q saves to it",
     )
+    add_fix_option(parser)
     return parser
 
 

@@ -21,6 +21,8 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from .run_options import add_fix_option
+
 if TYPE_CHECKING:
     from .engine.explorer import Progress, Result
     from .engine.matrix import MatrixRow
@@ -87,6 +89,7 @@ def add_explore_parser(subparsers: Any) -> None:
         "--force", action="store_true", help="with --save: replace existing files (default: NAME.2.schedule.toml, …)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_fix_option(p)
     p.set_defaults(func=run_explore)
 
 
@@ -126,6 +129,7 @@ def add_matrix_parser(subparsers: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table (the default)")
+    add_fix_option(p)
     p.set_defaults(func=run_matrix)
 
 
@@ -171,11 +175,10 @@ def _policies(value: str | None, default: str, option: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _load(name: str) -> Scenario:
-    from .engine import all_labels
-    from .scenario import load_scenario, resolve_scenario
+def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
+    from .engine.opening import open_scenario
 
-    return load_scenario(resolve_scenario(name), known_labels=all_labels())
+    return open_scenario(name, fixes=dict(fixes or ())).scenario
 
 
 def _error(e: Exception) -> int:
@@ -210,7 +213,7 @@ def run_explore(args: argparse.Namespace) -> int:
         save = None if args.no_save else args.save
         if save is not None and not os.path.isdir(save):  # say so now, not after a long search
             raise BadArgs(f"--save: no such directory: '{save}'")
-        sc = _load(args.scenario)
+        sc = _load(args.scenario, args.fix)
         policies = _policies(args.policy, sc.policy, "--policy")
     except (ScenarioError, BadArgs) as e:
         return _error(e)
@@ -313,6 +316,13 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
                     f"Counterexample found by `spftui explore` ({r.mode} search): {kind} under {r.policy}, reuse {r.reuse}.",
                     f"Step {cx.stop_at} ({cx.thread} at {cx.label}): {cx.detail}",
                     f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
+                    *(
+                        [
+                            f"Found with fixes off: replay with {' '.join(f'--fix {n}=off' for n in sorted(sc.fixes_off))}."
+                        ]
+                        if sc.fixes_off
+                        else []
+                    ),
                     "",
                     *textwrap.wrap(cx.narration, 96),
                 ]
@@ -340,6 +350,7 @@ def explore_json(sc: Scenario, results: list[Result], files: dict[tuple[str, str
     return {
         "scenario": sc.path,
         "title": sc.title,
+        "fixes_off": sorted(sc.fixes_off),
         "policies": policies,
         "expect_ok": all(r.expect_ok for r in results),
     }
@@ -369,6 +380,8 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
     from .scenario.model import ORACLE_KINDS
 
     print(f"{sc.title}  [{sc.path}]")
+    if sc.fixes_off:
+        print(f"Fixes off: {', '.join(sorted(sc.fixes_off))}")
     width = max(len(k) for k in ORACLE_KINDS) + 1
     for r in results:
         print()
@@ -421,7 +434,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         max_states = _int(args.max_states, "--max-states", 1) or 1
         timeout = None if args.timeout == "none" else _seconds(args.timeout, "--timeout")
         names = args.scenarios or [str(p) for p, _ in list_bundled()]
-        scenarios = [_load(n) for n in names]
+        scenarios = [_load(n, args.fix) for n in names]
     except (ScenarioError, BadArgs) as e:
         return _error(e)
     from .engine.matrix import matrix_markdown, policy_matrix

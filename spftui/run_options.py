@@ -13,11 +13,38 @@ def open_with(args: argparse.Namespace) -> Any:
     from .engine.opening import open_scenario
 
     opening = open_scenario(
-        args.scenario, args.policy, args.reuse, args.schedule, args.seed, force=getattr(args, "force", False)
+        args.scenario,
+        args.policy,
+        args.reuse,
+        args.schedule,
+        args.seed,
+        force=getattr(args, "force", False),
+        fixes=dict(getattr(args, "fix", None) or ()),
     )
     if opening.warning:
         print(f"spftui: warning: {opening.warning}", file=sys.stderr)
     return opening
+
+
+def fix_switch(text: str) -> tuple[str, bool]:
+    """argparse type of `--fix NAME=off|on`: a bad one exits 2 with a did-you-mean."""
+    from .scenario.fixes import parse_switch
+
+    try:
+        return parse_switch(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_fix_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fix",
+        action="append",
+        type=fix_switch,
+        metavar="NAME=off|on",
+        help="switch a modelled kernel fix off (or back on) for this run, over the scenario's [fixes] and "
+        "kernel preset; repeatable (`spftui fixes` lists them)",
+    )
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -28,6 +55,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
     p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
     p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
+    add_fix_option(p)
     p.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many steps (default 1,000,000)")
     p.add_argument(
         "--force",

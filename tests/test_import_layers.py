@@ -70,7 +70,8 @@ ALLOWED = {
     "kernel": {"scenario"},
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
-    "explore_cli": {"engine", "scenario", "report"},
+    "explore_cli": {"engine", "scenario", "report", "run_options"},
+    "fixes_cli": {"scenario"},
     "run_options": {"engine", "scenario"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
     "tool_options": set(),
@@ -100,6 +101,7 @@ ALLOWED = {
     "__main__": {"cli"},
     "spftui": set(),
 }
+ALLOWED["cli"].add("fixes_cli")  # `spftui fixes`
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -1,7 +1,7 @@
 """Open a scenario with the common options, once, for the CLI and the debugger.
 
 `spftui check`, `spftui trace` and the debugger all take a scenario (a path
-or a bundled name) plus --policy, --reuse, --schedule, --seed and --force.
+or a bundled name) plus --policy, --reuse, --schedule, --seed, --fix and --force.
 `open_scenario` reads and validates the files once and says how to run it;
 it raises ScenarioError (`file:line: key: message`) on bad input. A schedule
 file given as the scenario opens the scenario it names and replays it.
@@ -56,8 +56,10 @@ def open_scenario(
     schedule: str | None = None,
     seed: int | None = None,
     force: bool = False,
+    fixes: dict[str, bool] | None = None,
 ) -> Opening:
-    """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file."""
+    """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
+    `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
     labels = all_labels()
     if schedule is None and is_schedule_file(scenario):
         schedule = scenario
@@ -71,6 +73,8 @@ def open_scenario(
             )
         scenario = found
     sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
+    if fixes:
+        sc = sc.with_fixes(fixes)
     if schedule is None:
         return Opening(sc.with_policy(policy, reuse), seed=seed)
     sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)

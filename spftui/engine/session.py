@@ -294,9 +294,18 @@ class Session:
         return self._tl.schedule_entries(upto)
 
     # ------------------------------------------------------------ commands
-    def restart(self, policy: str | None = None, reuse: str | None = None, strategy: Strategy | None = None) -> None:
-        """Back to step 0, optionally under another policy or reuse rule. Breakpoints stay."""
+    def restart(
+        self,
+        policy: str | None = None,
+        reuse: str | None = None,
+        strategy: Strategy | None = None,
+        fixes: dict[str, bool] | None = None,
+    ) -> None:
+        """Back to step 0, optionally under another policy or reuse rule, or with
+        modelled fixes switched (`{NAME: on}`). Breakpoints stay."""
         self._scenario = self._scenario.with_policy(policy, reuse)
+        if fixes:
+            self._scenario = self._scenario.with_fixes(fixes)
         if strategy is not None:
             self._strategy = strategy
             self._strategy_start = strategy.state

@@ -2,7 +2,12 @@
 
 The child's mm is built from `dup_mmap:vm_area_dup` on, but threads declared
 on it wait until the fork returns (`dup_mmap:mmap_write_unlock`). The parent's write-protected PTEs are not flushed
-until `flush_tlb_mm` at the end (the window of D.7).
+until `flush_tlb_mm` at the end (the window of D.7): `mm.forking` marks it, and a store through a stale TLB entry in
+it races the fork, which the child may see or not (oracles.py, "Fork's promise").
+
+Two modelled fixes sit here (scenario/fixes.py): `fork_vma_write_lock` (fb49c455323f, 6.4.3: vma_start_write on
+every parent VMA) and `fork_vm_raw_write` (Dufour v12: vm_raw_write_begin until flush_tlb_mm). With either off, a
+fault of that policy can copy a page in the window and lose such a store (scenarios/history_*.toml).
 """
 
 from __future__ import annotations

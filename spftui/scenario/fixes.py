@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import attrs
 
+from .syntax import suggest
+
 
 @attrs.frozen
 class Fix:
@@ -21,8 +23,8 @@ class Fix:
 
     name      the switch's name in `[fixes]`, `--fix` and `spftui fixes`
     title     one line: what the fix does
-    commit    the commit that introduced it (12 hex digits), or where it
-              was proposed when it never reached mainline
+    commit    the commit that introduced it (12 hex digits), or the patch
+              (Message-ID) when it never reached mainline
     kernels   the releases that have it / lack it, in words
     where     the kernel function(s) the switch sits in
     policies  the validation policies under which it matters (empty: all)
@@ -47,27 +49,46 @@ FIX_LIST: tuple[Fix, ...] = (
         where="dup_mmap (vma_start_write)",
         policies=("vma-lock",),
         story=(
-            "With per-VMA locks a page fault under lock_vma_under_rcu does not take "
-            "mmap_lock, so it can run while dup_mmap copies the parent under "
-            "mmap_write_lock: a write through a TLB entry copy_pte_range has not yet "
-            "flushed, or a first COW that runs anon_vma_prepare on a VMA already "
-            "copied, is not seen by the child (kernel bugzilla 217624)."
+            "6.4 let a page fault run under lock_vma_under_rcu, without mmap_lock, so it could run while "
+            "dup_mmap copied the parent under mmap_write_lock (kernel bugzilla 217624). A write fault that "
+            "copies a page copy_pte_range has write-protected, before fork's flush_tlb_mm, installs a copy "
+            "that misses a store another CPU makes through its stale writable TLB entry: the parent loses "
+            "the store. The committed message also names a first COW whose anon_vma_prepare runs after "
+            "vm_area_dup, so the child maps a page its anon_vma cannot reach; 6.4.0's lock_vma_under_rcu "
+            "refused VMAs without an anon_vma, so only the first could happen there."
         ),
     ),
     Fix(
         name="fork_vm_raw_write",
         title="dup_mmap holds vm_raw_write_begin on each copied parent VMA until flush_tlb_mm",
-        commit="Dufour SPF v12 (2019, not merged)",
-        kernels="Dufour's speculative page faults series, v12",
+        commit="Dufour SPF v12 18/31, 20190416134522.17540-19-ldufour@linux.ibm.com (not merged)",
+        kernels="Dufour's speculative page faults series: v12 has it, v11 and earlier lack it",
         where="dup_mmap (vm_raw_write_begin / vm_raw_write_end)",
         policies=("spf-vma-seq",),
         story=(
-            "A speculative fault validates the VMA's vm_sequence, which fork does not "
-            "otherwise bump: without the raw write section a fault can run against a "
-            "parent whose PTEs copy_pte_range has write-protected but not yet flushed."
+            "A speculative fault validates the VMA's vm_sequence, which fork did not otherwise bump: "
+            "without the raw write section a speculative write fault copies a page copy_pte_range has "
+            "write-protected but not yet flushed, while another CPU stores into it through a stale "
+            "writable TLB entry; the copy is installed and the store is lost (a pthread mutex corrupted, "
+            "reported by Vinayak Menon and Ganesh Mahendran)."
         ),
     ),
 )
 
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
+
+_ON = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def parse_switch(text: str) -> tuple[str, bool]:
+    """`NAME=off` / `NAME=on` (as `--fix` takes it) -> (NAME, on); ValueError says what is wrong."""
+    name, sep, state = text.partition("=")
+    name = name.strip()
+    if name not in FIX:
+        listed = ", ".join(FIXES)
+        hint = suggest(name, FIXES) if name else ""
+        raise ValueError(f"unknown fix '{name}'{hint} (expected one of: {listed}; `spftui fixes` lists them)")
+    if not sep or state.strip().lower() not in _ON:
+        raise ValueError(f"expected {name}=off or {name}=on, found '{text}'")
+    return name, _ON[state.strip().lower()]

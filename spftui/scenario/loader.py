@@ -32,6 +32,8 @@ from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     ANY_POLICY,
     EXPECT_VALUES,
+    FIXES_OFF,
+    KERNEL_PRESET,
     KERNEL_PRESETS,
     MAX_PROCESSES,
     MAX_SETUP_PAGES,
@@ -91,8 +93,9 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     if not title.strip():
         raise doc.error(("title",), "expected a non-empty title, found an empty string")
     kernel = _kernel(doc, top)
-    reuse_default = KERNEL_PRESETS[kernel] if kernel else str(attrs.fields(Scenario).reuse.default)
-    policy = doc.choice(top, (), "policy", "policy", POLICIES, "classic")
+    preset = KERNEL_PRESET[kernel] if kernel else None
+    reuse_default = preset.reuse if preset else str(attrs.fields(Scenario).reuse.default)
+    policy = doc.choice(top, (), "policy", "policy", POLICIES, preset.policy if preset else "classic")
     reuse = doc.choice(top, (), "reuse", "COW reuse rule", REUSE_RULES, reuse_default)
     words_per_page = doc.get(top, (), "words_per_page", INTEGER, 4)
     if words_per_page not in _WORDS_PER_PAGE:
@@ -109,7 +112,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         table = doc.table(("schedule",), top["schedule"], _SCHEDULE_KEYS)
         schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
     expect = _expect(doc, top, policy, reuse)
-    fixes_off = _fixes(doc, top)
+    fixes_off = _fixes(doc, top, preset.fixes_off if preset else frozenset())
     return Scenario(
         title=title,
         description=description,
@@ -127,12 +130,16 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     )
 
 
-def _fixes(doc: Document, top: Table) -> frozenset[str]:
-    """`[fixes]`: NAME = false takes a modelled fix out (scenario/fixes.py)."""
+def _fixes(doc: Document, top: Table, preset: frozenset[str]) -> frozenset[str]:
+    """`[fixes]`: NAME = false takes a modelled fix out (scenario/fixes.py), NAME = true
+    puts back one the kernel preset lacks."""
     if "fixes" not in top:
-        return frozenset()
+        return preset
     table = doc.table(("fixes",), top["fixes"], FIXES)
-    return frozenset(name for name in table if not doc.get(table, ("fixes",), name, BOOLEAN))
+    off = set(preset)
+    for name in table:
+        (off.add if not doc.get(table, ("fixes",), name, BOOLEAN) else off.discard)(name)
+    return frozenset(off)
 
 
 def _kernel(doc: Document, top: Table) -> str | None:
@@ -361,6 +368,7 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
     table = doc.check(where, top.get("expect", {}), TABLE)
     found: dict[tuple[str, str], ExpectTable] = {}
     rank: dict[tuple[str, str], int] = {}
+    extra: list[ExpectTable] = []  # [expect.fixes_off.NAME]
 
     def add(key: tuple[str, str], pairs: tuple[tuple[str, str], ...], at: KeyPath, specific: int) -> None:
         if rank.get(key, -1) < specific:
@@ -375,8 +383,11 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
         if not isinstance(sub, dict):
             continue
         at = (*where, name)
+        if name == FIXES_OFF:
+            extra.extend(_expect_fixes_off(doc, at, sub, policy, reuse))
+            continue
         with doc.at(at):
-            one_of("policy or COW reuse rule", name, (*POLICIES, *REUSE_RULES))
+            one_of("policy or COW reuse rule", name, (*POLICIES, *REUSE_RULES, FIXES_OFF))
         flat = {k: v for k, v in sub.items() if not isinstance(v, dict)}
         if name in REUSE_RULES:
             for inner, value in sub.items():
@@ -400,7 +411,25 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
                 if isinstance(value, dict):
                     raise doc.error((*inner_at, kind), 'expected an oracle = "sometimes" | "never", found a table')
             add((name, rule), _expectations(doc, inner_at, inner_table), inner_at, 2)
-    return tuple(found.values())
+    return (*found.values(), *extra)
+
+
+def _expect_fixes_off(doc: Document, where: KeyPath, table: Any, policy: str, reuse: str) -> list[ExpectTable]:
+    """`[expect.fixes_off.NAME]`: the file's own policy and rule, run with fix NAME off
+    (by `[fixes]`, the kernel preset or `--fix NAME=off`); it wins over the other tables."""
+    table = doc.check(where, table, TABLE)
+    out = []
+    for name, sub in table.items():
+        at = (*where, name)
+        with doc.at(at):
+            one_of("fix", name, FIXES)
+        doc.check(at, sub, TABLE)
+        for kind, value in sub.items():
+            if isinstance(value, dict):
+                raise doc.error((*at, kind), 'expected an oracle = "sometimes" | "never", found a table')
+        label = "[" + ".".join(str(k) for k in at) + "]"
+        out.append(ExpectTable(policy, reuse, _expectations(doc, at, sub), label, fix_off=name))
+    return out
 
 
 def _expectations(doc: Document, where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:

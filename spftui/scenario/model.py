@@ -49,14 +49,55 @@ OP_KINDS = (
 PROTS = ("none", "r", "rw")
 EXPECT_VALUES = ("sometimes", "never")
 
-# Kernel-release presets: the release decides the COW reuse rule (kernel-mm.md C.3).
-KERNEL_PRESETS = {
-    "5.8": "mapcount",
-    "5.12": "page-count",
-    "5.17": "page-count",
-    "5.18": "anon-exclusive",
-    "6.4": "anon-exclusive",
-}
+
+@attrs.frozen
+class KernelPreset:
+    """A kernel release a scenario can name (`kernel = "6.4.0"`): what it decides.
+
+    name       the release as scenarios write it
+    reuse      its COW reuse rule (kernel-mm.md C.3), the scenario's default
+    policy     its validation policy, the scenario's default ("classic": no
+               speculative faults in that release)
+    fixes_off  the modelled fixes it lacks (scenario/fixes.py)
+    note       one line: why this release, with the commits
+    """
+
+    name: str
+    reuse: str
+    policy: str = "classic"
+    fixes_off: frozenset[str] = frozenset()
+    note: str = ""
+
+
+KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
+    KernelPreset("5.8", "mapcount", note="do_wp_page reuses by mapcount (reuse_swap_page)"),
+    KernelPreset("5.12", "page-count", note="do_wp_page by page_count since 5.9 (09854ba94c6a); swap-in by mapcount"),
+    KernelPreset("5.17", "page-count", note="the last release with reuse_swap_page in do_swap_page"),
+    KernelPreset(
+        "5.18",
+        "anon-exclusive",
+        note="refcount rule in do_swap_page and THP, reuse_swap_page removed (c145e0b47c77); no PG_anon_exclusive "
+        "yet: the model runs 5.19's rule, which differs only for an exclusive page with extra references",
+    ),
+    KernelPreset("5.19", "anon-exclusive", note="PG_anon_exclusive (6c287605fd56)"),
+    KernelPreset("6.4", "anon-exclusive", note="6.4 with its stable fixes (as 6.4.3), classic faults by default"),
+    KernelPreset(
+        "6.4.0",
+        "anon-exclusive",
+        "vma-lock",
+        frozenset({"fork_vma_write_lock"}),
+        note="per-VMA locks on x86 (0bff0aaea03e); dup_mmap does not write-lock the parent's VMAs",
+    ),
+    KernelPreset(
+        "6.4.3",
+        "anon-exclusive",
+        "vma-lock",
+        note="stable 6.4.3 carries fb49c455323f: dup_mmap write-locks every parent VMA",
+    ),
+)
+KERNEL_PRESET: dict[str, KernelPreset] = {k.name: k for k in KERNEL_PRESET_LIST}
+KERNEL_PRESETS: dict[str, str] = {k.name: k.reuse for k in KERNEL_PRESET_LIST}
+"""Release -> COW reuse rule (kept for callers that want only the rule)."""
 
 
 @attrs.frozen
@@ -157,6 +198,9 @@ class ScheduleFile:
     scenario_hash_line: int = 0
 
 
+FIXES_OFF = "fixes_off"
+"""`[expect.fixes_off.NAME]`: the expectations of a run with fix NAME off."""
+
 ANY_POLICY = "*"
 """The policy of an `[expect.REUSE]` table: it covers every policy under that rule."""
 
@@ -169,12 +213,15 @@ class ExpectTable:
     reuse   the COW reuse rule it applies to
     pairs   ((oracle kind, "sometimes" | "never"), ...)
     name    the table as written in the file (`[expect]`, `[expect.spf-mm-seq.page-count]`)
+    fix_off the fix whose absence it is about (`[expect.fixes_off.NAME]`: the
+            file's policy and rule with NAME off); "" for every other table
     """
 
     policy: str
     reuse: str
     pairs: tuple[tuple[str, str], ...]
     name: str = "[expect]"
+    fix_off: str = ""
 
 
 @attrs.frozen
@@ -184,7 +231,11 @@ class Scenario:
     expect  the expectation tables, each keyed by (policy, reuse rule); the
             loader resolves `[expect]` to the file's own policy and rule,
             `[expect.POLICY]` to POLICY under the file's rule, `[expect.REUSE]`
-            to every policy under REUSE and `[expect.POLICY.REUSE]` to both.
+            to every policy under REUSE and `[expect.POLICY.REUSE]` to both;
+            `[expect.fixes_off.NAME]` is the file's policy and rule on a run
+            without fix NAME, and wins when the run lacks it.
+    fixes_off  the modelled fixes this run lacks: the kernel preset's, then
+            `[fixes]`, then `--fix` (`with_fixes`)
     """
 
     title: str
@@ -199,7 +250,7 @@ class Scenario:
     expect: tuple[ExpectTable, ...] = ()
     seed: int = 0
     path: str = ""
-    fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
+    fixes_off: frozenset[str] = frozenset()
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this
@@ -208,15 +259,19 @@ class Scenario:
         return {} if table is None else dict(table.pairs)
 
     def expect_table(self, policy: str | None = None, reuse: str | None = None) -> ExpectTable | None:
-        """The table that applies under `policy` and `reuse`: the one naming both,
-        else the `[expect.REUSE]` one for every policy; None when neither exists."""
+        """The table that applies under `policy` and `reuse`: an `[expect.fixes_off.NAME]`
+        one when this run lacks fix NAME, else the one naming both, else the
+        `[expect.REUSE]` one for every policy; None when none exists."""
         policy = policy or self.policy
         reuse = reuse or self.reuse
-        for t in self.expect:
-            if t.policy == policy and t.reuse == reuse:
+        for t in self.expect:  # a fix this run lacks decides first
+            if t.fix_off in self.fixes_off and t.policy == policy and t.reuse == reuse:
                 return t
         for t in self.expect:
-            if t.policy == ANY_POLICY and t.reuse == reuse:
+            if not t.fix_off and t.policy == policy and t.reuse == reuse:
+                return t
+        for t in self.expect:
+            if not t.fix_off and t.policy == ANY_POLICY and t.reuse == reuse:
                 return t
         return None
 

@@ -153,19 +153,21 @@ class ReuseRule:
 REUSE_LIST: tuple[ReuseRule, ...] = (
     ReuseRule(
         name="mapcount",
-        releases="≤ 5.8",
+        releases="≤ 5.8",  # reuse_swap_page in do_wp_page and do_swap_page
         description="reuse when mapcount + swapcount ≤ 1 (extra references ignored)",
     ),
     ReuseRule(
         name="page-count",
-        releases="5.9–5.17",
+        releases="5.9–5.17",  # do_wp_page by page_count (09854ba94c6a); do_swap_page kept reuse_swap_page
         description="reuse only when page_count == 1",
         by_refcount=True,
     ),
     ReuseRule(
         name="anon-exclusive",
-        releases="5.18+",
-        description="reuse when PageAnonExclusive",
+        releases="5.19+ (5.18 without the bit)",
+        # PG_anon_exclusive is 5.19's (6c287605fd56); 5.18 (c145e0b47c77) already decided
+        # do_swap_page by refcount and removed reuse_swap_page, which this rule models too
+        description="reuse when PageAnonExclusive, else when page_count == 1 (do_swap_page too)",
         by_refcount=True,
         anon_exclusive=True,
     ),

@@ -27,6 +27,7 @@ from ..engine.schedule_file import identity
 from ..engine.session import Session
 from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session, state_dir
 from ..scenario import Scenario, ScenarioError
+from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
 from .screens.choice import ChoiceDialog
@@ -392,6 +393,13 @@ class SpftuiApp(App[int]):
                 f"Reuse rule: {r.name}{mark}",
                 f"{r.releases}: {r.description} — restarts at step 0",
                 lambda r=r.name: d.action_restart(reuse=r),
+            )
+        for f in FIX_LIST:
+            state = "off" if f.name in s.scenario.fixes_off else "on"
+            yield SystemCommand(
+                f"Toggle fix {f.name} (now {state})",
+                f"{f.title} ({f.commit}) — restarts at step 0",
+                lambda n=f.name: d.action_toggle_fix(n),
             )
         yield SystemCommand(
             "Breakpoint: toggle at the source cursor  (b)",

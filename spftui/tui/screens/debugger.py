@@ -308,6 +308,17 @@ class DebuggerScreen(BackgroundRuns):
         self.spf.generation += 1
         self.refresh_views(follow=True)
 
+    # ------------------------------------------------------- fixes (issue 9)
+    def action_toggle_fix(self, name: str) -> None:
+        """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
+        if not self._guard():
+            return
+        on = name in self.session.scenario.fixes_off  # off now: switch it on
+        self.session.restart(fixes={name: on})
+        self.spf.generation += 1
+        self.refresh_views(follow=True)
+        self.notify(f"fix {name} {'on' if on else 'off'}: restarted at step 0")
+
     def switch_branch(self, bid: int) -> None:
         self._do(lambda: self.session.switch_branch(bid))
 

@@ -58,6 +58,9 @@ class StatusLine(Static):
         where.append(s.scenario.policy, "bold #87d7ff")
         where.append(" · reuse ", pal.DIM)
         where.append(s.scenario.reuse, "bold #87d7ff")
+        if s.scenario.fixes_off:  # a modelled kernel fix taken out (scenario/fixes.py)
+            where.append(" · fix off: ", pal.DIM)
+            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
         if not s.finished():
             where.append(" · next: ", pal.DIM)
             where.append(_next(s), pal.LABEL)

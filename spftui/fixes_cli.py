@@ -1,0 +1,84 @@
+"""`spftui fixes`: every modelled kernel fix, its commit, the releases that
+have it, where it sits, and the bundled scenarios that show it.
+
+A bundled scenario shows a fix when it turns it off (`[fixes]`, its kernel
+preset) or has an `[expect.fixes_off.NAME]` table for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from typing import Any
+
+
+def add_fixes_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "fixes",
+        help="list the modelled kernel fixes (switch one off with --fix NAME=off)",
+        description="List every modelled kernel fix: its commit, the releases that have it, the kernel function "
+        "it sits in, the policies it matters under and the bundled scenarios that show it. Switch one off with "
+        "`--fix NAME=off` (check, trace, why, explore, matrix, the debugger) or `[fixes] NAME = false` in a "
+        "scenario.",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(func=run_fixes)
+
+
+def showing(name: str) -> list[str]:
+    """The bundled scenarios (file stems) that show fix `name`."""
+    from .scenario import ScenarioError, list_bundled, load_scenario
+
+    out = []
+    for path, _title in list_bundled():
+        try:
+            sc = load_scenario(path)
+        except ScenarioError:
+            continue
+        if name in sc.fixes_off or any(t.fix_off == name for t in sc.expect):
+            out.append(path.stem)
+    return out
+
+
+def fixes_json() -> list[dict[str, Any]]:
+    from .scenario.fixes import FIX_LIST
+    from .scenario.model import KERNEL_PRESET_LIST
+
+    return [
+        {
+            "name": f.name,
+            "title": f.title,
+            "commit": f.commit,
+            "kernels": f.kernels,
+            "where": f.where,
+            "policies": list(f.policies),
+            "presets_without": [k.name for k in KERNEL_PRESET_LIST if f.name in k.fixes_off],
+            "scenarios": showing(f.name),
+            "story": f.story,
+        }
+        for f in FIX_LIST
+    ]
+
+
+def run_fixes(args: argparse.Namespace) -> int:
+    rows = fixes_json()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for i, r in enumerate(rows):
+        if i:
+            print()
+        print(f"{r['name']}  ({r['commit']})")
+        print(f"  {r['title']}")
+        print(f"  kernels:   {r['kernels']}")
+        print(f"  where:     {r['where']}")
+        print(f"  policies:  {', '.join(r['policies']) or 'all'}")
+        if r["presets_without"]:
+            print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}")
+        scenarios = r["scenarios"]
+        print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")
+        if scenarios:
+            print(f"  replay:    spftui explore {scenarios[0]} --fix {r['name']}=off")
+        print(textwrap.fill(r["story"], 100, initial_indent="  ", subsequent_indent="  "))
+    return 0

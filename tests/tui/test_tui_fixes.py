@@ -1,0 +1,57 @@
+"""The palette's "Toggle fix NAME" restarts the debugger with the fix flipped."""
+
+from __future__ import annotations
+
+from textual.command import CommandList, CommandPalette
+from tui_helpers import ROOT, press, settle
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.status import StatusLine
+
+SCENARIO = ROOT / "scenarios" / "history_fork_vma_lock.toml"
+
+
+async def toggle(pilot, app: SpftuiApp, name: str) -> None:  # type: ignore[no-untyped-def]
+    await press(pilot, "ctrl+p")
+    assert isinstance(app.screen, CommandPalette)
+    await pilot.press(*f"toggle fix {name}")
+    commands = app.screen.query_one(CommandList)
+    for _ in range(100):  # the palette searches in a worker: wait for its hits
+        if commands.option_count:
+            break
+        await pilot.pause()
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_toggling_a_fix_restarts_with_it_flipped() -> None:
+    app = SpftuiApp(SCENARIO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Toggle fix fork_vma_write_lock (now on)" in titles
+        await press(pilot, "c")
+        await settle(pilot)
+        assert app.session is not None and app.session.violations() == []  # 6.4.3: the fix holds
+        await toggle(pilot, app, "fork_vma_write_lock")
+        s = app.session
+        assert s.scenario.fixes_off == {"fork_vma_write_lock"} and s.position == 0
+        status = app.screen.query_one(StatusLine)
+        assert "fix off: fork_vma_write_lock" in status.where.plain
+        await press(pilot, "c")
+        await settle(pilot)
+        assert [v.what for v in s.violations()] == ["lost_write"]  # 6.4.0: A3's store is lost
+        await toggle(pilot, app, "fork_vma_write_lock")
+        assert s.scenario.fixes_off == frozenset() and s.position == 0
+
+
+async def test_the_toggle_works_in_a_small_terminal() -> None:
+    app = SpftuiApp(SCENARIO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "s")
+        await toggle(pilot, app, "fork_vm_raw_write")
+        assert app.session is not None and app.session.scenario.fixes_off == {"fork_vm_raw_write"}
+        assert app.session.position == 0
