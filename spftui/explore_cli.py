@@ -317,9 +317,7 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
                     f"Step {cx.stop_at} ({cx.thread} at {cx.label}): {cx.detail}",
                     f"{cx.preemptions} preemption(s); `stop_at` opens the debugger right after the violating step.",
                     *(
-                        [
-                            f"Found with fixes off: replay with {' '.join(f'--fix {n}=off' for n in sorted(sc.fixes_off))}."
-                        ]
+                        [f"Found with fixes off ({', '.join(sorted(sc.fixes_off))}): `fixes_off` replays them."]
                         if sc.fixes_off
                         else []
                     ),

@@ -88,3 +88,17 @@ def test_spftui_fixes_lists_each_fix_with_its_commit_and_scenario():
         assert policy in by_name[fix]["policies"]
     text = spftui("fixes").stdout
     assert "spftui explore history_fork_vma_lock --fix fork_vma_write_lock=off" in text
+
+
+def test_a_saved_counterexample_replays_with_its_fixes_off(tmp_path: Path) -> None:
+    """The schedule file records the fixes its run had out; replaying it needs no --fix."""
+    scenario = "history_fork_vma_lock"
+    saved = tmp_path
+    r = spftui("explore", scenario, "--fix", "fork_vma_write_lock=off", "--save", str(saved))
+    assert r.returncode == 0, r.stderr
+    (schedule,) = saved.glob("*.toml")
+    assert 'fixes_off = ["fork_vma_write_lock"]' in schedule.read_text()
+    again = spftui("check", str(schedule), "--json")
+    assert json.loads(again.stdout)["violations"], again.stdout
+    on = spftui("check", str(schedule), "--fix", "fork_vma_write_lock=on", "--json")
+    assert not json.loads(on.stdout)["violations"]

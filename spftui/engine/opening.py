@@ -79,6 +79,8 @@ def open_scenario(
         return Opening(sc.with_policy(policy, reuse), seed=seed)
     sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)
     warning = check_identity(sc, sf, schedule, force=force)
+    if sf.fixes_off is not None:  # the recorded run's fixes, then the user's --fix over them
+        sc = attrs.evolve(sc, fixes_off=sf.fixes_off).with_fixes(fixes or {})
     sc = sc.with_policy(policy or sf.policy or None, reuse or sf.reuse or None)
     return Opening(sc, entries=tuple(sf.entries), stop_at=sf.stop_at, warning=warning)
 

@@ -113,7 +113,14 @@ def write_schedule(
 
     entries = labelled(sc.with_policy(policy or None, reuse or None), entries)
     text = dump_schedule(
-        entries, scenario_ref(sc, path), comment, policy=policy, reuse=reuse, stop_at=stop_at, identity=identity(sc)
+        entries,
+        scenario_ref(sc, path),
+        comment,
+        policy=policy,
+        reuse=reuse,
+        stop_at=stop_at,
+        identity=identity(sc),
+        fixes_off=sc.fixes_off,
     )
     return write_file(path, text, exists=exists, what="the schedule")
 

@@ -72,7 +72,7 @@ _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
 _MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
-_SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "stop_at", "steps")
+_SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "stop_at", "steps")
 _WORDS_PER_PAGE = tuple(1 << n for n in range(7))  # each must divide PAGE_SIZE
 
 
@@ -482,8 +482,20 @@ def parse_schedule_meta(
     digest = doc.get(doc.data, (), "scenario_hash", STRING, "")
     return ScheduleFile(
         entries, scenario, policy, reuse, None if stop_at < 0 else stop_at,
-        name, digest, doc.line(("scenario_hash",)) if digest else 0,
+        name, digest, doc.line(("scenario_hash",)) if digest else 0, _fixes_off(doc),
     )  # fmt: skip
+
+
+def _fixes_off(doc: Document) -> frozenset[str] | None:
+    """A schedule's `fixes_off = [NAME, ...]`: the fixes its run had out (None: not recorded)."""
+    if "fixes_off" not in doc.data:
+        return None
+    names = doc.get(doc.data, (), "fixes_off", ARRAY)
+    off = set()
+    for i, name in enumerate(names):
+        with doc.at(("fixes_off", i)):
+            off.add(one_of("fix", doc.check(("fixes_off", i), name, STRING), FIXES))
+    return frozenset(off)
 
 
 def parse_schedule_file(
@@ -537,6 +549,7 @@ def dump_schedule(
     reuse: str = "",
     stop_at: int | None = None,
     identity: tuple[str, str] | None = None,
+    fixes_off: Iterable[str] | None = None,
 ) -> str:
     """TOML text for a schedule file that `parse_schedule_file` reads back;
     `identity` is the scenario's (name, content hash)."""
@@ -550,6 +563,8 @@ def dump_schedule(
         lines.append(f"policy = {_toml_string(policy)}")
     if reuse:
         lines.append(f"reuse = {_toml_string(reuse)}")
+    if fixes_off is not None:
+        lines.append(f"fixes_off = [{', '.join(_toml_string(n) for n in sorted(fixes_off))}]")
     if stop_at is not None:
         lines.append(f"stop_at = {stop_at}")
     steps = [f"    {_toml_string(syntax.entry_text(entry))}," for entry in entries]

@@ -196,6 +196,7 @@ class ScheduleFile:
     scenario_name: str = ""  # the identity of the scenario it was recorded on (engine/schedule_file.py)
     scenario_hash: str = ""
     scenario_hash_line: int = 0
+    fixes_off: frozenset[str] | None = None  # the run's fixes taken out (None: the scenario's own)
 
 
 FIXES_OFF = "fixes_off"
