@@ -30,6 +30,10 @@ OP_ENTRY = {
     "fork": "dup_mmap:mmap_write_lock",
     "reclaim": "shrink_page_list:isolate",
     "age": "page_referenced_one:clear_young",
+    "gup": "__get_user_pages:mmap_read_lock",
+    "gup-read": "__access_remote_vm:read",
+    "gup-write": "__access_remote_vm:write",
+    "unpin": "unpin_user_page:put",
 }
 WRITER_OPS = oracles.WRITER_OPS
 
@@ -44,6 +48,10 @@ def start_op(m: Machine, t: Thread) -> None:
     t.vmf = {"addr": op.addr}
     if op.kind in ("read", "write"):
         t.vmf["write"] = op.kind == "write"
+    elif op.kind == "gup":
+        from .gup import foll_flags
+
+        t.vmf["gup_foll"] = foll_flags(op.foll)
     if op.kind in WRITER_OPS:
         mm.writers += 1
     m.emit(OpStart(t.name, op.text))
@@ -93,6 +101,7 @@ def _access(m: Machine, t: Thread, pfn: int) -> None:
         value = m.ops[t.index][t.op_index].value
         f.words[word] = value
         oracles.record_write(m, mm, vpn, word, value, pfn)
+        oracles.after_user_write(m, mm, vpn, word, value, pfn)
         finish_op(m, t, f"wrote {value}")
     else:
         value = f.words[word]

@@ -37,16 +37,24 @@ class Frame:
     `count` is page_count (_refcount); `mapcount` is page_mapcount
     (_mapcount + 1). `ptes` is the oracle's ground truth, not a kernel field:
     the (mm, vpn) pairs whose present PTE maps this page.
+    `mapping`/`index`: a page-cache page's file and page offset (page->mapping,
+    page->index; "" for an anonymous page); the page cache holds one reference.
+    `pincount`: FOLL_PIN pins (page_maybe_dma_pinned when > 0). Simplification:
+    a pin adds one reference and one pincount, as for a large folio; a small
+    page's GUP_PIN_COUNTING_BIAS (1024 references) is not modelled.
     """
 
     __slots__ = (
         "anon_exclusive",
         "count",
         "free",
+        "index",
         "lock_waiters",
         "locked",
         "mapcount",
+        "mapping",
         "pfn",
+        "pincount",
         "ptes",
         "swapcache",
         "words",
@@ -65,6 +73,9 @@ class Frame:
         "lock_waiters",
         "free",
         "ptes",
+        "mapping",
+        "index",
+        "pincount",
     )
 
     def __init__(self, pfn: int, nwords: int) -> None:
@@ -78,6 +89,9 @@ class Frame:
         self.lock_waiters: list[int] = []
         self.free = True
         self.ptes: set[tuple[str, int]] = set()
+        self.mapping = ""
+        self.index = 0
+        self.pincount = 0
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -90,6 +104,9 @@ class Frame:
             tuple(self.lock_waiters),
             self.free,
             tuple(sorted(self.ptes)),
+            self.mapping,
+            self.index,
+            self.pincount,
         )
 
     @classmethod
@@ -101,6 +118,7 @@ class Frame:
         f.lock_waiters = list(s[6])
         f.free = s[7]
         f.ptes = set(s[8])
+        f.mapping, f.index, f.pincount = s[9:12]
         return f
 
 
@@ -154,6 +172,8 @@ class Vma:
                   Dufour's "rb node empty" (both are set at the same point)
     dying         remove_vma ran; freed once `refs` drop and RCU allows
     free          RCU-freed (vm_area_free completed)
+    vm_file       the mapped file's name ("" for an anonymous VMA)
+    vm_pgoff      the file page mapped at vm_start
     """
 
     __slots__ = (
@@ -168,8 +188,10 @@ class Vma:
         "mm",
         "refs",
         "vm_end",
+        "vm_file",
         "vm_flags",
         "vm_lock_seq",
+        "vm_pgoff",
         "vm_sequence",
         "vm_start",
     )
@@ -189,6 +211,8 @@ class Vma:
         "detached",
         "dying",
         "free",
+        "vm_file",
+        "vm_pgoff",
     )
 
     def __init__(self, vid: int) -> None:
@@ -207,6 +231,8 @@ class Vma:
         self.detached = False
         self.dying = False
         self.free = True
+        self.vm_file = ""
+        self.vm_pgoff = 0
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -224,6 +250,8 @@ class Vma:
             self.detached,
             self.dying,
             self.free,
+            self.vm_file,
+            self.vm_pgoff,
         )
 
     @classmethod
@@ -234,7 +262,7 @@ class Vma:
         v.lock_readers = list(s[8])
         v.lock_writer = s[9]
         v.lock_waiters = list(s[10])
-        v.detached, v.dying, v.free = s[11:14]
+        v.detached, v.dying, v.free, v.vm_file, v.vm_pgoff = s[11:16]
         return v
 
     def copy_fields(self) -> tuple[int, int, int, int | None]:
@@ -365,7 +393,11 @@ class Thread:
     stack     return labels of the kernel subroutines it is inside
     vmf       fault / writer locals: plain, hashable values only
     refs      page references it holds (get_page, a fresh allocation, an
-              mmu_gather batch): pfns, with repeats
+              mmu_gather batch, a GUP pin): pfns, with repeats
+    pins      pages GUP handed it, kept across ops until `unpin` (gup.py):
+              (addr, pfn, foll flags, coherent) tuples; `coherent` goes
+              False when its own mm zaps the address (the pin then owes the
+              process nothing)
     """
 
     __slots__ = (
@@ -376,6 +408,7 @@ class Thread:
         "name",
         "op_index",
         "pc",
+        "pins",
         "rcu_depth",
         "rcu_qs",
         "refs",
@@ -397,6 +430,7 @@ class Thread:
         "rcu_qs",
         "refs",
         "result",
+        "pins",
     )
 
     def __init__(self, index: int, name: str, mm: str) -> None:
@@ -414,6 +448,7 @@ class Thread:
         self.rcu_qs = 0
         self.refs: list[int] = []
         self.result = ""
+        self.pins: list[tuple[int, int, int, bool]] = []
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -428,6 +463,7 @@ class Thread:
             self.rcu_qs,
             tuple(self.refs),
             self.result,
+            tuple(self.pins),
         )
 
     @classmethod
@@ -440,4 +476,5 @@ class Thread:
         t.state, t.blocked_on, t.rcu_depth, t.rcu_qs = s[5:9]
         t.refs = list(s[9])
         t.result = s[10]
+        t.pins = list(s[11])
         return t

@@ -10,7 +10,16 @@ import difflib
 import re
 from collections.abc import Collection, Sequence
 
-from spftui.scenario.model import MAX_MAPPING_PAGES, MAX_STEPS, OP_KINDS, PAGE_SIZE, PROTS, Op, ScheduleEntry
+from spftui.scenario.model import (
+    FOLL_NAMES,
+    MAX_MAPPING_PAGES,
+    MAX_STEPS,
+    OP_KINDS,
+    PAGE_SIZE,
+    PROTS,
+    Op,
+    ScheduleEntry,
+)
 
 USER_ADDR_LIMIT = 1 << 47
 """Addresses must lie below this (x86-64 TASK_SIZE with 4-level page tables)."""
@@ -37,6 +46,10 @@ _OP_ARGS: dict[str, tuple[str, ...]] = {
     "fork": ("CHILD",),
     "reclaim": ("ADDR",),
     "age": ("ADDR",),
+    "gup": ("ADDR",),  # then optional flags, parsed by _gup_flags
+    "gup-read": ("ADDR",),
+    "gup-write": ("ADDR", "VALUE"),
+    "unpin": ("ADDR",),
 }
 assert tuple(_OP_ARGS) == OP_KINDS
 ADVICES = ("dontneed",)
@@ -131,8 +144,12 @@ def parse_op(text: str) -> Op:
         raise Invalid(f"empty op; expected one of: {', '.join(OP_KINDS)}")
     kind = one_of("op", words[0], OP_KINDS)
     roles = _OP_ARGS[kind]
+    foll: tuple[str, ...] = ()
+    if kind == "gup":
+        foll = _gup_flags(words[2:], text)
+        words = words[:2]
     if len(words) - 1 != len(roles):
-        usage = " ".join((kind, *roles))
+        usage = " ".join((kind, *roles)) + (" [write] [force] [pin]" if kind == "gup" else "")
         raise Invalid(f"expected '{usage}' ({len(roles)} argument(s)), found {len(words) - 1} in '{text.strip()}'")
     args = dict(zip(roles, words[1:], strict=False))
     addr = length = value = 0
@@ -153,7 +170,18 @@ def parse_op(text: str) -> Op:
         advice = one_of("madvise advice (only 'dontneed' is modelled)", args["ADVICE"], ADVICES)
     if "CHILD" in args:
         child = check_name(args["CHILD"], "process")
-    return Op(kind, addr, length, value, prot, advice, child, text)
+    return Op(kind, addr, length, value, prot, advice, child, text, foll=foll)
+
+
+def _gup_flags(words: Sequence[str], text: str) -> tuple[str, ...]:
+    """`gup ADDR [write] [force] [pin]`: each flag at most once, any order."""
+    seen: list[str] = []
+    for w in words:
+        one_of("gup flag", w, FOLL_NAMES)
+        if w in seen:
+            raise Invalid(f"gup flag '{w}' is given twice in '{text.strip()}'")
+        seen.append(w)
+    return tuple(f for f in FOLL_NAMES if f in seen)
 
 
 def parse_entry(
