@@ -11,6 +11,11 @@ stray_pte       a PTE outside every VMA, or a writable PTE in a VMA without
                 VM_WRITE, while no address-space writer is active
 deadlock        no thread can run and not all are done (checked by the
                 scheduler)
+rmap            an anonymous page is mapped in a VMA that rmap cannot reach it
+                from. The model keeps no anon_vma chains, so this checks the
+                part it can: the VMA has an anon_vma at all (the 6.4 fork
+                race's mechanism: a PTE copied into a child VMA that never
+                cloned the anon_vma)
 file_integrity  a page-cache page changes: in the model nothing may write a
                 file (no write(2), no shared mappings), so any store into a
                 page-cache page is a private write that reached the file
@@ -255,6 +260,13 @@ def check_pte_in_vma(m: Machine, mm: Mm, vpn: int) -> None:
             "stray_pte",
             ("writable", mm.name, vpn, pte),
             f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} is writable in a VMA without VM_WRITE",
+        )
+    elif vma.anon_vma is None and pte_present(pte) and not pte_special(pte) and not m.frames[pte_pfn(pte)].mapping:
+        m.violation(
+            "rmap",
+            ("no-anon-vma", mm.name, vpn, pte),
+            f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} maps an anonymous page in VMA {vma.id}, which has no "
+            "anon_vma: rmap cannot reach the page from that VMA",
         )
 
 

@@ -36,6 +36,7 @@ ORACLE_KINDS = (
     "deadlock",
     "file_integrity",
     "pin_coherence",
+    "rmap",
 )
 OP_KINDS = (
     "read",

@@ -169,3 +169,11 @@ def test_the_cli_exits_2_on_a_bad_gup_op_with_no_traceback(tmp_path: Path):
     assert proc.returncode == 2
     assert "bad.toml:" in proc.stderr and "unknown gup flag 'frce'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_mprotect_splits_a_file_mapping_and_the_second_half_still_maps_the_files_second_page():
+    s = run(["mprotect 0x10000 1p r", "read 0x11400", "mprotect 0x10000 1p rw", "write 0x10000 3", "read 0x11400"])
+    assert results(s) == ["0", "read 9", "0", "wrote 3", "read 9"]
+    assert s.violations() == []
+    m = s.machine
+    assert [(m.vmas[v].vm_file, m.vmas[v].vm_pgoff) for v in m.mms["P"].vmas] == [("F", 0)]  # merged back
