@@ -40,7 +40,7 @@ from .steps import step
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Mm, Thread
 
 # gup_flags (include/linux/mm.h)
 FOLL_WRITE = 0x01
@@ -152,7 +152,7 @@ def follow_page_pte(m: Machine, t: Thread) -> None:
         m.get_page(t, pfn)  # try_grab_page: FOLL_GET or FOLL_PIN
         if foll & FOLL_PIN:
             m.frame(pfn).pincount += 1
-    t.pins.append((addr, pfn, foll, True))
+    t.pins.append((addr, pfn, foll, mm.zaps.get(vpn, 0)))
     t.vmf["gup_page"] = pfn
     locks.ptl_unlock(m, t, table)
     t.pc = "__get_user_pages:mmap_read_unlock"
@@ -224,7 +224,7 @@ def pin_read(m: Machine, t: Thread) -> None:
     pfn = t.pins[i][1]
     word = word_of(m, t.vmf["addr"])
     value = m.frame(pfn).words[word]
-    oracles.check_pin_read(m, t, t.pins[i], word, value)
+    oracles.check_pin_read(m, t, t.pins[i], pin_coherent(m, t, t.pins[i]), word, value)
     finish_op(m, t, f"read {value} from pfn {pfn}")
 
 
@@ -242,7 +242,7 @@ def pin_write(m: Machine, t: Thread) -> None:
     f = m.frame(pfn)
     f.words[word] = value
     m.dirty_frames.add(pfn)
-    oracles.record_pin_write(m, t, t.pins[i], word, value)
+    oracles.record_pin_write(m, t, t.pins[i], pin_coherent(m, t, t.pins[i]), word, value)
     finish_op(m, t, f"wrote {value} to pfn {pfn}")
 
 
@@ -260,8 +260,15 @@ def unpin(m: Machine, t: Thread) -> None:
     finish_op(m, t, f"released pfn {pfn}")
 
 
-def unpin_coherence(m: Machine, threads: list[Thread], vpn: int) -> None:
-    """The pinning process zapped `vpn` (munmap, MADV_DONTNEED): its pins there owe it nothing now."""
-    for th in threads:
-        if any(vpn_of(p[0]) == vpn and p[3] for p in th.pins):
-            th.pins = [(a, pfn, foll, c and vpn_of(a) != vpn) for a, pfn, foll, c in th.pins]
+def unpin_coherence(m: Machine, mm: Mm, vpn: int) -> None:
+    """mm gave up its PTE at `vpn` (munmap, MADV_DONTNEED, mremap): pins taken there before owe it nothing now.
+
+    Counted only where a thread of mm holds a page from GUP at vpn, so that
+    a zap with no pin around leaves no trace in the state."""
+    if any(th.mm == mm.name and any(vpn_of(p[0]) == vpn for p in th.pins) for th in m.threads if th.pins):
+        mm.zaps[vpn] = mm.zaps.get(vpn, 0) + 1
+
+
+def pin_coherent(m: Machine, t: Thread, pin: tuple[int, int, int, int]) -> bool:
+    """Is the pin still owed coherence by its process (no zap of its address since)?"""
+    return m.thread_mm(t).zaps.get(vpn_of(pin[0]), 0) == pin[3]

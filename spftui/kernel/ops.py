@@ -34,6 +34,7 @@ OP_ENTRY = {
     "gup-read": "__access_remote_vm:read",
     "gup-write": "__access_remote_vm:write",
     "unpin": "unpin_user_page:put",
+    "mremap": "mremap:mmap_write_lock",
 }
 WRITER_OPS = oracles.WRITER_OPS
 

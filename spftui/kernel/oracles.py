@@ -270,13 +270,13 @@ def check_pte_in_vma(m: Machine, mm: Mm, vpn: int) -> None:
         )
 
 
-WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork")
+WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork", "mremap")
 EVERYWHERE = (0, 1 << 52)
 
 
 def op_range(op: Any) -> tuple[int, int]:
     """The vpns an address-space writer may leave inconsistent while it runs."""
-    if op.kind == "fork":
+    if op.kind in ("fork", "mremap"):  # (mremap: the old and the new range)
         return EVERYWHERE
     return op.addr >> 12, (op.addr + op.length) >> 12
 
@@ -370,7 +370,8 @@ def after_user_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: i
     for th in m.threads:
         if not th.pins:
             continue
-        for addr, ppfn, foll, coherent in th.pins:
+        for addr, ppfn, foll, zaps in th.pins:
+            coherent = mm.zaps.get(addr >> 12, 0) == zaps
             if ppfn == pfn and th.mm != mm.name and mm.forking != th.mm:
                 m.violation(
                     "cow_isolation",
@@ -390,18 +391,28 @@ def after_user_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: i
 _FOLL_PIN = 0x40000  # gup.FOLL_PIN (oracles sit below the paths)
 
 
-def record_pin_write(m: Machine, t: Thread, pin: tuple[int, int, int, bool], word: int, value: int) -> None:
-    """A write through a GUP page (gup-write) completed."""
-    addr, pfn, foll, coherent = pin
+def record_pin_write(
+    m: Machine, t: Thread, pin: tuple[int, int, int, int], coherent: bool, word: int, value: int
+) -> None:
+    """A write through a GUP page (gup-write) completed; `coherent`: the process has not zapped the address since.
+
+    The process sees it wherever it maps the page now (an mremap may have
+    moved it; reclaim may have left it in the swap cache behind a swap PTE).
+    A FOLL_PIN page the process no longer maps at the pinned address while
+    it still owes coherence there is a pin that lost its page.
+    """
+    addr, pfn, foll, _zaps = pin
     check_file_write(m, t.name, pfn, word, value, "write through GUP")
     mm = m.mms[t.mm]
+    f = m.frames[pfn]
+    vpns = sorted(vpn for name, vpn in f.ptes if name == mm.name)
+    if f.swapcache is not None:
+        vpns += sorted(vpn for vpn, pte in _ptes(m, mm) if is_swap_pte(pte) and pte_swp_offset(pte) == f.swapcache)
+    for vpn in vpns:
+        record_write(m, mm, vpn, word, value, pfn)
     vpn = addr >> 12
     pte = m.pte_lookup(mm, vpn)
-    if not coherent or not pte_present(pte):
-        return  # the process gave the address up: the write owes it nothing
-    if pte_pfn(pte) == pfn:
-        record_write(m, mm, vpn, word, value, pfn)  # the process sees it: its memory now holds value
-    elif foll & _FOLL_PIN:
+    if not vpns and coherent and foll & _FOLL_PIN and pte_present(pte):
         m.violation(
             "pin_coherence",
             ("pin-write", mm.name, vpn, word, value),
@@ -410,9 +421,17 @@ def record_pin_write(m: Machine, t: Thread, pin: tuple[int, int, int, bool], wor
         )
 
 
-def check_pin_read(m: Machine, t: Thread, pin: tuple[int, int, int, bool], word: int, value: int) -> None:
+def _ptes(m: Machine, mm: Mm) -> list[tuple[int, int]]:
+    return [
+        (pmd * PTRS_PER_PTE + i, p) for pmd, tid in sorted(mm.pgd.items()) for i, p in m.tables[tid].entries.items()
+    ]
+
+
+def check_pin_read(
+    m: Machine, t: Thread, pin: tuple[int, int, int, int], coherent: bool, word: int, value: int
+) -> None:
     """A read through a FOLL_PIN page must return what the pinning process sees there."""
-    addr, pfn, foll, coherent = pin
+    addr, pfn, foll, _zaps = pin
     if not coherent or not foll & _FOLL_PIN:
         return
     mm = m.mms[t.mm]

@@ -279,7 +279,9 @@ class Mm:
     mmap_write_downgrade. `vmas` is the VMA index, sorted by vm_start
     (bisect: O(log n) find_vma). `pgd` maps a pmd index to a PTE table.
     `shadow` is the lost-write oracle's memory: vpn -> words of the last
-    completed writes (absent = zero).
+    completed writes (absent = zero). `zaps` counts, per vpn, the PTEs the
+    mm gave up there while a thread of it held a page from GUP (zap, mremap):
+    a pin is owed coherence only while the count is what it was at the pin.
     """
 
     __slots__ = (
@@ -301,6 +303,7 @@ class Mm:
         "tlb_flush_pending",
         "vmas",
         "writers",
+        "zaps",
     )
     KEY_FIELDS = ("name",)
     SNAP_FIELDS = (
@@ -321,6 +324,7 @@ class Mm:
         "forking",
         "exists",
         "shadow",
+        "zaps",
     )
 
     def __init__(self, name: str) -> None:
@@ -342,6 +346,7 @@ class Mm:
         self.forking = ""  # the child while dup_mmap has not yet flushed the TLB
         self.exists = True
         self.shadow: dict[int, list[int]] = {}
+        self.zaps: dict[int, int] = {}
 
     def snap(self, shadow: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         """`shadow`: put this in place of the shadow (checkpoints keep it in chunks)."""
@@ -363,6 +368,7 @@ class Mm:
             self.forking,
             self.exists,
             tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())) if shadow is None else shadow,
+            tuple(sorted(self.zaps.items())),
         )
 
     @classmethod
@@ -378,6 +384,7 @@ class Mm:
         m.pgd = dict(s[8])
         (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.forking, m.exists) = s[9:16]
         m.shadow = {k: list(v) for k, v in s[16]}
+        m.zaps = dict(s[17])
         return m
 
 
@@ -395,9 +402,8 @@ class Thread:
     refs      page references it holds (get_page, a fresh allocation, an
               mmu_gather batch, a GUP pin): pfns, with repeats
     pins      pages GUP handed it, kept across ops until `unpin` (gup.py):
-              (addr, pfn, foll flags, coherent) tuples; `coherent` goes
-              False when its own mm zaps the address (the pin then owes the
-              process nothing)
+              (addr, pfn, foll flags, zaps) tuples; `zaps` is its mm's
+              `zaps` count for the address when it was taken
     """
 
     __slots__ = (
@@ -448,7 +454,7 @@ class Thread:
         self.rcu_qs = 0
         self.refs: list[int] = []
         self.result = ""
-        self.pins: list[tuple[int, int, int, bool]] = []
+        self.pins: list[tuple[int, int, int, int]] = []
 
     def snap(self) -> tuple[Any, ...]:
         return (

@@ -57,7 +57,7 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     lo, hi = t.vmf["start"], t.vmf["end"]
     base = table.pmd * PTRS_PER_PTE
     batch = list(t.vmf["batch"])
-    pinned = [th for th in m.threads if th.pins and th.mm == mm.name]
+    pinned = any(th.pins and th.mm == mm.name for th in m.threads)
     for idx in sorted(table.entries):
         vpn = base + idx
         if not lo <= vpn < hi:
@@ -67,7 +67,7 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
         mm.shadow.pop(vpn, None)  # the data is discarded
         after_zap(m, mm, vpn)  # (a private file page reads the file again)
         if pinned:
-            unpin_coherence(m, pinned, vpn)
+            unpin_coherence(m, mm, vpn)
         if pte_present(pte) and not pte_special(pte):
             pfn = pte_pfn(pte)
             f = m.frame(pfn)

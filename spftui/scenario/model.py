@@ -52,6 +52,7 @@ OP_KINDS = (
     "gup-read",
     "gup-write",
     "unpin",
+    "mremap",
 )
 FOLL_NAMES = ("write", "force", "pin")
 """The `gup` op's flags: FOLL_WRITE, FOLL_FORCE, FOLL_PIN (without `pin`: FOLL_GET)."""
@@ -80,6 +81,9 @@ class Op:
     advice   "dontneed" (madvise)
     child    name of the new process (fork)
     foll     the gup op's flags, a subset of FOLL_NAMES in that order
+    new_length, new_addr, dontunmap
+             mremap: the new size, the MREMAP_MAYMOVE|MREMAP_FIXED target
+             (None: resize in place), MREMAP_DONTUNMAP
     text     the op as written in the file, for display
     line     1-based line in the scenario file (0 if unknown)
     """
@@ -94,6 +98,9 @@ class Op:
     text: str = ""
     line: int = 0
     foll: tuple[str, ...] = ()
+    new_length: int = 0
+    new_addr: int | None = None
+    dontunmap: bool = False
 
 
 @attrs.frozen

@@ -72,7 +72,7 @@ class PtePane(Pane):
                 snaps.setdefault((t.mm, vmf["addr"] >> 12), []).append((t.index, vmf["orig_pte"]))
             if "pvma" in vmf:
                 pvmas.setdefault(t.mm, []).append((t.index, vmf["pvma"]))
-            for addr, pfn, foll, _coherent in t.pins:
+            for addr, pfn, foll, _zaps in t.pins:
                 pins.setdefault((t.mm, addr >> 12), []).append((t.index, pfn, bool(foll & FOLL_PIN)))
         tlbs: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
         for cpu, tlb in enumerate(m.tlbs):
