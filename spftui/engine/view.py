@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..kernel import DOCS, PATHS, all_labels
 from ..kernel.events import EVENT_KINDS, TRACE_SCHEMA, Event, event_fields
-from ..kernel.gup import FOLL_PIN
+from ..kernel.foll import FOLL_PIN
 from ..kernel.machine import Machine
 from ..kernel.ops import OP_ENTRY
 from ..kernel.pte import (

@@ -33,7 +33,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks, oracles
-from .ops import finish_op
+from .foll import FOLL_COW, FOLL_FORCE, FOLL_PIN, FOLL_WRITE, format_foll
+from .ops import finish_op, word_of
 from .pte import ZERO_PFN, pte_dirty, pte_none, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, vpn_of
 from .state import VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
 from .steps import step
@@ -41,28 +42,6 @@ from .steps import step
 if TYPE_CHECKING:
     from .machine import Machine
     from .state import Mm, Thread
-
-# gup_flags (include/linux/mm.h)
-FOLL_WRITE = 0x01
-FOLL_GET = 0x04
-FOLL_FORCE = 0x10
-FOLL_COW = 0x4000
-FOLL_PIN = 0x40000
-
-FOLL_BITS = {"write": FOLL_WRITE, "force": FOLL_FORCE, "pin": FOLL_PIN}
-
-
-def foll_flags(names: tuple[str, ...]) -> int:
-    """The op's flags as gup_flags: FOLL_GET unless FOLL_PIN."""
-    flags = 0
-    for name in names:
-        flags |= FOLL_BITS[name]
-    return flags if flags & FOLL_PIN else flags | FOLL_GET
-
-
-def format_foll(flags: int) -> str:
-    names = [(FOLL_WRITE, "WRITE"), (FOLL_GET, "GET"), (FOLL_FORCE, "FORCE"), (FOLL_COW, "COW"), (FOLL_PIN, "PIN")]
-    return "|".join("FOLL_" + n for bit, n in names if flags & bit) or "0"
 
 
 def is_cow_mapping(vm_flags: int) -> bool:
@@ -216,8 +195,6 @@ def _pin_or_fail(m: Machine, t: Thread) -> int | None:
 @step("__access_remote_vm:read")
 def pin_read(m: Machine, t: Thread) -> None:
     """Read a word through the page GUP returned (a DMA, a pipe buffer): no page tables involved."""
-    from .ops import word_of
-
     i = _pin_or_fail(m, t)
     if i is None:
         return
@@ -231,8 +208,6 @@ def pin_read(m: Machine, t: Thread) -> None:
 @step("__access_remote_vm:write")
 def pin_write(m: Machine, t: Thread) -> None:
     """Write a word through the page GUP returned (/proc/pid/mem's copy_to_user_page, a DMA)."""
-    from .ops import word_of
-
     i = _pin_or_fail(m, t)
     if i is None:
         return

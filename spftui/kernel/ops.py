@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from . import oracles
 from .events import Fault, OpDone, OpStart, Wake
 from .exit import KILLED, group_killed, reap_group
+from .foll import foll_flags
 from .policies import fault_entry
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_protnone, pte_write, vpn_of
 from .state import BLOCKED, DONE, RUNNABLE
@@ -50,8 +51,6 @@ def start_op(m: Machine, t: Thread) -> None:
     if op.kind in ("read", "write"):
         t.vmf["write"] = op.kind == "write"
     elif op.kind == "gup":
-        from .gup import foll_flags
-
         t.vmf["gup_foll"] = foll_flags(op.foll)
     if op.kind in WRITER_OPS:
         mm.writers += 1

@@ -34,6 +34,7 @@ from collections.abc import Collection, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from .foll import FOLL_PIN
 from .pte import (
     PTRS_PER_PTE,
     ZERO_PFN,
@@ -379,16 +380,13 @@ def after_user_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: i
                     f"{mm.name}'s write of {value} to pfn {pfn} shows through {th.name}'s GUP reference "
                     f"({th.mm}:{addr:#x}): the page was reused in place although another process holds it",
                 )
-            elif th.mm == mm.name and addr >> 12 == vpn and coherent and foll & _FOLL_PIN and ppfn != pfn:
+            elif th.mm == mm.name and addr >> 12 == vpn and coherent and foll & FOLL_PIN and ppfn != pfn:
                 m.violation(
                     "pin_coherence",
                     ("pin", mm.name, vpn, word, value),
                     f"{mm.name}:{addr_of(vpn)} write of {value} went to pfn {pfn}, but {th.name}'s FOLL_PIN "
                     f"pin there holds pfn {ppfn}: the pin lost its page (a COW replaced it)",
                 )
-
-
-_FOLL_PIN = 0x40000  # gup.FOLL_PIN (oracles sit below the paths)
 
 
 def record_pin_write(
@@ -412,7 +410,7 @@ def record_pin_write(
         record_write(m, mm, vpn, word, value, pfn)
     vpn = addr >> 12
     pte = m.pte_lookup(mm, vpn)
-    if not vpns and coherent and foll & _FOLL_PIN and pte_present(pte):
+    if not vpns and coherent and foll & FOLL_PIN and pte_present(pte):
         m.violation(
             "pin_coherence",
             ("pin-write", mm.name, vpn, word, value),
@@ -432,7 +430,7 @@ def check_pin_read(
 ) -> None:
     """A read through a FOLL_PIN page must return what the pinning process sees there."""
     addr, pfn, foll, _zaps = pin
-    if not coherent or not foll & _FOLL_PIN:
+    if not coherent or not foll & FOLL_PIN:
         return
     mm = m.mms[t.mm]
     vpn = addr >> 12
