@@ -106,7 +106,8 @@ def wp_page_reuse(m: Machine, t: Thread) -> None:
     if not t.vmf.get("unshare"):
         new = pte_mkyoung_dirty_write(t.vmf["orig_pte"], bool(_vm_flags(m, t) & VM_WRITE))
         m.set_pte(mm, table, vpn, new)
-        t.vmf["fault_write"] = True
+        if t.vmf["mode"] == "gup":
+            t.vmf["fault_write"] = True  # VM_FAULT_WRITE, which faultin_page reads
     unlock_pte(m, t)
     fault_done(m, t)
 
@@ -180,7 +181,8 @@ def wp_commit(m: Machine, t: Thread) -> None:
         nf.anon_exclusive = True
         m.transfer_ref_to_pte(t, new)
         m.set_pte(mm, table, vpn, mk_pte(new, write=write, dirty=not unshare))
-        t.vmf["fault_write"] = not unshare  # VM_FAULT_WRITE: the page was copied for a write
+        if t.vmf["mode"] == "gup":
+            t.vmf["fault_write"] = not unshare  # VM_FAULT_WRITE: the page was copied for a write
         old = t.vmf.get("page")
         if old is not None:
             of = m.frame(old)
