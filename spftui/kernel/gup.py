@@ -36,7 +36,7 @@ from . import locks, oracles
 from .foll import FOLL_COW, FOLL_FORCE, FOLL_PIN, FOLL_WRITE, format_foll
 from .ops import finish_op, word_of
 from .pte import ZERO_PFN, pte_dirty, pte_none, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, vpn_of
-from .state import VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
+from .state import VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
 from .steps import step
 
 if TYPE_CHECKING:
@@ -76,10 +76,11 @@ def check_vma_flags(m: Machine, t: Thread) -> None:
         if not is_cow_mapping(v.vm_flags):
             _efault(m, t, "FOLL_FORCE writes only into a private (COW) mapping")
             return
-    if not foll & FOLL_WRITE and not v.vm_flags & VM_READ:
-        if not foll & FOLL_FORCE or not v.vm_flags & VM_MAYREAD:
-            _efault(m, t, "a read of a VMA without VM_READ needs FOLL_FORCE")
-            return
+    if not v.vm_flags & VM_READ:
+        # The kernel lets FOLL_FORCE into a PROT_NONE VMA (without FOLL_NUMA); the model's
+        # PROT_NONE PTEs are what do_numa_page would make accessible, so it refuses instead.
+        _efault(m, t, "a VMA without VM_READ (FOLL_FORCE into PROT_NONE is not modelled)")
+        return
     t.vmf["vma"] = v.id
     t.pc = "follow_page_pte:pte_offset_map_lock"
 

@@ -177,3 +177,8 @@ def test_mprotect_splits_a_file_mapping_and_the_second_half_still_maps_the_files
     assert s.violations() == []
     m = s.machine
     assert [(m.vmas[v].vm_file, m.vmas[v].vm_pgoff) for v in m.mms["P"].vmas] == [("F", 0)]  # merged back
+
+
+def test_gup_on_a_prot_none_mapping_is_efault_even_with_force():
+    s = run(["gup 0x10000 force", "read 0x11000"], prot="none")
+    assert results(s)[0] == "-EFAULT: a VMA without VM_READ (FOLL_FORCE into PROT_NONE is not modelled)"
