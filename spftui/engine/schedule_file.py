@@ -50,6 +50,9 @@ LABEL_LIMIT = 200_000
 """Runs longer than this many steps keep their entries as given (deriving labels replays the run twice)."""
 
 _NOT_CONTENT = ("line", "text")  # where an op or key sits in the file, and how it was spelt
+# Fields added after identities were first recorded: left out while they hold
+# their default, so every scenario without them keeps its recorded identity.
+_NEWER = ("foll", "new_length", "new_addr", "dontunmap", "file")
 
 
 def scenario_name(sc: Scenario) -> str:
@@ -60,7 +63,10 @@ def scenario_hash(sc: Scenario) -> str:
     """`sha256:<hex>` of the scenario's canonical content (module docstring)."""
 
     def plain(objs: Iterable[Any]) -> list[Any]:
-        return [attrs.asdict(o, filter=lambda a, _v: a.name not in _NOT_CONTENT) for o in objs]
+        def keep(a: attrs.Attribute[Any], v: Any) -> bool:
+            return a.name not in _NOT_CONTENT and not (a.name in _NEWER and v == a.default)
+
+        return [attrs.asdict(o, filter=keep) for o in objs]
 
     content = {
         "kernel": sc.kernel,
@@ -68,6 +74,8 @@ def scenario_hash(sc: Scenario) -> str:
         "processes": plain(sc.processes),
         "threads": plain(sc.threads),
     }
+    if sc.files:
+        content["files"] = plain(sc.files)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 

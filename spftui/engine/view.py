@@ -23,6 +23,7 @@ from ..kernel.events import (
     Violation,
     event_fields,
 )
+from ..kernel.foll import FOLL_PIN
 from ..kernel.machine import Machine
 from ..kernel.ops import OP_ENTRY
 from ..kernel.pte import (
@@ -43,6 +44,7 @@ __all__ = [
     "DOCS",
     "DONE",
     "EVENT_KINDS",
+    "FOLL_PIN",
     "OP_ENTRY",
     "PAGE_SHIFT",
     "PATHS",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import paths  # noqa: F401  (registers the steps)
+from .filemap import add_file, file_words, map_file
 from .machine import Machine
 from .pte import (
     _PAGE_DIRTY,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 def build_machine(sc: Scenario) -> Machine:
     m = Machine(sc.policy, sc.reuse, sc.words_per_page, sc.fixes_off)
+    for file in sc.files:
+        add_file(m, file.name, file.pages, file.data)
     for p in sc.processes:
         mm = Mm(p.name)
         m.mms[p.name] = mm
@@ -38,6 +41,8 @@ def build_machine(sc: Scenario) -> Machine:
         for mp in p.mappings:
             flags = mmap_vm_flags(mp.prot)
             v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
+            if mp.file:
+                map_file(m, mm, v, mp.file, 0)
             m.vma_link(mm, v)
             if mp.populate:
                 _populate(m, mm, v)
@@ -81,6 +86,8 @@ def _touch(m: Machine, mm: Mm, addr: int) -> int:
     holder = Thread(-1, "setup", mm.name)  # the reference becomes the PTE's
     pfn = m.alloc_page(holder)
     f = m.frames[pfn]
+    if v.vm_file:  # a write to a private file page: its anonymous copy (do_cow_fault)
+        f.words = list(file_words(m, v, vpn))
     f.mapcount = 1
     f.anon_exclusive = True
     mm.rss_anon += 1
@@ -126,7 +133,9 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
     for vid in parent.vmas:
         v = m.vmas[vid]
         anon = m.new_anon_vma() if v.anon_vma is not None else None
-        m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
+        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon)
+        cv.vm_file, cv.vm_pgoff = v.vm_file, v.vm_pgoff
+        m.vma_link(child, cv)
     for pmd, tid in sorted(parent.pgd.items()):
         table = m.table_of(tid)
         for idx, pte in sorted(table.entries.items()):

@@ -176,7 +176,7 @@ class VmaChange(NamedTuple):
     """A VMA is linked, detached, split, merged or gets new vm_flags."""
 
     mm: str
-    action: str  # "link" | "detach" | "split" | "merge" | "vm_flags"
+    action: str  # "link" | "detach" | "split" | "merge" | "vm_flags" | "grow" (mremap)
     vma: int
     other: int | None  # split: the new VMA; merge: the VMA merged into it
     vm_flags: int | None  # vm_flags: the new flags

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .state import Thread
 
 CLASSIC_ENTRY = "do_user_addr_fault:mmap_read_lock"
+GUP_KEEP = ("addr", "vma", "mode", "fault_write")
+"""What a fault run by GUP's faultin_page leaves behind (gup.py): VM_FAULT_WRITE is `fault_write`."""
 
 
 def access_error(flags: int, write: bool) -> bool:
@@ -42,6 +44,10 @@ def fault_done(m: Machine, t: Thread) -> None:
     mode = t.vmf["mode"]
     if mode == "classic":
         t.pc = "do_user_addr_fault:mmap_read_unlock"
+    elif mode == "gup":  # faultin_page: GUP keeps mmap_lock and its own locals
+        t.vmf = {k: v for k, v in t.vmf.items() if k in GUP_KEEP or k.startswith("gup_")}
+        t.stack = []
+        t.pc = "faultin_page:ret"
     elif mode == "vmalock":
         t.pc = "do_user_addr_fault:vma_end_read"
     else:
@@ -169,7 +175,10 @@ def classic_walk(m: Machine, t: Thread) -> None:
 def dispatch(m: Machine, t: Thread) -> None:
     """handle_pte_fault's dispatch on orig_pte."""
     orig = t.vmf["orig_pte"]
-    if pte_none(orig):
+    if pte_none(orig) and "pvma" not in t.vmf and m.vma_of(t.vmf["vma"]).vm_file:
+        # do_fault (filemap.py): do_cow_fault for a private write, else do_read_fault
+        t.pc = "do_cow_fault:anon_vma_prepare" if t.vmf["write"] else "filemap_fault:find_get_page"
+    elif pte_none(orig):
         if t.vmf["write"]:
             t.pc = "do_anonymous_page:anon_vma_prepare"
         else:
@@ -222,8 +231,8 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
         unlock_pte(m, t)
         fault_done(m, t)
         return
-    if t.vmf["write"] and not pte_write(cur):
-        t.pc = "do_wp_page:reuse_check"
+    if (t.vmf["write"] or t.vmf.get("unshare")) and not pte_write(cur):
+        t.pc = "do_wp_page:reuse_check"  # FAULT_FLAG_UNSHARE (gup.py) goes there too
         return
     new = cur | _PAGE_ACCESSED | (_PAGE_DIRTY if t.vmf["write"] else 0)
     if new != cur:
@@ -260,6 +269,9 @@ def spf_find_vma(m: Machine, t: Thread) -> None:
     v = m.vma_lookup(m.thread_mm(t), t.vmf["addr"])
     if v is None:
         spf_abort(m, t, "UNMAPPED", f"no VMA at {t.vmf['addr']:#x}")
+        return
+    if v.vm_file:
+        spf_abort(m, t, "FILE", "not an anonymous VMA: speculative faults handle anonymous VMAs only")
         return
     t.vmf["vma"] = v.id
     t.pc = "do_user_addr_fault:spf_vma_copy"
@@ -317,6 +329,9 @@ def dufour_find_vma(m: Machine, t: Thread) -> None:
     v = m.vma_lookup(mm, t.vmf["addr"])
     if v is None:
         spf_abort(m, t, "UNMAPPED", f"no VMA at {t.vmf['addr']:#x}")
+        return
+    if v.vm_file:
+        spf_abort(m, t, "FILE", "not an anonymous VMA: modelled as handled classically")
         return
     v.refs += 1
     t.vmf["vma"] = v.id
@@ -378,6 +393,8 @@ def vmalock_walk(m: Machine, t: Thread) -> None:
     v = m.vma_lookup(m.thread_mm(t), t.vmf["addr"])
     if v is None:
         spf_abort(m, t, "NO_VMA", f"no VMA at {t.vmf['addr']:#x}")
+    elif v.vm_file:
+        spf_abort(m, t, "FILE", "!vma_is_anonymous: 6.4 handles anonymous VMAs only")
     elif v.anon_vma is None:
         spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
     else:

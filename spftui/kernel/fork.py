@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .events import Fork
+from .filemap import file_shadow
 from .ops import finish_op, wake_forked
 from .pte import (
     PAGE_SHIFT,
@@ -71,7 +72,12 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
         if m.fixed("fork_vm_raw_write"):
             vma_write_begin(m, v)
         anon = m.new_anon_vma() if v.anon_vma is not None else None
-        m.vma_link(child, m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon))
+        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon)
+        cv.vm_file, cv.vm_pgoff = v.vm_file, v.vm_pgoff  # vm_area_dup copies the file reference
+        m.vma_link(child, cv)
+        if cv.vm_file:  # the child sees the file where copy_pte_range copies no page
+            for vpn in range(cv.vm_start >> PAGE_SHIFT, cv.vm_end >> PAGE_SHIFT):
+                file_shadow(m, child, cv, vpn)
     t.vmf["pmds"] = tuple(sorted(mm.pgd))
     m.emit(Fork(mm.name, child_name))
     t.pc = "copy_page_range:copy_pte_range"

@@ -66,6 +66,13 @@ class Machine:
         self.swap_next = 1
         self.rcu_pending: list[tuple[str, int, tuple[tuple[int, int], ...]]] = []
         self.anon_vma_next = 1
+        # The page cache (filemap.py), fixed at build: (file, page index) -> pfn.
+        # Every file page is cached from the start and never evicted, so this
+        # index never changes and is not part of a snapshot; the pages are.
+        self.page_cache: dict[tuple[str, int], int] = {}
+        # What each file holds on disk: file -> its pages' words (never written:
+        # the model has no write(2) and no shared mappings).
+        self.file_data: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.reported: set[tuple[Any, ...]] = set()
         self.steps = 0
         # Per-step scratch, not state:
@@ -155,6 +162,7 @@ class Machine:
         f.mapcount = 0
         f.anon_exclusive = False
         f.swapcache = None
+        f.mapping, f.index, f.pincount = "", 0, 0
         t.refs.append(pfn)
         self.dirty_frames.add(pfn)
         self.touched.add(("f", pfn))

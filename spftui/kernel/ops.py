@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from . import oracles
 from .events import Fault, OpDone, OpStart, Wake
 from .exit import KILLED, group_killed, reap_group
+from .foll import foll_flags
 from .policies import fault_entry
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_protnone, pte_write, vpn_of
 from .state import BLOCKED, DONE, RUNNABLE
@@ -30,6 +31,11 @@ OP_ENTRY = {
     "fork": "dup_mmap:mmap_write_lock",
     "reclaim": "shrink_page_list:isolate",
     "age": "page_referenced_one:clear_young",
+    "gup": "__get_user_pages:mmap_read_lock",
+    "gup-read": "__access_remote_vm:read",
+    "gup-write": "__access_remote_vm:write",
+    "unpin": "unpin_user_page:put",
+    "mremap": "mremap:mmap_write_lock",
 }
 WRITER_OPS = oracles.WRITER_OPS
 
@@ -44,6 +50,8 @@ def start_op(m: Machine, t: Thread) -> None:
     t.vmf = {"addr": op.addr}
     if op.kind in ("read", "write"):
         t.vmf["write"] = op.kind == "write"
+    elif op.kind == "gup":
+        t.vmf["gup_foll"] = foll_flags(op.foll)
     if op.kind in WRITER_OPS:
         mm.writers += 1
     m.emit(OpStart(t.name, op.text))
@@ -93,6 +101,7 @@ def _access(m: Machine, t: Thread, pfn: int) -> None:
         value = m.ops[t.index][t.op_index].value
         f.words[word] = value
         oracles.record_write(m, mm, vpn, word, value, pfn)
+        oracles.after_user_write(m, mm, vpn, word, value, pfn)
         finish_op(m, t, f"wrote {value}")
     else:
         value = f.words[word]

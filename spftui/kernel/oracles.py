@@ -11,6 +11,20 @@ stray_pte       a PTE outside every VMA, or a writable PTE in a VMA without
                 VM_WRITE, while no address-space writer is active
 deadlock        no thread can run and not all are done (checked by the
                 scheduler)
+rmap            an anonymous page is mapped in a VMA that rmap cannot reach it
+                from. The model keeps no anon_vma chains, so this checks the
+                part it can: the VMA has an anon_vma at all (the 6.4 fork
+                race's mechanism: a PTE copied into a child VMA that never
+                cloned the anon_vma)
+file_integrity  a page-cache page changes: in the model nothing may write a
+                file (no write(2), no shared mappings), so any store into a
+                page-cache page is a private write that reached the file
+pin_coherence   what a pinned (FOLL_PIN) reader sees is what the pinning
+                process sees: a read through the pin returns the process's
+                last write, and the process's writes land in the pinned page
+                (until the process zaps the address: munmap, MADV_DONTNEED)
+Pins also feed cow_isolation: a write by one process into a page another
+process's thread holds from GUP (a vmsplice'd pipe buffer) leaks across fork.
 
 Fork's promise (what `lost_write` and `cow_isolation` hold a fork to): a
 store the parent completes before `fork` starts is seen by the child; a
@@ -36,6 +50,7 @@ from collections.abc import Collection, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
+from .foll import FOLL_PIN
 from .pte import (
     PTRS_PER_PTE,
     ZERO_PFN,
@@ -238,7 +253,7 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
             continue
         held = _held(m, key) if holds is None else holds[key]
         mapped = len(f.ptes)
-        want = mapped + (1 if f.swapcache is not None else 0) + held
+        want = mapped + (1 if f.swapcache is not None else 0) + held + (1 if f.mapping else 0)
         if f.count != want:
             m.violation(
                 "refcount",
@@ -282,15 +297,22 @@ def check_pte_in_vma(m: Machine, mm: Mm, vpn: int) -> None:
             ("writable", mm.name, vpn, pte),
             f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} is writable in a VMA without VM_WRITE",
         )
+    elif vma.anon_vma is None and pte_present(pte) and not pte_special(pte) and not m.frames[pte_pfn(pte)].mapping:
+        m.violation(
+            "rmap",
+            ("no-anon-vma", mm.name, vpn, pte),
+            f"{mm.name}:{addr_of(vpn)} = {format_pte(pte)} maps an anonymous page in VMA {vma.id}, which has no "
+            "anon_vma: rmap cannot reach the page from that VMA",
+        )
 
 
-WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork")
+WRITER_OPS = ("mmap", "munmap", "mprotect", "madvise", "fork", "mremap")
 EVERYWHERE = (0, 1 << 52)
 
 
 def op_range(op: Any) -> tuple[int, int]:
     """The vpns an address-space writer may leave inconsistent while it runs."""
-    if op.kind == "fork":
+    if op.kind in ("fork", "mremap"):  # (mremap: the old and the new range)
         return EVERYWHERE
     return op.addr >> 12, (op.addr + op.length) >> 12
 
@@ -354,7 +376,7 @@ def final_check(m: Machine) -> None:
             elif is_swap_pte(pte) and pte_swp_offset(pte) in m.swap_cache:
                 words = m.frames[m.swap_cache[pte_swp_offset(pte)]].words
             else:
-                words = [0] * m.nwords
+                words = unmapped_words(m, mm, vpn)
             check_visible(m, mm, vpn, words, "the run")
         check_mm(m, mm)
     live = [f.pfn for f in m.frames if not f.free] + [-o - 1 for o in m.swap_map]
@@ -362,3 +384,107 @@ def final_check(m: Machine) -> None:
     for f in m.frames:
         if not f.free and f.pfn != ZERO_PFN and f.count == 0:
             m.violation("refcount", ("leak", f.pfn), f"pfn {f.pfn} is allocated with no reference")
+
+
+# ------------------------------------------------- files and GUP pins
+def check_file_write(m: Machine, who: str, pfn: int, word: int, value: int, how: str) -> None:
+    """file_integrity: a store reached a page-cache page."""
+    f = m.frames[pfn]
+    if f.mapping:
+        m.violation(
+            "file_integrity",
+            ("file", f.mapping, f.index, word),
+            f"{who}'s {how} of {value} reached the page cache: file '{f.mapping}' page {f.index} (pfn {pfn}); "
+            "a private mapping's write must go to an anonymous copy",
+        )
+
+
+def after_user_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:
+    """A user store into `pfn` completed: the file and the pins that hold the page must not see it wrongly."""
+    who = m.cur.name if m.cur is not None else mm.name
+    check_file_write(m, who, pfn, word, value, "store")
+    for th in m.threads:
+        if not th.pins:
+            continue
+        for addr, ppfn, foll, zaps in th.pins:
+            coherent = mm.zaps.get(addr >> 12, 0) == zaps
+            if ppfn == pfn and th.mm != mm.name and mm.forking != th.mm:
+                m.violation(
+                    "cow_isolation",
+                    ("pin", th.mm, addr >> 12, word, value),
+                    f"{mm.name}'s write of {value} to pfn {pfn} shows through {th.name}'s GUP reference "
+                    f"({th.mm}:{addr:#x}): the page was reused in place although another process holds it",
+                )
+            elif th.mm == mm.name and addr >> 12 == vpn and coherent and foll & FOLL_PIN and ppfn != pfn:
+                m.violation(
+                    "pin_coherence",
+                    ("pin", mm.name, vpn, word, value),
+                    f"{mm.name}:{addr_of(vpn)} write of {value} went to pfn {pfn}, but {th.name}'s FOLL_PIN "
+                    f"pin there holds pfn {ppfn}: the pin lost its page (a COW replaced it)",
+                )
+
+
+def record_pin_write(
+    m: Machine, t: Thread, pin: tuple[int, int, int, int], coherent: bool, word: int, value: int
+) -> None:
+    """A write through a GUP page (gup-write) completed; `coherent`: the process has not zapped the address since.
+
+    The process sees it wherever it maps the page now (an mremap may have
+    moved it; reclaim may have left it in the swap cache behind a swap PTE).
+    A FOLL_PIN page the process no longer maps at the pinned address while
+    it still owes coherence there is a pin that lost its page.
+    """
+    addr, pfn, foll, _zaps = pin
+    check_file_write(m, t.name, pfn, word, value, "write through GUP")
+    mm = m.mms[t.mm]
+    f = m.frames[pfn]
+    vpns = sorted(vpn for name, vpn in f.ptes if name == mm.name)
+    if f.swapcache is not None:
+        vpns += sorted(vpn for vpn, pte in _ptes(m, mm) if is_swap_pte(pte) and pte_swp_offset(pte) == f.swapcache)
+    for vpn in vpns:
+        record_write(m, mm, vpn, word, value, pfn)
+    vpn = addr >> 12
+    pte = m.pte_lookup(mm, vpn)
+    if not vpns and coherent and foll & FOLL_PIN and pte_present(pte):
+        m.violation(
+            "pin_coherence",
+            ("pin-write", mm.name, vpn, word, value),
+            f"{t.name}'s write of {value} through its pin (pfn {pfn}) is not what {mm.name}:{addr_of(vpn)} "
+            f"shows: the PTE maps pfn {pte_pfn(pte)}",
+        )
+
+
+def _ptes(m: Machine, mm: Mm) -> list[tuple[int, int]]:
+    return [
+        (pmd * PTRS_PER_PTE + i, p) for pmd, tid in sorted(mm.pgd.items()) for i, p in m.tables[tid].entries.items()
+    ]
+
+
+def check_pin_read(
+    m: Machine, t: Thread, pin: tuple[int, int, int, int], coherent: bool, word: int, value: int
+) -> None:
+    """A read through a FOLL_PIN page must return what the pinning process sees there."""
+    addr, pfn, foll, _zaps = pin
+    if not coherent or not foll & FOLL_PIN:
+        return
+    mm = m.mms[t.mm]
+    vpn = addr >> 12
+    if m.pte_lookup(mm, vpn) == 0:
+        return
+    words = mm.shadow.get(vpn)
+    want = words[word] if words is not None else 0
+    if value != want:
+        m.violation(
+            "pin_coherence",
+            ("pin-read", mm.name, vpn, word, value),
+            f"{t.name} read {value} through its pin (pfn {pfn}), but {mm.name}:{addr_of(vpn)} holds {want}",
+        )
+
+
+def unmapped_words(m: Machine, mm: Mm, vpn: int) -> list[int]:
+    """What a none PTE at vpn reads once faulted: the page-cache page in a file VMA, else zeros."""
+    v = m.vma_lookup(mm, vpn << 12)
+    if v is not None and v.vm_file:
+        pfn = m.page_cache[(v.vm_file, vpn - (v.vm_start >> 12) + v.vm_pgoff)]
+        return m.frames[pfn].words
+    return [0] * m.nwords

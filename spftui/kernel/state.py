@@ -37,16 +37,24 @@ class Frame:
     `count` is page_count (_refcount); `mapcount` is page_mapcount
     (_mapcount + 1). `ptes` is the oracle's ground truth, not a kernel field:
     the (mm, vpn) pairs whose present PTE maps this page.
+    `mapping`/`index`: a page-cache page's file and page offset (page->mapping,
+    page->index; "" for an anonymous page); the page cache holds one reference.
+    `pincount`: FOLL_PIN pins (page_maybe_dma_pinned when > 0). Simplification:
+    a pin adds one reference and one pincount, as for a large folio; a small
+    page's GUP_PIN_COUNTING_BIAS (1024 references) is not modelled.
     """
 
     __slots__ = (
         "anon_exclusive",
         "count",
         "free",
+        "index",
         "lock_waiters",
         "locked",
         "mapcount",
+        "mapping",
         "pfn",
+        "pincount",
         "ptes",
         "swapcache",
         "words",
@@ -65,6 +73,9 @@ class Frame:
         "lock_waiters",
         "free",
         "ptes",
+        "mapping",
+        "index",
+        "pincount",
     )
 
     def __init__(self, pfn: int, nwords: int) -> None:
@@ -78,6 +89,9 @@ class Frame:
         self.lock_waiters: list[int] = []
         self.free = True
         self.ptes: set[tuple[str, int]] = set()
+        self.mapping = ""
+        self.index = 0
+        self.pincount = 0
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -90,6 +104,9 @@ class Frame:
             tuple(self.lock_waiters),
             self.free,
             tuple(sorted(self.ptes)),
+            self.mapping,
+            self.index,
+            self.pincount,
         )
 
     @classmethod
@@ -101,6 +118,7 @@ class Frame:
         f.lock_waiters = list(s[6])
         f.free = s[7]
         f.ptes = set(s[8])
+        f.mapping, f.index, f.pincount = s[9:12]
         return f
 
 
@@ -154,6 +172,8 @@ class Vma:
                   Dufour's "rb node empty" (both are set at the same point)
     dying         remove_vma ran; freed once `refs` drop and RCU allows
     free          RCU-freed (vm_area_free completed)
+    vm_file       the mapped file's name ("" for an anonymous VMA)
+    vm_pgoff      the file page mapped at vm_start
     """
 
     __slots__ = (
@@ -168,8 +188,10 @@ class Vma:
         "mm",
         "refs",
         "vm_end",
+        "vm_file",
         "vm_flags",
         "vm_lock_seq",
+        "vm_pgoff",
         "vm_sequence",
         "vm_start",
     )
@@ -189,6 +211,8 @@ class Vma:
         "detached",
         "dying",
         "free",
+        "vm_file",
+        "vm_pgoff",
     )
 
     def __init__(self, vid: int) -> None:
@@ -207,6 +231,8 @@ class Vma:
         self.detached = False
         self.dying = False
         self.free = True
+        self.vm_file = ""
+        self.vm_pgoff = 0
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -224,6 +250,8 @@ class Vma:
             self.detached,
             self.dying,
             self.free,
+            self.vm_file,
+            self.vm_pgoff,
         )
 
     @classmethod
@@ -234,7 +262,7 @@ class Vma:
         v.lock_readers = list(s[8])
         v.lock_writer = s[9]
         v.lock_waiters = list(s[10])
-        v.detached, v.dying, v.free = s[11:14]
+        v.detached, v.dying, v.free, v.vm_file, v.vm_pgoff = s[11:16]
         return v
 
     def copy_fields(self) -> tuple[int, int, int, int | None]:
@@ -251,7 +279,9 @@ class Mm:
     mmap_write_downgrade. `vmas` is the VMA index, sorted by vm_start
     (bisect: O(log n) find_vma). `pgd` maps a pmd index to a PTE table.
     `shadow` is the lost-write oracle's memory: vpn -> words of the last
-    completed writes (absent = zero).
+    completed writes (absent = zero). `zaps` counts, per vpn, the PTEs the
+    mm gave up there while a thread of it held a page from GUP (zap, mremap):
+    a pin is owed coherence only while the count is what it was at the pin.
     """
 
     __slots__ = (
@@ -273,6 +303,7 @@ class Mm:
         "tlb_flush_pending",
         "vmas",
         "writers",
+        "zaps",
     )
     KEY_FIELDS = ("name",)
     SNAP_FIELDS = (
@@ -293,6 +324,7 @@ class Mm:
         "forking",
         "exists",
         "shadow",
+        "zaps",
     )
 
     def __init__(self, name: str) -> None:
@@ -314,6 +346,7 @@ class Mm:
         self.forking = ""  # the child while dup_mmap has not yet flushed the TLB
         self.exists = True
         self.shadow: dict[int, list[int]] = {}
+        self.zaps: dict[int, int] = {}
 
     def snap(self, shadow: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         """`shadow`: put this in place of the shadow (checkpoints keep it in chunks)."""
@@ -335,6 +368,7 @@ class Mm:
             self.forking,
             self.exists,
             tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())) if shadow is None else shadow,
+            tuple(sorted(self.zaps.items())),
         )
 
     @classmethod
@@ -350,6 +384,7 @@ class Mm:
         m.pgd = dict(s[8])
         (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.forking, m.exists) = s[9:16]
         m.shadow = {k: list(v) for k, v in s[16]}
+        m.zaps = dict(s[17])
         return m
 
 
@@ -365,7 +400,10 @@ class Thread:
     stack     return labels of the kernel subroutines it is inside
     vmf       fault / writer locals: plain, hashable values only
     refs      page references it holds (get_page, a fresh allocation, an
-              mmu_gather batch): pfns, with repeats
+              mmu_gather batch, a GUP pin): pfns, with repeats
+    pins      pages GUP handed it, kept across ops until `unpin` (gup.py):
+              (addr, pfn, foll flags, zaps) tuples; `zaps` is its mm's
+              `zaps` count for the address when it was taken
     """
 
     __slots__ = (
@@ -376,6 +414,7 @@ class Thread:
         "name",
         "op_index",
         "pc",
+        "pins",
         "rcu_depth",
         "rcu_qs",
         "refs",
@@ -397,6 +436,7 @@ class Thread:
         "rcu_qs",
         "refs",
         "result",
+        "pins",
     )
 
     def __init__(self, index: int, name: str, mm: str) -> None:
@@ -414,6 +454,7 @@ class Thread:
         self.rcu_qs = 0
         self.refs: list[int] = []
         self.result = ""
+        self.pins: list[tuple[int, int, int, int]] = []
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -428,6 +469,7 @@ class Thread:
             self.rcu_qs,
             tuple(self.refs),
             self.result,
+            tuple(self.pins),
         )
 
     @classmethod
@@ -440,4 +482,5 @@ class Thread:
         t.state, t.blocked_on, t.rcu_depth, t.rcu_qs = s[5:9]
         t.refs = list(s[9])
         t.result = s[10]
+        t.pins = list(s[11])
         return t

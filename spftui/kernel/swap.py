@@ -138,6 +138,9 @@ def isolate(m: Machine, t: Thread) -> None:
         return
     pfn = pte_pfn(pte)
     f = m.frame(pfn)
+    if f.mapping:
+        finish_op(m, t, "a page-cache page: file reclaim is not modelled")
+        return
     if not locks.trylock_page(m, t, f):
         finish_op(m, t, "page locked: skipped")
         return

@@ -41,6 +41,7 @@ def split_vma(m: Machine, mm: Mm, v: Vma, at: int) -> Vma:
     """__split_vma: v keeps [vm_start, at); a new VMA takes [at, vm_end)."""
     vma_write_begin(m, v)
     new = m.new_vma(mm, at, v.vm_end, v.vm_flags, v.anon_vma)
+    new.vm_file, new.vm_pgoff = v.vm_file, v.vm_pgoff + ((at - v.vm_start) >> 12)
     new.vm_lock_seq = mm.mm_lock_seq  # 6.4 vma_prepare: the new VMA is write-locked too
     v.vm_end = at
     m.vma_link(mm, new)
@@ -67,6 +68,10 @@ def merge_adjacent(m: Machine, mm: Mm, start: int, end: int) -> None:
     while i + 1 < len(mm.vmas):
         a, b = m.vmas[mm.vmas[i]], m.vmas[mm.vmas[i + 1]]
         compatible = b.anon_vma is None or a.anon_vma is None or a.anon_vma == b.anon_vma
+        # is_mergeable_vma: the same file, and its pages continuing where a's end
+        compatible &= a.vm_file == b.vm_file and (
+            not a.vm_file or a.vm_pgoff + ((a.vm_end - a.vm_start) >> 12) == b.vm_pgoff
+        )
         near = start <= a.vm_end <= end
         if near and a.vm_end == b.vm_start and a.vm_flags == b.vm_flags and compatible:
             vma_write_begin(m, a)

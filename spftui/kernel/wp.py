@@ -35,8 +35,15 @@ def _vm_flags(m: Machine, t: Thread) -> int:
 
 
 def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
-    """The release's reuse rule, with the PTL held."""
-    if not m.reuse.by_refcount:
+    """The release's reuse rule, with the PTL held.
+
+    A page-cache page (a private file mapping's, filemap.py) is never reused:
+    the write copies it. With the fix `page_count_reuse` (09854ba94c6a) off,
+    every rule falls back to the mapcount test it replaced.
+    """
+    if f.mapping:
+        return False
+    if not m.reuse.by_refcount or not m.fixed("page_count_reuse"):
         if not locks.trylock_page(m, t, f):
             return False
         swapcount = m.swap_map.get(f.swapcache, 0) if f.swapcache is not None else 0
@@ -89,12 +96,18 @@ def do_wp_page(m: Machine, t: Thread) -> None:
 
 @step("wp_page_reuse:set_pte")
 def wp_page_reuse(m: Machine, t: Thread) -> None:
-    """orig_pte with A, D and W (if VM_WRITE): ptep_set_access_flags; unlock. No flush for an upgrade."""
+    """orig_pte with A, D and W (if VM_WRITE): ptep_set_access_flags; unlock; VM_FAULT_WRITE. No flush for an upgrade.
+
+    An unshare fault (FAULT_FLAG_UNSHARE, gup.py) of an exclusive page changes nothing.
+    """
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
     table = m.table_of(t.vmf["pmd"])
-    new = pte_mkyoung_dirty_write(t.vmf["orig_pte"], bool(_vm_flags(m, t) & VM_WRITE))
-    m.set_pte(mm, table, vpn, new)
+    if not t.vmf.get("unshare"):
+        new = pte_mkyoung_dirty_write(t.vmf["orig_pte"], bool(_vm_flags(m, t) & VM_WRITE))
+        m.set_pte(mm, table, vpn, new)
+        if t.vmf["mode"] == "gup":
+            t.vmf["fault_write"] = True  # VM_FAULT_WRITE, which faultin_page reads
     unlock_pte(m, t)
     fault_done(m, t)
 
@@ -159,19 +172,24 @@ def wp_commit(m: Machine, t: Thread) -> None:
     m.emit(Validate(t.name, "pte_same", "pte", mm.name, t.vmf["addr"], None, orig, cur, cur == orig))
     if cur == orig:
         new = t.vmf.pop("new_page")
-        write = bool(_vm_flags(m, t) & VM_WRITE)
+        unshare = bool(t.vmf.get("unshare"))  # the exclusive copy is mapped read-only and clean
+        write = bool(_vm_flags(m, t) & VM_WRITE) and not unshare
         m.set_pte(mm, table, vpn, 0)  # ptep_clear_flush
         m.flush_tlb_range(mm, vpn, vpn + 1)
         nf = m.frame(new)
         nf.mapcount = 1  # page_add_new_anon_rmap
         nf.anon_exclusive = True
         m.transfer_ref_to_pte(t, new)
-        m.set_pte(mm, table, vpn, mk_pte(new, write=write, dirty=True))
+        m.set_pte(mm, table, vpn, mk_pte(new, write=write, dirty=not unshare))
+        if t.vmf["mode"] == "gup":
+            t.vmf["fault_write"] = not unshare  # VM_FAULT_WRITE: the page was copied for a write
         old = t.vmf.get("page")
         if old is not None:
             of = m.frame(old)
             of.mapcount -= 1  # page_remove_rmap, only after the switch
             m.dirty_frames.add(old)
+            if of.mapping:
+                mm.rss_anon += 1  # a file page's mapping became an anonymous one
             m.put_page(None, old)  # the old mapping's reference
         else:
             mm.rss_anon += 1

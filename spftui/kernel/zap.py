@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .events import Pgtable
+from .filemap import after_zap
+from .gup import unpin_coherence
 from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset
 from .steps import step
 
@@ -55,6 +57,7 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     lo, hi = t.vmf["start"], t.vmf["end"]
     base = table.pmd * PTRS_PER_PTE
     batch = list(t.vmf["batch"])
+    pinned = any(th.pins and th.mm == mm.name for th in m.threads)
     for idx in sorted(table.entries):
         vpn = base + idx
         if not lo <= vpn < hi:
@@ -62,11 +65,15 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
         pte = table.entries[idx]
         m.set_pte(mm, table, vpn, 0)  # ptep_get_and_clear_full
         mm.shadow.pop(vpn, None)  # the data is discarded
+        after_zap(m, mm, vpn)  # (a private file page reads the file again)
+        if pinned:
+            unpin_coherence(m, mm, vpn)
         if pte_present(pte) and not pte_special(pte):
             pfn = pte_pfn(pte)
             f = m.frame(pfn)
             f.mapcount -= 1  # page_remove_rmap
-            mm.rss_anon -= 1
+            if not f.mapping:
+                mm.rss_anon -= 1
             t.refs.append(pfn)  # the PTE's reference moves to the mmu_gather batch
             batch.append(pfn)
         elif is_swap_pte(pte):

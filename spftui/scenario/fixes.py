@@ -75,6 +75,48 @@ FIX_LIST: tuple[Fix, ...] = (
     ),
 )
 
+FIX_LIST += (
+    Fix(
+        name="foll_cow",
+        title="faultin_page sets FOLL_COW instead of clearing FOLL_WRITE; follow_page_pte accepts only a dirty PTE",
+        commit="19be0eaffa3a",
+        kernels="missing before 4.8.3 / 4.9-rc2 (2.6.x through 4.8.2); in 4.8.3, 4.9 and later",
+        where="faultin_page, follow_page_pte (can_follow_write_pte)",
+        story=(
+            "Dirty COW (CVE-2016-5195). A FOLL_WRITE|FOLL_FORCE GUP (a write to /proc/self/mem) on a "
+            "read-only private file mapping breaks COW, then faultin_page drops FOLL_WRITE so the retry "
+            "takes the read-only COWed PTE. A MADV_DONTNEED in between zaps that PTE; the retry, now a read, "
+            "faults in the page-cache page itself and GUP hands it to the writer: the write reaches the file."
+        ),
+    ),
+    Fix(
+        name="page_count_reuse",
+        title="do_wp_page reuses an anonymous page only if page_count is 1 (not mapcount)",
+        commit="09854ba94c6a",
+        kernels="missing up to 5.8 (the mapcount rule, reuse_swap_page); in 5.9 and later",
+        where="do_wp_page (can_reuse): off falls back to the mapcount rule under every reuse rule",
+        story=(
+            "The GUP-after-fork COW leak (CVE-2020-29374). A child takes a read-only GUP reference "
+            "(vmsplice) on a page it COW-shares with its parent, then unmaps it: mapcount drops to 1, so the "
+            "parent's next write fault reuses the page in place, and the child reads the parent's later "
+            "writes through its pipe. Counting references copies instead."
+        ),
+    ),
+    Fix(
+        name="gup_unshare",
+        title="a read-only FOLL_PIN of a possibly shared anonymous page unshares it first (FAULT_FLAG_UNSHARE)",
+        commit="a7f226604170",
+        kernels="missing before 5.19 (with 6c287605fd56 PG_anon_exclusive, c89357e27f20); in 5.19 and later",
+        where="follow_page_pte (gup_must_unshare), faultin_page, do_wp_page (unshare); anon-exclusive rule only",
+        story=(
+            "Under the page-count rule a process holding a read-only pin on a page it still COW-shares "
+            "copies the page on its own next write: its page tables move to the copy while the pin keeps the "
+            "old page, and the pinned reader (a DMA) no longer sees the process's writes. 5.19 makes the pin "
+            "fault in an exclusive copy first, which the later write reuses."
+        ),
+    ),
+)
+
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
 

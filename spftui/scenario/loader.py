@@ -45,6 +45,7 @@ from spftui.scenario.model import (
     PROTS,
     REUSE_RULES,
     ExpectTable,
+    File,
     Mapping,
     Op,
     Process,
@@ -66,10 +67,11 @@ from spftui.scenario.syntax import (
 
 _TOP_KEYS = (
     "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
-    "process", "thread", "schedule", "expect", "fixes",
+    "process", "thread", "schedule", "expect", "fixes", "file",
 )  # fmt: skip
+_FILE_KEYS = ("name", "pages", "data")
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
-_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate")
+_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
 _SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "stop_at", "steps")
@@ -105,7 +107,8 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         )
     seed = doc.get(top, (), "seed", INTEGER, 0)
     description = doc.get(top, (), "description", STRING, "").strip()
-    processes = _processes(doc, top)
+    files = _files(doc, top)
+    processes = _processes(doc, top, {f.name: f for f in files})
     threads = _threads(doc, top, processes)
     schedule = None
     if "schedule" in top:
@@ -127,7 +130,35 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         seed=seed,
         path=path,
         fixes_off=fixes_off,
+        files=files,
     )
+
+
+MAX_FILE_PAGES = 1 << 10
+"""Pages in one `[[file]]`: every one is in the page cache from the start."""
+
+
+def _files(doc: Document, top: Table) -> tuple[File, ...]:
+    """`[[file]]`: name, pages, data = { "OFFSET" = VALUE } (byte offsets in the file)."""
+    out: list[File] = []
+    seen: dict[str, KeyPath] = {}
+    for where, table in doc.array_of_tables(top, (), "file", _FILE_KEYS):
+        name = _name(doc, table, where, "file", seen)
+        pages = doc.get(table, where, "pages", INTEGER)
+        if not 1 <= pages <= MAX_FILE_PAGES:
+            raise doc.error((*where, "pages"), f"expected 1 to {MAX_FILE_PAGES} pages, found {pages}")
+        data: dict[int, int] = {}
+        dwhere = (*where, "data")
+        for key, value in doc.check(dwhere, table.get("data", {}), TABLE).items():
+            with doc.at((*dwhere, key)):
+                off = parse_int(key, "a byte offset in the file")
+                if off >= pages * PAGE_SIZE:
+                    raise Invalid(
+                        f"offset {off:#x} lies beyond the file's {pages} page(s) ({pages * PAGE_SIZE:#x} bytes)"
+                    )
+            data[off] = doc.check((*dwhere, key), value, INTEGER)
+        out.append(File(name, pages, tuple(data.items()), doc.line(where)))
+    return tuple(out)
 
 
 def _fixes(doc: Document, top: Table, preset: frozenset[str]) -> frozenset[str]:
@@ -166,7 +197,7 @@ def _name(doc: Document, table: Table, where: KeyPath, what: str, seen: dict[str
     return name
 
 
-def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
+def _processes(doc: Document, top: Table, files: dict[str, File]) -> tuple[Process, ...]:
     out: list[Process] = []
     seen: dict[str, KeyPath] = {}
     # Each process's mappings including inherited ones, with the owner's name.
@@ -193,7 +224,7 @@ def _processes(doc: Document, top: Table) -> tuple[Process, ...]:
         pages = present[fork_of] if fork_of else 0
         own: list[Mapping] = []
         for mwhere, mtable in doc.array_of_tables(table, where, "mapping", _MAPPING_KEYS):
-            mapping = _mapping(doc, mtable, mwhere)
+            mapping = _mapping(doc, mtable, mwhere, files)
             for other, owner in maps:
                 if mapping.start < other.start + other.length and other.start < mapping.start + mapping.length:
                     origin = f"inherited from '{owner}', " if owner != name else ""
@@ -233,7 +264,7 @@ def _span(mapping: Mapping) -> str:
     return f"{mapping.start:#x}-{mapping.start + mapping.length:#x}"
 
 
-def _mapping(doc: Document, table: Table, where: KeyPath) -> Mapping:
+def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]) -> Mapping:
     start = doc.get(table, where, "start", INTEGER)
     with doc.at((*where, "start")):
         check_addr(start, "mapping start", aligned=True)
@@ -248,12 +279,29 @@ def _mapping(doc: Document, table: Table, where: KeyPath) -> Mapping:
     with doc.at((*where, size_key)):
         check_range(start, length)
         check_mapping_length(length)
+    populate = doc.get(table, where, "populate", BOOLEAN, False)
+    file = ""
+    if "file" in table:
+        file = doc.get(table, where, "file", STRING)
+        with doc.at((*where, "file")):
+            f = files.get(one_of("file", file, list(files)))
+            assert f is not None
+            if length > f.pages * PAGE_SIZE:
+                raise Invalid(
+                    f"mapping of {length // PAGE_SIZE} page(s) is longer than file '{file}' ({f.pages} page(s)): "
+                    "an access past the end would be SIGBUS, which is not modelled"
+                )
+        if populate:
+            raise doc.error(
+                (*where, "populate"), "'populate' is for anonymous mappings; a file mapping faults its pages in"
+            )
     return Mapping(
         start=start,
         length=length,
         prot=doc.choice(table, where, "prot", "protection", PROTS, "rw"),
-        populate=doc.get(table, where, "populate", BOOLEAN, False),
+        populate=populate,
         line=doc.line(where),
+        file=file,
     )
 
 

@@ -34,6 +34,9 @@ ORACLE_KINDS = (
     "refcount",
     "stray_pte",
     "deadlock",
+    "file_integrity",
+    "pin_coherence",
+    "rmap",
 )
 OP_KINDS = (
     "read",
@@ -45,7 +48,14 @@ OP_KINDS = (
     "fork",
     "reclaim",
     "age",
+    "gup",
+    "gup-read",
+    "gup-write",
+    "unpin",
+    "mremap",
 )
+FOLL_NAMES = ("write", "force", "pin")
+"""The `gup` op's flags: FOLL_WRITE, FOLL_FORCE, FOLL_PIN (without `pin`: FOLL_GET)."""
 PROTS = ("none", "r", "rw")
 EXPECT_VALUES = ("sometimes", "never")
 
@@ -111,6 +121,10 @@ class Op:
     prot     "none" | "r" | "rw" (mmap/mprotect)
     advice   "dontneed" (madvise)
     child    name of the new process (fork)
+    foll     the gup op's flags, a subset of FOLL_NAMES in that order
+    new_length, new_addr, dontunmap
+             mremap: the new size, the MREMAP_MAYMOVE|MREMAP_FIXED target
+             (None: resize in place), MREMAP_DONTUNMAP
     text     the op as written in the file, for display
     line     1-based line in the scenario file (0 if unknown)
     """
@@ -124,16 +138,36 @@ class Op:
     child: str = ""
     text: str = ""
     line: int = 0
+    foll: tuple[str, ...] = ()
+    new_length: int = 0
+    new_addr: int | None = None
+    dontunmap: bool = False
 
 
 @attrs.frozen
 class Mapping:
-    """A private anonymous mapping present when the process starts."""
+    """A private mapping present when the process starts: anonymous, or of
+    `file` (MAP_PRIVATE from its first page: reads see the page cache, a
+    write copies the page into an anonymous one)."""
 
     start: int
     length: int
     prot: str = "rw"
     populate: bool = False
+    line: int = 0
+    file: str = ""
+
+
+@attrs.frozen
+class File:
+    """A file whose pages are all in the page cache from the start.
+
+    data  initial words: ((byte offset in the file, value), ...)
+    """
+
+    name: str
+    pages: int
+    data: tuple[tuple[int, int], ...] = ()
     line: int = 0
 
 
@@ -251,7 +285,8 @@ class Scenario:
     expect: tuple[ExpectTable, ...] = ()
     seed: int = 0
     path: str = ""
-    fixes_off: frozenset[str] = frozenset()
+    fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
+    files: tuple[File, ...] = ()
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this

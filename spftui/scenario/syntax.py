@@ -10,7 +10,18 @@ import difflib
 import re
 from collections.abc import Collection, Sequence
 
-from spftui.scenario.model import MAX_MAPPING_PAGES, MAX_STEPS, OP_KINDS, PAGE_SIZE, PROTS, Op, ScheduleEntry
+import attrs
+
+from spftui.scenario.model import (
+    FOLL_NAMES,
+    MAX_MAPPING_PAGES,
+    MAX_STEPS,
+    OP_KINDS,
+    PAGE_SIZE,
+    PROTS,
+    Op,
+    ScheduleEntry,
+)
 
 USER_ADDR_LIMIT = 1 << 47
 """Addresses must lie below this (x86-64 TASK_SIZE with 4-level page tables)."""
@@ -37,9 +48,15 @@ _OP_ARGS: dict[str, tuple[str, ...]] = {
     "fork": ("CHILD",),
     "reclaim": ("ADDR",),
     "age": ("ADDR",),
+    "gup": ("ADDR",),  # then optional flags, parsed by _gup_flags
+    "gup-read": ("ADDR",),
+    "gup-write": ("ADDR", "VALUE"),
+    "unpin": ("ADDR",),
+    "mremap": ("ADDR", "LENGTH", "NEWLENGTH"),  # then [move NEWADDR] [dontunmap], parsed by _mremap
 }
 assert tuple(_OP_ARGS) == OP_KINDS
 ADVICES = ("dontneed",)
+_OPTIONAL = {"gup": " [write] [force] [pin]", "mremap": " [move NEWADDR] [dontunmap]"}
 
 
 class Invalid(Exception):
@@ -131,8 +148,14 @@ def parse_op(text: str) -> Op:
         raise Invalid(f"empty op; expected one of: {', '.join(OP_KINDS)}")
     kind = one_of("op", words[0], OP_KINDS)
     roles = _OP_ARGS[kind]
+    foll: tuple[str, ...] = ()
+    if kind == "gup":
+        foll = _gup_flags(words[2:], text)
+        words = words[:2]
+    if kind == "mremap" and len(words) > 4:
+        return _mremap(words, text)
     if len(words) - 1 != len(roles):
-        usage = " ".join((kind, *roles))
+        usage = " ".join((kind, *roles)) + _OPTIONAL.get(kind, "")
         raise Invalid(f"expected '{usage}' ({len(roles)} argument(s)), found {len(words) - 1} in '{text.strip()}'")
     args = dict(zip(roles, words[1:], strict=False))
     addr = length = value = 0
@@ -145,6 +168,13 @@ def parse_op(text: str) -> Op:
         check_range(addr, length)  # munmap/mprotect/madvise may cover any user range, as in Linux
         if kind == "mmap":
             check_mapping_length(length)
+    new_length = 0
+    if "NEWLENGTH" in args:
+        new_length = parse_length(args["NEWLENGTH"])
+        check_range(addr, new_length)
+        check_mapping_length(new_length)
+        if new_length < length:
+            raise Invalid(f"shrinking ({length:#x} to {new_length:#x}) is not modelled; munmap the tail instead")
     if "VALUE" in args:
         value = parse_int(args["VALUE"], "a value", signed=True)
     if "PROT" in args:
@@ -153,7 +183,44 @@ def parse_op(text: str) -> Op:
         advice = one_of("madvise advice (only 'dontneed' is modelled)", args["ADVICE"], ADVICES)
     if "CHILD" in args:
         child = check_name(args["CHILD"], "process")
-    return Op(kind, addr, length, value, prot, advice, child, text)
+    return Op(kind, addr, length, value, prot, advice, child, text, foll=foll, new_length=new_length)
+
+
+def _mremap(words: Sequence[str], text: str) -> Op:
+    """`mremap OLD LENGTH NEWLENGTH [move NEWADDR] [dontunmap]` (MREMAP_MAYMOVE|MREMAP_FIXED, MREMAP_DONTUNMAP)."""
+    base = parse_op(" ".join(words[:4]))
+    rest = list(words[4:])
+    new_addr: int | None = None
+    dontunmap = False
+    while rest:
+        w = rest.pop(0)
+        if w == "move" and new_addr is None:
+            if not rest:
+                raise Invalid(f"'move' needs the new address, e.g. 'move 0x40000', in '{text.strip()}'")
+            new_addr = check_addr(parse_int(rest.pop(0), "a new address"), "new address", aligned=True)
+        elif w == "dontunmap" and not dontunmap:
+            dontunmap = True
+        else:
+            one_of("mremap option", w, ("move", "dontunmap"))
+            raise Invalid(f"mremap option '{w}' is given twice in '{text.strip()}'")
+    if new_addr is not None:
+        check_range(new_addr, base.new_length)
+        if new_addr < base.addr + base.length and base.addr < new_addr + base.new_length:
+            raise Invalid(f"the new range {new_addr:#x}+{base.new_length:#x} overlaps the old one (EINVAL)")
+    if dontunmap and (new_addr is None or base.new_length != base.length):
+        raise Invalid("'dontunmap' needs 'move NEWADDR' and the same length (MREMAP_DONTUNMAP: EINVAL otherwise)")
+    return attrs.evolve(base, new_addr=new_addr, dontunmap=dontunmap, text=text)
+
+
+def _gup_flags(words: Sequence[str], text: str) -> tuple[str, ...]:
+    """`gup ADDR [write] [force] [pin]`: each flag at most once, any order."""
+    seen: list[str] = []
+    for w in words:
+        one_of("gup flag", w, FOLL_NAMES)
+        if w in seen:
+            raise Invalid(f"gup flag '{w}' is given twice in '{text.strip()}'")
+        seen.append(w)
+    return tuple(f for f in FOLL_NAMES if f in seen)
 
 
 def parse_entry(

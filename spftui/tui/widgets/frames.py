@@ -1,7 +1,7 @@
 """The physical pages pane: one row per page frame.
 
-pfn, `page_count`, `page_mapcount`, contents, flags (anon-exclusive, swap
-cache, PG_locked, freed), who maps it and which threads hold references.
+pfn, `page_count`, `page_mapcount`, contents, flags (page cache FILE[index],
+anon-exclusive, FOLL_PIN pins, swap cache, PG_locked, freed), who maps it and which threads hold references.
 Fields the last step changed are shown as old→new. Virtualised.
 """
 
@@ -32,7 +32,7 @@ class FrameRow(NamedTuple):
 
 def _sig(f: Any) -> tuple[Any, ...]:
     """What a frame's row shows, cheaply: equal signatures draw equal rows (with the PTE events)."""
-    return (f.count, f.mapcount, f.free, f.anon_exclusive, f.swapcache, f.locked, len(f.ptes), *f.words)
+    return (f.count, f.mapcount, f.free, f.anon_exclusive, f.swapcache, f.locked, len(f.ptes), f.pincount, *f.words)
 
 
 def pte_at_row(m: Any, key: tuple[str, int]) -> int:
@@ -44,8 +44,12 @@ def _flags(f: Any, names: list[str]) -> tuple[str, ...]:
     out = []
     if f.free and f.pfn != ZERO_PFN:
         out.append("freed")
+    if f.mapping:
+        out.append(f"page cache {f.mapping}[{f.index}]")
     if f.anon_exclusive:
         out.append("anon_excl")
+    if f.pincount:
+        out.append(f"pinned ×{f.pincount}")
     if f.swapcache is not None:
         out.append(f"swapcache {f.swapcache}")
     if f.locked is not None:

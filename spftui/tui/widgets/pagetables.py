@@ -1,9 +1,10 @@
 """The page tables & VMAs pane: per process, its VMAs and its PTEs.
 
-Each VMA shows its range, flags and anon_vma, with any speculative VMA copy
+Each VMA shows its range, flags, mapped file and anon_vma, with any speculative VMA copy
 (`pvma`) beside it. PTEs are grouped by PTE table (with the table's PTL
 holder); each shows pfn and W/A/D or a swap entry, what the last step changed
-(old → new), the `orig_pte` a fault sampled for it, and stale TLB entries.
+(old → new), the `orig_pte` a fault sampled for it, stale TLB entries, and
+the pages threads hold from `gup` there (`pin`/`gup`, with the pfn).
 Virtualised: a thousand PTEs cost only the rows on screen.
 """
 
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple
 
 from rich.text import Text
 
-from ...engine.view import PTRS_PER_PTE, pte_pfn, pte_present, pte_write
+from ...engine.view import FOLL_PIN, PTRS_PER_PTE, pte_pfn, pte_present, pte_write
 from .. import format as fmt
 from .. import palette as pal
 from ..view import View
@@ -27,6 +28,7 @@ class PteRow(NamedTuple):
     old: int | None  # the value before the last step, if it changed
     snaps: tuple[tuple[int, int], ...]  # (thread, orig_pte)
     tlbs: tuple[tuple[int, int, bool], ...]  # (cpu, pfn, writable) that disagree with the PTE
+    pins: tuple[tuple[int, int, bool], ...] = ()  # (thread, pfn, FOLL_PIN) pages GUP gave for this address
 
 
 class PtePane(Pane):
@@ -63,17 +65,20 @@ class PtePane(Pane):
         self.changed_rows = []
         snaps: dict[tuple[str, int], list[tuple[int, int]]] = {}
         pvmas: dict[str, list[tuple[int, tuple[int, int, int, int | None]]]] = {}
+        pins: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
         for t in m.threads:
             vmf = t.vmf
             if "orig_pte" in vmf and "addr" in vmf:
                 snaps.setdefault((t.mm, vmf["addr"] >> 12), []).append((t.index, vmf["orig_pte"]))
             if "pvma" in vmf:
                 pvmas.setdefault(t.mm, []).append((t.index, vmf["pvma"]))
+            for addr, pfn, foll, _zaps in t.pins:
+                pins.setdefault((t.mm, addr >> 12), []).append((t.index, pfn, bool(foll & FOLL_PIN)))
         tlbs: dict[tuple[str, int], list[tuple[int, int, bool]]] = {}
         for cpu, tlb in enumerate(m.tlbs):
             for (space, vpn), (pfn, w) in tlb.items():
                 tlbs.setdefault((space, vpn), []).append((cpu, pfn, w))
-        marked = set(view.pte_old) | set(snaps) | set(tlbs)
+        marked = set(view.pte_old) | set(snaps) | set(tlbs) | set(pins)
         redo = marked | self.marked
         self.marked = marked
         redo_tables = {(mm, vpn // PTRS_PER_PTE) for mm, vpn in redo}
@@ -133,7 +138,9 @@ class PtePane(Pane):
                     )
                     if old is not None:
                         self.changed_rows.append(len(rows))
-                    rows.append(PteRow(name, vpn, pte, old, tuple(snaps.get(key, ())), live_tlbs))
+                    rows.append(
+                        PteRow(name, vpn, pte, old, tuple(snaps.get(key, ())), live_tlbs, tuple(pins.get(key, ())))
+                    )
                 total += len(rows) - start
                 self.table_rows[tkey] = (dict(table.entries), rows[start:])
         retitle(self, f"Page tables & VMAs · {fmt.count(total, 'PTE')}")
@@ -153,6 +160,8 @@ class PtePane(Pane):
             line.append(f" {fmt.vm_flags(old.vm_flags)}→{flags}", pal.CHANGED)
         else:
             line.append(f" {flags}", pal.VALUE)
+        if v.vm_file:
+            line.append(f"  file {v.vm_file}", pal.VALUE)
         line.append(f"  anon_vma {v.anon_vma if v.anon_vma is not None else '—'}", pal.DIM)
         for i, copy in pvmas:
             if copy[0] < v.vm_end and v.vm_start < copy[1]:
@@ -181,6 +190,10 @@ class PtePane(Pane):
             line.append("= live" if same else fmt.pte(orig), pal.SAME if same else pal.STALE)
         for cpu, pfn, w in r.tlbs:
             line.append(f"   TLB cpu{cpu} → pfn {pfn} {'W' if w else 'RO'} (stale)", pal.STALE)
+        for i, pfn, pin in r.pins:
+            line.append("  ")
+            line.append(names[i], pal.thread_style(i))
+            line.append(f" {'pin' if pin else 'gup'} pfn {pfn}", pal.LABEL)
         return line
 
     def watch_expr(self) -> str | None:

@@ -1,0 +1,68 @@
+"""The history gallery: each race is Sometimes with its fix off and Never with it on.
+
+Driven through the CLI a user touches (`spftui explore FILE --policy all
+--json`): the bundled file runs with the fix on; the same file with a
+`[fixes]` table taking the fix out must show the race, under every policy,
+with the search complete.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spftui.scenario import POLICIES, bundled_scenarios_dir
+from spftui.scenario.fixes import FIX
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GALLERY = [
+    ("history_dirty_cow.toml", "foll_cow", "file_integrity"),
+    ("history_gup_after_fork.toml", "page_count_reuse", "cow_isolation"),
+    ("history_gup_pin_unshare.toml", "gup_unshare", "pin_coherence"),
+]
+
+
+def explore(path: Path) -> dict[str, dict[str, object]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spftui", "explore", str(path), "--policy", "all", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    policies: dict[str, dict[str, object]] = json.loads(proc.stdout)["policies"]
+    return policies
+
+
+def with_fix_off(src: Path, fix: str, tmp_path: Path) -> Path:
+    text = src.read_text()
+    head, sep, tail = text.partition("\n[expect")  # [fixes] is a top-level table: before the first [expect...]
+    out = tmp_path / src.name
+    out.write_text(f"{head}\n[fixes]\n{fix} = false\n{sep}{tail}")
+    return out
+
+
+@pytest.mark.parametrize(("name", "fix", "oracle"), GALLERY)
+def test_the_race_is_never_with_the_fix_and_sometimes_without_it(name: str, fix: str, oracle: str, tmp_path: Path):
+    assert fix in FIX
+    src = bundled_scenarios_dir() / name
+    on = explore(src)
+    off = explore(with_fix_off(src, fix, tmp_path))
+    assert set(on) == set(off) == set(POLICIES)
+    for policy in POLICIES:
+        assert on[policy]["complete"] and off[policy]["complete"], policy
+        assert on[policy]["verdicts"][oracle] == "never", (policy, on[policy]["verdicts"])  # type: ignore[index]
+        assert off[policy]["verdicts"][oracle] == "sometimes", (policy, off[policy]["verdicts"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("name", "fix", "oracle"), GALLERY)
+def test_the_scenario_names_its_fix_commit_in_its_story(name: str, fix: str, oracle: str):
+    text = (bundled_scenarios_dir() / name).read_text()
+    assert FIX[fix].commit[:12] in text
+    assert oracle in text

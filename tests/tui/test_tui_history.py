@@ -1,0 +1,65 @@
+"""The panes show the model the history gallery needs: page-cache pages, file mappings and GUP pins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from tui_helpers import ROOT, press, screen_text, settle
+
+from spftui.tui.app import SpftuiApp
+
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
+
+
+def lines(app: SpftuiApp, pane: str) -> list[str]:
+    """A pane's rows as the text it draws (headers are Text already)."""
+    p = app.screen.query_one(pane)
+    return [r.plain if isinstance(r, Text) else p.draw(r).plain for r in p.rows]  # type: ignore[attr-defined]
+
+
+def fix_off(tmp_path: Path) -> Path:
+    head, sep, tail = DIRTY_COW.read_text().partition("\n[expect")
+    out = tmp_path / "dirty_cow_off.toml"
+    out.write_text(f"{head}\n[fixes]\nfoll_cow = false\n{sep}{tail}")
+    return out
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_continue_stops_at_the_write_into_the_page_cache_and_the_panes_show_it(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = SpftuiApp(fix_off(tmp_path))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        s = app.session
+        assert s is not None
+        assert s.stop.kind == "breakpoint"
+        assert [m.what for m in s.violations()] == ["file_integrity"]
+        if size[0] < 120:
+            await press(pilot, "v")  # the narrow layout shows one group at a time: the Memory tab
+            assert app.screen.query_one("#g-memory").has_class("-shown")
+        else:
+            text = screen_text(pilot)
+            assert "page cache F[0]" in text and "file F" in text and "W gup pfn" in text
+        frames, ptes = lines(app, "#frames"), lines(app, "#ptes")
+        assert any("page cache F[0]" in line and len(line) <= size[0] - 2 for line in frames)  # the page-cache page
+        assert any("file F" in line for line in ptes)  # the VMA maps file F
+        assert any("W gup pfn" in line for line in ptes)  # ... and W holds the page-cache page from gup
+
+
+async def test_a_pin_shows_in_the_pages_pane_with_its_pincount() -> None:
+    app = SpftuiApp(ROOT / "scenarios" / "history_gup_pin_unshare.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        for _ in range(30):  # the [schedule]: C1 takes the unshare fault, then pins the copy
+            await press(pilot, "s")
+            if s.machine.threads[0].pins:
+                break
+        text = screen_text(pilot)
+        assert "C1 pin pfn 2" in text  # the page-tables pane: C's PTE there, and C1's pin on the copy
+        assert "pinned ×1" in text
