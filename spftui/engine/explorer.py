@@ -48,8 +48,9 @@ from ..kernel.events import Event, Violation
 from ..kernel.state import RUNNABLE
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
+from .footprint import KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker, restore_changed
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, restore_changed
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -86,7 +87,7 @@ class Search:
         self.names = [t.name for t in self.m.threads]
         self.fingerprint = Fingerprinter(digest_size=8 if compact else 16)
         self.compact = compact
-        self.tracker = Tracker(self.m, enabled=reduction or local)
+        self.tracker = KernelTracker(self.m, enabled=reduction or local)
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled

@@ -45,18 +45,22 @@ def addr_of(vpn: int) -> str:
 def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     """Keep the ground-truth rmap; check what a newly present PTE shows."""
     key = (mm.name, vpn)
+    m.touched.add(("mm", mm.name))  # check_visible reads the shadow
     if pte_present(old) and not pte_special(old):
+        m.touched.add(("f", pte_pfn(old)))
         m.frames[pte_pfn(old)].ptes.discard(key)
         m.dirty_frames.add(pte_pfn(old))
     if pte_present(new) and not pte_special(new):
         pfn = pte_pfn(new)
         f = m.frames[pfn]
+        m.touched.add(("f", pfn))
         if f.free:
             m.violation("use_after_free", ("frame", pfn), f"PTE for {addr_of(vpn)} in {mm.name} set to freed pfn {pfn}")
         f.ptes.add(key)
         m.dirty_frames.add(pfn)
         check_visible(m, mm, vpn, f.words, new)
     elif pte_present(new):  # the zero page
+        m.touched.add(("f", ZERO_PFN))
         check_visible(m, mm, vpn, m.frames[ZERO_PFN].words, new)
     if is_swap_pte(old):
         m.dirty_frames.add(-pte_swp_offset(old) - 1)
@@ -70,6 +74,7 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
 
     `how` says what made it visible: a sentence, or the PTE just installed.
     """
+    m.touched.add(("mm", mm.name))
     expect = mm.shadow.get(vpn)
     if expect is None:
         expect = [0] * m.nwords
@@ -146,6 +151,7 @@ def check_free_frame(m: Machine, f: Frame) -> None:
         mm, vpn = sorted(f.ptes)[0]
         m.violation("use_after_free", ("frame", f.pfn), f"pfn {f.pfn} freed while {mm}:{addr_of(vpn)} maps it")
     for cpu, tlb in enumerate(m.tlbs):
+        m.touched.add(("tlb", cpu))
         for (mm, vpn), (pfn, _w) in tlb.items():
             if pfn == f.pfn:
                 m.violation(
@@ -189,6 +195,7 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
             off = -key - 1
             if swap_ptes is None:
                 swap_ptes = count_swap_ptes(m)
+            m.touched.add(("swap", off))
             have = m.swap_map.get(off, 0)
             want = swap_ptes.get(off, 0)
             if have != want:
@@ -199,6 +206,7 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
         if key == ZERO_PFN:
             continue
         f = m.frames[key]
+        m.touched.add(("f", key))
         if f.free:
             continue
         held = _held(m, key) if holds is None else holds[key]
@@ -222,7 +230,9 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
 def count_swap_ptes(m: Machine) -> Counter[int]:
     c: Counter[int] = Counter()
     for mm in m.mms.values():
+        m.touched.add(("mm", mm.name))
         for tid in mm.pgd.values():
+            m.touched.add(("t", tid))
             for pte in m.tables[tid].entries.values():
                 if is_swap_pte(pte):
                     c[pte_swp_offset(pte)] += 1
@@ -273,10 +283,12 @@ def writer_ranges(m: Machine, mm: Mm, but: int = -1) -> list[tuple[int, int]]:
 
 def check_mm(m: Machine, mm: Mm, lo: int = 0, hi: int = 1 << 52, skip: Sequence[tuple[int, int]] = ()) -> None:
     """Every PTE of mm with a vpn in [lo, hi), outside the ranges in `skip`, lies in a VMA that allows it."""
+    m.touched.add(("mm", mm.name))
     for pmd, tid in sorted(mm.pgd.items()):
         base = pmd * PTRS_PER_PTE
         if base + PTRS_PER_PTE <= lo or base >= hi:
             continue
+        m.touched.add(("t", tid))
         for idx in sorted(m.tables[tid].entries):
             vpn = base + idx
             if lo <= vpn < hi and not any(s <= vpn < e for s, e in skip):
@@ -303,6 +315,7 @@ def after_step(m: Machine) -> None:
         mm = m.mms[name]
         # A PTE inside the range of a writer that is still running may be
         # transiently inconsistent; it is checked when the writer finishes.
+        m.touched.add(("mm", name))
         if mm.writers == 0 or not any(lo <= vpn < hi for lo, hi in writer_ranges(m, mm)):
             check_pte_in_vma(m, mm, vpn)
 
@@ -310,11 +323,13 @@ def after_step(m: Machine) -> None:
 def final_check(m: Machine) -> None:
     """When every thread is done: memory, counts and tables all agree."""
     for mm in m.mms.values():
+        m.touched.add(("mm", mm.name))
         if not mm.exists:
             continue
         for vpn in sorted(mm.shadow):
             pte = m.pte_lookup(mm, vpn)
             if pte_present(pte):
+                m.touched.add(("f", pte_pfn(pte)))
                 words = m.frames[pte_pfn(pte)].words
             elif is_swap_pte(pte) and pte_swp_offset(pte) in m.swap_cache:
                 words = m.frames[m.swap_cache[pte_swp_offset(pte)]].words
@@ -322,6 +337,8 @@ def final_check(m: Machine) -> None:
                 words = [0] * m.nwords
             check_visible(m, mm, vpn, words, "the run")
         check_mm(m, mm)
+    m.touched.update(("f", f.pfn) for f in m.frames)  # every frame
+    m.touched.add(("alloc", 0))  # which frames and swap slots exist (machine.ALLOC)
     live = [f.pfn for f in m.frames if not f.free] + [-o - 1 for o in m.swap_map]
     check_frames(m, live)
     for f in m.frames:
