@@ -10,7 +10,7 @@ Searches
     exhaustive  stateful depth-first search. States are fingerprinted
                 (`por.Fingerprinter`) and not re-explored; sleep sets prune
                 transitions that commute with ones already explored
-                (`por.Footprint`). Sleep sets with state caching are combined
+                (`footprint.Footprint`). Sleep sets with state caching are combined
                 soundly: a revisited state is pruned only if it was explored
                 with a sleep set contained in the current one, otherwise the
                 transitions asleep then but awake now are explored (Godefroid
@@ -48,9 +48,9 @@ from ..kernel.events import Event, Violation
 from ..kernel.state import RUNNABLE
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
-from .footprint import KernelTracker
+from .footprint import Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, restore_changed
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -239,6 +239,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         sleep: dict[int, Footprint] = node[2]
         # The footprint matters to filter a sleep set, to join one, or to find a thread-local step.
         track = reduce and (bool(sleep) or bool(todo) or local)
+        nrep = len(m.reported)  # a violation is reported once: it grows the set
         if track:
             tracker.begin(t)
             try:
@@ -251,7 +252,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             snap = m.snapshot()
         cur = snap
         stats.transitions += 1
-        if any(isinstance(e, Violation) for e in events):
+        if len(m.reported) != nrep:
             s.note(events, path, t, None)
             if first:
                 raise Stop("found")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..kernel.events import RcuFree, Violation
+from ..kernel.events import OpDone, RcuFree, Segv, Violation, Wake
 from ..kernel.machine import ALLOC, RCU, SNAPSHOT_FIELDS
 from ..kernel.state import Frame, PteTable, Vma
 from . import por
@@ -42,9 +42,7 @@ from .por import (
     _THREADS,
     _TLBS,
     _VMAS,
-    GLOBAL,
     RCU_QUEUE,
-    Footprint,
     Key,
     SnapshotMismatch,
     _tlb_snap,
@@ -80,17 +78,15 @@ class KernelTracker:
         self.calls = 0
         self._me = -1
         self._rcu = (0, 0)
-        self._waits: list[tuple[str, str]] = []
+        self._index = {t.name: t.index for t in m.threads}
         self._writes: set[Key] = set()
         self._reads: set[Key] = set()
 
     def begin(self, index: int) -> None:
         """Call just before `m.step(index)`."""
-        m = self.m
-        t = m.threads[index]
+        t = self.m.threads[index]
         self._me = index
         self._rcu = (t.rcu_depth, t.rcu_qs)
-        self._waits = [(th.state, th.blocked_on) for th in m.threads]
 
     def end(self) -> None:
         """Call just after the step (nothing to undo: the kernel recorded it)."""
@@ -104,8 +100,7 @@ class KernelTracker:
         touched = m.touched
         writes: set[Key] = set()
         self._writes = writes
-        self._reads = reads = set(touched)
-        reads.discard(RCU)  # RCU is measured per thread below
+        self._reads = touched  # a fresh set every step: ours to keep
         if (
             len(parent[_FRAMES]) != len(m.frames)
             or len(parent[_TABLES]) != len(m.tables)
@@ -159,17 +154,23 @@ class KernelTracker:
             out[_VMAS] = _resnap(old, vmas, idx, Vma.snap, "vma", writes)
         elif len(parent[_VMAS]) != len(m.vmas):
             return self._full(parent, writes)
-        threads = parent[_THREADS]
         me = self._me
         ths = m.threads
-        waits = self._waits
-        new_th = list(threads)
-        for j, th in enumerate(ths):
-            if j == me:
-                new_th[j] = th.snap()
-            elif (th.state, th.blocked_on) != waits[j]:
-                new_th[j] = th.snap()
-                writes.add(("th", j))  # woke it (a lock handoff)
+        new_th = list(parent[_THREADS])
+        new_th[me] = ths[me].snap()
+        for e in events:  # another thread changes by being woken (a lock handoff, fork's end) or reaped
+            if type(e) is Wake:
+                j = self._index[e.thread]
+                if j != me:
+                    new_th[j] = ths[j].snap()
+                    writes.add(("th", j))
+            elif type(e) is OpDone:  # a group exit (exit.reap_group) ends the process's other threads
+                for j, th in enumerate(ths):
+                    if j != me:
+                        ts = th.snap()
+                        if ts != new_th[j]:
+                            new_th[j] = ts
+                            writes.add(("th", j))
         out[_THREADS] = tuple(new_th)
         reported = parent[_REPORTED]
         if len(reported) != len(m.reported):
@@ -225,21 +226,61 @@ class KernelTracker:
             return GLOBAL
         rcu = False
         for e in events:
-            if isinstance(e, Violation):
-                return GLOBAL
-            if isinstance(e, RcuFree):
+            if type(e) is Violation or type(e) is Segv:
+                return GLOBAL  # a fatal signal: the process's other threads read it (exit.group_killed)
+            if type(e) is RcuFree:
                 rcu = True  # a grace period ended: it read every thread's RCU state
         me = self._me
-        reads = self._reads
+        acc = self._reads
+        acc.discard(RCU)  # RCU is measured per thread below
         writes = self._writes
-        reads.add(("th", me))
+        acc.add(("th", me))
         t = self.m.threads[me]
-        if (t.rcu_depth, t.rcu_qs) != self._rcu:
+        rw = (t.rcu_depth, t.rcu_qs) != self._rcu
+        if rw:
             writes.add(("rcu", me))  # entered or left a read-side section
-        if rcu or before[_RCU] != after[_RCU]:
-            reads.add(("rcu", "*"))  # call_rcu / a grace period: every thread's RCU state
-            writes.add(RCU_QUEUE)
-        return Footprint(reads, writes, False)
+        ra = rcu or before[_RCU] != after[_RCU]
+        if ra:
+            writes.add(RCU_QUEUE)  # call_rcu / a grace period: read every thread's RCU state
+        acc |= writes
+        return Footprint(acc, writes, ra, rw)
+
+
+class Footprint:
+    """What one step read (`acc`, with its writes) and wrote (`w`), as object keys.
+
+    `rcu_all`: it read every thread's RCU state (call_rcu, a grace period);
+    `rcu_w`: it changed its own (entered or left a read-side section).
+    """
+
+    __slots__ = ("acc", "glob", "rcu_all", "rcu_w", "w")
+
+    def __init__(self, acc: set[Key], w: set[Key], rcu_all: bool = False, rcu_w: bool = False, glob: bool = False):
+        self.acc = acc
+        self.w = w
+        self.rcu_all = rcu_all
+        self.rcu_w = rcu_w
+        self.glob = glob
+
+    def conflicts(self, other: Footprint) -> bool:
+        """Dependent: one writes what the other reads or writes (or either is global)."""
+        if self.glob or other.glob:
+            return True
+        if not self.w.isdisjoint(other.acc) or not other.w.isdisjoint(self.acc):
+            return True
+        return (self.rcu_all and other.rcu_w) or (other.rcu_all and self.rcu_w)
+
+    def is_local(self, me: int) -> bool:
+        """Thread-local: wrote nothing shared and read nothing but thread `me`'s own state."""
+        return not self.glob and not self.w and len(self.acc) == 1 and ("th", me) in self.acc
+
+    def __repr__(self) -> str:
+        if self.glob:
+            return "Footprint(global)"
+        return f"Footprint(reads={sorted(map(str, self.acc - self.w))}, writes={sorted(map(str, self.w))})"
+
+
+GLOBAL = Footprint(set(), set(), glob=True)
 
 
 def _resnap(
