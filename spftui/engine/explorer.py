@@ -51,6 +51,7 @@ from . import narrate as story
 from .footprint import Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
 from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
+from .store import CompactStore
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -85,7 +86,7 @@ class Search:
         self.sc = sc
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
-        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16)
+        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
         self.compact = compact
         self.tracker = KernelTracker(self.m, enabled=reduction or local)
         self.reduction = reduction and self.tracker.enabled
@@ -93,7 +94,7 @@ class Search:
         self.local = local and self.tracker.enabled
         self.quiet: dict[str, bool] = {}
         self.notes: list[str] = []
-        self.visited: dict[Any, int] = {}
+        self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
         if (reduction or local) and not self.tracker.enabled:
             self.notes.append("reductions off: the machine's snapshot layout is not the one por.py knows")
         self.max_states = max_states
@@ -212,7 +213,8 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     m.restore(snap0)
     cur = snap0  # the snapshot of the state the machine holds
     key0 = fpr(snap0)
-    visited: dict[Any, int] = {key0: 0}
+    visited: Any = CompactStore(len(m.threads)) if s.compact else {}
+    visited[key0] = 0
     s.visited = visited
     on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
     stats.states = 1
@@ -548,7 +550,10 @@ def store_figures(s: Search, states: int) -> dict[str, Any]:
 
     v = s.visited
     bits = 8 * s.fingerprint.digest_size
-    size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0
+    if isinstance(v, CompactStore):
+        size = v.nbytes()
+    else:
+        size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0
     return {
         "digest_bits": bits,
         "bytes_per_state": round(size / len(v), 1) if v else 0.0,

@@ -263,19 +263,21 @@ def layout_ok(m: Machine) -> bool:
 class Fingerprinter:
     """128-bit digests of states: value-based, identical in every process."""
 
-    def __init__(self, key_len: int | None = KEY_LEN, digest_size: int = 16) -> None:
+    def __init__(self, key_len: int | None = KEY_LEN, digest_size: int = 16, as_int: bool = False) -> None:
         self.key_len = key_len
         self.digest_size = digest_size
+        self.as_int = as_int  # a nonzero int (store.CompactStore's keys) instead of bytes
         self._buf = io.BytesIO()
         self._pickler = pickle.Pickler(self._buf, 5)
         self._pickler.fast = True  # no memo: the bytes depend on values, not object identity
 
-    def __call__(self, snap: tuple[Any, ...]) -> bytes:
+    def __call__(self, snap: tuple[Any, ...]) -> Any:
         buf = self._buf
         buf.seek(0)
         buf.truncate()
         self._pickler.dump(snap[: self.key_len] if self.key_len is not None else snap)
-        return hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
+        d = hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
+        return (int.from_bytes(d, "little") or 1) if self.as_int else d
 
 
 class Tracker:
