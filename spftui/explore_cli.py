@@ -15,6 +15,7 @@ stderr when it is a terminal (never with --json).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -214,7 +215,9 @@ def run_explore(args: argparse.Namespace) -> int:
         policies = _policies(args.policy, sc.policy, "--policy")
     except (ScenarioError, BadArgs) as e:
         return _error(e)
-    results = _run_policies(sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty())
+    results = _run_policies(
+        sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty(), json_lines=args.json
+    )
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
@@ -237,7 +240,13 @@ def run_explore(args: argparse.Namespace) -> int:
 
 
 def _run_policies(
-    sc: Scenario, policies: tuple[str, ...], reuse: str | None, jobs: int, opts: dict[str, Any], live: bool
+    sc: Scenario,
+    policies: tuple[str, ...],
+    reuse: str | None,
+    jobs: int,
+    opts: dict[str, Any],
+    live: bool,
+    json_lines: bool = False,
 ) -> list[Result]:
     from .engine.explorer import explore
     from .engine.matrix import explore_policies
@@ -247,9 +256,10 @@ def _run_policies(
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
             return explore_policies(sc, policies, reuse, jobs, opts)
     results = []
-    with _Live(live) as show:
+    with _Live(live, json_lines) as show:
         for policy in policies:
-            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, **opts)
+            found = functools.partial(show.found, policy)
+            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, found=found, **opts)
             results.append(r)
             if r.stop == "interrupted":
                 break
@@ -257,11 +267,15 @@ def _run_policies(
 
 
 class _Live:
-    """A one-line Rich progress display on stderr (or nothing)."""
+    """Progress on stderr: a one-line Rich display on a terminal, JSON lines
+    with --json (one a second, and one per oracle kind as soon as it is
+    found), or nothing."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, json_lines: bool = False) -> None:
         self.enabled = enabled
         self.status: Any = None
+        self.json_lines = json_lines
+        self._next_line = 0.0
 
     def __enter__(self) -> _Live:
         if self.enabled:
@@ -279,12 +293,35 @@ class _Live:
         if self.status is not None:
             self.status.update(s)
 
+    def found(self, policy: str, kind: str, phase: str, seconds: float) -> None:
+        """A kind was found: say so now, before the proof of the other kinds ends."""
+        if self.json_lines:
+            line = {"event": "found", "policy": policy, "kind": kind, "phase": phase, "seconds": round(seconds, 3)}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+        elif self.status is not None:
+            self.status.console.print(
+                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on"
+            )
+        else:
+            print(
+                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on", file=sys.stderr
+            )
+
     def update(self, p: Progress) -> None:
+        if self.json_lines and p.seconds >= self._next_line:
+            self._next_line = p.seconds + 1.0
+            line = {
+                "event": "progress", "policy": p.policy, "phase": p.phase, "states": p.states,
+                "transitions": p.transitions, "states_per_second": round(p.states / p.seconds) if p.seconds else 0,
+                "depth": p.depth, "queue": p.frontier, "seconds": round(p.seconds, 1), "found": list(p.found),
+            }  # fmt: skip
+            print(json.dumps(line), file=sys.stderr, flush=True)
         if self.status is not None:
             rate = p.transitions / p.seconds if p.seconds > 0 else 0.0
             found = f", found {', '.join(p.found)}" if p.found else ""
             self.status.update(
-                f"{p.policy} · {p.phase}: {p.states:,} states, {rate:,.0f} steps/s, depth {p.depth}, "
+                f"{p.policy} · {p.phase}: {p.states:,} states, {p.states / max(p.seconds, 1e-9):,.0f} states/s, "
+                f"{rate:,.0f} steps/s, depth {p.depth}, "
                 f"frontier {p.frontier:,}, {p.seconds:.1f} s{found}  (Ctrl-C stops)"
             )
 

@@ -20,10 +20,12 @@ Searches
                 fewest preemptions (a preemption switches away from a thread
                 that could have continued). States are cached per (state,
                 last thread) with the preemption budget left.
-    auto        exhaustive for the verdicts, then bounded with bounds 0, 1,
-                ... for each kind found, so its counterexample has the fewest
-                preemptions. With `first`: bounds 0 and 1, then exhaustive,
-                stopping at the first violation.
+    auto        answers first: bounded with bounds 0 and 1 (each kind found
+                is reported at once through `found`), then the exhaustive
+                proof for the verdicts, then bounded with higher bounds for
+                each kind found only there, so every counterexample has the
+                fewest preemptions. With `first`: the same, stopping at the
+                first violation.
     random/pct  seeded random or PCT schedules (see `sampling.py`); the
                 counterexamples they find are then shortened by the bounded
                 search (fewest preemptions).
@@ -82,8 +84,10 @@ class Search:
         reduction: bool = True,
         local: bool = True,
         compact: bool = False,
+        found: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.sc = sc
+        self.on_found = found  # called with (kind, phase, seconds) when a kind is first found
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
@@ -160,7 +164,10 @@ class Search:
             old = self.found.get(kind)
             if old is None or (preemptions is not None and (old[1] is None or preemptions < old[1])):
                 self.found[kind] = ((*path, t), preemptions, e.thread, e.detail, self.m.last_label)
-                self.found_seconds.setdefault(kind, self.elapsed())
+                if kind not in self.found_seconds:
+                    self.found_seconds[kind] = self.elapsed()
+                    if self.on_found is not None:
+                        self.on_found(kind, self.phase, self.found_seconds[kind])
 
 
 def preemptions_of(m: Machine, snap0: tuple[Any, ...], choices: tuple[int, ...] | list[int]) -> int:
@@ -413,6 +420,7 @@ def explore(
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    found: Callable[[str, str, float], None] | None = None,
 ) -> Result:
     """Explore `scenario` under `policy` (default: the scenario's) and `reuse`.
 
@@ -432,7 +440,10 @@ def explore(
                 (the result gives the collision-probability estimate)
     first       stop at the first violation (SPIN/TLC style): small bounds
                 first, so it has few preemptions; other kinds stay "unknown"
+                (without it, auto mode searches bounds 0..`bound`, default 1,
+                before the exhaustive proof too: answers first)
     progress    called with a `Progress` about ten times a second
+    found       called with (kind, phase, seconds) as soon as a kind is first found
     cancelled   polled; returning True stops the search like a timeout
 
     Ctrl-C (KeyboardInterrupt) stops the search too: the result says
@@ -462,7 +473,7 @@ def explore(
         return r
     s = Search(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
-        reduction=reduction, local=local, compact=compact,
+        reduction=reduction, local=local, compact=compact, found=found,
     )  # fmt: skip
     main = Stats()
     side = Stats()  # the bounded searches that look for counterexamples with few preemptions
@@ -471,13 +482,18 @@ def explore(
     used = "bounded" if mode == "bounded" else "exhaustive"
     reached: int | None = None
     try:
-        if mode == "bounded" or first:
+        if mode in ("bounded", "auto"):  # answers first: few preemptions find most bugs fast
             top = bound if bound is not None else (2 if mode == "bounded" else 1)
             for b in range(top + 1):
                 s.phase = f"bounded {b}"
                 st = Stats()
                 try:
                     done = bounded(s, st, b, frozenset() if first else None)
+                except Stop as e:
+                    if mode != "auto" or e.reason != "max-states":
+                        raise
+                    b -= 1  # bound b was not searched through
+                    break  # the warm-up outgrew the cap: on to the exhaustive search
                 finally:
                     _add(side, st)
                     reached = b
@@ -502,14 +518,14 @@ def explore(
     except Stop as e:
         stop = e.reason
         if stop == "found":
-            if not main.transitions:
-                main, used = attrs.evolve(side), "bounded"
             try:
                 _minimise(s, side, reached)
             except (Stop, KeyboardInterrupt):
                 pass
     except KeyboardInterrupt:
         stop = "interrupted"
+    if not complete and not main.transitions and side.transitions:  # stopped before the exhaustive search began
+        main, used = attrs.evolve(side), "bounded"
     if complete and stop != "complete":
         stop = "complete"  # only the counterexample minimisation was cut
     seconds = s.elapsed()
