@@ -2,7 +2,8 @@
 
 The search-mode replacement of `por.Tracker`: no class swapping, no per-read
 hooks. After a step, `Machine.touched` names every object it read or wrote
-(("f", pfn), ("t", table), ("mm", name) for an mm and its VMAs, ("tlb", cpu),
+(("f", pfn), ("t", table), ("mm", name) for an mm and its VMAs, ("shadow", name)
+for its lost-write shadow memory, ("tlb", cpu),
 ("swap", offset), ALLOC for the allocators, RCU); tests/engine/
 test_footprints.py checks it against `por.Tracker`'s measured reads for
 every step of every bundled scenario under every policy.
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..kernel.events import OpDone, RcuFree, Segv, Violation, Wake
 from ..kernel.machine import ALLOC, RCU, SNAPSHOT_FIELDS
-from ..kernel.state import Frame, PteTable, Vma
+from ..kernel.state import Frame, Mm, PteTable, Vma
 from . import por
 from .por import (
     _FRAMES,
@@ -58,6 +59,9 @@ _ALLOCATORS = frozenset(
     SNAPSHOT_FIELDS.index(n)
     for n in ("free_pfns", "free_tables", "free_vmas", "anon_vma_next", "free_swap", "swap_next")
 )
+
+
+_SHADOW = Mm.SNAP_FIELDS.index("shadow")
 
 
 class KernelTracker:
@@ -122,7 +126,7 @@ class KernelTracker:
                 fr.add(k[1])
             elif kind == "t":
                 tb.add(k[1])
-            elif kind == "mm":
+            elif kind == "mm" or kind == "shadow":
                 names.add(k[1])
             elif kind == "tlb":
                 tl.add(k[1])
@@ -141,7 +145,7 @@ class KernelTracker:
                 if n in names:
                     s2 = m.mms[n].snap()
                     if s2 != s:
-                        writes.add(("mm", n))
+                        _mm_writes(n, s, s2, writes)
                         s = s2
                 new.append((n, s))
             out[_MMS] = tuple(new)
@@ -212,7 +216,9 @@ class KernelTracker:
             if j >= len(a) or j >= len(b) or a[j] != b[j]:
                 writes.update(("mm", s[0]) for s in (a[j] if j < len(a) else None, b[j] if j < len(b) else None) if s)
         ma, mb = dict(parent[_MMS]), dict(snap[_MMS])
-        writes.update(("mm", n) for n in ma.keys() | mb.keys() if ma.get(n) != mb.get(n))
+        for n in ma.keys() | mb.keys():
+            if ma.get(n) != mb.get(n):
+                _mm_writes(n, ma.get(n), mb.get(n), writes)
         ta, tb = parent[_THREADS], snap[_THREADS]
         writes.update(("th", j) for j in range(len(ta)) if j != self._me and ta[j] != tb[j])
         if any(parent[i] != snap[i] for i in _ALLOCATORS) or len(parent[_VMAS]) != len(snap[_VMAS]):
@@ -305,6 +311,18 @@ def _resnap(
     for i in range(n, len(old)):
         _wrote(kind, i, old[i], None, writes)
     return tuple(out)
+
+
+def _mm_writes(name: str, a: Any, b: Any, writes: set[Key]) -> None:
+    """An mm's snapshot changed: its shadow (the lost-write oracle's memory) is
+    the key ("shadow", name), every other field ("mm", name)."""
+    if a is None or b is None:
+        writes.update((("mm", name), ("shadow", name)))
+        return
+    if a[_SHADOW] != b[_SHADOW]:
+        writes.add(("shadow", name))
+    if a[:_SHADOW] != b[:_SHADOW] or a[_SHADOW + 1 :] != b[_SHADOW + 1 :]:
+        writes.add(("mm", name))
 
 
 def _wrote(kind: str, i: int, a: Any, b: Any, writes: set[Key]) -> None:

@@ -45,7 +45,7 @@ def addr_of(vpn: int) -> str:
 def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     """Keep the ground-truth rmap; check what a newly present PTE shows."""
     key = (mm.name, vpn)
-    m.touched.add(("mm", mm.name))  # check_visible reads the shadow
+    m.touched.add(("shadow", mm.name))  # check_visible reads the shadow
     if pte_present(old) and not pte_special(old):
         m.touched.add(("f", pte_pfn(old)))
         m.frames[pte_pfn(old)].ptes.discard(key)
@@ -74,7 +74,7 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
 
     `how` says what made it visible: a sentence, or the PTE just installed.
     """
-    m.touched.add(("mm", mm.name))
+    m.touched.add(("shadow", mm.name))  # the lost-write oracle's state: a key apart from the mm's
     expect = mm.shadow.get(vpn)
     if expect is None:
         expect = [0] * m.nwords
@@ -100,6 +100,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
     pte = m.pte_lookup(mm, vpn)
     if pte == 0:
         return
+    m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     if words is None:
         words = mm.shadow[vpn] = [0] * m.nwords
@@ -108,6 +109,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
     for other, ovpn in sorted(f.ptes):
         if other == mm.name:
             continue
+        m.touched.add(("shadow", other))
         omm = m.mms[other]
         theirs = omm.shadow.get(ovpn)
         want = theirs[word] if theirs is not None else 0
@@ -135,6 +137,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
 def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int) -> None:
     """A completed read must return the last completed write (a read through a
     stale TLB entry racing with a zap may see either the old data or zero)."""
+    m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     want = words[word] if words is not None else 0
     if value != want and m.pte_lookup(mm, vpn) != 0:
@@ -324,6 +327,7 @@ def final_check(m: Machine) -> None:
     """When every thread is done: memory, counts and tables all agree."""
     for mm in m.mms.values():
         m.touched.add(("mm", mm.name))
+        m.touched.add(("shadow", mm.name))
         if not mm.exists:
             continue
         for vpn in sorted(mm.shadow):

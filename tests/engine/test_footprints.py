@@ -35,8 +35,8 @@ def kernel_keys(m: Machine, k: por.Key, before: Machine | None = None) -> list[p
         return [(kind, k[1])]
     if kind == "v":
         return [("mm", m.vmas[k[1]].mm)]
-    if kind == "mm":
-        return [("mm", k[1])]
+    if kind == "mm":  # the lost-write oracle's shadow memory has a key of its own
+        return [("shadow", k[1])] if k[2] == "shadow" else [("mm", k[1])]
     if kind == "tlb":
         return [("tlb", i) for i in range(len(m.tlbs))] if k[1] == "*" else [("tlb", k[1])]
     if kind in ("free", "anon_vma_next"):
