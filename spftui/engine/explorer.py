@@ -250,11 +250,8 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         track = reduce and (bool(sleep) or bool(todo) or local)
         nrep = len(m.reported)  # a violation is reported once: it grows the set
         if track:
-            tracker.begin(t)
-            try:
-                events = m.step(t)
-            finally:
-                tracker.end()
+            tracker.begin(t)  # (KernelTracker.end has nothing to undo)
+            events = m.step(t)
             snap = tracker.snapshot(node[0], events)
         else:
             events = m.step(t)

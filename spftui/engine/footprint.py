@@ -293,10 +293,20 @@ def _resnap(
     old: tuple[Any, ...], objs: list[Any], idxs: set[int], snap: Any, kind: str, writes: set[Key]
 ) -> tuple[Any, ...]:
     """`old` with the objects at `idxs` (and any added) snapshotted again; the
-    changed ones are added to `writes` as (kind, index), a VMA as its mm."""
+    changed ones are added to `writes` as (kind, index), a VMA as its mm.
+    Nothing changed: `old` itself (identity lets restores and compares skip it)."""
     n = len(objs)
-    if not idxs and n == len(old):
-        return old
+    if n == len(old):
+        out = None
+        for i in idxs:
+            if i < n:
+                s = snap(objs[i])
+                if s != old[i]:
+                    _wrote(kind, i, old[i], s, writes)
+                    if out is None:
+                        out = list(old)
+                    out[i] = s
+        return old if out is None else tuple(out)
     out = list(old[:n])
     out += [None] * (n - len(out))
     for i in idxs:
