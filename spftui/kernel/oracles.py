@@ -45,7 +45,6 @@ def addr_of(vpn: int) -> str:
 def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     """Keep the ground-truth rmap; check what a newly present PTE shows."""
     key = (mm.name, vpn)
-    m.touched.add(("shadow", mm.name))  # check_visible reads the shadow
     if pte_present(old) and not pte_special(old):
         m.touched.add(("f", pte_pfn(old)))
         m.frames[pte_pfn(old)].ptes.discard(key)

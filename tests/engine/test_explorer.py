@@ -303,6 +303,7 @@ def test_measured_footprints_cover_the_kernels_touched_keys() -> None:
                     if fp.glob:
                         continue
                     mine = {k[:2] for k in fp.acc} | {("mm", m.vmas[k[1]].mm) for k in fp.acc if k[0] == "v"}
+                    mine |= {("shadow", k[1]) for k in fp.acc if k[0] == "mm" and k[2] == "shadow"}
                     kinds = {k[0] for k in fp.acc}
                     for key in m.touched:
                         if key[0] == "alloc":
