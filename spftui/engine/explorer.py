@@ -246,8 +246,8 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         if cur is not node[0]:
             restore_changed(m, cur, node[0])
         sleep: dict[int, Footprint] = node[2]
-        # The footprint matters to filter a sleep set, to join one, or to find a thread-local step.
-        track = reduce and (bool(sleep) or bool(todo) or local)
+        # The footprint matters to find a thread-local step, or (sleep sets) to filter or join a sleep set.
+        track = local or (reduce and (bool(sleep) or bool(todo)))
         nrep = len(m.reported)  # a violation is reported once: it grows the set
         if track:
             tracker.begin(t)  # (KernelTracker.end has nothing to undo)
@@ -278,12 +278,12 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                         visited[node[3]] = 0  # nothing left for a revisit
                 else:
                     quiet.pop(node[0][_THREADS][t][2], None)
-            if sleep:
+            if sleep:  # (empty without sleep sets)
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
                         child_sleep[u] = f
                         mask |= 1 << u
-            if todo:
+            if todo and reduce:
                 sleep[t] = fp
         old = visited.get(key)
         if old is None:
