@@ -15,6 +15,7 @@ stderr when it is a terminal (never with --json).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -23,6 +24,8 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from .engine.explorer import Progress, Result
     from .engine.matrix import MatrixRow
     from .scenario.model import Scenario
@@ -88,6 +91,12 @@ def add_explore_parser(subparsers: Any) -> None:
         "--force", action="store_true", help="with --save: replace existing files (default: NAME.2.schedule.toml, …)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the exhaustive search to FILE every 10 s and when it stops (Ctrl-C, --timeout, --max-states)",
+    )
+    p.add_argument("--resume", metavar="FILE", help="continue the exhaustive search saved in FILE (same options)")
     p.set_defaults(func=run_explore)
 
 
@@ -206,6 +215,8 @@ def run_explore(args: argparse.Namespace) -> int:
             "reduction": not args.no_reduction,
             "local": not args.no_local,
             "compact": args.compact,
+            "checkpoint": args.checkpoint,
+            "resume": args.resume,
         }
         jobs = _int(args.jobs, "--jobs", 1) or 1
         save = None if args.no_save else args.save
@@ -213,11 +224,20 @@ def run_explore(args: argparse.Namespace) -> int:
             raise BadArgs(f"--save: no such directory: '{save}'")
         sc = _load(args.scenario)
         policies = _policies(args.policy, sc.policy, "--policy")
+        if (args.checkpoint or args.resume) and len(policies) > 1:
+            raise BadArgs("--checkpoint/--resume: one search at a time (give one --policy)")
     except (ScenarioError, BadArgs) as e:
         return _error(e)
-    results = _run_policies(
-        sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty(), json_lines=args.json
-    )
+    from .engine.explorer import ExploreError
+
+    try:
+        with _soft_interrupt(args.checkpoint is not None) as cancelled:
+            results = _run_policies(
+                sc, policies, args.reuse, jobs, opts,
+                live=not args.json and sys.stderr.isatty(), json_lines=args.json, cancelled=cancelled,
+            )  # fmt: skip
+    except ExploreError as e:
+        return _error(e)
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
@@ -247,6 +267,7 @@ def _run_policies(
     opts: dict[str, Any],
     live: bool,
     json_lines: bool = False,
+    cancelled: Callable[[], bool] | None = None,
 ) -> list[Result]:
     from .engine.explorer import explore
     from .engine.matrix import explore_policies
@@ -259,11 +280,34 @@ def _run_policies(
     with _Live(live, json_lines) as show:
         for policy in policies:
             found = functools.partial(show.found, policy)
-            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, found=found, **opts)
+            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, found=found, cancelled=cancelled, **opts)
             results.append(r)
             if r.stop == "interrupted":
                 break
     return results
+
+
+@contextlib.contextmanager
+def _soft_interrupt(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """With --checkpoint, the first Ctrl-C asks the search to stop between two
+    transitions, so the checkpoint it writes then is whole; a second one
+    interrupts at once (the last periodic checkpoint stays)."""
+    asked = [False]
+    if not enabled:
+        yield lambda: False
+        return
+    import signal
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class _Live:

@@ -88,6 +88,12 @@ class Search:
     ) -> None:
         self.sc = sc
         self.on_found = found  # called with (kind, phase, seconds) when a kind is first found
+        self.checkpoint: str | None = None  # where the exhaustive search saves itself (resume.py)
+        self.checkpoint_every = 10.0  # seconds between checkpoints
+        self.ident = ""  # resume.identity of this search
+        self.resumed: dict[str, Any] | None = None  # a loaded checkpoint, consumed by _exhaustive
+        self.saver: Callable[[], dict[str, Any]] | None = None  # the running exhaustive search's state
+        self._next_save = 0.0
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
@@ -130,15 +136,20 @@ class Search:
             self._budget = CHECK_EVERY
             self.check(stats, len(stack), sum(len(n[1]) for n in stack))
         if stats.states >= self.max_states:
+            self.save()
             raise Stop("max-states")
 
     def check(self, stats: Stats, depth: int, frontier: int) -> None:
         """Called every CHECK_EVERY transitions: limits, cancellation, progress."""
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
+            self.save()
             raise Stop("timeout")
         if self.cancelled is not None and self.cancelled():
+            self.save()
             raise Stop("interrupted")
+        if self.checkpoint is not None and self.saver is not None and now >= self._next_save:
+            self.save()
         if self.progress is not None and now >= self._next_report:
             self._next_report = now + 0.1
             self.progress(
@@ -153,6 +164,15 @@ class Search:
                     tuple(sorted(self.found)),
                 )
             )
+
+    def save(self) -> None:
+        """Write a checkpoint of the exhaustive search (called between transitions only)."""
+        if self.checkpoint is None or self.saver is None:
+            return
+        from .resume import save
+
+        save(self.checkpoint, self.ident, self.saver())
+        self._next_save = time.monotonic() + self.checkpoint_every
 
     def note(self, events: list[Event], path: list[int], t: int, preemptions: int | None) -> None:
         """Record the violations in a step's events: the first find per kind, or one
@@ -217,18 +237,32 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     reduce = s.reduction
     local = s.local
     snap0 = s.snap0
-    m.restore(snap0)
-    cur = snap0  # the snapshot of the state the machine holds
-    key0 = fpr(snap0)
-    visited: Any = CompactStore(len(m.threads)) if s.compact else {}
-    visited[key0] = 0
-    s.visited = visited
-    on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
-    stats.states = 1
     quiet = s.quiet  # labels whose last step was thread-local: tried first
-    # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
-    stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
-    path: list[int] = []
+    r = s.resumed
+    if r is None:
+        m.restore(snap0)
+        cur = snap0  # the snapshot of the state the machine holds
+        key0 = fpr(snap0)
+        visited: Any = CompactStore(len(m.threads)) if s.compact else {}
+        visited[key0] = 0
+        on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
+        stats.states = 1
+        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
+        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
+        path: list[int] = []
+    else:  # a checkpoint (resume.py): the search as it was between two transitions
+        s.resumed = None
+        visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
+        for k, v in r["stats"].items():
+            setattr(stats, k, v)
+        quiet.update(r["quiet"])
+        cur = stack[-1][0] if stack else snap0
+        m.restore(cur)
+    s.visited = visited
+    s.saver = lambda: {
+        "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "stats": attrs.asdict(stats),
+        "quiet": quiet, "found": s.found, "found_seconds": s.found_seconds,
+    }  # fmt: skip
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -418,6 +452,8 @@ def explore(
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     found: Callable[[str, str, float], None] | None = None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
 ) -> Result:
     """Explore `scenario` under `policy` (default: the scenario's) and `reuse`.
 
@@ -441,6 +477,10 @@ def explore(
                 before the exhaustive proof too: answers first)
     progress    called with a `Progress` about ten times a second
     found       called with (kind, phase, seconds) as soon as a kind is first found
+    checkpoint  a file the exhaustive search saves itself to every 10 s and when
+                it stops at a limit or is cancelled (resume.py)
+    resume      a checkpoint file to continue from (the same search: scenario,
+                policy, reuse and options); the bounded warm-up is not repeated
     cancelled   polled; returning True stops the search like a timeout
 
     Ctrl-C (KeyboardInterrupt) stops the search too: the result says
@@ -448,6 +488,8 @@ def explore(
     """
     sc = scenario.with_policy(policy, reuse)
     _check_args(sc.policy, mode, max_states, timeout, bound, runs, depth, jobs)
+    if (checkpoint is not None or resume is not None) and mode not in ("auto", "exhaustive"):
+        raise ExploreError(f"checkpoints are of the exhaustive search (mode auto or exhaustive), not mode {mode}")
     if mode in ("random", "pct"):
         from .sampling import random_search
 
@@ -472,6 +514,19 @@ def explore(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
         reduction=reduction, local=local, compact=compact, found=found,
     )  # fmt: skip
+    if checkpoint is not None or resume is not None:
+        from . import resume as ckpt
+
+        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first}
+        s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
+        s.checkpoint = checkpoint
+        if resume is not None:
+            try:
+                s.resumed = ckpt.load(resume, s.ident)
+            except ckpt.ResumeError as e:
+                raise ExploreError(str(e)) from None
+            s.found.update(s.resumed["found"])
+            s.found_seconds.update(s.resumed["found_seconds"])
     main = Stats()
     side = Stats()  # the bounded searches that look for counterexamples with few preemptions
     complete = False
@@ -479,7 +534,7 @@ def explore(
     used = "bounded" if mode == "bounded" else "exhaustive"
     reached: int | None = None
     try:
-        if mode in ("bounded", "auto"):  # answers first: few preemptions find most bugs fast
+        if mode == "bounded" or (mode == "auto" and s.resumed is None):  # answers first: few preemptions find most
             top = bound if bound is not None else (2 if mode == "bounded" else 1)
             for b in range(top + 1):
                 s.phase = f"bounded {b}"
