@@ -5,7 +5,7 @@ hooks. After a step, `Machine.touched` names every object it read or wrote
 (("f", pfn), ("t", table), ("mm", name) for an mm and its VMAs, ("shadow", name)
 for its lost-write shadow memory, ("tlb", cpu),
 ("swap", offset), ALLOC for the allocators, RCU); tests/engine/
-test_footprints.py checks it against `por.Tracker`'s measured reads for
+test_touched_complete.py checks it against `por.Tracker`'s measured reads for
 every step of every bundled scenario under every policy.
 
 reads   every touched object, plus the thread's own state ("th", me)

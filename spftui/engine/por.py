@@ -4,7 +4,7 @@ layout, restores and state fingerprints for the explorer's exhaustive search.
 The search takes a step's footprint from the kernel's own recording,
 `Machine.touched` (`footprint.KernelTracker`: no per-read hooks). The
 `Tracker` here measures it independently, per field, by watching every read;
-tests/engine/test_footprints.py runs both on every step of every bundled
+tests/engine/test_touched_complete.py runs both on every step of every bundled
 scenario under every policy and fails on any object `touched` misses. How
 the Tracker measures:
 
