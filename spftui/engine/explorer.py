@@ -514,6 +514,8 @@ def explore(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
         reduction=reduction, local=local, compact=compact, found=found,
     )  # fmt: skip
+    if compact and len(s.m.threads) > 64:
+        raise ExploreError(f"--compact stores sleep masks of up to 64 threads; the scenario has {len(s.m.threads)}")
     if checkpoint is not None or resume is not None:
         from . import resume as ckpt
 
