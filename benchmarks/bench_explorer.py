@@ -167,7 +167,8 @@ def against(args: argparse.Namespace) -> dict[str, Any]:
     """The --reach figures of DIR and of this tree, each in a fresh process, with ratios."""
     out: dict[str, Any] = {}
     for name, tree in (("before", Path(args.against).resolve()), ("after", ROOT)):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--reach", "--repeat", str(args.repeat)]
+        # each tree's own copy of this script: its cold runs start in that tree (python -m puts the cwd first)
+        cmd = [sys.executable, str(tree / "benchmarks" / "bench_explorer.py"), "--reach", "--repeat", str(args.repeat)]
         cmd += ["--max-states", str(args.max_states)] + (["--long"] if args.long else [])
         env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree, check=True)
