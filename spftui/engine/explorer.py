@@ -536,7 +536,7 @@ def explore(
     used = "bounded" if mode == "bounded" else "exhaustive"
     reached: int | None = None
     try:
-        if mode == "bounded" or (mode == "auto" and s.resumed is None):  # answers first: few preemptions find most
+        if mode == "bounded" or ((mode == "auto" or first) and s.resumed is None):  # answers first: bounds 0, 1
             top = bound if bound is not None else (2 if mode == "bounded" else 1)
             for b in range(top + 1):
                 s.phase = f"bounded {b}"
