@@ -133,9 +133,12 @@ class KernelTracker:
             elif kind == "swap":
                 swap = True
         out = list(parent)
-        out[_FRAMES] = _resnap(parent[_FRAMES], m.frames, fr, Frame.snap, "f", writes)
-        out[_TABLES] = _resnap(parent[_TABLES], m.tables, tb, PteTable.snap, "t", writes)
-        out[_TLBS] = _resnap(parent[_TLBS], m.tlbs, tl, _tlb_snap, "tlb", writes)
+        if fr or len(out[_FRAMES]) != len(m.frames):
+            out[_FRAMES] = _resnap(out[_FRAMES], m.frames, fr, Frame.snap, "f", writes)
+        if tb or len(out[_TABLES]) != len(m.tables):
+            out[_TABLES] = _resnap(out[_TABLES], m.tables, tb, PteTable.snap, "t", writes)
+        if tl or len(out[_TLBS]) != len(m.tlbs):
+            out[_TLBS] = _resnap(out[_TLBS], m.tlbs, tl, _tlb_snap, "tlb", writes)
         if names:
             mms = parent[_MMS]
             if len(mms) != len(m.mms):
