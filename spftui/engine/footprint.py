@@ -16,7 +16,9 @@ writes  the touched objects whose snapshot changed (found while the snapshot
         thread ("th", j), and RCU as `por.Tracker` records it (("rcu", me)
         for entering/leaving a read section; call_rcu and an ended grace
         period read ("rcu", "*") and write the callback queue)
-global  a step that reports a violation
+global  a step that reports a violation, takes a fatal signal or ends a
+        process's threads in a group exit (exit.group_killed and
+        reap_group read every thread of the process: no key names that)
 
 Object granularity is coarser than the tracker's fields (two steps touching
 one mm conflict when either changes it), so sleep sets prune a little less;
@@ -28,8 +30,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.events import OpDone, RcuFree, Segv, Violation, Wake
+from ..kernel.exit import KILLED
 from ..kernel.machine import ALLOC, RCU, SNAPSHOT_FIELDS
-from ..kernel.state import Frame, Mm, PteTable, Vma
+from ..kernel.state import DONE, Frame, Mm, PteTable, Vma
 from . import por
 from .por import (
     _FRAMES,
@@ -237,6 +240,10 @@ class KernelTracker:
         for e in events:
             if type(e) is Violation or type(e) is Segv:
                 return GLOBAL  # a fatal signal: the process's other threads read it (exit.group_killed)
+            if type(e) is OpDone and _killed(self.m.threads[self._me]):
+                # a group exit: reap_group read (and ended) the state of every thread
+                # of the process, which no footprint key names
+                return GLOBAL
             if type(e) is RcuFree:
                 rcu = True  # a grace period ended: it read every thread's RCU state
         me = self._me
@@ -324,6 +331,10 @@ def _resnap(
     for i in range(n, len(old)):
         _wrote(kind, i, old[i], None, writes)
     return tuple(out)
+
+
+def _killed(t: Any) -> bool:
+    return t.state == DONE and KILLED in t.result
 
 
 def _mm_writes(name: str, a: Any, b: Any, writes: set[Key]) -> None:

@@ -132,3 +132,31 @@ def test_the_check_fails_on_a_missing_record(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(machine.Machine, "vma_lookup", forgetful)
     _, found = walk(ROOT / "scenarios" / "cow_lost_write.toml", "classic")
     assert any("not in touched" in p for p in found)
+
+
+def test_a_group_exit_is_dependent_with_every_step() -> None:
+    """A thread that finishes its op after another thread of its process took
+    SIGSEGV exits and reaps the process's threads in user space: it read their
+    states, which no key names, so its step is global (as the fatal one is)."""
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml").with_policy("classic", None)
+    m = build_machine(sc)
+    ktracker = KernelTracker(m)
+    fpr = por.Fingerprinter()
+    s0 = m.snapshot()
+    seen, stack, reaps = {fpr(s0)}, [s0], 0
+    while stack and reaps < 3:
+        s = stack.pop()
+        m.restore(s)
+        for t in m.runnable():
+            m.restore(s)
+            ktracker.begin(t)
+            events = m.step(t)
+            after = ktracker.snapshot(s, events)
+            fp = ktracker.footprint(s, after, events)
+            if m.threads[t].result.endswith("(group exit)") and any(type(e).__name__ == "OpDone" for e in events):
+                reaps += 1
+                assert fp.glob, m.last_label
+            if fpr(after) not in seen:
+                seen.add(fpr(after))
+                stack.append(after)
+    assert reaps > 0
