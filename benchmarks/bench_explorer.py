@@ -18,7 +18,10 @@ On the seed scenario (cow_lost_write.toml, reuse mapcount, full model):
 bytes per stored state), and with `--long` the 4-thread
 cow_three_writers_munmap and fork_cow_isolation under each policy (capped
 at --max-states). Run it from a checkout with PYTHONPATH set to compare two
-trees side by side (options a tree does not know are left out).
+trees side by side (options a tree does not know are left out), or give
+`--against DIR` (another checkout, e.g. `git worktree add /tmp/base main`):
+its figures are taken in a child process with PYTHONPATH=DIR, this tree's
+in another, one after the other, and printed with after/before ratios.
 """
 
 from __future__ import annotations
@@ -160,6 +163,32 @@ def reach(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def against(args: argparse.Namespace) -> dict[str, Any]:
+    """The --reach figures of DIR and of this tree, each in a fresh process, with ratios."""
+    out: dict[str, Any] = {}
+    for name, tree in (("before", Path(args.against).resolve()), ("after", ROOT)):
+        # each tree's own copy of this script: its cold runs start in that tree (python -m puts the cwd first)
+        cmd = [sys.executable, str(tree / "benchmarks" / "bench_explorer.py"), "--reach", "--repeat", str(args.repeat)]
+        cmd += ["--max-states", str(args.max_states)] + (["--long"] if args.long else [])
+        env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree, check=True)
+        out[name] = json.loads(p.stdout)
+    ratios = {}
+    for key in ("seed_search", "seed_search_compact", "four_threads"):
+        b, a = out["before"].get(key), out["after"].get(key)
+        if b and a:
+            ratios[key] = {
+                "cpu_seconds_after_over_before": round(a["cpu_seconds"] / b["cpu_seconds"], 3),
+                "states_per_cpu_second_after_over_before": round(
+                    a["states_per_cpu_second"] / b["states_per_cpu_second"], 3
+                ),
+            }
+    b, a = out["before"]["seed_end_to_end_cpu_seconds"], out["after"]["seed_end_to_end_cpu_seconds"]
+    ratios["seed_end_to_end"] = round(a / b, 3)
+    out["ratios"] = ratios
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
@@ -167,7 +196,13 @@ def main() -> None:
     ap.add_argument("--reach", action="store_true", help="the issue-8 figures (CPU seconds)")
     ap.add_argument("--long", action="store_true", help="with --reach: the 4-thread and fork scenarios too")
     ap.add_argument("--max-states", type=int, default=6_000_000)
+    ap.add_argument(
+        "--against", metavar="DIR", help="with --reach: the same figures for the checkout DIR, side by side"
+    )
     args = ap.parse_args()
+    if args.reach and args.against:
+        print(json.dumps(against(args), indent=2))
+        return
     if args.reach:
         print(json.dumps(reach(args), indent=2))
         return

@@ -15,6 +15,8 @@ stderr when it is a terminal (never with --json).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -24,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .run_options import add_fix_option
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from .engine.explorer import Progress, Result
     from .engine.matrix import MatrixRow
     from .scenario.model import Scenario
@@ -90,6 +94,12 @@ def add_explore_parser(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_fix_option(p)
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the exhaustive search to FILE every 10 s and when it stops (Ctrl-C, --timeout, --max-states)",
+    )
+    p.add_argument("--resume", metavar="FILE", help="continue the exhaustive search saved in FILE (same options)")
     p.set_defaults(func=run_explore)
 
 
@@ -208,6 +218,8 @@ def run_explore(args: argparse.Namespace) -> int:
             "reduction": not args.no_reduction,
             "local": not args.no_local,
             "compact": args.compact,
+            "checkpoint": args.checkpoint,
+            "resume": args.resume,
         }
         jobs = _int(args.jobs, "--jobs", 1) or 1
         save = None if args.no_save else args.save
@@ -215,9 +227,20 @@ def run_explore(args: argparse.Namespace) -> int:
             raise BadArgs(f"--save: no such directory: '{save}'")
         sc = _load(args.scenario, args.fix)
         policies = _policies(args.policy, sc.policy, "--policy")
+        if (args.checkpoint or args.resume) and len(policies) > 1:
+            raise BadArgs("--checkpoint/--resume: one search at a time (give one --policy)")
     except (ScenarioError, BadArgs) as e:
         return _error(e)
-    results = _run_policies(sc, policies, args.reuse, jobs, opts, live=not args.json and sys.stderr.isatty())
+    from .engine.explorer import ExploreError
+
+    try:
+        with _soft_interrupt(args.checkpoint is not None) as cancelled:
+            results = _run_policies(
+                sc, policies, args.reuse, jobs, opts,
+                live=not args.json and sys.stderr.isatty(), json_lines=args.json, cancelled=cancelled,
+            )  # fmt: skip
+    except ExploreError as e:
+        return _error(e)
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
@@ -240,7 +263,14 @@ def run_explore(args: argparse.Namespace) -> int:
 
 
 def _run_policies(
-    sc: Scenario, policies: tuple[str, ...], reuse: str | None, jobs: int, opts: dict[str, Any], live: bool
+    sc: Scenario,
+    policies: tuple[str, ...],
+    reuse: str | None,
+    jobs: int,
+    opts: dict[str, Any],
+    live: bool,
+    json_lines: bool = False,
+    cancelled: Callable[[], bool] | None = None,
 ) -> list[Result]:
     from .engine.explorer import explore
     from .engine.matrix import explore_policies
@@ -250,21 +280,49 @@ def _run_policies(
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
             return explore_policies(sc, policies, reuse, jobs, opts)
     results = []
-    with _Live(live) as show:
+    with _Live(live, json_lines) as show:
         for policy in policies:
-            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, **opts)
+            found = functools.partial(show.found, policy)
+            r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, found=found, cancelled=cancelled, **opts)
             results.append(r)
             if r.stop == "interrupted":
                 break
     return results
 
 
-class _Live:
-    """A one-line Rich progress display on stderr (or nothing)."""
+@contextlib.contextmanager
+def _soft_interrupt(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """With --checkpoint, the first Ctrl-C asks the search to stop between two
+    transitions, so the checkpoint it writes then is whole; a second one
+    interrupts at once (the last periodic checkpoint stays)."""
+    asked = [False]
+    if not enabled:
+        yield lambda: False
+        return
+    import signal
 
-    def __init__(self, enabled: bool) -> None:
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class _Live:
+    """Progress on stderr: a one-line Rich display on a terminal, JSON lines
+    with --json (one a second, and one per oracle kind as soon as it is
+    found), or nothing."""
+
+    def __init__(self, enabled: bool, json_lines: bool = False) -> None:
         self.enabled = enabled
         self.status: Any = None
+        self.json_lines = json_lines
+        self._next_line = 0.0
 
     def __enter__(self) -> _Live:
         if self.enabled:
@@ -282,12 +340,35 @@ class _Live:
         if self.status is not None:
             self.status.update(s)
 
+    def found(self, policy: str, kind: str, phase: str, seconds: float) -> None:
+        """A kind was found: say so now, before the proof of the other kinds ends."""
+        if self.json_lines:
+            line = {"event": "found", "policy": policy, "kind": kind, "phase": phase, "seconds": round(seconds, 3)}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+        elif self.status is not None:
+            self.status.console.print(
+                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on"
+            )
+        else:
+            print(
+                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on", file=sys.stderr
+            )
+
     def update(self, p: Progress) -> None:
+        if self.json_lines and p.seconds >= self._next_line:
+            self._next_line = p.seconds + 1.0
+            line = {
+                "event": "progress", "policy": p.policy, "phase": p.phase, "states": p.states,
+                "transitions": p.transitions, "states_per_second": round(p.states / p.seconds) if p.seconds else 0,
+                "depth": p.depth, "queue": p.frontier, "seconds": round(p.seconds, 1), "found": list(p.found),
+            }  # fmt: skip
+            print(json.dumps(line), file=sys.stderr, flush=True)
         if self.status is not None:
             rate = p.transitions / p.seconds if p.seconds > 0 else 0.0
             found = f", found {', '.join(p.found)}" if p.found else ""
             self.status.update(
-                f"{p.policy} · {p.phase}: {p.states:,} states, {rate:,.0f} steps/s, depth {p.depth}, "
+                f"{p.policy} · {p.phase}: {p.states:,} states, {p.states / max(p.seconds, 1e-9):,.0f} states/s, "
+                f"{rate:,.0f} steps/s, depth {p.depth}, "
                 f"frontier {p.frontier:,}, {p.seconds:.1f} s{found}  (Ctrl-C stops)"
             )
 

@@ -10,7 +10,7 @@ Searches
     exhaustive  stateful depth-first search. States are fingerprinted
                 (`por.Fingerprinter`) and not re-explored; sleep sets prune
                 transitions that commute with ones already explored
-                (`por.Footprint`). Sleep sets with state caching are combined
+                (`footprint.Footprint`). Sleep sets with state caching are combined
                 soundly: a revisited state is pruned only if it was explored
                 with a sleep set contained in the current one, otherwise the
                 transitions asleep then but awake now are explored (Godefroid
@@ -20,10 +20,12 @@ Searches
                 fewest preemptions (a preemption switches away from a thread
                 that could have continued). States are cached per (state,
                 last thread) with the preemption budget left.
-    auto        exhaustive for the verdicts, then bounded with bounds 0, 1,
-                ... for each kind found, so its counterexample has the fewest
-                preemptions. With `first`: bounds 0 and 1, then exhaustive,
-                stopping at the first violation.
+    auto        answers first: bounded with bounds 0 and 1 (each kind found
+                is reported at once through `found`), then the exhaustive
+                proof for the verdicts, then bounded with higher bounds for
+                each kind found only there, so every counterexample has the
+                fewest preemptions. With `first`: the same, stopping at the
+                first violation.
     random/pct  seeded random or PCT schedules (see `sampling.py`); the
                 counterexamples they find are then shortened by the bounded
                 search (fewest preemptions).
@@ -48,8 +50,10 @@ from ..kernel.events import Event, Violation
 from ..kernel.state import RUNNABLE
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
+from .footprint import Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, Footprint, SnapshotMismatch, Tracker, restore_changed
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
+from .store import CompactStore
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -80,19 +84,27 @@ class Search:
         reduction: bool = True,
         local: bool = True,
         compact: bool = False,
+        found: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.sc = sc
+        self.on_found = found  # called with (kind, phase, seconds) when a kind is first found
+        self.checkpoint: str | None = None  # where the exhaustive search saves itself (resume.py)
+        self.checkpoint_every = 10.0  # seconds between checkpoints
+        self.ident = ""  # resume.identity of this search
+        self.resumed: dict[str, Any] | None = None  # a loaded checkpoint, consumed by _exhaustive
+        self.saver: Callable[[], dict[str, Any]] | None = None  # the running exhaustive search's state
+        self._next_save = 0.0
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
-        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16)
+        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
         self.compact = compact
-        self.tracker = Tracker(self.m, enabled=reduction or local)
+        self.tracker = KernelTracker(self.m, enabled=reduction or local)
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled
         self.quiet: dict[str, bool] = {}
         self.notes: list[str] = []
-        self.visited: dict[Any, int] = {}
+        self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
         if (reduction or local) and not self.tracker.enabled:
             self.notes.append("reductions off: the machine's snapshot layout is not the one por.py knows")
         self.max_states = max_states
@@ -124,15 +136,20 @@ class Search:
             self._budget = CHECK_EVERY
             self.check(stats, len(stack), sum(len(n[1]) for n in stack))
         if stats.states >= self.max_states:
+            self.save()
             raise Stop("max-states")
 
     def check(self, stats: Stats, depth: int, frontier: int) -> None:
         """Called every CHECK_EVERY transitions: limits, cancellation, progress."""
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
+            self.save()
             raise Stop("timeout")
         if self.cancelled is not None and self.cancelled():
+            self.save()
             raise Stop("interrupted")
+        if self.checkpoint is not None and self.saver is not None and now >= self._next_save:
+            self.save()
         if self.progress is not None and now >= self._next_report:
             self._next_report = now + 0.1
             self.progress(
@@ -148,6 +165,15 @@ class Search:
                 )
             )
 
+    def save(self) -> None:
+        """Write a checkpoint of the exhaustive search (called between transitions only)."""
+        if self.checkpoint is None or self.saver is None:
+            return
+        from .resume import save
+
+        save(self.checkpoint, self.ident, self.saver())
+        self._next_save = time.monotonic() + self.checkpoint_every
+
     def note(self, events: list[Event], path: list[int], t: int, preemptions: int | None) -> None:
         """Record the violations in a step's events: the first find per kind, or one
         with fewer preemptions (None: not counted yet)."""
@@ -158,7 +184,10 @@ class Search:
             old = self.found.get(kind)
             if old is None or (preemptions is not None and (old[1] is None or preemptions < old[1])):
                 self.found[kind] = ((*path, t), preemptions, e.thread, e.detail, self.m.last_label)
-                self.found_seconds.setdefault(kind, self.elapsed())
+                if kind not in self.found_seconds:
+                    self.found_seconds[kind] = self.elapsed()
+                    if self.on_found is not None:
+                        self.on_found(kind, self.phase, self.found_seconds[kind])
 
 
 def preemptions_of(m: Machine, snap0: tuple[Any, ...], choices: tuple[int, ...] | list[int]) -> int:
@@ -208,17 +237,32 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     reduce = s.reduction
     local = s.local
     snap0 = s.snap0
-    m.restore(snap0)
-    cur = snap0  # the snapshot of the state the machine holds
-    key0 = fpr(snap0)
-    visited: dict[Any, int] = {key0: 0}
-    s.visited = visited
-    on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
-    stats.states = 1
     quiet = s.quiet  # labels whose last step was thread-local: tried first
-    # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
-    stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
-    path: list[int] = []
+    r = s.resumed
+    if r is None:
+        m.restore(snap0)
+        cur = snap0  # the snapshot of the state the machine holds
+        key0 = fpr(snap0)
+        visited: Any = CompactStore(len(m.threads)) if s.compact else {}
+        visited[key0] = 0
+        on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
+        stats.states = 1
+        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
+        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
+        path: list[int] = []
+    else:  # a checkpoint (resume.py): the search as it was between two transitions
+        s.resumed = None
+        visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
+        for k, v in r["stats"].items():
+            setattr(stats, k, v)
+        quiet.update(r["quiet"])
+        cur = stack[-1][0] if stack else snap0
+        m.restore(cur)
+    s.visited = visited
+    s.saver = lambda: {
+        "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "stats": attrs.asdict(stats),
+        "quiet": quiet, "found": s.found, "found_seconds": s.found_seconds,
+    }  # fmt: skip
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -236,21 +280,19 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         if cur is not node[0]:
             restore_changed(m, cur, node[0])
         sleep: dict[int, Footprint] = node[2]
-        # The footprint matters to filter a sleep set, to join one, or to find a thread-local step.
-        track = reduce and (bool(sleep) or bool(todo) or local)
+        # The footprint matters to find a thread-local step, or (sleep sets) to filter or join a sleep set.
+        track = local or (reduce and (bool(sleep) or bool(todo)))
+        nrep = len(m.reported)  # a violation is reported once: it grows the set
         if track:
-            tracker.begin(t)
-            try:
-                events = m.step(t)
-            finally:
-                tracker.end()
+            tracker.begin(t)  # (KernelTracker.end has nothing to undo)
+            events = m.step(t)
             snap = tracker.snapshot(node[0], events)
         else:
             events = m.step(t)
             snap = m.snapshot()
         cur = snap
         stats.transitions += 1
-        if any(isinstance(e, Violation) for e in events):
+        if len(m.reported) != nrep:
             s.note(events, path, t, None)
             if first:
                 raise Stop("found")
@@ -270,12 +312,12 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                         visited[node[3]] = 0  # nothing left for a revisit
                 else:
                     quiet.pop(node[0][_THREADS][t][2], None)
-            if sleep:
+            if sleep:  # (empty without sleep sets)
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
                         child_sleep[u] = f
                         mask |= 1 << u
-            if todo:
+            if todo and reduce:
                 sleep[t] = fp
         old = visited.get(key)
         if old is None:
@@ -409,6 +451,9 @@ def explore(
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    found: Callable[[str, str, float], None] | None = None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
 ) -> Result:
     """Explore `scenario` under `policy` (default: the scenario's) and `reuse`.
 
@@ -428,7 +473,14 @@ def explore(
                 (the result gives the collision-probability estimate)
     first       stop at the first violation (SPIN/TLC style): small bounds
                 first, so it has few preemptions; other kinds stay "unknown"
+                (without it, auto mode searches bounds 0..`bound`, default 1,
+                before the exhaustive proof too: answers first)
     progress    called with a `Progress` about ten times a second
+    found       called with (kind, phase, seconds) as soon as a kind is first found
+    checkpoint  a file the exhaustive search saves itself to every 10 s and when
+                it stops at a limit or is cancelled (resume.py)
+    resume      a checkpoint file to continue from (the same search: scenario,
+                policy, reuse and options); the bounded warm-up is not repeated
     cancelled   polled; returning True stops the search like a timeout
 
     Ctrl-C (KeyboardInterrupt) stops the search too: the result says
@@ -436,6 +488,8 @@ def explore(
     """
     sc = scenario.with_policy(policy, reuse)
     _check_args(sc.policy, mode, max_states, timeout, bound, runs, depth, jobs)
+    if (checkpoint is not None or resume is not None) and mode not in ("auto", "exhaustive"):
+        raise ExploreError(f"checkpoints are of the exhaustive search (mode auto or exhaustive), not mode {mode}")
     if mode in ("random", "pct"):
         from .sampling import random_search
 
@@ -458,8 +512,23 @@ def explore(
         return r
     s = Search(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
-        reduction=reduction, local=local, compact=compact,
+        reduction=reduction, local=local, compact=compact, found=found,
     )  # fmt: skip
+    if compact and len(s.m.threads) > 64:
+        raise ExploreError(f"--compact stores sleep masks of up to 64 threads; the scenario has {len(s.m.threads)}")
+    if checkpoint is not None or resume is not None:
+        from . import resume as ckpt
+
+        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first}
+        s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
+        s.checkpoint = checkpoint
+        if resume is not None:
+            try:
+                s.resumed = ckpt.load(resume, s.ident)
+            except ckpt.ResumeError as e:
+                raise ExploreError(str(e)) from None
+            s.found.update(s.resumed["found"])
+            s.found_seconds.update(s.resumed["found_seconds"])
     main = Stats()
     side = Stats()  # the bounded searches that look for counterexamples with few preemptions
     complete = False
@@ -467,13 +536,18 @@ def explore(
     used = "bounded" if mode == "bounded" else "exhaustive"
     reached: int | None = None
     try:
-        if mode == "bounded" or first:
+        if mode == "bounded" or ((mode == "auto" or first) and s.resumed is None):  # answers first: bounds 0, 1
             top = bound if bound is not None else (2 if mode == "bounded" else 1)
             for b in range(top + 1):
                 s.phase = f"bounded {b}"
                 st = Stats()
                 try:
                     done = bounded(s, st, b, frozenset() if first else None)
+                except Stop as e:
+                    if mode != "auto" or e.reason != "max-states":
+                        raise
+                    b -= 1  # bound b was not searched through
+                    break  # the warm-up outgrew the cap: on to the exhaustive search
                 finally:
                     _add(side, st)
                     reached = b
@@ -498,14 +572,14 @@ def explore(
     except Stop as e:
         stop = e.reason
         if stop == "found":
-            if not main.transitions:
-                main, used = attrs.evolve(side), "bounded"
             try:
                 _minimise(s, side, reached)
             except (Stop, KeyboardInterrupt):
                 pass
     except KeyboardInterrupt:
         stop = "interrupted"
+    if not complete and not main.transitions and side.transitions:  # stopped before the exhaustive search began
+        main, used = attrs.evolve(side), "bounded"
     if complete and stop != "complete":
         stop = "complete"  # only the counterexample minimisation was cut
     seconds = s.elapsed()
@@ -546,7 +620,10 @@ def store_figures(s: Search, states: int) -> dict[str, Any]:
 
     v = s.visited
     bits = 8 * s.fingerprint.digest_size
-    size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0
+    if isinstance(v, CompactStore):
+        size = v.nbytes()
+    else:
+        size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0
     return {
         "digest_bits": bits,
         "bytes_per_state": round(size / len(v), 1) if v else 0.0,

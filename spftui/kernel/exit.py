@@ -68,6 +68,7 @@ def exit_mmap(m: Machine, mm: Mm) -> None:
             elif is_swap_pte(pte):
                 mm.rss_swap -= 1
                 m.free_swap_and_cache(pte_swp_offset(pte))
+    m.touched.add(("shadow", mm.name))
     mm.shadow.clear()
     m.flush_tlb_mm(mm)
     for pfn in batch:

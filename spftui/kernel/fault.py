@@ -494,6 +494,7 @@ def pte_map_lock_trylock(m: Machine, t: Thread) -> None:
     """pmd_same, then spin_trylock(ptl): Lespinasse aborts on failure, Dufour retries from the check."""
     mm = m.thread_mm(t)
     vpn = vpn_of(t.vmf["addr"])
+    m.touched.add(("mm", mm.name))
     cur = mm.pgd.get(vpn // 512)
     m.emit(Validate(t.name, "pmd_same", "pmd", mm.name, t.vmf["addr"], None, t.vmf["pmd"], cur, cur == t.vmf["pmd"]))
     if cur != t.vmf["pmd"]:

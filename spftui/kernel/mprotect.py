@@ -103,6 +103,7 @@ def change_pte_range(m: Machine, t: Thread) -> None:
     op = _op(m, t)
     pmds = t.vmf["pmds"]
     if pmds:
+        m.touched.add(("mm", mm.name))
         table = m.table_ref(mm.pgd[pmds[0]])
         if not locks.ptl_lock(m, t, table):
             return

@@ -77,17 +77,20 @@ def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     """Keep the ground-truth rmap; check what a newly present PTE shows."""
     key = (mm.name, vpn)
     if pte_present(old) and not pte_special(old):
+        m.touched.add(("f", pte_pfn(old)))
         m.frames[pte_pfn(old)].ptes.discard(key)
         m.dirty_frames.add(pte_pfn(old))
     if pte_present(new) and not pte_special(new):
         pfn = pte_pfn(new)
         f = m.frames[pfn]
+        m.touched.add(("f", pfn))
         if f.free:
             m.violation("use_after_free", ("frame", pfn), f"PTE for {addr_of(vpn)} in {mm.name} set to freed pfn {pfn}")
         f.ptes.add(key)
         m.dirty_frames.add(pfn)
         check_visible(m, mm, vpn, f.words, new)
     elif pte_present(new):  # the zero page
+        m.touched.add(("f", ZERO_PFN))
         check_visible(m, mm, vpn, m.frames[ZERO_PFN].words, new)
     if is_swap_pte(old):
         m.dirty_frames.add(-pte_swp_offset(old) - 1)
@@ -120,6 +123,7 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
 
     `how` says what made it visible: a sentence, or the PTE just installed.
     """
+    m.touched.add(("shadow", mm.name))  # the lost-write oracle's state: a key apart from the mm's
     expect = cast("list[Word] | None", mm.shadow.get(vpn))
     if expect is None:
         expect = [0] * m.nwords
@@ -145,6 +149,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
     pte = m.pte_lookup(mm, vpn)
     if pte == 0:
         return
+    m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     if words is None:
         words = mm.shadow[vpn] = [0] * m.nwords
@@ -153,6 +158,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
     for other, ovpn in sorted(f.ptes):
         if other == mm.name:
             continue
+        m.touched.add(("shadow", other))
         omm = m.mms[other]
         theirs = omm.shadow.get(ovpn)
         want = cast("Word", theirs[word]) if theirs is not None else 0
@@ -180,6 +186,7 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
 def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int) -> None:
     """A completed read must return the last completed write (a read through a
     stale TLB entry racing with a zap may see either the old data or zero)."""
+    m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     want = cast("Word", words[word]) if words is not None else 0
     if not allows(want, value) and m.pte_lookup(mm, vpn) != 0:
@@ -196,6 +203,7 @@ def check_free_frame(m: Machine, f: Frame) -> None:
         mm, vpn = sorted(f.ptes)[0]
         m.violation("use_after_free", ("frame", f.pfn), f"pfn {f.pfn} freed while {mm}:{addr_of(vpn)} maps it")
     for cpu, tlb in enumerate(m.tlbs):
+        m.touched.add(("tlb", cpu))
         for (mm, vpn), (pfn, _w) in tlb.items():
             if pfn == f.pfn:
                 m.violation(
@@ -239,6 +247,7 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
             off = -key - 1
             if swap_ptes is None:
                 swap_ptes = count_swap_ptes(m)
+            m.touched.add(("swap", off))
             have = m.swap_map.get(off, 0)
             want = swap_ptes.get(off, 0)
             if have != want:
@@ -249,6 +258,7 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
         if key == ZERO_PFN:
             continue
         f = m.frames[key]
+        m.touched.add(("f", key))
         if f.free:
             continue
         held = _held(m, key) if holds is None else holds[key]
@@ -272,7 +282,9 @@ def check_frames(m: Machine, pfns: Collection[int]) -> None:
 def count_swap_ptes(m: Machine) -> Counter[int]:
     c: Counter[int] = Counter()
     for mm in m.mms.values():
+        m.touched.add(("mm", mm.name))
         for tid in mm.pgd.values():
+            m.touched.add(("t", tid))
             for pte in m.tables[tid].entries.values():
                 if is_swap_pte(pte):
                     c[pte_swp_offset(pte)] += 1
@@ -330,10 +342,12 @@ def writer_ranges(m: Machine, mm: Mm, but: int = -1) -> list[tuple[int, int]]:
 
 def check_mm(m: Machine, mm: Mm, lo: int = 0, hi: int = 1 << 52, skip: Sequence[tuple[int, int]] = ()) -> None:
     """Every PTE of mm with a vpn in [lo, hi), outside the ranges in `skip`, lies in a VMA that allows it."""
+    m.touched.add(("mm", mm.name))
     for pmd, tid in sorted(mm.pgd.items()):
         base = pmd * PTRS_PER_PTE
         if base + PTRS_PER_PTE <= lo or base >= hi:
             continue
+        m.touched.add(("t", tid))
         for idx in sorted(m.tables[tid].entries):
             vpn = base + idx
             if lo <= vpn < hi and not any(s <= vpn < e for s, e in skip):
@@ -360,6 +374,7 @@ def after_step(m: Machine) -> None:
         mm = m.mms[name]
         # A PTE inside the range of a writer that is still running may be
         # transiently inconsistent; it is checked when the writer finishes.
+        m.touched.add(("mm", name))
         if mm.writers == 0 or not any(lo <= vpn < hi for lo, hi in writer_ranges(m, mm)):
             check_pte_in_vma(m, mm, vpn)
 
@@ -367,11 +382,14 @@ def after_step(m: Machine) -> None:
 def final_check(m: Machine) -> None:
     """When every thread is done: memory, counts and tables all agree."""
     for mm in m.mms.values():
+        m.touched.add(("mm", mm.name))
+        m.touched.add(("shadow", mm.name))
         if not mm.exists:
             continue
         for vpn in sorted(mm.shadow):
             pte = m.pte_lookup(mm, vpn)
             if pte_present(pte):
+                m.touched.add(("f", pte_pfn(pte)))
                 words = m.frames[pte_pfn(pte)].words
             elif is_swap_pte(pte) and pte_swp_offset(pte) in m.swap_cache:
                 words = m.frames[m.swap_cache[pte_swp_offset(pte)]].words
@@ -379,6 +397,8 @@ def final_check(m: Machine) -> None:
                 words = unmapped_words(m, mm, vpn)
             check_visible(m, mm, vpn, words, "the run")
         check_mm(m, mm)
+    m.touched.update(("f", f.pfn) for f in m.frames)  # every frame
+    m.touched.add(("alloc", 0))  # which frames and swap slots exist (machine.ALLOC)
     live = [f.pfn for f in m.frames if not f.free] + [-o - 1 for o in m.swap_map]
     check_frames(m, live)
     for f in m.frames:
@@ -471,6 +491,7 @@ def check_pin_read(
     vpn = addr >> 12
     if m.pte_lookup(mm, vpn) == 0:
         return
+    m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     want = words[word] if words is not None else 0
     if value != want:

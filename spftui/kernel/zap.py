@@ -45,6 +45,8 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     if not pmds:
         m.ret_(t)
         return
+    m.touched.add(("mm", mm.name))  # reads pgd; writes shadow and rss
+    m.touched.add(("shadow", mm.name))  # the discarded data leaves the shadow
     tid = mm.pgd.get(pmds[0])
     if tid is None:  # freed by a concurrent free_pgtables: nothing left to zap here
         t.vmf["pmds"] = pmds[1:]

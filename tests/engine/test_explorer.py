@@ -303,6 +303,7 @@ def test_measured_footprints_cover_the_kernels_touched_keys() -> None:
                     if fp.glob:
                         continue
                     mine = {k[:2] for k in fp.acc} | {("mm", m.vmas[k[1]].mm) for k in fp.acc if k[0] == "v"}
+                    mine |= {("shadow", k[1]) for k in fp.acc if k[0] == "mm" and k[2] == "shadow"}
                     kinds = {k[0] for k in fp.acc}
                     for key in m.touched:
                         if key[0] == "alloc":
@@ -341,21 +342,22 @@ def test_incremental_snapshots_equal_full_ones(monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_snapshot_mismatch_restarts_the_search_without_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
     from spftui.engine import por
+    from spftui.engine.footprint import KernelTracker
 
-    real = por.Tracker.snapshot
+    real = KernelTracker.snapshot
     calls = [0]
 
-    def flaky(self: por.Tracker, parent: tuple[Any, ...], events: Any) -> tuple[Any, ...]:
+    def flaky(self: KernelTracker, parent: tuple[Any, ...], events: Any) -> tuple[Any, ...]:
         calls[0] += 1
         if calls[0] == 50:
             self.incremental = False
             raise por.SnapshotMismatch("simulated")
         return real(self, parent, events)
 
-    monkeypatch.setattr(por.Tracker, "snapshot", flaky)
+    monkeypatch.setattr(KernelTracker, "snapshot", flaky)
     sc = load_scenario(SCENARIOS / "dontneed_race.toml")
     r = explore(sc, "spf-mm-seq", narrate=False)
-    monkeypatch.setattr(por.Tracker, "snapshot", real)
+    monkeypatch.setattr(KernelTracker, "snapshot", real)
     assert calls[0] > 50
     ref = explore(sc, "spf-mm-seq", narrate=False)
     assert (r.states, r.verdicts, r.complete) == (ref.states, ref.verdicts, True)

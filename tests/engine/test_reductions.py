@@ -80,3 +80,12 @@ def test_a_reduction_that_cannot_run_says_so(monkeypatch: pytest.MonkeyPatch) ->
     r = explore(load_scenario(SCENARIOS[0]), mode="exhaustive", max_states=200, narrate=False)
     assert r.extra["reductions"] == {"sleep_sets": False, "thread_local": False, "merged": 0}
     assert any("reductions off" in n for n in r.extra["notes"])
+
+
+def test_thread_local_merging_works_without_sleep_sets() -> None:
+    """Each reduction runs on its own (a flag that does nothing would be a silent switch-off)."""
+    sc = load_scenario(SCENARIOS[0].parent / "cow_lost_write.toml")
+    naive = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, reduction=False, local=False)
+    local = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, reduction=False, local=True)
+    assert local.extra["reductions"]["merged"] > 0
+    assert local.states < naive.states and local.verdicts == naive.verdicts

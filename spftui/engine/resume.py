@@ -1,0 +1,65 @@
+"""Checkpoints of the exhaustive search: `explore --checkpoint FILE` writes
+one periodically and when the search stops at a limit or on Ctrl-C;
+`--resume FILE` continues from it with the same final result as a run that
+was never interrupted (states, transitions, verdicts).
+
+A checkpoint holds the whole depth-first search: the visited store, the
+stack (each node's snapshot, the threads left to try, its sleep set), the
+path, the counters and what was found. It is written atomically
+(`files.write_file`) as one text line of base64 over a compressed pickle,
+after a header line. It is a pickle: resume only files you wrote. A header
+digest of the scenario's initial state, its programs, the policy and the
+search options must match, so a checkpoint cannot continue another search.
+
+Standard library only (DESIGN.md contract 1).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import pickle
+import zlib
+from typing import Any
+
+from .files import REPLACE, write_file
+
+MAGIC = "spftui-explore-checkpoint 1"
+
+
+class ResumeError(ValueError):
+    """A checkpoint that cannot be read, or one of another search."""
+
+
+def identity(snap0_key: Any, ops: Any, policy: str, reuse: str, options: dict[str, Any]) -> str:
+    """What a checkpoint must match: the search it came from."""
+    text = repr((snap0_key, ops, policy, reuse, sorted(options.items())))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def save(path: str, ident: str, payload: dict[str, Any]) -> None:
+    data = base64.b64encode(zlib.compress(pickle.dumps(payload, protocol=5), 1)).decode("ascii")
+    write_file(path, f"{MAGIC} {ident}\n{data}\n", exists=REPLACE, what="the checkpoint")
+
+
+def load(path: str, ident: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="ascii") as f:
+            header = f.readline().rstrip("\n")
+            data = f.readline()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResumeError(f"{path}: cannot read the checkpoint: {getattr(e, 'strerror', None) or e}") from None
+    magic, _, theirs = header.rpartition(" ")
+    if magic != MAGIC:
+        raise ResumeError(f"{path}:1: not an explorer checkpoint (it starts with {header[:40]!r})")
+    if theirs != ident:
+        raise ResumeError(
+            f"{path}:1: the checkpoint is of another search (scenario, policy, reuse or search options differ)"
+        )
+    try:
+        payload = pickle.loads(zlib.decompress(base64.b64decode(data.strip(), validate=True)))
+    except Exception as e:  # a damaged file: say so, never a traceback
+        raise ResumeError(f"{path}:2: the checkpoint is damaged ({type(e).__name__})") from None
+    if not isinstance(payload, dict) or "stack" not in payload:
+        raise ResumeError(f"{path}:2: the checkpoint is damaged (no search state)")
+    return payload

@@ -1,0 +1,77 @@
+"""Checkpoints: an exhaustive search interrupted and resumed (even twice)
+ends with the result of one that never stopped; a checkpoint of another
+search, or a file that is none, is refused with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spftui.engine.explorer import ExploreError, explore
+from spftui.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+def stop_after(polls: int):  # type: ignore[no-untyped-def]
+    n = [0]
+
+    def cancelled() -> bool:
+        n[0] += 1
+        return n[0] > polls
+
+    return cancelled
+
+
+def figures(r):  # type: ignore[no-untyped-def]
+    return (r.states, r.transitions, r.schedules, r.verdicts, r.complete)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["dict", "compact"])
+def test_an_interrupted_search_resumes_to_the_same_result(tmp_path: Path, compact: bool) -> None:
+    sc = load_scenario(SEED)
+    kw = {"mode": "exhaustive", "narrate": False, "compact": compact}
+    ref = explore(sc, "spf-refetch-vma", **kw)  # type: ignore[arg-type]
+    ck = str(tmp_path / "search.ckpt")
+    first = explore(sc, "spf-refetch-vma", checkpoint=ck, cancelled=stop_after(15), **kw)  # type: ignore[arg-type]
+    assert first.stop == "interrupted" and not first.complete and os.path.exists(ck)
+    assert 0 < first.states < ref.states
+    again = explore(sc, "spf-refetch-vma", checkpoint=ck, resume=ck, cancelled=stop_after(40), **kw)  # type: ignore[arg-type]
+    assert again.stop == "interrupted" and first.states < again.states < ref.states
+    done = explore(sc, "spf-refetch-vma", resume=ck, **kw)  # type: ignore[arg-type]
+    assert figures(done) == figures(ref)
+    assert done.verdicts["lost_write"] == "sometimes"
+    assert done.counterexamples["lost_write"].preemptions == ref.counterexamples["lost_write"].preemptions
+
+
+def test_a_checkpoint_of_another_search_is_refused(tmp_path: Path) -> None:
+    sc = load_scenario(SEED)
+    ck = str(tmp_path / "search.ckpt")
+    explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=ck, cancelled=stop_after(2))
+    with pytest.raises(ExploreError, match="another search"):
+        explore(sc, "classic", mode="exhaustive", narrate=False, resume=ck)
+    with pytest.raises(ExploreError, match="exhaustive search"):
+        explore(sc, "spf-mm-seq", mode="bounded", narrate=False, resume=ck)
+
+
+def test_the_cli_refuses_a_file_that_is_no_checkpoint(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(bad)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert p.returncode == 2
+    assert f"{bad}:1: not an explorer checkpoint" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_cli_checkpoints_one_policy_at_a_time(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ck = str(tmp_path / "c")
+    cmd = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "all", "--checkpoint", ck]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert p.returncode == 2 and "one search at a time" in p.stderr
