@@ -215,6 +215,7 @@ class Backend(Protocol):
     """Where the partitions run: `call` gives worker k payloads[k] and returns their answers in order."""
 
     name: str
+    size: int  # workers
 
     def call(self, payloads: list[Any]) -> list[Any]: ...
 
@@ -231,6 +232,7 @@ class Processes:
 
         ctx = multiprocessing.get_context("spawn")  # safe from threaded callers (the TUI)
         self.workers: list[_Worker] = []
+        self.size = n
         try:
             for _ in range(n):
                 self.workers.append(_Worker(ctx, serve, _setup, config))
@@ -314,7 +316,7 @@ def partitioned(s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, 
         from .ray_backend import RayBackend
 
         backend = RayBackend(config, jobs, ray)
-        jobs = config["workers"] = backend.workers
+        jobs = backend.size
     else:
         backend = Processes(config, jobs)
     key0 = s.fingerprint(s.snap0)
@@ -375,7 +377,7 @@ class _Figures:
         self._bytes = sum(f["store_bytes"] for f in figures)
 
     def __len__(self) -> int:
-        return self._n
+        return int(self._n)
 
     def nbytes(self) -> int:
-        return self._bytes
+        return int(self._bytes)
