@@ -200,14 +200,16 @@ def _load(name: str) -> Scenario:
 
 def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
-    import importlib.util
-
     if args.mode != "exhaustive":
         raise BadArgs(f"--ray: splits the exhaustive search; add --mode exhaustive (not --mode {args.mode})")
     if args.checkpoint or args.resume:
         raise BadArgs("--ray: checkpoints are of the single-process search (drop --checkpoint/--resume)")
-    if importlib.util.find_spec("ray") is None:
-        raise BadArgs('--ray: Ray is not installed; install it with `pip install "spftui[ray]"` (or `pip install ray`)')
+    try:
+        import ray  # noqa: F401  (imported here to say so before the search; the engine imports it again)
+    except ImportError as e:
+        raise BadArgs(
+            f'--ray: Ray is not installed ({e}); install it with `pip install "spftui[ray]"` (or `pip install ray`)'
+        ) from None
 
 
 def _error(e: Exception) -> int:

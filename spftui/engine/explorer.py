@@ -523,9 +523,11 @@ def explore(
     if mode == "exhaustive" and (jobs > 1 or ray is not None):  # one search split across processes
         if checkpoint is not None or resume is not None:
             raise ExploreError("checkpoints are of the single-process search: not with --jobs N or --ray")
+        if len(s.m.threads) > 255:
+            raise ExploreError(f"the split search holds choices in bytes: up to 255 threads, not {len(s.m.threads)}")
         from .parallel import partitioned
 
-        search = functools.partial(partitioned, jobs=jobs, ray=ray)
+        search = functools.partial(partitioned, jobs=jobs, ray=ray, stop=Stop)
     if compact and len(s.m.threads) > 64:
         raise ExploreError(f"--compact stores sleep masks of up to 64 threads; the scenario has {len(s.m.threads)}")
     if checkpoint is not None or resume is not None:

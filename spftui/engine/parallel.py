@@ -285,19 +285,12 @@ class Processes:
 
 
 # ------------------------------------------------------------- the driver
-def partitioned(s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, ray: str | None = None) -> None:
+def partitioned(
+    s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, ray: str | None = None, stop: type[Exception]
+) -> None:
     """The exhaustive search of `s` split across `jobs` processes, or over Ray
     (`ray`: an address or "local"); fills `stats` and `s.found` like
-    `explorer.exhaustive` and raises its Stop at a limit."""
-    from .explorer import Stop
-
-    m = s.m
-    if len(m.threads) > 255:
-        from .explorer import ExploreError
-
-        raise ExploreError(
-            f"the partitioned search encodes choices in bytes: at most 255 threads, not {len(m.threads)}"
-        )
+    `explorer.exhaustive` and raises `stop` (explorer.Stop) at a limit."""
     if s.local:
         s.local = False
         s.notes.append(
@@ -315,7 +308,7 @@ def partitioned(s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, 
     if ray is not None:
         from .ray_backend import RayBackend
 
-        backend = RayBackend(config, jobs, ray)
+        backend = RayBackend(Partition, config, jobs, ray)
         jobs = backend.size
     else:
         backend = Processes(config, jobs)
@@ -348,15 +341,20 @@ def partitioned(s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, 
                         if s.on_found is not None:
                             s.on_found(kind, s.phase, s.found_seconds[kind])
             if first and s.found:
-                raise Stop("found")
+                raise stop("found")
             queued = sum(r["queued"] for r in reports)
             if not queued and not any(inbox):
                 break
             if stats.states >= s.max_states:
-                raise Stop("max-states")
+                raise stop("max-states")
             s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
         figures = backend.call([("figures",)] * jobs)
         s.visited = _Figures(figures)
+        nbytes = sum(r["bytes"] for r in reports)
+        s.notes.append(
+            f"one search split across {jobs} {'Ray workers' if ray is not None else 'processes'}: {rounds} rounds, "
+            f"{sent:,} states sent between workers ({nbytes / max(sent, 1):,.0f} bytes each)"
+        )
     finally:
         backend.close()
         s.extra["parallel"] = {

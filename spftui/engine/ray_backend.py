@@ -28,12 +28,8 @@ _ACTOR: list[Any] = [None]
 def _ray() -> Any:
     try:
         import ray
-    except ImportError:
-        from .explorer import ExploreError
-
-        raise ExploreError(
-            '--ray needs Ray, which is not installed: `pip install "spftui[ray]"` (or `pip install ray`)'
-        ) from None
+    except ImportError as e:
+        raise ImportError(f'Ray is not installed ({e}): `pip install "spftui[ray]"` (or `pip install ray`)') from None
     return ray
 
 
@@ -41,15 +37,13 @@ def _actor_class(ray: Any) -> Any:
     if _ACTOR[0] is None:
 
         class PartitionActor:
-            def __init__(self, config: dict[str, Any], me: int) -> None:
-                from .parallel import Partition
-
-                self.part = Partition(config, me)
+            def __init__(self, partition: Any, config: dict[str, Any], me: int) -> None:
+                self.part = partition(config, me)
 
             def round(self, inbox: list[bytes]) -> Any:
                 return self.part.round(inbox)
 
-            def figures(self) -> dict[str, Any]:
+            def figures(self) -> Any:
                 return self.part.figures()
 
         _ACTOR[0] = ray.remote(num_cpus=1)(PartitionActor)
@@ -61,7 +55,9 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, config: dict[str, Any], workers: int, address: str) -> None:
+    def __init__(self, partition: Any, config: dict[str, Any], workers: int, address: str) -> None:
+        """`partition`: the class each actor holds (parallel.Partition: passed in, not imported, so the
+        modules do not import each other)."""
         ray = self.ray = _ray()
         self.started = False
         if not ray.is_initialized():
@@ -79,7 +75,7 @@ class RayBackend:
         self.size = workers
         config["workers"] = workers
         cls = _actor_class(ray)
-        self.actors = [cls.remote(config, k) for k in range(workers)]
+        self.actors = [cls.remote(partition, config, k) for k in range(workers)]
 
     def call(self, payloads: list[Any]) -> list[Any]:
         ray = self.ray
