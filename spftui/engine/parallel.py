@@ -92,12 +92,16 @@ class Partition:
         self.cur = self.m.snapshot()
         self.counts = {"states": 0, "transitions": 0, "schedules": 0, "max_depth": 0, "sent": 0, "bytes": 0}
         self.found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
+        self.cpu = 0.0  # seconds of CPU spent in rounds
 
     def round(self, inbox: list[bytes]) -> tuple[list[bytes | None], dict[str, Any]]:
         """Take the batches sent here, expand up to BATCH states; the batches to send and a report."""
+        t0 = time.process_time()
         q = self.queue
         for blob in inbox:
-            q.extend(pickle.loads(blob))
+            for key, snap, path, sleep, mask in pickle.loads(blob):
+                fps = {u: Footprint(acc, w, ra, rw, g) for u, acc, w, ra, rw, g in sleep}
+                q.append((key, snap, path, fps, mask))
         out: list[list[Item]] = [[] for _ in range(self.n)]
         new_found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
         for _ in range(BATCH):
@@ -107,10 +111,17 @@ class Partition:
         blobs: list[bytes | None] = [None] * self.n
         for k, items in enumerate(out):
             if items:
-                blobs[k] = b = pickle.dumps(items, 5)  # the memo shares siblings' common sub-tuples
+                # footprints as plain tuples: a third faster to pickle than the objects;
+                # the memo shares siblings' common sub-tuples
+                wire = [
+                    (key, snap, path, tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob) for u, f in sl.items()), mask)
+                    for key, snap, path, sl, mask in items
+                ]
+                blobs[k] = b = pickle.dumps(wire, 5)
                 self.counts["sent"] += len(items)
                 self.counts["bytes"] += len(b)
-        return blobs, {**self.counts, "queued": len(q), "found": new_found}
+        self.cpu += time.process_time() - t0
+        return blobs, {**self.counts, "queued": len(q), "found": new_found, "cpu": self.cpu}
 
     def _expand(self, item: Item, out: list[list[Item]], new_found: dict[str, Any]) -> None:
         key, snap, path, sleep, mask = item
@@ -229,8 +240,12 @@ class Processes:
 
     def __init__(self, config: dict[str, Any], n: int) -> None:
         import multiprocessing
+        import threading
 
-        ctx = multiprocessing.get_context("spawn")  # safe from threaded callers (the TUI)
+        # fork costs ~10 ms a worker, spawn ~0.15 s of imports; fork is safe only while
+        # this process has one thread (not under the TUI's worker threads)
+        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if single else "spawn")
         self.workers: list[_Worker] = []
         self.size = n
         try:
@@ -314,10 +329,12 @@ def partitioned(
         backend = Processes(config, jobs)
     key0 = s.fingerprint(s.snap0)
     inbox: list[list[bytes]] = [[] for _ in range(jobs)]
-    inbox[owner(key0, jobs)].append(pickle.dumps([(key0, s.snap0, b"", {}, 0)], 5))
+    inbox[owner(key0, jobs)].append(pickle.dumps([(key0, s.snap0, b"", (), 0)], 5))
     rounds = 0
     sent = 0
     reports: list[dict[str, Any]] = []
+    cpu = [0.0] * jobs
+    critical = 0.0  # the sum over rounds of the busiest worker's CPU: the wall time on idle cores
     try:
         while True:
             answers = backend.call([("round", box) for box in inbox])
@@ -328,6 +345,8 @@ def partitioned(
                     if b is not None:
                         inbox[k].append(b)
             reports = [r for _, r in answers]
+            critical += max(r["cpu"] - c for r, c in zip(reports, cpu, strict=True))
+            cpu = [r["cpu"] for r in reports]
             stats.states = sum(r["states"] for r in reports)
             stats.transitions = sum(r["transitions"] for r in reports)
             stats.schedules = sum(r["schedules"] for r in reports)
@@ -364,6 +383,8 @@ def partitioned(
             "states_sent": sent,
             "bytes_sent": sum(r["bytes"] for r in reports),
             "states_per_worker": [r["states"] for r in reports],
+            "cpu_per_worker": [round(c, 3) for c in cpu],
+            "critical_path_cpu": round(critical, 3),
         }
 
 

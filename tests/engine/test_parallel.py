@@ -104,7 +104,7 @@ def test_a_killed_worker_is_reported_and_every_worker_is_joined() -> None:
         snap = m.snapshot()
         key = Fingerprinter()(snap)
         inbox: list[list[bytes]] = [[], []]
-        inbox[owner(key, 2)].append(pickle.dumps([(key, snap, b"", {}, 0)], 5))
+        inbox[owner(key, 2)].append(pickle.dumps([(key, snap, b"", (), 0)], 5))
         answers = backend.call([("round", box) for box in inbox])
         assert sum(r["states"] for _, r in answers) >= 1
         os.kill(procs[1].pid, signal.SIGKILL)
