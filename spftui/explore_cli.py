@@ -69,7 +69,17 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument("--seed", metavar="N", default="0", help="random/pct: the seed (default 0)")
     p.add_argument("--depth", metavar="D", default="3", help="pct: bug depth (default 3)")
     p.add_argument(
-        "--jobs", metavar="N", default="1", help="worker processes: random/pct runs, or policies in parallel"
+        "--jobs",
+        metavar="N",
+        default="1",
+        help="worker processes: random/pct runs, policies in parallel, or (one policy, --mode exhaustive) "
+        "one search split across N processes",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="--mode exhaustive: split the search over a Ray cluster ('local' starts one here; "
+        'needs `pip install "spftui[ray]"`); --jobs N sets the number of workers (default: the cluster\'s CPUs)',
     )
     p.add_argument(
         "--no-reduction", action="store_true", help="naive exhaustive search (no sleep sets), for comparison"
@@ -191,6 +201,20 @@ def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
     return open_scenario(name, fixes=dict(fixes or ())).scenario
 
 
+def _check_ray(args: argparse.Namespace) -> None:
+    """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
+    if args.mode != "exhaustive":
+        raise BadArgs(f"--ray: splits the exhaustive search; add --mode exhaustive (not --mode {args.mode})")
+    if args.checkpoint or args.resume:
+        raise BadArgs("--ray: checkpoints are of the single-process search (drop --checkpoint/--resume)")
+    try:
+        import ray  # noqa: F401  (imported here to say so before the search; the engine imports it again)
+    except ImportError as e:
+        raise BadArgs(
+            f'--ray: Ray is not installed ({e}); install it with `pip install "spftui[ray]"` (or `pip install ray`)'
+        ) from None
+
+
 def _error(e: Exception) -> int:
     print(f"spftui: error: {e}", file=sys.stderr)
     return 2
@@ -221,6 +245,9 @@ def run_explore(args: argparse.Namespace) -> int:
             "checkpoint": args.checkpoint,
             "resume": args.resume,
         }
+        if args.ray is not None:
+            _check_ray(args)
+            opts["ray"] = args.ray
         jobs = _int(args.jobs, "--jobs", 1) or 1
         save = None if args.no_save else args.save
         if save is not None and not os.path.isdir(save):  # say so now, not after a long search
@@ -275,7 +302,7 @@ def _run_policies(
     from .engine.explorer import explore
     from .engine.matrix import explore_policies
 
-    if jobs > 1 and len(policies) > 1 and opts["mode"] not in ("random", "pct"):
+    if jobs > 1 and len(policies) > 1 and opts["mode"] not in ("random", "pct") and "ray" not in opts:
         with _Live(live) as show:
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
             return explore_policies(sc, policies, reuse, jobs, opts)

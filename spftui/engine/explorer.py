@@ -39,6 +39,7 @@ Headless: standard library and attrs only.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,7 @@ class Search:
         self.local = local and self.tracker.enabled
         self.quiet: dict[str, bool] = {}
         self.notes: list[str] = []
+        self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
         if (reduction or local) and not self.tracker.enabled:
             self.notes.append("reductions off: the machine's snapshot layout is not the one por.py knows")
@@ -454,6 +456,7 @@ def explore(
     found: Callable[[str, str, float], None] | None = None,
     checkpoint: str | None = None,
     resume: str | None = None,
+    ray: str | None = None,
 ) -> Result:
     """Explore `scenario` under `policy` (default: the scenario's) and `reuse`.
 
@@ -465,7 +468,9 @@ def explore(
                 (default 1)
     runs, seed  random/pct: how many schedules, from which seed
     depth       pct: the bug depth d (d - 1 priority change points)
-    jobs        random/pct: worker processes (same result for any number)
+    jobs        random/pct: worker processes (same result for any number);
+                exhaustive: one search split across `jobs` processes (parallel.py)
+    ray         exhaustive: the same split search on a Ray cluster ("local" or an address)
     reduction   sleep-set reduction in the exhaustive search (off: naive)
     local       merge thread-local steps: where a thread's step touches only its
                 own state, it is the only step explored (a persistent set)
@@ -514,6 +519,15 @@ def explore(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
         reduction=reduction, local=local, compact=compact, found=found,
     )  # fmt: skip
+    search: Callable[[Search, Stats, bool], None] = exhaustive
+    if mode == "exhaustive" and (jobs > 1 or ray is not None):  # one search split across processes
+        if checkpoint is not None or resume is not None:
+            raise ExploreError("checkpoints are of the single-process search: not with --jobs N or --ray")
+        if len(s.m.threads) > 255:
+            raise ExploreError(f"the split search holds choices in bytes: up to 255 threads, not {len(s.m.threads)}")
+        from .parallel import partitioned
+
+        search = functools.partial(partitioned, jobs=jobs, ray=ray, stop=Stop)
     if compact and len(s.m.threads) > 64:
         raise ExploreError(f"--compact stores sleep masks of up to 64 threads; the scenario has {len(s.m.threads)}")
     if checkpoint is not None or resume is not None:
@@ -559,13 +573,13 @@ def explore(
         if mode != "bounded" and not complete:
             s.phase = "exhaustive"
             try:
-                exhaustive(s, main, first)
+                search(s, main, first)
             except SnapshotMismatch as e:  # a kernel change the shortcut does not know: start again without it
                 s.notes.append(f"incremental snapshots off ({e}); the search started again without them")
                 s.tracker.incremental = False
                 s.found.clear()
                 main = Stats()
-                exhaustive(s, main, first)
+                search(s, main, first)
             complete, used = True, "exhaustive"
         if complete:
             _minimise(s, side, None)
@@ -607,6 +621,7 @@ def explore(
     if used == "exhaustive":
         result.extra["reductions"] = {"sleep_sets": s.reduction, "thread_local": s.local, "merged": main.merged}
         result.extra["store"] = store_figures(s, main.states)
+    result.extra.update(s.extra)
     if s.notes:
         result.extra["notes"] = list(s.notes)
     return result
@@ -620,7 +635,7 @@ def store_figures(s: Search, states: int) -> dict[str, Any]:
 
     v = s.visited
     bits = 8 * s.fingerprint.digest_size
-    if isinstance(v, CompactStore):
+    if hasattr(v, "nbytes"):  # a CompactStore, or the partitioned search's stores
         size = v.nbytes()
     else:
         size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v) if v else 0

@@ -1,0 +1,406 @@
+"""One exhaustive search split across processes (`explore --jobs N`) or a Ray cluster.
+
+Design: hash-partitioned state ownership, as distributed TLC and Stern and
+Dill's parallel Murphi do. Worker k owns the states whose fingerprint maps
+to k (`owner`); only the owner stores a state in its visited set and expands
+it. A successor owned by another worker is sent to it, as a snapshot with the
+choices that reached it (the counterexample) and its sleep set; successors a
+worker owns itself go straight onto its own queue. The other design the
+issue offers, swarm-style diversified DFS with a shared visited set, needs a
+shared hash table (locks or shared memory on one machine, nothing at all
+across machines) and gives state counts that vary run to run; partitioning
+needs nothing shared, works unchanged over Ray, and lets memory grow with
+the number of workers.
+
+Rounds. The parent (or the Ray driver) runs the search in rounds: each
+worker takes the batches sent to it, expands up to BATCH states from its
+queue, and returns its outgoing batches, one pickled blob per destination,
+which the parent forwards unopened. A round ends when every worker has
+answered, so termination is counting: the search is over after a round in
+which no worker has anything queued and nothing was sent. Each worker's
+round is a deterministic function of its inputs, so the whole search —
+states, transitions, counterexamples — is the same on every run, whatever
+the timing. The barrier costs idle time when partitions are uneven; the
+hash spreads states evenly (the per-worker figures are in the result).
+
+Reductions. The set of states visited must equal the single-process
+search's, so a reduction may only depend on the state, not on the order in
+which states are met:
+
+- sleep sets stay on: they prune transitions, never states, and Godefroid's
+  rule for combining them with a visited set (a state arriving with fewer
+  threads asleep than it was stored with explores the difference) does not
+  depend on the order of arrivals; the sleep set travels with the state.
+- thread-local merging (`local`) is switched off, and the result says so:
+  its cycle proviso reads the DFS stack and it tries threads in an order
+  learnt from the search so far, so which states it skips depends on the
+  DFS order. The states visited then equal `explore --jobs 1 --no-local`'s.
+
+A worker process that dies is reported (`workers.WorkerLost`), never waited
+for: its states are gone, so the search cannot finish. Every worker is
+stopped and joined before `partitioned` returns.
+
+Headless: standard library and attrs only (Ray is imported by ray_backend.py
+when asked for).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..kernel import build_machine
+from ..kernel.events import Violation
+from .footprint import Footprint, KernelTracker
+from .por import Fingerprinter, restore_changed
+from .store import CompactStore
+from .workers import POLL, WorkerLost, _Worker
+
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+    from .explorer import Search, Stats
+
+BATCH = 512  # states a worker expands per round: rounds stay short (limits, progress) but amortise the barrier
+
+# An item of a queue: (fingerprint, snapshot, choices as bytes, sleep set {thread: footprint}, sleep mask)
+Item = tuple[Any, tuple[Any, ...], bytes, dict[int, Footprint], int]
+
+
+def owner(key: Any, n: int) -> int:
+    """The worker that owns a state: digest bytes 4..7 (CompactStore probes from the low bytes)."""
+    if isinstance(key, int):
+        return ((key >> 32) & 0xFFFFFFFF) % n
+    return int.from_bytes(key[4:8], "little") % n
+
+
+class Partition:
+    """One worker's share of the search: the states it owns, its queue, what it found."""
+
+    def __init__(self, config: dict[str, Any], me: int) -> None:
+        sc: Scenario = config["scenario"]
+        # Unpickled batches are many new tuples: at the default threshold (700) the
+        # collector runs thousands of times a round, about 12% of a worker's CPU here.
+        gc.set_threshold(max(gc.get_threshold()[0], 20_000))
+        self.me = me
+        self.n: int = config["workers"]
+        self.m = build_machine(sc)
+        self.fingerprint = Fingerprinter(digest_size=8 if config["compact"] else 16, as_int=config["compact"])
+        self.tracker = KernelTracker(self.m, enabled=config["reduction"], incremental=config["incremental"])
+        self.reduce = config["reduction"] and self.tracker.enabled
+        self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
+        self.queue: list[Item] = []
+        self.cur = self.m.snapshot()
+        self.counts = {"states": 0, "transitions": 0, "schedules": 0, "max_depth": 0, "sent": 0, "bytes": 0}
+        self.found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
+        self.cpu = 0.0  # seconds of CPU spent in rounds
+
+    def round(self, inbox: list[bytes]) -> tuple[list[bytes | None], dict[str, Any]]:
+        """Take the batches sent here, expand up to BATCH states; the batches to send and a report."""
+        t0 = time.process_time()
+        q = self.queue
+        for blob in inbox:
+            for key, snap, path, sleep, mask in pickle.loads(blob):
+                fps = {u: Footprint(acc, w, ra, rw, g) for u, acc, w, ra, rw, g in sleep}
+                q.append((key, snap, path, fps, mask))
+        out: list[list[Item]] = [[] for _ in range(self.n)]
+        new_found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
+        for _ in range(BATCH):
+            if not q:
+                break
+            self._expand(q.pop(), out, new_found)
+        blobs: list[bytes | None] = [None] * self.n
+        for k, items in enumerate(out):
+            if items:
+                # footprints as plain tuples: a third faster to pickle than the objects;
+                # the memo shares siblings' common sub-tuples
+                wire = [
+                    (key, snap, path, tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob) for u, f in sl.items()), mask)
+                    for key, snap, path, sl, mask in items
+                ]
+                blobs[k] = b = pickle.dumps(wire, 5)
+                self.counts["sent"] += len(items)
+                self.counts["bytes"] += len(b)
+        self.cpu += time.process_time() - t0
+        return blobs, {**self.counts, "queued": len(q), "found": new_found, "cpu": self.cpu}
+
+    def _expand(self, item: Item, out: list[list[Item]], new_found: dict[str, Any]) -> None:
+        key, snap, path, sleep, mask = item
+        m = self.m
+        c = self.counts
+        visited = self.visited
+        old = visited.get(key)
+        if old is not None and old & ~mask == 0:
+            c["schedules"] += 1  # explored before with no more asleep: nothing new here
+            return
+        if self.cur is not snap:
+            restore_changed(m, self.cur, snap)
+            self.cur = snap
+        if old is None:
+            visited[key] = mask
+            c["states"] += 1
+            c["max_depth"] = max(c["max_depth"], len(path))
+            run = [u for u in m.runnable() if not (mask >> u) & 1]
+        else:  # Godefroid: explore what was asleep then but is awake now
+            visited[key] = old & mask
+            run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
+        if not run:
+            c["schedules"] += 1
+            return
+        sleep = dict(sleep)
+        fpr = self.fingerprint
+        tracker = self.tracker
+        last = len(run) - 1
+        for i, t in enumerate(run):
+            if self.cur is not snap:
+                restore_changed(m, self.cur, snap)
+            track = self.reduce and (bool(sleep) or i < last)
+            nrep = len(m.reported)
+            if track:
+                tracker.begin(t)
+                events = m.step(t)
+                child = tracker.snapshot(snap, events)
+            else:
+                events = m.step(t)
+                child = m.snapshot()
+            self.cur = child
+            c["transitions"] += 1
+            cpath = path + bytes((t,))
+            if len(m.reported) != nrep:
+                for e in events:
+                    if isinstance(e, Violation) and e.oracle not in self.found:
+                        self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
+            child_sleep: dict[int, Footprint] = {}
+            cmask = 0
+            if track:
+                fp = tracker.footprint(snap, child, events)
+                for u, f in sleep.items():
+                    if not f.conflicts(fp):
+                        child_sleep[u] = f
+                        cmask |= 1 << u
+                if i < last:
+                    sleep[t] = fp
+            ckey = fpr(child)
+            k = owner(ckey, self.n)
+            if k == self.me:
+                self.queue.append((ckey, child, cpath, child_sleep, cmask))
+            else:
+                out[k].append((ckey, child, cpath, child_sleep, cmask))
+
+    def figures(self) -> dict[str, Any]:
+        """The store's size, for bytes per state."""
+        import sys
+
+        v = self.visited
+        if isinstance(v, CompactStore):
+            size = v.nbytes()
+        else:
+            size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v)
+        return {"stored": len(v), "store_bytes": size}
+
+
+# ------------------------------------------------------------- worker side
+_PART: list[Partition | None] = [None]
+_CONFIG: list[dict[str, Any] | None] = [None]
+
+
+def _setup(config: dict[str, Any]) -> None:
+    _CONFIG[0] = config
+
+
+def serve(payload: tuple[Any, ...]) -> Any:
+    """A worker's task: ("start", k), ("round", inbox) or ("figures",)."""
+    what = payload[0]
+    if what == "start":
+        config = _CONFIG[0]
+        assert config is not None
+        _PART[0] = Partition(config, payload[1])
+        return os.getpid()
+    part = _PART[0]
+    assert part is not None, "a round before start"
+    if what == "round":
+        return part.round(payload[1])
+    return part.figures()
+
+
+class Backend(Protocol):
+    """Where the partitions run: `call` gives worker k payloads[k] and returns their answers in order."""
+
+    name: str
+    size: int  # workers
+
+    def call(self, payloads: list[Any]) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class Processes:
+    """N supervised worker processes (workers._Worker), alive for the whole search."""
+
+    name = "processes"
+
+    def __init__(self, config: dict[str, Any], n: int) -> None:
+        import multiprocessing
+        import threading
+
+        # fork costs ~10 ms a worker, spawn ~0.15 s of imports; fork is safe only while
+        # this process has one thread (not under the TUI's worker threads)
+        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if single else "spawn")
+        self.workers: list[_Worker] = []
+        self.size = n
+        try:
+            for _ in range(n):
+                self.workers.append(_Worker(ctx, serve, _setup, config))
+            self.call([("start", k) for k in range(n)])
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, payloads: list[Any]) -> list[Any]:
+        from multiprocessing.connection import wait
+
+        for k, (w, p) in enumerate(zip(self.workers, payloads, strict=True)):
+            w.give(k, p)
+        answers: dict[int, Any] = {}
+        while len(answers) < len(self.workers):
+            waiting = [w for k, w in enumerate(self.workers) if k not in answers]
+            ready = wait([w.conn for w in waiting] + [w.proc.sentinel for w in waiting], POLL)
+            for w in waiting:
+                k = self.workers.index(w)
+                if w.conn in ready or w.proc.sentinel in ready:
+                    try:
+                        if w.conn.poll():
+                            status, _, value = w.conn.recv()
+                            if status == "error":
+                                raise value
+                            answers[k] = value
+                            continue
+                    except (EOFError, OSError):
+                        pass
+                    if w.proc.sentinel in ready or not w.proc.is_alive():
+                        raise WorkerLost(
+                            f"worker process {w.proc.pid} {w.how_it_ended()} while expanding partition {k + 1} of "
+                            f"{len(self.workers)}; the states it owned are lost, so the search stops"
+                        )
+        return [answers[k] for k in range(len(self.workers))]
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w.conn.send(None)  # the worker's loop returns: a clean exit
+            except OSError:
+                pass
+        end = time.monotonic() + 2.0
+        for w in self.workers:
+            w.proc.join(max(0.0, end - time.monotonic()))
+            if w.proc.is_alive():
+                os.kill(w.proc.pid, signal.SIGKILL)
+            w.kill()  # joins
+        self.workers = []
+
+
+# ------------------------------------------------------------- the driver
+def partitioned(
+    s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, ray: str | None = None, stop: type[Exception]
+) -> None:
+    """The exhaustive search of `s` split across `jobs` processes, or over Ray
+    (`ray`: an address or "local"); fills `stats` and `s.found` like
+    `explorer.exhaustive` and raises `stop` (explorer.Stop) at a limit."""
+    if s.local:
+        s.local = False
+        s.notes.append(
+            "thread-local merging is off in the partitioned search: which states it skips depends on the DFS order "
+            "(its cycle proviso reads the DFS stack), so the states equal `--jobs 1 --no-local`'s"
+        )
+    config = {
+        "scenario": s.sc,
+        "workers": jobs,
+        "reduction": s.reduction,
+        "compact": s.compact,
+        "incremental": s.tracker.incremental,
+    }
+    backend: Backend
+    if ray is not None:
+        from .ray_backend import RayBackend
+
+        backend = RayBackend(Partition, config, jobs, ray)
+        jobs = backend.size
+    else:
+        backend = Processes(config, jobs)
+    key0 = s.fingerprint(s.snap0)
+    inbox: list[list[bytes]] = [[] for _ in range(jobs)]
+    inbox[owner(key0, jobs)].append(pickle.dumps([(key0, s.snap0, b"", (), 0)], 5))
+    rounds = 0
+    sent = 0
+    reports: list[dict[str, Any]] = []
+    cpu = [0.0] * jobs
+    critical = 0.0  # the sum over rounds of the busiest worker's CPU: the wall time on idle cores
+    try:
+        while True:
+            answers = backend.call([("round", box) for box in inbox])
+            rounds += 1
+            inbox = [[] for _ in range(jobs)]
+            for blobs, _ in answers:
+                for k, b in enumerate(blobs):
+                    if b is not None:
+                        inbox[k].append(b)
+            reports = [r for _, r in answers]
+            critical += max(r["cpu"] - c for r, c in zip(reports, cpu, strict=True))
+            cpu = [r["cpu"] for r in reports]
+            stats.states = sum(r["states"] for r in reports)
+            stats.transitions = sum(r["transitions"] for r in reports)
+            stats.schedules = sum(r["schedules"] for r in reports)
+            stats.max_depth = max(r["max_depth"] for r in reports)
+            sent = sum(r["sent"] for r in reports)
+            for r in reports:
+                for kind, (choices, thread, detail, label) in r["found"].items():
+                    if kind not in s.found:
+                        s.found[kind] = (choices, None, thread, detail, label)
+                        s.found_seconds[kind] = s.elapsed()
+                        if s.on_found is not None:
+                            s.on_found(kind, s.phase, s.found_seconds[kind])
+            if first and s.found:
+                raise stop("found")
+            queued = sum(r["queued"] for r in reports)
+            if not queued and not any(inbox):
+                break
+            if stats.states >= s.max_states:
+                raise stop("max-states")
+            s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
+        figures = backend.call([("figures",)] * jobs)
+        s.visited = _Figures(figures)
+        nbytes = sum(r["bytes"] for r in reports)
+        s.notes.append(
+            f"one search split across {jobs} {'Ray workers' if ray is not None else 'processes'}: {rounds} rounds, "
+            f"{sent:,} states sent between workers ({nbytes / max(sent, 1):,.0f} bytes each)"
+        )
+    finally:
+        backend.close()
+        s.extra["parallel"] = {
+            "backend": backend.name,
+            "workers": jobs,
+            "rounds": rounds,
+            "states_sent": sent,
+            "bytes_sent": sum(r["bytes"] for r in reports),
+            "states_per_worker": [r["states"] for r in reports],
+            "cpu_per_worker": [round(c, 3) for c in cpu],
+            "critical_path_cpu": round(critical, 3),
+        }
+
+
+class _Figures:
+    """The workers' stores seen as one, for explorer.store_figures."""
+
+    def __init__(self, figures: list[dict[str, Any]]) -> None:
+        self._n = sum(f["stored"] for f in figures)
+        self._bytes = sum(f["store_bytes"] for f in figures)
+
+    def __len__(self) -> int:
+        return int(self._n)
+
+    def nbytes(self) -> int:
+        return int(self._bytes)

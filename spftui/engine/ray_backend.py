@@ -1,0 +1,99 @@
+"""The partitioned search's workers as Ray actors (`explore --ray ADDRESS|local`).
+
+Each actor holds one `parallel.Partition` for the whole search; the driver
+runs the rounds exactly as with local processes (`parallel.partitioned`),
+so the states, verdicts and counterexamples are the same. Batches travel
+through the driver as pickled blobs (Ray's object store carries them); an
+actor that dies (a lost node) raises `workers.WorkerLost`, never a hang.
+
+`address`: "local" starts a Ray instance on this machine for the search
+(with `workers` CPUs) and stops it afterwards; anything else is given to
+`ray.init(address=...)` ("auto", "ray://head:10001", "head:6379"), and the
+spftui package is shipped to the cluster with the job (`runtime_env`
+py_modules), so the nodes need only Python and attrs.
+
+Ray is optional (`pip install "spftui[ray]"`): imported here only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .workers import WorkerLost
+
+_ACTOR: list[Any] = [None]
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(f'Ray is not installed ({e}): `pip install "spftui[ray]"` (or `pip install ray`)') from None
+    return ray
+
+
+def _actor_class(ray: Any) -> Any:
+    if _ACTOR[0] is None:
+
+        class PartitionActor:
+            def __init__(self, partition: Any, config: dict[str, Any], me: int) -> None:
+                self.part = partition(config, me)
+
+            def round(self, inbox: list[bytes]) -> Any:
+                return self.part.round(inbox)
+
+            def figures(self) -> Any:
+                return self.part.figures()
+
+        _ACTOR[0] = ray.remote(num_cpus=1)(PartitionActor)
+    return _ACTOR[0]
+
+
+class RayBackend:
+    """`workers` Ray actors, one partition each (parallel.Backend)."""
+
+    name = "ray"
+
+    def __init__(self, partition: Any, config: dict[str, Any], workers: int, address: str) -> None:
+        """`partition`: the class each actor holds (parallel.Partition: passed in, not imported, so the
+        modules do not import each other)."""
+        ray = self.ray = _ray()
+        self.started = False
+        if not ray.is_initialized():
+            if address == "local":
+                n = workers if workers > 1 else (os.cpu_count() or 2)
+                ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            else:
+                import spftui
+
+                pkg = os.path.dirname(spftui.__file__)
+                ray.init(address=address, runtime_env={"py_modules": [pkg]}, log_to_driver=False)
+            self.started = True
+        if workers <= 1:  # the cluster's CPUs decide
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.size = workers
+        config["workers"] = workers
+        cls = _actor_class(ray)
+        self.actors = [cls.remote(partition, config, k) for k in range(workers)]
+
+    def call(self, payloads: list[Any]) -> list[Any]:
+        ray = self.ray
+        refs = []
+        for a, p in zip(self.actors, payloads, strict=True):
+            refs.append(a.round.remote(p[1]) if p[0] == "round" else a.figures.remote())
+        try:
+            return list(ray.get(refs))
+        except ray.exceptions.RayActorError as e:
+            raise WorkerLost(
+                f"a Ray worker of the partitioned search died ({type(e).__name__}); the states it owned are lost, "
+                "so the search stops"
+            ) from None
+
+    def close(self) -> None:
+        ray = self.ray
+        for a in getattr(self, "actors", ()):
+            ray.kill(a)
+        self.actors = []
+        if self.started:
+            ray.shutdown()

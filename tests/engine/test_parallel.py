@@ -1,0 +1,156 @@
+"""One exhaustive search split across processes (`explore --jobs N --mode
+exhaustive`) or a Ray cluster (`--ray`): the same states and verdicts as the
+single-process search, counterexamples that replay, a killed worker reported
+(not waited for), every worker joined."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spftui.engine.explorer import ExploreError, explore
+from spftui.engine.parallel import Processes, owner
+from spftui.engine.workers import WorkerLost
+from spftui.kernel import build_machine
+from spftui.kernel.events import Violation
+from spftui.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def spftui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spftui", *args], capture_output=True, text=True, env=env or ENV, timeout=300
+    )
+
+
+def replays_to(sc: Any, policy: str, choices: tuple[int, ...]) -> set[str]:
+    """The oracle kinds the last of `choices` reports when replayed on a fresh machine."""
+    m = build_machine(sc.with_policy(policy, None))
+    events: list[Any] = []
+    for c in choices:
+        events = m.step(c)
+    return {e.oracle for e in events if isinstance(e, Violation)}
+
+
+@pytest.mark.parametrize(("policy", "sometimes"), [("spf-mm-seq", set()), ("spf-refetch-vma", {"lost_write"})])
+def test_two_processes_visit_the_same_states_as_one_on_the_seed(policy: str, sometimes: set[str]) -> None:
+    sc = load_scenario(SEED)
+    one = explore(sc, policy, mode="exhaustive", local=False, narrate=False)
+    two = explore(sc, policy, mode="exhaustive", jobs=2, narrate=False)
+    assert two.complete and two.extra["parallel"]["workers"] == 2
+    assert two.states == one.states and two.verdicts == one.verdicts
+    assert {k for k, v in two.verdicts.items() if v == "sometimes"} == sometimes == set(two.counterexamples)
+    assert all(n > 0 for n in two.extra["parallel"]["states_per_worker"])  # the work was split
+    assert any("thread-local merging is off" in n for n in two.extra["notes"])  # said, not silent
+    for kind, cx in two.counterexamples.items():
+        assert kind in replays_to(sc, policy, cx.choices)
+        assert cx.preemptions == one.counterexamples[kind].preemptions  # minimised like --jobs 1
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["dict", "compact"])
+def test_any_number_of_workers_gives_the_same_states_under_every_policy(compact: bool) -> None:
+    sc = load_scenario(DONTNEED)
+    for policy in ("classic", "spf-mm-seq", "vma-lock"):
+        one = explore(sc, policy, mode="exhaustive", local=False, compact=compact, narrate=False)
+        three = explore(sc, policy, mode="exhaustive", jobs=3, compact=compact, narrate=False)
+        assert (three.states, three.verdicts) == (one.states, one.verdicts), policy
+        assert three.extra["store"]["bytes_per_state"] > 0
+
+
+def test_explore_jobs_2_on_the_command_line_matches_jobs_1_no_local() -> None:
+    args = ("explore", str(DONTNEED), "--mode", "exhaustive", "--policy", "spf-mm-seq", "--json")
+    one = spftui(*args, "--no-local")
+    two = spftui(*args, "--jobs", "2")
+    assert one.returncode == two.returncode == 0, two.stderr
+    a = json.loads(one.stdout)["policies"]["spf-mm-seq"]
+    b = json.loads(two.stdout)["policies"]["spf-mm-seq"]
+    assert (b["states"], b["verdicts"], b["complete"]) == (a["states"], a["verdicts"], True)
+    assert b["parallel"]["workers"] == 2 and "parallel" not in a
+
+
+def test_a_cut_partitioned_search_says_so_and_decides_nothing_it_did_not_see() -> None:
+    r = explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", jobs=2, max_states=2000, narrate=False)
+    assert not r.complete and r.stop == "max-states" and 2000 <= r.states < 38_000
+    assert set(r.verdicts.values()) == {"unknown"}
+
+
+def test_checkpoints_are_refused_with_jobs() -> None:
+    with pytest.raises(ExploreError, match="single-process"):
+        explore(load_scenario(DONTNEED), mode="exhaustive", jobs=2, checkpoint="x.ckpt")
+
+
+def test_a_killed_worker_is_reported_and_every_worker_is_joined() -> None:
+    sc = load_scenario(SEED).with_policy("spf-mm-seq", None)
+    config = {"scenario": sc, "workers": 2, "reduction": True, "compact": False, "incremental": True}
+    backend = Processes(config, 2)
+    procs = [w.proc for w in backend.workers]
+    try:
+        m = build_machine(sc)
+        from spftui.engine.por import Fingerprinter
+
+        snap = m.snapshot()
+        key = Fingerprinter()(snap)
+        inbox: list[list[bytes]] = [[], []]
+        inbox[owner(key, 2)].append(pickle.dumps([(key, snap, b"", (), 0)], 5))
+        answers = backend.call([("round", box) for box in inbox])
+        assert sum(r["states"] for _, r in answers) >= 1
+        os.kill(procs[1].pid, signal.SIGKILL)
+        t = time.monotonic()
+        with pytest.raises(WorkerLost, match=r"was killed by SIGKILL.*partition 2 of 2"):
+            backend.call([("round", []), ("round", [])])
+        assert time.monotonic() - t < 10
+    finally:
+        backend.close()
+    assert all(p.exitcode is not None for p in procs)  # joined: no live or defunct children
+
+
+def test_ray_missing_is_a_clear_error_with_exit_status_2(tmp_path: Path) -> None:
+    fake = tmp_path / "ray"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    r = spftui("explore", str(DONTNEED), "--mode", "exhaustive", "--ray", "local", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert 'pip install "spftui[ray]"' in r.stderr
+
+
+def test_ray_needs_the_exhaustive_mode() -> None:
+    r = spftui("explore", str(DONTNEED), "--ray", "local")
+    assert r.returncode == 2 and "--mode exhaustive" in r.stderr
+
+
+# ---------------------------------------------------------------- Ray
+@pytest.fixture(scope="module")
+def local_ray() -> Any:
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'spftui[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.parametrize(  # about 10 s with Ray's start-up: not marked slow
+    ("path", "policy"), [(SEED, "spf-refetch-vma"), (DONTNEED, "spf-mm-seq")], ids=["seed", "dontneed"]
+)
+def test_a_local_ray_cluster_gives_the_single_process_states_and_verdicts(
+    local_ray: Any, path: Path, policy: str
+) -> None:
+    sc = load_scenario(path)
+    one = explore(sc, policy, mode="exhaustive", local=False, narrate=False)
+    on_ray = explore(sc, policy, mode="exhaustive", jobs=2, ray="local", narrate=False)
+    assert on_ray.extra["parallel"]["backend"] == "ray" and on_ray.complete
+    assert (on_ray.states, on_ray.verdicts) == (one.states, one.verdicts)
+    for kind, cx in on_ray.counterexamples.items():
+        assert kind in replays_to(sc, policy, cx.choices)
