@@ -131,6 +131,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         path=path,
         fixes_off=fixes_off,
         files=files,
+        fixes_as_written=fixes_off,
     )
 
 
