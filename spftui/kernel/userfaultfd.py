@@ -76,9 +76,14 @@ def uffd_wp_find_vma(m: Machine, t: Thread) -> None:
     op = _op(m, t)
     start, end = op.addr, op.addr + op.length
     v = m.vma_lookup(mm, start)
-    if v is None or end > v.vm_end or not v.vm_flags & VM_UFFD_WP or v.vm_flags & VM_SHARED or v.vm_file:
+    why = ""
+    if v is None or end > v.vm_end:
+        why = "the range is not inside one VMA"
+    elif not v.vm_flags & VM_UFFD_WP or v.vm_flags & VM_SHARED or v.vm_file:  # userfaultfd_wp, !VM_SHARED, anon
+        why = "the VMA is not registered for uffd-wp"
+    if why or v is None:
         locks.mmap_read_unlock(m, t, mm)
-        finish_op(m, t, "ENOENT")
+        finish_op(m, t, f"-ENOENT: {why}")
         return
     t.vmf["end"] = end
     t.vmf["cp"] = "uffd_wp" if op.kind == "uffd-wp" else "uffd_wp_resolve"
@@ -148,7 +153,7 @@ def handle_userfault(m: Machine, t: Thread) -> None:
     addr = t.vmf["addr"]
     locks.mmap_read_unlock(m, t, mm)
     if t.vmf["mode"] == "gup":
-        finish_op(m, t, "EFAULT (handle_userfault: VM_FAULT_SIGBUS without FAULT_FLAG_ALLOW_RETRY)")
+        finish_op(m, t, "-EFAULT: handle_userfault returned VM_FAULT_SIGBUS (no FAULT_FLAG_ALLOW_RETRY)")
         return
     pte = m.pte_lookup(mm, vpn_of(addr))
     _reset_fault(t)
