@@ -152,8 +152,9 @@ def change_pte_range(m: Machine, t: Thread) -> None:
 def mprotect_flush(m: Machine, t: Thread) -> None:
     """flush_tlb_range, dec_tlb_flush_pending; vm_write_end (Dufour); vma_merge.
 
-    For UFFDIO_WRITEPROTECT (userfaultfd.py): the flush only if a PTE was
-    changed (`pages`), dec_tlb_flush_pending, back to mwriteprotect_range.
+    For UFFDIO_WRITEPROTECT (userfaultfd.py): the flush only if the walk met
+    a present PTE (`pages`, as change_protection_range counts them),
+    dec_tlb_flush_pending, back to mwriteprotect_range.
     """
     mm = m.thread_mm(t)
     op = _op(m, t)

@@ -32,7 +32,8 @@ Simplifications (scenarios/README.md, "uffd-wp"):
     same is assumed for Dufour's and 6.4's);
   * fork clears VM_UFFD_WP and the PTE bit in the child (no
     UFFD_FEATURE_EVENT_FORK); mremap keeps them; a swapped-out PTE loses
-    the bit (no _PAGE_SWP_UFFD_WP).
+    the bit (no _PAGE_SWP_UFFD_WP);
+  * no -EAGAIN while `mmap_changing` (no non-cooperative events).
 """
 
 from __future__ import annotations
