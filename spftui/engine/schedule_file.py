@@ -52,7 +52,7 @@ LABEL_LIMIT = 200_000
 _NOT_CONTENT = ("line", "text")  # where an op or key sits in the file, and how it was spelt
 # Fields added after identities were first recorded: left out while they hold
 # their default, so every scenario without them keeps its recorded identity.
-_NEWER = ("foll", "new_length", "new_addr", "dontunmap", "file")
+_NEWER = ("foll", "new_length", "new_addr", "dontunmap", "file", "uffd_wp")
 
 
 def scenario_name(sc: Scenario) -> str:

@@ -15,6 +15,7 @@ from .pte import (
     is_swap_pte,
     mk_pte,
     pmd_index,
+    pte_clear_uffd_wp,
     pte_index,
     pte_mkold,
     pte_pfn,
@@ -23,7 +24,7 @@ from .pte import (
     pte_wrprotect,
     vpn_of,
 )
-from .state import VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
+from .state import VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -39,7 +40,7 @@ def build_machine(sc: Scenario) -> Machine:
         if p.fork_of is not None:
             _setup_fork(m, m.mms[p.fork_of], mm)
         for mp in p.mappings:
-            flags = mmap_vm_flags(mp.prot)
+            flags = mmap_vm_flags(mp.prot) | (VM_UFFD_WP if mp.uffd_wp else 0)  # UFFDIO_REGISTER_MODE_WP
             v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
             if mp.file:
                 map_file(m, mm, v, mp.file, 0)
@@ -133,7 +134,7 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
     for vid in parent.vmas:
         v = m.vmas[vid]
         anon = m.new_anon_vma() if v.anon_vma is not None else None
-        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon)
+        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags & ~VM_UFFD_WP, anon)  # dup_userfaultfd
         cv.vm_file, cv.vm_pgoff = v.vm_file, v.vm_pgoff
         m.vma_link(child, cv)
     for pmd, tid in sorted(parent.pgd.items()):
@@ -152,4 +153,4 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
                 f.anon_exclusive = False
                 child.rss_anon += 1
             m.set_pte(parent, table, vpn, pte_wrprotect(pte))
-            m.set_pte(child, ctable, vpn, pte_mkold(pte_wrprotect(pte)))
+            m.set_pte(child, ctable, vpn, pte_clear_uffd_wp(pte_mkold(pte_wrprotect(pte))))

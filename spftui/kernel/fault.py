@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import locks
 from .events import Segv, SpecRead, SpfAbort, Validate
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, is_swap_pte, pte_none, pte_protnone, pte_write, vpn_of
-from .state import VM_READ, VM_WRITE
+from .state import VM_READ, VM_UFFD_WP, VM_WRITE
 from .steps import step
 
 if TYPE_CHECKING:
@@ -213,6 +213,21 @@ def unlock_pte(m: Machine, t: Thread) -> None:
     locks.ptl_unlock(m, t, m.table_of(t.vmf.pop("ptl")))
 
 
+def uffd_wp_vma(m: Machine, t: Thread) -> bool:
+    """userfaultfd_wp(vma), on the fault's VMA (its copy when speculative)."""
+    if "pvma" in t.vmf:
+        return bool(t.vmf["pvma"][2] & VM_UFFD_WP)
+    return bool(m.vma_of(t.vmf["vma"]).vm_flags & VM_UFFD_WP)
+
+
+def do_wp_page_entry(m: Machine, t: Thread) -> str:
+    """do_wp_page's first step: its userfaultfd checks (userfaultfd.py) for a write fault in a VMA registered
+    for uffd-wp; for any other VMA, or an unshare fault, they are no-ops and the COW decision comes first."""
+    if not t.vmf.get("unshare") and uffd_wp_vma(m, t):
+        return "do_wp_page:userfaultfd_pte_wp"
+    return "do_wp_page:reuse_check"
+
+
 @step("handle_pte_fault:pte_same")
 def handle_pte_fault_same(m: Machine, t: Thread) -> None:
     """Under the PTL: if !pte_same return; a write to a read-only PTE goes to do_wp_page; else set A/D."""
@@ -232,7 +247,7 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
         fault_done(m, t)
         return
     if (t.vmf["write"] or t.vmf.get("unshare")) and not pte_write(cur):
-        t.pc = "do_wp_page:reuse_check"  # FAULT_FLAG_UNSHARE (gup.py) goes there too
+        t.pc = do_wp_page_entry(m, t)  # FAULT_FLAG_UNSHARE (gup.py) goes there too
         return
     new = cur | _PAGE_ACCESSED | (_PAGE_DIRTY if t.vmf["write"] else 0)
     if new != cur:

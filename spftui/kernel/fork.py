@@ -22,6 +22,7 @@ from .pte import (
     PAGE_SHIFT,
     PTRS_PER_PTE,
     is_swap_pte,
+    pte_clear_uffd_wp,
     pte_mkold,
     pte_pfn,
     pte_present,
@@ -30,6 +31,7 @@ from .pte import (
     pte_write,
     pte_wrprotect,
 )
+from .state import VM_UFFD_WP
 from .steps import step
 from .vma_ops import vma_write_begin, vma_write_end
 
@@ -72,7 +74,8 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
         if m.fixed("fork_vm_raw_write"):
             vma_write_begin(m, v)
         anon = m.new_anon_vma() if v.anon_vma is not None else None
-        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags, anon)
+        # dup_userfaultfd without UFFD_FEATURE_EVENT_FORK: the child's VMA is not registered
+        cv = m.new_vma(child, v.vm_start, v.vm_end, v.vm_flags & ~VM_UFFD_WP, anon)
         cv.vm_file, cv.vm_pgoff = v.vm_file, v.vm_pgoff  # vm_area_dup copies the file reference
         m.vma_link(child, cv)
         if cv.vm_file:  # the child sees the file where copy_pte_range copies no page
@@ -125,7 +128,7 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
                 f.mapcount += 1  # page_dup_rmap
                 f.anon_exclusive = False
                 child.rss_anon += 1
-            m.set_pte(child, ctable, vpn, pte_mkold(pte_wrprotect(pte)))
+            m.set_pte(child, ctable, vpn, pte_clear_uffd_wp(pte_mkold(pte_wrprotect(pte))))  # child VMA: no VM_UFFD_WP
         locks.ptl_unlock(m, t, table)
         t.vmf["pmds"] = pmds[1:]
     if not t.vmf["pmds"]:

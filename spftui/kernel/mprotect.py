@@ -6,6 +6,10 @@ _PAGE_PROTNONE (x86's PAGE_NONE): the hardware walk no longer reaches the
 page, so an access faults and access_error sends SIGSEGV. change_protection walks only the PTE tables
 present in the range (one step each, `Machine.tables_in`), as the kernel's
 pmd walk skips empty pmds.
+
+change_protection's steps also serve UFFDIO_WRITEPROTECT (userfaultfd.py),
+which runs them under the mmap *read* lock with `cp` (MM_CP_UFFD_WP or
+MM_CP_UFFD_WP_RESOLVE) in the thread's locals.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from typing import TYPE_CHECKING
 from . import locks
 from .events import VmaChange
 from .ops import finish_op
-from .pte import PTRS_PER_PTE, pte_modify, pte_present, vpn_of
-from .state import PROT_FLAGS, VM_ACCOUNT, VM_MAYREAD, VM_MAYWRITE, VM_WRITE
+from .pte import PTRS_PER_PTE, pte_clear_uffd_wp, pte_mkuffd_wp, pte_modify, pte_present, vpn_of
+from .state import PROT_FLAGS, VM_ACCOUNT, VM_MAYREAD, VM_MAYWRITE, VM_UFFD_WP, VM_WRITE
 from .steps import step
 from .vma_ops import merge_adjacent, overlapping, split_range, touching, vma_write_begin, vma_write_end
 
 if TYPE_CHECKING:
+    from ..scenario.model import Op
     from .machine import Machine
     from .state import Mm, Thread
 
@@ -66,7 +71,7 @@ def new_vm_flags(old: int, prot: str, has_anon_vma: bool) -> int:
     anonymous VMA with no anon_vma stops being accounted (recent kernels; 6.18 does), so it no
     longer merges with an accounted neighbour, which decides whether fork copies its zero-page PTEs.
     """
-    flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE
+    flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE | (old & VM_UFFD_WP)  # the registration stays
     if flags & VM_WRITE or (old & VM_ACCOUNT and has_anon_vma):
         flags |= VM_ACCOUNT
     return flags
@@ -96,9 +101,26 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
     t.pc = "change_protection:change_pte_range"
 
 
+def new_pte(t: Thread, op: Op, pte: int) -> int:
+    """change_pte_range's new entry: pte_modify to the new protection, plus the uffd-wp bit when
+    mwriteprotect_range (userfaultfd.py) is the caller (`cp`: MM_CP_UFFD_WP or MM_CP_UFFD_WP_RESOLVE).
+
+    mwriteprotect_range's newprot is vm_get_page_prot(vm_flags), without VM_WRITE to protect: a
+    private mapping's is read-only either way, so un-protecting *clears* W on a writable PTE too
+    (the corruption 6ce64428d620's message describes); the fault handler adds it back, or copies.
+    """
+    cp = t.vmf.get("cp")
+    if cp is None:  # mprotect
+        prot = PROT_FLAGS[op.prot]
+        return pte_modify(pte, bool(prot & VM_WRITE), none=not prot)
+    new = pte_modify(pte, False, none=t.vmf["prot_none"])
+    return pte_mkuffd_wp(new) if cp == "uffd_wp" else pte_clear_uffd_wp(new)
+
+
 @step("change_protection:change_pte_range")
 def change_pte_range(m: Machine, t: Thread) -> None:
-    """One PTE table under its PTL: ptep_modify_prot_start/commit with pte_modify (keeps pfn, A, D)."""
+    """One PTE table under its PTL: ptep_modify_prot_start/commit with pte_modify (keeps pfn, A, D);
+    for UFFDIO_WRITEPROTECT also set (protect) or clear (un-protect) the uffd-wp bit."""
     mm = m.thread_mm(t)
     op = _op(m, t)
     pmds = t.vmf["pmds"]
@@ -108,15 +130,18 @@ def change_pte_range(m: Machine, t: Thread) -> None:
         if not locks.ptl_lock(m, t, table):
             return
         lo, hi = vpn_of(op.addr), vpn_of(t.vmf["end"])
-        prot = PROT_FLAGS[op.prot]
         base = table.pmd * PTRS_PER_PTE
+        pages = 0
         for idx in sorted(table.entries):
             vpn = base + idx
             pte = table.entries[idx]
             if lo <= vpn < hi and pte_present(pte):
-                new = pte_modify(pte, bool(prot & VM_WRITE), none=not prot)
+                pages += 1
+                new = new_pte(t, op, pte)
                 if new != pte:
                     m.set_pte(mm, table, vpn, new)
+        if "pages" in t.vmf:
+            t.vmf["pages"] += pages
         locks.ptl_unlock(m, t, table)
         t.vmf["pmds"] = pmds[1:]
     if not t.vmf["pmds"]:
@@ -125,9 +150,21 @@ def change_pte_range(m: Machine, t: Thread) -> None:
 
 @step("change_protection:flush_tlb_range")
 def mprotect_flush(m: Machine, t: Thread) -> None:
-    """flush_tlb_range, dec_tlb_flush_pending; vm_write_end (Dufour); vma_merge."""
+    """flush_tlb_range, dec_tlb_flush_pending; vm_write_end (Dufour); vma_merge.
+
+    For UFFDIO_WRITEPROTECT (userfaultfd.py): the flush only if the walk met
+    a present PTE (`pages`, as change_protection_range counts them),
+    dec_tlb_flush_pending, back to mwriteprotect_range.
+    """
     mm = m.thread_mm(t)
     op = _op(m, t)
+    if "cp" in t.vmf:
+        m.touched.add(("mm", mm.name))
+        if t.vmf.pop("pages"):
+            m.flush_tlb_range(mm, vpn_of(op.addr), vpn_of(t.vmf["end"]))
+        mm.tlb_flush_pending -= 1
+        t.pc = "mwriteprotect_range:mmap_read_unlock"
+        return
     m.flush_tlb_range(mm, vpn_of(op.addr), vpn_of(t.vmf["end"]))
     mm.tlb_flush_pending -= 1
     for vid in t.vmf.pop("vmas"):

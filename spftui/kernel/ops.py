@@ -36,6 +36,8 @@ OP_ENTRY = {
     "gup-write": "__access_remote_vm:write",
     "unpin": "unpin_user_page:put",
     "mremap": "mremap:mmap_write_lock",
+    "uffd-wp": "mwriteprotect_range:mmap_read_lock",
+    "uffd-unwp": "mwriteprotect_range:mmap_read_lock",
 }
 WRITER_OPS = oracles.WRITER_OPS
 

@@ -1,6 +1,6 @@
 """Importing this module registers every step of every kernel path."""
 
-from . import anon, fault, filemap, fork, gup, mmap, mprotect, mremap, munmap, ops, swap, wp, zap  # noqa: F401
+from . import anon, fault, filemap, fork, gup, mmap, mprotect, mremap, munmap, ops, swap, userfaultfd, wp, zap  # noqa: F401
 from .steps import STEPS
 
 

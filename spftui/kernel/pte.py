@@ -1,6 +1,7 @@
 """PTE values, x86 flavoured: a PTE is one int, compared whole by `pte_same`.
 
 Present:  pfn << 12 | _PAGE_PRESENT | [_PAGE_RW] | [_PAGE_ACCESSED] | [_PAGE_DIRTY] | [_PAGE_SPECIAL] | [_PAGE_PROTNONE]
+          | [_PAGE_UFFD_WP]
 Swap:     offset << 12 | _PAGE_SWP   (not present)
 None:     0
 """
@@ -21,6 +22,10 @@ _PAGE_SWP = 0x080  # our marker for a swap entry (not present)
 # sets this bit; here _PAGE_PRESENT stays set and the hardware walk checks it.
 _PAGE_PROTNONE = 0x100
 _PAGE_SPECIAL = 0x200
+# userfaultfd write-protect (x86 _PAGE_SOFTW2, 292924b26024): set by UFFDIO_WRITEPROTECT
+# with W cleared; a write fault on it goes to handle_userfault (userfaultfd.py).
+# Not carried into a swap entry (no _PAGE_SWP_UFFD_WP in the model).
+_PAGE_UFFD_WP = 0x400
 
 ZERO_PFN = 0  # the shared zero page
 
@@ -82,6 +87,18 @@ def pte_wrprotect(pte: int) -> int:
     return pte & ~_PAGE_RW
 
 
+def pte_uffd_wp(pte: int) -> bool:
+    return bool(pte & _PAGE_UFFD_WP)
+
+
+def pte_mkuffd_wp(pte: int) -> int:
+    return pte | _PAGE_UFFD_WP
+
+
+def pte_clear_uffd_wp(pte: int) -> int:
+    return pte & ~_PAGE_UFFD_WP
+
+
 def pte_mkold(pte: int) -> int:
     return pte & ~_PAGE_ACCESSED
 
@@ -126,6 +143,8 @@ def format_pte(pte: int) -> str:
         parts.append("A")
     if pte & _PAGE_DIRTY:
         parts.append("D")
+    if pte & _PAGE_UFFD_WP:
+        parts.append("uffd-wp")
     return " ".join(parts)
 
 

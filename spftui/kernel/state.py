@@ -15,6 +15,7 @@ VM_WRITE = 0x2
 VM_SHARED = 0x8
 VM_MAYREAD = 0x10
 VM_MAYWRITE = 0x20
+VM_UFFD_WP = 0x1000  # registered with a userfaultfd for write-protect faults (userfaultfd_wp(vma))
 
 VM_ACCOUNT = 0x00100000  # the mapping's pages are charged to overcommit accounting
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .events import SpecRead, Swap, Validate
-from .fault import fault_done, lock_pte, spf_abort, unlock_pte
+from .fault import do_wp_page_entry, fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
 from .pte import (
     mk_pte,
@@ -121,7 +121,7 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
     if t.vmf["write"] and not reuse:
         t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
         m.emit(SpecRead(t.name, "pte", mm.name, t.vmf["addr"], None, orig))  # wp_page_copy checks it again
-        t.pc = "do_wp_page:reuse_check"
+        t.pc = do_wp_page_entry(m, t)
         return
     unlock_pte(m, t)
     fault_done(m, t)

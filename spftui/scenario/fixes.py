@@ -117,6 +117,27 @@ FIX_LIST += (
     ),
 )
 
+FIX_LIST += (
+    Fix(
+        name="uffd_wp_flush_pending",
+        title="do_wp_page flushes the page's TLB entries before COW when a uffd-wp VMA has a TLB flush pending",
+        commit="6ce64428d620",
+        kernels=(
+            "missing since 292924b26024 (uffd-wp, 5.7 by date), a lost write from 5.9 (09854ba94c6a copies whenever "
+            "page_count > 1); in 5.12 (5.12-rc3 by date) and stable 5.9+"
+        ),
+        where="do_wp_page (userfaultfd_wp(vma) && mm_tlb_flush_pending(mm): flush_tlb_page)",
+        story=(
+            "UFFDIO_WRITEPROTECT (mwriteprotect_range) runs change_protection under the mmap read lock and "
+            "defers its TLB flush; even un-protecting clears W on an already writable PTE of a private mapping. "
+            "A write fault in the window copies the page (page_count > 1: another reference) while a third CPU "
+            "still stores into it through its stale writable TLB entry; wp_page_copy's flush comes after the "
+            "copy, so the copy is installed without the store. Found as occasional corruption in "
+            "selftests/vm/userfaultfd (Nadav Amit, Yu Zhao)."
+        ),
+    ),
+)
+
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
 

@@ -71,7 +71,7 @@ _TOP_KEYS = (
 )  # fmt: skip
 _FILE_KEYS = ("name", "pages", "data")
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
-_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file")
+_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file", "uffd_wp")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
 _SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "stop_at", "steps")
@@ -296,6 +296,12 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
             raise doc.error(
                 (*where, "populate"), "'populate' is for anonymous mappings; a file mapping faults its pages in"
             )
+    uffd_wp = doc.get(table, where, "uffd_wp", BOOLEAN, False)
+    if uffd_wp and file:
+        raise doc.error(
+            (*where, "uffd_wp"),
+            "'uffd_wp' is for anonymous mappings: uffd-wp on file memory (shmem) came in 5.19 and is not modelled",
+        )
     return Mapping(
         start=start,
         length=length,
@@ -303,6 +309,7 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
         populate=populate,
         line=doc.line(where),
         file=file,
+        uffd_wp=uffd_wp,
     )
 
 

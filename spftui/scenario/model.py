@@ -53,6 +53,8 @@ OP_KINDS = (
     "gup-write",
     "unpin",
     "mremap",
+    "uffd-wp",
+    "uffd-unwp",
 )
 FOLL_NAMES = ("write", "force", "pin")
 """The `gup` op's flags: FOLL_WRITE, FOLL_FORCE, FOLL_PIN (without `pin`: FOLL_GET)."""
@@ -81,6 +83,12 @@ class KernelPreset:
 
 KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
     KernelPreset("5.8", "mapcount", note="do_wp_page reuses by mapcount (reuse_swap_page)"),
+    KernelPreset(
+        "5.11",
+        "page-count",
+        fixes_off=frozenset({"uffd_wp_flush_pending"}),
+        note="page_count rule (09854ba94c6a) without 6ce64428d620: uffd-wp's deferred TLB flush races COW",
+    ),
     KernelPreset("5.12", "page-count", note="do_wp_page by page_count since 5.9 (09854ba94c6a); swap-in by mapcount"),
     KernelPreset("5.17", "page-count", note="the last release with reuse_swap_page in do_swap_page"),
     KernelPreset(
@@ -148,7 +156,9 @@ class Op:
 class Mapping:
     """A private mapping present when the process starts: anonymous, or of
     `file` (MAP_PRIVATE from its first page: reads see the page cache, a
-    write copies the page into an anonymous one)."""
+    write copies the page into an anonymous one). `uffd_wp`: registered with
+    the process's userfaultfd for write-protect faults (UFFDIO_REGISTER_MODE_WP,
+    VM_UFFD_WP), anonymous mappings only."""
 
     start: int
     length: int
@@ -156,6 +166,7 @@ class Mapping:
     populate: bool = False
     line: int = 0
     file: str = ""
+    uffd_wp: bool = False
 
 
 @attrs.frozen

@@ -53,6 +53,8 @@ _OP_ARGS: dict[str, tuple[str, ...]] = {
     "gup-write": ("ADDR", "VALUE"),
     "unpin": ("ADDR",),
     "mremap": ("ADDR", "LENGTH", "NEWLENGTH"),  # then [move NEWADDR] [dontunmap], parsed by _mremap
+    "uffd-wp": ("ADDR", "LENGTH"),  # UFFDIO_WRITEPROTECT, mode WP
+    "uffd-unwp": ("ADDR", "LENGTH"),  # UFFDIO_WRITEPROTECT, mode 0: un-protect and wake
 }
 assert tuple(_OP_ARGS) == OP_KINDS
 ADVICES = ("dontneed",)
