@@ -36,6 +36,7 @@ KEYS = (
     ("m", "bookmark this step by name (g takes the name)"),
     ("t", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
     ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
+    ("x", "export this timeline as a Perfetto trace (ui.perfetto.dev, chrome://tracing)"),
     ("?", "this help"),
     ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
 )

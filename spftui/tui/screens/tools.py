@@ -1,0 +1,118 @@
+"""The debugger's tools over the whole run: a Perfetto export, a diff between two
+branches, the race-window coverage of the scenario.
+
+A mixin of the debugger screen (screens/debugger.py), which stays about
+stepping and panes. Each tool reads the Session through its public API and
+hands the work to the engine (engine/perfetto.py, diff.py, coverage.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
+from ...engine.schedule_file import scenario_name
+from ..places import screenshot_dir
+from .choice import ChoiceDialog
+from .error import ErrorDialog
+from .prompt import PromptDialog
+
+if TYPE_CHECKING:
+    from ...engine.session import Session
+    from ..app import SpftuiApp
+
+
+def trace_path_problem(text: str, default_dir: str) -> str | None:
+    """Why `text` cannot be where the trace goes (None: it can). The default folder may be missing: it is made."""
+    path = os.path.abspath(os.path.expanduser(text))
+    if os.path.isdir(path):
+        return f"{path} is a folder: add a file name, e.g. {os.path.join(text, 'run.perfetto.json')}"
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        if folder == os.path.abspath(default_dir):
+            return None
+        return f"no such folder: {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in {folder}: permission denied"
+    return None
+
+
+class ToolActions:
+    """Palette commands of the debugger screen (mixed into DebuggerScreen)."""
+
+    if TYPE_CHECKING:
+        app: SpftuiApp
+        session: Session
+
+        def _guard(self) -> bool: ...
+        def say(self, text: str, style: str = ...) -> None: ...
+        def notify(self, message: str, **kw: object) -> None: ...
+
+    # ------------------------------------------------------ Perfetto (issue 13)
+    def action_export_perfetto(self) -> None:
+        """`x`: write this timeline as a Chrome JSON trace (engine/perfetto.py); asks before replacing a file."""
+        if not self._guard():
+            return
+        s = self.session
+        folder = screenshot_dir()
+        branch = f".branch{s.branch_id}" if s.branches else ""
+        default = os.path.join(folder, f"{scenario_name(s.scenario)}.{s.scenario.policy}{branch}.perfetto.json")
+        what = f"{s.length} step{'s' if s.length != 1 else ''}" + (f" of branch {s.branch_id}" if s.branches else "")
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self._export_to(os.path.abspath(os.path.expanduser(text)))
+
+        self.app.push_screen(
+            PromptDialog(
+                "Export this timeline as a Perfetto trace",
+                "a file name (relative to the current folder)",
+                default,
+                check=lambda text: trace_path_problem(text, folder),
+                note=f"The whole timeline ({what}), one track per thread, lock slices, seqcount counters. "
+                "Open it at ui.perfetto.dev or chrome://tracing.",
+            ),
+            chosen,
+        )
+
+    def _export_to(self, path: str) -> None:
+        if os.path.lexists(path):
+            options = [
+                ("replace", "Replace it", path),
+                ("number", "Keep both", "write to the first free numbered name beside it"),
+                ("cancel", "Cancel", "write nothing"),
+            ]
+
+            def answer(choice: str | None) -> None:
+                if choice in ("replace", "number"):
+                    self._write_trace(path, REPLACE if choice == "replace" else NUMBER)
+
+            self.app.push_screen(ChoiceDialog(f"{os.path.basename(path)} already exists", options, "cancel"), answer)
+            return
+        self._write_trace(path, REFUSE)
+
+    def _write_trace(self, path: str, exists: str) -> None:
+        from ...engine.perfetto import write_trace
+
+        if not self._guard():
+            return
+        s = self.session
+        try:
+            folder = os.path.dirname(path)
+            if folder == os.path.abspath(screenshot_dir()):
+                os.makedirs(folder, exist_ok=True)  # the default folder (it may be the state directory's)
+            written = write_trace(path, s.timeline, exists=exists)
+        except OSError as err:
+            reason = f"{err.filename or path}: {err.strerror or err}"
+            self.app.push_screen(ErrorDialog("Cannot export the trace", reason))
+            return
+        except WriteError as err:
+            self.app.push_screen(ErrorDialog("Cannot export the trace", str(err)))
+            return
+        self.notify(
+            f"Wrote {written} ({s.length} steps). Open it at ui.perfetto.dev or chrome://tracing.",
+            title="Perfetto trace",
+            markup=False,
+            timeout=10,
+        )
