@@ -420,6 +420,17 @@ class SpftuiApp(App[int]):
                 f"Open the breakpoint dialog for {'an' if kind[0] in 'aeiou' else 'a'} {kind} breakpoint",
                 lambda kind=kind: d.action_add_breakpoint(kind),
             )
+        yield SystemCommand(
+            "Compare with branch…",
+            "Where this timeline and another part, and the reordered pair of conflicting steps that matters",
+            d.action_compare_branch,
+        )
+        yield SystemCommand(
+            "Race-window coverage",
+            "Which writer steps ever ran inside which speculative window, over 200 random schedules "
+            "(PCT or every schedule from there)",
+            d.action_coverage,
+        )
         if s.branches:
             yield SystemCommand("Switch branch…", "Choose another saved timeline", d.action_branches)
             for b in s.branches:

@@ -3,6 +3,7 @@ a diff between two branches, the race-window coverage, and a scenario's own brea
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -13,7 +14,9 @@ from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.choice import ChoiceDialog
+from spftui.tui.screens.coverage import CoverageScreen
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.diff import DiffScreen
 from spftui.tui.screens.error import ErrorDialog
 from spftui.tui.screens.prompt import PromptDialog
 
@@ -113,3 +116,116 @@ async def test_a_missing_folder_or_an_unwritable_one_is_a_sentence_not_a_traceba
         assert isinstance(app.screen, ErrorDialog)
         assert "no such directory" in str(app.screen.query_one("#error-message").content)  # type: ignore[attr-defined]
         assert "Traceback" not in screen_text(pilot)
+
+
+async def test_compare_with_branch_shows_the_divergence_and_the_flipped_pair_at_80x24() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await palette(pilot, app, "compare with branch")
+        assert isinstance(app.screen, DebuggerScreen)  # one timeline: a sentence, no screen
+        assert "only one timeline" in screen_text(pilot)
+        await press(pilot, "c")
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        s.goto(17)
+        await press(pilot, "1")  # A1 instead of B at step 18: a new branch
+        assert s.branches and s.branch_id == 1
+        await palette(pilot, app, "compare with branch")
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        await wait_report(pilot, screen)
+        text = screen_text(pilot)
+        assert "Compare: A = this timeline (branch 1), B = branch 0" in text
+        assert "First divergence at step 18: A runs A1" in text
+        assert "lost_write at step 52" in text
+        body = rendered(screen)
+        assert "This one is enough" in body or "are enough" in body
+        assert "▶" in body and "Flipped schedule" in body
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+        await press(pilot, "end")  # scrolls to the table's end
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_with_three_timelines_compare_asks_which_branch() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        s.goto(17)
+        await press(pilot, "1")
+        s.goto(3)
+        await press(pilot, "3")
+        assert len(s.branches) == 2
+        await palette(pilot, app, "compare with branch")
+        assert isinstance(app.screen, ChoiceDialog)
+        await press(pilot, "enter")
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        await wait_report(pilot, screen)
+        assert screen.result is not None and "Compare: A = this timeline" in screen.title_text
+
+
+async def test_race_window_coverage_runs_in_the_background_and_shows_the_matrix_at_80x24() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await palette(pilot, app, "race-window coverage")
+        screen = app.screen
+        assert isinstance(screen, CoverageScreen)
+        await wait_report(pilot, screen)
+        cov = screen.result
+        assert cov is not None and cov.mode == "random" and cov.runs == 200
+        body = rendered(screen)
+        hit = sum(1 for *_, n in cov.cells() if n)
+        assert f"{hit} of {len(cov.cells())} windows interleaved" in body
+        assert "REFETCH" in body and "Never interleaved" in body
+        assert max(len(line.rstrip()) for line in screen_text(pilot).splitlines()) <= 80
+        await press(pilot, "p")  # PCT schedules instead
+        await wait_report(pilot, screen)
+        assert screen.result.mode == "pct"
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_escape_stops_an_exhaustive_coverage_run_and_shows_what_it_has() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.action_coverage()  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CoverageScreen)
+        await wait_report(pilot, screen)
+        await press(pilot, "x")  # every schedule: ~35 s on the seed
+        assert screen.running
+        await pilot.pause(0.3)
+        await press(pilot, "s")  # the debugger's keys do not reach through
+        assert app.session is not None and app.session.position == 0
+        await press(pilot, "escape")
+        await wait_report(pilot, screen)
+        assert app.screen is screen  # stopped, still open, with the matrix so far
+        cov = screen.result
+        assert cov.mode == "exhaustive" and not cov.complete and cov.runs < 150_000
+        assert "every schedule: stopped after" in rendered(screen)
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen)
+
+
+async def wait_report(pilot, screen) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(600):
+        await pilot.pause(0.05)
+        if not screen.running:
+            break
+    assert not screen.running
+    await pilot.pause()
+
+
+def rendered(screen) -> str:  # type: ignore[no-untyped-def]
+    """The whole report as text (also the part scrolled out of view)."""
+    from rich.console import Console
+
+    console = Console(width=76, record=True, file=io.StringIO())
+    console.print(screen.render_result(screen.result))
+    return console.export_text()

@@ -116,3 +116,49 @@ class ToolActions:
             markup=False,
             timeout=10,
         )
+
+    # ----------------------------------------------------- branch diff (issue 11)
+    def action_compare_branch(self) -> None:
+        """Pick another timeline and show the diff of this one against it (screens/diff.py)."""
+        if not self._guard():
+            return
+        s = self.session
+        timelines = {t.id: t.threads for t in s.saved_timelines()}
+        others = list(s.branches)
+        if not others:
+            self.say(
+                "there is only one timeline: step another thread from the past (1-9) or explore (e) to branch",
+                "bold #ffaf00",
+            )
+            return
+
+        def compare(bid: str | None) -> None:
+            if bid is None:
+                return
+            from .diff import DiffScreen
+
+            b = int(bid)
+            self.app.push_screen(
+                DiffScreen(
+                    s.scenario,
+                    timelines[s.branch_id],
+                    timelines[b],
+                    (f"this timeline (branch {s.branch_id})", f"branch {b}"),
+                )
+            )
+
+        if len(others) == 1:
+            compare(str(others[0].id))
+            return
+        options = [
+            (str(b.id), f"branch {b.id}", f"leaves at step {b.at + 1} · {len(b)} steps · {len(b.marks)} marks")
+            for b in others
+        ]
+        self.app.push_screen(ChoiceDialog(f"Compare branch {s.branch_id} with…", options), compare)
+
+    # ------------------------------------------------ race-window coverage (issue 11)
+    def action_coverage(self) -> None:
+        """The race-window matrix of this scenario under its policy, worked out in the background."""
+        from .coverage import CoverageScreen
+
+        self.app.push_screen(CoverageScreen(self.session.scenario))
