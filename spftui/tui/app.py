@@ -22,6 +22,7 @@ from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
 from ..engine.files import NUMBER, REPLACE, WriteError, write_file
+from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
 from ..engine.session import Session
@@ -46,8 +47,11 @@ def count(n: int, one: str, many: str = "") -> str:
 
 
 def add_default_breakpoints(session: Session) -> None:
-    """Stop on any speculative abort and any oracle violation."""
-    if not session.breakpoints.items:
+    """The scenario's own `[[breakpoint]]`s (those the session lacks), else, on a session
+    without breakpoints, stop on any speculative abort and any oracle violation."""
+    if session.scenario.breakpoints:
+        set_breakpoints(session)
+    elif not session.breakpoints.items:
         session.add_breakpoint("abort")
         session.add_breakpoint("violation")
 

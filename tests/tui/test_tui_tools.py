@@ -229,3 +229,46 @@ def rendered(screen) -> str:  # type: ignore[no-untyped-def]
     console = Console(width=76, record=True, file=io.StringIO())
     console.print(screen.render_result(screen.result))
     return console.export_text()
+
+
+SCENARIO_BREAKS = (
+    '\n[[breakpoint]]\nkind = "aba"\nthread = "A1"\n\n[[breakpoint]]\nwatch = "A.mmap_seq"\nenabled = false\n'
+)
+
+
+async def test_the_debugger_sets_the_scenarios_breakpoints_on_open_and_stops_at_the_aba(tmp_path: Path) -> None:
+    path = tmp_path / "aba.toml"
+    path.write_text(SEED.read_text() + SCENARIO_BREAKS)
+    app = SpftuiApp(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = app.session
+        assert s is not None
+        assert [(b.kind, b.match, b.thread, b.enabled) for b in s.breakpoints.items] == [
+            ("aba", "", "A1", True),
+            ("watch", "", "", False),
+        ]  # instead of the default pair (any abort, any violation)
+        await press(pilot, "c")
+        await settle(pilot)
+        assert s.position == 51 and s.stop.kind == "breakpoint"
+        assert "passed by ABA" in s.stop.text
+        # opening the scenario again (o) keeps them and sets nothing twice
+        app.install(app.session.scenario)  # type: ignore[union-attr]
+        await pilot.pause()
+        assert len(app.session.breakpoints.items) == 2  # type: ignore[union-attr]
+
+
+async def test_the_picker_refuses_a_scenario_whose_breakpoint_expression_is_misspelt(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SEED.read_text() + '\n[[breakpoint]]\nwhen = "A1.sate == 1"\n')
+    line = SEED.read_text().count("\n") + 3
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "o")
+        picker = app.screen
+        picker.query_one("#picker-path").focus()
+        await type_text(pilot, str(bad))
+        await press(pilot, "enter")
+        dialog = app.screen
+        assert isinstance(dialog, ErrorDialog)
+        message = str(dialog.query_one("#error-message").content)  # type: ignore[attr-defined]
+        assert message.startswith(f"{bad}:{line}: breakpoint[0].when: thread A1 has no field 'sate'")
