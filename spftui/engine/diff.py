@@ -213,11 +213,12 @@ def run_line(side: str, label: str, run: Run) -> str:
     return f"{side} {label}: {len(run.steps)} steps, {what}"
 
 
-def prose(d: Diff, labels: tuple[str, str]) -> list[str]:
-    """The diff as sentences (one per line), as `spftui diff` prints them above its table."""
+def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str]:
+    """The diff as sentences (one per line), as `spftui diff` prints them above its table
+    (`noun`: what A and B are, "schedules" there, "timelines" in the debugger)."""
     out = [run_line("A", labels[0], d.a), run_line("B", labels[1], d.b)]
     if d.divergence is None:
-        out.append("The two schedules run the same steps.")
+        out.append(f"The two {noun} run the same steps.")
         return out
     k = d.divergence
 
@@ -230,7 +231,7 @@ def prose(d: Diff, labels: tuple[str, str]) -> list[str]:
     out.append(f"First divergence at step {k + 1}: A runs {at(d.a)}, B runs {at(d.b)}.")
     if d.failing is None:
         both = "report a violation" if d.a.violations() else "pass"
-        out.append(f"Both schedules {both}: no passing/failing pair to explain.")
+        out.append(f"Both {noun} {both}: no passing/failing pair to explain.")
         return out
     fail, ok = d.failing.upper(), "B" if d.failing == "a" else "A"
     n = len(d.pairs)

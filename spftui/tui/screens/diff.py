@@ -44,7 +44,7 @@ class DiffScreen(ReportScreen):
             Text("Each timeline runs to its end: its recorded steps, then round-robin.", "dim"),
             Text(""),
         ]
-        for line in prose(d, self.labels):
+        for line in prose(d, self.labels, "timelines"):
             style = ""
             if line.startswith("First divergence"):
                 style = "bold"
