@@ -112,7 +112,7 @@ async def test_a_missing_folder_or_an_unwritable_one_is_a_sentence_not_a_traceba
         dbg = app.screen
         assert isinstance(dbg, DebuggerScreen)
         dbg._write_trace(str(tmp_path / "gone" / "t.json"), "refuse")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ErrorDialog)
         assert "no such directory" in str(app.screen.query_one("#error-message").content)  # type: ignore[attr-defined]
         assert "Traceback" not in screen_text(pilot)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from textual import work
+from textual.message import Message
+
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
 from ..places import screenshot_dir
@@ -20,7 +23,18 @@ from .prompt import PromptDialog
 
 if TYPE_CHECKING:
     from ...engine.session import Session
+    from ...engine.timeline import Timeline
     from ..app import SpftuiApp
+
+
+class ExportFinished(Message):
+    """The Perfetto export ended: the path written, or why it could not be."""
+
+    def __init__(self, path: str, steps: int, error: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.steps = steps
+        self.error = error
 
 
 def trace_path_problem(text: str, default_dir: str) -> str | None:
@@ -44,8 +58,10 @@ class ToolActions:
     if TYPE_CHECKING:
         app: SpftuiApp
         session: Session
+        busy: str | None
 
         def _guard(self) -> bool: ...
+        def refresh_views(self, follow: bool = False) -> None: ...
         def say(self, text: str, style: str = ...) -> None: ...
         def notify(self, message: str, **kw: object) -> None: ...
 
@@ -93,25 +109,42 @@ class ToolActions:
         self._write_trace(path, REFUSE)
 
     def _write_trace(self, path: str, exists: str) -> None:
-        from ...engine.perfetto import write_trace
-
+        """Write in a thread worker (a long run takes seconds); the session is `busy` meanwhile."""
         if not self._guard():
             return
         s = self.session
+        self.busy = "Perfetto export"
+        self.say(f"writing the Perfetto trace of {s.length} steps…", "bold #87d7ff")
+        self._export(path, exists, s.timeline, s.length)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _export(self, path: str, exists: str, timeline: Timeline, steps: int) -> None:
+        from ...engine.perfetto import write_trace
+
         try:
             folder = os.path.dirname(path)
             if folder == os.path.abspath(screenshot_dir()):
                 os.makedirs(folder, exist_ok=True)  # the default folder (it may be the state directory's)
-            written = write_trace(path, s.timeline, exists=exists)
+            written = write_trace(path, timeline, exists=exists)
         except OSError as err:
-            reason = f"{err.filename or path}: {err.strerror or err}"
-            self.app.push_screen(ErrorDialog("Cannot export the trace", reason))
-            return
+            self.post_message(ExportFinished(path, steps, f"{err.filename or path}: {err.strerror or err}"))
         except WriteError as err:
-            self.app.push_screen(ErrorDialog("Cannot export the trace", str(err)))
+            self.post_message(ExportFinished(path, steps, str(err)))
+        except Exception as err:  # an engine bug is a sentence, never a crash
+            self.post_message(ExportFinished(path, steps, f"{type(err).__name__}: {err}"))
+        else:
+            self.post_message(ExportFinished(written, steps))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        self.busy = None
+        self.refresh_views()
+        if message.error is not None:
+            self.say("the Perfetto export failed")
+            self.app.push_screen(ErrorDialog("Cannot export the trace", message.error))
             return
+        self.say(f"wrote {message.path}", "bold #87d7ff")
         self.notify(
-            f"Wrote {written} ({s.length} steps). Open it at ui.perfetto.dev or chrome://tracing.",
+            f"Wrote {message.path} ({message.steps} steps). Open it at ui.perfetto.dev or chrome://tracing.",
             title="Perfetto trace",
             markup=False,
             timeout=10,
