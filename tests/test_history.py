@@ -102,3 +102,28 @@ def test_a_saved_counterexample_replays_with_its_fixes_off(tmp_path: Path) -> No
     assert json.loads(again.stdout)["violations"], again.stdout
     on = spftui("check", str(schedule), "--fix", "fork_vma_write_lock=on", "--json")
     assert not json.loads(on.stdout)["violations"]
+
+
+@pytest.mark.parametrize(
+    "scenario, fix, oracle",
+    [
+        ("history_dirty_cow", "foll_cow", "file_integrity"),
+        ("history_gup_after_fork", "page_count_reuse", "cow_isolation"),
+        ("history_gup_pin_unshare", "gup_unshare", "pin_coherence"),
+    ],
+)
+def test_every_gallery_file_says_what_its_fix_off_shows(scenario: str, fix: str, oracle: str) -> None:
+    r = spftui("explore", scenario, "--fix", f"{fix}=off", "--json")
+    assert r.returncode == 0, r.stderr  # judged by [expect.fixes_off.NAME], not by the fix-on tables
+    out = json.loads(r.stdout)
+    (cell,) = out["policies"].values()
+    assert cell["complete"] and cell["verdicts"][oracle] == "sometimes"
+    assert fix in [f["name"] for f in json.loads(spftui("fixes", "--json").stdout) if scenario in f["scenarios"]]
+
+
+def test_a_run_without_a_fix_the_file_has_is_not_judged_by_the_files_tables() -> None:
+    r = spftui("check", "cow_lost_write", "--fix", "page_count_reuse=off")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no expectation for this configuration" in r.stdout
+    same = spftui("check", "cow_lost_write", "--fix", "page_count_reuse=on")  # the file's own fixes: judged
+    assert same.returncode == 0 and "expectations hold" in same.stdout

@@ -24,7 +24,7 @@ def test_the_trace_shows_every_check_of_a1s_fault_with_sampled_and_current_value
     assert "A1 samples A.mmap_seq = 0; A1 seq_start ✓ A.mmap_seq 0 (even)" in out
     assert "A1 samples A.pte[0x10000] = pfn 1 RO A D" in out
     assert "A1 pmd_same ✓ A.pmd[0x10000] table 0 = table 0" in out
-    assert "A1 REFETCH ✓ A.vma[0x10000] rwp 0x10000-0x11000 = rwp 0x10000-0x11000" in out
+    assert "A1 REFETCH ✓ A.vma[0x10000] rw-p 0x10000-0x11000 = rw-p 0x10000-0x11000" in out
     assert "A1 pte_same ✓ A.pte[0x10000] pfn 1 RO A D" in out
 
 
@@ -61,9 +61,9 @@ def test_under_refetch_vma_the_passing_checks_are_flagged_as_aba_before_the_lost
     assert first["check"] == "REFETCH"
     assert first["objects"] == ["A.vma[0x10000]", "A.pte[0x10000]"]
     assert [(c["object"], c["step"], c["thread"], c["value"]) for c in first["changes"]] == [
-        ("A.vma[0x10000]", 4, "A1", "rwp"),
-        ("A.vma[0x10000]", 40, "A2", "r-p"),  # mprotect(PROT_READ)
-        ("A.vma[0x10000]", 45, "A2", "rwp"),  # mprotect(PROT_READ|PROT_WRITE)
+        ("A.vma[0x10000]", 4, "A1", "rw-p"),
+        ("A.vma[0x10000]", 40, "A2", "r--p"),  # mprotect(PROT_READ)
+        ("A.vma[0x10000]", 45, "A2", "rw-p"),  # mprotect(PROT_READ|PROT_WRITE)
         ("A.pte[0x10000]", 5, "A1", "pfn 1 RO A D"),
         ("A.pte[0x10000]", 37, "A2", "pfn 1 W A D"),  # A2's write fault reuses P
         ("A.pte[0x10000]", 41, "A2", "pfn 1 RO A D"),  # change_pte_range

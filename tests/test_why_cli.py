@@ -29,7 +29,7 @@ def test_check_break_aba_stops_before_the_lost_write_naming_the_pte_the_vma_and_
     }
     text = spftui("check", "cow_lost_write", "--break", "aba")
     assert text.returncode == 0
-    assert "Stopped after step 51: A1: REFETCH passed by ABA — A.vma[0x10000]: rwp → r-p (A2, step 40)" in text.stdout
+    assert "Stopped after step 51: A1: REFETCH passed by ABA — A.vma[0x10000]: rw-p → r--p (A2, step 40)" in text.stdout
 
 
 def test_check_break_aba_under_mm_seq_never_fires_and_the_abort_names_the_writers() -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .events import ExitMmap
 from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset
-from .state import DONE, VM_READ, VM_WRITE
+from .state import DONE, format_vm_flags
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -30,7 +30,7 @@ KILLED = "killed by "
 
 def maps_flags(flags: int) -> str:
     """vm_flags as /proc/PID/maps prints them: `rw-p`."""
-    return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + "-p"
+    return format_vm_flags(flags)
 
 
 def is_killed(t: Thread) -> bool:

@@ -28,7 +28,8 @@ def mmap_vm_flags(prot: str) -> int:
 
 
 def format_vm_flags(flags: int) -> str:
-    return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + "p"
+    """vm_flags as /proc/PID/maps prints them: `rw-p` (every VMA here is private and not executable)."""
+    return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + "-p"
 
 
 class Frame:

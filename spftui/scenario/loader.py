@@ -138,6 +138,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         fixes_off=fixes_off,
         files=files,
         breakpoints=breakpoints,
+        fixes_as_written=fixes_off,
     )
 
 

@@ -317,6 +317,8 @@ class Scenario:
             without fix NAME, and wins when the run lacks it.
     fixes_off  the modelled fixes this run lacks: the kernel preset's, then
             `[fixes]`, then `--fix` (`with_fixes`)
+    fixes_as_written  the file's own fixes_off (preset and `[fixes]`); the
+            plain tables describe that configuration only (None: no file)
     """
 
     title: str
@@ -334,6 +336,7 @@ class Scenario:
     fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
     files: tuple[File, ...] = ()
     breakpoints: tuple[BreakpointSpec, ...] = ()  # `[[breakpoint]]`: not part of the scenario's hash
+    fixes_as_written: frozenset[str] | None = None
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this
@@ -344,12 +347,16 @@ class Scenario:
     def expect_table(self, policy: str | None = None, reuse: str | None = None) -> ExpectTable | None:
         """The table that applies under `policy` and `reuse`: an `[expect.fixes_off.NAME]`
         one when this run lacks fix NAME, else the one naming both, else the
-        `[expect.REUSE]` one for every policy; None when none exists."""
+        `[expect.REUSE]` one for every policy; None when none exists, or when
+        the run's fixes differ from the file's and no fixes_off table says what
+        that run should show (the file's tables are about its own fixes)."""
         policy = policy or self.policy
         reuse = reuse or self.reuse
         for t in self.expect:  # a fix this run lacks decides first
             if t.fix_off in self.fixes_off and t.policy == policy and t.reuse == reuse:
                 return t
+        if self.fixes_as_written is not None and self.fixes_off != self.fixes_as_written:
+            return None
         for t in self.expect:
             if not t.fix_off and t.policy == policy and t.reuse == reuse:
                 return t

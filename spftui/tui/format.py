@@ -108,7 +108,7 @@ def history(changes: Iterable[Change]) -> str:
 
 
 def aba_text(e: Aba) -> str:
-    """An ABA, short: "REFETCH passed by ABA: A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45); …"."""
+    """An ABA, short: "REFETCH passed by ABA: A.vma[0x10000] rw-p → r--p (A2 #40) → rw-p (A2 #45); …"."""
     return f"{e.check} passed by ABA: {history(e.changes)}"
 
 

@@ -57,7 +57,7 @@ def test_manual_steps_of_high_threads_are_recorded_and_replayed() -> None:
     assert s.machine.snapshot() == end
 
 
-@pytest.mark.parametrize("n", [130, 300])
+@pytest.mark.parametrize("n", [130, pytest.param(300, marks=pytest.mark.slow)])  # 300: ~30 s
 def test_check_and_trace_run_cleanly_and_saved_schedules_replay_exactly(tmp_path: Path, n: int) -> None:
     path = tmp_path / f"threads{n}.toml"
     path.write_text(many_threads(n))

@@ -37,6 +37,10 @@ KEYS = (
 async def _monkey(size: tuple[int, int], count: int, rng: random.Random) -> set[str]:
     """`count` events into a fresh app at `size`; returns the keys pressed."""
     app = SpftuiApp(SEED, policy="spf-mm-seq")
+    # The palette's Quit (typed `p`, then enter or a click) is a legitimate way out; the
+    # monkey keeps going (an exception still ends the app: Textual does not call exit for it).
+    quits: list[object] = []
+    app.exit = lambda *a, **k: quits.append(a)  # type: ignore[method-assign]
     pressed: set[str] = set()
     ended = ""
     async with app.run_test(size=size) as pilot:

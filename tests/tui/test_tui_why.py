@@ -124,14 +124,14 @@ async def test_the_status_line_threads_and_timeline_show_the_checks_and_the_aba(
         s = app.session
         assert s is not None
         await press(pilot, "c", "g", *"51", "enter")  # A1's pte_map_lock:seq_recheck, passed by ABA
-        status = str(debugger(app).query_one(StatusLine).content).replace("\n", " ")  # (wrapped)
-        assert "REFETCH ✓ vma rwp 0x10000-0x11000" in status
-        assert "≋ REFETCH passed by ABA: A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45)" in status
+        status = " ".join(str(debugger(app).query_one(StatusLine).content).split())  # (wrapped)
+        assert "REFETCH ✓ vma rw-p 0x10000-0x11000" in status
+        assert "≋ REFETCH passed by ABA: A.vma[0x10000] rw-p → r--p (A2 #40) → rw-p (A2 #45)" in status
         text = screen_text(pilot)
         # the threads pane, A1's block: the ABA with every value in between, then each check
         assert "≋ REFETCH passed by ABA:" in text
-        assert "A.vma[0x10000] rwp → r-p (A2 #40) → rwp (A2 #45)" in text
-        assert "check REFETCH ✓ vma rwp 0x10000-0x11000" in text
+        assert "A.vma[0x10000] rw-p → r--p (A2 #40)" in text and "→ rw-p (A2 #45)" in text  # (wrapped)
+        assert "check REFETCH ✓ vma rw-p 0x10000-0x11000" in text
         assert "51 ≋ A1  pte_map_lock:seq_recheck  REFETCH ✓" in text  # the timeline row
         assert "A.mmap_seq 3→4" in text  # what step 48 changed
 
