@@ -212,12 +212,12 @@ def _breakpoints(
             if known_labels is not None:
                 with doc.at((*where, "match")):
                     one_of("step label", match, sorted(known_labels))
-        elif "match" in table:
+        elif match:
             raise doc.error(
                 (*where, "match"), f"a {kind} breakpoint takes no match (its expression says what to stop on)"
             )
         thread = doc.get(table, where, "thread", STRING, "")
-        if "thread" in table:
+        if thread:  # ("" is any thread, as in a session file)
             if kind not in _THREADED:
                 raise doc.error(
                     (*where, "thread"),
