@@ -42,11 +42,12 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     from .engine.session import Session
     from .report import check_report, print_check, print_trace, trace_json, trace_steps
 
-    if not trace_only and args.break_:
+    opening = open_with(args)
+    if not trace_only and (args.break_ or (opening.scenario.breakpoints and not args.no_break)):
         from .why_cli import run_to_break
 
-        return run_to_break(args)
-    sc, strategy, _ = load(args)
+        return run_to_break(args, opening)
+    sc, strategy = opening.scenario, opening.strategy()
     session = Session(sc, strategy=strategy)
     if trace_only and args.format == "perfetto":
         return write_perfetto(session, args)

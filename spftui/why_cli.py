@@ -33,24 +33,41 @@ def add_break_option(p: argparse.ArgumentParser) -> None:
         type=break_spec,
         metavar="KIND[:MATCH]",
         help="stop at the first step where this breakpoint fires and print it (aba, abort[:REASON], "
-        "violation[:ORACLE], step:LABEL; repeatable). Exit status then: 0 when one fired, 1 when the run ended first",
+        "violation[:ORACLE], step:LABEL; repeatable; replaces the scenario's [[breakpoint]] tables). "
+        "Exit status then: 0 when one fired, 1 when the run ended first",
+    )
+    p.add_argument(
+        "--no-break",
+        action="store_true",
+        help="ignore the scenario's [[breakpoint]] tables (without --break, check then runs to the end as usual)",
     )
 
 
-def run_to_break(args: argparse.Namespace) -> int:
-    """`spftui check --break …`: run until a breakpoint fires; print the steps so far and the stop."""
+def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
+    """`spftui check --break …` (or a scenario with `[[breakpoint]]` tables): run until a
+    breakpoint fires; print the steps so far and the stop."""
     from .engine.describe import event_fields, notable
     from .engine.history import with_derived
+    from .engine.scenario_breakpoints import set_breakpoints
     from .engine.session import Session
     from .report import check_report
 
-    opening = open_with(args)
+    opening = opening or open_with(args)
     session = Session(opening.scenario, strategy=opening.strategy())
-    for kind, match in args.break_:
-        session.add_breakpoint(kind, match=match)
+    if args.break_:
+        source = "--break"
+        for kind, match in args.break_:
+            session.add_breakpoint(kind, match=match)
+    else:
+        source = "the scenario's [[breakpoint]] tables (--no-break ignores them)"
+        set_breakpoints(session)
     stop = session.continue_(limit=args.max_steps)
     fired = stop.kind == "breakpoint"
     report = check_report(session)
+    report["breakpoints"] = [
+        {"kind": b.kind, "text": b.describe(), "enabled": b.enabled, "hits": b.hits} for b in session.breakpoints.items
+    ]
+    report["breakpoints_from"] = "--break" if args.break_ else "scenario"
     tl = session.timeline
     if fired:
         step = stop.step - 1
@@ -67,6 +84,8 @@ def run_to_break(args: argparse.Namespace) -> int:
         return 0 if fired else 1
     sc = session.scenario
     print(f"{sc.title} · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
+    listed = "; ".join(b.describe() + ("" if b.enabled else " (disabled)") for b in session.breakpoints.items)
+    print(f"Breakpoints from {source}: {listed}")
     for pos, _, events in tl.replay(0, session.position):
         what = "; ".join(notable(with_derived(tl, pos, events)))
         print(f"{pos + 1:>5}  {session.step_thread(pos):<6} {session.step_label(pos):<38} {what}".rstrip())

@@ -67,3 +67,18 @@ def test_coverage_bad_input_exits_2_without_a_traceback(tmp_path) -> None:  # ty
     r = spftui("coverage", str(bad))
     assert r.returncode == 2 and "bad.toml:4: thread[0].process:" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_coverage_stops_when_cancelled_and_returns_the_matrix_so_far() -> None:
+    sc = open_scenario("cow_lost_write").scenario
+    asked = [0]
+
+    def after_ten() -> bool:
+        asked[0] += 1
+        return asked[0] > 10
+
+    part = coverage(sc, runs=200, cancelled=after_ten)
+    assert part.runs == 10 and not part.complete and part.rows
+    whole = coverage(sc, runs=10)
+    assert (part.rows, part.cols, part.hits) == (whole.rows, whole.cols, whole.hits)  # the same ten schedules
+    assert coverage(sc, mode="exhaustive", cancelled=lambda: True).runs == 1024

@@ -167,17 +167,24 @@ def coverage(
     depth: int = 3,
     max_steps: int = 10_000,
     max_states: int = 200_000,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Coverage:
-    """The race-window matrix of `sc` under its policy (module docstring)."""
+    """The race-window matrix of `sc` under its policy (module docstring).
+
+    `cancelled` is asked between schedules (exhaustive: every 1,024 states); once it
+    says yes, the matrix so far is returned with `runs` counting what was done
+    (and `complete` False)."""
     if mode not in MODES:
         raise ValueError(f"unknown coverage mode {mode!r}; expected one of {', '.join(MODES)}")
     names = [t.name for t in sc.threads]
     tally = _Tally(names)
     if mode == "exhaustive":
-        states, complete = _exhaustive(sc, tally, max_states)
+        states, complete = _exhaustive(sc, tally, max_states, cancelled)
         return tally.result(sc.policy, mode, states, complete)
     k = len(record(sc, _round_robin(), max_steps).steps) or 1 if mode == "pct" else 1
     for i in range(runs):
+        if cancelled is not None and cancelled():
+            return tally.result(sc.policy, mode, i, False)
         x = run_seed(seed, i)
         choose = _pct(len(names), k, depth, x) if mode == "pct" else _random(x)
         win: Windows = (None,) * len(names)
@@ -192,7 +199,9 @@ def _round_robin() -> Callable[[Machine], int | None]:
     return RoundRobin().choose
 
 
-def _exhaustive(sc: Scenario, tally: _Tally, max_states: int) -> tuple[int, bool]:
+def _exhaustive(
+    sc: Scenario, tally: _Tally, max_states: int, cancelled: Callable[[], bool] | None = None
+) -> tuple[int, bool]:
     """Depth-first over every schedule, without losing a hit.
 
     A hit is one writer in one open window, and what happens to a writer
@@ -220,6 +229,8 @@ def _exhaustive(sc: Scenario, tally: _Tally, max_states: int) -> tuple[int, bool
         visits += 1
         if visits > max_states:
             return visits - 1, False
+        if cancelled is not None and not visits % 1024 and cancelled():
+            return visits, False
         for c in m.runnable():
             m.restore(snap)
             events = m.step(c)

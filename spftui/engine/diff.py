@@ -201,3 +201,106 @@ def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
             for p in d.pairs
         ],
     }
+
+
+def run_line(side: str, label: str, run: Run) -> str:
+    """`A pass.toml: 60 steps, lost_write at step 52 (A1)`."""
+    vs = run.violations()
+    what = "no violation"
+    if vs:
+        pos, v = vs[0]
+        what = f"{v.oracle} at step {pos + 1} ({v.thread})"
+    return f"{side} {label}: {len(run.steps)} steps, {what}"
+
+
+def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str]:
+    """The diff as sentences (one per line), as `spftui diff` prints them above its table
+    (`noun`: what A and B are, "schedules" there, "timelines" in the debugger)."""
+    out = [run_line("A", labels[0], d.a), run_line("B", labels[1], d.b)]
+    if d.divergence is None:
+        out.append(f"The two {noun} run the same steps.")
+        return out
+    k = d.divergence
+
+    def at(run: Run) -> str:
+        if k >= len(run.steps):
+            return "nothing (the run has ended)"
+        s = run.steps[k]
+        return f"{d.names[s.thread]} ({s.label})"
+
+    out.append(f"First divergence at step {k + 1}: A runs {at(d.a)}, B runs {at(d.b)}.")
+    if d.failing is None:
+        both = "report a violation" if d.a.violations() else "pass"
+        out.append(f"Both {noun} {both}: no passing/failing pair to explain.")
+        return out
+    fail, ok = d.failing.upper(), "B" if d.failing == "a" else "A"
+    n = len(d.pairs)
+    out.append(f"{d.reordered} pairs of conflicting steps run in opposite orders in {ok} and {fail}.")
+    if not d.reproduces:
+        out.append(f"Imposing all of them on {ok} does not reproduce {d.oracle}: the runs differ by more than order.")
+        return out
+    out.append(
+        f"{'This one is' if n == 1 else f'These {n} are'} enough: {ok}'s order with "
+        f"{'it' if n == 1 else 'them'} flipped reports {d.oracle}."
+    )
+    for i, p in enumerate(d.pairs, 1):
+        was = f"step {p.second.step_pass}" if p.second.step_pass else "never ran"
+        out.append(
+            f"  {i}. {p.first.thread} {p.first.label} ({fail} step {p.first.step_fail}) runs before "
+            f"{p.second.thread} {p.second.label} ({fail} step {p.second.step_fail}; in {ok}: {was}); "
+            f"both touch {', '.join(p.objects)}."
+        )
+    sched = ", ".join(e.text for e in entries_of(list(d.names), d.flipped))
+    out.append(f"Flipped schedule: {sched}")
+    return out
+
+
+@attrs.frozen
+class SideRow:
+    """One row of the side-by-side table: step number (0: a gap of `a` = "(N steps)"), A's and B's step."""
+
+    step: int
+    a: str
+    b: str
+    divergence: bool = False  # the first differing step
+    marked_a: bool = False  # a step of a flipped pair
+    marked_b: bool = False
+
+
+def side_rows(d: Diff) -> list[SideRow]:
+    """Both runs around the divergence and the flipped pairs' steps; quiet stretches become one gap row."""
+    fail = d.failing or "b"
+    marks: dict[str, set[int]] = {"a": set(), "b": set()}
+    for p in d.pairs:
+        for s in (p.first, p.second):
+            marks[fail].add(s.step_fail - 1)
+            if s.step_pass:
+                marks["b" if fail == "a" else "a"].add(s.step_pass - 1)
+    k = d.divergence or 0
+    last = max([k + 1, *marks["a"], *marks["b"]])
+    end = min(max(len(d.a.steps), len(d.b.steps)), last + 2)
+    rows: list[SideRow] = []
+    quiet = 0
+
+    def gap() -> None:
+        rows.append(SideRow(0, f"({quiet} step{'s' if quiet > 1 else ''})", ""))
+
+    for pos in range(max(k - 1, 0), end):
+        if not any(abs(pos - m) <= 1 for m in {k, *marks["a"], *marks["b"]}):
+            quiet += 1
+            continue
+        if quiet:
+            gap()
+            quiet = 0
+        cells = []
+        for run in (d.a, d.b):
+            cells.append(f"{d.names[run.steps[pos].thread]} {run.steps[pos].label}" if pos < len(run.steps) else "")
+        rows.append(SideRow(pos + 1, cells[0], cells[1], pos == k, pos in marks["a"], pos in marks["b"]))
+    if quiet:
+        gap()
+    return rows
+
+
+def side_title(d: Diff) -> str:
+    rows = [r.step for r in side_rows(d) if r.step]
+    return f"steps {rows[0] if rows else 1}–{rows[-1] if rows else 1} (▶ a flipped pair, bold: first divergence)"

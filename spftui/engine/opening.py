@@ -19,6 +19,7 @@ from ..scenario import Scenario, load_scenario, load_schedule_file
 from ..scenario.errors import ScenarioError
 from ..scenario.files import MAX_SCHEDULE_BYTES, read_text, resolve_scenario
 from ..scenario.model import ScheduleEntry
+from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
 from .schedule_file import check_identity, scenario_for
 
@@ -73,6 +74,7 @@ def open_scenario(
             )
         scenario = found
     sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
+    check_breakpoints(sc)
     if fixes:
         sc = sc.with_fixes(fixes)
     if schedule is None:

@@ -30,7 +30,10 @@ from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, rea
 from spftui.scenario.fixes import FIXES
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
+    ABA_CHECKS,
+    ABORT_REASONS,
     ANY_POLICY,
+    BREAKPOINT_KINDS,
     EXPECT_VALUES,
     FIXES_OFF,
     KERNEL_PRESET,
@@ -44,6 +47,7 @@ from spftui.scenario.model import (
     POLICIES,
     PROTS,
     REUSE_RULES,
+    BreakpointSpec,
     ExpectTable,
     File,
     Mapping,
@@ -67,8 +71,9 @@ from spftui.scenario.syntax import (
 
 _TOP_KEYS = (
     "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
-    "process", "thread", "schedule", "expect", "fixes", "file",
+    "process", "thread", "schedule", "expect", "fixes", "file", "breakpoint",
 )  # fmt: skip
+_BREAKPOINT_KEYS = ("kind", "match", "thread", "expr", "watch", "when", "condition", "enabled")
 _FILE_KEYS = ("name", "pages", "data")
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
 _MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file", "uffd_wp")
@@ -116,6 +121,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
     expect = _expect(doc, top, policy, reuse)
     fixes_off = _fixes(doc, top, preset.fixes_off if preset else frozenset())
+    breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels)
     return Scenario(
         title=title,
         description=description,
@@ -131,6 +137,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         path=path,
         fixes_off=fixes_off,
         files=files,
+        breakpoints=breakpoints,
         fixes_as_written=fixes_off,
     )
 
@@ -159,6 +166,93 @@ def _files(doc: Document, top: Table) -> tuple[File, ...]:
                     )
             data[off] = doc.check((*dwhere, key), value, INTEGER)
         out.append(File(name, pages, tuple(data.items()), doc.line(where)))
+    return tuple(out)
+
+
+_MATCHES: dict[str, tuple[str, Sequence[str]]] = {
+    "abort": ("abort reason", ABORT_REASONS),
+    "violation": ("oracle", ORACLE_KINDS),
+    "aba": ("check", ABA_CHECKS),
+}
+_THREADED = ("abort", "aba", "step")  # the kinds a thread narrows (as in the TUI's `B` dialog)
+_SHORT = {"watch": "watch", "when": "condition"}  # `watch = EXPR` is kind = "watch", expr = EXPR
+
+
+def _breakpoints(
+    doc: Document, top: Table, threads: Sequence[str], known_labels: Collection[str] | None
+) -> tuple[BreakpointSpec, ...]:
+    """`[[breakpoint]]`: the keys of a session file's breakpoints (kind, match, thread, expr,
+    condition, enabled), plus `watch = EXPR` and `when = EXPR` for the two expression kinds.
+    Expressions are checked by the engine (engine/scenario_breakpoints.py), at their line."""
+    out: list[BreakpointSpec] = []
+    for where, table in doc.array_of_tables(top, (), "breakpoint", _BREAKPOINT_KEYS):
+        short = [k for k in _SHORT if k in table]
+        if len(short) > 1 or (short and ("kind" in table or "expr" in table)):
+            clash = [k for k in ("kind", "expr", *_SHORT) if k in table]
+            raise doc.error(
+                (*where, short[-1]),
+                f"give one of: kind (with expr), watch = EXPR, when = EXPR; found {', '.join(clash)}",
+            )
+        if short:
+            kind, expr_key = _SHORT[short[0]], short[0]
+        else:
+            if "kind" not in table:
+                raise doc.error(
+                    (*where, "kind"),
+                    f"missing required key 'kind' (one of: {', '.join(BREAKPOINT_KINDS)}), or watch = / when = EXPR",
+                )
+            kind, expr_key = doc.choice(table, where, "kind", "breakpoint kind", BREAKPOINT_KINDS, ""), "expr"
+        match = doc.get(table, where, "match", STRING, "")
+        if match and kind in _MATCHES:
+            with doc.at((*where, "match")):
+                one_of(_MATCHES[kind][0], match, _MATCHES[kind][1])
+        elif kind == "step":
+            if not match:
+                raise doc.error((*where, "match"), "a step breakpoint needs match = LABEL (e.g. wp_page_copy:copy)")
+            if known_labels is not None:
+                with doc.at((*where, "match")):
+                    one_of("step label", match, sorted(known_labels))
+        elif match:
+            raise doc.error(
+                (*where, "match"), f"a {kind} breakpoint takes no match (its expression says what to stop on)"
+            )
+        thread = doc.get(table, where, "thread", STRING, "")
+        if thread:  # ("" is any thread, as in a session file)
+            if kind not in _THREADED:
+                raise doc.error(
+                    (*where, "thread"),
+                    f"a {kind} breakpoint takes no thread (only {', '.join(_THREADED)} do); "
+                    f"name the thread in the expression instead",
+                )
+            with doc.at((*where, "thread")):
+                one_of("thread", thread, threads)
+        expr = doc.get(table, where, expr_key, STRING, "") if expr_key in table else ""
+        if kind in _SHORT.values():
+            if not expr.strip():
+                raise doc.error((*where, expr_key), f"a {kind} breakpoint needs an expression, e.g. A.pte[0x10000]")
+        elif "expr" in table:
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise doc.error(
+                (*where, "expr"), f"{article} {kind} breakpoint takes no expr (only watch and condition do)"
+            )
+        condition = doc.get(table, where, "condition", STRING, "")
+        if "condition" in table and not condition.strip():
+            raise doc.error((*where, "condition"), "expected an expression, found an empty string")
+        out.append(
+            BreakpointSpec(
+                kind,
+                match,
+                thread,
+                expr.strip(),
+                condition.strip(),
+                doc.get(table, where, "enabled", BOOLEAN, True),
+                format_key(where),
+                doc.line(where),
+                format_key((*where, expr_key)),
+                doc.line((*where, expr_key)) if expr_key in table else 0,
+                doc.line((*where, "condition")) if "condition" in table else 0,
+            )
+        )
     return tuple(out)
 
 

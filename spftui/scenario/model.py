@@ -59,6 +59,24 @@ OP_KINDS = (
 FOLL_NAMES = ("write", "force", "pin")
 """The `gup` op's flags: FOLL_WRITE, FOLL_FORCE, FOLL_PIN (without `pin`: FOLL_GET)."""
 PROTS = ("none", "r", "rw")
+BREAKPOINT_KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
+"""What a `[[breakpoint]]` (and the TUI's `B` dialog, and `check --break`) can stop on."""
+ABORT_REASONS = (
+    "SEQ1",
+    "SEQ2",
+    "ODD",
+    "VMA_COPY",
+    "PTL",
+    "PMD",
+    "UNMAPPED",
+    "VMA_SEQ",
+    "VMA_LOCK",
+    "ANON_VMA",
+    "PAGE_LOCK",
+)
+"""Why a speculative fault aborts (SpfAbort.reason): an abort breakpoint's `match`."""
+ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")
+"""The checks that can pass by ABA (Validate.check; seq_start compares nothing sampled): an aba breakpoint's `match`."""
 EXPECT_VALUES = ("sometimes", "never")
 
 
@@ -230,6 +248,34 @@ class ScheduleEntry:
 
 
 @attrs.frozen
+class BreakpointSpec:
+    """A scenario's `[[breakpoint]]`: set when the debugger opens the scenario, honoured by
+    `spftui check` as `--break` is.
+
+    kind       one of BREAKPOINT_KINDS
+    match      abort: a reason; violation: an oracle; aba: a check; step: a label ("" for any)
+    thread     abort, aba, step: only this thread ("" for any)
+    expr       watch: the watched expression; condition: stop when it becomes true
+    condition  an extra condition that must hold (the `B` dialog's "only if")
+    enabled    false: set, but disabled
+    key, line  where it is declared (`breakpoint[1]`), and where its `expr` and `condition`
+               are (the engine checks expressions and reports them there)
+    """
+
+    kind: str
+    match: str = ""
+    thread: str = ""
+    expr: str = ""
+    condition: str = ""
+    enabled: bool = True
+    key: str = ""
+    line: int = 0
+    expr_key: str = ""
+    expr_line: int = 0
+    condition_line: int = 0
+
+
+@attrs.frozen
 class ScheduleFile:
     """A schedule file: its entries and the run it was recorded under."""
 
@@ -300,6 +346,7 @@ class Scenario:
     path: str = ""
     fixes_off: frozenset[str] = frozenset()  # modelled fixes taken out (scenario/fixes.py)
     files: tuple[File, ...] = ()
+    breakpoints: tuple[BreakpointSpec, ...] = ()  # `[[breakpoint]]`: not part of the scenario's hash
     fixes_as_written: frozenset[str] | None = None
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:

@@ -22,32 +22,23 @@ from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
 from ..engine.files import NUMBER, REPLACE, WriteError, write_file
+from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
 from ..engine.session import Session
-from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session, state_dir
+from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session
 from ..scenario import Scenario, ScenarioError
 from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
+from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
+from .places import screenshot_dir
 from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
 from .screens.error import ErrorDialog
 from .screens.picker import PickerScreen, load
 from .screens.quit import DISCARD, SAVE, QuitDialog
-
-SCREENSHOT_ENV = "SPFTUI_SCREENSHOT_DIR"
-
-
-def screenshot_dir() -> str:
-    """Where screenshots go: $SPFTUI_SCREENSHOT_DIR, else ~/Downloads if it exists, else the
-    state directory's `screenshots` folder (engine/session_file.state_dir)."""
-    own = os.environ.get(SCREENSHOT_ENV)
-    if own:
-        return os.path.expanduser(own)
-    downloads = os.path.join(os.path.expanduser("~"), "Downloads")
-    return downloads if os.path.isdir(downloads) else os.path.join(state_dir(), "screenshots")
 
 
 def count(n: int, one: str, many: str = "") -> str:
@@ -56,8 +47,11 @@ def count(n: int, one: str, many: str = "") -> str:
 
 
 def add_default_breakpoints(session: Session) -> None:
-    """Stop on any speculative abort and any oracle violation."""
-    if not session.breakpoints.items:
+    """The scenario's own `[[breakpoint]]`s (those the session lacks), else, on a session
+    without breakpoints, stop on any speculative abort and any oracle violation."""
+    if session.scenario.breakpoints:
+        set_breakpoints(session)
+    elif not session.breakpoints.items:
         session.add_breakpoint("abort")
         session.add_breakpoint("violation")
 
@@ -430,6 +424,17 @@ class SpftuiApp(App[int]):
                 f"Open the breakpoint dialog for {'an' if kind[0] in 'aeiou' else 'a'} {kind} breakpoint",
                 lambda kind=kind: d.action_add_breakpoint(kind),
             )
+        yield SystemCommand(
+            "Compare with branch…",
+            "Where this timeline and another part, and the reordered pair of conflicting steps that matters",
+            d.action_compare_branch,
+        )
+        yield SystemCommand(
+            "Race-window coverage",
+            "Which writer steps ever ran inside which speculative window, over 200 random schedules "
+            "(PCT or every schedule from there)",
+            d.action_coverage,
+        )
         if s.branches:
             yield SystemCommand("Switch branch…", "Choose another saved timeline", d.action_branches)
             for b in s.branches:
@@ -456,6 +461,11 @@ class SpftuiApp(App[int]):
             "Save session as…  (Ctrl+S)",
             "Breakpoints, watches, bookmarks, branches and the step, as a TOML file (--session FILE opens it)",
             d.action_save_session_as,
+        )
+        yield SystemCommand(
+            "Export Perfetto trace…  (x)",
+            "Write this timeline as a Chrome JSON trace for ui.perfetto.dev (asks for the file)",
+            d.action_export_perfetto,
         )
         yield SystemCommand("Next view  (v)", "Narrow terminals: show the next group of panes", d.action_next_view)
         yield SystemCommand("Zoom pane  (z)", "Maximise the focused pane, or restore it", d.action_zoom)

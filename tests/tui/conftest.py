@@ -1,4 +1,5 @@
-"""Every TUI test gets its own state directory: sessions saved on `q` never reach the user's."""
+"""Every TUI test gets its own state directory and screenshot folder: sessions saved on `q`,
+screenshots and exported traces never reach the user's."""
 
 from __future__ import annotations
 
@@ -11,4 +12,5 @@ import pytest
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state"
     monkeypatch.setenv("SPFTUI_STATE_DIR", str(path))
+    monkeypatch.setenv("SPFTUI_SCREENSHOT_DIR", str(tmp_path / "screenshots"))
     return path

@@ -21,25 +21,10 @@ from ...engine import all_labels
 from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint
 from ...engine.expr import EvalError, Expr, ExprError
 from ...engine.inspect import Names
+from ...scenario.model import ABA_CHECKS as ABA_CHECKS  # (re-exported: the dialog's vocabulary)
+from ...scenario.model import ABORT_REASONS as ABORT_REASONS
 from ...scenario.model import ORACLE_KINDS
 from .dialog import Dialog
-
-ABORT_REASONS = (
-    "SEQ1",
-    "SEQ2",
-    "ODD",
-    "VMA_COPY",
-    "PTL",
-    "PMD",
-    "UNMAPPED",
-    "VMA_SEQ",
-    "VMA_LOCK",
-    "ANON_VMA",
-    "PAGE_LOCK",
-)
-
-# The checks that can pass by ABA (Validate.check; seq_start compares nothing sampled).
-ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")
 
 HINTS = {
     "abort": (

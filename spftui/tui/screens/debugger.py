@@ -44,6 +44,7 @@ from .goto import GotoDialog
 from .help import HelpScreen
 from .narration import NarrationScreen
 from .prompt import PromptDialog
+from .tools import ToolActions
 
 if TYPE_CHECKING:
     from ...engine.narrate import Result
@@ -54,7 +55,7 @@ NARROW_WIDTH = 100
 NARROW_HEIGHT = 30
 
 
-class DebuggerScreen(BackgroundRuns):
+class DebuggerScreen(ToolActions, BackgroundRuns):
     """The main screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -88,6 +89,8 @@ class DebuggerScreen(BackgroundRuns):
         Binding("slash", "search", "Search", key_display="/", show=False),
         Binding("n", "search_next(1)", "Next hit", show=False),
         Binding("N", "search_next(-1)", "Previous hit", show=False),
+        # tools over the whole run (screens/tools.py)
+        Binding("x", "export_perfetto", "Export Perfetto trace", show=False),
     ]
 
     def __init__(self) -> None:

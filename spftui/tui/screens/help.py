@@ -32,10 +32,16 @@ KEYS = (
     ("v", "next view (narrow terminals show one group of panes at a time)"),
     ("z", "zoom the focused pane (Esc or z again to restore)"),
     ("Tab", "move between panes; ↑ ↓ PgUp PgDn Home End move the cursor; Enter chooses"),
-    ("Ctrl+P", "command palette: every action, policies, branches, breakpoints"),
+    (
+        "Ctrl+P",
+        "command palette: every action, policies, branches, breakpoints; Compare with branch… (where two "
+        "timelines part, and the reordered pair that matters); Race-window coverage (which writers ever ran "
+        "inside which speculative windows)",
+    ),
     ("m", "bookmark this step by name (g takes the name)"),
     ("t", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
     ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
+    ("x", "export this timeline as a Perfetto trace (ui.perfetto.dev, chrome://tracing)"),
     ("?", "this help"),
     ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
 )

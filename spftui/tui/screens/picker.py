@@ -19,14 +19,17 @@ from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, Tab
 from textual.widgets.option_list import Option
 
 from ...engine import all_labels
+from ...engine.scenario_breakpoints import check_breakpoints
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from .dialog import Dialog
 from .error import ErrorDialog
 
 
 def load(path: str | Path) -> Scenario:
-    """Load and validate a scenario file (labels included); raises ScenarioError."""
-    return load_scenario(path, known_labels=all_labels())
+    """Load and validate a scenario file (labels and breakpoint expressions included); raises ScenarioError."""
+    sc = load_scenario(path, known_labels=all_labels())
+    check_breakpoints(sc)
+    return sc
 
 
 def summary(path: Path) -> tuple[Path, str, Text]:

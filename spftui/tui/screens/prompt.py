@@ -8,7 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
 from .dialog import Dialog
 
@@ -39,7 +39,7 @@ class PromptDialog(Dialog[str | None]):
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Label("", id="prompt-error", classes="dialog-error")
             if self.note:
-                yield Label(self.note, classes="dialog-note")
+                yield Static(self.note, classes="dialog-note", markup=False)  # (a Label did not wrap)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
