@@ -90,7 +90,8 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
         what = "; ".join(notable(with_derived(tl, pos, events)))
         print(f"{pos + 1:>5}  {session.step_thread(pos):<6} {session.step_label(pos):<38} {what}".rstrip())
     if fired:
-        print(f"Stopped after step {stop.step}: {stop.text}")
+        text = stop.text.removesuffix(f" (step {stop.step})")  # (the hit text names it for the TUI)
+        print(f"Stopped after step {stop.step}: {text}")
     else:
         print(f"No breakpoint fired: {stop.text}")
     return 0 if fired else 1

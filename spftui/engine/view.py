@@ -37,7 +37,7 @@ from ..kernel.pte import (
     pte_present,
     pte_write,
 )
-from ..kernel.state import BLOCKED, DONE, RUNNABLE, VM_READ, VM_SHARED, VM_WRITE, Vma, format_vm_flags
+from ..kernel.state import BLOCKED, DONE, RUNNABLE, VM_READ, VM_SHARED, VM_UFFD_WP, VM_WRITE, Vma, format_vm_flags
 
 __all__ = [
     "BLOCKED",
@@ -53,6 +53,7 @@ __all__ = [
     "TRACE_SCHEMA",
     "VM_READ",
     "VM_SHARED",
+    "VM_UFFD_WP",
     "VM_WRITE",
     "ZERO_PFN",
     "Aba",

@@ -6,7 +6,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..engine.describe import value_text
-from ..engine.view import PAGE_SHIFT, VM_READ, VM_SHARED, VM_WRITE, Aba, Change, Invalidated, Validate, format_pte
+from ..engine.view import (
+    PAGE_SHIFT,
+    VM_READ,
+    VM_SHARED,
+    VM_UFFD_WP,
+    VM_WRITE,
+    Aba,
+    Change,
+    Invalidated,
+    Validate,
+    format_pte,
+)
 
 
 def addr(value: int) -> str:
@@ -26,6 +37,11 @@ def vm_flags(flags: int) -> str:
         + "-"
         + ("s" if flags & VM_SHARED else "p")
     )
+
+
+def vma_notes(flags: int) -> str:
+    """What /proc/PID/maps does not print: `  uffd-wp` for a VMA registered for write-protect faults."""
+    return "  uffd-wp" if flags & VM_UFFD_WP else ""
 
 
 def pte(value: int) -> str:

@@ -160,6 +160,7 @@ class PtePane(Pane):
             line.append(f" {fmt.vm_flags(old.vm_flags)}→{flags}", pal.CHANGED)
         else:
             line.append(f" {flags}", pal.VALUE)
+        line.append(fmt.vma_notes(v.vm_flags), pal.VALUE)
         if v.vm_file:
             line.append(f"  file {v.vm_file}", pal.VALUE)
         line.append(f"  anon_vma {v.anon_vma if v.anon_vma is not None else '—'}", pal.DIM)
