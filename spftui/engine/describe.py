@@ -109,16 +109,19 @@ def validation_text(e: Validate) -> str:
     return f"{e.check} {mark} {path} {snap} {'=' if e.ok else '≠'} {cur}"
 
 
-def history_text(changes: Iterable[Change]) -> str:
-    """`A.pte[0x10000]: pfn 1 RO A D → pfn 1 W A D (A2, step 36) → …`, one clause per object."""
+def history_text(changes: Iterable[Change], short: bool = False) -> str:
+    """`A.pte[0x10000]: pfn 1 RO A D → pfn 1 W A D (A2, step 37) → …`, one clause per
+    object; `short` (the panes): `A.pte[0x10000] pfn 1 RO A D → pfn 1 W A D (A2 #37) → …`."""
     clauses: list[str] = []
     current = ""
     for c in changes:
         if c.object != current:
             current = c.object
-            clauses.append(f"{c.object}: {c.value}")
+            clauses.append(f"{c.object}{'' if short else ':'} {c.value}")
         else:
-            clauses[-1] += f" → {c.value} ({c.thread}, step {c.step})"
+            clauses[-1] += (
+                f" → {c.value} ({c.thread} #{c.step})" if short else f" → {c.value} ({c.thread}, step {c.step})"
+            )
     return "; ".join(clauses)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from ..engine.describe import value_text
+from ..engine.describe import history_text, value_text
 from ..engine.view import (
     PAGE_SHIFT,
     VM_READ,
@@ -13,7 +12,6 @@ from ..engine.view import (
     VM_UFFD_WP,
     VM_WRITE,
     Aba,
-    Change,
     Invalidated,
     Validate,
     format_pte,
@@ -110,23 +108,10 @@ def check_text(e: Validate) -> str:
     return f"{head} {snap} {'=' if e.ok else '≠'} {cur}"
 
 
-def history(changes: Iterable[Change]) -> str:
-    """`A.pte[0x10000] pfn 1 RO A D → pfn 1 W A D (A2 #37) → …`: every value and who made it."""
-    clauses: list[str] = []
-    current = ""
-    for c in changes:
-        if c.object != current:
-            current = c.object
-            clauses.append(f"{c.object} {c.value}")
-        else:
-            clauses[-1] += f" → {c.value} ({c.thread} #{c.step})"
-    return "; ".join(clauses)
-
-
 def aba_text(e: Aba) -> str:
     """An ABA, short: "REFETCH passed by ABA: A.vma[0x10000] rw-p → r--p (A2 #40) → rw-p (A2 #45); …"."""
-    return f"{e.check} passed by ABA: {history(e.changes)}"
+    return f"{e.check} passed by ABA: {history_text(e.changes, short=True)}"
 
 
 def invalidated_text(e: Invalidated) -> str:
-    return f"{e.check} ✗ because {history(e.changes)}"
+    return f"{e.check} ✗ because {history_text(e.changes, short=True)}"
