@@ -55,6 +55,7 @@ from .footprint import Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
 from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 from .store import CompactStore
+from .symmetry import Canonicaliser
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -85,6 +86,7 @@ class Search:
         reduction: bool = True,
         local: bool = True,
         compact: bool = False,
+        symmetry: bool = True,
         found: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.sc = sc
@@ -97,7 +99,10 @@ class Search:
         self._next_save = 0.0
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
-        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
+        self.snap0 = self.m.snapshot()
+        self.symmetry = symmetry
+        canon = Canonicaliser(self.snap0) if symmetry else None
+        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact, canon=canon)
         self.compact = compact
         self.tracker = KernelTracker(self.m, enabled=reduction or local)
         self.reduction = reduction and self.tracker.enabled
@@ -114,7 +119,6 @@ class Search:
         self.deadline = None if timeout is None else self.t0 + timeout
         self.progress = progress
         self.cancelled = cancelled
-        self.snap0 = self.m.snapshot()
         self.found: dict[str, tuple[tuple[int, ...], int | None, str, str, str]] = {}
         self.found_seconds: dict[str, float] = {}
         self.phase = ""
@@ -449,6 +453,7 @@ def explore(
     reduction: bool = True,
     local: bool = True,
     compact: bool = False,
+    symmetry: bool = True,
     first: bool = False,
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
@@ -474,6 +479,8 @@ def explore(
     reduction   sleep-set reduction in the exhaustive search (off: naive)
     local       merge thread-local steps: where a thread's step touches only its
                 own state, it is the only step explored (a persistent set)
+    symmetry    canonical fingerprints (symmetry.py): states equal up to a renaming
+                of pfns and other details no step can tell apart are one state
     compact     hash compaction: store 8-byte state digests instead of 16
                 (the result gives the collision-probability estimate)
     first       stop at the first violation (SPIN/TLC style): small bounds
@@ -517,7 +524,7 @@ def explore(
         return r
     s = Search(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
-        reduction=reduction, local=local, compact=compact, found=found,
+        reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found,
     )  # fmt: skip
     search: Callable[[Search, Stats, bool], None] = exhaustive
     if mode == "exhaustive" and (jobs > 1 or ray is not None):  # one search split across processes
@@ -533,7 +540,7 @@ def explore(
     if checkpoint is not None or resume is not None:
         from . import resume as ckpt
 
-        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first}
+        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first, "symmetry": symmetry}
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
         s.checkpoint = checkpoint
         if resume is not None:
@@ -619,7 +626,9 @@ def explore(
     if side.transitions:
         result.extra["bounded_search"] = attrs.asdict(side)
     if used == "exhaustive":
-        result.extra["reductions"] = {"sleep_sets": s.reduction, "thread_local": s.local, "merged": main.merged}
+        result.extra["reductions"] = {
+            "sleep_sets": s.reduction, "thread_local": s.local, "symmetry": s.symmetry, "merged": main.merged,
+        }  # fmt: skip
         result.extra["store"] = store_figures(s, main.states)
     result.extra.update(s.extra)
     if s.notes:

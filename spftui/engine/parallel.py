@@ -58,6 +58,7 @@ from ..kernel.events import Violation
 from .footprint import Footprint, KernelTracker
 from .por import Fingerprinter, restore_changed
 from .store import CompactStore
+from .symmetry import Canonicaliser
 from .workers import POLL, WorkerLost, _Worker
 
 if TYPE_CHECKING:
@@ -88,7 +89,10 @@ class Partition:
         self.me = me
         self.n: int = config["workers"]
         self.m = build_machine(sc)
-        self.fingerprint = Fingerprinter(digest_size=8 if config["compact"] else 16, as_int=config["compact"])
+        canon = Canonicaliser(self.m.snapshot()) if config.get("symmetry") else None
+        self.fingerprint = Fingerprinter(
+            digest_size=8 if config["compact"] else 16, as_int=config["compact"], canon=canon
+        )
         self.tracker = KernelTracker(self.m, enabled=config["reduction"], incremental=config["incremental"])
         self.reduce = config["reduction"] and self.tracker.enabled
         self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
@@ -321,6 +325,7 @@ def partitioned(
         "workers": jobs,
         "reduction": s.reduction,
         "compact": s.compact,
+        "symmetry": s.symmetry,
         "incremental": s.tracker.incremental,
     }
     backend: Backend

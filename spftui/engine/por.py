@@ -262,8 +262,15 @@ def layout_ok(m: Machine) -> bool:
 class Fingerprinter:
     """128-bit digests of states: value-based, identical in every process."""
 
-    def __init__(self, key_len: int | None = KEY_LEN, digest_size: int = 16, as_int: bool = False) -> None:
+    def __init__(
+        self,
+        key_len: int | None = KEY_LEN,
+        digest_size: int = 16,
+        as_int: bool = False,
+        canon: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+    ) -> None:
         self.key_len = key_len
+        self.canon = canon  # the class representative to digest (symmetry.Canonicaliser), or the key itself
         self.digest_size = digest_size
         self.as_int = as_int  # a nonzero int (store.CompactStore's keys) instead of bytes
         self._buf = io.BytesIO()
@@ -274,7 +281,8 @@ class Fingerprinter:
         buf = self._buf
         buf.seek(0)
         buf.truncate()
-        self._pickler.dump(snap[: self.key_len] if self.key_len is not None else snap)
+        key = snap[: self.key_len] if self.key_len is not None else snap
+        self._pickler.dump(key if self.canon is None else self.canon(key))
         d = hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
         return (int.from_bytes(d, "little") or 1) if self.as_int else d
 
