@@ -45,7 +45,16 @@ readers  an mm's and a VMA's `lock_readers` hold distinct thread indices
          used as a set (append after a membership test, remove, emptiness).
 result   `Thread.result`, the text of the last op's result, is read by the
          kernel only as "was this thread killed" (exit.is_killed): the text
-         becomes that flag.
+         becomes that flag. Likewise `blocked_on` is read only as "waits
+         for a process to be forked" (ops.wake_forked); the rest of its text
+         (which may name a pfn) is for people, and the lock's waiter list
+         holds the thread anyway.
+free     a free frame that nothing names (no PTE, TLB entry, swap-cache
+         entry, thread reference, pin or vmf local holds its pfn) can be
+         reached again only through alloc_page, which sets every field but
+         `locked`, `lock_waiters` and `ptes`: the others are dropped (stale
+         words of a page no one can read). A named free frame (a stale
+         pointer: a use after free, an ABA of pte_same) keeps everything.
 
 Standard library only (DESIGN.md contract 1).
 """
@@ -78,10 +87,13 @@ _T_VMF = Thread.SNAP_FIELDS.index("vmf")
 _T_REFS = Thread.SNAP_FIELDS.index("refs")
 _T_PINS = Thread.SNAP_FIELDS.index("pins")
 _T_RESULT = Thread.SNAP_FIELDS.index("result")
+_T_BLOCKED = Thread.SNAP_FIELDS.index("blocked_on")
 _T_RCU_QS = Thread.SNAP_FIELDS.index("rcu_qs")
 _MM_READERS = Mm.SNAP_FIELDS.index("lock_readers")
 _VMA_READERS = Vma.SNAP_FIELDS.index("lock_readers")
 _F_MAPPING = Frame.SNAP_FIELDS.index("mapping")
+_F_LOCKED, _F_WAITERS, _F_PTES = (Frame.SNAP_FIELDS.index(n) for n in ("locked", "lock_waiters", "ptes"))
+assert Frame.SNAP_FIELDS.index("free") == 7 and len(Frame.SNAP_FIELDS) == 12, "_free_frame's layout"
 _PAGE_SHIFT = 12
 _PRESENT = 0x001
 _LOW = (1 << _PAGE_SHIFT) - 1
@@ -102,7 +114,17 @@ class Canonicaliser:
 
 def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> tuple[Any, ...]:
     """The representative of `key`'s class (module docstring); `fixed`: pfns never renamed."""
-    ren = renaming(key, fixed)
+    free = key[_FREE_PFNS]
+    named = _named(key)
+    ren = renaming(key, fixed, named)
+    if free:  # the contents of a free frame no one names are never read again
+        frames = list(key[_FRAMES])
+        seen = set(named)
+        for p in free:
+            if p not in seen:
+                f = frames[p]
+                frames[p] = _free_frame(f[_F_LOCKED], f[_F_WAITERS], f[_F_PTES])
+        key = (*key[:_FRAMES], tuple(frames), *key[_FRAMES + 1 :])
     out = list(key if ren is None else rename(key, ren))
     pending = key[_RCU]
     if pending:  # rcu_qs relative to the counts call_rcu recorded
@@ -117,7 +139,12 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
     else:
         ths = out[_THREADS]
         for th in ths:
-            if th[_T_RESULT] or th[_T_RCU_QS] or (len(th[_T_REFS]) > 1 and th[_T_REFS] != tuple(sorted(th[_T_REFS]))):
+            if (
+                th[_T_RESULT]
+                or th[_T_RCU_QS]
+                or th[_T_BLOCKED]
+                or (len(th[_T_REFS]) > 1 and th[_T_REFS] != tuple(sorted(th[_T_REFS])))
+            ):
                 out[_THREADS] = tuple(_thread(th, None) for th in ths)
                 break
     mms = key[_MMS]
@@ -131,12 +158,19 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
     return tuple(out)
 
 
+def _free_frame(locked: Any, waiters: Any, ptes: Any) -> tuple[Any, ...]:
+    """A free frame no one names, as far as a step can tell: alloc_page sets
+    every field but these three (and `free`)."""
+    return (None, None, None, None, None, locked, waiters, True, ptes, None, None, None)
+
+
 def _thread(th: tuple[Any, ...], base: int | None) -> tuple[Any, ...]:
     """A thread's snapshot, canonical: rcu_qs less `base` (its own when None),
     the result as the killed flag ("" or KILLED), refs sorted."""
     t = list(th)
     t[_T_RCU_QS] = th[_T_RCU_QS] - (th[_T_RCU_QS] if base is None else base)
     t[_T_RESULT] = KILLED if KILLED in th[_T_RESULT] else ""
+    t[_T_BLOCKED] = "process" if th[_T_BLOCKED].startswith("process") else ""
     if len(th[_T_REFS]) > 1:
         t[_T_REFS] = tuple(sorted(th[_T_REFS]))
     return tuple(t)
@@ -167,10 +201,26 @@ def rename(key: tuple[Any, ...], ren: list[int]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def renaming(key: tuple[Any, ...], fixed: frozenset[int]) -> list[int] | None:
-    """new pfn by old pfn, or None when the walk gives every frame its own number."""
+def renaming(key: tuple[Any, ...], fixed: frozenset[int], named: list[int] | None = None) -> list[int] | None:
+    """new pfn by old pfn, or None when the walk gives every frame its own number.
+    `named`: the pfns the state names (`_named(key)`), if already known."""
     n = len(key[_FRAMES])
-    seq: list[int] = []  # pfns in the order the walk meets them, with repeats
+    seq = _named(key) if named is None else list(named)
+    seq += key[_FREE_PFNS]
+    seq += range(n)
+    met = [p for p in dict.fromkeys(seq) if p not in fixed]  # first meetings, in order
+    names = range(1, n) if fixed == _ZERO else [p for p in range(n) if p not in fixed]  # in order
+    if all(p == q for p, q in zip(met, names, strict=True)):
+        return None
+    ren = list(range(n))  # fixed pfns keep theirs
+    for p, q in zip(met, names, strict=True):
+        ren[p] = q
+    return ren
+
+
+def _named(key: tuple[Any, ...]) -> list[int]:
+    """The pfns the state names (PTEs, threads, TLBs, swap cache), in walk order, with repeats."""
+    seq: list[int] = []
     add = seq.append
     for t in key[_TABLES]:
         for _idx, pte in t[2]:
@@ -191,16 +241,7 @@ def renaming(key: tuple[Any, ...], fixed: frozenset[int]) -> list[int] | None:
             add(v[0])
     for _off, p in key[_SWAP_CACHE]:
         add(p)
-    seq += key[_FREE_PFNS]
-    seq += range(n)
-    met = [p for p in dict.fromkeys(seq) if p not in fixed]  # first meetings, in order
-    names = range(1, n) if fixed == _ZERO else [p for p in range(n) if p not in fixed]  # in order
-    if all(p == q for p, q in zip(met, names, strict=True)):
-        return None
-    ren = list(range(n))  # fixed pfns keep theirs
-    for p, q in zip(met, names, strict=True):
-        ren[p] = q
-    return ren
+    return seq
 
 
 _ZERO = frozenset({0})

@@ -27,12 +27,19 @@ from spftui.scenario.model import POLICIES
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 _RESULT = Thread.SNAP_FIELDS.index("result")
 _VMF = Thread.SNAP_FIELDS.index("vmf")
+_BLOCKED = Thread.SNAP_FIELDS.index("blocked_on")
 
 
 def _flags(key: tuple) -> tuple:
-    """A thread's result text may name a pfn: compare it as the killed flag only."""
-    ths = tuple((*th[:_RESULT], KILLED in th[_RESULT], *th[_RESULT + 1 :]) for th in key[_THREADS])
-    return (*key[:_THREADS], ths, *key[_THREADS + 1 :])
+    """A thread's result and blocked_on texts may name a pfn: compare them as
+    what the kernel reads of them (killed; waits for a fork)."""
+    ths = []
+    for th in key[_THREADS]:
+        t = list(th)
+        t[_RESULT] = KILLED in th[_RESULT]
+        t[_BLOCKED] = th[_BLOCKED].startswith("process")
+        ths.append(tuple(t))
+    return (*key[:_THREADS], tuple(ths), *key[_THREADS + 1 :])
 
 
 def _runs(path: Path, policy: str, runs: int, seed: int):
