@@ -48,12 +48,11 @@ import attrs
 
 from ..kernel import build_machine
 from ..kernel.events import Event, Violation
-from ..kernel.state import RUNNABLE
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
 from .footprint import Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
+from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 
@@ -108,7 +107,7 @@ class Search:
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled
-        self.quiet: dict[str, bool] = {}
+        self.cur: tuple[Any, ...] = ()  # the snapshot the machine holds (explorer._plan's)
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
@@ -243,31 +242,36 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     reduce = s.reduction
     local = s.local
     snap0 = s.snap0
-    quiet = s.quiet  # labels whose last step was thread-local: tried first
     r = s.resumed
     if r is None:
         m.restore(snap0)
         cur = snap0  # the snapshot of the state the machine holds
         key0 = fpr(snap0)
         visited: Any = CompactStore(len(m.threads)) if s.compact else {}
-        visited[key0] = 0
-        on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
+        on_stack: dict[Any, int] = {key0: 1}  # to check that no cycle is made of thread-local steps only
         stats.states = 1
-        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
-        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
         path: list[int] = []
+        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
+        #          fingerprint, steps taken ahead {thread: (child, events, footprint)}, reduced]
+        root: list[Any] = [snap0, m.runnable()[::-1], {}, key0, {}, False]
+        stack: list[list[Any]] = [root]
+        visited[key0] = 0
+        if local:
+            run0, ahead0, keep0 = _plan(s, stats, first, snap0, root[1][::-1], {}, path)
+            root[1], root[4], root[5] = run0[::-1], ahead0, keep0 is not None
+            visited[key0] = keep0 or 0
+            cur = s.cur
     else:  # a checkpoint (resume.py): the search as it was between two transitions
         s.resumed = None
         visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
         for k, v in r["stats"].items():
             setattr(stats, k, v)
-        quiet.update(r["quiet"])
         cur = stack[-1][0] if stack else snap0
         m.restore(cur)
     s.visited = visited
     s.saver = lambda: {
         "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "stats": attrs.asdict(stats),
-        "quiet": quiet, "found": s.found, "found_seconds": s.found_seconds,
+        "found": s.found, "found_seconds": s.found_seconds,
     }  # fmt: skip
     while stack:
         node = stack[-1]
@@ -283,41 +287,36 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 path.pop()
             continue
         t = todo.pop()
-        if cur is not node[0]:
-            restore_changed(m, cur, node[0])
         sleep: dict[int, Footprint] = node[2]
-        # The footprint matters to find a thread-local step, or (sleep sets) to filter or join a sleep set.
-        track = local or (reduce and (bool(sleep) or bool(todo)))
-        nrep = len(m.reported)  # a violation is reported once: it grows the set
-        if track:
-            tracker.begin(t)  # (KernelTracker.end has nothing to undo)
-            events = m.step(t)
-            snap = tracker.snapshot(node[0], events)
+        ahead = node[4].pop(t, None)
+        fp: Footprint | None = None
+        if ahead is not None:  # stepped already, while planning the node
+            snap, events, fp = ahead
+            if cur is not snap:
+                restore_changed(m, cur, snap)
         else:
-            events = m.step(t)
-            snap = m.snapshot()
+            if cur is not node[0]:
+                restore_changed(m, cur, node[0])
+            # The footprint matters to filter or join a sleep set.
+            nrep = len(m.reported)  # a violation is reported once: it grows the set
+            if reduce and (bool(sleep) or bool(todo)):
+                tracker.begin(t)  # (KernelTracker.end has nothing to undo)
+                events = m.step(t)
+                snap = tracker.snapshot(node[0], events)
+                fp = tracker.footprint(node[0], snap, events)
+            else:
+                events = m.step(t)
+                snap = m.snapshot()
+            stats.transitions += 1
+            if len(m.reported) != nrep:
+                s.note(events, path, t, None)
+                if first:
+                    raise Stop("found")
         cur = snap
-        stats.transitions += 1
-        if len(m.reported) != nrep:
-            s.note(events, path, t, None)
-            if first:
-                raise Stop("found")
         child_sleep: dict[int, Footprint] = {}
         mask = 0
         key = fpr(snap)
-        if track:
-            fp = tracker.footprint(node[0], snap, events)
-            if local:
-                if fp.is_local(t) and m.threads[t].state == RUNNABLE:
-                    quiet[node[0][_THREADS][t][2]] = True
-                    if todo and key not in on_stack:
-                        # Thread-local: independent of every step of every other
-                        # thread, now and later, so {t} is a persistent set here.
-                        todo.clear()
-                        stats.merged += 1
-                        visited[node[3]] = 0  # nothing left for a revisit
-                else:
-                    quiet.pop(node[0][_THREADS][t][2], None)
+        if fp is not None:
             if sleep:  # (empty without sleep sets)
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
@@ -325,11 +324,23 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                         mask |= 1 << u
             if todo and reduce:
                 sleep[t] = fp
+        if node[5] and key in on_stack:
+            _check_cycle(stack, key)
         old = visited.get(key)
+        run: list[int] | None
+        ahead_: dict[int, tuple[Any, ...]] = {}
+        keep: int | None = None
         if old is None:
-            visited[key] = mask
             stats.states += 1
             run = [u for u in m.runnable() if not (mask >> u) & 1]
+            if local:
+                path.append(t)
+                run, ahead_, keep = _plan(s, stats, first, snap, run, child_sleep, path)
+                path.pop()
+                cur = s.cur
+                visited[key] = mask if keep is None else keep
+            else:
+                visited[key] = mask
         elif old & ~mask == 0:
             stats.schedules += 1  # explored before with no more asleep: nothing new here
             run = None
@@ -338,14 +349,84 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
         if run is not None:
             if run:
-                if local and len(run) > 1:
-                    ths = snap[_THREADS]
-                    run.sort(key=lambda u: (ths[u][2] not in quiet, u))
                 on_stack[key] = on_stack.get(key, 0) + 1
-                s.push(stats, stack, path, [snap, run[::-1], child_sleep, key], t)
+                s.push(stats, stack, path, [snap, run[::-1], child_sleep, key, ahead_, keep is not None], t)
             else:
                 stats.schedules += 1
         s.tick(stats, stack)
+
+
+def _plan(
+    s: Search, stats: Stats, first: bool, snap: tuple[Any, ...], run: list[int], sleep: dict[int, Footprint],
+    path: list[int],
+) -> tuple[list[int], dict[int, tuple[Any, ...]], int | None]:  # fmt: skip
+    """The thread-local reduction at a new state: (threads to explore, steps
+    taken ahead, the sleep mask to store or None when nothing was reduced).
+
+    The persistent set {L} is taken where L, the lowest-numbered thread whose
+    next step is thread-local (`Footprint.local`), exists: that step reads and
+    writes only L's own state, so it is independent of every step of every
+    other thread, now and later, and exploring it alone loses no state's
+    future (Godefroid 1996, persistent sets; with sleep sets the search
+    explores {L} minus the sleep set). L depends only on the state — an
+    asleep thread's next step is the one its sleep-set footprint describes —
+    so every search order (the DFS, the partitioned search of parallel.py)
+    visits the same states. The awake threads below L are stepped to learn
+    that they are not thread-local (their steps are kept for the case that
+    none is). The cycle proviso: a cycle made only of reduced states would
+    be a loop of thread-local steps, which no kernel path has (every retry
+    loop reads shared state); the DFS checks it (`_check_cycle`).
+
+    `s.cur` is left holding the snapshot the machine is in.
+    """
+    m = s.m
+    tracker = s.tracker
+    asleep = min((u for u, f in sleep.items() if f.local), default=len(m.threads))
+    cur = snap
+    ahead: dict[int, tuple[Any, ...]] = {}
+    found = None
+    for u in run:
+        if u > asleep:
+            break
+        if cur is not snap:
+            restore_changed(m, cur, snap)
+        nrep = len(m.reported)
+        tracker.begin(u)
+        events = m.step(u)
+        child = tracker.snapshot(snap, events)
+        fp = tracker.footprint(snap, child, events)
+        cur = child
+        stats.transitions += 1
+        if len(m.reported) != nrep:
+            s.note(events, path, u, None)
+            if first:
+                s.cur = cur
+                raise Stop("found")
+        ahead[u] = (child, events, fp)
+        if fp.local:
+            found = u
+            break
+    s.cur = cur
+    if found is not None:
+        stats.merged += 1
+        return [found], {found: ahead[found]}, 0
+    if asleep < len(m.threads):
+        stats.merged += 1
+        return [], {}, 1 << asleep
+    return run, ahead, None
+
+
+def _check_cycle(stack: list[list[Any]], key: Any) -> None:
+    """A transition from a reduced node closes a cycle with the node of `key`:
+    fine if some node on the cycle was fully expanded, else the reduction's
+    premise (no loop of thread-local steps) is broken."""
+    for node in reversed(stack):
+        if not node[5]:
+            return
+        if node[3] == key:
+            raise RuntimeError(
+                "a cycle of thread-local steps: the thread-local reduction would ignore the other threads"
+            )
 
 
 # ---------------------------------------------------------------- bounded
@@ -477,8 +558,10 @@ def explore(
                 exhaustive: one search split across `jobs` processes (parallel.py)
     ray         exhaustive: the same split search on a Ray cluster ("local" or an address)
     reduction   sleep-set reduction in the exhaustive search (off: naive)
-    local       merge thread-local steps: where a thread's step touches only its
-                own state, it is the only step explored (a persistent set)
+    local       merge thread-local steps: where a thread's next step touches only
+                its own state, the lowest-numbered such thread is the only one
+                explored (a persistent set that depends only on the state, so
+                --jobs N visits the same states; `_plan`)
     symmetry    canonical fingerprints (symmetry.py): states equal up to a renaming
                 of pfns and other details no step can tell apart are one state
     compact     hash compaction: store 8-byte state digests instead of 16

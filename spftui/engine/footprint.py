@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..kernel.events import OpDone, RcuFree, Segv, Violation, Wake
 from ..kernel.exit import KILLED
 from ..kernel.machine import ALLOC, RCU, SNAPSHOT_FIELDS
-from ..kernel.state import DONE, Frame, Mm, PteTable, Vma
+from ..kernel.state import DONE, RUNNABLE, Frame, Mm, PteTable, Vma
 from . import por
 from .por import (
     _FRAMES,
@@ -259,24 +259,38 @@ class KernelTracker:
         if ra:
             writes.add(RCU_QUEUE)  # call_rcu / a grace period: read every thread's RCU state
         acc |= writes
-        return Footprint(acc, writes, ra, rw)
+        fp = Footprint(acc, writes, ra, rw)
+        fp.local = fp.is_local(me) and t.state == RUNNABLE
+        return fp
 
 
 class Footprint:
     """What one step read (`acc`, with its writes) and wrote (`w`), as object keys.
 
     `rcu_all`: it read every thread's RCU state (call_rcu, a grace period);
-    `rcu_w`: it changed its own (entered or left a read-side section).
+    `rcu_w`: it changed its own (entered or left a read-side section);
+    `local`: a thread-local step (`is_local`) that left its thread runnable
+    (set by KernelTracker.footprint): the explorer's thread-local reduction
+    may explore it alone.
     """
 
-    __slots__ = ("acc", "glob", "rcu_all", "rcu_w", "w")
+    __slots__ = ("acc", "glob", "local", "rcu_all", "rcu_w", "w")
 
-    def __init__(self, acc: set[Key], w: set[Key], rcu_all: bool = False, rcu_w: bool = False, glob: bool = False):
+    def __init__(
+        self,
+        acc: set[Key],
+        w: set[Key],
+        rcu_all: bool = False,
+        rcu_w: bool = False,
+        glob: bool = False,
+        local: bool = False,
+    ):
         self.acc = acc
         self.w = w
         self.rcu_all = rcu_all
         self.rcu_w = rcu_w
         self.glob = glob
+        self.local = local
 
     def conflicts(self, other: Footprint) -> bool:
         """Dependent: one writes what the other reads or writes (or either is global)."""

@@ -31,10 +31,15 @@ which states are met:
   rule for combining them with a visited set (a state arriving with fewer
   threads asleep than it was stored with explores the difference) does not
   depend on the order of arrivals; the sleep set travels with the state.
-- thread-local merging (`local`) is switched off, and the result says so:
-  its cycle proviso reads the DFS stack and it tries threads in an order
-  learnt from the search so far, so which states it skips depends on the
-  DFS order. The states visited then equal `explore --jobs 1 --no-local`'s.
+- thread-local merging (`local`) stays on: the thread it explores alone is
+  a function of the state (the lowest-numbered thread whose next step is
+  thread-local, an asleep thread's step known from its sleep-set
+  footprint; explorer._plan), so the partitioned search skips exactly the
+  states the DFS skips. Its cycle proviso is not needed (no kernel path
+  loops on thread-local steps alone: the DFS checks it, `_check_cycle`).
+- symmetry (canonical fingerprints) stays on: the owner of a state is a
+  function of its canonical fingerprint, so symmetric states meet at one
+  worker.
 
 A worker process that dies is reported (`workers.WorkerLost`), never waited
 for: its states are gone, so the search cannot finish. Every worker is
@@ -93,12 +98,23 @@ class Partition:
         self.fingerprint = Fingerprinter(
             digest_size=8 if config["compact"] else 16, as_int=config["compact"], canon=canon
         )
-        self.tracker = KernelTracker(self.m, enabled=config["reduction"], incremental=config["incremental"])
+        self.tracker = KernelTracker(
+            self.m, enabled=config["reduction"] or config["local"], incremental=config["incremental"]
+        )
         self.reduce = config["reduction"] and self.tracker.enabled
+        self.local = config["local"] and self.tracker.enabled
         self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
         self.queue: list[Item] = []
         self.cur = self.m.snapshot()
-        self.counts = {"states": 0, "transitions": 0, "schedules": 0, "max_depth": 0, "sent": 0, "bytes": 0}
+        self.counts = {
+            "states": 0,
+            "transitions": 0,
+            "schedules": 0,
+            "max_depth": 0,
+            "sent": 0,
+            "bytes": 0,
+            "merged": 0,
+        }
         self.found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
         self.cpu = 0.0  # seconds of CPU spent in rounds
 
@@ -108,7 +124,7 @@ class Partition:
         q = self.queue
         for blob in inbox:
             for key, snap, path, sleep, mask in pickle.loads(blob):
-                fps = {u: Footprint(acc, w, ra, rw, g) for u, acc, w, ra, rw, g in sleep}
+                fps = {u: Footprint(acc, w, ra, rw, g, lo) for u, acc, w, ra, rw, g, lo in sleep}
                 q.append((key, snap, path, fps, mask))
         out: list[list[Item]] = [[] for _ in range(self.n)]
         new_found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
@@ -122,7 +138,13 @@ class Partition:
                 # footprints as plain tuples: a third faster to pickle than the objects;
                 # the memo shares siblings' common sub-tuples
                 wire = [
-                    (key, snap, path, tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob) for u, f in sl.items()), mask)
+                    (
+                        key,
+                        snap,
+                        path,
+                        tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob, f.local) for u, f in sl.items()),
+                        mask,
+                    )
                     for key, snap, path, sl, mask in items
                 ]
                 blobs[k] = b = pickle.dumps(wire, 5)
@@ -143,11 +165,27 @@ class Partition:
         if self.cur is not snap:
             restore_changed(m, self.cur, snap)
             self.cur = snap
+        ahead: dict[int, tuple[Any, ...]] = {}
         if old is None:
-            visited[key] = mask
             c["states"] += 1
             c["max_depth"] = max(c["max_depth"], len(path))
             run = [u for u in m.runnable() if not (mask >> u) & 1]
+            keep = mask
+            if self.local:  # explorer._plan: the same persistent set {L}, so the same states
+                n = len(m.threads)
+                asleep = min((u for u, f in sleep.items() if f.local), default=n)
+                reduced = False
+                for u in run:
+                    if u > asleep:
+                        break
+                    ahead[u] = got = self._step(snap, path, u, True, new_found)
+                    if got[2].local:
+                        run, keep, reduced = [u], 0, True
+                        break
+                if not reduced and asleep < n:
+                    run, keep, reduced = [], 1 << asleep, True
+                c["merged"] += reduced
+            visited[key] = keep
         else:  # Godefroid: explore what was asleep then but is awake now
             visited[key] = old & mask
             run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
@@ -156,36 +194,18 @@ class Partition:
             return
         sleep = dict(sleep)
         fpr = self.fingerprint
-        tracker = self.tracker
         last = len(run) - 1
         for i, t in enumerate(run):
-            if self.cur is not snap:
-                restore_changed(m, self.cur, snap)
-            track = self.reduce and (bool(sleep) or i < last)
-            nrep = len(m.reported)
-            if track:
-                tracker.begin(t)
-                events = m.step(t)
-                child = tracker.snapshot(snap, events)
-            else:
-                events = m.step(t)
-                child = m.snapshot()
-            self.cur = child
-            c["transitions"] += 1
-            cpath = path + bytes((t,))
-            if len(m.reported) != nrep:
-                for e in events:
-                    if isinstance(e, Violation) and e.oracle not in self.found:
-                        self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
+            got = ahead.get(t) or self._step(snap, path, t, self.reduce and (bool(sleep) or i < last), new_found)
+            child, cpath, fp = got
             child_sleep: dict[int, Footprint] = {}
             cmask = 0
-            if track:
-                fp = tracker.footprint(snap, child, events)
+            if fp is not None:
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
                         child_sleep[u] = f
                         cmask |= 1 << u
-                if i < last:
+                if i < last and self.reduce:
                     sleep[t] = fp
             ckey = fpr(child)
             k = owner(ckey, self.n)
@@ -193,6 +213,32 @@ class Partition:
                 self.queue.append((ckey, child, cpath, child_sleep, cmask))
             else:
                 out[k].append((ckey, child, cpath, child_sleep, cmask))
+
+    def _step(
+        self, snap: tuple[Any, ...], path: bytes, t: int, track: bool, new_found: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """Run thread t from `snap`: (child snapshot, its path, footprint or None)."""
+        m = self.m
+        if self.cur is not snap:
+            restore_changed(m, self.cur, snap)
+        nrep = len(m.reported)
+        fp = None
+        if track:
+            self.tracker.begin(t)
+            events = m.step(t)
+            child = self.tracker.snapshot(snap, events)
+            fp = self.tracker.footprint(snap, child, events)
+        else:
+            events = m.step(t)
+            child = m.snapshot()
+        self.cur = child
+        self.counts["transitions"] += 1
+        cpath = path + bytes((t,))
+        if len(m.reported) != nrep:
+            for e in events:
+                if isinstance(e, Violation) and e.oracle not in self.found:
+                    self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
+        return child, cpath, fp
 
     def figures(self) -> dict[str, Any]:
         """The store's size, for bytes per state."""
@@ -314,16 +360,11 @@ def partitioned(
     """The exhaustive search of `s` split across `jobs` processes, or over Ray
     (`ray`: an address or "local"); fills `stats` and `s.found` like
     `explorer.exhaustive` and raises `stop` (explorer.Stop) at a limit."""
-    if s.local:
-        s.local = False
-        s.notes.append(
-            "thread-local merging is off in the partitioned search: which states it skips depends on the DFS order "
-            "(its cycle proviso reads the DFS stack), so the states equal `--jobs 1 --no-local`'s"
-        )
     config = {
         "scenario": s.sc,
         "workers": jobs,
         "reduction": s.reduction,
+        "local": s.local,
         "compact": s.compact,
         "symmetry": s.symmetry,
         "incremental": s.tracker.incremental,
@@ -360,6 +401,7 @@ def partitioned(
             stats.transitions = sum(r["transitions"] for r in reports)
             stats.schedules = sum(r["schedules"] for r in reports)
             stats.max_depth = max(r["max_depth"] for r in reports)
+            stats.merged = sum(r["merged"] for r in reports)
             sent = sum(r["sent"] for r in reports)
             for r in reports:
                 for kind, (choices, thread, detail, label) in r["found"].items():
