@@ -60,8 +60,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..kernel import build_machine
 from ..kernel.events import Violation
+from ..kernel.state import DONE, Thread
 from .footprint import Footprint, KernelTracker
-from .por import Fingerprinter, restore_changed
+from .por import _THREADS, Fingerprinter, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 from .workers import POLL, WorkerLost, _Worker
@@ -74,6 +75,25 @@ BATCH = 512  # states a worker expands per round: rounds stay short (limits, pro
 
 # An item of a queue: (fingerprint, snapshot, choices as bytes, sleep set {thread: footprint}, sleep mask)
 Item = tuple[Any, tuple[Any, ...], bytes, dict[int, Footprint], int]
+
+
+_T_STATE = Thread.SNAP_FIELDS.index("state")
+# How states are given owners: "thread" (by `active_thread`: few states sent) or
+# "hash" (by the whole fingerprint: even shares, (N-1)/N of the successors sent).
+PARTITION = "thread"
+
+
+def active_thread(key: tuple[Any, ...]) -> Any:
+    """The part of a state that decides its owner: the snapshot of the
+    lowest-numbered thread that is not done (None when all are). A step of
+    any other thread keeps the owner, so most successors stay with the worker
+    that made them and are not sent; the owner is still a function of the
+    (canonical) state, so each state has one owner and the states visited are
+    those of --jobs 1."""
+    for th in key[_THREADS]:
+        if th[_T_STATE] != DONE:
+            return th
+    return None
 
 
 def owner(key: Any, n: int) -> int:
@@ -98,6 +118,9 @@ class Partition:
         self.fingerprint = Fingerprinter(
             digest_size=8 if config["compact"] else 16, as_int=config["compact"], canon=canon
         )
+        self.by_thread = config.get("partition", "thread") == "thread"
+        if self.by_thread:
+            self.fingerprint.part = active_thread
         self.tracker = KernelTracker(
             self.m, enabled=config["reduction"] or config["local"], incremental=config["incremental"]
         )
@@ -208,7 +231,7 @@ class Partition:
                 if i < last and self.reduce:
                     sleep[t] = fp
             ckey = fpr(child)
-            k = owner(ckey, self.n)
+            k = fpr.part_hash % self.n if self.by_thread else owner(ckey, self.n)
             if k == self.me:
                 self.queue.append((ckey, child, cpath, child_sleep, cmask))
             else:
@@ -355,7 +378,14 @@ class Processes:
 
 # ------------------------------------------------------------- the driver
 def partitioned(
-    s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, ray: str | None = None, stop: type[Exception]
+    s: Search,
+    stats: Stats,
+    first: bool = False,
+    *,
+    jobs: int = 2,
+    ray: str | None = None,
+    stop: type[Exception],
+    partition: str | None = None,
 ) -> None:
     """The exhaustive search of `s` split across `jobs` processes, or over Ray
     (`ray`: an address or "local"); fills `stats` and `s.found` like
@@ -368,6 +398,7 @@ def partitioned(
         "compact": s.compact,
         "symmetry": s.symmetry,
         "incremental": s.tracker.incremental,
+        "partition": partition or PARTITION,
     }
     backend: Backend
     if ray is not None:
@@ -377,9 +408,14 @@ def partitioned(
         jobs = backend.size
     else:
         backend = Processes(config, jobs)
+    by_thread = config["partition"] == "thread"
+    s.fingerprint.part = active_thread if by_thread else None
     key0 = s.fingerprint(s.snap0)
+    s.fingerprint.part = None
     inbox: list[list[bytes]] = [[] for _ in range(jobs)]
-    inbox[owner(key0, jobs)].append(pickle.dumps([(key0, s.snap0, b"", (), 0)], 5))
+    inbox[s.fingerprint.part_hash % jobs if by_thread else owner(key0, jobs)].append(
+        pickle.dumps([(key0, s.snap0, b"", (), 0)], 5)
+    )
     rounds = 0
     sent = 0
     reports: list[dict[str, Any]] = []
