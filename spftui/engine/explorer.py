@@ -258,7 +258,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         visited[key0] = 0
         if local:
             run0, ahead0, keep0 = _plan(s, stats, first, snap0, root[1][::-1], {}, path)
-            root[1], root[4], root[5] = run0[::-1], ahead0, keep0 is not None
+            root[1], root[4], root[5] = run0, ahead0, keep0 is not None  # the last stepped first
             visited[key0] = keep0 or 0
             cur = s.cur
     else:  # a checkpoint (resume.py): the search as it was between two transitions
@@ -350,7 +350,9 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         if run is not None:
             if run:
                 on_stack[key] = on_stack.get(key, 0) + 1
-                s.push(stats, stack, path, [snap, run[::-1], child_sleep, key, ahead_, keep is not None], t)
+                # Threads stepped ahead: the last one first (the machine holds its state).
+                todo_ = run if ahead_ else run[::-1]
+                s.push(stats, stack, path, [snap, todo_, child_sleep, key, ahead_, keep is not None], t)
             else:
                 stats.schedules += 1
         s.tick(stats, stack)

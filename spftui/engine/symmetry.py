@@ -125,7 +125,6 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
                 f = frames[p]
                 frames[p] = _free_frame(f[_F_LOCKED], f[_F_WAITERS], f[_F_PTES])
         key = (*key[:_FRAMES], tuple(frames), *key[_FRAMES + 1 :])
-    out = list(key if ren is None else rename(key, ren))
     pending = key[_RCU]
     if pending:  # rcu_qs relative to the counts call_rcu recorded
         base: dict[int, int] = {}
@@ -134,28 +133,49 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
                 b = base.get(i)
                 if b is None or qs < b:
                     base[i] = qs
-        out[_RCU] = tuple((kind, oid, tuple((i, qs - base[i]) for i, qs in waits)) for kind, oid, waits in pending)
-        out[_THREADS] = tuple(_thread(th, base.get(i)) for i, th in enumerate(out[_THREADS]))
+        rcu = tuple((kind, oid, tuple((i, qs - base[i]) for i, qs in waits)) for kind, oid, waits in pending)
+        ths = tuple(_thread(th, base.get(i)) for i, th in enumerate(key[_THREADS]))
+        key = (*key[:_THREADS], ths, *key[_THREADS + 1 : _RCU], rcu, *key[_RCU + 1 :])
     else:
-        ths = out[_THREADS]
-        for th in ths:
-            if (
-                th[_T_RESULT]
-                or th[_T_RCU_QS]
-                or th[_T_BLOCKED]
-                or (len(th[_T_REFS]) > 1 and th[_T_REFS] != tuple(sorted(th[_T_REFS])))
-            ):
-                out[_THREADS] = tuple(_thread(th, None) for th in ths)
-                break
+        memo = _THREAD_MEMO
+        if len(memo) > 50_000:
+            memo.clear()
+        canon_ths = []
+        for th in key[_THREADS]:
+            hit = memo.get(id(th))
+            if hit is None or hit[0] is not th:
+                hit = memo[id(th)] = (th, _thread(th, None))  # holds th: its id is not reused meanwhile
+            canon_ths.append(hit[1])
+        key = (*key[:_THREADS], tuple(canon_ths), *key[_THREADS + 1 :])
+    out = list(key if ren is None else rename(key, ren, sort_refs=True))
     mms = key[_MMS]
-    if any(len(ms[_MM_READERS]) > 1 for _, ms in mms):
+    if _many_readers(mms):
         out[_MMS] = tuple(
             (n, (*ms[:_MM_READERS], tuple(sorted(ms[_MM_READERS])), *ms[_MM_READERS + 1 :])) for n, ms in mms
         )
     vmas = key[_VMAS]
-    if any(len(v[_VMA_READERS]) > 1 for v in vmas):
+    if _many_vma_readers(vmas):
         out[_VMAS] = tuple((*v[:_VMA_READERS], tuple(sorted(v[_VMA_READERS])), *v[_VMA_READERS + 1 :]) for v in vmas)
     return tuple(out)
+
+
+# id(thread snapshot) -> (the snapshot, `_thread` of it): the search shares a
+# thread's snapshot between the states a step did not change it in.
+_THREAD_MEMO: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+
+def _many_readers(mms: tuple[Any, ...]) -> bool:
+    for _n, ms in mms:
+        if len(ms[_MM_READERS]) > 1:
+            return True
+    return False
+
+
+def _many_vma_readers(vmas: tuple[Any, ...]) -> bool:
+    for v in vmas:
+        if len(v[_VMA_READERS]) > 1:
+            return True
+    return False
 
 
 def _free_frame(locked: Any, waiters: Any, ptes: Any) -> tuple[Any, ...]:
@@ -176,8 +196,9 @@ def _thread(th: tuple[Any, ...], base: int | None) -> tuple[Any, ...]:
     return tuple(t)
 
 
-def rename(key: tuple[Any, ...], ren: list[int]) -> tuple[Any, ...]:
-    """`key` with every pfn p replaced by ren[p] (the frames reordered to match).
+def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tuple[Any, ...]:
+    """`key` with every pfn p replaced by ren[p] (the frames reordered to match;
+    each thread's refs sorted again with `sort_refs`).
 
     Thread results are left as they are (their text may name a pfn:
     `canonical` reduces them to the killed flag)."""
@@ -192,7 +213,10 @@ def rename(key: tuple[Any, ...], ren: list[int]) -> tuple[Any, ...]:
     for th in key[_THREADS]:
         if th[_T_REFS] or th[_T_PINS] or th[_T_VMF]:
             t = list(th)
-            t[_T_REFS] = tuple(ren[p] for p in th[_T_REFS])
+            refs = [ren[p] for p in th[_T_REFS]]
+            if sort_refs:
+                refs.sort()
+            t[_T_REFS] = tuple(refs)
             t[_T_PINS] = tuple((a, ren[p], f, z) for a, p, f, z in th[_T_PINS])
             t[_T_VMF] = _vmf(th[_T_VMF], ren)
             th = tuple(t)
