@@ -48,11 +48,12 @@ import attrs
 
 from ..kernel import build_machine
 from ..kernel.events import Event, Violation
+from ..kernel.state import RUNNABLE, Thread
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
-from .footprint import Footprint, KernelTracker
+from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
-from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 
@@ -107,7 +108,6 @@ class Search:
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled
-        self.cur: tuple[Any, ...] = ()  # the snapshot the machine holds (explorer._plan's)
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
@@ -248,19 +248,13 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         cur = snap0  # the snapshot of the state the machine holds
         key0 = fpr(snap0)
         visited: Any = CompactStore(len(m.threads)) if s.compact else {}
-        on_stack: dict[Any, int] = {key0: 1}  # to check that no cycle is made of thread-local steps only
-        stats.states = 1
-        path: list[int] = []
-        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
-        #          fingerprint, steps taken ahead {thread: (child, events, footprint)}, reduced]
-        root: list[Any] = [snap0, m.runnable()[::-1], {}, key0, {}, False]
-        stack: list[list[Any]] = [root]
         visited[key0] = 0
-        if local:
-            run0, ahead0, keep0 = _plan(s, stats, first, snap0, root[1][::-1], {}, path)
-            root[1], root[4], root[5] = run0, ahead0, keep0 is not None  # the last stepped first
-            visited[key0] = keep0 or 0
-            cur = s.cur
+        on_stack: dict[Any, int] = {key0: 1}  # (kept for the checkpoint format)
+        stats.states = 1
+        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
+        #          fingerprint, (unused), how many choices reached it (a transition with merged thread-local steps: several)]
+        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0, {}, 0]]
+        path: list[int] = []
     else:  # a checkpoint (resume.py): the search as it was between two transitions
         s.resumed = None
         visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
@@ -283,35 +277,32 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 del on_stack[k]
             else:
                 on_stack[k] -= 1
-            if path:
-                path.pop()
+            if node[5]:
+                del path[-node[5] :]
             continue
         t = todo.pop()
         sleep: dict[int, Footprint] = node[2]
-        ahead = node[4].pop(t, None)
         fp: Footprint | None = None
-        if ahead is not None:  # stepped already, while planning the node
-            snap, events, fp = ahead
-            if cur is not snap:
-                restore_changed(m, cur, snap)
+        if cur is not node[0]:
+            restore_changed(m, cur, node[0])
+        # The footprint matters to filter or join a sleep set, and to merge thread-local steps.
+        nrep = len(m.reported)  # a violation is reported once: it grows the set
+        if local or (reduce and (bool(sleep) or bool(todo))):
+            tracker.begin(t)  # (KernelTracker.end has nothing to undo)
+            events = m.step(t)
+            snap = tracker.snapshot(node[0], events)
+            fp = tracker.footprint(node[0], snap, events)
         else:
-            if cur is not node[0]:
-                restore_changed(m, cur, node[0])
-            # The footprint matters to filter or join a sleep set.
-            nrep = len(m.reported)  # a violation is reported once: it grows the set
-            if reduce and (bool(sleep) or bool(todo)):
-                tracker.begin(t)  # (KernelTracker.end has nothing to undo)
-                events = m.step(t)
-                snap = tracker.snapshot(node[0], events)
-                fp = tracker.footprint(node[0], snap, events)
-            else:
-                events = m.step(t)
-                snap = m.snapshot()
-            stats.transitions += 1
-            if len(m.reported) != nrep:
-                s.note(events, path, t, None)
-                if first:
-                    raise Stop("found")
+            events = m.step(t)
+            snap = m.snapshot()
+        stats.transitions += 1
+        if len(m.reported) != nrep:
+            s.note(events, path, t, None)
+            if first:
+                raise Stop("found")
+        steps = 1
+        if local and fp is not None and fp.local:
+            snap, fp, steps = merge_local(s, stats, first, snap, fp, t, path)
         cur = snap
         child_sleep: dict[int, Footprint] = {}
         mask = 0
@@ -324,111 +315,82 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                         mask |= 1 << u
             if todo and reduce:
                 sleep[t] = fp
-        if node[5] and key in on_stack:
-            _check_cycle(stack, key)
         old = visited.get(key)
         run: list[int] | None
-        ahead_: dict[int, tuple[Any, ...]] = {}
-        keep: int | None = None
         if old is None:
+            visited[key] = mask
             stats.states += 1
-            run = [u for u in m.runnable() if not (mask >> u) & 1]
-            if local:
-                path.append(t)
-                run, ahead_, keep = _plan(s, stats, first, snap, run, child_sleep, path)
-                path.pop()
-                cur = s.cur
-                visited[key] = mask if keep is None else keep
-            else:
-                visited[key] = mask
+            run = [u for u in m_runnable(snap) if not (mask >> u) & 1]
         elif old & ~mask == 0:
             stats.schedules += 1  # explored before with no more asleep: nothing new here
             run = None
         else:
             visited[key] = old & mask
-            run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
+            run = [u for u in m_runnable(snap) if (old >> u) & 1 and not (mask >> u) & 1]
         if run is not None:
             if run:
                 on_stack[key] = on_stack.get(key, 0) + 1
-                # Threads stepped ahead: the last one first (the machine holds its state).
-                todo_ = run if ahead_ else run[::-1]
-                s.push(stats, stack, path, [snap, todo_, child_sleep, key, ahead_, keep is not None], t)
+                stack.append([snap, run[::-1], child_sleep, key, {}, steps])
+                path.extend([t] * steps)
+                if len(stack) > stats.max_depth:
+                    stats.max_depth = len(stack)
             else:
                 stats.schedules += 1
         s.tick(stats, stack)
 
 
-def _plan(
-    s: Search, stats: Stats, first: bool, snap: tuple[Any, ...], run: list[int], sleep: dict[int, Footprint],
-    path: list[int],
-) -> tuple[list[int], dict[int, tuple[Any, ...]], int | None]:  # fmt: skip
-    """The thread-local reduction at a new state: (threads to explore, steps
-    taken ahead, the sleep mask to store or None when nothing was reduced).
+_T_STATE = Thread.SNAP_FIELDS.index("state")
 
-    The persistent set {L} is taken where L, the lowest-numbered thread whose
-    next step is thread-local (`Footprint.local`), exists: that step reads and
-    writes only L's own state, so it is independent of every step of every
-    other thread, now and later, and exploring it alone loses no state's
-    future (Godefroid 1996, persistent sets; with sleep sets the search
-    explores {L} minus the sleep set). L depends only on the state — an
-    asleep thread's next step is the one its sleep-set footprint describes —
-    so every search order (the DFS, the partitioned search of parallel.py)
-    visits the same states. The awake threads below L are stepped to learn
-    that they are not thread-local (their steps are kept for the case that
-    none is). The cycle proviso: a cycle made only of reduced states would
-    be a loop of thread-local steps, which no kernel path has (every retry
-    loop reads shared state); the DFS checks it (`_check_cycle`).
 
-    `s.cur` is left holding the snapshot the machine is in.
+def m_runnable(snap: tuple[Any, ...]) -> list[int]:
+    """The runnable threads of a snapshot (Machine.runnable, without restoring it)."""
+    return [i for i, th in enumerate(snap[_THREADS]) if th[_T_STATE] == RUNNABLE]
+
+
+def merge_local(
+    s: Search, stats: Stats, first: bool, child: tuple[Any, ...], fp: Footprint, t: int, path: list[int]
+) -> tuple[tuple[Any, ...], Footprint, int]:
+    """Thread t's step that led to `child` (the machine holds it) was
+    thread-local: go on with t until it takes a step that is not, and make
+    them one transition (SPIN's statement merging). `path` leads to the
+    state before t's first step.
+
+    A thread-local step (`Footprint.local`: it reads and writes only its own
+    thread's state and leaves the thread runnable) is independent of every
+    step of every other thread, and no other step can change what it reads
+    (only a wake writes another thread's state, and t is runnable): any
+    execution can postpone it to just before t's next step without changing
+    what any step reads, so the states where t has taken it and not yet its
+    next step are no interleaving points (the debugger still shows every
+    step). The transition "t's thread-local steps, then its next step" is a
+    function of the state, so this changes the transition system, not the
+    search: the visited states do not depend on the search order, and the
+    DFS and the partitioned search (parallel.py) visit the same ones. The
+    transition's footprint is its last step's (the others touch only t).
+
+    Returns the state after the last step, its footprint, and how many steps
+    the transition took (a counterexample repeats t that many times).
     """
     m = s.m
     tracker = s.tracker
-    asleep = min((u for u, f in sleep.items() if f.local), default=len(m.threads))
-    cur = snap
-    ahead: dict[int, tuple[Any, ...]] = {}
-    found = None
-    for u in run:
-        if u > asleep:
-            break
-        if cur is not snap:
-            restore_changed(m, cur, snap)
+    steps = 1
+    while fp.local:
         nrep = len(m.reported)
-        tracker.begin(u)
-        events = m.step(u)
-        child = tracker.snapshot(snap, events)
-        fp = tracker.footprint(snap, child, events)
-        cur = child
+        tracker.begin(t)
+        events = m.step(t)
+        nxt = tracker.snapshot(child, events)
+        fp = tracker.footprint(child, nxt, events)
+        child = nxt
         stats.transitions += 1
-        if len(m.reported) != nrep:
-            s.note(events, path, u, None)
+        stats.merged += 1
+        if len(m.reported) != nrep:  # (a step that reports is never thread-local: the last)
+            s.note(events, [*path, *[t] * steps], t, None)
             if first:
-                s.cur = cur
                 raise Stop("found")
-        ahead[u] = (child, events, fp)
-        if fp.local:
-            found = u
-            break
-    s.cur = cur
-    if found is not None:
-        stats.merged += 1
-        return [found], {found: ahead[found]}, 0
-    if asleep < len(m.threads):
-        stats.merged += 1
-        return [], {}, 1 << asleep
-    return run, ahead, None
-
-
-def _check_cycle(stack: list[list[Any]], key: Any) -> None:
-    """A transition from a reduced node closes a cycle with the node of `key`:
-    fine if some node on the cycle was fully expanded, else the reduction's
-    premise (no loop of thread-local steps) is broken."""
-    for node in reversed(stack):
-        if not node[5]:
-            return
-        if node[3] == key:
-            raise RuntimeError(
-                "a cycle of thread-local steps: the thread-local reduction would ignore the other threads"
-            )
+        steps += 1
+        if steps > MAX_LOCAL_RUN:
+            raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row: a loop in a kernel path")
+    return child, fp, steps
 
 
 # ---------------------------------------------------------------- bounded
@@ -560,10 +522,9 @@ def explore(
                 exhaustive: one search split across `jobs` processes (parallel.py)
     ray         exhaustive: the same split search on a Ray cluster ("local" or an address)
     reduction   sleep-set reduction in the exhaustive search (off: naive)
-    local       merge thread-local steps: where a thread's next step touches only
-                its own state, the lowest-numbered such thread is the only one
-                explored (a persistent set that depends only on the state, so
-                --jobs N visits the same states; `_plan`)
+    local       merge thread-local steps into the step before them (a step that
+                touches only its own thread's state is no interleaving point:
+                `merge_local`)
     symmetry    canonical fingerprints (symmetry.py): states equal up to a renaming
                 of pfns and other details no step can tell apart are one state
     compact     hash compaction: store 8-byte state digests instead of 16

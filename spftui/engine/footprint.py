@@ -66,6 +66,10 @@ _ALLOCATORS = frozenset(
 
 _SHADOW = Mm.SNAP_FIELDS.index("shadow")
 
+# Thread-local steps the explorer merges into one transition (explorer.merge_local);
+# a longer run is a loop in a kernel path that never touches shared state.
+MAX_LOCAL_RUN = 10_000
+
 
 class KernelTracker:
     """Footprints and incremental snapshots from `Machine.touched`.

@@ -31,12 +31,10 @@ which states are met:
   rule for combining them with a visited set (a state arriving with fewer
   threads asleep than it was stored with explores the difference) does not
   depend on the order of arrivals; the sleep set travels with the state.
-- thread-local merging (`local`) stays on: the thread it explores alone is
-  a function of the state (the lowest-numbered thread whose next step is
-  thread-local, an asleep thread's step known from its sleep-set
-  footprint; explorer._plan), so the partitioned search skips exactly the
-  states the DFS skips. Its cycle proviso is not needed (no kernel path
-  loops on thread-local steps alone: the DFS checks it, `_check_cycle`).
+- thread-local merging (`local`) stays on: it makes a thread's
+  thread-local steps part of its next step's transition
+  (explorer.merge_local), a function of the state, so the partitioned
+  search visits exactly the states of the DFS.
 - symmetry (canonical fingerprints) stays on: the owner of a state is a
   function of its canonical fingerprint, so symmetric states meet at one
   worker.
@@ -61,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..kernel import build_machine
 from ..kernel.events import Violation
 from ..kernel.state import DONE, Thread
-from .footprint import Footprint, KernelTracker
+from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .por import _THREADS, Fingerprinter, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
@@ -188,27 +186,11 @@ class Partition:
         if self.cur is not snap:
             restore_changed(m, self.cur, snap)
             self.cur = snap
-        ahead: dict[int, tuple[Any, ...]] = {}
         if old is None:
             c["states"] += 1
             c["max_depth"] = max(c["max_depth"], len(path))
+            visited[key] = mask
             run = [u for u in m.runnable() if not (mask >> u) & 1]
-            keep = mask
-            if self.local:  # explorer._plan: the same persistent set {L}, so the same states
-                n = len(m.threads)
-                asleep = min((u for u, f in sleep.items() if f.local), default=n)
-                reduced = False
-                for u in run:
-                    if u > asleep:
-                        break
-                    ahead[u] = got = self._step(snap, path, u, True, new_found)
-                    if got[2].local:
-                        run, keep, reduced = [u], 0, True
-                        break
-                if not reduced and asleep < n:
-                    run, keep, reduced = [], 1 << asleep, True
-                c["merged"] += reduced
-            visited[key] = keep
         else:  # Godefroid: explore what was asleep then but is awake now
             visited[key] = old & mask
             run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
@@ -219,8 +201,9 @@ class Partition:
         fpr = self.fingerprint
         last = len(run) - 1
         for i, t in enumerate(run):
-            got = ahead.get(t) or self._step(snap, path, t, self.reduce and (bool(sleep) or i < last), new_found)
-            child, cpath, fp = got
+            child, cpath, fp = self._step(
+                snap, path, t, self.local or (self.reduce and (bool(sleep) or i < last)), new_found
+            )
             child_sleep: dict[int, Footprint] = {}
             cmask = 0
             if fp is not None:
@@ -254,14 +237,32 @@ class Partition:
         else:
             events = m.step(t)
             child = m.snapshot()
-        self.cur = child
         self.counts["transitions"] += 1
         cpath = path + bytes((t,))
+        self._note(m, nrep, events, cpath, new_found)
+        steps = 1
+        while self.local and fp is not None and fp.local:  # explorer.merge_local: the same transitions
+            nrep = len(m.reported)
+            self.tracker.begin(t)
+            events = m.step(t)
+            nxt = self.tracker.snapshot(child, events)
+            fp = self.tracker.footprint(child, nxt, events)
+            child = nxt
+            cpath += bytes((t,))
+            self.counts["transitions"] += 1
+            self.counts["merged"] += 1
+            self._note(m, nrep, events, cpath, new_found)
+            steps += 1
+            if steps > MAX_LOCAL_RUN:
+                raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row")
+        self.cur = child
+        return child, cpath, fp
+
+    def _note(self, m: Any, nrep: int, events: list[Any], cpath: bytes, new_found: dict[str, Any]) -> None:
         if len(m.reported) != nrep:
             for e in events:
                 if isinstance(e, Violation) and e.oracle not in self.found:
                     self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
-        return child, cpath, fp
 
     def figures(self) -> dict[str, Any]:
         """The store's size, for bytes per state."""
