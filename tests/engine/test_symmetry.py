@@ -111,3 +111,14 @@ def test_symmetry_merges_states_and_keeps_the_verdicts() -> None:
         assert sym.complete and plain.complete
         assert sym.verdicts == plain.verdicts
         assert sym.states < plain.states
+
+
+def test_alloc_page_reuses_the_frame_freed_last() -> None:
+    """LIFO reuse (the per-cpu lists): which frame is reused depends on the order
+    of frees, never on pfn values, so renaming pfns commutes with alloc_page."""
+    m = build_machine(load_scenario(SCENARIOS[0].parent / "cow_lost_write.toml"))
+    t = m.threads[0]
+    a, b = m.alloc_page(t), m.alloc_page(t)
+    m.put_page(t, a)
+    m.put_page(t, b)
+    assert m.alloc_page(t) == b and m.alloc_page(t) == a
