@@ -241,9 +241,12 @@ class KernelTracker:
         if not self.enabled:
             return GLOBAL
         rcu = False
+        op_done = False
         for e in events:
             if type(e) is Violation or type(e) is Segv:
                 return GLOBAL  # a fatal signal: the process's other threads read it (exit.group_killed)
+            if type(e) is OpDone:
+                op_done = True
             if type(e) is OpDone and _killed(self.m.threads[self._me]):
                 # a group exit: reap_group read (and ended) the state of every thread
                 # of the process, which no footprint key names
@@ -264,7 +267,9 @@ class KernelTracker:
             writes.add(RCU_QUEUE)  # call_rcu / a grace period: read every thread's RCU state
         acc |= writes
         fp = Footprint(acc, writes, ra, rw)
-        fp.local = fp.is_local(me) and t.state == RUNNABLE
+        # Not an op's end: finish_op reads every thread's state (group_killed,
+        # all_done) with no footprint key, so it must stay an interleaving point.
+        fp.local = not op_done and t.state == RUNNABLE and fp.is_local(me)
         return fp
 
 
