@@ -202,20 +202,16 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
 
     Thread results are left as they are (their text may name a pfn:
     `canonical` reduces them to the killed flag)."""
-    moved = {p for p, q in enumerate(ren) if p != q}
     out = list(key)
     out[_FRAMES] = _permute(key[_FRAMES], ren)
     out[_FREE_PFNS] = tuple(ren[p] for p in key[_FREE_PFNS])
-    out[_TABLES] = tuple(_table(t, ren) if _names_any(t[2], moved) else t for t in key[_TABLES])
-    out[_TLBS] = tuple(
-        tuple((k, (ren[p], w)) for k, (p, w) in tlb) if any(v[0] in moved for _k, v in tlb) else tlb
-        for tlb in key[_TLBS]
-    )
+    out[_TABLES] = tuple(_table(t, ren) for t in key[_TABLES])
+    out[_TLBS] = tuple(tuple((k, (ren[p], w)) for k, (p, w) in tlb) for tlb in key[_TLBS])
     if key[_SWAP_CACHE]:
         out[_SWAP_CACHE] = tuple((off, ren[p]) for off, p in key[_SWAP_CACHE])
     ths = []
     for th in key[_THREADS]:
-        if not moved.isdisjoint(_thread_pfns(th)):
+        if th[_T_REFS] or th[_T_PINS] or th[_T_VMF]:
             t = list(th)
             refs = [ren[p] for p in th[_T_REFS]]
             if sort_refs:
@@ -227,13 +223,6 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
         ths.append(th)
     out[_THREADS] = tuple(ths)
     return tuple(out)
-
-
-def _names_any(entries: tuple[tuple[int, int], ...], moved: set[int]) -> bool:
-    for _i, pte in entries:
-        if pte & _PRESENT and (pte >> _PAGE_SHIFT) in moved:
-            return True
-    return False
 
 
 def renaming(key: tuple[Any, ...], fixed: frozenset[int], named: list[int] | None = None) -> list[int] | None:
@@ -262,9 +251,18 @@ def _named(key: tuple[Any, ...]) -> list[int]:
             if pte & _PRESENT:
                 add(pte >> _PAGE_SHIFT)
     memo = _THREAD_PFNS
+    if len(memo) > 50_000:
+        memo.clear()
     for th in key[_THREADS]:
         hit = memo.get(id(th))
-        seq += hit[1] if hit is not None and hit[0] is th else _thread_pfns(th)
+        if hit is None or hit[0] is not th:
+            ps = list(th[_T_REFS])
+            ps += [pin[1] for pin in th[_T_PINS]]
+            vmf = th[_T_VMF]
+            if vmf:
+                ps += _VMF_PFNS.get(vmf) or _vmf_pfns(vmf)
+            hit = memo[id(th)] = (th, ps)  # holds th: its id is not reused meanwhile
+        seq += hit[1]
     for tlb in key[_TLBS]:
         for _k, v in tlb:
             add(v[0])
@@ -277,23 +275,6 @@ _ZERO = frozenset({0})
 # id(thread snapshot) -> (the snapshot, the pfns it names, in order): shared snapshots, as _THREAD_MEMO
 _THREAD_PFNS: dict[int, tuple[tuple[Any, ...], list[int]]] = {}
 _VMF_PFNS: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}  # a vmf's pfns, in order (memo)
-
-
-def _thread_pfns(th: tuple[Any, ...]) -> list[int]:
-    """The pfns a thread snapshot names (refs, pins, vmf locals), in order; memoised by identity."""
-    memo = _THREAD_PFNS
-    hit = memo.get(id(th))
-    if hit is not None and hit[0] is th:
-        return hit[1]
-    ps = list(th[_T_REFS])
-    ps += [pin[1] for pin in th[_T_PINS]]
-    vmf = th[_T_VMF]
-    if vmf:
-        ps += _VMF_PFNS.get(vmf) or _vmf_pfns(vmf)
-    if len(memo) > 50_000:
-        memo.clear()
-    memo[id(th)] = (th, ps)  # holds th: its id is not reused meanwhile
-    return ps
 
 
 def _vmf_pfns(vmf: tuple[tuple[str, Any], ...]) -> tuple[int, ...]:
