@@ -250,19 +250,16 @@ def _named(key: tuple[Any, ...]) -> list[int]:
         for _idx, pte in t[2]:
             if pte & _PRESENT:
                 add(pte >> _PAGE_SHIFT)
-    memo = _THREAD_PFNS
-    if len(memo) > 50_000:
-        memo.clear()
     for th in key[_THREADS]:
-        hit = memo.get(id(th))
-        if hit is None or hit[0] is not th:
-            ps = list(th[_T_REFS])
-            ps += [pin[1] for pin in th[_T_PINS]]
-            vmf = th[_T_VMF]
-            if vmf:
-                ps += _VMF_PFNS.get(vmf) or _vmf_pfns(vmf)
-            hit = memo[id(th)] = (th, ps)  # holds th: its id is not reused meanwhile
-        seq += hit[1]
+        seq += th[_T_REFS]
+        for pin in th[_T_PINS]:
+            add(pin[1])
+        vmf = th[_T_VMF]
+        if vmf:
+            ps = _VMF_PFNS.get(vmf)
+            if ps is None:
+                ps = _vmf_pfns(vmf)
+            seq += ps
     for tlb in key[_TLBS]:
         for _k, v in tlb:
             add(v[0])
@@ -272,8 +269,6 @@ def _named(key: tuple[Any, ...]) -> list[int]:
 
 
 _ZERO = frozenset({0})
-# id(thread snapshot) -> (the snapshot, the pfns it names, in order): shared snapshots, as _THREAD_MEMO
-_THREAD_PFNS: dict[int, tuple[tuple[Any, ...], list[int]]] = {}
 _VMF_PFNS: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}  # a vmf's pfns, in order (memo)
 
 
