@@ -14,7 +14,11 @@ Searches
                 soundly: a revisited state is pruned only if it was explored
                 with a sleep set contained in the current one, otherwise the
                 transitions asleep then but awake now are explored (Godefroid
-                1996, ch. 5). Complete unless `max_states`/`timeout` cut it.
+                1996, ch. 5). Fingerprints are of a canonical form
+                (symmetry.py: pfn renaming and history-only fields), and a
+                thread's thread-local steps join its next step in one
+                transition (`merge_local`). Complete unless
+                `max_states`/`timeout` cut it.
     bounded     preemption-bounded search with iterative deepening: bound 0,
                 1, 2, ... so the first counterexample for a kind has the
                 fewest preemptions (a preemption switches away from a thread
