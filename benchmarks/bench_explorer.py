@@ -16,8 +16,12 @@ On the seed scenario (cow_lost_write.toml, reuse mapcount, full model):
 (time.process_time; a child's from its rusage): the seed under spf-mm-seq
 (search CPU, end-to-end CPU of `spftui explore`, states per CPU-second,
 bytes per stored state), and with `--long` the 4-thread
-cow_three_writers_munmap and fork_cow_isolation under each policy (capped
-at --max-states). Run it from a checkout with PYTHONPATH set to compare two
+cow_three_writers_munmap, the 5-thread cow_four_writers_munmap and
+fork_cow_isolation under each policy (capped at --max-states); with
+`--jobs-pair` the 4-thread scenario with --jobs 1 and --jobs 2, each in a
+fresh process, one after the other: CPU of the process and its workers,
+wall seconds, states (they must be equal), states and bytes sent, and the
+speed-ups in wall time and on idle cores (critical path). Run it from a checkout with PYTHONPATH set to compare two
 trees side by side (options a tree does not know are left out), or give
 `--against DIR` (another checkout, e.g. `git worktree add /tmp/base main`):
 its figures are taken in a child process with PYTHONPATH=DIR, this tree's
@@ -141,6 +145,72 @@ def cpu_cold(*args: str) -> float:
     return round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3)
 
 
+BENCH = Path(__file__).parent / "scenarios"
+
+
+def one_search(name: str, policy: str, jobs: int, max_states: int, partition: str | None = None) -> dict[str, Any]:
+    """One exhaustive search in a fresh process (`--one`): CPU of the process and its
+    workers (rusage), wall seconds, states, and the partitioned search's figures."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--policy", policy, "--jobs", str(jobs)]
+    cmd += ["--max-states", str(max_states)] + (["--partition", partition] if partition else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    return json.loads(p.stdout)
+
+
+def _one(args: argparse.Namespace) -> dict[str, Any]:
+    """The `--one` child: search, then report its own and its workers' CPU."""
+    import inspect
+    import resource
+
+    known = inspect.signature(explore).parameters
+    if args.partition:
+        from spftui.engine import parallel
+
+        parallel.PARTITION = args.partition
+    where = BENCH if (BENCH / f"{args.one}.toml").exists() else ROOT / "scenarios"
+    sc = load_scenario(where / f"{args.one}.toml")
+    w0 = time.perf_counter()
+    opts = {"jobs": args.jobs, "compact": True}
+    r = explore(
+        sc, args.policy, mode="exhaustive", narrate=False, max_states=args.max_states,
+        **{k: v for k, v in opts.items() if k in known},
+    )  # fmt: skip
+    wall = time.perf_counter() - w0
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    par = r.extra.get("parallel", {})
+    return {
+        "scenario": args.one,
+        "policy": args.policy,
+        "jobs": args.jobs,
+        "states": r.states,
+        "transitions": r.transitions,
+        "complete": r.complete,
+        "cpu_seconds_total": round(cpu, 2),
+        "wall_seconds": round(wall, 2),
+        "states_per_cpu_second": round(r.states / cpu),
+        "reductions": r.extra.get("reductions"),
+        "verdicts": {k: v for k, v in r.verdicts.items() if v != "never"} or "all never",
+        **{k: par[k] for k in ("states_sent", "bytes_sent", "states_per_worker", "cpu_per_worker", "critical_path_cpu")
+           if k in par},
+    }  # fmt: skip
+
+
+def jobs_pair(name: str, policy: str, max_states: int) -> dict[str, Any]:
+    """--jobs 1 and --jobs 2 side by side (one after the other): CPU, wall, the
+    speed-up in wall time and on idle cores (--jobs 1 CPU over the partitioned
+    search's critical path: the sum over rounds of the busiest worker's CPU)."""
+    one = one_search(name, policy, 1, max_states)
+    two = one_search(name, policy, 2, max_states)
+    out = {"jobs_1": one, "jobs_2": two}
+    out["same_states"] = one["states"] == two["states"]
+    out["wall_speedup"] = round(one["wall_seconds"] / two["wall_seconds"], 2)
+    out["cpu_total_ratio"] = round(two["cpu_seconds_total"] / one["cpu_seconds_total"], 2)
+    if two.get("critical_path_cpu"):
+        out["idle_cores_speedup"] = round(one["cpu_seconds_total"] / two["critical_path_cpu"], 2)
+    return out
+
+
 def reach(args: argparse.Namespace) -> dict[str, Any]:
     from spftui.scenario.model import POLICIES
 
@@ -154,12 +224,16 @@ def reach(args: argparse.Namespace) -> dict[str, Any]:
         ),
     }
     if args.long:
-        out["four_threads"] = cpu_search(
-            "cow_three_writers_munmap", "spf-mm-seq", args.max_states, Path(__file__).parent / "scenarios", compact=True
-        )
+        out["four_threads"] = cpu_search("cow_three_writers_munmap", "spf-mm-seq", args.max_states, BENCH, compact=True)
+        if (BENCH / "cow_four_writers_munmap.toml").exists():
+            out["five_threads"] = cpu_search(
+                "cow_four_writers_munmap", "spf-mm-seq", args.max_states, BENCH, compact=True
+            )
         out["fork_cow_isolation"] = [
             cpu_search("fork_cow_isolation", p, args.max_states, compact=True) for p in POLICIES
         ]
+    if args.jobs_pair:
+        out["four_threads_jobs"] = jobs_pair("cow_three_writers_munmap", "spf-mm-seq", args.max_states)
     return out
 
 
@@ -170,11 +244,12 @@ def against(args: argparse.Namespace) -> dict[str, Any]:
         # each tree's own copy of this script: its cold runs start in that tree (python -m puts the cwd first)
         cmd = [sys.executable, str(tree / "benchmarks" / "bench_explorer.py"), "--reach", "--repeat", str(args.repeat)]
         cmd += ["--max-states", str(args.max_states)] + (["--long"] if args.long else [])
+        cmd += ["--jobs-pair"] if args.jobs_pair else []
         env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree, check=True)
         out[name] = json.loads(p.stdout)
     ratios = {}
-    for key in ("seed_search", "seed_search_compact", "four_threads"):
+    for key in ("seed_search", "seed_search_compact", "four_threads", "five_threads"):
         b, a = out["before"].get(key), out["after"].get(key)
         if b and a:
             ratios[key] = {
@@ -199,7 +274,15 @@ def main() -> None:
     ap.add_argument(
         "--against", metavar="DIR", help="with --reach: the same figures for the checkout DIR, side by side"
     )
+    ap.add_argument("--jobs-pair", action="store_true", help="with --reach: the 4-thread scenario, --jobs 1 and 2")
+    ap.add_argument("--one", metavar="NAME", help=argparse.SUPPRESS)  # a child of one_search
+    ap.add_argument("--policy", default="spf-mm-seq", help=argparse.SUPPRESS)
+    ap.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--partition", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_one(args)))
+        return
     if args.reach and args.against:
         print(json.dumps(against(args), indent=2))
         return

@@ -88,6 +88,11 @@ def add_explore_parser(subparsers: Any) -> None:
         "--no-local", action="store_true", help="explore every thread at a thread-local step too (no merging)"
     )
     p.add_argument(
+        "--no-symmetry",
+        action="store_true",
+        help="fingerprint states as they are (no canonical form: pfn renaming, history-only fields)",
+    )
+    p.add_argument(
         "--compact",
         action="store_true",
         help="hash compaction: store 8-byte state digests (prints the collision-probability estimate)",
@@ -241,6 +246,7 @@ def run_explore(args: argparse.Namespace) -> int:
             "depth": _int(args.depth, "--depth", 1),
             "reduction": not args.no_reduction,
             "local": not args.no_local,
+            "symmetry": not args.no_symmetry,
             "compact": args.compact,
             "checkpoint": args.checkpoint,
             "resume": args.resume,

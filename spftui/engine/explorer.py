@@ -14,7 +14,11 @@ Searches
                 soundly: a revisited state is pruned only if it was explored
                 with a sleep set contained in the current one, otherwise the
                 transitions asleep then but awake now are explored (Godefroid
-                1996, ch. 5). Complete unless `max_states`/`timeout` cut it.
+                1996, ch. 5). Fingerprints are of a canonical form
+                (symmetry.py: pfn renaming and history-only fields), and a
+                thread's thread-local steps join its next step in one
+                transition (`merge_local`). Complete unless
+                `max_states`/`timeout` cut it.
     bounded     preemption-bounded search with iterative deepening: bound 0,
                 1, 2, ... so the first counterexample for a kind has the
                 fewest preemptions (a preemption switches away from a thread
@@ -48,13 +52,14 @@ import attrs
 
 from ..kernel import build_machine
 from ..kernel.events import Event, Violation
-from ..kernel.state import RUNNABLE
+from ..kernel.state import RUNNABLE, Thread
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
-from .footprint import Footprint, KernelTracker
+from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, verdicts
 from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 from .store import CompactStore
+from .symmetry import Canonicaliser
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -85,6 +90,7 @@ class Search:
         reduction: bool = True,
         local: bool = True,
         compact: bool = False,
+        symmetry: bool = True,
         found: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.sc = sc
@@ -97,13 +103,15 @@ class Search:
         self._next_save = 0.0
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
-        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact)
+        self.snap0 = self.m.snapshot()
+        self.symmetry = symmetry
+        canon = Canonicaliser(self.snap0) if symmetry else None
+        self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact, canon=canon)
         self.compact = compact
         self.tracker = KernelTracker(self.m, enabled=reduction or local)
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled
-        self.quiet: dict[str, bool] = {}
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
@@ -114,7 +122,6 @@ class Search:
         self.deadline = None if timeout is None else self.t0 + timeout
         self.progress = progress
         self.cancelled = cancelled
-        self.snap0 = self.m.snapshot()
         self.found: dict[str, tuple[tuple[int, ...], int | None, str, str, str]] = {}
         self.found_seconds: dict[str, float] = {}
         self.phase = ""
@@ -239,7 +246,6 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     reduce = s.reduction
     local = s.local
     snap0 = s.snap0
-    quiet = s.quiet  # labels whose last step was thread-local: tried first
     r = s.resumed
     if r is None:
         m.restore(snap0)
@@ -247,23 +253,23 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         key0 = fpr(snap0)
         visited: Any = CompactStore(len(m.threads)) if s.compact else {}
         visited[key0] = 0
-        on_stack: dict[Any, int] = {key0: 1}  # the cycle proviso of the thread-local reduction
+        on_stack: dict[Any, int] = {key0: 1}  # (kept for the checkpoint format)
         stats.states = 1
-        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint}, fingerprint]
-        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0]]
+        # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
+        #          fingerprint, (unused), how many choices reached it (a transition with merged thread-local steps: several)]
+        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0, {}, 0]]
         path: list[int] = []
     else:  # a checkpoint (resume.py): the search as it was between two transitions
         s.resumed = None
         visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
         for k, v in r["stats"].items():
             setattr(stats, k, v)
-        quiet.update(r["quiet"])
         cur = stack[-1][0] if stack else snap0
         m.restore(cur)
     s.visited = visited
     s.saver = lambda: {
         "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "stats": attrs.asdict(stats),
-        "quiet": quiet, "found": s.found, "found_seconds": s.found_seconds,
+        "found": s.found, "found_seconds": s.found_seconds,
     }  # fmt: skip
     while stack:
         node = stack[-1]
@@ -275,45 +281,37 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 del on_stack[k]
             else:
                 on_stack[k] -= 1
-            if path:
-                path.pop()
+            if node[5]:
+                del path[-node[5] :]
             continue
         t = todo.pop()
+        sleep: dict[int, Footprint] = node[2]
+        fp: Footprint | None = None
         if cur is not node[0]:
             restore_changed(m, cur, node[0])
-        sleep: dict[int, Footprint] = node[2]
-        # The footprint matters to find a thread-local step, or (sleep sets) to filter or join a sleep set.
-        track = local or (reduce and (bool(sleep) or bool(todo)))
+        # The footprint matters to filter or join a sleep set, and to merge thread-local steps.
         nrep = len(m.reported)  # a violation is reported once: it grows the set
-        if track:
+        if local or (reduce and (bool(sleep) or bool(todo))):
             tracker.begin(t)  # (KernelTracker.end has nothing to undo)
             events = m.step(t)
             snap = tracker.snapshot(node[0], events)
+            fp = tracker.footprint(node[0], snap, events)
         else:
             events = m.step(t)
             snap = m.snapshot()
-        cur = snap
         stats.transitions += 1
         if len(m.reported) != nrep:
             s.note(events, path, t, None)
             if first:
                 raise Stop("found")
+        steps = 1
+        if local and fp is not None and fp.local:
+            snap, fp, steps = merge_local(s, stats, first, snap, fp, t, path)
+        cur = snap
         child_sleep: dict[int, Footprint] = {}
         mask = 0
         key = fpr(snap)
-        if track:
-            fp = tracker.footprint(node[0], snap, events)
-            if local:
-                if fp.is_local(t) and m.threads[t].state == RUNNABLE:
-                    quiet[node[0][_THREADS][t][2]] = True
-                    if todo and key not in on_stack:
-                        # Thread-local: independent of every step of every other
-                        # thread, now and later, so {t} is a persistent set here.
-                        todo.clear()
-                        stats.merged += 1
-                        visited[node[3]] = 0  # nothing left for a revisit
-                else:
-                    quiet.pop(node[0][_THREADS][t][2], None)
+        if fp is not None:
             if sleep:  # (empty without sleep sets)
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
@@ -322,26 +320,81 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             if todo and reduce:
                 sleep[t] = fp
         old = visited.get(key)
+        run: list[int] | None
         if old is None:
             visited[key] = mask
             stats.states += 1
-            run = [u for u in m.runnable() if not (mask >> u) & 1]
+            run = [u for u in m_runnable(snap) if not (mask >> u) & 1]
         elif old & ~mask == 0:
             stats.schedules += 1  # explored before with no more asleep: nothing new here
             run = None
         else:
             visited[key] = old & mask
-            run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
+            run = [u for u in m_runnable(snap) if (old >> u) & 1 and not (mask >> u) & 1]
         if run is not None:
             if run:
-                if local and len(run) > 1:
-                    ths = snap[_THREADS]
-                    run.sort(key=lambda u: (ths[u][2] not in quiet, u))
                 on_stack[key] = on_stack.get(key, 0) + 1
-                s.push(stats, stack, path, [snap, run[::-1], child_sleep, key], t)
+                stack.append([snap, run[::-1], child_sleep, key, {}, steps])
+                path.extend([t] * steps)
+                if len(stack) > stats.max_depth:
+                    stats.max_depth = len(stack)
             else:
                 stats.schedules += 1
         s.tick(stats, stack)
+
+
+_T_STATE = Thread.SNAP_FIELDS.index("state")
+
+
+def m_runnable(snap: tuple[Any, ...]) -> list[int]:
+    """The runnable threads of a snapshot (Machine.runnable, without restoring it)."""
+    return [i for i, th in enumerate(snap[_THREADS]) if th[_T_STATE] == RUNNABLE]
+
+
+def merge_local(
+    s: Search, stats: Stats, first: bool, child: tuple[Any, ...], fp: Footprint, t: int, path: list[int]
+) -> tuple[tuple[Any, ...], Footprint, int]:
+    """Thread t's step that led to `child` (the machine holds it) was
+    thread-local: go on with t until it takes a step that is not, and make
+    them one transition (SPIN's statement merging). `path` leads to the
+    state before t's first step.
+
+    A thread-local step (`Footprint.local`: it reads and writes only its own
+    thread's state and leaves the thread runnable) is independent of every
+    step of every other thread, and no other step can change what it reads
+    (only a wake writes another thread's state, and t is runnable): any
+    execution can postpone it to just before t's next step without changing
+    what any step reads, so the states where t has taken it and not yet its
+    next step are no interleaving points (the debugger still shows every
+    step). The transition "t's thread-local steps, then its next step" is a
+    function of the state, so this changes the transition system, not the
+    search: the visited states do not depend on the search order, and the
+    DFS and the partitioned search (parallel.py) visit the same ones. The
+    transition's footprint is its last step's (the others touch only t).
+
+    Returns the state after the last step, its footprint, and how many steps
+    the transition took (a counterexample repeats t that many times).
+    """
+    m = s.m
+    tracker = s.tracker
+    steps = 1
+    while fp.local:
+        nrep = len(m.reported)
+        tracker.begin(t)
+        events = m.step(t)
+        nxt = tracker.snapshot(child, events)
+        fp = tracker.footprint(child, nxt, events)
+        child = nxt
+        stats.transitions += 1
+        stats.merged += 1
+        if len(m.reported) != nrep:  # (a step that reports is never thread-local: the last)
+            s.note(events, [*path, *[t] * steps], t, None)
+            if first:
+                raise Stop("found")
+        steps += 1
+        if steps > MAX_LOCAL_RUN:
+            raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row: a loop in a kernel path")
+    return child, fp, steps
 
 
 # ---------------------------------------------------------------- bounded
@@ -449,6 +502,7 @@ def explore(
     reduction: bool = True,
     local: bool = True,
     compact: bool = False,
+    symmetry: bool = True,
     first: bool = False,
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
@@ -472,8 +526,11 @@ def explore(
                 exhaustive: one search split across `jobs` processes (parallel.py)
     ray         exhaustive: the same split search on a Ray cluster ("local" or an address)
     reduction   sleep-set reduction in the exhaustive search (off: naive)
-    local       merge thread-local steps: where a thread's step touches only its
-                own state, it is the only step explored (a persistent set)
+    local       merge thread-local steps into the step before them (a step that
+                touches only its own thread's state is no interleaving point:
+                `merge_local`)
+    symmetry    canonical fingerprints (symmetry.py): states equal up to a renaming
+                of pfns and other details no step can tell apart are one state
     compact     hash compaction: store 8-byte state digests instead of 16
                 (the result gives the collision-probability estimate)
     first       stop at the first violation (SPIN/TLC style): small bounds
@@ -517,7 +574,7 @@ def explore(
         return r
     s = Search(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
-        reduction=reduction, local=local, compact=compact, found=found,
+        reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found,
     )  # fmt: skip
     search: Callable[[Search, Stats, bool], None] = exhaustive
     if mode == "exhaustive" and (jobs > 1 or ray is not None):  # one search split across processes
@@ -533,7 +590,7 @@ def explore(
     if checkpoint is not None or resume is not None:
         from . import resume as ckpt
 
-        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first}
+        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first, "symmetry": symmetry}
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
         s.checkpoint = checkpoint
         if resume is not None:
@@ -619,7 +676,9 @@ def explore(
     if side.transitions:
         result.extra["bounded_search"] = attrs.asdict(side)
     if used == "exhaustive":
-        result.extra["reductions"] = {"sleep_sets": s.reduction, "thread_local": s.local, "merged": main.merged}
+        result.extra["reductions"] = {
+            "sleep_sets": s.reduction, "thread_local": s.local, "symmetry": s.symmetry, "merged": main.merged,
+        }  # fmt: skip
         result.extra["store"] = store_figures(s, main.states)
     result.extra.update(s.extra)
     if s.notes:

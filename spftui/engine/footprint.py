@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..kernel.events import OpDone, RcuFree, Segv, Violation, Wake
 from ..kernel.exit import KILLED
 from ..kernel.machine import ALLOC, RCU, SNAPSHOT_FIELDS
-from ..kernel.state import DONE, Frame, Mm, PteTable, Vma
+from ..kernel.state import DONE, RUNNABLE, Frame, Mm, PteTable, Vma
 from . import por
 from .por import (
     _FRAMES,
@@ -65,6 +65,10 @@ _ALLOCATORS = frozenset(
 
 
 _SHADOW = Mm.SNAP_FIELDS.index("shadow")
+
+# Thread-local steps the explorer merges into one transition (explorer.merge_local);
+# a longer run is a loop in a kernel path that never touches shared state.
+MAX_LOCAL_RUN = 10_000
 
 
 class KernelTracker:
@@ -237,9 +241,12 @@ class KernelTracker:
         if not self.enabled:
             return GLOBAL
         rcu = False
+        op_done = False
         for e in events:
             if type(e) is Violation or type(e) is Segv:
                 return GLOBAL  # a fatal signal: the process's other threads read it (exit.group_killed)
+            if type(e) is OpDone:
+                op_done = True
             if type(e) is OpDone and _killed(self.m.threads[self._me]):
                 # a group exit: reap_group read (and ended) the state of every thread
                 # of the process, which no footprint key names
@@ -259,24 +266,40 @@ class KernelTracker:
         if ra:
             writes.add(RCU_QUEUE)  # call_rcu / a grace period: read every thread's RCU state
         acc |= writes
-        return Footprint(acc, writes, ra, rw)
+        fp = Footprint(acc, writes, ra, rw)
+        # Not an op's end: finish_op reads every thread's state (group_killed,
+        # all_done) with no footprint key, so it must stay an interleaving point.
+        fp.local = not op_done and t.state == RUNNABLE and fp.is_local(me)
+        return fp
 
 
 class Footprint:
     """What one step read (`acc`, with its writes) and wrote (`w`), as object keys.
 
     `rcu_all`: it read every thread's RCU state (call_rcu, a grace period);
-    `rcu_w`: it changed its own (entered or left a read-side section).
+    `rcu_w`: it changed its own (entered or left a read-side section);
+    `local`: a thread-local step (`is_local`) that left its thread runnable
+    (set by KernelTracker.footprint): the explorer's thread-local reduction
+    may explore it alone.
     """
 
-    __slots__ = ("acc", "glob", "rcu_all", "rcu_w", "w")
+    __slots__ = ("acc", "glob", "local", "rcu_all", "rcu_w", "w")
 
-    def __init__(self, acc: set[Key], w: set[Key], rcu_all: bool = False, rcu_w: bool = False, glob: bool = False):
+    def __init__(
+        self,
+        acc: set[Key],
+        w: set[Key],
+        rcu_all: bool = False,
+        rcu_w: bool = False,
+        glob: bool = False,
+        local: bool = False,
+    ):
         self.acc = acc
         self.w = w
         self.rcu_all = rcu_all
         self.rcu_w = rcu_w
         self.glob = glob
+        self.local = local
 
     def conflicts(self, other: Footprint) -> bool:
         """Dependent: one writes what the other reads or writes (or either is global)."""

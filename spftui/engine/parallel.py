@@ -31,10 +31,13 @@ which states are met:
   rule for combining them with a visited set (a state arriving with fewer
   threads asleep than it was stored with explores the difference) does not
   depend on the order of arrivals; the sleep set travels with the state.
-- thread-local merging (`local`) is switched off, and the result says so:
-  its cycle proviso reads the DFS stack and it tries threads in an order
-  learnt from the search so far, so which states it skips depends on the
-  DFS order. The states visited then equal `explore --jobs 1 --no-local`'s.
+- thread-local merging (`local`) stays on: it makes a thread's
+  thread-local steps part of its next step's transition
+  (explorer.merge_local), a function of the state, so the partitioned
+  search visits exactly the states of the DFS.
+- symmetry (canonical fingerprints) stays on: the owner of a state is a
+  function of its canonical fingerprint, so symmetric states meet at one
+  worker.
 
 A worker process that dies is reported (`workers.WorkerLost`), never waited
 for: its states are gone, so the search cannot finish. Every worker is
@@ -55,9 +58,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..kernel import build_machine
 from ..kernel.events import Violation
-from .footprint import Footprint, KernelTracker
-from .por import Fingerprinter, restore_changed
+from ..kernel.state import DONE, Thread
+from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
+from .por import _THREADS, Fingerprinter, restore_changed
 from .store import CompactStore
+from .symmetry import Canonicaliser
 from .workers import POLL, WorkerLost, _Worker
 
 if TYPE_CHECKING:
@@ -68,6 +73,25 @@ BATCH = 512  # states a worker expands per round: rounds stay short (limits, pro
 
 # An item of a queue: (fingerprint, snapshot, choices as bytes, sleep set {thread: footprint}, sleep mask)
 Item = tuple[Any, tuple[Any, ...], bytes, dict[int, Footprint], int]
+
+
+_T_STATE = Thread.SNAP_FIELDS.index("state")
+# How states are given owners: "thread" (by `active_thread`: few states sent) or
+# "hash" (by the whole fingerprint: even shares, (N-1)/N of the successors sent).
+PARTITION = "thread"
+
+
+def active_thread(key: tuple[Any, ...]) -> Any:
+    """The part of a state that decides its owner: the snapshot of the
+    lowest-numbered thread that is not done (None when all are). A step of
+    any other thread keeps the owner, so most successors stay with the worker
+    that made them and are not sent; the owner is still a function of the
+    (canonical) state, so each state has one owner and the states visited are
+    those of --jobs 1."""
+    for th in key[_THREADS]:
+        if th[_T_STATE] != DONE:
+            return th
+    return None
 
 
 def owner(key: Any, n: int) -> int:
@@ -88,13 +112,30 @@ class Partition:
         self.me = me
         self.n: int = config["workers"]
         self.m = build_machine(sc)
-        self.fingerprint = Fingerprinter(digest_size=8 if config["compact"] else 16, as_int=config["compact"])
-        self.tracker = KernelTracker(self.m, enabled=config["reduction"], incremental=config["incremental"])
+        canon = Canonicaliser(self.m.snapshot()) if config.get("symmetry") else None
+        self.fingerprint = Fingerprinter(
+            digest_size=8 if config["compact"] else 16, as_int=config["compact"], canon=canon
+        )
+        self.by_thread = config.get("partition", "thread") == "thread"
+        if self.by_thread:
+            self.fingerprint.part = active_thread
+        self.tracker = KernelTracker(
+            self.m, enabled=config["reduction"] or config["local"], incremental=config["incremental"]
+        )
         self.reduce = config["reduction"] and self.tracker.enabled
+        self.local = config["local"] and self.tracker.enabled
         self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
         self.queue: list[Item] = []
         self.cur = self.m.snapshot()
-        self.counts = {"states": 0, "transitions": 0, "schedules": 0, "max_depth": 0, "sent": 0, "bytes": 0}
+        self.counts = {
+            "states": 0,
+            "transitions": 0,
+            "schedules": 0,
+            "max_depth": 0,
+            "sent": 0,
+            "bytes": 0,
+            "merged": 0,
+        }
         self.found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
         self.cpu = 0.0  # seconds of CPU spent in rounds
 
@@ -104,7 +145,7 @@ class Partition:
         q = self.queue
         for blob in inbox:
             for key, snap, path, sleep, mask in pickle.loads(blob):
-                fps = {u: Footprint(acc, w, ra, rw, g) for u, acc, w, ra, rw, g in sleep}
+                fps = {u: Footprint(acc, w, ra, rw, g, lo) for u, acc, w, ra, rw, g, lo in sleep}
                 q.append((key, snap, path, fps, mask))
         out: list[list[Item]] = [[] for _ in range(self.n)]
         new_found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
@@ -118,7 +159,13 @@ class Partition:
                 # footprints as plain tuples: a third faster to pickle than the objects;
                 # the memo shares siblings' common sub-tuples
                 wire = [
-                    (key, snap, path, tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob) for u, f in sl.items()), mask)
+                    (
+                        key,
+                        snap,
+                        path,
+                        tuple((u, f.acc, f.w, f.rcu_all, f.rcu_w, f.glob, f.local) for u, f in sl.items()),
+                        mask,
+                    )
                     for key, snap, path, sl, mask in items
                 ]
                 blobs[k] = b = pickle.dumps(wire, 5)
@@ -140,9 +187,9 @@ class Partition:
             restore_changed(m, self.cur, snap)
             self.cur = snap
         if old is None:
-            visited[key] = mask
             c["states"] += 1
             c["max_depth"] = max(c["max_depth"], len(path))
+            visited[key] = mask
             run = [u for u in m.runnable() if not (mask >> u) & 1]
         else:  # Godefroid: explore what was asleep then but is awake now
             visited[key] = old & mask
@@ -152,43 +199,70 @@ class Partition:
             return
         sleep = dict(sleep)
         fpr = self.fingerprint
-        tracker = self.tracker
         last = len(run) - 1
         for i, t in enumerate(run):
-            if self.cur is not snap:
-                restore_changed(m, self.cur, snap)
-            track = self.reduce and (bool(sleep) or i < last)
-            nrep = len(m.reported)
-            if track:
-                tracker.begin(t)
-                events = m.step(t)
-                child = tracker.snapshot(snap, events)
-            else:
-                events = m.step(t)
-                child = m.snapshot()
-            self.cur = child
-            c["transitions"] += 1
-            cpath = path + bytes((t,))
-            if len(m.reported) != nrep:
-                for e in events:
-                    if isinstance(e, Violation) and e.oracle not in self.found:
-                        self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
+            child, cpath, fp = self._step(
+                snap, path, t, self.local or (self.reduce and (bool(sleep) or i < last)), new_found
+            )
             child_sleep: dict[int, Footprint] = {}
             cmask = 0
-            if track:
-                fp = tracker.footprint(snap, child, events)
+            if fp is not None:
                 for u, f in sleep.items():
                     if not f.conflicts(fp):
                         child_sleep[u] = f
                         cmask |= 1 << u
-                if i < last:
+                if i < last and self.reduce:
                     sleep[t] = fp
             ckey = fpr(child)
-            k = owner(ckey, self.n)
+            k = fpr.part_hash % self.n if self.by_thread else owner(ckey, self.n)
             if k == self.me:
                 self.queue.append((ckey, child, cpath, child_sleep, cmask))
             else:
                 out[k].append((ckey, child, cpath, child_sleep, cmask))
+
+    def _step(
+        self, snap: tuple[Any, ...], path: bytes, t: int, track: bool, new_found: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """Run thread t from `snap`: (child snapshot, its path, footprint or None)."""
+        m = self.m
+        if self.cur is not snap:
+            restore_changed(m, self.cur, snap)
+        nrep = len(m.reported)
+        fp = None
+        if track:
+            self.tracker.begin(t)
+            events = m.step(t)
+            child = self.tracker.snapshot(snap, events)
+            fp = self.tracker.footprint(snap, child, events)
+        else:
+            events = m.step(t)
+            child = m.snapshot()
+        self.counts["transitions"] += 1
+        cpath = path + bytes((t,))
+        self._note(m, nrep, events, cpath, new_found)
+        steps = 1
+        while self.local and fp is not None and fp.local:  # explorer.merge_local: the same transitions
+            nrep = len(m.reported)
+            self.tracker.begin(t)
+            events = m.step(t)
+            nxt = self.tracker.snapshot(child, events)
+            fp = self.tracker.footprint(child, nxt, events)
+            child = nxt
+            cpath += bytes((t,))
+            self.counts["transitions"] += 1
+            self.counts["merged"] += 1
+            self._note(m, nrep, events, cpath, new_found)
+            steps += 1
+            if steps > MAX_LOCAL_RUN:
+                raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row")
+        self.cur = child
+        return child, cpath, fp
+
+    def _note(self, m: Any, nrep: int, events: list[Any], cpath: bytes, new_found: dict[str, Any]) -> None:
+        if len(m.reported) != nrep:
+            for e in events:
+                if isinstance(e, Violation) and e.oracle not in self.found:
+                    self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
 
     def figures(self) -> dict[str, Any]:
         """The store's size, for bytes per state."""
@@ -305,23 +379,27 @@ class Processes:
 
 # ------------------------------------------------------------- the driver
 def partitioned(
-    s: Search, stats: Stats, first: bool = False, *, jobs: int = 2, ray: str | None = None, stop: type[Exception]
+    s: Search,
+    stats: Stats,
+    first: bool = False,
+    *,
+    jobs: int = 2,
+    ray: str | None = None,
+    stop: type[Exception],
+    partition: str | None = None,
 ) -> None:
     """The exhaustive search of `s` split across `jobs` processes, or over Ray
     (`ray`: an address or "local"); fills `stats` and `s.found` like
     `explorer.exhaustive` and raises `stop` (explorer.Stop) at a limit."""
-    if s.local:
-        s.local = False
-        s.notes.append(
-            "thread-local merging is off in the partitioned search: which states it skips depends on the DFS order "
-            "(its cycle proviso reads the DFS stack), so the states equal `--jobs 1 --no-local`'s"
-        )
     config = {
         "scenario": s.sc,
         "workers": jobs,
         "reduction": s.reduction,
+        "local": s.local,
         "compact": s.compact,
+        "symmetry": s.symmetry,
         "incremental": s.tracker.incremental,
+        "partition": partition or PARTITION,
     }
     backend: Backend
     if ray is not None:
@@ -331,9 +409,14 @@ def partitioned(
         jobs = backend.size
     else:
         backend = Processes(config, jobs)
+    by_thread = config["partition"] == "thread"
+    s.fingerprint.part = active_thread if by_thread else None
     key0 = s.fingerprint(s.snap0)
+    s.fingerprint.part = None
     inbox: list[list[bytes]] = [[] for _ in range(jobs)]
-    inbox[owner(key0, jobs)].append(pickle.dumps([(key0, s.snap0, b"", (), 0)], 5))
+    inbox[s.fingerprint.part_hash % jobs if by_thread else owner(key0, jobs)].append(
+        pickle.dumps([(key0, s.snap0, b"", (), 0)], 5)
+    )
     rounds = 0
     sent = 0
     reports: list[dict[str, Any]] = []
@@ -355,6 +438,7 @@ def partitioned(
             stats.transitions = sum(r["transitions"] for r in reports)
             stats.schedules = sum(r["schedules"] for r in reports)
             stats.max_depth = max(r["max_depth"] for r in reports)
+            stats.merged = sum(r["merged"] for r in reports)
             sent = sum(r["sent"] for r in reports)
             for r in reports:
                 for kind, (choices, thread, detail, label) in r["found"].items():

@@ -59,6 +59,7 @@ import hashlib
 import io
 import pickle
 import threading
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.events import RcuFree, Violation
@@ -262,8 +263,22 @@ def layout_ok(m: Machine) -> bool:
 class Fingerprinter:
     """128-bit digests of states: value-based, identical in every process."""
 
-    def __init__(self, key_len: int | None = KEY_LEN, digest_size: int = 16, as_int: bool = False) -> None:
+    def __init__(
+        self,
+        key_len: int | None = KEY_LEN,
+        digest_size: int = 16,
+        as_int: bool = False,
+        canon: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+    ) -> None:
         self.key_len = key_len
+        self.canon = canon  # the class representative to digest (symmetry.Canonicaliser), or the key itself
+        # `part`: a function of the (canonical) key; after each call `part_hash` is
+        # the CRC-32 of its value's memo-free pickle (parallel.py: which worker owns the state)
+        self.part: Callable[[tuple[Any, ...]], Any] | None = None
+        self.part_hash = 0
+        self._pbuf = io.BytesIO()
+        self._ppickler = pickle.Pickler(self._pbuf, 5)
+        self._ppickler.fast = True
         self.digest_size = digest_size
         self.as_int = as_int  # a nonzero int (store.CompactStore's keys) instead of bytes
         self._buf = io.BytesIO()
@@ -274,7 +289,16 @@ class Fingerprinter:
         buf = self._buf
         buf.seek(0)
         buf.truncate()
-        self._pickler.dump(snap[: self.key_len] if self.key_len is not None else snap)
+        key = snap[: self.key_len] if self.key_len is not None else snap
+        if self.canon is not None:
+            key = self.canon(key)
+        self._pickler.dump(key)
+        if self.part is not None:
+            pb = self._pbuf
+            pb.seek(0)
+            pb.truncate()
+            self._ppickler.dump(self.part(key))
+            self.part_hash = zlib.crc32(pb.getbuffer())
         d = hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
         return (int.from_bytes(d, "little") or 1) if self.as_int else d
 

@@ -50,6 +50,11 @@ class Machine:
         self.nwords = words_per_page
         self.frames: list[Frame] = [Frame(ZERO_PFN, words_per_page)]
         self.frames[0].free = False  # the zero page is never freed
+        # Free frames, the one freed last at the end: alloc_page takes it (the
+        # kernel's per-cpu free lists are LIFO: free_unref_page puts a page at
+        # the head, rmqueue_pcplist takes the head). Which page is reused then
+        # depends only on the order of frees, never on pfn values, so renaming
+        # pfns commutes with every step (engine/symmetry.py relies on it).
         self.free_pfns: list[int] = []
         self.tables: list[PteTable] = []
         self.free_tables: list[int] = []
@@ -150,7 +155,7 @@ class Machine:
         """alloc_page: a zeroed page with one reference, held by `t`."""
         self.touched.add(ALLOC)
         if self.free_pfns:
-            pfn = heapq.heappop(self.free_pfns)
+            pfn = self.free_pfns.pop()  # the page freed last: per-cpu free lists are LIFO
             f = self.frames[pfn]
             f.words = [0] * self.nwords
         else:
@@ -199,7 +204,7 @@ class Machine:
         self.touched.add(ALLOC)
         oracles.check_free_frame(self, f)
         f.free = True
-        heapq.heappush(self.free_pfns, f.pfn)
+        self.free_pfns.append(f.pfn)
         self.emit(Free(f.pfn))
 
     def transfer_ref_to_pte(self, t: Thread, pfn: int) -> None:
@@ -518,7 +523,7 @@ SNAPSHOT_PARTS: dict[str, tuple[Callable[[Machine], Any], Callable[[Machine, Any
         lambda m: tuple(f.snap() for f in m.frames),
         _set("frames", lambda s: [Frame.from_snap(i, fs) for i, fs in enumerate(s)]),
     ),
-    "free_pfns": (lambda m: tuple(sorted(m.free_pfns)), _set("free_pfns", list)),
+    "free_pfns": (lambda m: tuple(m.free_pfns), _set("free_pfns", list)),  # LIFO: the order is state
     "tables": (
         lambda m: tuple(t.snap() for t in m.tables),
         _set("tables", lambda s: [PteTable.from_snap(i, ts) for i, ts in enumerate(s)]),

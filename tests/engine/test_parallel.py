@@ -48,13 +48,15 @@ def replays_to(sc: Any, policy: str, choices: tuple[int, ...]) -> set[str]:
 @pytest.mark.parametrize(("policy", "sometimes"), [("spf-mm-seq", set()), ("spf-refetch-vma", {"lost_write"})])
 def test_two_processes_visit_the_same_states_as_one_on_the_seed(policy: str, sometimes: set[str]) -> None:
     sc = load_scenario(SEED)
-    one = explore(sc, policy, mode="exhaustive", local=False, narrate=False)
+    one = explore(sc, policy, mode="exhaustive", narrate=False)
     two = explore(sc, policy, mode="exhaustive", jobs=2, narrate=False)
     assert two.complete and two.extra["parallel"]["workers"] == 2
     assert two.states == one.states and two.verdicts == one.verdicts
+    on = {k: v for k, v in two.extra["reductions"].items() if k != "merged"}
+    assert on == {"sleep_sets": True, "thread_local": True, "symmetry": True}  # all stay on, as with --jobs 1
+    assert two.extra["reductions"]["merged"] > 0
     assert {k for k, v in two.verdicts.items() if v == "sometimes"} == sometimes == set(two.counterexamples)
     assert all(n > 0 for n in two.extra["parallel"]["states_per_worker"])  # the work was split
-    assert any("thread-local merging is off" in n for n in two.extra["notes"])  # said, not silent
     for kind, cx in two.counterexamples.items():
         assert kind in replays_to(sc, policy, cx.choices)
         assert cx.preemptions == one.counterexamples[kind].preemptions  # minimised like --jobs 1
@@ -64,15 +66,15 @@ def test_two_processes_visit_the_same_states_as_one_on_the_seed(policy: str, som
 def test_any_number_of_workers_gives_the_same_states_under_every_policy(compact: bool) -> None:
     sc = load_scenario(DONTNEED)
     for policy in ("classic", "spf-mm-seq", "vma-lock"):
-        one = explore(sc, policy, mode="exhaustive", local=False, compact=compact, narrate=False)
+        one = explore(sc, policy, mode="exhaustive", compact=compact, narrate=False)
         three = explore(sc, policy, mode="exhaustive", jobs=3, compact=compact, narrate=False)
         assert (three.states, three.verdicts) == (one.states, one.verdicts), policy
         assert three.extra["store"]["bytes_per_state"] > 0
 
 
-def test_explore_jobs_2_on_the_command_line_matches_jobs_1_no_local() -> None:
+def test_explore_jobs_2_on_the_command_line_matches_jobs_1() -> None:
     args = ("explore", str(DONTNEED), "--mode", "exhaustive", "--policy", "spf-mm-seq", "--json")
-    one = spftui(*args, "--no-local")
+    one = spftui(*args)
     two = spftui(*args, "--jobs", "2")
     assert one.returncode == two.returncode == 0, two.stderr
     a = json.loads(one.stdout)["policies"]["spf-mm-seq"]
@@ -94,7 +96,7 @@ def test_checkpoints_are_refused_with_jobs() -> None:
 
 def test_a_killed_worker_is_reported_and_every_worker_is_joined() -> None:
     sc = load_scenario(SEED).with_policy("spf-mm-seq", None)
-    config = {"scenario": sc, "workers": 2, "reduction": True, "compact": False, "incremental": True}
+    config = {"scenario": sc, "workers": 2, "reduction": True, "local": True, "compact": False, "incremental": True}
     backend = Processes(config, 2)
     procs = [w.proc for w in backend.workers]
     try:
@@ -148,7 +150,7 @@ def test_a_local_ray_cluster_gives_the_single_process_states_and_verdicts(
     local_ray: Any, path: Path, policy: str
 ) -> None:
     sc = load_scenario(path)
-    one = explore(sc, policy, mode="exhaustive", local=False, narrate=False)
+    one = explore(sc, policy, mode="exhaustive", narrate=False)
     on_ray = explore(sc, policy, mode="exhaustive", jobs=2, ray="local", narrate=False)
     assert on_ray.extra["parallel"]["backend"] == "ray" and on_ray.complete
     assert (on_ray.states, on_ray.verdicts) == (one.states, one.verdicts)

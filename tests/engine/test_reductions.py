@@ -1,6 +1,7 @@
 """Every reduction keeps every verdict: each bundled scenario under each policy,
 with and without each reduction (sleep sets, thread-local merging, hash
-compaction). State counts are printed (`pytest -s`).
+compaction, canonical fingerprints: symmetry.py). State counts are printed
+(`pytest -s`).
 
 The quick variant caps each search (`CAP` states): a capped search decides
 only what it found, so there it checks that no reduction contradicts the
@@ -20,11 +21,13 @@ from spftui.scenario.model import POLICIES
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 CAP = 1500
 VARIANTS = {
-    "naive": {"reduction": False, "local": False},
-    "sleep": {"reduction": True, "local": False},
-    "local": {"reduction": False, "local": True},
-    "sleep+local": {"reduction": True, "local": True},
-    "sleep+local+compact": {"reduction": True, "local": True, "compact": True},
+    "naive": {"reduction": False, "local": False, "symmetry": False},
+    "sleep": {"reduction": True, "local": False, "symmetry": False},
+    "local": {"reduction": False, "local": True, "symmetry": False},
+    "symmetry": {"reduction": False, "local": False, "symmetry": True},
+    "sleep+local": {"reduction": True, "local": True, "symmetry": False},
+    "sleep+local+symmetry": {"reduction": True, "local": True, "symmetry": True},
+    "sleep+local+symmetry+compact": {"reduction": True, "local": True, "symmetry": True, "compact": True},
 }
 
 
@@ -47,6 +50,7 @@ def check(path: Path, results: dict[str, dict[str, Result]]) -> None:
             if name != "naive":
                 assert r.extra["reductions"]["sleep_sets"] == VARIANTS[name]["reduction"], name
                 assert r.extra["reductions"]["thread_local"] == VARIANTS[name]["local"], name
+                assert r.extra["reductions"]["symmetry"] == VARIANTS[name]["symmetry"], name
             if r.complete and naive.complete:
                 assert r.verdicts == naive.verdicts, (path.stem, policy, name)
                 assert r.states <= naive.states, (path.stem, policy, name)
@@ -78,7 +82,7 @@ def test_a_reduction_that_cannot_run_says_so(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(por, "layout_ok", lambda m: False)
     r = explore(load_scenario(SCENARIOS[0]), mode="exhaustive", max_states=200, narrate=False)
-    assert r.extra["reductions"] == {"sleep_sets": False, "thread_local": False, "merged": 0}
+    assert r.extra["reductions"] == {"sleep_sets": False, "thread_local": False, "symmetry": True, "merged": 0}
     assert any("reductions off" in n for n in r.extra["notes"])
 
 
