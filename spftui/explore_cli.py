@@ -72,13 +72,13 @@ def add_explore_parser(subparsers: Any) -> None:
         "--jobs",
         metavar="N",
         default="1",
-        help="worker processes: random/pct runs, policies in parallel, or (one policy, --mode exhaustive) "
-        "one search split across N processes",
+        help="worker processes: random/pct runs, policies in parallel, or (one policy) "
+        "the exhaustive search split across N processes",
     )
     p.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="--mode exhaustive: split the search over a Ray cluster ('local' starts one here; "
+        help="split the exhaustive search over a Ray cluster ('local' starts one here; "
         'needs `pip install "spftui[ray]"`); --jobs N sets the number of workers (default: the cluster\'s CPUs)',
     )
     p.add_argument(
@@ -208,8 +208,8 @@ def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
 
 def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
-    if args.mode != "exhaustive":
-        raise BadArgs(f"--ray: splits the exhaustive search; add --mode exhaustive (not --mode {args.mode})")
+    if args.mode not in ("auto", "exhaustive"):
+        raise BadArgs(f"--ray: splits the exhaustive search; not with --mode {args.mode}")
     if args.checkpoint or args.resume:
         raise BadArgs("--ray: checkpoints are of the single-process search (drop --checkpoint/--resume)")
     try:

@@ -577,7 +577,7 @@ def explore(
         reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found,
     )  # fmt: skip
     search: Callable[[Search, Stats, bool], None] = exhaustive
-    if mode == "exhaustive" and (jobs > 1 or ray is not None):  # one search split across processes
+    if mode in ("auto", "exhaustive") and (jobs > 1 or ray is not None):  # the exhaustive search, split
         if checkpoint is not None or resume is not None:
             raise ExploreError("checkpoints are of the single-process search: not with --jobs N or --ray")
         if len(s.m.threads) > 255:

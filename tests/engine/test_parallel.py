@@ -129,9 +129,16 @@ def test_ray_missing_is_a_clear_error_with_exit_status_2(tmp_path: Path) -> None
     assert 'pip install "spftui[ray]"' in r.stderr
 
 
-def test_ray_needs_the_exhaustive_mode() -> None:
-    r = spftui("explore", str(DONTNEED), "--ray", "local")
-    assert r.returncode == 2 and "--mode exhaustive" in r.stderr
+def test_ray_needs_an_exhaustive_search() -> None:
+    r = spftui("explore", str(DONTNEED), "--ray", "local", "--mode", "random")
+    assert r.returncode == 2 and "not with --mode random" in r.stderr
+
+
+def test_jobs_2_splits_the_default_modes_exhaustive_search_too() -> None:
+    r = spftui("explore", str(DONTNEED), "--policy", "spf-mm-seq", "--jobs", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    (cell,) = json.loads(r.stdout)["policies"].values()
+    assert cell["complete"] and cell["parallel"]["workers"] == 2
 
 
 # ---------------------------------------------------------------- Ray
