@@ -137,7 +137,12 @@ def add_matrix_parser(subparsers: Any) -> None:
         "--runs", metavar="N", default="200", help="random schedules per cell for the abort figures (default 200)"
     )
     p.add_argument("--seed", metavar="N", default="0", help="seed of the random schedules (default 0)")
-    p.add_argument("--jobs", metavar="N", default="1", help="cells explored in parallel processes")
+    p.add_argument(
+        "--jobs",
+        metavar="N",
+        default=None,
+        help="cells explored in parallel processes (default: the CPUs this process may use, at most 4)",
+    )
     p.add_argument(
         "--max-states",
         metavar="N",
@@ -535,6 +540,11 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
 
 
 # ---------------------------------------------------------------- matrix
+def default_matrix_jobs() -> int:
+    """The cells are independent: one worker per usable CPU, at most 4 (a shared box stays usable)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def run_matrix(args: argparse.Namespace) -> int:
     from .scenario import ScenarioError, list_bundled
 
@@ -542,7 +552,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         policies = _policies(args.policies, "", "--policies")
         runs = _int(args.runs, "--runs", 0) or 0
         seed = _int(args.seed, "--seed") or 0
-        jobs = _int(args.jobs, "--jobs", 1) or 1
+        jobs = _int(args.jobs, "--jobs", 1) or 1 if args.jobs is not None else default_matrix_jobs()
         max_states = _int(args.max_states, "--max-states", 1) or 1
         timeout = None if args.timeout == "none" else _seconds(args.timeout, "--timeout")
         names = args.scenarios or [str(p) for p, _ in list_bundled()]
