@@ -49,7 +49,11 @@ def with_fix_off(src: Path, fix: str, tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize(("name", "fix", "oracle"), GALLERY)
+# uffd-wp under every policy is ~25 s of CPU: slow here; tests/history/test_uffd_wp.py runs its own policy's cells
+RACES = [pytest.param(*g, marks=pytest.mark.slow) if g[1] == "uffd_wp_flush_pending" else g for g in GALLERY]
+
+
+@pytest.mark.parametrize(("name", "fix", "oracle"), RACES)
 def test_the_race_is_never_with_the_fix_and_sometimes_without_it(name: str, fix: str, oracle: str, tmp_path: Path):
     assert fix in FIX
     src = bundled_scenarios_dir() / name
