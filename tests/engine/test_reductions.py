@@ -88,7 +88,7 @@ def test_a_reduction_that_cannot_run_says_so(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_thread_local_merging_works_without_sleep_sets() -> None:
     """Each reduction runs on its own (a flag that does nothing would be a silent switch-off)."""
-    sc = load_scenario(SCENARIOS[0].parent / "cow_lost_write.toml")
+    sc = load_scenario(SCENARIOS[0].parent / "dontneed_race.toml")  # small: the naive search of the seed is 8 s
     naive = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, reduction=False, local=False)
     local = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, reduction=False, local=True)
     assert local.extra["reductions"]["merged"] > 0
