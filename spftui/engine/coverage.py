@@ -29,7 +29,7 @@ import attrs
 from ..kernel import build_machine
 from ..kernel.events import Event, Fault, OpDone, Pte, Seq, SpecRead, SpfAbort, Validate, VmaChange
 from .recording import record
-from .sampling import run_seed
+from .sampling import pct_plan, run_seed
 from .schedule import splitmix64
 
 if TYPE_CHECKING:
@@ -121,19 +121,8 @@ class _Tally:
 
 
 def _pct(n: int, k: int, depth: int, x: int) -> Callable[[Machine], int | None]:
-    """PCT (sampling.py's rule): random distinct priorities, depth-1 change points among the first k steps."""
-    order = list(range(n))
-    for i in range(n - 1, 0, -1):
-        x, r = splitmix64(x)
-        j = r % (i + 1)
-        order[i], order[j] = order[j], order[i]
-    prio = [0] * n
-    for rank, i in enumerate(order):
-        prio[i] = depth + rank
-    changes: dict[int, int] = {}
-    for i in range(1, depth):
-        x, r = splitmix64(x)
-        changes.setdefault(1 + r % k, depth - i)
+    """PCT, as sampling.py runs it (pct_plan)."""
+    prio, changes, _ = pct_plan(n, k, depth, x)
     taken = [0]
 
     def choose(m: Machine) -> int | None:

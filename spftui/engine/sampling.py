@@ -66,6 +66,26 @@ def run_seed(seed: int, run: int) -> int:
     return splitmix64((seed * 0x100000001B3 + run * 0x9E3779B97F4A7C15) & MASK64)[1]
 
 
+def pct_plan(n: int, k: int, depth: int, x: int) -> tuple[list[int], dict[int, int], int]:
+    """PCT's plan for one run from seed state x: distinct random priorities
+    (depth .. depth+n-1, Fisher-Yates) and depth-1 change points among the
+    first k steps (step -> the low priority the thread then takes); and the
+    seed state after."""
+    order = list(range(n))
+    for i in range(n - 1, 0, -1):
+        x, r = splitmix64(x)
+        j = r % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    prio = [0] * n
+    for rank, i in enumerate(order):
+        prio[i] = depth + rank
+    changes: dict[int, int] = {}
+    for i in range(1, depth):
+        x, r = splitmix64(x)
+        changes.setdefault(1 + r % k, depth - i)
+    return prio, changes, x
+
+
 def _pct_length(m: Machine, snap0: tuple[Any, ...], limit: int) -> int:
     """k for PCT: the length of a round-robin run."""
     m.restore(snap0)
@@ -109,17 +129,7 @@ def run_chunk(payload: tuple[int, int]) -> ChunkResult:
         prio: list[int] = []
         changes: dict[int, int] = {}
         if mode == "pct":
-            order = list(range(n))
-            for i in range(n - 1, 0, -1):  # Fisher-Yates
-                x, r = splitmix64(x)
-                j = r % (i + 1)
-                order[i], order[j] = order[j], order[i]
-            prio = [0] * n
-            for rank, i in enumerate(order):
-                prio[i] = depth + rank
-            for i in range(1, depth):
-                x, r = splitmix64(x)
-                changes.setdefault(1 + r % k, depth - i)
+            prio, changes, x = pct_plan(n, k, depth, x)
         choices: list[int] = []
         last, pre = -1, 0
         faults: dict[int, tuple[tuple[Any, ...], int]] = {}
