@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping as Pairs
 from typing import TYPE_CHECKING
 
+from ..scenario.loader import toml_string
+
 if TYPE_CHECKING:
     from ..scenario.model import Mapping, Op, Scenario
 
@@ -39,18 +41,6 @@ def op_text(op: Op) -> str:
     return f"fork {op.child}"
 
 
-def _string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch < " " or ch == "\x7f":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
 def _mapping(m: Mapping) -> list[str]:
     pages = m.length // PAGE
     lines = [
@@ -58,7 +48,7 @@ def _mapping(m: Mapping) -> list[str]:
         "  [[process.mapping]]",
         f"  start = {m.start:#x}",
         f"  pages = {pages}",
-        f"  prot = {_string(m.prot)}",
+        f"  prot = {toml_string(m.prot)}",
     ]
     if m.populate:
         lines.append("  populate = true")
@@ -68,29 +58,29 @@ def _mapping(m: Mapping) -> list[str]:
 def scenario_toml(sc: Scenario, *, description: str | None = None, expect: Pairs[str, str] | None = None) -> str:
     """TOML text for `sc` (module docstring); `expect` becomes its `[expect]` table."""
     desc = sc.description if description is None else description
-    lines = [f"title = {_string(sc.title)}"]
+    lines = [f"title = {toml_string(sc.title)}"]
     if desc:
         lines.append('description = """\n' + desc.replace("\\", "\\\\").replace('"""', '\\"""') + '\n"""')
-    lines.append(f"policy = {_string(sc.policy)}")
+    lines.append(f"policy = {toml_string(sc.policy)}")
     if sc.kernel:
-        lines.append(f"kernel = {_string(sc.kernel)}")
-    lines.append(f"reuse = {_string(sc.reuse)}")
+        lines.append(f"kernel = {toml_string(sc.kernel)}")
+    lines.append(f"reuse = {toml_string(sc.reuse)}")
     lines.append(f"words_per_page = {sc.words_per_page}")
     for p in sc.processes:
-        lines += ["", "[[process]]", f"name = {_string(p.name)}"]
+        lines += ["", "[[process]]", f"name = {toml_string(p.name)}"]
         if p.fork_of:
-            lines.append(f"fork_of = {_string(p.fork_of)}")
+            lines.append(f"fork_of = {toml_string(p.fork_of)}")
         if p.data:
             words = ", ".join(f'"{addr:#x}" = {value}' for addr, value in p.data)
             lines.append(f"data = {{ {words} }}")
         for m in p.mappings:
             lines += _mapping(m)
     for t in sc.threads:
-        lines += ["", "[[thread]]", f"name = {_string(t.name)}", f"process = {_string(t.process)}"]
+        lines += ["", "[[thread]]", f"name = {toml_string(t.name)}", f"process = {toml_string(t.process)}"]
         if t.repeat != 1:
             lines.append(f"repeat = {t.repeat}")
-        ops = ", ".join(_string(op_text(op)) for op in t.ops)
+        ops = ", ".join(toml_string(op_text(op)) for op in t.ops)
         lines.append(f"ops = [{ops}]")
     if expect:
-        lines += ["", "[expect]", *(f"{k} = {_string(v)}" for k, v in expect.items())]
+        lines += ["", "[expect]", *(f"{k} = {toml_string(v)}" for k, v in expect.items())]
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ import attrs
 
 from ..scenario import ScenarioError, parse_entry, read_text
 from ..scenario.document import ARRAY, BOOLEAN, INTEGER, STRING, Document
-from ..scenario.loader import _toml_string
+from ..scenario.loader import toml_string
 from ..scenario.locate import KeyPath, format_key
 from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
@@ -76,33 +76,33 @@ def dump_session(s: Session) -> str:
         "# spftui session: breakpoints, bookmarks, branches and the step you were at.",
         f"# Open it with: spftui {name} --session FILE",
         f"version = {VERSION}",
-        f"scenario_name = {_toml_string(name)}",
-        f"scenario_hash = {_toml_string(digest)}",
-        f"policy = {_toml_string(s.scenario.policy)}",
-        f"reuse = {_toml_string(s.scenario.reuse)}",
+        f"scenario_name = {toml_string(name)}",
+        f"scenario_hash = {toml_string(digest)}",
+        f"policy = {toml_string(s.scenario.policy)}",
+        f"reuse = {toml_string(s.scenario.reuse)}",
         *_strategy_lines(s),
         f"branch = {s.branch_id}",
         f"step = {s.position}  # step N is the N-th executed step (0: the start)",
     ]
     for b in s.breakpoints.items:
-        out += ["", "[[breakpoint]]", f"kind = {_toml_string(b.kind)}"]
+        out += ["", "[[breakpoint]]", f"kind = {toml_string(b.kind)}"]
         for key, value in (("match", b.match), ("thread", b.thread)):
             if value:
-                out.append(f"{key} = {_toml_string(value)}")
+                out.append(f"{key} = {toml_string(value)}")
         for key, expr in (("expr", b.expr), ("condition", b.condition)):
             if expr is not None:
-                out.append(f"{key} = {_toml_string(str(expr))}")
+                out.append(f"{key} = {toml_string(str(expr))}")
         if not b.enabled:
             out.append("enabled = false")
         if b.hits:
             out.append(f"hits = {b.hits}")
     for bname, step in s.bookmarks.items():
-        out += ["", "[[bookmark]]", f"name = {_toml_string(bname)}", f"step = {step}"]
+        out += ["", "[[bookmark]]", f"name = {toml_string(bname)}", f"step = {step}"]
     names = s.names
     for t in s.saved_timelines():
         out += ["", f"[[timeline]]  # {len(t.threads)} steps", f"branch = {t.id}"]
         entries = _runs(t.threads, names)
-        out += ["steps = [", *(f"    {_toml_string(e)}," for e in entries), "]"] if entries else ["steps = []"]
+        out += ["steps = [", *(f"    {toml_string(e)}," for e in entries), "]"] if entries else ["steps = []"]
         if t.manual:
             out.append(f"manual = {sorted(k + 1 for k in t.manual)}  # steps chosen by hand")
     return "\n".join(out) + "\n"
@@ -113,7 +113,7 @@ def _strategy_lines(s: Session) -> list[str]:
     if isinstance(st, SeededRandom):
         return [f"seed = {st.seed}"]
     if isinstance(st, Replay):
-        entries = [f"    {_toml_string(entry_text(e))}," for e in st.entries]
+        entries = [f"    {toml_string(entry_text(e))}," for e in st.entries]
         return ["schedule = [", *entries, "]"] if entries else ["schedule = []"]
     return ['strategy = "round-robin"']
 

@@ -705,24 +705,24 @@ def dump_schedule(
     `identity` is the scenario's (name, content hash)."""
     lines = [f"# {_comment_safe(line)}".rstrip() for line in comment.splitlines()]
     if scenario_path is not None:
-        lines.append(f"scenario = {_toml_string(scenario_path)}")
+        lines.append(f"scenario = {toml_string(scenario_path)}")
     if identity is not None:
-        lines.append(f"scenario_name = {_toml_string(identity[0])}")
-        lines.append(f"scenario_hash = {_toml_string(identity[1])}")
+        lines.append(f"scenario_name = {toml_string(identity[0])}")
+        lines.append(f"scenario_hash = {toml_string(identity[1])}")
     if policy:
-        lines.append(f"policy = {_toml_string(policy)}")
+        lines.append(f"policy = {toml_string(policy)}")
     if reuse:
-        lines.append(f"reuse = {_toml_string(reuse)}")
+        lines.append(f"reuse = {toml_string(reuse)}")
     if fixes_off is not None:
-        lines.append(f"fixes_off = [{', '.join(_toml_string(n) for n in sorted(fixes_off))}]")
+        lines.append(f"fixes_off = [{', '.join(toml_string(n) for n in sorted(fixes_off))}]")
     if stop_at is not None:
         lines.append(f"stop_at = {stop_at}")
-    steps = [f"    {_toml_string(syntax.entry_text(entry))}," for entry in entries]
+    steps = [f"    {toml_string(syntax.entry_text(entry))}," for entry in entries]
     lines += ["steps = [", *steps, "]"] if steps else ["steps = []"]
     return "\n".join(lines) + "\n"
 
 
-def _toml_string(text: str) -> str:
+def toml_string(text: str) -> str:
     """A TOML basic string: escapes quotes, backslashes and control characters."""
     out = []
     for ch in text:
