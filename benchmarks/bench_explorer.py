@@ -12,6 +12,11 @@ On the seed scenario (cow_lost_write.toml, reuse mapcount, full model):
   with `--first` (time to the lost write), and `--policy spf-mm-seq`;
 - random-schedule throughput with --jobs 1 and --jobs 2.
 
+`--estimate` follows the progress estimate (engine/estimate.py) of the
+seed's search, and with `--long` of the 4-thread one, against the truth:
+the estimated share done and seconds left beside the share of states
+visited and the seconds really left.
+
 `--reach` prints the issue-8 figures instead, in CPU seconds
 (time.process_time; a child's from its rusage): the seed under spf-mm-seq
 (search CPU, end-to-end CPU of `spftui explore`, states per CPU-second,
@@ -237,6 +242,31 @@ def reach(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def estimate_track(path: Path, policy: str, every: float) -> dict[str, Any]:
+    """The progress estimate of one exhaustive search against the truth: at each
+    report (about every `every` seconds) the estimated share done and seconds
+    left beside the share of the final states visited and the seconds it
+    really took; and the mean |error| of the share after the first quarter."""
+    reports: list[Any] = []
+    t0 = time.monotonic()
+    r = explore(load_scenario(path), policy, mode="exhaustive", narrate=False, progress=reports.append)
+    total = time.monotonic() - t0
+    rows, last = [], -every
+    for p in reports:
+        if p.done is not None and p.seconds - last >= every:
+            last = p.seconds
+            rows.append({
+                "seconds": round(p.seconds, 1), "visited": round(p.states / r.states, 3),
+                "estimate": round(p.done, 3), "seconds_left": p.left and round(p.left, 1),
+                "true_seconds_left": round(total - p.seconds, 1),
+            })  # fmt: skip
+    later = [abs(p.done - p.states / r.states) for p in reports if p.done is not None and p.states >= r.states / 4]
+    return {
+        "scenario": path.stem, "policy": policy, "states": r.states, "seconds": round(total, 1),
+        "mean_abs_error_after_a_quarter": round(sum(later) / len(later), 3) if later else None, "track": rows,
+    }  # fmt: skip
+
+
 def against(args: argparse.Namespace) -> dict[str, Any]:
     """The --reach figures of DIR and of this tree, each in a fresh process, with ratios."""
     out: dict[str, Any] = {}
@@ -275,6 +305,9 @@ def main() -> None:
         "--against", metavar="DIR", help="with --reach: the same figures for the checkout DIR, side by side"
     )
     ap.add_argument("--jobs-pair", action="store_true", help="with --reach: the 4-thread scenario, --jobs 1 and 2")
+    ap.add_argument(
+        "--estimate", action="store_true", help="the progress estimate against the truth (with --long: 4 threads too)"
+    )
     ap.add_argument("--one", metavar="NAME", help=argparse.SUPPRESS)  # a child of one_search
     ap.add_argument("--policy", default="spf-mm-seq", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
@@ -282,6 +315,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.one:
         print(json.dumps(_one(args)))
+        return
+    if args.estimate:
+        out = {"seed": estimate_track(SEED, "spf-mm-seq", 0.2)}
+        if args.long:
+            four = ROOT / "benchmarks" / "scenarios" / "cow_three_writers_munmap.toml"
+            out["four_threads"] = estimate_track(four, "spf-mm-seq", 5.0)
+        print(json.dumps(out, indent=2))
         return
     if args.reach and args.against:
         print(json.dumps(against(args), indent=2))

@@ -399,15 +399,19 @@ class _Live:
                 "event": "progress", "policy": p.policy, "phase": p.phase, "states": p.states,
                 "transitions": p.transitions, "states_per_second": round(p.states / p.seconds) if p.seconds else 0,
                 "depth": p.depth, "queue": p.frontier, "seconds": round(p.seconds, 1), "found": list(p.found),
+                "done": None if p.done is None else round(p.done, 3),
+                "seconds_left": None if p.left is None else round(p.left, 1),
             }  # fmt: skip
             print(json.dumps(line), file=sys.stderr, flush=True)
         if self.status is not None:
-            rate = p.transitions / p.seconds if p.seconds > 0 else 0.0
-            found = f", found {', '.join(p.found)}" if p.found else ""
+            from .engine.narrate import estimate_text
+
+            found = f" · found {', '.join(p.found)}" if p.found else ""
+            estimate = estimate_text(p)
+            estimate = f" · {estimate}" if estimate else ""
             self.status.update(
-                f"{p.policy} · {p.phase}: {p.states:,} states, {p.states / max(p.seconds, 1e-9):,.0f} states/s, "
-                f"{rate:,.0f} steps/s, depth {p.depth}, "
-                f"frontier {p.frontier:,}, {p.seconds:.1f} s{found}  (Ctrl-C stops)"
+                f"{p.policy} · {p.phase}: {p.states:,} states ({p.states / max(p.seconds, 1e-9):,.0f}/s), "
+                f"depth {p.depth}, frontier {p.frontier:,}, {p.seconds:.1f} s{estimate}{found} · Ctrl-C stops"
             )
 
 

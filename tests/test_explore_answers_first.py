@@ -48,7 +48,7 @@ def test_json_streams_progress_and_finds_on_stderr() -> None:
     events = [d["event"] for d in lines]
     assert "found" in events and "progress" in events
     progress = next(d for d in lines if d["event"] == "progress")
-    assert {"states", "states_per_second", "depth", "queue", "phase"} <= progress.keys()
+    assert {"states", "states_per_second", "depth", "queue", "phase", "done", "seconds_left"} <= progress.keys()
     found = next(d for d in lines if d["event"] == "found")
     assert (found["kind"], found["phase"]) == ("lost_write", "bounded 1")
     out = json.loads(p.stdout)

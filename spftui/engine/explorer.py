@@ -55,8 +55,9 @@ from ..kernel.events import Event, Violation
 from ..kernel.state import RUNNABLE, Thread
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
+from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
-from .narrate import Counterexample, Progress, Result, entries_of, verdicts
+from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
 from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
@@ -64,6 +65,7 @@ from .symmetry import Canonicaliser
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
 CHECK_EVERY = 256  # transitions between looks at the clock / cancellation
+REPORT_EVERY = 0.1  # seconds between progress reports
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -125,6 +127,10 @@ class Search:
         self.found: dict[str, tuple[tuple[int, ...], int | None, str, str, str]] = {}
         self.found_seconds: dict[str, float] = {}
         self.phase = ""
+        self._phase_seen = ""  # the phase the estimate's clock runs for
+        self._phase_t0 = self.t0
+        self.estimate: Estimate | None = None  # the running DFS's (estimate.py)
+        self.path: list[int] = []  # the running DFS's choices to its top node
         self._next_report = 0.0
         self._budget = CHECK_EVERY
 
@@ -143,13 +149,16 @@ class Search:
         self._budget -= 1
         if not self._budget:
             self._budget = CHECK_EVERY
-            self.check(stats, len(stack), sum(len(n[1]) for n in stack))
+            est = self.estimate
+            done = est.done(stack, self.path) if est is not None and self.progress is not None else None
+            self.check(stats, len(stack), sum(len(n[1]) for n in stack), done)
         if stats.states >= self.max_states:
             self.save()
             raise Stop("max-states")
 
-    def check(self, stats: Stats, depth: int, frontier: int) -> None:
-        """Called every CHECK_EVERY transitions: limits, cancellation, progress."""
+    def check(self, stats: Stats, depth: int, frontier: int, done: float | None = None) -> None:
+        """Called every CHECK_EVERY transitions: limits, cancellation, progress
+        (`done`: the estimated share of this phase behind it, estimate.py)."""
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
             self.save()
@@ -159,8 +168,10 @@ class Search:
             raise Stop("interrupted")
         if self.checkpoint is not None and self.saver is not None and now >= self._next_save:
             self.save()
+        if self.phase != self._phase_seen:
+            self._phase_seen, self._phase_t0 = self.phase, now
         if self.progress is not None and now >= self._next_report:
-            self._next_report = now + 0.1
+            self._next_report = now + REPORT_EVERY
             self.progress(
                 Progress(
                     self.sc.policy,
@@ -171,6 +182,8 @@ class Search:
                     frontier,
                     now - self.t0,
                     tuple(sorted(self.found)),
+                    done,
+                    seconds_left(done, now - self._phase_t0),
                 )
             )
 
@@ -236,7 +249,10 @@ def exhaustive(s: Search, stats: Stats, first: bool = False) -> None:
     """Stateful DFS with sleep sets (when `s.reduction`); raises Stop at a limit
     (and, with `first`, at the first violation)."""
     with SEARCH_LOCK:
-        _exhaustive(s, stats, first)
+        try:
+            _exhaustive(s, stats, first)
+        finally:
+            s.estimate = None
 
 
 def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
@@ -256,19 +272,26 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         on_stack: dict[Any, int] = {key0: 1}  # (kept for the checkpoint format)
         stats.states = 1
         # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
-        #          fingerprint, (unused), how many choices reached it (a transition with merged thread-local steps: several)]
-        stack: list[list[Any]] = [[snap0, m.runnable()[::-1], {}, key0, {}, 0]]
+        #          fingerprint, the threads it tries in order,
+        #          how many choices reached it (a transition with merged thread-local steps: several),
+        #          the states count as each thread tried began (estimate.py)]
+        run0 = m.runnable()
+        stack: list[list[Any]] = [[snap0, run0[::-1], {}, key0, run0, 0, []]]
         path: list[int] = []
+        estimate = Estimate(len(m.threads))
     else:  # a checkpoint (resume.py): the search as it was between two transitions
         s.resumed = None
-        visited, on_stack, stack, path = r["visited"], r["on_stack"], r["stack"], r["path"]
+        visited, on_stack, stack, path, estimate = r["visited"], r["on_stack"], r["stack"], r["path"], r["estimate"]
         for k, v in r["stats"].items():
             setattr(stats, k, v)
         cur = stack[-1][0] if stack else snap0
         m.restore(cur)
     s.visited = visited
+    s.estimate = estimate
+    s.path = path
     s.saver = lambda: {
-        "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "stats": attrs.asdict(stats),
+        "visited": visited, "on_stack": on_stack, "stack": stack, "path": path, "estimate": estimate,
+        "stats": attrs.asdict(stats),
         "found": s.found, "found_seconds": s.found_seconds,
     }  # fmt: skip
     while stack:
@@ -285,6 +308,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 del path[-node[5] :]
             continue
         t = todo.pop()
+        node[6].append(stats.states)
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
         if cur is not node[0]:
@@ -334,12 +358,14 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         if run is not None:
             if run:
                 on_stack[key] = on_stack.get(key, 0) + 1
-                stack.append([snap, run[::-1], child_sleep, key, {}, steps])
+                stack.append([snap, run[::-1], child_sleep, key, run, steps, []])
                 path.extend([t] * steps)
                 if len(stack) > stats.max_depth:
                     stats.max_depth = len(stack)
             else:
                 stats.schedules += 1
+                if old is None and not mask:  # no thread can run: an execution's end
+                    estimate.ended([*path, *[t] * steps])
         s.tick(stats, stack)
 
 

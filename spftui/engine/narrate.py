@@ -201,6 +201,29 @@ class Progress:
     frontier: int
     seconds: float
     found: tuple[str, ...]
+    # An estimate of how much of this phase is done (0..1) and of the seconds
+    # it has left, when the search can tell (explorer.tree_done); None until then.
+    done: float | None = None
+    left: float | None = None
+
+
+def seconds_left(done: float | None, seconds: float) -> float | None:
+    """A phase's seconds left at its rate so far, once `done` means something."""
+    if done is None or done < 1e-4 or seconds < 1.0:
+        return None
+    return seconds * (1.0 - done) / done
+
+
+def estimate_text(p: Progress) -> str:
+    """ "~48% done, ~36 s left" (an estimate: estimate.py), or "" when there is none."""
+    if p.done is None:
+        return ""
+    text = f"~{p.done:.0%} done"
+    if p.left is not None:
+        left = p.left
+        when = f"{left:.0f} s" if left < 120 else f"{left / 60:.0f} min" if left < 7200 else f"{left / 3600:.1f} h"
+        text += f", ~{when} left"
+    return text
 
 
 @attrs.frozen

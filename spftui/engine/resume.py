@@ -24,7 +24,7 @@ from typing import Any
 
 from .files import REPLACE, write_file
 
-MAGIC = "spftui-explore-checkpoint 1"
+MAGIC = "spftui-explore-checkpoint 2"  # 2: DFS nodes carry the estimate's counts (estimate.py)
 
 
 class ResumeError(ValueError):
@@ -50,6 +50,11 @@ def load(path: str, ident: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise ResumeError(f"{path}: cannot read the checkpoint: {getattr(e, 'strerror', None) or e}") from None
     magic, _, theirs = header.rpartition(" ")
+    if magic != MAGIC and magic.startswith(MAGIC.rpartition(" ")[0] + " "):
+        raise ResumeError(
+            f"{path}:1: the checkpoint was written by another version of spftui ({magic!r}, this one reads"
+            f" {MAGIC!r}); start the search again"
+        )
     if magic != MAGIC:
         raise ResumeError(f"{path}:1: not an explorer checkpoint (it starts with {header[:40]!r})")
     if theirs != ident:

@@ -31,7 +31,7 @@ from ..kernel import build_machine
 from ..kernel.events import Violation
 from . import narrate as story
 from .aborts import AbortStats, count_aborts
-from .narrate import Counterexample, Progress, Result, entries_of, verdicts
+from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
 from .por import SEARCH_LOCK
 from .schedule import MASK64, splitmix64
 from .workers import SHARED, pool_map, stop_requested
@@ -192,6 +192,8 @@ def random_search(
     def on_result(i: int, r: ChunkResult) -> None:
         total.merge(r)
         if progress is not None:
+            seconds = time.monotonic() - t0
+            done = total.runs / runs if runs else 1.0
             progress(
                 Progress(
                     sc.policy,
@@ -200,8 +202,10 @@ def random_search(
                     total.steps,
                     0,
                     runs - total.runs,
-                    time.monotonic() - t0,
+                    seconds,
                     tuple(sorted(total.found)),
+                    done,
+                    seconds_left(done, seconds),
                 )
             )
 

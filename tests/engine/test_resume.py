@@ -59,6 +59,16 @@ def test_a_checkpoint_of_another_search_is_refused(tmp_path: Path) -> None:
         explore(sc, "spf-mm-seq", mode="bounded", narrate=False, resume=ck)
 
 
+def test_a_checkpoint_of_an_older_format_is_refused_with_the_reason(tmp_path: Path) -> None:
+    sc = load_scenario(SEED)
+    ck = tmp_path / "search.ckpt"
+    explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=str(ck), cancelled=stop_after(2))
+    header, data = ck.read_text().split("\n", 1)
+    ck.write_text(header.replace("checkpoint 2 ", "checkpoint 1 ") + "\n" + data)
+    with pytest.raises(ExploreError, match="another version of spftui"):
+        explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, resume=str(ck))
+
+
 def test_the_cli_refuses_a_file_that_is_no_checkpoint(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("hello\n")

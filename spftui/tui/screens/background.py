@@ -20,6 +20,7 @@ from textual.actions import SkipAction
 from textual.message import Message
 from textual.screen import Screen
 
+from ...engine.narrate import estimate_text
 from ...engine.session import StopReason
 
 if TYPE_CHECKING:
@@ -218,7 +219,12 @@ class BackgroundRuns(Screen[None]):
             return
         p = message.report
         rate = p.states / max(p.seconds, 1e-6)
-        self.say(f"exploring ({p.phase})… {p.states:,} states · {rate:,.0f} states/s · Esc interrupts", "bold #87d7ff")
+        estimate = estimate_text(p)
+        estimate = f" · {estimate}" if estimate else ""
+        self.say(
+            f"exploring ({p.phase})… {p.states:,} states · {rate:,.0f} states/s{estimate} · Esc interrupts",
+            "bold #87d7ff",
+        )
 
     def on_explore_finished(self, message: ExploreFinished) -> None:
         self.busy = None
