@@ -58,7 +58,7 @@ from . import narrate as story
 from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, restore_changed
+from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 
@@ -245,6 +245,7 @@ class Stop(Exception):
 
 
 # ------------------------------------------------------------- exhaustive
+@fewer_collections()
 def exhaustive(s: Search, stats: Stats, first: bool = False) -> None:
     """Stateful DFS with sleep sets (when `s.reduction`); raises Stop at a limit
     (and, with `first`, at the first violation)."""
@@ -424,6 +425,7 @@ def merge_local(
 
 
 # ---------------------------------------------------------------- bounded
+@fewer_collections()
 def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = None) -> bool:
     """Preemption-bounded DFS; True when the bound cut nothing (the search was complete).
 

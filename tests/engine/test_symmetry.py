@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from spftui.engine import por
 from spftui.engine.explorer import explore
 from spftui.engine.por import _THREADS, KEY_LEN
 from spftui.engine.symmetry import BATCH_KEY, OTHER_KEYS, PFN_KEYS, PTE_KEYS, Canonicaliser, canonical, rename
@@ -122,3 +123,28 @@ def test_alloc_page_reuses_the_frame_freed_last() -> None:
     m.put_page(t, a)
     m.put_page(t, b)
     assert m.alloc_page(t) == b and m.alloc_page(t) == a
+
+
+def test_the_fingerprint_cache_gives_what_the_canonical_form_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprinter looks a class's fingerprint up by the exact key's digest:
+    the same as canonicalising every time, also across its generations and
+    for the owner hash of the partitioned search."""
+    monkeypatch.setattr(por, "RAW_CACHE", 64)  # many generations turned over
+    sc = load_scenario(SCENARIOS[0].parent / "cow_lost_write.toml").with_policy("spf-mm-seq", None)
+    m = build_machine(sc)
+    canon = Canonicaliser(m.snapshot())
+    cached = por.Fingerprinter(canon=canon)
+    cached.part = por_part = lambda key: key[_THREADS][0]
+    rng = random.Random(7)
+    snaps = []
+    for _ in range(30):
+        m = build_machine(sc)
+        while m.runnable():
+            m.step(rng.choice(m.runnable()))
+            snaps.append(m.snapshot())
+    for snap in snaps + snaps[::-1]:
+        fresh = por.Fingerprinter(canon=canon)
+        fresh.part = por_part
+        assert cached(snap) == fresh(snap)
+        assert cached.part_hash == fresh.part_hash
+    assert len(cached._recent) <= 64 and cached._older
