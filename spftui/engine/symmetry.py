@@ -204,21 +204,31 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
     `canonical` reduces them to the killed flag)."""
     out = list(key)
     out[_FRAMES] = _permute(key[_FRAMES], ren)
-    out[_FREE_PFNS] = tuple(ren[p] for p in key[_FREE_PFNS])
-    out[_TABLES] = tuple(_table(t, ren) for t in key[_TABLES])
-    out[_TLBS] = tuple(tuple((k, (ren[p], w)) for k, (p, w) in tlb) for tlb in key[_TLBS])
+    out[_FREE_PFNS] = tuple([ren[p] for p in key[_FREE_PFNS]])
+    out[_TABLES] = tuple([_table(t, ren) for t in key[_TABLES]])
+    out[_TLBS] = tuple([tuple([(k, (ren[p], w)) for k, (p, w) in tlb]) if tlb else tlb for tlb in key[_TLBS]])
     if key[_SWAP_CACHE]:
-        out[_SWAP_CACHE] = tuple((off, ren[p]) for off, p in key[_SWAP_CACHE])
+        out[_SWAP_CACHE] = tuple([(off, ren[p]) for off, p in key[_SWAP_CACHE]])
     ths = []
     for th in key[_THREADS]:
-        if th[_T_REFS] or th[_T_PINS] or th[_T_VMF]:
+        refs, pins, vmf = th[_T_REFS], th[_T_PINS], th[_T_VMF]
+        if refs or pins or vmf:
             t = list(th)
-            refs = [ren[p] for p in th[_T_REFS]]
-            if sort_refs:
-                refs.sort()
-            t[_T_REFS] = tuple(refs)
-            t[_T_PINS] = tuple((a, ren[p], f, z) for a, p, f, z in th[_T_PINS])
-            t[_T_VMF] = _vmf(th[_T_VMF], ren)
+            if refs:
+                new = [ren[p] for p in refs]
+                if sort_refs:
+                    new.sort()
+                t[_T_REFS] = tuple(new)
+            if pins:
+                t[_T_PINS] = tuple([(a, ren[p], f, z) for a, p, f, z in pins])
+            if vmf:
+                ps = _VMF_PFNS.get(vmf)
+                if ps is None:
+                    ps = _vmf_pfns(vmf)
+                for p in ps:
+                    if ren[p] != p:  # (most locals name no pfn the renaming moves)
+                        t[_T_VMF] = _vmf(vmf, ren)
+                        break
             th = tuple(t)
         ths.append(th)
     out[_THREADS] = tuple(ths)
@@ -234,7 +244,7 @@ def renaming(key: tuple[Any, ...], fixed: frozenset[int], named: list[int] | Non
     seq += range(n)
     met = [p for p in dict.fromkeys(seq) if p not in fixed]  # first meetings, in order
     names = range(1, n) if fixed == _ZERO else [p for p in range(n) if p not in fixed]  # in order
-    if all(p == q for p, q in zip(met, names, strict=True)):
+    if met == list(names):
         return None
     ren = list(range(n))  # fixed pfns keep theirs
     for p, q in zip(met, names, strict=True):
@@ -304,9 +314,10 @@ def _pte(pte: int, ren: list[int]) -> int:
 
 def _table(t: tuple[Any, ...], ren: list[int]) -> tuple[Any, ...]:
     entries = t[2]
-    if not entries:
-        return t
-    return (t[0], t[1], tuple((i, _pte(pte, ren)) for i, pte in entries), *t[3:])
+    for _i, pte in entries:
+        if pte & _PRESENT and ren[pte >> _PAGE_SHIFT] != pte >> _PAGE_SHIFT:
+            return (t[0], t[1], tuple([(i, _pte(pte, ren)) for i, pte in entries]), *t[3:])
+    return t  # (no pfn it names moves)
 
 
 def _vmf(vmf: tuple[tuple[str, Any], ...], ren: list[int]) -> tuple[tuple[str, Any], ...]:
