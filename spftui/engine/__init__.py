@@ -1,24 +1,55 @@
 """The headless engine: scheduling strategies, the Session (trace, rewind,
 branches), breakpoints and their expression language, and the explorer."""
 
-from ..kernel import all_labels
-from .breakpoints import Breakpoint, BreakpointSet
-from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
-from .session import Session, SessionError, Status, StepInfo, StopReason
-from .timeline import Branch, Cursor, Mark, StepRecord, Timeline
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# What the package offers, and the module each name lives in: imported on
+# first use, so `spftui explore` does not load the debugger's modules (and
+# the debugger not the explorer's).
+_WHERE = {
+    "all_labels": "..kernel",
+    "Breakpoint": ".breakpoints",
+    "BreakpointSet": ".breakpoints",
+    "Fixed": ".schedule",
+    "Replay": ".schedule",
+    "RoundRobin": ".schedule",
+    "SeededRandom": ".schedule",
+    "Strategy": ".schedule",
+    "Session": ".session",
+    "SessionError": ".session",
+    "Status": ".session",
+    "StepInfo": ".session",
+    "StopReason": ".session",
+    "Branch": ".timeline",
+    "Cursor": ".timeline",
+    "Mark": ".timeline",
+    "StepRecord": ".timeline",
+    "Timeline": ".timeline",
+    "explore": ".explorer",
+    "Result": ".narrate",
+    "Counterexample": ".narrate",
+}
+
+if TYPE_CHECKING:
+    from ..kernel import all_labels
+    from .breakpoints import Breakpoint, BreakpointSet
+    from .explorer import explore
+    from .narrate import Counterexample, Result
+    from .schedule import Fixed, Replay, RoundRobin, SeededRandom, Strategy
+    from .session import Session, SessionError, Status, StepInfo, StopReason
+    from .timeline import Branch, Cursor, Mark, StepRecord, Timeline
 
 
 def __getattr__(name: str) -> object:
-    """The explorer's API, imported on first use (it is not needed to debug)."""
-    if name == "explore":
-        from .explorer import explore
-
-        return explore
-    if name in ("Result", "Counterexample"):
-        from . import narrate
-
-        return getattr(narrate, name)
-    raise AttributeError(name)
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
