@@ -52,13 +52,12 @@ import attrs
 
 from ..kernel import build_machine
 from ..kernel.events import Event, Violation
-from ..kernel.state import RUNNABLE, Thread
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
 from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
-from .por import _THREADS, SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections, restore_changed
+from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections, m_runnable, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 
@@ -368,14 +367,6 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 if old is None and not mask:  # no thread can run: an execution's end
                     estimate.ended([*path, *[t] * steps])
         s.tick(stats, stack)
-
-
-_T_STATE = Thread.SNAP_FIELDS.index("state")
-
-
-def m_runnable(snap: tuple[Any, ...]) -> list[int]:
-    """The runnable threads of a snapshot (Machine.runnable, without restoring it)."""
-    return [i for i, th in enumerate(snap[_THREADS]) if th[_T_STATE] == RUNNABLE]
 
 
 def merge_local(

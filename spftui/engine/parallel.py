@@ -60,7 +60,7 @@ from ..kernel import build_machine
 from ..kernel.events import Violation
 from ..kernel.state import DONE, Thread
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
-from .por import _THREADS, Fingerprinter, restore_changed
+from .por import _THREADS, Fingerprinter, m_runnable, restore_changed
 from .store import CompactStore
 from .symmetry import Canonicaliser
 from .workers import POLL, WorkerLost, _Worker
@@ -76,6 +76,8 @@ Item = tuple[Any, tuple[Any, ...], bytes, dict[int, Footprint], int]
 
 
 _T_STATE = Thread.SNAP_FIELDS.index("state")
+
+
 # How states are given owners: "thread" (by `active_thread`: few states sent) or
 # "hash" (by the whole fingerprint: even shares, (N-1)/N of the successors sent).
 PARTITION = "thread"
@@ -125,7 +127,8 @@ class Partition:
         self.reduce = config["reduction"] and self.tracker.enabled
         self.local = config["local"] and self.tracker.enabled
         self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
-        self.queue: list[Item] = []
+        self.queue: list[Item] = []  # states sent here, not yet entered
+        self.stack: list[list[Any]] = []  # this worker's depth-first search (_enter)
         self.cur = self.m.snapshot()
         self.counts = {
             "states": 0,
@@ -149,10 +152,22 @@ class Partition:
                 q.append((key, snap, path, fps, mask))
         out: list[list[Item]] = [[] for _ in range(self.n)]
         new_found: dict[str, tuple[tuple[int, ...], str, str, str]] = {}
-        for _ in range(BATCH):
-            if not q:
-                break
-            self._expand(q.pop(), out, new_found)
+        stack = self.stack
+        budget = BATCH
+        while budget:
+            if not stack:
+                if not q:
+                    break
+                budget -= 1
+                self._enter(q.pop())
+                continue
+            node = stack[-1]
+            todo = node[1]
+            if not todo:
+                stack.pop()
+                continue
+            budget -= 1
+            self._child(node, todo.pop(), out, new_found)
         blobs: list[bytes | None] = [None] * self.n
         for k, items in enumerate(out):
             if items:
@@ -172,53 +187,62 @@ class Partition:
                 self.counts["sent"] += len(items)
                 self.counts["bytes"] += len(b)
         self.cpu += time.process_time() - t0
-        return blobs, {**self.counts, "queued": len(q), "found": new_found, "cpu": self.cpu}
+        queued = len(q) + sum(len(node[1]) for node in stack)
+        return blobs, {**self.counts, "queued": queued, "found": new_found, "cpu": self.cpu}
 
-    def _expand(self, item: Item, out: list[list[Item]], new_found: dict[str, Any]) -> None:
+    def _enter(self, item: Item) -> None:
+        """A state that arrived (from another worker or from this one's own
+        step): store it, and push it to be expanded unless nothing is new there.
+
+        Each worker runs a depth-first search over the states it owns (a
+        state's children are stepped one at a time, the search going down
+        into each it owns), so the machine mostly holds the state it steps
+        from; the states visited are those of explorer._exhaustive whatever
+        the order (Partition's docstring)."""
         key, snap, path, sleep, mask = item
-        m = self.m
         c = self.counts
         visited = self.visited
         old = visited.get(key)
-        if old is not None and old & ~mask == 0:
-            c["schedules"] += 1  # explored before with no more asleep: nothing new here
-            return
-        if self.cur is not snap:
-            restore_changed(m, self.cur, snap)
-            self.cur = snap
         if old is None:
             c["states"] += 1
-            c["max_depth"] = max(c["max_depth"], len(path))
+            if len(path) > c["max_depth"]:
+                c["max_depth"] = len(path)
             visited[key] = mask
-            run = [u for u in m.runnable() if not (mask >> u) & 1]
+            run = [u for u in m_runnable(snap) if not (mask >> u) & 1]
+        elif old & ~mask == 0:
+            c["schedules"] += 1  # explored before with no more asleep: nothing new here
+            return
         else:  # Godefroid: explore what was asleep then but is awake now
             visited[key] = old & mask
-            run = [u for u in m.runnable() if (old >> u) & 1 and not (mask >> u) & 1]
+            run = [u for u in m_runnable(snap) if (old >> u) & 1 and not (mask >> u) & 1]
         if not run:
             c["schedules"] += 1
             return
-        sleep = dict(sleep)
+        # [snapshot, threads left to try (reversed), sleep set (grows with the siblings tried), choices]
+        self.stack.append([snap, run[::-1], dict(sleep), path])
+
+    def _child(self, node: list[Any], t: int, out: list[list[Item]], new_found: dict[str, Any]) -> None:
+        """Step thread t from `node`'s state; the child goes down here or to its owner."""
+        snap, todo, sleep, path = node
+        child, cpath, fp = self._step(
+            snap, path, t, self.local or (self.reduce and (bool(sleep) or bool(todo))), new_found
+        )
+        child_sleep: dict[int, Footprint] = {}
+        cmask = 0
+        if fp is not None:
+            for u, f in sleep.items():
+                if not f.conflicts(fp):
+                    child_sleep[u] = f
+                    cmask |= 1 << u
+            if todo and self.reduce:
+                sleep[t] = fp
         fpr = self.fingerprint
-        last = len(run) - 1
-        for i, t in enumerate(run):
-            child, cpath, fp = self._step(
-                snap, path, t, self.local or (self.reduce and (bool(sleep) or i < last)), new_found
-            )
-            child_sleep: dict[int, Footprint] = {}
-            cmask = 0
-            if fp is not None:
-                for u, f in sleep.items():
-                    if not f.conflicts(fp):
-                        child_sleep[u] = f
-                        cmask |= 1 << u
-                if i < last and self.reduce:
-                    sleep[t] = fp
-            ckey = fpr(child)
-            k = fpr.part_hash % self.n if self.by_thread else owner(ckey, self.n)
-            if k == self.me:
-                self.queue.append((ckey, child, cpath, child_sleep, cmask))
-            else:
-                out[k].append((ckey, child, cpath, child_sleep, cmask))
+        ckey = fpr(child)
+        k = fpr.part_hash % self.n if self.by_thread else owner(ckey, self.n)
+        if k == self.me:
+            self._enter((ckey, child, cpath, child_sleep, cmask))
+        else:
+            out[k].append((ckey, child, cpath, child_sleep, cmask))
 
     def _step(
         self, snap: tuple[Any, ...], path: bytes, t: int, track: bool, new_found: dict[str, Any]

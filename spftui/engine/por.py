@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..kernel.events import RcuFree, Violation
 from ..kernel.machine import SNAPSHOT_FIELDS, SNAPSHOT_PARTS
-from ..kernel.state import Frame, Mm, PteTable, Vma
+from ..kernel.state import RUNNABLE, Frame, Mm, PteTable, Thread, Vma
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -586,6 +586,14 @@ def _diff_fields(ident: Any, x: tuple[Any, ...] | None, y: tuple[Any, ...] | Non
 
 _REDONE = ("frames", "tables", "vmas", "mms", "threads", "tlbs", "reported")
 _RETAKE = tuple((i, SNAPSHOT_PARTS[n][0]) for i, n in enumerate(SNAPSHOT_FIELDS) if n not in _REDONE)
+
+
+_T_STATE = Thread.SNAP_FIELDS.index("state")
+
+
+def m_runnable(snap: tuple[Any, ...]) -> list[int]:
+    """The runnable threads of a snapshot (Machine.runnable, without restoring it)."""
+    return [i for i, th in enumerate(snap[_THREADS]) if th[_T_STATE] == RUNNABLE]
 
 
 # ----------------------------------------------------------------- restore
