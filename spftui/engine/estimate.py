@@ -17,22 +17,23 @@ next child, those where c has not moved and its own thread has, and so on
 (locks, aborts and data make the real space smaller, not differently
 shaped). The estimate walks the stack from the root and adds, level by
 level, the shares of the children finished, weighted by the share of the
-one in progress. A thread's length is the most transitions it took in any
-complete execution the search has reached so far (the first one is the
-DFS's first path), so the estimate corrects itself as longer ones turn up.
+one in progress. A thread's length is the mean number of transitions it
+took in the complete executions the search has reached so far (the first
+is the DFS's first path, where each thread runs alone): the longest would
+count contended paths everywhere, the first alone the uncontended ones.
 
-A DFS node is [.., .., .., .., the threads it tries in order, how many
-choices reached it, the states count as each of its children began]
-(explorer._exhaustive); the path holds one thread index per choice.
+A DFS node is [.., the threads left to try, .., .., the threads it tries in
+order, how many choices reached it] (explorer._exhaustive); the path holds
+one thread index per choice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_RUN = 4  # the threads a DFS node tries, in order
+_TODO = 1  # the threads a DFS node has left to try
+_RUN = 4  # the threads it tries, in order
 _STEPS = 5  # how many choices (path entries) reached it
-_STARTS = 6  # how many of its children it has begun (their states count as each began)
 
 
 class Estimate:
@@ -68,7 +69,7 @@ class Estimate:
                 counts[t] += 1
             at += steps
             run = node[_RUN]
-            began = len(node[_STARTS])
+            began = len(run) - len(node[_TODO])
             if not run or not began:
                 break
             shares = []

@@ -272,11 +272,10 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         on_stack: dict[Any, int] = {key0: 1}  # (kept for the checkpoint format)
         stats.states = 1
         # A node: [snapshot, threads left to try (reversed), sleep set {thread: footprint},
-        #          fingerprint, the threads it tries in order,
-        #          how many choices reached it (a transition with merged thread-local steps: several),
-        #          the states count as each thread tried began (estimate.py)]
+        #          fingerprint, the threads it tries in order (estimate.py),
+        #          how many choices reached it (a transition with merged thread-local steps: several)]
         run0 = m.runnable()
-        stack: list[list[Any]] = [[snap0, run0[::-1], {}, key0, run0, 0, []]]
+        stack: list[list[Any]] = [[snap0, run0[::-1], {}, key0, run0, 0]]
         path: list[int] = []
         estimate = Estimate(len(m.threads))
     else:  # a checkpoint (resume.py): the search as it was between two transitions
@@ -308,7 +307,6 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
                 del path[-node[5] :]
             continue
         t = todo.pop()
-        node[6].append(stats.states)
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
         if cur is not node[0]:
@@ -358,7 +356,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         if run is not None:
             if run:
                 on_stack[key] = on_stack.get(key, 0) + 1
-                stack.append([snap, run[::-1], child_sleep, key, run, steps, []])
+                stack.append([snap, run[::-1], child_sleep, key, run, steps])
                 path.extend([t] * steps)
                 if len(stack) > stats.max_depth:
                     stats.max_depth = len(stack)

@@ -31,7 +31,7 @@ def lattice_errors(lengths: list[int]) -> list[float]:
     root = (0,) * n
     visited = {root}
     run0 = [i for i in range(n) if lengths[i]]
-    stack: list[list] = [[root, run0[::-1], None, None, run0, 0, []]]
+    stack: list[list] = [[root, run0[::-1], None, None, run0, 0]]
     path: list[int] = []
     errors = []
     while stack:
@@ -42,13 +42,12 @@ def lattice_errors(lengths: list[int]) -> list[float]:
                 del path[-node[5] :]
             continue
         t = node[1].pop()
-        node[6].append(len(visited))
         state = tuple(p + (i == t) for i, p in enumerate(node[0]))
         if state not in visited:
             visited.add(state)
             run = [i for i in range(n) if state[i] < lengths[i]]
             if run:
-                stack.append([state, run[::-1], None, None, run, 1, []])
+                stack.append([state, run[::-1], None, None, run, 1])
                 path.append(t)
             else:
                 est.ended([*path, t])
