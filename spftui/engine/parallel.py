@@ -13,8 +13,8 @@ needs nothing shared, works unchanged over Ray, and lets memory grow with
 the number of workers.
 
 Rounds. The parent (or the Ray driver) runs the search in rounds: each
-worker takes the batches sent to it, expands up to BATCH states from its
-queue, and returns its outgoing batches, one pickled blob per destination,
+worker takes the batches sent to it, goes on with its depth-first search
+over the states it owns for up to BATCH steps, and returns its outgoing batches, one pickled blob per destination,
 which the parent forwards unopened. A round ends when every worker has
 answered, so termination is counting: the search is over after a round in
 which no worker has anything queued and nothing was sent. Each worker's
@@ -76,8 +76,6 @@ Item = tuple[Any, tuple[Any, ...], bytes, dict[int, Footprint], int]
 
 
 _T_STATE = Thread.SNAP_FIELDS.index("state")
-
-
 # How states are given owners: "thread" (by `active_thread`: few states sent) or
 # "hash" (by the whole fingerprint: even shares, (N-1)/N of the successors sent).
 PARTITION = "thread"
