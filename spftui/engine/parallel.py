@@ -14,8 +14,9 @@ the number of workers.
 
 Rounds. The parent (or the Ray driver) runs the search in rounds: each
 worker takes the batches sent to it, goes on with its depth-first search
-over the states it owns for up to BATCH steps, and returns its outgoing batches, one pickled blob per destination,
-which the parent forwards unopened. A round ends when every worker has
+over the states it owns for up to BATCH steps, and returns its outgoing
+batches, one pickled blob per destination, which the parent forwards
+unopened. A round ends when every worker has
 answered, so termination is counting: the search is over after a round in
 which no worker has anything queued and nothing was sent. Each worker's
 round is a deterministic function of its inputs, so the whole search —
