@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_helpers import SEED, press, settle
+from tui_helpers import SEED, press, screen_text, settle
 
 from spftui.engine.schedule import Replay
 from spftui.engine.session import Session
 from spftui.tui import open_session
 from spftui.tui.app import SpftuiApp, add_default_breakpoints
+from spftui.tui.screens.choice import ChoiceDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.error import ErrorDialog
 from spftui.tui.screens.picker import PickerScreen, load
@@ -94,6 +95,14 @@ async def test_loading_another_scenario_keeps_the_breakpoints(tmp_path: Path) ->
         await press(pilot, "o")
         app.screen.query_one("#picker-path").focus()
         await press(pilot, *str(SEED), "enter")
+        # The unsaved session was saved on the way out, and opening its scenario
+        # offers it back once the screen has refreshed: decline.
+        for _ in range(50):
+            if isinstance(app.screen, ChoiceDialog):
+                break
+            await pilot.pause()
+        assert isinstance(app.screen, ChoiceDialog) and "Restore your last session" in screen_text(pilot)
+        await press(pilot, "escape")
         assert isinstance(app.screen, DebuggerScreen)
         assert app.session is not session
         assert [b.kind for b in app.session.breakpoints.items] == ["abort", "violation", "step"]
