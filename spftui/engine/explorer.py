@@ -128,6 +128,8 @@ class Search:
         self.phase = ""
         self._phase_seen = ""  # the phase the estimate's clock runs for
         self._phase_t0 = self.t0
+        self._done_seen = 0.0  # the estimate when it last moved a point, and when
+        self._done_moved = self.t0
         self.estimate: Estimate | None = None  # the running DFS's (estimate.py)
         self.path: list[int] = []  # the running DFS's choices to its top node
         self._next_report = 0.0
@@ -169,6 +171,7 @@ class Search:
             self.save()
         if self.phase != self._phase_seen:
             self._phase_seen, self._phase_t0 = self.phase, now
+            self._done_seen, self._done_moved = 0.0, now
         if self.progress is not None and now >= self._next_report:
             self._next_report = now + REPORT_EVERY
             self.progress(
@@ -182,9 +185,22 @@ class Search:
                     now - self.t0,
                     tuple(sorted(self.found)),
                     done,
-                    seconds_left(done, now - self._phase_t0),
+                    self.left(done, now),
                 )
             )
+
+    def left(self, done: float | None, now: float) -> float | None:
+        """The phase's seconds left, at its rate so far; none while the estimate
+        is stuck (it has not moved a point for a quarter of the phase): a time
+        that only grows would mislead (estimate.py says when that happens)."""
+        if done is None:
+            return None
+        if done >= self._done_seen + 0.01:
+            self._done_seen, self._done_moved = done, now
+        elapsed = now - self._phase_t0
+        if now - self._done_moved > max(5.0, elapsed / 4):
+            return None
+        return seconds_left(done, elapsed)
 
     def save(self) -> None:
         """Write a checkpoint of the exhaustive search (called between transitions only)."""

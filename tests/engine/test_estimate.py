@@ -88,3 +88,13 @@ def test_the_estimate_reads_as_a_share_and_a_time_left() -> None:
     assert estimate_text(Progress("classic", "exhaustive", 10, 10, 1, 1, 0.5, (), 0.1, None)) == "~10% done"
     assert estimate_text(Progress("classic", "exhaustive", 10, 10, 1, 1, 0.5, ())) == ""
     assert "min left" in estimate_text(Progress("classic", "exhaustive", 1, 1, 1, 1, 30.0, (), 0.01, 2970.0))
+
+
+def test_no_time_left_is_claimed_while_the_estimate_is_stuck() -> None:
+    s = explorer.Search(load_scenario(SEED), max_states=10, timeout=None, progress=None, cancelled=None)
+    t0 = s.t0
+    assert s.left(0.5, t0 + 10.0) == 10.0  # moving: the rate so far
+    assert s.left(0.502, t0 + 14.0) is not None  # not a point more, but only 4 s ago
+    assert s.left(0.503, t0 + 16.0) is None  # stuck for more than 5 s and a quarter of the phase
+    assert s.left(0.6, t0 + 20.0) is not None  # moving again
+    assert s.left(None, t0 + 20.0) is None
