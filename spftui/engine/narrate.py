@@ -202,7 +202,7 @@ class Progress:
     seconds: float
     found: tuple[str, ...]
     # An estimate of how much of this phase is done (0..1) and of the seconds
-    # it has left, when the search can tell (explorer.tree_done); None until then.
+    # it has left, when the search can tell (estimate.py); None until then.
     done: float | None = None
     left: float | None = None
 

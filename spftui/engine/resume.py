@@ -24,7 +24,7 @@ from typing import Any
 
 from .files import REPLACE, write_file
 
-MAGIC = "spftui-explore-checkpoint 2"  # 2: DFS nodes carry the estimate's counts (estimate.py)
+MAGIC = "spftui-explore-checkpoint 2"  # 2: DFS nodes hold the threads they try; the estimate's lengths
 
 
 class ResumeError(ValueError):
