@@ -31,7 +31,7 @@ from typing import Any, SupportsIndex
 
 from .machine import SNAPSHOT_FIELDS, SNAPSHOT_PARTS, Machine
 from .pte import PTRS_PER_PTE
-from .state import Frame, Mm, PteTable, Vma
+from .state import Frame, Mm, PteTable, Vma, Word
 
 CHUNK = 64  # frames / tables / VMAs per chunk
 PTE_CHUNK = 64  # PTE slots per chunk of a table's entries
@@ -222,7 +222,7 @@ def _vma_record(v: Vma, old: Any) -> Any:
     return old if s == old else s
 
 
-def _shadow_chunk(shadow: dict[int, list[int]], vpns: Iterable[int]) -> tuple[Any, ...]:
+def _shadow_chunk(shadow: dict[int, list[Word]], vpns: Iterable[int]) -> tuple[Any, ...]:
     get = dict.get  # untracked: recording the chunk is not a step's access
     return tuple((v, tuple(w)) for v in sorted(vpns) if (w := get(shadow, v)) is not None)
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from itertools import chain
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .foll import FOLL_PIN
 from .pte import (
@@ -62,7 +62,7 @@ from .pte import (
     pte_swp_offset,
     pte_write,
 )
-from .state import VM_WRITE
+from .state import VM_WRITE, Word
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -99,12 +99,6 @@ def on_set_pte(m: Machine, mm: Mm, vpn: int, old: int, new: int) -> None:
     m.dirty_ptes.append(key)
 
 
-Word = int | tuple[int, ...]
-"""A shadow word: the value a read must return, or (after a store that raced
-fork) the tuple of the values it may return. `Mm.shadow` is typed as ints;
-only this module writes and reads the tuples."""
-
-
 def either(want: Word, value: int) -> tuple[int, ...]:
     """The shadow word that allows `want` (a value or values) and `value`."""
     return tuple(sorted({*(want if isinstance(want, tuple) else (want,)), value}))
@@ -124,7 +118,7 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
     `how` says what made it visible: a sentence, or the PTE just installed.
     """
     m.touched.add(("shadow", mm.name))  # the lost-write oracle's state: a key apart from the mm's
-    expect = cast("list[Word] | None", mm.shadow.get(vpn))
+    expect = mm.shadow.get(vpn)
     if expect is None:
         expect = [0] * m.nwords
     for w, (have, want) in enumerate(zip(words, expect, strict=True)):
@@ -161,13 +155,13 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
         m.touched.add(("shadow", other))
         omm = m.mms[other]
         theirs = omm.shadow.get(ovpn)
-        want = cast("Word", theirs[word]) if theirs is not None else 0
+        want = theirs[word] if theirs is not None else 0
         if want == value:
             continue
         if mm.forking == other:
             # A store racing fork (before dup_mmap's flush_tlb_mm): the child
             # may see it or not (module docstring, "Fork's promise").
-            cast("list[Word]", omm.shadow.setdefault(ovpn, [0] * m.nwords))[word] = either(want, value)
+            omm.shadow.setdefault(ovpn, [0] * m.nwords)[word] = either(want, value)
             continue
         m.violation(
             "cow_isolation",
@@ -188,7 +182,7 @@ def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int) -> None:
     stale TLB entry racing with a zap may see either the old data or zero)."""
     m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
-    want = cast("Word", words[word]) if words is not None else 0
+    want = words[word] if words is not None else 0
     if not allows(want, value) and m.pte_lookup(mm, vpn) != 0:
         addr = (vpn << 12) + word * (4096 // m.nwords)
         m.violation(

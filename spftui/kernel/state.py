@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+Word = int | tuple[int, ...]
+"""A word of the lost-write oracle's shadow memory (`Mm.shadow`): the value a
+read must return, or (after a store that raced fork) the tuple of the values
+it may return (kernel/oracles.py)."""
+
 # vm_flags bits (include/linux/mm.h)
 VM_READ = 0x1
 VM_WRITE = 0x2
@@ -347,7 +352,7 @@ class Mm:
         self.writers = 0  # address-space writer ops in flight (oracle bookkeeping)
         self.forking = ""  # the child while dup_mmap has not yet flushed the TLB
         self.exists = True
-        self.shadow: dict[int, list[int]] = {}
+        self.shadow: dict[int, list[Word]] = {}  # the lost-write oracle's memory (oracles.py)
         self.zaps: dict[int, int] = {}
 
     def snap(self, shadow: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
