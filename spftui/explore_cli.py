@@ -407,8 +407,7 @@ class _Live:
             from .engine.narrate import estimate_text
 
             found = f" · found {', '.join(p.found)}" if p.found else ""
-            estimate = estimate_text(p)
-            estimate = f" · {estimate}" if estimate else ""
+            estimate = estimate_text(p, lead=" · ")
             self.status.update(
                 f"{p.policy} · {p.phase}: {p.states:,} states ({p.states / max(p.seconds, 1e-9):,.0f}/s), "
                 f"depth {p.depth}, frontier {p.frontier:,}, {p.seconds:.1f} s{estimate}{found} · Ctrl-C stops"

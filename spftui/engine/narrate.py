@@ -214,11 +214,11 @@ def seconds_left(done: float | None, seconds: float) -> float | None:
     return seconds * (1.0 - done) / done
 
 
-def estimate_text(p: Progress) -> str:
-    """ "~48% done, ~36 s left" (an estimate: estimate.py), or "" when there is none."""
+def estimate_text(p: Progress, lead: str = "") -> str:
+    """`lead` + "~48% done, ~36 s left" (an estimate: estimate.py), or "" when there is none."""
     if p.done is None:
         return ""
-    text = f"~{p.done:.0%} done"
+    text = f"{lead}~{p.done:.0%} done"
     if p.left is not None:
         left = p.left
         when = f"{left:.0f} s" if left < 120 else f"{left / 60:.0f} min" if left < 7200 else f"{left / 3600:.1f} h"

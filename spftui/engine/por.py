@@ -327,26 +327,31 @@ class Fingerprinter:
         self.part_hash = hit[1]
         return hit[0]
 
-    def _digest(self, key: tuple[Any, ...]) -> Any:
+    def _pickled(self, key: tuple[Any, ...]) -> memoryview:
+        """`key`'s memo-free pickle, in the reused buffer (read it before the next call)."""
         buf = self._buf
         buf.seek(0)
         buf.truncate()
         self._pickler.dump(key)
+        return buf.getbuffer()
+
+    def _digest(self, key: tuple[Any, ...]) -> Any:
+        data = self._pickled(key)
         if self.part is not None:
             pb = self._pbuf
             pb.seek(0)
             pb.truncate()
             self._ppickler.dump(self.part(key))
             self.part_hash = zlib.crc32(pb.getbuffer())
-        d = hashlib.blake2b(buf.getbuffer(), digest_size=self.digest_size).digest()
+        d = hashlib.blake2b(data, digest_size=self.digest_size).digest()
+        data.release()
         return (int.from_bytes(d, "little") or 1) if self.as_int else d
 
     def _raw(self, key: tuple[Any, ...]) -> bytes:
-        buf = self._buf
-        buf.seek(0)
-        buf.truncate()
-        self._pickler.dump(key)
-        return hashlib.blake2b(buf.getbuffer(), digest_size=16).digest()
+        data = self._pickled(key)
+        d = hashlib.blake2b(data, digest_size=16).digest()
+        data.release()
+        return d
 
 
 class Tracker:

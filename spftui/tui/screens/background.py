@@ -219,8 +219,7 @@ class BackgroundRuns(Screen[None]):
             return
         p = message.report
         rate = p.states / max(p.seconds, 1e-6)
-        estimate = estimate_text(p)
-        estimate = f" · {estimate}" if estimate else ""
+        estimate = estimate_text(p, lead=" · ")
         self.say(
             f"exploring ({p.phase})… {p.states:,} states · {rate:,.0f} states/s{estimate} · Esc interrupts",
             "bold #87d7ff",
