@@ -82,6 +82,7 @@ def run_shrink(args: argparse.Namespace) -> int:
             "scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "oracle": result.oracle,
             "detail": result.detail, "before": result.before.as_dict(), "after": result.after.as_dict(),
             "searches": result.tries, "files": list(paths), "schedule": [e.text for e in result.entries],
+            "breakpoints": [len(sc.breakpoints), len(result.scenario.breakpoints)],
         }  # fmt: skip
         print(json.dumps(out))
         return 0
@@ -91,8 +92,14 @@ def run_shrink(args: argparse.Namespace) -> int:
     say(f"{result.oracle}: {result.detail}")
     for line in sizes_text(result.before, result.after):
         say(line)
+    if sc.breakpoints:
+        kept = len(result.scenario.breakpoints)
+        dropped = "" if kept == len(sc.breakpoints) else " (those naming a thread or process that is gone are dropped)"
+        say(f"breakpoints {len(sc.breakpoints)} → {kept}{dropped}")
     say(f"schedule ({result.tries} searches): {', '.join(e.text for e in result.entries)}")
     for path in paths:
         print(f"wrote {path}")
-    print(f"replay: spftui check {paths[0]} --schedule {paths[1]}")
+    # (its breakpoints would stop the replay before the violation)
+    no_break = " --no-break" if result.scenario.breakpoints else ""
+    print(f"replay: spftui check {paths[0]} --schedule {paths[1]}{no_break}")
     return 0

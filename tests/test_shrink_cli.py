@@ -18,6 +18,21 @@ def spftui(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=300)
 
 
+# What the user set: one kept, two that name thread C (which the shrink drops).
+BREAKPOINTS = """
+[[breakpoint]]
+watch = "A.pte[0x10000]"
+
+[[breakpoint]]
+kind = "abort"
+thread = "C"
+
+[[breakpoint]]
+when = 'C.state == "done"'
+enabled = false
+"""
+
+
 def padded(tmp_path: Path) -> Path:
     """The seed plus an extra thread, extra ops and an extra 4-page mapping."""
     text = SEED.read_text()
@@ -27,6 +42,7 @@ def padded(tmp_path: Path) -> Path:
     )
     text = text.replace('ops = ["write 0x10000 11"]', 'ops = ["read 0x40000", "write 0x10000 11"]')
     text += '[[thread]]\nname = "C"\nprocess = "A"\nops = ["write 0x41000 5", "read 0x10000"]\n'
+    text += BREAKPOINTS
     path = tmp_path / "padded.toml"
     path.write_text(text)
     return path
@@ -47,9 +63,27 @@ def test_a_padded_seed_shrinks_back_to_the_seeds_size_and_the_files_replay_the_l
         assert after[key] == want[key], key
     assert after["preemptions"] <= before["preemptions"]
     assert sorted(p.name for p in out.iterdir()) == ["padded.min.schedule.toml", "padded.min.toml"]
-    check = spftui("check", data["files"][0], "--schedule", data["files"][1], "--json")
+    assert data["breakpoints"] == [3, 1]
+    kept = open_scenario(data["files"][0]).scenario.breakpoints
+    assert [(b.kind, b.expr, b.enabled) for b in kept] == [("watch", "A.pte[0x10000]", True)]
+    check = spftui("check", data["files"][0], "--schedule", data["files"][1], "--json", "--no-break")
     assert check.returncode == 0, check.stdout + check.stderr
     assert [v["kind"] for v in json.loads(check.stdout)["violations"]] == ["lost_write"]
+
+
+def test_a_gup_scenario_shrinks_and_its_file_says_every_op(tmp_path: Path) -> None:
+    """gup, mremap, uffd-wp and unpin ops are written as the loader reads them (they
+    were once written as `fork `, so no candidate parsed and nothing shrank)."""
+    out = tmp_path / "out"
+    r = spftui("shrink", "history_gup_after_fork", "--reuse", "mapcount", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "ops 4 → 3" in r.stdout
+    written = open_scenario(str(out / "history_gup_after_fork.min.toml")).scenario
+    assert [op.text for t in written.threads for op in t.ops] == ["gup 0x10000", "munmap 0x10000 1p", "write 0x10000 2"]
+    check = spftui("check", str(out / "history_gup_after_fork.min.toml"), "--schedule",
+                   str(out / "history_gup_after_fork.min.schedule.toml"))  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "COW ISOLATION" in check.stdout
 
 
 def test_shrink_refuses_to_overwrite_and_prints_sizes_at_80_columns(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ..scenario.errors import ScenarioError
 from ..scenario.model import BreakpointSpec, Scenario
 from .breakpoints import Breakpoint, make_breakpoint
@@ -52,6 +54,22 @@ def check_breakpoints(sc: Scenario) -> None:
             make_breakpoint(0, spec.kind, names=names, **options(spec))
         except (ExprError, ValueError) as err:  # the loader checked the rest: belt and braces
             raise ScenarioError(str(err), sc.path, spec.line, spec.key) from None
+
+
+def applicable(sc: Scenario) -> tuple[BreakpointSpec, ...]:
+    """The breakpoints of `sc` that still apply to it: their thread and every name their
+    expressions use are in it (a shrunk scenario keeps these and drops the others)."""
+    threads = {t.name for t in sc.threads}
+    out = []
+    for spec in sc.breakpoints:
+        if spec.thread and spec.thread not in threads:
+            continue
+        try:
+            check_breakpoints(attrs.evolve(sc, breakpoints=(spec,)))
+        except ScenarioError:
+            continue
+        out.append(spec)
+    return tuple(out)
 
 
 def set_breakpoints(session: Session) -> list[Breakpoint]:

@@ -1,10 +1,15 @@
 """A Scenario as scenario-file TOML that `parse_scenario` reads back (for the
 scenarios spftui makes: a shrunk one, a fuzzed one).
 
-Only what decides a run is written (kernel, reuse, words per page, processes
-with mappings and data, threads with ops), plus a title, a description, the
-policy and an `[expect]` table when given. Op strings are written from the
-parsed fields, in the format scenarios/README.md describes.
+What decides a run is written (kernel, reuse, words per page, the fixes
+taken out or put back against the kernel preset, files, processes with
+mappings and data, threads with ops), and what the user set on it (its
+`[[breakpoint]]` tables), plus a title, a description, the policy and an
+`[expect]` table when given. Op strings are written from the parsed fields
+(`syntax.op_text`), in the format scenarios/README.md describes; the
+schedule and the other expectation tables are not written (the caller says
+what the new file expects). tests/engine/test_scenario_toml.py reads every
+bundled scenario back through it.
 
 Headless: standard library and attrs only.
 """
@@ -15,30 +20,13 @@ from collections.abc import Mapping as Pairs
 from typing import TYPE_CHECKING
 
 from ..scenario.loader import toml_string
+from ..scenario.model import KERNEL_PRESET
+from ..scenario.syntax import op_text
 
 if TYPE_CHECKING:
-    from ..scenario.model import Mapping, Op, Scenario
+    from ..scenario.model import BreakpointSpec, File, Mapping, Scenario
 
 PAGE = 4096
-
-
-def op_text(op: Op) -> str:
-    """The canonical spelling of an op (`write 0x10000 42`, `mprotect 0x10000 1p r`)."""
-
-    def span(length: int) -> str:
-        return f"{length // PAGE}p" if length % PAGE == 0 else str(length)
-
-    if op.kind == "write":
-        return f"write {op.addr:#x} {op.value}"
-    if op.kind in ("read", "reclaim", "age"):
-        return f"{op.kind} {op.addr:#x}"
-    if op.kind in ("mmap", "mprotect"):
-        return f"{op.kind} {op.addr:#x} {span(op.length)} {op.prot}"
-    if op.kind == "munmap":
-        return f"munmap {op.addr:#x} {span(op.length)}"
-    if op.kind == "madvise":
-        return f"madvise {op.addr:#x} {span(op.length)} {op.advice}"
-    return f"fork {op.child}"
 
 
 def _mapping(m: Mapping) -> list[str]:
@@ -52,6 +40,35 @@ def _mapping(m: Mapping) -> list[str]:
     ]
     if m.populate:
         lines.append("  populate = true")
+    if m.file:
+        lines.append(f"  file = {toml_string(m.file)}")
+    if m.uffd_wp:
+        lines.append("  uffd_wp = true")
+    return lines
+
+
+def _file(f: File) -> list[str]:
+    lines = ["", "[[file]]", f"name = {toml_string(f.name)}", f"pages = {f.pages}"]
+    if f.data:
+        words = ", ".join(f'"{off:#x}" = {value}' for off, value in f.data)
+        lines.append(f"data = {{ {words} }}")
+    return lines
+
+
+def _fixes(sc: Scenario) -> list[str]:
+    """`[fixes]`: the run's fixes against the kernel preset's (the loader's starting point)."""
+    preset = KERNEL_PRESET[sc.kernel].fixes_off if sc.kernel else frozenset()
+    switches = sorted([(n, "false") for n in sc.fixes_off - preset] + [(n, "true") for n in preset - sc.fixes_off])
+    return ["", "[fixes]", *(f"{n} = {v}" for n, v in switches)] if switches else []
+
+
+def _breakpoint(b: BreakpointSpec) -> list[str]:
+    lines = ["", "[[breakpoint]]", f"kind = {toml_string(b.kind)}"]
+    for key, value in (("match", b.match), ("thread", b.thread), ("expr", b.expr), ("condition", b.condition)):
+        if value:
+            lines.append(f"{key} = {toml_string(value)}")
+    if not b.enabled:
+        lines.append("enabled = false")
     return lines
 
 
@@ -66,6 +83,11 @@ def scenario_toml(sc: Scenario, *, description: str | None = None, expect: Pairs
         lines.append(f"kernel = {toml_string(sc.kernel)}")
     lines.append(f"reuse = {toml_string(sc.reuse)}")
     lines.append(f"words_per_page = {sc.words_per_page}")
+    if sc.seed:
+        lines.append(f"seed = {sc.seed}")
+    lines += _fixes(sc)
+    for f in sc.files:
+        lines += _file(f)
     for p in sc.processes:
         lines += ["", "[[process]]", f"name = {toml_string(p.name)}"]
         if p.fork_of:
@@ -81,6 +103,8 @@ def scenario_toml(sc: Scenario, *, description: str | None = None, expect: Pairs
             lines.append(f"repeat = {t.repeat}")
         ops = ", ".join(toml_string(op_text(op)) for op in t.ops)
         lines.append(f"ops = [{ops}]")
+    for b in sc.breakpoints:
+        lines += _breakpoint(b)
     if expect:
         lines += ["", "[expect]", *(f"{k} = {toml_string(v)}" for k, v in expect.items())]
     return "\n".join(lines) + "\n"

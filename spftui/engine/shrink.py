@@ -31,6 +31,7 @@ from ..scenario.loader import parse_scenario
 from .explorer import explore
 from .narrate import entries_of
 from .recording import Run, record_choices
+from .scenario_breakpoints import applicable
 from .scenario_toml import scenario_toml
 
 if TYPE_CHECKING:
@@ -142,7 +143,9 @@ def _put(items: tuple[Any, ...], i: int, item: Any) -> tuple[Any, ...]:
 
 
 def valid(sc: Scenario) -> Scenario | None:
-    """`sc` as the loader would read it from its TOML, or None when a file could not say it."""
+    """`sc` as the loader would read it from its TOML, or None when a file could not say it.
+    Its breakpoints that name a thread or a process no longer there are dropped."""
+    sc = attrs.evolve(sc, breakpoints=applicable(sc))
     try:
         parsed = parse_scenario(scenario_toml(sc, description=""), sc.path or "<shrink>")
     except ScenarioError:

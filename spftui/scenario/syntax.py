@@ -188,6 +188,33 @@ def parse_op(text: str) -> Op:
     return Op(kind, addr, length, value, prot, advice, child, text, foll=foll, new_length=new_length)
 
 
+def op_text(op: Op) -> str:
+    """The canonical spelling of an op, which `parse_op` reads back as the same op
+    (`write 0x10000 42`, `mprotect 0x10000 1p r`, `gup 0x10000 write pin`)."""
+
+    def span(length: int) -> str:
+        return f"{length // PAGE_SIZE}p" if length % PAGE_SIZE == 0 else str(length)
+
+    args = {
+        "ADDR": f"{op.addr:#x}",
+        "LENGTH": span(op.length),
+        "NEWLENGTH": span(op.new_length),
+        "VALUE": str(op.value),
+        "PROT": op.prot,
+        "ADVICE": op.advice,
+        "CHILD": op.child,
+    }
+    words = [op.kind, *(args[role] for role in _OP_ARGS[op.kind])]
+    if op.kind == "gup":
+        words += op.foll
+    if op.kind == "mremap":
+        if op.new_addr is not None:
+            words += ["move", f"{op.new_addr:#x}"]
+        if op.dontunmap:
+            words.append("dontunmap")
+    return " ".join(words)
+
+
 def _mremap(words: Sequence[str], text: str) -> Op:
     """`mremap OLD LENGTH NEWLENGTH [move NEWADDR] [dontunmap]` (MREMAP_MAYMOVE|MREMAP_FIXED, MREMAP_DONTUNMAP)."""
     base = parse_op(" ".join(words[:4]))
