@@ -8,6 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from spftui.engine.diff import DiffCancelled, diff_runs
+from spftui.engine.opening import open_scenario
+from spftui.engine.recording import record_entries
+from spftui.scenario import parse_entry
+
 
 def spftui(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
@@ -70,3 +77,21 @@ def test_diff_with_a_bad_schedule_file_names_file_line_and_key(tmp_path: Path) -
     assert r.returncode == 2
     assert re.search(r"bad\.schedule\.toml:3: steps\[1\]: .*'Z'", r.stderr), r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_diff_stops_between_replays_when_asked() -> None:
+    """The debugger's Compare screen stops it on Esc (report.py's cancel)."""
+    sc = open_scenario("cow_lost_write").scenario
+    entries = [parse_entry(e) for e in ("A1 until done", "B until done", "A2 until done")]
+    passing = record_entries(sc, entries)
+    failing = record_entries(sc, sc.schedule or ())
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(DiffCancelled):
+        diff_runs(sc, passing, failing, cancelled=cancelled)
+    assert len(asked) == 4
+    assert diff_runs(sc, passing, failing, cancelled=lambda: False).pairs

@@ -22,7 +22,7 @@ Headless: standard library and attrs only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from ..scenario.model import Scenario
 
 StepId = tuple[int, int]  # (thread index, the thread's n-th step)
+
+
+class DiffCancelled(Exception):
+    """`diff_runs` was asked to stop (its `cancelled` said so)."""
 
 
 @attrs.frozen
@@ -128,8 +132,11 @@ def impose(passing: Run, failing: Run, pairs: Iterable[tuple[StepId, StepId]]) -
     return order
 
 
-def diff_runs(sc: Scenario, a: Run, b: Run, oracle: str | None = None) -> Diff:
-    """Compare two recorded runs of `sc` (module docstring)."""
+def diff_runs(
+    sc: Scenario, a: Run, b: Run, oracle: str | None = None, cancelled: Callable[[], bool] | None = None
+) -> Diff:
+    """Compare two recorded runs of `sc` (module docstring); raises DiffCancelled
+    between replays once `cancelled()` is true."""
     names = tuple(t.name for t in sc.threads)
     div = next(
         (i for i, (x, y) in enumerate(zip(a.steps, b.steps, strict=False)) if x.thread != y.thread),
@@ -143,6 +150,8 @@ def diff_runs(sc: Scenario, a: Run, b: Run, oracle: str | None = None) -> Diff:
     all_pairs = reordered_pairs(passing, failing)
 
     def fails(pairs: Sequence[tuple[StepId, StepId]]) -> Run | None:
+        if cancelled is not None and cancelled():
+            raise DiffCancelled
         run = record_choices(sc, impose(passing, failing, pairs))
         return run if run.violates(kind) else None
 

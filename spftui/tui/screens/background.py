@@ -219,11 +219,12 @@ class BackgroundRuns(Screen[None]):
             return
         p = message.report
         rate = p.states / max(p.seconds, 1e-6)
-        estimate = estimate_text(p, lead=" · ")
-        self.say(
-            f"exploring ({p.phase})… {p.states:,} states · {rate:,.0f} states/s{estimate} · Esc interrupts",
-            "bold #87d7ff",
-        )
+        parts = [f"exploring ({p.phase})… {p.states:,} states", f"{rate:,.0f} states/s", estimate_text(p)]
+        parts = [x for x in parts if x]
+        # one line: the rate goes first, then the estimate, when the screen is narrower
+        while len(parts) > 1 and len(" · ".join(parts)) + len(" · Esc interrupts") > self.app.size.width - 2:
+            del parts[1]
+        self.say(" · ".join([*parts, "Esc interrupts"]), "bold #87d7ff")
 
     def on_explore_finished(self, message: ExploreFinished) -> None:
         self.busy = None

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ...engine.diff import Diff, diff_runs, prose, side_rows, side_title
+from ...engine.diff import Diff, DiffCancelled, diff_runs, prose, side_rows, side_title
 from ...engine.recording import record_choices
 from ...scenario.model import Scenario
 from .report import ReportScreen, step_cell
@@ -24,7 +24,6 @@ class DiffScreen(ReportScreen):
     """The diff of timeline `a` against timeline `b` (thread indices per step), labelled."""
 
     working = "replaying both timelines and looking for the smallest reordered pair…"
-    cancellable = False
 
     def __init__(self, scenario: Scenario, a: tuple[int, ...], b: tuple[int, ...], labels: tuple[str, str]) -> None:
         super().__init__()
@@ -33,9 +32,12 @@ class DiffScreen(ReportScreen):
         self.labels = labels
         self.title_text = f"Compare: A = {labels[0]}, B = {labels[1]}"
 
-    def compute(self, cancelled: Any) -> Diff:
+    def compute(self, cancelled: Any) -> Diff | None:
         sc = self.scenario
-        return diff_runs(sc, record_choices(sc, self.a), record_choices(sc, self.b))
+        try:
+            return diff_runs(sc, record_choices(sc, self.a), record_choices(sc, self.b), cancelled=cancelled)
+        except DiffCancelled:
+            return None
 
     def render_result(self, result: Any) -> RenderableType:
         d: Diff = result
