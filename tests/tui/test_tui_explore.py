@@ -48,3 +48,26 @@ async def test_explore_reports_no_violation_under_mm_seq() -> None:
         assert session.position == before
         await press(pilot, "s")  # still usable
         assert session.position == before + 1
+
+
+async def test_the_exploring_status_keeps_to_one_line_and_the_estimate_at_80_columns() -> None:
+    from spftui.engine.narrate import Progress
+    from spftui.tui.screens.background import ExploreProgress
+
+    report = Progress("spf-mm-seq", "exhaustive", 487_118, 1_100_000, 60, 9, 151.0, (), 0.47, 171.0)
+    for size, shown, gone in (
+        ((120, 40), ["exploring (exhaustive)… 487,118 states", "3,226 states/s", "~47% done, ~3 min left"], []),
+        ((80, 24), ["exploring… 487,118 states", "~47% done, ~3 min left", "Esc interrupts"], ["states/s"]),
+        ((60, 24), ["exploring… 487,118 states · Esc interrupts"], ["done"]),
+    ):
+        app = SpftuiApp(SEED)
+        async with app.run_test(size=size) as pilot:
+            screen = app.screen
+            screen.busy = "explore"  # type: ignore[attr-defined]
+            screen.on_explore_progress(ExploreProgress(report))  # type: ignore[attr-defined]
+            await pilot.pause()
+            line = status(app).splitlines()[-1]
+            assert all(s in line for s in shown), (size, line)
+            assert not any(s in line for s in gone), (size, line)
+            assert len(line) + 3 <= size[0]  # "■ " and the status's padding
+            screen.busy = None  # type: ignore[attr-defined]

@@ -219,12 +219,20 @@ class BackgroundRuns(Screen[None]):
             return
         p = message.report
         rate = p.states / max(p.seconds, 1e-6)
-        parts = [f"exploring ({p.phase})… {p.states:,} states", f"{rate:,.0f} states/s", estimate_text(p)]
-        parts = [x for x in parts if x]
-        # one line: the rate goes first, then the estimate, when the screen is narrower
-        while len(parts) > 1 and len(" · ".join(parts)) + len(" · Esc interrupts") > self.app.size.width - 2:
-            del parts[1]
-        self.say(" · ".join([*parts, "Esc interrupts"]), "bold #87d7ff")
+        estimate = estimate_text(p)
+        # One line (the status pads it and puts "■ " before it): the rate gives way
+        # first, then the phase's name, then the estimate.
+        for phase, speed, guess in ((1, 1, 1), (1, 0, 1), (0, 0, 1), (0, 0, 0)):
+            parts = [
+                f"exploring{f' ({p.phase})' if phase else ''}… {p.states:,} states",
+                f"{rate:,.0f} states/s" if speed else "",
+                estimate if guess else "",
+                "Esc interrupts",
+            ]
+            line = " · ".join(x for x in parts if x)
+            if len(line) <= self.app.size.width - 4:
+                break
+        self.say(line, "bold #87d7ff")
 
     def on_explore_finished(self, message: ExploreFinished) -> None:
         self.busy = None
