@@ -112,9 +112,15 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="save the exhaustive search to FILE every 10 s and when it stops (Ctrl-C, --timeout, --max-states)",
+        help="save the exhaustive search to FILE every 10 s and when it stops (Ctrl-C, --timeout, --max-states); "
+        "a search split by --jobs N or --ray too, between two rounds",
     )
-    p.add_argument("--resume", metavar="FILE", help="continue the exhaustive search saved in FILE (same options)")
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue the exhaustive search saved in FILE (same options; a split one with the same --jobs N, "
+        "on processes or --ray alike)",
+    )
     p.set_defaults(func=run_explore)
 
 
@@ -215,8 +221,6 @@ def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
     if args.mode not in ("auto", "exhaustive"):
         raise BadArgs(f"--ray: splits the exhaustive search; not with --mode {args.mode}")
-    if args.checkpoint or args.resume:
-        raise BadArgs("--ray: checkpoints are of the single-process search (drop --checkpoint/--resume)")
     try:
         import ray  # noqa: F401  (imported here to say so before the search; the engine imports it again)
     except ImportError as e:

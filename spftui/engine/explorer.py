@@ -610,9 +610,12 @@ def explore(
         reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found,
     )  # fmt: skip
     search: Callable[[Search, Stats, bool], None] = exhaustive
-    if mode in ("auto", "exhaustive") and (jobs > 1 or ray is not None):  # the exhaustive search, split
-        if checkpoint is not None or resume is not None:
-            raise ExploreError("checkpoints are of the single-process search: not with --jobs N or --ray")
+    split = mode in ("auto", "exhaustive") and (jobs > 1 or ray is not None)
+    if split:  # the exhaustive search, split
+        if resume is not None and jobs <= 1:
+            raise ExploreError(
+                "--resume with --ray: give --jobs N, the number of workers the checkpoint was split into"
+            )
         if len(s.m.threads) > 255:
             raise ExploreError(f"the split search holds choices in bytes: up to 255 threads, not {len(s.m.threads)}")
         from .parallel import partitioned
@@ -623,7 +626,11 @@ def explore(
     if checkpoint is not None or resume is not None:
         from . import resume as ckpt
 
-        opts = {"reduction": s.reduction, "local": s.local, "compact": compact, "first": first, "symmetry": symmetry}
+        opts: dict[str, Any] = {
+            "reduction": s.reduction, "local": s.local, "compact": compact, "first": first, "symmetry": symmetry,
+        }  # fmt: skip
+        if split:  # (a search split N ways resumes split N ways: each worker's partition is in the file)
+            opts["jobs"] = jobs
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
         s.checkpoint = checkpoint
         if resume is not None:

@@ -40,8 +40,14 @@ which states are met:
   function of its canonical fingerprint, so symmetric states meet at one
   worker.
 
+Checkpoints (`--checkpoint`, resume.py) are taken between two rounds, when
+no worker is expanding: each worker's `Partition.state()` and the batches on
+their way, a whole search. It resumes split as many ways (a state's owner
+depends on the number of workers), on processes or on Ray alike.
+
 A worker process that dies is reported (`workers.WorkerLost`), never waited
-for: its states are gone, so the search cannot finish. Every worker is
+for: its states are gone, so the search cannot finish (a checkpoint keeps
+what was found up to its last save). Every worker is
 stopped and joined before `partitioned` returns.
 
 Headless: standard library and attrs only (Ray is imported by ray_backend.py
@@ -289,6 +295,18 @@ class Partition:
                 if isinstance(e, Violation) and e.oracle not in self.found:
                     self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
 
+    def state(self) -> dict[str, Any]:
+        """Everything this partition knows, between two rounds (a checkpoint's part: resume.py)."""
+        return {
+            "visited": self.visited, "queue": self.queue, "stack": self.stack, "counts": self.counts,
+            "found": self.found, "cpu": self.cpu,
+        }  # fmt: skip
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Go on from `state` (a `state()` of the same partition of the same search)."""
+        self.visited, self.queue, self.stack = state["visited"], state["queue"], state["stack"]
+        self.counts, self.found, self.cpu = state["counts"], state["found"], state["cpu"]
+
     def figures(self) -> dict[str, Any]:
         """The store's size, for bytes per state."""
         import sys
@@ -311,7 +329,7 @@ def _setup(config: dict[str, Any]) -> None:
 
 
 def serve(payload: tuple[Any, ...]) -> Any:
-    """A worker's task: ("start", k), ("round", inbox) or ("figures",)."""
+    """A worker's task: ("start", k), ("round", inbox), ("state",), ("load", state) or ("figures",)."""
     what = payload[0]
     if what == "start":
         config = _CONFIG[0]
@@ -322,6 +340,10 @@ def serve(payload: tuple[Any, ...]) -> Any:
     assert part is not None, "a round before start"
     if what == "round":
         return part.round(payload[1])
+    if what == "state":
+        return part.state()
+    if what == "load":
+        return part.load(payload[1])
     return part.figures()
 
 
@@ -448,6 +470,21 @@ def partitioned(
     cpu = [0.0] * jobs
     critical = 0.0  # the sum over rounds of the busiest worker's CPU: the wall time on idle cores
     try:
+        r = s.resumed
+        if r is not None:  # a checkpoint of this search split as many ways (explorer.explore checked)
+            s.resumed = None
+            backend.call([("load", part) for part in r["partitions"]])
+            inbox, rounds, critical = r["inbox"], r["rounds"], r["critical"]
+            cpu = [part["cpu"] for part in r["partitions"]]
+
+        def saver() -> dict[str, Any]:
+            """The whole search between two rounds: each partition, and the batches in flight."""
+            return {
+                "partitions": backend.call([("state",)] * jobs), "jobs": jobs, "inbox": inbox, "rounds": rounds,
+                "critical": critical, "found": s.found, "found_seconds": s.found_seconds,
+            }  # fmt: skip
+
+        s.saver = saver
         while True:
             answers = backend.call([("round", box) for box in inbox])
             rounds += 1
@@ -478,6 +515,7 @@ def partitioned(
             if not queued and not any(inbox):
                 break
             if stats.states >= s.max_states:
+                s.save()
                 raise stop("max-states")
             s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
         figures = backend.call([("figures",)] * jobs)
@@ -488,6 +526,7 @@ def partitioned(
             f"{sent:,} states sent between workers ({nbytes / max(sent, 1):,.0f} bytes each)"
         )
     finally:
+        s.saver = None
         backend.close()
         s.extra["parallel"] = {
             "backend": backend.name,

@@ -43,6 +43,12 @@ def _actor_class(ray: Any) -> Any:
             def round(self, inbox: list[bytes]) -> Any:
                 return self.part.round(inbox)
 
+            def state(self) -> Any:
+                return self.part.state()
+
+            def load(self, state: Any) -> None:
+                self.part.load(state)
+
             def figures(self) -> Any:
                 return self.part.figures()
 
@@ -81,7 +87,7 @@ class RayBackend:
         ray = self.ray
         refs = []
         for a, p in zip(self.actors, payloads, strict=True):
-            refs.append(a.round.remote(p[1]) if p[0] == "round" else a.figures.remote())
+            refs.append(getattr(a, p[0]).remote(*p[1:]))  # round, state, load or figures
         try:
             return list(ray.get(refs))
         except ray.exceptions.RayActorError as e:

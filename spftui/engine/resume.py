@@ -5,7 +5,11 @@ was never interrupted (states, transitions, verdicts).
 
 A checkpoint holds the whole depth-first search: the visited store, the
 stack (each node's snapshot, the threads left to try, its sleep set), the
-path, the counters and what was found. It is written atomically
+path, the counters and what was found. A search split across workers
+(`--jobs N`, `--ray`: parallel.py) is saved between two rounds, when no
+batch is being expanded: each worker's partition (its visited store, queue,
+stack and counters) and the batches on their way; it resumes split as many
+ways, on processes or on Ray alike. It is written atomically
 (`files.write_file`) as one text line of base64 over a compressed pickle,
 after a header line. It is a pickle: resume only files you wrote. A header
 digest of the scenario's initial state, its programs, the policy and the
@@ -59,12 +63,13 @@ def load(path: str, ident: str) -> dict[str, Any]:
         raise ResumeError(f"{path}:1: not an explorer checkpoint (it starts with {header[:40]!r})")
     if theirs != ident:
         raise ResumeError(
-            f"{path}:1: the checkpoint is of another search (scenario, policy, reuse or search options differ)"
+            f"{path}:1: the checkpoint is of another search (scenario, policy, reuse or search options differ;"
+            " a search split with --jobs N resumes with the same --jobs N)"
         )
     try:
         payload = pickle.loads(zlib.decompress(base64.b64decode(data.strip(), validate=True)))
     except Exception as e:  # a damaged file: say so, never a traceback
         raise ResumeError(f"{path}:2: the checkpoint is damaged ({type(e).__name__})") from None
-    if not isinstance(payload, dict) or "stack" not in payload:
+    if not isinstance(payload, dict) or ("stack" not in payload and "partitions" not in payload):
         raise ResumeError(f"{path}:2: the checkpoint is damaged (no search state)")
     return payload

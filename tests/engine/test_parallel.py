@@ -89,9 +89,43 @@ def test_a_cut_partitioned_search_says_so_and_decides_nothing_it_did_not_see() -
     assert set(r.verdicts.values()) == {"unknown"}
 
 
-def test_checkpoints_are_refused_with_jobs() -> None:
-    with pytest.raises(ExploreError, match="single-process"):
-        explore(load_scenario(DONTNEED), mode="exhaustive", jobs=2, checkpoint="x.ckpt")
+def stop_after(polls: int):  # type: ignore[no-untyped-def]
+    n = [0]
+
+    def cancelled() -> bool:
+        n[0] += 1
+        return n[0] > polls
+
+    return cancelled
+
+
+def test_a_split_search_interrupted_twice_resumes_to_the_result_of_one_never_stopped(tmp_path: Path) -> None:
+    sc = load_scenario(SEED)
+    kw: dict[str, Any] = {"mode": "exhaustive", "jobs": 2, "narrate": False}
+    ref = explore(sc, "spf-refetch-vma", **kw)
+    ck = str(tmp_path / "split.ckpt")
+    first = explore(sc, "spf-refetch-vma", checkpoint=ck, cancelled=stop_after(3), **kw)
+    assert first.stop == "interrupted" and 0 < first.states < ref.states and os.path.exists(ck)
+    again = explore(sc, "spf-refetch-vma", checkpoint=ck, resume=ck, cancelled=stop_after(3), **kw)
+    assert again.stop == "interrupted" and first.states < again.states < ref.states
+    done = explore(sc, "spf-refetch-vma", resume=ck, **kw)
+    assert (done.states, done.transitions, done.verdicts, done.complete) == (
+        ref.states, ref.transitions, ref.verdicts, True
+    )  # fmt: skip
+    assert "lost_write" in replays_to(sc, "spf-refetch-vma", done.counterexamples["lost_write"].choices)
+    # split two ways, it resumes two ways only, and never as the single-process search
+    for jobs in (3, 1):
+        with pytest.raises(ExploreError, match="same --jobs N"):
+            explore(sc, "spf-refetch-vma", mode="exhaustive", jobs=jobs, resume=ck, narrate=False)
+
+
+def test_a_split_search_cut_at_its_state_cap_writes_its_checkpoint(tmp_path: Path) -> None:
+    sc = load_scenario(DONTNEED)
+    ck = tmp_path / "cap.ckpt"
+    cut = explore(sc, "spf-mm-seq", mode="exhaustive", jobs=2, max_states=500, checkpoint=str(ck), narrate=False)
+    assert cut.stop == "max-states" and ck.exists()
+    done = explore(sc, "spf-mm-seq", mode="exhaustive", jobs=2, resume=str(ck), narrate=False)
+    assert done.complete and done.states == explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False).states
 
 
 def test_a_killed_worker_is_reported_and_every_worker_is_joined() -> None:
@@ -163,3 +197,14 @@ def test_a_local_ray_cluster_gives_the_single_process_states_and_verdicts(
     assert (on_ray.states, on_ray.verdicts) == (one.states, one.verdicts)
     for kind, cx in on_ray.counterexamples.items():
         assert kind in replays_to(sc, policy, cx.choices)
+
+
+def test_a_search_split_on_processes_resumes_on_ray(local_ray: Any, tmp_path: Path) -> None:
+    sc = load_scenario(SEED)
+    ck = str(tmp_path / "split.ckpt")
+    kw: dict[str, Any] = {"mode": "exhaustive", "jobs": 2, "narrate": False}
+    first = explore(sc, "spf-mm-seq", checkpoint=ck, cancelled=stop_after(3), **kw)
+    assert first.stop == "interrupted"
+    on_ray = explore(sc, "spf-mm-seq", ray="local", resume=ck, **kw)
+    assert on_ray.extra["parallel"]["backend"] == "ray" and on_ray.complete
+    assert on_ray.states == explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False).states
