@@ -112,7 +112,8 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="save the exhaustive search to FILE every 10 s and when it stops (Ctrl-C, --timeout, --max-states); "
+        help="save the exhaustive search to FILE every 10 s (at most a tenth of the time) and when it stops "
+        "(Ctrl-C, --timeout, --max-states); "
         "a search split by --jobs N or --ray too, between two rounds",
     )
     p.add_argument(

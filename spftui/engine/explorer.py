@@ -65,6 +65,7 @@ __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of",
 
 CHECK_EVERY = 256  # transitions between looks at the clock / cancellation
 REPORT_EVERY = 0.1  # seconds between progress reports
+SAVE_SHARE = 10  # checkpoints are at least this many times their own writing time apart
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -102,6 +103,7 @@ class Search:
         self.resumed: dict[str, Any] | None = None  # a loaded checkpoint, consumed by _exhaustive
         self.saver: Callable[[], dict[str, Any]] | None = None  # the running exhaustive search's state
         self._next_save = 0.0
+        self.save_seconds = 0.0  # how long the last checkpoint took to write
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.snap0 = self.m.snapshot()
@@ -203,13 +205,19 @@ class Search:
         return seconds_left(done, elapsed)
 
     def save(self) -> None:
-        """Write a checkpoint of the exhaustive search (called between transitions only)."""
+        """Write a checkpoint of the exhaustive search (called between transitions only).
+        The next one is due after `checkpoint_every` seconds, or ten times as long as
+        this one took, whichever is later: a large search spends at most about a
+        tenth of its time saving itself."""
         if self.checkpoint is None or self.saver is None:
             return
         from .resume import save
 
+        t0 = time.monotonic()
         save(self.checkpoint, self.ident, self.saver())
-        self._next_save = time.monotonic() + self.checkpoint_every
+        now = time.monotonic()
+        self.save_seconds = now - t0
+        self._next_save = now + max(self.checkpoint_every, SAVE_SHARE * self.save_seconds)
 
     def note(self, events: list[Event], path: list[int], t: int, preemptions: int | None) -> None:
         """Record the violations in a step's events: the first find per kind, or one

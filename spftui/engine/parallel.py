@@ -480,7 +480,7 @@ def partitioned(
         def saver() -> dict[str, Any]:
             """The whole search between two rounds: each partition, and the batches in flight."""
             return {
-                "partitions": backend.call([("state",)] * jobs), "jobs": jobs, "inbox": inbox, "rounds": rounds,
+                "partitions": backend.call([("state",)] * jobs), "inbox": inbox, "rounds": rounds,
                 "critical": critical, "found": s.found, "found_seconds": s.found_seconds,
             }  # fmt: skip
 

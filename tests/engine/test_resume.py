@@ -85,3 +85,26 @@ def test_the_cli_checkpoints_one_policy_at_a_time(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "all", "--checkpoint", ck]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert p.returncode == 2 and "one search at a time" in p.stderr
+
+
+def test_checkpoints_keep_to_about_a_tenth_of_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large search's checkpoint takes seconds to write: the next one waits ten times as long."""
+    import time
+
+    from spftui.engine import explorer, resume
+
+    written: list[float] = []
+
+    def slow_save(path: str, ident: str, payload: object) -> None:
+        written.append(time.monotonic())
+        time.sleep(0.05)
+
+    monkeypatch.setattr(resume, "save", slow_save)
+    s = explorer.Search(load_scenario(SEED), max_states=10**6, timeout=None, progress=None, cancelled=None)
+    s.checkpoint, s.saver, s.checkpoint_every = "x.ckpt", dict, 0.0
+    end = time.monotonic() + 1.2
+    while time.monotonic() < end:
+        s.check(explorer.Stats(), 0, 0)
+    assert s.save_seconds >= 0.05
+    assert 2 <= len(written) <= 3  # one every ~0.55 s, not one at every look at the clock
+    assert all(b - a >= 0.5 for a, b in zip(written, written[1:], strict=False))
