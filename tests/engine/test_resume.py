@@ -4,6 +4,7 @@ search, or a file that is none, is refused with a clear message."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -107,4 +108,4 @@ def test_checkpoints_keep_to_about_a_tenth_of_the_search(monkeypatch: pytest.Mon
         s.check(explorer.Stats(), 0, 0)
     assert s.save_seconds >= 0.05
     assert 2 <= len(written) <= 3  # one every ~0.55 s, not one at every look at the clock
-    assert all(b - a >= 0.5 for a, b in zip(written, written[1:], strict=False))
+    assert all(b - a >= 0.5 for a, b in itertools.pairwise(written))
