@@ -105,7 +105,10 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument("--save-dir", dest="save", metavar="DIR", help=argparse.SUPPRESS)  # the old name of --save
     p.add_argument("--no-save", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument(
-        "--force", action="store_true", help="with --save: replace existing files (default: NAME.2.schedule.toml, …)"
+        "--force",
+        action="store_true",
+        help="with --save: replace existing files (default: NAME.2.schedule.toml, …); "
+        "with --checkpoint: replace a file that is there (default: refuse, unless it is the one --resume reads)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_fix_option(p)
@@ -218,6 +221,23 @@ def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
     return open_scenario(name, fixes=dict(fixes or ())).scenario
 
 
+def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
+    """Say now, not after a long search, that FILE cannot be written, or that a
+    file there (not the checkpoint being resumed) would be replaced."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise BadArgs(f"--checkpoint: no such directory: '{folder}'")
+    if not os.access(folder, os.W_OK):
+        raise BadArgs(f"--checkpoint: cannot write in '{folder}' (permission denied)")
+    if os.path.isdir(path):
+        raise BadArgs(f"--checkpoint: '{path}' is a directory; give a file name")
+    same = resume is not None and os.path.exists(resume) and os.path.samefile(path, resume)
+    if os.path.lexists(path) and not same and not force:
+        raise BadArgs(
+            f"--checkpoint: '{path}' exists; continue its search with --resume {path}, or give --force to replace it"
+        )
+
+
 def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
     if args.mode not in ("auto", "exhaustive"):
@@ -268,6 +288,8 @@ def run_explore(args: argparse.Namespace) -> int:
         save = None if args.no_save else args.save
         if save is not None and not os.path.isdir(save):  # say so now, not after a long search
             raise BadArgs(f"--save: no such directory: '{save}'")
+        if args.checkpoint:
+            _check_checkpoint(args.checkpoint, args.resume, args.force)
         sc = _load(args.scenario, args.fix)
         policies = _policies(args.policy, sc.policy, "--policy")
         if (args.checkpoint or args.resume) and len(policies) > 1:

@@ -211,10 +211,16 @@ class Search:
         tenth of its time saving itself."""
         if self.checkpoint is None or self.saver is None:
             return
+        from .files import WriteError
         from .resume import save
 
         t0 = time.monotonic()
-        save(self.checkpoint, self.ident, self.saver())
+        try:
+            save(self.checkpoint, self.ident, self.saver())
+        except WriteError as e:  # (a full disk): the search goes on, the last checkpoint stays whole
+            note = f"checkpoint not written: {e}"
+            if note not in self.notes:
+                self.notes.append(note)
         now = time.monotonic()
         self.save_seconds = now - t0
         self._next_save = now + max(self.checkpoint_every, SAVE_SHARE * self.save_seconds)

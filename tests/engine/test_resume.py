@@ -80,6 +80,41 @@ def test_the_cli_refuses_a_file_that_is_no_checkpoint(tmp_path: Path) -> None:
     assert f"{bad}:1: not an explorer checkpoint" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_the_cli_never_replaces_a_file_with_a_checkpoint_and_names_a_bad_place_at_once(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    mine = tmp_path / "notes.txt"
+    mine.write_text("precious\n")
+    explore_ = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "spf-mm-seq", "--max-states", "500"]
+    for args, said in (
+        (["--checkpoint", str(mine)], f"'{mine}' exists; continue its search with --resume"),
+        (["--checkpoint", str(tmp_path / "no" / "c.ckpt")], "--checkpoint: no such directory"),
+        (["--checkpoint", str(tmp_path)], "is a directory"),
+    ):
+        p = subprocess.run([*explore_, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+        assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert mine.read_text() == "precious\n"
+    p = subprocess.run([*explore_, "--checkpoint", str(mine), "--force"], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=60)  # fmt: skip
+    assert p.returncode in (0, 1) and mine.read_text().startswith("spftui-explore-checkpoint")
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_note_and_the_search_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spftui.engine import resume
+    from spftui.engine.files import WriteError
+
+    def full_disk(path: str, ident: str, payload: object) -> None:
+        raise WriteError(path, "cannot write the checkpoint: no space left on the device")
+
+    monkeypatch.setattr(resume, "save", full_disk)
+    r = explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint="x.ckpt")
+    assert r.complete
+    assert r.extra["notes"] == [
+        "checkpoint not written: x.ckpt: cannot write the checkpoint: no space left on the device"
+    ]
+
+
 def test_the_cli_checkpoints_one_policy_at_a_time(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ck = str(tmp_path / "c")
