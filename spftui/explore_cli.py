@@ -231,8 +231,9 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
         raise BadArgs(f"--checkpoint: cannot write in '{folder}' (permission denied)")
     if os.path.isdir(path):
         raise BadArgs(f"--checkpoint: '{path}' is a directory; give a file name")
-    same = resume is not None and os.path.exists(resume) and os.path.samefile(path, resume)
-    if os.path.lexists(path) and not same and not force:
+    if not os.path.lexists(path) or force:
+        return
+    if resume is None or not (os.path.exists(path) and os.path.exists(resume) and os.path.samefile(path, resume)):
         raise BadArgs(
             f"--checkpoint: '{path}' exists; continue its search with --resume {path}, or give --force to replace it"
         )

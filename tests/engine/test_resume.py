@@ -93,6 +93,12 @@ def test_the_cli_never_replaces_a_file_with_a_checkpoint_and_names_a_bad_place_a
         p = subprocess.run([*explore_, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert mine.read_text() == "precious\n"
+    ck = tmp_path / "c.ckpt"  # resumed into a new file: the one read stays as it was
+    explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=str(ck),
+            cancelled=stop_after(2))  # fmt: skip
+    p = subprocess.run([*explore_, "--resume", str(ck), "--checkpoint", str(tmp_path / "d.ckpt")],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)  # fmt: skip
+    assert p.returncode in (0, 1) and (tmp_path / "d.ckpt").exists(), p.stderr
     p = subprocess.run([*explore_, "--checkpoint", str(mine), "--force"], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=60)  # fmt: skip
     assert p.returncode in (0, 1) and mine.read_text().startswith("spftui-explore-checkpoint")
