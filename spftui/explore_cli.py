@@ -224,6 +224,8 @@ def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
 def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
     """Say now, not after a long search, that FILE cannot be written, or that a
     file there (not the checkpoint being resumed) would be replaced."""
+    if not path.strip():
+        raise BadArgs("--checkpoint: expected a file name, found an empty one")
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise BadArgs(f"--checkpoint: no such directory: '{folder}'")
@@ -289,7 +291,7 @@ def run_explore(args: argparse.Namespace) -> int:
         save = None if args.no_save else args.save
         if save is not None and not os.path.isdir(save):  # say so now, not after a long search
             raise BadArgs(f"--save: no such directory: '{save}'")
-        if args.checkpoint:
+        if args.checkpoint is not None:
             _check_checkpoint(args.checkpoint, args.resume, args.force)
         sc = _load(args.scenario, args.fix)
         policies = _policies(args.policy, sc.policy, "--policy")
