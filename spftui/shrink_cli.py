@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .run_options import open_with
+from .run_options import add_fix_option, open_with
 from .tool_options import count, wrapped
 
 SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
@@ -42,6 +42,7 @@ def add_parser(sub: Any) -> None:
         help=f"each search's state budget (default {DEFAULT_MAX_STATES:,})",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_fix_option(p)  # (the shrunk scenario's [fixes] says so: it replays without the option)
     p.set_defaults(func=run_shrink)
 
 
@@ -59,8 +60,9 @@ def run_shrink(args: argparse.Namespace) -> int:
     from .engine.shrink import ShrinkError, save, shrink
 
     ns = argparse.Namespace(
-        scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
-    )
+        scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False,
+        fix=args.fix,
+    )  # fmt: skip
     sc = open_with(ns).scenario
     try:
         result = shrink(sc, args.oracle, max_states=args.max_states)

@@ -86,6 +86,20 @@ def test_a_gup_scenario_shrinks_and_its_file_says_every_op(tmp_path: Path) -> No
     assert "COW ISOLATION" in check.stdout
 
 
+def test_a_violation_that_needs_a_fix_off_shrinks_to_a_file_that_says_so(tmp_path: Path) -> None:
+    """Dirty COW with --fix foll_cow=off: the shrunk file keeps the fix off ([fixes]), the
+    file the mapping reads ([[file]], `file =`), and replays the violation without options."""
+    out = tmp_path / "out"
+    r = spftui("shrink", "history_dirty_cow", "--fix", "foll_cow=off", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    path = out / "history_dirty_cow.min.toml"
+    written = open_scenario(str(path)).scenario
+    assert "foll_cow" in written.fixes_off
+    assert [f.name for f in written.files] == ["F"] and written.processes[0].mappings[0].file == "F"
+    check = spftui("check", str(path), "--schedule", str(out / "history_dirty_cow.min.schedule.toml"))
+    assert check.returncode == 0 and "FILE INTEGRITY" in check.stdout, check.stdout + check.stderr
+
+
 def test_shrink_refuses_to_overwrite_and_prints_sizes_at_80_columns(tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = spftui("shrink", "cow_lost_write", "--out", str(out))
