@@ -728,19 +728,27 @@ def test_parsing_is_linear_in_the_length(monkeypatch: pytest.MonkeyPatch, make: 
 
     monkeypatch.setattr(expr_module, "MAX_LENGTH", 10**7)
 
-    def cost(n: int) -> tuple[float, int]:
-        tracemalloc.start()
-        start = time.process_time()
-        parse(make(n))
-        seconds = time.process_time() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        return seconds, peak
+    def seconds(n: int) -> float:  # (the best of three: the machine is shared)
+        text = make(n)
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            parse(text)
+            best = min(best, time.process_time() - start)
+        return best
 
-    cost(500)  # warm up
-    small, big = cost(1000), cost(10_000)
-    assert big[1] < 15 * small[1] + 1_000_000  # memory: ~10x for 10x the text, never ~100x
-    assert big[0] < 2.0
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        parse(make(n))
+        out = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return out
+
+    seconds(500)  # warm up
+    # 10x the text: ~10x the time and memory, never ~100x (a ratio, not a time: the
+    # machine is shared, and an absolute limit failed on a slow day)
+    assert seconds(10_000) < 40 * seconds(1000) + 0.05
+    assert peak(10_000) < 15 * peak(1000) + 1_000_000
 
 
 def test_the_or_of_50k_terms_parses_and_evaluates_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
