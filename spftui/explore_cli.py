@@ -391,6 +391,7 @@ class _Live:
         self.status: Any = None
         self.json_lines = json_lines
         self._next_line = 0.0
+        self._save_error = ""  # the checkpoint failure last warned of
 
     def __enter__(self) -> _Live:
         if self.enabled:
@@ -408,6 +409,13 @@ class _Live:
         if self.status is not None:
             self.status.update(s)
 
+    def say(self, line: str) -> None:
+        """A line on stderr above the live display."""
+        if self.status is not None:
+            self.status.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def found(self, policy: str, kind: str, phase: str, seconds: float) -> None:
         """A kind was found: say so now, before the proof of the other kinds ends."""
         if self.json_lines:
@@ -423,6 +431,13 @@ class _Live:
             )
 
     def update(self, p: Progress) -> None:
+        if p.save_error and p.save_error != self._save_error:  # at once, not after an hour's search
+            if self.json_lines:
+                line = {"event": "checkpoint_error", "policy": p.policy, "error": p.save_error}
+                print(json.dumps(line), file=sys.stderr, flush=True)
+            else:
+                self.say(f"spftui: warning: checkpoint not written: {p.save_error}; the search goes on")
+        self._save_error = p.save_error
         if self.json_lines and p.seconds >= self._next_line:
             self._next_line = p.seconds + 1.0
             line = {
@@ -431,6 +446,7 @@ class _Live:
                 "depth": p.depth, "queue": p.frontier, "seconds": round(p.seconds, 1), "found": list(p.found),
                 "done": None if p.done is None else round(p.done, 3),
                 "seconds_left": None if p.left is None else round(p.left, 1),
+                "checkpoint_age": None if p.saved is None else round(p.saved, 1),
             }  # fmt: skip
             print(json.dumps(line), file=sys.stderr, flush=True)
         if self.status is not None:
@@ -438,9 +454,12 @@ class _Live:
 
             found = f" · found {', '.join(p.found)}" if p.found else ""
             estimate = estimate_text(p, lead=" · ")
+            saved = "" if p.saved is None else f" · saved {p.saved:.0f} s ago"
+            if p.save_error:
+                saved = " · [bold red]checkpoint not written[/]"
             self.status.update(
                 f"{p.policy} · {p.phase}: {p.states:,} states ({p.states / max(p.seconds, 1e-9):,.0f}/s), "
-                f"depth {p.depth}, frontier {p.frontier:,}, {p.seconds:.1f} s{estimate}{found} · Ctrl-C stops"
+                f"depth {p.depth}, frontier {p.frontier:,}, {p.seconds:.1f} s{estimate}{found}{saved} · Ctrl-C stops"
             )
 
 

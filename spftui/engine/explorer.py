@@ -104,6 +104,8 @@ class Search:
         self.saver: Callable[[], dict[str, Any]] | None = None  # the running exhaustive search's state
         self._next_save = 0.0
         self.save_seconds = 0.0  # how long the last checkpoint took to write
+        self.saved_at: float | None = None  # when the last one was written
+        self.save_error = ""  # why the last try failed ("" when it did not)
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.snap0 = self.m.snapshot()
@@ -188,6 +190,8 @@ class Search:
                     tuple(sorted(self.found)),
                     done,
                     self.left(done, now),
+                    None if self.saved_at is None else now - self.saved_at,
+                    self.save_error,
                 )
             )
 
@@ -218,9 +222,12 @@ class Search:
         try:
             save(self.checkpoint, self.ident, self.saver())
         except WriteError as e:  # (a full disk): the search goes on, the last checkpoint stays whole
+            self.save_error = str(e)
             note = f"checkpoint not written: {e}"
             if note not in self.notes:
                 self.notes.append(note)
+        else:
+            self.saved_at, self.save_error = time.monotonic(), ""
         now = time.monotonic()
         self.save_seconds = now - t0
         self._next_save = now + max(self.checkpoint_every, SAVE_SHARE * self.save_seconds)

@@ -205,6 +205,10 @@ class Progress:
     # it has left, when the search can tell (estimate.py); None until then.
     done: float | None = None
     left: float | None = None
+    # With a checkpoint file: seconds since the last one was written (None: none
+    # yet), and why the last try failed ("" when it did not).
+    saved: float | None = None
+    save_error: str = ""
 
 
 def seconds_left(done: float | None, seconds: float) -> float | None:

@@ -121,6 +121,32 @@ def test_a_checkpoint_that_cannot_be_written_is_a_note_and_the_search_goes_on(
     ]
 
 
+def test_the_cli_warns_at_once_when_a_checkpoint_cannot_be_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from spftui import cli
+    from spftui.engine import resume
+    from spftui.engine.files import WriteError
+
+    def full_disk(path: str, ident: str, payload: object) -> None:
+        raise WriteError(path, "cannot write the checkpoint: no space left on the device")
+
+    monkeypatch.setattr(resume, "save", full_disk)
+    ck = str(tmp_path / "c.ckpt")
+    args = ["explore", str(SEED), "--policy", "spf-mm-seq", "--mode", "exhaustive", "--checkpoint", ck]
+    assert cli.main([*args, "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    errors = [e for e in events if e["event"] == "checkpoint_error"]
+    assert len(errors) == 1 and "no space left" in errors[0]["error"]
+    assert events.index(errors[0]) < len(events) - 1  # while the search ran, not after it
+    assert cli.main(args) == 0
+    out = capsys.readouterr()
+    assert out.err.count("spftui: warning: checkpoint not written") == 1
+    assert "note: checkpoint not written" in out.out
+
+
 def test_the_cli_checkpoints_one_policy_at_a_time(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ck = str(tmp_path / "c")
