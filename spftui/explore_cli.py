@@ -538,7 +538,7 @@ def describe_search(r: Result) -> str:
         what = f"bounded (≤ {n} preemption{'s' if n != 1 else ''})"
         status = "complete" if r.complete else ("not complete" if r.stop == "bound" else f"not complete ({r.stop})")
     else:
-        what, status = r.mode, "complete" if r.complete else f"bounded ({r.stop})"
+        what, status = r.mode, "complete" if r.complete else f"not complete ({r.stop})"  # ("bounded" is a mode)
     return (
         f"{what}, {status}: {r.states:,} states, {r.transitions:,} transitions, "
         f"{r.schedules:,} schedules, {r.seconds:.2f} s"
