@@ -421,14 +421,8 @@ class _Live:
         if self.json_lines:
             line = {"event": "found", "policy": policy, "kind": kind, "phase": phase, "seconds": round(seconds, 3)}
             print(json.dumps(line), file=sys.stderr, flush=True)
-        elif self.status is not None:
-            self.status.console.print(
-                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on"
-            )
         else:
-            print(
-                f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on", file=sys.stderr
-            )
+            self.say(f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on")
 
     def update(self, p: Progress) -> None:
         if p.save_error and p.save_error != self._save_error:  # at once, not after an hour's search
