@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import stop_after
 
 from spftui.engine.explorer import ExploreError, explore
 from spftui.engine.parallel import Processes, owner
@@ -87,16 +88,6 @@ def test_a_cut_partitioned_search_says_so_and_decides_nothing_it_did_not_see() -
     r = explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", jobs=2, max_states=2000, narrate=False)
     assert not r.complete and r.stop == "max-states" and 2000 <= r.states < 38_000
     assert set(r.verdicts.values()) == {"unknown"}
-
-
-def stop_after(polls: int):  # type: ignore[no-untyped-def]
-    n = [0]
-
-    def cancelled() -> bool:
-        n[0] += 1
-        return n[0] > polls
-
-    return cancelled
 
 
 def test_a_split_search_interrupted_twice_resumes_to_the_result_of_one_never_stopped(tmp_path: Path) -> None:

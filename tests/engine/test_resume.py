@@ -11,22 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import stop_after
 
 from spftui.engine.explorer import ExploreError, explore
 from spftui.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
-
-
-def stop_after(polls: int):  # type: ignore[no-untyped-def]
-    n = [0]
-
-    def cancelled() -> bool:
-        n[0] += 1
-        return n[0] > polls
-
-    return cancelled
 
 
 def figures(r):  # type: ignore[no-untyped-def]
