@@ -307,8 +307,17 @@ class SpftuiApp(App[int]):
     # ---------------------------------------------------------- palette
     def action_command_palette(self) -> None:
         """Ctrl+P: the command palette, guarded against Textual's crashes (screens/command.py)."""
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        if self.use_command_palette and not any(isinstance(s, CommandPalette) for s in self.screen_stack):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    def push_screen(self, screen, callback=None, wait_for_dismiss=False, *, mode=None):  # type: ignore[no-untyped-def,override]
+        """A screen that comes up by itself over the open palette (a background run's
+        result) closes the palette first: one left under it made the next Ctrl+P open a
+        second, and Textual crashed on the two palettes' one id (DuplicateIds). A palette
+        command runs after its palette has closed, so none is lost here."""
+        if isinstance(screen, Screen) and not isinstance(screen, CommandPalette) and CommandPalette.is_open(self):
+            self.pop_screen()
+        return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
 
     def search_commands(
         self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"

@@ -151,3 +151,24 @@ async def test_the_first_screen_at_80x24_shows_the_seqcount_the_policy_checks(po
         await pilot.pause()
         status_line = [ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0")]
         assert status_line and shown in status_line[0]
+
+
+async def test_a_result_that_comes_up_over_the_open_palette_closes_it() -> None:
+    """The explorer's result (a NarrationScreen) came up over an open command palette,
+    and the next Ctrl+P opened a second one: Textual's DuplicateIds, a crash (found by
+    the tmux monkey at 80x24)."""
+    from textual.command import CommandPalette
+
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        app.push_screen(NarrationScreen("Explorer: lost_write", "A1 … A2 …"))  # as a background run's result does
+        await pilot.pause()
+        assert isinstance(app.screen, NarrationScreen)
+        assert not any(isinstance(s, CommandPalette) for s in app.screen_stack)
+        await press(pilot, "ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        assert sum(isinstance(s, CommandPalette) for s in app.screen_stack) == 1
+        await press(pilot, "escape", "escape")
+        assert isinstance(app.screen, DebuggerScreen)
