@@ -315,7 +315,8 @@ class SpftuiApp(App[int]):
         result) closes the palette first: one left under it made the next Ctrl+P open a
         second, and Textual crashed on the two palettes' one id (DuplicateIds). A palette
         command runs after its palette has closed, so none is lost here."""
-        if isinstance(screen, Screen) and not isinstance(screen, CommandPalette) and CommandPalette.is_open(self):
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, Screen) and not isinstance(screen, CommandPalette) and isinstance(top, CommandPalette):
             self.pop_screen()
         return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
 
