@@ -295,17 +295,16 @@ class Partition:
                 if isinstance(e, Violation) and e.oracle not in self.found:
                     self.found[e.oracle] = new_found[e.oracle] = (tuple(cpath), e.thread, e.detail, m.last_label)
 
+    SAVED = ("visited", "queue", "stack", "counts", "found", "cpu")  # what a checkpoint keeps of it
+
     def state(self) -> dict[str, Any]:
         """Everything this partition knows, between two rounds (a checkpoint's part: resume.py)."""
-        return {
-            "visited": self.visited, "queue": self.queue, "stack": self.stack, "counts": self.counts,
-            "found": self.found, "cpu": self.cpu,
-        }  # fmt: skip
+        return {name: getattr(self, name) for name in self.SAVED}
 
     def load(self, state: dict[str, Any]) -> None:
         """Go on from `state` (a `state()` of the same partition of the same search)."""
-        self.visited, self.queue, self.stack = state["visited"], state["queue"], state["stack"]
-        self.counts, self.found, self.cpu = state["counts"], state["found"], state["cpu"]
+        for name in self.SAVED:
+            setattr(self, name, state[name])
 
     def figures(self) -> dict[str, Any]:
         """The store's size, for bytes per state."""
