@@ -93,6 +93,11 @@ def add_explore_parser(subparsers: Any) -> None:
         help="fingerprint states as they are (no canonical form: pfn renaming, history-only fields)",
     )
     p.add_argument(
+        "--no-step-cache",
+        action="store_true",
+        help="run every step (no replay of a step seen before from what it read: the same search, slower)",
+    )
+    p.add_argument(
         "--compact",
         action="store_true",
         help="hash compaction: store 8-byte state digests (prints the collision-probability estimate)",
@@ -280,6 +285,7 @@ def run_explore(args: argparse.Namespace) -> int:
             "reduction": not args.no_reduction,
             "local": not args.no_local,
             "symmetry": not args.no_symmetry,
+            "cache": not args.no_step_cache,
             "compact": args.compact,
             "checkpoint": args.checkpoint,
             "resume": args.resume,

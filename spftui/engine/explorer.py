@@ -17,8 +17,9 @@ Searches
                 1996, ch. 5). Fingerprints are of a canonical form
                 (symmetry.py: pfn renaming and history-only fields), and a
                 thread's thread-local steps join its next step in one
-                transition (`merge_local`). Complete unless
-                `max_states`/`timeout` cut it.
+                transition (`merge_local`). A step seen before from a state
+                that agrees on what it reads is replayed, not run
+                (stepcache.py). Complete unless `max_states`/`timeout` cut it.
     bounded     preemption-bounded search with iterative deepening: bound 0,
                 1, 2, ... so the first counterexample for a kind has the
                 fewest preemptions (a preemption switches away from a thread
@@ -58,6 +59,7 @@ from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
 from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections, m_runnable, restore_changed
+from .stepcache import StepCache, StepCacheMismatch
 from .store import CompactStore
 from .symmetry import Canonicaliser
 
@@ -94,6 +96,7 @@ class Search:
         compact: bool = False,
         symmetry: bool = True,
         found: Callable[[str, str, float], None] | None = None,
+        cache: bool = True,
     ) -> None:
         self.sc = sc
         self.on_found = found  # called with (kind, phase, seconds) when a kind is first found
@@ -117,6 +120,8 @@ class Search:
         self.reduction = reduction and self.tracker.enabled
         # Merge thread-local steps (a singleton persistent set); needs measured footprints.
         self.local = local and self.tracker.enabled
+        # Steps replayed from what they read (stepcache.py); needs measured footprints.
+        self.step_cache = StepCache() if cache and self.tracker.enabled else None
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
@@ -298,6 +303,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
     tracker = s.tracker
     reduce = s.reduction
     local = s.local
+    cache = s.step_cache
     snap0 = s.snap0
     r = s.resumed
     if r is None:
@@ -346,27 +352,38 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         t = todo.pop()
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
-        if cur is not node[0]:
-            restore_changed(m, cur, node[0])
-        # The footprint matters to filter or join a sleep set, and to merge thread-local steps.
-        nrep = len(m.reported)  # a violation is reported once: it grows the set
-        if local or (reduce and (bool(sleep) or bool(todo))):
-            tracker.begin(t)  # (KernelTracker.end has nothing to undo)
-            events = m.step(t)
-            snap = tracker.snapshot(node[0], events)
-            fp = tracker.footprint(node[0], snap, events)
+        hit = cache.get(node[0], t) if cache is not None else None
+        if cache is not None and hit is not None and not cache.audit():
+            snap, fp, steps = hit  # replayed: the machine stays where it is
+            stats.transitions += steps
+            stats.merged += steps - 1
         else:
-            events = m.step(t)
-            snap = m.snapshot()
-        stats.transitions += 1
-        if len(m.reported) != nrep:
-            s.note(events, path, t, None)
-            if first:
-                raise Stop("found")
-        steps = 1
-        if local and fp is not None and fp.local:
-            snap, fp, steps = merge_local(s, stats, first, snap, fp, t, path)
-        cur = snap
+            if cur is not node[0]:
+                restore_changed(m, cur, node[0])
+            # The footprint matters to filter or join a sleep set, and to merge thread-local steps.
+            nrep = len(m.reported)  # a violation is reported once: it grows the set
+            if local or (reduce and (bool(sleep) or bool(todo))):
+                tracker.begin(t)  # (KernelTracker.end has nothing to undo)
+                events = m.step(t)
+                snap = tracker.snapshot(node[0], events)
+                fp = tracker.footprint(node[0], snap, events)
+            else:
+                events = m.step(t)
+                snap = m.snapshot()
+            stats.transitions += 1
+            if len(m.reported) != nrep:
+                s.note(events, path, t, None)
+                if first:
+                    raise Stop("found")
+            steps = 1
+            if local and fp is not None and fp.local:
+                snap, fp, steps = merge_local(s, stats, first, snap, fp, t, path)
+            if cache is not None:
+                if hit is not None:
+                    cache.check(hit, snap, fp, steps)
+                elif fp is not None:
+                    cache.put(node[0], t, snap, fp, steps)
+            cur = snap
         child_sleep: dict[int, Footprint] = {}
         mask = 0
         key = fpr(snap)
@@ -557,6 +574,7 @@ def explore(
     local: bool = True,
     compact: bool = False,
     symmetry: bool = True,
+    cache: bool = True,
     first: bool = False,
     narrate: bool = True,
     progress: Callable[[Progress], None] | None = None,
@@ -587,6 +605,8 @@ def explore(
                 of pfns and other details no step can tell apart are one state
     compact     hash compaction: store 8-byte state digests instead of 16
                 (the result gives the collision-probability estimate)
+    cache       replay a step seen before from what it read instead of running
+                it (stepcache.py): the same search, faster
     first       stop at the first violation (SPIN/TLC style): small bounds
                 first, so it has few preemptions; other kinds stay "unknown"
                 (without it, auto mode searches bounds 0..`bound`, default 1,
@@ -628,7 +648,7 @@ def explore(
         return r
     s = Search(
         sc, max_states=max_states, timeout=timeout, progress=progress, cancelled=cancelled,
-        reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found,
+        reduction=reduction, local=local, compact=compact, symmetry=symmetry, found=found, cache=cache,
     )  # fmt: skip
     search: Callable[[Search, Stats, bool], None] = exhaustive
     split = mode in ("auto", "exhaustive") and (jobs > 1 or ray is not None)
@@ -690,14 +710,21 @@ def explore(
                 main, stop = side, "bound"
         if mode != "bounded" and not complete:
             s.phase = "exhaustive"
-            try:
-                search(s, main, first)
-            except SnapshotMismatch as e:  # a kernel change the shortcut does not know: start again without it
-                s.notes.append(f"incremental snapshots off ({e}); the search started again without them")
-                s.tracker.incremental = False
-                s.found.clear()
-                main = Stats()
-                search(s, main, first)
+            while True:
+                try:
+                    search(s, main, first)
+                    break
+                except SnapshotMismatch as e:  # a kernel change a shortcut does not know: again without it
+                    if isinstance(e, StepCacheMismatch):
+                        s.notes.append(f"step cache off ({e}); the search started again without it")
+                        s.step_cache = None
+                    elif s.tracker.incremental:
+                        s.notes.append(f"incremental snapshots off ({e}); the search started again without them")
+                        s.tracker.incremental = False
+                    else:
+                        raise
+                    s.found.clear()
+                    main = Stats()
             complete, used = True, "exhaustive"
         if complete:
             _minimise(s, side, None)
@@ -741,6 +768,8 @@ def explore(
             "sleep_sets": s.reduction, "thread_local": s.local, "symmetry": s.symmetry, "merged": main.merged,
         }  # fmt: skip
         result.extra["store"] = store_figures(s, main.states)
+        if s.step_cache is not None:
+            result.extra["step_cache"] = s.step_cache.figures()
     result.extra.update(s.extra)
     if s.notes:
         result.extra["notes"] = list(s.notes)

@@ -68,6 +68,7 @@ from ..kernel.events import Violation
 from ..kernel.state import DONE, Thread
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .por import _THREADS, Fingerprinter, m_runnable, restore_changed
+from .stepcache import StepCache
 from .store import CompactStore
 from .symmetry import Canonicaliser
 from .workers import POLL, WorkerLost, _Worker
@@ -133,6 +134,7 @@ class Partition:
         )
         self.reduce = config["reduction"] and self.tracker.enabled
         self.local = config["local"] and self.tracker.enabled
+        self.step_cache = StepCache() if config.get("cache") and self.tracker.enabled else None
         self.visited: Any = CompactStore(len(self.m.threads)) if config["compact"] else {}
         self.queue: list[Item] = []  # states sent here, not yet entered
         self.stack: list[list[Any]] = []  # this worker's depth-first search (_enter)
@@ -254,12 +256,18 @@ class Partition:
     def _step(
         self, snap: tuple[Any, ...], path: bytes, t: int, track: bool, new_found: dict[str, Any]
     ) -> tuple[Any, ...]:
-        """Run thread t from `snap`: (child snapshot, its path, footprint or None)."""
+        """Run thread t from `snap`, or replay it (stepcache.py): (child snapshot, its path, footprint or None)."""
+        cache = self.step_cache if track else None
+        hit = cache.get(snap, t) if cache is not None else None
+        if cache is not None and hit is not None and not cache.audit():
+            self.counts["transitions"] += hit[2]
+            self.counts["merged"] += hit[2] - 1
+            return hit[0], path + bytes((t,)) * hit[2], hit[1]
         m = self.m
         if self.cur is not snap:
             restore_changed(m, self.cur, snap)
         nrep = len(m.reported)
-        fp = None
+        fp: Footprint | None = None
         if track:
             self.tracker.begin(t)
             events = m.step(t)
@@ -286,6 +294,11 @@ class Partition:
             steps += 1
             if steps > MAX_LOCAL_RUN:
                 raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row")
+        if cache is not None:
+            if hit is not None:
+                cache.check(hit, child, fp, steps)
+            elif fp is not None:
+                cache.put(snap, t, child, fp, steps)
         self.cur = child
         return child, cpath, fp
 
@@ -445,6 +458,7 @@ def partitioned(
         "compact": s.compact,
         "symmetry": s.symmetry,
         "incremental": s.tracker.incremental,
+        "cache": s.step_cache is not None,
         "partition": partition or PARTITION,
     }
     backend: Backend

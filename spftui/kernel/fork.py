@@ -64,6 +64,7 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     child_name = m.ops[t.index][t.op_index].child
     child = m.mms[child_name]
+    m.touched.update((("mm", mm.name), ("mm", child_name)))  # (also when mm has no VMA to touch them)
     if child.exists or child.vmas:
         locks.mmap_write_unlock(m, t, mm)
         finish_op(m, t, f"error: process {child_name} already exists")
@@ -140,6 +141,7 @@ def fork_flush(m: Machine, t: Thread) -> None:
     """flush_tlb_mm(oldmm): the parent's stale W translations die here (Dufour: vm_raw_write_end)."""
     mm = m.thread_mm(t)
     m.flush_tlb_mm(mm)
+    m.touched.add(("mm", mm.name))
     mm.forking = ""
     if m.fixed("fork_vm_raw_write"):
         for vid in mm.vmas:

@@ -373,6 +373,11 @@ def after_step(m: Machine) -> None:
             check_pte_in_vma(m, mm, vpn)
 
 
+def _in_swap_cache(m: Machine, off: int) -> bool:
+    m.touched.add(("swap", off))
+    return off in m.swap_cache
+
+
 def final_check(m: Machine) -> None:
     """When every thread is done: memory, counts and tables all agree."""
     for mm in m.mms.values():
@@ -385,7 +390,7 @@ def final_check(m: Machine) -> None:
             if pte_present(pte):
                 m.touched.add(("f", pte_pfn(pte)))
                 words = m.frames[pte_pfn(pte)].words
-            elif is_swap_pte(pte) and pte_swp_offset(pte) in m.swap_cache:
+            elif is_swap_pte(pte) and _in_swap_cache(m, pte_swp_offset(pte)):
                 words = m.frames[m.swap_cache[pte_swp_offset(pte)]].words
             else:
                 words = unmapped_words(m, mm, vpn)

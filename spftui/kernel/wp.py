@@ -46,7 +46,10 @@ def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
     if not m.reuse.by_refcount or not m.fixed("page_count_reuse"):
         if not locks.trylock_page(m, t, f):
             return False
-        swapcount = m.swap_map.get(f.swapcache, 0) if f.swapcache is not None else 0
+        swapcount = 0
+        if f.swapcache is not None:
+            m.touched.add(("swap", f.swapcache))
+            swapcount = m.swap_map.get(f.swapcache, 0)
         ok = f.mapcount + swapcount <= 1
         if ok and f.swapcache is not None:
             m.delete_from_swap_cache(f)  # reuse_swap_page drops the swap cache
@@ -67,8 +70,10 @@ def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
         return False
     if not locks.trylock_page(m, t, f):
         return False
-    if f.swapcache is not None and m.swap_map.get(f.swapcache, 0) == 0:
-        m.delete_from_swap_cache(f)  # try_to_free_swap
+    if f.swapcache is not None:
+        m.touched.add(("swap", f.swapcache))
+        if m.swap_map.get(f.swapcache, 0) == 0:
+            m.delete_from_swap_cache(f)  # try_to_free_swap
     ok = f.count == 1
     if ok:
         f.anon_exclusive = True  # page_move_anon_rmap

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from spftui.engine import por
+from spftui.engine import fuzz, por
 from spftui.engine.footprint import KernelTracker
 from spftui.kernel import build_machine
 from spftui.kernel.machine import ALLOC, Machine
 from spftui.scenario import load_scenario
-from spftui.scenario.model import POLICIES
+from spftui.scenario.model import POLICIES, Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "benchmarks" / "scenarios").glob("*.toml"))
@@ -66,9 +66,8 @@ def misses(m: Machine, tracker: por.Tracker, fp: por.Footprint, kfp: por.Footpri
     return out
 
 
-def walk(path: Path, policy: str) -> tuple[int, list[str]]:
-    sc = load_scenario(path).with_policy(policy, None)
-    m = build_machine(sc)
+def walk(sc: Scenario, policy: str, cap: int = CAP) -> tuple[int, list[str]]:
+    m = build_machine(sc.with_policy(policy, None))
     tracker = por.Tracker(m, incremental=False)
     ktracker = KernelTracker(m, check_every=1)
     fpr = por.Fingerprinter()
@@ -77,7 +76,7 @@ def walk(path: Path, policy: str) -> tuple[int, list[str]]:
     stack = [s0]
     found: list[str] = []
     steps = 0
-    while stack and len(seen) < CAP:
+    while stack and len(seen) < cap:
         s = stack.pop()
         m.restore(s)
         for t in m.runnable():
@@ -109,13 +108,25 @@ def walk(path: Path, policy: str) -> tuple[int, list[str]]:
 def test_the_kernel_records_every_object_a_step_reads_or_writes(path: Path) -> None:
     problems: dict[str, int] = {}
     total = 0
+    sc = load_scenario(path)
     for policy in POLICIES:
-        steps, found = walk(path, policy)
+        steps, found = walk(sc, policy)
         total += steps
         for p in found:
             problems[f"{policy}: {p}"] = problems.get(f"{policy}: {p}", 0) + 1
     assert total > 50
     assert not problems, "\n".join(f"{n}x {p}" for p, n in sorted(problems.items())[:40])
+
+
+@pytest.mark.parametrize(("seed", "index", "policy", "cap"), [(7, 0, "classic", 2500), (11, 103, "spf-mm-seq", 400)])
+def test_random_scenarios_that_once_found_a_missing_record(seed: int, index: int, policy: str, cap: int) -> None:
+    """Found by the step cache's audit (test_stepcache.py): the COW reuse check
+    read a swap count (wp.py can_reuse), and a fork of an mm with no VMA wrote
+    the mm (fork.py vm_area_dup, fork_flush), with no key in `touched`."""
+    sc = fuzz.scenario(seed, index, policy)
+    assert sc is not None
+    _, found = walk(sc, policy, cap)
+    assert not found, "\n".join(found[:20])
 
 
 def test_the_check_fails_on_a_missing_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +141,7 @@ def test_the_check_fails_on_a_missing_record(monkeypatch: pytest.MonkeyPatch) ->
         return v
 
     monkeypatch.setattr(machine.Machine, "vma_lookup", forgetful)
-    _, found = walk(ROOT / "scenarios" / "cow_lost_write.toml", "classic")
+    _, found = walk(load_scenario(ROOT / "scenarios" / "cow_lost_write.toml"), "classic")
     assert any("not in touched" in p for p in found)
 
 

@@ -1,0 +1,114 @@
+"""The step cache (engine/stepcache.py) changes the speed of a search, nothing else.
+
+Every bundled scenario under every policy, and random fuzz scenarios (the
+ones that found two reads the kernel did not record), are searched with
+and without the cache, with every hit also run for real and compared: the
+same states, transitions, schedules, verdicts and counterexamples, and no
+hit that differs from the real step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spftui.cli import main
+from spftui.engine import fuzz, stepcache
+from spftui.engine.explorer import Result, explore
+from spftui.scenario import load_scenario
+from spftui.scenario.model import POLICIES
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+CAP = 500
+
+
+def outcome(r: Result) -> tuple[Any, ...]:
+    return (
+        r.states, r.transitions, r.schedules, r.max_depth, r.verdicts, r.extra["reductions"],
+        {k: c.choices for k, c in r.counterexamples.items()},
+    )  # fmt: skip
+
+
+def same_with_and_without(sc: Any, policy: str, cap: int) -> Result:
+    plain = explore(sc, policy, mode="exhaustive", narrate=False, max_states=cap, cache=False)
+    cached = explore(sc, policy, mode="exhaustive", narrate=False, max_states=cap)
+    assert "step_cache" not in plain.extra
+    assert outcome(cached) == outcome(plain), (sc.path, policy)
+    assert not cached.extra.get("notes"), cached.extra.get("notes")  # no replayed step differed
+    return cached
+
+
+@pytest.fixture
+def audit_every_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stepcache, "CHECK_EVERY", 1)
+
+
+@pytest.mark.usefixtures("audit_every_hit")
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_the_cache_changes_no_search_of_a_bundled_scenario(path: Path) -> None:
+    sc = load_scenario(path)
+    hits = sum(same_with_and_without(sc, policy, CAP).extra["step_cache"]["hits"] for policy in POLICIES)
+    assert hits > 0
+
+
+@pytest.mark.usefixtures("audit_every_hit")
+def test_the_cache_changes_no_search_of_random_scenarios() -> None:
+    """Fuzz scenario 0 of seed 7 reads a swap count in the COW reuse check
+    (wp.py can_reuse) that the kernel did not record: the cache replayed a
+    reuse where the real step freed the swap slot."""
+    for i in range(6):
+        policy = POLICIES[i % len(POLICIES)]
+        sc = fuzz.scenario(7, i, policy)
+        if sc is not None:
+            same_with_and_without(sc, policy, 3000 if i == 0 else 1000)
+
+
+def test_a_replayed_step_that_differs_turns_the_cache_off_and_the_search_starts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    plain = explore(sc, "spf-refetch-vma", mode="exhaustive", narrate=False, max_states=3000, cache=False)
+    real_apply = stepcache._apply
+    calls = [0]
+
+    def wrong(parent: tuple[Any, ...], effect: tuple[Any, ...], steps: int) -> tuple[Any, ...]:
+        calls[0] += 1
+        return real_apply(parent, effect, steps + (calls[0] == 50))  # one replay with a wrong step count
+
+    monkeypatch.setattr(stepcache, "_apply", wrong)
+    monkeypatch.setattr(stepcache, "CHECK_EVERY", 1)
+    r = explore(sc, "spf-refetch-vma", mode="exhaustive", narrate=False, max_states=3000)
+    assert any(n.startswith("step cache off (a replayed step differs") for n in r.extra["notes"])
+    assert "step_cache" not in r.extra
+    assert outcome(r) == outcome(plain)
+
+
+def test_a_full_cache_starts_a_new_generation_and_keeps_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    monkeypatch.setattr(stepcache, "LIMIT", 50)
+    r = same_with_and_without(sc, "spf-mm-seq", 3000)
+    assert r.extra["step_cache"]["stored"] > 4 * 50 and r.extra["step_cache"]["hits"] > 0
+
+
+def test_the_split_search_replays_steps_too_and_visits_the_same_states() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "dontneed_race.toml")
+    one = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False)
+    plain = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, jobs=2, cache=False)
+    cached = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, jobs=2)
+    assert (cached.states, cached.transitions, cached.verdicts) == (plain.states, plain.transitions, plain.verdicts)
+    assert (cached.states, cached.verdicts) == (one.states, one.verdicts)
+
+
+def test_the_cli_runs_without_the_cache_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    small = str(ROOT / "scenarios" / "dontneed_race.toml")
+    figures = []
+    for extra in ([], ["--no-step-cache"]):
+        assert main(["explore", small, "--policy", "spf-mm-seq", "--mode", "exhaustive", "--json", *extra]) == 0
+        figures.append(json.loads(capsys.readouterr().out)["policies"]["spf-mm-seq"])
+    cached, plain = figures
+    assert cached["step_cache"]["hits"] > 0 and "step_cache" not in plain
+    assert (cached["states"], cached["transitions"]) == (plain["states"], plain["transitions"])
