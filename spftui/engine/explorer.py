@@ -710,19 +710,21 @@ def explore(
                 main, stop = side, "bound"
         if mode != "bounded" and not complete:
             s.phase = "exhaustive"
+            off: set[str] = set()  # the shortcuts turned off
             while True:
                 try:
                     search(s, main, first)
                     break
                 except SnapshotMismatch as e:  # a kernel change a shortcut does not know: again without it
-                    if isinstance(e, StepCacheMismatch):
-                        s.notes.append(f"step cache off ({e}); the search started again without it")
-                        s.step_cache = None
-                    elif s.tracker.incremental:
-                        s.notes.append(f"incremental snapshots off ({e}); the search started again without them")
-                        s.tracker.incremental = False
-                    else:
+                    which = "step cache" if isinstance(e, StepCacheMismatch) else "incremental snapshots"
+                    if which in off:
                         raise
+                    off.add(which)
+                    s.notes.append(f"{which} off ({e}); the search started again")
+                    if which == "step cache":
+                        s.step_cache = None
+                    else:
+                        s.tracker.incremental = False
                     s.found.clear()
                     main = Stats()
             complete, used = True, "exhaustive"

@@ -87,6 +87,36 @@ def test_a_replayed_step_that_differs_turns_the_cache_off_and_the_search_starts_
     assert outcome(r) == outcome(plain)
 
 
+def test_a_search_that_meets_both_shortcuts_differing_turns_both_off_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both the incremental snapshot and the step cache met a difference in one
+    search: it started again once and then stopped with a traceback."""
+    from spftui.engine import por
+    from spftui.engine.footprint import KernelTracker
+
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    plain = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, max_states=3000, cache=False)
+    real_snapshot, real_apply = KernelTracker.snapshot, stepcache._apply
+    calls = {"snapshot": 0, "apply": 0}
+
+    def snapshot(self: KernelTracker, parent: tuple[Any, ...], events: Any) -> tuple[Any, ...]:
+        calls["snapshot"] += 1
+        if calls["snapshot"] == 40:
+            raise por.SnapshotMismatch("simulated")
+        return real_snapshot(self, parent, events)
+
+    def wrong(parent: tuple[Any, ...], effect: tuple[Any, ...], steps: int) -> tuple[Any, ...]:
+        calls["apply"] += 1
+        return real_apply(parent, effect, steps + (calls["apply"] == 500))
+
+    monkeypatch.setattr(KernelTracker, "snapshot", snapshot)
+    monkeypatch.setattr(stepcache, "_apply", wrong)
+    monkeypatch.setattr(stepcache, "CHECK_EVERY", 1)
+    r = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, max_states=3000)
+    notes = r.extra["notes"]
+    assert [n.split(" off")[0] for n in notes] == ["incremental snapshots", "step cache"], notes
+    assert outcome(r) == outcome(plain)
+
+
 def test_a_full_cache_starts_a_new_generation_and_keeps_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
     sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
     monkeypatch.setattr(stepcache, "LIMIT", 50)
