@@ -162,6 +162,8 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
 # id(thread snapshot) -> (the snapshot, `_thread` of it): the search shares a
 # thread's snapshot between the states a step did not change it in.
 _THREAD_MEMO: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+# (id(thread snapshot), renaming) -> (the snapshot, renamed): the same for `rename`.
+_RENAMED: dict[tuple[int, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
 
 
 def _many_readers(mms: tuple[Any, ...]) -> bool:
@@ -209,8 +211,17 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
     out[_TLBS] = tuple([tuple([(k, (ren[p], w)) for k, (p, w) in tlb]) if tlb else tlb for tlb in key[_TLBS]])
     if key[_SWAP_CACHE]:
         out[_SWAP_CACHE] = tuple([(off, ren[p]) for off, p in key[_SWAP_CACHE]])
+    memo = _RENAMED
+    if len(memo) > 50_000:
+        memo.clear()
+    rk = (tuple(ren), sort_refs)
     ths = []
     for th in key[_THREADS]:
+        hit = memo.get((id(th), rk))
+        if hit is not None and hit[0] is th:
+            ths.append(hit[1])
+            continue
+        orig = th
         refs, pins, vmf = th[_T_REFS], th[_T_PINS], th[_T_VMF]
         if refs or pins or vmf:
             t = list(th)
@@ -230,6 +241,7 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
                         t[_T_VMF] = _vmf(vmf, ren)
                         break
             th = tuple(t)
+        memo[(id(orig), rk)] = (orig, th)  # (holds orig: its id is not reused meanwhile)
         ths.append(th)
     out[_THREADS] = tuple(ths)
     return tuple(out)
