@@ -360,9 +360,10 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         else:
             if cur is not node[0]:
                 restore_changed(m, cur, node[0])
-            # The footprint matters to filter or join a sleep set, and to merge thread-local steps.
+            # The footprint matters to filter or join a sleep set, to merge thread-local
+            # steps, and to check a replayed step.
             nrep = len(m.reported)  # a violation is reported once: it grows the set
-            if local or (reduce and (bool(sleep) or bool(todo))):
+            if local or (reduce and (bool(sleep) or bool(todo))) or hit is not None:
                 tracker.begin(t)  # (KernelTracker.end has nothing to undo)
                 events = m.step(t)
                 snap = tracker.snapshot(node[0], events)

@@ -59,7 +59,6 @@ CHECK_EVERY = 997  # hits between audits (a real step compared with the replayed
 _T_STATE, _T_PC, _T_OP, _T_REFS, _T_PINS, _T_RCU_DEPTH, _T_RCU_QS = (
     Thread.SNAP_FIELDS.index(n) for n in ("state", "pc", "op_index", "refs", "pins", "rcu_depth", "rcu_qs")
 )
-_SWAP_ALL = ("swap", "*")
 # What a key's value is read from: an index into the snapshot, or one of these.
 _MM, _SWAPS, _ALLOCS, _RCUS = -1, -2, -3, -4
 _BY_KIND = {"f": _FRAMES, "t": _TABLES, "tlb": _TLBS, "th": _THREADS}
