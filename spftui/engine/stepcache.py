@@ -37,6 +37,8 @@ is one entry.
 
 Memory: two generations of at most LIMIT entries; the older is forgotten
 when the newer fills (a miss costs a real step, never a wrong answer).
+Measured: the 4-thread benchmark's 300,000 states use 183 MB without the
+cache and 202 MB with it (37,520 entries); the whole search stores 67,624.
 
 Standard library only (DESIGN.md contract 1).
 """
@@ -53,7 +55,7 @@ from .por import _FRAMES, _MMS, _RCU, _REPORTED, _STEPS, _SWAP, _TABLES, _THREAD
 if TYPE_CHECKING:
     from .footprint import Footprint
 
-LIMIT = 1 << 18  # entries per generation
+LIMIT = 1 << 17  # entries per generation (about 500 bytes each: at most about 130 MB for both)
 CHECK_EVERY = 997  # hits between audits (a real step compared with the replayed one); tests: 1
 
 _T_STATE, _T_PC, _T_OP, _T_REFS, _T_PINS, _T_RCU_DEPTH, _T_RCU_QS = (
@@ -83,6 +85,7 @@ class StepCache:
         self._older: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], dict[Any, Any]]]] = {}
         self._size = 0
         self._first: tuple[Any, ...] = ()  # the last `get`'s first key, for `put`
+        self._footprints: dict[tuple[Any, ...], Footprint] = {}
         self.hits = 0
         self.misses = 0
         self.stored = 0
@@ -163,6 +166,7 @@ class StepCache:
             return
         if self._size >= self.limit:
             self._older, self._recent, self._size = self._recent, {}, 0
+            self._footprints = {}
         groups = self._recent.get(first)
         if groups is None:
             groups = self._recent[first] = []
@@ -170,6 +174,9 @@ class StepCache:
         if table is None:
             table = {}
             groups.append((plan, table))
+        # Equal footprints are one object: most steps' are alike, and a
+        # footprint's two sets are most of an entry's memory.
+        fp = self._footprints.setdefault((frozenset(fp.acc), frozenset(fp.w), fp.rcu_all, fp.rcu_w, fp.local), fp)
         table[_values(parent, plan)] = (effect, fp, steps)
         self._size += 1
         self.stored += 1
