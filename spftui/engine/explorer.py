@@ -724,8 +724,9 @@ def explore(
                     s.notes.append(f"{which} off ({e}); the search started again")
                     if which == "step cache":
                         s.step_cache = None
-                    else:
+                    else:  # (and the cache forgets what it learnt from those snapshots)
                         s.tracker.incremental = False
+                        s.step_cache = StepCache() if s.step_cache is not None else None
                     s.found.clear()
                     main = Stats()
             complete, used = True, "exhaustive"
