@@ -13,9 +13,12 @@ function of
 - what the kernel and the oracles read of other threads without a key: the
   refs and pins of every thread (the refcount and pin oracles count them),
   whether a thread is inside an op and which one (`oracles.writer_ranges`),
-  and the whole state of a thread that is not runnable (wakes, group exits
-  and the deadlock check read those);
-- `reported` (a violation is reported once per key).
+  and the whole state of a thread that is not runnable (wakes, the end of
+  an op, the final check and the deadlock check read those);
+- `reported` (a violation is reported once per key), and the RCU callback
+  queue (each step runs the callbacks whose grace period ended);
+- for a step that queues or ends an RCU grace period, or runs while
+  callbacks are pending: every thread's RCU state (it reads them all).
 
 So in any two states that agree on all of these, t's step changes the same
 objects the same way. The explorer looks the parent state up before it
@@ -28,12 +31,10 @@ also run for real). Every CHECK_EVERY-th hit is run for real and compared;
 a difference (a kernel change this module does not know) raises
 StepCacheMismatch and the search starts again without the cache.
 
-Not cached: a step that reports a violation, takes a fatal signal or ends
-an op (finish_op reads every thread's state: group exits, the final
-check), or that queues or ends an RCU grace period (it reads every thread's
-RCU state), and any step while RCU callbacks are pending (each step may run
-them). A transition with merged thread-local steps (explorer.merge_local)
-is one entry.
+Not cached: a step with a global footprint (it reports a violation, takes
+a fatal signal or ends a process's threads in a group exit: the explorer
+must see its events). A transition with merged thread-local steps
+(explorer.merge_local) is one entry.
 
 Memory: two generations of at most LIMIT entries; the older is forgotten
 when the newer fills (a miss costs a real step, never a wrong answer).
