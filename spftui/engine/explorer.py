@@ -352,8 +352,8 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         t = todo.pop()
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
-        hit = cache.get(node[0], t) if cache is not None else None
-        if cache is not None and hit is not None and not cache.audit():
+        hit = cache.replay(node[0], t) if cache is not None else None
+        if hit is not None:
             snap, fp, steps = hit  # replayed: the machine stays where it is
             stats.transitions += steps
             stats.merged += steps - 1
@@ -363,7 +363,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             # The footprint matters to filter or join a sleep set, to merge thread-local
             # steps, and to check a replayed step.
             nrep = len(m.reported)  # a violation is reported once: it grows the set
-            if local or (reduce and (bool(sleep) or bool(todo))) or hit is not None:
+            if local or (reduce and (bool(sleep) or bool(todo))) or (cache is not None and cache.audited is not None):
                 tracker.begin(t)  # (KernelTracker.end has nothing to undo)
                 events = m.step(t)
                 snap = tracker.snapshot(node[0], events)
@@ -380,10 +380,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             if local and fp is not None and fp.local:
                 snap, fp, steps = merge_local(s, stats, first, snap, fp, t, path)
             if cache is not None:
-                if hit is not None:
-                    cache.check(hit, snap, fp, steps)
-                elif fp is not None:
-                    cache.put(node[0], t, snap, fp, steps)
+                cache.learn(node[0], t, snap, fp, steps)
             cur = snap
         child_sleep: dict[int, Footprint] = {}
         mask = 0

@@ -258,8 +258,8 @@ class Partition:
     ) -> tuple[Any, ...]:
         """Run thread t from `snap`, or replay it (stepcache.py): (child snapshot, its path, footprint or None)."""
         cache = self.step_cache if track else None
-        hit = cache.get(snap, t) if cache is not None else None
-        if cache is not None and hit is not None and not cache.audit():
+        hit = cache.replay(snap, t) if cache is not None else None
+        if hit is not None:
             self.counts["transitions"] += hit[2]
             self.counts["merged"] += hit[2] - 1
             return hit[0], path + bytes((t,)) * hit[2], hit[1]
@@ -295,10 +295,7 @@ class Partition:
             if steps > MAX_LOCAL_RUN:
                 raise RuntimeError(f"thread {t} took {MAX_LOCAL_RUN} thread-local steps in a row")
         if cache is not None:
-            if hit is not None:
-                cache.check(hit, child, fp, steps)
-            elif fp is not None:
-                cache.put(snap, t, child, fp, steps)
+            cache.learn(snap, t, child, fp, steps)
         self.cur = child
         return child, cpath, fp
 

@@ -75,7 +75,7 @@ class StepCacheMismatch(SnapshotMismatch):
 
 
 class StepCache:
-    """Steps' effects by (thread, its state, what it read): `get` before a step, `put` after a real one."""
+    """Steps' effects by (thread, its state, what it read): `replay` before a step, `learn` after a real one."""
 
     def __init__(self, limit: int | None = None, check_every: int | None = None) -> None:
         self.limit = limit or LIMIT  # (read late: tests make them small)
@@ -85,7 +85,8 @@ class StepCache:
         self._recent: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], dict[Any, Any]]]] = {}
         self._older: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], dict[Any, Any]]]] = {}
         self._size = 0
-        self._first: tuple[Any, ...] = ()  # the last `get`'s first key, for `put`
+        self._first: tuple[Any, ...] = ()  # the last lookup's first key, for `_store`
+        self.audited: tuple[tuple[Any, ...], Footprint, int] | None = None  # a hit `learn` compares
         self._footprints: dict[tuple[Any, ...], Footprint] = {}
         self.hits = 0
         self.misses = 0
@@ -95,10 +96,31 @@ class StepCache:
     def figures(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "stored": self.stored}
 
-    # ------------------------------------------------------------ lookup
-    def get(self, parent: tuple[Any, ...], t: int) -> tuple[tuple[Any, ...], Footprint, int] | None:
+    # ------------------------------------------------------------ the two calls
+    def replay(self, parent: tuple[Any, ...], t: int) -> tuple[tuple[Any, ...], Footprint, int] | None:
         """Thread t's transition from `parent` if a state that agrees on what it reads was
-        stepped before: (the child snapshot, the footprint, how many steps), else None."""
+        stepped before: (the child snapshot, the footprint, how many steps); None when
+        the caller must step it for real (and then call `learn`). Every `check_every`-th
+        hit is not given: it is kept in `audited`, for `learn` to compare."""
+        hit = self._lookup(parent, t)
+        self.audited = None
+        if hit is not None:
+            self._until_audit -= 1
+            if not self._until_audit:
+                self._until_audit = self.check_every
+                self.audited, hit = hit, None
+        return hit
+
+    def learn(self, parent: tuple[Any, ...], t: int, child: tuple[Any, ...], fp: Footprint | None, steps: int) -> None:
+        """After a real transition that `replay` did not give: compare it with the audited
+        hit (StepCacheMismatch if they differ), or remember it."""
+        if self.audited is not None:
+            self._check(self.audited, child, fp, steps)
+        elif fp is not None:
+            self._store(parent, t, child, fp, steps)
+
+    # ------------------------------------------------------------ lookup
+    def _lookup(self, parent: tuple[Any, ...], t: int) -> tuple[tuple[Any, ...], Footprint, int] | None:
         ths = parent[_THREADS]
         me = ths[t]
         first = (
@@ -130,15 +152,7 @@ class StepCache:
         self.misses += 1
         return None
 
-    def audit(self) -> bool:
-        """True every `check_every`-th hit: run this one for real too and `check` it."""
-        self._until_audit -= 1
-        if self._until_audit:
-            return False
-        self._until_audit = self.check_every
-        return True
-
-    def check(
+    def _check(
         self, hit: tuple[tuple[Any, ...], Footprint, int], child: tuple[Any, ...], fp: Footprint | None, steps: int
     ) -> None:
         """A replayed transition against the real one; StepCacheMismatch if they differ."""
@@ -154,8 +168,8 @@ class StepCache:
             raise StepCacheMismatch(f"a replayed step differs from the real one after {self.hits} hits")
 
     # ------------------------------------------------------------- store
-    def put(self, parent: tuple[Any, ...], t: int, child: tuple[Any, ...], fp: Footprint, steps: int) -> None:
-        """Remember thread t's transition from `parent` (the last `get`'s), when it may be replayed."""
+    def _store(self, parent: tuple[Any, ...], t: int, child: tuple[Any, ...], fp: Footprint, steps: int) -> None:
+        """Remember thread t's transition from `parent` (the last lookup's), when it may be replayed."""
         first = self._first
         if not first or first[0] != t or fp.glob:
             return
