@@ -129,8 +129,12 @@ async def test_the_screenshot_is_saved_when_downloads_does_not_exist(
         await press(pilot, "ctrl+p")
         await type_text(pilot, "screenshot")
         await press(pilot, "enter")
-        await pilot.pause(0.3)  # (Textual's command waits 0.1 s before it takes the picture)
-        shots = list((state_dir / "screenshots").glob("*.svg"))
+        # Textual's command waits 0.1 s before it takes the picture: on a loaded machine, longer
+        for _ in range(50):
+            await pilot.pause(0.1)
+            shots = list((state_dir / "screenshots").glob("*.svg"))
+            if shots:
+                break
         assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
         assert any(str(shots[0]) in str(n.message) for n in app._notifications)  # says where
     monkeypatch.setenv("SPFTUI_SCREENSHOT_DIR", str(tmp_path / "my" / "shots"))
