@@ -122,6 +122,7 @@ class Search:
         self.local = local and self.tracker.enabled
         # Steps replayed from what they read (stepcache.py); needs measured footprints.
         self.step_cache = StepCache() if cache and self.tracker.enabled else None
+        self.shortcuts_off: set[str] = set()  # "step cache", "incremental snapshots": after a mismatch
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
@@ -352,7 +353,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         t = todo.pop()
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
-        hit = cache.replay(node[0], t) if cache is not None else None
+        hit = cache.replay(node[0], t, single=True) if cache is not None else None
         if hit is not None:
             snap, fp, steps = hit  # replayed: the machine stays where it is
             stats.transitions += steps
@@ -473,17 +474,35 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
     With `want`, raises Stop("found") as soon as every kind in it has been
     found (an empty `want`: at the first violation).
     """
+    while True:
+        try:
+            return _bounded(s, stats, bound, want)
+        except SnapshotMismatch as e:
+            shortcut_off(s, e)
+            for k, v in attrs.asdict(Stats()).items():
+                setattr(stats, k, v)
+
+
+def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -> bool:
     m = s.m
     fpr = s.fingerprint
     snap0 = s.snap0
+    tracker = s.tracker
+    # The exhaustive search's step cache, shared: bound b+1 meets bound b's states
+    # again, and the exhaustive search after the warm-up meets them all. A
+    # transition here is one step, so entries of merged thread-local steps are
+    # not replayed and, with merging on, a thread-local step is not stored
+    # (the exhaustive search would replay it unmerged).
+    cache = s.step_cache
     m.restore(snap0)
+    cur = snap0  # the snapshot of the state the machine holds
     visited: dict[tuple[bytes, int], int] = {(fpr(snap0), -1): bound}
     stats.states += 1
     cut = False
 
-    def children(last: int, left: int) -> list[tuple[int, int]]:
+    def children(snap: tuple[Any, ...], last: int, left: int) -> list[tuple[int, int]]:
         nonlocal cut
-        r = m.runnable()
+        r = m_runnable(snap)
         if last in r:
             kids = [(last, 0)]
             if left > 0:
@@ -494,9 +513,8 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
         return [(u, 0) for u in r]
 
     # A node: [snapshot, children left (reversed), last thread, budget left]
-    stack: list[list[Any]] = [[snap0, children(-1, bound)[::-1], -1, bound]]
+    stack: list[list[Any]] = [[snap0, children(snap0, -1, bound)[::-1], -1, bound]]
     path: list[int] = []
-    at_top = True
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -504,34 +522,43 @@ def bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None = N
             stack.pop()
             if path:
                 path.pop()
-            at_top = False
             continue
         t, cost = todo.pop()
-        if not at_top:
-            m.restore(node[0])
-        events = m.step(t)
+        hit = cache.replay(node[0], t, single=True) if cache is not None else None
+        if hit is not None:
+            snap = hit[0]
+        else:
+            if cur is not node[0]:
+                restore_changed(m, cur, node[0])
+            nrep = len(m.reported)
+            if cache is not None:
+                tracker.begin(t)
+                events = m.step(t)
+                snap = tracker.snapshot(node[0], events)
+                fp = tracker.footprint(node[0], snap, events)
+                cache.learn(node[0], t, snap, fp, 1, store=not (s.local and fp.local))
+            else:
+                events = m.step(t)
+                snap = m.snapshot()
+            cur = snap
+            if len(m.reported) != nrep:
+                s.note(events, path, t, bound - node[3] + cost)
+                if want is not None and want <= s.found.keys():
+                    raise Stop("found")
         stats.transitions += 1
         left = node[3] - cost
-        if any(isinstance(e, Violation) for e in events):
-            s.note(events, path, t, bound - left)
-            if want is not None and want <= s.found.keys():
-                raise Stop("found")
-        snap = m.snapshot()
         key = (fpr(snap), t)
         if visited.get(key, -1) >= left:
             stats.schedules += 1
-            at_top = False
         else:
             if key not in visited:
                 stats.states += 1
             visited[key] = left
-            kids = children(t, left)
+            kids = children(snap, t, left)
             if kids:
                 s.push(stats, stack, path, [snap, kids[::-1], t, left], t)
-                at_top = True
             else:
                 stats.schedules += 1
-                at_top = False
         s.tick(stats, stack)
     m.restore(snap0)
     return not cut
@@ -708,22 +735,12 @@ def explore(
                 main, stop = side, "bound"
         if mode != "bounded" and not complete:
             s.phase = "exhaustive"
-            off: set[str] = set()  # the shortcuts turned off
             while True:
                 try:
                     search(s, main, first)
                     break
-                except SnapshotMismatch as e:  # a kernel change a shortcut does not know: again without it
-                    which = "step cache" if isinstance(e, StepCacheMismatch) else "incremental snapshots"
-                    if which in off:
-                        raise
-                    off.add(which)
-                    s.notes.append(f"{which} off ({e}); the search started again")
-                    if which == "step cache":
-                        s.step_cache = None
-                    else:  # (and the cache forgets what it learnt from those snapshots)
-                        s.tracker.incremental = False
-                        s.step_cache = StepCache() if s.step_cache is not None else None
+                except SnapshotMismatch as e:
+                    shortcut_off(s, e)
                     s.found.clear()
                     main = Stats()
             complete, used = True, "exhaustive"
@@ -775,6 +792,21 @@ def explore(
     if s.notes:
         result.extra["notes"] = list(s.notes)
     return result
+
+
+def shortcut_off(s: Search, e: SnapshotMismatch) -> None:
+    """A kernel change a shortcut does not know: turn it off, say so (the caller
+    starts its search again); a second mismatch of the same shortcut is raised."""
+    which = "step cache" if isinstance(e, StepCacheMismatch) else "incremental snapshots"
+    if which in s.shortcuts_off:
+        raise e
+    s.shortcuts_off.add(which)
+    s.notes.append(f"{which} off ({e}); the search started again")
+    if which == "step cache":
+        s.step_cache = None
+    else:  # (and the cache forgets what it learnt from those snapshots)
+        s.tracker.incremental = False
+        s.step_cache = StepCache() if s.step_cache is not None else None
 
 
 def store_figures(s: Search, states: int) -> dict[str, Any]:

@@ -97,12 +97,15 @@ class StepCache:
         return {"hits": self.hits, "misses": self.misses, "stored": self.stored}
 
     # ------------------------------------------------------------ the two calls
-    def replay(self, parent: tuple[Any, ...], t: int) -> tuple[tuple[Any, ...], Footprint, int] | None:
+    def replay(
+        self, parent: tuple[Any, ...], t: int, single: bool = False
+    ) -> tuple[tuple[Any, ...], Footprint, int] | None:
         """Thread t's transition from `parent` if a state that agrees on what it reads was
         stepped before: (the child snapshot, the footprint, how many steps); None when
         the caller must step it for real (and then call `learn`). Every `check_every`-th
-        hit is not given: it is kept in `audited`, for `learn` to compare."""
-        hit = self._lookup(parent, t)
+        hit is not given: it is kept in `audited`, for `learn` to compare. `single`: only
+        a transition of one step (not merged thread-local steps) is a hit."""
+        hit = self._lookup(parent, t, single)
         self.audited = None
         if hit is not None:
             self._until_audit -= 1
@@ -111,16 +114,24 @@ class StepCache:
                 self.audited, hit = hit, None
         return hit
 
-    def learn(self, parent: tuple[Any, ...], t: int, child: tuple[Any, ...], fp: Footprint | None, steps: int) -> None:
+    def learn(
+        self,
+        parent: tuple[Any, ...],
+        t: int,
+        child: tuple[Any, ...],
+        fp: Footprint | None,
+        steps: int,
+        store: bool = True,
+    ) -> None:
         """After a real transition that `replay` did not give: compare it with the audited
-        hit (StepCacheMismatch if they differ), or remember it."""
+        hit (StepCacheMismatch if they differ), or remember it (when `store`)."""
         if self.audited is not None:
             self._check(self.audited, child, fp, steps)
-        elif fp is not None:
+        elif fp is not None and store:
             self._store(parent, t, child, fp, steps)
 
     # ------------------------------------------------------------ lookup
-    def _lookup(self, parent: tuple[Any, ...], t: int) -> tuple[tuple[Any, ...], Footprint, int] | None:
+    def _lookup(self, parent: tuple[Any, ...], t: int, single: bool) -> tuple[tuple[Any, ...], Footprint, int] | None:
         ths = parent[_THREADS]
         me = ths[t]
         first = (
@@ -145,7 +156,7 @@ class StepCache:
         if groups is not None:
             for plan, table in groups:
                 hit = table.get(_values(parent, plan))
-                if hit is not None:
+                if hit is not None and (hit[2] == 1 or not single):
                     self.hits += 1
                     effect, fp, steps = hit
                     return _apply(parent, effect, steps), fp, steps

@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from spftui.cli import main
 from spftui.engine import fuzz, stepcache
-from spftui.engine.explorer import Result, explore
+from spftui.engine.explorer import Result, Search, Stats, Stop, bounded, exhaustive, explore
 from spftui.scenario import load_scenario
 from spftui.scenario.model import POLICIES
 
@@ -28,8 +29,8 @@ CAP = 500
 
 def outcome(r: Result) -> tuple[Any, ...]:
     return (
-        r.states, r.transitions, r.schedules, r.max_depth, r.verdicts, r.extra["reductions"],
-        {k: c.choices for k, c in r.counterexamples.items()},
+        r.mode, r.states, r.transitions, r.schedules, r.max_depth, r.verdicts, r.extra.get("reductions"),
+        r.extra.get("bounded_search"), {k: (c.choices, c.preemptions) for k, c in r.counterexamples.items()},
     )  # fmt: skip
 
 
@@ -53,6 +54,40 @@ def test_the_cache_changes_no_search_of_a_bundled_scenario(path: Path) -> None:
     sc = load_scenario(path)
     hits = sum(same_with_and_without(sc, policy, CAP).extra["step_cache"]["hits"] for policy in POLICIES)
     assert hits > 0
+
+
+@pytest.mark.usefixtures("audit_every_hit")
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_the_cache_changes_no_preemption_bounded_search(path: Path) -> None:
+    """The bounded searches share the cache with the exhaustive one that follows
+    them (auto mode) but replay only single steps: merged thread-local steps
+    are one entry of the exhaustive search's."""
+    sc = load_scenario(path)
+    for policy in ("spf-mm-seq", "spf-refetch-vma"):
+        for kw in ({"mode": "bounded", "bound": 2}, {"mode": "auto"}):
+            plain = explore(sc, policy, narrate=False, max_states=CAP, cache=False, **kw)
+            cached = explore(sc, policy, narrate=False, max_states=CAP, **kw)
+            assert outcome(cached) == outcome(plain), (path.stem, policy, kw)
+            assert not cached.extra.get("notes"), cached.extra.get("notes")
+
+
+@pytest.mark.usefixtures("audit_every_hit")
+def test_a_bounded_search_after_the_exhaustive_one_replays_no_merged_steps() -> None:
+    """The counterexample minimisation runs bounded searches after the exhaustive
+    one, whose entries of merged thread-local steps are not single steps."""
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    figures = []
+    for cache in (False, True):
+        s = Search(sc, max_states=3000, timeout=None, progress=None, cancelled=None, cache=cache)
+        with pytest.raises(Stop):
+            exhaustive(s, Stats())
+        s.max_states = 10**6
+        st = Stats()
+        bounded(s, st, 1)
+        figures.append((attrs.asdict(st), {k: v[:2] for k, v in s.found.items()}))
+        assert not s.notes
+    assert figures[0] == figures[1]
+    assert s.step_cache is not None and s.step_cache.hits > 0
 
 
 @pytest.mark.usefixtures("audit_every_hit")
@@ -99,6 +134,25 @@ def test_a_replayed_step_that_differs_turns_the_cache_off_and_the_search_starts_
     r = explore(sc, "spf-refetch-vma", mode="exhaustive", narrate=False, max_states=3000)
     assert any(n.startswith("step cache off (a replayed step differs") for n in r.extra["notes"])
     assert "step_cache" not in r.extra
+    assert outcome(r) == outcome(plain)
+
+
+def test_a_replayed_step_that_differs_in_a_bounded_search_turns_the_cache_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    plain = explore(sc, "spf-mm-seq", mode="bounded", bound=2, narrate=False, cache=False)
+    real_apply = stepcache._apply
+    calls = [0]
+
+    def wrong(parent: tuple[Any, ...], effect: tuple[Any, ...], steps: int) -> tuple[Any, ...]:
+        calls[0] += 1
+        return real_apply(parent, effect, steps + (calls[0] == 50))
+
+    monkeypatch.setattr(stepcache, "_apply", wrong)
+    monkeypatch.setattr(stepcache, "CHECK_EVERY", 1)
+    r = explore(sc, "spf-mm-seq", mode="bounded", bound=2, narrate=False)
+    assert [n.split(" off")[0] for n in r.extra["notes"]] == ["step cache"]
     assert outcome(r) == outcome(plain)
 
 
