@@ -325,7 +325,8 @@ class Partition:
             size = v.nbytes()
         else:
             size = sys.getsizeof(v) + sum(sys.getsizeof(k) for k in v)
-        return {"stored": len(v), "store_bytes": size}
+        cache = self.step_cache.figures() if self.step_cache is not None else None
+        return {"stored": len(v), "store_bytes": size, "step_cache": cache}
 
 
 # ------------------------------------------------------------- worker side
@@ -495,6 +496,7 @@ def partitioned(
             }  # fmt: skip
 
         s.saver = saver
+        stopped: Exception | None = None  # the Stop to raise once the workers' figures are in
         while True:
             answers = backend.call([("round", box) for box in inbox])
             rounds += 1
@@ -520,21 +522,32 @@ def partitioned(
                         if s.on_found is not None:
                             s.on_found(kind, s.phase, s.found_seconds[kind])
             if first and s.found:
-                raise stop("found")
+                stopped = stop("found")
+                break
             queued = sum(r["queued"] for r in reports)
             if not queued and not any(inbox):
                 break
             if stats.states >= s.max_states:
                 s.save()
-                raise stop("max-states")
-            s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
+                stopped = stop("max-states")
+                break
+            try:
+                s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
+            except stop as e:  # a timeout or a cancel
+                stopped = e
+                break
         figures = backend.call([("figures",)] * jobs)
         s.visited = _Figures(figures)
+        caches = [f["step_cache"] for f in figures if f.get("step_cache") is not None]
+        if caches:  # (the workers' caches: the driver's own is not used)
+            s.extra["step_cache"] = {k: sum(c[k] for c in caches) for k in caches[0]}
         nbytes = sum(r["bytes"] for r in reports)
         s.notes.append(
             f"one search split across {jobs} {'Ray workers' if ray is not None else 'processes'}: {rounds} rounds, "
             f"{sent:,} states sent between workers ({nbytes / max(sent, 1):,.0f} bytes each)"
         )
+        if stopped is not None:
+            raise stopped
     finally:
         s.saver = None
         backend.close()

@@ -88,6 +88,8 @@ def test_a_cut_partitioned_search_says_so_and_decides_nothing_it_did_not_see() -
     r = explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", jobs=2, max_states=2000, narrate=False)
     assert not r.complete and r.stop == "max-states" and 2000 <= r.states < 38_000
     assert set(r.verdicts.values()) == {"unknown"}
+    # the workers' figures are in, cut or not (they read 0 before)
+    assert r.extra["store"]["bytes_per_state"] > 0 and r.extra["step_cache"]["hits"] > 0
 
 
 def test_a_split_search_interrupted_twice_resumes_to_the_result_of_one_never_stopped(tmp_path: Path) -> None:

@@ -200,6 +200,7 @@ def test_the_split_search_replays_steps_too_and_visits_the_same_states() -> None
     cached = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, jobs=2)
     assert (cached.states, cached.transitions, cached.verdicts) == (plain.states, plain.transitions, plain.verdicts)
     assert (cached.states, cached.verdicts) == (one.states, one.verdicts)
+    assert cached.extra["step_cache"]["hits"] > 0 and "step_cache" not in plain.extra  # the workers' caches
 
 
 def test_the_cli_runs_without_the_cache_on_request(capsys: pytest.CaptureFixture[str]) -> None:
