@@ -162,8 +162,10 @@ def canonical(key: tuple[Any, ...], fixed: frozenset[int] = frozenset({0})) -> t
 # id(thread snapshot) -> (the snapshot, `_thread` of it): the search shares a
 # thread's snapshot between the states a step did not change it in.
 _THREAD_MEMO: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-# (id(thread snapshot), renaming) -> (the snapshot, renamed): the same for `rename`.
-_RENAMED: dict[tuple[int, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+# renaming -> id(thread snapshot) -> (the snapshot, renamed): the same for `rename`
+# (by renaming first: a tuple's hash is not cached, so it is taken once a call).
+_RENAMED: dict[tuple[Any, ...], dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+_RENAMED_SIZE = [0]  # entries in all of _RENAMED's tables
 
 
 def _many_readers(mms: tuple[Any, ...]) -> bool:
@@ -211,13 +213,13 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
     out[_TLBS] = tuple([tuple([(k, (ren[p], w)) for k, (p, w) in tlb]) if tlb else tlb for tlb in key[_TLBS]])
     if key[_SWAP_CACHE]:
         out[_SWAP_CACHE] = tuple([(off, ren[p]) for off, p in key[_SWAP_CACHE]])
-    memo = _RENAMED
-    if len(memo) > 50_000:
-        memo.clear()
-    rk = (tuple(ren), sort_refs)
+    if _RENAMED_SIZE[0] > 50_000:
+        _RENAMED.clear()
+        _RENAMED_SIZE[0] = 0
+    memo = _RENAMED.setdefault((tuple(ren), sort_refs), {})
     ths = []
     for th in key[_THREADS]:
-        hit = memo.get((id(th), rk))
+        hit = memo.get(id(th))
         if hit is not None and hit[0] is th:
             ths.append(hit[1])
             continue
@@ -233,15 +235,15 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
             if pins:
                 t[_T_PINS] = tuple([(a, ren[p], f, z) for a, p, f, z in pins])
             if vmf:
-                ps = _VMF_PFNS.get(vmf)
-                if ps is None:
-                    ps = _vmf_pfns(vmf)
+                named = _THREAD_PFNS.get(id(orig))
+                ps = named[1] if named is not None and named[0] is orig else _thread_pfns(orig)
                 for p in ps:
-                    if ren[p] != p:  # (most locals name no pfn the renaming moves)
+                    if ren[p] != p:  # (most threads name no pfn the renaming moves)
                         t[_T_VMF] = _vmf(vmf, ren)
                         break
             th = tuple(t)
-        memo[(id(orig), rk)] = (orig, th)  # (holds orig: its id is not reused meanwhile)
+        memo[id(orig)] = (orig, th)  # (holds orig: its id is not reused meanwhile)
+        _RENAMED_SIZE[0] += 1
         ths.append(th)
     out[_THREADS] = tuple(ths)
     return tuple(out)
@@ -272,16 +274,14 @@ def _named(key: tuple[Any, ...]) -> list[int]:
         for _idx, pte in t[2]:
             if pte & _PRESENT:
                 add(pte >> _PAGE_SHIFT)
+    memo = _THREAD_PFNS
+    if len(memo) > 50_000:
+        memo.clear()
     for th in key[_THREADS]:
-        seq += th[_T_REFS]
-        for pin in th[_T_PINS]:
-            add(pin[1])
-        vmf = th[_T_VMF]
-        if vmf:
-            ps = _VMF_PFNS.get(vmf)
-            if ps is None:
-                ps = _vmf_pfns(vmf)
-            seq += ps
+        hit = memo.get(id(th))
+        if hit is None or hit[0] is not th:
+            hit = memo[id(th)] = (th, _thread_pfns(th))  # holds th: its id is not reused meanwhile
+        seq += hit[1]
     for tlb in key[_TLBS]:
         for _k, v in tlb:
             add(v[0])
@@ -291,12 +291,16 @@ def _named(key: tuple[Any, ...]) -> list[int]:
 
 
 _ZERO = frozenset({0})
-_VMF_PFNS: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}  # a vmf's pfns, in order (memo)
+# id(thread snapshot) -> (the snapshot, the pfns it names, in order): `_named`'s memo
+_THREAD_PFNS: dict[int, tuple[tuple[Any, ...], tuple[int, ...]]] = {}
 
 
-def _vmf_pfns(vmf: tuple[tuple[str, Any], ...]) -> tuple[int, ...]:
-    out: list[int] = []
-    for k, v in vmf:
+def _thread_pfns(th: tuple[Any, ...]) -> tuple[int, ...]:
+    """The pfns a thread names: its references, its pins, its vmf locals (in that order)."""
+    out: list[int] = list(th[_T_REFS])
+    for pin in th[_T_PINS]:
+        out.append(pin[1])
+    for k, v in th[_T_VMF] or ():
         if v is None:
             continue
         if k in PFN_KEYS:
@@ -306,11 +310,7 @@ def _vmf_pfns(vmf: tuple[tuple[str, Any], ...]) -> tuple[int, ...]:
                 out.append(v >> _PAGE_SHIFT)
         elif k == BATCH_KEY:
             out += v
-    ps = tuple(out)
-    if len(_VMF_PFNS) > 200_000:
-        _VMF_PFNS.clear()
-    _VMF_PFNS[vmf] = ps
-    return ps
+    return tuple(out)
 
 
 def _permute(frames: tuple[Any, ...], ren: list[int]) -> tuple[Any, ...]:
