@@ -297,6 +297,7 @@ class Fingerprinter:
         self._pbuf = io.BytesIO()
         self._ppickler = pickle.Pickler(self._pbuf, 5)
         self._ppickler.fast = True
+        self._part_hashes: dict[int, tuple[Any, int]] = {}  # id(part) -> (it, part_hash)
         self.digest_size = digest_size
         self.as_int = as_int  # a nonzero int (store.CompactStore's keys) instead of bytes
         self._buf = io.BytesIO()
@@ -338,11 +339,17 @@ class Fingerprinter:
     def _digest(self, key: tuple[Any, ...]) -> Any:
         data = self._pickled(key)
         if self.part is not None:
-            pb = self._pbuf
-            pb.seek(0)
-            pb.truncate()
-            self._ppickler.dump(self.part(key))
-            self.part_hash = zlib.crc32(pb.getbuffer())
+            v = self.part(key)
+            got = self._part_hashes.get(id(v))
+            if got is None or got[0] is not v:  # (the part is mostly an object met before)
+                pb = self._pbuf
+                pb.seek(0)
+                pb.truncate()
+                self._ppickler.dump(v)
+                if len(self._part_hashes) >= RAW_CACHE:
+                    self._part_hashes.clear()
+                got = self._part_hashes[id(v)] = (v, zlib.crc32(pb.getbuffer()))  # (holds v: its id stays)
+            self.part_hash = got[1]
         d = hashlib.blake2b(data, digest_size=self.digest_size).digest()
         data.release()
         return (int.from_bytes(d, "little") or 1) if self.as_int else d
