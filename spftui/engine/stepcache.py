@@ -64,7 +64,7 @@ _T_STATE, _T_PC, _T_OP, _T_REFS, _T_PINS, _T_RCU_DEPTH, _T_RCU_QS = (
 )
 # What a key's value is read from: an index into the snapshot, or one of these.
 _MM, _SWAPS, _ALLOCS, _RCUS = -1, -2, -3, -4
-_BY_KIND = {"f": _FRAMES, "t": _TABLES, "tlb": _TLBS, "th": _THREADS}
+_BY_KIND = {"f": _FRAMES, "t": _TABLES, "ptl": _TABLES, "tlb": _TLBS, "th": _THREADS}
 _LISTS = frozenset({_FRAMES, _TABLES, _TLBS, _THREADS})
 _ALLOC_PARTS = tuple(sorted(_ALLOCATORS))
 _WHOLE, _BY_POS = -1, -2  # how a part of the effect is applied (else: the list's new length)
@@ -218,7 +218,7 @@ def _plan(acc: set[Any], rcu: bool) -> tuple[Any, ...] | None:
         where = _BY_KIND.get(kind)
         if where is not None:
             out.add((where, k[1]))
-        elif kind == "mm" or kind == "shadow":
+        elif kind == "mm" or kind == "shadow" or kind == "mmap_lock":
             out.add((_MM, k[1]))
         elif kind == "swap":
             out.add((_SWAPS, 0))

@@ -336,6 +336,7 @@ def spf_walk(m: Machine, t: Thread) -> None:
 def dufour_find_vma(m: Machine, t: Thread) -> None:
     """find_vma_rcu: lockless lookup that takes a VMA reference (get_vma)."""
     mm = m.thread_mm(t)
+    m.touched.add(("mm", mm.name))
     if mm.mm_users <= 1:
         t.vmf["mode"] = "classic"
         classic_lock(m, t)

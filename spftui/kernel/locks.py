@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 
 # ---------------------------------------------------------------- mmap_lock
+# The rwsem's own fields (writer, readers, waiters, downgraded) have the footprint key
+# ("mmap_lock", name): a reader taking or dropping it reads nothing else of the mm, so
+# it commutes with steps that read the mm's tables and VMAs (engine/footprint.py).
 def mmap_read_lock(m: Machine, t: Thread, mm: Mm) -> bool:
-    m.touched.add(("mm", mm.name))
+    m.touched.add(("mmap_lock", mm.name))
     if t.index in mm.lock_readers:
         return True
     if mm.lock_writer is None and not mm.lock_waiters:
@@ -32,6 +35,7 @@ def mmap_read_lock(m: Machine, t: Thread, mm: Mm) -> bool:
 
 
 def _grant_write(m: Machine, mm: Mm, index: int) -> None:
+    m.touched.add(("mm", mm.name))  # mmap_seq
     mm.lock_writer = index
     old = mm.mmap_seq
     mm.mmap_seq += 1  # odd: a writer holds the lock
@@ -40,7 +44,7 @@ def _grant_write(m: Machine, mm: Mm, index: int) -> None:
 
 
 def mmap_write_lock(m: Machine, t: Thread, mm: Mm) -> bool:
-    m.touched.add(("mm", mm.name))
+    m.touched.add(("mmap_lock", mm.name))
     if mm.lock_writer == t.index:
         return True
     if mm.lock_writer is None and not mm.lock_readers and not mm.lock_waiters:
@@ -60,7 +64,7 @@ def _end_write(m: Machine, mm: Mm) -> None:
 
 
 def mmap_write_unlock(m: Machine, t: Thread, mm: Mm) -> None:
-    m.touched.add(("mm", mm.name))
+    m.touched.update((("mm", mm.name), ("mmap_lock", mm.name)))  # (_end_write: the seqcounts)
     _end_write(m, mm)
     mm.lock_writer = None
     m.emit(Unlock(t.name, f"mmap_lock({mm.name})", "write"))
@@ -68,7 +72,7 @@ def mmap_write_unlock(m: Machine, t: Thread, mm: Mm) -> None:
 
 
 def mmap_write_downgrade(m: Machine, t: Thread, mm: Mm) -> None:
-    m.touched.add(("mm", mm.name))
+    m.touched.update((("mm", mm.name), ("mmap_lock", mm.name)))
     _end_write(m, mm)
     mm.lock_writer = None
     mm.lock_readers.append(t.index)
@@ -78,7 +82,7 @@ def mmap_write_downgrade(m: Machine, t: Thread, mm: Mm) -> None:
 
 
 def mmap_read_unlock(m: Machine, t: Thread, mm: Mm) -> None:
-    m.touched.add(("mm", mm.name))
+    m.touched.add(("mmap_lock", mm.name))
     mm.lock_readers.remove(t.index)
     if not mm.lock_readers:
         mm.downgraded = False
@@ -104,8 +108,10 @@ def _wake_waiters(m: Machine, mm: Mm) -> None:
 
 
 # ---------------------------------------------------------------------- PTL
+# The lock's fields (ptl, ptl_waiters) have the footprint key ("ptl", table id): taking
+# or dropping it reads no PTE, so it commutes with steps that read the table's entries.
 def ptl_lock(m: Machine, t: Thread, table: PteTable) -> bool:
-    m.touched.add(("t", table.id))
+    m.touched.add(("ptl", table.id))
     if table.ptl == t.index:
         return True
     if table.ptl is None:
@@ -117,7 +123,7 @@ def ptl_lock(m: Machine, t: Thread, table: PteTable) -> bool:
 
 
 def ptl_trylock(m: Machine, t: Thread, table: PteTable) -> bool:
-    m.touched.add(("t", table.id))
+    m.touched.add(("ptl", table.id))
     if table.ptl is None:
         table.ptl = t.index
         return True
@@ -125,7 +131,7 @@ def ptl_trylock(m: Machine, t: Thread, table: PteTable) -> bool:
 
 
 def ptl_unlock(m: Machine, t: Thread, table: PteTable) -> None:
-    m.touched.add(("t", table.id))
+    m.touched.add(("ptl", table.id))
     table.ptl = None
     if table.ptl_waiters:
         nxt = table.ptl_waiters.pop(0)

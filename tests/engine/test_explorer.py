@@ -279,6 +279,9 @@ def test_footprints_see_writes_that_machine_touched_misses() -> None:
     assert not any(k[0] == "v" for k in m.touched)
 
 
+MMAP_LOCK_FIELDS = ("lock_writer", "lock_readers", "lock_waiters", "downgraded")
+
+
 def test_measured_footprints_cover_the_kernels_touched_keys() -> None:
     """Two independent footprints: what the tracker measures, projected to whole
     objects, names everything `Machine.touched` names."""
@@ -304,6 +307,8 @@ def test_measured_footprints_cover_the_kernels_touched_keys() -> None:
                         continue
                     mine = {k[:2] for k in fp.acc} | {("mm", m.vmas[k[1]].mm) for k in fp.acc if k[0] == "v"}
                     mine |= {("shadow", k[1]) for k in fp.acc if k[0] == "mm" and k[2] == "shadow"}
+                    mine |= {("mmap_lock", k[1]) for k in fp.acc if k[0] == "mm" and k[2] in MMAP_LOCK_FIELDS}
+                    mine |= {("ptl", k[1]) for k in fp.acc if k[0] == "t" and k[2] in ("ptl", "ptl_waiters")}
                     kinds = {k[0] for k in fp.acc}
                     for key in m.touched:
                         if key[0] == "alloc":
