@@ -353,7 +353,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         t = todo.pop()
         sleep: dict[int, Footprint] = node[2]
         fp: Footprint | None = None
-        hit = cache.replay(node[0], t, single=True) if cache is not None else None
+        hit = cache.replay(node[0], t) if cache is not None else None
         if hit is not None:
             snap, fp, steps = hit  # replayed: the machine stays where it is
             stats.transitions += steps

@@ -90,6 +90,20 @@ def test_a_bounded_search_after_the_exhaustive_one_replays_no_merged_steps() -> 
     assert s.step_cache is not None and s.step_cache.hits > 0
 
 
+def test_the_exhaustive_search_replays_merged_thread_local_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(Only the bounded searches leave them out: a sed once left them out here too.)"""
+    real_apply = stepcache._apply
+    merged = [0]
+
+    def counting(parent: tuple[Any, ...], effect: tuple[Any, ...], steps: int) -> tuple[Any, ...]:
+        merged[0] += steps > 1
+        return real_apply(parent, effect, steps)
+
+    monkeypatch.setattr(stepcache, "_apply", counting)
+    explore(load_scenario(ROOT / "scenarios" / "dontneed_race.toml"), "spf-mm-seq", mode="exhaustive", narrate=False)
+    assert merged[0] > 0
+
+
 @pytest.mark.usefixtures("audit_every_hit")
 @pytest.mark.parametrize("opts", [{"local": False}, {"reduction": False}, {"symmetry": False}], ids=str)
 def test_the_cache_changes_no_search_with_a_reduction_off(opts: dict[str, bool]) -> None:
