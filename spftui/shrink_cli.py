@@ -17,7 +17,7 @@ SCHEDULE_NAMES = (("steps", "steps"), ("entries", "entries"), ("preemptions", "p
 
 
 def add_parser(sub: Any) -> None:
-    from .engine.shrink import DEFAULT_MAX_STATES
+    from .engine.limits import SHRINK_MAX_STATES as DEFAULT_MAX_STATES
     from .scenario.model import ORACLE_KINDS, POLICIES, REUSE_RULES
 
     p = sub.add_parser(

@@ -57,6 +57,7 @@ from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
 from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
+from .limits import EXPLORE_MAX_STATES
 from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
 from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections, m_runnable, restore_changed
 from .stepcache import StepCache, StepCacheMismatch
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from ..kernel.machine import Machine
 
 MODES = ("auto", "exhaustive", "bounded", "random", "pct")
-DEFAULT_MAX_STATES = 2_000_000
+DEFAULT_MAX_STATES = EXPLORE_MAX_STATES
 
 
 class ExploreError(ValueError):

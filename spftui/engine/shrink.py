@@ -29,6 +29,7 @@ import attrs
 from ..scenario import ScenarioError
 from ..scenario.loader import parse_scenario
 from .explorer import explore
+from .limits import SHRINK_MAX_STATES
 from .narrate import entries_of
 from .recording import Run, record_choices
 from .scenario_breakpoints import applicable
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from ..scenario.model import Scenario, ScheduleEntry
 
 PAGE = 4096
-DEFAULT_MAX_STATES = 200_000
+DEFAULT_MAX_STATES = SHRINK_MAX_STATES
 
 
 class ShrinkError(Exception):
