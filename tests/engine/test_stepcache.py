@@ -91,7 +91,8 @@ def test_a_bounded_search_after_the_exhaustive_one_replays_no_merged_steps() -> 
 
 
 def test_the_exhaustive_search_replays_merged_thread_local_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """(Only the bounded searches leave them out: a sed once left them out here too.)"""
+    """Only the bounded searches take single steps alone; the exhaustive search
+    once did too, and lost those hits with no other sign."""
     real_apply = stepcache._apply
     merged = [0]
 
