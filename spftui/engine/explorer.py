@@ -366,10 +366,7 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
             # steps, and to check a replayed step.
             nrep = len(m.reported)  # a violation is reported once: it grows the set
             if local or (reduce and (bool(sleep) or bool(todo))) or (cache is not None and cache.audited is not None):
-                tracker.begin(t)  # (KernelTracker.end has nothing to undo)
-                events = m.step(t)
-                snap = tracker.snapshot(node[0], events)
-                fp = tracker.footprint(node[0], snap, events)
+                events, snap, fp = tracker.step(node[0], t)
             else:
                 events = m.step(t)
                 snap = m.snapshot()
@@ -450,11 +447,7 @@ def merge_local(
     steps = 1
     while fp.local:
         nrep = len(m.reported)
-        tracker.begin(t)
-        events = m.step(t)
-        nxt = tracker.snapshot(child, events)
-        fp = tracker.footprint(child, nxt, events)
-        child = nxt
+        events, child, fp = tracker.step(child, t)
         stats.transitions += 1
         stats.merged += 1
         if len(m.reported) != nrep:  # (a step that reports is never thread-local: the last)
@@ -533,10 +526,7 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
                 restore_changed(m, cur, node[0])
             nrep = len(m.reported)
             if cache is not None:
-                tracker.begin(t)
-                events = m.step(t)
-                snap = tracker.snapshot(node[0], events)
-                fp = tracker.footprint(node[0], snap, events)
+                events, snap, fp = tracker.step(node[0], t)
                 cache.learn(node[0], t, snap, fp, 1, store=not (s.local and fp.local))
             else:
                 events = m.step(t)

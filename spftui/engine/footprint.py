@@ -112,6 +112,14 @@ class KernelTracker:
     def end(self) -> None:
         """Call just after the step (nothing to undo: the kernel recorded it)."""
 
+    def step(self, parent: tuple[Any, ...], index: int) -> tuple[list[Any], tuple[Any, ...], Footprint]:
+        """Step thread `index` of the machine, which holds `parent`'s state: the
+        step's events, the snapshot after it and its footprint."""
+        self.begin(index)
+        events = self.m.step(index)
+        snap = self.snapshot(parent, events)
+        return events, snap, self.footprint(parent, snap, events)
+
     def snapshot(self, parent: tuple[Any, ...], events: Iterable[Any]) -> tuple[Any, ...]:
         """`Machine.snapshot()` after the step, rebuilt from `parent` (the one
         before it): only the objects the step touched are snapshotted again,

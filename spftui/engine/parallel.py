@@ -269,10 +269,7 @@ class Partition:
         nrep = len(m.reported)
         fp: Footprint | None = None
         if track:
-            self.tracker.begin(t)
-            events = m.step(t)
-            child = self.tracker.snapshot(snap, events)
-            fp = self.tracker.footprint(snap, child, events)
+            events, child, fp = self.tracker.step(snap, t)
         else:
             events = m.step(t)
             child = m.snapshot()
@@ -282,11 +279,7 @@ class Partition:
         steps = 1
         while self.local and fp is not None and fp.local:  # explorer.merge_local: the same transitions
             nrep = len(m.reported)
-            self.tracker.begin(t)
-            events = m.step(t)
-            nxt = self.tracker.snapshot(child, events)
-            fp = self.tracker.footprint(child, nxt, events)
-            child = nxt
+            events, child, fp = self.tracker.step(child, t)
             cpath += bytes((t,))
             self.counts["transitions"] += 1
             self.counts["merged"] += 1

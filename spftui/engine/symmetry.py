@@ -235,9 +235,7 @@ def rename(key: tuple[Any, ...], ren: list[int], sort_refs: bool = False) -> tup
             if pins:
                 t[_T_PINS] = tuple([(a, ren[p], f, z) for a, p, f, z in pins])
             if vmf:
-                named = _THREAD_PFNS.get(id(orig))
-                ps = named[1] if named is not None and named[0] is orig else _thread_pfns(orig)
-                for p in ps:
+                for p in _thread_pfns(orig):
                     if ren[p] != p:  # (most threads name no pfn the renaming moves)
                         t[_T_VMF] = _vmf(vmf, ren)
                         break
@@ -274,14 +272,8 @@ def _named(key: tuple[Any, ...]) -> list[int]:
         for _idx, pte in t[2]:
             if pte & _PRESENT:
                 add(pte >> _PAGE_SHIFT)
-    memo = _THREAD_PFNS
-    if len(memo) > 50_000:
-        memo.clear()
     for th in key[_THREADS]:
-        hit = memo.get(id(th))
-        if hit is None or hit[0] is not th:
-            hit = memo[id(th)] = (th, _thread_pfns(th))  # holds th: its id is not reused meanwhile
-        seq += hit[1]
+        seq += _thread_pfns(th)
     for tlb in key[_TLBS]:
         for _k, v in tlb:
             add(v[0])
@@ -291,12 +283,25 @@ def _named(key: tuple[Any, ...]) -> list[int]:
 
 
 _ZERO = frozenset({0})
-# id(thread snapshot) -> (the snapshot, the pfns it names, in order): `_named`'s memo
+# id(thread snapshot) -> (the snapshot, the pfns it names, in order): `_thread_pfns`'s memo
 _THREAD_PFNS: dict[int, tuple[tuple[Any, ...], tuple[int, ...]]] = {}
 
 
 def _thread_pfns(th: tuple[Any, ...]) -> tuple[int, ...]:
-    """The pfns a thread names: its references, its pins, its vmf locals (in that order)."""
+    """The pfns a thread names: its references, its pins, its vmf locals (in that order).
+    Remembered by the snapshot's identity: the search shares a thread's snapshot
+    between the states a step did not change it in."""
+    hit = _THREAD_PFNS.get(id(th))
+    if hit is not None and hit[0] is th:
+        return hit[1]
+    if len(_THREAD_PFNS) > 50_000:
+        _THREAD_PFNS.clear()
+    ps = _pfns_in(th)
+    _THREAD_PFNS[id(th)] = (th, ps)  # holds th: its id is not reused meanwhile
+    return ps
+
+
+def _pfns_in(th: tuple[Any, ...]) -> tuple[int, ...]:
     out: list[int] = list(th[_T_REFS])
     for pin in th[_T_PINS]:
         out.append(pin[1])
