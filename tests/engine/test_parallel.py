@@ -28,6 +28,13 @@ from spftui.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"  # with foll_cow off: a small search with a sometimes
+
+
+def dirty_cow() -> Any:
+    return load_scenario(DIRTY_COW).with_fixes({"foll_cow": False})
+
+
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
@@ -46,7 +53,10 @@ def replays_to(sc: Any, policy: str, choices: tuple[int, ...]) -> set[str]:
     return {e.oracle for e in events if isinstance(e, Violation)}
 
 
-@pytest.mark.parametrize(("policy", "sometimes"), [("spf-mm-seq", set()), ("spf-refetch-vma", {"lost_write"})])
+@pytest.mark.parametrize(
+    ("policy", "sometimes"),
+    [pytest.param("spf-mm-seq", set(), marks=pytest.mark.slow), ("spf-refetch-vma", {"lost_write"})],
+)
 def test_two_processes_visit_the_same_states_as_one_on_the_seed(policy: str, sometimes: set[str]) -> None:
     sc = load_scenario(SEED)
     one = explore(sc, policy, mode="exhaustive", narrate=False)
@@ -93,7 +103,7 @@ def test_a_cut_partitioned_search_says_so_and_decides_nothing_it_did_not_see() -
 
 
 def test_a_split_search_interrupted_twice_resumes_to_the_result_of_one_never_stopped(tmp_path: Path) -> None:
-    sc = load_scenario(SEED)
+    sc = dirty_cow()
     kw: dict[str, Any] = {"mode": "exhaustive", "jobs": 2, "narrate": False}
     ref = explore(sc, "spf-refetch-vma", **kw)
     ck = str(tmp_path / "split.ckpt")
@@ -105,7 +115,8 @@ def test_a_split_search_interrupted_twice_resumes_to_the_result_of_one_never_sto
     assert (done.states, done.transitions, done.verdicts, done.complete) == (
         ref.states, ref.transitions, ref.verdicts, True
     )  # fmt: skip
-    assert "lost_write" in replays_to(sc, "spf-refetch-vma", done.counterexamples["lost_write"].choices)
+    cx = done.counterexamples["file_integrity"]
+    assert "file_integrity" in replays_to(sc, "spf-refetch-vma", cx.choices)
     # split two ways, it resumes two ways only, and never as the single-process search
     for jobs in (3, 1):
         with pytest.raises(ExploreError, match="same --jobs N"):
@@ -178,22 +189,23 @@ def local_ray() -> Any:
 
 
 @pytest.mark.parametrize(  # about 10 s with Ray's start-up: not marked slow
-    ("path", "policy"), [(SEED, "spf-refetch-vma"), (DONTNEED, "spf-mm-seq")], ids=["seed", "dontneed"]
+    ("name", "policy"), [("dirty_cow", "spf-refetch-vma"), ("dontneed", "spf-mm-seq")]
 )
 def test_a_local_ray_cluster_gives_the_single_process_states_and_verdicts(
-    local_ray: Any, path: Path, policy: str
+    local_ray: Any, name: str, policy: str
 ) -> None:
-    sc = load_scenario(path)
+    sc = dirty_cow() if name == "dirty_cow" else load_scenario(DONTNEED)
     one = explore(sc, policy, mode="exhaustive", narrate=False)
     on_ray = explore(sc, policy, mode="exhaustive", jobs=2, ray="local", narrate=False)
     assert on_ray.extra["parallel"]["backend"] == "ray" and on_ray.complete
     assert (on_ray.states, on_ray.verdicts) == (one.states, one.verdicts)
+    assert set(on_ray.counterexamples) == {k for k, v in one.verdicts.items() if v == "sometimes"}
     for kind, cx in on_ray.counterexamples.items():
         assert kind in replays_to(sc, policy, cx.choices)
 
 
 def test_a_search_split_on_processes_resumes_on_ray(local_ray: Any, tmp_path: Path) -> None:
-    sc = load_scenario(SEED)
+    sc = load_scenario(DONTNEED)
     ck = str(tmp_path / "split.ckpt")
     kw: dict[str, Any] = {"mode": "exhaustive", "jobs": 2, "narrate": False}
     first = explore(sc, "spf-mm-seq", checkpoint=ck, cancelled=stop_after(3), **kw)

@@ -24,7 +24,7 @@ from spftui.scenario.model import POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
-CAP = 500
+CAP = 300
 
 
 def outcome(r: Result) -> tuple[Any, ...]:
@@ -156,7 +156,8 @@ def test_a_replayed_step_that_differs_in_a_bounded_search_turns_the_cache_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
-    plain = explore(sc, "spf-mm-seq", mode="bounded", bound=2, narrate=False, cache=False)
+    kw: dict[str, Any] = {"mode": "bounded", "bound": 2, "narrate": False, "max_states": 3000}
+    plain = explore(sc, "spf-mm-seq", cache=False, **kw)
     real_apply = stepcache._apply
     calls = [0]
 
@@ -166,7 +167,7 @@ def test_a_replayed_step_that_differs_in_a_bounded_search_turns_the_cache_off(
 
     monkeypatch.setattr(stepcache, "_apply", wrong)
     monkeypatch.setattr(stepcache, "CHECK_EVERY", 1)
-    r = explore(sc, "spf-mm-seq", mode="bounded", bound=2, narrate=False)
+    r = explore(sc, "spf-mm-seq", **kw)
     assert [n.split(" off")[0] for n in r.extra["notes"]] == ["step cache"]
     assert outcome(r) == outcome(plain)
 

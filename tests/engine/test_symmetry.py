@@ -105,7 +105,7 @@ def test_every_vmf_local_is_classified() -> None:
 
 def test_symmetry_merges_states_and_keeps_the_verdicts() -> None:
     sc = load_scenario(SCENARIOS[0].parent / "cow_lost_write.toml")
-    for policy in ("spf-mm-seq", "spf-refetch-vma"):
+    for policy in ("spf-refetch-vma",):  # a Sometimes and Nevers (test_reductions: every policy)
         plain = explore(sc, policy, mode="exhaustive", narrate=False, symmetry=False)
         sym = explore(sc, policy, mode="exhaustive", narrate=False)
         assert sym.extra["reductions"]["symmetry"] and not plain.extra["reductions"]["symmetry"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
+from textual.widgets._footer import FooterKey
 from tui_helpers import SEED, press, screen_text, settle
 
 from spftui.tui.app import SpftuiApp
@@ -298,3 +299,32 @@ async def test_narrow_terminals_show_one_group_of_panes_at_a_time() -> None:
         await pilot.resize_terminal(120, 40)
         await settle(pilot)
         assert not screen.has_class("narrow")
+
+
+async def test_the_key_bar_follows_the_layout_and_is_not_rebuilt_for_nothing() -> None:
+    """KeyBar (widgets/footer.py) recomposes only when the keys it shows change."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+
+        def keys() -> list[FooterKey]:
+            return list(screen.footer.query(FooterKey))
+
+        def palette_key_shown() -> bool:
+            return any(k.has_class("-command-palette") for k in keys())
+
+        assert not palette_key_shown()  # narrow: the keys need the whole bar
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        await pilot.pause()
+        assert palette_key_shown() and "palette" in screen_text(pilot).splitlines()[-1]
+        shown = keys()
+        await press(pilot, "tab", "tab", "s", "s")  # focus moves, steps run: the same keys
+        await pilot.pause()
+        assert keys() == shown and all(a is b for a, b in zip(keys(), shown, strict=True))
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        await pilot.pause()
+        assert not palette_key_shown()

@@ -4,7 +4,9 @@ Every debugger binding (but `q`), Ctrl+P with the keys the palette takes, and
 the paging keys are pressed at each size, then random ones. Nothing may
 raise, and afterwards the session must still be consistent: its position
 within its timeline, and its machine equal to a fresh replay of the same
-steps. Events are posted straight into the app's queue (Pilot's per-key idle
+steps. The quick run presses a few hundred events per size; the slow run
+(`pytest -m slow tests/tui/test_tui_monkey.py`) 2,000 from each of three
+seeds. Events are posted straight into the app's queue (Pilot's per-key idle
 waits would make a thousand presses take minutes) and the queue is drained
 every few events.
 """
@@ -84,10 +86,21 @@ def _assert_consistent(app: SpftuiApp) -> None:
     assert s.machine.snapshot() == snap
 
 
-@pytest.mark.parametrize(("size", "count"), [((120, 40), 500), ((80, 24), 400)])
+@pytest.mark.parametrize(("size", "count"), [((120, 40), 250), ((80, 24), 200)])
 async def test_random_keys_and_clicks_leave_the_session_consistent(
     size: tuple[int, int], count: int, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)  # nothing the monkey does may write into the repository
     pressed = await _monkey(size, count, random.Random(20210430 + size[0]))
+    assert set(MUST) <= pressed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_a_long_monkey_leaves_the_session_consistent(
+    size: tuple[int, int], seed: int, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    pressed = await _monkey(size, 2000, random.Random(seed * 1000 + size[0]))
     assert set(MUST) <= pressed

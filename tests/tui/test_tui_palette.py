@@ -29,35 +29,37 @@ async def _burst(app: SpftuiApp, *keys: str) -> None:
     await drain(app)
 
 
+PAGING = ["pageup", "pagedown", "ctrl+home", "ctrl+end"]
+
+
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("paging", ["pageup", "pagedown", "ctrl+home", "ctrl+end"])
-async def test_paging_in_the_palette_before_its_first_layout_does_not_crash(size: tuple[int, int], paging: str) -> None:
+async def test_paging_in_the_palette_before_its_first_layout_does_not_crash(size: tuple[int, int]) -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        await _burst(app, "ctrl+p", paging, paging)  # KeyError in OptionList._move_page with the stock palette
-        await pilot.pause()
-        assert isinstance(app.screen, SafeCommandPalette)
-        await press(pilot, paging, "down", "up", paging)  # and paging once it is laid out
-        assert isinstance(app.screen, CommandPalette)
-        await press(pilot, "escape")
-        assert isinstance(app.screen, DebuggerScreen)
+        for paging in PAGING:  # the palette opened afresh for each
+            await _burst(app, "ctrl+p", paging, paging)  # KeyError in OptionList._move_page with the stock palette
+            await pilot.pause()
+            assert isinstance(app.screen, SafeCommandPalette), paging
+            await press(pilot, paging, "down", "up", paging)  # and paging once it is laid out
+            assert isinstance(app.screen, CommandPalette), paging
+            await press(pilot, "escape")
+            assert isinstance(app.screen, DebuggerScreen), paging
     assert app.return_value is None  # still running when the test closed it
 
 
-@pytest.mark.parametrize(
-    "keys", [("escape", "pageup"), ("escape", "down"), ("escape", "escape", "up"), ("x", "escape", "pagedown")]
-)
-async def test_keys_queued_behind_the_palette_closing_do_not_crash(keys: tuple[str, ...]) -> None:
+async def test_keys_queued_behind_the_palette_closing_do_not_crash() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await _burst(app, "ctrl+p", *keys)
-        await pilot.pause()
-        await press(pilot, "escape")
-        assert isinstance(app.screen, DebuggerScreen)
-        await press(pilot, "s")
-        assert app.session is not None and app.session.position == 1
+        bursts = [("escape", "pageup"), ("escape", "down"), ("escape", "escape", "up"), ("x", "escape", "pagedown")]
+        for n, keys in enumerate(bursts, 1):
+            await _burst(app, "ctrl+p", *keys)
+            await pilot.pause()
+            await press(pilot, "escape")
+            assert isinstance(app.screen, DebuggerScreen), keys
+            await press(pilot, "s")
+            assert app.session is not None and app.session.position == n, keys
 
 
 @pytest.mark.parametrize("later", [0, 10, 20, 25, 30, 40])
@@ -86,28 +88,56 @@ async def test_stepping_back_with_the_source_zoomed_and_the_threads_pane_detache
         assert isinstance(app.screen, DebuggerScreen)
 
 
-@pytest.mark.parametrize("expr", ['A.pte["x"]', 'A.pte["0x10000"] + 1', 'frame["x"].count'])
 @pytest.mark.parametrize("kind", ["watch", "condition"])
-async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialog(kind: str, expr: str) -> None:
+async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialog(kind: str) -> None:
+    """An evaluation error is shown, and the dialog stays open; Enter again adds the
+    expression anyway (the error may be this state's: test_a_state_dependent_...)."""
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         screen = app.screen
-        assert isinstance(screen, DebuggerScreen)
-        screen.action_add_breakpoint(kind)
+        assert isinstance(screen, DebuggerScreen) and app.session is not None
+        had = len(app.session.breakpoints.items)  # (the scenario's own)
+        for n, expr in enumerate(('A.pte["x"]', 'A.pte["0x10000"] + 1', 'frame["x"].count'), 1):
+            screen.action_add_breakpoint(kind)
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, BreakpointDialog)
+            await press(pilot, *expr, "enter")
+            error = str(dialog.query_one("#bp-error").render())
+            assert isinstance(app.screen, BreakpointDialog), f"{expr}: the dialog stays open"
+            assert "right now; Enter again adds it anyway" in error, (expr, error)
+            await press(pilot, "enter")
+            assert isinstance(app.screen, DebuggerScreen), expr
+            added = app.session.breakpoints.items[-1]
+            assert len(app.session.breakpoints.items) == had + n
+            assert (added.kind, str(added.expr)) == (kind, expr)
+            await press(pilot, "s", "s")  # and the session goes on
+        assert app.session.position == 6
+
+
+async def test_an_evaluator_failure_is_refused_however_often_enter_is_pressed() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen) and app.session is not None
+
+        def broken(expr: object) -> object:
+            raise RuntimeError("an engine bug")
+
+        app.session.evaluate = broken  # type: ignore[method-assign]
+        before = list(app.session.breakpoints.items)
+        screen.action_add_breakpoint("watch")
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, BreakpointDialog)
-        await press(pilot, *expr, "enter")
+        await press(pilot, *"A.pte[0x10000]", "enter", "enter", "enter")
+        assert isinstance(app.screen, BreakpointDialog)
         error = str(dialog.query_one("#bp-error").render())
-        assert isinstance(app.screen, BreakpointDialog), "the dialog stays open"
-        assert error, "and says why"
-        await press(pilot, "enter")  # pressing Enter again is no way round an evaluator failure
-        assert isinstance(app.screen, BreakpointDialog) or app.session is not None
+        assert "cannot be evaluated: RuntimeError: an engine bug" in error
         await press(pilot, "escape")
-        assert isinstance(app.screen, DebuggerScreen)
-        await press(pilot, "s", "s", "c")  # and the session goes on
-        assert app.session is not None and app.session.position >= 2
+        assert isinstance(app.screen, DebuggerScreen) and app.session.breakpoints.items == before
 
 
 async def test_a_state_dependent_evaluation_error_is_shown_once_then_enter_adds_the_watch() -> None:
@@ -158,17 +188,17 @@ async def test_pressing_v_quickly_settles_on_one_view() -> None:
         assert len(shown) <= 14
 
 
-@pytest.mark.parametrize("paging", ["pageup", "pagedown"])
-async def test_the_theme_palette_is_guarded_too(paging: str) -> None:
+async def test_the_theme_palette_is_guarded_too() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        app.search_themes()  # what the palette's theme command calls: Textual's opened its own, unguarded palette
-        await _burst(app, paging, paging, "tab", paging)
-        await pilot.pause()
-        assert isinstance(app.screen, SafeCommandPalette)
-        await press(pilot, "escape", "escape")
-        assert isinstance(app.screen, DebuggerScreen)
+        for paging in ("pageup", "pagedown"):
+            app.search_themes()  # what the palette's theme command calls: Textual's opened its own, unguarded palette
+            await _burst(app, paging, paging, "tab", paging)
+            await pilot.pause()
+            assert isinstance(app.screen, SafeCommandPalette), paging
+            await press(pilot, "escape", "escape")
+            assert isinstance(app.screen, DebuggerScreen), paging
 
 
 async def test_a_click_on_a_hit_that_a_search_replaced_does_nothing() -> None:

@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Header, Tab, Tabs
 
 from ...engine.files import NUMBER, WriteError
 from ...engine.inspect import Names
@@ -28,6 +28,7 @@ from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
+from ..widgets.footer import KeyBar
 from ..widgets.frames import FramesPane
 from ..widgets.mm import MmPane
 from ..widgets.pagetables import PtePane
@@ -136,7 +137,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
                 yield TimelinePane(id="timeline")
                 yield BreakpointsPane(id="breakpoints")
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield KeyBar(compact=True)
 
     def on_mount(self) -> None:
         # Kept, not queried each time: a query misses widgets while one pane is zoomed.
@@ -145,7 +146,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         self.panes = list(self.query(Pane))
         self.groups = {gid: self.query_one(f"#{gid}") for gid in VIEWS}
         self.tabs = self.query_one("#views", Tabs)
-        self.footer = self.query_one(Footer)
+        self.footer = self.query_one(KeyBar)
         self.first_pane = {gid: self.groups[gid].query(Pane).first() for gid in VIEWS}
         self.mm_pane = self.query_one(MmPane)
         self._apply_layout(self.app.size.width, self.app.size.height)
