@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from .engine.describe import TRACE_SCHEMA, event_fields, notable
-from .engine.history import derived_events, with_derived
+from .engine.history import Derivation
 from .engine.schedule import Replay, SeededRandom
 from .engine.session import Session, StepInfo
 
@@ -61,6 +61,8 @@ def check_report(session: Session) -> dict[str, Any]:
         if "not judged" in verdicts
         else "holds"
     )
+    aborts = session.aborts()
+    changes = abort_changes(session, {mk.step for mk in aborts}) if aborts else {}
     return {
         "scenario": sc.path,
         "title": sc.title,
@@ -77,9 +79,9 @@ def check_report(session: Session) -> dict[str, Any]:
                 "reason": mk.what,
                 "detail": mk.detail,
                 "label": mk.label,
-                "changes": abort_changes(session, mk.step),
+                "changes": changes.get(mk.step, []),
             }
-            for mk in session.aborts()
+            for mk in aborts
         ],
         "violations": [
             {"kind": mk.what, "step": mk.step + 1, "thread": mk.thread, "detail": mk.detail, "label": mk.label}
@@ -92,21 +94,27 @@ def check_report(session: Session) -> dict[str, Any]:
     }
 
 
-def abort_changes(session: Session, step: int) -> list[dict[str, Any]]:
-    """What the failed check's object went through since the sample (the `invalidated` event), as JSON."""
-    for e in derived_events(session.timeline, step, session.events_of(step)):
-        if e.kind == "invalidated":
-            return list(event_fields(e)["changes"])  # type: ignore[call-overload]
-    return []
+def abort_changes(session: Session, steps: set[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each of `steps` (aborts), what the failed check's object went through since
+    the sample (its `invalidated` event), as JSON: one replay of the timeline up to the last."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for step, _, derived in Derivation().along(session.timeline, max(steps) + 1):
+        if step in steps:
+            inv = [e for e in derived if e.kind == "invalidated"]
+            out[step] = list(event_fields(inv[0])["changes"]) if inv else []  # type: ignore[call-overload]
+    return out
 
 
 def trace_steps(session: Session, limit: int) -> Iterator[StepInfo]:
     """Step the session to `limit`, yielding each step taken (with its derived events: aba, invalidated)."""
+    follow = Derivation()
+    for _ in follow.along(session.timeline, session.position):  # the steps taken before
+        pass
     while session.position < limit:
         info = session.step()
         if info is None:
             return
-        derived = derived_events(session.timeline, info.step, info.events)
+        derived = follow.feed(info.thread, info.label, info.events)
         yield attrs.evolve(info, events=info.events + derived) if derived else info
 
 
@@ -163,14 +171,14 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     skipped = 0
-    for step, _, events in session.timeline.replay(0, n):
+    for step, events, derived in Derivation().along(session.timeline, n):
         if step not in show:
             skipped += 1
             continue
         if skipped:
             con.print(f"[dim]  … {skipped} steps …[/]")
             skipped = 0
-        shown = notable(with_derived(session.timeline, step, events))
+        shown = notable((*events, *derived))
         con.print(_step_line(step + 1, session.step_thread(step), session.step_label(step), shown))
     if skipped:
         con.print(f"[dim]  … {skipped} steps …[/]")

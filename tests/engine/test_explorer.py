@@ -219,13 +219,6 @@ def test_the_reduced_search_agrees_with_the_naive_one(name: str) -> None:
     assert saved > 0
 
 
-def test_the_reduced_search_agrees_with_the_naive_one_on_bundled_scenarios() -> None:
-    for name in SMALL:
-        sc = load_scenario(SCENARIOS / f"{name}.toml")
-        for policy in POLICIES:
-            assert_reduction_sound(sc, policy)
-
-
 OPS = st.sampled_from(
     [
         "write 0x10000 5",

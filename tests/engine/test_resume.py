@@ -18,6 +18,7 @@ from spftui.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"  # a search of 0.3 s: about eight looks at the clock
 
 
 def figures(r):  # type: ignore[no-untyped-def]
@@ -105,7 +106,7 @@ def test_a_checkpoint_that_cannot_be_written_is_a_note_and_the_search_goes_on(
         raise WriteError(path, "cannot write the checkpoint: no space left on the device")
 
     monkeypatch.setattr(resume, "save", full_disk)
-    r = explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint="x.ckpt")
+    r = explore(load_scenario(DONTNEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint="x.ckpt")
     assert r.complete
     assert r.extra["notes"] == [
         "checkpoint not written: x.ckpt: cannot write the checkpoint: no space left on the device"
@@ -126,7 +127,7 @@ def test_the_cli_warns_at_once_when_a_checkpoint_cannot_be_written(
 
     monkeypatch.setattr(resume, "save", full_disk)
     ck = str(tmp_path / "c.ckpt")
-    args = ["explore", str(SEED), "--policy", "spf-mm-seq", "--mode", "exhaustive", "--checkpoint", ck]
+    args = ["explore", str(DONTNEED), "--policy", "spf-mm-seq", "--mode", "exhaustive", "--checkpoint", ck]
     assert cli.main([*args, "--json"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     errors = [e for e in events if e["event"] == "checkpoint_error"]
