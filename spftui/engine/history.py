@@ -184,7 +184,7 @@ class Derivation:
         """The derived events of the next step (`self.pos`), run by `thread`."""
         step = self.pos
         trackers = self.trackers
-        named = [e.thread for e in events if type(e) in _OWN]
+        named = [e.thread for e in events if isinstance(e, _OWN)]
         checking = dict.fromkeys(e.thread for e in events if type(e) is Validate and e.check != "seq_start")
         fed = [t for t in dict.fromkeys(named) if t not in trackers or not trackers[t].samples]
         fed += [t for t, tr in trackers.items() if tr.samples]
