@@ -20,12 +20,16 @@ class KeyBar(Footer):
 
     def _keys_shown(self) -> tuple[Any, ...]:
         """What `Footer.compose` draws from: each shown binding, enabled or not, and the palette key."""
+        active = self.screen.active_bindings
+        display = self.app.get_key_display
         keys = tuple(
-            (b.key, b.key_display, b.description, b.action, b.group, enabled, tooltip)
-            for _node, b, enabled, tooltip in self.screen.active_bindings.values()
+            (b.key, display(b), b.description, b.action, b.group, enabled, tooltip)
+            for _node, b, enabled, tooltip in active.values()
             if b.show
         )
-        return (keys, self.compact, self.show_command_palette, self.combine_groups, self._bindings_ready)
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        palette_key = None if palette is None else (display(palette[1]), *palette[1:])
+        return (keys, palette_key, self.compact, self.show_command_palette, self.combine_groups, self._bindings_ready)
 
     async def recompose(self) -> None:
         if not self.is_attached:
