@@ -11,7 +11,8 @@ where the thread's fault starts (its `user:` step), exactly the window
 `derived_events` replays; only a jump rebuilds it, with one replay. Older
 timeline rows are replayed a chunk at a time and cached; a timeline is only
 ever appended to under one `(generation, branch)` key, so nothing cached
-goes stale.
+goes stale. Every row at once (a search) is one forward pass
+(`Derivation`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import weakref
 from typing import Any, NamedTuple
 
 from ..engine.describe import NOTABLE, format_event
-from ..engine.history import HistoryTracker, derived_events, fault_window
+from ..engine.history import Derivation, HistoryTracker, derived_events, fault_window
 from ..engine.session import Session
 from ..engine.view import Aba, Event, Invalidated, Pte, SpfAbort, Validate, Violation
 from . import format as fmt
@@ -116,9 +117,10 @@ class Facts:
         """Every step (for a search): one replay of what is not cached yet."""
         self._check(key)
         n = session.length
-        missing = [i for i in range(n) if i not in self.steps]
-        if missing:
-            self._fill(session, missing[0], n)
+        if len(self.steps) < n:  # one forward pass (a window replay per step is quadratic)
+            for pos, events, derived in Derivation().along(session.timeline, n):
+                if pos not in self.steps:
+                    self._put(pos, (*events, *derived))
         return self.steps
 
     def _put(self, step: int, events: tuple[Event, ...]) -> None:

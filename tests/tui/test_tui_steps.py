@@ -43,3 +43,20 @@ def test_stepping_forward_gives_the_same_derived_events_and_checks_as_a_replay(
             assert f.events[pos] == want, pos
         assert Facts().events_of(s, key, pos) == want
         assert f.get(s, key, pos) == summarize(want)
+
+
+@pytest.mark.parametrize(("name", "policy", "seed"), CASES)
+def test_every_row_at_once_equals_each_row_on_its_own(name: str, policy: str | None, seed: int | None) -> None:
+    """`Facts.all` (one forward pass, for a search) against `Facts.get` (chunks of window replays)."""
+    sc = load_scenario(ROOT / name).with_policy(policy, None)
+    s = Session(sc) if seed is None else Session(sc, strategy=SeededRandom(seed))
+    s.run()
+    key = (0, s.branch_id)
+    one = Facts()
+    rows = {i: one.get(s, key, i) for i in range(s.length)}
+    every = Facts()
+    assert every.all(s, key) == rows
+    assert every.events == {i: with_derived(s.timeline, i, s.events_of(i)) for i in range(s.length)}
+    half = Facts()  # some rows cached already (the timeline pane drew them)
+    half.get(s, key, s.length // 2)
+    assert half.all(s, key) == rows
