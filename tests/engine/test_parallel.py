@@ -28,14 +28,13 @@ from spftui.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"
-DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"  # with foll_cow off: a small search with a sometimes
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def dirty_cow() -> Any:
+    """Dirty COW with its fix off: a search of 292 states with a Sometimes (file_integrity)."""
     return load_scenario(DIRTY_COW).with_fixes({"foll_cow": False})
-
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def spftui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
