@@ -158,6 +158,12 @@ class Timeline:
         return tuple(self._branches)
 
     @property
+    def epoch(self) -> int:
+        """Changes whenever recorded steps are dropped or replaced (a cut, a branch switch):
+        what a reader derived from the steps is stale when it differs."""
+        return self._epoch
+
+    @property
     def checkpoints(self) -> int:
         """How many checkpoints are kept."""
         return len(self._ckpts)
