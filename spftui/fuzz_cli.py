@@ -40,8 +40,14 @@ def add_parser(sub: Any) -> None:
 def run_fuzz(args: argparse.Namespace) -> int:
     from .engine.files import WriteError
     from .engine.fuzz import Saved, describe, fuzz
-    from .engine.shrink import save
+    from .engine.shrink import check_out, save
     from .scenario.policies import POLICY
+
+    try:
+        check_out(args.out)  # before the fuzzing, not at its first find
+    except WriteError as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
 
     sound = POLICY[args.policy].sound
     found: list[dict[str, Any]] = []

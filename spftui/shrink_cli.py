@@ -57,19 +57,24 @@ def sizes_text(before: Any, after: Any) -> list[str]:
 
 def run_shrink(args: argparse.Namespace) -> int:
     from .engine.files import WriteError
-    from .engine.shrink import ShrinkError, save, shrink
+    from .engine.shrink import ShrinkError, check_out, save, shrink
 
     ns = argparse.Namespace(
         scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False,
         fix=args.fix,
     )  # fmt: skip
     sc = open_with(ns).scenario
+    stem = os.path.splitext(os.path.basename(sc.path))[0] + ".min"
+    try:
+        check_out(args.out, stem)  # before the searches, which may take minutes
+    except WriteError as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
     try:
         result = shrink(sc, args.oracle, max_states=args.max_states)
     except ShrinkError as e:
         print(f"spftui: {e}", file=sys.stderr)
         return 1
-    stem = os.path.splitext(os.path.basename(sc.path))[0] + ".min"
     description = (
         f"Shrunk by `spftui shrink` from {sc.path} under {sc.policy}, reuse {sc.reuse}.\n"
         f"{result.oracle}: {result.detail}"

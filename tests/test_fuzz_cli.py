@@ -68,9 +68,27 @@ def test_fuzz_finds_nothing_under_a_sound_policy_in_the_default_time(tmp_path: P
     assert data["found"] == [], data  # a finding here is a model bug: the file is in the assertion message
 
 
-def test_fuzz_that_cannot_save_says_so_and_exits_2(tmp_path: Path) -> None:
+def test_fuzz_refuses_an_out_it_could_never_write_before_it_fuzzes(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     r = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(blocker / "sub"))
-    assert r.returncode == 2 and "cannot make the directory" in r.stderr
-    assert "could not be saved" in r.stdout and "no violation" not in r.stdout
+    assert r.returncode == 2 and "cannot make the directory" in r.stderr and "is not a directory" in r.stderr
+    assert r.stdout == ""  # not a scenario was run
+
+
+def test_fuzz_that_cannot_save_says_so_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The --out that passed the check at the start fails at the first find (a full disk)."""
+    from spftui import cli
+    from spftui.engine import shrink
+    from spftui.engine.files import WriteError
+
+    def full_disk(sh: object, out_dir: str, stem: str, description: str) -> tuple[str, str]:
+        raise WriteError(f"{out_dir}/{stem}.toml", "cannot write the scenario: no space left on the device")
+
+    monkeypatch.setattr(shrink, "save", full_disk)
+    assert cli.main(["fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(tmp_path / "out")]) == 2
+    out = capsys.readouterr()
+    assert "no space left" in out.err and "could not be saved" in out.out and "no violation" not in out.out
+    assert not (tmp_path / "out").exists()

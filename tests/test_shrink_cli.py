@@ -110,12 +110,15 @@ def test_shrink_refuses_to_overwrite_and_prints_sizes_at_80_columns(tmp_path: Pa
     before = {p.name: p.read_text() for p in out.iterdir()}
     again = spftui("shrink", "cow_lost_write", "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.stdout == ""  # refused before it searched, not after
     assert {p.name: p.read_text() for p in out.iterdir()} == before
+    blocked = spftui("shrink", "cow_lost_write", "--out", str(out / "cow_lost_write.min.toml" / "sub"))
+    assert blocked.returncode == 2 and "is not a directory" in blocked.stderr and blocked.stdout == ""
 
 
 def test_shrink_without_a_violation_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    r = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--out", str(out), "--max-states", "50000")
+    r = spftui("shrink", "swap_cache_hit", "--out", str(out))  # (a search of 82 states at most)
     assert r.returncode == 1 and "nothing to shrink" in r.stderr
     assert not out.exists()
 

@@ -243,15 +243,12 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str
     from .files import REFUSE, WriteError, write_file
     from .schedule_file import write_schedule
 
-    sc_path = os.path.join(out_dir, f"{stem}.toml")
-    sched_path = os.path.join(out_dir, f"{stem}.schedule.toml")
+    check_out(out_dir, stem)  # (again: the files may have appeared since)
+    sc_path, sched_path = _paths(out_dir, stem)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise WriteError(out_dir, f"cannot make the directory: {e.strerror or e}") from None
-    for path in (sc_path, sched_path):
-        if os.path.lexists(path):  # checked up front so that neither file is written
-            raise WriteError(path, "already exists (spftui never replaces a file here; pick another --out)")
     sc = attrs.evolve(shrunk.scenario, path=sc_path)
     text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"})
     write_file(sc_path, text, exists=REFUSE, what="the scenario")
@@ -261,6 +258,30 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str
         exists=REFUSE,
     )  # fmt: skip
     return sc_path, sched_path
+
+
+def _paths(out_dir: str, stem: str) -> tuple[str, str]:
+    import os
+
+    return os.path.join(out_dir, f"{stem}.toml"), os.path.join(out_dir, f"{stem}.schedule.toml")
+
+
+def check_out(out_dir: str, stem: str | None = None) -> None:
+    """Raise WriteError now if `save` into `out_dir` must fail: a file where the directory
+    (or one it is made in) should be, or with `stem` a file `save` would have to replace.
+    Creates nothing: the commands check before they search, not after."""
+    import os
+
+    from .files import WriteError
+
+    at = os.path.abspath(out_dir)
+    while not os.path.lexists(at) and os.path.dirname(at) != at:
+        at = os.path.dirname(at)
+    if not os.path.isdir(at):
+        raise WriteError(out_dir, f"cannot make the directory: {at} is not a directory")
+    for path in _paths(out_dir, stem) if stem is not None else ():
+        if os.path.lexists(path):  # checked up front so that neither file is written
+            raise WriteError(path, "already exists (spftui never replaces a file here; pick another --out)")
 
 
 def unshrunk(sc: Scenario, oracle: str, choices: tuple[int, ...], detail: str) -> Shrunk:
