@@ -160,6 +160,13 @@ class BreakpointSet:
         self.items.append(bp)
         return bp
 
+    def like(self, kind: str, **kw: Any) -> Breakpoint | None:
+        """The breakpoint already here that `add(kind, **kw)` would repeat (same kind, match,
+        thread, expression and condition), or None."""
+        new = make_breakpoint(0, kind, **kw)
+        same = (new.kind, new.match, new.thread, new.expr, new.condition)
+        return next((b for b in self.items if (b.kind, b.match, b.thread, b.expr, b.condition) == same), None)
+
     def remove(self, bid: int) -> None:
         self.items = [b for b in self.items if b.id != bid]
         self.watch_values.pop(bid, None)

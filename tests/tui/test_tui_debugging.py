@@ -328,3 +328,29 @@ async def test_the_key_bar_follows_the_layout_and_is_not_rebuilt_for_nothing() -
         await settle(pilot)
         await pilot.pause()
         assert not palette_key_shown()
+
+
+async def test_adding_a_breakpoint_that_is_there_already_adds_none_and_says_which() -> None:
+    """What the palette's "Breakpoint: on any violation" calls; the seed has one already."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen) and app.session is not None
+        bps = app.session.breakpoints
+        (violation,) = [b for b in bps.items if b.kind == "violation" and not b.match]
+        before = [b.id for b in bps.items]
+        notes: list[str] = []
+        screen.notify = lambda text, **kw: notes.append(text)  # type: ignore[method-assign,assignment]
+        screen.add_breakpoint({"kind": "violation"})
+        assert [b.id for b in bps.items] == before
+        assert notes[-1] == f"Breakpoint {violation.id} already stops there: violation."
+        app.session.disable_breakpoint(violation.id)
+        screen.add_breakpoint({"kind": "violation"})
+        assert violation.enabled and [b.id for b in bps.items] == before
+        assert notes[-1] == f"Breakpoint {violation.id} (violation) is on again."
+        screen.add_breakpoint({"kind": "watch", "expr": "A.mmap_seq"})
+        screen.add_breakpoint({"kind": "watch", "expr": "A.mmap_seq", "condition": "A.mmap_seq > 2"})
+        assert len(bps.items) == len(before) + 2  # a condition makes it another breakpoint
+        screen.add_breakpoint({"kind": "watch", "expr": "A.mmap_seq"})
+        assert len(bps.items) == len(before) + 2 and notes[-1].endswith("already stops there: watch A.mmap_seq.")

@@ -375,11 +375,18 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         values = dict(values)
         kind = values.pop("kind")
         try:
-            b = self.session.add_breakpoint(kind, **values)
+            old = self.session.breakpoints.like(kind, **values)
+            b = old or self.session.add_breakpoint(kind, **values)
         except Exception as err:  # the dialog validates; this is belt and braces
             self.say(f"cannot add that breakpoint: {err}")
             return
-        self.notify(f"Breakpoint {b.id}: {b.describe()}.")
+        if old is None:
+            self.notify(f"Breakpoint {b.id}: {b.describe()}.")
+        elif not old.enabled:  # (a second one would only clutter the pane)
+            self.session.enable_breakpoint(old.id)
+            self.notify(f"Breakpoint {old.id} ({old.describe()}) is on again.")
+        else:
+            self.notify(f"Breakpoint {old.id} already stops there: {old.describe()}.")
         self.refresh_views()
 
     @on(BreakpointsPane.Toggle)
