@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Event, OpStart, Validate
+from ..kernel.events import OpStart, Validate
 from .describe import format_event, validation_text
 from .expr import Expr, parse
-from .history import derived_events, fault_window
+from .history import Derivation, fault_window
 from .inspect import MachineResolver, show
 
 if TYPE_CHECKING:
@@ -180,12 +180,14 @@ class _Why:
         tl = self.tl
         start, _ = fault_window(tl, step, tl.names.index(thread))
         self._copy_of(start, step, thread, depth)
-        for pos, _, events in tl.replay(start, step + 1):
-            evs: tuple[Event, ...] = events
+        # one forward pass from step 0 (a window replay per step of this window was quadratic)
+        for pos, evs, derived in Derivation().along(tl, step + 1):
+            if pos < start:
+                continue
             for e in evs:
                 if type(e) is Validate and e.thread == thread and e.check != "seq_start":
                     self.add(pos, e.check, "✓" if e.ok else "✗", f"{thread} {validation_text(e)}", depth)
-            for d in derived_events(tl, pos, evs):
+            for d in derived:
                 self.add(pos, d.kind, "", format_event(d), depth + 1)
 
     def _copy_of(self, start: int, step: int, thread: str, depth: int) -> None:
