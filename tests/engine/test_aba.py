@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine_helpers import HandMadeTimeline
+
 from spftui.engine import Session
 from spftui.engine.why import why
 from spftui.scenario import bundled_scenarios_dir, load_scenario
@@ -80,27 +82,6 @@ def test_aba_breakpoints_stop_where_the_window_replays_find_an_aba_forwards_back
         assert stops(s, "reverse_continue") == [], name
 
 
-class FakeTimeline:
-    """Hand-made recorded steps (thread, label, events), with the epoch a cut bumps."""
-
-    def __init__(self, steps: list[tuple[str, str, list[object]]], epoch: int = 0) -> None:
-        self.steps, self.epoch = steps, epoch
-        self.names = ["T", "U"]
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def thread_at(self, pos: int) -> int:
-        return self.names.index(self.steps[pos][0])
-
-    def label_at(self, pos: int) -> str:
-        return self.steps[pos][1]
-
-    def replay(self, start: int, end: int):  # type: ignore[no-untyped-def]
-        for pos in range(start, min(end, len(self.steps))):
-            yield pos, None, tuple(self.steps[pos][2])
-
-
 def test_the_aba_breakpoint_derives_again_after_a_cut_or_on_another_timeline() -> None:
     from types import SimpleNamespace
 
@@ -113,15 +94,15 @@ def test_the_aba_breakpoint_derives_again_after_a_cut_or_on_another_timeline() -
            ("T", "f", [passed])]  # fmt: skip
     calm = [*aba[:2], ("U", "u", []), aba[3]]  # nobody touched the PTE
 
-    def fired(bps: BreakpointSet, tl: FakeTimeline) -> list[int]:
+    def fired(bps: BreakpointSet, tl: HandMadeTimeline) -> list[int]:
         bps.timeline = tl  # type: ignore[assignment]
         return [k for k, (t, _, ev) in enumerate(tl.steps) if bps.check(SimpleNamespace(steps=k + 1), t, ev)]  # type: ignore[arg-type]
 
     bps = BreakpointSet()
     bps.add("aba")
-    tl = FakeTimeline(aba)
+    tl = HandMadeTimeline(aba)
     assert fired(bps, tl) == [3]
     tl.steps, tl.epoch = calm, 1  # a cut replaced the steps
     assert fired(bps, tl) == []
-    assert fired(bps, FakeTimeline(aba, epoch=1)) == [3]  # another timeline (a restart), at the same epoch
-    assert fired(bps, FakeTimeline(calm, epoch=1)) == []
+    assert fired(bps, HandMadeTimeline(aba, epoch=1)) == [3]  # another timeline (a restart), at the same epoch
+    assert fired(bps, HandMadeTimeline(calm, epoch=1)) == []

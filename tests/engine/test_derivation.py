@@ -5,6 +5,7 @@ under every policy, on its own schedule and on random ones."""
 from __future__ import annotations
 
 import pytest
+from engine_helpers import HandMadeTimeline
 
 from spftui.engine import SeededRandom, Session
 from spftui.engine.history import Derivation, derived_events
@@ -68,27 +69,6 @@ def test_one_pass_derives_what_each_window_replay_does_on_random_scenarios(seed:
             assert along == each, (seed, i, policy, k)
 
 
-class Steps:
-    """A timeline of hand-made steps (thread, label, events): what both derivations read."""
-
-    def __init__(self, steps: list[tuple[str, str, list[object]]]) -> None:
-        self.steps = steps
-        self.names = sorted({t for t, _, _ in steps})
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def thread_at(self, pos: int) -> int:
-        return self.names.index(self.steps[pos][0])
-
-    def label_at(self, pos: int) -> str:
-        return self.steps[pos][1]
-
-    def replay(self, start: int, end: int):  # type: ignore[no-untyped-def]
-        for pos in range(start, min(end, len(self.steps))):
-            yield pos, None, tuple(self.steps[pos][2])
-
-
 def sample(t: str, vpn: int, value: int) -> SpecRead:
     return SpecRead(t, "pte", "A", vpn << 12, None, value)
 
@@ -121,7 +101,7 @@ def flip(vpn: int) -> list[object]:
 def test_one_pass_keeps_each_window_to_the_fault_and_needs_another_thread(
     steps: list[tuple[str, str, list[object]]], abas: int
 ) -> None:
-    tl = Steps(steps)
+    tl = HandMadeTimeline(steps)
     each = [derived_events(tl, pos, events) for pos, _, events in tl.replay(0, len(tl))]  # type: ignore[arg-type]
     along = [derived for _, _, derived in Derivation().along(tl, len(tl))]  # type: ignore[arg-type]
     assert along == each and sum(map(len, each)) == abas
