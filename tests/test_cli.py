@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui, spftui_process
 
 from spftui.engine import SeededRandom, Session
 from spftui.engine.opening import open_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "scenarios" / "cow_lost_write.toml")
-
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_check_reports_the_lost_write_under_refetch_vma() -> None:
@@ -132,8 +127,8 @@ def test_bundled_scenarios_can_be_named_without_a_path() -> None:
     assert r.returncode == 0 and json.loads(r.stdout)["title"].startswith("COW lost write")
 
 
-def test_version() -> None:
-    r = spftui("--version")
+def test_python_m_spftui_runs_the_command_line() -> None:
+    r = spftui_process("--version")  # (the other tests run its main in-process)
     assert r.returncode == 0 and r.stdout.startswith("spftui ")
 
 

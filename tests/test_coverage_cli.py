@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+from cli_run import spftui
 
 from spftui.engine.coverage import coverage
 from spftui.engine.opening import open_scenario
-
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120)
 
 
 def cells(

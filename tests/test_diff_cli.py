@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine.diff import DiffCancelled, diff_runs
 from spftui.engine.opening import open_scenario
 from spftui.engine.recording import record_entries
 from spftui.scenario import parse_entry
-
-
-def spftui(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def schedules(tmp_path: Path) -> tuple[str, str]:

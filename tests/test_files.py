@@ -8,11 +8,10 @@ import errno
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui import cli
 from spftui.engine import files
@@ -20,10 +19,6 @@ from spftui.engine.files import NUMBER, REFUSE, REPLACE, WriteError, write_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "scenarios" / "cow_lost_write.toml")
-
-
-def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def full_disk(monkeypatch: pytest.MonkeyPatch, after: int = 10) -> None:

@@ -4,11 +4,10 @@ on gives Never, complete; `--fix` errors; `spftui fixes`."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,10 +15,6 @@ GALLERY = [
     ("history_fork_vma_lock", "fork_vma_write_lock", "vma-lock"),
     ("history_dufour_fork_tlb", "fork_vm_raw_write", "spf-vma-seq"),
 ]
-
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.mark.parametrize("state, verdict", [("off", "sometimes"), ("on", "never")])

@@ -33,6 +33,16 @@ def start(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def reap(p: subprocess.Popen[str]) -> None:
+    """Kill the run if it is still going, wait for it and close its pipes (an
+    unclosed pipe is a ResourceWarning in whichever test runs next)."""
+    p.kill()
+    p.wait()
+    for f in (p.stdout, p.stderr):
+        if f is not None:
+            f.close()
+
+
 def stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat from the state on (state, ppid, ..., utime, stime at [11], [12])."""
     try:
@@ -96,7 +106,7 @@ def test_a_killed_worker_is_reported_and_its_policy_explored_again() -> None:
         os.kill(victim[0], signal.SIGKILL)
         out, err = p.communicate(timeout=60)
     finally:
-        p.kill()
+        reap(p)
     assert p.returncode == 0, err
     assert f"spftui: warning: worker process {victim[0]} was killed by SIGKILL while running dontneed_race.toml" in err
     assert "running it again" in err
@@ -115,7 +125,7 @@ def test_a_task_whose_worker_dies_twice_ends_the_run_with_a_clear_error() -> Non
             time.sleep(0.02)
         out, err = p.communicate(timeout=10)
     finally:
-        p.kill()
+        reap(p)
     assert p.returncode == 2, (out, err)
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith("spftui: error: a worker process was killed by SIGKILL while running ")
@@ -132,7 +142,7 @@ def test_ctrl_c_and_sigterm_end_every_worker_and_print_the_partial_verdicts(sig:
         out, err = p.communicate(timeout=15)
         took = time.monotonic() - t0
     finally:
-        p.kill()
+        reap(p)
     assert p.returncode == status, err
     assert took < 5, took
     wait_for(lambda: not any(alive(w) for w in busy), 2)
@@ -153,7 +163,7 @@ def test_a_killed_parent_leaves_no_worker_behind() -> None:
         p.communicate(timeout=10)
         wait_for(lambda: not any(alive(w) for w in busy), 3)  # the watchdog notices within 0.2 s
     finally:
-        p.kill()
+        reap(p)
         for w in workers(p.pid):
             os.kill(w, signal.SIGKILL)
 
@@ -171,7 +181,7 @@ def test_matrix_after_ctrl_c_prints_the_partial_cells_and_starts_no_other(jobs: 
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=15)
     finally:
-        p.kill()
+        reap(p)
     assert p.returncode == 130, err
     assert "| fork_cow_isolation | classic" in out and "interrupted" in out
     partial = (

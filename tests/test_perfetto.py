@@ -4,16 +4,12 @@ track per thread, lock hold slices, counter tracks and instant events that agree
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from cli_run import spftui
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def perfetto(tmp_path: Path, *args: str) -> list[dict[str, Any]]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import attrs
 import pytest
+from cli_run import spftui
 
 from spftui.engine import SeededRandom, Session
 from spftui.engine.opening import open_scenario
@@ -21,10 +20,6 @@ from spftui.scenario import list_bundled
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
-
-
-def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def violations(*args: str, cwd: Path = ROOT) -> list[tuple[str, int, str]]:

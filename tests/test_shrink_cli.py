@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_run import spftui
 
 from spftui.engine.opening import open_scenario
 from spftui.engine.recording import record_choices
 from spftui.engine.shrink import find, size_of
 
 SEED = Path(__file__).resolve().parents[1] / "spftui" / "scenarios" / "cow_lost_write.toml"
-
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=300)
 
 
 # What the user set: one kept, two that name thread C (which the shrink drops).

@@ -4,12 +4,8 @@ and a check that passes by ABA names the values in between and the steps that ma
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120)
+from cli_run import spftui
 
 
 def trace_lines(*args: str) -> list[dict[str, object]]:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120)
+from cli_run import spftui
 
 
 def test_check_break_aba_stops_before_the_lost_write_naming_the_pte_the_vma_and_a2s_steps() -> None:

@@ -499,10 +499,13 @@ def _steps(
 ) -> tuple[ScheduleEntry, ...]:
     out: list[ScheduleEntry] = []
     steps: list[Any] = doc.get(table, where, "steps", ARRAY)
+    seen: dict[str, ScheduleEntry] = {}  # a long schedule repeats a few entries many times
     for i, text in enumerate(steps):
         at = (*where, "steps", i)
-        with doc.at(at):
-            entry = syntax.parse_entry(doc.check(at, text, STRING), threads, known_labels)
+        entry = seen.get(text) if type(text) is str else None
+        if entry is None:
+            with doc.at(at):
+                entry = seen[text] = syntax.parse_entry(doc.check(at, text, STRING), threads, known_labels)
         out.append(attrs.evolve(entry, line=doc.line(at)))
     return tuple(out)
 

@@ -21,6 +21,9 @@ KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR_END = frozenset(",]}#\n\r")
+_BLANKS = re.compile(r"(?:[ \t]|#[^\n]*)*")
+_BLANKS_AND_NEWLINES = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
+_ONE_LINE_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # an escape is two characters
 
 
 class Locator:
@@ -81,15 +84,8 @@ class _Scanner:
         self.i += len(token)
 
     def skip_blank(self, newlines: bool) -> None:
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            if c in " \t" or (newlines and c in "\r\n"):
-                self.i += 1
-            elif c == "#":
-                end = self.s.find("\n", self.i)
-                self.i = len(self.s) if end < 0 else end
-            else:
-                return
+        """Past blanks and comments (and newlines too, if asked); a comment ends before its newline."""
+        self.i = (_BLANKS_AND_NEWLINES if newlines else _BLANKS).match(self.s, self.i).end()  # type: ignore[union-attr]
 
     def scan(self) -> None:
         table: KeyPath = ()
@@ -191,7 +187,13 @@ class _Scanner:
                 raise ValueError(f"expected ',' or {close!r} at offset {self.i}")
 
     def basic_string(self) -> None:
-        quote = '"""' if self.s.startswith('"""', self.i) else '"'
+        if not self.s.startswith('"""', self.i):
+            m = _ONE_LINE_STRING.match(self.s, self.i)  # (a regular expression: schedules hold 100k of them)
+            if m is None:
+                raise ValueError("unterminated string")
+            self.i = m.end()
+            return
+        quote = '"""'
         self.i += len(quote)
         while self.i < len(self.s):
             if self.s[self.i] == "\\":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import spftui
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -496,8 +497,6 @@ def test_narrate_handles_an_empty_run() -> None:
 
 
 # ------------------------------------------------------------------- CLI
-def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_explore_finds_saves_and_replays_the_lost_write(tmp_path: Path) -> None:

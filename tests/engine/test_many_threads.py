@@ -4,11 +4,10 @@ thread exactly (thread 128 is not thread 0, 256+ threads do not overflow)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import SeededRandom, Session
 from spftui.scenario.loader import parse_scenario
@@ -62,9 +61,6 @@ def test_check_and_trace_run_cleanly_and_saved_schedules_replay_exactly(tmp_path
     path = tmp_path / f"threads{n}.toml"
     path.write_text(many_threads(n))
     sched = tmp_path / "run.schedule.toml"
-
-    def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, timeout=120)
 
     first = spftui("check", str(path), "--seed", "3", "--json", "--save-schedule", str(sched))
     assert first.returncode == 0, first.stderr

@@ -9,13 +9,12 @@ import json
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import spftui, spftui_process
 from engine_helpers import stop_after
 
 from spftui.engine.explorer import ExploreError, explore
@@ -37,12 +36,6 @@ def dirty_cow() -> Any:
     return load_scenario(DIRTY_COW).with_fixes({"foll_cow": False})
 
 
-def spftui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spftui", *args], capture_output=True, text=True, env=env or ENV, timeout=300
-    )
-
-
 def replays_to(sc: Any, policy: str, choices: tuple[int, ...]) -> set[str]:
     """The oracle kinds the last of `choices` reports when replayed on a fresh machine."""
     m = build_machine(sc.with_policy(policy, None))
@@ -53,11 +46,15 @@ def replays_to(sc: Any, policy: str, choices: tuple[int, ...]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("policy", "sometimes"),
-    [pytest.param("spf-mm-seq", set(), marks=pytest.mark.slow), ("spf-refetch-vma", {"lost_write"})],
+    ("scenario", "policy", "sometimes"),
+    [
+        pytest.param(lambda: load_scenario(SEED), "spf-mm-seq", set(), marks=pytest.mark.slow, id="seed-mm-seq"),
+        pytest.param(lambda: load_scenario(SEED), "spf-refetch-vma", {"lost_write"}, marks=pytest.mark.slow, id="seed"),
+        pytest.param(dirty_cow, "spf-refetch-vma", {"file_integrity"}, id="dirty-cow"),
+    ],
 )
-def test_two_processes_visit_the_same_states_as_one_on_the_seed(policy: str, sometimes: set[str]) -> None:
-    sc = load_scenario(SEED)
+def test_two_processes_visit_the_same_states_as_one(scenario: Any, policy: str, sometimes: set[str]) -> None:
+    sc = scenario()
     one = explore(sc, policy, mode="exhaustive", narrate=False)
     two = explore(sc, policy, mode="exhaustive", jobs=2, narrate=False)
     assert two.complete and two.extra["parallel"]["workers"] == 2
@@ -160,8 +157,8 @@ def test_ray_missing_is_a_clear_error_with_exit_status_2(tmp_path: Path) -> None
     fake = tmp_path / "ray"
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('no ray here')\n")
-    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    r = spftui("explore", str(DONTNEED), "--mode", "exhaustive", "--ray", "local", env=env)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # (a process: its `import ray` meets the fake)
+    r = spftui_process("explore", str(DONTNEED), "--mode", "exhaustive", "--ray", "local", env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert 'pip install "spftui[ray]"' in r.stderr
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli_run import spftui
 from engine_helpers import stop_after
 
+from spftui.engine import explorer
 from spftui.engine.explorer import ExploreError, explore
 from spftui.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
 DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"  # a search of 0.3 s: about eight looks at the clock
 
 
@@ -25,21 +27,37 @@ def figures(r):  # type: ignore[no-untyped-def]
     return (r.states, r.transitions, r.schedules, r.verdicts, r.complete)
 
 
-@pytest.mark.parametrize("compact", [False, True], ids=["dict", "compact"])
-def test_an_interrupted_search_resumes_to_the_same_result(tmp_path: Path, compact: bool) -> None:
-    sc = load_scenario(SEED)
+def interrupted_and_resumed(tmp_path: Path, sc: Any, policy: str, kind: str, compact: bool) -> None:
+    """Stopped twice and resumed twice, the search ends as one never stopped."""
     kw = {"mode": "exhaustive", "narrate": False, "compact": compact}
-    ref = explore(sc, "spf-refetch-vma", **kw)  # type: ignore[arg-type]
+    ref = explore(sc, policy, **kw)  # type: ignore[arg-type]
     ck = str(tmp_path / "search.ckpt")
-    first = explore(sc, "spf-refetch-vma", checkpoint=ck, cancelled=stop_after(15), **kw)  # type: ignore[arg-type]
+    first = explore(sc, policy, checkpoint=ck, cancelled=stop_after(15), **kw)  # type: ignore[arg-type]
     assert first.stop == "interrupted" and not first.complete and os.path.exists(ck)
     assert 0 < first.states < ref.states
-    again = explore(sc, "spf-refetch-vma", checkpoint=ck, resume=ck, cancelled=stop_after(40), **kw)  # type: ignore[arg-type]
+    again = explore(sc, policy, checkpoint=ck, resume=ck, cancelled=stop_after(40), **kw)  # type: ignore[arg-type]
     assert again.stop == "interrupted" and first.states < again.states < ref.states
-    done = explore(sc, "spf-refetch-vma", resume=ck, **kw)  # type: ignore[arg-type]
+    done = explore(sc, policy, resume=ck, **kw)  # type: ignore[arg-type]
     assert figures(done) == figures(ref)
-    assert done.verdicts["lost_write"] == "sometimes"
-    assert done.counterexamples["lost_write"].preemptions == ref.counterexamples["lost_write"].preemptions
+    assert done.verdicts[kind] == "sometimes"
+    assert done.counterexamples[kind].preemptions == ref.counterexamples[kind].preemptions
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["dict", "compact"])
+def test_an_interrupted_search_resumes_to_the_same_result(
+    tmp_path: Path, compact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dirty COW with its fix off (292 states), the clock looked at every 4
+    transitions so that the stops fall in the middle of the search."""
+    monkeypatch.setattr(explorer, "CHECK_EVERY", 4)
+    sc = load_scenario(DIRTY_COW).with_fixes({"foll_cow": False})
+    interrupted_and_resumed(tmp_path, sc, "spf-refetch-vma", "file_integrity", compact)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compact", [False, True], ids=["dict", "compact"])
+def test_an_interrupted_search_of_the_seed_resumes_to_the_same_result(tmp_path: Path, compact: bool) -> None:
+    interrupted_and_resumed(tmp_path, load_scenario(SEED), "spf-refetch-vma", "lost_write", compact)
 
 
 def test_a_checkpoint_of_another_search_is_refused(tmp_path: Path) -> None:
@@ -65,34 +83,29 @@ def test_a_checkpoint_of_an_older_format_is_refused_with_the_reason(tmp_path: Pa
 def test_the_cli_refuses_a_file_that_is_no_checkpoint(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("hello\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(bad)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    p = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(bad))
     assert p.returncode == 2
     assert f"{bad}:1: not an explorer checkpoint" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_the_cli_never_replaces_a_file_with_a_checkpoint_and_names_a_bad_place_at_once(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     mine = tmp_path / "notes.txt"
     mine.write_text("precious\n")
-    explore_ = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "spf-mm-seq", "--max-states", "500"]
+    explore_ = ["explore", str(SEED), "--policy", "spf-mm-seq", "--max-states", "500"]
     for args, said in (
         (["--checkpoint", str(mine)], f"'{mine}' exists; continue its search with --resume"),
         (["--checkpoint", str(tmp_path / "no" / "c.ckpt")], "--checkpoint: no such directory"),
         (["--checkpoint", str(tmp_path)], "is a directory"),
     ):
-        p = subprocess.run([*explore_, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+        p = spftui(*explore_, *args)
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert mine.read_text() == "precious\n"
     ck = tmp_path / "c.ckpt"  # resumed into a new file: the one read stays as it was
     explore(load_scenario(SEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=str(ck),
             cancelled=stop_after(2))  # fmt: skip
-    p = subprocess.run([*explore_, "--resume", str(ck), "--checkpoint", str(tmp_path / "d.ckpt")],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)  # fmt: skip
+    p = spftui(*explore_, "--resume", str(ck), "--checkpoint", str(tmp_path / "d.ckpt"))
     assert p.returncode in (0, 1) and (tmp_path / "d.ckpt").exists(), p.stderr
-    p = subprocess.run([*explore_, "--checkpoint", str(mine), "--force"], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=60)  # fmt: skip
+    p = spftui(*explore_, "--checkpoint", str(mine), "--force")
     assert p.returncode in (0, 1) and mine.read_text().startswith("spftui-explore-checkpoint")
 
 
@@ -140,10 +153,7 @@ def test_the_cli_warns_at_once_when_a_checkpoint_cannot_be_written(
 
 
 def test_the_cli_checkpoints_one_policy_at_a_time(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ck = str(tmp_path / "c")
-    cmd = [sys.executable, "-m", "spftui", "explore", str(SEED), "--policy", "all", "--checkpoint", ck]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    p = spftui("explore", str(SEED), "--policy", "all", "--checkpoint", str(tmp_path / "c"))
     assert p.returncode == 2 and "one search at a time" in p.stderr
 
 
@@ -151,7 +161,7 @@ def test_checkpoints_keep_to_about_a_tenth_of_the_search(monkeypatch: pytest.Mon
     """A large search's checkpoint takes seconds to write: the next one waits ten times as long."""
     import time
 
-    from spftui.engine import explorer, resume
+    from spftui.engine import resume
 
     writes: list[tuple[float, float]] = []  # (began, ended)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import spftui
 
 from spftui.cli import main
 from spftui.fidelity.sequence import generate, valid
@@ -23,13 +23,7 @@ linux_root = pytest.mark.skipif(
 
 @linux_root
 def test_kernel_check_agrees_with_this_kernel_on_every_seed() -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "spftui", "kernel-check", "--seeds", "40", "--ops", "30", "--pages", "5", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    r = spftui("kernel-check", "--seeds", "40", "--ops", "30", "--pages", "5", "--json")
     report = json.loads(r.stdout)
     assert report["mismatches"] == {}, r.stdout
     assert r.returncode == 0 and report["seeds"] == report["agree"] == 40

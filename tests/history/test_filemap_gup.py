@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import SeededRandom, Session
 from spftui.scenario import POLICIES, ScenarioError, parse_scenario
@@ -163,9 +162,7 @@ def test_bad_files_and_file_mappings_are_located_errors(old: str, new: str, wher
 def test_the_cli_exits_2_on_a_bad_gup_op_with_no_traceback(tmp_path: Path):
     path = tmp_path / "bad.toml"
     path.write_text(FILE.format(policy="classic", prot="rw", ops='["gup 0x10000 frce"]'))
-    proc = subprocess.run(
-        [sys.executable, "-m", "spftui", "check", str(path)], capture_output=True, text=True, cwd=ROOT
-    )
+    proc = spftui("check", str(path))
     assert proc.returncode == 2
     assert "bad.toml:" in proc.stderr and "unknown gup flag 'frce'" in proc.stderr
     assert "Traceback" not in proc.stderr

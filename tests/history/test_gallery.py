@@ -9,11 +9,10 @@ with the search complete.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.scenario import POLICIES, bundled_scenarios_dir
 from spftui.scenario.fixes import FIX
@@ -29,13 +28,7 @@ GALLERY = [
 
 
 def explore(path: Path) -> dict[str, dict[str, object]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "spftui", "explore", str(path), "--policy", "all", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
+    proc = spftui("explore", str(path), "--policy", "all", "--json")
     assert proc.returncode in (0, 1), proc.stderr
     policies: dict[str, dict[str, object]] = json.loads(proc.stdout)["policies"]
     return policies

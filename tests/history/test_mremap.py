@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import SeededRandom, Session
 from spftui.engine.explorer import explore
@@ -106,9 +105,7 @@ def test_mremap_arguments_out_of_range_are_located_errors(op: str, message: str)
 def test_the_cli_exits_2_on_bad_mremap_arguments(tmp_path: Path):
     path = tmp_path / "bad.toml"
     path.write_text(TEXT.format(policy="classic", ops='["mremap 0x10000 1p 2p dontunmap"]'))
-    proc = subprocess.run(
-        [sys.executable, "-m", "spftui", "check", str(path)], capture_output=True, text=True, cwd=ROOT
-    )
+    proc = spftui("check", str(path))
     assert proc.returncode == 2
     assert "bad.toml:" in proc.stderr and "dontunmap" in proc.stderr and "Traceback" not in proc.stderr
 

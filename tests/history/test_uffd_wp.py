@@ -4,11 +4,10 @@ protect / fault / un-protect cycle, its results and its located errors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import Session
 from spftui.engine.explorer import explore
@@ -19,10 +18,6 @@ from spftui.scenario import POLICIES, parse_scenario
 ROOT = Path(__file__).resolve().parents[2]
 FIX = "uffd_wp_flush_pending"
 SCENARIO = "scenarios/history_uffd_wp_flush.toml"
-
-
-def spftui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 # ------------------------------------------------------------ the gallery race

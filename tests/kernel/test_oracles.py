@@ -3,9 +3,9 @@ stays quiet on correct runs."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_run import spftui
 
 from spftui.engine import Session
 from spftui.kernel import build_machine
@@ -127,12 +127,7 @@ DONTNEED_DURING_MUNMAP = Path(__file__).parent / "scenarios" / "dontneed_during_
 def test_stray_pte_is_never_reported_for_a_madvise_beside_a_munmap_that_has_not_zapped_yet() -> None:
     # Every interleaving, every policy: D's madvise may finish (ENOMEM) while
     # U's munmap has detached the VMA but not yet zapped its PTE.
-    r = subprocess.run(
-        [sys.executable, "-m", "spftui", "explore", str(DONTNEED_DURING_MUNMAP), "--policy", "all", "--no-save"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = spftui("explore", str(DONTNEED_DURING_MUNMAP), "--policy", "all", "--no-save")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("stray_pte:      Never") == len(POLICIES)
     assert "Expectations hold." in r.stdout

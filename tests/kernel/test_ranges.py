@@ -8,12 +8,11 @@ and far below what they took then, so they hold on a loaded machine.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import Session
 from spftui.kernel import build_machine
@@ -70,13 +69,7 @@ def run(text: str, seed: int | None = None) -> tuple[Session, float]:
 def test_every_interleaving_of_a_whole_range_munmap_explores_clean_from_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "munmap_all.toml"
     path.write_text(whole_range(f"munmap 0x0 {USER_END:#x}"))
-    r = subprocess.run(
-        [sys.executable, "-m", "spftui", "explore", str(path), "--policy", "classic,vma-lock", "--no-save"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    r = spftui("explore", str(path), "--policy", "classic,vma-lock", "--no-save")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "complete" in r.stdout and "Expectations hold." in r.stdout
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import spftui, spftui_process
 
 from spftui.scenario import (
     MAX_SCENARIO_BYTES,
@@ -27,13 +28,6 @@ from spftui.scenario import (
 from spftui.scenario.model import MAX_MAPPING_PAGES, MAX_SETUP_PAGES, MAX_STEPS, MAX_THREADS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def spftui(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=env
-    )
 
 
 def assert_refused(r: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -61,8 +55,8 @@ def test_check_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -> No
     fifo = tmp_path / "pipe.toml"
     os.mkfifo(fifo)
     start = time.monotonic()
-    assert_refused(spftui("check", str(fifo), timeout=20), "it is a FIFO (named pipe), not a regular file")
-    assert_refused(spftui("check", "cow_lost_write", "--schedule", str(fifo), timeout=20), "FIFO")
+    assert_refused(spftui_process("check", str(fifo), timeout=20), "it is a FIFO (named pipe), not a regular file")
+    assert_refused(spftui_process("check", "cow_lost_write", "--schedule", str(fifo), timeout=20), "FIFO")
     assert time.monotonic() - start < 20
 
 

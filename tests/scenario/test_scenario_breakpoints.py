@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import all_labels
 from spftui.engine.opening import open_scenario
@@ -23,10 +22,6 @@ SEED_LINES = SEED.count("\n")
 
 def with_breakpoints(text: str) -> str:
     return SEED + "\n" + text
-
-
-def spftui(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spftui", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:

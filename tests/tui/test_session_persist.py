@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_run import spftui
 from tui_helpers import SEED, press, screen_text, type_text
 
 from spftui.engine.session_file import autosave_path, dump_session, load_session_for
@@ -140,9 +139,7 @@ async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) 
 def test_session_with_a_bad_file_exits_2_with_a_located_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.session.toml"
     bad.write_text('version = 1\nscenario_hash = "sha256:00"\n')
-    r = subprocess.run(
-        [sys.executable, "-m", "spftui", str(SEED), "--session", str(bad)], capture_output=True, text=True, timeout=60
-    )
+    r = spftui(str(SEED), "--session", str(bad))
     assert r.returncode == 2
     assert f"{bad}:2: scenario_hash: saved on another scenario" in r.stderr
     assert "Traceback" not in r.stderr

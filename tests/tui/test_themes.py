@@ -8,6 +8,7 @@ decoration and not counted; the ANSI themes use the terminal's own colours.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from tui_helpers import SEED, press
@@ -33,13 +34,28 @@ def worst_text(app: SpftuiApp) -> tuple[float, str]:
     return worst
 
 
-@pytest.mark.parametrize(("dark", "minimum"), [(False, MIN_CONTRAST), (True, DARK_MIN_CONTRAST)], ids=["light", "dark"])
+FAMILIES = [(False, MIN_CONTRAST), (True, DARK_MIN_CONTRAST)]
+
+
+@pytest.mark.parametrize(("dark", "minimum"), FAMILIES, ids=["light", "dark"])
+async def test_three_themes_of_the_family_keep_the_panes_text_readable(dark: bool, minimum: float) -> None:
+    """The first, middle and last of the family by name (the slow variant: all of them)."""
+    await readable(dark, minimum, lambda names: [names[0], names[len(names) // 2], names[-1]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dark", "minimum"), FAMILIES, ids=["light", "dark"])
 async def test_every_theme_of_the_family_keeps_the_panes_text_readable(dark: bool, minimum: float) -> None:
+    await readable(dark, minimum, lambda names: names)
+
+
+async def readable(dark: bool, minimum: float, which: Callable[[list[str]], list[str]]) -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, *"s" * 30)  # a screen with changed values, a future, marks
-        themes = sorted(n for n, t in app.available_themes.items() if t.dark == dark and not t.ansi)
-        assert len(themes) >= (5 if not dark else 10)
+        family = sorted(n for n, t in app.available_themes.items() if t.dark == dark and not t.ansi)
+        assert len(family) >= (5 if not dark else 10)
+        themes = which(family)
         low = {}
         for name in themes:
             app.theme = name

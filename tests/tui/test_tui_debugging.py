@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
 from textual.widgets._footer import FooterKey
-from tui_helpers import SEED, press, screen_text, settle
+from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -263,7 +263,7 @@ async def test_the_palette_lists_every_action() -> None:
             assert any(t.startswith(needed) for t in titles), needed
         await press(pilot, "ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"policy spf-mm")
+        await type_text(pilot, "policy spf-mm")
         commands = app.screen.query_one(CommandList)
         for _ in range(100):  # the palette searches in a worker: wait for its hits, not for a fixed time
             if commands.option_count:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
-from tui_helpers import ROOT, press, settle
+from tui_helpers import ROOT, press, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -15,7 +15,7 @@ SCENARIO = ROOT / "scenarios" / "history_fork_vma_lock.toml"
 async def toggle(pilot, app: SpftuiApp, name: str) -> None:  # type: ignore[no-untyped-def]
     await press(pilot, "ctrl+p")
     assert isinstance(app.screen, CommandPalette)
-    await pilot.press(*f"toggle fix {name}")
+    await type_text(pilot, f"toggle fix {name}")
     commands = app.screen.query_one(CommandList)
     for _ in range(100):  # the palette searches in a worker: wait for its hits
         if commands.option_count:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+from cli_run import spftui
 from textual.widgets import OptionList, RadioButton
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
@@ -27,13 +26,8 @@ FIELDS = ("step", "thread", "label", "what", "value", "text", "depth")
 
 def cli_chain(policy: str, at: int, expr: str) -> list[dict[str, object]]:
     """`spftui why … --json`: the chain the TUI must show."""
-    r = subprocess.run(
-        [sys.executable, "-m", "spftui", "why", str(SEED), "--policy", policy, "--at", str(at), expr, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    r = spftui("why", str(SEED), "--policy", policy, "--at", str(at), expr, "--json")
+    assert r.returncode == 0, r.stderr
     chain: list[dict[str, object]] = json.loads(r.stdout)
     return chain
 
