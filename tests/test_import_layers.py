@@ -9,6 +9,7 @@ not, they never run). Model: harlequin's test_import_hygiene.py.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,10 @@ def imports_of(name: str) -> set[str]:
     return {m for m in out if m in MODULES and m != name}
 
 
-GRAPH = {name: imports_of(name) for name in MODULES}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Every module's imports (read when a test first asks: not while collecting)."""
+    return {name: imports_of(name) for name in MODULES}
 
 
 def layer(name: str) -> str:
@@ -108,7 +112,7 @@ ALLOWED["cli"].add("fixes_cli")  # `spftui fixes`
 def test_each_module_imports_only_the_layers_below_it(name: str) -> None:
     own = layer(name)
     assert own in ALLOWED, f"{name}: a new top-level module; add its layer to ALLOWED"
-    wrong = sorted(m for m in GRAPH[name] if layer(m) != own and layer(m) not in ALLOWED[own] | {"spftui"})
+    wrong = sorted(m for m in graph()[name] if layer(m) != own and layer(m) not in ALLOWED[own] | {"spftui"})
     assert not wrong, f"{name} ({own}) imports {wrong}"
 
 
@@ -123,7 +127,7 @@ def test_the_import_graph_has_no_cycle() -> None:
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in sorted(GRAPH[v]):
+        for w in sorted(graph()[v]):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -140,15 +144,15 @@ def test_the_import_graph_has_no_cycle() -> None:
             if len(comp) > 1:
                 cycles.append(sorted(comp))
 
-    for v in sorted(GRAPH):
+    for v in sorted(graph()):
         if v not in index:
             visit(v)
     assert not cycles, "import cycles: " + "; ".join(" ↔ ".join(c) for c in cycles)
 
 
 def test_the_graph_reader_sees_real_imports() -> None:
-    assert "spftui.kernel.machine" in GRAPH["spftui.engine.session"]
-    assert "spftui.scenario.policies" in GRAPH["spftui.kernel.machine"]
+    assert "spftui.kernel.machine" in graph()["spftui.engine.session"]
+    assert "spftui.scenario.policies" in graph()["spftui.kernel.machine"]
 
 
 def session_private_names() -> set[str]:
