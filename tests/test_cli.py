@@ -213,3 +213,11 @@ def test_the_lost_writes_step_is_the_same_in_check_trace_the_schedule_and_goto(t
         assert s.last is not None and s.last.label == "wp_page_copy:pte_same" and s.last.step + 1 == n
         assert s.violations()[0].step + 1 == n
         assert f"at step {n}" in s.stop.text
+
+
+@pytest.mark.parametrize("command", ["check", "trace"])
+def test_a_step_limit_below_one_is_refused(command: str) -> None:
+    for bad in ("0", "-1"):
+        r = spftui(command, "cow_lost_write", "--max-steps", bad)
+        assert r.returncode == 2 and f"--max-steps: expected a positive integer, found {bad}" in r.stderr
+        assert r.stdout == "" and "Traceback" not in r.stderr

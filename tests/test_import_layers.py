@@ -76,7 +76,7 @@ ALLOWED = {
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report", "run_options"},
     "fixes_cli": {"scenario"},
-    "run_options": {"engine", "scenario"},
+    "run_options": {"engine", "scenario", "tool_options"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
     "tool_options": set(),
     "diff_cli": {"engine", "scenario", "run_options"},
