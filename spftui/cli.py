@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .run_options import add_fix_option, add_run_options, open_with
+from .tool_options import step_number
 
 SUBCOMMANDS = (
     "check",
@@ -194,7 +195,7 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
-        "--goto", type=int, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
+        "--goto", type=step_number, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
     )
     parser.add_argument("--force", action="store_true", help="replay a schedule recorded on another scenario")
     parser.add_argument(

@@ -17,6 +17,17 @@ def count(text: str) -> int:
     return n
 
 
+def step_number(text: str) -> int:
+    """A step of a run: 0 (the start) or more."""
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step number, found {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a step number (0: the start), found {n}")
+    return n
+
+
 def seconds(text: str) -> float:
     """A positive, finite number of seconds."""
     try:

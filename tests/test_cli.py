@@ -221,3 +221,9 @@ def test_a_step_limit_below_one_is_refused(command: str) -> None:
         r = spftui(command, "cow_lost_write", "--max-steps", bad)
         assert r.returncode == 2 and f"--max-steps: expected a positive integer, found {bad}" in r.stderr
         assert r.stdout == "" and "Traceback" not in r.stderr
+
+
+def test_the_debugger_refuses_a_negative_goto_before_its_screen_opens() -> None:
+    r = spftui("cow_lost_write", "--goto", "-1")
+    assert r.returncode == 2 and "--goto: expected a step number (0: the start), found -1" in r.stderr
+    assert r.stdout == ""

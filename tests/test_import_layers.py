@@ -97,6 +97,7 @@ ALLOWED = {
         "coverage_cli",
         "shrink_cli",
         "fuzz_cli",
+        "tool_options",
     },
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
     "kernel_check_cli": {"fidelity", "scenario"},
