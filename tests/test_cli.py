@@ -227,3 +227,9 @@ def test_the_debugger_refuses_a_negative_goto_before_its_screen_opens() -> None:
     r = spftui("cow_lost_write", "--goto", "-1")
     assert r.returncode == 2 and "--goto: expected a step number (0: the start), found -1" in r.stderr
     assert r.stdout == ""
+
+
+def test_an_empty_file_name_is_named_as_such() -> None:
+    for args in (["check", ""], ["check", "cow_lost_write", "--schedule", ""]):
+        r = spftui(*args)
+        assert r.returncode == 2 and "expected a file name, found an empty one" in r.stderr, r.stderr

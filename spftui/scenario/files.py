@@ -27,6 +27,8 @@ MAX_SCHEDULE_BYTES = 8 << 20
 def read_text(path: str | os.PathLike[str], limit: int = MAX_SCENARIO_BYTES) -> str:
     """The UTF-8 text of the regular file `path`, at most `limit` bytes; else a ScenarioError."""
     name = os.fsdecode(path)
+    if not name:
+        raise ScenarioError("expected a file name, found an empty one", "")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
