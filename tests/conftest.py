@@ -1,5 +1,6 @@
-"""Every TUI test gets its own state directory and screenshot folder: sessions saved on `q`,
-screenshots and exported traces never reach the user's."""
+"""Every test gets its own state directory and screenshot folder: sessions saved on `q`,
+screenshots and exported traces never reach the user's, and the user's saved sessions
+never reach a test (a debugger served to a browser would ask to restore one)."""
 
 from __future__ import annotations
 
