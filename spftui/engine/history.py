@@ -19,7 +19,7 @@ only when another thread ran inside that window.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.events import Aba, Change, Event, Invalidated, Pte, Seq, SpecRead, SpfAbort, Validate, VmaChange
@@ -173,10 +173,14 @@ class Derivation:
     them on every bundled scenario).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
+        """From step `start` on: the derived events of a step are right when the
+        window of every check it makes begins at or after `start` (a window is
+        never read before its own `user:` step), so a reader that wants a few
+        steps starts at their earliest window (`windows_start`)."""
         self.trackers: dict[str, HistoryTracker] = {}
         self.window: dict[str, int] = {}  # thread -> the step its window starts at (-1: none yet, from 0)
-        self.pos = 0  # the next step to feed
+        self.pos = start  # the next step to feed
         self._prev = ""  # the thread of the step before `pos`
         self._run = 0  # where the run of `_prev`'s consecutive steps began
 
@@ -218,6 +222,17 @@ class Derivation:
         """(step, its events, its derived events) for the recorded steps from `self.pos` to `end`."""
         for pos, _, events in tl.replay(self.pos, end):
             yield pos, events, self.feed(tl.names[tl.thread_at(pos)], tl.label_at(pos), events)
+
+
+def windows_start(tl: Timeline, steps: Iterable[tuple[int, Sequence[Event]]]) -> int:
+    """The earliest step where a window of a check among `steps` ((step, its
+    kernel events) pairs) begins: where a `Derivation` for them may start."""
+    begin: int | None = None
+    for step, events in steps:
+        begin = step if begin is None else min(begin, step)
+        for name in dict.fromkeys(e.thread for e in events if type(e) is Validate and e.check != "seq_start"):
+            begin = min(begin, fault_window(tl, step, tl.names.index(name))[0])
+    return 0 if begin is None else begin
 
 
 _OWN = (SpecRead, Validate, SpfAbort)  # the event types a tracker takes only from its own thread

@@ -21,7 +21,7 @@ import weakref
 from typing import Any, NamedTuple
 
 from ..engine.describe import NOTABLE, format_event
-from ..engine.history import Derivation, HistoryTracker, derived_events, fault_window
+from ..engine.history import Derivation, HistoryTracker, fault_window, windows_start
 from ..engine.session import Session
 from ..engine.view import Aba, Event, Invalidated, Pte, SpfAbort, Validate, Violation
 from . import format as fmt
@@ -128,10 +128,15 @@ class Facts:
         self.steps[step] = summarize(events)
 
     def _fill(self, session: Session, lo: int, hi: int) -> None:
+        """Steps lo..hi-1: one replay for their events, one forward pass from the
+        earliest fault window their checks read for the derived ones (a window
+        replay per checking step cost up to 170 ms a chunk at 130 threads)."""
         tl = session.timeline
-        for pos, _, events in tl.replay(lo, hi):
+        chunk = [(pos, events) for pos, _, events in tl.replay(lo, hi)]
+        derived = {pos: d for pos, _, d in Derivation(windows_start(tl, chunk)).along(tl, hi) if pos >= lo}
+        for pos, events in chunk:
             if pos not in self.steps:
-                self._put(pos, (*events, *derived_events(tl, pos, events)))
+                self._put(pos, (*events, *derived.get(pos, ())))
 
     # ------------------------------------------------------- checks now
     def checks(self, session: Session, key: Any) -> dict[int, list[Event]]:

@@ -10,6 +10,7 @@ from spftui.engine.history import with_derived
 from spftui.engine.schedule import SeededRandom
 from spftui.engine.session import Session
 from spftui.scenario.loader import load_scenario
+from spftui.tui import steps
 from spftui.tui.steps import Facts, summarize
 
 ROOT = Path(__file__).resolve().parents[2] / "scenarios"
@@ -60,3 +61,19 @@ def test_every_row_at_once_equals_each_row_on_its_own(name: str, policy: str | N
     half = Facts()  # some rows cached already (the timeline pane drew them)
     half.get(s, key, s.length // 2)
     assert half.all(s, key) == rows
+
+
+@pytest.mark.parametrize(("name", "policy", "seed"), CASES)
+def test_a_chunk_that_starts_inside_a_fault_window_derives_what_a_replay_does(
+    name: str, policy: str | None, seed: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 rows: most start after the windows their checks read began
+    (the one forward pass for a chunk starts at the earliest of them)."""
+    monkeypatch.setattr(steps, "CHUNK", 3)
+    sc = load_scenario(ROOT / name).with_policy(policy, None)
+    s = Session(sc) if seed is None else Session(sc, strategy=SeededRandom(seed))
+    s.run()
+    key = (0, s.branch_id)
+    facts = Facts()
+    for pos in reversed(range(s.length)):  # (backwards: each chunk is filled on its own)
+        assert facts.events_of(s, key, pos) == with_derived(s.timeline, pos, s.events_of(pos)), pos
