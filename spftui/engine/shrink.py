@@ -2,8 +2,9 @@
 
 Level 1, the scenario: try each smaller scenario one edit away — drop a
 thread, an op, a process, a mapping, a data word, halve a mapping, repeat
-once — and keep the first one in which the violation persists; stop when no
-edit keeps it (1-minimal: removing any single part loses the bug). A
+once — and keep the first one in which the violation persists, trying on
+from that place in the smaller scenario's edits; stop when a pass over all
+of them keeps none (1-minimal: removing any single part loses the bug). A
 candidate is written as TOML and parsed again, so only valid scenarios are
 tried. "Persists" means the explorer finds it (`explore(first=True)`): the first
 search may take every schedule, the later ones stop at the preemption count
@@ -170,10 +171,16 @@ def shrink(
     before = size_of(sc, run0, len(choices))
     tries = 1
     cur, cur_choices, cur_detail = sc, choices, detail
-    changed = True
-    while changed:
-        changed = False
-        for cand in candidates(cur):
+    # After a kept edit the next pass starts where it was: the candidates before it
+    # were tried and lost the bug (one edit rarely revives another), and the edit
+    # after it now sits at its place. A pass from the start that keeps nothing ends
+    # the search, so the result is 1-minimal all the same.
+    start = 0
+    while True:
+        kept = None
+        for i, cand in enumerate(candidates(cur)):
+            if i < start:
+                continue
             ok = valid(cand)
             if ok is None:
                 continue
@@ -181,10 +188,16 @@ def shrink(
             hit = find(ok, kind, max_states, max(bound, 1))
             if hit is not None:
                 cur, cur_choices, cur_detail = ok, hit[1], hit[2]
-                changed = True
+                kept = i
                 if progress is not None:
                     progress(size_of(cur))
                 break
+        if kept is not None:
+            start = kept
+        elif start:
+            start = 0
+        else:
+            break
     cur_choices, cur_detail = _shrink_schedule(cur, kind, cur_choices, cur_detail)
     run = record_choices(cur, cur_choices)
     names = [t.name for t in cur.threads]
