@@ -1,4 +1,4 @@
-"""Small pieces the diff / coverage / shrink / fuzz commands share: option types and 80-column prose."""
+"""Small pieces the commands share: option types (argparse reports their errors, exit 2) and 80-column prose."""
 
 from __future__ import annotations
 
@@ -8,23 +8,21 @@ import textwrap
 
 def count(text: str) -> int:
     """A positive integer option (argparse reports the error and exits 2)."""
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {n}")
-    return n
+    return _at_least(text, 1, "a positive integer")
 
 
 def step_number(text: str) -> int:
     """A step of a run: 0 (the start) or more."""
+    return _at_least(text, 0, "a step number (0: the start)")
+
+
+def _at_least(text: str, least: int, what: str) -> int:
     try:
         n = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a step number, found {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a step number (0: the start), found {n}")
+        raise argparse.ArgumentTypeError(f"expected {what}, found {text!r}") from None
+    if n < least:
+        raise argparse.ArgumentTypeError(f"expected {what}, found {n}")
     return n
 
 
