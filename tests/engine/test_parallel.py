@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 DONTNEED = ROOT / "scenarios" / "dontneed_race.toml"
 DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def dirty_cow() -> Any:

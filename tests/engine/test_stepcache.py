@@ -1,11 +1,10 @@
 """The step cache (engine/stepcache.py) changes the speed of a search, nothing else.
 
 Every bundled scenario under every policy (half of them each in the quick
-suite), and random fuzz scenarios (the
-ones that found two reads the kernel did not record), are searched with
-and without the cache, with every hit also run for real and compared: the
-same states, transitions, schedules, verdicts and counterexamples, and no
-hit that differs from the real step.
+suite), and random fuzz scenarios (the ones that found two reads the kernel
+did not record), are searched with and without the cache, with every hit
+also run for real and compared: the same states, transitions, schedules,
+verdicts and counterexamples, and no hit that differs from the real step.
 """
 
 from __future__ import annotations
