@@ -140,13 +140,19 @@ def fault_window(tl: Timeline, step: int, thread: int) -> tuple[int, bool]:
     return 0, others
 
 
+def checking_threads(events: Sequence[Event]) -> dict[str, None]:
+    """The threads whose checks (not the `seq_start` sample) are among `events`, in order:
+    the ones whose windows a step's derived events come from."""
+    return dict.fromkeys(e.thread for e in events if type(e) is Validate and e.check != "seq_start")
+
+
 def derived_events(tl: Timeline, step: int, events: Sequence[Event]) -> tuple[Event, ...]:
     """The Aba and Invalidated events of recorded step `step`, whose kernel events are `events`."""
-    checks = [e for e in events if type(e) is Validate and e.check != "seq_start"]
-    if not checks or step >= len(tl):
+    checking = checking_threads(events)
+    if not checking or step >= len(tl):
         return ()
     out: list[Event] = []
-    for name in dict.fromkeys(e.thread for e in checks):
+    for name in checking:
         idx = tl.names.index(name)
         start, others = fault_window(tl, step, idx)
         if not others:
@@ -160,7 +166,7 @@ def derived_events(tl: Timeline, step: int, events: Sequence[Event]) -> tuple[Ev
 
 
 class Derivation:
-    """`derived_events` for consecutive steps from step 0 on, in one forward pass.
+    """`derived_events` for consecutive steps (from step 0, or `start`), in one forward pass.
 
     `derived_events` replays each checking step's window afresh, which on a
     long timeline with many threads is quadratic (a 130-thread trace: 6.8 s).
@@ -189,7 +195,7 @@ class Derivation:
         step = self.pos
         trackers = self.trackers
         named = [e.thread for e in events if isinstance(e, _OWN)]
-        checking = dict.fromkeys(e.thread for e in events if type(e) is Validate and e.check != "seq_start")
+        checking = checking_threads(events)
         fed = [t for t in dict.fromkeys(named) if t not in trackers or not trackers[t].samples]
         fed += [t for t, tr in trackers.items() if tr.samples]
         found: dict[str, list[Event]] = {}
@@ -230,7 +236,7 @@ def windows_start(tl: Timeline, steps: Iterable[tuple[int, Sequence[Event]]]) ->
     begin: int | None = None
     for step, events in steps:
         begin = step if begin is None else min(begin, step)
-        for name in dict.fromkeys(e.thread for e in events if type(e) is Validate and e.check != "seq_start"):
+        for name in checking_threads(events):
             begin = min(begin, fault_window(tl, step, tl.names.index(name))[0])
     return 0 if begin is None else begin
 

@@ -22,6 +22,7 @@ Headless: standard library and attrs only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -251,8 +252,6 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str
     """Write the shrunk scenario (`STEM.toml`, with an `[expect]` saying the violation happens)
     and its schedule (`STEM.schedule.toml`) into `out_dir`; never over an existing file.
     Returns the two paths; raises WriteError."""
-    import os
-
     from .files import REFUSE, WriteError, write_file
     from .schedule_file import write_schedule
 
@@ -274,8 +273,6 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str
 
 
 def _paths(out_dir: str, stem: str) -> tuple[str, str]:
-    import os
-
     return os.path.join(out_dir, f"{stem}.toml"), os.path.join(out_dir, f"{stem}.schedule.toml")
 
 
@@ -283,8 +280,6 @@ def check_out(out_dir: str, stem: str | None = None) -> None:
     """Raise WriteError now if `save` into `out_dir` must fail: a file where the directory
     (or one it is made in) should be, or with `stem` a file `save` would have to replace.
     Creates nothing: the commands check before they search, not after."""
-    import os
-
     from .files import WriteError
 
     at = os.path.abspath(out_dir)

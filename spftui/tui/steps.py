@@ -9,7 +9,8 @@ follows the session as it steps: a step forward feeds the step's own events
 (which the session hands over) to one `HistoryTracker` per thread, reset
 where the thread's fault starts (its `user:` step), exactly the window
 `derived_events` replays; only a jump rebuilds it, with one replay. Older
-timeline rows are replayed a chunk at a time and cached; a timeline is only
+timeline rows are replayed a chunk at a time (their derived events in one
+pass from the earliest window the chunk's checks read) and cached; a timeline is only
 ever appended to under one `(generation, branch)` key, so nothing cached
 goes stale. Every row at once (a search) is one forward pass
 (`Derivation`).
