@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_helpers import SEED, press, screen_text, settle
+from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.engine.schedule import Replay
 from spftui.engine.session import Session
@@ -64,7 +64,8 @@ async def test_o_opens_the_picker_and_a_bad_file_shows_an_error_not_a_crash(tmp_
         picker = app.screen
         assert isinstance(picker, PickerScreen)
         picker.query_one("#picker-path").focus()
-        await press(pilot, *str(bad), "enter")
+        await type_text(pilot, str(bad))
+        await press(pilot, "enter")
         dialog = app.screen
         assert isinstance(dialog, ErrorDialog)
         message = str(dialog.query_one("#error-message").content)
@@ -81,7 +82,8 @@ async def test_a_missing_file_is_reported_too(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, "o")
         app.screen.query_one("#picker-path").focus()
-        await press(pilot, *str(tmp_path / "nope.toml"), "enter")
+        await type_text(pilot, str(tmp_path / "nope.toml"))
+        await press(pilot, "enter")
         assert isinstance(app.screen, ErrorDialog)
         assert "cannot read the file" in str(app.screen.query_one("#error-message").content)
 
@@ -94,7 +96,8 @@ async def test_loading_another_scenario_keeps_the_breakpoints(tmp_path: Path) ->
         session.breakpoints.add("step", match="wp_page_copy:copy")
         await press(pilot, "o")
         app.screen.query_one("#picker-path").focus()
-        await press(pilot, *str(SEED), "enter")
+        await type_text(pilot, str(SEED))
+        await press(pilot, "enter")
         # The unsaved session was saved on the way out, and opening its scenario
         # offers it back once the screen has refreshed: decline.
         for _ in range(50):

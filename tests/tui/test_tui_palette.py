@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from rich.style import Style
 from textual.command import CommandList, CommandPalette
-from tui_helpers import SEED, drain, post_key, press, settle
+from tui_helpers import SEED, drain, post_key, press, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.breakpoint import BreakpointDialog
@@ -103,7 +103,8 @@ async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialo
             await pilot.pause()
             dialog = app.screen
             assert isinstance(dialog, BreakpointDialog)
-            await press(pilot, *expr, "enter")
+            await type_text(pilot, expr)
+            await press(pilot, "enter")
             error = str(dialog.query_one("#bp-error").render())
             assert isinstance(app.screen, BreakpointDialog), f"{expr}: the dialog stays open"
             assert "right now; Enter again adds it anyway" in error, (expr, error)
@@ -132,7 +133,8 @@ async def test_an_evaluator_failure_is_refused_however_often_enter_is_pressed() 
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, BreakpointDialog)
-        await press(pilot, *"A.pte[0x10000]", "enter", "enter", "enter")
+        await type_text(pilot, "A.pte[0x10000]")
+        await press(pilot, "enter", "enter", "enter")
         assert isinstance(app.screen, BreakpointDialog)
         error = str(dialog.query_one("#bp-error").render())
         assert "cannot be evaluated: RuntimeError: an engine bug" in error
@@ -150,7 +152,8 @@ async def test_a_state_dependent_evaluation_error_is_shown_once_then_enter_adds_
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, BreakpointDialog)
-        await press(pilot, *"frame[99].count", "enter")
+        await type_text(pilot, "frame[99].count")
+        await press(pilot, "enter")
         assert isinstance(app.screen, BreakpointDialog)
         assert "Enter again" in str(dialog.query_one("#bp-error").render())
         await press(pilot, "enter")

@@ -15,6 +15,7 @@ from pathlib import Path
 from textual import events
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Input
 from textual.worker import Worker, WorkerError, WorkerState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +88,16 @@ async def press(pilot: Pilot, *keys: str) -> None:  # type: ignore[type-arg]
 
 
 async def type_text(pilot: Pilot, text: str) -> None:  # type: ignore[type-arg]
-    await press(pilot, *text)
+    """Type `text` into the focused input as a terminal paste does (one edit, one render:
+    key by key costs a render a key); key by key into anything else."""
+    app = pilot.app
+    if isinstance(app.focused, Input):
+        event = events.Paste(text)
+        event.set_sender(app)
+        app.post_message(event)
+        await settle(pilot)
+    else:
+        await press(pilot, *text)
 
 
 def screen_text(pilot: Pilot) -> str:  # type: ignore[type-arg]
