@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from . import __version__
@@ -44,6 +48,14 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     from .report import check_report, print_check, print_trace, trace_json, trace_steps
 
     opening = open_with(args)
+    save_to = getattr(args, "save_schedule", None)
+    if save_to is not None:
+        from .engine.files import REFUSE, REPLACE, WriteError, check_target
+
+        try:  # before the run: a long run is not made to be thrown away
+            check_target(save_to, REPLACE if args.force else REFUSE, "the schedule")
+        except WriteError as e:
+            raise BadInput(str(e)) from None
     if not trace_only and (args.break_ or (opening.scenario.breakpoints and not args.no_break)):
         from .why_cli import run_to_break
 
@@ -51,13 +63,18 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     sc, strategy = opening.scenario, opening.strategy()
     session = Session(sc, strategy=strategy)
     if trace_only and args.format == "perfetto":
+        if args.json:
+            raise BadInput("--json with --format perfetto: the Perfetto trace is JSON already; give one of them")
         return write_perfetto(session, args)
     if trace_only:
-        if args.json:
-            for info in trace_steps(session, args.max_steps):
-                print(json.dumps(trace_json(info)))
-        else:
-            print_trace(session, args.max_steps)
+        with _output_to(args.output, args.force, "the trace") as out:
+            if args.json:
+                for info in trace_steps(session, args.max_steps):
+                    print(json.dumps(trace_json(info)))
+            else:
+                print_trace(session, args.max_steps)
+        if out:
+            print(f"wrote {out[0]}: {session.length} steps")
         return 0
     session.run(limit=args.max_steps)
     report = check_report(session)
@@ -65,7 +82,7 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
-    if args.save_schedule:
+    if args.save_schedule is not None:
         from .engine.files import WriteError
 
         sys.stdout.flush()  # the report first, whatever happens to the file
@@ -77,13 +94,40 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     return 0 if report["expect_ok"] else 1
 
 
+@contextlib.contextmanager
+def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
+    """Send what the block prints to stdout to the file `path` instead (written atomically
+    at the end, refused if it exists unless `force`); the list gets the path written."""
+    written: list[str] = []
+    if path is None:
+        yield written
+        return
+    from .engine.files import REFUSE, REPLACE, WriteError, check_target, write_file
+
+    try:
+        check_target(path, REPLACE if force else REFUSE, what)
+    except WriteError as e:
+        raise BadInput(str(e)) from None
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield written
+    try:
+        written.append(write_file(path, buf.getvalue(), exists=REPLACE if force else REFUSE, what=what))
+    except WriteError as e:
+        raise BadInput(str(e)) from None
+
+
 def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
-    from .engine.files import REFUSE, REPLACE, WriteError
+    from .engine.files import REFUSE, REPLACE, WriteError, check_target
     from .engine.perfetto import write_trace
 
     if not args.output:
         raise BadInput("--format perfetto needs -o FILE (the trace is one JSON document)")
+    try:
+        check_target(args.output, REPLACE if args.force else REFUSE, "the trace")
+    except WriteError as e:
+        raise BadInput(str(e)) from None
     session.run(limit=args.max_steps)
     try:
         path = write_trace(args.output, session.timeline, exists=REPLACE if args.force else REFUSE)
@@ -158,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="perfetto: a Chrome JSON trace for ui.perfetto.dev",
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="where --format perfetto writes (refused if it exists)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the trace to FILE (refused if it exists; --force replaces it)"
+    )
     p.set_defaults(func=lambda a: run_check(a, trace_only=True))
     p = sub.add_parser("scenarios", help="list the bundled scenarios")
     p.add_argument("--json", action="store_true")
@@ -246,8 +292,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
         return 143 if _TERMINATED[0] else 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): it has what it wanted
+        _detach_stdout()
         return 0
+    except OSError as e:
+        if e.filename is not None:  # (files the commands write report WriteError themselves)
+            print(f"spftui: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        else:  # the output itself: `> /dev/full`, a full disk, a dead terminal
+            _detach_stdout()
+            print(f"spftui: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        return 2
+
+
+def _detach_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so the flush at exit cannot fail again
+    (the recipe of the Python docs' note on SIGPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (tests read a StringIO)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def open_tui(args: argparse.Namespace) -> int:

@@ -57,10 +57,11 @@ def _n(k: int) -> str:
 
 def print_coverage(sc: Any, cov: Any) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from .report import console as make_console
+
+    console = make_console()
     data = cov.to_json()
     if cov.mode == "exhaustive":
         how = f"every schedule ({cov.runs:,} states{'' if cov.complete else ', cut by --max-states'})"

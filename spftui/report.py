@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+from rich.console import Console
 
 from .engine.describe import TRACE_SCHEMA, event_fields, notable
 from .engine.history import Derivation
@@ -20,6 +21,8 @@ def unjudged_reason(session: Session) -> str | None:
     [schedule], the interleaving its [expect] tables are written for)."""
     sc = session.scenario
     strategy = session.strategy
+    if not session.finished():  # the oracle may fire in the steps not taken
+        return f"the run stopped after {session.position} steps, before its end"
     if isinstance(strategy, Replay) and sc.schedule is not None and strategy.entries == sc.schedule:
         return None
     if isinstance(strategy, SeededRandom):
@@ -130,9 +133,20 @@ def trace_json(info: StepInfo) -> dict[str, Any]:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    return console(soft_wrap=True)
 
-    return Console(highlight=False, soft_wrap=True)
+
+class PipeConsole(Console):
+    """A Rich console whose reader going away (`| head`) is a BrokenPipeError for
+    cli.main, not Rich's own SystemExit(1): a status that reads as "expectations do NOT hold"."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def console(**options: Any) -> PipeConsole:
+    return PipeConsole(highlight=False, **options)
 
 
 def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:

@@ -62,5 +62,5 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="replay a schedule recorded on another scenario; let --save-schedule replace an existing file",
+        help="replay a schedule recorded on another scenario; let --save-schedule (and trace -o) replace an existing file",
     )

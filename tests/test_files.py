@@ -90,7 +90,7 @@ def test_check_save_schedule_never_overwrites_without_force(tmp_path: Path) -> N
     r = spftui("check", SEED, "--save-schedule", str(p))
     assert r.returncode == 2
     assert r.stderr == f"spftui: error: {p}: the schedule already exists (use --force to replace it)\n"
-    assert "expectations hold" in r.stdout  # the report is printed all the same
+    assert r.stdout == ""  # refused before the run, not after it
     assert p.read_text() == "# mine\n"
     r = spftui("check", SEED, "--save-schedule", str(p), "--force")
     assert r.returncode == 0, r.stderr

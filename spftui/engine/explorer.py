@@ -72,6 +72,7 @@ SAVE_SHARE = 10  # checkpoints are at least this many times their own writing ti
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
+    from .resume import CheckpointFile
 
 MODES = ("auto", "exhaustive", "bounded", "random", "pct")
 DEFAULT_MAX_STATES = EXPLORE_MAX_STATES
@@ -101,7 +102,7 @@ class Search:
     ) -> None:
         self.sc = sc
         self.on_found = found  # called with (kind, phase, seconds) when a kind is first found
-        self.checkpoint: str | None = None  # where the exhaustive search saves itself (resume.py)
+        self.checkpoint: CheckpointFile | None = None  # where the exhaustive search saves itself
         self.checkpoint_every = 10.0  # seconds between checkpoints
         self.ident = ""  # resume.identity of this search
         self.resumed: dict[str, Any] | None = None  # a loaded checkpoint, consumed by _exhaustive
@@ -223,11 +224,10 @@ class Search:
         if self.checkpoint is None or self.saver is None:
             return
         from .files import WriteError
-        from .resume import save
 
         t0 = time.monotonic()
         try:
-            save(self.checkpoint, self.ident, self.saver())
+            self.checkpoint.save(self.ident, self.saver())
         except WriteError as e:  # (a full disk): the search goes on, the last checkpoint stays whole
             self.save_error = str(e)
             note = f"checkpoint not written: {e}"
@@ -689,7 +689,7 @@ def explore(
         if split:  # (a search split N ways resumes split N ways: each worker's partition is in the file)
             opts["jobs"] = jobs
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
-        s.checkpoint = checkpoint
+        s.checkpoint = ckpt.CheckpointFile(checkpoint) if checkpoint is not None else None
         if resume is not None:
             try:
                 s.resumed = ckpt.load(resume, s.ident)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 
 # what to do when the name is taken
@@ -41,6 +42,8 @@ def write_file(path: str, text: str, *, exists: str = REFUSE, what: str = "the f
     """
     data = text.encode("utf-8")
     directory = os.path.dirname(path) or "."
+    if exists != NUMBER:
+        check_target(path, REPLACE, what)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -98,6 +101,25 @@ def _put_in_place(tmp: str, path: str, exists: str, what: str) -> str:
     if exists == REFUSE:
         raise WriteError(path, f"{what} already exists (use --force to replace it)")
     raise WriteError(path, f"cannot write {what}: {MAX_NUMBER} numbered names are taken")
+
+
+def check_target(path: str, exists: str = REFUSE, what: str = "the file") -> None:
+    """Raise WriteError now if writing `path` must fail (before the work that makes its text):
+    an empty name, a name that is not a file (replacing it would turn a directory's
+    name, a FIFO or a device node such as /dev/full into a regular file), or with
+    REFUSE a file that is there."""
+    if not path:
+        raise WriteError('""', f"cannot write {what}: expected a file name, found an empty one")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # nothing there (or nothing we can see): the write says what is wrong
+    if stat.S_ISDIR(mode):
+        raise WriteError(path, f"cannot write {what}: it is a directory (name a file in it)")
+    if not stat.S_ISREG(mode):
+        raise WriteError(path, f"cannot write {what}: it is not a regular file (a device, FIFO or socket)")
+    if exists == REFUSE:
+        raise WriteError(path, f"{what} already exists (use --force to replace it)")
 
 
 def _mode_for(path: str) -> int:

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import pickle
 import zlib
 from typing import Any
 
-from .files import REPLACE, write_file
+from .files import REFUSE, REPLACE, WriteError, write_file
 
 MAGIC = "spftui-explore-checkpoint 2"  # 2: DFS nodes hold the threads they try; the estimate's lengths
 
@@ -41,9 +42,36 @@ def identity(snap0_key: Any, ops: Any, policy: str, reuse: str, options: dict[st
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def save(path: str, ident: str, payload: dict[str, Any]) -> None:
-    data = base64.b64encode(zlib.compress(pickle.dumps(payload, protocol=5), 1)).decode("ascii")
-    write_file(path, f"{MAGIC} {ident}\n{data}\n", exists=REPLACE, what="the checkpoint")
+class CheckpointFile:
+    """The file one search saves itself to. Each save replaces the file this search found
+    there or wrote last, and nothing else: if another program (a second search given the
+    same --checkpoint) wrote it meanwhile, the save is refused (WriteError) rather than
+    silently throw that one's work away. A name that was free is taken atomically."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._expected = _identity(path)  # what is there now (None: nothing)
+
+    def save(self, ident: str, payload: dict[str, Any]) -> None:
+        data = base64.b64encode(zlib.compress(pickle.dumps(payload, protocol=5), 1)).decode("ascii")
+        if _identity(self.path) != self._expected:
+            raise WriteError(
+                self.path,
+                "not saving the checkpoint: another program wrote this file since this search "
+                + ("began" if self._expected is None else "saved it")
+                + " (another search with the same --checkpoint?)",
+            )
+        exists = REFUSE if self._expected is None else REPLACE  # (REFUSE: a link that fails if taken)
+        write_file(self.path, f"{MAGIC} {ident}\n{data}\n", exists=exists, what="the checkpoint")
+        self._expected = _identity(self.path)
+
+
+def _identity(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def load(path: str, ident: str) -> dict[str, Any]:

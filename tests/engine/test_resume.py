@@ -115,10 +115,10 @@ def test_a_checkpoint_that_cannot_be_written_is_a_note_and_the_search_goes_on(
     from spftui.engine import resume
     from spftui.engine.files import WriteError
 
-    def full_disk(path: str, ident: str, payload: object) -> None:
-        raise WriteError(path, "cannot write the checkpoint: no space left on the device")
+    def full_disk(ck: resume.CheckpointFile, ident: str, payload: object) -> None:
+        raise WriteError(ck.path, "cannot write the checkpoint: no space left on the device")
 
-    monkeypatch.setattr(resume, "save", full_disk)
+    monkeypatch.setattr(resume.CheckpointFile, "save", full_disk)
     r = explore(load_scenario(DONTNEED), "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint="x.ckpt")
     assert r.complete
     assert r.extra["notes"] == [
@@ -135,10 +135,10 @@ def test_the_cli_warns_at_once_when_a_checkpoint_cannot_be_written(
     from spftui.engine import resume
     from spftui.engine.files import WriteError
 
-    def full_disk(path: str, ident: str, payload: object) -> None:
-        raise WriteError(path, "cannot write the checkpoint: no space left on the device")
+    def full_disk(ck: resume.CheckpointFile, ident: str, payload: object) -> None:
+        raise WriteError(ck.path, "cannot write the checkpoint: no space left on the device")
 
-    monkeypatch.setattr(resume, "save", full_disk)
+    monkeypatch.setattr(resume.CheckpointFile, "save", full_disk)
     ck = str(tmp_path / "c.ckpt")
     args = ["explore", str(DONTNEED), "--policy", "spf-mm-seq", "--mode", "exhaustive", "--checkpoint", ck]
     assert cli.main([*args, "--json"]) == 0
@@ -165,14 +165,14 @@ def test_checkpoints_keep_to_about_a_tenth_of_the_search(monkeypatch: pytest.Mon
 
     writes: list[tuple[float, float]] = []  # (began, ended)
 
-    def slow_save(path: str, ident: str, payload: object) -> None:
+    def slow_save(ck: resume.CheckpointFile, ident: str, payload: object) -> None:
         began = time.monotonic()
         time.sleep(0.05)
         writes.append((began, time.monotonic()))
 
-    monkeypatch.setattr(resume, "save", slow_save)
+    monkeypatch.setattr(resume.CheckpointFile, "save", slow_save)
     s = explorer.Search(load_scenario(SEED), max_states=10**6, timeout=None, progress=None, cancelled=None)
-    s.checkpoint, s.saver, s.checkpoint_every = "x.ckpt", dict, 0.0
+    s.checkpoint, s.saver, s.checkpoint_every = resume.CheckpointFile("x.ckpt"), dict, 0.0
     checks = 0
     end = time.monotonic() + 20
     while len(writes) < 3 and time.monotonic() < end:

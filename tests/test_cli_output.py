@@ -1,0 +1,101 @@
+"""Where `check` and `trace` write: -o files, --save-schedule, a closed pipe, a full
+device, a cut run's verdicts, and checkpoints two searches would share."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_run import ROOT, spftui
+
+SEED = str(ROOT / "scenarios" / "cow_lost_write.toml")
+
+
+def test_trace_o_writes_the_text_or_json_trace_and_never_over_a_file_without_force(tmp_path: Path) -> None:
+    text, lines = tmp_path / "t.txt", tmp_path / "t.jsonl"
+    r = spftui("trace", SEED, "-o", str(text))
+    assert r.returncode == 0 and r.stdout == f"wrote {text}: 54 steps\n"
+    assert "wp_page_copy:pte_same" in text.read_text() and "all threads finished" in text.read_text()
+    assert spftui("trace", SEED, "--json", "-o", str(lines)).returncode == 0
+    assert len(lines.read_text().splitlines()) == 54
+    text.write_text("mine\n")
+    r = spftui("trace", SEED, "-o", str(text))
+    assert r.returncode == 2 and "already exists (use --force" in r.stderr and r.stdout == ""
+    assert text.read_text() == "mine\n"
+    assert spftui("trace", SEED, "-o", str(text), "--force").returncode == 0
+    assert text.read_text().startswith("COW lost write")
+
+
+def test_perfetto_with_json_is_refused(tmp_path: Path) -> None:
+    r = spftui("trace", SEED, "--format", "perfetto", "--json", "-o", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and "JSON already" in r.stderr and not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("command", [["trace", SEED, "-o"], ["trace", SEED, "--format", "perfetto", "-o"]])
+def test_force_never_turns_a_fifo_or_a_directory_into_a_file(tmp_path: Path, command: list[str]) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = spftui(*command, str(fifo), "--force")
+    assert r.returncode == 2 and "not a regular file" in r.stderr
+    assert fifo.is_fifo()
+    r = spftui(*command, str(tmp_path), "--force")
+    assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["", "DIR"])
+def test_save_schedule_is_checked_before_the_run(tmp_path: Path, name: str) -> None:
+    r = spftui("check", SEED, "--save-schedule", str(tmp_path) if name == "DIR" else name)
+    assert r.returncode == 2 and r.stdout == ""
+    assert ("is a directory" if name else "expected a file name, found an empty one") in r.stderr
+
+
+def test_a_run_cut_by_max_steps_does_not_judge_sometimes() -> None:
+    r = spftui("check", SEED, "--max-steps", "5")
+    assert r.returncode == 0, r.stdout
+    assert "not judged: the run stopped after 5 steps" in r.stdout and "do NOT hold" not in r.stdout
+
+
+def _process(args: list[str], stdout: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "spftui", *args], stdout=stdout, stderr=subprocess.PIPE, env=env)
+
+
+@pytest.mark.parametrize("command", ["check", "trace"])
+def test_a_reader_that_goes_away_is_not_a_failed_check(command: str) -> None:
+    with _process([command, SEED], subprocess.PIPE) as p:
+        assert p.stdout is not None and p.stderr is not None
+        p.stdout.read(10)  # `| head -c 10`
+        p.stdout.close()
+        err = p.stderr.read()
+        assert p.wait(60) == 0 and err == b""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_output_device_is_an_error_not_a_traceback() -> None:
+    with open("/dev/full", "w") as full, _process(["check", SEED], full.fileno()) as p:
+        assert p.stderr is not None
+        err = p.stderr.read().decode()
+        assert p.wait(60) == 2
+    assert err == "spftui: error: cannot write the output: No space left on device\n"
+
+
+def test_a_checkpoint_another_search_wrote_is_not_replaced(tmp_path: Path) -> None:
+    from spftui.engine.files import WriteError
+    from spftui.engine.resume import CheckpointFile
+
+    path = str(tmp_path / "c.ckpt")
+    mine, theirs = CheckpointFile(path), CheckpointFile(path)  # both began with the name free
+    theirs.save("theirs", {"stack": 1})
+    with pytest.raises(WriteError, match="another program wrote this file since this search began"):
+        mine.save("mine", {"stack": 2})
+    theirs.save("theirs", {"stack": 3})  # its own file: replaced, save after save
+    Path(path).write_text("edited\n")
+    with pytest.raises(WriteError, match="since this search saved it"):
+        theirs.save("theirs", {"stack": 4})
+    assert Path(path).read_text() == "edited\n"
+    forced = CheckpointFile(path)  # --force: the file that is there at the start may go
+    forced.save("forced", {"stack": 5})
+    assert Path(path).read_text().split()[2] == "forced"
