@@ -14,7 +14,7 @@ from typing import Any
 
 from . import __version__
 from .run_options import add_fix_option, add_run_options, open_with
-from .tool_options import step_number
+from .tool_options import seed, step_number
 
 SUBCOMMANDS = (
     "check",
@@ -239,7 +239,7 @@ def tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--policy", choices=POLICIES)
     parser.add_argument("--reuse", choices=REUSE_RULES)
     parser.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=seed)
     parser.add_argument(
         "--goto", type=step_number, metavar="N", help="open right after step N (the N-th step taken; 0: the start)"
     )
@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     _TERMINATED[0] = False
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+            _refuse_misspelt_command(argv)
             return open_tui(tui_parser().parse_args(argv))
         _stop_on_sigterm()
         args = build_parser().parse_args(argv)
@@ -314,6 +315,21 @@ def _detach_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
+
+
+def _refuse_misspelt_command(argv: list[str]) -> None:
+    """`spftui chek SCENARIO` is a misspelt command, not a scenario called `chek` with
+    an extra argument: say which command was meant."""
+    import difflib
+
+    from .scenario.files import resolve_scenario
+
+    word = argv[0]
+    if len(argv) < 2 or word.startswith("-") or os.path.lexists(resolve_scenario(word)):
+        return
+    near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
+    if near:
+        raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")
 
 
 def open_tui(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .run_options import open_with
-from .tool_options import count
+from .tool_options import count, seed
 
 
 def add_parser(sub: Any) -> None:
@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     how.add_argument("--pct", action="store_true", help="PCT schedules instead of uniformly random ones")
     how.add_argument("--exhaustive", action="store_true", help="every schedule (up to --max-states states)")
     p.add_argument("--runs", type=count, default=200, metavar="N", help="schedules to sample (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled schedules (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sampled schedules (default 0)")
     p.add_argument("--depth", type=count, default=3, help="PCT bug depth (default 3)")
     p.add_argument("--max-states", type=count, default=200_000, metavar="N", help="exhaustive: cut after N states")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from .tool_options import seed
+
 
 def add_kernel_check_parser(sub: Any) -> None:
     from .scenario.model import REUSE_RULES
@@ -20,7 +22,7 @@ def add_kernel_check_parser(sub: Any) -> None:
         "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux.",
     )
     p.add_argument("--seeds", type=_positive, default=50, help="how many sequences (default 50)")
-    p.add_argument("--seed-start", type=int, default=0, metavar="N", help="the first seed (default 0)")
+    p.add_argument("--seed-start", type=seed, default=0, metavar="N", help="the first seed (default 0)")
     p.add_argument("--ops", type=_positive, default=20, help="ops per sequence (default 20)")
     p.add_argument(
         "--pages", type=int, default=4, choices=range(3, 17), metavar="3..16", help="at most this many pages"

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from .tool_options import count
+from .tool_options import count, seed
 
 
 def open_with(args: argparse.Namespace) -> Any:
@@ -56,7 +56,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
     p.add_argument("--schedule", metavar="FILE", help="replay this schedule file instead of the scenario's")
-    p.add_argument("--seed", type=int, help="run a seeded random schedule instead of the scenario's")
+    p.add_argument("--seed", type=seed, help="run a seeded random schedule instead of the scenario's")
     add_fix_option(p)
     p.add_argument("--max-steps", type=count, default=1_000_000, help="stop after this many steps (default 1,000,000)")
     p.add_argument(

@@ -16,6 +16,11 @@ def step_number(text: str) -> int:
     return _at_least(text, 0, "a step number (0: the start)")
 
 
+def seed(text: str) -> int:
+    """A seed of random schedules or scenarios: 0 or more (as explore takes them)."""
+    return _at_least(text, 0, "a seed (0 or more)")
+
+
 def _at_least(text: str, least: int, what: str) -> int:
     try:
         n = int(text, 0)

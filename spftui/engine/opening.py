@@ -17,7 +17,8 @@ import attrs
 from ..kernel import all_labels
 from ..scenario import Scenario, load_scenario, load_schedule_file
 from ..scenario.errors import ScenarioError
-from ..scenario.files import MAX_SCHEDULE_BYTES, read_text, resolve_scenario
+from ..scenario.files import MAX_SCHEDULE_BYTES, near_bundled, read_text, resolve_scenario
+from ..scenario.loader import SCENARIO_KEYS
 from ..scenario.model import ScheduleEntry
 from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
@@ -73,7 +74,10 @@ def open_scenario(
                 schedule,
             )
         scenario = found
-    sc = load_scenario(resolve_scenario(scenario), known_labels=labels)
+    path = resolve_scenario(scenario)
+    if not os.path.lexists(path) and (near := near_bundled(path)) is not None:
+        raise ScenarioError(f"no such file, nor a bundled scenario of that name; did you mean {near}?", path)
+    sc = load_scenario(path, known_labels=labels)
     check_breakpoints(sc)
     if fixes:
         sc = sc.with_fixes(fixes)
@@ -88,10 +92,13 @@ def open_scenario(
 
 
 def is_schedule_file(path: str) -> bool:
-    """Is `path` a schedule file (a top-level `steps = [...]`; a scenario has `[schedule]`)?"""
+    """Is `path` a schedule file (a top-level `steps = [...]`; a scenario has `[schedule]`)?
+    One with `scenario =` and no scenario keys is one too, with its `steps` misspelt:
+    the schedule reader says so, where a scenario's would call `scenario` unknown."""
     if not os.path.isfile(path):
         return False
     try:
-        return "steps" in tomllib.loads(read_text(path, MAX_SCHEDULE_BYTES))
+        doc = tomllib.loads(read_text(path, MAX_SCHEDULE_BYTES))
     except (ScenarioError, tomllib.TOMLDecodeError):
         return False  # reported when it is read as a scenario
+    return "steps" in doc or ("scenario" in doc and not SCENARIO_KEYS & doc.keys())

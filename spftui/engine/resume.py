@@ -79,8 +79,10 @@ def load(path: str, ident: str) -> dict[str, Any]:
         with open(path, encoding="ascii") as f:
             header = f.readline().rstrip("\n")
             data = f.readline()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResumeError(f"{path}: cannot read the checkpoint: {getattr(e, 'strerror', None) or e}") from None
+    except UnicodeDecodeError:
+        raise ResumeError(f"{path}:1: not an explorer checkpoint (binary data; a checkpoint is text)") from None
+    except OSError as e:
+        raise ResumeError(f"{path}: cannot read the checkpoint: {e.strerror or e}") from None
     magic, _, theirs = header.rpartition(" ")
     if magic != MAGIC and magic.startswith(MAGIC.rpartition(" ")[0] + " "):
         raise ResumeError(
@@ -94,10 +96,17 @@ def load(path: str, ident: str) -> dict[str, Any]:
             f"{path}:1: the checkpoint is of another search (scenario, policy, reuse or search options differ;"
             " a search split with --jobs N resumes with the same --jobs N)"
         )
+    step = "its data is not base64"
     try:
-        payload = pickle.loads(zlib.decompress(base64.b64decode(data.strip(), validate=True)))
-    except Exception as e:  # a damaged file: say so, never a traceback
-        raise ResumeError(f"{path}:2: the checkpoint is damaged ({type(e).__name__})") from None
+        packed = base64.b64decode(data.strip(), validate=True)
+        step = "its data does not decompress"
+        raw = zlib.decompress(packed)
+        step = "its data does not unpickle"
+        payload = pickle.loads(raw)
+    except Exception:  # a damaged file: say so, never a traceback
+        raise ResumeError(
+            f"{path}:2: the checkpoint is damaged: {step} (truncated or changed since it was written)"
+        ) from None
     if not isinstance(payload, dict) or ("stack" not in payload and "partitions" not in payload):
         raise ResumeError(f"{path}:2: the checkpoint is damaged (no search state)")
     return payload

@@ -92,3 +92,15 @@ def resolve_scenario(name: str) -> str:
         except (OSError, ValueError):  # a name too long for the file system
             continue
     return name
+
+
+def near_bundled(name: str) -> str | None:
+    """The bundled scenario whose name is closest to a misspelt `name` (None: none is close)."""
+    import difflib
+
+    try:
+        stems = sorted(p.stem for p in bundled_scenarios_dir().glob("*.toml"))
+    except OSError:
+        return None
+    near = difflib.get_close_matches(os.path.basename(name).removesuffix(".toml"), stems, n=1)
+    return near[0] if near else None

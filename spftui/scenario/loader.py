@@ -8,6 +8,7 @@ found. The format itself is described in scenarios/README.md.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def load_scenario(path: str | os.PathLike[str], *, known_labels: Collection[str]
     return parse_scenario(read_text(path), os.fsdecode(path), known_labels=known_labels)
 
 
+def _plain_text(doc: Document, key: str, text: str, allowed: str) -> None:
+    """Refuse control characters (but `allowed`): the title is printed on one line, and an
+    escape sequence in either would reach the user's terminal as a command."""
+    for ch in text:
+        if unicodedata.category(ch)[0] == "C" and ch not in allowed:
+            what = "one line of text" if key == "title" else "text"
+            raise doc.error((key,), f"expected {what}, found the control character U+{ord(ch):04X}")
+
+
 def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collection[str] | None = None) -> Scenario:
     """Validate scenario TOML text. With `known_labels`, `until` labels must be among them."""
     doc = Document(text, path)
@@ -99,6 +109,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     title = doc.get(top, (), "title", STRING)
     if not title.strip():
         raise doc.error(("title",), "expected a non-empty title, found an empty string")
+    _plain_text(doc, "title", title, "")
     kernel = _kernel(doc, top)
     preset = KERNEL_PRESET[kernel] if kernel else None
     reuse_default = preset.reuse if preset else str(attrs.fields(Scenario).reuse.default)
@@ -112,6 +123,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         )
     seed = doc.get(top, (), "seed", INTEGER, 0)
     description = doc.get(top, (), "description", STRING, "").strip()
+    _plain_text(doc, "description", description, "\n\t")
     files = _files(doc, top)
     processes = _processes(doc, top, {f.name: f for f in files})
     threads = _threads(doc, top, processes)
@@ -609,6 +621,10 @@ def parse_schedule(
     return parse_schedule_meta(text, path, threads=threads, known_labels=known_labels).entries
 
 
+SCENARIO_KEYS = frozenset({"title", "process", "thread"})
+"""Keys only a scenario has: a file with them and without `steps` is a scenario."""
+
+
 def parse_schedule_meta(
     text: str,
     path: str = "<string>",
@@ -623,6 +639,11 @@ def parse_schedule_meta(
     With `threads` (or `known_labels`), entries must name those threads (labels).
     """
     doc = Document(text, path)
+    if "steps" not in doc.data and SCENARIO_KEYS & doc.data.keys():
+        key = next(k for k in ("title", "process", "thread") if k in doc.data)
+        raise doc.error(
+            (key,), "this is a scenario file, not a schedule (a schedule has `steps = [...]`): give it as the scenario"
+        )
     doc.only(doc.data, (), _SCHEDULE_FILE_KEYS)
     scenario = doc.get(doc.data, (), "scenario", STRING, "")
     policy = doc.choice(doc.data, (), "policy", "policy", POLICIES, "") if "policy" in doc.data else ""

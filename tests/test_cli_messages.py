@@ -1,0 +1,80 @@
+"""What the command line says to a user who typed something a little wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_run import ROOT, spftui
+
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+def test_a_misspelt_command_is_named_with_the_one_meant() -> None:
+    r = spftui("chek", "cow_lost_write")
+    assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown command 'chek'; did you mean check?")
+
+
+def test_a_misspelt_bundled_scenario_is_named_with_the_one_meant() -> None:
+    r = spftui("check", "cow_lost_writ")
+    assert r.returncode == 2
+    assert r.stderr == "spftui: error: cow_lost_writ: no such file, nor a bundled scenario of that name; " \
+        "did you mean cow_lost_write?\n"  # fmt: skip
+
+
+def test_a_schedule_with_a_misspelt_key_is_read_as_a_schedule(tmp_path: Path) -> None:
+    saved = tmp_path / "s.toml"
+    assert spftui("check", str(SEED), "--save-schedule", str(saved)).returncode == 0
+    saved.write_text(saved.read_text().replace("\nsteps =", "\nstepz ="))
+    r = spftui("check", str(saved))
+    assert r.returncode == 2 and "stepz: unknown key 'stepz'; did you mean 'steps'?" in r.stderr
+
+
+def test_a_scenario_given_as_the_schedule_is_named_a_scenario() -> None:
+    r = spftui("check", str(SEED), "--schedule", str(ROOT / "scenarios" / "dontneed_race.toml"))
+    assert r.returncode == 2
+    assert "dontneed_race.toml:1: title: this is a scenario file, not a schedule" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "char"), [('title = "', "a\\nb", "000A"), ('description = """', "x\\u001b[31m", "001B")]
+)
+def test_control_characters_in_the_title_or_description_are_refused(
+    tmp_path: Path, key: str, value: str, char: str
+) -> None:
+    text = SEED.read_text().replace(key, key + value, 1)
+    key = key.split()[0]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    r = spftui("check", str(bad))
+    assert r.returncode == 2 and f"{key}: expected" in r.stderr and f"control character U+{char}" in r.stderr
+
+
+@pytest.mark.parametrize("command", [["check", "cow_lost_write"], ["coverage", "cow_lost_write"]])
+def test_a_negative_seed_is_refused_as_explore_refuses_it(command: list[str]) -> None:
+    r = spftui(*command, "--seed", "-1")
+    assert r.returncode == 2 and "expected a seed (0 or more), found -1" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda data: data[: len(data) // 8 * 4] + "\n", "its data does not decompress"),
+        (lambda data: "%" + data[1:], "its data is not base64"),
+    ],
+)
+def test_a_damaged_checkpoint_says_what_is_wrong(tmp_path: Path, damage: object, said: str) -> None:
+    ck = tmp_path / "c.ckpt"
+    r = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--max-states", "300", "--checkpoint", str(ck))
+    assert r.returncode in (0, 1) and ck.exists(), r.stderr
+    header, data = ck.read_text().split("\n", 1)
+    ck.write_text(header + "\n" + damage(data))  # type: ignore[operator]
+    r = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(ck))
+    assert r.returncode == 2 and f"{ck}:2: the checkpoint is damaged: {said}" in r.stderr
+
+
+def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
+    ck = tmp_path / "c.ckpt"
+    ck.write_bytes(bytes(range(128, 256)))
+    r = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(ck))
+    assert r.returncode == 2 and f"{ck}:1: not an explorer checkpoint (binary data" in r.stderr
