@@ -18,7 +18,9 @@ def add_parser(sub: Any) -> None:
         help="compare two schedules: first divergence, the reordered conflicting steps that matter",
         description="Run a scenario under two schedule files and print where they first differ and, when one "
         "reports a violation and the other does not, the smallest set of conflicting step pairs whose order "
-        "turns the passing schedule into the failing one (checked by replaying it). Exit status 0; 2 on bad input.",
+        "turns the passing schedule into the failing one (checked by replaying it). Both run under one policy "
+        "and reuse rule (SCHEDULE_A's, or --policy, --reuse); a note says when SCHEDULE_B was saved with others, "
+        "and what it reports under its own. Exit status 0; 2 on bad input.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("schedule_a", metavar="SCHEDULE_A", help="a schedule file")
@@ -44,26 +46,59 @@ def run_diff(args: argparse.Namespace) -> int:
 
     oa = _open(args, args.schedule_a, args.policy, args.reuse)
     sc = oa.scenario
-    ob = _open(args, args.schedule_b, sc.policy, sc.reuse)
+    ob = _open(args, args.schedule_b, None, None)  # (its own settings: to say when they are overridden)
     a, b = record_entries(sc, oa.entries), record_entries(sc, ob.entries)
     d = diff_runs(sc, a, b, args.oracle)
+    notes = _overridden(args, sc, ob, b)
     if args.json:
         out = diff_json(d, (args.schedule_a, args.schedule_b))
-        out.update({"scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse})
+        out.update({"scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "notes": notes})
         print(json.dumps(out))
         return 0
-    print_diff(sc, d, args.schedule_a, args.schedule_b)
+    print_diff(sc, d, args.schedule_a, args.schedule_b, notes)
     return 0
 
 
-def print_diff(sc: Any, d: Any, path_a: str, path_b: str) -> None:
-    from rich.console import Console
+def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]:
+    """Notes for when SCHEDULE_B's file asks for other settings than the ones both run under.
 
+    The pairs are replayed under one policy, so B runs under A's settings (or
+    --policy, --reuse); when B's own differ, its verdict here may not be the one
+    it was saved with, and the report says so, with B's run under its own."""
+    from .engine.recording import record_entries
+
+    own = ob.scenario
+    differ = []
+    if args.policy is None and own.policy != sc.policy:
+        differ.append(f"policy {own.policy}")
+    if args.reuse is None and own.reuse != sc.reuse:
+        differ.append(f"reuse {own.reuse}")
+    if own.fixes_off != sc.fixes_off:
+        differ.append(f"fixes off: {', '.join(sorted(own.fixes_off)) or 'none'}")
+    if not differ:
+        return []
+    alone = record_entries(own, ob.entries)
+    vs = alone.violations()
+    what = f"{vs[0][1].oracle} at step {vs[0][0] + 1} ({vs[0][1].thread})" if vs else "no violation"
+    same = {v.oracle for _, v in vs} == {v.oracle for _, v in b.violations()}
+    fixes = f", fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
+    return [
+        f"SCHEDULE_B was saved with {', '.join(differ)}; here both schedules run under policy {sc.policy}, "
+        f"reuse {sc.reuse}{fixes} (--policy and --reuse choose).",
+        f"Under its own settings B runs {len(alone.steps)} steps, {what}"
+        f"{': the same verdict' if same else ': another verdict than here'}.",
+    ]
+
+
+def print_diff(sc: Any, d: Any, path_a: str, path_b: str, notes: list[str]) -> None:
     from .engine.diff import prose
+    from .report import console as make_console
 
-    console = Console(highlight=False)
+    console = make_console()
     out = console.print
     out(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse}", markup=False)
+    for note in notes:
+        out(f"note: {note}", markup=False)
     for line in prose(d, (path_a, path_b)):
         out(line, markup=False)
     if d.divergence is not None:

@@ -64,7 +64,7 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--max-states", metavar="N", default="2000000", help="cut the search after N states (default 2,000,000)"
     )
-    p.add_argument("--timeout", metavar="SECONDS", help="cut the search after this long")
+    p.add_argument("--timeout", metavar="SECONDS", help="cut the search after this long (default 'none': no limit)")
     p.add_argument("--runs", metavar="N", default="1000", help="random/pct: schedules to run (default 1000)")
     p.add_argument("--seed", metavar="N", default="0", help="random/pct: the seed (default 0)")
     p.add_argument("--depth", metavar="D", default="3", help="pct: bug depth (default 3)")
@@ -192,12 +192,13 @@ def _int(value: str | None, option: str, low: int = 0, default: int | None = Non
 
 
 def _seconds(value: str | None, option: str) -> float | None:
-    if value is None:
+    """A time limit: a positive number of seconds, or None when not given or 'none' (explore and matrix alike)."""
+    if value is None or value.strip().lower() == "none":
         return None
     try:
         x = float(value)
     except ValueError:
-        raise BadArgs(f"{option}: expected a number of seconds, found '{value}'") from None
+        raise BadArgs(f"{option}: expected a number of seconds or 'none', found '{value}'") from None
     if not x > 0:
         raise BadArgs(f"{option}: expected a positive number of seconds, found '{value}'")
     return x
@@ -247,7 +248,8 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
 
 
 def _check_ray(args: argparse.Namespace) -> None:
-    """--ray is the partitioned exhaustive search, and Ray is an optional extra: say so before any work."""
+    """--ray is the partitioned exhaustive search, Ray is an optional extra, and the cluster must answer:
+    say so before any work."""
     if args.mode not in ("auto", "exhaustive"):
         raise BadArgs(f"--ray: splits the exhaustive search; not with --mode {args.mode}")
     try:
@@ -256,6 +258,12 @@ def _check_ray(args: argparse.Namespace) -> None:
         raise BadArgs(
             f'--ray: Ray is not installed ({e}); install it with `pip install "spftui[ray]"` (or `pip install ray`)'
         ) from None
+    from .engine.ray_backend import ClusterError, check_address
+
+    try:
+        check_address(args.ray)
+    except ClusterError as e:
+        raise BadArgs(f"--ray: {e}") from None
 
 
 def _error(e: Exception) -> int:
@@ -306,6 +314,7 @@ def run_explore(args: argparse.Namespace) -> int:
     except (ScenarioError, BadArgs) as e:
         return _error(e)
     from .engine.explorer import ExploreError
+    from .engine.ray_backend import ClusterError
 
     try:
         with _soft_interrupt(args.checkpoint is not None) as cancelled:
@@ -313,7 +322,7 @@ def run_explore(args: argparse.Namespace) -> int:
                 sc, policies, args.reuse, jobs, opts,
                 live=not args.json and sys.stderr.isatty(), json_lines=args.json, cancelled=cancelled,
             )  # fmt: skip
-    except ExploreError as e:
+    except (ExploreError, ClusterError) as e:  # (ClusterError: Ray found no cluster where it looked)
         return _error(e)
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
@@ -606,7 +615,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         seed = _int(args.seed, "--seed") or 0
         jobs = _int(args.jobs, "--jobs", 1) or 1 if args.jobs is not None else default_matrix_jobs()
         max_states = _int(args.max_states, "--max-states", 1) or 1
-        timeout = None if args.timeout == "none" else _seconds(args.timeout, "--timeout")
+        timeout = _seconds(args.timeout, "--timeout")
         names = args.scenarios or [str(p) for p, _ in list_bundled()]
         scenarios = [_load(n, args.fix) for n in names]
     except (ScenarioError, BadArgs) as e:

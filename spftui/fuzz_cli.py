@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .tool_options import count, seconds, wrapped
+from .tool_options import count, seconds, seed, wrapped
 
 
 def add_parser(sub: Any) -> None:
@@ -21,14 +21,16 @@ def add_parser(sub: Any) -> None:
         description="Generate random valid scenarios (processes, mappings, fork children, two or three threads "
         "with ops from the whole op set), run random and PCT schedules on each, shrink every violation and save "
         "it in --out DIR as a scenario and a schedule file, with a one-line description. The same --seed draws "
-        "the same scenarios on any machine and any --jobs; --time only decides how many. A violation under a "
+        "the same scenarios on any machine and any --jobs; --time only decides how many. A name that is taken "
+        "gets the next free number (NAME.2.toml, ...). A violation under a "
         "policy that should close every race (classic, spf-mm-seq, spf-vma-seq, vma-lock) is reported as a "
-        "possible model bug. Exit status: 0 when nothing was found, 1 when a violation was, 2 on bad input or "
-        "when a file cannot be written.",
+        "possible model bug. Ctrl-C stops it: what was found so far is saved (not shrunk if it was not yet) "
+        "and listed. Exit status: 0 when nothing was found, 1 when a violation was, 2 on bad input or "
+        "when a file cannot be written, 130 when interrupted.",
     )
     p.add_argument("--policy", choices=POLICIES, required=True, help="validation policy")
     p.add_argument("--time", type=seconds, default=60.0, metavar="SECONDS", help="wall-time budget (default 60)")
-    p.add_argument("--seed", type=int, default=0, help="which scenarios and schedules (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="which scenarios and schedules (default 0)")
     p.add_argument("--jobs", type=count, default=1, metavar="N", help="worker processes (default 1)")
     p.add_argument("--runs", type=count, default=32, metavar="N", help="random and PCT schedules each, per scenario")
     p.add_argument("--scenarios", type=count, metavar="N", help="stop after N scenarios (default: when time is up)")
@@ -64,7 +66,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
             sh, scenario=attrs.evolve(sc, title=f"fuzz {args.seed}/{f.index}: {f.oracle} under {sc.policy}")
         )
         try:
-            paths = save(sh, args.out, stem, line)
+            paths = save(sh, args.out, stem, line, number=True)  # (a rerun of a seed: NAME.2)
         except WriteError as e:
             errors.append(str(e))
             return
@@ -105,8 +107,12 @@ def run_fuzz(args: argparse.Namespace) -> int:
         wrapped(
             f"{stats.scenarios:,} scenarios under {args.policy} in {stats.cpu:.1f} CPU s (seed {args.seed}): {what}"
         )
+        if stats.stop == "interrupted":
+            wrapped("Interrupted: the run stopped early; every violation listed above is saved.")
     for e in errors:
         print(f"spftui: error: {e}", file=sys.stderr)
+    if stats.stop == "interrupted":
+        return 130
     if errors:
         return 2
     return 1 if found else 0

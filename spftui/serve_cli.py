@@ -2,8 +2,9 @@
 
 textual-serve runs `python -m spftui [SCENARIO ...]` afresh for every browser
 tab that connects and streams its screen over a websocket, so each viewer
-gets a debugger of their own. The scenario and options are checked here,
-once, before the server starts (bad input: exit 2, nothing served).
+gets a debugger of their own. The scenario, the options and the address
+(a host that does not resolve, a port in use) are checked here, once, before
+the server starts (bad input: exit 2, nothing served).
 textual-serve is an optional dependency: `pip install 'spftui[serve]'`.
 """
 
@@ -13,6 +14,8 @@ import argparse
 import shlex
 import sys
 from typing import Any
+
+from .tool_options import seed
 
 
 def add_serve_parser(sub: Any) -> None:
@@ -28,7 +31,7 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--policy", choices=POLICIES)
     p.add_argument("--reuse", choices=REUSE_RULES)
     p.add_argument("--schedule", metavar="FILE", help="replay this schedule (opens at its stop_at step)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed)
     p.add_argument("--host", default="localhost", help="the address to listen on (default localhost)")
     p.add_argument("--port", type=_port, default=8000, help="the port (default 8000)")
     p.add_argument("--public-url", metavar="URL", help="the URL browsers reach the server at (behind a proxy)")
@@ -43,6 +46,36 @@ def _port(text: str) -> int:
     if not 0 < n < 65536:
         raise argparse.ArgumentTypeError(f"not a port number (1-65535): {n}")
     return n
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port, or None. Found by binding (and closing) a
+    socket for each address the host resolves to, as asyncio's create_server does: the web
+    server itself would only fail after its banner, with a traceback."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return f"unknown host ({_lower(e.strerror)})"
+    for family, kind, proto, _, address in addresses:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # a family this machine lacks (IPv6): create_server skips it too
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as create_server: TIME_WAIT is free
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as e:
+                return _lower(e.strerror or str(e))
+    return None
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def debugger_command(args: argparse.Namespace) -> str:
@@ -76,6 +109,10 @@ def run_serve(args: argparse.Namespace) -> int:
         from textual_serve.server import Server
     except ImportError:
         print("spftui: error: spftui serve needs textual-serve: pip install 'spftui[serve]'", file=sys.stderr)
+        return 2
+    problem = listen_problem(args.host, args.port)
+    if problem is not None:
+        print(f"spftui: error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
     title = f"spftui {args.scenario}" if args.scenario else "spftui"
     server = Server(debugger_command(args), host=args.host, port=args.port, title=title, public_url=args.public_url)

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
         "data words one at a time while the explorer still finds it, then drop runs of the schedule; write the "
         "minimal scenario and its schedule into --out DIR (never over an existing file) and print the sizes "
         "before and after. Exit status: 0 when written, 1 when no violation was found, 2 on bad input or when a "
-        "file cannot be written.",
+        "file cannot be written, 130 when interrupted (Ctrl-C).",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")

@@ -85,7 +85,7 @@ def test_fuzz_that_cannot_save_says_so_and_exits_2(
     from spftui.engine import shrink
     from spftui.engine.files import WriteError
 
-    def full_disk(sh: object, out_dir: str, stem: str, description: str) -> tuple[str, str]:
+    def full_disk(sh: object, out_dir: str, stem: str, description: str, number: bool) -> tuple[str, str]:
         raise WriteError(f"{out_dir}/{stem}.toml", "cannot write the scenario: no space left on the device")
 
     monkeypatch.setattr(shrink, "save", full_disk)
@@ -93,3 +93,44 @@ def test_fuzz_that_cannot_save_says_so_and_exits_2(
     out = capsys.readouterr()
     assert "no space left" in out.err and "could not be saved" in out.out and "no violation" not in out.out
     assert not (tmp_path / "out").exists()
+
+
+def test_fuzz_refuses_an_out_on_a_file_system_that_takes_no_file_before_it_fuzzes() -> None:
+    """sysfs refuses every new file, even to root (for whom permission bits never do)."""
+    r = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", "/sys/spftui-fuzz/found")
+    assert r.returncode == 2, r.stderr
+    (line,) = r.stderr.splitlines()  # the reason: EACCES, or EROFS where /sys is mounted read-only
+    assert line.startswith("spftui: error: /sys/spftui-fuzz/found: cannot make the directory in /sys: "), line
+    assert r.stdout == ""  # not a scenario was run
+
+
+def test_fuzz_saves_a_finding_whose_name_is_taken_under_the_next_free_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun of a seed into the same --out: NAME.2.toml and NAME.2.schedule.toml, as `explore --save`
+    names its files; nothing there is replaced. (Not shrunk here: the names are the point.)"""
+    from spftui.engine import shrink
+
+    def no_shrink(*args: object, **kwargs: object) -> None:
+        raise shrink.ShrinkError("not shrunk in this test")
+
+    monkeypatch.setattr(shrink, "shrink", no_shrink)
+    out = tmp_path / "found"
+    out.mkdir()
+    (out / "fuzz-20-24-lost_write.schedule.toml").write_text("# an earlier run's\n")
+    r = spftui("fuzz", "--policy", "spf-refetch-vma", "--seed", "20", "--scenarios", "25", "--out", str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    (f,) = json.loads(r.stdout)["found"]
+    assert (f["scenario"], f["schedule"]) == (
+        str(out / "fuzz-20-24-lost_write.2.toml"), str(out / "fuzz-20-24-lost_write.2.schedule.toml")
+    )  # fmt: skip
+    assert (out / "fuzz-20-24-lost_write.schedule.toml").read_text() == "# an earlier run's\n"
+    check = spftui("check", f["scenario"], "--schedule", f["schedule"], "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_fuzz_scenarios_n_tries_exactly_n_scenarios(tmp_path: Path, n: int) -> None:
+    r = spftui("fuzz", "--policy", "classic", "--scenarios", str(n), "--out", str(tmp_path / "found"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{n} scenarios under classic in ")

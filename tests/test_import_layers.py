@@ -79,8 +79,8 @@ ALLOWED = {
     "run_options": {"engine", "scenario", "tool_options"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
     "tool_options": set(),
-    "diff_cli": {"engine", "scenario", "run_options"},
-    "coverage_cli": {"engine", "scenario", "run_options", "tool_options"},
+    "diff_cli": {"engine", "scenario", "report", "run_options"},
+    "coverage_cli": {"engine", "scenario", "report", "run_options", "tool_options"},
     "shrink_cli": {"engine", "scenario", "run_options", "tool_options"},
     "fuzz_cli": {"engine", "scenario", "tool_options"},
     "cli": {
@@ -100,8 +100,8 @@ ALLOWED = {
         "tool_options",
     },
     "fidelity": {"engine", "scenario", "kernel"},  # kernel: reads PTEs and frames of the Session's machine
-    "kernel_check_cli": {"fidelity", "scenario"},
-    "serve_cli": {"run_options", "scenario"},
+    "kernel_check_cli": {"fidelity", "scenario", "tool_options"},
+    "serve_cli": {"run_options", "scenario", "tool_options"},
     "tui": {"engine", "scenario"},  # what views read of the machine comes through engine/view
     "__main__": {"cli"},
     "spftui": set(),

@@ -120,6 +120,41 @@ def test_serve_checks_the_scenario_before_serving(capsys: pytest.CaptureFixture[
     assert "--schedule needs a scenario" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("host", "reason"), [("999.1.1.1", "unknown host ("), ("192.0.2.1", "cannot assign requested address")]
+)
+def test_serve_on_an_address_it_cannot_listen_on_says_so_before_serving(
+    host: str, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host that does not resolve, and one that is no address of this machine (TEST-NET-1)."""
+    need(has_module("textual_serve"), "textual-serve is not installed (pip install 'spftui[serve]')")
+    from textual_serve.server import Server
+
+    monkeypatch.setattr(Server, "serve", lambda self: pytest.fail("it served"))
+    port = free_port()
+    assert main(["serve", "--host", host, "--port", str(port)]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith(f"spftui: error: cannot listen on {host}:{port}: {reason}"), out.err
+    assert out.out == ""
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need(has_module("textual_serve"), "textual-serve is not installed (pip install 'spftui[serve]')")
+    from textual_serve.server import Server
+
+    monkeypatch.setattr(Server, "serve", lambda self: pytest.fail("it served"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 2
+    out = capsys.readouterr()
+    assert out.err == f"spftui: error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    assert out.out == ""
+
+
 def test_serve_without_textual_serve_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

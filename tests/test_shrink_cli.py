@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 from cli_run import spftui
+from test_jobs import cpu_seconds, reap, start, wait_for
 
 from spftui.engine.opening import open_scenario
 from spftui.engine.recording import record_choices
@@ -124,3 +126,18 @@ def test_shrink_bad_scenario_names_file_line_and_key(tmp_path: Path) -> None:
     bad.write_text('title = "x"\n[[thread]]\nname = "T"\nprocess = "A"\nops = ["jump 0x1000"]\n')
     r = spftui("shrink", str(bad), "--out", str(tmp_path / "out"))
     assert r.returncode == 2 and "bad.toml:5: thread[0].ops[0]:" in r.stderr, r.stderr
+
+
+def test_ctrl_c_during_the_first_search_says_interrupted_not_nothing_to_shrink(tmp_path: Path) -> None:
+    """The explorer takes the Ctrl-C and returns what it has; shrink must not read that as
+    "no violation" (this first search runs ~10 CPU s before it gives up at 50,000 states)."""
+    out = tmp_path / "out"
+    p = start("shrink", "fork_cow_isolation", "--policy", "spf-refetch-vma", "--out", str(out), "--max-states", "50000")
+    try:
+        wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 30)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=15)
+    finally:
+        reap(p)
+    assert (p.returncode, stdout, stderr) == (130, "", "spftui: interrupted\n")
+    assert not out.exists()

@@ -12,7 +12,9 @@ draw the loader rejects is drawn again (the next sub-seed).
 
 Each scenario gets `runs` random and `runs` PCT schedules (engine/sampling.py,
 the `spftui explore --random/--pct` search). A violation is then shrunk
-(engine/shrink.py) and saved by the caller.
+(engine/shrink.py) and saved by the caller. Ctrl-C (or SIGTERM under the
+CLI) ends the run with `stop == "interrupted"`: what was found up to then is
+handed over all the same, the violations not yet shrunk as they were found.
 
 Headless: standard library and attrs only.
 """
@@ -28,8 +30,11 @@ import attrs
 from ..scenario import ScenarioError
 from ..scenario.loader import parse_scenario
 from .sampling import random_search
+from .workers import stop_requested
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..scenario.model import Scenario
 
 SLOTS = (0x10000, 0x20000, 0x30000)
@@ -121,32 +126,46 @@ def scenario(seed: int, index: int, policy: str) -> Scenario | None:
     return None
 
 
-def search(sc: Scenario, seed: int, runs: int) -> list[tuple[str, tuple[int, ...], str]]:
-    """(oracle, choices, detail) for each violation `runs` random then `runs` PCT schedules find."""
+def search(
+    sc: Scenario, seed: int, runs: int, cancelled: Callable[[], bool] | None = None
+) -> tuple[list[tuple[str, tuple[int, ...], str]], bool]:
+    """(oracle, choices, detail) for each violation `runs` random then `runs` PCT schedules find,
+    and whether the search was cut short (Ctrl-C, or `cancelled()`): then what it found so far."""
     found: dict[str, tuple[str, tuple[int, ...], str]] = {}
+    cut = False
     for mode in ("random", "pct"):
-        r = random_search(sc, mode=mode, runs=runs, seed=seed, max_steps=2_000, narrate=False)
+        r = random_search(sc, mode=mode, runs=runs, seed=seed, max_steps=2_000, narrate=False, cancelled=cancelled)
         for kind, cx in r.counterexamples.items():
             found.setdefault(kind, (kind, cx.choices[: cx.stop_at], cx.detail))
-    return [found[k] for k in sorted(found)]
+        if r.stop == "interrupted":  # (random_search takes the Ctrl-C itself: pass it on)
+            cut = True
+            break
+    return [found[k] for k in sorted(found)], cut
 
 
-def run_chunk(payload: tuple[int, int, str, int, int, float | None]) -> tuple[int, float, list[Finding]]:
-    """Scenarios [start, end) (a worker's unit): (how many were tried, CPU seconds, findings)."""
+def run_chunk(payload: tuple[int, int, str, int, int, float | None]) -> tuple[int, float, list[Finding], bool]:
+    """Scenarios [start, end) (a worker's unit): (how many were tried, CPU seconds, findings, whether it
+    was cut short: by Ctrl-C in this process, or in a worker by the parent's stop request)."""
     start, end, policy, seed, runs, deadline = payload
     t0 = time.process_time()
     out: list[Finding] = []
     tried = 0
-    for i in range(start, end):
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        sc = scenario(seed, i, policy)
-        tried += 1
-        if sc is None:
-            continue
-        for kind, choices, detail in search(sc, seed ^ i, runs):
-            out.append(Finding(i, sc, kind, choices, detail, time.process_time() - t0))
-    return tried, time.process_time() - t0, out
+    cut = False
+    try:
+        for i in range(start, end):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            sc = scenario(seed, i, policy)
+            tried += 1
+            if sc is None:
+                continue
+            found, cut = search(sc, seed ^ i, runs, stop_requested)
+            out += [Finding(i, sc, kind, choices, detail, time.process_time() - t0) for kind, choices, detail in found]
+            if cut:
+                break
+    except KeyboardInterrupt:
+        cut = True  # what was found so far is returned all the same
+    return tried, time.process_time() - t0, out, cut
 
 
 def describe(sc: Scenario) -> str:
@@ -155,7 +174,7 @@ def describe(sc: Scenario) -> str:
 
 
 def fuzz_payloads(policy: str, seed: int, runs: int, deadline: float | None, chunk: int, count: int) -> list[Any]:
-    return [(a, a + chunk, policy, seed, runs, deadline) for a in range(0, count, chunk)]
+    return [(a, min(a + chunk, count), policy, seed, runs, deadline) for a in range(0, count, chunk)]
 
 
 @attrs.frozen
@@ -172,7 +191,7 @@ class Saved:
 class FuzzStats:
     scenarios: int = 0
     cpu: float = 0.0  # CPU seconds of search, all processes
-    stop: str = "time"
+    stop: str = "time"  # time | scenarios | stopped (`stop()`) | interrupted (Ctrl-C, SIGTERM)
 
 
 def fuzz(
@@ -201,15 +220,23 @@ def fuzz(
     stats = FuzzStats()
     seen: set[tuple[str, str]] = set()
 
-    def on_result(_i: int, res: tuple[int, float, list[Finding]]) -> None:
-        tried, cpu, findings = res
+    def on_result(_i: int, res: tuple[int, float, list[Finding], bool]) -> None:
+        tried, cpu, findings, cut = res
         cpu_before = stats.cpu
         stats.scenarios += tried
         stats.cpu += cpu
+        if cut and not cancelled():  # (the deadline and `stop()` cut the chunks in flight too: no interrupt)
+            stats.stop = "interrupted"
         for f in findings:
-            try:
-                s = shrink(f.scenario, f.oracle, max_states=shrink_states)
-            except ShrinkError:
+            s = None
+            if stats.stop != "interrupted":
+                try:
+                    s = shrink(f.scenario, f.oracle, max_states=shrink_states)
+                except ShrinkError:
+                    pass
+                except KeyboardInterrupt:
+                    stats.stop = "interrupted"
+            if s is None:  # saved as found: after Ctrl-C, shrinking it would be one more long search
                 s = unshrunk(f.scenario, f.oracle, f.choices, f.detail)
             key = (f.oracle, scenario_hash(s.scenario))
             new = key not in seen
@@ -218,8 +245,12 @@ def fuzz(
                 on_saved(Saved(f, s, cpu_before + f.cpu, new))
 
     def cancelled() -> bool:
-        return time.monotonic() >= deadline or (stop is not None and bool(stop()))
+        return time.monotonic() >= deadline or stats.stop == "interrupted" or (stop is not None and bool(stop()))
 
-    pool_map(run_chunk, payloads, jobs, on_result, cancelled)
-    stats.stop = "time" if time.monotonic() >= deadline else "stopped" if cancelled() else "scenarios"
+    try:
+        pool_map(run_chunk, payloads, jobs, on_result, cancelled)
+    except KeyboardInterrupt:  # (in on_result, with --jobs 1: with more, pool_map takes it itself)
+        stats.stop = "interrupted"
+    if stats.stop != "interrupted":
+        stats.stop = "time" if time.monotonic() >= deadline else "stopped" if cancelled() else "scenarios"
     return stats

@@ -194,6 +194,9 @@ class MachineResolver:
 
     def __init__(self, m: Machine) -> None:
         self.m = m
+        # Where the last `A.vma[ADDR]` found no VMA, so that a field read on its
+        # none names the address and the VMAs there are (the next item or attr clears it).
+        self._no_vma: tuple[Mm, int] | None = None
 
     def _name(self, index: int | None) -> str | None:
         return None if index is None else self.m.threads[index].name
@@ -218,7 +221,7 @@ class MachineResolver:
             return ProcessRef(name) if thread is None else SharedName(ProcessRef(name), thread)
         if thread is not None:
             return thread
-        known = sorted(m.mms) + [t.name for t in m.threads] + list(ROOTS)
+        known = list(dict.fromkeys([*sorted(m.mms), *(t.name for t in m.threads), *ROOTS]))  # (B: process and thread)
         raise EvalError(f"unknown name {name!r}; known: {', '.join(known)}")
 
     def thread(self, name: object) -> ThreadRef:
@@ -247,6 +250,14 @@ class MachineResolver:
         return PteView.of(0 if tid is None else self.m.tables[tid].entries.get(pte_index(vpn), 0))
 
     def attr(self, obj: object, name: str) -> object:
+        no_vma, self._no_vma = self._no_vma, None
+        if obj is None:  # (not EvalError: the expression names the none it read, "A1.page is none, so ...")
+            if no_vma is not None:
+                mm, addr = no_vma
+                vmas = [self.m.vmas[i] for i in mm.vmas]
+                ranges = ", ".join(f"{format_int(v.vm_start)}-{format_int(v.vm_end)}" for v in vmas)
+                raise EvalError(f"no VMA at {format_int(addr)} in {mm.name} (VMAs: {ranges or 'none'})")
+            raise AttributeError(name)
         if isinstance(obj, _Table) and obj.name in ("thread", "process"):
             return obj.get(name)  # `thread.A1` is `thread["A1"]`
         if isinstance(obj, SharedName):
@@ -305,10 +316,9 @@ class MachineResolver:
     def vma(self, mm: Mm, addr: object) -> VmaView | None:
         addr = _address(addr)
         i = bisect_right(mm.starts, addr) - 1
-        if i < 0:
-            return None
-        v = self.m.vmas[mm.vmas[i]]
-        if addr >= v.vm_end:
+        v = self.m.vmas[mm.vmas[i]] if i >= 0 else None
+        if v is None or addr >= v.vm_end:
+            self._no_vma = (mm, addr)
             return None
         return VmaView(
             v.id,
@@ -323,6 +333,7 @@ class MachineResolver:
         )
 
     def item(self, obj: object, key: object) -> object:
+        self._no_vma = None
         if isinstance(obj, _Table):
             return obj.get(key)
         if isinstance(obj, (list, tuple)) and isinstance(key, int):

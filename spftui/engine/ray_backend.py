@@ -10,7 +10,9 @@ actor that dies (a lost node) raises `workers.WorkerLost`, never a hang.
 (with `workers` CPUs) and stops it afterwards; anything else is given to
 `ray.init(address=...)` ("auto", "ray://head:10001", "head:6379"), and the
 spftui package is shipped to the cluster with the job (`runtime_env`
-py_modules), so the nodes need only Python and attrs.
+py_modules), so the nodes need only Python and attrs. An address where
+nothing answers is a `ClusterError` within seconds (`check_address`), not
+Ray's minute-long retries.
 
 Ray is optional (`pip install "spftui[ray]"`): imported here only.
 """
@@ -18,11 +20,40 @@ Ray is optional (`pip install "spftui[ray]"`): imported here only.
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from typing import Any
 
 from .workers import WorkerLost
 
 _ACTOR: list[Any] = [None]
+PROBE_SECONDS = 3.0  # a cluster's head answers a TCP connect in milliseconds; a dead address never does
+
+
+class ClusterError(Exception):
+    """Ray cannot reach the cluster at the address given (a clear error, not a hang)."""
+
+
+def check_address(address: str) -> None:
+    """Raise ClusterError unless something accepts a TCP connection at `address`
+    (HOST:PORT, the head's GCS, or ray://HOST:PORT, a Ray Client server).
+
+    `ray.init` retries an unreachable GCS for minutes, printing C++ warnings,
+    so a plain connect with a short timeout says so first. "local" and "auto"
+    are Ray's to resolve (with no cluster, "auto" fails at once)."""
+    if address in ("local", "auto"):
+        return
+    try:
+        where = urllib.parse.urlsplit("//" + address.removeprefix("ray://"))
+        host, port = where.hostname, where.port
+    except ValueError:  # a port that is not a number or out of range
+        host = port = None
+    if not host or port is None:
+        raise ClusterError(f"'{address}' is not a Ray address (expected local, auto, HOST:PORT or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        raise ClusterError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}") from None
 
 
 def _ray() -> Any:
@@ -73,8 +104,12 @@ class RayBackend:
             else:
                 import spftui
 
+                check_address(address)
                 pkg = os.path.dirname(spftui.__file__)
-                ray.init(address=address, runtime_env={"py_modules": [pkg]}, log_to_driver=False)
+                try:
+                    ray.init(address=address, runtime_env={"py_modules": [pkg]}, log_to_driver=False)
+                except (ConnectionError, ValueError) as e:  # no cluster for "auto", a malformed address
+                    raise ClusterError(f"cannot reach a Ray cluster at {address}: {e}") from None
             self.started = True
         if workers <= 1:  # the cluster's CPUs decide
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -23,6 +23,7 @@ Headless: standard library and attrs only.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -97,11 +98,14 @@ def find(
     sc: Scenario, oracle: str | None, max_states: int, bound: int | None = None
 ) -> tuple[str, tuple[int, ...], str, int] | None:
     """(oracle, choices up to the violation, detail, preemptions) of the first violation the
-    explorer finds: fewest preemptions first, up to `bound` (None: then every schedule)."""
+    explorer finds: fewest preemptions first, up to `bound` (None: then every schedule).
+    Raises KeyboardInterrupt when the search was interrupted (not "nothing found")."""
     if bound is None:
         r = explore(sc, mode="auto", first=True, max_states=max_states, narrate=False)
     else:
         r = explore(sc, mode="bounded", bound=bound, first=True, max_states=max_states, narrate=False)
+    if r.stop == "interrupted":  # explore takes the Ctrl-C itself and returns what it has: pass it on
+        raise KeyboardInterrupt
     cxs = r.counterexamples
     kinds = [oracle] if oracle else sorted(cxs)
     for kind in kinds:
@@ -248,19 +252,20 @@ def _blocks(choices: tuple[int, ...] | list[int]) -> list[list[int]]:
     return out
 
 
-def save(shrunk: Shrunk, out_dir: str, stem: str, description: str) -> tuple[str, str]:
+def save(shrunk: Shrunk, out_dir: str, stem: str, description: str, *, number: bool = False) -> tuple[str, str]:
     """Write the shrunk scenario (`STEM.toml`, with an `[expect]` saying the violation happens)
-    and its schedule (`STEM.schedule.toml`) into `out_dir`; never over an existing file.
-    Returns the two paths; raises WriteError."""
+    and its schedule (`STEM.schedule.toml`) into `out_dir`; never over an existing file: a
+    taken name is refused, or with `number` the pair gets the first free STEM.2, STEM.3, ...
+    (as `explore --save` numbers its files). Returns the two paths; raises WriteError."""
     from .files import REFUSE, WriteError, write_file
     from .schedule_file import write_schedule
 
-    check_out(out_dir, stem)  # (again: the files may have appeared since)
-    sc_path, sched_path = _paths(out_dir, stem)
+    check_out(out_dir, None if number else stem)  # (again: the files may have appeared since)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise WriteError(out_dir, f"cannot make the directory: {e.strerror or e}") from None
+    sc_path, sched_path = _free_paths(out_dir, stem) if number else _paths(out_dir, stem)
     sc = attrs.evolve(shrunk.scenario, path=sc_path)
     text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"})
     write_file(sc_path, text, exists=REFUSE, what="the scenario")
@@ -276,10 +281,25 @@ def _paths(out_dir: str, stem: str) -> tuple[str, str]:
     return os.path.join(out_dir, f"{stem}.toml"), os.path.join(out_dir, f"{stem}.schedule.toml")
 
 
+def _free_paths(out_dir: str, stem: str) -> tuple[str, str]:
+    """The first of STEM, STEM.2, STEM.3, ... whose scenario and schedule names are both free
+    (one number for the pair, so the schedule is found beside its scenario)."""
+    from .files import MAX_NUMBER, WriteError
+
+    for n in range(1, MAX_NUMBER):
+        paths = _paths(out_dir, stem if n == 1 else f"{stem}.{n}")
+        if not any(os.path.lexists(p) for p in paths):
+            return paths
+    raise WriteError(
+        os.path.join(out_dir, f"{stem}.toml"), f"cannot write the scenario: {MAX_NUMBER} numbered names are taken"
+    )
+
+
 def check_out(out_dir: str, stem: str | None = None) -> None:
     """Raise WriteError now if `save` into `out_dir` must fail: a file where the directory
-    (or one it is made in) should be, or with `stem` a file `save` would have to replace.
-    Creates nothing: the commands check before they search, not after."""
+    (or one it is made in) should be, a directory nothing can be written in (read-only, no
+    permission), or with `stem` a file `save` would have to replace. Leaves nothing behind:
+    the commands check before they search, not after."""
     from .files import WriteError
 
     at = os.path.abspath(out_dir)
@@ -287,6 +307,14 @@ def check_out(out_dir: str, stem: str | None = None) -> None:
         at = os.path.dirname(at)
     if not os.path.isdir(at):
         raise WriteError(out_dir, f"cannot make the directory: {at} is not a directory")
+    try:  # a file made and removed: what the file system says, where permission bits cannot (root, ro mounts)
+        fd, probe = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=at)
+    except OSError as e:
+        made = at != os.path.abspath(out_dir)  # (out_dir is not there yet: it would be made in `at`)
+        what = f"cannot make the directory in {at}" if made else "cannot write in the directory"
+        raise WriteError(out_dir, f"{what}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(probe)
     for path in _paths(out_dir, stem) if stem is not None else ():
         if os.path.lexists(path):  # checked up front so that neither file is written
             raise WriteError(path, "already exists (spftui never replaces a file here; pick another --out)")

@@ -1,0 +1,51 @@
+"""`spftui diff` of two schedules saved under different policies: both run under
+one (SCHEDULE_A's, or --policy), and the report says that B's was overridden
+and what B reports under its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_run import spftui
+
+
+def saved(tmp_path: Path, name: str, *options: str) -> str:
+    path = tmp_path / name
+    r = spftui("check", "cow_lost_write", *options, "--save-schedule", str(path))
+    assert r.returncode == 0, r.stderr
+    return str(path)
+
+
+def test_a_schedule_saved_under_another_policy_is_named_with_its_own_verdict(tmp_path: Path) -> None:
+    a = saved(tmp_path, "a.toml")  # the scenario's policy, spf-refetch-vma: the lost write
+    b = saved(tmp_path, "b.toml", "--policy", "spf-mm-seq")  # the same steps pass under spf-mm-seq
+    r = spftui("diff", "cow_lost_write", a, b)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())  # (Rich wraps at 80 columns)
+    assert (
+        "note: SCHEDULE_B was saved with policy spf-mm-seq; here both schedules run under policy spf-refetch-vma, "
+        "reuse mapcount (--policy and --reuse choose)." in text
+    )
+    assert "note: Under its own settings B runs 58 steps, no violation: another verdict than here." in text
+    assert "B " + b + ": 54 steps, lost_write at step 52 (A1)" in text  # (the run under A's policy)
+
+    j = json.loads(spftui("diff", "cow_lost_write", a, b, "--json").stdout)
+    assert j["policy"] == "spf-refetch-vma" and len(j["notes"]) == 2 and "spf-mm-seq" in j["notes"][0]
+
+
+def test_no_note_when_the_policy_is_chosen_or_the_same(tmp_path: Path) -> None:
+    a = saved(tmp_path, "a.toml")
+    b = saved(tmp_path, "b.toml", "--policy", "spf-mm-seq")
+    chosen = json.loads(spftui("diff", "cow_lost_write", a, b, "--policy", "spf-mm-seq", "--json").stdout)
+    assert chosen["notes"] == [] and chosen["policy"] == "spf-mm-seq"
+    same = spftui("diff", "cow_lost_write", a, a)
+    assert same.returncode == 0 and "note:" not in same.stdout
+
+
+def test_a_reuse_rule_that_differs_is_named_too(tmp_path: Path) -> None:
+    a = saved(tmp_path, "a.toml")
+    b = saved(tmp_path, "b.toml", "--reuse", "page-count")
+    j = json.loads(spftui("diff", "cow_lost_write", a, b, "--json").stdout)
+    assert j["reuse"] == "mapcount"
+    assert j["notes"][0].startswith("SCHEDULE_B was saved with reuse page-count; here both schedules run under")

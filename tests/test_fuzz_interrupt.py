@@ -1,0 +1,57 @@
+"""`spftui fuzz` after Ctrl-C or SIGTERM: it stops at once, saves what it found (a finding
+it was shrinking, as found), says it was interrupted and exits 130 (143). Real processes,
+watched through /proc (the helpers of test_jobs.py)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_jobs import alive, busy_workers, cpu_seconds, reap, start, wait_for
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers through /proc")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_fuzz_shrinks_a_finding_saves_it_unshrunk_and_stops(
+    tmp_path: Path, sig: int, status: int
+) -> None:
+    out = tmp_path / "found"
+    # Seed 20 finds a lost write in scenario 24 after ~0.8 CPU s of search (plus ~0.5 s of
+    # imports), then shrinks it for ~4 CPU s: at 2.5 CPU s, on any machine, it is shrinking.
+    p = start("fuzz", "--policy", "spf-refetch-vma", "--seed", "20", "--time", "60", "--out", str(out))
+    try:
+        wait_for(lambda: cpu_seconds(p.pid) >= 2.5, 30)
+        assert p.poll() is None
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        stdout, stderr = p.communicate(timeout=15)
+        took = time.monotonic() - t0
+    finally:
+        reap(p)
+    assert p.returncode == status, stderr
+    assert took < 3, took
+    saved = out / "fuzz-20-24-lost_write.toml"
+    assert str(saved) in stdout and "ops 8 → 8" in stdout  # listed, as found
+    assert saved.exists() and (out / "fuzz-20-24-lost_write.schedule.toml").exists()
+    assert "Interrupted: the run stopped early; every violation listed above is saved." in stdout
+    assert "Traceback" not in stderr
+
+
+def test_ctrl_c_ends_fuzz_workers_at_once_and_prints_the_scenarios_tried(tmp_path: Path) -> None:
+    p = start("fuzz", "--policy", "classic", "--jobs", "2", "--time", "60", "--out", str(tmp_path / "found"))
+    try:
+        busy = busy_workers(p, cpu=0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=15)
+        took = time.monotonic() - t0
+    finally:
+        reap(p)
+    assert p.returncode == 130, stderr
+    assert took < 3, took
+    wait_for(lambda: not any(alive(w) for w in busy), 2)
+    assert " scenarios under classic in " in stdout and "no violation" in stdout
+    assert "Interrupted:" in stdout and "Traceback" not in stderr

@@ -1,0 +1,55 @@
+"""`spftui why` on an expression that cannot be read: the error names what is
+missing (the VMA at an address, not its field) and lists each known name once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_run import spftui
+
+from spftui.engine.expr import EvalError, parse
+from spftui.engine.inspect import MachineResolver
+from spftui.kernel import build_machine
+from spftui.scenario import load_scenario
+
+SEED = Path(__file__).resolve().parents[1] / "scenarios" / "cow_lost_write.toml"
+
+
+def why_error(expr: str) -> str:
+    r = spftui("why", "cow_lost_write", expr)
+    assert r.returncode == 2 and r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize(
+    ("expr", "addr"),
+    [("A.vma[0x90000].vm_flags", "0x90000"), ("A.vma[0].vm_start", "0"), ("A.vma[0x11000].id", "0x11000")],
+)
+def test_a_field_of_no_vma_names_the_address_and_the_vmas_there_are(expr: str, addr: str) -> None:
+    assert why_error(expr) == (
+        f"spftui: error: {expr} cannot be read at step 54: no VMA at {addr} in A (VMAs: 0x10000-0x11000)"
+    )
+
+
+def test_a_field_of_a_vma_that_is_there_still_reads() -> None:
+    r = spftui("why", "cow_lost_write", "A.vma[0x10fff].vm_flags")
+    assert r.returncode == 0, r.stderr
+    assert "mprotect_fixup:vm_flags" in r.stdout
+
+
+def test_the_missing_vma_is_not_blamed_for_a_later_none() -> None:
+    """The note of a VMA not found is for the field read right after it, nothing else in the expression."""
+    m = build_machine(load_scenario(SEED))
+    with pytest.raises(EvalError, match=r"frame\[0\]\.swapcache is none, so it has no field 'x'$"):
+        parse("A.vma[0x90000] == none and frame[0].swapcache.x == 1").evaluate(MachineResolver(m))
+    assert why_error("frame[0].swapcache.x").endswith("frame[0].swapcache is none, so it has no field 'x'")
+
+
+def test_an_unknown_name_lists_each_known_name_once_in_order() -> None:
+    # B is both a process and a thread
+    assert why_error("Z.pte[0]") == (
+        "spftui: error: Z.pte[0] cannot be read at step 54: unknown name 'Z'; "
+        "known: A, B, A1, A2, thread, process, frame, step, policy"
+    )
