@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import __version__
-from .run_options import add_fix_option, add_run_options, open_with
+from .run_options import add_fix_option, add_run_options, open_with, save_schedule
 from .tool_options import seed, step_number
 
 SUBCOMMANDS = (
@@ -82,16 +82,8 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
-    if args.save_schedule is not None:
-        from .engine.files import WriteError
-
-        sys.stdout.flush()  # the report first, whatever happens to the file
-        try:
-            save_schedule(session, args.save_schedule, force=args.force)
-        except WriteError as e:
-            print(f"spftui: error: {e}", file=sys.stderr)
-            return 2
-    return 0 if report["expect_ok"] else 1
+    status = 0 if report["expect_ok"] else 1
+    return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
 
 
 @contextlib.contextmanager
@@ -136,24 +128,6 @@ def write_perfetto(session: Any, args: argparse.Namespace) -> int:
         return 2
     print(f"wrote {path}: {session.length} steps; open it at https://ui.perfetto.dev or chrome://tracing")
     return 0
-
-
-def save_schedule(session: Any, path: str, force: bool = False) -> str:
-    """Write the run as a schedule file that replays it exactly (atomically;
-    an existing file only with `force`). Raises WriteError."""
-    from .engine.schedule_file import REFUSE, REPLACE, write_schedule
-
-    sc = session.scenario
-    marks = session.violations()
-    stop_at = marks[0].step + 1 if marks else None
-    comment = f"{sc.title}: a recorded run under {sc.policy}, reuse {sc.reuse} ({session.strategy.summary()})"
-    if marks:
-        comment += f"\nstop_at: step {stop_at} ({marks[0].thread} at {marks[0].label}), where {marks[0].what} fired: "
-        comment += marks[0].detail
-    return write_schedule(
-        path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
-        exists=REPLACE if force else REFUSE,
-    )  # fmt: skip
 
 
 def run_scenarios(args: argparse.Namespace) -> int:

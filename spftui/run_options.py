@@ -64,3 +64,34 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replay a schedule recorded on another scenario; let --save-schedule (and trace -o) replace an existing file",
     )
+
+
+def save_schedule(session: Any, path: str, force: bool, status: int, stop: Any = None) -> int:
+    """`--save-schedule FILE`: write the run as a schedule file that replays it exactly
+    (atomically; an existing file only with `force`), after the report (printed first,
+    whatever happens to the file). Returns `status`, or 2 when the file cannot be written.
+    `stop`: the breakpoint stop the run ended at (`check --break`), where the file opens."""
+    from .engine.files import WriteError
+    from .engine.schedule_file import REFUSE, REPLACE, write_schedule
+
+    sc = session.scenario
+    comment = f"{sc.title}: a recorded run under {sc.policy}, reuse {sc.reuse} ({session.strategy.summary()})"
+    marks = session.violations()
+    stop_at = None
+    if stop is not None:
+        stop_at = stop.step
+        comment += f"\nstop_at: step {stop_at}, where the run stopped: {stop.text}"
+    elif marks:
+        stop_at = marks[0].step + 1
+        comment += f"\nstop_at: step {stop_at} ({marks[0].thread} at {marks[0].label}), where {marks[0].what} fired: "
+        comment += marks[0].detail
+    sys.stdout.flush()
+    try:
+        write_schedule(
+            path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
+            exists=REPLACE if force else REFUSE,
+        )  # fmt: skip
+    except WriteError as e:
+        print(f"spftui: error: {e}", file=sys.stderr)
+        return 2
+    return status

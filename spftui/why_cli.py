@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from typing import Any
 
-from .run_options import add_run_options, open_with
+from .run_options import add_run_options, open_with, save_schedule
 
 BREAK_KINDS = ("aba", "abort", "violation", "step")
 
@@ -21,7 +22,19 @@ def break_spec(text: str) -> tuple[str, str]:
         from .engine.timeline import LABELS
 
         if match not in LABELS:
-            raise argparse.ArgumentTypeError(f"no step label {match!r} (e.g. wp_page_copy:copy)")
+            near = difflib.get_close_matches(match, sorted(LABELS), n=1)
+            hint = f"; did you mean {near[0]}?" if near else " (e.g. wp_page_copy:copy)"
+            raise argparse.ArgumentTypeError(f"no step label {match!r}{hint}")
+    elif match:  # as a [[breakpoint]] table's `match` is checked: a typo would never fire
+        from .scenario.model import ABA_CHECKS, ABORT_REASONS, ORACLE_KINDS
+
+        what, known = {"abort": ("abort reason", ABORT_REASONS), "violation": ("oracle", ORACLE_KINDS),
+                       "aba": ("check", ABA_CHECKS)}[kind]  # fmt: skip
+        if match not in known:
+            by_lower = {k.lower(): k for k in known}
+            near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)
+            hint = f"; did you mean {by_lower[near[0]]}?" if near else ""
+            raise argparse.ArgumentTypeError(f"unknown {what} {match!r}{hint} (one of: {', '.join(known)})")
     return kind, match
 
 
@@ -79,9 +92,13 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
             "text": stop.text,
             "events": [event_fields(e) for e in events],
         }
+    status = 0 if fired else 1
+    save_to = getattr(args, "save_schedule", None)  # (checked before the run: cli.run_check)
     if args.json:
         print(json.dumps(report))
-        return 0 if fired else 1
+        return (
+            status if save_to is None else save_schedule(session, save_to, args.force, status, stop if fired else None)
+        )
     sc = session.scenario
     print(f"{sc.title} · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
     listed = "; ".join(b.describe() + ("" if b.enabled else " (disabled)") for b in session.breakpoints.items)
@@ -94,7 +111,7 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
         print(f"Stopped after step {stop.step}: {text}")
     else:
         print(f"No breakpoint fired: {stop.text}")
-    return 0 if fired else 1
+    return status if save_to is None else save_schedule(session, save_to, args.force, status, stop if fired else None)
 
 
 def add_why_parser(sub: Any) -> None:

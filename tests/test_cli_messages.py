@@ -78,3 +78,18 @@ def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
     ck.write_bytes(bytes(range(128, 256)))
     r = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(ck))
     assert r.returncode == 2 and f"{ck}:1: not an explorer checkpoint (binary data" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("violation:lost_wirte", "unknown oracle 'lost_wirte'; did you mean lost_write?"),
+        ("abort:seq1", "unknown abort reason 'seq1'; did you mean SEQ1?"),
+        ("abort:NOPE", "unknown abort reason 'NOPE' (one of: SEQ1,"),
+        ("aba:REFETC", "unknown check 'REFETC'; did you mean REFETCH?"),
+        ("step:wp_page_copy:cpy", "no step label 'wp_page_copy:cpy'; did you mean wp_page_copy:copy?"),
+    ],
+)
+def test_a_break_that_could_never_fire_is_refused_as_a_breakpoint_table_is(spec: str, said: str) -> None:
+    r = spftui("check", "cow_lost_write", "--break", spec)
+    assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr

@@ -99,3 +99,12 @@ def test_a_checkpoint_another_search_wrote_is_not_replaced(tmp_path: Path) -> No
     forced = CheckpointFile(path)  # --force: the file that is there at the start may go
     forced.save("forced", {"stack": 5})
     assert Path(path).read_text().split()[2] == "forced"
+
+
+def test_save_schedule_with_break_saves_the_run_up_to_the_stop(tmp_path: Path) -> None:
+    saved = tmp_path / "brk.toml"
+    r = spftui("check", SEED, "--break", "step:wp_page_copy:copy", "--save-schedule", str(saved))
+    assert r.returncode == 0 and "Stopped after step 13" in r.stdout
+    assert "stop_at = 13" in saved.read_text() and "breakpoint 1" in saved.read_text()
+    r = spftui("trace", SEED, "--schedule", str(saved), "--json", "--max-steps", "13")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].count('"label": "wp_page_copy:alloc_page"') == 1
