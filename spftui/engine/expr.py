@@ -700,6 +700,8 @@ def _public(step: _Field | _Index) -> PathStep:
     if isinstance(step, _Field):
         return PathStep(step.name, None, step.start)
     key = step.key
+    if isinstance(key, _Unary) and key.op == "-" and isinstance(key.operand, _Const) and _is_int(key.operand.value):
+        return PathStep(None, -key.operand.value, _start_of(key))  # `frame[-1]`: a literal too
     return PathStep(None, key.value if isinstance(key, _Const) else DYNAMIC, _start_of(key))
 
 

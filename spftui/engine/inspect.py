@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from bisect import bisect_right
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import attrs
 
@@ -364,11 +364,12 @@ class Names:
 
     threads: tuple[str, ...]
     processes: tuple[str, ...]
+    words_per_page: int = 4  # the entries of a frame's `words`
 
     @classmethod
     def of(cls, sc: Scenario) -> Names:
         forked = [op.child for t in sc.threads for op in t.ops if op.kind == "fork"]
-        return cls(tuple(t.name for t in sc.threads), (*(p.name for p in sc.processes), *forked))
+        return cls(tuple(t.name for t in sc.threads), (*(p.name for p in sc.processes), *forked), sc.words_per_page)
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
@@ -444,7 +445,9 @@ def _check_path(path: PathRef, names: Names, source: str) -> None:
         if kind in ("thread table", "process table"):
             key = name if name is not None else step.key
             kind = member("thread" if kind == "thread table" else "process", key, at)
-        elif name is None:  # an index
+        elif name is None:  # an index: a literal one no state can have is refused too
+            if step.key is not DYNAMIC:
+                _check_key(kind, step.key, names, at, source)
             kind = {"frame table": "frame", "pte table": "pte", "vma table": "vma"}.get(kind, "value")
         elif kind == "vmf":
             if name not in VMF_KEYS:
@@ -460,9 +463,39 @@ def _check_path(path: PathRef, names: Names, source: str) -> None:
                     f"{_did_you_mean(name, list(fields))} (fields: {', '.join(fields)})",
                     at,
                 )
-            kind = "value"
+            kind = "words" if (kind, name) == ("frame", "words") else "value"
         else:  # a table (frame, pte, vma) takes [key], not a field
             raise fail(f"{kind.split()[0]} is a table: write {kind.split()[0]}[...], not .{name}", at)
+
+    if not path.steps and kind not in ("value", "words"):  # `A`, `frame`: what would a watch on it see change?
+        what = {"shared": "a thread and a process"}.get(kind, f"a {kind}")
+        raise fail(f"'{root}' is {what}, not a value: read one of its fields (e.g. {_EXAMPLE[kind]})", path.position)
+
+
+_EXAMPLE = {
+    "thread": "A1.pc", "process": "A.mmap_seq", "shared": "B.mmap_seq", "frame table": "frame[1].count",
+    "thread table": 'thread["A1"].pc', "process table": 'process["A"].mmap_seq',
+}  # fmt: skip
+
+
+def _check_key(kind: str, key: object, names: Names, at: int, source: str) -> None:
+    """A literal index no state can have: a frame number below 0, an address outside user
+    space or not a number, a word beyond the page (`words_per_page`)."""
+    if kind in ("pte table", "vma table"):
+        try:
+            _address(key)
+        except EvalError as e:
+            raise ExprError(e.message, at, source) from None
+    elif kind == "frame table" and not (_whole(key) and key >= 0):
+        raise ExprError(f"expected a frame number (0 or more), found {_shown(key)}", at, source)
+    elif kind == "words" and not (_whole(key) and 0 <= key < names.words_per_page):
+        n = names.words_per_page
+        raise ExprError(f"a page has {n} words (words_per_page = {n}): expected 0 to {n - 1}, found {_shown(key)}",
+                        at, source)  # fmt: skip
+
+
+def _whole(key: object) -> TypeGuard[int]:
+    return isinstance(key, int) and not isinstance(key, bool)
 
 
 def _member(kind: str, name: str, root: str, at: int, source: str) -> str:

@@ -229,6 +229,13 @@ def test_deadlock_is_reported_when_no_thread_can_run(seed) -> None:  # type: ign
         ("watch", {"expr": 'thread["A-1"].pc'}, 7, "no thread 'A-1'; did you mean 'A1'? (threads: A1, A2, B)"),
         ("watch", {"expr": "A1.vmf.orig"}, 7, "a thread's vmf has no field 'orig'; did you mean 'orig_pte'?"),
         ("abort", {"condition": "A.mmap_sq > 0"}, 2, "process A has no field 'mmap_sq'; did you mean 'mmap_seq'?"),
+        # keys no state can have, and names that are no value
+        ("watch", {"expr": "frame[1].words[4]"}, 15, "a page has 4 words (words_per_page = 4): expected 0 to 3"),
+        ("watch", {"expr": "frame[-1].count"}, 6, "expected a frame number (0 or more), found -1"),
+        ("condition", {"expr": "A.pte[-1] == 0"}, 6, "expected an address from 0 to 0x7fffffffffff, found -1"),
+        ("watch", {"expr": 'A.vma["x"]'}, 6, "expected an address (an int), found str 'x'"),
+        ("watch", {"expr": "A"}, 0, "'A' is a process, not a value: read one of its fields (e.g. A.mmap_seq)"),
+        ("condition", {"expr": "frame == 1"}, 0, "'frame' is a frame table, not a value"),
     ],
 )
 def test_a_misspelt_condition_or_watch_is_refused_when_added_at_the_name(  # type: ignore[no-untyped-def]

@@ -98,7 +98,7 @@ async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialo
         screen = app.screen
         assert isinstance(screen, DebuggerScreen) and app.session is not None
         had = len(app.session.breakpoints.items)  # (the scenario's own)
-        for n, expr in enumerate(('A.pte["x"]', 'A.pte["0x10000"] + 1', 'frame["x"].count'), 1):
+        for n, expr in enumerate(("A.vma[0x90000].vm_flags", 'A.mmap_seq + "1"', "frame[7].count"), 1):
             screen.action_add_breakpoint(kind)
             await pilot.pause()
             dialog = app.screen
@@ -115,6 +115,12 @@ async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialo
             assert (added.kind, str(added.expr)) == (kind, expr)
             await press(pilot, "s", "s")  # and the session goes on
         assert app.session.position == 6
+        screen.action_add_breakpoint(kind)  # a key no state can have: refused however often Enter is pressed
+        await pilot.pause()
+        await type_text(pilot, 'A.pte["x"]')
+        await press(pilot, "enter", "enter")
+        assert "expected an address (an int), found str 'x'" in str(app.screen.query_one("#bp-error").render())
+        assert isinstance(app.screen, BreakpointDialog) and len(app.session.breakpoints.items) == had + 3
 
 
 async def test_an_evaluator_failure_is_refused_however_often_enter_is_pressed() -> None:
