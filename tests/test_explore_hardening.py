@@ -83,3 +83,17 @@ def test_a_bad_timeout_is_the_same_error_in_explore_and_matrix(command: list[str
     assert r.returncode == 2 and r.stdout == ""
     (line,) = r.stderr.splitlines()
     assert line.startswith("spftui: error: --timeout: expected a ")
+
+
+def test_ctrl_c_while_a_find_is_minimised_keeps_the_find_and_says_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """shrink's searches (`first`) must see the Ctrl-C: "found" would let it carry on."""
+    from spftui.engine import explorer
+    from spftui.scenario import load_scenario
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(explorer, "_minimise", interrupted)
+    sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
+    r = explorer.explore(sc, "spf-refetch-vma", first=True, narrate=False)
+    assert r.stop == "interrupted" and "lost_write" in r.counterexamples

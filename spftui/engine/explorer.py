@@ -742,8 +742,10 @@ def explore(
         if stop == "found":
             try:
                 _minimise(s, side, reached)
-            except (Stop, KeyboardInterrupt):
+            except Stop:
                 pass
+            except KeyboardInterrupt:  # the find stands; the Ctrl-C is the caller's too (shrink stops)
+                stop = "interrupted"
     except KeyboardInterrupt:
         stop = "interrupted"
     if not complete and not main.transitions and side.transitions:  # stopped before the exhaustive search began
