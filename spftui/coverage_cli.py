@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from .run_options import open_with
@@ -29,8 +30,8 @@ def add_parser(sub: Any) -> None:
     how.add_argument("--exhaustive", action="store_true", help="every schedule (up to --max-states states)")
     p.add_argument("--runs", type=count, default=200, metavar="N", help="schedules to sample (default 200)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the sampled schedules (default 0)")
-    p.add_argument("--depth", type=count, default=3, help="PCT bug depth (default 3)")
-    p.add_argument("--max-states", type=count, default=200_000, metavar="N", help="exhaustive: cut after N states")
+    p.add_argument("--depth", type=count, help="PCT bug depth (default 3)")
+    p.add_argument("--max-states", type=count, metavar="N", help="exhaustive: cut after N states (default 200,000)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_coverage)
 
@@ -41,9 +42,16 @@ def run_coverage(args: argparse.Namespace) -> int:
     ns = argparse.Namespace(
         scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
     )
+    for given, option, needs in ((args.depth, "--depth", args.pct), (args.max_states, "--max-states", args.exhaustive)):
+        if given is not None and not needs:  # (it would be ignored without a word)
+            wanted = "--pct" if option == "--depth" else "--exhaustive"
+            print(f"spftui: error: {option} is for {wanted} runs; add {wanted} or leave it out", file=sys.stderr)
+            return 2
     sc = open_with(ns).scenario
     mode = "exhaustive" if args.exhaustive else "pct" if args.pct else "random"
-    cov = coverage(sc, mode=mode, runs=args.runs, seed=args.seed, depth=args.depth, max_states=args.max_states)
+    cov = coverage(
+        sc, mode=mode, runs=args.runs, seed=args.seed, depth=args.depth or 3, max_states=args.max_states or 200_000
+    )
     if args.json:
         print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json()}))
         return 0

@@ -65,9 +65,9 @@ def add_explore_parser(subparsers: Any) -> None:
         "--max-states", metavar="N", default="2000000", help="cut the search after N states (default 2,000,000)"
     )
     p.add_argument("--timeout", metavar="SECONDS", help="cut the search after this long (default 'none': no limit)")
-    p.add_argument("--runs", metavar="N", default="1000", help="random/pct: schedules to run (default 1000)")
-    p.add_argument("--seed", metavar="N", default="0", help="random/pct: the seed (default 0)")
-    p.add_argument("--depth", metavar="D", default="3", help="pct: bug depth (default 3)")
+    p.add_argument("--runs", metavar="N", help="random/pct: schedules to run (default 1000)")
+    p.add_argument("--seed", metavar="N", help="random/pct: the seed (default 0)")
+    p.add_argument("--depth", metavar="D", help="pct: bug depth (default 3)")
     p.add_argument(
         "--jobs",
         metavar="N",
@@ -279,6 +279,10 @@ def run_explore(args: argparse.Namespace) -> int:
     try:
         if args.mode not in MODES:
             raise BadArgs(f"--mode: unknown mode '{args.mode}' (expected one of: {', '.join(MODES)})")
+        for option, value, modes in (("--runs", args.runs, ("random", "pct")), ("--seed", args.seed, ("random", "pct")),
+                                     ("--depth", args.depth, ("pct",))):  # fmt: skip
+            if value is not None and args.mode not in modes:  # (it would be ignored without a word)
+                raise BadArgs(f"{option} is for --mode {' or '.join(modes)}, not --mode {args.mode}")
         if args.reuse is not None and args.reuse not in REUSE_RULES:
             raise BadArgs(f"--reuse: unknown rule '{args.reuse}' (expected one of: {', '.join(REUSE_RULES)})")
         opts = {
@@ -287,9 +291,9 @@ def run_explore(args: argparse.Namespace) -> int:
             "bound": _int(args.bound, "--bound"),
             "max_states": _int(args.max_states, "--max-states", 1),
             "timeout": _seconds(args.timeout, "--timeout"),
-            "runs": _int(args.runs, "--runs", 1),
-            "seed": _int(args.seed, "--seed"),
-            "depth": _int(args.depth, "--depth", 1),
+            "runs": _int(args.runs, "--runs", 1, 1000),
+            "seed": _int(args.seed, "--seed", 0, 0),
+            "depth": _int(args.depth, "--depth", 1, 3),
             "reduction": not args.no_reduction,
             "local": not args.no_local,
             "symmetry": not args.no_symmetry,

@@ -21,11 +21,11 @@ def add_kernel_check_parser(sub: Any) -> None:
         "anonymous mapping, on the host kernel (ctypes) and in the simulator, and compare each op's "
         "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux.",
     )
-    p.add_argument("--seeds", type=_positive, default=50, help="how many sequences (default 50)")
-    p.add_argument("--seed-start", type=seed, default=0, metavar="N", help="the first seed (default 0)")
-    p.add_argument("--ops", type=_positive, default=20, help="ops per sequence (default 20)")
+    p.add_argument("--seeds", type=_positive, help="how many sequences (default 50)")
+    p.add_argument("--seed-start", type=seed, metavar="N", help="the first seed (default 0)")
+    p.add_argument("--ops", type=_positive, help="ops per sequence (default 20)")
     p.add_argument(
-        "--pages", type=int, default=4, choices=range(3, 17), metavar="3..16", help="at most this many pages"
+        "--pages", type=int, choices=range(3, 17), metavar="3..16", help="at most this many pages (default 4)"
     )
     p.add_argument("--reuse", choices=REUSE_RULES, help="the model's COW reuse rule (default: from uname -r)")
     p.add_argument("--no-minimise", action="store_true", help="print the first failing sequence as it is")
@@ -48,7 +48,20 @@ def _positive(text: str) -> int:
     return n
 
 
+RANDOM_DEFAULTS = {"seeds": 50, "seed_start": 0, "ops": 20, "pages": 4}  # the random sequences' options
+
+
 def run_kernel_check(args: argparse.Namespace) -> int:
+    given = [f"--{k.replace('_', '-')}" for k in RANDOM_DEFAULTS if getattr(args, k) is not None]
+    if args.scenario and given:  # (they would be ignored without a word)
+        print(
+            f"spftui: error: {', '.join(given)} choose the random sequences; --scenario compares the scenario's ops",
+            file=sys.stderr,
+        )
+        return 2
+    for k, v in RANDOM_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     if not sys.platform.startswith("linux") or not os.path.exists("/proc/self/pagemap"):
         print(f"spftui: kernel-check needs a Linux host with /proc (this is {sys.platform})", file=sys.stderr)
         return 2

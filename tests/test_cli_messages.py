@@ -93,3 +93,21 @@ def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
 def test_a_break_that_could_never_fire_is_refused_as_a_breakpoint_table_is(spec: str, said: str) -> None:
     r = spftui("check", "cow_lost_write", "--break", spec)
     assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["check", "cow_lost_write", "--seed", "5", "--schedule", "SCHEDULE"], "--seed with a schedule: give one"),
+        (["coverage", "cow_lost_write", "--max-states", "5"], "--max-states is for --exhaustive runs"),
+        (["coverage", "cow_lost_write", "--depth", "2"], "--depth is for --pct runs"),
+        (["explore", "cow_lost_write", "--depth", "2"], "--depth is for --mode pct, not --mode auto"),
+        (["explore", "cow_lost_write", "--mode", "exhaustive", "--runs", "9"], "--runs is for --mode random or pct"),
+        (["kernel-check", "--scenario", "cow_lost_write", "--seeds", "5"], "--seeds choose the random sequences"),
+    ],
+)
+def test_an_option_the_run_would_ignore_is_refused(tmp_path: Path, args: list[str], said: str) -> None:
+    schedule = tmp_path / "s.toml"
+    assert spftui("check", str(SEED), "--save-schedule", str(schedule)).returncode == 0
+    r = spftui(*(str(schedule) if a == "SCHEDULE" else a for a in args))
+    assert r.returncode == 2 and said in r.stderr and r.stdout == ""

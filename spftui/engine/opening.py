@@ -63,6 +63,8 @@ def open_scenario(
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
     `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
     labels = all_labels()
+    if seed is not None and (schedule is not None or is_schedule_file(scenario)):
+        raise ScenarioError("--seed with a schedule: give one (a schedule replays its own interleaving)")
     if schedule is None and is_schedule_file(scenario):
         schedule = scenario
         sf = load_schedule_file(schedule, known_labels=labels)
