@@ -23,6 +23,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from .engine.files import cannot_write_in
 from .run_options import add_fix_option
 
 if TYPE_CHECKING:
@@ -233,10 +234,9 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
     if not path.strip():
         raise BadArgs("--checkpoint: expected a file name, found an empty one")
     folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise BadArgs(f"--checkpoint: no such directory: '{folder}'")
-    if not os.access(folder, os.W_OK):
-        raise BadArgs(f"--checkpoint: cannot write in '{folder}' (permission denied)")
+    why = cannot_write_in(folder)
+    if why is not None:
+        raise BadArgs(f"--checkpoint: cannot write in '{folder}': {why}")
     if os.path.isdir(path):
         raise BadArgs(f"--checkpoint: '{path}' is a directory; give a file name")
     if not os.path.lexists(path) or force:
@@ -307,8 +307,8 @@ def run_explore(args: argparse.Namespace) -> int:
             opts["ray"] = args.ray
         jobs = _int(args.jobs, "--jobs", 1) or 1
         save = None if args.no_save else args.save
-        if save is not None and not os.path.isdir(save):  # say so now, not after a long search
-            raise BadArgs(f"--save: no such directory: '{save}'")
+        if save is not None and (why := cannot_write_in(save)) is not None:  # say so now, not after a long search
+            raise BadArgs(f"--save: cannot write in '{save}': {why}")
         if args.checkpoint is not None:
             _check_checkpoint(args.checkpoint, args.resume, args.force)
         sc = _load(args.scenario, args.fix)

@@ -197,3 +197,13 @@ def test_the_documented_schedule_example_carries_the_bundled_scenarios_identity(
     r = spftui("check", "cow_lost_write", "--schedule", str(p), "--json")
     assert r.stderr == ""  # the hash in the docs is the bundled scenario's: no warning, no refusal
     assert [v["kind"] for v in json.loads(r.stdout)["violations"]] == ["lost_write"]
+
+
+def test_cannot_write_in_says_why_a_directory_takes_no_new_file(tmp_path: Path) -> None:
+    from spftui.engine.files import cannot_write_in
+
+    (tmp_path / "f").write_text("")
+    assert cannot_write_in(str(tmp_path)) is None and os.listdir(tmp_path) == ["f"]  # (the probe is gone)
+    assert cannot_write_in(str(tmp_path / "f")) == "not a directory"
+    assert cannot_write_in(str(tmp_path / "missing")) == "no such directory"
+    assert cannot_write_in("/proc") is not None  # no file can be made there, even by root

@@ -69,6 +69,20 @@ def write_file(path: str, text: str, *, exists: str = REFUSE, what: str = "the f
             pass
 
 
+def cannot_write_in(directory: str) -> str | None:
+    """Why a new file cannot be made in `directory`, or None: found by making one and
+    removing it, which sees what permission bits do not (a read-only mount; root)."""
+    if not os.path.isdir(directory):
+        return "no such directory" if not os.path.lexists(directory) else "not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=directory)
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 def numbered(path: str, n: int) -> str:
     """`dir/a.b.schedule.toml`, 2 → `dir/a.b.2.schedule.toml` (before the first suffix spftui adds)."""
     head, name = os.path.split(path)

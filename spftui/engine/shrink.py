@@ -23,7 +23,6 @@ Headless: standard library and attrs only.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -300,21 +299,18 @@ def check_out(out_dir: str, stem: str | None = None) -> None:
     (or one it is made in) should be, a directory nothing can be written in (read-only, no
     permission), or with `stem` a file `save` would have to replace. Leaves nothing behind:
     the commands check before they search, not after."""
-    from .files import WriteError
+    from .files import WriteError, cannot_write_in
 
     at = os.path.abspath(out_dir)
     while not os.path.lexists(at) and os.path.dirname(at) != at:
         at = os.path.dirname(at)
     if not os.path.isdir(at):
         raise WriteError(out_dir, f"cannot make the directory: {at} is not a directory")
-    try:  # a file made and removed: what the file system says, where permission bits cannot (root, ro mounts)
-        fd, probe = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=at)
-    except OSError as e:
+    why = cannot_write_in(at)
+    if why is not None:
         made = at != os.path.abspath(out_dir)  # (out_dir is not there yet: it would be made in `at`)
         what = f"cannot make the directory in {at}" if made else "cannot write in the directory"
-        raise WriteError(out_dir, f"{what}: {e.strerror or e}") from None
-    os.close(fd)
-    os.unlink(probe)
+        raise WriteError(out_dir, f"{what}: {why}")
     for path in _paths(out_dir, stem) if stem is not None else ():
         if os.path.lexists(path):  # checked up front so that neither file is written
             raise WriteError(path, "already exists (spftui never replaces a file here; pick another --out)")

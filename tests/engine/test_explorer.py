@@ -537,7 +537,10 @@ def test_cli_explore_writes_nothing_unless_asked_and_says_how_to_save(tmp_path: 
     assert json.loads(r.stdout)["policies"]["spf-refetch-vma"]["counterexample"]["schedule_file"] is None
     assert list(tmp_path.iterdir()) == []
     r = spftui("explore", str(SEED), "--save", str(tmp_path / "missing"), cwd=tmp_path)
-    assert r.returncode == 2 and r.stderr == f"spftui: error: --save: no such directory: '{tmp_path / 'missing'}'\n"
+    assert (
+        r.returncode == 2
+        and r.stderr == f"spftui: error: --save: cannot write in '{tmp_path / 'missing'}': no such directory\n"
+    )
 
 
 def test_cli_explore_exits_1_when_an_expectation_fails(tmp_path: Path) -> None:

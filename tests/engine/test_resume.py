@@ -94,7 +94,7 @@ def test_the_cli_never_replaces_a_file_with_a_checkpoint_and_names_a_bad_place_a
     explore_ = ["explore", str(SEED), "--policy", "spf-mm-seq", "--max-states", "500"]
     for args, said in (
         (["--checkpoint", str(mine)], f"'{mine}' exists; continue its search with --resume"),
-        (["--checkpoint", str(tmp_path / "no" / "c.ckpt")], "--checkpoint: no such directory"),
+        (["--checkpoint", str(tmp_path / "no" / "c.ckpt")], "--checkpoint: cannot write in"),
         (["--checkpoint", str(tmp_path)], "is a directory"),
     ):
         p = spftui(*explore_, *args)
