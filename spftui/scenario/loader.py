@@ -354,7 +354,9 @@ def _processes(doc: Document, top: Table, files: dict[str, File]) -> tuple[Proce
             if vpn not in data_pages[name] and not any(m.start <= addr < m.start + m.length for m in populated):
                 pages += 1
             data_pages[name].add(vpn)
-        _setup_pages(doc, (*where, "data"), sum(present.values()) + pages)
+        # blame what brought the pages: its data words, else the fork that copied its parent's
+        blamed = "data" if "data" in table or not fork_of else "fork_of"
+        _setup_pages(doc, (*where, blamed), sum(present.values()) + pages)
         present[name] = pages
         out.append(Process(name, tuple(own), data, fork_of, doc.line(where)))
     return tuple(out)
