@@ -50,12 +50,7 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     opening = open_with(args)
     save_to = getattr(args, "save_schedule", None)
     if save_to is not None:
-        from .engine.files import REFUSE, REPLACE, WriteError, check_target
-
-        try:  # before the run: a long run is not made to be thrown away
-            check_target(save_to, REPLACE if args.force else REFUSE, "the schedule")
-        except WriteError as e:
-            raise BadInput(str(e)) from None
+        _can_write(save_to, args.force, "the schedule")
     if not trace_only and (args.break_ or (opening.scenario.breakpoints and not args.no_break)):
         from .why_cli import run_to_break
 
@@ -86,6 +81,16 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
 
 
+def _can_write(path: str, force: bool, what: str) -> None:
+    """BadInput now, before the run, if `path` cannot be written (files.check_target)."""
+    from .engine.files import REFUSE, REPLACE, WriteError, check_target
+
+    try:
+        check_target(path, REPLACE if force else REFUSE, what)
+    except WriteError as e:
+        raise BadInput(str(e)) from None
+
+
 @contextlib.contextmanager
 def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
     """Send what the block prints to stdout to the file `path` instead (written atomically
@@ -94,12 +99,9 @@ def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
     if path is None:
         yield written
         return
-    from .engine.files import REFUSE, REPLACE, WriteError, check_target, write_file
+    from .engine.files import REFUSE, REPLACE, WriteError, write_file
 
-    try:
-        check_target(path, REPLACE if force else REFUSE, what)
-    except WriteError as e:
-        raise BadInput(str(e)) from None
+    _can_write(path, force, what)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         yield written
@@ -111,15 +113,12 @@ def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
 
 def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
-    from .engine.files import REFUSE, REPLACE, WriteError, check_target
+    from .engine.files import REFUSE, REPLACE, WriteError
     from .engine.perfetto import write_trace
 
     if not args.output:
         raise BadInput("--format perfetto needs -o FILE (the trace is one JSON document)")
-    try:
-        check_target(args.output, REPLACE if args.force else REFUSE, "the trace")
-    except WriteError as e:
-        raise BadInput(str(e)) from None
+    _can_write(args.output, args.force, "the trace")
     session.run(limit=args.max_steps)
     try:
         path = write_trace(args.output, session.timeline, exists=REPLACE if args.force else REFUSE)
