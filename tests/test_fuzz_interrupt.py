@@ -5,11 +5,10 @@ watched through /proc (the helpers of test_jobs.py)."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from test_jobs import alive, busy_workers, cpu_seconds, reap, start, wait_for
+from test_jobs import alive, busy_workers, cpu_seconds, start, stop_with, wait_for
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers through /proc")
 
@@ -22,15 +21,7 @@ def test_a_signal_while_fuzz_shrinks_a_finding_saves_it_unshrunk_and_stops(
     # Seed 20 finds a lost write in scenario 24 after ~0.8 CPU s of search (plus ~0.5 s of
     # imports), then shrinks it for ~4 CPU s: at 2.5 CPU s, on any machine, it is shrinking.
     p = start("fuzz", "--policy", "spf-refetch-vma", "--seed", "20", "--time", "60", "--out", str(out))
-    try:
-        wait_for(lambda: cpu_seconds(p.pid) >= 2.5, 30)
-        assert p.poll() is None
-        t0 = time.monotonic()
-        p.send_signal(sig)
-        stdout, stderr = p.communicate(timeout=15)
-        took = time.monotonic() - t0
-    finally:
-        reap(p)
+    _, stdout, stderr, took = stop_with(p, sig, lambda: wait_for(lambda: cpu_seconds(p.pid) >= 2.5, 30))
     assert p.returncode == status, stderr
     assert took < 3, took
     saved = out / "fuzz-20-24-lost_write.toml"
@@ -42,14 +33,7 @@ def test_a_signal_while_fuzz_shrinks_a_finding_saves_it_unshrunk_and_stops(
 
 def test_ctrl_c_ends_fuzz_workers_at_once_and_prints_the_scenarios_tried(tmp_path: Path) -> None:
     p = start("fuzz", "--policy", "classic", "--jobs", "2", "--time", "60", "--out", str(tmp_path / "found"))
-    try:
-        busy = busy_workers(p, cpu=0.5)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=15)
-        took = time.monotonic() - t0
-    finally:
-        reap(p)
+    busy, stdout, stderr, took = stop_with(p, signal.SIGINT, lambda: busy_workers(p, cpu=0.5))
     assert p.returncode == 130, stderr
     assert took < 3, took
     wait_for(lambda: not any(alive(w) for w in busy), 2)

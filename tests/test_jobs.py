@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LONG = ("--max-states", "2000000", "--timeout", "none")  # a matrix cell that runs until it is stopped
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers through /proc")
+
+
+T = TypeVar("T")
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -41,6 +46,19 @@ def reap(p: subprocess.Popen[str]) -> None:
     for f in (p.stdout, p.stderr):
         if f is not None:
             f.close()
+
+
+def stop_with(p: subprocess.Popen[str], sig: int, ready: Callable[[], T]) -> tuple[T, str, str, float]:
+    """Wait for `ready()` (e.g. busy workers), send `sig`; (what ready gave, stdout, stderr,
+    seconds from the signal to the exit). The run is reaped whatever happens."""
+    try:
+        got = ready()
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=15)
+        return got, out, err, time.monotonic() - t0
+    finally:
+        reap(p)
 
 
 def stat(pid: int) -> list[str] | None:
@@ -135,14 +153,7 @@ def test_a_task_whose_worker_dies_twice_ends_the_run_with_a_clear_error() -> Non
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_end_every_worker_and_print_the_partial_verdicts(sig: int, status: int) -> None:
     p = start("explore", "fork_cow_isolation", "--policy", "all", "--jobs", "2", "--json", "--no-save")
-    try:
-        busy = busy_workers(p)
-        t0 = time.monotonic()
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=15)
-        took = time.monotonic() - t0
-    finally:
-        reap(p)
+    busy, out, err, took = stop_with(p, sig, lambda: busy_workers(p))
     assert p.returncode == status, err
     assert took < 5, took
     wait_for(lambda: not any(alive(w) for w in busy), 2)
@@ -173,15 +184,8 @@ def test_matrix_after_ctrl_c_prints_the_partial_cells_and_starts_no_other(jobs: 
     p = start(
         "matrix", "fork_cow_isolation", "--policies", "classic,spf-mm-seq", "--jobs", str(jobs), "--runs", "4", *LONG
     )
-    try:
-        if jobs > 1:
-            busy_workers(p)
-        else:
-            wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 20)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=15)
-    finally:
-        reap(p)
+    ready = (lambda: busy_workers(p)) if jobs > 1 else (lambda: wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 20))
+    _, out, err, _ = stop_with(p, signal.SIGINT, ready)
     assert p.returncode == 130, err
     assert "| fork_cow_isolation | classic" in out and "interrupted" in out
     partial = (

@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from cli_run import spftui
-from test_jobs import cpu_seconds, reap, start, wait_for
+from test_jobs import cpu_seconds, start, stop_with, wait_for
 
 from spftui.engine.opening import open_scenario
 from spftui.engine.recording import record_choices
@@ -133,11 +133,6 @@ def test_ctrl_c_during_the_first_search_says_interrupted_not_nothing_to_shrink(t
     "no violation" (this first search runs ~10 CPU s before it gives up at 50,000 states)."""
     out = tmp_path / "out"
     p = start("shrink", "fork_cow_isolation", "--policy", "spf-refetch-vma", "--out", str(out), "--max-states", "50000")
-    try:
-        wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 30)
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=15)
-    finally:
-        reap(p)
+    _, stdout, stderr, _ = stop_with(p, signal.SIGINT, lambda: wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 30))
     assert (p.returncode, stdout, stderr) == (130, "", "spftui: interrupted\n")
     assert not out.exists()
