@@ -297,9 +297,9 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
 
     from .scenario.files import resolve_scenario
 
+    if len(argv) < 2 or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
+        return  # (no arguments: the picker; one word: a scenario, which says what is wrong with it)
     word = argv[0]
-    if len(argv) < 2 or word.startswith("-") or os.path.lexists(resolve_scenario(word)):
-        return
     near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
     if near:
         raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")

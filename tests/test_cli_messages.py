@@ -111,3 +111,13 @@ def test_an_option_the_run_would_ignore_is_refused(tmp_path: Path, args: list[st
     assert spftui("check", str(SEED), "--save-schedule", str(schedule)).returncode == 0
     r = spftui(*(str(schedule) if a == "SCHEDULE" else a for a in args))
     assert r.returncode == 2 and said in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("argv", [[], ["cow_lost_write"], ["cow_lost_write", "--policy", "spf-mm-seq"]])
+def test_the_debugger_still_opens_without_a_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """The misspelt-command check must let the picker (no arguments) and a scenario through."""
+    from spftui import cli
+
+    opened: list[object] = []
+    monkeypatch.setattr(cli, "open_tui", lambda args: opened.append(args.scenario) or 0)
+    assert cli.main(argv) == 0 and opened == [argv[0] if argv else None]
