@@ -25,16 +25,13 @@ def break_spec(text: str) -> tuple[str, str]:
             near = difflib.get_close_matches(match, sorted(LABELS), n=1)
             hint = f"; did you mean {near[0]}?" if near else " (e.g. wp_page_copy:copy)"
             raise argparse.ArgumentTypeError(f"no step label {match!r}{hint}")
-    elif match:  # as a [[breakpoint]] table's `match` is checked: a typo would never fire
-        from .scenario.model import ABA_CHECKS, ABORT_REASONS, ORACLE_KINDS
+    else:  # as a [[breakpoint]] table's `match` is checked: a typo would never fire
+        from .engine.breakpoints import check_match
 
-        what, known = {"abort": ("abort reason", ABORT_REASONS), "violation": ("oracle", ORACLE_KINDS),
-                       "aba": ("check", ABA_CHECKS)}[kind]  # fmt: skip
-        if match not in known:
-            by_lower = {k.lower(): k for k in known}
-            near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)
-            hint = f"; did you mean {by_lower[near[0]]}?" if near else ""
-            raise argparse.ArgumentTypeError(f"unknown {what} {match!r}{hint} (one of: {', '.join(known)})")
+        try:
+            check_match(kind, match)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return kind, match
 
 

@@ -83,10 +83,10 @@ def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("spec", "said"),
     [
-        ("violation:lost_wirte", "unknown oracle 'lost_wirte'; did you mean lost_write?"),
-        ("abort:seq1", "unknown abort reason 'seq1'; did you mean SEQ1?"),
+        ("violation:lost_wirte", "unknown oracle 'lost_wirte'; did you mean 'lost_write'?"),
+        ("abort:seq1", "unknown abort reason 'seq1'; did you mean 'SEQ1'?"),
         ("abort:NOPE", "unknown abort reason 'NOPE' (one of: SEQ1,"),
-        ("aba:REFETC", "unknown check 'REFETC'; did you mean REFETCH?"),
+        ("aba:REFETC", "unknown check 'REFETC'; did you mean 'REFETCH'?"),
         ("step:wp_page_copy:cpy", "no step label 'wp_page_copy:cpy'; did you mean wp_page_copy:copy?"),
     ],
 )

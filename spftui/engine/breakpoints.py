@@ -16,7 +16,7 @@ import attrs
 
 from ..kernel import all_labels
 from ..kernel.events import Aba, Event, SpfAbort, Violation
-from ..scenario.model import ORACLE_KINDS
+from ..scenario.model import ABA_CHECKS, ABORT_REASONS, ORACLE_KINDS
 from .describe import aba_sentence, abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
 from .history import Derivation
@@ -104,10 +104,7 @@ def make_breakpoint(
         raise ValueError(f"a {kind} breakpoint needs an expression")
     if kind == "step" and match not in all_labels():
         raise ValueError(f"unknown step label '{match}'{_did_you_mean(match, sorted(all_labels()))}")
-    if kind == "violation" and match and match not in ORACLE_KINDS:
-        raise ValueError(
-            f"unknown oracle '{match}'{_did_you_mean(match, list(ORACLE_KINDS))} ({', '.join(ORACLE_KINDS)})"
-        )
+    check_match(kind, match)
     if names is not None and thread and thread not in names.threads:
         raise ValueError(
             f"no thread '{thread}'{_did_you_mean(thread, list(names.threads))} (threads: {', '.join(names.threads)})"
@@ -125,6 +122,26 @@ def make_breakpoint(
             if e is not None:
                 check_names(e, names)
     return b
+
+
+MATCHES = {
+    "abort": ("abort reason", ABORT_REASONS),
+    "violation": ("oracle", ORACLE_KINDS),
+    "aba": ("check", ABA_CHECKS),
+}
+
+
+def check_match(kind: str, match: str) -> None:
+    """ValueError if an abort, violation or ABA breakpoint's `match` names no reason,
+    oracle or check (it would never fire), with the one meant (`seq1`: SEQ1)."""
+    if not match or kind not in MATCHES:
+        return
+    what, known = MATCHES[kind]
+    if match not in known:
+        by_lower = {k.lower(): k for k in known}
+        near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)
+        hint = f"; did you mean '{by_lower[near[0]]}'?" if near else ""
+        raise ValueError(f"unknown {what} '{match}'{hint} (one of: {', '.join(known)})")
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

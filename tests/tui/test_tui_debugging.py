@@ -218,6 +218,22 @@ async def test_the_breakpoint_dialog_rejects_a_bad_label_and_adds_a_good_one() -
         assert s.stop.text == "A1 reached wp_page_copy:copy (breakpoint 3)"
 
 
+async def test_the_breakpoint_dialog_refuses_an_abort_reason_no_abort_has() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        had = len(s.breakpoints.items)
+        await press(pilot, "B")  # the abort kind, its reason field focused
+        dialog = app.screen
+        await type_text(pilot, "SEQ3")
+        await press(pilot, "enter")
+        assert app.screen is dialog and len(s.breakpoints.items) == had
+        assert "unknown abort reason 'SEQ3'; did you mean 'SEQ2'?" in str(dialog.query_one("#bp-error").content)
+        await press(pilot, "backspace", "2", "enter")
+        assert isinstance(app.screen, DebuggerScreen) and s.breakpoints.items[-1].match == "SEQ2"
+
+
 async def test_breakpoints_pane_disables_and_deletes() -> None:
     app = SpftuiApp(SEED, policy="spf-mm-seq")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -150,10 +150,6 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
             if match not in labels:
                 near = difflib.get_close_matches(match, sorted(labels), n=1)
                 return f"unknown step label {match!r}" + (f"; did you mean {near[0]}?" if near else "")
-        if kind == "violation" and match and match not in ORACLE_KINDS:
-            return f"unknown oracle {match!r}; one of {', '.join(ORACLE_KINDS)}"
-        if kind == "aba" and match and match not in ABA_CHECKS:
-            return f"unknown check {match!r}; one of {', '.join(ABA_CHECKS)}"
         thread = values.get("thread", "")
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"
