@@ -248,17 +248,26 @@ async def test_breakpoints_pane_disables_and_deletes() -> None:
         assert [b.kind for b in s.breakpoints.items] == ["violation"]
 
 
-async def test_goto_rejects_a_step_outside_the_timeline() -> None:
+async def test_goto_runs_on_past_the_recorded_end_and_refuses_a_step_before_the_start() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
-        await press(pilot, "c")
+        s = app.session
+        assert s is not None and s.length == 0  # a fresh run: nothing recorded yet
+        await press(pilot, "g")
+        await type_text(pilot, "52")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DebuggerScreen) and s.position == 52  # as `--goto 52` opens
         await press(pilot, "g")
         dialog = app.screen
-        await press(pilot, *"999", "enter")
+        await type_text(pilot, "-99")
+        await press(pilot, "enter")
         assert app.screen is dialog
-        assert "outside this timeline" in str(dialog.query_one("#goto-error").content)
-        await press(pilot, "escape")
-        assert isinstance(app.screen, DebuggerScreen)
+        assert "before the start" in str(dialog.query_one("#goto-error").content)
+        await press(pilot, "ctrl+u")
+        await type_text(pilot, "999")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DebuggerScreen) and s.position == s.length == 54  # the run's end
+        assert any("the run ends after step 54" in str(n.message) for n in app._notifications)
 
 
 async def test_the_palette_lists_every_action() -> None:

@@ -12,11 +12,13 @@ from textual.containers import Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
+from ...scenario.model import MAX_STEPS
 from .dialog import Dialog
 
 
 def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, int] | None = None) -> int:
-    """The step a user typed; raises ValueError with a sentence."""
+    """The step a user typed; raises ValueError with a sentence. A step past the recorded
+    end is taken: the debugger runs on to it (as `spftui SCENARIO --goto N` does)."""
     marks = bookmarks or {}
     if text.strip() in marks:
         n = marks[text.strip()]
@@ -37,8 +39,10 @@ def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, 
         near = difflib.get_close_matches(text.strip(), list(marks), n=1, cutoff=0.5)
         hint = f"; did you mean the bookmark '{near[0]}'?" if near else ""
         raise ValueError(f"not a step number{' nor a bookmark' if marks else ''}: {text!r}{hint}") from None
-    if not 0 <= n <= length:
-        raise ValueError(f"step {n} is outside this timeline (0 to {length})")
+    if n < 0:
+        raise ValueError(f"step {n} is before the start (steps are 0 or more)")
+    if n > MAX_STEPS:
+        raise ValueError(f"step {n:,} is beyond the step limit ({MAX_STEPS:,})")
     return n
 
 
@@ -55,7 +59,10 @@ class GotoDialog(Dialog[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog goto-dialog"):
-            yield Label(f"Go to step (0–{self.length}; now at {self.position})", classes="dialog-title")
+            yield Label(
+                f"Go to step (0–{self.length} recorded, a later one runs on; now at {self.position})",
+                classes="dialog-title",
+            )
             marks = f", or a bookmark ({', '.join(self.bookmarks)})" if self.bookmarks else ""
             yield Input(
                 placeholder="a step number, +N, -N, start or end" + marks,
