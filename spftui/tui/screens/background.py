@@ -113,6 +113,7 @@ class BackgroundRuns(Screen[None]):
 
     def init_runs(self) -> None:
         self.busy: str | None = None
+        self.run_target = 0  # the step a "run on" goes to
         self.interrupt = threading.Event()
         self.run_started = 0.0
         self.run_from = 0
@@ -123,6 +124,12 @@ class BackgroundRuns(Screen[None]):
 
     def action_reverse(self) -> None:
         self._start("reverse-continue")
+
+    def run_on(self, step: int) -> None:
+        """Go to a step past the recorded end: run on (the schedule, else the strategy), no
+        breakpoint stopping it, as `spftui SCENARIO --goto N` does (Esc interrupts)."""
+        self.run_target = step
+        self._start(f"run on to step {step:,}")
 
     def _guard(self) -> bool:
         """False (and a sentence) while a background run owns the session."""
@@ -149,6 +156,10 @@ class BackgroundRuns(Screen[None]):
             with ui_keeps_the_gil():
                 if kind == "continue":
                     stop = s.continue_(interrupted=self.interrupt.is_set, progress=self._progress)
+                elif kind.startswith("run on"):
+                    s.goto(s.length)
+                    steps = max(1, self.run_target - s.position)
+                    stop = s.continue_(steps, interrupted=self.interrupt.is_set, progress=self._progress, only=())
                 else:
                     stop = s.reverse_continue(interrupted=self.interrupt.is_set)
         except Exception as err:  # an engine bug must not take the debugger down
@@ -183,6 +194,9 @@ class BackgroundRuns(Screen[None]):
         self.refresh_views(follow=True)
         if message.error is not None:
             self.say(f"the {message.kind} failed: {message.error!r}")
+        elif message.kind.startswith("run on") and self.session.position < self.run_target:
+            if message.reason is not None and message.reason.kind != "interrupted":
+                self.notify(f"the run ends after step {self.session.position}: there is no step {self.run_target}")
 
     # ------------------------------------------------------------ explorer
     def action_explore(self) -> None:

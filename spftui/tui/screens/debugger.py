@@ -282,6 +282,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         self._do(back)
 
     def goto(self, n: int) -> None:
+        if n > self.session.length:  # past the recorded end: run on to it, off the UI thread as `c`
+            self.run_on(n)
+            return
         self._do(lambda: self._travel(n))
 
     def _travel(self, n: int) -> None:
@@ -291,11 +294,6 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         instead of a second replay from a checkpoint.
         """
         s = self.session
-        if n > s.length:  # past the recorded end: run on (the schedule, else the strategy) to it
-            s.goto(s.length)
-            s.run(limit=n)
-            if s.length < n:
-                self.notify(f"the run ends after step {s.length}: there is no step {n}", timeout=6)
         n = max(0, min(n, s.length))
         if n > 0 and n not in (s.position, s.position + 1):
             s.goto(n - 1)
