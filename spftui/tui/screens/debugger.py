@@ -60,17 +60,18 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     """The main screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # (the key bar shows them in this order and a narrow terminal cuts the last: Help and Quit early)
         Binding("s", "step", "Step"),
-        Binding("1", "step_thread(0)", "Thread", key_display="1-9"),
-        *[Binding(str(k), f"step_thread({k - 1})", f"Step thread {k}", show=False) for k in range(2, 10)],
         Binding("c", "continue", "Cont"),
         Binding("S", "back", "Back"),
-        Binding("C", "reverse", "RevCont"),
         Binding("g", "goto", "Goto"),
-        Binding("b", "toggle_breakpoint", "Break"),
-        Binding("w", "watch", "Watch"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("1", "step_thread(0)", "Thread", key_display="1-9"),
+        *[Binding(str(k), f"step_thread({k - 1})", f"Step thread {k}", show=False) for k in range(2, 10)],
+        Binding("C", "reverse", "RevCont"),
+        Binding("b", "toggle_breakpoint", "Break"),
+        Binding("w", "watch", "Watch"),
         Binding("p", "policy", "Policy"),
         Binding("r", "restart", "Restart"),
         Binding("o", "open", "Open"),
@@ -160,8 +161,6 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
         self.narrow = narrow
         self.set_class(narrow, "narrow")
-        # Narrow: the keys need the whole footer (Ctrl+P is in the help screen).
-        self.footer.show_command_palette = not narrow
         for i, gid in enumerate(VIEWS):
             self.groups[gid].set_class(i == self.view_index, "-shown")
         self.refresh_bindings()
