@@ -25,7 +25,12 @@ def worst_text(app: SpftuiApp) -> tuple[float, str]:
     for strip in app.screen._compositor.render_strips():  # type: ignore[attr-defined]
         for seg in strip:
             style = seg.style
-            if style is None or style.color is None or style.bgcolor is None or not DECORATION.sub("", seg.text):
+            if style is None or not DECORATION.sub("", seg.text):
+                continue
+            if style.bgcolor is None:  # the terminal's own background shows: a dark band on a light theme
+                worst = min(worst, (0.0, f"no background: {seg.text.strip()}"))
+                continue
+            if style.color is None:
                 continue
             fg, bg = _rgb(style.color), _rgb(style.bgcolor)
             if style.reverse:

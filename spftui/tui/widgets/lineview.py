@@ -204,7 +204,9 @@ class LineView(ScrollView, can_focus=True):
                 text.style = self._cursor_style() + own
                 if len(text) < width:
                     text.append(" " * (width - len(text)))
-            strip = Strip(text.render(self.app.console, end="")).crop_extend(0, width, base)
+            # the pane's style under the row's: a span without a background takes the theme's,
+            # not the terminal's default (dark bands behind every word on a light theme)
+            strip = Strip(text.render(self.app.console, end="")).apply_style(base).crop_extend(0, width, base)
             self._cache[key] = strip
         return strip
 
