@@ -176,3 +176,19 @@ async def test_a_result_that_comes_up_over_the_open_palette_closes_it() -> None:
         assert sum(isinstance(s, CommandPalette) for s in app.screen_stack) == 1
         await press(pilot, "escape", "escape")
         assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_restart_asks_before_it_drops_other_branches() -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = app.session
+        assert s is not None
+        await press(pilot, "s", "s", "s", "S", "2")  # A2 stepped from the past: a second timeline
+        assert len(s.branches) == 1  # (the other timeline: the one it branched from)
+        for keys in (("r", "enter"), ("r", "escape"), ("p", "enter", "enter")):  # Cancel is the default
+            await press(pilot, *keys)
+            assert isinstance(app.screen, DebuggerScreen) and len(s.branches) == 1, keys
+        await press(pilot, "r")
+        assert "Restarting drops 1 other timeline" in screen_text(pilot)
+        await press(pilot, "home", "enter")
+        assert not s.branches and s.position == 0

@@ -308,22 +308,46 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         )
 
     def action_restart(self, policy: str | None = None, reuse: str | None = None) -> None:
+        self._restart(lambda: self.session.restart(policy=policy, reuse=reuse))
+
+    def _restart(self, restart: Callable[[], object], done: str = "") -> None:
+        """Restart at step 0; with other branches (an explorer's counterexample, a thread
+        stepped from the past) only once the user agrees to drop them."""
         if not self._guard():
             return
-        self.session.restart(policy=policy, reuse=reuse)
-        self.spf.generation += 1
-        self.refresh_views(follow=True)
+
+        def go(answer: str | None = "restart") -> None:
+            if answer != "restart":
+                return
+            restart()
+            self.spf.generation += 1
+            self.refresh_views(follow=True)
+            if done:
+                self.notify(done)
+
+        others = len(self.session.branches)  # (the timelines besides the one shown)
+        if others < 1:
+            go()
+            return
+        self.app.push_screen(
+            ChoiceDialog(
+                f"Restarting drops {others} other timeline{'s' if others > 1 else ''}",
+                [
+                    ("restart", "Restart at step 0", "the other branches are gone (Ctrl+S saves the session first)"),
+                    ("cancel", "Cancel", "keep the branches"),
+                ],
+                "cancel",
+            ),
+            go,
+        )
 
     # ------------------------------------------------------- fixes (issue 9)
     def action_toggle_fix(self, name: str) -> None:
         """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
-        if not self._guard():
-            return
         on = name in self.session.scenario.fixes_off  # off now: switch it on
-        self.session.restart(fixes={name: on})
-        self.spf.generation += 1
-        self.refresh_views(follow=True)
-        self.notify(f"fix {name} {'on' if on else 'off'}: restarted at step 0")
+        self._restart(
+            lambda: self.session.restart(fixes={name: on}), f"fix {name} {'on' if on else 'off'}: restarted at step 0"
+        )
 
     def switch_branch(self, bid: int) -> None:
         self._do(lambda: self.session.switch_branch(bid))
