@@ -119,11 +119,11 @@ _GOTO_WORDS = ("start", "begin", "end", "last")
 
 def bookmark_name_problem(name: str) -> str | None:
     """Why `name` cannot name a bookmark (None: it can)."""
-    if BOOKMARK_NAME.fullmatch(name) and name.lower() not in _GOTO_WORDS:
+    if name.lower() in _GOTO_WORDS:
+        return f"bad bookmark name {name!r}: {', '.join(_GOTO_WORDS)} are words Go to reads as steps; pick another"
+    if BOOKMARK_NAME.fullmatch(name):
         return None
-    return (
-        f"bad bookmark name {name!r}: use a word that starts with a letter (letters, digits, _ . : -; not start or end)"
-    )
+    return f"bad bookmark name {name!r}: use a word that starts with a letter (letters, digits, _ . : -; 40 at most)"
 
 
 def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:

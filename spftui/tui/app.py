@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
-from ..engine.files import NUMBER, REPLACE, WriteError, write_file
+from ..engine.files import NUMBER, REPLACE, WriteError, check_target, write_file
+from ..engine.opening import Opening
 from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
@@ -37,7 +38,8 @@ from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
 from .screens.error import ErrorDialog
-from .screens.picker import PickerScreen, load
+from .screens.picker import Picked, PickerScreen, load
+from .screens.prompt import PromptDialog
 from .screens.quit import DISCARD, SAVE, QuitDialog
 
 
@@ -108,11 +110,11 @@ class SpftuiApp(App[int]):
             self.push_screen(DebuggerScreen())
             self.opened()
 
-    def _first_pick(self, sc: Scenario | None) -> None:
-        if sc is None:
+    def _first_pick(self, picked: Picked | None) -> None:
+        if picked is None:
             self.exit(0)
             return
-        self.install(sc)
+        self.install(picked)
 
     def debugger(self) -> DebuggerScreen | None:
         for screen in self.screen_stack:
@@ -120,25 +122,43 @@ class SpftuiApp(App[int]):
                 return screen
         return None
 
-    def install(self, sc: Scenario) -> None:
-        """Make `sc` the scenario being debugged; breakpoints carry over."""
+    def install(self, picked: Scenario | Picked) -> None:
+        """Make the scenario (or schedule, or session file) picked the one being debugged;
+        breakpoints carry over, except into a saved session, which has its own."""
+        if isinstance(picked, Scenario):
+            picked = Picked(Opening(picked))
+        opening = picked.opening
+        sc = opening.scenario
         old = self.session
         if old is not None and self.session_file is None and self.unsaved():
             try:  # into the state directory, where opening that scenario again offers it back
                 self.notify(f"Saved the session of {identity(old.scenario)[0]} to {self.save_session()}.", markup=False)
             except WriteError as err:
                 self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
-        self.session = Session(sc, breakpoints=old.breakpoints if old is not None else None)
-        add_default_breakpoints(self.session)
+        if picked.session is not None:
+            self.session = picked.session
+        else:
+            self.session = Session(
+                sc, strategy=opening.strategy(), breakpoints=old.breakpoints if old is not None else None
+            )
+            add_default_breakpoints(self.session)
+            # where `spftui SCHEDULE` opens (tui.session_for): its stop_at, else its first violation
+            if opening.stop_at is not None:
+                self.session.open_at(opening.stop_at)
+            elif opening.entries is not None:
+                self.session.continue_(only=("violation",))
         self.generation += 1
-        self.session_file = None
+        self.session_file = picked.session_file
         screen = self.debugger()
         if screen is None:
             self.push_screen(DebuggerScreen())
         else:
             screen.selected = 0
             screen.refresh_views(follow=True)
-            self.notify(f"Loaded {sc.title}.", title=Path(sc.path).name if sc.path else "Scenario")
+            where = f" at step {self.session.position}" if self.session.position else ""
+            self.notify(f"Loaded {sc.title}{where}.", title=Path(sc.path).name if sc.path else "Scenario")
+        if picked.warning:
+            self.notify(picked.warning, severity="warning", timeout=10, markup=False)
         self.opened()
 
     # --------------------------------------------------------- sessions
@@ -204,11 +224,47 @@ class SpftuiApp(App[int]):
     def save_session(self, path: str | None = None, exists: str = REPLACE) -> str:
         """Save the session (WriteError); the file written becomes where `q` saves."""
         assert self.session is not None
-        written = save_session(self.session, path or self.session_target(), exists=exists)
+        target = path or self.session_target()
+        check_target(target, REPLACE, "the session")  # a directory's name is refused, not numbered past
+        written = save_session(self.session, target, exists=exists)
         if path is not None:
             self.session_file = written
         self.saved_text = dump_session(self.session)
         return written
+
+    def save_session_as(self) -> None:
+        """Ctrl+S: ask for a file and save the session there. A file that cannot be written
+        keeps the dialog open with the path typed and the reason, so nothing typed is lost."""
+        s = self.session
+        assert s is not None
+        name = identity(s.scenario)[0]
+        written: list[str] = []
+
+        def save(path: str) -> str | None:
+            try:
+                written.append(self.save_session(os.path.abspath(os.path.expanduser(path)), exists=NUMBER))
+            except WriteError as err:
+                return str(err)
+            return None
+
+        def done(path: str | None) -> None:
+            if written:
+                self.notify(
+                    f"Saved {written[-1]}: open it with spftui {name} --session {written[-1]}",
+                    title="Session saved",
+                    markup=False,
+                )
+
+        self.push_screen(
+            PromptDialog(
+                "Save session as…",
+                "a file name",
+                os.path.join(os.getcwd(), f"{name}.session.toml"),
+                check=save,
+                note="A name that is taken gets a number; q saves to this file from now on.",
+            ),
+            done,
+        )
 
     def unsaved(self) -> bool:
         return self.session is not None and dump_session(self.session) != self.saved_text
@@ -258,11 +314,14 @@ class SpftuiApp(App[int]):
     def action_open(self) -> None:
         """Open the scenario picker."""
         start = str(Path(self.session.scenario.path).parent) if self.session and self.session.scenario.path else None
-        self.push_screen(PickerScreen(start_dir=start if start and Path(start).is_dir() else None), self._picked)
+        current = self.session.scenario.path if self.session else None
+        self.push_screen(
+            PickerScreen(start_dir=start if start and Path(start).is_dir() else None, current=current), self._picked
+        )
 
-    def _picked(self, sc: Scenario | None) -> None:
-        if sc is not None:
-            self.install(sc)
+    def _picked(self, picked: Picked | None) -> None:
+        if picked is not None:
+            self.install(picked)
 
     # ----------------------------------------------------------- themes
     _contrast: ClassVar[dict[bool, ContrastFilter]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli_run import spftui
+from textual.widgets import Input, Label
 from tui_helpers import SEED, press, screen_text, type_text
 
 from spftui.engine.session_file import autosave_path, dump_session, load_session_for
@@ -13,6 +14,7 @@ from spftui.tui.screens.choice import ChoiceDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.error import ErrorDialog
 from spftui.tui.screens.goto import GotoDialog
+from spftui.tui.screens.prompt import PromptDialog
 from spftui.tui.screens.quit import QuitDialog
 
 
@@ -156,3 +158,40 @@ async def test_a_session_file_for_another_scenario_is_an_error_dialog_on_restore
         await pilot.pause()
         assert isinstance(app.screen, ErrorDialog)
         assert "scenario_hash" in screen_text(pilot)
+
+
+async def test_save_session_to_a_path_that_cannot_be_written_keeps_what_was_typed(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("a file, not a directory")
+    bad = tmp_path / "plain" / "x.session.toml"
+    good = tmp_path / "x.session.toml"
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s", "ctrl+s")
+        await type_text(pilot, str(bad))  # over the default, which is selected
+        await press(pilot, "enter")
+        prompt = app.screen
+        assert isinstance(prompt, PromptDialog)  # still open, with the path typed and the reason
+        assert prompt.query_one("#prompt-input", Input).value == str(bad)
+        assert "cannot create the directory" in str(prompt.query_one("#prompt-error", Label).content)
+        prompt.query_one("#prompt-input", Input).value = str(good)  # mended
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DebuggerScreen) and good.is_file()
+        assert app.session_file == str(good)
+        toast = [n.message for n in app._notifications if n.title == "Session saved"]
+        assert toast == [f"Saved {good}: open it with spftui cow_lost_write --session {good}"]
+
+
+async def test_save_session_to_a_directory_is_refused_not_saved_beside_it(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s", "ctrl+s")
+        await type_text(pilot, str(folder))
+        await press(pilot, "enter")
+        prompt = app.screen
+        assert isinstance(prompt, PromptDialog)
+        assert prompt.query_one("#prompt-input", Input).value == str(folder)
+        assert "it is a directory" in str(prompt.query_one("#prompt-error", Label).content)
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("folder")] == ["folder"]  # no folder.2
+        assert app.session_file is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input, OptionList
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.engine.schedule import Replay
@@ -155,3 +156,90 @@ def test_a_schedule_without_stop_at_opens_at_the_violation(tmp_path: Path) -> No
     session = open_session(str(SEED), schedule_path=str(schedule))
     assert session.stop.text.startswith("lost write")
     assert open_session(str(SEED), schedule_path=str(schedule), goto_step=5).position == 5
+
+
+async def test_typing_on_the_bundled_list_types_a_path_instead_of_opening_the_highlighted_one(tmp_path: Path) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        session = app.session
+        await press(pilot, "o")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen) and isinstance(app.focused, OptionList)
+        await press(pilot, *f"{tmp_path}/x.toml")  # key by key, as typed: the list has focus
+        field = picker.query_one("#picker-path", Input)
+        assert app.focused is field and field.value == f"{tmp_path}/x.toml"
+        await press(pilot, "enter")  # the typed file, which is not there, not the highlighted scenario
+        assert isinstance(app.screen, ErrorDialog) and "x.toml" in screen_text(pilot)
+        assert app.session is session
+
+
+async def test_the_picker_opens_a_saved_schedule_at_its_stop_at_step(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c", "S", "S")  # stop short of the violation: the file opens here, not there
+        first = app.session
+        assert first is not None
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+        screen.action_save_schedule()  # the palette's "Save schedule so far"
+        await settle(pilot)
+        (saved,) = tmp_path.glob("*.schedule.toml")
+        at, snapshot = first.position, first.machine.snapshot()
+        await press(pilot, "r")  # back to step 0 under the scenario's own schedule
+        await press(pilot, "o")
+        await type_text(pilot, str(saved))
+        await press(pilot, "enter")
+        for _ in range(50):  # the session left unsaved was kept, and is offered back: decline
+            if isinstance(app.screen, ChoiceDialog):
+                break
+            await pilot.pause()
+        await press(pilot, "escape")
+        s = app.session
+        assert isinstance(app.screen, DebuggerScreen) and s is not first and s is not None
+        assert s.scenario.policy == "spf-refetch-vma"
+        assert isinstance(s.strategy, Replay)
+        assert at > 0 and s.position == at and s.machine.snapshot() == snapshot
+
+
+async def test_the_first_picker_opens_a_session_file_as_session_does(tmp_path: Path) -> None:
+    target = tmp_path / "mine.session.toml"
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s", "s", "s", "m")
+        await type_text(pilot, "here")
+        await press(pilot, "enter", "s", "ctrl+s")
+        await type_text(pilot, str(target))  # over the default path, which is selected
+        await press(pilot, "enter")
+    assert target.is_file()
+
+    again = SpftuiApp(None)  # `spftui` alone: the picker first
+    async with again.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(again.screen, PickerScreen)
+        await type_text(pilot, str(target))
+        await press(pilot, "enter")
+        s = again.session
+        assert isinstance(again.screen, DebuggerScreen) and s is not None
+        assert s.position == 4 and s.bookmarks == {"here": 3}
+        assert again.session_file == str(target)  # q saves to it, as with --session
+
+
+async def test_a_session_file_whose_scenario_is_not_found_says_how_to_open_it(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(SEED.read_text())
+    (tmp_path / "elsewhere").mkdir()
+    target = tmp_path / "elsewhere" / "s.session.toml"
+    app = SpftuiApp(mine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s")
+        assert app.save_session(str(target)) == str(target)
+    again = SpftuiApp(SEED.parent / "dontneed_race.toml")  # another one open; `mine` is not beside it nor bundled
+    async with again.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "o")
+        await type_text(pilot, str(target))
+        await press(pilot, "enter")
+        assert isinstance(again.screen, ErrorDialog)
+        message = str(again.screen.query_one("#error-message").content)
+        assert "a session file, saved on 'mine'" in message
+        assert f"open it with spftui SCENARIO --session {target}" in message

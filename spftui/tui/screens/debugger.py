@@ -9,7 +9,6 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +21,7 @@ from textual.widgets import Header, Tab, Tabs
 
 from ...engine.files import NUMBER, WriteError
 from ...engine.inspect import Names
-from ...engine.schedule_file import scenario_name, write_schedule
+from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
 from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
@@ -40,7 +39,6 @@ from ..widgets.timeline import TimelinePane
 from .background import BackgroundRuns
 from .breakpoint import BreakpointDialog
 from .choice import ChoiceDialog
-from .error import ErrorDialog
 from .goto import GotoDialog
 from .help import HelpScreen
 from .narration import NarrationScreen
@@ -611,34 +609,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
 
     def action_save_session_as(self) -> None:
         """Ctrl+S: write the session (breakpoints, bookmarks, branches, step) to a file you name."""
-        if not self._guard():
-            return
-        s = self.session
-        default = os.path.join(os.getcwd(), f"{scenario_name(s.scenario)}.session.toml")
-
-        def done(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                written = self.spf.save_session(os.path.abspath(os.path.expanduser(path)), exists=NUMBER)
-            except WriteError as err:
-                self.app.push_screen(ErrorDialog("Cannot save the session", str(err)))
-                return
-            self.notify(
-                f"Saved {written}: open it with spftui {scenario_name(s.scenario)} --session FILE.",
-                title="Session saved",
-                markup=False,
-            )
-
-        self.app.push_screen(
-            PromptDialog(
-                "Save session as…",
-                "a file name",
-                default,
-                note="A name that is taken gets a number; q saves to this file from now on.",
-            ),
-            done,
-        )
+        if self._guard():
+            self.spf.save_session_as()
 
     def action_narration(self) -> None:
         """`t`: the explorer's narrated counterexample, or a narration of this run up to here."""

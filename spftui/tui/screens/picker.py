@@ -1,17 +1,24 @@
 """The scenario picker: the bundled scenarios with their descriptions, or any file.
 
-A bad file is reported in an error dialog naming `file:line: key: message`;
-the picker stays open and the current session is untouched.
+A file may be a scenario, a schedule file (opened as `spftui SCHEDULE` opens
+it: its scenario, replayed to its stop_at) or a session file (opened as
+`--session FILE` opens it, on the scenario it names). A bad file is reported
+in an error dialog naming `file:line: key: message`; the picker stays open
+and the current session is untouched.
 """
 
 from __future__ import annotations
 
+import os
+import tomllib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+import attrs
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -19,8 +26,14 @@ from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, Tab
 from textual.widgets.option_list import Option
 
 from ...engine import all_labels
+from ...engine.opening import Opening, is_schedule_file, open_scenario
 from ...engine.scenario_breakpoints import check_breakpoints
-from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
+from ...engine.schedule_file import scenario_hash
+from ...engine.session import Session
+from ...engine.session_file import MAX_SESSION_BYTES, load_session, open_session
+from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario, read_text
+from ...scenario.files import resolve_scenario
+from ...scenario.loader import SCENARIO_KEYS
 from .dialog import Dialog
 from .error import ErrorDialog
 
@@ -30,6 +43,55 @@ def load(path: str | Path) -> Scenario:
     sc = load_scenario(path, known_labels=all_labels())
     check_breakpoints(sc)
     return sc
+
+
+@attrs.frozen
+class Picked:
+    """What the picker opens: a scenario (with a schedule file's replay), or a saved session."""
+
+    opening: Opening
+    session: Session | None = None  # a session file's session, as it was saved
+    session_file: str | None = None  # that file: `q` saves to it, as with --session
+    warning: str | None = None
+
+
+def pick(path: str, current: str | None = None) -> Picked:
+    """Open `path` as the command line would (ScenarioError if it cannot be); `current` is
+    the scenario file open now, the first place a session file's scenario is looked for."""
+    if is_schedule_file(path):
+        opening = open_scenario(path)  # its scenario, policy and replay; stop_at says where to open
+        return Picked(opening, warning=opening.warning)
+    if not is_session_file(path):
+        return Picked(open_scenario(path))
+    saved = load_session(path)
+    # The file names its scenario only by name and content hash: try the one open now,
+    # one of that name beside the file, and a bundled one of that name.
+    beside = os.path.join(os.path.dirname(path), f"{saved.scenario_name}.toml")
+    for candidate in (current, beside, resolve_scenario(saved.scenario_name)):
+        if not candidate or not os.path.isfile(candidate):
+            continue
+        try:
+            sc = load(candidate)
+        except ScenarioError:
+            continue
+        if scenario_hash(sc) == saved.scenario_hash:
+            session, warning = open_session(saved, sc)
+            return Picked(Opening(session.scenario), session, path, warning)
+    raise ScenarioError(
+        f"a session file, saved on '{saved.scenario_name}', which is not open nor found beside it or bundled: "
+        f"open it with spftui SCENARIO --session {path}",
+        path,
+    )
+
+
+def is_session_file(path: str) -> bool:
+    """Does `path` look like a session file (a `version` and no scenario keys)? Its own
+    reader then says what is wrong with it, where a scenario's would call `version` unknown."""
+    try:
+        doc = tomllib.loads(read_text(path, MAX_SESSION_BYTES))
+    except (ScenarioError, tomllib.TOMLDecodeError):
+        return False  # reported when it is read as a scenario
+    return "version" in doc and not SCENARIO_KEYS & doc.keys()
 
 
 def summary(path: Path) -> tuple[Path, str, Text]:
@@ -85,16 +147,21 @@ class TomlTree(DirectoryTree):
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".toml")]
 
 
-class PickerScreen(Dialog[Scenario | None]):
-    """Choose a scenario. Returns the loaded Scenario, or None if cancelled."""
+class PickerScreen(Dialog[Picked | None]):
+    """Choose a scenario, schedule or session file. Returns what was opened, or None if cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
-        self, first_run: bool = False, start_dir: str | None = None, bundled: list[Path] | None = None
+        self,
+        first_run: bool = False,
+        start_dir: str | None = None,
+        bundled: list[Path] | None = None,
+        current: str | None = None,
     ) -> None:
         super().__init__()
         self.first_run = first_run
+        self.current = current
         self.start_dir = start_dir or str(Path.cwd())
         paths = bundled if bundled is not None else [p for p, _ in list_bundled()]
         self.bundled: list[tuple[Path, str, Text]] = [summary(path) for path in paths]
@@ -115,7 +182,12 @@ class PickerScreen(Dialog[Scenario | None]):
                         yield Static("", id="bundled-desc", markup=False)
                 with TabPane("Browse files", id="tab-browse"):
                     yield TomlTree(self.start_dir, id="tree")
-            yield Input(placeholder="…or type a path to a .toml file and press Enter", id="picker-path", compact=True)
+            yield Input(
+                placeholder="…or type a path to a .toml file and press Enter",
+                id="picker-path",
+                compact=True,
+                select_on_focus=False,  # (on_key focuses it mid-word: selecting would replace the first letter)
+            )
             note = "Enter opens · Tab moves · Esc " + ("quits" if self.first_run else "cancels")
             yield Label(note, classes="dialog-note")
 
@@ -125,6 +197,17 @@ class PickerScreen(Dialog[Scenario | None]):
         if self.bundled:
             ol.highlighted = 0
             self._describe(0)
+
+    def on_key(self, event: events.Key) -> None:
+        """A character typed on the list or the tree starts a path (the dialog says "type a
+        path"): without this it was dropped, and Enter then opened the highlighted scenario.
+        A space is left to the tree, where it opens and closes a folder."""
+        if event.is_printable and event.character not in (None, " ") and not isinstance(self.focused, Input):
+            event.stop()
+            event.prevent_default()
+            field = self.query_one("#picker-path", Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
 
     def _describe(self, index: int | None) -> None:
         desc = self.query_one("#bundled-desc", Static)
@@ -153,13 +236,13 @@ class PickerScreen(Dialog[Scenario | None]):
             self.open(event.value.strip())
 
     def open(self, path: str) -> None:
-        """Load `path`; close with it, or show why it cannot be loaded."""
+        """Open `path`; close with it, or show why it cannot be opened."""
         try:
-            sc = load(Path(path).expanduser())
+            picked = pick(os.path.expanduser(path), self.current)
         except ScenarioError as err:
             self.app.push_screen(ErrorDialog("Cannot load this scenario", str(err)))
             return
-        self.close(sc)
+        self.close(picked)
 
     def action_cancel(self) -> None:
         self.close(None)

@@ -14,7 +14,10 @@ from .dialog import Dialog
 
 
 class PromptDialog(Dialog[str | None]):
-    """Returns the text typed; `check(text)` returns a sentence to refuse it, or None."""
+    """Returns the text typed; `check(text)` returns a sentence to refuse it, or None.
+
+    A `check` may do the work itself (Save session as writes the file): its failure
+    then keeps the dialog open with the text typed and the reason under it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
