@@ -228,7 +228,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def say(self, text: str, style: str = "bold #ff5f5f") -> None:
         self.status.message(text, style)
 
-    def _do(self, fn: Callable[[], object], follow: bool = True) -> None:
+    def _do(self, fn: Callable[[], object], follow: bool = True, tell_branch: bool = True) -> None:
         """Run a session command; report a refusal instead of raising."""
         if not self._guard():
             return
@@ -246,7 +246,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self.notify(f"{type(err).__name__}: {err}", title="Engine error", severity="error")
             return
         self.refresh_views(follow=follow)
-        if len(s.branches) > branches:  # a new one: a switch keeps the count
+        if tell_branch and len(s.branches) > branches:  # a new one: a switch keeps the count
             self.notify(
                 f"New branch {s.branch_id} starts at step {s.position}; the old future is kept as branch {branch}.",
                 title="Branched",
@@ -535,7 +535,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self._travel(cx.stop_at)
             s.open_at(cx.stop_at, because="explorer counterexample", oracle=cx.kind)
 
-        self._do(jump)
+        self._do(jump, tell_branch=False)  # (the narration's header says which branch it is)
         plural = "" if cx.preemptions == 1 else "s"
         verdict = r.verdicts.get(cx.kind, "sometimes")
         text = (
@@ -543,23 +543,16 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             f"{cx.preemptions} preemption{plural}; at step {s.position}"
         )
         self.say(text, "bold #ff5f5f")
-        first = cx.narration.split(". ")[0].strip().rstrip(".")
-        if len(first) > 160:
-            first = first[:159].rstrip() + "…"
-        elif first:
-            first += "."
         where = (
             f"It is branch {s.branch_id}; branch {before} is kept (Ctrl+P: Switch branch)."
             if s.branch_id != before
             else "It is this timeline."
         )
-        self.notify(
-            f"{first or text}\n{where} r and p run the scenario's own schedule. t rereads the narration.",
-            title=f"Explorer: {cx.kind} at step {s.position}",
-        )
+        # No toast: at 80x24 one covered this screen and said what its header says.
         header = (
             f"{cx.kind} ({verdict}) under {r.policy}, reuse {r.reuse}: {cx.detail}\n"
-            f"{cx.preemptions} preemption{plural}; the violation is at step {cx.stop_at}. {where}"
+            f"{cx.preemptions} preemption{plural}; the violation is at step {cx.stop_at}. {where} "
+            "r and p run the scenario's own schedule; t rereads this."
         )
         self.narration = (f"Explorer: {cx.kind} at step {cx.stop_at}", header, cx.narration or text)
         self.action_narration()
