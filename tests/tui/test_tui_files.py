@@ -105,7 +105,7 @@ async def test_loading_another_scenario_keeps_the_breakpoints(tmp_path: Path) ->
             if isinstance(app.screen, ChoiceDialog):
                 break
             await pilot.pause()
-        assert isinstance(app.screen, ChoiceDialog) and "Restore your last session" in screen_text(pilot)
+        assert isinstance(app.screen, ChoiceDialog) and "Restore your last session" in app.screen.title_text
         await press(pilot, "escape")
         assert isinstance(app.screen, DebuggerScreen)
         assert app.session is not session
@@ -135,11 +135,13 @@ async def test_a_saved_schedule_reopens_at_the_same_step(tmp_path: Path, monkeyp
         assert isinstance(screen, DebuggerScreen)
         screen.action_save_schedule()  # the palette's "Save schedule so far"
         await settle(pilot)
+        await press(pilot, "enter")  # the name it proposes
         (saved,) = tmp_path.glob("*.schedule.toml")
         first = saved.read_text()
         assert "scenario_hash" in first  # refused on another scenario
         screen.action_save_schedule()  # the same name again: a numbered file, the first one untouched
         await settle(pilot)
+        await press(pilot, "enter")
     assert len(list(tmp_path.glob("*.schedule.toml"))) == 2 and saved.read_text() == first
     again = open_session(str(SEED), schedule_path=str(saved))
     assert again.scenario.policy == "spf-refetch-vma"
@@ -184,6 +186,7 @@ async def test_the_picker_opens_a_saved_schedule_at_its_stop_at_step(tmp_path: P
         assert isinstance(screen, DebuggerScreen)
         screen.action_save_schedule()  # the palette's "Save schedule so far"
         await settle(pilot)
+        await press(pilot, "enter")  # the name it proposes
         (saved,) = tmp_path.glob("*.schedule.toml")
         at, snapshot = first.position, first.machine.snapshot()
         await press(pilot, "r")  # back to step 0 under the scenario's own schedule
@@ -243,3 +246,23 @@ async def test_a_session_file_whose_scenario_is_not_found_says_how_to_open_it(tm
         message = str(again.screen.query_one("#error-message").content)
         assert "a session file, saved on 'mine'" in message
         assert f"open it with spftui SCENARIO --session {target}" in message
+
+
+async def test_save_schedule_to_a_directory_keeps_the_dialog_and_the_path_typed(tmp_path: Path) -> None:
+    app = SpftuiApp(SEED, policy="spf-refetch-vma")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")
+        screen = app.screen
+        assert isinstance(screen, DebuggerScreen)
+        screen.action_save_schedule()
+        await settle(pilot)
+        dialog = app.screen
+        await press(pilot, "ctrl+u")
+        await type_text(pilot, str(tmp_path))
+        await press(pilot, "enter")
+        assert app.screen is dialog and dialog.query_one("#prompt-input", Input).value == str(tmp_path)
+        assert "it is a directory" in str(dialog.query_one("#prompt-error").render())
+        await type_text(pilot, "/s.toml")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, DebuggerScreen) and (tmp_path / "s.toml").exists()
+        assert any(str(tmp_path / "s.toml") in str(n.message) for n in app._notifications)

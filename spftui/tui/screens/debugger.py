@@ -9,6 +9,7 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Header, Tab, Tabs
 
-from ...engine.files import NUMBER, WriteError
+from ...engine.files import NUMBER, WriteError, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
@@ -487,26 +488,52 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self.spf.action_open()
 
     def action_save_schedule(self) -> None:
+        """Save the schedule so far to a file you name (a taken name gets a number); a file
+        that cannot be written keeps the dialog open with the path typed and the reason."""
         if not self._guard():
             return
         s = self.session
         stem = Path(s.scenario.path).stem if s.scenario.path else "session"
-        target = Path.cwd() / f"{stem}.step{s.position}.schedule.toml"
-        try:  # atomically, with the scenario's identity; a taken name gets a number, never overwritten
-            written = write_schedule(
-                str(target),
-                s.scenario,
-                s.schedule_entries(s.position),
-                f"saved by spftui at step {s.position}: {s.stop.text}",
-                policy=s.scenario.policy,
-                reuse=s.scenario.reuse,
-                stop_at=s.position,
-                exists=NUMBER,
-            )
-        except WriteError as err:
-            self.say(str(err))
-            return
-        self.notify(f"Saved {Path(written).name}: replay it with --schedule.", title="Schedule saved")
+        written: list[str] = []
+
+        def save(path: str) -> str | None:
+            target = os.path.abspath(os.path.expanduser(path))
+            try:  # atomically, with the scenario's identity; never over a file
+                check_target(target, NUMBER, "the schedule")
+                written.append(
+                    write_schedule(
+                        target,
+                        s.scenario,
+                        s.schedule_entries(s.position),
+                        f"saved by spftui at step {s.position}: {s.stop.text}",
+                        policy=s.scenario.policy,
+                        reuse=s.scenario.reuse,
+                        stop_at=s.position,
+                        exists=NUMBER,
+                    )
+                )
+            except WriteError as err:
+                return str(err)
+            return None
+
+        def done(_: str | None) -> None:
+            if written:
+                self.notify(
+                    f"Saved {written[-1]}: spftui {written[-1]} opens it at step {s.position}.",
+                    title="Schedule saved",
+                    markup=False,
+                )
+
+        self.app.push_screen(
+            PromptDialog(
+                f"Save the schedule up to step {s.position} as…",
+                "a file name",
+                str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
+                check=save,
+                note="A name that is taken gets a number.",
+            ),
+            done,
+        )
 
     def show_exploration(self, r: Result) -> None:
         """The explorer finished: land on its counterexample, or report the verdicts."""
