@@ -14,6 +14,8 @@ so `A2 mprotect` finds A2's steps that mention mprotect. Case is ignored.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from .steps import StepSummary
@@ -44,6 +46,23 @@ class Query(NamedTuple):
         if not terms:
             raise QueryError("an empty search: type a thread, a label, an event kind or an object")
         return cls(text.strip(), tuple(terms))
+
+    def hint(self, threads: Sequence[str], kinds: Iterable[str]) -> str:
+        """Why nothing may match: a thread or event kind named that no step can have
+        (with the one meant), or "" when every word could match something."""
+        for field, word in self.terms:
+            names = {"thread": list(threads), "kind": sorted(kinds)}.get(field)
+            if names is None:
+                continue
+            known = {n.lower(): n for n in names}  # (the query is lower case)
+            if word in known:
+                continue
+            near = difflib.get_close_matches(word, list(known), n=1)
+            what = "a thread" if field == "thread" else "an event kind"
+            return f"{word!r} is not {what}" + (
+                f"; did you mean {known[near[0]]}?" if near else f" ({', '.join(names)})"
+            )
+        return ""
 
     def matches(self, thread: str, label: str, step: StepSummary) -> bool:
         thread, label = thread.lower(), label.lower()

@@ -156,6 +156,13 @@ async def test_slash_filters_the_timeline_and_n_and_N_jump_between_the_hits() ->
         assert timeline.hits == [40, 45]
         await press(pilot, "slash", "ctrl+u", "enter")  # empty: every row again
         assert timeline.search is None and timeline.row_count() == s.length + 1
+        for query, said in (("kind:abaa", "'abaa' is not an event kind; did you mean aba?"),
+                            ("t:A7 mprotect", "'a7' is not a thread (A1, A2, B)")):  # fmt: skip
+            await press(pilot, "slash", "ctrl+u")
+            await type_text(pilot, query)
+            await press(pilot, "enter")
+            text = " ".join(screen_text(pilot).split())  # (the status line wraps at 80 columns)
+            assert timeline.hits == [] and f"/{query}: no step matches — {said}" in text
 
 
 async def test_an_aba_breakpoint_from_the_B_dialog_stops_before_the_lost_write() -> None:

@@ -24,6 +24,7 @@ from ...engine.files import NUMBER, WriteError, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
+from ...engine.view import EVENT_KINDS
 from ...scenario.policies import POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
@@ -713,7 +714,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             if q:
                 self._show_view(VIEWS.index("g-trace"))
                 if not timeline.hits:
-                    self.say(f"/{q.text}: no step matches", "bold #ffaf00")
+                    hint = q.hint(self.session.names, EVENT_KINDS)
+                    self.say(f"/{q.text}: no step matches" + (f" — {hint}" if hint else ""), "bold #ffaf00")
                 elif self.session.position not in timeline.hits:
                     self.action_search_next(1)  # (the timeline's title counts the hits)
 
