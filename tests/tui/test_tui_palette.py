@@ -103,6 +103,8 @@ async def test_an_expression_the_engine_cannot_evaluate_is_an_error_in_the_dialo
             await pilot.pause()
             dialog = app.screen
             assert isinstance(dialog, BreakpointDialog)
+            # a condition's expression is its condition: no second "only if" field beside it
+            assert dialog.query_one("#bp-condition-row").display == (kind != "condition")
             await type_text(pilot, expr)
             await press(pilot, "enter")
             error = str(dialog.query_one("#bp-error").render())

@@ -95,7 +95,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
                     placeholder="any (" + ", ".join(self.names) + ")",
                     suggester=SuggestFromList(self.names),
                 )
-            with Horizontal(classes="field"):
+            with Horizontal(classes="field", id="bp-condition-row"):
                 yield Label("only if", classes="field-label")
                 yield Input(id="bp-condition", compact=True, placeholder="optional, e.g. A.mmap_seq != A1.seq")
             yield Static("", id="bp-hint", classes="dialog-note")
@@ -119,6 +119,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         self.query_one("#bp-match-row").display = uses_match
         self.query_one("#bp-expr-row").display = not uses_match
         self.query_one("#bp-thread-row").display = kind in ("abort", "aba", "step")
+        self.query_one("#bp-condition-row").display = kind != "condition"  # (its expression is the condition)
         label, hint = HINTS[kind]
         if uses_match:
             self.query_one("#bp-match-label", Label).update(label)
@@ -137,7 +138,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
             out["expr"] = val("#bp-expr")
         if kind in ("abort", "aba", "step"):
             out["thread"] = val("#bp-thread")
-        cond = val("#bp-condition")
+        cond = val("#bp-condition") if kind != "condition" else ""
         if cond:
             out["condition"] = cond
         return out
@@ -170,7 +171,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         """
         if self.evaluate is None:
             return None
-        for what, expr in (("expression", bp.expr), ("condition", bp.condition)):
+        for what, expr in (("expression", bp.expr), ("only if", bp.condition)):
             if expr is None:
                 continue
             try:
