@@ -157,21 +157,24 @@ def coverage(
     max_steps: int = 10_000,
     max_states: int = 200_000,
     cancelled: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Coverage:
     """The race-window matrix of `sc` under its policy (module docstring).
 
     `cancelled` is asked between schedules (exhaustive: every 1,024 states); once it
     says yes, the matrix so far is returned with `runs` counting what was done
-    (and `complete` False)."""
+    (and `complete` False). `progress` is told the schedules (states) done, as often."""
     if mode not in MODES:
         raise ValueError(f"unknown coverage mode {mode!r}; expected one of {', '.join(MODES)}")
     names = [t.name for t in sc.threads]
     tally = _Tally(names)
     if mode == "exhaustive":
-        states, complete = _exhaustive(sc, tally, max_states, cancelled)
+        states, complete = _exhaustive(sc, tally, max_states, cancelled, progress)
         return tally.result(sc.policy, mode, states, complete)
     k = len(record(sc, _round_robin(), max_steps).steps) or 1 if mode == "pct" else 1
     for i in range(runs):
+        if progress is not None:
+            progress(i)
         if cancelled is not None and cancelled():
             return tally.result(sc.policy, mode, i, False)
         x = run_seed(seed, i)
@@ -189,7 +192,11 @@ def _round_robin() -> Callable[[Machine], int | None]:
 
 
 def _exhaustive(
-    sc: Scenario, tally: _Tally, max_states: int, cancelled: Callable[[], bool] | None = None
+    sc: Scenario,
+    tally: _Tally,
+    max_states: int,
+    cancelled: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, bool]:
     """Depth-first over every schedule, without losing a hit.
 
@@ -218,8 +225,11 @@ def _exhaustive(
         visits += 1
         if visits > max_states:
             return visits - 1, False
-        if cancelled is not None and not visits % 1024 and cancelled():
-            return visits, False
+        if not visits % 1024:
+            if progress is not None:
+                progress(visits)
+            if cancelled is not None and cancelled():
+                return visits, False
         for c in m.runnable():
             m.restore(snap)
             events = m.step(c)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Static
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
@@ -203,6 +204,12 @@ async def test_escape_stops_an_exhaustive_coverage_run_and_shows_what_it_has() -
         await pilot.pause(0.3)
         await press(pilot, "s")  # the debugger's keys do not reach through
         assert app.session is not None and app.session.position == 0
+        for _ in range(100):  # how far it is, while it runs
+            state = str(screen.query_one("#report-state", Static).render())
+            if " states, " in state:
+                break
+            await pilot.pause(0.1)
+        assert "running every schedule under spf-refetch-vma… " in state and "(Esc stops)" in state, state
         await press(pilot, "escape")
         await wait_report(pilot, screen)
         assert app.screen is screen  # stopped, still open, with the matrix so far

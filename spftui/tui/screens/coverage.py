@@ -9,6 +9,7 @@ with random, PCT or every schedule.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from rich import box
@@ -19,7 +20,7 @@ from textual.binding import Binding, BindingType
 
 from ...engine.coverage import Coverage, coverage
 from ...scenario.model import Scenario
-from .report import ReportScreen, step_cell
+from .report import ReportProgress, ReportScreen, step_cell
 
 RUNS = 200
 MAX_STATES = 200_000
@@ -47,7 +48,19 @@ class CoverageScreen(ReportScreen):
         return f"running {MODES[self.mode]} under {self.scenario.policy}…"
 
     def compute(self, cancelled: Any) -> Coverage:
-        return coverage(self.scenario, mode=self.mode, runs=RUNS, max_states=MAX_STATES, cancelled=cancelled)
+        what = "states" if self.mode == "exhaustive" else "schedules"
+        t0 = time.monotonic()
+        shown = [0.0]
+
+        def progress(done: int) -> None:  # (in the worker: post, a few times a second at most)
+            now = time.monotonic()
+            if now - shown[0] >= 0.25:
+                shown[0] = now
+                self.post_message(ReportProgress(f"{self.working} {done:,} {what}, {now - t0:.0f} s (Esc stops)"))
+
+        return coverage(
+            self.scenario, mode=self.mode, runs=RUNS, max_states=MAX_STATES, cancelled=cancelled, progress=progress
+        )
 
     def action_mode(self, mode: str) -> None:
         if self.running:

@@ -33,6 +33,14 @@ class ReportReady(Message):
         self.error = error
 
 
+class ReportProgress(Message):
+    """How far the worker is (posted from it: a closed screen drops it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class ReportScreen(Dialog[None]):
     """Subclasses give `title_text`, `compute(cancelled)` (in a thread) and `render(result)` (on the UI)."""
 
@@ -105,6 +113,10 @@ class ReportScreen(Dialog[None]):
             return
         self.state("")
         self.query_one("#report-body", Static).update(self.render_result(message.result))
+
+    def on_report_progress(self, message: ReportProgress) -> None:
+        if self.running and not self.cancel.is_set():  # (not over "stopping…")
+            self.state(message.text)
 
     def state(self, text: str) -> None:
         widget = self.query_one("#report-state", Static)
