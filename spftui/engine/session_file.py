@@ -33,7 +33,7 @@ from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
 from .breakpoints import ALL_KINDS
 from .expr import ExprError
-from .files import REPLACE, write_file
+from .files import MAX_NUMBER, REPLACE, WriteError, numbered, write_file
 from .schedule import Replay, RoundRobin, SeededRandom, Strategy
 from .schedule_file import identity, scenario_hash
 from .session import SavedTimeline, Session, SessionError
@@ -55,10 +55,10 @@ _TIMELINE = ("branch", "steps", "manual")
 def state_dir() -> str:
     """Where the TUI keeps its sessions (module docstring)."""
     own = os.environ.get(STATE_ENV)
-    if own:
-        return own
+    if own:  # (a `~` the shell left unexpanded in quotes would make a directory named ~ here)
+        return os.path.abspath(os.path.expanduser(own))
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "spftui")
+    return os.path.join(os.path.abspath(os.path.expanduser(base)), "spftui")
 
 
 def autosave_path(sc: Scenario) -> str:
@@ -66,6 +66,31 @@ def autosave_path(sc: Scenario) -> str:
     name, digest = identity(sc)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "scenario"
     return os.path.join(state_dir(), "sessions", f"{safe}.{digest.removeprefix('sha256:')[:12]}.session.toml")
+
+
+def set_aside_if_unreadable(path: str) -> str | None:
+    """Before a save replaces the session file at `path`: if that file cannot be read
+    (the user may mean to mend it), rename it to NAME.unreadable[.N].session.toml and
+    return the new name; None when there is nothing to keep. Raises WriteError."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        load_session(path)
+        return None
+    except ScenarioError:
+        pass
+    kept = path.removesuffix(".session.toml") + ".unreadable.session.toml"
+    for n in range(1, MAX_NUMBER):
+        target = kept if n == 1 else numbered(kept, n)
+        try:
+            os.link(path, target)  # fails if the name is taken: nothing is ever replaced
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise WriteError(path, f"cannot keep the unreadable session aside: {e.strerror or e}") from None
+        os.unlink(path)
+        return target
+    raise WriteError(path, "cannot keep the unreadable session aside: every numbered name is taken")
 
 
 # ------------------------------------------------------------------ writing

@@ -27,7 +27,14 @@ from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
 from ..engine.session import Session
-from ..engine.session_file import autosave_path, dump_session, load_session, load_session_for, save_session
+from ..engine.session_file import (
+    autosave_path,
+    dump_session,
+    load_session,
+    load_session_for,
+    save_session,
+    set_aside_if_unreadable,
+)
 from ..scenario import Scenario, ScenarioError
 from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
@@ -226,6 +233,10 @@ class SpftuiApp(App[int]):
         assert self.session is not None
         target = path or self.session_target()
         check_target(target, REPLACE, "the session")  # a directory's name is refused, not numbered past
+        if exists == REPLACE:
+            kept = set_aside_if_unreadable(target)  # the user may mean to mend it: never lost
+            if kept is not None:
+                self.notify(f"The session file there could not be read: kept as {kept}.", markup=False, timeout=10)
         written = save_session(self.session, target, exists=exists)
         if path is not None:
             self.session_file = written

@@ -150,3 +150,15 @@ def test_follow_branches_where_the_steps_leave_the_timeline_and_keeps_the_strate
     strategy = s.strategy
     s.run()
     assert s.strategy is strategy and s.finished()
+
+
+def test_the_state_directory_expands_a_tilde_and_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spftui.engine.session_file import state_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SPFTUI_STATE_DIR", "~/spft")  # quoted in a shell: left for us to expand
+    assert state_dir() == str(tmp_path / "spft")
+    monkeypatch.delenv("SPFTUI_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", "rel")
+    monkeypatch.chdir(tmp_path)
+    assert state_dir() == str(tmp_path / "rel" / "spftui")

@@ -112,6 +112,22 @@ async def test_start_fresh_keeps_the_saved_session_and_a_bad_one_is_left_alone(s
     assert path.read_text() == "version = 1\nscenario_hash = [\n"
 
 
+async def test_quitting_with_save_keeps_an_unreadable_saved_session_aside(state_dir: Path) -> None:
+    """It may be a session the user means to mend: the save puts the new one in its place
+    and the unreadable one under another name, never over it."""
+    app = SpftuiApp(SEED)
+    path = Path(autosave_path(app.session.scenario))  # type: ignore[union-attr]
+    path.parent.mkdir(parents=True)
+    broken = 'version = 1\n[[bookmark]]\nname = "my precious bookmark"\nhits = "one"\n'
+    path.write_text(broken)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await work(pilot, app)
+        await press(pilot, "q", "enter")  # Save (the dialog's first choice)
+    kept = path.with_name(path.name.replace(".session.toml", ".unreadable.session.toml"))
+    assert kept.read_text() == broken
+    assert "[[bookmark]]" in path.read_text() and load_session_for(str(path), app.session.scenario)  # type: ignore[union-attr]
+
+
 async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) -> None:
     target = tmp_path / "mine" / "shared.session.toml"
     app = SpftuiApp(SEED)
