@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             _refuse_misspelt_command(argv)
             return open_tui(tui_parser().parse_args(argv))
         _stop_on_sigterm()
+        _replace_what_cannot_be_encoded()
         args = build_parser().parse_args(argv)
         status = int(args.func(args))
         return 143 if status == 130 and _TERMINATED[0] else status
@@ -276,6 +277,15 @@ def main(argv: list[str] | None = None) -> int:
             _detach_stdout()
             print(f"spftui: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _replace_what_cannot_be_encoded() -> None:
+    """On an output that cannot encode what spftui prints (`PYTHONIOENCODING=ascii`: the
+    `·`, `→` and `✓` of its reports), print `?` for those characters, not a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+        if encoding != "utf8" and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
 
 
 def _detach_stdout() -> None:

@@ -145,8 +145,15 @@ class PipeConsole(Console):
         raise BrokenPipeError
 
 
+MIN_WIDTH = 20
+"""Narrower than this (`COLUMNS=0`: Rich printed nothing at all) is taken as 80 columns."""
+
+
 def console(**options: Any) -> PipeConsole:
-    return PipeConsole(highlight=False, **options)
+    con = PipeConsole(highlight=False, **options)
+    if con.width < MIN_WIDTH:
+        con.width = 80
+    return con
 
 
 def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:

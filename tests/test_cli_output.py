@@ -108,3 +108,16 @@ def test_save_schedule_with_break_saves_the_run_up_to_the_stop(tmp_path: Path) -
     assert "stop_at = 13" in saved.read_text() and "breakpoint 1" in saved.read_text()
     r = spftui("trace", SEED, "--schedule", str(saved), "--json", "--max-steps", "13")
     assert r.returncode == 0 and r.stdout.splitlines()[-1].count('"label": "wp_page_copy:alloc_page"') == 1
+
+
+@pytest.mark.parametrize("command", [["check", SEED], ["why", SEED, "A.mmap_seq"], ["fixes"]])
+def test_an_output_that_cannot_encode_the_reports_characters_gets_question_marks(command: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"}
+    r = subprocess.run([sys.executable, "-m", "spftui", *command], capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert r.stdout.isascii() and b"?" in r.stdout
+
+
+def test_columns_0_is_taken_as_80() -> None:
+    r = spftui("check", SEED, env={**os.environ, "COLUMNS": "0"})  # Rich printed nothing at width 0
+    assert r.returncode == 0 and "expectations hold" in r.stdout and "LOST WRITE at step 52" in r.stdout
