@@ -318,8 +318,8 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
 def open_tui(args: argparse.Namespace) -> int:
     if args.scenario is None and args.schedule:
         raise BadInput("--schedule needs a scenario")
-    if args.session and (args.scenario is None or args.schedule or args.seed is not None):
-        raise BadInput("--session needs a scenario, and replaces --schedule and --seed")
+    if args.session and (args.scenario is None or args.schedule or args.seed is not None or args.policy or args.reuse):
+        raise BadInput("--session needs a scenario, and replaces --schedule, --seed, --policy and --reuse")
     # validated here, once, before the screen opens: errors go to stderr, exit 2
     opening = open_with(args) if args.scenario else None
     from .tui import run_app

@@ -25,10 +25,12 @@ def run_app(opening: Opening | None, goto_step: int | None = None, session_file:
             print(f"spftui: warning: {warning}", file=sys.stderr)
         if goto_step is not None:
             session.goto(goto_step)
-        app = SpftuiApp(session, session_file=session_file)
+        warnings = [w for w in (opening.warning, warning) if w]
+        app = SpftuiApp(session, session_file=session_file, warnings=warnings)
         app.run()
         return app.return_code or 0
-    app = SpftuiApp(None if opening is None else session_for(opening, goto_step))
+    warnings = [opening.warning] if opening is not None and opening.warning else []
+    app = SpftuiApp(None if opening is None else session_for(opening, goto_step), warnings=warnings)
     app.run()
     return app.return_code or 0
 

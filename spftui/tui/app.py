@@ -92,8 +92,11 @@ class SpftuiApp(App[int]):
         seed: int | None = None,
         strategy: Strategy | None = None,
         session_file: str | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.warnings = tuple(warnings)
+        """What the command line warned of before the screen opened (shown in it too: stderr is hidden)."""
         self.generation = 0
         self.session_file = session_file
         self.saved_text: str | None = None
@@ -116,6 +119,8 @@ class SpftuiApp(App[int]):
         else:
             self.push_screen(DebuggerScreen())
             self.opened()
+        for warning in self.warnings:
+            self.notify(warning, title="Warning", severity="warning", timeout=15, markup=False)
 
     def _first_pick(self, picked: Picked | None) -> None:
         if picked is None:

@@ -193,3 +193,13 @@ async def test_restart_asks_before_it_drops_other_branches() -> None:
         assert "Restarting drops 1 other timeline" in screen_text(pilot)
         await press(pilot, "home", "enter")
         assert not s.branches and s.position == 0
+
+
+async def test_a_warning_from_the_command_line_is_shown_in_the_debugger_too() -> None:
+    """Printed to stderr just before the screen takes the terminal, it was seen only after quitting."""
+    app = SpftuiApp(SEED, warnings=["sched.toml: recorded on 'x'; replaying it anyway (--force)"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert [n.message for n in app._notifications if n.severity == "warning"] == [
+            "sched.toml: recorded on 'x'; replaying it anyway (--force)"
+        ]
