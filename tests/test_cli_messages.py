@@ -127,3 +127,21 @@ def test_the_debugger_still_opens_without_a_command(monkeypatch: pytest.MonkeyPa
 def test_session_refuses_what_it_would_replace(tmp_path: Path, option: list[str]) -> None:
     r = spftui("cow_lost_write", "--session", str(tmp_path / "s.toml"), *option)
     assert r.returncode == 2 and "--session needs a scenario, and replaces" in r.stderr
+
+
+def test_session_schedule_and_scenario_files_given_in_each_others_place_are_named(tmp_path: Path) -> None:
+    from spftui.engine.session import Session
+    from spftui.engine.session_file import save_session
+    from spftui.scenario import load_scenario
+
+    session = save_session(Session(load_scenario(SEED)), str(tmp_path / "s.session.toml"))
+    schedule = tmp_path / "s.schedule.toml"
+    assert spftui("check", str(SEED), "--save-schedule", str(schedule)).returncode == 0
+    for args, said in (
+        (["check", session], "this is a session file, not a scenario: open it with spftui SCENARIO --session"),
+        (["check", str(SEED), "--schedule", session], "this is a session file, not a schedule"),
+        (["cow_lost_write", "--session", str(schedule)], "steps: this is a schedule file (give it as --schedule"),
+        (["cow_lost_write", "--session", str(SEED)], ":1: title: this is a scenario file, not a session"),
+    ):
+        r = spftui(*args)
+        assert r.returncode == 2 and said in r.stderr, (args, r.stderr)

@@ -63,6 +63,13 @@ def open_scenario(
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
     `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
     labels = all_labels()
+    for given, what in ((scenario, "the scenario"), (schedule, "--schedule")):
+        if given is not None and file_kind(given) == "session":
+            raise ScenarioError(
+                f"this is a session file, not {'a scenario' if what == 'the scenario' else 'a schedule'}: "
+                f"open it with spftui SCENARIO --session {given}",
+                given,
+            )
     if seed is not None and (schedule is not None or is_schedule_file(scenario)):
         raise ScenarioError("--seed with a schedule: give one (a schedule replays its own interleaving)")
     if schedule is None and is_schedule_file(scenario):
@@ -97,10 +104,20 @@ def is_schedule_file(path: str) -> bool:
     """Is `path` a schedule file (a top-level `steps = [...]`; a scenario has `[schedule]`)?
     One with `scenario =` and no scenario keys is one too, with its `steps` misspelt:
     the schedule reader says so, where a scenario's would call `scenario` unknown."""
+    return file_kind(path) == "schedule"
+
+
+def file_kind(path: str) -> str | None:
+    """ "schedule", "session" (`version`, saved by the debugger) or "scenario" by the file's
+    top-level keys; None when it cannot be read as TOML (its reader then says why)."""
     if not os.path.isfile(path):
-        return False
+        return None
     try:
         doc = tomllib.loads(read_text(path, MAX_SCHEDULE_BYTES))
     except (ScenarioError, tomllib.TOMLDecodeError):
-        return False  # reported when it is read as a scenario
-    return "steps" in doc or ("scenario" in doc and not SCENARIO_KEYS & doc.keys())
+        return None  # reported when it is read as a scenario
+    if SCENARIO_KEYS & doc.keys():
+        return "scenario"
+    if "steps" in doc or "scenario" in doc:
+        return "schedule"
+    return "session" if "version" in doc else "scenario"

@@ -27,7 +27,7 @@ import attrs
 
 from ..scenario import ScenarioError, parse_entry, read_text
 from ..scenario.document import ARRAY, BOOLEAN, INTEGER, STRING, Document
-from ..scenario.loader import toml_string
+from ..scenario.loader import SCENARIO_KEYS, toml_string
 from ..scenario.locate import KeyPath, format_key
 from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
@@ -202,6 +202,10 @@ def load_session(path: str) -> SavedSession:
     """Read a session file; ScenarioError (`file:line: key: message`) on a bad one."""
     doc = Document(read_text(path, MAX_SESSION_BYTES), path)
     d = doc.data
+    if "version" not in d and ("steps" in d or SCENARIO_KEYS & d.keys()):
+        key = "steps" if "steps" in d else next(k for k in ("title", "process", "thread") if k in d)
+        what = "a schedule file (give it as --schedule FILE)" if key == "steps" else "a scenario file"
+        raise doc.error((key,), f"this is {what}, not a session (the debugger saves sessions: q, Ctrl+S)")
     doc.only(d, (), _TOP)
     version = doc.get(d, (), "version", INTEGER)
     if version != VERSION:

@@ -10,7 +10,6 @@ and the current session is untouched.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -26,14 +25,13 @@ from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, Tab
 from textual.widgets.option_list import Option
 
 from ...engine import all_labels
-from ...engine.opening import Opening, is_schedule_file, open_scenario
+from ...engine.opening import Opening, file_kind, is_schedule_file, open_scenario
 from ...engine.scenario_breakpoints import check_breakpoints
 from ...engine.schedule_file import scenario_hash
 from ...engine.session import Session
-from ...engine.session_file import MAX_SESSION_BYTES, load_session, open_session
-from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario, read_text
+from ...engine.session_file import load_session, open_session
+from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from ...scenario.files import resolve_scenario
-from ...scenario.loader import SCENARIO_KEYS
 from .dialog import Dialog
 from .error import ErrorDialog
 
@@ -61,7 +59,7 @@ def pick(path: str, current: str | None = None) -> Picked:
     if is_schedule_file(path):
         opening = open_scenario(path)  # its scenario, policy and replay; stop_at says where to open
         return Picked(opening, warning=opening.warning)
-    if not is_session_file(path):
+    if file_kind(path) != "session":
         return Picked(open_scenario(path))
     saved = load_session(path)
     # The file names its scenario only by name and content hash: try the one open now,
@@ -82,16 +80,6 @@ def pick(path: str, current: str | None = None) -> Picked:
         f"open it with spftui SCENARIO --session {path}",
         path,
     )
-
-
-def is_session_file(path: str) -> bool:
-    """Does `path` look like a session file (a `version` and no scenario keys)? Its own
-    reader then says what is wrong with it, where a scenario's would call `version` unknown."""
-    try:
-        doc = tomllib.loads(read_text(path, MAX_SESSION_BYTES))
-    except (ScenarioError, tomllib.TOMLDecodeError):
-        return False  # reported when it is read as a scenario
-    return "version" in doc and not SCENARIO_KEYS & doc.keys()
 
 
 def summary(path: Path) -> tuple[Path, str, Text]:
