@@ -96,7 +96,7 @@ def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
     """Send what the block prints to stdout to the file `path` instead (written atomically
     at the end, refused if it exists unless `force`); the list gets the path written."""
     written: list[str] = []
-    if path is None:
+    if path is None or path == "-":  # (`-o -`: standard output, as most tools read it)
         yield written
         return
     from .engine.files import REFUSE, REPLACE, WriteError, write_file

@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--pct", action="store_true", help="PCT schedules instead of uniformly random ones")
     how.add_argument("--exhaustive", action="store_true", help="every schedule (up to --max-states states)")
-    p.add_argument("--runs", type=count, default=200, metavar="N", help="schedules to sample (default 200)")
+    p.add_argument("--runs", type=count, metavar="N", help="schedules to sample (default 200; not with --exhaustive)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the sampled schedules (default 0)")
     p.add_argument("--depth", type=count, help="PCT bug depth (default 3)")
     p.add_argument("--max-states", type=count, metavar="N", help="exhaustive: cut after N states (default 200,000)")
@@ -42,15 +42,23 @@ def run_coverage(args: argparse.Namespace) -> int:
     ns = argparse.Namespace(
         scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
     )
-    for given, option, needs in ((args.depth, "--depth", args.pct), (args.max_states, "--max-states", args.exhaustive)):
+    for given, option, needs, wanted in (
+        (args.depth, "--depth", args.pct, "--pct"),
+        (args.max_states, "--max-states", args.exhaustive, "--exhaustive"),
+        (args.runs, "--runs", not args.exhaustive, "random or --pct"),
+    ):
         if given is not None and not needs:  # (it would be ignored without a word)
-            wanted = "--pct" if option == "--depth" else "--exhaustive"
-            print(f"spftui: error: {option} is for {wanted} runs; add {wanted} or leave it out", file=sys.stderr)
+            print(f"spftui: error: {option} is for {wanted} runs; leave it out here", file=sys.stderr)
             return 2
     sc = open_with(ns).scenario
     mode = "exhaustive" if args.exhaustive else "pct" if args.pct else "random"
     cov = coverage(
-        sc, mode=mode, runs=args.runs, seed=args.seed, depth=args.depth or 3, max_states=args.max_states or 200_000
+        sc,
+        mode=mode,
+        runs=args.runs or 200,
+        seed=args.seed,
+        depth=args.depth or 3,
+        max_states=args.max_states or 200_000,
     )
     if args.json:
         print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json()}))

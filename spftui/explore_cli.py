@@ -215,6 +215,8 @@ def _policies(value: str | None, default: str, option: str) -> tuple[str, ...]:
     out = []
     for name in value.split(","):
         name = name.strip()
+        if name == "all":
+            raise BadArgs(f"{option}: 'all' stands alone (every policy); or list some of: {', '.join(POLICIES)}")
         if name not in POLICIES:
             raise BadArgs(f"{option}: unknown policy '{name}' (expected 'all' or one of: {', '.join(POLICIES)})")
         if name not in out:

@@ -101,6 +101,8 @@ def test_a_break_that_could_never_fire_is_refused_as_a_breakpoint_table_is(spec:
         (["check", "cow_lost_write", "--seed", "5", "--schedule", "SCHEDULE"], "--seed with a schedule: give one"),
         (["coverage", "cow_lost_write", "--max-states", "5"], "--max-states is for --exhaustive runs"),
         (["coverage", "cow_lost_write", "--depth", "2"], "--depth is for --pct runs"),
+        (["coverage", "cow_lost_write", "--exhaustive", "--runs", "5"], "--runs is for random or --pct runs"),
+        (["matrix", "cow_lost_write", "--policies", "all,classic"], "'all' stands alone"),
         (["explore", "cow_lost_write", "--depth", "2"], "--depth is for --mode pct, not --mode auto"),
         (["explore", "cow_lost_write", "--mode", "exhaustive", "--runs", "9"], "--runs is for --mode random or pct"),
         (["kernel-check", "--scenario", "cow_lost_write", "--seeds", "5"], "--seeds choose the random sequences"),

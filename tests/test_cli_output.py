@@ -121,3 +121,8 @@ def test_an_output_that_cannot_encode_the_reports_characters_gets_question_marks
 def test_columns_0_is_taken_as_80() -> None:
     r = spftui("check", SEED, env={**os.environ, "COLUMNS": "0"})  # Rich printed nothing at width 0
     assert r.returncode == 0 and "expectations hold" in r.stdout and "LOST WRITE at step 52" in r.stdout
+
+
+def test_trace_o_dash_is_standard_output(tmp_path: Path) -> None:
+    r = spftui("trace", SEED, "-o", "-", cwd=tmp_path)
+    assert r.returncode == 0 and "wp_page_copy:pte_same" in r.stdout and os.listdir(tmp_path) == []
