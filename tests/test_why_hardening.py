@@ -48,8 +48,12 @@ def test_the_missing_vma_is_not_blamed_for_a_later_none() -> None:
 
 
 def test_an_unknown_name_lists_each_known_name_once_in_order() -> None:
-    # B is both a process and a thread
-    assert why_error("Z.pte[0]") == (
-        "spftui: error: Z.pte[0] cannot be read at step 54: unknown name 'Z'; "
-        "known: A, B, A1, A2, thread, process, frame, step, policy"
-    )
+    """`why` refuses it before it reads (as a watch's names are checked); the evaluator, which
+    other resolvers share, lists the names it knows once each (B is a process and a thread)."""
+    from spftui.engine.expr import evaluate
+
+    r = spftui("why", "cow_lost_write", "Z.pte[0]")
+    assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown name 'Z' (processes: A, B; threads:")
+    m = build_machine(load_scenario(SEED))
+    with pytest.raises(EvalError, match=r"known: A, B, A1, A2, thread, process, frame, step, policy$"):
+        evaluate(parse("Z.pte[0]"), MachineResolver(m))

@@ -28,7 +28,7 @@ from ..kernel.events import OpStart, Validate
 from .describe import format_event, validation_text
 from .expr import Expr, parse
 from .history import Derivation, fault_window
-from .inspect import MachineResolver, show
+from .inspect import MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
     from .session import Session
@@ -227,6 +227,7 @@ def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:
     tl = source.timeline if isinstance(source, Session) else source
     at = max(0, min(at, len(tl)))
     e = parse(expr) if isinstance(expr, str) else expr
+    check_names(e, Names.of(tl.scenario))  # as a watch's: `A1.sate`, `frame[-1]`, a bare `A` are refused
     now = _value(e, tl.machine_at(at))
     if now.startswith("<"):
         raise WhyError(f"{e.source} cannot be read at step {at}: {now[1:-1]}")
