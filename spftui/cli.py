@@ -318,8 +318,10 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
 def open_tui(args: argparse.Namespace) -> int:
     if args.scenario is None and args.schedule:
         raise BadInput("--schedule needs a scenario")
-    if args.session and (args.scenario is None or args.schedule or args.seed is not None or args.policy or args.reuse):
-        raise BadInput("--session needs a scenario, and replaces --schedule, --seed, --policy and --reuse")
+    if args.session and (
+        args.scenario is None or args.schedule or args.seed is not None or args.policy or args.reuse or args.fix
+    ):
+        raise BadInput("--session needs a scenario, and replaces --schedule, --seed, --policy, --reuse and --fix")
     # validated here, once, before the screen opens: errors go to stderr, exit 2
     opening = open_with(args) if args.scenario else None
     from .tui import run_app

@@ -125,7 +125,7 @@ def test_the_debugger_still_opens_without_a_command(monkeypatch: pytest.MonkeyPa
     assert cli.main(argv) == 0 and opened == [argv[0] if argv else None]
 
 
-@pytest.mark.parametrize("option", [["--policy", "classic"], ["--reuse", "page-count"]])
+@pytest.mark.parametrize("option", [["--policy", "classic"], ["--reuse", "page-count"], ["--fix", "foll_cow=off"]])
 def test_session_refuses_what_it_would_replace(tmp_path: Path, option: list[str]) -> None:
     r = spftui("cow_lost_write", "--session", str(tmp_path / "s.toml"), *option)
     assert r.returncode == 2 and "--session needs a scenario, and replaces" in r.stderr

@@ -27,7 +27,7 @@ import attrs
 
 from ..scenario import ScenarioError, parse_entry, read_text
 from ..scenario.document import ARRAY, BOOLEAN, INTEGER, STRING, Document
-from ..scenario.loader import SCENARIO_KEYS, toml_string
+from ..scenario.loader import SCENARIO_KEYS, recorded_fixes_off, toml_string
 from ..scenario.locate import KeyPath, format_key
 from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
@@ -45,7 +45,7 @@ VERSION = 1
 STATE_ENV = "SPFTUI_STATE_DIR"
 MAX_SESSION_BYTES = 16 << 20
 
-_TOP = ("version", "scenario_name", "scenario_hash", "policy", "reuse", "seed", "schedule", "strategy",
+_TOP = ("version", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "seed", "schedule", "strategy",
         "branch", "step", "breakpoint", "bookmark", "timeline")  # fmt: skip
 _BREAKPOINT = ("kind", "match", "thread", "expr", "condition", "enabled", "hits")
 _BOOKMARK = ("name", "step")
@@ -105,6 +105,7 @@ def dump_session(s: Session) -> str:
         f"scenario_hash = {toml_string(digest)}",
         f"policy = {toml_string(s.scenario.policy)}",
         f"reuse = {toml_string(s.scenario.reuse)}",
+        f"fixes_off = [{', '.join(toml_string(n) for n in sorted(s.scenario.fixes_off))}]",
         *_strategy_lines(s),
         f"branch = {s.branch_id}",
         f"step = {s.position}  # step N is the N-th executed step (0: the start)",
@@ -196,6 +197,7 @@ class SavedSession:
     breakpoints: tuple[SavedBreakpoint, ...]
     bookmarks: tuple[tuple[str, int, int], ...]  # name, step, line
     timelines: tuple[tuple[int, tuple[str, ...], tuple[int, ...], int], ...]  # branch, entries, manual, line
+    fixes_off: frozenset[str] | None = None  # the fixes the saved run had out (None: older files)
 
 
 def load_session(path: str) -> SavedSession:
@@ -255,6 +257,7 @@ def load_session(path: str) -> SavedSession:
         tuple(bps),
         tuple(marks),
         tuple(tls),
+        recorded_fixes_off(doc),
     )
 
 
@@ -292,6 +295,8 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
             saved.hash_line,
             "scenario_hash",
         )
+    if saved.fixes_off is not None:  # the fixes the saved run had out (older files: the scenario's)
+        sc = attrs.evolve(sc, fixes_off=saved.fixes_off)
     sc = sc.with_policy(saved.policy or None, saved.reuse or None)
     names = tuple(t.name for t in sc.threads)
     s = Session(sc, strategy=_strategy(saved, sc))

@@ -658,12 +658,12 @@ def parse_schedule_meta(
     digest = doc.get(doc.data, (), "scenario_hash", STRING, "")
     return ScheduleFile(
         entries, scenario, policy, reuse, None if stop_at < 0 else stop_at,
-        name, digest, doc.line(("scenario_hash",)) if digest else 0, _fixes_off(doc),
+        name, digest, doc.line(("scenario_hash",)) if digest else 0, recorded_fixes_off(doc),
     )  # fmt: skip
 
 
-def _fixes_off(doc: Document) -> frozenset[str] | None:
-    """A schedule's `fixes_off = [NAME, ...]`: the fixes its run had out (None: not recorded)."""
+def recorded_fixes_off(doc: Document) -> frozenset[str] | None:
+    """A schedule's or session's `fixes_off = [NAME, ...]`: the fixes its run had out (None: not recorded)."""
     if "fixes_off" not in doc.data:
         return None
     names = doc.get(doc.data, (), "fixes_off", ARRAY)

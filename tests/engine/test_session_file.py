@@ -162,3 +162,19 @@ def test_the_state_directory_expands_a_tilde_and_is_absolute(tmp_path: Path, mon
     monkeypatch.setenv("XDG_STATE_HOME", "rel")
     monkeypatch.chdir(tmp_path)
     assert state_dir() == str(tmp_path / "rel" / "spftui")
+
+
+def test_a_session_keeps_the_fixes_its_run_had_out(tmp_path: Path) -> None:
+    """Saved with `--fix foll_cow=off`, it reopens with foll_cow off: its steps and bookmarks
+    are of that run (it reopened with the fix on, at a step with no violation)."""
+    from spftui.engine.session_file import load_session_for, save_session
+
+    sc = load_scenario(ROOT / "scenarios" / "history_dirty_cow.toml")
+    s = Session(sc.with_fixes({"foll_cow": False}))
+    s.run()
+    violated = [mk.what for mk in s.violations()]
+    assert violated  # (the race the fix closes)
+    path = save_session(s, str(tmp_path / "off.session.toml"))
+    assert 'fixes_off = ["foll_cow"]' in Path(path).read_text()
+    again, _ = load_session_for(path, sc)
+    assert "foll_cow" in again.scenario.fixes_off and [mk.what for mk in again.violations()] == violated
