@@ -22,6 +22,7 @@ def add_fixes_parser(sub: Any) -> None:
         "`--fix NAME=off` (check, trace, why, explore, matrix, the debugger) or `[fixes] NAME = false` in a "
         "scenario.",
     )
+    p.add_argument("name", nargs="*", help="only these fixes (default: every one)")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=run_fixes)
 
@@ -62,7 +63,19 @@ def fixes_json() -> list[dict[str, Any]]:
 
 
 def run_fixes(args: argparse.Namespace) -> int:
+    import difflib
+    import sys
+
     rows = fixes_json()
+    known = [r["name"] for r in rows]
+    for name in args.name:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            print(f"spftui: error: no modelled fix '{name}'{hint} (fixes: {', '.join(known)})", file=sys.stderr)
+            return 2
+    if args.name:
+        rows = [r for r in rows if r["name"] in args.name]
     if args.json:
         print(json.dumps(rows))
         return 0

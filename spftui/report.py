@@ -168,7 +168,8 @@ def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
 def print_trace(session: Session, limit: int) -> None:
     con = _console()
     sc = session.scenario
-    con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse} · {session.strategy.summary()}")
+    off = f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
+    con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse}{off} · {session.strategy.summary()}")
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     for info in trace_steps(session, limit):
         con.print(_step_line(info.step + 1, info.thread, info.label, notable(info.events)))
@@ -181,7 +182,8 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     con = _console()
     sc = session.scenario
     con.print(f"[bold]{escape(sc.title)}[/]")
-    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse} · {escape(session.strategy.summary())}[/]")
+    off = f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
+    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse}{off} · {escape(session.strategy.summary())}[/]")
     con.print()
     n = session.length
     marked = {mk.step for mk in session.marks}

@@ -147,3 +147,16 @@ def test_session_schedule_and_scenario_files_given_in_each_others_place_are_name
     ):
         r = spftui(*args)
         assert r.returncode == 2 and said in r.stderr, (args, r.stderr)
+
+
+def test_fixes_takes_names_and_names_the_one_meant() -> None:
+    r = spftui("fixes", "foll_cow")
+    assert r.returncode == 0 and r.stdout.startswith("foll_cow  (19be0eaffa3a)") and "gup_unshare" not in r.stdout
+    r = spftui("fixes", "foll_cw")
+    assert r.returncode == 2 and "no modelled fix 'foll_cw'; did you mean foll_cow?" in r.stderr
+
+
+def test_check_and_trace_say_which_fixes_are_off() -> None:
+    for command in ("check", "trace"):
+        r = spftui(command, "history_dirty_cow", "--fix", "foll_cow=off")
+        assert "· fixes off: foll_cow ·" in " ".join(r.stdout.splitlines()[:2]), command

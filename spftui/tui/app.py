@@ -312,7 +312,7 @@ class SpftuiApp(App[int]):
         note = (
             "; offered again when this scenario is opened."
             if target == autosave_path(s.scenario)
-            else f"; open it again with spftui {identity(s.scenario)[0]} --session FILE."
+            else f"; open it again with spftui {identity(s.scenario)[0]} --session {target}."
         )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 
