@@ -29,8 +29,9 @@ def run_app(opening: Opening | None, goto_step: int | None = None, session_file:
         app = SpftuiApp(session, session_file=session_file, warnings=warnings)
         app.run()
         return app.return_code or 0
-    warnings = [opening.warning] if opening is not None and opening.warning else []
-    app = SpftuiApp(None if opening is None else session_for(opening, goto_step), warnings=warnings)
+    session = None if opening is None else session_for(opening, goto_step)
+    warnings = [] if opening is None or session is None else opening_warnings(opening, session, goto_step)
+    app = SpftuiApp(session, warnings=warnings)
     app.run()
     return app.return_code or 0
 
@@ -74,4 +75,15 @@ def session_for(opening: Opening, goto_step: int | None = None) -> Session:
     return session
 
 
-__all__ = ["open_session", "run_app", "session_for"]
+def opening_warnings(opening: Opening, session: Session, goto_step: int | None) -> list[str]:
+    """What the debugger says on opening (the command line printed it where it is hidden):
+    the opening's warning, and a `--goto` or `stop_at` past the run's end (it opens there)."""
+    out = [opening.warning] if opening.warning else []
+    wanted = goto_step if goto_step is not None else opening.stop_at
+    if wanted is not None and session.position < wanted:
+        asked = "--goto" if goto_step is not None else "the schedule's stop_at"
+        out.append(f"the run ends after step {session.position}: it has no step {wanted} ({asked})")
+    return out
+
+
+__all__ = ["open_session", "opening_warnings", "run_app", "session_for"]

@@ -203,3 +203,14 @@ async def test_a_warning_from_the_command_line_is_shown_in_the_debugger_too() ->
         assert [n.message for n in app._notifications if n.severity == "warning"] == [
             "sched.toml: recorded on 'x'; replaying it anyway (--force)"
         ]
+
+
+def test_a_goto_past_the_runs_end_is_said_on_opening() -> None:
+    from spftui.engine.opening import open_scenario
+    from spftui.tui import opening_warnings, session_for
+
+    opening = open_scenario(str(SEED))
+    session = session_for(opening, 99_999)
+    assert session.position == 54
+    assert opening_warnings(opening, session, 99_999) == ["the run ends after step 54: it has no step 99999 (--goto)"]
+    assert opening_warnings(opening, session_for(opening, 20), 20) == []
