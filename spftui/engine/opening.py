@@ -63,16 +63,13 @@ def open_scenario(
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
     `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
     labels = all_labels()
-    for given, what in ((scenario, "the scenario"), (schedule, "--schedule")):
-        if given is not None and file_kind(given) == "session":
-            raise ScenarioError(
-                f"this is a session file, not {'a scenario' if what == 'the scenario' else 'a schedule'}: "
-                f"open it with spftui SCENARIO --session {given}",
-                given,
-            )
-    if seed is not None and (schedule is not None or is_schedule_file(scenario)):
+    kind = file_kind(scenario)  # (read once: a schedule file given as the scenario opens its scenario)
+    _not_a_session(scenario, kind, "a scenario")
+    if schedule is not None:
+        _not_a_session(schedule, file_kind(schedule), "a schedule")
+    if seed is not None and (schedule is not None or kind == "schedule"):
         raise ScenarioError("--seed with a schedule: give one (a schedule replays its own interleaving)")
-    if schedule is None and is_schedule_file(scenario):
+    if schedule is None and kind == "schedule":
         schedule = scenario
         sf = load_schedule_file(schedule, known_labels=labels)
         found = scenario_for(schedule, sf)
@@ -100,6 +97,11 @@ def open_scenario(
     return Opening(sc, entries=tuple(sf.entries), stop_at=sf.stop_at, warning=warning)
 
 
+def _not_a_session(path: str, kind: str | None, what: str) -> None:
+    if kind == "session":
+        raise ScenarioError(f"this is a session file, not {what}: open it with spftui SCENARIO --session {path}", path)
+
+
 def is_schedule_file(path: str) -> bool:
     """Is `path` a schedule file (a top-level `steps = [...]`; a scenario has `[schedule]`)?
     One with `scenario =` and no scenario keys is one too, with its `steps` misspelt:
@@ -108,8 +110,9 @@ def is_schedule_file(path: str) -> bool:
 
 
 def file_kind(path: str) -> str | None:
-    """ "schedule", "session" (`version`, saved by the debugger) or "scenario" by the file's
-    top-level keys; None when it cannot be read as TOML (its reader then says why)."""
+    """What a file is by its top-level keys: "scenario", "schedule" or "session" (a
+    `version`: saved by the debugger); None when it cannot be read as TOML (its reader
+    then says why)."""
     if not os.path.isfile(path):
         return None
     try:
