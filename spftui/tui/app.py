@@ -23,7 +23,6 @@ from textual.widget import AwaitMount
 
 from ..engine.files import NUMBER, REPLACE, WriteError, check_target, write_file
 from ..engine.opening import Opening
-from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
 from ..engine.session import Session
@@ -48,21 +47,12 @@ from .screens.error import ErrorDialog
 from .screens.picker import Picked, PickerScreen, load
 from .screens.prompt import PromptDialog
 from .screens.quit import DISCARD, SAVE, QuitDialog
+from .start import add_default_breakpoints, session_for
 
 
 def count(n: int, one: str, many: str = "") -> str:
     """`1 bookmark`, `2 bookmarks`."""
     return f"{n} {one if n == 1 else many or one + 's'}"
-
-
-def add_default_breakpoints(session: Session) -> None:
-    """The scenario's own `[[breakpoint]]`s (those the session lacks), else, on a session
-    without breakpoints, stop on any speculative abort and any oracle violation."""
-    if session.scenario.breakpoints:
-        set_breakpoints(session)
-    elif not session.breakpoints.items:
-        session.add_breakpoint("abort")
-        session.add_breakpoint("violation")
 
 
 class SpftuiApp(App[int]):
@@ -149,16 +139,8 @@ class SpftuiApp(App[int]):
                 self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
         if picked.session is not None:
             self.session = picked.session
-        else:
-            self.session = Session(
-                sc, strategy=opening.strategy(), breakpoints=old.breakpoints if old is not None else None
-            )
-            add_default_breakpoints(self.session)
-            # where `spftui SCHEDULE` opens (tui.session_for): its stop_at, else its first violation
-            if opening.stop_at is not None:
-                self.session.open_at(opening.stop_at)
-            elif opening.entries is not None:
-                self.session.continue_(only=("violation",))
+        else:  # where `spftui SCHEDULE` opens: its stop_at, else its first violation
+            self.session = session_for(opening, breakpoints=old.breakpoints if old is not None else None)
         self.generation += 1
         self.session_file = picked.session_file
         screen = self.debugger()
