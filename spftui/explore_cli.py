@@ -622,7 +622,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         jobs = _int(args.jobs, "--jobs", 1) or 1 if args.jobs is not None else default_matrix_jobs()
         max_states = _int(args.max_states, "--max-states", 1) or 1
         timeout = _seconds(args.timeout, "--timeout")
-        names = args.scenarios or [str(p) for p, _ in list_bundled()]
+        names = list(dict.fromkeys(args.scenarios)) or [str(p) for p, _ in list_bundled()]  # (each once, as --policies)
         scenarios = [_load(n, args.fix) for n in names]
     except (ScenarioError, BadArgs) as e:
         return _error(e)

@@ -57,3 +57,8 @@ def test_an_unknown_name_lists_each_known_name_once_in_order() -> None:
     m = build_machine(load_scenario(SEED))
     with pytest.raises(EvalError, match=r"known: A, B, A1, A2, thread, process, frame, step, policy$"):
         evaluate(parse("Z.pte[0]"), MachineResolver(m))
+
+
+def test_a_lock_is_shown_as_who_holds_it_not_as_a_python_repr() -> None:
+    r = spftui("why", "cow_lost_write", "A.mmap_lock")
+    assert r.returncode == 0 and "A.mmap_lock: held for write by A2 → free" in r.stdout and "LockView" not in r.stdout

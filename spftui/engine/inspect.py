@@ -84,6 +84,17 @@ class LockView:
     readers: tuple[str, ...]
     waiters: tuple[str, ...]
 
+    @property
+    def text(self) -> str:
+        """As `why` and a watch show it: `held for write by A2; waiting: A1`, `free`."""
+        if self.writer is not None:
+            held = f"held for write by {self.writer}"
+        elif self.readers:
+            held = f"held for read by {', '.join(self.readers)}"
+        else:
+            held = "free"
+        return held + (f"; waiting: {', '.join(self.waiters)}" if self.waiters else "")
+
 
 @attrs.frozen
 class FrameView:
@@ -345,7 +356,7 @@ class MachineResolver:
 
 def show(value: object) -> str:
     """A value as the UI shows it: ints of 4096 and above (in magnitude) in hex, cut when huge."""
-    if isinstance(value, PteView):
+    if isinstance(value, (PteView, LockView)):
         return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
