@@ -8,7 +8,9 @@ preset) or has an `[expect.fixes_off.NAME]` table for it.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import sys
 import textwrap
 from typing import Any
 
@@ -63,9 +65,6 @@ def fixes_json() -> list[dict[str, Any]]:
 
 
 def run_fixes(args: argparse.Namespace) -> int:
-    import difflib
-    import sys
-
     rows = fixes_json()
     known = [r["name"] for r in rows]
     for name in args.name:
