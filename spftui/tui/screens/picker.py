@@ -25,7 +25,7 @@ from textual.widgets import DirectoryTree, Input, Label, OptionList, Static, Tab
 from textual.widgets.option_list import Option
 
 from ...engine import all_labels
-from ...engine.opening import Opening, file_kind, is_schedule_file, open_scenario
+from ...engine.opening import Opening, file_kind, open_scenario
 from ...engine.scenario_breakpoints import check_breakpoints
 from ...engine.schedule_file import scenario_hash
 from ...engine.session import Session
@@ -56,11 +56,9 @@ class Picked:
 def pick(path: str, current: str | None = None) -> Picked:
     """Open `path` as the command line would (ScenarioError if it cannot be); `current` is
     the scenario file open now, the first place a session file's scenario is looked for."""
-    if is_schedule_file(path):
-        opening = open_scenario(path)  # its scenario, policy and replay; stop_at says where to open
+    if file_kind(path) != "session":  # a scenario, or a schedule: its scenario, replayed to its stop_at
+        opening = open_scenario(path)
         return Picked(opening, warning=opening.warning)
-    if file_kind(path) != "session":
-        return Picked(open_scenario(path))
     saved = load_session(path)
     # The file names its scenario only by name and content hash: try the one open now,
     # one of that name beside the file, and a bundled one of that name.
