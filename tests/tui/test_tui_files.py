@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
@@ -124,6 +125,12 @@ def test_a_schedule_file_opens_at_its_violation() -> None:
     assert all(b.enabled for b in session.breakpoints.items)
 
 
+async def save_schedule_as_proposed(pilot: Pilot, screen: DebuggerScreen) -> None:  # type: ignore[type-arg]
+    screen.action_save_schedule()  # the palette's "Save schedule so far"
+    await settle(pilot)
+    await press(pilot, "enter")  # the name it proposes
+
+
 async def test_a_saved_schedule_reopens_at_the_same_step(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     app = SpftuiApp(SEED, policy="spf-refetch-vma")
@@ -133,15 +140,11 @@ async def test_a_saved_schedule_reopens_at_the_same_step(tmp_path: Path, monkeyp
         assert session is not None
         screen = app.screen
         assert isinstance(screen, DebuggerScreen)
-        screen.action_save_schedule()  # the palette's "Save schedule so far"
-        await settle(pilot)
-        await press(pilot, "enter")  # the name it proposes
+        await save_schedule_as_proposed(pilot, screen)
         (saved,) = tmp_path.glob("*.schedule.toml")
         first = saved.read_text()
         assert "scenario_hash" in first  # refused on another scenario
-        screen.action_save_schedule()  # the same name again: a numbered file, the first one untouched
-        await settle(pilot)
-        await press(pilot, "enter")
+        await save_schedule_as_proposed(pilot, screen)  # the same name again: a numbered file, the first untouched
     assert len(list(tmp_path.glob("*.schedule.toml"))) == 2 and saved.read_text() == first
     again = open_session(str(SEED), schedule_path=str(saved))
     assert again.scenario.policy == "spf-refetch-vma"
@@ -184,9 +187,7 @@ async def test_the_picker_opens_a_saved_schedule_at_its_stop_at_step(tmp_path: P
         assert first is not None
         screen = app.screen
         assert isinstance(screen, DebuggerScreen)
-        screen.action_save_schedule()  # the palette's "Save schedule so far"
-        await settle(pilot)
-        await press(pilot, "enter")  # the name it proposes
+        await save_schedule_as_proposed(pilot, screen)
         (saved,) = tmp_path.glob("*.schedule.toml")
         at, snapshot = first.position, first.machine.snapshot()
         await press(pilot, "r")  # back to step 0 under the scenario's own schedule
