@@ -187,13 +187,15 @@ class PickerScreen(Dialog[Picked | None]):
     def on_key(self, event: events.Key) -> None:
         """A character typed on the list or the tree starts a path (the dialog says "type a
         path"): without this it was dropped, and Enter then opened the highlighted scenario.
-        A space is left to the tree, where it opens and closes a folder."""
-        if event.is_printable and event.character not in (None, " ") and not isinstance(self.focused, Input):
+        (The path field stops the characters typed in it, so every one that reaches here came
+        from elsewhere: even those a quick typist sent before the focus moved.) A space is
+        left to the tree, where it opens and closes a folder."""
+        if event.is_printable and event.character not in (None, " "):
             event.stop()
             event.prevent_default()
             field = self.query_one("#picker-path", Input)
-            field.focus()
             field.insert_text_at_cursor(event.character)
+            field.focus()
 
     def _describe(self, index: int | None) -> None:
         desc = self.query_one("#bundled-desc", Static)
