@@ -186,11 +186,13 @@ async def test_restart_asks_before_it_drops_other_branches() -> None:
         assert s is not None
         await press(pilot, "s", "s", "s", "S", "2")  # A2 stepped from the past: a second timeline
         assert len(s.branches) == 1  # (the other timeline: the one it branched from)
-        for keys in (("r", "enter"), ("r", "escape"), ("p", "enter", "enter")):  # Cancel is the default
+        at = s.position
+        # r: Cancel is the default; p and k: Enter on the policy or rule in force restarts nothing
+        for keys in (("r", "enter"), ("r", "escape"), ("p", "enter"), ("k", "enter")):
             await press(pilot, *keys)
-            assert isinstance(app.screen, DebuggerScreen) and len(s.branches) == 1, keys
+            assert isinstance(app.screen, DebuggerScreen) and len(s.branches) == 1 and s.position == at, keys
         await press(pilot, "r")
-        assert "Restarting drops 1 other timeline" in screen_text(pilot)
+        assert "Restarting drops 1 other timeline" in screen_text(pilot) and "Restart at step 0" in screen_text(pilot)
         await press(pilot, "home", "enter")
         assert not s.branches and s.position == 0
 

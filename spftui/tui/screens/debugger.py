@@ -308,9 +308,12 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         )
 
     def action_restart(self, policy: str | None = None, reuse: str | None = None) -> None:
-        self._restart(lambda: self.session.restart(policy=policy, reuse=reuse))
+        """Restart at step 0 (under `policy` or `reuse`, when given). Picking the policy or rule
+        already in force in `p`/`k` restarts nothing: Enter on it is how those dialogs close."""
+        what = f" under {policy or reuse}" if policy or reuse else ""
+        self._restart(lambda: self.session.restart(policy=policy, reuse=reuse), what=what)
 
-    def _restart(self, restart: Callable[[], object], done: str = "") -> None:
+    def _restart(self, restart: Callable[[], object], done: str = "", what: str = "") -> None:
         """Restart at step 0; with other branches (an explorer's counterexample, a thread
         stepped from the past) only once the user agrees to drop them."""
         if not self._guard():
@@ -333,7 +336,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             ChoiceDialog(
                 f"Restarting drops {others} other timeline{'s' if others > 1 else ''}",
                 [
-                    ("restart", "Restart at step 0", "the other branches are gone (Ctrl+S saves the session first)"),
+                    ("restart", f"Restart at step 0{what}", "the other branches are gone (save the session first)"),
                     ("cancel", "Cancel", "keep the branches"),
                 ],
                 "cancel",
@@ -346,7 +349,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
         on = name in self.session.scenario.fixes_off  # off now: switch it on
         self._restart(
-            lambda: self.session.restart(fixes={name: on}), f"fix {name} {'on' if on else 'off'}: restarted at step 0"
+            lambda: self.session.restart(fixes={name: on}),
+            f"fix {name} {'on' if on else 'off'}: restarted at step 0",
+            f" with fix {name} {'on' if on else 'off'}",
         )
 
     def switch_branch(self, bid: int) -> None:
@@ -455,7 +460,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             ChoiceDialog(
                 "Validation policy (restarts at step 0; breakpoints stay)", options, self.session.scenario.policy
             ),
-            lambda p: self.action_restart(policy=p) if p else None,
+            lambda p: self.action_restart(policy=p) if p and p != self.session.scenario.policy else None,
         )
 
     def action_reuse(self) -> None:
@@ -464,7 +469,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         options = [(r.name, r.name, f"{r.releases}: {r.description}") for r in REUSE_LIST]
         self.app.push_screen(
             ChoiceDialog("COW reuse rule in do_wp_page (restarts at step 0)", options, self.session.scenario.reuse),
-            lambda r: self.action_restart(reuse=r) if r else None,
+            lambda r: self.action_restart(reuse=r) if r and r != self.session.scenario.reuse else None,
         )
 
     def action_branches(self) -> None:
