@@ -59,13 +59,10 @@ class GotoDialog(Dialog[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog goto-dialog"):
-            yield Label(
-                f"Go to step (0–{self.length} recorded, a later one runs on; now at {self.position})",
-                classes="dialog-title",
-            )
+            yield Label(f"Go to step (0–{self.length} recorded; now at {self.position})", classes="dialog-title")
             marks = f", or a bookmark ({', '.join(self.bookmarks)})" if self.bookmarks else ""
             yield Input(
-                placeholder="a step number, +N, -N, start or end" + marks,
+                placeholder="a step (a later one runs on), +N, -N, start, end" + marks,
                 id="goto-input",
                 suggester=SuggestFromList(list(self.bookmarks)) if self.bookmarks else None,
             )
