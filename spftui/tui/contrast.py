@@ -60,6 +60,12 @@ def readable(fg: RGB, bg: RGB, minimum: float = MIN_CONTRAST) -> RGB:
     return tuple(round(c + (target - c) * hi) for c in fg)  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=256)
+def _lighten(dark: RGB, base: RGB) -> RGB:
+    """A dark highlight as a pale tint of its hue on a light background (80% of the way to it)."""
+    return tuple(round(d + (b - d) * 0.8) for d, b in zip(dark, base, strict=True))  # type: ignore[return-value]
+
+
 def _rgb(color: RichColor) -> RGB:
     t = color.get_truecolor()
     return (t.red, t.green, t.blue)
@@ -74,6 +80,7 @@ class ContrastFilter(LineFilter):
 
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         base = background.rgb
+        light = luminance(base) > 0.5
         out = []
         for seg in segments:
             style = seg.style
@@ -82,6 +89,11 @@ class ContrastFilter(LineFilter):
                 continue
             fg, bg = style.color, style.bgcolor
             bg_rgb = _rgb(bg) if bg is not None and not bg.is_default else base
+            if light and bg is not None and luminance(bg_rgb) < 0.05:
+                # a dark band (palette.CHANGED's) made for dark themes: its tint on this one
+                bg_rgb = _lighten(bg_rgb, base)
+                style = style + Style(bgcolor=RichColor.from_rgb(*bg_rgb))
+                seg = Segment(seg.text, style, seg.control)
             if style.reverse:
                 out.append(seg)  # (the colours swap on screen: leave such cells to their author)
                 continue
