@@ -45,7 +45,7 @@ from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
 from .screens.error import ErrorDialog
 from .screens.picker import Picked, PickerScreen, load
-from .screens.prompt import PromptDialog
+from .screens.prompt import ask_where_to_save
 from .screens.quit import DISCARD, SAVE, QuitDialog
 from .start import add_default_breakpoints, session_for
 
@@ -236,32 +236,14 @@ class SpftuiApp(App[int]):
         s = self.session
         assert s is not None
         name = identity(s.scenario)[0]
-        written: list[str] = []
-
-        def save(path: str) -> str | None:
-            try:
-                written.append(self.save_session(os.path.abspath(os.path.expanduser(path)), exists=NUMBER))
-            except WriteError as err:
-                return str(err)
-            return None
-
-        def done(path: str | None) -> None:
-            if written:
-                self.notify(
-                    f"Saved {written[-1]}: open it with spftui {name} --session {written[-1]}",
-                    title="Session saved",
-                    markup=False,
-                )
-
-        self.push_screen(
-            PromptDialog(
-                "Save session as…",
-                "a file name",
-                os.path.join(os.getcwd(), f"{name}.session.toml"),
-                check=save,
-                note="A name that is taken gets a number; q saves to this file from now on.",
-            ),
-            done,
+        ask_where_to_save(
+            self,
+            "Save session as…",
+            os.path.join(os.getcwd(), f"{name}.session.toml"),
+            lambda path: self.save_session(path, exists=NUMBER),
+            "A name that is taken gets a number; q saves to this file from now on.",
+            lambda written: f"Saved {written}: open it with spftui {name} --session {written}",
+            "Session",
         )
 
     def unsaved(self) -> bool:

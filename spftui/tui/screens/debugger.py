@@ -9,7 +9,6 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Header, Tab, Tabs
 
-from ...engine.files import NUMBER, WriteError, check_target
+from ...engine.files import NUMBER, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
@@ -44,7 +43,7 @@ from .choice import ChoiceDialog
 from .goto import GotoDialog
 from .help import HelpScreen
 from .narration import NarrationScreen
-from .prompt import PromptDialog
+from .prompt import PromptDialog, ask_where_to_save
 from .tools import ToolActions
 
 if TYPE_CHECKING:
@@ -500,45 +499,22 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         s = self.session
         stem = Path(s.scenario.path).stem if s.scenario.path else "session"
-        written: list[str] = []
 
-        def save(path: str) -> str | None:
-            target = os.path.abspath(os.path.expanduser(path))
-            try:  # atomically, with the scenario's identity; never over a file
-                check_target(target, NUMBER, "the schedule")
-                written.append(
-                    write_schedule(
-                        target,
-                        s.scenario,
-                        s.schedule_entries(s.position),
-                        f"saved by spftui at step {s.position}: {s.stop.text}",
-                        policy=s.scenario.policy,
-                        reuse=s.scenario.reuse,
-                        stop_at=s.position,
-                        exists=NUMBER,
-                    )
-                )
-            except WriteError as err:
-                return str(err)
-            return None
+        def write(target: str) -> str:  # atomically, with the scenario's identity; never over a file
+            check_target(target, NUMBER, "the schedule")
+            return write_schedule(
+                target, s.scenario, s.schedule_entries(s.position), f"saved by spftui at step {s.position}: {s.stop.text}",
+                policy=s.scenario.policy, reuse=s.scenario.reuse, stop_at=s.position, exists=NUMBER,
+            )  # fmt: skip
 
-        def done(_: str | None) -> None:
-            if written:
-                self.notify(
-                    f"Saved {written[-1]}: spftui {written[-1]} opens it at step {s.position}.",
-                    title="Schedule saved",
-                    markup=False,
-                )
-
-        self.app.push_screen(
-            PromptDialog(
-                f"Save the schedule up to step {s.position} as…",
-                "a file name",
-                str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
-                check=save,
-                note="A name that is taken gets a number.",
-            ),
-            done,
+        ask_where_to_save(
+            self.app,
+            f"Save the schedule up to step {s.position} as…",
+            str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
+            write,
+            "A name that is taken gets a number.",
+            lambda written: f"Saved {written}: spftui {written} opens it at step {s.position}.",
+            "Schedule",
         )
 
     def show_exploration(self, r: Result) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
+from ...engine.files import WriteError
 from .dialog import Dialog
 
 
@@ -58,3 +60,31 @@ class PromptDialog(Dialog[str | None]):
 
     def action_cancel(self) -> None:
         self.close(None)
+
+
+def ask_where_to_save(
+    app: App[Any],
+    title: str,
+    default: str,
+    write: Callable[[str], str],
+    note: str,
+    told: Callable[[str], str],
+    what: str,
+) -> None:
+    """Ask for a file name and write it on Enter (`write(absolute path)` returns the path
+    written, or raises WriteError): a failure keeps the dialog open with the path typed and
+    the reason under it; the file written is then told (`told(path)`, in a "`what` saved" toast)."""
+    written: list[str] = []
+
+    def save(path: str) -> str | None:
+        try:
+            written.append(write(os.path.abspath(os.path.expanduser(path))))
+        except WriteError as err:
+            return str(err)
+        return None
+
+    def done(_: str | None) -> None:
+        if written:
+            app.notify(told(written[-1]), title=f"{what} saved", markup=False)
+
+    app.push_screen(PromptDialog(title, "a file name", default, check=save, note=note), done)
