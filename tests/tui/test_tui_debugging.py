@@ -257,6 +257,7 @@ async def test_goto_runs_on_past_the_recorded_end_and_refuses_a_step_before_the_
         await type_text(pilot, "52")
         await press(pilot, "enter")
         assert isinstance(app.screen, DebuggerScreen) and s.position == 52  # as `--goto 52` opens
+        assert "went on to step 52" in screen_text(pilot)  # (not "stopped after 52 steps (limit)")
         await press(pilot, "g")
         dialog = app.screen
         await type_text(pilot, "-99")

@@ -197,6 +197,8 @@ class BackgroundRuns(Screen[None]):
         elif message.kind.startswith("run on") and self.session.position < self.run_target:
             if message.reason is not None and message.reason.kind != "interrupted":
                 self.notify(f"the run ends after step {self.session.position}: there is no step {self.run_target}")
+        elif message.kind.startswith("run on"):  # (the stop reads "stopped after N steps (limit)")
+            self.say(f"went on to step {self.run_target}", "bold #87d7ff")
 
     # ------------------------------------------------------------ explorer
     def action_explore(self) -> None:
