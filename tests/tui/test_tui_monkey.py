@@ -23,6 +23,8 @@ from spftui.engine.session import Session
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 
+pytestmark = pytest.mark.every_frame  # a widget whose render raises on some random state is caught here
+
 BINDINGS = sorted({k.strip() for b in DebuggerScreen.BINDINGS for k in b.key.split(",")} - {"q"})  # type: ignore[union-attr]
 PAGING = ["pageup", "pagedown", "home", "end", "ctrl+home", "ctrl+end"]
 MUST = [*BINDINGS, "ctrl+p", *PAGING, "escape", "enter", "tab", "shift+tab"]
