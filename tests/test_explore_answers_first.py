@@ -8,22 +8,38 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from cli_run import spftui
 
-from spftui.engine.explorer import explore
-from spftui.scenario import load_scenario
+from spftui.engine.explorer import Result, explore
+from spftui.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 
 
-def test_auto_mode_reports_a_find_from_the_bounded_warm_up_then_proves_the_rest() -> None:
+def auto_and_exhaustive(sc: Scenario) -> tuple[list[tuple[str, str]], Result, Result]:
     finds: list[tuple[str, str]] = []
-    r = explore(load_scenario(SEED), "spf-refetch-vma", narrate=False, found=lambda k, ph, s: finds.append((k, ph)))
-    assert finds == [("lost_write", "bounded 1")]  # found before the exhaustive phase began
+    r = explore(sc, "spf-refetch-vma", narrate=False, found=lambda k, ph, s: finds.append((k, ph)))
+    return finds, r, explore(sc, "spf-refetch-vma", mode="exhaustive", narrate=False)
+
+
+def test_auto_mode_reports_a_find_from_the_bounded_warm_up_then_proves_the_rest() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "history_dirty_cow.toml").with_fixes({"foll_cow": False})
+    finds, r, ex = auto_and_exhaustive(sc)
+    assert finds == [("file_integrity", "bounded 1")]  # found before the exhaustive phase began
+    assert r.mode == "exhaustive" and r.complete and r.verdicts["file_integrity"] == "sometimes"
+    assert r.counterexamples["file_integrity"].preemptions == 1
+    assert (r.states, r.verdicts) == (ex.states, ex.verdicts)
+
+
+@pytest.mark.slow
+def test_auto_mode_finds_the_seeds_lost_write_sooner_than_the_exhaustive_search() -> None:
+    """(On a small search the exhaustive one may find first: it has no warm-up.)"""
+    finds, r, ex = auto_and_exhaustive(load_scenario(SEED))
+    assert finds == [("lost_write", "bounded 1")]
     assert r.mode == "exhaustive" and r.complete and r.verdicts["lost_write"] == "sometimes"
     assert r.counterexamples["lost_write"].preemptions == 1
-    ex = explore(load_scenario(SEED), "spf-refetch-vma", mode="exhaustive", narrate=False)
     assert (r.states, r.verdicts) == (ex.states, ex.verdicts)
     assert r.found_seconds["lost_write"] < ex.found_seconds["lost_write"]
 
@@ -52,3 +68,19 @@ def test_json_streams_progress_and_finds_on_stderr() -> None:
     assert (found["kind"], found["phase"]) == ("file_integrity", "bounded 1")
     out = json.loads(p.stdout)
     assert out["policies"]["spf-refetch-vma"]["verdicts"]["file_integrity"] == "sometimes"
+
+
+def test_the_shortest_counterexample_is_not_sought_again_below_the_warm_ups_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up searched bound 0 for every kind: the search for a shorter
+    counterexample than the exhaustive search's starts at bound 1."""
+    from spftui.engine import explorer
+
+    bounds: list[int] = []
+    real = explorer.bounded
+    monkeypatch.setattr(explorer, "bounded", lambda s, st, b, want=None: bounds.append(b) or real(s, st, b, want))
+    sc = load_scenario(ROOT / "scenarios" / "history_dirty_cow.toml").with_fixes({"foll_cow": False})
+    r = explore(sc, "spf-refetch-vma", bound=0, narrate=False)
+    assert r.complete and r.mode == "exhaustive"
+    cx = r.counterexamples["file_integrity"]
+    assert (cx.preemptions, cx.minimal) == (1, True)
+    assert bounds == [0, 1]  # (it was [0, 0, 1]: bound 0 again)

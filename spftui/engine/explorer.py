@@ -703,6 +703,7 @@ def explore(
     stop = "complete"
     used = "bounded" if mode == "bounded" else "exhaustive"
     reached: int | None = None
+    warm_up_forgotten = False
     try:
         if mode == "bounded" or ((mode == "auto" or first) and s.resumed is None):  # answers first: bounds 0, 1
             top = bound if bound is not None else (2 if mode == "bounded" else 1)
@@ -733,10 +734,11 @@ def explore(
                 except SnapshotMismatch as e:
                     shortcut_off(s, e)
                     s.found.clear()
+                    warm_up_forgotten = True  # its finds too: bounds 0..reached are searched again
                     main = Stats()
             complete, used = True, "exhaustive"
         if complete:
-            _minimise(s, side, None)
+            _minimise(s, side, None if warm_up_forgotten else reached)  # (the warm-up searched bounds 0..reached)
     except Stop as e:
         stop = e.reason
         if stop == "found":

@@ -117,10 +117,12 @@ def test_small_bundled_scenarios_meet_their_expectations_under_every_policy(name
             assert (cx.stop_at - 1, cx.kind) in [(s, k) for s, k, _ in got]
 
 
+@pytest.mark.slow
 def test_large_bundled_scenarios_never_contradict_their_expectations_in_a_bounded_search() -> None:
     """The fork and page-count scenarios are too big for a test-time exhaustive
     search; a preemption bound of 1 and random schedules must still find
-    nothing that is expected never to happen."""
+    nothing that is expected never to happen. (The quick suite's capped searches
+    of every scenario check the same, less deeply: test_reductions.py.)"""
     for name in ("fork_cow_isolation", "cow_lost_write_page_count"):
         sc = load_scenario(SCENARIOS / f"{name}.toml")
         for policy in ("classic", "spf-mm-seq", "spf-refetch-vma"):
