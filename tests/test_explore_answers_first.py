@@ -70,7 +70,9 @@ def test_json_streams_progress_and_finds_on_stderr() -> None:
     assert out["policies"]["spf-refetch-vma"]["verdicts"]["file_integrity"] == "sometimes"
 
 
-def test_the_shortest_counterexample_is_not_sought_again_below_the_warm_ups_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shortest_counterexample_is_not_sought_again_below_the_warm_ups_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The warm-up searched bound 0 for every kind: the search for a shorter
     counterexample than the exhaustive search's starts at bound 1."""
     from spftui.engine import explorer
