@@ -325,13 +325,15 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
         except SessionError as err:
             raise ScenarioError(str(err), saved.path, line, "bookmark") from None
     s.goto(min(saved.step, s.length))
-    warning = None
+    warnings = []
     if drifted:
-        warning = (
+        warnings.append(
             f"{saved.path}: {drifted} recorded step(s) no longer follow the scenario's schedule or seed; "
             "they were restored as steps chosen by hand"
         )
-    return s, warning
+    if saved.step > s.length:
+        warnings.append(f"{saved.path}: step = {saved.step}, but the run ends after step {s.length}: opened there")
+    return s, "; ".join(warnings) or None
 
 
 def _strategy(saved: SavedSession, sc: Scenario) -> Strategy | None:

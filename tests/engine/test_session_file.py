@@ -64,6 +64,14 @@ def test_a_saved_session_restores_breakpoints_bookmarks_branches_and_the_step(se
     assert restored.continue_().text == s.continue_().text
 
 
+def test_a_step_past_the_recorded_run_opens_at_its_end_and_says_so(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = Path(save_session(worked_on(seed), str(tmp_path / "a.session.toml")))
+    path.write_text(path.read_text().replace("step = 33", "step = 9999", 1))
+    restored, warning = load_session_for(str(path), seed)
+    assert restored.position == restored.length
+    assert warning == f"{path}: step = 9999, but the run ends after step {restored.length}: opened there"
+
+
 def test_a_session_file_is_plain_toml_with_the_scenario_identity(seed) -> None:  # type: ignore[no-untyped-def]
     data = tomllib.loads(dump_session(worked_on(seed)))
     assert data["scenario_name"] == "cow_lost_write"
