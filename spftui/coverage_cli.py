@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .run_options import open_with
@@ -20,7 +23,7 @@ def add_parser(sub: Any) -> None:
         description="Run random (default), PCT or every schedule of a scenario and tabulate, for each speculative "
         "check of one thread (SEQ1, REFETCH, pte_same, ...) and each writer step of another (a step that changes a "
         "PTE, a sequence count or a VMA), how often the writer ran between the fault's snapshot and that check. A "
-        "pair never interleaved is a window the search never explored. Exit status 0; 2 on bad input.",
+        "pair never interleaved is a window the search never explored. Exit status 0; 2 on bad input; 130 after Ctrl-C, which stops the runs and prints the matrix so far.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
@@ -52,26 +55,64 @@ def run_coverage(args: argparse.Namespace) -> int:
             return 2
     sc = open_with(ns).scenario
     mode = "exhaustive" if args.exhaustive else "pct" if args.pct else "random"
-    cov = coverage(
-        sc,
-        mode=mode,
-        runs=args.runs or 200,
-        seed=args.seed,
-        depth=args.depth or 3,
-        max_states=args.max_states or 200_000,
-    )
+    runs = args.runs or 200
+    with _first_ctrl_c_stops() as stopped, _progress(sys.stderr.isatty() and not args.json) as show:
+        cov = coverage(
+            sc,
+            mode=mode,
+            runs=runs,
+            seed=args.seed,
+            depth=args.depth or 3,
+            max_states=args.max_states or 200_000,
+            cancelled=stopped,
+            progress=lambda n: show(f"{n:,} states" if mode == "exhaustive" else f"{n:,} of {runs:,} schedules"),
+        )
     if args.json:
-        print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json()}))
-        return 0
-    print_coverage(sc, cov)
-    return 0
+        print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json(), "interrupted": stopped()}))
+    else:
+        print_coverage(sc, cov, stopped())
+    return 130 if stopped() else 0
+
+
+@contextlib.contextmanager
+def _first_ctrl_c_stops() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C stops the runs between two schedules (the matrix so far is
+    printed); a second one interrupts at once."""
+    asked = [False]
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    try:
+        old = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # (not the main thread: Ctrl-C is not ours to catch)
+        yield lambda: False
+        return
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _progress(live: bool) -> Iterator[Callable[[str], None]]:
+    """A one-line progress display on stderr when it is a terminal."""
+    if not live:
+        yield lambda text: None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("coverage…") as status:
+        yield lambda text: status.update(f"coverage: {text}  (Ctrl-C stops and shows what it has)")
 
 
 def _n(k: int) -> str:
     return str(k) if k < 100 else "99+"
 
 
-def print_coverage(sc: Any, cov: Any) -> None:
+def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
     from rich import box
     from rich.table import Table
 
@@ -79,10 +120,11 @@ def print_coverage(sc: Any, cov: Any) -> None:
 
     console = make_console()
     data = cov.to_json()
+    cut = ", stopped by Ctrl-C" if interrupted else "" if cov.complete else ", cut by --max-states"
     if cov.mode == "exhaustive":
-        how = f"every schedule ({cov.runs:,} states{'' if cov.complete else ', cut by --max-states'})"
+        how = f"every schedule ({cov.runs:,} states{cut})"
     else:
-        how = f"{cov.runs:,} {'PCT' if cov.mode == 'pct' else 'random'} schedules"
+        how = f"{cov.runs:,} {'PCT' if cov.mode == 'pct' else 'random'} schedules{cut if interrupted else ''}"
     console.print(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse} · {how}", markup=False)
     if not cov.rows:
         console.print("No speculative check ran: no window to cover (a classic policy takes mmap_lock).")

@@ -78,3 +78,17 @@ def test_coverage_stops_when_cancelled_and_returns_the_matrix_so_far() -> None:
     whole = coverage(sc, runs=10)
     assert (part.rows, part.cols, part.hits) == (whole.rows, whole.cols, whole.hits)  # the same ten schedules
     assert coverage(sc, mode="exhaustive", cancelled=lambda: True).runs == 1024
+
+
+def test_ctrl_c_stops_an_exhaustive_coverage_and_prints_the_windows_met_so_far() -> None:
+    import signal
+
+    from test_jobs import cpu_seconds, start, stop_with, wait_for
+
+    p = start("coverage", "cow_lost_write", "--exhaustive", "--max-states", "10000000")  # (about 100 s in all)
+    _, stdout, stderr, took = stop_with(p, signal.SIGINT, lambda: wait_for(lambda: cpu_seconds(p.pid) >= 2.0, 30))
+    assert p.returncode == 130, stderr
+    assert took < 3, took
+    text = " ".join(stdout.split())  # (rich wraps at 80 columns)
+    assert "states, stopped by Ctrl-C)" in text and "windows interleaved" in text
+    assert "Traceback" not in stderr
