@@ -494,9 +494,8 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
     stats.states += 1
     cut = False
 
-    def children(snap: tuple[Any, ...], last: int, left: int) -> list[tuple[int, int]]:
+    def children(r: list[int], last: int, left: int) -> list[tuple[int, int]]:
         nonlocal cut
-        r = m_runnable(snap)
         if last in r:
             kids = [(last, 0)]
             if left > 0:
@@ -507,7 +506,7 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
         return [(u, 0) for u in r]
 
     # A node: [snapshot, children left (reversed), last thread, budget left]
-    stack: list[list[Any]] = [[snap0, children(snap0, -1, bound)[::-1], -1, bound]]
+    stack: list[list[Any]] = [[snap0, children(m_runnable(snap0), -1, bound)[::-1], -1, bound]]
     path: list[int] = []
     while stack:
         node = stack[-1]
@@ -538,14 +537,16 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
                     raise Stop("found")
         stats.transitions += 1
         left = node[3] - cost
-        key = (fpr(snap), t)
+        run = m_runnable(snap)
+        last = t if len(run) > 1 and t in run else -1  # (else who ran last changes no choice's cost)
+        key = (fpr(snap), last)
         if visited.get(key, -1) >= left:
             stats.schedules += 1
         else:
             if key not in visited:
                 stats.states += 1
             visited[key] = left
-            kids = children(snap, t, left)
+            kids = children(run, last, left)
             if kids:
                 s.push(stats, stack, path, [snap, kids[::-1], t, left], t)
             else:
