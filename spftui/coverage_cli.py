@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .run_options import open_with
-from .tool_options import count, seed
+from .tool_options import count, seed, soft_interrupt
 
 
 def add_parser(sub: Any) -> None:
@@ -56,7 +55,7 @@ def run_coverage(args: argparse.Namespace) -> int:
     sc = open_with(ns).scenario
     mode = "exhaustive" if args.exhaustive else "pct" if args.pct else "random"
     runs = args.runs or 200
-    with _first_ctrl_c_stops() as stopped, _progress(sys.stderr.isatty() and not args.json) as show:
+    with soft_interrupt() as stopped, _progress(sys.stderr.isatty() and not args.json) as show:
         cov = coverage(
             sc,
             mode=mode,
@@ -72,28 +71,6 @@ def run_coverage(args: argparse.Namespace) -> int:
     else:
         print_coverage(sc, cov, stopped())
     return 130 if stopped() else 0
-
-
-@contextlib.contextmanager
-def _first_ctrl_c_stops() -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C stops the runs between two schedules (the matrix so far is
-    printed); a second one interrupts at once."""
-    asked = [False]
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if asked[0]:
-            raise KeyboardInterrupt
-        asked[0] = True
-
-    try:
-        old = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # (not the main thread: Ctrl-C is not ours to catch)
-        yield lambda: False
-        return
-    try:
-        yield lambda: asked[0]
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager

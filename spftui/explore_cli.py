@@ -15,7 +15,6 @@ stderr when it is a terminal (never with --json).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
@@ -25,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.files import cannot_write_in
 from .run_options import add_fix_option
+from .tool_options import soft_interrupt
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from .engine.explorer import Progress, Result
     from .engine.matrix import MatrixRow
@@ -323,7 +323,8 @@ def run_explore(args: argparse.Namespace) -> int:
     from .engine.ray_backend import ClusterError
 
     try:
-        with _soft_interrupt(args.checkpoint is not None) as cancelled:
+        # (with --checkpoint the first Ctrl-C stops the search between two transitions: a whole checkpoint)
+        with soft_interrupt(args.checkpoint is not None) as cancelled:
             results = _run_policies(
                 sc, policies, args.reuse, jobs, opts,
                 live=not args.json and sys.stderr.isatty(), json_lines=args.json, cancelled=cancelled,
@@ -377,29 +378,6 @@ def _run_policies(
             if r.stop == "interrupted":
                 break
     return results
-
-
-@contextlib.contextmanager
-def _soft_interrupt(enabled: bool) -> Iterator[Callable[[], bool]]:
-    """With --checkpoint, the first Ctrl-C asks the search to stop between two
-    transitions, so the checkpoint it writes then is whole; a second one
-    interrupts at once (the last periodic checkpoint stays)."""
-    asked = [False]
-    if not enabled:
-        yield lambda: False
-        return
-    import signal
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if asked[0]:
-            raise KeyboardInterrupt
-        asked[0] = True
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield lambda: asked[0]
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 class _Live:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 def count(text: str) -> int:
@@ -45,3 +49,29 @@ def seconds(text: str) -> float:
 def wrapped(text: str) -> None:
     """Print prose at 80 columns (file paths are printed whole, on their own lines)."""
     print(textwrap.fill(text, 80, subsequent_indent="  ", break_on_hyphens=False))
+
+
+@contextlib.contextmanager
+def soft_interrupt(enabled: bool = True) -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the run to stop at its next safe point (the callable
+    it yields says whether it was asked), so what it has is whole; a second one
+    interrupts at once. Off (never asked) when not `enabled` or not on the main
+    thread, where Ctrl-C is not ours to catch."""
+    asked = [False]
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    try:
+        old = signal.signal(signal.SIGINT, on_sigint) if enabled else None
+    except ValueError:
+        old = None
+    if old is None:
+        yield lambda: False
+        return
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, old)

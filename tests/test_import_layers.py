@@ -74,7 +74,7 @@ ALLOWED = {
     "kernel": {"scenario"},
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
-    "explore_cli": {"engine", "scenario", "report", "run_options"},
+    "explore_cli": {"engine", "scenario", "report", "run_options", "tool_options"},
     "fixes_cli": {"scenario"},
     "run_options": {"engine", "scenario", "tool_options"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
