@@ -74,20 +74,34 @@ def build_machine(sc: Scenario) -> Machine:
 
 
 def _touch(m: Machine, mm: Mm, addr: int) -> int:
-    """Make the page at addr present and written, as if the process wrote it."""
+    """Make the page at addr present and written, as if the process wrote it: a page
+    it shares (one a `fork_of` child inherited, or the zero page) is first copied, as
+    wp_page_copy breaks COW (the parent keeps the original, read-only and no longer
+    exclusive, as fork left it)."""
     vpn = vpn_of(addr)
     v = m.vma_lookup(mm, addr)
     assert v is not None, "the scenario loader checks data lies in a mapping"
     table = m.pte_alloc(mm, vpn)
     pte = m.get_pte(table, vpn)
+    shared: list[int] | None = None
     if pte_present(pte):
-        return pte_pfn(pte)
+        old = m.frames[pte_pfn(pte)]
+        if not pte_special(pte) and not old.mapping and old.mapcount == 1 and old.count == 1:
+            return old.pfn  # its own page
+        shared = old.words
+        if not pte_special(pte):
+            old.count -= 1
+            old.mapcount -= 1
+            if not old.mapping:
+                mm.rss_anon -= 1  # (counted again below)
     if v.anon_vma is None:
         v.anon_vma = m.new_anon_vma()
     holder = Thread(-1, "setup", mm.name)  # the reference becomes the PTE's
     pfn = m.alloc_page(holder)
     f = m.frames[pfn]
-    if v.vm_file:  # a write to a private file page: its anonymous copy (do_cow_fault)
+    if shared is not None:
+        f.words = list(shared)
+    elif v.vm_file:  # a write to a private file page: its anonymous copy (do_cow_fault)
         f.words = list(file_words(m, v, vpn))
     f.mapcount = 1
     f.anon_exclusive = True
