@@ -122,15 +122,21 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
             f"expected a power of two from 1 to 64, found {words_per_page}",
         )
     seed = doc.get(top, (), "seed", INTEGER, 0)
+    if seed < 0:
+        raise doc.error(("seed",), f"expected a seed of 0 or more (as --seed takes), found {seed}")
     description = doc.get(top, (), "description", STRING, "").strip()
     _plain_text(doc, "description", description, "\n\t")
-    files = _files(doc, top)
-    processes = _processes(doc, top, {f.name: f for f in files})
+    files = _files(doc, top, words_per_page)
+    processes = _processes(doc, top, {f.name: f for f in files}, words_per_page)
     threads = _threads(doc, top, processes)
     schedule = None
     if "schedule" in top:
         table = doc.table(("schedule",), top["schedule"], _SCHEDULE_KEYS)
         schedule = _steps(doc, table, ("schedule",), [t.name for t in threads], known_labels)
+        if not schedule:  # (it would be the scenario's own schedule: round-robin, judged as if chosen)
+            raise doc.error(
+                ("schedule", "steps"), "expected at least one step, found none (leave [schedule] out for round-robin)"
+            )
     expect = _expect(doc, top, policy, reuse)
     fixes_off = _fixes(doc, top, preset.fixes_off if preset else frozenset())
     breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels)
@@ -158,7 +164,7 @@ MAX_FILE_PAGES = 1 << 10
 """Pages in one `[[file]]`: every one is in the page cache from the start."""
 
 
-def _files(doc: Document, top: Table) -> tuple[File, ...]:
+def _files(doc: Document, top: Table, words_per_page: int) -> tuple[File, ...]:
     """`[[file]]`: name, pages, data = { "OFFSET" = VALUE } (byte offsets in the file)."""
     out: list[File] = []
     seen: dict[str, KeyPath] = {}
@@ -169,6 +175,7 @@ def _files(doc: Document, top: Table) -> tuple[File, ...]:
             raise doc.error((*where, "pages"), f"expected 1 to {MAX_FILE_PAGES} pages, found {pages}")
         data: dict[int, int] = {}
         dwhere = (*where, "data")
+        slots: dict[tuple[int, int], int] = {}
         for key, value in doc.check(dwhere, table.get("data", {}), TABLE).items():
             with doc.at((*dwhere, key)):
                 off = parse_int(key, "a byte offset in the file")
@@ -176,6 +183,9 @@ def _files(doc: Document, top: Table) -> tuple[File, ...]:
                     raise Invalid(
                         f"offset {off:#x} lies beyond the file's {pages} page(s) ({pages * PAGE_SIZE:#x} bytes)"
                     )
+                if off in data:
+                    raise Invalid(f"offset {off:#x} is given twice")
+                _own_word(off, "offset", slots, words_per_page)
             data[off] = doc.check((*dwhere, key), value, INTEGER)
         out.append(File(name, pages, tuple(data.items()), doc.line(where)))
     return tuple(out)
@@ -304,7 +314,7 @@ def _name(doc: Document, table: Table, where: KeyPath, what: str, seen: dict[str
     return name
 
 
-def _processes(doc: Document, top: Table, files: dict[str, File]) -> tuple[Process, ...]:
+def _processes(doc: Document, top: Table, files: dict[str, File], words_per_page: int) -> tuple[Process, ...]:
     out: list[Process] = []
     seen: dict[str, KeyPath] = {}
     # Each process's mappings including inherited ones, with the owner's name.
@@ -345,7 +355,7 @@ def _processes(doc: Document, top: Table, files: dict[str, File]) -> tuple[Proce
                 pages += mapping.length // PAGE_SIZE
                 _setup_pages(doc, (*mwhere, "populate"), sum(present.values()) + pages)
         mapped[name] = maps
-        data = _data(doc, table, where, name, [m for m, _ in maps])
+        data = _data(doc, table, where, name, [m for m, _ in maps], words_per_page)
         # A data word on a page not yet present makes it present.
         populated = [m for m, _ in maps if m.populate]
         data_pages[name] = set(data_pages[fork_of]) if fork_of else set()
@@ -422,11 +432,12 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
 
 
 def _data(
-    doc: Document, table: Table, where: KeyPath, process: str, maps: list[Mapping]
+    doc: Document, table: Table, where: KeyPath, process: str, maps: list[Mapping], words_per_page: int
 ) -> tuple[tuple[int, int], ...]:
     where += ("data",)
     words = doc.check(where, table.get("data", {}), TABLE)
     out: dict[int, int] = {}
+    slots: dict[tuple[int, int], int] = {}
     for key, value in words.items():
         with doc.at((*where, key)):
             addr = check_addr(parse_int(key, "a word address"), "word address", aligned=False)
@@ -435,8 +446,22 @@ def _data(
             if not any(m.start <= addr < m.start + m.length for m in maps):
                 spans = ", ".join(_span(m) for m in maps) or "none"
                 raise Invalid(f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})")
+            _own_word(addr, "address", slots, words_per_page)
         out[addr] = doc.check((*where, key), value, INTEGER)
     return tuple(out.items())
+
+
+def _own_word(addr: int, what: str, slots: dict[tuple[int, int], int], words_per_page: int) -> None:
+    """Each `data` key must name a word of its own: of two in one word only the last would be kept."""
+    size = PAGE_SIZE // words_per_page
+    first = slots.setdefault((addr // PAGE_SIZE, addr % PAGE_SIZE // size), addr)
+    if first == addr:
+        return
+    low = addr - addr % size
+    raise Invalid(
+        f"{what} {addr:#x} is in the same data word as {first:#x}: with words_per_page = {words_per_page} a word "
+        f"is {size:#x} bytes ({low:#x}-{low + size - 1:#x}); give one of them, or raise words_per_page"
+    )
 
 
 def _threads(doc: Document, top: Table, processes: Sequence[Process]) -> tuple[Thread, ...]:
@@ -533,6 +558,8 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
     run, the more specific wins: POLICY.REUSE, then POLICY, then [expect]."""
     where: KeyPath = ("expect",)
     table = doc.check(where, top.get("expect", {}), TABLE)
+    if "expect" in top and not table:
+        raise doc.error(where, 'expected ORACLE = "never" or "sometimes" lines, found an empty table')
     found: dict[tuple[str, str], ExpectTable] = {}
     rank: dict[tuple[str, str], int] = {}
     extra: list[ExpectTable] = []  # [expect.fixes_off.NAME]
@@ -550,6 +577,8 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
         if not isinstance(sub, dict):
             continue
         at = (*where, name)
+        if not sub:
+            raise doc.error(at, 'expected ORACLE = "never" or "sometimes" lines, found an empty table')
         if name == FIXES_OFF:
             extra.extend(_expect_fixes_off(doc, at, sub, policy, reuse))
             continue

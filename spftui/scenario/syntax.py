@@ -104,6 +104,8 @@ def check_name(name: str, what: str) -> str:
 
 
 def check_addr(addr: int, what: str, aligned: bool) -> int:
+    if addr < 0:
+        raise Invalid(f"expected a {what} of 0 or more, found {addr:#x}")
     if aligned and addr % PAGE_SIZE:
         raise Invalid(f"expected a page-aligned {what} (a multiple of 0x{PAGE_SIZE:x}), found {addr:#x}")
     if addr >= USER_ADDR_LIMIT:

@@ -266,10 +266,6 @@ def test_kernel_preset_sets_reuse_unless_reuse_is_explicit():
     assert parse_scenario('kernel = "5.12"\nreuse = "mapcount"\n' + MINIMAL).reuse == "mapcount"
 
 
-def test_an_empty_schedule_is_allowed():
-    assert parse_scenario(MINIMAL + "[schedule]\nsteps = []\n").schedule == ()
-
-
 def test_known_labels_accept_done_and_listed_labels():
     text = MINIMAL + '[schedule]\nsteps = ["A1 until done", "A1 until fault:start"]\n'
     s = parse_scenario(text, known_labels={"fault:start"})
@@ -330,6 +326,10 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("data address not a number", MINIMAL.replace('name = "A"', "name = \"A\"\ndata = { 'ten' = 1 }"), "process[0].data.ten", "data", ("expected a word address", "found 'ten'")),
     ("data value not an integer", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = "7" }'), "process[0].data.0x10000", "data", ('expected an integer, found a string ("7")',)),
     ("data address twice", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = 1, 65536 = 2 }'), "process[0].data.65536", "data", ("address 0x10000 is given twice",)),
+    ("data addresses in one word", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = 1, 0x10008 = 2 }'), "process[0].data.0x10008", "data", ("address 0x10008 is in the same data word as 0x10000: with words_per_page = 4 a word is 0x400 bytes (0x10000-0x103ff)",)),
+    ("file data offsets in one word", "words_per_page = 2\n" + MINIMAL + '[[file]]\nname = "f"\npages = 1\ndata = { 0 = 1, 0x7ff = 2 }\n', "file[0].data.0x7ff", "data", ("offset 0x7ff is in the same data word as 0x0", "a word is 0x800 bytes")),
+    ("negative mapping start", MINIMAL.replace("start = 0x10000", "start = -8192"), "process[0].mapping[0].start", "start", ("expected a mapping start of 0 or more, found -0x2000",)),
+    ("negative seed", "seed = -1\n" + MINIMAL, "seed", "seed", ("expected a seed of 0 or more",)),
     ("no threads", MINIMAL.split("[[thread]]")[0], "thread", 0, ("at least one [[thread]]",)),
     ("thread with an unknown process", MINIMAL.replace('process = "A"', 'process = "a"'), "thread[0].process", 'process = "a"', ("unknown process 'a'", "did you mean 'A'?")),
     ("thread without ops", MINIMAL.replace('ops = ["read 0x10000"]', "ops = []"), "thread[0].ops", "ops", ("at least one op, found an empty array",)),
@@ -353,6 +353,9 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("schedule not a table", 'schedule = ["A1"]\n' + MINIMAL, "schedule", "schedule", ("expected a table, found an array of 1 item",)),
     ("schedule unknown key", MINIMAL + "[schedule]\nstep = []\n", "schedule.step", "step", ("did you mean 'steps'?",)),
     ("schedule unknown thread", MINIMAL + '[schedule]\nsteps = [\n  "A1",\n  "A2 until done", # <-\n]\n', "schedule.steps[1]", "# <-", ("unknown thread 'A2' (expected one of: A1)",)),
+    ("schedule without steps", MINIMAL + "[schedule]\nsteps = []\n", "schedule.steps", "steps", ("expected at least one step, found none (leave [schedule] out for round-robin)",)),
+    ("empty expect", MINIMAL + "[expect]\n", "expect", "[expect]", ("found an empty table",)),
+    ("empty expect policy", MINIMAL + "[expect.classic]\n", "expect.classic", "[expect.classic]", ("found an empty table",)),
     ("schedule zero steps", MINIMAL + '[schedule]\nsteps = ["A1 0"]\n', "schedule.steps[0]", "steps", ("step count of at least 1, found 0",)),
     ("schedule bad count", MINIMAL + '[schedule]\nsteps = ["A1 x"]\n', "schedule.steps[0]", "steps", ("expected a step count or 'until LABEL'", "found 'x'")),
     ("schedule until without label", MINIMAL + '[schedule]\nsteps = ["A1 until"]\n', "schedule.steps[0]", "steps", ("'until' needs a label",)),
