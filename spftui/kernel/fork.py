@@ -22,6 +22,7 @@ from .pte import (
     PAGE_SHIFT,
     PTRS_PER_PTE,
     is_swap_pte,
+    mk_pte,
     pte_clear_uffd_wp,
     pte_mkold,
     pte_pfn,
@@ -31,13 +32,13 @@ from .pte import (
     pte_write,
     pte_wrprotect,
 )
-from .state import VM_UFFD_WP
+from .state import VM_UFFD_WP, VM_WRITE
 from .steps import step
 from .vma_ops import vma_write_begin, vma_write_end
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Frame, Mm, PteTable, Thread, Vma
 
 
 @step("dup_mmap:mmap_write_lock")
@@ -121,6 +122,8 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
                 continue
             if not pte_present(pte):
                 continue
+            if not pte_special(pte) and _copy_pinned(m, t, v, child, ctable, vpn, m.frame(pte_pfn(pte))):
+                continue
             if pte_write(pte):
                 m.set_pte(mm, table, vpn, pte_wrprotect(pte))  # ptep_set_wrprotect, no flush
             if not pte_special(pte):
@@ -134,6 +137,29 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
         t.vmf["pmds"] = pmds[1:]
     if not t.vmf["pmds"]:
         t.pc = "dup_mmap:flush_tlb_mm"
+
+
+def _copy_pinned(m: Machine, t: Thread, v: Vma, child: Mm, ctable: PteTable, vpn: int, f: Frame) -> bool:
+    """copy_present_page (fix `fork_copy_pinned`, 70e806e4e645, 5.9; page_try_dup_anon_rmap
+    since 5.19): an anonymous page the parent may have pinned for DMA is copied for the
+    child at once, and the parent's PTE stays as it was (writable), so the pinned page
+    is never replaced under the pin by a later COW. True when it copied.
+
+    Simplifications: the copy is allocated in this step (the kernel drops the PTL,
+    preallocates and retries); `page_maybe_dma_pinned` is the exact pincount, and the
+    parent's MMF_HAS_PINNED is not kept (a page pinned through another mm is copied too).
+    """
+    if not (f.pincount and not f.mapping and m.fixed("fork_copy_pinned")):
+        return False
+    new = m.alloc_page(t)
+    nf = m.frame(new)
+    nf.words = list(f.words)  # copy_user_highpage
+    nf.mapcount = 1  # page_add_new_anon_rmap
+    nf.anon_exclusive = True
+    m.transfer_ref_to_pte(t, new)
+    child.rss_anon += 1
+    m.set_pte(child, ctable, vpn, mk_pte(new, write=bool(v.vm_flags & VM_WRITE), dirty=True))  # maybe_mkwrite
+    return True
 
 
 @step("dup_mmap:flush_tlb_mm")

@@ -29,6 +29,9 @@ class Fix:
     where     the kernel function(s) the switch sits in
     policies  the validation policies under which it matters (empty: all)
     story     a paragraph: the race it closes
+    needs_pin a kernel preset that lacks it takes it out only of a scenario
+              that pins (a `gup … pin` op): elsewhere its code never runs, and
+              "fixes off" would name it on every scenario of that release
     """
 
     name: str
@@ -38,6 +41,7 @@ class Fix:
     where: str
     policies: tuple[str, ...] = ()
     story: str = ""
+    needs_pin: bool = False
 
 
 FIX_LIST: tuple[Fix, ...] = (
@@ -135,6 +139,25 @@ FIX_LIST += (
             "copy, so the copy is installed without the store. Found as occasional corruption in "
             "selftests/vm/userfaultfd (Nadav Amit, Yu Zhao)."
         ),
+    ),
+)
+
+FIX_LIST += (
+    Fix(
+        name="fork_copy_pinned",
+        title="fork copies an anonymous page the parent has pinned for the child, instead of sharing it",
+        commit="70e806e4e645",
+        kernels="missing up to 5.8; in 5.9 and later (with 008cfe4418b3 mm->has_pinned; page_try_dup_anon_rmap "
+        "since 5.19)",
+        where="copy_pte_range (copy_present_page)",
+        story=(
+            "A process pins a page for DMA (pin_user_pages: RDMA, VFIO, io_uring) and forks. Before the fix "
+            "fork write-protects the pinned page in the parent as in the child, so the parent's next write "
+            "faults and copies it: the parent's page tables move to the copy while the device keeps the old "
+            'page, and the parent\'s writes never reach the pinned reader ("COW can break either way"). '
+            "5.9 copies a pinned page for the child during fork and leaves the parent's PTE writable."
+        ),
+        needs_pin=True,
     ),
 )
 

@@ -28,7 +28,7 @@ from spftui.scenario.document import (
 )
 from spftui.scenario.errors import ScenarioError
 from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, read_text
-from spftui.scenario.fixes import FIXES
+from spftui.scenario.fixes import FIX, FIXES
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     ABA_CHECKS,
@@ -138,7 +138,9 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
                 ("schedule", "steps"), "expected at least one step, found none (leave [schedule] out for round-robin)"
             )
     expect = _expect(doc, top, policy, reuse)
-    fixes_off = _fixes(doc, top, preset.fixes_off if preset else frozenset())
+    pins = any(op.kind == "gup" and "pin" in op.foll for t in threads for op in t.ops)
+    lacks = frozenset(f for f in preset.fixes_off if pins or not FIX[f].needs_pin) if preset else frozenset()
+    fixes_off = _fixes(doc, top, lacks)
     breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels)
     return Scenario(
         title=title,

@@ -100,7 +100,12 @@ class KernelPreset:
 
 
 KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
-    KernelPreset("5.8", "mapcount", note="do_wp_page reuses by mapcount (reuse_swap_page)"),
+    KernelPreset(
+        "5.8",
+        "mapcount",
+        fixes_off=frozenset({"fork_copy_pinned"}),
+        note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645)",
+    ),
     KernelPreset(
         "5.11",
         "page-count",

@@ -24,6 +24,7 @@ GALLERY = [
     ("history_gup_after_fork.toml", "page_count_reuse", "cow_isolation"),
     ("history_gup_pin_unshare.toml", "gup_unshare", "pin_coherence"),
     ("history_uffd_wp_flush.toml", "uffd_wp_flush_pending", "lost_write"),
+    ("history_fork_pinned.toml", "fork_copy_pinned", "pin_coherence"),
 ]
 
 

@@ -56,7 +56,7 @@ def test_bad_fixes_are_located(table: str, message: str) -> None:
         ("5.19", "classic", "anon-exclusive", set()),
         ("5.18", "classic", "anon-exclusive", set()),
         ("5.17", "classic", "page-count", set()),
-        ("5.8", "classic", "mapcount", set()),
+        ("5.8", "classic", "mapcount", set()),  # (it lacks fork_copy_pinned: only a scenario that pins says so)
     ],
 )
 def test_a_kernel_preset_decides_the_reuse_rule_the_policy_and_the_fixes(
@@ -113,3 +113,13 @@ def test_bad_fixes_off_tables_are_located(table: str, line: int, key: str, messa
     with pytest.raises(ScenarioError, match=message) as e:
         parse_scenario(BASE + table + "\n", "x.toml")
     assert (e.value.line, e.value.key) == (line, key), str(e.value)
+
+
+def test_a_preset_takes_out_a_pin_fix_only_from_a_scenario_that_pins() -> None:
+    """5.8 lacks fork_copy_pinned (70e806e4e645, 5.9); its code runs only for a pinned
+    page, so "fixes off" names it only where a `gup … pin` op could make it matter."""
+    pinned = BASE.replace('ops = ["fork C"]', 'ops = ["gup 0x10000 write pin", "fork C"]')
+    assert pinned != BASE
+    assert parse_scenario('kernel = "5.8"\n' + pinned).fixes_off == {"fork_copy_pinned"}
+    assert parse_scenario('kernel = "5.8"\n' + BASE).fixes_off == frozenset()
+    assert parse_scenario('kernel = "5.12"\n' + pinned).fixes_off == frozenset()
