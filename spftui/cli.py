@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rule; 1 when the run contradicts one; 2 on bad input or when --save-schedule cannot write its file (the "
         "report is printed first).",
     )
-    add_run_options(p)
+    add_run_options(p, replaces="--save-schedule")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--full", action="store_true", help="print every step of a long trace")
     p.add_argument("--save-schedule", metavar="FILE", help="save this run as a schedule file (replays it exactly)")
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     why_cli.add_break_option(p)
     p.set_defaults(func=run_check)
     p = sub.add_parser("trace", help="print the step-by-step trace")
-    add_run_options(p)
+    add_run_options(p, replaces="-o")
     p.add_argument("--json", action="store_true", help="JSON lines, one per step")
     p.add_argument(
         "--format",
@@ -321,7 +321,11 @@ def open_tui(args: argparse.Namespace) -> int:
     if args.session and (
         args.scenario is None or args.schedule or args.seed is not None or args.policy or args.reuse or args.fix
     ):
-        raise BadInput("--session needs a scenario, and replaces --schedule, --seed, --policy, --reuse and --fix")
+        raise BadInput(
+            "--session replaces --schedule, --seed, --policy, --reuse and --fix (the session file records them)"
+            if args.scenario is not None
+            else "--session needs a scenario: spftui SCENARIO --session FILE"
+        )
     # validated here, once, before the screen opens: errors go to stderr, exit 2
     opening = open_with(args) if args.scenario else None
     from .tui import run_app

@@ -370,7 +370,7 @@ def _run_policies(
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
             return explore_policies(sc, policies, reuse, jobs, opts)
     results = []
-    with _Live(live, json_lines) as show:
+    with _Live(live, json_lines, first=bool(opts.get("first"))) as show:
         for policy in policies:
             found = functools.partial(show.found, policy)
             r = explore(sc, policy, reuse, jobs=jobs, progress=show.update, found=found, cancelled=cancelled, **opts)
@@ -385,8 +385,9 @@ class _Live:
     with --json (one a second, and one per oracle kind as soon as it is
     found), or nothing."""
 
-    def __init__(self, enabled: bool, json_lines: bool = False) -> None:
+    def __init__(self, enabled: bool, json_lines: bool = False, first: bool = False) -> None:
         self.enabled = enabled
+        self.first = first  # --first: the search stops at a find
         self.status: Any = None
         self.json_lines = json_lines
         self._next_line = 0.0
@@ -421,7 +422,8 @@ class _Live:
             line = {"event": "found", "policy": policy, "kind": kind, "phase": phase, "seconds": round(seconds, 3)}
             print(json.dumps(line), file=sys.stderr, flush=True)
         else:
-            self.say(f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}); the search goes on")
+            on = "" if self.first else "; the search goes on"
+            self.say(f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}){on}")
 
     def update(self, p: Progress) -> None:
         if p.save_error and p.save_error != self._save_error:  # at once, not after an hour's search

@@ -49,7 +49,8 @@ def add_fix_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
+def add_run_options(p: argparse.ArgumentParser, replaces: str = "") -> None:
+    """The options of a run; `replaces`: the file option --force also lets replace a file."""
     from .scenario.model import POLICIES, REUSE_RULES
 
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
@@ -62,7 +63,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="replay a schedule recorded on another scenario; let --save-schedule (and trace -o) replace an existing file",
+        help="replay a schedule recorded on another scenario"
+        + (f"; let {replaces} replace an existing file" if replaces else ""),
     )
 
 

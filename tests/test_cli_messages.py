@@ -128,7 +128,24 @@ def test_the_debugger_still_opens_without_a_command(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("option", [["--policy", "classic"], ["--reuse", "page-count"], ["--fix", "foll_cow=off"]])
 def test_session_refuses_what_it_would_replace(tmp_path: Path, option: list[str]) -> None:
     r = spftui("cow_lost_write", "--session", str(tmp_path / "s.toml"), *option)
-    assert r.returncode == 2 and "--session needs a scenario, and replaces" in r.stderr
+    assert r.returncode == 2 and "--session replaces --schedule, --seed, --policy, --reuse and --fix" in r.stderr
+    assert "needs a scenario" not in r.stderr  # (it was given one)
+
+
+def test_session_without_a_scenario_says_how_to_give_one(tmp_path: Path) -> None:
+    r = spftui("--session", str(tmp_path / "s.toml"))
+    assert r.returncode == 2 and "--session needs a scenario: spftui SCENARIO --session FILE" in r.stderr
+
+
+def test_first_does_not_say_the_search_goes_on() -> None:
+    r = spftui("explore", "history_dirty_cow", "--fix", "foll_cow=off", "--first", "--no-save")
+    assert "file_integrity sometimes (found in" in r.stderr and "the search goes on" not in r.stderr
+    assert "the search goes on" in spftui("explore", "history_dirty_cow", "--fix", "foll_cow=off", "--no-save").stderr
+
+
+def test_why_force_says_only_what_why_does() -> None:
+    r = spftui("why", "--help")
+    assert "replay a schedule recorded on another scenario" in r.stdout and "--save-schedule" not in r.stdout
 
 
 def test_session_schedule_and_scenario_files_given_in_each_others_place_are_named(tmp_path: Path) -> None:
