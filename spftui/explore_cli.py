@@ -584,6 +584,10 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
             print(f"  {f}")
     elif any(r.expectations for r in results):
         print("Expectations hold.")
+    elif sc.expect:  # (the file has tables, none for these runs: say so, not nothing)
+        fixes = ", ".join(sorted(sc.fixes_off)) or "none"
+        runs = f"policy {', '.join(r.policy for r in results)}, reuse {sc.reuse}, fixes off: {fixes}"
+        print(f"No [expect] table of the file is for these runs ({runs}): nothing judged.")
 
 
 # ---------------------------------------------------------------- matrix

@@ -177,3 +177,29 @@ def test_check_and_trace_say_which_fixes_are_off() -> None:
     for command in ("check", "trace"):
         r = spftui(command, "history_dirty_cow", "--fix", "foll_cow=off")
         assert "· fixes off: foll_cow ·" in " ".join(r.stdout.splitlines()[:2]), command
+
+
+def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> None:
+    """The file's [expect] is for 6.4.0, which lacks fork_vma_write_lock; a run with it put
+    back is another configuration, not judged by that table: explore said nothing at all."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'title = "t"\nkernel = "6.4.0"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n'
+        '  pages = 1\n[[thread]]\nname = "A1"\nprocess = "A"\nops = ["write 0x10000 1"]\n'
+        '[expect]\nlost_write = "never"\n'
+    )
+    r = spftui("explore", str(path), "--fix", "fork_vma_write_lock=on", "--no-save")
+    assert r.returncode == 0, r.stderr
+    want = "No [expect] table of the file is for these runs (policy vma-lock, reuse anon-exclusive, fixes off: none)"
+    assert want in r.stdout
+    assert "Expectations hold." in spftui("explore", str(path), "--no-save").stdout
+
+
+def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:
+    saved = tmp_path / "s.schedule.toml"
+    assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode in (0, 1)
+    text = saved.read_text()
+    digest = text.split('scenario_hash = "', 1)[1].split('"', 1)[0]
+    saved.write_text(text.replace(digest, "md5:" + digest[7:]))
+    r = spftui("check", "cow_lost_write", "--schedule", str(saved))
+    assert r.returncode == 2 and "scenario_hash: expected sha256: and 64 hex digits" in r.stderr

@@ -27,7 +27,7 @@ import attrs
 
 from ..scenario import ScenarioError, parse_entry, read_text
 from ..scenario.document import ARRAY, BOOLEAN, INTEGER, STRING, Document
-from ..scenario.loader import SCENARIO_KEYS, recorded_fixes_off, toml_string
+from ..scenario.loader import SCENARIO_KEYS, check_digest, recorded_fixes_off, toml_string
 from ..scenario.locate import KeyPath, format_key
 from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
@@ -244,10 +244,12 @@ def load_session(path: str) -> SavedSession:
             manual.append(k)
         steps = _strings(doc, t, (*where, "steps"))
         tls.append((_count(doc, t, where, "branch"), steps, tuple(manual), doc.line((*where, "steps"))))
+    digest = doc.get(d, (), "scenario_hash", STRING)
+    check_digest(doc, digest)
     return SavedSession(
         path,
         doc.get(d, (), "scenario_name", STRING, ""),
-        doc.get(d, (), "scenario_hash", STRING),
+        digest,
         doc.line(("scenario_hash",)),
         doc.choice(d, (), "policy", "policy", POLICIES, "") if "policy" in d else "",
         doc.choice(d, (), "reuse", "COW reuse rule", REUSE_RULES, "") if "reuse" in d else "",

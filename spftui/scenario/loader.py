@@ -8,6 +8,7 @@ found. The format itself is described in scenarios/README.md.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -531,6 +532,14 @@ def _ops(doc: Document, table: Table, where: KeyPath) -> tuple[Op, ...]:
     return tuple(out)
 
 
+def check_digest(doc: Document, digest: str) -> None:
+    """A `scenario_hash` as spftui writes it (a damaged one would read as another scenario's)."""
+    if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise doc.error(
+            ("scenario_hash",), f"expected sha256: and 64 hex digits (as spftui writes it), found '{digest}'"
+        )
+
+
 def _steps(
     doc: Document,
     table: Table,
@@ -687,6 +696,7 @@ def parse_schedule_meta(
     entries = _steps(doc, doc.data, (), threads, known_labels)
     name = doc.get(doc.data, (), "scenario_name", STRING, "")
     digest = doc.get(doc.data, (), "scenario_hash", STRING, "")
+    check_digest(doc, digest)
     return ScheduleFile(
         entries, scenario, policy, reuse, None if stop_at < 0 else stop_at,
         name, digest, doc.line(("scenario_hash",)) if digest else 0, recorded_fixes_off(doc),

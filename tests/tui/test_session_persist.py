@@ -156,12 +156,13 @@ async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) 
 
 def test_session_with_a_bad_file_exits_2_with_a_located_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.session.toml"
-    bad.write_text('version = 1\nscenario_hash = "sha256:00"\n')
+    text = 'version = 1\nscenario_hash = "sha256:' + "0" * 64 + '"\n'
+    bad.write_text(text)
     r = spftui(str(SEED), "--session", str(bad))
     assert r.returncode == 2
     assert f"{bad}:2: scenario_hash: saved on another scenario" in r.stderr
     assert "Traceback" not in r.stderr
-    assert bad.read_text() == 'version = 1\nscenario_hash = "sha256:00"\n'
+    assert bad.read_text() == text
 
 
 async def test_a_session_file_for_another_scenario_is_an_error_dialog_on_restore(tmp_path: Path) -> None:
