@@ -5,9 +5,11 @@ on it wait until the fork returns (`dup_mmap:mmap_write_unlock`). The parent's w
 until `flush_tlb_mm` at the end (the window of D.7): `mm.forking` marks it, and a store through a stale TLB entry in
 it races the fork, which the child may see or not (oracles.py, "Fork's promise").
 
-Two modelled fixes sit here (scenario/fixes.py): `fork_vma_write_lock` (fb49c455323f, 6.4.3: vma_start_write on
+Three modelled fixes sit here (scenario/fixes.py): `fork_vma_write_lock` (fb49c455323f, 6.4.3: vma_start_write on
 every parent VMA) and `fork_vm_raw_write` (Dufour v12: vm_raw_write_begin until flush_tlb_mm). With either off, a
-fault of that policy can copy a page in the window and lose such a store (scenarios/history_*.toml).
+fault of that policy can copy a page in the window and lose such a store (scenarios/history_*.toml). And
+`fork_copy_pinned` (70e806e4e645, 5.9): a page the parent pinned is copied for the child, not shared
+(`_copy_pinned`; history_fork_pinned.toml).
 """
 
 from __future__ import annotations
