@@ -59,6 +59,7 @@ def fixes_json() -> list[dict[str, Any]]:
             "presets_without": [k.name for k in KERNEL_PRESET_LIST if f.name in k.fixes_off],
             "scenarios": showing(f.name),
             "story": f.story,
+            "needs_pin": f.needs_pin,
         }
         for f in FIX_LIST
     ]
@@ -87,7 +88,8 @@ def run_fixes(args: argparse.Namespace) -> int:
         print(f"  where:     {r['where']}")
         print(f"  policies:  {', '.join(r['policies']) or 'all'}")
         if r["presets_without"]:
-            print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}")
+            only = " (in a scenario that pins: a `gup … pin` op)" if r["needs_pin"] else ""
+            print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}{only}")
         scenarios = r["scenarios"]
         print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")
         if scenarios:
