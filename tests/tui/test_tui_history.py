@@ -63,3 +63,20 @@ async def test_a_pin_shows_in_the_pages_pane_with_its_pincount() -> None:
         text = screen_text(pilot)
         assert "C1 pin pfn 2" in text  # the page-tables pane: C's PTE there, and C1's pin on the copy
         assert "pinned ×1" in text
+
+
+async def test_a_child_being_forked_is_not_called_not_forked_yet() -> None:
+    """Inside dup_mmap the child's pages are mapped already (the pages pane names C): the
+    mm pane said "(not forked yet)" beside it."""
+    app = SpftuiApp(ROOT / "scenarios" / "history_fork_pinned.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        seen = []
+        for _ in range(12):
+            await press(pilot, "s")
+            mm = lines(app, "MmPane")
+            seen.append(next(line for line in mm if line.startswith("C")))
+        assert "C  (not forked yet)" in seen  # before the fork
+        assert "C  (being forked: dup_mmap copies into it)" in seen  # copy_pte_range has mapped C's page

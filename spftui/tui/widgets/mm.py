@@ -57,8 +57,8 @@ class MmPane(Pane):
             old = view.before.mms.get(name) if view.before is not None else None
             head = Text()
             head.append(name, pal.FUNC)
-            if not mm.exists:
-                head.append("  (not forked yet)", pal.DIM)
+            if not mm.exists:  # (its fork has not returned: dup_mmap may be copying into it already)
+                head.append("  (being forked: dup_mmap copies into it)" if mm.vmas else "  (not forked yet)", pal.DIM)
                 rows.append(head)
                 self.exprs.append(None)
                 continue
