@@ -27,6 +27,7 @@ from ..engine.schedule import SeededRandom, Strategy
 from ..engine.schedule_file import identity
 from ..engine.session import Session
 from ..engine.session_file import (
+    SavedSession,
     autosave_path,
     dump_session,
     load_session,
@@ -181,6 +182,7 @@ class SpftuiApp(App[int]):
             f"{count(len(saved.breakpoints), 'breakpoint')}, {count(len(saved.bookmarks), 'bookmark')}, "
             f"{count(max(len(saved.timelines), 1), 'timeline')}, at step {saved.step}"
         )
+        what += "".join(f"; {d}" for d in _rules_differ(saved, s.scenario))
         self.push_screen(
             ChoiceDialog(
                 f"Restore your last session of {identity(s.scenario)[0]}?",
@@ -437,7 +439,8 @@ class SpftuiApp(App[int]):
                 f"{r.releases}: {r.description} — restarts at step 0",
                 lambda r=r.name: d.action_restart(reuse=r),
             )
-        for f in FIX_LIST:
+        shown = {t.fix_off for t in s.scenario.expect}  # (a history scenario's own fix first)
+        for f in sorted(FIX_LIST, key=lambda f: (f.name not in s.scenario.fixes_off, f.name not in shown)):
             state = "off" if f.name in s.scenario.fixes_off else "on"
             yield SystemCommand(
                 f"Toggle fix {f.name} (now {state})",
@@ -529,3 +532,18 @@ class SpftuiApp(App[int]):
             d.action_search,
         )
         yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)
+
+
+def _rules_differ(saved: SavedSession, sc: Scenario) -> list[str]:
+    """What a saved session would change besides the steps: its policy, reuse rule and
+    fixes replace those of the run opened (`--fix` on the command line too)."""
+    out = []
+    if saved.policy and saved.policy != sc.policy:
+        out.append(f"policy {saved.policy} (not {sc.policy})")
+    if saved.reuse and saved.reuse != sc.reuse:
+        out.append(f"reuse {saved.reuse} (not {sc.reuse})")
+    if saved.fixes_off is not None and saved.fixes_off != sc.fixes_off:
+        named = ", ".join(sorted(saved.fixes_off)) or "none"
+        now = ", ".join(sorted(sc.fixes_off)) or "none"
+        out.append(f"fixes off: {named} (not {now})")
+    return out

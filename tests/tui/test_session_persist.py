@@ -212,3 +212,27 @@ async def test_save_session_to_a_directory_is_refused_not_saved_beside_it(tmp_pa
         assert "it is a directory" in str(prompt.query_one("#prompt-error", Label).content)
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("folder")] == ["folder"]  # no folder.2
         assert app.session_file is None
+
+
+async def test_the_restore_offer_says_when_the_saved_run_has_other_fixes() -> None:
+    """Restoring replaces the run's rules too (`--fix` on the command line): the offer said
+    only how many breakpoints and steps it had."""
+    from spftui.engine import Session
+    from spftui.engine.session_file import save_session
+    from spftui.scenario import load_scenario
+
+    sc = load_scenario(SEED.parent / "history_fork_pinned.toml")
+    saved = Session(sc)
+    saved.run()
+    save_session(saved, autosave_path(sc))
+    app = SpftuiApp(sc.with_fixes({"fork_copy_pinned": False}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):
+            if isinstance(app.screen, ChoiceDialog):
+                break
+            await pilot.pause()
+        assert isinstance(app.screen, ChoiceDialog)
+        await pilot.pause()
+        text = "".join(c for c in screen_text(pilot) if not 0x2500 <= ord(c) <= 0x259F)  # (the dialog's frame)
+        text = " ".join(text.split())
+        assert "fixes off: none (not fork_copy_pinned)" in text, text

@@ -80,3 +80,21 @@ async def test_a_child_being_forked_is_not_called_not_forked_yet() -> None:
             seen.append(next(line for line in mm if line.startswith("C")))
         assert "C  (not forked yet)" in seen  # before the fork
         assert "C  (being forked: dup_mmap copies into it)" in seen  # copy_pte_range has mapped C's page
+
+
+async def test_a_restart_forgets_the_explorers_narration_and_the_palette_lists_the_scenarios_fix_first() -> None:
+    """After Toggle fix, `t` told the counterexample of the run the restart dropped."""
+    from spftui.tui.screens.debugger import DebuggerScreen
+
+    app = SpftuiApp(ROOT / "scenarios" / "history_fork_pinned.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        dbg = app.screen
+        assert isinstance(dbg, DebuggerScreen)
+        commands = [c.title for c in app.get_system_commands(dbg) if c.title.startswith("Toggle fix")]
+        assert commands[0] == "Toggle fix fork_copy_pinned (now on)"  # its [expect.fixes_off] table names it
+        dbg.narration = ("Explorer: pin_coherence at step 28", "", "")
+        dbg.action_toggle_fix("fork_copy_pinned")
+        await settle(pilot)
+        assert dbg.narration is None
+        assert "fork_copy_pinned" in app.session.scenario.fixes_off  # type: ignore[union-attr]

@@ -322,6 +322,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             if answer != "restart":
                 return
             restart()
+            self.narration = None  # (the explorer's counterexample was a timeline the restart dropped)
             self.spf.generation += 1
             self.refresh_views(follow=True)
             if done:
