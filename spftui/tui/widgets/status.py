@@ -50,6 +50,9 @@ class StatusLine(Static):
         s = session
         where = Text()
         where.append(f"step {s.position} of {s.length}", "bold")
+        if s.scenario.fixes_off:  # a modelled kernel fix taken out (scenario/fixes.py): first, never cut
+            where.append(" · fix off: ", pal.DIM)
+            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
         where.append(" · ", pal.DIM)
         where.append_text(seqcounts(s))  # before the policy: kept when 80 columns cut the line
         if s.branches or s.branch_id:
@@ -58,9 +61,6 @@ class StatusLine(Static):
         where.append(s.scenario.policy, "bold #87d7ff")
         where.append(" · reuse ", pal.DIM)
         where.append(s.scenario.reuse, "bold #87d7ff")
-        if s.scenario.fixes_off:  # a modelled kernel fix taken out (scenario/fixes.py)
-            where.append(" · fix off: ", pal.DIM)
-            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
         if not s.finished():
             where.append(" · next: ", pal.DIM)
             where.append(_next(s), pal.LABEL)
