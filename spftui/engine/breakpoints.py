@@ -103,7 +103,7 @@ def make_breakpoint(
     if kind in ("watch", "condition") and not expr:
         raise ValueError(f"a {kind} breakpoint needs an expression")
     if kind == "step" and match not in all_labels():
-        raise ValueError(f"unknown step label '{match}'{_did_you_mean(match, sorted(all_labels()))}")
+        raise ValueError(unknown_label(match))
     check_match(kind, match)
     if names is not None and thread and thread not in names.threads:
         raise ValueError(
@@ -142,6 +142,17 @@ def check_match(kind: str, match: str) -> None:
         near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)
         hint = f"; did you mean '{by_lower[near[0]]}'?" if near else ""
         raise ValueError(f"unknown {what} '{match}'{hint} (one of: {', '.join(known)})")
+
+
+def unknown_label(match: str) -> str:
+    """The error for a step label no kernel path has, with the labels it may have meant:
+    those containing it (`copy_pte` finds `copy_page_range:copy_pte_range`), else the closest."""
+    labels = sorted(all_labels())
+    holding = [lb for lb in labels if match and match in lb]
+    if holding:
+        more = f" (and {len(holding) - 3} more)" if len(holding) > 3 else ""
+        return f"unknown step label '{match}'; did you mean {', '.join(repr(h) for h in holding[:3])}{more}?"
+    return f"unknown step label '{match}'{_did_you_mean(match, labels)}"
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

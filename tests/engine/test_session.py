@@ -289,3 +289,11 @@ def test_reverse_continue_onto_a_watch_says_what_changed_and_counts_the_hit(seed
     assert s.position == at and back.kind == "breakpoint"
     assert back.text == forward.text and back.breakpoints == (3,) and back.hits == forward.hits
     assert watch.hits == 2
+
+
+def test_a_step_label_typed_in_part_is_suggested_in_full() -> None:
+    """`copy_pte` (the point, without its function) got no suggestion at all."""
+    from spftui.engine.breakpoints import unknown_label
+
+    assert unknown_label("copy_pte") == "unknown step label 'copy_pte'; did you mean 'copy_page_range:copy_pte_range'?"
+    assert "did you mean" not in unknown_label("zzz")

@@ -210,7 +210,7 @@ async def test_the_breakpoint_dialog_rejects_a_bad_label_and_adds_a_good_one() -
         await type_text(pilot, "wp_page_copy:cpy")
         await press(pilot, "enter")
         assert app.screen is dialog
-        assert "did you mean wp_page_copy:copy" in str(dialog.query_one("#bp-error").content)
+        assert "did you mean 'wp_page_copy:copy'" in str(dialog.query_one("#bp-error").content)
         await press(pilot, "backspace", "backspace", "o", "p", "y", "enter")
         assert isinstance(app.screen, DebuggerScreen)
         assert [b.match for b in s.breakpoints.items if b.kind == "step"] == ["wp_page_copy:copy"]

@@ -6,7 +6,6 @@ under the field, never an exception.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -18,7 +17,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine import all_labels
-from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint
+from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint, unknown_label
 from ...engine.expr import EvalError, Expr, ExprError
 from ...engine.inspect import Names
 from ...scenario.model import ABA_CHECKS as ABA_CHECKS  # (re-exported: the dialog's vocabulary)
@@ -146,11 +145,8 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
     def _check(self, values: dict[str, Any]) -> str | None:
         kind = values["kind"]
         match = values.get("match", "")
-        if kind == "step":
-            labels = all_labels()
-            if match not in labels:
-                near = difflib.get_close_matches(match, sorted(labels), n=1)
-                return f"unknown step label {match!r}" + (f"; did you mean {near[0]}?" if near else "")
+        if kind == "step" and match not in all_labels():
+            return unknown_label(match)
         thread = values.get("thread", "")
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"
