@@ -98,3 +98,22 @@ async def test_a_restart_forgets_the_explorers_narration_and_the_palette_lists_t
         await settle(pilot)
         assert dbg.narration is None
         assert "fork_copy_pinned" in app.session.scenario.fixes_off  # type: ignore[union-attr]
+
+
+async def test_the_source_pane_of_a_finished_thread_shows_the_step_it_took_last(tmp_path: Path) -> None:
+    """After `c` stopped at A2's last step, the pane titled A2 still showed A1's first line."""
+    from spftui.tui.widgets.source import SourcePane
+
+    off = tmp_path / "off.toml"
+    text = (ROOT / "scenarios" / "history_fork_pinned.toml").read_text()
+    head, sep, tail = text.partition("\n[expect")
+    off.write_text(f"{head}\n[fixes]\nfork_copy_pinned = false\n{sep}{tail}")
+    app = SpftuiApp(off)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        await settle(pilot)
+        s = app.session
+        assert s is not None and [v.what for v in s.violations()] == ["pin_coherence"]
+        assert s.last is not None and s.last.thread == "A2"
+        assert app.screen.query_one(SourcePane).selected_label() == s.last.label == "user:store"

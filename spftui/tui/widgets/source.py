@@ -192,13 +192,17 @@ class SourcePane(Vertical):
         listing.show(view)
         t = view.machine.threads[view.selected] if view.machine.threads else None
         label = None
+        name = view.session.names[view.selected] if t is not None else ""
         if t is not None:
             if t.pc:
                 label = t.pc
             elif t.state != DONE and t.op_index < len(view.machine.ops[t.index]):
                 label = OP_ENTRY.get(view.machine.ops[t.index][t.op_index].kind)
+            else:  # finished: the step it took last, if it was the last step (else the cursor stayed
+                last = view.session.last  # on another thread's line, under this thread's name)
+                if last is not None and last.thread == name and last.step == view.session.position - 1:
+                    label = last.label
         listing.follow(label)
-        name = view.session.names[view.selected] if t is not None else ""
         retitle(self, f"Source — {name}" if name else "Source")
         self._show_doc(listing.label_at(listing.cursor))
 
