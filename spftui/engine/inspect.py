@@ -518,6 +518,14 @@ def _member(kind: str, name: str, root: str, at: int, source: str) -> str:
             return "vmf"
         if name in THREAD_FIELDS or name in VMF_KEYS:
             return "value"
+    if name == "tlb":  # (asked for by the history pages: "watch A3's TLB entry")
+        raise ExprError(
+            "an expression cannot read a TLB: the page-tables pane shows each CPU's entry beside its PTE "
+            "(`TLB cpu2 → pfn 1 W (stale)`), and a step breakpoint on dup_mmap:flush_tlb_mm or "
+            "do_wp_page:flush_tlb_page stops where one goes",
+            at,
+            source,
+        )
     if kind == "thread":
         choices, what = [*THREAD_FIELDS, *VMF_KEYS], f"thread {root}"
         listed = f"fields: {', '.join(THREAD_FIELDS)}, or a key of its vmf such as orig_pte or seq"

@@ -901,3 +901,12 @@ def test_the_vmf_keys_a_condition_may_name_cover_every_key_the_kernel_sets() -> 
                 for t in s.machine.threads:
                     seen |= set(t.vmf)
     assert seen <= set(VMF_KEYS), sorted(seen - set(VMF_KEYS))
+
+
+def test_a_tlb_field_says_where_the_tlb_is_shown() -> None:
+    """`A3.tlb` got "did you mean 'ptl'?" (the page-table lock) from the history pages' advice to watch it."""
+    from spftui.engine.inspect import Names, check_names
+
+    names = Names(threads=("A3",), processes=("A",))
+    with pytest.raises(ExprError, match="an expression cannot read a TLB: the page-tables pane shows"):
+        check_names(parse("A3.tlb"), names)
