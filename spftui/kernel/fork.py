@@ -92,7 +92,7 @@ def vm_area_dup(m: Machine, t: Thread) -> None:
 
 @step("copy_page_range:copy_pte_range")
 def copy_pte_range(m: Machine, t: Thread) -> None:
-    """One parent PTE table under its PTL: write-protect W PTEs in the parent (no flush); child PTEs read-only and old; get_page, page_dup_rmap.
+    """One parent PTE table under its PTL: write-protect W PTEs in the parent (no flush); child PTEs read-only and old; get_page, page_dup_rmap; a pinned page is copied for the child instead.
 
     copy_page_range runs per VMA, and vma_needs_copy() skips a VMA without an
     anon_vma ("don't copy ptes where a page fault will fill them correctly"):
