@@ -156,6 +156,11 @@ def console(**options: Any) -> PipeConsole:
     return con
 
 
+def _fixes_off(sc: Any) -> str:
+    """` · fixes off: A, B` for a header line, or nothing when every modelled fix is in."""
+    return f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
+
+
 def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
     from rich.markup import escape
 
@@ -168,8 +173,9 @@ def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
 def print_trace(session: Session, limit: int) -> None:
     con = _console()
     sc = session.scenario
-    off = f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
-    con.print(f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse}{off} · {session.strategy.summary()}")
+    con.print(
+        f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse}{_fixes_off(sc)} · {session.strategy.summary()}"
+    )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     for info in trace_steps(session, limit):
         con.print(_step_line(info.step + 1, info.thread, info.label, notable(info.events)))
@@ -182,8 +188,8 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     con = _console()
     sc = session.scenario
     con.print(f"[bold]{escape(sc.title)}[/]")
-    off = f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
-    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse}{off} · {escape(session.strategy.summary())}[/]")
+    summary = escape(session.strategy.summary())
+    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse}{_fixes_off(sc)} · {summary}[/]")
     con.print()
     n = session.length
     marked = {mk.step for mk in session.marks}

@@ -16,7 +16,7 @@ import attrs
 
 from ..kernel import all_labels
 from ..kernel.events import Aba, Event, SpfAbort, Violation
-from ..scenario.model import ABA_CHECKS, ABORT_REASONS, ORACLE_KINDS
+from ..scenario.model import BREAKPOINT_MATCHES
 from .describe import aba_sentence, abort_sentence, violation_sentence
 from .expr import EvalError, Expr, evaluate, parse
 from .history import Derivation
@@ -102,8 +102,6 @@ def make_breakpoint(
         raise ValueError("a step breakpoint needs a label")
     if kind in ("watch", "condition") and not expr:
         raise ValueError(f"a {kind} breakpoint needs an expression")
-    if kind == "step" and match not in all_labels():
-        raise ValueError(unknown_label(match))
     check_match(kind, match)
     if names is not None and thread and thread not in names.threads:
         raise ValueError(
@@ -124,19 +122,15 @@ def make_breakpoint(
     return b
 
 
-MATCHES = {
-    "abort": ("abort reason", ABORT_REASONS),
-    "violation": ("oracle", ORACLE_KINDS),
-    "aba": ("check", ABA_CHECKS),
-}
-
-
 def check_match(kind: str, match: str) -> None:
-    """ValueError if an abort, violation or ABA breakpoint's `match` names no reason,
-    oracle or check (it would never fire), with the one meant (`seq1`: SEQ1)."""
-    if not match or kind not in MATCHES:
+    """ValueError if a step breakpoint's label, or an abort, violation or ABA
+    breakpoint's `match`, names no label, reason, oracle or check (it would never
+    fire), with the one meant (`seq1`: SEQ1)."""
+    if kind == "step" and match not in all_labels():
+        raise ValueError(unknown_label(match))
+    if not match or kind not in BREAKPOINT_MATCHES:
         return
-    what, known = MATCHES[kind]
+    what, known = BREAKPOINT_MATCHES[kind]
     if match not in known:
         by_lower = {k.lower(): k for k in known}
         near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)

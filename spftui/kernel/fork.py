@@ -124,12 +124,12 @@ def copy_pte_range(m: Machine, t: Thread) -> None:
                 continue
             if not pte_present(pte):
                 continue
-            if not pte_special(pte) and _copy_pinned(m, t, v, child, ctable, vpn, m.frame(pte_pfn(pte))):
+            f = None if pte_special(pte) else m.frame(pte_pfn(pte))
+            if f is not None and _copy_pinned(m, t, v, child, ctable, vpn, f):
                 continue
             if pte_write(pte):
                 m.set_pte(mm, table, vpn, pte_wrprotect(pte))  # ptep_set_wrprotect, no flush
-            if not pte_special(pte):
-                f = m.frame(pte_pfn(pte))
+            if f is not None:
                 f.count += 1  # get_page
                 f.mapcount += 1  # page_dup_rmap
                 f.anon_exclusive = False

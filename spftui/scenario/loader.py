@@ -32,10 +32,9 @@ from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, rea
 from spftui.scenario.fixes import FIX, FIXES
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
-    ABA_CHECKS,
-    ABORT_REASONS,
     ANY_POLICY,
     BREAKPOINT_KINDS,
+    BREAKPOINT_MATCHES,
     EXPECT_VALUES,
     FIXES_OFF,
     KERNEL_PRESET,
@@ -194,11 +193,6 @@ def _files(doc: Document, top: Table, words_per_page: int) -> tuple[File, ...]:
     return tuple(out)
 
 
-_MATCHES: dict[str, tuple[str, Sequence[str]]] = {
-    "abort": ("abort reason", ABORT_REASONS),
-    "violation": ("oracle", ORACLE_KINDS),
-    "aba": ("check", ABA_CHECKS),
-}
 _THREADED = ("abort", "aba", "step")  # the kinds a thread narrows (as in the TUI's `B` dialog)
 _SHORT = {"watch": "watch", "when": "condition"}  # `watch = EXPR` is kind = "watch", expr = EXPR
 
@@ -228,9 +222,9 @@ def _breakpoints(
                 )
             kind, expr_key = doc.choice(table, where, "kind", "breakpoint kind", BREAKPOINT_KINDS, ""), "expr"
         match = doc.get(table, where, "match", STRING, "")
-        if match and kind in _MATCHES:
+        if match and kind in BREAKPOINT_MATCHES:
             with doc.at((*where, "match")):
-                one_of(_MATCHES[kind][0], match, _MATCHES[kind][1])
+                one_of(BREAKPOINT_MATCHES[kind][0], match, BREAKPOINT_MATCHES[kind][1])
         elif kind == "step":
             if not match:
                 raise doc.error((*where, "match"), "a step breakpoint needs match = LABEL (e.g. wp_page_copy:copy)")

@@ -78,6 +78,12 @@ ABORT_REASONS = (
 ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")
 """The checks that can pass by ABA (Validate.check; seq_start compares nothing sampled): an aba breakpoint's `match`."""
 EXPECT_VALUES = ("sometimes", "never")
+BREAKPOINT_MATCHES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "abort": ("abort reason", ABORT_REASONS),
+    "violation": ("oracle", ORACLE_KINDS),
+    "aba": ("check", ABA_CHECKS),
+}
+"""What an abort, violation or aba breakpoint's `match` names, and the names it can be."""
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine import all_labels
-from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint, unknown_label
+from ...engine.breakpoints import KINDS, Breakpoint, make_breakpoint
 from ...engine.expr import EvalError, Expr, ExprError
 from ...engine.inspect import Names
 from ...scenario.model import ABA_CHECKS as ABA_CHECKS  # (re-exported: the dialog's vocabulary)
@@ -143,10 +143,6 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         return out
 
     def _check(self, values: dict[str, Any]) -> str | None:
-        kind = values["kind"]
-        match = values.get("match", "")
-        if kind == "step" and match not in all_labels():
-            return unknown_label(match)
         thread = values.get("thread", "")
         if thread and thread not in self.names:
             return f"no thread {thread!r}; threads: {', '.join(self.names)}"
