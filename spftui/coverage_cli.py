@@ -108,22 +108,31 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
         return
     cells = cov.cells()
     hit = sum(1 for *_, n in cells if n)
-    console.print(f"{hit} of {len(cells)} windows interleaved; · never, blank: same thread.")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("writer step", overflow="fold")
+    console.print(
+        f"{hit} of {len(cells)} windows interleaved. A cell counts the runs in which the writer step"
+        " ran inside the check's window; · never, blank: same thread."
+    )
     ids = [c["id"] for c in data["checks"]]
-    for i in ids:
-        table.add_column(i, justify="right")
-    for col in cov.cols:
-        row = []
-        for r in cov.rows:
-            if r[0] == col[0]:
-                row.append("")
-            else:
+    labels = [f"{col[0]} {col[1]}" for col in cov.cols]
+    # Column groups that fit the terminal, rather than letting rich fold the
+    # step names into three lines each or squeeze the counts to "9…".
+    cell = max(3, *(len(i) for i in ids))
+    label_w = min(max(map(len, labels)), max(24, console.width - (cell + 1) * len(ids) - 2))
+    per_table = max(1, (console.width - label_w - 2) // (cell + 1))
+    for first in range(0, len(ids), per_table):
+        part = range(first, min(first + per_table, len(ids)))
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=0)
+        table.add_column("writer step", width=label_w, no_wrap=True, overflow="ellipsis")
+        for i in part:
+            table.add_column(ids[i], justify="right", width=cell)
+        for col, label in zip(cov.cols, labels, strict=True):
+            row = []
+            for i in part:
+                r = cov.rows[i]
                 k = cov.hits.get((r, col), 0)
-                row.append(_n(k) if k else "[red]·[/red]")
-        table.add_row(f"{col[0]} {col[1]}", *row)
-    console.print(table)
+                row.append("" if r[0] == col[0] else _n(k) if k else "[red]·[/red]")
+            table.add_row(label, *row)
+        console.print(table)
     for c in data["checks"]:
         console.print(f"{c['id']:>4} {c['thread']} {c['label']} ({c['check']}), ran {c['count']:,}×", markup=False)
     never = cov.never()

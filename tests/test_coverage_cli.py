@@ -92,3 +92,17 @@ def test_ctrl_c_stops_an_exhaustive_coverage_and_prints_the_windows_met_so_far()
     text = " ".join(stdout.split())  # (rich wraps at 80 columns)
     assert "states, stopped by Ctrl-C)" in text and "windows interleaved" in text
     assert "Traceback" not in stderr
+
+
+def test_a_lock_handed_to_a_writer_is_the_writers_step_and_an_exit_says_so() -> None:
+    """mmap_read_unlock that wakes a waiting mmap_write_lock bumps mmap_seq for
+    the waiter (locks._grant_write): the column is the waiter's lock step."""
+    sc = open_scenario("cow_lost_write").scenario
+    cols = {f"{t} {label}" for t, label in coverage(sc, runs=200).cols}
+    assert not any(c.endswith(("mmap_read_unlock", "mmap_read_lock", ":find_vma")) for c in cols), cols
+    assert {"B __do_munmap:mmap_write_lock", "A2 do_mprotect_pkey:mmap_write_lock"} <= cols
+    assert "A1 do_user_addr_fault:find_vma → exit_mmap" in cols  # A1's SIGSEGV ends process A
+    sc = open_scenario("false_abort_unrelated_vma").scenario
+    cols = {f"{t} {label}" for t, label in coverage(sc, mode="exhaustive").cols}
+    assert {"A2 do_mprotect_pkey:mmap_write_lock", "A2 mmap_region:mmap_write_lock"} <= cols
+    assert not any(c.startswith("A1") and "lock" in c for c in cols), cols

@@ -27,7 +27,20 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..kernel import build_machine
-from ..kernel.events import Event, Fault, OpDone, Pte, Seq, SpecRead, SpfAbort, Validate, VmaChange
+from ..kernel.events import (
+    Block,
+    Event,
+    ExitMmap,
+    Fault,
+    Lock,
+    OpDone,
+    Pte,
+    Seq,
+    SpecRead,
+    SpfAbort,
+    Validate,
+    VmaChange,
+)
 from .recording import record
 from .sampling import pct_plan, run_seed
 from .schedule import splitmix64
@@ -87,11 +100,20 @@ class _Tally:
         self.cols: dict[Col, None] = {}
         self.hits: dict[tuple[Row, Col], int] = {}
 
-    def step(self, win: Windows, c: int, label: str, events: Sequence[Event]) -> Windows:
-        """The windows after thread `c` ran step `label` with these events; counts its checks."""
+    def step(
+        self, win: Windows, c: int, label: str, events: Sequence[Event], blocked_at: Callable[[int], str]
+    ) -> Windows:
+        """The windows after thread `c` ran step `label` with these events; counts its checks.
+
+        An unlock that hands mmap_lock to a waiting writer bumps the count for
+        that writer (locks._grant_write): the write is the waiter's, at the
+        lock step it sleeps in (`blocked_at(index)`), not the unlocker's. A
+        process whose last thread finishes (or takes a fatal signal) is torn
+        down inside that step (exit_mmap zaps its PTEs): its column says so."""
         w = list(win)
         me = self.names[c]
-        writes = False
+        actor = c
+        writers: dict[int, None] = {}
         for e in events:
             t = type(e)
             if t is SpecRead and e.thread == me:  # type: ignore[union-attr]
@@ -104,13 +126,17 @@ class _Tally:
                     self.hits[(row, col)] = self.hits.get((row, col), 0) + 1
             elif t in (SpfAbort, OpDone, Fault) and e.thread == me:  # type: ignore[union-attr]
                 w[c] = None  # the retry, the next op or the next fault samples again
+            elif t is Lock and e.mode == "write":  # type: ignore[union-attr]
+                actor = self.index[e.thread]  # type: ignore[union-attr]
+            elif t is ExitMmap:
+                label = f"{label} → exit_mmap"  # the process ended in this step
             elif t is Pte or t is Seq or t is VmaChange:
-                writes = True
-        if writes:
-            col = (me, label)
+                writers[actor] = None
+        for a in writers:
+            col = (self.names[a], label if a == c else blocked_at(a))
             self.cols.setdefault(col)
             for i, seen in enumerate(w):
-                if i != c and seen is not None and col not in seen:
+                if i != a and seen is not None and col not in seen:
                     w[i] = seen | {col}
         return tuple(w)
 
@@ -180,8 +206,11 @@ def coverage(
         x = run_seed(seed, i)
         choose = _pct(len(names), k, depth, x) if mode == "pct" else _random(x)
         win: Windows = (None,) * len(names)
+        blocked: dict[int, str] = {}  # thread → the step it last went to sleep in
         for s in record(sc, choose, max_steps).steps:
-            win = tally.step(win, s.thread, s.label, s.events)
+            if any(type(e) is Block for e in s.events):
+                blocked[s.thread] = s.label
+            win = tally.step(win, s.thread, s.label, s.events, blocked.__getitem__)
     return tally.result(sc.policy, mode, runs, False)
 
 
@@ -233,5 +262,6 @@ def _exhaustive(
         for c in m.runnable():
             m.restore(snap)
             events = m.step(c)
-            stack.append((m.snapshot(), tally.step(win, c, m.last_label, events)))
+            after = tally.step(win, c, m.last_label, events, lambda i: m.threads[i].pc)
+            stack.append((m.snapshot(), after))
     return visits, True
