@@ -234,6 +234,17 @@ async def test_the_breakpoint_dialog_refuses_an_abort_reason_no_abort_has() -> N
         assert isinstance(app.screen, DebuggerScreen) and s.breakpoints.items[-1].match == "SEQ2"
 
 
+async def test_the_breakpoint_dialog_offers_a_step_label_first_where_faults_never_abort() -> None:
+    app = SpftuiApp(SEED, policy="classic")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "B")
+        dialog = app.screen
+        assert type(dialog).__name__ == "BreakpointDialog" and dialog.kind == "step"
+        await type_text(pilot, "wp_page_copy:copy")
+        await press(pilot, "enter")
+        assert app.session is not None and app.session.breakpoints.items[-1].match == "wp_page_copy:copy"
+
+
 async def test_breakpoints_pane_disables_and_deletes() -> None:
     app = SpftuiApp(SEED, policy="spf-mm-seq")
     async with app.run_test(size=(120, 40)) as pilot:

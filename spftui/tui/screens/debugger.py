@@ -24,7 +24,7 @@ from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
 from ...engine.view import EVENT_KINDS
-from ...scenario.policies import POLICY_LIST, REUSE_LIST
+from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -385,9 +385,11 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         self.add_breakpoint({"kind": "watch", "expr": expr})
 
-    def action_add_breakpoint(self, kind: str = "abort", match: str = "", expr: str = "") -> None:
+    def action_add_breakpoint(self, kind: str = "", match: str = "", expr: str = "") -> None:
         if not self._guard():
             return
+        # Aborts first where faults speculate; a classic fault never aborts.
+        kind = kind or ("abort" if POLICY[self.session.scenario.policy].speculative else "step")
         self.app.push_screen(
             BreakpointDialog(
                 list(self.session.names),
