@@ -302,13 +302,16 @@ class Session:
         fixes: dict[str, bool] | None = None,
     ) -> None:
         """Back to step 0, optionally under another policy or reuse rule, or with
-        modelled fixes switched (`{NAME: on}`). Breakpoints stay."""
+        modelled fixes switched (`{NAME: on}`). Breakpoints stay; their hit
+        counts start again, as gdb's do on `run`."""
         self._scenario = self._scenario.with_policy(policy, reuse)
         if fixes:
             self._scenario = self._scenario.with_fixes(fixes)
         if strategy is not None:
             self._strategy = strategy
             self._strategy_start = strategy.state
+        for b in self._bps.items:
+            b.hits = 0
         self._reset()
 
     def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:

@@ -149,6 +149,8 @@ def test_abort_breakpoint_stops_at_the_failed_validation(seed) -> None:  # type:
     assert stop.text == "A1: spf abort — mmap_seq changed 0→4 at pte_map_lock:seq_check"
     assert s.breakpoints.items[0].hits == 1
     assert s.machine.threads[0].pc == "do_user_addr_fault:mmap_read_lock"  # falling back
+    s.restart()
+    assert s.breakpoints.items[0].hits == 0  # a new run counts again, as gdb's `run` does
 
 
 def test_violation_breakpoint_and_reverse_continue(seed) -> None:  # type: ignore[no-untyped-def]
