@@ -105,3 +105,14 @@ def test_why_bad_input_is_an_error_not_a_traceback() -> None:
     assert r.returncode == 2 and "cannot be read at step 5" in r.stderr
     r = spftui("why", "cow_lost_write", "--at", "999", "A.mmap_seq")
     assert r.returncode == 2 and "--at 999" in r.stderr
+
+
+def test_why_a_cow_copy_names_the_step_that_write_protected_the_pte() -> None:
+    """The pinned-page fork race: the parent's write copies the page because
+    fork's copy_pte_range write-protected it (the fix off)."""
+    r = spftui("why", "history_fork_pinned", "A.pte[0x20000]", "--fix", "fork_copy_pinned=off")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "[step 7] the write fault found it write-protected: A2 copy_page_range:copy_pte_range in `fork C`"
+        " set A.pte[0x20000]: pfn 1 W A D → pfn 1 RO A D"
+    ) in r.stdout

@@ -10,6 +10,8 @@ the kernel's data flow implies:
   says when it changed after the copy (the copy was stale);
 - a PTE installed by `wp_page_copy:pte_same` was allowed by the fault's
   checks: each `validate` event, and the `aba` history when one passed by ABA;
+  and the write faulted because the PTE was write-protected: the step that
+  made it so (fork's copy_pte_range, mprotect, ...) is named too;
 - a sequence count is the sum of its writers: each earlier bump is listed;
 - any other write names the op its thread was running.
 
@@ -128,23 +130,26 @@ class _Why:
         label = tl.label_at(step) if step >= 0 else ""
         self.out.append(Cause(step, thread, label, what, value, text, depth))
 
-    def explain(self, expr: Expr, at: int, depth: int) -> None:
+    def explain(self, expr: Expr, at: int, depth: int, lead: str = "") -> None:
         value, changes = self.history(expr, at)
         what = expr.source
         if not changes:
-            self.add(-1, what, value, f"{what} = {value} since the start (the scenario's initial state)", depth)
+            self.add(-1, what, value, f"{lead}{what} = {value} since the start (the scenario's initial state)", depth)
             return
         last = changes[-1]
         tl = self.tl
         thread, label = tl.names[tl.thread_at(last.step)], tl.label_at(last.step)
         op = self._op_of(last.step)
         doing = f" in `{op}`" if op else ""
-        self.add(last.step, what, last.new, f"{thread} {label}{doing} set {what}: {last.old} → {last.new}", depth)
+        text = f"{lead}{thread} {label}{doing} set {what}: {last.old} → {last.new}"
+        self.add(last.step, what, last.new, text, depth)
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":
             self._copied_from(last.step, at, depth + 1)
         elif ".pte[" in what and label == "wp_page_copy:pte_same":
-            self._checks_of(last.step, thread, depth + 1)
+            start = self._checks_of(last.step, thread, depth + 1)
+            if not lead:  # why the write faulted at all: who write-protected the PTE (one level, not every COW before)
+                self.explain(expr, start, depth + 1, "the write fault found it write-protected: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
                 t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
@@ -174,9 +179,9 @@ class _Why:
                 )  # fmt: skip
         self.explain(src, step, depth + 1)
 
-    def _checks_of(self, step: int, thread: str, depth: int) -> None:
+    def _checks_of(self, step: int, thread: str, depth: int) -> int:
         """The checks that let the COW commit (each validate of the fault, and any ABA),
-        and what the copy it installed missed."""
+        and what the copy it installed missed. Returns the fault's first step."""
         tl = self.tl
         start, _ = fault_window(tl, step, tl.names.index(thread))
         self._copy_of(start, step, thread, depth)
@@ -189,6 +194,7 @@ class _Why:
                     self.add(pos, e.check, "✓" if e.ok else "✗", f"{thread} {validation_text(e)}", depth)
             for d in derived:
                 self.add(pos, d.kind, "", format_event(d), depth + 1)
+        return start
 
     def _copy_of(self, start: int, step: int, thread: str, depth: int) -> None:
         tl = self.tl
