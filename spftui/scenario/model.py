@@ -66,13 +66,22 @@ ABORT_REASONS = (
     "SEQ2",
     "ODD",
     "VMA_COPY",
+    "REFETCH",
     "PTL",
     "PMD",
     "UNMAPPED",
+    "NO_VMA",
+    "RANGE",
+    "ACCESS_ERROR",
     "VMA_SEQ",
+    "VMA_SEQ_ODD",
     "VMA_LOCK",
     "ANON_VMA",
+    "FILE",
     "PAGE_LOCK",
+    "SWAP",
+    "SWAP_NOPAGE",
+    "UFFD_WP",
 )
 """Why a speculative fault aborts (SpfAbort.reason): an abort breakpoint's `match`."""
 ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")

@@ -135,3 +135,29 @@ def test_breakpoints_are_not_part_of_the_scenarios_hash(tmp_path: Path) -> None:
         BreakpointSpec("aba", key="breakpoint[0]", line=SEED_LINES + 2, expr_key="breakpoint[0].expr"),
     )
     assert scenario_hash(plain) == scenario_hash(marked)
+
+
+def test_every_abort_reason_the_kernel_gives_can_be_a_breakpoints_match() -> None:
+    """Read off the kernel's source: each reason `spf_abort` is called with, and each a
+    `validate` check returns; all are accepted by `--break abort:R` and documented."""
+    import ast
+
+    from spftui.scenario.model import ABORT_REASONS
+
+    given: set[str] = set()
+    for path in (ROOT / "spftui" / "kernel").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "spf_abort" and len(node.args) > 2:
+                if isinstance(node.args[2], ast.Constant):
+                    given.add(node.args[2].value)
+            if isinstance(node, ast.FunctionDef) and node.name == "validate":
+                for r in ast.walk(node):
+                    if isinstance(r, ast.Return) and isinstance(r.value, ast.Tuple):
+                        first = r.value.elts[0]
+                        given |= {first.value} if isinstance(first, ast.Constant) else {"SEQ1", "SEQ2"}
+    assert {"SWAP", "REFETCH", "UFFD_WP", "PTL"} <= given  # the scan sees them
+    assert given <= set(ABORT_REASONS), given - set(ABORT_REASONS)
+    doc = (ROOT / "scenarios" / "README.md").read_text()
+    assert all(f"`{r}`" in doc for r in ABORT_REASONS)
+    r = spftui("check", "swap_cache_hit", "--policy", "vma-lock", "--break", "abort:SWAP")
+    assert r.returncode in (0, 1) and "unknown abort reason" not in r.stderr, r.stderr
