@@ -126,3 +126,10 @@ def test_columns_0_is_taken_as_80() -> None:
 def test_trace_o_dash_is_standard_output(tmp_path: Path) -> None:
     r = spftui("trace", SEED, "-o", "-", cwd=tmp_path)
     assert r.returncode == 0 and "wp_page_copy:pte_same" in r.stdout and os.listdir(tmp_path) == []
+
+
+def test_the_trace_shows_tlb_flushes_the_tlb_races_turn_on() -> None:
+    r = spftui("trace", "history_uffd_wp_flush")
+    assert r.returncode == 0, r.stderr
+    flush = next(line for line in r.stdout.splitlines() if "change_protection:flush_tlb_range" in line)
+    assert flush.rstrip().endswith("TLB flush A 0x10000..0x11000"), flush

@@ -52,6 +52,7 @@ NOTABLE = frozenset(
         "block",
         "wake",
         "free",
+        "flush",
         "cow",
         "segv",
         "vma",
