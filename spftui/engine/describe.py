@@ -12,6 +12,7 @@ from ..kernel.events import (
     Block,
     Change,
     Cow,
+    Decision,
     Event,
     Fault,
     Flush,
@@ -54,6 +55,7 @@ NOTABLE = frozenset(
         "free",
         "flush",
         "cow",
+        "decision",
         "segv",
         "vma",
         "fork",
@@ -171,6 +173,8 @@ def format_event(e: Event) -> str:
             return f"{thread} {access} fault at {addr:#x}"
         case Segv(thread, addr, why):
             return f"{thread} SIGSEGV at {addr:#x} ({why})"
+        case Decision(thread, _, detail):
+            return f"{thread} {detail}"
         case Cow(thread, old_pfn, new_pfn):
             src = "zero page" if old_pfn is None else f"pfn {old_pfn}"
             return f"{thread} COW: {src} → pfn {new_pfn}"

@@ -253,6 +253,19 @@ class Cow(NamedTuple):
         return "cow"
 
 
+class Decision(NamedTuple):
+    """A branch the kernel takes on the values it read, that decides the outcome: do_wp_page's
+    reuse or copy, faultin_page's FOLL_WRITE drop. The state it read is in `detail`."""
+
+    thread: str
+    what: str  # "reuse" | "copy" | "foll"
+    detail: str  # e.g. "mapcount 1 + swapcount 0 ≤ 1 (mapcount rule)"
+
+    @property
+    def kind(self) -> str:
+        return "decision"
+
+
 class AnonVma(NamedTuple):
     """anon_vma_prepare gives a VMA its anon_vma."""
 
@@ -396,6 +409,7 @@ Event = (
     | Swap
     | Fork
     | Cow
+    | Decision
     | AnonVma
     | Segv
     | ExitMmap
@@ -426,6 +440,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Swap,
     Fork,
     Cow,
+    Decision,
     AnonVma,
     Segv,
     ExitMmap,

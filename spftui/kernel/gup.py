@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks, oracles
+from .events import Decision
 from .foll import FOLL_COW, FOLL_FORCE, FOLL_PIN, FOLL_WRITE, format_foll
 from .ops import finish_op, word_of
 from .pte import ZERO_PFN, pte_dirty, pte_none, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, vpn_of
@@ -162,7 +163,13 @@ def faultin_page_ret(m: Machine, t: Thread) -> None:
     v = m.vma_of(t.vmf["vma"])
     if t.vmf.pop("fault_write", False) and not v.vm_flags & VM_WRITE:
         foll = t.vmf["gup_foll"]
-        t.vmf["gup_foll"] = foll | FOLL_COW if m.fixed("foll_cow") else foll & ~FOLL_WRITE
+        if m.fixed("foll_cow"):
+            t.vmf["gup_foll"] = foll | FOLL_COW
+            why = "sets FOLL_COW: the retry takes the COW copy only while the PTE stays dirty (19be0eaffa3a)"
+        else:
+            t.vmf["gup_foll"] = foll & ~FOLL_WRITE
+            why = "clears FOLL_WRITE: the retry is a read, and takes whatever page the PTE maps (before 19be0eaffa3a)"
+        m.emit(Decision(t.name, "foll", f"VM_FAULT_WRITE on a !VM_WRITE VMA (COW broken): faultin_page {why}"))
     t.pc = "follow_page_pte:pte_offset_map_lock"
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
-from .events import Cow, Validate
+from .events import Cow, Decision, Validate
 from .fault import fault_done, lock_pte, spf_abort, unlock_pte
 from .pte import mk_pte, pte_mkyoung_dirty_write, pte_pfn, pte_special, vpn_of
 from .state import VM_WRITE
@@ -32,6 +32,24 @@ def _vm_flags(m: Machine, t: Thread) -> int:
         return int(t.vmf["pvma"][2])
     flags: int = m.vma_of(t.vmf["vma"]).vm_flags
     return flags
+
+
+def _what_decides(m: Machine, f: Frame) -> str:
+    """The values the reuse rule reads, and the rule, for the `decision` event."""
+    if f.mapping:
+        return "a page-cache page is always copied"
+    if f.locked is not None:  # can_reuse's trylock_page fails unless the rule decides first
+        locked = f"; the page lock is held by {m.threads[f.locked].name}"
+    else:
+        locked = ""
+    if not m.reuse.by_refcount or not m.fixed("page_count_reuse"):
+        off = "; page_count_reuse off" if m.reuse.by_refcount else ""
+        swap = " + its swap count (in the swap cache)" if f.swapcache is not None else ""
+        return f"mapcount {f.mapcount}{swap} (the mapcount rule{off}: page_count {f.count} is not looked at){locked}"
+    if not m.reuse.anon_exclusive:
+        return f"page_count {f.count} (the page-count rule){locked}"
+    exclusive = "PageAnonExclusive" if f.anon_exclusive else f"not PageAnonExclusive, page_count {f.count}"
+    return f"{exclusive} (the anon-exclusive rule){locked}"
 
 
 def can_reuse(m: Machine, t: Thread, f: Frame) -> bool:
@@ -92,7 +110,10 @@ def do_wp_page(m: Machine, t: Thread) -> None:
     pfn = pte_pfn(orig)
     f = m.frame(pfn)
     m.dirty_frames.add(pfn)
-    if can_reuse(m, t, f):
+    seen = _what_decides(m, f)  # read before can_reuse changes them (swap cache, exclusivity)
+    ok = can_reuse(m, t, f)
+    m.emit(Decision(t.name, "reuse" if ok else "copy", f"{'reuses' if ok else 'copies'} pfn {pfn}: {seen}"))
+    if ok:
         t.pc = "wp_page_reuse:set_pte"
     else:
         t.vmf["page"] = pfn
