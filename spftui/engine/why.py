@@ -8,6 +8,8 @@ the kernel's data flow implies:
 - a frame word written by `wp_page_copy:copy` came from the old page's word
   (cow_user_page reads it without a lock): the chain follows that word, and
   says when it changed after the copy (the copy was stale);
+- a PTE that do_wp_page reused or copied: its `decision` (the counts the
+  reuse rule read);
 - a PTE installed by `wp_page_copy:pte_same` was allowed by the fault's
   checks: each `validate` event, and the `aba` history when one passed by ABA;
   and the write faulted because the PTE was write-protected: the step that
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import OpStart, Validate
+from ..kernel.events import Decision, OpStart, Validate
 from .describe import format_event, validation_text
 from .expr import Expr, parse
 from .history import Derivation, fault_window
@@ -146,8 +148,11 @@ class _Why:
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":
             self._copied_from(last.step, at, depth + 1)
-        elif ".pte[" in what and label == "wp_page_copy:pte_same":
-            start = self._checks_of(last.step, thread, depth + 1)
+        elif ".pte[" in what and label in ("wp_page_reuse:set_pte", "wp_page_copy:pte_same"):
+            if label == "wp_page_reuse:set_pte":
+                start = self._decision_of(last.step, thread, depth + 1)
+            else:
+                start = self._checks_of(last.step, thread, depth + 1)
             if not lead:  # why the write faulted at all: who write-protected the PTE (one level, not every COW before)
                 self.explain(expr, start, depth + 1, "the write fault found it write-protected: ")
         elif what.endswith(_SEQS):
@@ -179,11 +184,21 @@ class _Why:
                 )  # fmt: skip
         self.explain(src, step, depth + 1)
 
+    def _decision_of(self, step: int, thread: str, depth: int) -> int:
+        """do_wp_page's reuse-or-copy decision in this fault, with the counts it read."""
+        tl = self.tl
+        start, _ = fault_window(tl, step, tl.names.index(thread))
+        for pos, _, evs in tl.replay(start, step):
+            for e in evs:
+                if type(e) is Decision and e.thread == thread:
+                    self.add(pos, "do_wp_page", e.what, format_event(e), depth)
+        return start
+
     def _checks_of(self, step: int, thread: str, depth: int) -> int:
         """The checks that let the COW commit (each validate of the fault, and any ABA),
         and what the copy it installed missed. Returns the fault's first step."""
         tl = self.tl
-        start, _ = fault_window(tl, step, tl.names.index(thread))
+        start = self._decision_of(step, thread, depth)
         self._copy_of(start, step, thread, depth)
         # one forward pass from step 0 (a window replay per step of this window was quadratic)
         for pos, evs, derived in Derivation().along(tl, step + 1):

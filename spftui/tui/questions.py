@@ -98,6 +98,14 @@ def expr_of(e: Validate | Invalidated) -> str | None:
     return path
 
 
+def _accessed_pte(session: Session, step: int) -> str | None:
+    """The PTE of the address the step's thread was accessing (a violation found at a load or
+    store changes no PTE: the chain starts at the PTE the access went through)."""
+    t = session.timeline.machine_at(step).threads[session.timeline.thread_at(step)]
+    addr = t.vmf.get("addr")
+    return None if addr is None else f"{t.mm}.pte[{addr & ~0xFFF:#x}]"
+
+
 def about_step(session: Session, step: int, events: tuple[Event, ...]) -> Question | None:
     """`y` on a timeline row: its abort or violation, else what it checked, else the PTE it wrote."""
     thread, label = session.step_thread(step), session.step_label(step)
@@ -122,7 +130,7 @@ def about_step(session: Session, step: int, events: tuple[Event, ...]) -> Questi
     for e in events:
         if type(e) is Violation:
             pte = next((p for p in reversed(events) if type(p) is Pte), None)
-            expr = f"{pte.mm}.pte[{pte.vpn << 12:#x}]" if pte is not None else None
+            expr = f"{pte.mm}.pte[{pte.vpn << 12:#x}]" if pte is not None else _accessed_pte(session, step)
             text = f"{e.oracle.replace('_', ' ')} — {e.detail}"
             violation = Cause(step, thread, label, e.oracle, "", text, 0)
             return Question(f"why the {e.oracle.replace('_', ' ')} at step {at}", at, expr, (violation,))

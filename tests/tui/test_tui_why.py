@@ -6,7 +6,7 @@ import json
 
 from cli_run import spftui
 from textual.widgets import OptionList, RadioButton
-from tui_helpers import SEED, press, screen_text, settle, type_text
+from tui_helpers import ROOT, SEED, press, screen_text, settle, type_text
 
 from spftui.engine.why import Cause
 from spftui.tui.app import SpftuiApp
@@ -244,3 +244,17 @@ async def test_y_on_the_violation_row_explains_the_pte_it_installed_and_on_a_qui
         await press(pilot, "y")
         assert isinstance(app.screen, DebuggerScreen)
         assert "nothing to explain on this row" in str(debugger(app).query_one(StatusLine).content)
+
+
+async def test_y_on_a_violation_at_a_store_explains_the_pte_the_store_went_through() -> None:
+    """The GUP-after-fork leak under the mapcount rule: the violation is found at P1's
+    store, which writes no PTE; the chain is the reuse that made the PTE writable."""
+    app = SpftuiApp(ROOT / "scenarios" / "history_gup_after_fork.toml", reuse="mapcount")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "c", "v", "v")
+        assert app.session is not None and app.session.violations()
+        await press(pilot, "y")
+        why = app.screen
+        assert isinstance(why, WhyScreen)
+        assert [c.what for c in why.causes[:3]] == ["cow_isolation", "P.pte[0x10000]", "do_wp_page"]
+        assert why.causes[2].text == "P1 reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)"
