@@ -28,6 +28,7 @@ class Fix:
     kernels   the releases that have it / lack it, in words
     where     the kernel function(s) the switch sits in
     policies  the validation policies under which it matters (empty: all)
+    reuse     the COW reuse rules under which it matters (empty: all)
     story     a paragraph: the race it closes
     needs_pin a kernel preset that lacks it takes it out only of a scenario
               that pins (a `gup … pin` op): elsewhere its code never runs, and
@@ -40,6 +41,7 @@ class Fix:
     kernels: str
     where: str
     policies: tuple[str, ...] = ()
+    reuse: tuple[str, ...] = ()
     story: str = ""
     needs_pin: bool = False
 
@@ -99,6 +101,7 @@ FIX_LIST += (
         commit="09854ba94c6a",
         kernels="missing up to 5.8 (the mapcount rule, reuse_swap_page); in 5.9 and later",
         where="do_wp_page (can_reuse): off falls back to the mapcount rule under every reuse rule",
+        reuse=("page-count", "anon-exclusive"),
         story=(
             "The GUP-after-fork COW leak (CVE-2020-29374). A child takes a read-only GUP reference "
             "(vmsplice) on a page it COW-shares with its parent, then unmaps it: mapcount drops to 1, so the "
@@ -112,6 +115,7 @@ FIX_LIST += (
         commit="a7f226604170",
         kernels="missing before 5.19 (with 6c287605fd56 PG_anon_exclusive, c89357e27f20); in 5.19 and later",
         where="follow_page_pte (gup_must_unshare), faultin_page, do_wp_page (unshare); anon-exclusive rule only",
+        reuse=("anon-exclusive",),
         story=(
             "Under the page-count rule a process holding a read-only pin on a page it still COW-shares "
             "copies the page on its own next write: its page tables move to the copy while the pin keeps the "

@@ -7,6 +7,8 @@ later errors (an unknown label in a schedule, say) can still point at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from .policies import POLICIES as POLICIES  # re-exported: names are validated here
@@ -336,6 +338,11 @@ class ExpectTable:
     fix_off: str = ""
 
 
+def pins_a_page(threads: Iterable[Thread]) -> bool:
+    """Does a thread pin a page (a `gup … pin` op)?"""
+    return any(op.kind == "gup" and "pin" in op.foll for t in threads for op in t.ops)
+
+
 @attrs.frozen
 class Scenario:
     """A whole scenario file.
@@ -403,6 +410,24 @@ class Scenario:
             policy=policy or self.policy,
             reuse=reuse or self.reuse,
         )
+
+    @property
+    def pins(self) -> bool:
+        """Does a thread pin a page (a `gup … pin` op)? Fixes for pinned pages matter only then."""
+        return pins_a_page(self.threads)
+
+    def inert_fix(self, name: str) -> str:
+        """Why switching fix `name` cannot change this scenario under its policy and rule ("": it may)."""
+        from .fixes import FIX  # (fixes.py reads syntax.py, which reads this module)
+
+        f = FIX[name]
+        if f.policies and self.policy not in f.policies:
+            return f"matters only under {', '.join(f.policies)}"
+        if f.reuse and self.reuse not in f.reuse:
+            return f"no effect under the {self.reuse} rule"
+        if f.needs_pin and not self.pins:
+            return "no page is pinned here"
+        return ""
 
     def with_fixes(self, switches: dict[str, bool]) -> Scenario:
         """A copy with each named fix switched on (True) or off (False)."""

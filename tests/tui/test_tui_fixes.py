@@ -57,3 +57,22 @@ async def test_the_toggle_works_in_a_small_terminal() -> None:
         assert app.session.position == 0
         await pilot.pause()
         assert "step 0 of 0 · fix off: fork_vm_raw_write ·" in screen_text(pilot)  # (it was cut off at 80 columns)
+
+
+async def test_the_palette_says_when_a_fix_cannot_matter_under_the_policy_rule_or_ops() -> None:
+    """history_dirty_cow runs kernel 5.8's mapcount rule and pins nothing: the reuse
+    fixes and the pinned-page fix are on, but switching them changes nothing there."""
+    app = SpftuiApp(ROOT / "scenarios" / "history_dirty_cow.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen) if c.title.startswith("Toggle fix")}
+        assert {
+            "Toggle fix foll_cow (now on)",
+            "Toggle fix page_count_reuse (now on; no effect under the mapcount rule)",
+            "Toggle fix gup_unshare (now on; no effect under the mapcount rule)",
+            "Toggle fix fork_copy_pinned (now on; no page is pinned here)",
+            "Toggle fix fork_vma_write_lock (now on; matters only under vma-lock)",
+        } <= titles
+        await toggle(pilot, app, "page_count_reuse")
+        said = [str(n.message) for n in app._notifications]
+        assert "fix page_count_reuse off: restarted at step 0 (no effect under the mapcount rule)" in said

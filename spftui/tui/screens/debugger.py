@@ -348,9 +348,10 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def action_toggle_fix(self, name: str) -> None:
         """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
         on = name in self.session.scenario.fixes_off  # off now: switch it on
+        inert = self.session.scenario.inert_fix(name)
         self._restart(
             lambda: self.session.restart(fixes={name: on}),
-            f"fix {name} {'on' if on else 'off'}: restarted at step 0",
+            f"fix {name} {'on' if on else 'off'}: restarted at step 0" + (f" ({inert})" if inert else ""),
             f" with fix {name} {'on' if on else 'off'}",
         )
 
