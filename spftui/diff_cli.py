@@ -94,7 +94,7 @@ def print_diff(sc: Any, d: Any, path_a: str, path_b: str, notes: list[str]) -> N
     from .engine.diff import prose
     from .report import console as make_console
 
-    console = make_console()
+    console = make_console(soft_wrap=True)  # (as check's: a line is a line, whatever reads it)
     out = console.print
     out(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse}", markup=False)
     for note in notes:

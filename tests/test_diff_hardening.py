@@ -22,7 +22,7 @@ def test_a_schedule_saved_under_another_policy_is_named_with_its_own_verdict(tmp
     b = saved(tmp_path, "b.toml", "--policy", "spf-mm-seq")  # the same steps pass under spf-mm-seq
     r = spftui("diff", "cow_lost_write", a, b)
     assert r.returncode == 0, r.stderr
-    text = " ".join(r.stdout.split())  # (Rich wraps at 80 columns)
+    text = r.stdout
     assert (
         "note: SCHEDULE_B was saved with policy spf-mm-seq; here both schedules run under policy spf-refetch-vma, "
         "reuse mapcount (--policy and --reuse choose)." in text
