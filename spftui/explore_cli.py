@@ -610,7 +610,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         scenarios = [_load(n, args.fix) for n in names]
     except (ScenarioError, BadArgs) as e:
         return _error(e)
-    from .engine.matrix import matrix_markdown, policy_matrix
+    from .engine.matrix import fixes_off_line, matrix_markdown, policy_matrix
 
     tty = sys.stderr.isatty()
     total = len(scenarios) * len(policies)
@@ -649,6 +649,10 @@ def run_matrix(args: argparse.Namespace) -> int:
         out |= {"rows": [row.to_json() for row in rows], "undecided": undecided, "contradicted": contradicted}
         print(json.dumps(out | {"expect_ok": not contradicted}))
     else:
+        fixes = fixes_off_line(rows)
+        if fixes is not None:  # (the verdicts are for that kernel, not the scenarios' own)
+            print(fixes)
+            print()
         print(matrix_markdown(rows))
         print()
         print(

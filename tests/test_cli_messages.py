@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,17 @@ def test_check_and_trace_say_which_fixes_are_off() -> None:
     for command in ("check", "trace"):
         r = spftui(command, "history_dirty_cow", "--fix", "foll_cow=off")
         assert "· fixes off: foll_cow ·" in " ".join(r.stdout.splitlines()[:2]), command
+
+
+def test_matrix_says_which_fixes_are_off_in_text_and_json() -> None:
+    options = ["--fix", "foll_cow=off", "--policies", "classic", "--runs", "0"]
+    r = spftui("matrix", "history_dirty_cow", *options)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Fixes off: foll_cow.\n\n| scenario |")
+    rows = json.loads(spftui("matrix", "history_dirty_cow", *options, "--json").stdout)["rows"]
+    assert [row["fixes_off"] for row in rows] == [["foll_cow"]]
+    plain = spftui("matrix", "history_dirty_cow", "--policies", "classic", "--runs", "0")
+    assert plain.stdout.startswith("| scenario |")  # every fix in: no line
 
 
 def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> None:
