@@ -207,6 +207,20 @@ def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> No
     assert "Expectations hold." in spftui("explore", str(path), "--no-save").stdout
 
 
+def test_a_schedule_of_another_scenario_says_so_before_naming_its_threads(tmp_path: Path) -> None:
+    """Its first entry names A3, which cow_lost_write lacks: "unknown thread 'A3'" hid that
+    the file was recorded on another scenario, and that --force is the way to replay it."""
+    saved = tmp_path / "fork.schedule.toml"
+    assert spftui("check", "history_fork_vma_lock", "--save-schedule", str(saved)).returncode == 0
+    r = spftui("check", "cow_lost_write", "--schedule", str(saved))
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert f"{saved}:" in r.stderr and ": scenario_hash: recorded on 'history_fork_vma_lock' (" in r.stderr
+    assert "not on 'cow_lost_write'" in r.stderr and "(use --force to replay it anyway)" in r.stderr
+    assert "unknown thread" not in r.stderr
+    forced = spftui("check", "cow_lost_write", "--schedule", str(saved), "--force")  # (its threads do not exist here)
+    assert forced.returncode == 2 and "steps[0]: unknown thread 'A3'" in forced.stderr
+
+
 def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:
     saved = tmp_path / "s.schedule.toml"
     assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode in (0, 1)
