@@ -75,3 +75,12 @@ def test_an_expression_worked_out_of_values_is_changed_by_a_step_not_set() -> No
     assert "changed A.mmap_seq == 4: false → true" in spftui("why", "cow_lost_write", "A.mmap_seq == 4").stdout
     plain = spftui("why", "cow_lost_write", "A.mmap_seq")  # a value as it is: still "set", with its writers
     assert "set A.mmap_seq: 3 → 4" in plain.stdout and "earlier: A2 do_mprotect_pkey:mmap_write_lock" in plain.stdout
+
+
+def test_vm_flags_are_shown_as_the_trace_shows_them() -> None:
+    r = spftui("why", "cow_lost_write", "A.vma[0x10000].vm_flags")
+    assert r.returncode == 0, r.stderr
+    assert "A2 mprotect_fixup:vm_flags in `mprotect 0x10000 1p rw` set A.vma[0x10000].vm_flags: r--p → rw-p" in r.stdout
+    assert "0x100031" not in r.stdout and "0x100033" not in r.stdout  # (as it printed them)
+    worked = spftui("why", "cow_lost_write", "A.vma[0x10000].vm_flags & 0x2")  # arithmetic on them: a number
+    assert "changed A.vma[0x10000].vm_flags & 0x2: 0 → 2" in worked.stdout
