@@ -16,6 +16,19 @@ def test_a_misspelt_command_is_named_with_the_one_meant() -> None:
     assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown command 'chek'; did you mean check?")
 
 
+def test_an_unknown_madvise_advice_is_named_first(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        'title = "t"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n  pages = 1\n'
+        '[[thread]]\nname = "A1"\nprocess = "A"\nops = ["madvise 0x10000 1p free"]\n'
+    )
+    r = spftui("check", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.rstrip().endswith(
+        "thread[0].ops[0]: unknown madvise advice 'free' (only 'dontneed' is modelled)"
+    ), r.stderr
+
+
 def test_a_misspelt_bundled_scenario_is_named_with_the_one_meant() -> None:
     r = spftui("check", "cow_lost_writ")
     assert r.returncode == 2
