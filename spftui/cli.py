@@ -301,15 +301,17 @@ def _detach_stdout() -> None:
 
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
-    """`spftui chek SCENARIO` is a misspelt command, not a scenario called `chek` with
-    an extra argument: say which command was meant."""
+    """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
+    scenario called `chek` that does not exist: say which command was meant."""
     import difflib
 
-    from .scenario.files import resolve_scenario
+    from .scenario.files import near_bundled, resolve_scenario
 
-    if len(argv) < 2 or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
-        return  # (no arguments: the picker; one word: a scenario, which says what is wrong with it)
+    if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
+        return  # (no arguments: the picker; a file or a bundled name: a scenario)
     word = argv[0]
+    if len(argv) == 1 and near_bundled(word) is not None:
+        return  # (a misspelt scenario name, alone: opening it names the scenario meant)
     near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
     if near:
         raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")

@@ -16,6 +16,20 @@ def test_a_misspelt_command_is_named_with_the_one_meant() -> None:
     assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown command 'chek'; did you mean check?")
 
 
+@pytest.mark.parametrize(("word", "meant"), [("explroe", "explore"), ("chek", "check"), ("fixs", "fixes")])
+def test_a_misspelt_command_alone_is_named_with_the_one_meant(word: str, meant: str) -> None:
+    """`spftui explroe` said "cannot read the file" where `spftui chek x` named check."""
+    r = spftui(word)
+    assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: unknown command '{word}'; did you mean {meant}?")
+
+
+def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
+    r = spftui("cow_lost_wrte")  # (near a bundled scenario: that one is named)
+    assert r.returncode == 2 and "did you mean cow_lost_write?" in r.stderr
+    r = spftui("nothing_like_it")
+    assert r.returncode == 2 and "nothing_like_it: cannot read the file" in r.stderr
+
+
 def test_an_unknown_madvise_advice_is_named_first(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(
