@@ -70,6 +70,7 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
     The pairs are replayed under one policy, so B runs under A's settings (or
     --policy, --reuse); when B's own differ, its verdict here may not be the one
     it was saved with, and the report says so, with B's run under its own."""
+    from .engine.describe import counted
     from .engine.recording import record_entries
 
     own = ob.scenario
@@ -90,7 +91,7 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
     return [
         f"SCHEDULE_B was saved with {', '.join(differ)}; here both schedules run under policy {sc.policy}, "
         f"reuse {sc.reuse}{fixes} (--policy, --reuse and --fix choose).",
-        f"Under its own settings B runs {len(alone.steps)} steps, {what}"
+        f"Under its own settings B runs {counted(len(alone.steps), 'step')}, {what}"
         f"{': the same verdict' if same else ': another verdict than here'}.",
     ]
 

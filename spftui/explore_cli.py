@@ -597,6 +597,7 @@ def default_matrix_jobs() -> int:
 
 
 def run_matrix(args: argparse.Namespace) -> int:
+    from .engine.describe import counted
     from .scenario import ScenarioError, list_bundled
 
     try:
@@ -633,7 +634,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         show.text(f"matrix: 0/{total} cells")
         if not tty:
             shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
-            print(f"matrix: {total} cells ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
+            print(f"matrix: {counted(total, 'cell')} ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(
             scenarios, policies, runs=runs, seed=seed, jobs=jobs, max_states=max_states, timeout=timeout, on_row=on_row
         )

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 from rich.console import Console
 
-from .engine.describe import TRACE_SCHEMA, event_fields, notable
+from .engine.describe import TRACE_SCHEMA, counted, event_fields, notable
 from .engine.history import Derivation
 from .engine.schedule import Replay, SeededRandom
 from .engine.session import Session, StepInfo
@@ -22,7 +22,7 @@ def unjudged_reason(session: Session) -> str | None:
     sc = session.scenario
     strategy = session.strategy
     if not session.finished():  # the oracle may fire in the steps not taken
-        return f"the run stopped after {session.position} steps, before its end"
+        return f"the run stopped after {counted(session.position, 'step')}, before its end"
     if isinstance(strategy, Replay) and sc.schedule is not None and strategy.entries == sc.schedule:
         return None
     if isinstance(strategy, SeededRandom):

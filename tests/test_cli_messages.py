@@ -30,6 +30,21 @@ def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
     assert r.returncode == 2 and "nothing_like_it: cannot read the file" in r.stderr
 
 
+def test_counts_of_one_read_as_one(tmp_path: Path) -> None:
+    """ "finished after 1 steps", "(1 entries, ...)", "stopped after 1 steps"."""
+    path = tmp_path / "one.toml"
+    path.write_text(
+        'title = "t"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n  pages = 1\n'
+        '  populate = true\n[[thread]]\nname = "A1"\nprocess = "A"\nops = ["write 0x10000 1"]\n'
+        '[schedule]\nsteps = ["A1"]\n'
+    )  # (a populated page: the store is one step)
+    r = spftui("check", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "Result: all threads finished after 1 step\n" in r.stdout and "fixed schedule (1 entry, then" in r.stdout
+    cut = spftui("check", "cow_lost_write", "--max-steps", "1")
+    assert "not judged: the run stopped after 1 step, before its end" in cut.stdout
+
+
 def test_an_unknown_madvise_advice_is_named_first(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(
