@@ -233,6 +233,24 @@ def test_matrix_says_which_fixes_are_off_in_text_and_json() -> None:
     assert plain.stdout.startswith("| scenario |")  # every fix in: no line
 
 
+def test_which_expect_table_judges_a_run_with_fixes_off_as_scenarios_readme_says() -> None:
+    """scenarios/README.md, "Expectations": a run whose fixes differ from the file's own is
+    judged only by an [expect.fixes_off.NAME] table of a fix it lacks, under the own policy."""
+
+    def table(*options: str) -> str | None:
+        r = spftui("check", "history_fork_vma_lock", *options, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["expect_table"]  # type: ignore[no-any-return]
+
+    assert table() == "[expect.anon-exclusive]"
+    assert table("--fix", "fork_vma_write_lock=off") == "[expect.fixes_off.fork_vma_write_lock]"
+    off_twice = ("--fix", "fork_vma_write_lock=off", "--fix", "foll_cow=off")
+    assert table(*off_twice) == "[expect.fixes_off.fork_vma_write_lock]"
+    assert table("--fix", "foll_cow=off") is None  # no table for that fix: not the plain one either
+    assert table("--fix", "fork_vma_write_lock=off", "--policy", "classic") is None  # (another policy)
+    assert table("--policy", "classic") == "[expect.anon-exclusive]"
+
+
 def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> None:
     """The file's [expect] is for 6.4.0, which lacks fork_vma_write_lock; a run with it put
     back is another configuration, not judged by that table: explore said nothing at all."""
