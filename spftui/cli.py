@@ -44,6 +44,7 @@ def load(args: argparse.Namespace) -> Any:
 
 
 def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
+    from .engine.describe import counted
     from .engine.session import Session
     from .report import check_report, print_check, print_trace, trace_json, trace_steps
 
@@ -69,7 +70,7 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
             else:
                 print_trace(session, args.max_steps)
         if out:
-            print(f"wrote {out[0]}: {session.length} steps")
+            print(f"wrote {out[0]}: {counted(session.length, 'step')}")
         return 0
     session.run(limit=args.max_steps)
     report = check_report(session)
@@ -113,6 +114,7 @@ def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
 
 def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
+    from .engine.describe import counted
     from .engine.files import REFUSE, REPLACE, WriteError
     from .engine.perfetto import write_trace
 
@@ -125,7 +127,7 @@ def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     except WriteError as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path}: {session.length} steps; open it at https://ui.perfetto.dev or chrome://tracing")
+    print(f"wrote {path}: {counted(session.length, 'step')}; open it at https://ui.perfetto.dev or chrome://tracing")
     return 0
 
 
@@ -301,15 +303,17 @@ def _detach_stdout() -> None:
 
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
-    """`spftui chek SCENARIO` is a misspelt command, not a scenario called `chek` with
-    an extra argument: say which command was meant."""
+    """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
+    scenario called `chek` that does not exist: say which command was meant."""
     import difflib
 
-    from .scenario.files import resolve_scenario
+    from .scenario.files import near_bundled, resolve_scenario
 
-    if len(argv) < 2 or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
-        return  # (no arguments: the picker; one word: a scenario, which says what is wrong with it)
+    if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
+        return  # (no arguments: the picker; a file or a bundled name: a scenario)
     word = argv[0]
+    if len(argv) == 1 and near_bundled(word) is not None:
+        return  # (a misspelt scenario name, alone: opening it names the scenario meant)
     near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
     if near:
         raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")

@@ -95,7 +95,9 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
 
     from .report import console as make_console
 
-    console = make_console()
+    # Prose lines are whole lines (as check's); the matrix alone is fitted to the
+    # width: the terminal's, or Rich's 80 columns (COLUMNS) when piped.
+    console = make_console(soft_wrap=True)
     data = cov.to_json()
     cut = ", stopped by Ctrl-C" if interrupted else "" if cov.complete else ", cut by --max-states"
     if cov.mode == "exhaustive":

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from .run_options import open_with
+from .run_options import add_fix_option, open_with
 
 
 def add_parser(sub: Any) -> None:
@@ -18,9 +18,9 @@ def add_parser(sub: Any) -> None:
         help="compare two schedules: first divergence, the reordered conflicting steps that matter",
         description="Run a scenario under two schedule files and print where they first differ and, when one "
         "reports a violation and the other does not, the smallest set of conflicting step pairs whose order "
-        "turns the passing schedule into the failing one (checked by replaying it). Both run under one policy "
-        "and reuse rule (SCHEDULE_A's, or --policy, --reuse); a note says when SCHEDULE_B was saved with others, "
-        "and what it reports under its own. Exit status 0; 2 on bad input.",
+        "turns the passing schedule into the failing one (checked by replaying it). Both run under one policy, "
+        "reuse rule and set of fixes (SCHEDULE_A's, or --policy, --reuse, --fix); a note says when SCHEDULE_B was "
+        "saved with others, and what it reports under its own. Exit status 0; 2 on bad input.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("schedule_a", metavar="SCHEDULE_A", help="a schedule file")
@@ -28,6 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: SCHEDULE_A's, else the scenario's)")
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: SCHEDULE_A's, else the scenario's)")
     p.add_argument("--oracle", choices=ORACLE_KINDS, help="the violation that decides pass/fail (default: any)")
+    add_fix_option(p)  # (over SCHEDULE_A's recorded fixes, as check --schedule takes it)
     p.add_argument("--force", action="store_true", help="accept schedules recorded on another scenario")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_diff)
@@ -35,8 +36,9 @@ def add_parser(sub: Any) -> None:
 
 def _open(args: argparse.Namespace, schedule: str, policy: str | None, reuse: str | None) -> Any:
     ns = argparse.Namespace(
-        scenario=args.scenario, policy=policy, reuse=reuse, schedule=schedule, seed=None, force=args.force
-    )
+        scenario=args.scenario, policy=policy, reuse=reuse, schedule=schedule, seed=None, force=args.force,
+        fix=args.fix,
+    )  # fmt: skip
     return open_with(ns)
 
 
@@ -46,13 +48,16 @@ def run_diff(args: argparse.Namespace) -> int:
 
     oa = _open(args, args.schedule_a, args.policy, args.reuse)
     sc = oa.scenario
-    ob = _open(args, args.schedule_b, None, None)  # (its own settings: to say when they are overridden)
+    # B under its own policy and reuse, to say when A's override them, but with the
+    # user's --fix: a fix switched on the command line is chosen, not a difference to note.
+    ob = _open(args, args.schedule_b, None, None)
     a, b = record_entries(sc, oa.entries), record_entries(sc, ob.entries)
     d = diff_runs(sc, a, b, args.oracle)
     notes = _overridden(args, sc, ob, b)
     if args.json:
         out = diff_json(d, (args.schedule_a, args.schedule_b))
-        out.update({"scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "notes": notes})
+        out.update({"scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "fixes_off": sorted(sc.fixes_off)})
+        out["notes"] = notes
         print(json.dumps(out))
         return 0
     print_diff(sc, d, args.schedule_a, args.schedule_b, notes)
@@ -65,6 +70,7 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
     The pairs are replayed under one policy, so B runs under A's settings (or
     --policy, --reuse); when B's own differ, its verdict here may not be the one
     it was saved with, and the report says so, with B's run under its own."""
+    from .engine.describe import counted
     from .engine.recording import record_entries
 
     own = ob.scenario
@@ -84,8 +90,8 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
     fixes = f", fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
     return [
         f"SCHEDULE_B was saved with {', '.join(differ)}; here both schedules run under policy {sc.policy}, "
-        f"reuse {sc.reuse}{fixes} (--policy and --reuse choose).",
-        f"Under its own settings B runs {len(alone.steps)} steps, {what}"
+        f"reuse {sc.reuse}{fixes} (--policy, --reuse and --fix choose).",
+        f"Under its own settings B runs {counted(len(alone.steps), 'step')}, {what}"
         f"{': the same verdict' if same else ': another verdict than here'}.",
     ]
 
@@ -93,10 +99,11 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
 def print_diff(sc: Any, d: Any, path_a: str, path_b: str, notes: list[str]) -> None:
     from .engine.diff import prose
     from .report import console as make_console
+    from .report import fixes_off_header
 
-    console = make_console()
+    console = make_console(soft_wrap=True)  # (as check's: a line is a line, whatever reads it)
     out = console.print
-    out(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse}", markup=False)
+    out(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse}{fixes_off_header(sc)}", markup=False)
     for note in notes:
         out(f"note: {note}", markup=False)
     for line in prose(d, (path_a, path_b)):

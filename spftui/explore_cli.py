@@ -106,7 +106,7 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--save",
         metavar="DIR",
-        help="write each counterexample as a schedule file into DIR (default: nothing is written)",
+        help="write each counterexample as a schedule file into DIR, made if missing (default: nothing is written)",
     )
     p.add_argument("--save-dir", dest="save", metavar="DIR", help=argparse.SUPPRESS)  # the old name of --save
     p.add_argument("--no-save", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
@@ -230,6 +230,20 @@ def _load(name: str, fixes: list[tuple[str, bool]] | None = None) -> Scenario:
     return open_scenario(name, fixes=dict(fixes or ())).scenario
 
 
+def _check_save(folder: str) -> None:
+    """Say now, not after a long search, that --save DIR cannot be made or written in
+    (a missing DIR is made when there is something to save, as shrink --out makes its)."""
+    from .engine.files import WriteError
+    from .engine.shrink import check_out
+
+    if not folder.strip():
+        raise BadArgs("--save: expected a directory name, found an empty one")
+    try:
+        check_out(folder)
+    except WriteError as e:
+        raise BadArgs(f"--save: {e}") from None
+
+
 def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
     """Say now, not after a long search, that FILE cannot be written, or that a
     file there (not the checkpoint being resumed) would be replaced."""
@@ -309,8 +323,8 @@ def run_explore(args: argparse.Namespace) -> int:
             opts["ray"] = args.ray
         jobs = _int(args.jobs, "--jobs", 1) or 1
         save = None if args.no_save else args.save
-        if save is not None and (why := cannot_write_in(save)) is not None:  # say so now, not after a long search
-            raise BadArgs(f"--save: cannot write in '{save}': {why}")
+        if save is not None:
+            _check_save(save)
         if args.checkpoint is not None:
             _check_checkpoint(args.checkpoint, args.resume, args.force)
         sc = _load(args.scenario, args.fix)
@@ -473,6 +487,12 @@ def _save(sc: Scenario, results: list[Result], where: str, force: bool) -> tuple
 
     files: dict[tuple[str, str], str] = {}
     failed = False
+    if any(r.counterexamples for r in results):  # (nothing found: no empty folder left behind)
+        try:
+            os.makedirs(where, exist_ok=True)
+        except OSError as e:
+            print(f"spftui: error: {where}: cannot make the directory: {e.strerror or e}", file=sys.stderr)
+            return files, True
     for r in results:
         primary = r.counterexample
         for kind, cx in sorted(r.counterexamples.items()):
@@ -597,6 +617,7 @@ def default_matrix_jobs() -> int:
 
 
 def run_matrix(args: argparse.Namespace) -> int:
+    from .engine.describe import counted
     from .scenario import ScenarioError, list_bundled
 
     try:
@@ -610,7 +631,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         scenarios = [_load(n, args.fix) for n in names]
     except (ScenarioError, BadArgs) as e:
         return _error(e)
-    from .engine.matrix import matrix_markdown, policy_matrix
+    from .engine.matrix import fixes_off_line, matrix_markdown, policy_matrix
 
     tty = sys.stderr.isatty()
     total = len(scenarios) * len(policies)
@@ -633,7 +654,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         show.text(f"matrix: 0/{total} cells")
         if not tty:
             shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
-            print(f"matrix: {total} cells ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
+            print(f"matrix: {counted(total, 'cell')} ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(
             scenarios, policies, runs=runs, seed=seed, jobs=jobs, max_states=max_states, timeout=timeout, on_row=on_row
         )
@@ -649,6 +670,10 @@ def run_matrix(args: argparse.Namespace) -> int:
         out |= {"rows": [row.to_json() for row in rows], "undecided": undecided, "contradicted": contradicted}
         print(json.dumps(out | {"expect_ok": not contradicted}))
     else:
+        fixes = fixes_off_line(rows)
+        if fixes is not None:  # (the verdicts are for that kernel, not the scenarios' own)
+            print(fixes)
+            print()
         print(matrix_markdown(rows))
         print()
         print(

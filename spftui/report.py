@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 from rich.console import Console
 
-from .engine.describe import TRACE_SCHEMA, event_fields, notable
+from .engine.describe import TRACE_SCHEMA, counted, event_fields, notable
 from .engine.history import Derivation
 from .engine.schedule import Replay, SeededRandom
 from .engine.session import Session, StepInfo
@@ -22,7 +22,7 @@ def unjudged_reason(session: Session) -> str | None:
     sc = session.scenario
     strategy = session.strategy
     if not session.finished():  # the oracle may fire in the steps not taken
-        return f"the run stopped after {session.position} steps, before its end"
+        return f"the run stopped after {counted(session.position, 'step')}, before its end"
     if isinstance(strategy, Replay) and sc.schedule is not None and strategy.entries == sc.schedule:
         return None
     if isinstance(strategy, SeededRandom):
@@ -156,8 +156,8 @@ def console(**options: Any) -> PipeConsole:
     return con
 
 
-def _fixes_off(sc: Any) -> str:
-    """` · fixes off: A, B` for a header line, or nothing when every modelled fix is in."""
+def fixes_off_header(sc: Any) -> str:
+    """` · fixes off: A, B` for a header line (check, trace, diff), or nothing when every modelled fix is in."""
     return f" · fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
 
 
@@ -174,7 +174,7 @@ def print_trace(session: Session, limit: int) -> None:
     con = _console()
     sc = session.scenario
     con.print(
-        f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse}{_fixes_off(sc)} · {session.strategy.summary()}"
+        f"[bold]{sc.title}[/] · policy {sc.policy} · reuse {sc.reuse}{fixes_off_header(sc)} · {session.strategy.summary()}"
     )
     con.print(f"[dim]{'step':>5}  {'thread':<6} {'step label':<38} what happened[/]")
     for info in trace_steps(session, limit):
@@ -189,7 +189,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     sc = session.scenario
     con.print(f"[bold]{escape(sc.title)}[/]")
     summary = escape(session.strategy.summary())
-    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse}{_fixes_off(sc)} · {summary}[/]")
+    con.print(f"[dim]{sc.path} · policy {sc.policy} · reuse {sc.reuse}{fixes_off_header(sc)} · {summary}[/]")
     con.print()
     n = session.length
     marked = {mk.step for mk in session.marks}

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .run_options import add_fix_option, open_with
-from .tool_options import count, wrapped
+from .tool_options import count
 
 SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
 MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
@@ -93,7 +93,7 @@ def run_shrink(args: argparse.Namespace) -> int:
         }  # fmt: skip
         print(json.dumps(out))
         return 0
-    say = wrapped
+    say = print  # (whole lines, as check and explore print them)
     say(sc.title)
     say(f"policy {sc.policy} · reuse {sc.reuse}")
     say(f"{result.oracle}: {result.detail}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,48 @@ SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 def test_a_misspelt_command_is_named_with_the_one_meant() -> None:
     r = spftui("chek", "cow_lost_write")
     assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown command 'chek'; did you mean check?")
+
+
+@pytest.mark.parametrize(("word", "meant"), [("explroe", "explore"), ("chek", "check"), ("fixs", "fixes")])
+def test_a_misspelt_command_alone_is_named_with_the_one_meant(word: str, meant: str) -> None:
+    """`spftui explroe` said "cannot read the file" where `spftui chek x` named check."""
+    r = spftui(word)
+    assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: unknown command '{word}'; did you mean {meant}?")
+
+
+def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
+    r = spftui("cow_lost_wrte")  # (near a bundled scenario: that one is named)
+    assert r.returncode == 2 and "did you mean cow_lost_write?" in r.stderr
+    r = spftui("nothing_like_it")
+    assert r.returncode == 2 and "nothing_like_it: cannot read the file" in r.stderr
+
+
+def test_counts_of_one_read_as_one(tmp_path: Path) -> None:
+    """ "finished after 1 steps", "(1 entries, ...)", "stopped after 1 steps"."""
+    path = tmp_path / "one.toml"
+    path.write_text(
+        'title = "t"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n  pages = 1\n'
+        '  populate = true\n[[thread]]\nname = "A1"\nprocess = "A"\nops = ["write 0x10000 1"]\n'
+        '[schedule]\nsteps = ["A1"]\n'
+    )  # (a populated page: the store is one step)
+    r = spftui("check", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "Result: all threads finished after 1 step\n" in r.stdout and "fixed schedule (1 entry, then" in r.stdout
+    cut = spftui("check", "cow_lost_write", "--max-steps", "1")
+    assert "not judged: the run stopped after 1 step, before its end" in cut.stdout
+
+
+def test_an_unknown_madvise_advice_is_named_first(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        'title = "t"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n  pages = 1\n'
+        '[[thread]]\nname = "A1"\nprocess = "A"\nops = ["madvise 0x10000 1p free"]\n'
+    )
+    r = spftui("check", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.rstrip().endswith(
+        "thread[0].ops[0]: unknown madvise advice 'free' (only 'dontneed' is modelled)"
+    ), r.stderr
 
 
 def test_a_misspelt_bundled_scenario_is_named_with_the_one_meant() -> None:
@@ -179,6 +222,35 @@ def test_check_and_trace_say_which_fixes_are_off() -> None:
         assert "· fixes off: foll_cow ·" in " ".join(r.stdout.splitlines()[:2]), command
 
 
+def test_matrix_says_which_fixes_are_off_in_text_and_json() -> None:
+    options = ["--fix", "foll_cow=off", "--policies", "classic", "--runs", "0"]
+    r = spftui("matrix", "history_dirty_cow", *options)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Fixes off: foll_cow.\n\n| scenario |")
+    rows = json.loads(spftui("matrix", "history_dirty_cow", *options, "--json").stdout)["rows"]
+    assert [row["fixes_off"] for row in rows] == [["foll_cow"]]
+    plain = spftui("matrix", "history_dirty_cow", "--policies", "classic", "--runs", "0")
+    assert plain.stdout.startswith("| scenario |")  # every fix in: no line
+
+
+def test_which_expect_table_judges_a_run_with_fixes_off_as_scenarios_readme_says() -> None:
+    """scenarios/README.md, "Expectations": a run whose fixes differ from the file's own is
+    judged only by an [expect.fixes_off.NAME] table of a fix it lacks, under the own policy."""
+
+    def table(*options: str) -> str | None:
+        r = spftui("check", "history_fork_vma_lock", *options, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["expect_table"]  # type: ignore[no-any-return]
+
+    assert table() == "[expect.anon-exclusive]"
+    assert table("--fix", "fork_vma_write_lock=off") == "[expect.fixes_off.fork_vma_write_lock]"
+    off_twice = ("--fix", "fork_vma_write_lock=off", "--fix", "foll_cow=off")
+    assert table(*off_twice) == "[expect.fixes_off.fork_vma_write_lock]"
+    assert table("--fix", "foll_cow=off") is None  # no table for that fix: not the plain one either
+    assert table("--fix", "fork_vma_write_lock=off", "--policy", "classic") is None  # (another policy)
+    assert table("--policy", "classic") == "[expect.anon-exclusive]"
+
+
 def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> None:
     """The file's [expect] is for 6.4.0, which lacks fork_vma_write_lock; a run with it put
     back is another configuration, not judged by that table: explore said nothing at all."""
@@ -193,6 +265,20 @@ def test_explore_says_when_no_expect_table_is_for_its_runs(tmp_path: Path) -> No
     want = "No [expect] table of the file is for these runs (policy vma-lock, reuse anon-exclusive, fixes off: none)"
     assert want in r.stdout
     assert "Expectations hold." in spftui("explore", str(path), "--no-save").stdout
+
+
+def test_a_schedule_of_another_scenario_says_so_before_naming_its_threads(tmp_path: Path) -> None:
+    """Its first entry names A3, which cow_lost_write lacks: "unknown thread 'A3'" hid that
+    the file was recorded on another scenario, and that --force is the way to replay it."""
+    saved = tmp_path / "fork.schedule.toml"
+    assert spftui("check", "history_fork_vma_lock", "--save-schedule", str(saved)).returncode == 0
+    r = spftui("check", "cow_lost_write", "--schedule", str(saved))
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert f"{saved}:" in r.stderr and ": scenario_hash: recorded on 'history_fork_vma_lock' (" in r.stderr
+    assert "not on 'cow_lost_write'" in r.stderr and "(use --force to replay it anyway)" in r.stderr
+    assert "unknown thread" not in r.stderr
+    forced = spftui("check", "cow_lost_write", "--schedule", str(saved), "--force")  # (its threads do not exist here)
+    assert forced.returncode == 2 and "steps[0]: unknown thread 'A3'" in forced.stderr
 
 
 def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from cli_run import spftui
 
@@ -48,11 +49,18 @@ def test_exhaustive_coverage_is_complete_and_holds_every_sampled_hit() -> None:
     assert full.never() == [(r, c) for r, c, n in full.cells() if n == 0]
 
 
-def test_coverage_table_reads_at_80_columns_and_lists_the_windows_never_hit() -> None:
-    r = spftui("coverage", "cow_lost_write")
+def test_coverage_piped_fits_its_matrix_to_80_columns_and_prints_prose_lines_whole() -> None:
+    r = spftui("coverage", "cow_lost_write")  # (stdout is not a terminal)
     assert r.returncode == 0, r.stderr
-    assert "windows interleaved" in r.stdout and "Never interleaved" in r.stdout
-    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    lines = r.stdout.splitlines()
+    assert any(line.endswith("windows interleaved. A cell counts the runs in which the writer step ran inside the "
+               "check's window; · never, blank: same thread.") for line in lines)  # fmt: skip
+    never = lines.index(next(line for line in lines if line.startswith("Never interleaved")))
+    assert all(" × A" in line or " × B" in line for line in lines[never + 1 :])  # one line per check, not folded
+    legend = next(i for i, line in enumerate(lines) if line.endswith("×"))  # (after the matrix: "C1 ... ran 21×")
+    assert max(len(line) for line in lines[3:legend]) <= 80  # the matrix's column groups
+    wide = spftui("coverage", "cow_lost_write", env={**os.environ, "COLUMNS": "200"})
+    assert max(len(line) for line in wide.stdout.splitlines()) > 80  # a wider terminal gets wider groups
 
 
 def test_coverage_bad_input_exits_2_without_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +97,7 @@ def test_ctrl_c_stops_an_exhaustive_coverage_and_prints_the_windows_met_so_far()
     _, stdout, stderr, took = stop_with(p, signal.SIGINT, lambda: wait_for(lambda: cpu_seconds(p.pid) >= 2.0, 30))
     assert p.returncode == 130, stderr
     assert took < 3, took
-    text = " ".join(stdout.split())  # (rich wraps at 80 columns)
+    text = " ".join(stdout.split())
     assert "states, stopped by Ctrl-C)" in text and "windows interleaved" in text
     assert "Traceback" not in stderr
 

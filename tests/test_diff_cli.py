@@ -46,14 +46,21 @@ def test_diff_names_the_first_divergence_and_a_pair_whose_flip_replays_the_lost_
     assert [v["kind"] for v in json.loads(check.stdout)["violations"]] == ["lost_write"]
 
 
-def test_diff_text_reads_at_80_columns_with_a_side_by_side_table(tmp_path: Path) -> None:
+def test_diff_prose_lines_are_whole_when_piped_and_its_table_fits_80_columns(tmp_path: Path) -> None:
     passing, failing = schedules(tmp_path)
-    r = spftui("diff", "cow_lost_write", passing, failing)
+    r = spftui("diff", "cow_lost_write", passing, failing)  # (stdout is not a terminal)
     assert r.returncode == 0, r.stderr
-    assert "First divergence at step 18: A runs A1 (pte_map_lock:seq_check), B runs B" in r.stdout
+    lines = r.stdout.splitlines()
+    # one line each, as check prints them: not cut at 80 columns as `lost_write at step \n52`
+    assert f"B {failing}: 54 steps, lost_write at step 52 (A1)" in lines
+    divergence = "First divergence at step 18: A runs A1 (pte_map_lock:seq_check), B runs B ("
+    assert any(line.startswith(divergence) and line.endswith(").") for line in lines)
     assert "This one is enough" in r.stdout or "are enough" in r.stdout
-    assert "▶" in r.stdout  # the pair's steps are marked in the table
-    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    pairs = [line for line in lines if line.startswith("  1. ")]
+    assert pairs and pairs[0].endswith(".") and "both touch" in pairs[0]
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("┏")) :]
+    assert "▶" in "".join(table)  # the pair's steps are marked in the table
+    assert max(len(line) for line in table) <= 80
 
 
 def test_diff_of_a_schedule_with_itself_says_the_runs_are_the_same(tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ def test_a_schedule_saved_under_another_policy_is_named_with_its_own_verdict(tmp
     b = saved(tmp_path, "b.toml", "--policy", "spf-mm-seq")  # the same steps pass under spf-mm-seq
     r = spftui("diff", "cow_lost_write", a, b)
     assert r.returncode == 0, r.stderr
-    text = " ".join(r.stdout.split())  # (Rich wraps at 80 columns)
+    text = r.stdout
     assert (
         "note: SCHEDULE_B was saved with policy spf-mm-seq; here both schedules run under policy spf-refetch-vma, "
-        "reuse mapcount (--policy and --reuse choose)." in text
+        "reuse mapcount (--policy, --reuse and --fix choose)." in text
     )
     assert "note: Under its own settings B runs 58 steps, no violation: another verdict than here." in text
     assert "B " + b + ": 54 steps, lost_write at step 52 (A1)" in text  # (the run under A's policy)
@@ -49,3 +49,18 @@ def test_a_reuse_rule_that_differs_is_named_too(tmp_path: Path) -> None:
     j = json.loads(spftui("diff", "cow_lost_write", a, b, "--json").stdout)
     assert j["reuse"] == "mapcount"
     assert j["notes"][0].startswith("SCHEDULE_B was saved with reuse page-count; here both schedules run under")
+
+
+def test_diff_takes_fix_off_and_names_the_fixes_off_in_its_header(tmp_path: Path) -> None:
+    """`diff --fix` was refused with a usage error, and its header never named a fix that was out."""
+    on = tmp_path / "on.toml"
+    assert spftui("check", "history_dirty_cow", "--save-schedule", str(on)).returncode == 0  # (no violation)
+    r = spftui("diff", "history_dirty_cow", "--fix", "foll_cow=off", str(on), str(on))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == "policy classic · reuse mapcount · fixes off: foll_cow"
+    assert f"A {on}: 36 steps, file_integrity at step 35 (W)" in r.stdout  # the fix is out: Dirty COW
+    assert "note:" not in r.stdout  # (B runs under the user's --fix too: nothing overridden)
+    j = json.loads(spftui("diff", "history_dirty_cow", str(on), str(on), "--fix", "foll_cow=off", "--json").stdout)
+    assert j["fixes_off"] == ["foll_cow"] and j["a"]["violations"][0]["oracle"] == "file_integrity"
+    plain = spftui("diff", "history_dirty_cow", str(on), str(on))
+    assert plain.stdout.splitlines()[1] == "policy classic · reuse mapcount"

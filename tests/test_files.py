@@ -134,6 +134,22 @@ def test_explore_numbers_its_files_instead_of_overwriting(tmp_path: Path) -> Non
     assert r.returncode == 0 and f"saved to {mine}" in r.stdout and "steps = [" in mine.read_text()
 
 
+def test_explore_save_makes_a_missing_folder_as_shrink_out_does(tmp_path: Path) -> None:
+    """It refused a DIR that did not exist yet ("no such directory"), where shrink --out makes it."""
+    out = tmp_path / "new" / "deeper"
+    r = spftui("explore", "history_dirty_cow", "--fix", "foll_cow=off", "--save", str(out))
+    assert r.returncode == 0, r.stderr
+    (saved,) = out.iterdir()
+    assert saved.name == "history_dirty_cow.classic.schedule.toml" and f"saved to {saved}" in r.stdout
+    nothing = tmp_path / "nothing"
+    assert spftui("explore", "history_dirty_cow", "--save", str(nothing)).returncode == 0
+    assert not nothing.exists()  # no counterexample: no empty folder
+    (tmp_path / "file").write_text("")
+    blocked = spftui("explore", "history_dirty_cow", "--save", str(tmp_path / "file" / "sub"))
+    assert blocked.returncode == 2 and blocked.stdout == ""  # refused before the search
+    assert "--save: " in blocked.stderr and "is not a directory" in blocked.stderr
+
+
 def test_explore_on_a_full_disk_prints_the_verdicts_and_leaves_no_empty_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -62,3 +62,25 @@ def test_an_unknown_name_lists_each_known_name_once_in_order() -> None:
 def test_a_lock_is_shown_as_who_holds_it_not_as_a_python_repr() -> None:
     r = spftui("why", "cow_lost_write", "A.mmap_lock")
     assert r.returncode == 0 and "A.mmap_lock: held for write by A2 → free" in r.stdout and "LockView" not in r.stdout
+
+
+def test_an_expression_worked_out_of_values_is_changed_by_a_step_not_set() -> None:
+    """mmap_write_unlock set A.mmap_seq; it did not set `A.mmap_seq + 1` (nor a comparison)."""
+    r = spftui("why", "cow_lost_write", "A.mmap_seq + 1")
+    assert r.returncode == 0, r.stderr
+    assert "do_mprotect_pkey:mmap_write_unlock in `mprotect 0x10000 1p rw` changed A.mmap_seq + 1: 4 → 5" in r.stdout
+    assert " set " not in r.stdout
+    chain = spftui("why", "cow_lost_write", "1 + A.mmap_seq").stdout.splitlines()[1:]  # a seqcount's writers
+    assert len(chain) == 4 and all(" changed 1 + A.mmap_seq: " in line for line in chain)
+    assert "changed A.mmap_seq == 4: false → true" in spftui("why", "cow_lost_write", "A.mmap_seq == 4").stdout
+    plain = spftui("why", "cow_lost_write", "A.mmap_seq")  # a value as it is: still "set", with its writers
+    assert "set A.mmap_seq: 3 → 4" in plain.stdout and "earlier: A2 do_mprotect_pkey:mmap_write_lock" in plain.stdout
+
+
+def test_vm_flags_are_shown_as_the_trace_shows_them() -> None:
+    r = spftui("why", "cow_lost_write", "A.vma[0x10000].vm_flags")
+    assert r.returncode == 0, r.stderr
+    assert "A2 mprotect_fixup:vm_flags in `mprotect 0x10000 1p rw` set A.vma[0x10000].vm_flags: r--p → rw-p" in r.stdout
+    assert "0x100031" not in r.stdout and "0x100033" not in r.stdout  # (as it printed them)
+    worked = spftui("why", "cow_lost_write", "A.vma[0x10000].vm_flags & 0x2")  # arithmetic on them: a number
+    assert "changed A.vma[0x10000].vm_flags & 0x2: 0 → 2" in worked.stdout

@@ -40,6 +40,12 @@ from ..kernel.events import event_fields as event_fields
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 
+
+def counted(n: int, one: str, many: str = "") -> str:
+    """`1 step`, `2 steps`: a count with its noun in the number it takes (`many`: an irregular plural)."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 # Events worth a line in a human-readable trace (the rest are bookkeeping).
 NOTABLE = frozenset(
     {

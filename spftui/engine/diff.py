@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .describe import counted
 from .narrate import entries_of
 from .recording import Run, Step, record_choices
 
@@ -219,7 +220,7 @@ def run_line(side: str, label: str, run: Run) -> str:
     if vs:
         pos, v = vs[0]
         what = f"{v.oracle} at step {pos + 1} ({v.thread})"
-    return f"{side} {label}: {len(run.steps)} steps, {what}"
+    return f"{side} {label}: {counted(len(run.steps), 'step')}, {what}"
 
 
 def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str]:
@@ -244,7 +245,8 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
         return out
     fail, ok = d.failing.upper(), "B" if d.failing == "a" else "A"
     n = len(d.pairs)
-    out.append(f"{d.reordered} pairs of conflicting steps run in opposite orders in {ok} and {fail}.")
+    pairs = f"{counted(d.reordered, 'pair')} of conflicting steps {'runs' if d.reordered == 1 else 'run'}"
+    out.append(f"{pairs} in opposite orders in {ok} and {fail}.")
     if not d.reproduces:
         out.append(f"Imposing all of them on {ok} does not reproduce {d.oracle}: the runs differ by more than order.")
         return out

@@ -990,6 +990,8 @@ class Expr:
     _fn: _Fn = attrs.field(eq=False, repr=False)
     paths: tuple[PathRef, ...] = attrs.field(default=(), eq=False, repr=False)
     """Every path it reads, as written (those inside `[...]` keys too)."""
+    single: bool = attrs.field(default=False, eq=False, repr=False)
+    """Is it one value read as it is (`A.mmap_seq`), not one worked out (`A.mmap_seq + 1`, `x == 4`)?"""
 
     def evaluate(self, resolver: Resolver) -> object:
         """Evaluate against ``resolver``; raise :class:`EvalError` (with a position) if it cannot."""
@@ -1009,7 +1011,8 @@ def parse(source: str) -> Expr:
     """Parse ``source`` into an :class:`Expr`; raise :class:`ExprError` if it is not one."""
     parser = _Parser(source)
     node = parser.parse()
-    return Expr(source, frozenset(parser.names), _compile(node, source), tuple(parser.paths))
+    single = isinstance(node, _Path)
+    return Expr(source, frozenset(parser.names), _compile(node, source), tuple(parser.paths), single)
 
 
 def evaluate(expr: Expr, resolver: Resolver) -> object:

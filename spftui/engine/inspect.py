@@ -31,6 +31,7 @@ from ..kernel.pte import (
     pte_young,
     vpn_of,
 )
+from ..kernel.state import format_vm_flags
 from .expr import DYNAMIC, EvalError, Expr, ExprError, PathRef, format_int
 
 if TYPE_CHECKING:
@@ -65,12 +66,19 @@ class PteView:
         )
 
 
+class VmFlags(int):
+    """A VMA's vm_flags as an expression reads them: an int (`& 0x2`, `==` work as on any)
+    that `show` prints as the trace and the panes do, `rw-p`, not 0x100033."""
+
+    __slots__ = ()
+
+
 @attrs.frozen
 class VmaView:
     id: int
     vm_start: int
     vm_end: int
-    vm_flags: int
+    vm_flags: VmFlags
     anon_vma: int | None
     vm_sequence: int
     vm_lock_seq: int
@@ -335,7 +343,7 @@ class MachineResolver:
             v.id,
             v.vm_start,
             v.vm_end,
-            v.vm_flags,
+            VmFlags(v.vm_flags),
             v.anon_vma,
             v.vm_sequence,
             v.vm_lock_seq,
@@ -360,6 +368,8 @@ def show(value: object) -> str:
         return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, VmFlags):
+        return format_vm_flags(value)
     if isinstance(value, int):
         return format_int(value, 80)
     if value is None:

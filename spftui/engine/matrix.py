@@ -52,6 +52,7 @@ class MatrixRow:
     policy: str
     result: Result
     aborts: AbortStats
+    fixes_off: tuple[str, ...] = ()  # the modelled fixes the cell ran without (--fix, [fixes], kernel), sorted
 
     def to_json(self) -> dict[str, Any]:
         r = self.result
@@ -59,6 +60,7 @@ class MatrixRow:
             "scenario": self.scenario,
             "policy": self.policy,
             "reuse": r.reuse,
+            "fixes_off": list(self.fixes_off),
             "verdicts": dict(r.verdicts),
             "complete": r.complete,
             "states": r.states,
@@ -80,7 +82,7 @@ def matrix_cell(payload: tuple[Any, ...]) -> MatrixRow:
         aborts = AbortStats(**{k: rnd.extra["aborts"][k] for k in ("faults", "aborts", "unnecessary", "undetermined")})
     else:
         aborts = AbortStats()
-    return MatrixRow(name, policy, r, aborts)
+    return MatrixRow(name, policy, r, aborts, tuple(sorted(sc.fixes_off)))
 
 
 def policy_matrix(
@@ -121,6 +123,18 @@ _SHORT = {"sometimes": "Sometimes", "never": "Never", "unknown": "?"}
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def fixes_off_line(rows: list[MatrixRow]) -> str | None:
+    """The line above the table naming the fixes the cells ran without (None: all in):
+    one list when every scenario had the same ones out, else one per scenario."""
+    by_scenario = {row.scenario: row.fixes_off for row in rows}
+    kinds = set(by_scenario.values())
+    if kinds <= {()}:
+        return None
+    if len(kinds) == 1:
+        return f"Fixes off: {', '.join(kinds.pop())}."
+    return "Fixes off: " + "; ".join(f"{name}: {', '.join(f) or 'none'}" for name, f in by_scenario.items()) + "."
 
 
 def matrix_markdown(rows: list[MatrixRow], kinds: tuple[str, ...] = ORACLE_KINDS) -> str:

@@ -89,8 +89,11 @@ def open_scenario(
         sc = sc.with_fixes(fixes)
     if schedule is None:
         return Opening(sc.with_policy(policy, reuse), seed=seed)
+    # Its identity first: a schedule of another scenario names other threads, and
+    # "unknown thread 'A3'" would hide that it belongs elsewhere. Then its entries
+    # against this scenario's threads (a second read: errors keep their lines).
+    warning = check_identity(sc, load_schedule_file(schedule, known_labels=labels), schedule, force=force)
     sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)
-    warning = check_identity(sc, sf, schedule, force=force)
     if sf.fixes_off is not None:  # the recorded run's fixes, then the user's --fix over them
         sc = attrs.evolve(sc, fixes_off=sf.fixes_off).with_fixes(fixes or {})
     sc = sc.with_policy(policy or sf.policy or None, reuse or sf.reuse or None)

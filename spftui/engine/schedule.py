@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.state import RUNNABLE
+from .describe import counted
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -162,7 +163,7 @@ class Replay(Strategy):
         self.idx, self.k, self.rr.last = state
 
     def summary(self) -> str:
-        return f"fixed schedule ({len(self.entries)} entries, then round-robin)"
+        return f"fixed schedule ({counted(len(self.entries), 'entry', 'entries')}, then round-robin)"
 
     def describe(self) -> str:
         e = self.current_entry()

@@ -26,7 +26,7 @@ from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
 from ..scenario.model import Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
-from .describe import abort_sentence, violation_sentence
+from .describe import abort_sentence, counted, violation_sentence
 from .expr import Expr, evaluate
 from .inspect import MachineResolver, Names
 from .schedule import Replay, SeededRandom, Strategy
@@ -424,7 +424,9 @@ class Session:
     def _end_reason(self) -> StopReason:
         m = self._machine
         if m.all_done():
-            return StopReason("finished", self._position, f"all threads finished after {self._position} steps")
+            return StopReason(
+                "finished", self._position, f"all threads finished after {counted(self._position, 'step')}"
+            )
         stuck = ", ".join(f"{t.name} on {t.blocked_on}" for t in m.threads if t.state == BLOCKED)
         return StopReason("deadlock", self._position, f"deadlock: no thread can run ({stuck})")
 
@@ -529,7 +531,7 @@ class Session:
                     return self._stop
             if limit is not None and n >= limit:
                 self._after_silently(pos, idx)
-                self._stop = StopReason("limit", self._position, f"stopped after {n} steps (limit)")
+                self._stop = StopReason("limit", self._position, f"stopped after {counted(n, 'step')} (limit)")
                 return self._stop
             if not n % 512:
                 if progress is not None:
@@ -580,7 +582,7 @@ class Session:
         if self.finished():
             self._stop = self._end_reason()
         else:
-            self._stop = StopReason("limit", self._position, f"stopped after {self._position} steps (limit)")
+            self._stop = StopReason("limit", self._position, f"stopped after {counted(self._position, 'step')} (limit)")
         return self._stop
 
     def reverse_continue(self, interrupted: Callable[[], bool] | None = None) -> StopReason:

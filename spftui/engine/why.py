@@ -143,7 +143,10 @@ class _Why:
         thread, label = tl.names[tl.thread_at(last.step)], tl.label_at(last.step)
         op = self._op_of(last.step)
         doing = f" in `{op}`" if op else ""
-        text = f"{lead}{thread} {label}{doing} set {what}: {last.old} → {last.new}"
+        # A step writes a value; an expression worked out of values (`A.mmap_seq + 1`,
+        # a comparison) is not what it wrote, only what its write changed.
+        verb = "set" if expr.single else "changed"
+        text = f"{lead}{thread} {label}{doing} {verb} {what}: {last.old} → {last.new}"
         self.add(last.step, what, last.new, text, depth)
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":
@@ -160,7 +163,7 @@ class _Why:
                 t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
                 op = self._op_of(c.step)
                 doing = f" in `{op}`" if op else ""
-                self.add(c.step, what, c.new, f"earlier: {t} {lab}{doing} set {what}: {c.old} → {c.new}", depth + 1)
+                self.add(c.step, what, c.new, f"earlier: {t} {lab}{doing} {verb} {what}: {c.old} → {c.new}", depth + 1)
 
     def _copied_from(self, step: int, at: int, depth: int) -> None:
         """cow_user_page copied this word from the old page: follow that word."""

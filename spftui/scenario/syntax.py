@@ -76,13 +76,14 @@ def suggest(word: str, choices: Sequence[str]) -> str:
     return f"; did you mean '{folded[close[0]]}'?" if close else ""
 
 
-def one_of(what: str, value: str, choices: Sequence[str]) -> str:
-    """Check `value` against `choices`; raise a message listing them if absent."""
+def one_of(what: str, value: str, choices: Sequence[str], note: str = "") -> str:
+    """Check `value` against `choices`; raise a message listing them if absent (or
+    saying `note` instead: after the value, which the reader looks for first)."""
     if value not in choices:
         listed = ", ".join(choices[:12]) if choices else "(none)"
         if len(choices) > 12:
             listed += f", ... ({len(choices)} in all)"
-        raise Invalid(f"unknown {what} '{value}'{suggest(value, choices)} (expected one of: {listed})")
+        raise Invalid(f"unknown {what} '{value}'{suggest(value, choices)} ({note or 'expected one of: ' + listed})")
     return value
 
 
@@ -184,7 +185,7 @@ def parse_op(text: str) -> Op:
     if "PROT" in args:
         prot = one_of("protection", args["PROT"], PROTS)
     if "ADVICE" in args:
-        advice = one_of("madvise advice (only 'dontneed' is modelled)", args["ADVICE"], ADVICES)
+        advice = one_of("madvise advice", args["ADVICE"], ADVICES, "only 'dontneed' is modelled")
     if "CHILD" in args:
         child = check_name(args["CHILD"], "process")
     return Op(kind, addr, length, value, prot, advice, child, text, foll=foll, new_length=new_length)
