@@ -12,19 +12,21 @@ from .pte import (
     _PAGE_RW,
     PAGE_SIZE,
     PTRS_PER_PTE,
+    ZERO_PFN,
     is_swap_pte,
     mk_pte,
     pmd_index,
     pte_clear_uffd_wp,
     pte_index,
     pte_mkold,
+    pte_modify,
     pte_pfn,
     pte_present,
     pte_special,
     pte_wrprotect,
     vpn_of,
 )
-from .state import VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
+from .state import VM_READ, VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -107,18 +109,29 @@ def _touch(m: Machine, mm: Mm, addr: int) -> int:
     f.anon_exclusive = True
     mm.rss_anon += 1
     write = bool(v.vm_flags & VM_WRITE)
-    m.set_pte(mm, table, vpn, mk_pte(pfn, write=write, dirty=True))
+    pte = mk_pte(pfn, write=write, dirty=True)
+    if not v.vm_flags & (VM_READ | VM_WRITE):  # written, then mprotect(PROT_NONE): as change_pte_range leaves it
+        pte = pte_modify(pte, write=False, none=True)
+    m.set_pte(mm, table, vpn, pte)
     return pfn
 
 
 def _populate(m: Machine, mm: Mm, v: Vma) -> None:
-    """MAP_POPULATE: every page of the new VMA present and written, as `_touch` makes one.
+    """MAP_POPULATE, as populate_vma_page_range faults the pages in: a writable VMA
+    takes write faults (every page present and written, as `_touch` makes one), a
+    read-only one read faults (the zero page, read-only), and a PROT_NONE one
+    nothing (no FOLL_FORCE without access: the -EFAULT is ignored by mm_populate).
 
-    One pass per PTE table, writing entries and the oracle's rmap directly:
+    Writable: one pass per PTE table, writing entries and the oracle's rmap directly:
     setup is outside the timeline (its events and footprints are dropped), the
     VMA is new and mappings do not overlap, so every PTE is none before and the
     shadow is empty (a zeroed page shows what it should). Cost: linear in pages.
     """
+    if not v.vm_flags & VM_WRITE:
+        if v.vm_flags & VM_READ:
+            for vpn in range(vpn_of(v.vm_start), vpn_of(v.vm_end)):
+                m.set_pte(mm, m.pte_alloc(mm, vpn), vpn, mk_pte(ZERO_PFN))
+        return
     if m.free_pfns:  # not at setup today; keep alloc_page's reuse order if it ever is
         for addr in range(v.vm_start, v.vm_end, PAGE_SIZE):
             _touch(m, mm, addr)

@@ -17,7 +17,7 @@ from cli_run import spftui
 from spftui.engine import Session
 from spftui.kernel import build_machine
 from spftui.kernel.build import _touch
-from spftui.kernel.pte import PAGE_SIZE, PTRS_PER_PTE, pte_present, pte_write, vpn_of
+from spftui.kernel.pte import PAGE_SIZE, PTRS_PER_PTE, ZERO_PFN, mk_pte, pte_present, pte_write, vpn_of
 from spftui.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,9 +144,10 @@ def test_populate_builds_the_state_that_touching_every_page_in_order_builds() ->
     fast = build_machine(parse_scenario(populate_text(pages, True)))
     slow = build_machine(parse_scenario(populate_text(pages, False)))
     mm = slow.mms["A"]
-    for start, n in ((0x10000, pages), (0x40000000, 3)):
-        for addr in range(start, start + n * PAGE_SIZE, PAGE_SIZE):
-            _touch(slow, mm, addr)
+    for addr in range(0x10000, 0x10000 + pages * PAGE_SIZE, PAGE_SIZE):
+        _touch(slow, mm, addr)
+    for vpn in range(0x40000, 0x40003):  # read-only: read faults map the zero page (do_anonymous_page)
+        slow.set_pte(mm, slow.pte_alloc(mm, vpn), vpn, mk_pte(ZERO_PFN))
     assert len(fast.mms["A"].pgd) == 4
     assert fast.snapshot() == slow.snapshot()
 
@@ -156,7 +157,7 @@ def test_a_populated_mapping_runs_clean_and_its_pages_go_at_munmap() -> None:
     assert s.violations() == []
     assert s.machine.threads[0].result == f"munmap 0x10000 {2 * PTRS_PER_PTE + 5}p: 0"
     live = [f.pfn for f in s.machine.frames if not f.free]
-    assert live == [0, *range(2 * PTRS_PER_PTE + 6, 2 * PTRS_PER_PTE + 9)]  # the zero page and the 3 read-only pages
+    assert live == [0]  # the zero page, which the read-only mapping's 3 pages map
 
 
 def test_populating_and_unmapping_40k_pages_costs_microseconds_per_page() -> None:
@@ -165,3 +166,41 @@ def test_populating_and_unmapping_40k_pages_costs_microseconds_per_page() -> Non
     s, cpu = run(populate_text(40_000, True))
     assert s.violations() == []
     assert cpu < 3.0
+
+
+def test_setup_respects_prot_none_and_read_only_populate_maps_the_zero_page(tmp_path: Path) -> None:
+    """Data in a PROT_NONE mapping is present but PROT_NONE (written, then mprotect'ed);
+    MAP_POPULATE read-faults a read-only mapping (the zero page) and skips PROT_NONE."""
+    path = tmp_path / "none.toml"
+    path.write_text(
+        """title = "prot at setup"
+[[process]]
+name = "Q"
+data = { 0x10000 = 5 }
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  prot = "none"
+  [[process.mapping]]
+  start = 0x20000
+  pages = 2
+  prot = "r"
+  populate = true
+  [[process.mapping]]
+  start = 0x30000
+  pages = 1
+  prot = "none"
+  populate = true
+[[thread]]
+name = "U"
+process = "Q"
+ops = ["read 0x10000"]
+"""
+    )
+    m = build_machine(parse_scenario(path.read_text()))
+    mm = m.mms["Q"]
+    assert m.pte_lookup(mm, 0x10) == mk_pte(1, dirty=True) | 0x100  # _PAGE_PROTNONE, not readable
+    assert [m.pte_lookup(mm, vpn) for vpn in (0x20, 0x21)] == [mk_pte(ZERO_PFN)] * 2
+    assert m.pte_lookup(mm, 0x30) == 0
+    r = spftui("trace", str(path))
+    assert "U `read 0x10000` → killed by SIGSEGV at 0x10000" in r.stdout, r.stdout
