@@ -121,7 +121,8 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
         "5.8",
         "mapcount",
         fixes_off=frozenset({"fork_copy_pinned"}),
-        note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645)",
+        note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645); "
+        "GUP's forced COW break (17839856fd58, 5.8 only) is not modelled",
     ),
     KernelPreset(
         "5.11",
