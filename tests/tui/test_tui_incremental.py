@@ -105,3 +105,16 @@ async def test_a_step_never_shrinks_the_threads_pane() -> None:
             await pilot.pause()
             heights.append(threads.size.height)
         assert heights == sorted(heights), heights
+
+
+async def test_the_pages_pane_shows_pg_anon_exclusive_only_where_the_release_has_it() -> None:
+    """PG_anon_exclusive is 5.19's (the anon-exclusive rule): under the mapcount rule the
+    model keeps the bit but the pane does not claim the flag, nor on a freed page."""
+    for reuse, shown in (("mapcount", False), ("anon-exclusive", True)):
+        app = SpftuiApp(SEED, reuse=reuse)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await press(pilot, "c")
+            pane = app.screen.query_one(FramesPane)
+            text = "\n".join(str(getattr(r, "plain", r)) for r in pane.build(pane.view))
+            assert ("anon_excl" in text) is shown, (reuse, text)
+            assert "freed anon_excl" not in text

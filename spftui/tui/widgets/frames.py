@@ -40,13 +40,15 @@ def pte_at_row(m: Any, key: tuple[str, int]) -> int:
     return pte_at(m, key[0], key[1])
 
 
-def _flags(f: Any, names: list[str]) -> tuple[str, ...]:
+def _flags(f: Any, names: list[str], exclusive: bool) -> tuple[str, ...]:
+    """The row's flags; PG_anon_exclusive only where the release has it (the anon-exclusive
+    rule, 5.19) and on a live page (the model keeps the bit under every rule)."""
     out = []
     if f.free and f.pfn != ZERO_PFN:
         out.append("freed")
     if f.mapping:
         out.append(f"page cache {f.mapping}[{f.index}]")
-    if f.anon_exclusive:
+    if exclusive and f.anon_exclusive and not f.free:
         out.append("anon_excl")
     if f.pincount:
         out.append(f"pinned ×{f.pincount}")
@@ -92,19 +94,20 @@ class FramesPane(Pane):
     def _build_all(self, view: View, names: list[str], refs: dict[int, list[int]]) -> list[Any]:
         m = view.machine
         before = view.before.frames if view.before is not None else None
+        exclusive = m.reuse.anon_exclusive
         head = Text("   pfn  count   map  contents", pal.LABEL)
         rows: list[Any] = [head]
         self.changed_rows = []
         self.sigs = []
         self.live = 0
         for f in m.frames:
-            flags = _flags(f, names)
+            flags = _flags(f, names, exclusive)
             words = tuple(f.words)
             old = None
             if before is not None:
                 if f.pfn < len(before):
                     b = before[f.pfn]
-                    prev = (b.count, b.mapcount, tuple(b.words), _flags(b, names))
+                    prev = (b.count, b.mapcount, tuple(b.words), _flags(b, names, exclusive))
                 else:
                     prev = (0, 0, (), ("new",))
                 if prev != (f.count, f.mapcount, words, flags):
@@ -127,6 +130,7 @@ class FramesPane(Pane):
         m = view.machine
         assert view.before is not None
         before = view.before.frames
+        exclusive = m.reuse.anon_exclusive
         sigs = self.sigs
         # Rows showing an old value are redrawn too (their "was" is the previous step's), not only
         # the ones `changed_rows` lists: rows are pfn + 1 (the header is row 0).
@@ -149,9 +153,13 @@ class FramesPane(Pane):
         for pfn in sorted(d for d in dirty if 0 <= d < len(m.frames)):
             f = m.frames[pfn]
             words = tuple(f.words)
-            flags = _flags(f, names)
+            flags = _flags(f, names, exclusive)
             b = before[pfn] if pfn < len(before) else None
-            prev = (b.count, b.mapcount, tuple(b.words), _flags(b, names)) if b is not None else (0, 0, (), ("new",))
+            prev = (
+                (b.count, b.mapcount, tuple(b.words), _flags(b, names, exclusive))
+                if b is not None
+                else (0, 0, (), ("new",))
+            )
             old = prev if prev != (f.count, f.mapcount, words, flags) else None
             if old is not None:
                 self.changed_rows.append(pfn + 1)
