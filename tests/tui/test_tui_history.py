@@ -80,6 +80,12 @@ async def test_a_child_being_forked_is_not_called_not_forked_yet() -> None:
             seen.append(next(line for line in mm if line.startswith("C")))
         assert "C  (not forked yet)" in seen  # before the fork
         assert "C  (being forked: dup_mmap copies into it)" in seen  # copy_pte_range has mapped C's page
+        while not any("being forked" in line for line in lines(app, "MmPane")):
+            await press(pilot, "S")  # back to a step inside dup_mmap
+        tables = lines(app, "PtePane")
+        assert any(line.startswith("C  1 VMA") and line.endswith("(being forked)") for line in tables), tables
+        child = tables[next(i for i, line in enumerate(tables) if line.startswith("C  ")) :]
+        assert any("0x20000 pfn 2 W" in line for line in child), child  # fork_copy_pinned: C got a copy
 
 
 async def test_a_restart_forgets_the_explorers_narration_and_the_palette_lists_the_scenarios_fix_first() -> None:

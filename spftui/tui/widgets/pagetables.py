@@ -84,14 +84,16 @@ class PtePane(Pane):
         redo_tables = {(mm, vpn // PTRS_PER_PTE) for mm, vpn in redo}
         total = 0
         for name, mm in m.mms.items():
-            if not mm.exists:
-                continue
+            if not mm.exists and not mm.vmas:
+                continue  # (not forked yet; once dup_mmap copies into it, its tables show, as the mm pane says)
             head = Text(name, pal.FUNC)
             head.append(
                 f"  {fmt.count(len(mm.vmas), 'VMA')} · {fmt.count(len(mm.pgd), 'PTE table')}"
                 f" · rss anon {mm.rss_anon} swap {mm.rss_swap}",
                 pal.DIM,
             )
+            if not mm.exists:
+                head.append("  (being forked)", pal.DIM)
             rows.append(head)
             for vid in mm.vmas:
                 self.exprs[len(rows)] = f"{name}.vma[{m.vmas[vid].vm_start:#x}]"
