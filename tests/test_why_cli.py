@@ -116,3 +116,11 @@ def test_why_a_cow_copy_names_the_step_that_write_protected_the_pte() -> None:
         "[step 7] the write fault found it write-protected: A2 copy_page_range:copy_pte_range in `fork C`"
         " set A.pte[0x20000]: pfn 1 W A D → pfn 1 RO A D"
     ) in r.stdout
+
+
+def test_why_a_whole_vma_or_frame_reads_as_the_panes_write_them() -> None:
+    r = spftui("why", "cow_lost_write", "A.vma[0x10000]")
+    assert r.returncode == 0 and "VmaView(" not in r.stdout, r.stdout
+    assert "set A.vma[0x10000]: vma0 0x10000-0x11000 rw-p anon_vma 1 vm_sequence 3 vm_lock_seq -1 → " in r.stdout
+    r = spftui("why", "cow_lost_write", "frame[1]")
+    assert "set frame[1]: pfn 1 count 1 map 0 [1 42 0 0] → pfn 1 free" in r.stdout, r.stdout

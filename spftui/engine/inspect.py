@@ -85,6 +85,18 @@ class VmaView:
     detached: bool
     readers: tuple[str, ...]
 
+    @property
+    def text(self) -> str:
+        """As the page-tables pane writes a VMA: `vma0 0x10000-0x11000 rw-p anon_vma 1 vm_sequence 2 …`."""
+        anon = "none" if self.anon_vma is None else self.anon_vma
+        out = (
+            f"vma{self.id} {self.vm_start:#x}-{self.vm_end:#x} {format_vm_flags(self.vm_flags)} anon_vma {anon}"
+            f" vm_sequence {self.vm_sequence} vm_lock_seq {self.vm_lock_seq}"
+        )
+        if self.readers:
+            out += f" read-locked by {', '.join(self.readers)}"
+        return out + (" detached" if self.detached else "")
+
 
 @attrs.frozen
 class LockView:
@@ -114,6 +126,17 @@ class FrameView:
     swapcache: int | None
     anon_exclusive: bool
     locked: str | None
+
+    @property
+    def text(self) -> str:
+        """`pfn 1 count 2 map 1 [1 42 0 0]`, then its flags."""
+        if self.free:
+            return f"pfn {self.pfn} free"
+        words = " ".join(format_int(w, 80) for w in self.words)
+        out = f"pfn {self.pfn} count {self.count} map {self.mapcount} [{words}]"
+        if self.swapcache is not None:
+            out += f" swapcache {self.swapcache}"
+        return out + (f" locked by {self.locked}" if self.locked else "")
 
 
 class _Table:
@@ -364,7 +387,7 @@ class MachineResolver:
 
 def show(value: object) -> str:
     """A value as the UI shows it: ints of 4096 and above (in magnitude) in hex, cut when huge."""
-    if isinstance(value, (PteView, LockView)):
+    if isinstance(value, (PteView, LockView, VmaView, FrameView)):
         return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
