@@ -71,6 +71,7 @@ def check_report(session: Session) -> dict[str, Any]:
         "title": sc.title,
         "policy": sc.policy,
         "reuse": sc.reuse,
+        "fixes_off": sorted(sc.fixes_off),
         "strategy": session.strategy.summary(),
         "steps": session.position,
         "stop": session.stop.kind,
@@ -234,7 +235,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     else:
         con.print("[bold green]Violations:[/] none")
     table = report["expect_table"]
-    where = f"policy {sc.policy}, reuse {sc.reuse}"
+    where = f"policy {sc.policy}, reuse {sc.reuse}{fixes_off_header(sc).replace(' · ', ', ')}"
     if not report["expect"]:
         con.print(f"[dim]no expectation for this configuration ({where}): nothing to judge[/]")
         return

@@ -129,6 +129,7 @@ def run_why(args: argparse.Namespace) -> int:
     from .engine.expr import ExprError
     from .engine.session import Session
     from .engine.why import WhyError, why
+    from .report import fixes_off_header
 
     opening = open_with(args)
     session = Session(opening.scenario, strategy=opening.strategy())
@@ -155,7 +156,8 @@ def run_why(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip (steps 1-based, -1: the initial state)
         return 0
-    print(f"why {args.expr} at step {at} ({session.scenario.title}, {session.scenario.policy}):")
+    sc = session.scenario
+    print(f"why {args.expr} at step {at} ({sc.title}, {sc.policy}{fixes_off_header(sc).replace(' · ', ', ')}):")
     for i, c in enumerate(chain, 1):
         where = f"step {c.step + 1}" if c.step >= 0 else "start"
         print(f"{'  ' * c.depth}{i}. [{where}] {c.text}")

@@ -35,6 +35,9 @@ def test_check_json_has_the_documented_fields() -> None:
     data = json.loads(r.stdout)
     for key in ("scenario", "policy", "steps", "aborts", "violations", "expect_ok"):
         assert key in data
+    assert data["fixes_off"] == []
+    off = json.loads(spftui("check", "history_dirty_cow", "--fix", "foll_cow=off", "--json").stdout)
+    assert off["fixes_off"] == ["foll_cow"]
     assert data["violations"][0] == {
         "kind": "lost_write",
         "step": 52,

@@ -124,3 +124,10 @@ def test_why_a_whole_vma_or_frame_reads_as_the_panes_write_them() -> None:
     assert "set A.vma[0x10000]: vma0 0x10000-0x11000 rw-p anon_vma 1 vm_sequence 3 vm_lock_seq -1 → " in r.stdout
     r = spftui("why", "cow_lost_write", "frame[1]")
     assert "set frame[1]: pfn 1 count 1 map 0 [1 42 0 0] → pfn 1 free" in r.stdout, r.stdout
+
+
+def test_why_and_an_unjudged_check_name_the_fixes_off() -> None:
+    r = spftui("why", "history_dirty_cow", "frame[1].words[0]", "--fix", "foll_cow=off")
+    assert r.stdout.splitlines()[0].endswith(", classic, fixes off: foll_cow):"), r.stdout
+    r = spftui("check", "history_dirty_cow", "--fix", "foll_cow=off", "--policy", "spf-mm-seq")
+    assert "no expectation for this configuration (policy spf-mm-seq, reuse mapcount, fixes off: foll_cow)" in r.stdout
