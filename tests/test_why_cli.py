@@ -131,3 +131,18 @@ def test_why_and_an_unjudged_check_name_the_fixes_off() -> None:
     assert r.stdout.splitlines()[0].endswith(", classic, fixes off: foll_cow):"), r.stdout
     r = spftui("check", "history_dirty_cow", "--fix", "foll_cow=off", "--policy", "spf-mm-seq")
     assert "no expectation for this configuration (policy spf-mm-seq, reuse mapcount, fixes off: foll_cow)" in r.stdout
+
+
+def test_why_dirty_cows_write_tells_the_whole_race() -> None:
+    """The write through GUP reached the page cache: the GUP that returned the page,
+    faultin_page dropping FOLL_WRITE, and MADV_DONTNEED's zap that the read retry refilled."""
+    r = spftui("why", "history_dirty_cow", "frame[1].words[0]", "--fix", "foll_cow=off")
+    assert r.returncode == 0, r.stderr
+    chain = r.stdout.splitlines()[1:]
+    assert [line.split("]")[0].strip() for line in chain] == [
+        "1. [step 35", "2. [step 34", "3. [step 18", "4. [step 20", "5. [step 31", "6. [step 23",
+    ]  # fmt: skip
+    assert "faultin_page clears FOLL_WRITE" in chain[3]
+    assert chain[5].endswith(
+        "D zap_pte_range:zap in `madvise 0x10000 1p dontneed` set P.pte[0x10000]: pfn 2 RO A D → none"
+    )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Decision, OpStart, Validate
+from ..kernel.events import Decision, OpDone, OpStart, Validate
 from .describe import format_event, validation_text
 from .expr import Expr, parse
 from .history import Derivation, fault_window
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 MAX_CAUSES = 40
 _FRAME_WORD = re.compile(r"^frame\[(\w+)\]\.words\[(\w+)\]$")
+_PTE_HISTORY = 3  # how deep a chain goes back through a PTE's earlier faults (not every fault since the start)
+_FAULT_INSTALLS = ("finish_fault:set_pte", "do_anonymous_page:set_pte", "do_swap_page:set_pte")
 _SEQS = ("mmap_seq", "mm_lock_seq", "vm_sequence", "vm_lock_seq")
 
 
@@ -151,13 +153,17 @@ class _Why:
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":
             self._copied_from(last.step, at, depth + 1)
+        elif word and label == "__access_remote_vm:write":
+            self._through_gup(last.step, thread, depth + 1)
         elif ".pte[" in what and label in ("wp_page_reuse:set_pte", "wp_page_copy:pte_same"):
             if label == "wp_page_reuse:set_pte":
                 start = self._decision_of(last.step, thread, depth + 1)
             else:
                 start = self._checks_of(last.step, thread, depth + 1)
-            if not lead:  # why the write faulted at all: who write-protected the PTE (one level, not every COW before)
+            if depth < _PTE_HISTORY:  # why the write faulted at all: who write-protected the PTE
                 self.explain(expr, start, depth + 1, "the write fault found it write-protected: ")
+        elif ".pte[" in what and label in _FAULT_INSTALLS and depth < _PTE_HISTORY:
+            self.explain(expr, self._fault_start(last.step, thread), depth + 1, f"the fault found it {last.old}: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
                 t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
@@ -186,6 +192,42 @@ class _Why:
                     depth,
                 )  # fmt: skip
         self.explain(src, step, depth + 1)
+
+    def _fault_start(self, step: int, thread: str) -> int:
+        """The first step of the fault `step` belongs to: a user access, or GUP's faultin_page."""
+        tl = self.tl
+        idx = tl.names.index(thread)
+        for pos in range(step - 1, -1, -1):
+            if tl.thread_at(pos) == idx and tl.label_at(pos).startswith(("user:", "faultin_page:handle_mm_fault")):
+                return pos
+        return 0
+
+    def _through_gup(self, step: int, thread: str, depth: int) -> None:
+        """A write through a page GUP returned: which GUP, what it decided on the way
+        (faultin_page's FOLL_WRITE), and the PTE it took the page from."""
+        tl = self.tl
+        done: tuple[int, OpDone] | None = None
+        begun = 0
+        decisions: list[tuple[int, Decision]] = []
+        for pos, _, evs in tl.replay(0, step):
+            for e in evs:
+                if type(e) is OpStart and e.thread == thread and e.op.startswith("gup "):
+                    begun, decisions = pos, []
+                elif type(e) is Decision and e.thread == thread:
+                    decisions.append((pos, e))
+                elif type(e) is OpDone and e.thread == thread and e.op.startswith("gup "):
+                    done = (pos, e)
+        if done is None:
+            return
+        pos, e = done
+        self.add(pos, "gup", "", f"the page is the one `{e.op}` returned: {e.result}", depth)
+        for p, d in decisions:
+            if p >= begun:
+                self.add(p, "faultin_page", d.what, format_event(d), depth + 1)
+        m = tl.machine_at(pos)
+        addr = int(e.op.split()[1], 0)
+        pte = parse(f"{m.threads[tl.names.index(thread)].mm}.pte[{addr & ~0xFFF:#x}]")
+        self.explain(pte, pos, depth + 1, "follow_page_pte took the page from the PTE: ")
 
     def _decision_of(self, step: int, thread: str, depth: int) -> int:
         """do_wp_page's reuse-or-copy decision in this fault, with the counts it read."""
