@@ -27,6 +27,7 @@ from ..kernel.events import (
     Alloc,
     Block,
     Cow,
+    Decision,
     Event,
     Fault,
     Fork,
@@ -107,6 +108,8 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
                 out.append(f"forks {child}")
             case Swap(_, pfn, slot):
                 out.append(f"moves pfn {pfn} to swap slot {slot}")
+            case Decision(_, "foll", detail):
+                out.append("drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in detail else "sets FOLL_COW")
     aborted = any(isinstance(e, SpfAbort) for e in events)
     if not aborted and not faulted:
         if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:

@@ -38,3 +38,13 @@ def test_dirty_cow_shows_faultin_page_dropping_foll_write_only_with_the_fix_off(
     assert on and all("sets FOLL_COW" in d[3] for d in on)
     text = spftui("trace", "history_dirty_cow", "--fix", "foll_cow=off").stdout
     assert "faultin_page:ret                       W VM_FAULT_WRITE on a !VM_WRITE VMA" in text
+
+
+def test_the_dirty_cow_counterexample_narration_says_faultin_page_dropped_foll_write() -> None:
+    r = spftui("explore", "history_dirty_cow", "--fix", "foll_cow=off", "--first")
+    assert r.returncode == 1, r.stderr  # a violation
+    story = " ".join(r.stdout.split())
+    assert (
+        "reuses the page in do_wp_page, sets P:0x10000 pfn 2 RO A D → pfn 2 RO A D, drops FOLL_WRITE in faultin_page;"
+        in story
+    )
