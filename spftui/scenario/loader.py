@@ -67,6 +67,7 @@ from spftui.scenario.syntax import (
     check_mapping_length,
     check_name,
     check_range,
+    check_word,
     one_of,
     parse_int,
 )
@@ -190,6 +191,8 @@ def _files(doc: Document, top: Table, words_per_page: int) -> tuple[File, ...]:
                     raise Invalid(f"offset {off:#x} is given twice")
                 _own_word(off, "offset", slots, words_per_page)
             data[off] = doc.check((*dwhere, key), value, INTEGER)
+            with doc.at((*dwhere, key)):
+                check_word(data[off])
         out.append(File(name, pages, tuple(data.items()), doc.line(where)))
     return tuple(out)
 
@@ -446,6 +449,8 @@ def _data(
                 raise Invalid(f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})")
             _own_word(addr, "address", slots, words_per_page)
         out[addr] = doc.check((*where, key), value, INTEGER)
+        with doc.at((*where, key)):
+            check_word(out[addr])
     return tuple(out.items())
 
 

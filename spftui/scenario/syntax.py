@@ -98,6 +98,13 @@ def parse_int(token: str, what: str = "an integer", signed: bool = False) -> int
     raise Invalid(f"expected {what} ({sign}decimal or 0x hex), found '{token}'")
 
 
+def check_word(value: int) -> int:
+    """A value a page word can hold: an unsigned long, or a long written with its sign."""
+    if not -(1 << 63) <= value < 1 << 64:
+        raise Invalid(f"expected a 64-bit value (-2**63 to 2**64 - 1), found {value}")
+    return value
+
+
 def check_name(name: str, what: str) -> str:
     if not NAME.fullmatch(name):
         raise Invalid(f"expected a {what} name (a letter or '_', then letters, digits, '_', '-', '.'), found '{name}'")
@@ -181,7 +188,7 @@ def parse_op(text: str) -> Op:
         if new_length < length:
             raise Invalid(f"shrinking ({length:#x} to {new_length:#x}) is not modelled; munmap the tail instead")
     if "VALUE" in args:
-        value = parse_int(args["VALUE"], "a value", signed=True)
+        value = check_word(parse_int(args["VALUE"], "a value", signed=True))
     if "PROT" in args:
         prot = one_of("protection", args["PROT"], PROTS)
     if "ADVICE" in args:

@@ -324,6 +324,8 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("populate not a boolean", MINIMAL.replace("pages = 1", 'pages = 1\n  populate = "yes"'), "process[0].mapping[0].populate", "populate", ('expected a boolean, found a string ("yes")',)),
     ("data outside every mapping", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { "0x20000" = 1 }'), "process[0].data.0x20000", "data", ("address 0x20000 is outside every mapping of process 'A' (mappings: 0x10000-0x11000)",)),
     ("data address not a number", MINIMAL.replace('name = "A"', "name = \"A\"\ndata = { 'ten' = 1 }"), "process[0].data.ten", "data", ("expected a word address", "found 'ten'")),
+    ("data value past 64 bits", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = 18446744073709551616 }'), "process[0].data.0x10000", "data", ("expected a 64-bit value (-2**63 to 2**64 - 1), found 18446744073709551616",)),
+    ("write value past 64 bits", MINIMAL.replace('"read 0x10000"', '"write 0x10000 -9223372036854775809"'), "thread[0].ops[0]", "ops", ("expected a 64-bit value", "found -9223372036854775809")),
     ("data value not an integer", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = "7" }'), "process[0].data.0x10000", "data", ('expected an integer, found a string ("7")',)),
     ("data address twice", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = 1, 65536 = 2 }'), "process[0].data.65536", "data", ("address 0x10000 is given twice",)),
     ("data addresses in one word", MINIMAL.replace('name = "A"', 'name = "A"\ndata = { 0x10000 = 1, 0x10008 = 2 }'), "process[0].data.0x10008", "data", ("address 0x10008 is in the same data word as 0x10000: with words_per_page = 4 a word is 0x400 bytes (0x10000-0x103ff)",)),
