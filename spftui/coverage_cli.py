@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .run_options import open_with
+from .run_options import add_fix_option, open_with
 from .tool_options import count, seed, soft_interrupt
 
 
@@ -27,6 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
+    add_fix_option(p)
     how = p.add_mutually_exclusive_group()
     how.add_argument("--pct", action="store_true", help="PCT schedules instead of uniformly random ones")
     how.add_argument("--exhaustive", action="store_true", help="every schedule (up to --max-states states)")
@@ -42,7 +43,13 @@ def run_coverage(args: argparse.Namespace) -> int:
     from .engine.coverage import coverage
 
     ns = argparse.Namespace(
-        scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False
+        scenario=args.scenario,
+        policy=args.policy,
+        reuse=args.reuse,
+        schedule=None,
+        seed=None,
+        force=False,
+        fix=args.fix,
     )
     for given, option, needs, wanted in (
         (args.depth, "--depth", args.pct, "--pct"),
@@ -67,7 +74,8 @@ def run_coverage(args: argparse.Namespace) -> int:
             progress=lambda n: show(f"{n:,} states" if mode == "exhaustive" else f"{n:,} of {runs:,} schedules"),
         )
     if args.json:
-        print(json.dumps({"scenario": sc.path, "reuse": sc.reuse, **cov.to_json(), "interrupted": stopped()}))
+        head = {"scenario": sc.path, "reuse": sc.reuse, "fixes_off": sorted(sc.fixes_off)}
+        print(json.dumps({**head, **cov.to_json(), "interrupted": stopped()}))
     else:
         print_coverage(sc, cov, stopped())
     return 130 if stopped() else 0
@@ -94,6 +102,7 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
     from rich.table import Table
 
     from .report import console as make_console
+    from .report import fixes_off_header
 
     # Prose lines are whole lines (as check's); the matrix alone is fitted to the
     # width: the terminal's, or Rich's 80 columns (COLUMNS) when piped.
@@ -104,7 +113,7 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
         how = f"every schedule ({cov.runs:,} states{cut})"
     else:
         how = f"{cov.runs:,} {'PCT' if cov.mode == 'pct' else 'random'} schedules{cut if interrupted else ''}"
-    console.print(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse} · {how}", markup=False)
+    console.print(f"{sc.title}\npolicy {sc.policy} · reuse {sc.reuse}{fixes_off_header(sc)} · {how}", markup=False)
     if not cov.rows:
         console.print("No speculative check ran: no window to cover (a classic policy takes mmap_lock).")
         return

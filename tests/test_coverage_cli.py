@@ -114,3 +114,11 @@ def test_a_lock_handed_to_a_writer_is_the_writers_step_and_an_exit_says_so() -> 
     cols = {f"{t} {label}" for t, label in coverage(sc, mode="exhaustive").cols}
     assert {"A2 do_mprotect_pkey:mmap_write_lock", "A2 mmap_region:mmap_write_lock"} <= cols
     assert not any(c.startswith("A1") and "lock" in c for c in cols), cols
+
+
+def test_coverage_takes_a_fix_switch_and_says_it_is_off() -> None:
+    r = spftui("coverage", "history_dirty_cow", "--fix", "foll_cow=off", "--runs", "20")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("policy classic · reuse mapcount · fixes off: foll_cow · 20 random")
+    data = json.loads(spftui("coverage", "history_dirty_cow", "--fix", "foll_cow=off", "--runs", "20", "--json").stdout)
+    assert data["fixes_off"] == ["foll_cow"]
