@@ -690,10 +690,11 @@ def explore(
         if split:  # (a search split N ways resumes split N ways: each worker's partition is in the file)
             opts["jobs"] = jobs
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
-        s.checkpoint = ckpt.CheckpointFile(checkpoint) if checkpoint is not None else None
+        about = {"policy": sc.policy, "reuse": sc.reuse, **opts}
+        s.checkpoint = ckpt.CheckpointFile(checkpoint, about) if checkpoint is not None else None
         if resume is not None:
             try:
-                s.resumed = ckpt.load(resume, s.ident)
+                s.resumed = ckpt.load(resume, s.ident, about)
             except ckpt.ResumeError as e:
                 raise ExploreError(str(e)) from None
             s.found.update(s.resumed["found"])

@@ -48,11 +48,13 @@ class CheckpointFile:
     same --checkpoint) wrote it meanwhile, the save is refused (WriteError) rather than
     silently throw that one's work away. A name that was free is taken atomically."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, about: dict[str, Any] | None = None) -> None:
         self.path = path
+        self.about = about or {}  # the search's policy, reuse and options, to name what a resume changed
         self._expected = _identity(path)  # what is there now (None: nothing)
 
     def save(self, ident: str, payload: dict[str, Any]) -> None:
+        payload = {**payload, "about": self.about}
         data = base64.b64encode(zlib.compress(pickle.dumps(payload, protocol=5), 1)).decode("ascii")
         if _identity(self.path) != self._expected:
             raise WriteError(
@@ -74,7 +76,9 @@ def _identity(path: str) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def load(path: str, ident: str) -> dict[str, Any]:
+def load(path: str, ident: str, about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The search state saved in `path`, if it is this search's (`ident`); else a
+    ResumeError that names what differs from `about` (this search's options)."""
     try:
         with open(path, encoding="ascii") as f:
             header = f.readline().rstrip("\n")
@@ -91,11 +95,26 @@ def load(path: str, ident: str) -> dict[str, Any]:
         )
     if magic != MAGIC:
         raise ResumeError(f"{path}:1: not an explorer checkpoint (it starts with {header[:40]!r})")
+    payload = _decode(path, data)
     if theirs != ident:
-        raise ResumeError(
-            f"{path}:1: the checkpoint is of another search (scenario, policy, reuse or search options differ;"
-            " a search split with --jobs N resumes with the same --jobs N)"
-        )
+        raise ResumeError(f"{path}:1: the checkpoint is of another search: {_differences(payload, about or {})}")
+    return payload
+
+
+def _differences(payload: dict[str, Any], about: dict[str, Any]) -> str:
+    saved = payload.get("about") or {}
+    keys = [k for k in sorted(set(saved) | set(about)) if saved.get(k) != about.get(k)]
+    if keys:
+        said = "; ".join(f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys)
+        return said + (" (a search split with --jobs N resumes with the same --jobs N)" if "jobs" in keys else "")
+    return "the scenario differs (its initial state or its threads' programs)"
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _decode(path: str, data: str) -> dict[str, Any]:
     step = "its data is not base64"
     try:
         packed = base64.b64decode(data.strip(), validate=True)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from cli_run import spftui
 from engine_helpers import stop_after
@@ -64,8 +65,14 @@ def test_a_checkpoint_of_another_search_is_refused(tmp_path: Path) -> None:
     sc = load_scenario(SEED)
     ck = str(tmp_path / "search.ckpt")
     explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=ck, cancelled=stop_after(2))
-    with pytest.raises(ExploreError, match="another search"):
+    with pytest.raises(ExploreError, match="another search: policy spf-mm-seq there, classic here$"):
         explore(sc, "classic", mode="exhaustive", narrate=False, resume=ck)
+    with pytest.raises(ExploreError, match="another search: reduction true there, false here"):
+        explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, resume=ck, reduction=False)
+    other = load_scenario(SEED).with_fixes({"foll_cow": False})  # (changes nothing the search reads)
+    other = attrs.evolve(other, words_per_page=8)
+    with pytest.raises(ExploreError, match="another search: the scenario differs"):
+        explore(other, "spf-mm-seq", mode="exhaustive", narrate=False, resume=ck)
     with pytest.raises(ExploreError, match="exhaustive search"):
         explore(sc, "spf-mm-seq", mode="bounded", narrate=False, resume=ck)
 
