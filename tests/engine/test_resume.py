@@ -65,7 +65,7 @@ def test_a_checkpoint_of_another_search_is_refused(tmp_path: Path) -> None:
     sc = load_scenario(SEED)
     ck = str(tmp_path / "search.ckpt")
     explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, checkpoint=ck, cancelled=stop_after(2))
-    with pytest.raises(ExploreError, match="another search: policy spf-mm-seq there, classic here$"):
+    with pytest.raises(ExploreError, match=r"another search: policy spf-mm-seq there, classic here$"):
         explore(sc, "classic", mode="exhaustive", narrate=False, resume=ck)
     with pytest.raises(ExploreError, match="another search: reduction true there, false here"):
         explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, resume=ck, reduction=False)
