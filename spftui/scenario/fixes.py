@@ -45,6 +45,17 @@ class Fix:
     story: str = ""
     needs_pin: bool = False
 
+    def inert(self, policy: str, reuse: str, pins: bool) -> str:
+        """Why switching it cannot change a run under this policy and reuse rule,
+        in a scenario that pins (`pins`) or not ("": it may)."""
+        if self.policies and policy not in self.policies:
+            return f"matters only under {', '.join(self.policies)}"
+        if self.reuse and reuse not in self.reuse:
+            return f"no effect under the {reuse} rule"
+        if self.needs_pin and not pins:
+            return "no page is pinned here"
+        return ""
+
 
 FIX_LIST: tuple[Fix, ...] = (
     Fix(

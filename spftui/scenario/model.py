@@ -417,19 +417,6 @@ class Scenario:
         """Does a thread pin a page (a `gup … pin` op)? Fixes for pinned pages matter only then."""
         return pins_a_page(self.threads)
 
-    def inert_fix(self, name: str) -> str:
-        """Why switching fix `name` cannot change this scenario under its policy and rule ("": it may)."""
-        from .fixes import FIX  # (fixes.py reads syntax.py, which reads this module)
-
-        f = FIX[name]
-        if f.policies and self.policy not in f.policies:
-            return f"matters only under {', '.join(f.policies)}"
-        if f.reuse and self.reuse not in f.reuse:
-            return f"no effect under the {self.reuse} rule"
-        if f.needs_pin and not self.pins:
-            return "no page is pinned here"
-        return ""
-
     def with_fixes(self, switches: dict[str, bool]) -> Scenario:
         """A copy with each named fix switched on (True) or off (False)."""
         off = set(self.fixes_off)

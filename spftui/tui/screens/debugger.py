@@ -24,6 +24,7 @@ from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
 from ...engine.session import Session, SessionError, bookmark_name_problem
 from ...engine.view import EVENT_KINDS
+from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
 from ..recent import Recent
 from ..view import View
@@ -348,7 +349,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def action_toggle_fix(self, name: str) -> None:
         """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
         on = name in self.session.scenario.fixes_off  # off now: switch it on
-        inert = self.session.scenario.inert_fix(name)
+        sc = self.session.scenario
+        inert = FIX[name].inert(sc.policy, sc.reuse, sc.pins)
         self._restart(
             lambda: self.session.restart(fixes={name: on}),
             f"fix {name} {'on' if on else 'off'}: restarted at step 0" + (f" ({inert})" if inert else ""),
