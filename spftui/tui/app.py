@@ -418,7 +418,7 @@ class SpftuiApp(App[int]):
         )
         yield SystemCommand("Go to step…  (g)", "Jump to any step of this timeline", d.action_goto)
         yield SystemCommand("Go to the start", "Step 0", lambda: d.goto(0))
-        yield SystemCommand("Go to the end", "The last recorded step", lambda: d.goto(s.length))
+        yield SystemCommand("Go to the end", "The run's end: replays the recorded steps, then runs on", d.goto_end)
         yield SystemCommand(
             "Explore interleavings  (e)",
             "Search the schedules for a violation in the background (Esc interrupts) and jump to it",
