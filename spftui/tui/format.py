@@ -83,6 +83,13 @@ def local(key: str, value: Any) -> str:
     return f"{key} {value}"
 
 
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph (a docstring's, a scenario description's):
+    the widget wraps them to its own width. Paragraphs stay apart."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 

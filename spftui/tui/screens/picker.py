@@ -32,6 +32,7 @@ from ...engine.session import Session
 from ...engine.session_file import load_session, open_session
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from ...scenario.files import resolve_scenario
+from ..format import reflow
 from .dialog import Dialog
 from .error import ErrorDialog
 
@@ -118,12 +119,6 @@ def describe(sc: Scenario) -> Text:
     if sc.description:
         out.append("\n" + reflow(sc.description))
     return out
-
-
-def reflow(text: str) -> str:
-    """Join the hard-wrapped lines of each paragraph (the pane wraps them itself)."""
-    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(paragraphs)
 
 
 class TomlTree(DirectoryTree):

@@ -1,0 +1,69 @@
+"""What a user trying the TUI reported (the tui-polish round), each through the keys a user presses."""
+
+from __future__ import annotations
+
+from tui_helpers import ROOT, press, screen_text
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.source import SourcePane
+
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
+
+
+def seen(pilot, widget) -> str:  # type: ignore[no-untyped-def]
+    """The words a widget shows on screen, its lines joined (a wrapped sentence reads whole)."""
+    r = widget.region
+    lines = screen_text(pilot).splitlines()[r.y : r.y + r.height]
+    return " ".join(" ".join(line[r.x : r.x + r.width].split()) for line in lines)
+
+
+async def test_the_step_description_is_shown_whole_and_the_listing_keeps_its_cursor_in_view() -> None:
+    """The box under the listing was two lines tall and cut mid-sentence; 13 docstrings' hard
+    line breaks were kept. Dirty COW's key sentence is in faultin_page:ret's."""
+    for size in ((120, 40), (80, 24)):
+        app = SpftuiApp(DIRTY_COW)
+        async with app.run_test(size=size) as pilot:
+            dbg = app.screen
+            assert isinstance(dbg, DebuggerScreen)
+            source = dbg.query_one(SourcePane)
+            listing, doc = source.listing, source.query_one("#source-doc")
+            assert listing.label_at(listing.cursor) == "__get_user_pages:mmap_read_lock"
+            await press(pilot, *["down"] * 5)
+            await pilot.pause()  # (the box's new height is laid out on the next refresh)
+            assert listing.label_at(listing.cursor) == "faultin_page:ret"
+            assert (
+                "faultin_page:ret VM_FAULT_WRITE on a !VM_WRITE VMA: COW is broken. Before 19be0eaffa3a clear "
+                "FOLL_WRITE (the retry is a read); with the fix `foll_cow` set FOLL_COW. Then retry follow_page "
+                "(cond_resched ⟂)." in seen(pilot, doc)
+            ), size
+            assert "ret VM_FAULT_WRITE" in seen(pilot, listing)  # the cursor's row is still in view
+            await press(pilot, *["up"] * 6)
+            await pilot.pause()
+            assert listing.label_at(listing.cursor) == "finish_fault:set_pte"
+            assert (
+                "else install the COW copy (page_add_new_anon_rmap; dirty, W only with VM_WRITE) or the "
+                "page-cache page (page_add_file_rmap; read-only, clean)." in seen(pilot, doc)
+            ), size
+            assert "set_pte Under the PTL" in seen(pilot, listing)
+            assert listing.size.height >= 5, size  # the listing is not squeezed out
+
+
+async def test_a_description_longer_than_its_box_says_so_and_zoom_shows_it_whole() -> None:
+    app = SpftuiApp(ROOT / "scenarios" / "fork_cow_isolation.toml")  # four threads: a short Source pane
+    async with app.run_test(size=(80, 24)) as pilot:
+        dbg = app.screen
+        assert isinstance(dbg, DebuggerScreen)
+        source = dbg.query_one(SourcePane)
+        await press(pilot, *["down"] * 5)
+        await pilot.pause()
+        assert source.listing.label_at(source.listing.cursor) == "copy_page_range:copy_pte_range"
+        assert "description continues: wheel, or z to zoom" in screen_text(pilot)
+        await press(pilot, "z")
+        await pilot.pause()
+        text = " ".join(screen_text(pilot).split())
+        assert "copy_page_range runs per VMA" in text and "and faults them in again." in text
+        assert "description continues" not in text
+        await press(pilot, "z", "up")
+        await pilot.pause()
+        assert "description continues" not in screen_text(pilot)  # a short one fits
