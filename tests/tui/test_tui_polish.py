@@ -67,3 +67,30 @@ async def test_a_description_longer_than_its_box_says_so_and_zoom_shows_it_whole
         await press(pilot, "z", "up")
         await pilot.pause()
         assert "description continues" not in screen_text(pilot)  # a short one fits
+
+
+async def test_the_threads_and_mm_panes_say_the_fault_mode_decode_gup_flags_and_name_lock_modes() -> None:
+    """`spf orig_pte` was shown for classic and GUP faults; `gup_foll 21` was raw decimal;
+    madvise's zap range read `start 0x10 · end 0x11` (page numbers shown as addresses);
+    `mmap_lock R W` read as "read-write" with a thread named W."""
+    app = SpftuiApp(DIRTY_COW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        dbg = app.screen
+        assert isinstance(dbg, DebuggerScreen)
+        threads, mm = dbg.query_one("#threads"), dbg.query_one("#mm")
+        await press(pilot, *"ssssss")  # W in do_cow_fault, under GUP
+        text = seen(pilot, threads)
+        assert "gup orig_pte none" in text and "spf" not in text
+        assert "gup_foll FOLL_WRITE|FOLL_GET|FOLL_FORCE" in text
+        assert "holds mmap_lock(P) read" in text
+        assert "mmap_lock read-locked by W " in seen(pilot, mm)
+        await press(pilot, *"ssssss", "2", "2", "2")  # D in madvise's zap: tlb_finish_mmu
+        text = seen(pilot, threads)
+        assert "start 0x10000" in text and "end 0x11000" in text
+        assert "mmap_lock read-locked by W,D " in seen(pilot, mm)
+
+    app = SpftuiApp(ROOT / "scenarios" / "cow_lost_write.toml", policy="classic")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, *"1111")  # A1's classic fault has sampled orig_pte
+        text = seen(pilot, app.screen.query_one("#threads"))
+        assert "classic orig_pte pfn 1 RO A D" in text and "spf" not in text

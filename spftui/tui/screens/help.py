@@ -50,8 +50,10 @@ PANES = (
     (
         "Threads",
         "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
-        "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
-        "pages) with the live value in red when it no longer matches; `check` each check its fault made, "
+        "locks and page references held (read- or write-locked); the fault's snapshot, labelled by its mode "
+        "(spf, dufour, vmalock, classic, gup): sampled seq, VMA copy, orig_pte, pages, with the live value in "
+        "red when it no longer matches; `vmf` its other locals (GUP flags by name, zap ranges as addresses); "
+        "`check` each check its fault made, "
         "with what it compared, and ≋ a check that passed by ABA with every value in between.",
     ),
     (
@@ -61,9 +63,10 @@ PANES = (
     ),
     (
         "mm / seqcounts",
-        "mmap_lock owner and waiters; mmap_seq with one cell per recent step "
+        "mmap_lock: read-locked by (the readers), write-locked by (the writer), or free, and who waits "
+        "for it; mmap_seq with one cell per recent step "
         "(amber: odd, a writer is inside) and what faults sampled; mm_lock_seq; per-VMA vm_sequence, "
-        "vm_lock_seq, detached.",
+        "vm_lock_seq, who read- or write-locks the VMA, detached.",
     ),
     (
         "Page tables & VMAs",
