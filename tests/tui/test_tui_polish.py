@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tui_helpers import ROOT, press, screen_text
 
+from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.widgets.source import SourcePane
@@ -94,3 +95,14 @@ async def test_the_threads_and_mm_panes_say_the_fault_mode_decode_gup_flags_and_
         await press(pilot, *"1111")  # A1's classic fault has sampled orig_pte
         text = seen(pilot, app.screen.query_one("#threads"))
         assert "classic orig_pte pfn 1 RO A D" in text and "spf" not in text
+
+
+async def test_at_80x24_the_status_line_keeps_the_policy_first_with_a_fix_off() -> None:
+    """It read `step 0 of 0 · fix off: fork_vma_write_lock · mm_lock_seq A 0 (vm_lock_seq -…`:
+    the policy and reuse rule were cut off the end."""
+    sc = load_scenario(ROOT / "scenarios" / "history_fork_vma_lock.toml").with_fixes({"fork_vma_write_lock": False})
+    app = SpftuiApp(sc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        line = next(ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0"))
+        assert line.strip().startswith("step 0 of 0 · vma-lock · reuse anon-exclusive · fix off: fork_vma_write_lock")
