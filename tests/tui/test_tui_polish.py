@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from tui_helpers import ROOT, press, screen_text
+from tui_helpers import ROOT, SEED, press, screen_text
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.picker import PickerScreen
 from spftui.tui.widgets.source import SourcePane
 
 DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
@@ -106,3 +107,22 @@ async def test_at_80x24_the_status_line_keeps_the_policy_first_with_a_fix_off() 
         await pilot.pause()
         line = next(ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0"))
         assert line.strip().startswith("step 0 of 0 · vma-lock · reuse anon-exclusive · fix off: fork_vma_write_lock")
+
+
+async def test_at_80x24_each_picker_entry_is_its_title_on_one_line_over_its_whole_name() -> None:
+    """Entries wrapped over four to eight lines with nothing between two, and the names were cut."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "o")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        await pilot.pause()
+        for k, (path, title, _) in enumerate(picker.bundled):
+            if k:
+                await press(pilot, "down")
+            lines = screen_text(pilot).splitlines()
+            at = next(i for i, ln in enumerate(lines) if f"▊ {path.stem} " in ln)  # the name, whole
+            above = lines[at - 1].split("▊ ", 1)[1]
+            assert above.startswith(title[:20]) and ("…" in above or title in above), (title, above)
+            below = lines[at + 1]
+            assert "▊ ───" in below or "▊▁▁▁" in below, below  # a rule under it, or the list's end
