@@ -532,7 +532,7 @@ class SpftuiApp(App[int]):
             "Filter the steps by thread, label, event kind or object; n / N",
             d.action_search,
         )
-        yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)
+        yield SystemCommand("Help  (? or F1)", "Keys and how to read the panes", d.action_help)
 
 
 def _rules_differ(saved: SavedSession, sc: Scenario) -> list[str]:

@@ -7,6 +7,7 @@ from tui_helpers import ROOT, SEED, press, screen_text
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.help import HelpScreen
 from spftui.tui.screens.picker import PickerScreen
 from spftui.tui.widgets.source import SourcePane
 
@@ -126,3 +127,13 @@ async def test_at_80x24_each_picker_entry_is_its_title_on_one_line_over_its_whol
             assert above.startswith(title[:20]) and ("…" in above or title in above), (title, above)
             below = lines[at + 1]
             assert "▊ ───" in below or "▊▁▁▁" in below, below  # a rule under it, or the list's end
+
+
+async def test_f1_opens_the_help_which_lists_it_and_f1_closes_it() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert "? F1" in screen_text(pilot)
+        await press(pilot, "f1")
+        assert isinstance(app.screen, DebuggerScreen)

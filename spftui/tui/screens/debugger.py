@@ -65,6 +65,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         Binding("S", "back", "Back"),
         Binding("g", "goto", "Goto"),
         Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
         Binding("1", "step_thread(0)", "Thread", key_display="1-9"),
         *[Binding(str(k), f"step_thread({k - 1})", f"Step thread {k}", show=False) for k in range(2, 10)],

@@ -42,7 +42,7 @@ KEYS = (
     ("t", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
     ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
     ("x", "export this timeline as a Perfetto trace (ui.perfetto.dev, chrome://tracing)"),
-    ("?", "this help"),
+    ("? F1", "this help (either closes it too)"),
     ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
 )
 
@@ -92,7 +92,7 @@ PANES = (
 class HelpScreen(Dialog[None]):
     """Keys and a reading guide."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,enter", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1,enter", "close", "Close")]
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))
