@@ -6,6 +6,7 @@ from tui_helpers import ROOT, SEED, press, screen_text
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.breakpoint import BreakpointDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.help import HelpScreen
 from spftui.tui.screens.picker import PickerScreen
@@ -137,3 +138,23 @@ async def test_f1_opens_the_help_which_lists_it_and_f1_closes_it() -> None:
         assert "? F1" in screen_text(pilot)
         await press(pilot, "f1")
         assert isinstance(app.screen, DebuggerScreen)
+
+
+async def test_the_breakpoint_dialog_field_says_what_each_kind_takes() -> None:
+    """The reason / match field had no placeholder: it looked like a blank line."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "B")
+        dialog = app.screen
+        assert isinstance(dialog, BreakpointDialog) and dialog.kind == "abort"
+        assert "any reason (empty) or SEQ1, SEQ2, ODD, VMA_COPY, …" in screen_text(pilot)
+        for kind, shown in (
+            ("violation", "any oracle (empty) or lost_write, cow_isolation"),
+            ("aba", "any check (empty) or REFETCH, pte_same"),
+            ("step", "a step label, e.g. wp_page_copy:copy"),
+            ("watch", "an expression, e.g. A.pte[0x10000]"),
+            ("condition", "an expression, e.g. A.mmap_seq > 2"),
+        ):
+            await pilot.click(f"#kind-{kind}")
+            await pilot.pause()
+            assert dialog.kind == kind and shown in screen_text(pilot), kind
