@@ -158,3 +158,27 @@ async def test_the_breakpoint_dialog_field_says_what_each_kind_takes() -> None:
             await pilot.click(f"#kind-{kind}")
             await pilot.pause()
             assert dialog.kind == kind and shown in screen_text(pilot), kind
+
+
+async def test_zoom_fills_the_screen_with_the_pane_itself_above_the_status_line() -> None:
+    """`z` on a short pane (mm / seqcounts) left a small box on Textual's hatch pattern."""
+    for size in ((120, 40), (80, 24)):
+        app = SpftuiApp(SEED)
+        async with app.run_test(size=size) as pilot:
+            dbg = app.screen
+            assert isinstance(dbg, DebuggerScreen)
+            if dbg.narrow:
+                await press(pilot, "v")  # the Memory view, its first pane focused
+            else:
+                dbg.query_one("#mm").focus()
+            await press(pilot, "z", "s")  # (a step while zoomed: the status line says it)
+            await pilot.pause()
+            mm = dbg.query_one("#mm")
+            assert dbg.maximized is mm
+            text = screen_text(pilot)
+            assert "╱" not in text, size
+            assert mm.region.y == 0 and mm.region.width == size[0], size
+            assert mm.region.bottom == size[1] - 3, size  # down to the status line (2 rows) and the keys
+            assert "step 1 of 1" in text.splitlines()[-3], size
+            await press(pilot, "z")
+            assert dbg.maximized is None and mm.region.height < size[1] - 3

@@ -95,6 +95,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         Binding("x", "export_perfetto", "Export Perfetto trace", show=False),
     ]
 
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str | None] = "Footer, StatusLine"
+    """A zoomed pane (z) keeps the status line under it: stepping goes on while zoomed."""
+
     def __init__(self) -> None:
         super().__init__()
         self.selected = 0
