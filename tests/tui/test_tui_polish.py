@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
 from tui_helpers import ROOT, SEED, press, screen_text
 
 from spftui.scenario import load_scenario
@@ -10,6 +15,7 @@ from spftui.tui.screens.breakpoint import BreakpointDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.help import HelpScreen
 from spftui.tui.screens.picker import PickerScreen
+from spftui.tui.screens.prompt import PromptDialog
 from spftui.tui.widgets.source import SourcePane
 
 DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
@@ -182,3 +188,26 @@ async def test_zoom_fills_the_screen_with_the_pane_itself_above_the_status_line(
             assert "step 1 of 1" in text.splitlines()[-3], size
             await press(pilot, "z")
             assert dbg.maximized is None and mm.region.height < size[1] - 3
+
+
+async def test_x_proposes_the_perfetto_trace_in_the_current_folder_not_the_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path
+) -> None:
+    """It proposed `<state dir>/screenshots/…` (no ~/Downloads here): a trace is a file to share."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/Downloads
+    monkeypatch.delenv("SPFTUI_SCREENSHOT_DIR", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "s", "x")
+        prompt = app.screen
+        assert isinstance(prompt, PromptDialog)
+        default = prompt.query_one("#prompt-input", Input).value
+        assert default == str(work / "cow_lost_write.spf-refetch-vma.perfetto.json")
+        await press(pilot, "enter")
+        assert (
+            json.loads((work / "cow_lost_write.spf-refetch-vma.perfetto.json").read_text())["otherData"]["steps"] == 1
+        )
+        assert not (state_dir / "screenshots").exists()
