@@ -3,7 +3,7 @@
 The Session owns the live machine, the strategy and the breakpoints; the
 history it records is its `timeline` (see `timeline.py`), which readers use
 to look back without disturbing the machine. Everything else is a command:
-`step`, `back`, `goto`, `open_at`, `continue_`, `reverse_continue`, `run`,
+`step`, `back`, `goto`, `open_at`, `continue_`, `run_on`, `reverse_continue`, `run`,
 `switch_branch`, `restart` and the breakpoint commands. A command that moves
 the session returns (and keeps in `stop`) a frozen `StopReason`.
 
@@ -24,7 +24,7 @@ from ..kernel import build_machine
 from ..kernel.events import Event, SpfAbort, Violation
 from ..kernel.machine import Machine
 from ..kernel.state import BLOCKED, DONE, RUNNABLE
-from ..scenario.model import Scenario, ScheduleEntry
+from ..scenario.model import MAX_STEPS, Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, counted, violation_sentence
 from .expr import Expr, evaluate
@@ -540,6 +540,32 @@ class Session:
                     self._after_silently(pos, idx)
                     self._stop = StopReason("interrupted", self._position, f"interrupted at step {self._position}")
                     return self._stop
+
+    def run_on(
+        self,
+        n: int | None = None,
+        interrupted: Callable[[], bool] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> StopReason:
+        """Go past the recorded end to step n, or (None) on to the run's end, no breakpoint
+        stopping it (`spftui SCENARIO --goto N`, the debugger's `g N` and `g end`).
+
+        The stop says where it went: "went on to step n", or the run's end (all threads
+        finished, a deadlock) when it comes first; never "stopped after k steps (limit)",
+        which read as if a limit had been hit.
+        """
+        self.goto(len(self._tl))
+        target = MAX_STEPS if n is None else n
+        steps = target - self._position
+        if steps <= 0:
+            return self._stop
+        stop = self.continue_(steps, interrupted, progress, only=())
+        if stop.kind == "limit":
+            text = (
+                f"went on to step {self._position}" if n is not None else f"stopped at the step limit ({MAX_STEPS:,})"
+            )
+            self._stop = attrs.evolve(stop, kind="stopped" if n is not None else "limit", text=text)
+        return self._stop
 
     def _after_silently(self, pos: int, idx: int) -> StepInfo:
         self._last = StepInfo(pos, self._tl.names[idx], self._machine.last_label, tuple(self._events))

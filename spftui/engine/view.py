@@ -8,6 +8,8 @@ here, so the kernel can change its layout behind one seam.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..kernel import DOCS, PATHS, all_labels
 from ..kernel.events import (
     EVENT_KINDS,
@@ -23,7 +25,7 @@ from ..kernel.events import (
     Violation,
     event_fields,
 )
-from ..kernel.foll import FOLL_PIN
+from ..kernel.foll import FOLL_PIN, format_foll
 from ..kernel.machine import Machine
 from ..kernel.ops import OP_ENTRY
 from ..kernel.pte import (
@@ -69,11 +71,23 @@ __all__ = [
     "Vma",
     "all_labels",
     "event_fields",
+    "format_foll",
     "format_pte",
     "format_vm_flags",
+    "local_is_vpn",
     "pmd_index",
     "pte_index",
     "pte_pfn",
     "pte_present",
     "pte_write",
 ]
+
+
+def local_is_vpn(key: str, vmf: Mapping[str, object]) -> bool:
+    """Is the thread local `vmf[key]` a page number (vpn) rather than an address?
+
+    zap_pte_range's range (`start`, `end`, set by kernel/zap.py's begin_zap for munmap,
+    madvise(DONTNEED) and exit) is in pages; the `end` of mprotect and of
+    mwriteprotect_range, which set no `start`, is an address.
+    """
+    return key in ("start", "end") and "start" in vmf

@@ -418,7 +418,7 @@ class SpftuiApp(App[int]):
         )
         yield SystemCommand("Go to step…  (g)", "Jump to any step of this timeline", d.action_goto)
         yield SystemCommand("Go to the start", "Step 0", lambda: d.goto(0))
-        yield SystemCommand("Go to the end", "The last recorded step", lambda: d.goto(s.length))
+        yield SystemCommand("Go to the end", "The run's end: replays the recorded steps, then runs on", d.goto_end)
         yield SystemCommand(
             "Explore interleavings  (e)",
             "Search the schedules for a violation in the background (Esc interrupts) and jump to it",
@@ -532,7 +532,7 @@ class SpftuiApp(App[int]):
             "Filter the steps by thread, label, event kind or object; n / N",
             d.action_search,
         )
-        yield SystemCommand("Help  (?)", "Keys and how to read the panes", d.action_help)
+        yield SystemCommand("Help  (? or F1)", "Keys and how to read the panes", d.action_help)
 
 
 def _rules_differ(saved: SavedSession, sc: Scenario) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..engine.describe import history_text, value_text
@@ -14,7 +15,9 @@ from ..engine.view import (
     Aba,
     Invalidated,
     Validate,
+    format_foll,
     format_pte,
+    local_is_vpn,
 )
 
 
@@ -62,10 +65,15 @@ def words(values: list[int] | tuple[int, ...]) -> str:
     return "[" + " ".join(str(w) for w in values) + "]"
 
 
-def local(key: str, value: Any) -> str:
-    """One fault local (`vmf[key]`) in the units a kernel developer expects."""
+def local(key: str, value: Any, vmf: Mapping[str, Any] | None = None) -> str:
+    """One fault local (`vmf[key]`, `vmf` its thread's locals) in the units a kernel developer
+    expects: addresses in hex (a page number as the address it starts), GUP flags by name."""
     if value is None:
         return f"{key} —"
+    if vmf is not None and local_is_vpn(key, vmf) and isinstance(value, int):
+        return f"{key} {vpn_addr(value)}"
+    if key == "gup_foll" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{key} {format_foll(value)}"
     if key in ("orig_pte",):
         return f"{key} {pte(value)}"
     if key == "pvma":
@@ -81,6 +89,13 @@ def local(key: str, value: Any) -> str:
     if isinstance(value, tuple):
         return f"{key} " + (",".join(str(v) for v in value) or "—")
     return f"{key} {value}"
+
+
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph (a docstring's, a scenario description's):
+    the widget wraps them to its own width. Paragraphs stay apart."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def count(n: int, word: str) -> str:

@@ -1,4 +1,5 @@
-"""Where the debugger writes what the user asks for (screenshots, traces) when no path is given."""
+"""Where the debugger writes a screenshot (no path is asked for). An exported trace is proposed
+in the current folder instead (screens/tools.py), as a saved session is."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ SCREENSHOT_ENV = "SPFTUI_SCREENSHOT_DIR"
 
 
 def screenshot_dir() -> str:
-    """Where screenshots (and exported traces) go: $SPFTUI_SCREENSHOT_DIR, else ~/Downloads if
+    """Where screenshots go: $SPFTUI_SCREENSHOT_DIR, else ~/Downloads if
     it exists, else the state directory's `screenshots` folder (engine/session_file.state_dir)."""
     own = os.environ.get(SCREENSHOT_ENV)
     if own:

@@ -903,6 +903,21 @@ def test_the_vmf_keys_a_condition_may_name_cover_every_key_the_kernel_sets() -> 
     assert seen <= set(VMF_KEYS), sorted(seen - set(VMF_KEYS))
 
 
+def test_only_the_zap_range_has_a_start_so_the_panes_read_its_start_and_end_as_pages() -> None:
+    """engine.view.local_is_vpn: a thread's `start` and `end` are page numbers when `start` is
+    set, which only kernel/zap.py's begin_zap does; mprotect's `end` is an address."""
+    import re
+    from pathlib import Path
+
+    from spftui.engine.view import local_is_vpn
+
+    kernel = Path(__file__).resolve().parents[2] / "spftui" / "kernel"
+    pattern = re.compile(r"""vmf(?:\[|\.get\(|\.setdefault\()\s*["']start["']""")
+    assert {f.name for f in kernel.glob("*.py") if pattern.search(f.read_text())} == {"zap.py"}
+    assert "start_vpn, end_vpn" in (kernel / "zap.py").read_text()
+    assert local_is_vpn("end", {"start": 16, "end": 17}) and not local_is_vpn("end", {"end": 0x11000})
+
+
 def test_a_tlb_field_says_where_the_tlb_is_shown() -> None:
     """`A3.tlb` got "did you mean 'ptl'?" (the page-table lock) from the history pages' advice to watch it."""
     from spftui.engine.inspect import Names, check_names

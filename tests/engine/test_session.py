@@ -129,6 +129,17 @@ def test_stepping_another_thread_in_the_past_starts_a_branch_and_keeps_the_old_f
     assert [m.what for m in s.violations()] == ["lost_write"]
 
 
+def test_run_on_says_where_it_went_and_stops_at_the_run_end(seed) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    s.breakpoints.add("violation")  # no breakpoint stops a run on
+    stop = s.run_on(10)
+    assert (stop.kind, stop.step, stop.text) == ("stopped", 10, "went on to step 10")
+    s.goto(3)
+    stop = s.run_on()  # the recorded steps, then on to the end
+    assert stop.kind == "finished" and s.position == s.length == 54 and s.finished()
+    assert s.run_on().text == "all threads finished after 54 steps"  # there already: the end, said again
+
+
 def test_stepping_a_blocked_thread_is_a_clear_error(seed) -> None:  # type: ignore[no-untyped-def]
     s = Session(seed.with_policy("vma-lock"))
     s.breakpoints.add("condition", expr='A2.state == "blocked"')

@@ -282,6 +282,35 @@ async def test_goto_runs_on_past_the_recorded_end_and_refuses_a_step_before_the_
         assert any("the run ends after step 54" in str(n.message) for n in app._notifications)
 
 
+async def test_goto_end_runs_on_to_the_end_of_the_run_and_says_when_it_is_there_already() -> None:
+    """`g end` did nothing when the recorded steps stopped short of the run's end, and the
+    status kept the last run's "stopped after 10 steps (limit)" though nothing ran."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+
+        async def goto(text: str) -> None:
+            await press(pilot, "g")
+            await type_text(pilot, text)
+            await press(pilot, "enter")
+            assert isinstance(app.screen, DebuggerScreen)
+
+        await goto("10")
+        assert s.position == s.length == 10 and "went on to step 10" in status(app)
+        assert "limit" not in status(app)
+        await goto("end")
+        assert s.position == s.length == 54 and s.finished() and s.stop.kind == "finished"
+        assert "all threads finished after 54 steps" in status(app)
+        await goto("end")
+        assert s.position == 54 and "already at the end (step 54)" in status(app)
+        await goto("5")
+        await goto("end")  # the recorded end is the run's end: a replay
+        assert s.position == 54 and "all threads finished after 54 steps" in status(app)
+        await goto("54")
+        assert "already at step 54" in status(app)
+
+
 async def test_the_palette_lists_every_action() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:

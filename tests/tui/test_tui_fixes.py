@@ -56,7 +56,7 @@ async def test_the_toggle_works_in_a_small_terminal() -> None:
         assert app.session is not None and app.session.scenario.fixes_off == {"fork_vm_raw_write"}
         assert app.session.position == 0
         await pilot.pause()
-        assert "step 0 of 0 · fix off: fork_vm_raw_write ·" in screen_text(pilot)  # (it was cut off at 80 columns)
+        assert "step 0 of 0 · vma-lock · reuse anon-exclusive · fix off: fork_vm_raw_write ·" in screen_text(pilot)
 
 
 async def test_the_palette_says_when_a_fix_cannot_matter_under_the_policy_rule_or_ops() -> None:

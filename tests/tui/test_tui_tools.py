@@ -51,7 +51,6 @@ async def answer_prompt(pilot, app: SpftuiApp, path: str) -> None:  # type: igno
 async def test_the_palette_exports_the_timeline_as_a_perfetto_trace_and_asks_before_replacing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SPFTUI_SCREENSHOT_DIR", str(tmp_path / "shots"))  # missing: it is made
     monkeypatch.chdir(tmp_path)
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -63,7 +62,7 @@ async def test_the_palette_exports_the_timeline_as_a_perfetto_trace_and_asks_bef
         prompt = app.screen
         assert isinstance(prompt, PromptDialog)
         default = prompt.query_one("#prompt-input").value  # type: ignore[attr-defined]
-        assert default == str(tmp_path / "shots" / "cow_lost_write.spf-refetch-vma.perfetto.json")
+        assert default == str(tmp_path / "cow_lost_write.spf-refetch-vma.perfetto.json")  # the current folder
         await press(pilot, "enter")
         assert isinstance(app.screen, DebuggerScreen)
         trace = json.loads(Path(default).read_text())

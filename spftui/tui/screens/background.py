@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.1
 """Seconds between two progress reports of a run (the engine offers one every 512 steps)."""
 
+RUN_TO_END = "run to the end"
+"""The background run of `g end`: on to the run's end (all threads finished, or a deadlock)."""
+
 UI_SWITCH_INTERVAL = 0.001
 """CPython's GIL switch interval while a worker runs the engine (the default is 5 ms)."""
 
@@ -113,7 +116,7 @@ class BackgroundRuns(Screen[None]):
 
     def init_runs(self) -> None:
         self.busy: str | None = None
-        self.run_target = 0  # the step a "run on" goes to
+        self.run_target: int | None = 0  # the step a "run on" goes to (None: the run's end)
         self.interrupt = threading.Event()
         self.run_started = 0.0
         self.run_from = 0
@@ -125,11 +128,12 @@ class BackgroundRuns(Screen[None]):
     def action_reverse(self) -> None:
         self._start("reverse-continue")
 
-    def run_on(self, step: int) -> None:
-        """Go to a step past the recorded end: run on (the schedule, else the strategy), no
-        breakpoint stopping it, as `spftui SCENARIO --goto N` does (Esc interrupts)."""
+    def run_on(self, step: int | None) -> None:
+        """Go to a step past the recorded end, or (None) to the run's end: run on (the schedule,
+        else the strategy), no breakpoint stopping it, as `spftui SCENARIO --goto N` does
+        (Esc interrupts)."""
         self.run_target = step
-        self._start(f"run on to step {step:,}")
+        self._start(f"run on to step {step:,}" if step is not None else RUN_TO_END)
 
     def _guard(self) -> bool:
         """False (and a sentence) while a background run owns the session."""
@@ -156,10 +160,8 @@ class BackgroundRuns(Screen[None]):
             with ui_keeps_the_gil():
                 if kind == "continue":
                     stop = s.continue_(interrupted=self.interrupt.is_set, progress=self._progress)
-                elif kind.startswith("run on"):
-                    s.goto(s.length)
-                    steps = max(1, self.run_target - s.position)
-                    stop = s.continue_(steps, interrupted=self.interrupt.is_set, progress=self._progress, only=())
+                elif kind.startswith("run on") or kind == RUN_TO_END:
+                    stop = s.run_on(self.run_target, interrupted=self.interrupt.is_set, progress=self._progress)
                 else:
                     stop = s.reverse_continue(interrupted=self.interrupt.is_set)
         except Exception as err:  # an engine bug must not take the debugger down
@@ -194,11 +196,11 @@ class BackgroundRuns(Screen[None]):
         self.refresh_views(follow=True)
         if message.error is not None:
             self.say(f"the {message.kind} failed: {message.error!r}")
-        elif message.kind.startswith("run on") and self.session.position < self.run_target:
-            if message.reason is not None and message.reason.kind != "interrupted":
-                self.notify(f"the run ends after step {self.session.position}: there is no step {self.run_target}")
-        elif message.kind.startswith("run on"):  # (the stop reads "stopped after N steps (limit)")
-            self.say(f"went on to step {self.run_target}", "bold #87d7ff")
+        elif message.kind.startswith("run on") and self.run_target is not None:
+            # (reaching the step, the stop says "went on to step N" itself)
+            reason, pos = message.reason, self.session.position
+            if pos < self.run_target and reason is not None and reason.kind != "interrupted":
+                self.notify(f"the run ends after step {pos}: there is no step {self.run_target}")
 
     # ------------------------------------------------------------ explorer
     def action_explore(self) -> None:

@@ -42,6 +42,18 @@ HINTS = {
 }
 
 
+PLACEHOLDERS = {
+    "abort": "any reason (empty) or " + ", ".join(ABORT_REASONS[:4]) + ", …",
+    "violation": "any oracle (empty) or " + ", ".join(ORACLE_KINDS[:3]) + ", …",
+    "aba": "any check (empty) or " + ", ".join(ABA_CHECKS[:4]) + ", …",
+    "step": "a step label, e.g. wp_page_copy:copy",
+    "watch": "an expression, e.g. A.pte[0x10000]",
+    "condition": "an expression, e.g. A.mmap_seq > 2",
+}
+"""What the kind's field takes, in the field while it is empty (a blank field looked like a
+blank line)."""
+
+
 class BreakpointDialog(Dialog[dict[str, Any] | None]):
     """Returns the keyword arguments for `BreakpointSet.add`."""
 
@@ -122,6 +134,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         label, hint = HINTS[kind]
         if uses_match:
             self.query_one("#bp-match-label", Label).update(label)
+        self.query_one("#bp-match" if uses_match else "#bp-expr", Input).placeholder = PLACEHOLDERS[kind]
         self.query_one("#bp-hint", Static).update(hint)
         self.query_one("#bp-error", Label).update("")
 

@@ -41,7 +41,7 @@ from ..widgets.timeline import TimelinePane
 from .background import BackgroundRuns
 from .breakpoint import BreakpointDialog
 from .choice import ChoiceDialog
-from .goto import GotoDialog
+from .goto import END, GotoDialog
 from .help import HelpScreen
 from .narration import NarrationScreen
 from .prompt import PromptDialog, ask_where_to_save
@@ -66,6 +66,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         Binding("S", "back", "Back"),
         Binding("g", "goto", "Goto"),
         Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
         Binding("1", "step_thread(0)", "Thread", key_display="1-9"),
         *[Binding(str(k), f"step_thread({k - 1})", f"Step thread {k}", show=False) for k in range(2, 10)],
@@ -94,6 +95,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         # tools over the whole run (screens/tools.py)
         Binding("x", "export_perfetto", "Export Perfetto trace", show=False),
     ]
+
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str | None] = "Footer, StatusLine"
+    """A zoomed pane (z) keeps the status line under it: stepping goes on while zoomed."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -281,10 +285,25 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         self._do(back)
 
     def goto(self, n: int) -> None:
+        """Go to step n of the timeline, past its recorded end (run on to it), or to END."""
+        if n == END:
+            self.goto_end()
+            return
         if n > self.session.length:  # past the recorded end: run on to it, off the UI thread as `c`
             self.run_on(n)
             return
         self._do(lambda: self._travel(n))
+
+    def goto_end(self) -> None:
+        """`g end`: on to the end of the run (replay the recorded steps, then run on: no
+        breakpoint stops it, Esc interrupts), or say it is there already."""
+        if not self._guard():
+            return
+        s = self.session
+        if s.position == s.length and s.finished():
+            self.say(f"already at the end (step {s.position})", "bold #ffaf00")
+            return
+        self.run_on(None)
 
     def _travel(self, n: int) -> None:
         """`session.goto(n)`, stopping at n-1 on the way to hand that state to `recent`.
@@ -303,9 +322,16 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if not self._guard():
             return
         s = self.session
-        self.app.push_screen(
-            GotoDialog(s.position, s.length, s.bookmarks), lambda n: self.goto(n) if n is not None else None
-        )
+
+        def typed(n: int | None) -> None:
+            if n is None:
+                return
+            if n != self.session.position:
+                self.goto(n)
+            elif self._guard():  # (a jump would leave the status saying how the session got here)
+                self.say(f"already at step {n}", "bold #ffaf00")
+
+        self.app.push_screen(GotoDialog(s.position, s.length, s.bookmarks), typed)
 
     def action_restart(self, policy: str | None = None, reuse: str | None = None) -> None:
         """Restart at step 0 (under `policy` or `reuse`, when given). Picking the policy or rule

@@ -1,4 +1,4 @@
-"""Go to a step: a number, `start`, `end`, +N / -N from here, or a bookmark's name."""
+"""Go to a step: a number, `start`, `end` (of the run), +N / -N from here, or a bookmark's name."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ from textual.widgets import Input, Label
 from ...scenario.model import MAX_STEPS
 from .dialog import Dialog
 
+END = -1
+"""What `end` asks for: the end of the run (all threads finished, or a deadlock), run on to
+if the recorded steps stop short of it; not merely the last step recorded so far."""
+
 
 def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, int] | None = None) -> int:
-    """The step a user typed; raises ValueError with a sentence. A step past the recorded
-    end is taken: the debugger runs on to it (as `spftui SCENARIO --goto N` does)."""
+    """The step a user typed, or END for `end`; raises ValueError with a sentence. A step past
+    the recorded end is taken: the debugger runs on to it (as `spftui SCENARIO --goto N` does)."""
     marks = bookmarks or {}
     if text.strip() in marks:
         n = marks[text.strip()]
@@ -29,7 +33,7 @@ def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, 
     if t in ("start", "0", "begin"):
         return 0
     if t in ("end", "$", "last"):
-        return length
+        return END
     try:
         if t.startswith(("+", "-")):
             n = position + int(t, 0)
@@ -47,7 +51,7 @@ def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, 
 
 
 class GotoDialog(Dialog[int | None]):
-    """Ask for a step of the recorded timeline."""
+    """Ask for a step of the recorded timeline (or past it, or END)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -62,7 +66,7 @@ class GotoDialog(Dialog[int | None]):
             yield Label(f"Go to step (0–{self.length} recorded; now at {self.position})", classes="dialog-title")
             marks = f", or a bookmark ({', '.join(self.bookmarks)})" if self.bookmarks else ""
             yield Input(
-                placeholder="a step (a later one runs on), +N, -N, start, end" + marks,
+                placeholder="a step (a later one runs on), +N, -N, start, end (of the run)" + marks,
                 id="goto-input",
                 suggester=SuggestFromList(list(self.bookmarks)) if self.bookmarks else None,
             )

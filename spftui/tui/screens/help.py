@@ -19,7 +19,7 @@ KEYS = (
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
-    ("g", "go to a step (past the recorded end: runs on to it, as c does)"),
+    ("g", "go to a step (past the recorded end: runs on to it, as c does; end: on to the run's end)"),
     ("b", "toggle a breakpoint on the source line under the cursor"),
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
     ("B", "add a breakpoint: abort, violation, aba (a check passed by ABA), step, watch, condition"),
@@ -42,7 +42,7 @@ KEYS = (
     ("t", "the narration: the explorer's counterexample (or this run) told step by step; c copies it"),
     ("Ctrl+S", "save the session as a file (breakpoints, watches, bookmarks, branches, step)"),
     ("x", "export this timeline as a Perfetto trace (ui.perfetto.dev, chrome://tracing)"),
-    ("?", "this help"),
+    ("? F1", "this help (either closes it too)"),
     ("q", "quit (asks to save the session when there is unsaved work; it is offered again next time)"),
 )
 
@@ -50,8 +50,10 @@ PANES = (
     (
         "Threads",
         "name, process and CPU; state; ▶ the next step and its backtrace (← callers); "
-        "locks and page references held; `spf` the speculative snapshot (sampled seq, VMA copy, orig_pte, "
-        "pages) with the live value in red when it no longer matches; `check` each check its fault made, "
+        "locks and page references held (read- or write-locked); the fault's snapshot, labelled by its mode "
+        "(spf, dufour, vmalock, classic, gup): sampled seq, VMA copy, orig_pte, pages, with the live value in "
+        "red when it no longer matches; `vmf` its other locals (GUP flags by name, zap ranges as addresses); "
+        "`check` each check its fault made, "
         "with what it compared, and ≋ a check that passed by ABA with every value in between.",
     ),
     (
@@ -61,9 +63,10 @@ PANES = (
     ),
     (
         "mm / seqcounts",
-        "mmap_lock owner and waiters; mmap_seq with one cell per recent step "
+        "mmap_lock: read-locked by (the readers), write-locked by (the writer), or free, and who waits "
+        "for it; mmap_seq with one cell per recent step "
         "(amber: odd, a writer is inside) and what faults sampled; mm_lock_seq; per-VMA vm_sequence, "
-        "vm_lock_seq, detached.",
+        "vm_lock_seq, who read- or write-locks the VMA, detached.",
     ),
     (
         "Page tables & VMAs",
@@ -89,7 +92,7 @@ PANES = (
 class HelpScreen(Dialog[None]):
     """Keys and a reading guide."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,enter", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1,enter", "close", "Close")]
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))

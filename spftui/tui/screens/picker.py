@@ -32,8 +32,13 @@ from ...engine.session import Session
 from ...engine.session_file import load_session, open_session
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from ...scenario.files import resolve_scenario
+from ..format import reflow
 from .dialog import Dialog
 from .error import ErrorDialog
+
+NARROW_WIDTH = 100
+"""Below this many columns (as the debugger's narrow layout) the picker gives the list more
+room and each title one line."""
 
 
 def load(path: str | Path) -> Scenario:
@@ -120,17 +125,49 @@ def describe(sc: Scenario) -> Text:
     return out
 
 
-def reflow(text: str) -> str:
-    """Join the hard-wrapped lines of each paragraph (the pane wraps them itself)."""
-    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(paragraphs)
-
-
 class TomlTree(DirectoryTree):
     """Folders and .toml files, no hidden entries."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".toml")]
+
+
+class ScenarioList(OptionList):
+    """The bundled scenarios: each its title over its name (what `spftui NAME` takes), a rule
+    between two. In a narrow terminal (80 columns) a title takes one line, cut with an
+    ellipsis (the description beside it has it whole): wrapped, one entry ran over four to
+    eight lines, with nothing between two, and the names were cut."""
+
+    def __init__(self, entries: list[tuple[Path, str]], *, id: str | None = None) -> None:
+        self.entries = entries
+        self.shown_width: int | None = None  # the width the titles were cut to (None: wrapped)
+        super().__init__(*self._prompts(None), id=id)
+
+    def _prompts(self, width: int | None) -> list[Option | None]:
+        options: list[Option | None] = []
+        for k, (path, title) in enumerate(self.entries):
+            head, name = Text(title, "bold"), Text(path.stem, "grey50")
+            if width is not None:
+                head.truncate(width, overflow="ellipsis")
+                name.truncate(width, overflow="ellipsis")
+            if k:
+                options.append(None)  # a rule under the one before
+            options.append(Option(Text.assemble(head, "\n", name), id=str(path)))
+        return options
+
+    def on_resize(self) -> None:
+        padding = self.get_component_styles("option-list--option").padding
+        # The width beside a scrollbar, whether one is shown yet or not (one comes with the options).
+        bare = self.scrollable_content_region.width + self.scrollbar_size_vertical
+        text = bare - self.styles.scrollbar_size_vertical - self._get_left_gutter_width() - padding.width
+        width = text if self.app.size.width < NARROW_WIDTH and text > 0 else None
+        if width == self.shown_width:
+            return
+        self.shown_width = width
+        highlighted = self.highlighted
+        with self.prevent(OptionList.OptionHighlighted):  # (the same option stays highlighted)
+            self.set_options(self._prompts(width))
+            self.highlighted = highlighted
 
 
 class PickerScreen(Dialog[Picked | None]):
@@ -158,13 +195,7 @@ class PickerScreen(Dialog[Picked | None]):
             with TabbedContent(id="picker-tabs"):
                 with TabPane("Bundled", id="tab-bundled"):
                     with Horizontal():
-                        yield OptionList(
-                            *[
-                                Option(Text.assemble((title, "bold"), "\n", (path.name, "grey50")), id=str(path))
-                                for path, title, _ in self.bundled
-                            ],
-                            id="bundled",
-                        )
+                        yield ScenarioList([(path, title) for path, title, _ in self.bundled], id="bundled")
                         yield Static("", id="bundled-desc", markup=False)
                 with TabPane("Browse files", id="tab-browse"):
                     yield TomlTree(self.start_dir, id="tree")
@@ -177,7 +208,11 @@ class PickerScreen(Dialog[Picked | None]):
             note = "Enter opens · Tab moves · Esc " + ("quits" if self.first_run else "cancels")
             yield Label(note, classes="dialog-note")
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < NARROW_WIDTH, "-narrow")
         ol = self.query_one("#bundled", OptionList)
         ol.focus()
         if self.bundled:

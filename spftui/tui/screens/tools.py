@@ -16,7 +16,6 @@ from textual.message import Message
 
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
-from ..places import screenshot_dir
 from .choice import ChoiceDialog
 from .error import ErrorDialog
 from .prompt import PromptDialog
@@ -37,15 +36,13 @@ class ExportFinished(Message):
         self.error = error
 
 
-def trace_path_problem(text: str, default_dir: str) -> str | None:
-    """Why `text` cannot be where the trace goes (None: it can). The default folder may be missing: it is made."""
+def trace_path_problem(text: str) -> str | None:
+    """Why `text` cannot be where the trace goes (None: it can)."""
     path = os.path.abspath(os.path.expanduser(text))
     if os.path.isdir(path):
         return f"{path} is a folder: add a file name, e.g. {os.path.join(text, 'run.perfetto.json')}"
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        if folder == os.path.abspath(default_dir):
-            return None
         return f"no such folder: {folder}"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write in {folder}: permission denied"
@@ -71,7 +68,9 @@ class ToolActions:
         if not self._guard():
             return
         s = self.session
-        folder = screenshot_dir()
+        # In the current folder, as Ctrl+S proposes a session file (and as `spftui trace --format
+        # perfetto -o FILE` writes a relative FILE): the trace is a file to share, not app state.
+        folder = os.getcwd()
         branch = f".branch{s.branch_id}" if s.branches else ""
         default = os.path.join(folder, f"{scenario_name(s.scenario)}.{s.scenario.policy}{branch}.perfetto.json")
         what = f"{s.length} step{'s' if s.length != 1 else ''}" + (f" of branch {s.branch_id}" if s.branches else "")
@@ -85,7 +84,7 @@ class ToolActions:
                 "Export this timeline as a Perfetto trace",
                 "a file name (relative to the current folder)",
                 default,
-                check=lambda text: trace_path_problem(text, folder),
+                check=trace_path_problem,
                 note=f"The whole timeline ({what}), one track per thread, lock slices, seqcount counters. "
                 "Open it at ui.perfetto.dev or chrome://tracing.",
             ),
@@ -122,9 +121,6 @@ class ToolActions:
         from ...engine.perfetto import write_trace
 
         try:
-            folder = os.path.dirname(path)
-            if folder == os.path.abspath(screenshot_dir()):
-                os.makedirs(folder, exist_ok=True)  # the default folder (it may be the state directory's)
             written = write_trace(path, timeline, exists=exists)
         except OSError as err:
             self.post_message(ExportFinished(path, steps, f"{err.filename or path}: {err.strerror or err}"))

@@ -19,6 +19,8 @@ from ..view import View
 from .pane import Pane, retitle
 
 BARS = "▁▂▃▄▅▆▇█"
+LOCK_MODE = {"r": "read", "w": "write"}
+"""How a waiter on mmap_lock wants it (the kernel's queue records "r" or "w")."""
 
 
 def sparkline(values: list[int | None], here_style: Any = None) -> Text:
@@ -117,12 +119,14 @@ class MmPane(Pane):
         return rows
 
     def _lock(self, m: Machine, mm: Any, names: list[str]) -> Text:
+        """`read-locked by A1,A2` / `write-locked by B` / `free`, then who waits and for what:
+        never a bare `R W`, which read as "read-write" when a thread is named W."""
         out = Text()
         if mm.lock_writer is not None:
-            out.append("W ", pal.BLOCKED)
+            out.append("write-locked by ", pal.BLOCKED)
             out.append(names[mm.lock_writer], pal.thread_style(mm.lock_writer))
         elif mm.lock_readers:
-            out.append("R ", pal.RUNNABLE)
+            out.append("read-locked by ", pal.RUNNABLE)
             for k, r in enumerate(mm.lock_readers):
                 if k:
                     out.append(",")
@@ -130,12 +134,12 @@ class MmPane(Pane):
         else:
             out.append("free", pal.DIM)
         if mm.lock_waiters:
-            out.append("  waiting ", pal.LABEL)
+            out.append("  waiting: ", pal.LABEL)
             for k, (w, mode) in enumerate(mm.lock_waiters):
                 if k:
-                    out.append(",")
+                    out.append(", ")
                 out.append(names[w], pal.thread_style(w))
-                out.append(f"({mode})", pal.DIM)
+                out.append(f" ({LOCK_MODE.get(mode, mode)})", pal.DIM)
         return out
 
     def _vma(self, view: View, m: Machine, v: Any, names: list[str]) -> Text:
@@ -149,10 +153,10 @@ class MmPane(Pane):
             line.append(str(v.vm_sequence), pal.ODD if v.vm_sequence % 2 else pal.VALUE)
         line.append("  vm_lock_seq ", pal.LABEL)
         line.append(str(v.vm_lock_seq), pal.VALUE)
-        if v.lock_readers:
-            line.append("  R " + ",".join(names[r] for r in v.lock_readers), pal.RUNNABLE)
+        if v.lock_readers:  # the per-VMA lock
+            line.append("  read-locked by " + ",".join(names[r] for r in v.lock_readers), pal.RUNNABLE)
         if v.lock_writer is not None:
-            line.append(f"  W {names[v.lock_writer]}", pal.BLOCKED)
+            line.append(f"  write-locked by {names[v.lock_writer]}", pal.BLOCKED)
         if v.lock_waiters:
             line.append("  waiting " + ",".join(names[w] for w in v.lock_waiters), pal.BLOCKED)
         if v.detached:

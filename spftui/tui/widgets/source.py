@@ -10,16 +10,18 @@ under the cursor (`DOCS`) is printed below the listing.
 
 from __future__ import annotations
 
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...engine.view import DOCS, DONE, OP_ENTRY, PATHS, all_labels
 from .. import palette as pal
+from ..format import reflow
 from ..view import View
 from .lineview import LineView
 from .pane import Pane, retitle
@@ -52,6 +54,13 @@ SOURCE_ORDER = (
     "shrink_page_list",
     "try_to_unmap_one",
 )
+
+
+@cache
+def step_doc(label: str) -> str:
+    """A step's description as flowing text: its docstring's hard line breaks joined, its
+    paragraphs kept apart (the box under the listing wraps it to its width)."""
+    return reflow(DOCS.get(label, ""))
 
 
 def source_rows() -> list[tuple[str, str]]:
@@ -141,9 +150,9 @@ class SourceView(Pane):
         point = name.split(":", 1)[1]
         here = any(sym == "▶" for _, sym in marks)
         line.append("  " + point, pal.VALUE if here else pal.POINT)
-        doc = DOCS.get(name, "")
+        doc = step_doc(name)
         if doc:
-            line.append("  " + doc.split("\n")[0], pal.DOC)
+            line.append("  " + doc.split("\n", 1)[0], pal.DOC)  # (its first paragraph: the line cuts it)
         return line
 
     def label_at(self, index: int) -> str | None:
@@ -162,6 +171,27 @@ class SourceView(Pane):
         return None
 
 
+class DescriptionBox(VerticalScroll):
+    """The box under the listing: as tall as the description, up to its max-height."""
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.tell)
+
+    def tell(self) -> None:
+        pane = self.parent
+        if isinstance(pane, SourcePane):
+            pane.say_if_cut(self.max_scroll_y > 0)
+
+
+class Description(Static):
+    """The text in the box (its height follows the text: the box learns of it here)."""
+
+    def on_resize(self) -> None:
+        box = self.parent
+        if isinstance(box, DescriptionBox):
+            box.call_after_refresh(box.tell)
+
+
 class SourcePane(Vertical):
     """The listing plus the description of the step under the cursor."""
 
@@ -170,18 +200,28 @@ class SourcePane(Vertical):
     DEFAULT_CSS = """
     SourcePane { height: 1fr; }
     SourcePane > SourceView { height: 1fr; border: none; }
-    SourcePane > #source-doc { height: 2; color: $text-muted; padding: 0 1; }
+    SourcePane > #source-doc-box {
+        height: auto; min-height: 2; max-height: 40%;
+        /* No scrollbar: Textual 8 measures an auto height without it and then wraps the text
+           narrower beside it, one line short. The subtitle says when there is more. */
+        scrollbar-size-vertical: 0;
+    }
+    SourcePane.-maximized > #source-doc-box { max-height: 60%; }
+    SourcePane #source-doc { height: auto; color: $text-muted; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         # Kept, not queried: a query misses children while a pane is zoomed or the screen changes.
         self._listing = SourceView(id="source-view")
-        self._doc = Static("", id="source-doc", markup=False)
+        self._doc = Description("", id="source-doc", markup=False)
+        # A long description scrolls (the wheel; `z` gives it the whole screen): never a
+        # stop in the Tab order, which goes from pane to pane.
+        self._doc_box = DescriptionBox(self._doc, id="source-doc-box", can_focus=False)
 
     def compose(self) -> ComposeResult:
         yield self._listing
-        yield self._doc
+        yield self._doc_box
 
     @property
     def listing(self) -> SourceView:
@@ -211,9 +251,16 @@ class SourcePane(Vertical):
         if label is None:
             doc.update("", layout=False)
             return
-        doc.update(Text.assemble((label, "bold"), "  ", DOCS.get(label, ""), overflow="ellipsis"), layout=False)
+        doc.update(Text.assemble((label, "bold"), "  ", step_doc(label)))  # (a longer one: a taller box)
+        self._doc_box.scroll_home(animate=False)
+
+    def say_if_cut(self, cut: bool) -> None:
+        """Under the box, when the description goes on past it: how to read the rest."""
+        self.border_subtitle = "description continues: wheel, or z to zoom" if cut else ""
 
     def on_line_view_cursor_moved(self, event: LineView.CursorMoved) -> None:
+        # The description below may grow and shorten the listing: keep this row in view.
+        self.listing.reveal = (event.index, False)
         self._show_doc(self.listing.label_at(event.index))
 
     def selected_label(self) -> str | None:

@@ -1,7 +1,8 @@
 """The status line: where you are, under which rules, and why it stopped.
 
-Line one: step n of m, the branch, the policy and reuse rule, what a plain
-step will run next. Line two: the session's stop sentence (or a refusal, or a
+Line one: step n of m, the policy and reuse rule, a kernel fix taken out,
+the seqcounts, the branch, what a plain step will run next (in that order:
+80 columns cut the end). Line two: the session's stop sentence (or a refusal, or a
 running run's progress), then the checks the last step made, passed or
 failed, with what they compared ("SEQ2 ✓ mmap_seq 0 = 0"), and a check that
 passed by ABA with every value in between ("≋ REFETCH passed by ABA: …").
@@ -50,17 +51,19 @@ class StatusLine(Static):
         s = session
         where = Text()
         where.append(f"step {s.position} of {s.length}", "bold")
-        if s.scenario.fixes_off:  # a modelled kernel fix taken out (scenario/fixes.py): first, never cut
-            where.append(" · fix off: ", pal.DIM)
-            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
-        where.append(" · ", pal.DIM)
-        where.append_text(seqcounts(s))  # before the policy: kept when 80 columns cut the line
-        if s.branches or s.branch_id:
-            where.append(f" · branch {s.branch_id}", pal.BRANCH)
+        # The rules first (80 columns cut the end of the line): the policy and reuse rule,
+        # a modelled kernel fix taken out (scenario/fixes.py), then the seqcounts.
         where.append(" · ", pal.DIM)
         where.append(s.scenario.policy, "bold #87d7ff")
         where.append(" · reuse ", pal.DIM)
         where.append(s.scenario.reuse, "bold #87d7ff")
+        if s.scenario.fixes_off:
+            where.append(" · fix off: ", pal.DIM)
+            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
+        where.append(" · ", pal.DIM)
+        where.append_text(seqcounts(s))
+        if s.branches or s.branch_id:
+            where.append(f" · branch {s.branch_id}", pal.BRANCH)
         if not s.finished():
             where.append(" · next: ", pal.DIM)
             where.append(_next(s), pal.LABEL)

@@ -2,7 +2,8 @@
 
 One block per thread: name, process, CPU, state and current operation; the
 kernel backtrace (innermost first); locks and page references held; the
-speculative snapshot in its `vmf` (sampled seq, VMA copy, `orig_pte`, pages)
+fault's snapshot in its `vmf` (sampled seq, VMA copy, `orig_pte`, pages), labelled
+by the fault's mode (`spf`, `dufour`, `vmalock`, `classic`, `gup`),
 with the live value beside it when they differ; the checks its fault made so
 far, with what each compared (✓ passed, ✗ failed, ≋ passed by ABA).
 """
@@ -29,20 +30,21 @@ QUIET_KEYS = ("addr", "write", "mode", *SNAPSHOT_KEYS)
 
 
 def locks_held(m: Machine) -> dict[int, list[str]]:
-    """Thread index -> the locks it holds, in kernel names."""
+    """Thread index -> the locks it holds, in kernel names, and how (read, write: never a bare
+    R or W, which a thread may be named)."""
     held: dict[int, list[str]] = {}
     for name, mm in m.mms.items():
         if mm.lock_writer is not None:
-            held.setdefault(mm.lock_writer, []).append(f"mmap_lock({name}) W")
+            held.setdefault(mm.lock_writer, []).append(f"mmap_lock({name}) write")
         for r in mm.lock_readers:
-            held.setdefault(r, []).append(f"mmap_lock({name}) R")
+            held.setdefault(r, []).append(f"mmap_lock({name}) read")
     for v in m.vmas:
         if v.free:
             continue
         for r in v.lock_readers:
-            held.setdefault(r, []).append(f"vm_lock(vma{v.id}) R")
+            held.setdefault(r, []).append(f"vm_lock(vma{v.id}) read")
         if v.lock_writer is not None:
-            held.setdefault(v.lock_writer, []).append(f"vm_lock(vma{v.id}) W")
+            held.setdefault(v.lock_writer, []).append(f"vm_lock(vma{v.id}) write")
     for table in m.tables:
         if table.ptl is not None and not table.free:
             held.setdefault(table.ptl, []).append(f"ptl(table {table.id})")
@@ -97,7 +99,7 @@ class ThreadsPane(Pane):
                 rows.append(bar + line)
                 self.owner.append(t.index)
         # The pane is as tall as its rows (up to its share of the screen): a step
-        # that adds or drops a `holds` or `spf` line would reflow every pane below.
+        # that adds or drops a `holds` or snapshot line would reflow every pane below.
         # Pad to the most rows shown on this timeline at this size instead.
         where = (view.epoch, width, room)
         most = max(len(rows), self.high_water[1]) if self.high_water[0] == where else len(rows)
@@ -163,10 +165,11 @@ class ThreadsPane(Pane):
             lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
         lines += self._check_lines(view, i, width - 1)
         snap = self._snapshot(view, i, before.vmf if before is not None else {})
-        if snap:
-            lines += wrap_parts(Text("    spf   ", pal.LABEL), snap, width - 1)
+        if snap:  # labelled by the fault's mode: `spf` only for a speculative one
+            mode = str(t.vmf.get("mode") or "fault")
+            lines += wrap_parts(Text(f"    {mode:<5} ", pal.LABEL), snap, width - 1)
         extra = [
-            self._local(k, v, before.vmf if before is not None else {})
+            self._local(k, v, before.vmf if before is not None else {}, t.vmf)
             for k, v in sorted(t.vmf.items())
             if k not in QUIET_KEYS
         ]
@@ -253,9 +256,9 @@ class ThreadsPane(Pane):
                 line.append(f" ({mode})", pal.DIM)
         return line
 
-    def _local(self, key: str, value: Any, before: dict[str, Any]) -> Text:
+    def _local(self, key: str, value: Any, before: dict[str, Any], vmf: dict[str, Any] | None = None) -> Text:
         changed = key not in before or before[key] != value
-        return Text(fmt.local(key, value), pal.CHANGED if changed and before is not None else pal.VALUE)
+        return Text(fmt.local(key, value, vmf), pal.CHANGED if changed and before is not None else pal.VALUE)
 
     def _snapshot(self, view: View, i: int, before: dict[str, Any]) -> list[Text]:
         m = view.machine
