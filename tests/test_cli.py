@@ -216,6 +216,8 @@ def test_the_lost_writes_step_is_the_same_in_check_trace_the_schedule_and_goto(t
         assert s.last is not None and s.last.label == "wp_page_copy:pte_same" and s.last.step + 1 == n
         assert s.violations()[0].step + 1 == n
         assert f"at step {n}" in s.stop.text
+    s = session_for(open_scenario("cow_lost_write"), 30)  # before the violation: where it went, not "(limit)"
+    assert s.position == 30 and s.stop.text == "went on to step 30"
 
 
 @pytest.mark.parametrize("command", ["check", "trace"])

@@ -468,6 +468,8 @@ class Session:
         if n > len(self._tl):
             self.run(limit=n)
         self.goto(n)
+        if self._stop.kind == "limit" and self._position == n:  # (run's limit was where it was asked to go)
+            self._stop = attrs.evolve(self._stop, kind="stopped", text=f"went on to step {n}")
         seen = [
             mk
             for mk in self._tl.marks
