@@ -1,10 +1,12 @@
-"""Small pieces the commands share: option types (argparse reports their errors, exit 2) and 80-column prose."""
+"""Small pieces the commands share: option types (argparse reports their errors, exit 2) and prose that fits the terminal."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import signal
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,8 +49,14 @@ def seconds(text: str) -> float:
 
 
 def wrapped(text: str) -> None:
-    """Print prose at 80 columns (file paths are printed whole, on their own lines)."""
-    print(textwrap.fill(text, 80, subsequent_indent="  ", break_on_hyphens=False))
+    """Print prose wrapped to a terminal's width, and whole lines into a pipe or file (as
+    check, trace and explore print): a reader that greps should find a sentence on one line.
+    File paths are printed whole, on their own lines, by the callers."""
+    if not sys.stdout.isatty():
+        print(text)
+        return
+    width = max(40, shutil.get_terminal_size().columns)
+    print(textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False))
 
 
 @contextlib.contextmanager

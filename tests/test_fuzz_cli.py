@@ -138,3 +138,4 @@ def test_fuzz_scenarios_n_tries_exactly_n_scenarios(tmp_path: Path, n: int) -> N
     r = spftui("fuzz", "--policy", "classic", "--scenarios", str(n), "--out", str(tmp_path / "found"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"{n} scenarios under classic in ")
+    assert r.stdout.splitlines()[0].endswith("no violation")  # piped: a sentence on one line
