@@ -136,7 +136,9 @@ def test_fuzz_saves_a_finding_whose_name_is_taken_under_the_next_free_number(
 @pytest.mark.parametrize("n", [2, 5])
 def test_fuzz_scenarios_n_tries_exactly_n_scenarios(tmp_path: Path, n: int) -> None:
     seed = str(2**64 - 1)  # (a long line: piped, it stays one line)
-    r = spftui("fuzz", "--policy", "classic", "--scenarios", str(n), "--seed", seed, "--out", str(tmp_path / "found"))
+    r = spftui(
+        "fuzz", "--policy", "spf-mm-seq", "--scenarios", str(n), "--seed", seed, "--out", str(tmp_path / "found")
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"{n} scenarios under classic in ")
+    assert r.stdout.startswith(f"{n} scenarios under spf-mm-seq in ")
     assert r.stdout.splitlines()[0].endswith(f"(seed {seed}): no violation"), r.stdout
