@@ -113,7 +113,7 @@ def test_why_a_cow_copy_names_the_step_that_write_protected_the_pte() -> None:
     r = spftui("why", "history_fork_pinned", "A.pte[0x20000]", "--fix", "fork_copy_pinned=off")
     assert r.returncode == 0, r.stderr
     assert (
-        "[step 7] the write fault found it write-protected: A2 copy_page_range:copy_pte_range in `fork C`"
+        "[step 7] the fault found it write-protected: A2 copy_page_range:copy_pte_range in `fork C`"
         " set A.pte[0x20000]: pfn 1 W A D → pfn 1 RO A D"
     ) in r.stdout
 
@@ -145,4 +145,28 @@ def test_why_dirty_cows_write_tells_the_whole_race() -> None:
     assert "faultin_page clears FOLL_WRITE" in chain[3]
     assert chain[5].endswith(
         "D zap_pte_range:zap in `madvise 0x10000 1p dontneed` set P.pte[0x10000]: pfn 2 RO A D → none"
+    )
+
+
+def test_why_a_reuse_names_who_took_the_other_mapping_and_a_lost_store_its_stale_tlb_entry() -> None:
+    """The seed: A2 reused pfn 1 because B's munmap left mapcount 1. The 6.4 fork race:
+    A3's store hit a TLB entry fork's copy_pte_range had made stale, flushed only later."""
+    r = spftui("why", "cow_lost_write", "A.pte[0x10000]", "--at", "40")
+    assert (
+        "3. [step 22] the mapcount it read: B zap_pte_range:zap in `munmap 0x10000 1p` set frame[1].mapcount: 2 → 1"
+    ) in r.stdout, r.stdout
+    r = spftui("why", "history_fork_vma_lock", "frame[2].words[1]", "--fix", "fork_vma_write_lock=off")
+    chain = [line.strip() for line in r.stdout.splitlines()[1:]]
+    assert chain[3] == "4. [step 20] A3's store hit its TLB entry (pfn 1, writable): stale", chain
+    assert chain[4].startswith(
+        "5. [step 4] the PTE it no longer matches: A1 copy_page_range:copy_pte_range in `fork C`"
+    )
+    assert chain[5] == "6. [step 22] the flush that drops the entry comes after the store: A1 dup_mmap:flush_tlb_mm"
+
+
+def test_why_a_swap_in_that_reuses_the_page_names_do_swap_pages_decision() -> None:
+    r = spftui("why", "cow_lost_write_swap", "A.pte[0x10000]", "--at", "41")
+    assert (
+        "2. [step 41] A2 reuses pfn 1: mapcount 0 + swap count 1 (reuse_swap_page; page_count 3 not looked at)"
+        in r.stdout
     )

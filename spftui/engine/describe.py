@@ -179,7 +179,7 @@ def format_event(e: Event) -> str:
             return f"{thread} {access} fault at {addr:#x}"
         case Segv(thread, addr, why):
             return f"{thread} SIGSEGV at {addr:#x} ({why})"
-        case Decision(thread, _, detail):
+        case Decision(thread, _, _, detail):
             return f"{thread} {detail}"
         case Cow(thread, old_pfn, new_pfn):
             src = "zero page" if old_pfn is None else f"pfn {old_pfn}"

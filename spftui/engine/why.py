@@ -8,8 +8,13 @@ the kernel's data flow implies:
 - a frame word written by `wp_page_copy:copy` came from the old page's word
   (cow_user_page reads it without a lock): the chain follows that word, and
   says when it changed after the copy (the copy was stale);
-- a PTE that do_wp_page reused or copied: its `decision` (the counts the
-  reuse rule read);
+- a PTE that do_wp_page (or do_swap_page) reused or copied: its `decision`
+  (the counts the reuse rule read), and for a reuse the step that left the
+  mapcount it read (the seed race's munmap);
+- a store through a TLB entry the PTE no longer agrees with: the entry, the
+  step that changed the PTE, and the flush that came after the store;
+- a write through a GUP'd page: the GUP, its faultin_page decisions and the
+  PTE it took the page from; a PTE a fault installed: what it found there;
 - a PTE installed by `wp_page_copy:pte_same` was allowed by the fault's
   checks: each `validate` event, and the `aba` history when one passed by ABA;
   and the write faulted because the PTE was write-protected: the step that
@@ -28,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Decision, OpDone, OpStart, Validate
+from ..kernel.events import Decision, Flush, OpDone, OpStart, Validate
+from ..kernel.pte import pte_pfn, pte_present, pte_write
 from .describe import format_event, validation_text
 from .expr import Expr, parse
-from .history import Derivation, fault_window
+from .history import Derivation
 from .inspect import MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
@@ -155,15 +161,19 @@ class _Why:
             self._copied_from(last.step, at, depth + 1)
         elif word and label == "__access_remote_vm:write":
             self._through_gup(last.step, thread, depth + 1)
+        elif word and label == "user:store":
+            self._stale_tlb(last.step, thread, depth + 1)
         elif ".pte[" in what and label in ("wp_page_reuse:set_pte", "wp_page_copy:pte_same"):
             if label == "wp_page_reuse:set_pte":
                 start = self._decision_of(last.step, thread, depth + 1)
             else:
                 start = self._checks_of(last.step, thread, depth + 1)
-            if depth < _PTE_HISTORY:  # why the write faulted at all: who write-protected the PTE
-                self.explain(expr, start, depth + 1, "the write fault found it write-protected: ")
-        elif ".pte[" in what and label in _FAULT_INSTALLS and depth < _PTE_HISTORY:
-            self.explain(expr, self._fault_start(last.step, thread), depth + 1, f"the fault found it {last.old}: ")
+            if depth < _PTE_HISTORY and what.endswith("]"):  # why it faulted at all: who write-protected the PTE
+                self.explain(expr, start, depth + 1, "the fault found it write-protected: ")
+        elif ".pte[" in what and label in _FAULT_INSTALLS:
+            start = self._decision_of(last.step, thread, depth + 1)  # (do_swap_page's reuse)
+            if depth < _PTE_HISTORY and what.endswith("]"):
+                self.explain(expr, start, depth + 1, f"the fault found it {last.old}: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
                 t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
@@ -191,7 +201,38 @@ class _Why:
                     f"after the copy, {t2} {lab}{doing} set {src.source}: {c.old} → {c.new} — the copy missed it",
                     depth,
                 )  # fmt: skip
+                if lab == "user:store":
+                    self._stale_tlb(c.step, t2, depth + 1)
         self.explain(src, step, depth + 1)
+
+    def _stale_tlb(self, step: int, thread: str, depth: int) -> None:
+        """A store that hit a TLB entry the PTE no longer agrees with (a flush still to
+        come): which entry, what the PTE says instead and who changed it, and the flush."""
+        tl = self.tl
+        op = self._op_of(step).split()
+        if len(op) < 2 or op[0] != "write":
+            return
+        addr = int(op[1], 0)
+        m = tl.machine_at(step)  # before the store
+        idx = tl.names.index(thread)
+        mm, vpn = m.threads[idx].mm, addr >> 12
+        entry = m.tlbs[idx].get((mm, vpn))
+        if entry is None:
+            return
+        pfn, writable = entry
+        table = m.pmd_table(m.mms[mm], vpn)
+        pte = 0 if table is None else m.get_pte(table, vpn)
+        if pte_present(pte) and pte_pfn(pte) == pfn and (pte_write(pte) or not writable):
+            return  # the entry agrees with the PTE
+        path = f"{mm}.pte[{addr & ~0xFFF:#x}]"
+        mode = "writable" if writable else "read-only"
+        self.add(step, "tlb", "", f"{thread}'s store hit its TLB entry (pfn {pfn}, {mode}): stale", depth)
+        self.explain(parse(path), step, depth + 1, "the PTE it no longer matches: ")
+        for pos, _, evs in tl.replay(step + 1, len(tl)):
+            if any(type(e) is Flush and e.mm == mm and e.start_vpn <= vpn < e.end_vpn for e in evs):
+                t2, lab = tl.names[tl.thread_at(pos)], tl.label_at(pos)
+                self.add(pos, "tlb", "", f"the flush that drops the entry comes after the store: {t2} {lab}", depth + 1)
+                break
 
     def _fault_start(self, step: int, thread: str) -> int:
         """The first step of the fault `step` belongs to: a user access, or GUP's faultin_page."""
@@ -232,11 +273,15 @@ class _Why:
     def _decision_of(self, step: int, thread: str, depth: int) -> int:
         """do_wp_page's reuse-or-copy decision in this fault, with the counts it read."""
         tl = self.tl
-        start, _ = fault_window(tl, step, tl.names.index(thread))
-        for pos, _, evs in tl.replay(start, step):
-            for e in evs:
-                if type(e) is Decision and e.thread == thread:
-                    self.add(pos, "do_wp_page", e.what, format_event(e), depth)
+        start = self._fault_start(step, thread)
+        found: list[tuple[int, Decision]] = []
+        for pos, _, evs in tl.replay(start, step + 1):
+            found += [(pos, e) for e in evs if type(e) is Decision and e.thread == thread]
+        for pos, e in found:
+            self.add(pos, "do_wp_page", e.what, format_event(e), depth)
+            if e.what == "reuse" and e.pfn is not None and depth < _PTE_HISTORY:
+                # a reuse on mapcount: who took the other mappings away (the GUP-after-fork leak's munmap)
+                self.explain(parse(f"frame[{e.pfn}].mapcount"), pos, depth + 1, "the mapcount it read: ")
         return start
 
     def _checks_of(self, step: int, thread: str, depth: int) -> int:
@@ -280,6 +325,8 @@ class _Why:
                         " — the copy missed it",
                         depth + 1,
                     )  # fmt: skip
+                    if lab == "user:store":
+                        self._stale_tlb(c.step, t2, depth + 2)
 
 
 def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:

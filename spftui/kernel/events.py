@@ -259,7 +259,8 @@ class Decision(NamedTuple):
 
     thread: str
     what: str  # "reuse" | "copy" | "foll"
-    detail: str  # e.g. "mapcount 1 + swapcount 0 ≤ 1 (mapcount rule)"
+    pfn: int | None  # the page decided on (foll: None)
+    detail: str  # e.g. "reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)"
 
     @property
     def kind(self) -> str:

@@ -169,7 +169,7 @@ def faultin_page_ret(m: Machine, t: Thread) -> None:
         else:
             t.vmf["gup_foll"] = foll & ~FOLL_WRITE
             why = "clears FOLL_WRITE: the retry is a read, and takes whatever page the PTE maps (before 19be0eaffa3a)"
-        m.emit(Decision(t.name, "foll", f"VM_FAULT_WRITE on a !VM_WRITE VMA (COW broken): faultin_page {why}"))
+        m.emit(Decision(t.name, "foll", None, f"VM_FAULT_WRITE on a !VM_WRITE VMA (COW broken): faultin_page {why}"))
     t.pc = "follow_page_pte:pte_offset_map_lock"
 
 

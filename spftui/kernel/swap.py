@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import locks
-from .events import SpecRead, Swap, Validate
+from .events import Decision, SpecRead, Swap, Validate
 from .fault import do_wp_page_entry, fault_done, lock_pte, spf_abort, unlock_pte
 from .ops import finish_op
 from .pte import (
@@ -102,14 +102,26 @@ def swap_set_pte(m: Machine, t: Thread) -> None:
         m.swap_free(off)  # v5.18: swap_free / try_to_free_swap first
         if m.swap_map.get(off, 0) == 0 and f.swapcache is not None:
             m.delete_from_swap_cache(f)
+        seen = f"page_count {f.count} after swap_free (the {m.reuse.name} rule)"
         if write and f.count == 1:
             reuse = True
             f.anon_exclusive = True
     else:
-        if write and f.mapcount + m.swap_map.get(off, 0) <= 1:  # reuse_swap_page, refcount ignored
+        swapcount = m.swap_map.get(off, 0)
+        seen = f"mapcount {f.mapcount} + swap count {swapcount} (reuse_swap_page; page_count {f.count} not looked at)"
+        if write and f.mapcount + swapcount <= 1:  # reuse_swap_page, refcount ignored
             reuse = True
             m.delete_from_swap_cache(f)
         m.swap_free(off)
+    if write:
+        m.emit(
+            Decision(
+                t.name,
+                "reuse" if reuse else "copy",
+                pfn,
+                f"{'reuses' if reuse else 'maps read-only'} pfn {pfn}: {seen}",
+            )
+        )
     mm.rss_anon += 1
     mm.rss_swap -= 1
     f.mapcount += 1  # do_page_add_anon_rmap

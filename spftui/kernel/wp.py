@@ -112,7 +112,7 @@ def do_wp_page(m: Machine, t: Thread) -> None:
     m.dirty_frames.add(pfn)
     seen = _what_decides(m, f)  # read before can_reuse changes them (swap cache, exclusivity)
     ok = can_reuse(m, t, f)
-    m.emit(Decision(t.name, "reuse" if ok else "copy", f"{'reuses' if ok else 'copies'} pfn {pfn}: {seen}"))
+    m.emit(Decision(t.name, "reuse" if ok else "copy", pfn, f"{'reuses' if ok else 'copies'} pfn {pfn}: {seen}"))
     if ok:
         t.pc = "wp_page_reuse:set_pte"
     else:
