@@ -98,6 +98,16 @@ def expr_of(e: Validate | Invalidated) -> str | None:
     return path
 
 
+def _written_word(session: Session, step: int) -> str | None:
+    """The frame word the step wrote, if it wrote one."""
+    before, after = session.timeline.machine_at(step), session.timeline.machine_at(step + 1)
+    for f0, f1 in zip(before.frames, after.frames, strict=False):
+        for w, (a, b) in enumerate(zip(f0.words, f1.words, strict=False)):
+            if a != b:
+                return f"frame[{f1.pfn}].words[{w}]"
+    return None
+
+
 def _accessed_pte(session: Session, step: int) -> str | None:
     """The PTE of the address the step's thread was accessing (a violation found at a load or
     store changes no PTE: the chain starts at the PTE the access went through)."""
@@ -130,7 +140,12 @@ def about_step(session: Session, step: int, events: tuple[Event, ...]) -> Questi
     for e in events:
         if type(e) is Violation:
             pte = next((p for p in reversed(events) if type(p) is Pte), None)
-            expr = f"{pte.mm}.pte[{pte.vpn << 12:#x}]" if pte is not None else _accessed_pte(session, step)
+            if pte is not None:
+                expr = f"{pte.mm}.pte[{pte.vpn << 12:#x}]"
+            elif label == "__access_remote_vm:write":  # through a GUP'd page: the word's chain reaches the GUP
+                expr = _written_word(session, step)
+            else:  # a load or store: the PTE it went through (a reuse, a stale copy)
+                expr = _accessed_pte(session, step)
             text = f"{e.oracle.replace('_', ' ')} — {e.detail}"
             violation = Cause(step, thread, label, e.oracle, "", text, 0)
             return Question(f"why the {e.oracle.replace('_', ' ')} at step {at}", at, expr, (violation,))

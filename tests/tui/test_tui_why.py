@@ -258,3 +258,18 @@ async def test_y_on_a_violation_at_a_store_explains_the_pte_the_store_went_throu
         assert isinstance(why, WhyScreen)
         assert [c.what for c in why.causes[:3]] == ["cow_isolation", "P.pte[0x10000]", "do_wp_page"]
         assert why.causes[2].text == "P1 reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)"
+
+
+async def test_y_on_dirty_cows_violation_tells_the_chain_through_the_gup() -> None:
+    app = SpftuiApp(ROOT / "scenarios" / "history_dirty_cow.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.session is not None
+        app.session.restart(fixes={"foll_cow": False})
+        await press(pilot, "c")
+        timeline = debugger(app).query_one(TimelinePane)
+        timeline.focus()
+        await press(pilot, "y")
+        why = app.screen
+        assert isinstance(why, WhyScreen)
+        assert [c.what for c in why.causes[:3]] == ["file_integrity", "frame[1].words[0]", "gup"]
+        assert any("clears FOLL_WRITE" in c.text for c in why.causes)
