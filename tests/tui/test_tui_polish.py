@@ -211,3 +211,17 @@ async def test_x_proposes_the_perfetto_trace_in_the_current_folder_not_the_state
             json.loads((work / "cow_lost_write.spf-refetch-vma.perfetto.json").read_text())["otherData"]["steps"] == 1
         )
         assert not (state_dir / "screenshots").exists()
+
+
+async def test_the_breakpoint_dialogs_examples_use_the_scenarios_names() -> None:
+    """Dirty COW has process P and threads W, D: an example naming A or A1 fails as typed."""
+    app = SpftuiApp(ROOT / "scenarios" / "history_dirty_cow.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "B")
+        dialog = app.screen
+        assert isinstance(dialog, BreakpointDialog)
+        await pilot.click("#kind-condition")
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "an expression, e.g. P.mmap_seq > 2" in text
+        assert 'e.g. P.mmap_seq > 2 and W.state == "blocked"' in text and "A1" not in text

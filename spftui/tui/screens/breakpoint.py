@@ -37,8 +37,8 @@ HINTS = {
         "sampled it. Check empty: any; e.g. " + ", ".join(ABA_CHECKS),
     ),
     "step": ("step label", "Stops when a thread is about to run the step, e.g. wp_page_copy:copy"),
-    "watch": ("expression", "Stops when the value changes, e.g. A.mmap_seq, A.pte[0x10000], frame[1].count"),
-    "condition": ("expression", 'Stops when it becomes true, e.g. A.mmap_seq > 2 and A2.state == "blocked"'),
+    "watch": ("expression", "Stops when the value changes, e.g. {p}.mmap_seq, {p}.pte[0x10000], frame[1].count"),
+    "condition": ("expression", 'Stops when it becomes true, e.g. {p}.mmap_seq > 2 and {t}.state == "blocked"'),
 }
 
 
@@ -47,11 +47,11 @@ PLACEHOLDERS = {
     "violation": "any oracle (empty) or " + ", ".join(ORACLE_KINDS[:3]) + ", …",
     "aba": "any check (empty) or " + ", ".join(ABA_CHECKS[:4]) + ", …",
     "step": "a step label, e.g. wp_page_copy:copy",
-    "watch": "an expression, e.g. A.pte[0x10000]",
-    "condition": "an expression, e.g. A.mmap_seq > 2",
+    "watch": "an expression, e.g. {p}.pte[0x10000]",
+    "condition": "an expression, e.g. {p}.mmap_seq > 2",
 }
 """What the kind's field takes, in the field while it is empty (a blank field looked like a
-blank line)."""
+blank line). Examples name the scenario's first process ({p}) and thread ({t})."""
 
 
 class BreakpointDialog(Dialog[dict[str, Any] | None]):
@@ -79,6 +79,11 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         self.kind = kind
         self.preset_match = match
         self.preset_expr = expr
+
+    def _example(self, text: str) -> str:
+        """`text` with the scenario's own names in its examples (`{p}`, `{t}`)."""
+        p = self.known.processes[0] if self.known and self.known.processes else "A"
+        return text.replace("{p}", p).replace("{t}", self.names[0] if self.names else "A1")
 
     def compose(self) -> ComposeResult:
         labels = sorted(all_labels())
@@ -108,7 +113,9 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
                 )
             with Horizontal(classes="field", id="bp-condition-row"):
                 yield Label("only if", classes="field-label")
-                yield Input(id="bp-condition", compact=True, placeholder="optional, e.g. A.mmap_seq != A1.seq")
+                yield Input(
+                    id="bp-condition", compact=True, placeholder=self._example("optional, e.g. {p}.mmap_seq > 2")
+                )
             yield Static("", id="bp-hint", classes="dialog-note")
             yield Label("", id="bp-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -132,9 +139,10 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         self.query_one("#bp-thread-row").display = kind in ("abort", "aba", "step")
         self.query_one("#bp-condition-row").display = kind != "condition"  # (its expression is the condition)
         label, hint = HINTS[kind]
+        hint = self._example(hint)
         if uses_match:
             self.query_one("#bp-match-label", Label).update(label)
-        self.query_one("#bp-match" if uses_match else "#bp-expr", Input).placeholder = PLACEHOLDERS[kind]
+        self.query_one("#bp-match" if uses_match else "#bp-expr", Input).placeholder = self._example(PLACEHOLDERS[kind])
         self.query_one("#bp-hint", Static).update(hint)
         self.query_one("#bp-error", Label).update("")
 
