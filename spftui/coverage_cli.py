@@ -93,6 +93,16 @@ def _progress(live: bool) -> Iterator[Callable[[str], None]]:
         yield lambda text: status.update(f"coverage: {text}  (Ctrl-C stops and shows what it has)")
 
 
+def _fit(label: str, width: int) -> str:
+    """`A2 do_mprotect_pkey:mmap_write_unlock` in `width` columns: the thread, then the end of
+    the step's name (cut at the end, three rows read alike: `A2 do_mprotect_pkey:mma…`)."""
+    if len(label) <= width:
+        return label
+    thread, _, step = label.partition(" ")
+    keep = width - len(thread) - 2
+    return f"{thread} …{step[-keep:]}" if keep > 0 else label[: width - 1] + "…"
+
+
 def _n(k: int) -> str:
     return str(k) if k < 100 else "99+"
 
@@ -136,7 +146,7 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
         table.add_column("writer step", width=label_w, no_wrap=True, overflow="ellipsis")
         for i in part:
             table.add_column(ids[i], justify="right", width=cell)
-        for col, label in zip(cov.cols, labels, strict=True):
+        for col, label in zip(cov.cols, (_fit(x, label_w) for x in labels), strict=True):
             row = []
             for i in part:
                 r = cov.rows[i]
