@@ -126,7 +126,7 @@ def test_coverage_takes_a_fix_switch_and_says_it_is_off() -> None:
 
 def test_a_narrow_matrix_keeps_the_end_of_each_step_name_so_rows_stay_apart() -> None:
     r = spftui("coverage", "cow_lost_write", "--runs", "20", env={**os.environ, "COLUMNS": "60"})
-    first = r.stdout.split("writer step")[1]  # (the first group of columns)
+    first = r.stdout.split("\n writer step")[1]  # (the first group of columns)
     rows = [line.split("  ")[0].strip() for line in first.splitlines() if line.startswith((" A2 ", " B "))]
     assert "A2 …pkey:mmap_write_lock" in rows and "A2 …ey:mmap_write_unlock" in rows, rows
     assert len(rows) == len(set(rows))  # (cut at the end, three A2 rows read `A2 do_mprotect_pkey:mma…`)
