@@ -518,12 +518,16 @@ class Session:
         check = bps.check if bps.active() else None
         names = self._tl.names
         n = 0
+        ran = (-1, -1)  # the last step taken: the run's end names it too (`last`)
         while True:
             pos = self._position
             idx = self._advance()
             if idx < 0:
+                if n:
+                    self._after_silently(*ran)
                 self._stop = self._end_reason()
                 return self._stop
+            ran = (pos, idx)
             n += 1
             if check is not None:
                 fired = check(m, names[idx], self._events)

@@ -8,6 +8,7 @@ from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.source import SourcePane
 from spftui.tui.widgets.status import StatusLine
 
 
@@ -302,6 +303,8 @@ async def test_goto_end_runs_on_to_the_end_of_the_run_and_says_when_it_is_there_
         await goto("end")
         assert s.position == s.length == 54 and s.finished() and s.stop.kind == "finished"
         assert "all threads finished after 54 steps" in status(app)
+        assert s.last is not None and (s.last.step, s.last.thread) == (53, "A1")  # (the Source pane follows it)
+        assert app.screen.query_one(SourcePane).selected_label() == s.last.label
         await goto("end")
         assert s.position == 54 and "already at the end (step 54)" in status(app)
         await goto("5")
