@@ -225,3 +225,17 @@ async def test_the_breakpoint_dialogs_examples_use_the_scenarios_names() -> None
         text = screen_text(pilot)
         assert "an expression, e.g. P.mmap_seq > 2" in text
         assert 'e.g. P.mmap_seq > 2 and W.state == "blocked"' in text and "A1" not in text
+
+
+async def test_zoom_with_the_view_tabs_focused_says_what_to_do_instead_of_blanking_the_screen() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dbg = app.screen
+        assert isinstance(dbg, DebuggerScreen)
+        dbg.query_one("Tabs").focus()
+        await press(pilot, "z")
+        assert dbg.maximized is None
+        assert "put the focus on a pane to zoom it" in screen_text(pilot)
+        dbg.source.query_one("#source-view").focus()
+        await press(pilot, "z")
+        assert dbg.maximized is dbg.source

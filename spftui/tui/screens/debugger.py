@@ -607,9 +607,11 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self.minimize()
             return
         focused = self.focused
-        target = self.source if focused is not None and focused.id == "source-view" else focused
-        if target is not None:
-            self.maximize(target, container=False)
+        target = self.source if focused is not None and self.source in focused.ancestors_with_self else focused
+        if not isinstance(target, (Pane, SourcePane)):  # (the view tabs: maximizing them blanked the screen)
+            self.say("put the focus on a pane to zoom it (Tab moves it)", "bold #ffaf00")
+            return
+        self.maximize(target, container=False)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
