@@ -33,6 +33,8 @@ class Fix:
     needs_pin a kernel preset that lacks it takes it out only of a scenario
               that pins (a `gup … pin` op): elsewhere its code never runs, and
               "fixes off" would name it on every scenario of that release
+    needs     what a scenario must have for its code to run at all (a
+              `Scenario.features` name: "fork", "gup", "pin", "uffd_wp"; "": any)
     """
 
     name: str
@@ -44,17 +46,27 @@ class Fix:
     reuse: tuple[str, ...] = ()
     story: str = ""
     needs_pin: bool = False
+    needs: str = ""
 
-    def inert(self, policy: str, reuse: str, pins: bool) -> str:
-        """Why switching it cannot change a run under this policy and reuse rule,
-        in a scenario that pins (`pins`) or not ("": it may)."""
+    def inert(self, policy: str, reuse: str, features: frozenset[str]) -> str:
+        """Why switching it cannot change a run under this policy and reuse rule, of
+        a scenario with these `features` (`Scenario.features`); "": it may."""
         if self.policies and policy not in self.policies:
             return f"matters only under {', '.join(self.policies)}"
         if self.reuse and reuse not in self.reuse:
             return f"no effect under the {reuse} rule"
-        if self.needs_pin and not pins:
-            return "no page is pinned here"
+        if self.needs and self.needs not in features:
+            return NEEDS[self.needs]
         return ""
+
+
+NEEDS = {
+    "fork": "no fork op here",
+    "gup": "no gup op here",
+    "pin": "no page is pinned here",
+    "uffd_wp": "no uffd-wp mapping here",
+}
+"""What `Fix.inert` says when a scenario lacks what the fix's code needs."""
 
 
 FIX_LIST: tuple[Fix, ...] = (
@@ -74,6 +86,7 @@ FIX_LIST: tuple[Fix, ...] = (
             "vm_area_dup, so the child maps a page its anon_vma cannot reach; 6.4.0's lock_vma_under_rcu "
             "refused VMAs without an anon_vma, so only the first could happen there."
         ),
+        needs="fork",
     ),
     Fix(
         name="fork_vm_raw_write",
@@ -89,6 +102,7 @@ FIX_LIST: tuple[Fix, ...] = (
             "writable TLB entry; the copy is installed and the store is lost (a pthread mutex corrupted, "
             "reported by Vinayak Menon and Ganesh Mahendran)."
         ),
+        needs="fork",
     ),
 )
 
@@ -105,6 +119,7 @@ FIX_LIST += (
             "takes the read-only COWed PTE. A MADV_DONTNEED in between zaps that PTE; the retry, now a read, "
             "faults in the page-cache page itself and GUP hands it to the writer: the write reaches the file."
         ),
+        needs="gup",
     ),
     Fix(
         name="page_count_reuse",
@@ -133,6 +148,7 @@ FIX_LIST += (
             "old page, and the pinned reader (a DMA) no longer sees the process's writes. 5.19 makes the pin "
             "fault in an exclusive copy first, which the later write reuses."
         ),
+        needs="pin",
     ),
 )
 
@@ -154,6 +170,7 @@ FIX_LIST += (
             "copy, so the copy is installed without the store. Found as occasional corruption in "
             "selftests/vm/userfaultfd (Nadav Amit, Yu Zhao)."
         ),
+        needs="uffd_wp",
     ),
 )
 
@@ -173,6 +190,7 @@ FIX_LIST += (
             "5.9 copies a pinned page for the child during fork and leaves the parent's PTE writable."
         ),
         needs_pin=True,
+        needs="pin",
     ),
 )
 

@@ -413,9 +413,14 @@ class Scenario:
         )
 
     @property
-    def pins(self) -> bool:
-        """Does a thread pin a page (a `gup … pin` op)? Fixes for pinned pages matter only then."""
-        return pins_a_page(self.threads)
+    def features(self) -> frozenset[str]:
+        """What a fix's code may need to run at all (`Fix.needs`): a `fork` op, a `gup`
+        op, a pin (`gup … pin`), a `uffd_wp` mapping."""
+        ops = [op for t in self.threads for op in t.ops]
+        found = {"fork": any(op.kind == "fork" for op in ops), "gup": any(op.kind == "gup" for op in ops)}
+        found["pin"] = pins_a_page(self.threads)
+        found["uffd_wp"] = any(mp.uffd_wp for p in self.processes for mp in p.mappings)
+        return frozenset(k for k, v in found.items() if v)
 
     def with_fixes(self, switches: dict[str, bool]) -> Scenario:
         """A copy with each named fix switched on (True) or off (False)."""

@@ -442,7 +442,7 @@ class SpftuiApp(App[int]):
         shown = {t.fix_off for t in s.scenario.expect}  # (a history scenario's own fix first)
         for f in sorted(FIX_LIST, key=lambda f: (f.name not in s.scenario.fixes_off, f.name not in shown)):
             state = "off" if f.name in s.scenario.fixes_off else "on"
-            inert = f.inert(s.scenario.policy, s.scenario.reuse, s.scenario.pins)
+            inert = f.inert(s.scenario.policy, s.scenario.reuse, s.scenario.features)
             yield SystemCommand(
                 f"Toggle fix {f.name} (now {state}{f'; {inert}' if inert else ''})",
                 f"{f.title} ({f.commit}) — restarts at step 0",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.command import CommandList, CommandPalette
 from tui_helpers import ROOT, press, screen_text, settle, type_text
 
+from spftui.scenario import load_scenario
+from spftui.scenario.fixes import FIX
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.widgets.status import StatusLine
@@ -72,7 +74,11 @@ async def test_the_palette_says_when_a_fix_cannot_matter_under_the_policy_rule_o
             "Toggle fix gup_unshare (now on; no effect under the mapcount rule)",
             "Toggle fix fork_copy_pinned (now on; no page is pinned here)",
             "Toggle fix fork_vma_write_lock (now on; matters only under vma-lock)",
+            "Toggle fix uffd_wp_flush_pending (now on; no uffd-wp mapping here)",
         } <= titles
+        fork = load_scenario(ROOT / "scenarios" / "history_fork_vma_lock.toml")
+        assert FIX["foll_cow"].inert(fork.policy, fork.reuse, fork.features) == "no gup op here"
+        assert FIX["fork_vma_write_lock"].inert(fork.policy, fork.reuse, fork.features) == ""
         await toggle(pilot, app, "page_count_reuse")
         said = [str(n.message) for n in app._notifications]
         assert "fix page_count_reuse off: restarted at step 0 (no effect under the mapcount rule)" in said

@@ -376,7 +376,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         """Restart at step 0 with modelled fix `name` flipped (scenario/fixes.py)."""
         on = name in self.session.scenario.fixes_off  # off now: switch it on
         sc = self.session.scenario
-        inert = FIX[name].inert(sc.policy, sc.reuse, sc.pins)
+        inert = FIX[name].inert(sc.policy, sc.reuse, sc.features)
         self._restart(
             lambda: self.session.restart(fixes={name: on}),
             f"fix {name} {'on' if on else 'off'}: restarted at step 0" + (f" ({inert})" if inert else ""),
