@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 MAX_CAUSES = 40
 _FRAME_WORD = re.compile(r"^frame\[(\w+)\]\.words\[(\w+)\]$")
 _PTE_HISTORY = 3  # how deep a chain goes back through a PTE's earlier faults (not every fault since the start)
-_FAULT_INSTALLS = ("finish_fault:set_pte", "do_anonymous_page:set_pte", "do_swap_page:set_pte")
+_COW_INSTALLS = ("wp_page_reuse:set_pte", "wp_page_copy:pte_same")  # a write fault on a write-protected PTE
+_FAULT_INSTALLS = (*_COW_INSTALLS, "finish_fault:set_pte", "do_anonymous_page:set_pte", "do_swap_page:set_pte")
 _SEQS = ("mmap_seq", "mm_lock_seq", "vm_sequence", "vm_lock_seq")
 
 
@@ -117,6 +118,12 @@ class _Why:
             self.ops = ops
         return self.ops[step] if 0 <= step < len(self.ops) else ""
 
+    def _doer(self, step: int) -> str:
+        """`A2 wp_page_reuse:set_pte in `write 0x10400 42``: who ran the step, in which op."""
+        tl = self.tl
+        op = self._op_of(step)
+        return f"{tl.names[tl.thread_at(step)]} {tl.label_at(step)}" + (f" in `{op}`" if op else "")
+
     def history(self, expr: Expr, at: int) -> tuple[str, list[_Change]]:
         """The value after `at` steps, and every write before it: each change, and each
         cow_user_page copy into a frame word (which may store the value it already had)."""
@@ -149,37 +156,30 @@ class _Why:
         last = changes[-1]
         tl = self.tl
         thread, label = tl.names[tl.thread_at(last.step)], tl.label_at(last.step)
-        op = self._op_of(last.step)
-        doing = f" in `{op}`" if op else ""
         # A step writes a value; an expression worked out of values (`A.mmap_seq + 1`,
         # a comparison) is not what it wrote, only what its write changed.
         verb = "set" if expr.single else "changed"
-        text = f"{lead}{thread} {label}{doing} {verb} {what}: {last.old} → {last.new}"
+        text = f"{lead}{self._doer(last.step)} {verb} {what}: {last.old} → {last.new}"
         self.add(last.step, what, last.new, text, depth)
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":
             self._copied_from(last.step, at, depth + 1)
         elif word and label == "__access_remote_vm:write":
             self._through_gup(last.step, thread, depth + 1)
-        elif word and label == "user:store":
-            self._stale_tlb(last.step, thread, depth + 1)
-        elif ".pte[" in what and label in ("wp_page_reuse:set_pte", "wp_page_copy:pte_same"):
-            if label == "wp_page_reuse:set_pte":
-                start = self._decision_of(last.step, thread, depth + 1)
-            else:
-                start = self._checks_of(last.step, thread, depth + 1)
-            if depth < _PTE_HISTORY and what.endswith("]"):  # why it faulted at all: who write-protected the PTE
-                self.explain(expr, start, depth + 1, "the fault found it write-protected: ")
+        elif word:
+            self._stale_tlb(last.step, depth + 1)
         elif ".pte[" in what and label in _FAULT_INSTALLS:
-            start = self._decision_of(last.step, thread, depth + 1)  # (do_swap_page's reuse)
+            # the fault's checks (a COW copy) or its reuse decision, then why it faulted at all
+            copying = label == "wp_page_copy:pte_same"
+            start = (self._checks_of if copying else self._decision_of)(last.step, thread, depth + 1)
             if depth < _PTE_HISTORY and what.endswith("]"):
-                self.explain(expr, start, depth + 1, f"the fault found it {last.old}: ")
+                found = "write-protected" if label in _COW_INSTALLS else last.old
+                self.explain(expr, start, depth + 1, f"the fault found it {found}: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
-                t, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
-                op = self._op_of(c.step)
-                doing = f" in `{op}`" if op else ""
-                self.add(c.step, what, c.new, f"earlier: {t} {lab}{doing} {verb} {what}: {c.old} → {c.new}", depth + 1)
+                self.add(
+                    c.step, what, c.new, f"earlier: {self._doer(c.step)} {verb} {what}: {c.old} → {c.new}", depth + 1
+                )
 
     def _copied_from(self, step: int, at: int, depth: int) -> None:
         """cow_user_page copied this word from the old page: follow that word."""
@@ -193,35 +193,30 @@ class _Why:
         _, later = self.history(src, at)
         for c in later:
             if c.step > step:
-                t2, lab = self.tl.names[self.tl.thread_at(c.step)], self.tl.label_at(c.step)
-                op = self._op_of(c.step)
-                doing = f" in `{op}`" if op else ""
                 self.add(
                     c.step, src.source, c.new,
-                    f"after the copy, {t2} {lab}{doing} set {src.source}: {c.old} → {c.new} — the copy missed it",
+                    f"after the copy, {self._doer(c.step)} set {src.source}: {c.old} → {c.new} — the copy missed it",
                     depth,
                 )  # fmt: skip
-                if lab == "user:store":
-                    self._stale_tlb(c.step, t2, depth + 1)
+                self._stale_tlb(c.step, depth + 1)
         self.explain(src, step, depth + 1)
 
-    def _stale_tlb(self, step: int, thread: str, depth: int) -> None:
-        """A store that hit a TLB entry the PTE no longer agrees with (a flush still to
-        come): which entry, what the PTE says instead and who changed it, and the flush."""
+    def _stale_tlb(self, step: int, depth: int) -> None:
+        """If step is a store that hit a TLB entry the PTE no longer agrees with (a flush
+        still to come): which entry, what the PTE says instead and who changed it, and the flush."""
         tl = self.tl
         op = self._op_of(step).split()
-        if len(op) < 2 or op[0] != "write":
+        if tl.label_at(step) != "user:store" or len(op) < 2 or op[0] != "write":
             return
         addr = int(op[1], 0)
         m = tl.machine_at(step)  # before the store
-        idx = tl.names.index(thread)
-        mm, vpn = m.threads[idx].mm, addr >> 12
+        idx = tl.thread_at(step)
+        thread, mm, vpn = tl.names[idx], m.threads[idx].mm, addr >> 12
         entry = m.tlbs[idx].get((mm, vpn))
         if entry is None:
             return
         pfn, writable = entry
-        table = m.pmd_table(m.mms[mm], vpn)
-        pte = 0 if table is None else m.get_pte(table, vpn)
+        pte = m.pte_lookup(m.mms[mm], vpn)
         if pte_present(pte) and pte_pfn(pte) == pfn and (pte_write(pte) or not writable):
             return  # the entry agrees with the PTE
         path = f"{mm}.pte[{addr & ~0xFFF:#x}]"
@@ -230,8 +225,8 @@ class _Why:
         self.explain(parse(path), step, depth + 1, "the PTE it no longer matches: ")
         for pos, _, evs in tl.replay(step + 1, len(tl)):
             if any(type(e) is Flush and e.mm == mm and e.start_vpn <= vpn < e.end_vpn for e in evs):
-                t2, lab = tl.names[tl.thread_at(pos)], tl.label_at(pos)
-                self.add(pos, "tlb", "", f"the flush that drops the entry comes after the store: {t2} {lab}", depth + 1)
+                who = f"{tl.names[tl.thread_at(pos)]} {tl.label_at(pos)}"
+                self.add(pos, "tlb", "", f"the flush that drops the entry comes after the store: {who}", depth + 1)
                 break
 
     def _fault_start(self, step: int, thread: str) -> int:
@@ -316,17 +311,13 @@ class _Why:
             src = parse(f"frame[{old}].words[{w}]")
             for c in self.history(src, step)[1]:
                 if c.step > p:
-                    t2, lab = tl.names[tl.thread_at(c.step)], tl.label_at(c.step)
-                    op = self._op_of(c.step)
-                    doing = f" in `{op}`" if op else ""
                     self.add(
                         c.step, src.source, c.new,
-                        f"after the copy (step {p + 1}), {t2} {lab}{doing} set {src.source}: {c.old} → {c.new}"
+                        f"after the copy (step {p + 1}), {self._doer(c.step)} set {src.source}: {c.old} → {c.new}"
                         " — the copy missed it",
                         depth + 1,
                     )  # fmt: skip
-                    if lab == "user:store":
-                        self._stale_tlb(c.step, t2, depth + 2)
+                    self._stale_tlb(c.step, depth + 2)
 
 
 def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:

@@ -190,9 +190,7 @@ def _files(doc: Document, top: Table, words_per_page: int) -> tuple[File, ...]:
                 if off in data:
                     raise Invalid(f"offset {off:#x} is given twice")
                 _own_word(off, "offset", slots, words_per_page)
-            data[off] = doc.check((*dwhere, key), value, INTEGER)
-            with doc.at((*dwhere, key)):
-                check_word(data[off])
+            data[off] = _word(doc, (*dwhere, key), value)
         out.append(File(name, pages, tuple(data.items()), doc.line(where)))
     return tuple(out)
 
@@ -448,10 +446,15 @@ def _data(
                 spans = ", ".join(_span(m) for m in maps) or "none"
                 raise Invalid(f"address {addr:#x} is outside every mapping of process '{process}' (mappings: {spans})")
             _own_word(addr, "address", slots, words_per_page)
-        out[addr] = doc.check((*where, key), value, INTEGER)
-        with doc.at((*where, key)):
-            check_word(out[addr])
+        out[addr] = _word(doc, (*where, key), value)
     return tuple(out.items())
+
+
+def _word(doc: Document, where: KeyPath, value: object) -> int:
+    """A `data` value: an integer a page word can hold."""
+    n = doc.check(where, value, INTEGER)
+    with doc.at(where):
+        return check_word(n)
 
 
 def _own_word(addr: int, what: str, slots: dict[tuple[int, int], int], words_per_page: int) -> None:
