@@ -13,8 +13,9 @@ states that differ only by their history, and its verdict-preserving state
 merging would be lost. Deriving from the typed events costs nothing on the
 hot path: only a passing or failing check, when asked about (an `aba`
 breakpoint, a trace, a report), replays the fault's window — from the
-thread's last `user:` step (where the access faulted) to the check — and
-only when another thread ran inside that window.
+thread's last `user:` step (where the access faulted) or GUP's
+`faultin_page:handle_mm_fault` to the check — and only when another thread
+ran inside that window.
 """
 
 from __future__ import annotations
@@ -28,9 +29,30 @@ from ..kernel.state import format_vm_flags
 from .describe import object_path, value_text
 
 if TYPE_CHECKING:
+    from ..kernel.state import Thread
     from .timeline import Timeline
 
 Key = tuple[str, str, int | None]
+
+GUP_FAULT = "faultin_page:handle_mm_fault"
+FAULT_STARTS = ("user:", GUP_FAULT)
+"""The steps where a thread's fault window begins: a user access (it faults there), or GUP's
+faultin_page calling handle_mm_fault (a GUP thread has no `user:` step, and loops over faults)."""
+
+
+def starts_fault(label: str) -> bool:
+    """Does a step labelled `label` begin its thread's fault window?"""
+    return label.startswith(FAULT_STARTS)
+
+
+def in_fault(t: Thread) -> bool:
+    """Is thread `t` inside a fault (up to the caller's unlock after the handler returns), not
+    between faults? A fault's `mode` is dropped when it returns, except by GUP, which keeps its
+    locals (and `mode`) across the retries of its follow_page / faultin_page loop."""
+    mode = t.vmf.get("mode")
+    if not t.pc or mode is None:
+        return False
+    return mode != "gup" or not t.pc.startswith(("__get_user_pages:", "follow_page_pte:", GUP_FAULT))
 
 
 def key_of(obj: str, mm: str, addr: int, vma: int | None) -> Key:
@@ -132,7 +154,7 @@ def fault_window(tl: Timeline, step: int, thread: int) -> tuple[int, bool]:
     pos = step - 1
     while pos >= 0:
         if tl.thread_at(pos) == thread:
-            if tl.label_at(pos).startswith("user:"):
+            if starts_fault(tl.label_at(pos)):
                 return pos, others
         else:
             others = True
@@ -171,7 +193,7 @@ class Derivation:
     `derived_events` replays each checking step's window afresh, which on a
     long timeline with many threads is quadratic (a 130-thread trace: 6.8 s).
     This keeps one `HistoryTracker` per thread instead, reset at the thread's
-    `user:` step where its window begins, and feeds a step only to the
+    `user:` step (or GUP's faultin_page) where its window begins, and feeds a step only to the
     trackers it can change: the threads its samples, checks and aborts name,
     and the trackers holding samples. Whether another thread ran inside a
     window is read off the runs of steps (`_others`), not kept per thread.
@@ -182,7 +204,7 @@ class Derivation:
     def __init__(self, start: int = 0) -> None:
         """From step `start` on: the derived events of a step are right when the
         window of every check it makes begins at or after `start` (a window is
-        never read before its own `user:` step), so a reader that wants a few
+        never read before its own start, `starts_fault`), so a reader that wants a few
         steps starts at their earliest window (`windows_start`)."""
         self.trackers: dict[str, HistoryTracker] = {}
         self.window: dict[str, int] = {}  # thread -> the step its window starts at (-1: none yet, from 0)
@@ -206,7 +228,7 @@ class Derivation:
             out = tracker.feed(step, thread, label, events)
             if out and t in checking and self._others(t, step):
                 found[t] = out
-        if label.startswith("user:"):  # a new fault: its window starts here (this step included)
+        if starts_fault(label):  # a new fault: its window starts here (this step included)
             fresh = trackers[thread] = HistoryTracker(thread)
             fresh.feed(step, thread, label, events)
             self.window[thread] = step

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..engine.describe import object_path
 from ..engine.expr import ExprError, parse
-from ..engine.history import with_derived
+from ..engine.history import in_fault, with_derived
 from ..engine.inspect import MachineResolver, show
 from ..engine.view import Invalidated, Pte, SpfAbort, Validate, Violation
 from ..engine.why import Cause, WhyError, why
@@ -73,7 +73,7 @@ def sampled(session: Session, thread: str) -> list[str]:
     t = m.threads[session.names.index(thread)]
     vmf = t.vmf
     addr = vmf.get("addr")
-    if addr is None:
+    if addr is None or not in_fault(t):  # between faults: nothing sampled is still to be validated
         return []
     page = addr & ~0xFFF
     out = []

@@ -7,7 +7,7 @@ A replay restores a checkpoint, which costs as much as the machine is big
 (~10 ms at 10,000 pages), so the panes share one `Facts` per session that
 follows the session as it steps: a step forward feeds the step's own events
 (which the session hands over) to one `HistoryTracker` per thread, reset
-where the thread's fault starts (its `user:` step), exactly the window
+where the thread's fault starts (its `user:` step, or GUP's faultin_page), exactly the window
 `derived_events` replays; only a jump rebuilds it, with one replay. Older
 timeline rows are replayed a chunk at a time (their derived events in one
 pass from the earliest window the chunk's checks read) and cached; a timeline is only
@@ -22,7 +22,7 @@ import weakref
 from typing import Any, NamedTuple
 
 from ..engine.describe import NOTABLE, format_event
-from ..engine.history import Derivation, HistoryTracker, fault_window, windows_start
+from ..engine.history import Derivation, HistoryTracker, fault_window, in_fault, starts_fault, windows_start
 from ..engine.session import Session
 from ..engine.view import Aba, Event, Invalidated, Pte, SpfAbort, Validate, Violation
 from . import format as fmt
@@ -144,7 +144,7 @@ class Facts:
         """Thread index -> the checks its current fault made so far (Validate, Aba, Invalidated), at `position`."""
         self.follow(session, key)
         threads = session.machine.threads
-        return {i: list(w.checks.values()) for i, w in self.windows.items() if w.checks and _in_fault(threads[i])}
+        return {i: list(w.checks.values()) for i, w in self.windows.items() if w.checks and in_fault(threads[i])}
 
     def follow(self, session: Session, key: Any) -> None:
         """Bring the windows to the session's position: feed one step, or rebuild after a jump."""
@@ -162,7 +162,7 @@ class Facts:
     def _feed(self, session: Session, step: int, thread: str, label: str, events: tuple[Event, ...]) -> None:
         """Step `step` ran: reset the thread's window at a new fault, feed every window, cache the step."""
         idx = session.names.index(thread)
-        if label.startswith("user:"):
+        if starts_fault(label):
             self.windows[idx] = _Window(thread)
         derived: list[Event] = []
         for i, w in self.windows.items():
@@ -189,20 +189,15 @@ class Facts:
         """One replay from the earliest fault window still open to the position."""
         self.windows = {}
         tl, pos = session.timeline, session.position
-        starts = {t.index: fault_window(tl, pos, t.index)[0] for t in session.machine.threads if _in_fault(t)}
+        starts = {t.index: fault_window(tl, pos, t.index)[0] for t in session.machine.threads if in_fault(t)}
         if not starts:
             return
         begin = min(starts.values())
         names = session.names
-        self.windows = {i: _Window(names[i]) for i in starts}  # (reset again at each one's `user:` step)
+        self.windows = {i: _Window(names[i]) for i in starts}  # (reset again where each one's fault starts)
         for step, _, events in tl.replay(begin, pos):
             self._feed(session, step, names[tl.thread_at(step)], tl.label_at(step), events)
         self.windows = {i: w for i, w in self.windows.items() if i in starts}
-
-
-def _in_fault(t: Any) -> bool:
-    """Is the thread inside a fault (its checks are still of interest)?"""
-    return bool(t.pc) and t.vmf.get("addr") is not None
 
 
 _FACTS: weakref.WeakKeyDictionary[Session, Facts] = weakref.WeakKeyDictionary()

@@ -21,6 +21,7 @@ CASES = [
     ("spf_abort_munmap.toml", None, 5),
     ("false_abort_unrelated_vma.toml", None, 11),
     ("dontneed_race.toml", None, 2),
+    ("history_dirty_cow.toml", None, None),  # GUP: a thread whose faults begin at faultin_page, not `user:`
 ]
 
 

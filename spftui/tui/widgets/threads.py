@@ -17,6 +17,7 @@ from textual.dom import NoScreen
 from textual.message import Message
 from textual.widget import Widget
 
+from ...engine.history import in_fault
 from ...engine.view import BLOCKED, DONE, OP_ENTRY, Aba, Invalidated, Machine, Validate
 from .. import format as fmt
 from .. import palette as pal
@@ -164,7 +165,8 @@ class ThreadsPane(Pane):
                 parts.append(Text("refs pfn " + ",".join(str(p) for p in t.refs), pal.VALUE))
             lines += wrap_parts(Text("    holds ", pal.LABEL), parts, width - 1)
         lines += self._check_lines(view, i, width - 1)
-        snap = self._snapshot(view, i, before.vmf if before is not None else {})
+        # Between faults (the access retried, GUP's loop) the vmf holds no fault's snapshot.
+        snap = self._snapshot(view, i, before.vmf if before is not None else {}) if in_fault(t) else []
         if snap:  # labelled by the fault's mode: `spf` only for a speculative one
             mode = str(t.vmf.get("mode") or "fault")
             lines += wrap_parts(Text(f"    {mode:<5} ", pal.LABEL), snap, width - 1)
@@ -248,7 +250,7 @@ class ThreadsPane(Pane):
         for ret in reversed(t.stack):
             line.append(" ← ", pal.DIM)
             line.append(ret, pal.LABEL)
-        if t.vmf.get("addr") is not None and "write" in t.vmf:
+        if in_fault(t) and t.vmf.get("addr") is not None and "write" in t.vmf:
             kind = "write" if t.vmf["write"] else "read"
             line.append(f"   {kind} fault {fmt.addr(t.vmf['addr'])}", pal.DIM)
             mode = t.vmf.get("mode")

@@ -1,0 +1,73 @@
+"""Small defects found by stepping through the TUI (3 December), each through the keys a user presses."""
+
+from __future__ import annotations
+
+from tui_helpers import ROOT, SEED, press, screen_text
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.threads import ThreadsPane
+
+DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
+
+
+def block(pilot, name: str) -> str:  # type: ignore[no-untyped-def]
+    """Thread `name`'s block in the Threads pane, as the screen shows it (its lines joined)."""
+    pane = pilot.app.screen.query_one(ThreadsPane)
+    r = pane.region
+    rows = [ln[r.x + 1 : r.x + r.width - 1] for ln in screen_text(pilot).splitlines()[r.y + 1 : r.y + r.height - 1]]
+    out: list[str] = []
+    for row in rows:
+        head = row[1:].split()
+        if head and head[0].isdigit() and len(head) > 1:  # a thread's first row: `N name …`
+            if out:
+                break
+            if head[1] != name:
+                continue
+        if out or (head and len(head) > 1 and head[1] == name):
+            out.append(" ".join(row.split()))
+    return " ".join(out)
+
+
+async def goto(pilot, step: int) -> None:  # type: ignore[no-untyped-def]
+    await press(pilot, "g", *str(step), "enter")
+
+
+async def test_a_thread_whose_fault_returned_shows_none_of_that_faults_checks_stepping_or_jumping() -> None:
+    """Under spf-mm-seq A2's fault returns at step 37 and A2 retries its store: the pane kept the
+    fault's seven checks and `write fault 0x10400`, as if it were still in the fault."""
+    app = SpftuiApp(SEED, policy="spf-mm-seq")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, DebuggerScreen)
+        await press(pilot, *"s" * 36)  # A2 ran last: its block is selected, shown whole
+        text = block(pilot, "A2")
+        assert "wp_page_reuse:set_pte" in text and "SEQ2 ✓" in text and "write fault 0x10400" in text
+        await press(pilot, "s")  # wp_page_reuse:set_pte: the fault returns
+        assert app.screen.session.position == 37
+        text = block(pilot, "A2")
+        assert "▶ user:store" in text, text
+        assert "check" not in text and "✓" not in text and "fault" not in text and "spf" not in text, text
+        await goto(pilot, 20)
+        await goto(pilot, 37)  # a jump rebuilds what the pane shows
+        text = block(pilot, "A2")
+        assert "▶ user:store" in text and "check" not in text and "fault" not in text, text
+
+
+async def test_a_gup_thread_shows_its_current_faults_checks_and_not_the_previous_ones() -> None:
+    """Dirty COW's GUP faults twice (steps 4-12 and 14-20): stepping, the pane showed none of its
+    checks (a fault's window began only at a `user:` step); after a jump it showed the first
+    fault's `pte_same ✓ none` in follow_page and into the second fault."""
+    app = SpftuiApp(DIRTY_COW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, *"s" * 11)  # finish_fault:set_pte checked pte_same
+        assert "check pte_same ✓ none" in block(pilot, "W")
+        await press(pilot, *"s" * 2)  # faultin_page:ret, then follow_page_pte: between faults
+        assert "check" not in block(pilot, "W")
+        await press(pilot, *"s" * 4)  # the second fault's pte_same
+        assert "check pte_same ✓ pfn 2 RO A D" in block(pilot, "W")
+        for step in (13, 16):
+            await goto(pilot, 0)
+            await goto(pilot, step)
+            text = block(pilot, "W")
+            assert "pte_same ✓ none" not in text, (step, text)
+        assert "check" not in block(pilot, "W")  # (at 16, the second fault has not checked yet)
