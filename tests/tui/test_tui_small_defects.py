@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tui_helpers import ROOT, SEED, press, screen_text
 
+from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.widgets.threads import ThreadsPane
@@ -71,3 +72,44 @@ async def test_a_gup_thread_shows_its_current_faults_checks_and_not_the_previous
             text = block(pilot, "W")
             assert "pte_same ✓ none" not in text, (step, text)
         assert "check" not in block(pilot, "W")  # (at 16, the second fault has not checked yet)
+
+
+def status_lines(pilot) -> list[str]:  # type: ignore[no-untyped-def]
+    """The status line's two rows as the screen shows them."""
+    lines = screen_text(pilot).splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("step "))
+    return [" ".join(ln.split()) for ln in lines[at : at + 2]]
+
+
+async def test_with_several_fixes_off_the_status_line_says_how_many_and_the_names_that_fit() -> None:
+    """It read `fix off: foll_cow, gup_unsha…` at 80 columns: one fix's label, and a name cut."""
+    off = {"foll_cow": False, "gup_unshare": False, "page_count_reuse": False}
+    sc = load_scenario(SEED).with_fixes(off)
+    for size, want in (
+        ((80, 24), "· reuse mapcount · fixes off: 3 (foll_cow, …) ·"),
+        ((120, 40), "· reuse mapcount · fixes off: foll_cow, gup_unshare, page_count_reuse · mmap_seq A 0"),
+    ):
+        app = SpftuiApp(sc)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            assert want in status_lines(pilot)[0], (size, status_lines(pilot))
+
+
+async def test_a_one_off_message_goes_at_the_next_key_and_the_stop_sentence_comes_back() -> None:
+    """`already at the start` stayed on after the user moved on (a cursor key, Tab), as did
+    `put the focus on a pane to zoom it` after Tab and z had zoomed one: only a step cleared it."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "S")
+        assert "already at the start: nothing to step back over" in status_lines(pilot)[1]
+        await press(pilot, "S")  # the key's own action says it again: it stays
+        assert "already at the start" in status_lines(pilot)[1]
+        await press(pilot, "down")
+        assert status_lines(pilot)[1] == "■ at the start: nothing has run yet"
+        await press(pilot, "s", "s")
+        app.screen.query_one("#views").focus()
+        await press(pilot, "z")
+        assert "put the focus on a pane to zoom it" in status_lines(pilot)[1]
+        await press(pilot, "tab", "z")
+        assert app.screen.maximized is not None
+        assert "put the focus" not in screen_text(pilot) and "SEQ" not in status_lines(pilot)[1]

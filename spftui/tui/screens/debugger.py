@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
@@ -233,6 +233,20 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
 
     def say(self, text: str, style: str = "bold #ff5f5f") -> None:
         self.status.message(text, style)
+
+    def on_key(self, event: events.Key) -> None:
+        self._acted()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._acted()
+
+    def _acted(self) -> None:
+        """A key or click: a one-off message (a refusal, `/x: no step matches`) was about the user's
+        last action and may be false now (focus moved, another search). It goes, as an echo area's
+        does; this runs before the app checks the key's bindings, so what the key's own action says
+        stays. A run's progress stays until the run ends."""
+        if not self.busy:
+            self.status.unsay()
 
     def _do(self, fn: Callable[[], object], follow: bool = True, tell_branch: bool = True) -> None:
         """Run a session command; report a refusal instead of raising."""

@@ -1,11 +1,13 @@
 """The status line: where you are, under which rules, and why it stopped.
 
-Line one: step n of m, the policy and reuse rule, a kernel fix taken out,
-the seqcounts, the branch, what a plain step will run next (in that order:
-80 columns cut the end). Line two: the session's stop sentence (or a refusal, or a
-running run's progress), then the checks the last step made, passed or
-failed, with what they compared ("SEQ2 ✓ mmap_seq 0 = 0"), and a check that
-passed by ABA with every value in between ("≋ REFETCH passed by ABA: …").
+Line one: step n of m, the policy and reuse rule, the kernel fixes taken out
+(as many names as fit, else how many), the seqcounts, the branch, what a plain
+step will run next (in that order: 80 columns cut the end). Line two: the
+session's stop sentence (or a refusal, or a running run's progress), then the
+checks the last step made, passed or failed, with what they compared ("SEQ2 ✓
+mmap_seq 0 = 0"), and a check that passed by ABA with every value in between
+("≋ REFETCH passed by ABA: …"). A refusal or a one-off report lasts until the
+next key or click (`unsay`), as an echo area's message does.
 """
 
 from __future__ import annotations
@@ -45,28 +47,33 @@ class StatusLine(Static):
         super().__init__("", id=id, markup=False)
         self.where = Text()
         self.why = Text()
+        self.fixes_off: list[str] = []
+        self.parts = (Text(), Text())
+        """`where` before and after the fixes taken out, whose names the width decides how to give."""
+        self.stopped = Text()
+        """The session's stop sentence and checks, which a one-off message covers until `unsay`."""
+        self.said = False
 
     def show(self, session: Session) -> None:
         """Describe the session as it stands."""
         s = session
-        where = Text()
-        where.append(f"step {s.position} of {s.length}", "bold")
+        head = Text()
+        head.append(f"step {s.position} of {s.length}", "bold")
         # The rules first (80 columns cut the end of the line): the policy and reuse rule,
-        # a modelled kernel fix taken out (scenario/fixes.py), then the seqcounts.
-        where.append(" · ", pal.DIM)
-        where.append(s.scenario.policy, "bold #87d7ff")
-        where.append(" · reuse ", pal.DIM)
-        where.append(s.scenario.reuse, "bold #87d7ff")
-        if s.scenario.fixes_off:
-            where.append(" · fix off: ", pal.DIM)
-            where.append(", ".join(sorted(s.scenario.fixes_off)), pal.ABORT)
-        where.append(" · ", pal.DIM)
-        where.append_text(seqcounts(s))
+        # the modelled kernel fixes taken out (scenario/fixes.py), then the seqcounts.
+        head.append(" · ", pal.DIM)
+        head.append(s.scenario.policy, "bold #87d7ff")
+        head.append(" · reuse ", pal.DIM)
+        head.append(s.scenario.reuse, "bold #87d7ff")
+        self.fixes_off = sorted(s.scenario.fixes_off)
+        tail = Text()
+        tail.append(" · ", pal.DIM)
+        tail.append_text(seqcounts(s))
         if s.branches or s.branch_id:
-            where.append(f" · branch {s.branch_id}", pal.BRANCH)
+            tail.append(f" · branch {s.branch_id}", pal.BRANCH)
         if not s.finished():
-            where.append(" · next: ", pal.DIM)
-            where.append(_next(s), pal.LABEL)
+            tail.append(" · next: ", pal.DIM)
+            tail.append(_next(s), pal.LABEL)
         why = Text()
         stop = s.stop
         why.append("■ ", KIND_STYLE.get(stop.kind, "bold"))
@@ -75,17 +82,27 @@ class StatusLine(Static):
             if not (text.startswith("≋") and "passed by ABA" in stop.text):  # (an aba breakpoint said it)
                 why.append(" · ", pal.DIM)
                 why.append(text, style)
-        self.where, self.why = where, why
+        self.parts = (head, tail)
+        self.where = head + fixes_text(self.fixes_off, 1000) + tail  # (every name: for a reader with no width)
+        self.why, self.stopped, self.said = why, why, False
         self._render_both()
 
     def message(self, text: str, style: str = "bold #ff5f5f") -> None:
-        """Replace the second line until the next `show` (a refusal, progress)."""
+        """Replace the second line until the next `show` or `unsay` (a refusal, progress)."""
         self.why = Text.assemble(("■ ", style), (text, style))
+        self.said = True
         self._render_both()
+
+    def unsay(self) -> None:
+        """Take a message down: the user has acted since (it may no longer be true)."""
+        if self.said:
+            self.why, self.said = self.stopped, False
+            self._render_both()
 
     def _render_both(self) -> None:
         width = max(self.content_region.width, 20) if self.is_mounted else 200
-        where = self.where.copy()
+        head, tail = self.parts
+        where = head + fixes_text(self.fixes_off, width - len(head)) + tail
         where.no_wrap = True
         where.truncate(width, overflow="ellipsis")
         # The reason may take two lines; more is cut with an ellipsis.
@@ -106,6 +123,22 @@ class StatusLine(Static):
 
     def on_resize(self) -> None:
         self._render_both()
+
+
+def fixes_text(names: list[str], room: int) -> Text:
+    """` · fix off: a`, or for several all their names when they fit in `room` columns,
+    else how many and the names that fit (`fixes off: 3 (foll_cow, …)`); nothing for none."""
+    if not names:
+        return Text()
+    if len(names) == 1:
+        forms = [f"fix off: {names[0]}"]
+    else:
+        forms = [f"fixes off: {', '.join(names)}"]
+        forms += [f"fixes off: {len(names)} ({', '.join(names[:k])}, …)" for k in range(len(names) - 1, 0, -1)]
+        forms.append(f"fixes off: {len(names)}")
+    text = next((f for f in forms if len(f) + 3 < room), forms[-1])  # (the last column: the line's `…`)
+    label, _, rest = text.partition(": ")
+    return Text.assemble((f" · {label}: ", pal.DIM), (rest, pal.ABORT))
 
 
 def checks(s: Session) -> list[tuple[str, object]]:
