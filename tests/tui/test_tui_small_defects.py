@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from textual.widgets import Label
 from tui_helpers import ROOT, SEED, press, screen_text
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.goto import GotoDialog
 from spftui.tui.widgets.threads import ThreadsPane
 
 DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
@@ -113,3 +115,18 @@ async def test_a_one_off_message_goes_at_the_next_key_and_the_stop_sentence_come
         await press(pilot, "tab", "z")
         assert app.screen.maximized is not None
         assert "put the focus" not in screen_text(pilot) and "SEQ" not in status_lines(pilot)[1]
+
+
+async def test_enter_on_an_empty_goto_says_what_the_dialog_takes_and_keeps_it_open() -> None:
+    """It said `not a step number: ''`."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "s", "g", "enter")
+        assert isinstance(app.screen, GotoDialog)
+        error = " ".join(str(app.screen.query_one("#goto-error", Label).content).split())
+        assert error == "type a step number, +N or -N, start or end; Esc cancels"
+        await press(pilot, "escape", "m", *"seed", "enter", "g", "space", "enter")  # with a bookmark
+        error = " ".join(str(app.screen.query_one("#goto-error", Label).content).split())
+        assert error == "type a step number, +N or -N, start, end or a bookmark (seed); Esc cancels"
+        await press(pilot, "escape")
+        assert isinstance(app.screen, DebuggerScreen) and app.screen.session.position == 1

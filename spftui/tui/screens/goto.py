@@ -24,6 +24,9 @@ def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, 
     """The step a user typed, or END for `end`; raises ValueError with a sentence. A step past
     the recorded end is taken: the debugger runs on to it (as `spftui SCENARIO --goto N` does)."""
     marks = bookmarks or {}
+    if not text.strip():  # (as the bookmark prompt: Enter pressed too soon keeps the dialog, and says what it takes)
+        takes = ["a step number", "+N or -N", "start", "end"] + ([f"a bookmark ({', '.join(marks)})"] if marks else [])
+        raise ValueError(f"type {', '.join(takes[:-1])} or {takes[-1]}; Esc cancels")
     if text.strip() in marks:
         n = marks[text.strip()]
         if not 0 <= n <= length:
