@@ -86,7 +86,7 @@ def cannot_write_in(directory: str) -> str | None:
 def numbered(path: str, n: int) -> str:
     """`dir/a.b.schedule.toml`, 2 → `dir/a.b.2.schedule.toml` (before the first suffix spftui adds)."""
     head, name = os.path.split(path)
-    for tail in (".schedule.toml", ".toml"):
+    for tail in (".schedule.toml", ".session.toml", ".toml"):
         if name.endswith(tail) and len(name) > len(tail):
             return os.path.join(head, f"{name[: -len(tail)]}.{n}{tail}")
     stem, ext = os.path.splitext(name)

@@ -238,10 +238,12 @@ class SpftuiApp(App[int]):
         s = self.session
         assert s is not None
         name = identity(s.scenario)[0]
+        # In the current folder, a file to pass on (q keeps its own in the state directory), named
+        # as explore names a schedule: one scenario's sessions under two policies stay apart.
         ask_where_to_save(
             self,
             "Save session as…",
-            os.path.join(os.getcwd(), f"{name}.session.toml"),
+            os.path.join(os.getcwd(), f"{name}.{s.scenario.policy}.session.toml"),
             lambda path: self.save_session(path, exists=NUMBER),
             "A name that is taken gets a number; q saves to this file from now on.",
             lambda written: f"Saved {written}: open it with spftui {name} --session {written}",

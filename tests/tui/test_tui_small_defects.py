@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from textual.widgets import Label
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Label
 from tui_helpers import ROOT, SEED, press, screen_text
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.goto import GotoDialog
+from spftui.tui.screens.prompt import PromptDialog
 from spftui.tui.widgets.threads import ThreadsPane
 
 DIRTY_COW = ROOT / "scenarios" / "history_dirty_cow.toml"
@@ -130,3 +134,24 @@ async def test_enter_on_an_empty_goto_says_what_the_dialog_takes_and_keeps_it_op
         assert error == "type a step number, +N or -N, start, end or a bookmark (seed); Esc cancels"
         await press(pilot, "escape")
         assert isinstance(app.screen, DebuggerScreen) and app.screen.session.position == 1
+
+
+async def test_ctrl_s_proposes_a_file_named_after_the_scenario_and_policy_and_numbers_a_taken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It proposed `cow_lost_write.session.toml` whatever the policy (two policies' sessions took
+    one name), and a taken name became `….session.2.toml`, no longer a `.session.toml`."""
+    monkeypatch.chdir(tmp_path)
+    app = SpftuiApp(SEED, policy="classic")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "s", "ctrl+s")
+        assert isinstance(app.screen, PromptDialog)
+        first = tmp_path / "cow_lost_write.classic.session.toml"
+        assert app.screen.query_one("#prompt-input", Input).value == str(first)
+        await press(pilot, "enter")
+        text = first.read_text()
+        await press(pilot, "s", "ctrl+s", "enter")  # the same name again: numbered, the first untouched
+        second = tmp_path / "cow_lost_write.classic.2.session.toml"
+        assert second.is_file() and first.read_text() == text
+        assert sorted(p.name for p in tmp_path.iterdir()) == [second.name, first.name]
+        assert app.session_file == str(second)
