@@ -38,7 +38,8 @@ def test_diff_names_the_first_divergence_and_a_pair_whose_flip_replays_the_lost_
     for p in d["pairs"]:
         assert p["first"]["thread"] != p["second"]["thread"]
         assert p["first"]["step_fail"] < p["second"]["step_fail"]
-        assert p["objects"]
+        # touched by both steps in the failing run; named as both's only where the passing run agrees
+        assert p["failing_objects"] and set(p["objects"]) <= set(p["failing_objects"])
     # the flipped schedule the diff reports does replay the lost write
     flipped = tmp_path / "flipped.schedule.toml"
     flipped.write_text("steps = [" + ", ".join(f'"{e}"' for e in d["flipped"]) + "]\n")
@@ -97,3 +98,15 @@ def test_a_diff_stops_between_replays_when_asked() -> None:
         diff_runs(sc, passing, failing, cancelled=cancelled)
     assert len(asked) == 4
     assert diff_runs(sc, passing, failing, cancelled=lambda: False).pairs
+
+
+def test_a_flipped_pair_says_both_touch_only_what_the_two_steps_share_in_both_runs() -> None:
+    from spftui.engine.diff import Pair, PairStep, touch
+
+    def pair(objects: tuple[str, ...], failing: tuple[str, ...], first_pass: int = 3) -> Pair:
+        return Pair(PairStep("A2", "x", first_pass, 4), PairStep("A1", "y", 2, 5), objects, failing)
+
+    assert touch(pair(("mm A",), ("mm A",)), "B", "A") == "both touch mm A"
+    assert touch(pair(("mm A",), ("PTE table 0", "mm A")), "B", "A") == "both touch mm A (in B also PTE table 0)"
+    assert touch(pair((), ("mm A",)), "B", "A") == "in B both touch mm A (in A they share nothing)"
+    assert touch(pair((), ("mm A",), 0), "B", "A") == "in B both touch mm A (A never runs A2's step)"

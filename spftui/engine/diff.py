@@ -55,7 +55,8 @@ class Pair:
 
     first: PairStep
     second: PairStep
-    objects: tuple[str, ...]  # what both touched
+    objects: tuple[str, ...]  # what both touch in both runs (none when the passing run never takes one)
+    failing_objects: tuple[str, ...] = ()  # what both touch in the failing run: what makes them conflict
 
 
 @attrs.frozen
@@ -170,12 +171,16 @@ def diff_runs(
     def pstep(sid: StepId) -> PairStep:
         return PairStep(names[sid[0]], f[sid].label, p[sid].pos + 1 if sid in p else 0, f[sid].pos + 1)
 
+    def shared(run: dict[StepId, Step], u: StepId, v: StepId) -> frozenset[tuple[str, object]]:
+        return run[u].touched & run[v].touched if u in run and v in run else frozenset()
+
+    def named(keys: Iterable[tuple[str, object]]) -> tuple[str, ...]:
+        return tuple(sorted(object_name(k) for k in keys))
+
+    # A pair conflicts by the failing run's footprints; the same steps may touch other
+    # objects in the passing run, or not run there: "both touch" names only what both do.
     pairs = tuple(
-        Pair(
-            pstep(u),
-            pstep(v),
-            tuple(sorted(object_name(k) for k in f[u].touched & f[v].touched)),
-        )
+        Pair(pstep(u), pstep(v), named(shared(f, u, v) & shared(p, u, v)), named(shared(f, u, v)))
         for u, v in (keep if flipped else [])
     )
     return Diff(
@@ -207,7 +212,12 @@ def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
         "reproduces": d.reproduces,
         "flipped": [e.text for e in entries_of(list(d.names), d.flipped)],
         "pairs": [
-            {"first": attrs.asdict(p.first), "second": attrs.asdict(p.second), "objects": list(p.objects)}
+            {
+                "first": attrs.asdict(p.first),
+                "second": attrs.asdict(p.second),
+                "objects": list(p.objects),
+                "failing_objects": list(p.failing_objects),
+            }
             for p in d.pairs
         ],
     }
@@ -259,11 +269,24 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
         out.append(
             f"  {i}. {p.first.thread} {p.first.label} ({fail} step {p.first.step_fail}) runs before "
             f"{p.second.thread} {p.second.label} ({fail} step {p.second.step_fail}; in {ok}: {was}); "
-            f"both touch {', '.join(p.objects)}."
+            f"{touch(p, fail, ok)}."
         )
     sched = ", ".join(e.text for e in entries_of(list(d.names), d.flipped))
     out.append(f"Flipped schedule: {sched}")
     return out
+
+
+def touch(p: Pair, fail: str, ok: str) -> str:
+    """What both steps of `p` touch, said of both runs only where it holds in both."""
+    both = ", ".join(p.objects)
+    only = ", ".join(o for o in p.failing_objects if o not in p.objects)
+    if not only:
+        return f"both touch {both}"
+    if both:
+        return f"both touch {both} (in {fail} also {only})"
+    gone = [f"{s.thread}'s step" for s in (p.first, p.second) if not s.step_pass]
+    there = f"{ok} never runs {' or '.join(gone)}" if gone else f"in {ok} they share nothing"
+    return f"in {fail} both touch {only} ({there})"
 
 
 @attrs.frozen

@@ -148,6 +148,30 @@ async def test_compare_with_branch_shows_the_divergence_and_the_flipped_pair_at_
         assert isinstance(app.screen, DebuggerScreen)
 
 
+async def test_compare_with_branch_names_as_touched_by_both_only_what_both_runs_touch() -> None:
+    """The flipped pair's A2 step (B's 48th) never runs in A, yet the line said `both touch PTE
+    table 0, mm A`: B's footprints alone, as if the two steps shared them in both timelines."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "c")
+        await settle(pilot)
+        s = app.session
+        assert s is not None
+        s.goto(17)
+        await press(pilot, "1")  # branch 1 (A, no violation) against branch 0 (B, the lost write)
+        await palette(pilot, app, "compare with branch")
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        await wait_report(pilot, screen)
+        body = " ".join(rendered(screen).split())
+        assert (
+            "A2 do_mprotect_pkey:mmap_write_unlock (B step 48) runs before A1 pte_map_lock:trylock (B step 50; "
+            "in A: step 21); in B both touch PTE table 0, mm A (A never runs A2's step)."
+        ) in body
+        (pair,) = screen.result.pairs
+        assert pair.objects == () and pair.failing_objects == ("PTE table 0", "mm A")
+
+
 async def test_with_three_timelines_compare_asks_which_branch() -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
