@@ -143,8 +143,9 @@ class ThreadsPane(Pane):
         ran = view.ran == i
         head = Text()
         head.append(f"{i + 1} " if i < 9 else "  ", pal.DIM)
-        head.append(f" {t.name} " if ran else t.name, pal.RAN if ran else pal.thread_style(i))
-        head.append(f"  {t.mm}·cpu{i}  ", pal.DIM)
+        # padded alike, so the thread that just ran (shown as a chip) keeps the columns of the others
+        head.append(f" {t.name} ", pal.RAN if ran else pal.thread_style(i))
+        head.append(f" {t.mm}·cpu{i}  ", pal.DIM)
         if t.state == BLOCKED:
             head.append("blocked", pal.BLOCKED)
             head.append(f" on {t.blocked_on}", pal.BLOCKED)
