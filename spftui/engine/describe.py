@@ -143,6 +143,14 @@ def refs_text(refs: Iterable[int]) -> str:
     return ", ".join(f"pfn {pfn}" for pfn in refs) or "none"
 
 
+def decision_short(e: Decision) -> str:
+    """A decision in a few words, as a narration says it: `copies pfn 1`, `drops FOLL_WRITE in
+    faultin_page` (`format_event` gives the whole sentence, with the values read)."""
+    if e.what == "foll":
+        return "drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in e.detail else "sets FOLL_COW"
+    return e.detail.split(":", 1)[0]  # "reuses pfn 2", "copies pfn 1", "maps read-only pfn 3"
+
+
 def validation_text(e: Validate) -> str:
     """A check as the status line says it: "SEQ2 ✓ A.mmap_seq 0 = 0", "pte_same ✓ A.pte[0x10000] pfn 1 RO A D"."""
     path = object_path(e.obj, e.mm, e.addr, e.vma)
