@@ -116,7 +116,7 @@ def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
     from .engine.describe import counted
     from .engine.files import REFUSE, REPLACE, WriteError
-    from .engine.perfetto import write_trace
+    from .engine.perfetto import config_text, write_trace
 
     if not args.output:
         raise BadInput("--format perfetto needs -o FILE (the trace is one JSON document)")
@@ -127,7 +127,10 @@ def write_perfetto(session: Any, args: argparse.Namespace) -> int:
     except WriteError as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path}: {counted(session.length, 'step')}; open it at https://ui.perfetto.dev or chrome://tracing")
+    steps = counted(session.length, "step")
+    print(
+        f"wrote {path}: {steps} ({config_text(session.scenario)}); open it at https://ui.perfetto.dev or chrome://tracing"
+    )
     return 0
 
 

@@ -65,7 +65,11 @@ def add_explore_parser(subparsers: Any) -> None:
     p.add_argument(
         "--max-states", metavar="N", default="2000000", help="cut the search after N states (default 2,000,000)"
     )
-    p.add_argument("--timeout", metavar="SECONDS", help="cut the search after this long (default 'none': no limit)")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        help="cut the search after this many wall-clock seconds, not CPU time (default 'none': no limit)",
+    )
     p.add_argument("--runs", metavar="N", help="random/pct: schedules to run (default 1000)")
     p.add_argument("--seed", metavar="N", help="random/pct: the seed (default 0)")
     p.add_argument("--depth", metavar="D", help="pct: bug depth (default 3)")
@@ -170,7 +174,8 @@ def add_matrix_parser(subparsers: Any) -> None:
         "--timeout",
         metavar="SECONDS",
         default=str(MATRIX_TIMEOUT),
-        help=f"cut each cell's search after this long (default {MATRIX_TIMEOUT:g}; 'none': no limit)",
+        help=f"cut each cell's search after this many wall-clock seconds, not CPU time (default {MATRIX_TIMEOUT:g}; "
+        "'none': no limit)",
     )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")

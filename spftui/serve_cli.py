@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 from typing import Any
 
@@ -25,7 +26,8 @@ def add_serve_parser(sub: Any) -> None:
         "serve",
         help="serve the debugger to a web browser (textual-serve)",
         description="Serve the debugger over HTTP: every browser tab that opens the page gets its own debugger "
-        "on SCENARIO (or the scenario picker). Needs textual-serve: pip install 'spftui[serve]'. Ctrl-C stops it.",
+        "on SCENARIO (or the scenario picker). Needs textual-serve: pip install 'spftui[serve]'. Ctrl-C stops it "
+        "(exit status 130; 143 on SIGTERM; 2 on bad input).",
     )
     p.add_argument("scenario", nargs="?", help="a scenario file or bundled scenario name (default: the picker)")
     p.add_argument("--policy", choices=POLICIES)
@@ -115,8 +117,36 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"spftui: error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
     title = f"spftui {args.scenario}" if args.scenario else "spftui"
-    server = Server(debugger_command(args), host=args.host, port=args.port, title=title, public_url=args.public_url)
+    server = _server(Server)(
+        debugger_command(args), host=args.host, port=args.port, title=title, public_url=args.public_url
+    )
     url = args.public_url or f"http://{args.host}:{args.port}"
     print(f"spftui: serving the debugger at {url} (Ctrl-C stops)", flush=True)
     server.serve()
-    return 0
+    # serve() returns only when a signal stopped it: exit as every command does then
+    terminated = server.stopped_by == signal.SIGTERM
+    print("spftui: terminated" if terminated else "spftui: interrupted", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def _server(base: Any) -> Any:
+    """textual-serve's Server, telling SIGTERM from Ctrl-C. It stops on both the same way (and
+    serve() returns as if nothing happened); this keeps that graceful stop, in which each tab's
+    debugger is told to quit and waited for, and records which signal asked for it."""
+
+    class Server(base):  # type: ignore[misc,valid-type]
+        stopped_by = signal.SIGINT  # (a signal before startup reaches textual-serve's own handlers)
+
+        async def on_startup(self, app: Any) -> None:
+            import asyncio  # (here: every command builds this parser, only serve needs asyncio)
+
+            await super().on_startup(app)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.stop_on, sig)  # (replaces request_exit, set in serve())
+
+        def stop_on(self, sig: int) -> None:
+            self.stopped_by = sig
+            self.request_exit()
+
+    return Server

@@ -14,6 +14,7 @@ from .tool_options import count
 SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
 MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
 SCHEDULE_NAMES = (("steps", "steps"), ("entries", "entries"), ("preemptions", "preemptions"))
+MINIMISED = " (minimised by spftui shrink)"
 
 
 def add_parser(sub: Any) -> None:
@@ -56,6 +57,8 @@ def sizes_text(before: Any, after: Any) -> list[str]:
 
 
 def run_shrink(args: argparse.Namespace) -> int:
+    import attrs
+
     from .engine.files import WriteError
     from .engine.shrink import ShrinkError, check_out, save, shrink
 
@@ -79,6 +82,9 @@ def run_shrink(args: argparse.Namespace) -> int:
         f"Shrunk by `spftui shrink` from {sc.path} under {sc.policy}, reuse {sc.reuse}.\n"
         f"{result.oracle}: {result.detail}"
     )
+    # the title says what the file is: a scenario of its own, minimised from the input
+    original = sc.title.removesuffix(MINIMISED)
+    result = attrs.evolve(result, scenario=attrs.evolve(result.scenario, title=original + MINIMISED))
     try:
         paths = save(result, args.out, stem, description)
     except WriteError as e:

@@ -289,3 +289,10 @@ def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:
     saved.write_text(text.replace(digest, "md5:" + digest[7:]))
     r = spftui("check", "cow_lost_write", "--schedule", str(saved))
     assert r.returncode == 2 and "scenario_hash: expected sha256: and 64 hex digits" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["explore", "matrix"])
+def test_timeout_says_it_counts_wall_clock_seconds(command: str) -> None:
+    """The search's deadline is time.monotonic(): elapsed time, which a loaded machine spends on others too."""
+    help_text = " ".join(spftui(command, "--help").stdout.split())
+    assert "--timeout SECONDS cut " in help_text and "wall-clock seconds, not CPU time" in help_text

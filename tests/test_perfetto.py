@@ -118,3 +118,29 @@ def test_an_existing_file_is_kept_unless_forced_and_o_is_required(tmp_path: Path
     r = spftui("trace", "cow_lost_write", "--format", "perfetto", cwd=tmp_path)
     assert r.returncode == 2 and "needs -o FILE" in r.stderr and "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+
+
+def test_decisions_are_instants_on_the_deciders_track_and_the_fixes_off_are_in_the_metadata(tmp_path: Path) -> None:
+    """Dirty COW with foll_cow off: the reuse and faultin_page's FOLL_WRITE drop the race turns on."""
+    out = tmp_path / "t.json"
+    r = spftui("trace", "history_dirty_cow", "--fix", "foll_cow=off", "--format", "perfetto", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "(policy classic, reuse mapcount, fixes off: foll_cow)" in r.stdout
+    trace = json.loads(out.read_text())
+    other = trace["otherData"]
+    assert (
+        other["fixes_off"] == ["foll_cow"] and other["config"] == "policy classic, reuse mapcount, fixes off: foll_cow"
+    )
+    events = trace["traceEvents"]
+    labels = {e["pid"]: e["args"]["labels"] for e in events if e["ph"] == "M" and e["name"] == "process_labels"}
+    assert labels and set(labels.values()) == {other["config"]}
+    threads = names(events, "thread_name")
+    decisions = [e for e in events if e.get("cat") == "decision"]
+    steps = trace_steps("history_dirty_cow", "--fix", "foll_cow=off")
+    text = spftui("trace", "history_dirty_cow", "--fix", "foll_cow=off").stdout.splitlines()
+    texts = {int(line.split()[0]): line for line in text if line.split()[0].isdigit()}  # the trace as it reads
+    want = [(s["step"], s["thread"]) for s in steps for ev in s["events"] if ev["kind"] == "decision"]
+    assert want and [(e["ts"], threads[(e["pid"], e["tid"])].split()[0]) for e in decisions] == want
+    assert {e["name"] for e in decisions} >= {"reuses pfn 2", "drops FOLL_WRITE in faultin_page"}
+    for e in decisions:
+        assert e["ph"] == "i" and e["s"] == "t" and e["args"]["text"] in texts[e["ts"]]

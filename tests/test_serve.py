@@ -199,3 +199,62 @@ def test_the_debugger_in_a_headless_browser_shows_the_seed_race_and_steps(tmp_pa
         finally:
             browser.close()
     assert (tmp_path / "start.png").read_bytes() != (tmp_path / "step1.png").read_bytes()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_serve_stopped_by_a_signal_exits_as_every_command_does_and_its_tabs_quit(sig: int, status: int) -> None:
+    """textual-serve stops on SIGINT and SIGTERM alike and serve() returned 0 for both. With a tab
+    open, the stop is still the graceful one: the tab's debugger is told to quit and is gone."""
+    need(has_module("textual_serve"), "textual-serve is not installed (pip install 'spftui[serve]')")
+    import asyncio
+
+    import aiohttp
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spftui", "serve", "cow_lost_write", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+    async def a_tab_then_the_signal() -> list[int]:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30")
+                    break
+                except aiohttp.ClientError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "spftui serve did not answer"
+                    await asyncio.sleep(0.2)
+            seen = b""
+            while b"step 0" not in seen:  # the tab's debugger is up
+                assert time.monotonic() < deadline, seen[-2000:]
+                with contextlib.suppress(asyncio.TimeoutError):
+                    msg = await asyncio.wait_for(ws.receive(), 1)
+                    if isinstance(msg.data, (bytes, str)):
+                        seen += msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+            apps = descendants(proc.pid)
+            proc.send_signal(sig)
+            while proc.poll() is None and time.monotonic() < deadline + 15:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.receive(), 0.5)
+            await ws.close()
+            return apps
+
+    try:
+        apps = asyncio.run(a_tab_then_the_signal())
+        _, err = proc.communicate(timeout=15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == status, err
+    assert err.rstrip().endswith("spftui: terminated" if sig == signal.SIGTERM else "spftui: interrupted")
+    assert apps and not any(_alive(pid) for pid in apps), apps

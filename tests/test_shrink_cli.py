@@ -136,3 +136,26 @@ def test_ctrl_c_during_the_first_search_says_interrupted_not_nothing_to_shrink(t
     _, stdout, stderr, _ = stop_with(p, signal.SIGINT, lambda: wait_for(lambda: cpu_seconds(p.pid) >= 1.5, 30))
     assert (p.returncode, stdout, stderr) == (130, "", "spftui: interrupted\n")
     assert not out.exists()
+
+
+def test_shrink_never_returns_more_steps_than_it_found_and_the_file_replays_on_its_own(tmp_path: Path) -> None:
+    """The pinned-page fork race: dropping its data word is a smaller scenario whose violation
+    takes more steps (the GUP must fault the page in): 29 → 36 steps before. The kept edits
+    now never lengthen the schedule, and the .min.toml carries it as its `[schedule]`."""
+    out = tmp_path / "out"
+    r = spftui("shrink", "history_fork_pinned", "--fix", "fork_copy_pinned=off", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["after"]["steps"] <= data["before"]["steps"], data
+    assert data["after"]["ops"] < data["before"]["ops"]
+    path = Path(data["files"][0])
+    written = open_scenario(str(path)).scenario
+    assert written.title.endswith(" (minimised by spftui shrink)") and written.title.startswith("History: fork")
+    assert [e.text for e in written.schedule or ()] == data["schedule"]
+    check = spftui("check", str(path))  # no --schedule: the file's own [schedule]
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "PIN COHERENCE" in check.stdout and "expectations hold" in check.stdout
+    again = spftui("shrink", str(path), "--out", str(tmp_path / "again"), "--json")  # the title is not said twice
+    assert again.returncode == 0, again.stderr
+    twice = open_scenario(json.loads(again.stdout)["files"][0]).scenario
+    assert twice.title == written.title

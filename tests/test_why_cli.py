@@ -170,3 +170,29 @@ def test_why_a_swap_in_that_reuses_the_page_names_do_swap_pages_decision() -> No
         "2. [step 41] A2 reuses pfn 1: mapcount 0 + swap count 1 (reuse_swap_page; page_count 3 not looked at)"
         in r.stdout
     )
+
+
+def test_why_a_threads_locals_read_as_the_trace_writes_them_and_name_the_step_that_set_them() -> None:
+    r = spftui("why", "cow_lost_write", "--at", "5", "A1.vmf")
+    assert r.returncode == 0 and "{'" not in r.stdout, r.stdout
+    assert (
+        "1. [step 5] A1 __handle_mm_fault:spf_walk in `write 0x10000 11` set A1.vmf: pmd=table 0, "
+        "orig_pte=pfn 1 RO A D; now addr=0x10000, write=true, mode=spf, seq=0, vma=0, "
+        "pvma=rw-p 0x10000-0x11000, pmd=table 0, orig_pte=pfn 1 RO A D"
+    ) in r.stdout
+    r = spftui("why", "cow_lost_write", "--at", "17", "A1.vmf")  # the last copy step ends cow_user_page's loop
+    assert "1. [step 17] A1 wp_page_copy:copy in `write 0x10000 11` set A1.vmf: word dropped; now " in r.stdout
+    r = spftui("why", "cow_lost_write", "--at", "14", "A1.refs")
+    assert "1. [step 13] A1 wp_page_copy:alloc_page in `write 0x10000 11` set A1.refs: pfn 1 → pfn 1, pfn 2" in r.stdout
+    r = spftui("why", "cow_lost_write", "A1.refs")
+    assert "set A1.refs: pfn 1 → none" in r.stdout, r.stdout
+
+
+def test_why_a_threads_pc_says_what_an_empty_one_means() -> None:
+    r = spftui("why", "cow_lost_write", "A1.pc")
+    assert r.returncode == 0
+    assert "[step 54] A1 user:store in `write 0x10000 11` set A1.pc: user:store → none (the thread is done)" in r.stdout
+    r = spftui("why", "cow_lost_write", "--at", "0", "A1.pc")
+    assert "A1.pc = none (between operations; the next starts `write 0x10000 11`) since the start" in r.stdout
+    r = spftui("why", "cow_lost_write", "--at", "0", "A1.pc", "--json")
+    assert json.loads(r.stdout)[0]["value"].startswith("none (between operations")

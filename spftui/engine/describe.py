@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..kernel.events import TRACE_SCHEMA as TRACE_SCHEMA
 from ..kernel.events import (
@@ -37,8 +37,10 @@ from ..kernel.events import (
     Wake,
 )
 from ..kernel.events import event_fields as event_fields
+from ..kernel.foll import format_foll
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
+from .expr import format_int
 
 
 def counted(n: int, one: str, many: str = "") -> str:
@@ -100,6 +102,53 @@ def value_text(obj: str, value: object) -> str:
     if obj == "pmd":
         return f"table {value}"
     return str(value)
+
+
+def local_text(key: str, value: object, vmf: Mapping[str, object]) -> str:
+    """One thread local (`vmf[key]`) as the trace writes it: a PTE as `pfn 1 RO A D`, the VMA
+    copy as `rw-p 0x10000-0x11000`, pages as `pfn N`, addresses in hex, GUP flags by name."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if key in ("start", "end") and "start" in vmf and isinstance(value, int):
+        return f"{value << 12:#x}"  # zap_pte_range's range is in pages (view.local_is_vpn)
+    if key == "gup_foll" and isinstance(value, int):
+        return format_foll(value)
+    if key == "orig_pte":
+        return value_text("pte", value)
+    if key == "pvma":
+        return value_text("vma", value)
+    if key in ("pmd", "ptl", "table"):
+        return f"table {value}"
+    if key in ("page", "new_page", "gup_page"):
+        return f"pfn {value}"
+    if key in ("addr", "start", "end") and isinstance(value, int):
+        return f"{value:#x}"
+    if key == "batch" and isinstance(value, tuple):  # the mmu_gather's pages
+        return "(" + ", ".join(f"pfn {pfn}" for pfn in value) + ")"
+    if isinstance(value, (tuple, list)):
+        return "(" + " ".join(str(v) for v in value) + ")"
+    return format_int(value) if isinstance(value, int) else str(value)
+
+
+def vmf_text(vmf: Mapping[str, object]) -> str:
+    """A thread's locals: `addr=0x10000, write=true, mode=spf, seq=0, orig_pte=pfn 1 RO A D`
+    ("empty" between operations)."""
+    return ", ".join(f"{k}={local_text(k, v, vmf)}" for k, v in vmf.items()) or "empty"
+
+
+def refs_text(refs: Iterable[int]) -> str:
+    """The page references a thread holds: `pfn 1, pfn 2` ("none")."""
+    return ", ".join(f"pfn {pfn}" for pfn in refs) or "none"
+
+
+def decision_short(e: Decision) -> str:
+    """A decision in a few words, as a narration says it: `copies pfn 1`, `drops FOLL_WRITE in
+    faultin_page` (`format_event` gives the whole sentence, with the values read)."""
+    if e.what == "foll":
+        return "drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in e.detail else "sets FOLL_COW"
+    return e.detail.split(":", 1)[0]  # "reuses pfn 2", "copies pfn 1", "maps read-only pfn 3"
 
 
 def validation_text(e: Validate) -> str:

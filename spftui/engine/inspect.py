@@ -31,7 +31,8 @@ from ..kernel.pte import (
     pte_young,
     vpn_of,
 )
-from ..kernel.state import format_vm_flags
+from ..kernel.state import DONE, format_vm_flags
+from .describe import refs_text, vmf_text
 from .expr import DYNAMIC, EvalError, Expr, ExprError, PathRef, format_int
 
 if TYPE_CHECKING:
@@ -71,6 +72,31 @@ class VmFlags(int):
     that `show` prints as the trace and the panes do, `rw-p`, not 0x100033."""
 
     __slots__ = ()
+
+
+class Locals(dict[str, object]):
+    """A thread's `vmf` as an expression reads it: a mapping (`A1.vmf.seq`, `"seq" in A1.vmf`)
+    that `show` prints as the trace writes locals (`addr=0x10000, orig_pte=pfn 1 RO A D`)."""
+
+    __slots__ = ()
+
+
+class Refs(tuple[int, ...]):
+    """The pages a thread holds references to: a tuple of pfns (`1 in A1.refs`) shown as `pfn 1, pfn 2`."""
+
+    __slots__ = ()
+
+
+class Pc(str):
+    """A thread's next step label, a str (`A1.pc == "user:store"`); `show` says what an
+    empty one means (between operations, or done) instead of printing nothing."""
+
+    text: str
+
+    def __new__(cls, label: str, idle: str = "") -> Pc:  # (idle has a default: pickle calls Pc(label))
+        pc = super().__new__(cls, label)
+        pc.text = label or idle
+        return pc
 
 
 @attrs.frozen
@@ -342,15 +368,21 @@ class MachineResolver:
 
     def _thread_attr(self, t: Thread, name: str) -> object:
         if name in ("pc", "label"):
-            return t.pc
+            if t.state == DONE:
+                idle = "none (the thread is done)"
+            elif t.op_index < len(self.m.ops[t.index]):
+                idle = f"none (between operations; the next starts `{self.m.ops[t.index][t.op_index].text}`)"
+            else:
+                idle = "none (between operations)"
+            return Pc(t.pc, idle)
         if name in ("state", "blocked_on", "result", "name", "mm"):
             return getattr(t, name)
         if name == "cpu":
             return t.index
         if name == "vmf":
-            return dict(t.vmf)
+            return Locals(t.vmf)
         if name == "refs":
-            return tuple(t.refs)
+            return Refs(t.refs)
         if name in t.vmf:
             return t.vmf[name]
         raise EvalError(f"thread {t.name} has no field {name!r} (fields: {', '.join(THREAD_FIELDS)})")
@@ -387,8 +419,12 @@ class MachineResolver:
 
 def show(value: object) -> str:
     """A value as the UI shows it: ints of 4096 and above (in magnitude) in hex, cut when huge."""
-    if isinstance(value, (PteView, LockView, VmaView, FrameView)):
+    if isinstance(value, (PteView, LockView, VmaView, FrameView, Pc)):
         return value.text
+    if isinstance(value, Locals):
+        return vmf_text(value)
+    if isinstance(value, Refs):
+        return refs_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, VmFlags):

@@ -45,6 +45,7 @@ from ..kernel.events import (
 )
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
+from .describe import decision_short
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -108,8 +109,8 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
                 out.append(f"forks {child}")
             case Swap(_, pfn, slot):
                 out.append(f"moves pfn {pfn} to swap slot {slot}")
-            case Decision(_, "foll", _, detail):
-                out.append("drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in detail else "sets FOLL_COW")
+            case Decision(_, "foll", _, _):
+                out.append(decision_short(e))
     aborted = any(isinstance(e, SpfAbort) for e in events)
     if not aborted and not faulted:
         if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:

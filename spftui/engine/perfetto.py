@@ -16,8 +16,14 @@ slice [N, N+1) µs. What the trace holds:
   machine's state after each step (the PTL and per-VMA locks emit no event);
 - counter tracks in each mm's process: `mmap_seq`, `mm_lock_seq`, each VMA's
   `vm_sequence`, and each page's `page_count` and `page_mapcount`;
-- instant events: SPF aborts, validations (passed or failed), SIGSEGV,
+- instant events: SPF aborts, validations (passed or failed), the kernel's
+  decisions (do_wp_page's reuse or copy, do_swap_page's reuse, faultin_page's
+  FOLL_WRITE drop or FOLL_COW, named as the trace words them), SIGSEGV,
   blocking, and violations (global: a line across every track).
+
+The run's configuration (policy, reuse rule, the modelled fixes that are off)
+is in `otherData` and labels each simulated process, since a race may only
+exist with a fix off.
 
 Slices are complete events (`ph: X`), so a slice never needs its end to be
 matched. Events come from the Timeline (kernel/events.py records, plus the
@@ -33,8 +39,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..kernel import Machine
-from ..kernel.events import Block, OpDone, OpStart, Segv, SpfAbort, Validate, Violation
+from ..kernel.events import Block, Decision, OpDone, OpStart, Segv, SpfAbort, Validate, Violation
 from ..kernel.pte import ZERO_PFN
+from .describe import decision_short, format_event
 from .files import REFUSE, write_file
 from .history import derived_events
 from .timeline import Timeline
@@ -92,6 +99,7 @@ class _Builder:
         self.lock_tids: dict[tuple[str, int], int] = {}
         self.thread_pid: list[int] = []
         sc = tl.scenario
+        self.config = config_text(sc)
         for p in sc.processes:
             self.pid(p.name)
         for i, t in enumerate(sc.threads):
@@ -114,6 +122,7 @@ class _Builder:
         if mm not in self.pids:
             self.pids[mm] = pid = len(self.pids) + 2
             self.meta("process_name", pid, 0, f"process {mm}" if mm else "pages")
+            self.meta("process_labels", pid, 0, self.config, key="labels")
             self.meta("process_sort_index", pid, 0, pid, key="sort_index")
         return self.pids[mm]
 
@@ -187,6 +196,8 @@ class _Builder:
             self.instant(tid, f"abort {e.reason}", n, "abort", **args)
         elif kind is Validate:
             self.instant(tid, f"{e.check} {'passed' if e.ok else 'FAILED'}", n, "validate", **args)
+        elif kind is Decision:  # the branch the race turns on: its own sentence, as the trace has it
+            self.instant(tid, decision_short(e), n, "decision", text=format_event(e), **args)
         elif kind is Segv:
             self.instant(tid, "SIGSEGV", n, "signal", **args)
         elif kind is Block:
@@ -201,6 +212,12 @@ class _Builder:
             self.slice(self.thread_pid[idx], idx + 1, op, start, end, "op", result="(not finished)")
         for key in sorted(self.held):
             self.close_lock(key, end)
+
+
+def config_text(sc: Any) -> str:
+    """`policy spf-refetch-vma, reuse mapcount, fixes off: foll_cow` (every fix in: `all fixes in`)."""
+    fixes = f"fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else "all fixes in"
+    return f"policy {sc.policy}, reuse {sc.reuse}, {fixes}"
 
 
 def _plain(v: Any) -> Any:
@@ -231,6 +248,9 @@ def chrome_trace(tl: Timeline, upto: int | None = None) -> dict[str, Any]:
             "scenario": sc.title,
             "policy": sc.policy,
             "reuse": sc.reuse,
+            "kernel": sc.kernel,
+            "fixes_off": sorted(sc.fixes_off),
+            "config": config_text(sc),
             "steps": n,
             "time": "one step = 1 us; step N is the slice [N, N+1)",
         },

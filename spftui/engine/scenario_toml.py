@@ -4,12 +4,12 @@ scenarios spftui makes: a shrunk one, a fuzzed one).
 What decides a run is written (kernel, reuse, words per page, the fixes
 taken out or put back against the kernel preset, files, processes with
 mappings and data, threads with ops), and what the user set on it (its
-`[[breakpoint]]` tables), plus a title, a description, the policy and an
-`[expect]` table when given. Op strings are written from the parsed fields
-(`syntax.op_text`), in the format scenarios/README.md describes; the
-schedule and the other expectation tables are not written (the caller says
-what the new file expects). tests/engine/test_scenario_toml.py reads every
-bundled scenario back through it.
+`[[breakpoint]]` tables), plus a title, a description, the policy, and an
+`[expect]` table and a `[schedule]` when given. Op strings are written from
+the parsed fields (`syntax.op_text`), in the format scenarios/README.md
+describes; the scenario's own schedule and its other expectation tables are
+not written (the caller says what the new file expects and replays).
+tests/engine/test_scenario_toml.py reads every bundled scenario back through it.
 
 Headless: standard library and attrs only.
 """
@@ -24,7 +24,9 @@ from ..scenario.model import KERNEL_PRESET
 from ..scenario.syntax import op_text
 
 if TYPE_CHECKING:
-    from ..scenario.model import BreakpointSpec, File, Mapping, Scenario
+    from collections.abc import Sequence
+
+    from ..scenario.model import BreakpointSpec, File, Mapping, Scenario, ScheduleEntry
 
 PAGE = 4096
 
@@ -72,8 +74,14 @@ def _breakpoint(b: BreakpointSpec) -> list[str]:
     return lines
 
 
-def scenario_toml(sc: Scenario, *, description: str | None = None, expect: Pairs[str, str] | None = None) -> str:
-    """TOML text for `sc` (module docstring); `expect` becomes its `[expect]` table."""
+def scenario_toml(
+    sc: Scenario,
+    *,
+    description: str | None = None,
+    expect: Pairs[str, str] | None = None,
+    schedule: Sequence[ScheduleEntry] = (),
+) -> str:
+    """TOML text for `sc` (module docstring); `expect` becomes its `[expect]` table, `schedule` its `[schedule]`."""
     desc = sc.description if description is None else description
     lines = [f"title = {toml_string(sc.title)}"]
     if desc:
@@ -105,6 +113,8 @@ def scenario_toml(sc: Scenario, *, description: str | None = None, expect: Pairs
         lines.append(f"ops = [{ops}]")
     for b in sc.breakpoints:
         lines += _breakpoint(b)
+    if schedule:
+        lines += ["", "[schedule]", "steps = [", *(f"  {toml_string(e.text)}," for e in schedule), "]"]
     if expect:
         lines += ["", "[expect]", *(f"{k} = {toml_string(v)}" for k, v in expect.items())]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,9 @@ clock, bounds each search, so the result is the same on any machine.
 Level 2, the schedule: from that search's counterexample (already one with
 the fewest preemptions it knows), drop whole runs of one thread while the
 violation persists (a dropped run's steps happen later, round-robin), then
-cut everything after the violating step.
+cut everything after the violating step. Neither level keeps a change that
+makes the schedule longer: the result never has more steps than the first
+counterexample.
 
 Headless: standard library and attrs only.
 """
@@ -190,7 +192,9 @@ def shrink(
                 continue
             tries += 1
             hit = find(ok, kind, max_states, max(bound, 1))
-            if hit is not None:
+            # smaller means the whole counterexample: an edit whose violation takes more steps
+            # (a data word dropped, so the page must be faulted in first) is not kept
+            if hit is not None and len(hit[1]) <= len(cur_choices):
                 cur, cur_choices, cur_detail = ok, hit[1], hit[2]
                 kept = i
                 if progress is not None:
@@ -230,7 +234,9 @@ def _shrink_schedule(sc: Scenario, kind: str, choices: tuple[int, ...], detail: 
             at = _violation_at(run, kind)
             if at is not None:
                 new = run.choices[: at[0] + 1]
-                if _cost(run, at[0] + 1) < _cost(record_choices(sc, choices), len(choices)):
+                # never longer than what it was given (fewer preemptions bought with more steps is not shorter)
+                shorter = len(new) <= len(choices)
+                if shorter and _cost(run, at[0] + 1) < _cost(record_choices(sc, choices), len(choices)):
                     choices, detail = new, at[1]
                     changed = True
                     break
@@ -252,10 +258,11 @@ def _blocks(choices: tuple[int, ...] | list[int]) -> list[list[int]]:
 
 
 def save(shrunk: Shrunk, out_dir: str, stem: str, description: str, *, number: bool = False) -> tuple[str, str]:
-    """Write the shrunk scenario (`STEM.toml`, with an `[expect]` saying the violation happens)
-    and its schedule (`STEM.schedule.toml`) into `out_dir`; never over an existing file: a
-    taken name is refused, or with `number` the pair gets the first free STEM.2, STEM.3, ...
-    (as `explore --save` numbers its files). Returns the two paths; raises WriteError."""
+    """Write the shrunk scenario (`STEM.toml`, with an `[expect]` saying the violation happens
+    and a `[schedule]` that shows it) and its schedule (`STEM.schedule.toml`) into `out_dir`;
+    never over an existing file: a taken name is refused, or with `number` the pair gets the
+    first free STEM.2, STEM.3, ... (as `explore --save` numbers its files). Returns the two
+    paths; raises WriteError."""
     from .files import REFUSE, WriteError, write_file
     from .schedule_file import write_schedule
 
@@ -266,7 +273,8 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str, *, number: b
         raise WriteError(out_dir, f"cannot make the directory: {e.strerror or e}") from None
     sc_path, sched_path = _free_paths(out_dir, stem) if number else _paths(out_dir, stem)
     sc = attrs.evolve(shrunk.scenario, path=sc_path)
-    text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"})
+    # its own [schedule] too: the file alone replays the violation (and `check` judges its [expect] on it)
+    text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"}, schedule=shrunk.entries)
     write_file(sc_path, text, exists=REFUSE, what="the scenario")
     comment = f"{sc.title} (policy {sc.policy}, reuse {sc.reuse})\n{shrunk.oracle}: {shrunk.detail}"
     write_schedule(

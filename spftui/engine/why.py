@@ -35,10 +35,10 @@ import attrs
 
 from ..kernel.events import Decision, Flush, OpDone, OpStart, Validate
 from ..kernel.pte import pte_pfn, pte_present, pte_write
-from .describe import format_event, validation_text
+from .describe import format_event, local_text, validation_text
 from .expr import Expr, parse
 from .history import Derivation
-from .inspect import MachineResolver, Names, check_names, show
+from .inspect import Locals, MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
     from .session import Session
@@ -78,17 +78,52 @@ class _Change:
     step: int
     old: str
     new: str
+    old_value: object = None
+    new_value: object = None
 
 
 class WhyError(Exception):
     """The expression cannot be evaluated at that step."""
 
 
-def _value(expr: Expr, m: Any) -> str:
+@attrs.frozen
+class _Unreadable:
+    """An unreadable value is a value too (e.g. a frame not yet allocated)."""
+
+    why: str
+
+
+def _read(expr: Expr, m: Any) -> object:
     try:
-        return show(expr.evaluate(MachineResolver(m)))
-    except Exception as e:  # an unreadable value is a value too (e.g. a frame not yet allocated)
-        return f"<{e}>"
+        return expr.evaluate(MachineResolver(m))
+    except Exception as e:
+        return _Unreadable(str(e))
+
+
+def _shown(v: object) -> str:
+    return f"<{v.why}>" if isinstance(v, _Unreadable) else show(v)
+
+
+def _value(expr: Expr, m: Any) -> str:
+    return _shown(_read(expr, m))
+
+
+def _locals_changed(old: object, new: object) -> str | None:
+    """What a step did to a thread's locals, field by field (`page=pfn 1, seq 0 → 2`), or None
+    when `old`/`new` are not both locals."""
+    if not isinstance(old, Locals) or not isinstance(new, Locals):
+        return None
+    if old and not new:
+        return "its op returned, dropping its locals"
+    parts = [
+        f"{k}={local_text(k, v, new)}"
+        if k not in old
+        else f"{k} {local_text(k, old[k], old)} → {local_text(k, v, new)}"
+        for k, v in new.items()
+        if k not in old or old[k] != v
+    ]
+    parts += [f"{k} dropped" for k in old if k not in new]
+    return ", ".join(parts)
 
 
 def _copied_into(m: Any, thread: int, target: tuple[int, int]) -> bool:
@@ -128,16 +163,17 @@ class _Why:
         """The value after `at` steps, and every write before it: each change, and each
         cow_user_page copy into a frame word (which may store the value it already had)."""
         tl = self.tl
-        prev = _value(expr, tl.machine_at(0))
+        prev = _read(expr, tl.machine_at(0))
         word = _FRAME_WORD.match(expr.source)
         target = (int(word[1], 0), int(word[2], 0)) if word else None
         changes: list[_Change] = []
+        # compare values, not their text: a long value's text is cut, and a change past the cut was missed
         for pos, m, _ in tl.replay(0, at):
-            v = _value(expr, m)
+            v = _read(expr, m)
             if v != prev or (target is not None and _copied_into(m, tl.thread_at(pos), target)):
-                changes.append(_Change(pos, prev, v))
+                changes.append(_Change(pos, _shown(prev), _shown(v), prev, v))
                 prev = v
-        return prev, changes
+        return _shown(prev), changes
 
     def add(self, step: int, what: str, value: str, text: str, depth: int) -> None:
         tl = self.tl
@@ -159,7 +195,12 @@ class _Why:
         # A step writes a value; an expression worked out of values (`A.mmap_seq + 1`,
         # a comparison) is not what it wrote, only what its write changed.
         verb = "set" if expr.single else "changed"
-        text = f"{lead}{self._doer(last.step)} {verb} {what}: {last.old} → {last.new}"
+        fields = _locals_changed(last.old_value, last.new_value)
+        if fields is not None:  # `A1.vmf`: the fields the step set, not the whole before and after
+            now = f"; now {last.new}" if last.new_value else ""
+            text = f"{lead}{self._doer(last.step)} {verb} {what}: {fields}{now}"
+        else:
+            text = f"{lead}{self._doer(last.step)} {verb} {what}: {last.old} → {last.new}"
         self.add(last.step, what, last.new, text, depth)
         word = _FRAME_WORD.match(what)
         if word and label == "wp_page_copy:copy":

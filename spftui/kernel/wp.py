@@ -42,13 +42,18 @@ def _what_decides(m: Machine, f: Frame) -> str:
         locked = f"; the page lock is held by {m.threads[f.locked].name}"
     else:
         locked = ""
+    # in the swap cache: reuse_swap_page adds the slot's swap count (its swap PTEs) to the
+    # mapcount; under the refcount rules the cache's own reference is one of page_count's
+    slot = f.swapcache
+    cached = slot is not None
     if not m.reuse.by_refcount or not m.fixed("page_count_reuse"):
         off = "; page_count_reuse off" if m.reuse.by_refcount else ""
-        swap = " + its swap count (in the swap cache)" if f.swapcache is not None else ""
+        swap = f" + swap count {m.swap_map.get(slot, 0)}" if slot is not None else ""  # (as do_swap_page says it)
         return f"mapcount {f.mapcount}{swap} (the mapcount rule{off}: page_count {f.count} is not looked at){locked}"
+    count = f"page_count {f.count}" + (", 1 of them the swap cache's" if cached else "")
     if not m.reuse.anon_exclusive:
-        return f"page_count {f.count} (the page-count rule){locked}"
-    exclusive = "PageAnonExclusive" if f.anon_exclusive else f"not PageAnonExclusive, page_count {f.count}"
+        return f"{count} (the page-count rule){locked}"
+    exclusive = "PageAnonExclusive" if f.anon_exclusive else f"not PageAnonExclusive, {count}"
     return f"{exclusive} (the anon-exclusive rule){locked}"
 
 

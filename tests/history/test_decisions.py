@@ -4,6 +4,7 @@ faultin_page's FOLL_WRITE drop. Read through `spftui trace`, where a user meets 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from cli_run import spftui
 
@@ -48,3 +49,41 @@ def test_the_dirty_cow_counterexample_narration_says_faultin_page_dropped_foll_w
         "reuses the page in do_wp_page, sets P:0x10000 pfn 2 RO A D → pfn 2 RO A D, drops FOLL_WRITE in faultin_page;"
         in story
     )
+
+
+SWAPPED_SHARED = """
+title = "a write after a swap-in read, the page still in the swap cache"
+policy = "classic"
+kernel = "5.8"
+
+[[process]]
+name = "A"
+data = { "0x10000" = 1 }
+
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  prot = "rw"
+
+[[process]]
+name = "B"
+fork_of = "A"
+
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["reclaim 0x10000", "read 0x10000", "write 0x10000 5"]
+"""
+
+
+def test_a_page_in_the_swap_cache_says_its_swap_count_under_each_reuse_rule(tmp_path: Path) -> None:
+    """Reclaim swaps out A's and B's PTEs (swap count 2); A's read swaps its PTE back in
+    read-only, the page stays in the swap cache for B's swap PTE (swap count 1)."""
+    path = tmp_path / "swapped.toml"
+    path.write_text(SWAPPED_SHARED)
+    (old,) = _decisions(str(path), "--reuse", "mapcount")
+    assert old[3] == "copies pfn 1: mapcount 1 + swap count 1 (the mapcount rule: page_count 2 is not looked at)"
+    (new,) = _decisions(str(path), "--reuse", "page-count")
+    assert new[3] == "copies pfn 1: page_count 2, 1 of them the swap cache's (the page-count rule)"
+    (now,) = _decisions(str(path), "--reuse", "anon-exclusive")
+    assert now[3].startswith("copies pfn 1: not PageAnonExclusive, page_count 2, 1 of them the swap cache's")
