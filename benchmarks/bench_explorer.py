@@ -235,7 +235,7 @@ def reach(args: argparse.Namespace) -> dict[str, Any]:
         ),
     }
     if args.long:
-        out["four_threads"] = cpu_search("cow_three_writers_munmap", "spf-mm-seq", args.max_states, BENCH, compact=True)
+        out["four_threads"] = cpu_search("cow_three_writers_munmap", "spf-mm-seq", args.max_states, compact=True)
         if (BENCH / "cow_four_writers_munmap.toml").exists():
             out["five_threads"] = cpu_search(
                 "cow_four_writers_munmap", "spf-mm-seq", args.max_states, BENCH, compact=True
@@ -325,7 +325,7 @@ def main() -> None:
     if args.estimate:
         out = {"seed": estimate_track(SEED, "spf-mm-seq", 0.2)}
         if args.long:
-            four = ROOT / "benchmarks" / "scenarios" / "cow_three_writers_munmap.toml"
+            four = ROOT / "scenarios" / "cow_three_writers_munmap.toml"
             out["four_threads"] = estimate_track(four, "spf-mm-seq", 5.0)
         print(json.dumps(out, indent=2))
         return

@@ -32,6 +32,7 @@ LARGE = {  # no search of these completes within CAP states
     "cow_lost_write",
     "cow_lost_write_page_count",
     "cow_lost_write_swap",
+    "cow_three_writers_munmap",
     "fork_cow_isolation",
     "history_dufour_fork_tlb",
     "history_fork_vma_lock",
