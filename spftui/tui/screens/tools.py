@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.message import Message
 
+from ...engine.describe import counted
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
 from .choice import ChoiceDialog
@@ -73,7 +74,7 @@ class ToolActions:
         folder = os.getcwd()
         branch = f".branch{s.branch_id}" if s.branches else ""
         default = os.path.join(folder, f"{scenario_name(s.scenario)}.{s.scenario.policy}{branch}.perfetto.json")
-        what = f"{s.length} step{'s' if s.length != 1 else ''}" + (f" of branch {s.branch_id}" if s.branches else "")
+        what = counted(s.length, "step") + (f" of branch {s.branch_id}" if s.branches else "")
 
         def chosen(text: str | None) -> None:
             if text:
@@ -113,7 +114,7 @@ class ToolActions:
             return
         s = self.session
         self.busy = "Perfetto export"
-        self.say(f"writing the Perfetto trace of {s.length} steps…", "bold #87d7ff")
+        self.say(f"writing the Perfetto trace of {counted(s.length, 'step')}…", "bold #87d7ff")
         self._export(path, exists, s.timeline, s.length)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
