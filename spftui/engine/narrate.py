@@ -108,6 +108,8 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
                 out.append(f"forks {child}")
             case Swap(_, pfn, slot):
                 out.append(f"moves pfn {pfn} to swap slot {slot}")
+            case Decision(_, "foll", _, detail) if detail.startswith("FOLL_WRITE forced"):
+                out.append("forces FOLL_WRITE in __get_user_pages (a COW mapping: 17839856fd58)")
             case Decision(_, "foll", _, detail):
                 out.append("drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in detail else "sets FOLL_COW")
     aborted = any(isinstance(e, SpfAbort) for e in events)

@@ -122,6 +122,25 @@ FIX_LIST += (
         needs="gup",
     ),
     Fix(
+        name="gup_force_cow",
+        title="GUP forces a COW break on a COW mapping even for a read (FOLL_WRITE for FOLL_GET/FOLL_PIN)",
+        commit="17839856fd58",
+        kernels="missing up to 5.7.2 (stable 5.7.3 has it, per the CVE text); in 5.8 only: 5.9 removed it (a308c71bf1e6) "
+        "when do_wp_page moved to the page_count rule (09854ba94c6a)",
+        where="__get_user_pages (should_force_cow_break), follow_page_pte (can_follow_write_pte without "
+        "FOLL_FORCE); mapcount rule only",
+        reuse=("mapcount",),
+        story=(
+            "The GUP-after-fork COW leak (CVE-2020-29374), closed on the GUP side. A child takes a read-only "
+            "GUP reference (vmsplice) on a page it COW-shares with its parent, then unmaps it: mapcount drops "
+            "to 1 and the parent's next write fault reuses the page, so the child reads the parent's later "
+            "writes. 5.8 makes every FOLL_GET/FOLL_PIN on a COW mapping a write (should_force_cow_break): the "
+            "child's GUP breaks COW and takes its own copy, and the parent's reuse is then legitimate. Under "
+            "the page-count rule (5.9+) its code does not run: 5.9 removed it."
+        ),
+        needs="gup",
+    ),
+    Fix(
         name="page_count_reuse",
         title="do_wp_page reuses an anonymous page only if page_count is 1 (not mapcount)",
         commit="09854ba94c6a",
