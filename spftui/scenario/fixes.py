@@ -28,7 +28,9 @@ class Fix:
     kernels   the releases that have it / lack it, in words
     where     the kernel function(s) the switch sits in
     policies  the validation policies under which it matters (empty: all)
-    reuse     the COW reuse rules under which it matters (empty: all)
+    reuse     the COW reuse rules under which it matters (empty: all); an
+              `[expect.fixes_off.NAME]` table of a file under another rule is
+              about the first of these (loader._expect_fixes_off)
     story     a paragraph: the race it closes
     needs_pin a kernel preset that lacks it takes it out only of a scenario
               that pins (a `gup … pin` op): elsewhere its code never runs, and
