@@ -44,6 +44,19 @@ def showing(name: str) -> list[str]:
     return out
 
 
+def replay(name: str, scenario: str) -> str:
+    """The command that shows fix `name` off on bundled `scenario`: with `--reuse` when
+    the fix's code runs only under other reuse rules than the scenario's (`Fix.reuse`)."""
+    from .scenario import load_scenario
+    from .scenario.files import bundled_scenarios_dir
+    from .scenario.fixes import FIX
+
+    rules = FIX[name].reuse
+    reuse = load_scenario(bundled_scenarios_dir() / f"{scenario}.toml").reuse
+    rule = f" --reuse {rules[0]}" if rules and reuse not in rules else ""
+    return f"spftui explore {scenario}{rule} --fix {name}=off"
+
+
 def fixes_json() -> list[dict[str, Any]]:
     from .scenario.fixes import FIX_LIST
     from .scenario.model import KERNEL_PRESET_LIST
@@ -56,6 +69,7 @@ def fixes_json() -> list[dict[str, Any]]:
             "kernels": f.kernels,
             "where": f.where,
             "policies": list(f.policies),
+            "reuse": list(f.reuse),
             "presets_without": [k.name for k in KERNEL_PRESET_LIST if f.name in k.fixes_off],
             "scenarios": showing(f.name),
             "story": f.story,
@@ -87,12 +101,14 @@ def run_fixes(args: argparse.Namespace) -> int:
         print(f"  kernels:   {r['kernels']}")
         print(f"  where:     {r['where']}")
         print(f"  policies:  {', '.join(r['policies']) or 'all'}")
+        if r["reuse"]:
+            print(f"  reuse:     {', '.join(r['reuse'])} (no effect under the other rules)")
         if r["presets_without"]:
             only = " (in a scenario that pins: a `gup … pin` op)" if r["needs_pin"] else ""
             print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}{only}")
         scenarios = r["scenarios"]
         print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")
         if scenarios:
-            print(f"  replay:    spftui explore {scenarios[0]} --fix {r['name']}=off")
+            print(f"  replay:    {replay(r['name'], scenarios[0])}")
         print(textwrap.fill(r["story"], 100, initial_indent="  ", subsequent_indent="  "))
     return 0

@@ -147,6 +147,8 @@ def decision_short(e: Decision) -> str:
     """A decision in a few words, as a narration says it: `copies pfn 1`, `drops FOLL_WRITE in
     faultin_page` (`format_event` gives the whole sentence, with the values read)."""
     if e.what == "foll":
+        if e.detail.startswith("FOLL_WRITE forced"):
+            return "forces FOLL_WRITE in __get_user_pages (a COW mapping: 17839856fd58)"
         return "drops FOLL_WRITE in faultin_page" if "clears FOLL_WRITE" in e.detail else "sets FOLL_COW"
     return e.detail.split(":", 1)[0]  # "reuses pfn 2", "copies pfn 1", "maps read-only pfn 3"
 

@@ -255,7 +255,8 @@ class Cow(NamedTuple):
 
 class Decision(NamedTuple):
     """A branch the kernel takes on the values it read, that decides the outcome: do_wp_page's
-    reuse or copy, faultin_page's FOLL_WRITE drop. The state it read is in `detail`."""
+    reuse or copy, faultin_page's FOLL_WRITE drop, __get_user_pages forcing FOLL_WRITE (5.8). The state it
+    read is in `detail`."""
 
     thread: str
     what: str  # "reuse" | "copy" | "foll"

@@ -16,14 +16,27 @@ would take the read-only COWed PTE; a MADV_DONTNEED in between made the
 retry a read, which mapped the page-cache page itself (fix `foll_cow`,
 19be0eaffa3a: set FOLL_COW instead and accept only a dirty PTE).
 
+With the fix `gup_force_cow` (17839856fd58, 5.8; under the mapcount rule
+only) `__get_user_pages` sets FOLL_WRITE for a FOLL_GET or FOLL_PIN on a
+COW mapping (should_force_cow_break): even a read GUP write-faults, breaks
+COW and takes a page only this process maps, so a later write fault in
+another process cannot reuse the page under the caller (the GUP-after-fork
+leak, CVE-2020-29374). can_follow_write_pte then stops asking for
+FOLL_FORCE: a forced COW break on a !VM_WRITE VMA sets FOLL_COW without it.
+09854ba94c6a and a308c71bf1e6 (5.9) replaced it by the page-count rule, so
+under page-count and anon-exclusive its code does not run.
+
 With the fix `gup_unshare` (5.19, under the anon-exclusive rule) a
 read-only FOLL_PIN of an anonymous page that is not PageAnonExclusive makes
 `follow_page_pte` fail (`gup_must_unshare`, -EMLINK) and `faultin_page`
 run an unshare fault (FAULT_FLAG_UNSHARE): `do_wp_page` copies the page and
 maps the copy read-only, so the pin lands on a page only this process maps.
 
-Simplifications: one page per call; no GUP-fast; no FOLL_TOUCH side
-effects (mark_page_accessed, set_page_dirty); 5.19's fork-side half
+Simplifications: one page per call; no GUP-fast (so 5.8's GUP-fast,
+which refuses a read-only PTE and falls back to the slow path, behaves as
+the slow path does here; `__get_user_pages_fast`, which never forced a COW
+break, is not modelled); no FOLL_TOUCH side effects (mark_page_accessed,
+set_page_dirty); 5.19's fork-side half
 (`page_try_dup_anon_rmap` copying a pinned page for the child) lives in
 fork.py and is not modelled there.
 """
@@ -34,7 +47,7 @@ from typing import TYPE_CHECKING
 
 from . import locks, oracles
 from .events import Decision
-from .foll import FOLL_COW, FOLL_FORCE, FOLL_PIN, FOLL_WRITE, format_foll
+from .foll import FOLL_COW, FOLL_FORCE, FOLL_GET, FOLL_PIN, FOLL_WRITE, format_foll
 from .ops import finish_op, word_of
 from .pte import ZERO_PFN, pte_dirty, pte_none, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, vpn_of
 from .state import VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
@@ -47,6 +60,18 @@ if TYPE_CHECKING:
 
 def is_cow_mapping(vm_flags: int) -> bool:
     return vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+
+
+def forces_cow_break(m: Machine) -> bool:
+    """Does this kernel force a COW break on GUP (the fix `gup_force_cow`: 17839856fd58, 5.8)?
+
+    Only under the mapcount rule: 5.9 removed it with the page-count rule (a308c71bf1e6, 09854ba94c6a)."""
+    return not m.reuse.by_refcount and m.fixed("gup_force_cow")
+
+
+def should_force_cow_break(m: Machine, vm_flags: int, foll: int) -> bool:
+    """is_cow_mapping && (FOLL_GET | FOLL_PIN), in a kernel that has the forced COW break (5.8)."""
+    return forces_cow_break(m) and is_cow_mapping(vm_flags) and bool(foll & (FOLL_GET | FOLL_PIN))
 
 
 def _efault(m: Machine, t: Thread, why: str) -> None:
@@ -63,7 +88,8 @@ def gup_lock(m: Machine, t: Thread) -> None:
 
 @step("__get_user_pages:check_vma_flags")
 def check_vma_flags(m: Machine, t: Thread) -> None:
-    """find_extend_vma; check_vma_flags: FOLL_FORCE lets a write into a !VM_WRITE COW mapping (its private copy)."""
+    """find_extend_vma; check_vma_flags: FOLL_FORCE lets a write into a !VM_WRITE COW mapping (its private copy).
+    Then (5.8, fix `gup_force_cow`) should_force_cow_break: a COW mapping gets FOLL_WRITE, even for a read."""
     mm = m.thread_mm(t)
     addr, foll = t.vmf["addr"], t.vmf["gup_foll"]
     v = m.vma_lookup(mm, addr)
@@ -83,14 +109,26 @@ def check_vma_flags(m: Machine, t: Thread) -> None:
         _efault(m, t, "a VMA without VM_READ (FOLL_FORCE into PROT_NONE is not modelled)")
         return
     t.vmf["vma"] = v.id
+    if not foll & FOLL_WRITE and should_force_cow_break(m, v.vm_flags, foll):
+        # After check_vma_flags, as in 5.8's __get_user_pages: the access was checked as a read.
+        t.vmf["gup_foll"] = foll | FOLL_WRITE
+        m.emit(
+            Decision(
+                t.name, "foll", None,
+                "FOLL_WRITE forced: a COW mapping and FOLL_GET/FOLL_PIN, so even a read GUP breaks COW "
+                "(should_force_cow_break, 17839856fd58)",
+            )
+        )  # fmt: skip
     t.pc = "follow_page_pte:pte_offset_map_lock"
 
 
 def can_follow_write_pte(m: Machine, pte: int, foll: int) -> bool:
-    """pte_write, or (the fix `foll_cow`) FOLL_FORCE|FOLL_COW and a dirty PTE: this GUP already broke COW."""
+    """pte_write, or (the fix `foll_cow`) FOLL_FORCE|FOLL_COW and a dirty PTE: this GUP already broke COW.
+    With the forced COW break (5.8) FOLL_COW alone: a forced break sets it without FOLL_FORCE."""
     if pte_write(pte):
         return True
-    return m.fixed("foll_cow") and bool(foll & FOLL_FORCE) and bool(foll & FOLL_COW) and pte_dirty(pte)
+    forced = bool(foll & FOLL_FORCE) or forces_cow_break(m)
+    return m.fixed("foll_cow") and forced and bool(foll & FOLL_COW) and pte_dirty(pte)
 
 
 def gup_must_unshare(m: Machine, foll: int, pfn: int) -> bool:

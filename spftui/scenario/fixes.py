@@ -28,7 +28,9 @@ class Fix:
     kernels   the releases that have it / lack it, in words
     where     the kernel function(s) the switch sits in
     policies  the validation policies under which it matters (empty: all)
-    reuse     the COW reuse rules under which it matters (empty: all)
+    reuse     the COW reuse rules under which it matters (empty: all); an
+              `[expect.fixes_off.NAME]` table of a file under another rule is
+              about the first of these (loader._expect_fixes_off)
     story     a paragraph: the race it closes
     needs_pin a kernel preset that lacks it takes it out only of a scenario
               that pins (a `gup … pin` op): elsewhere its code never runs, and
@@ -118,6 +120,25 @@ FIX_LIST += (
             "read-only private file mapping breaks COW, then faultin_page drops FOLL_WRITE so the retry "
             "takes the read-only COWed PTE. A MADV_DONTNEED in between zaps that PTE; the retry, now a read, "
             "faults in the page-cache page itself and GUP hands it to the writer: the write reaches the file."
+        ),
+        needs="gup",
+    ),
+    Fix(
+        name="gup_force_cow",
+        title="GUP forces a COW break on a COW mapping even for a read (FOLL_WRITE for FOLL_GET/FOLL_PIN)",
+        commit="17839856fd58",
+        kernels="missing up to 5.7.2 (stable 5.7.3 has it, per the CVE text); in 5.8 only: 5.9 removed it (a308c71bf1e6) "
+        "when do_wp_page moved to the page_count rule (09854ba94c6a)",
+        where="__get_user_pages (should_force_cow_break), follow_page_pte (can_follow_write_pte without "
+        "FOLL_FORCE); mapcount rule only",
+        reuse=("mapcount",),
+        story=(
+            "The GUP-after-fork COW leak (CVE-2020-29374), closed on the GUP side. A child takes a read-only "
+            "GUP reference (vmsplice) on a page it COW-shares with its parent, then unmaps it: mapcount drops "
+            "to 1 and the parent's next write fault reuses the page, so the child reads the parent's later "
+            "writes. 5.8 makes every FOLL_GET/FOLL_PIN on a COW mapping a write (should_force_cow_break): the "
+            "child's GUP breaks COW and takes its own copy, and the parent's reuse is then legitimate. Under "
+            "the page-count rule (5.9+) its code does not run: 5.9 removed it."
         ),
         needs="gup",
     ),

@@ -626,7 +626,11 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
 
 def _expect_fixes_off(doc: Document, where: KeyPath, table: Any, policy: str, reuse: str) -> list[ExpectTable]:
     """`[expect.fixes_off.NAME]`: the file's own policy and rule, run with fix NAME off
-    (by `[fixes]`, the kernel preset or `--fix NAME=off`); it wins over the other tables."""
+    (by `[fixes]`, the kernel preset or `--fix NAME=off`); it wins over the other tables.
+
+    A fix whose code runs only under other reuse rules (`Fix.reuse`: `gup_force_cow`
+    under mapcount) changes nothing under the file's rule, so its table is about the
+    file's policy under the fix's first rule (`--reuse mapcount --fix gup_force_cow=off`)."""
     table = doc.check(where, table, TABLE)
     out = []
     for name, sub in table.items():
@@ -638,7 +642,9 @@ def _expect_fixes_off(doc: Document, where: KeyPath, table: Any, policy: str, re
             if isinstance(value, dict):
                 raise doc.error((*at, kind), 'expected an oracle = "sometimes" | "never", found a table')
         label = "[" + ".".join(str(k) for k in at) + "]"
-        out.append(ExpectTable(policy, reuse, _expectations(doc, at, sub), label, fix_off=name))
+        rules = FIX[name].reuse
+        rule = reuse if not rules or reuse in rules else rules[0]
+        out.append(ExpectTable(policy, rule, _expectations(doc, at, sub), label, fix_off=name))
     return out
 
 

@@ -118,11 +118,18 @@ class KernelPreset:
 
 KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
     KernelPreset(
+        "5.7",
+        "mapcount",
+        fixes_off=frozenset({"fork_copy_pinned", "gup_force_cow"}),
+        note="v5.7 (5.7.0-5.7.2): 5.8's mapcount rule and pinned-page fork, without GUP's forced COW break "
+        "(17839856fd58; stable 5.7.3 has it, per the CVE text): a read GUP does not break COW",
+    ),
+    KernelPreset(
         "5.8",
         "mapcount",
         fixes_off=frozenset({"fork_copy_pinned"}),
         note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645); "
-        "GUP's forced COW break (17839856fd58, 5.8 only) is not modelled",
+        "GUP forces a COW break on COW mappings, even for a read (17839856fd58, 5.8 only: a308c71bf1e6 removed it)",
     ),
     KernelPreset(
         "5.11",
@@ -329,7 +336,9 @@ class ExpectTable:
     pairs   ((oracle kind, "sometimes" | "never"), ...)
     name    the table as written in the file (`[expect]`, `[expect.spf-mm-seq.page-count]`)
     fix_off the fix whose absence it is about (`[expect.fixes_off.NAME]`: the
-            file's policy and rule with NAME off); "" for every other table
+            file's policy and rule with NAME off, or the fix's own rule when
+            its code never runs under the file's: `Fix.reuse`); "" for every
+            other table
     """
 
     policy: str

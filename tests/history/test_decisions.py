@@ -22,13 +22,22 @@ def _decisions(*args: str) -> list[tuple[int, str, str, str]]:
 
 
 def test_the_gup_after_fork_leak_turns_on_the_reuse_rule_and_the_trace_says_which() -> None:
-    (old,) = _decisions("history_gup_after_fork", "--reuse", "mapcount")
+    (old,) = _decisions("history_gup_after_fork", "--reuse", "mapcount", "--fix", "gup_force_cow=off")  # 5.7
     assert old == (
         20, "do_wp_page:reuse_check", "reuse",
         "reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)",
     )  # fmt: skip
     (new,) = _decisions("history_gup_after_fork")
     assert new[2] == "copy" and new[3] == "copies pfn 1: page_count 2 (the page-count rule)"
+
+
+def test_in_5_8_the_childs_gup_forces_the_cow_break_and_the_parents_reuse_is_its_own() -> None:
+    forced, child, parent = _decisions("history_gup_after_fork", "--reuse", "mapcount")
+    assert forced[:3] == (2, "__get_user_pages:check_vma_flags", "foll") and "FOLL_WRITE forced" in forced[3]
+    assert child[1:] == (
+        "do_wp_page:reuse_check", "copy", "copies pfn 1: mapcount 2 (the mapcount rule: page_count 2 is not looked at)"
+    )  # fmt: skip
+    assert parent[3] == "reuses pfn 1: mapcount 1 (the mapcount rule: page_count 1 is not looked at)"
 
 
 def test_dirty_cow_shows_faultin_page_dropping_foll_write_only_with_the_fix_off() -> None:

@@ -57,6 +57,7 @@ def test_bad_fixes_are_located(table: str, message: str) -> None:
         ("5.18", "classic", "anon-exclusive", set()),
         ("5.17", "classic", "page-count", set()),
         ("5.8", "classic", "mapcount", set()),  # (it lacks fork_copy_pinned: only a scenario that pins says so)
+        ("5.7", "classic", "mapcount", {"gup_force_cow"}),  # 5.8 without GUP's forced COW break (17839856fd58)
     ],
 )
 def test_a_kernel_preset_decides_the_reuse_rule_the_policy_and_the_fixes(
