@@ -82,6 +82,11 @@ class _Change:
     new_value: object = None
 
 
+
+def _function(label: str) -> str:
+    """The kernel function a step label names (`do_wp_page:reuse_check` → `do_wp_page`)."""
+    return label.split(":", 1)[0]
+
 class WhyError(Exception):
     """The expression cannot be evaluated at that step."""
 
@@ -300,7 +305,7 @@ class _Why:
         self.add(pos, "gup", "", f"the page is the one `{e.op}` returned: {e.result}", depth)
         for p, d in decisions:
             if p >= begun:
-                self.add(p, "faultin_page", d.what, format_event(d), depth + 1)
+                self.add(p, _function(tl.label_at(p)), d.what, format_event(d), depth + 1)
         m = tl.machine_at(pos)
         addr = int(e.op.split()[1], 0)
         pte = parse(f"{m.threads[tl.names.index(thread)].mm}.pte[{addr & ~0xFFF:#x}]")
@@ -314,7 +319,7 @@ class _Why:
         for pos, _, evs in tl.replay(start, step + 1):
             found += [(pos, e) for e in evs if type(e) is Decision and e.thread == thread]
         for pos, e in found:
-            self.add(pos, "do_wp_page", e.what, format_event(e), depth)
+            self.add(pos, _function(tl.label_at(pos)), e.what, format_event(e), depth)
             if e.what == "reuse" and e.pfn is not None and depth < _PTE_HISTORY:
                 # a reuse on mapcount: who took the other mappings away (the GUP-after-fork leak's munmap)
                 self.explain(parse(f"frame[{e.pfn}].mapcount"), pos, depth + 1, "the mapcount it read: ")

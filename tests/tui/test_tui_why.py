@@ -247,10 +247,13 @@ async def test_y_on_the_violation_row_explains_the_pte_it_installed_and_on_a_qui
 
 
 async def test_y_on_a_violation_at_a_store_explains_the_pte_the_store_went_through() -> None:
-    """The GUP-after-fork leak under the mapcount rule: the violation is found at P1's
-    store, which writes no PTE; the chain is the reuse that made the PTE writable."""
+    """The GUP-after-fork leak under the mapcount rule without 5.8's forced COW break (5.7):
+    the violation is found at P1's store, which writes no PTE; the chain is the reuse that
+    made the PTE writable."""
     app = SpftuiApp(ROOT / "scenarios" / "history_gup_after_fork.toml", reuse="mapcount")
     async with app.run_test(size=(80, 24)) as pilot:
+        assert app.session is not None
+        app.session.restart(fixes={"gup_force_cow": False})
         await press(pilot, "c", "v", "v")
         assert app.session is not None and app.session.violations()
         await press(pilot, "y")
