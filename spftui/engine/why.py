@@ -82,10 +82,10 @@ class _Change:
     new_value: object = None
 
 
-
 def _function(label: str) -> str:
     """The kernel function a step label names (`do_wp_page:reuse_check` → `do_wp_page`)."""
     return label.split(":", 1)[0]
+
 
 class WhyError(Exception):
     """The expression cannot be evaluated at that step."""
