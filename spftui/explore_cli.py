@@ -611,7 +611,8 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
         print("Expectations hold.")
     elif sc.expect:  # (the file has tables, none for these runs: say so, not nothing)
         fixes = ", ".join(sorted(sc.fixes_off)) or "none"
-        runs = f"policy {', '.join(r.policy for r in results)}, reuse {sc.reuse}, fixes off: {fixes}"
+        rules = ", ".join(dict.fromkeys(r.reuse for r in results))  # the runs' rule (--reuse), not the file's
+        runs = f"policy {', '.join(r.policy for r in results)}, reuse {rules}, fixes off: {fixes}"
         print(f"No [expect] table of the file is for these runs ({runs}): nothing judged.")
 
 

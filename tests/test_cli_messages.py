@@ -296,3 +296,9 @@ def test_timeout_says_it_counts_wall_clock_seconds(command: str) -> None:
     """The search's deadline is time.monotonic(): elapsed time, which a loaded machine spends on others too."""
     help_text = " ".join(spftui(command, "--help").stdout.split())
     assert "--timeout SECONDS cut " in help_text and "wall-clock seconds, not CPU time" in help_text
+
+
+def test_explore_with_no_table_for_the_run_names_the_runs_reuse_rule_not_the_files() -> None:
+    r = spftui("explore", "spf_abort_munmap", "--reuse", "anon-exclusive", "--max-states", "200")
+    assert r.returncode == 0, r.stderr
+    assert "reuse anon-exclusive, fixes off: none): nothing judged" in r.stdout
