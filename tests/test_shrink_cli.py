@@ -73,7 +73,9 @@ def test_a_gup_scenario_shrinks_and_its_file_says_every_op(tmp_path: Path) -> No
     """gup, mremap, uffd-wp and unpin ops are written as the loader reads them (they
     were once written as `fork `, so no candidate parsed and nothing shrank)."""
     out = tmp_path / "out"
-    r = spftui("shrink", "history_gup_after_fork", "--reuse", "mapcount", "--out", str(out))
+    r = spftui(
+        "shrink", "history_gup_after_fork", "--reuse", "mapcount", "--fix", "gup_force_cow=off", "--out", str(out)
+    )
     assert r.returncode == 0, r.stderr
     assert "ops 4 → 3" in r.stdout
     written = open_scenario(str(out / "history_gup_after_fork.min.toml")).scenario
