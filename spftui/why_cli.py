@@ -120,7 +120,12 @@ def add_why_parser(sub: Any) -> None:
     )
     add_run_options(p)
     p.add_argument("--at", type=int, metavar="STEP", help="the state after this many steps (default: the end)")
-    p.add_argument("expr", help="an expression: A.pte[0x10000], frame[2].words[1], A.mmap_seq, A.vma[0x10000].vm_flags")
+    p.add_argument(
+        "expr",
+        help="an expression: A.pte[0x10000], frame[2].words[1], A.mmap_seq, A.vma[0x10000].vm_flags; "
+        "or a thread's: A1.pc, A1.refs (the pages it holds), A1.vmf (its fault's struct vm_fault, or its op's "
+        "locals), A1.vmf.orig_pte (or A1.orig_pte; also seq, pvma, page, new_page, ...)",
+    )
     p.add_argument("--json", action="store_true", help="print the chain as a JSON list")
     p.set_defaults(func=run_why)
 

@@ -65,7 +65,7 @@ def test_why_the_lost_word_follows_the_copy_back_to_the_old_page_and_a2s_store()
     assert lines[0] == "1. [step 15] A1 wp_page_copy:copy in `write 0x10000 11` set frame[2].words[1]: 0 → 0"
     assert lines[1] == "  2. [step 15] the copy read frame[1].words[1] (no lock held: it can be stale)"
     assert "[step 38] after the copy, A2 user:store in `write 0x10400 42` set frame[1].words[1]: 0 → 42" in lines[2]
-    assert "frame[1].words[1] = 0 since the start" in lines[3]
+    assert "frame[1].words[1] = 0 from the start through step 14 (the scenario's initial state)" in lines[3]
 
 
 def test_why_the_pte_names_the_commit_the_copy_and_the_checks_that_passed_by_aba() -> None:
@@ -176,12 +176,12 @@ def test_why_a_threads_locals_read_as_the_trace_writes_them_and_name_the_step_th
     r = spftui("why", "cow_lost_write", "--at", "5", "A1.vmf")
     assert r.returncode == 0 and "{'" not in r.stdout, r.stdout
     assert (
-        "1. [step 5] A1 __handle_mm_fault:spf_walk in `write 0x10000 11` set A1.vmf: pmd=table 0, "
-        "orig_pte=pfn 1 RO A D; now addr=0x10000, write=true, mode=spf, seq=0, vma=0, "
-        "pvma=rw-p 0x10000-0x11000, pmd=table 0, orig_pte=pfn 1 RO A D"
+        "1. [step 1] A1 user:store in `write 0x10000 11`: A1.vmf is the locals of the fault it entered "
+        "(its struct vm_fault); set up with addr=0x10000, write=true, mode=spf"
     ) in r.stdout
-    r = spftui("why", "cow_lost_write", "--at", "17", "A1.vmf")  # the last copy step ends cow_user_page's loop
-    assert "1. [step 17] A1 wp_page_copy:copy in `write 0x10000 11` set A1.vmf: word dropped; now " in r.stdout
+    assert "[step 5] A1 __handle_mm_fault:spf_walk in `write 0x10000 11` set pmd=table 0, orig_pte=pfn 1 RO A D" in (
+        r.stdout
+    )
     r = spftui("why", "cow_lost_write", "--at", "14", "A1.refs")
     assert "1. [step 13] A1 wp_page_copy:alloc_page in `write 0x10000 11` set A1.refs: pfn 1 → pfn 1, pfn 2" in r.stdout
     r = spftui("why", "cow_lost_write", "A1.refs")
@@ -196,3 +196,58 @@ def test_why_a_threads_pc_says_what_an_empty_one_means() -> None:
     assert "A1.pc = none (between operations; the next starts `write 0x10000 11`) since the start" in r.stdout
     r = spftui("why", "cow_lost_write", "--at", "0", "A1.pc", "--json")
     assert json.loads(r.stdout)[0]["value"].startswith("none (between operations")
+
+
+def test_why_a_local_not_set_yet_says_unset_and_reads_as_the_trace_writes_it() -> None:
+    """A probe: `unset`, not `<no field 'orig_pte'>`; a PTE local as `pfn 1 RO A D`, a page as `pfn 2`."""
+    for expr in ("A1.vmf.orig_pte", "A1.orig_pte"):
+        r = spftui("why", "cow_lost_write", expr, "--at", "20")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()[1:]
+        assert lines[0] == (
+            f"1. [step 5] A1 __handle_mm_fault:spf_walk in `write 0x10000 11` set {expr}: unset → pfn 1 RO A D"
+        )
+        # where it came from: the PTE the fault sampled, followed into that PTE's history
+        assert lines[1] == "  2. [step 5] A1 sampled orig_pte from A.pte[0x10000] = pfn 1 RO A D"
+        assert lines[2].startswith("    3. [start] the value it sampled: A.pte[0x10000] = pfn 1 RO A D from the start")
+    r = spftui("why", "cow_lost_write", "A1.new_page", "--at", "20")
+    assert "set A1.new_page: unset → pfn 2" in r.stdout, r.stdout
+    r = spftui("why", "cow_lost_write", "A1.vmf.page", "--at", "20")
+    assert "set A1.vmf.page: unset → pfn 1" in r.stdout, r.stdout
+    assert "vm_normal_page: the page A1.vmf.orig_pte (pfn 1 RO A D) maps" in r.stdout
+    r = spftui("why", "cow_lost_write", "A1.orig_pte", "--at", "3")
+    assert r.returncode == 2 and "A1.orig_pte is not set at step 3 (A1's locals then: addr=0x10000" in r.stderr
+
+
+def test_why_a_whole_vmf_names_the_fault_that_set_it_up_not_the_copy_counter() -> None:
+    r = spftui("why", "cow_lost_write", "A1.vmf", "--at", "20")
+    assert r.returncode == 0, r.stderr
+    assert "word" not in r.stdout and "[step 17]" not in r.stdout, r.stdout  # the copy loop's counter is bookkeeping
+    lines = r.stdout.splitlines()[1:]
+    assert lines[0].startswith("1. [step 1] A1 user:store in `write 0x10000 11`: A1.vmf is the locals of the fault")
+    assert "  2. [step 2] A1 do_user_addr_fault:spf_seq_start in `write 0x10000 11` set seq=0" in lines
+    assert "    11. [step 5] A1 sampled orig_pte from A.pte[0x10000] = pfn 1 RO A D" in lines
+    assert "  15. [step 13] A1 wp_page_copy:alloc_page in `write 0x10000 11` set new_page=pfn 2" in lines
+    r = spftui("why", "cow_lost_write", "A2.vmf", "--at", "40")  # mprotect's locals are no struct vm_fault
+    assert "A2.vmf is A2's locals for it (not a fault: no struct vm_fault)" in r.stdout, r.stdout
+    assert "the fault" not in r.stdout
+
+
+def test_why_a_cow_pte_says_when_the_fault_sampled_it_and_the_writes_since() -> None:
+    """A probe: the last item said `since the start` while items above named writes at 37 and 41."""
+    r = spftui("why", "cow_lost_write", "--at", "52", "A.pte[0x10000]")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "[step 5] A1's fault sampled A.pte[0x10000] at step 5 (its orig_pte): pfn 1 RO A D; since then written at "
+        "steps 37 (→ pfn 1 W A D), 41 (→ pfn 1 RO A D) — back to the value it sampled (ABA)"
+    ) in r.stdout
+    assert "since the start" not in r.stdout
+    assert (
+        "[start] the fault found it write-protected: A.pte[0x10000] = pfn 1 RO A D from the start through step 4"
+    ) in r.stdout
+
+
+def test_why_help_names_thread_local_expressions() -> None:
+    r = spftui("why", "--help")
+    text = " ".join(r.stdout.split())
+    assert "A1.vmf.orig_pte" in text and "A1.refs" in text and "A1.pc" in text and "A1.vmf (" in text

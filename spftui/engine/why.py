@@ -18,7 +18,12 @@ the kernel's data flow implies:
 - a PTE installed by `wp_page_copy:pte_same` was allowed by the fault's
   checks: each `validate` event, and the `aba` history when one passed by ABA;
   and the write faulted because the PTE was write-protected: the step that
-  made it so (fork's copy_pte_range, mprotect, ...) is named too;
+  made it so (fork's copy_pte_range, mprotect, ...) is named too, after the
+  step the fault sampled the PTE (its orig_pte) when it was written since;
+- a thread's local (`A1.vmf.orig_pte`, `A1.new_page`) reads as the trace writes
+  it, "unset" before it was set; a sampled one (orig_pte, pvma, pmd, seq) names
+  the shared value it was read from and follows it; `A1.vmf` as a whole names
+  the fault (or op) that set it up and the step that set each field;
 - a sequence count is the sum of its writers: each earlier bump is listed;
 - any other write names the op its thread was running.
 
@@ -29,16 +34,17 @@ key read it); it never changes the session.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Decision, Flush, OpDone, OpStart, Validate
+from ..kernel.events import Decision, Flush, OpDone, OpStart, SpecRead, Validate
 from ..kernel.pte import pte_pfn, pte_present, pte_write
-from .describe import format_event, local_text, validation_text
+from .describe import format_event, local_text, object_path, validation_text, value_text
 from .expr import Expr, parse
 from .history import Derivation
-from .inspect import Locals, MachineResolver, Names, check_names, show
+from .inspect import THREAD_FIELDS, VMF_KEYS, Locals, MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
     from .session import Session
@@ -50,6 +56,18 @@ _PTE_HISTORY = 3  # how deep a chain goes back through a PTE's earlier faults (n
 _COW_INSTALLS = ("wp_page_reuse:set_pte", "wp_page_copy:pte_same")  # a write fault on a write-protected PTE
 _FAULT_INSTALLS = (*_COW_INSTALLS, "finish_fault:set_pte", "do_anonymous_page:set_pte", "do_swap_page:set_pte")
 _SEQS = ("mmap_seq", "mm_lock_seq", "vm_sequence", "vm_lock_seq")
+# Locals the model keeps only to take a kernel loop one step at a time: `word` is
+# cow_user_page's copy counter (the kernel's struct vm_fault has no such field). A
+# "what changed in A1.vmf" report skips them: every copy step would name them.
+_BOOKKEEPING = frozenset({"word"})
+# The locals a fault fills by sampling shared state (each sample is a SpecRead event
+# of the same step): which event objects each was read from.
+_SAMPLED = {
+    "orig_pte": ("pte",),
+    "pvma": ("vma",),
+    "pmd": ("pmd",),
+    "seq": ("mmap_seq", "vm_sequence", "mm_lock_seq", "vm_lock_seq"),
+}
 
 
 @attrs.frozen
@@ -125,10 +143,33 @@ def _locals_changed(old: object, new: object) -> str | None:
         if k not in old
         else f"{k} {local_text(k, old[k], old)} → {local_text(k, v, new)}"
         for k, v in new.items()
-        if k not in old or old[k] != v
+        if (k not in old or old[k] != v) and k not in _BOOKKEEPING
     ]
-    parts += [f"{k} dropped" for k in old if k not in new]
+    parts += [f"{k} dropped" for k in old if k not in new and k not in _BOOKKEEPING]
     return ", ".join(parts)
+
+
+def _local_of(expr: Expr, threads: Sequence[str]) -> tuple[str, str | None] | None:
+    """A thread-local expression: `A1.vmf` → (A1, None); `A1.vmf.orig_pte` and
+    `A1.orig_pte` → (A1, "orig_pte"); anything else → None."""
+    if not expr.single or len(expr.paths) != 1:
+        return None
+    path = expr.paths[0]
+    if path.root not in threads or any(s.field is None for s in path.steps):
+        return None
+    fields = [s.field for s in path.steps]
+    if fields == ["vmf"]:
+        return path.root, None
+    if len(fields) == 2 and fields[0] == "vmf":
+        return path.root, fields[1]
+    if len(fields) == 1 and fields[0] in VMF_KEYS and fields[0] not in THREAD_FIELDS:
+        return path.root, fields[0]
+    return None
+
+
+def _in_fault(vmf: object) -> bool:
+    """Are these locals a fault's (a struct vm_fault: the fault entry sets `mode`), not an op's?"""
+    return isinstance(vmf, dict) and "mode" in vmf
 
 
 def _copied_into(m: Any, thread: int, target: tuple[int, int]) -> bool:
@@ -144,6 +185,7 @@ class _Why:
         self.tl = tl
         self.out: list[Cause] = []
         self.ops: list[str] | None = None  # per step: the op its thread was running
+        self.top = len(tl)  # the step asked about: "since the start" is said only of a value unchanged up to it
 
     def _op_of(self, step: int) -> str:
         if self.ops is None:
@@ -164,11 +206,29 @@ class _Why:
         op = self._op_of(step)
         return f"{tl.names[tl.thread_at(step)]} {tl.label_at(step)}" + (f" in `{op}`" if op else "")
 
+    def _shower(self, expr: Expr) -> Callable[[object, Any], str]:
+        """How a value of `expr` is shown (given the machine it was read on): a thread local as
+        the trace writes it (`pfn 1 RO A D`, `pfn 2`) and "unset" while the thread has not set it."""
+        local = _local_of(expr, self.tl.names)
+        if local is None:
+            return lambda v, m: _shown(v)
+        idx, key = self.tl.names.index(local[0]), local[1]
+
+        def shown(v: object, m: Any) -> str:
+            if isinstance(v, _Unreadable):
+                return "unset"
+            return _shown(v) if key is None else local_text(key, v, m.threads[idx].vmf)
+
+        return shown
+
     def history(self, expr: Expr, at: int) -> tuple[str, list[_Change]]:
         """The value after `at` steps, and every write before it: each change, and each
         cow_user_page copy into a frame word (which may store the value it already had)."""
         tl = self.tl
-        prev = _read(expr, tl.machine_at(0))
+        shown = self._shower(expr)
+        m0 = tl.machine_at(0)
+        prev = _read(expr, m0)
+        prev_text = shown(prev, m0)
         word = _FRAME_WORD.match(expr.source)
         target = (int(word[1], 0), int(word[2], 0)) if word else None
         changes: list[_Change] = []
@@ -176,9 +236,10 @@ class _Why:
         for pos, m, _ in tl.replay(0, at):
             v = _read(expr, m)
             if v != prev or (target is not None and _copied_into(m, tl.thread_at(pos), target)):
-                changes.append(_Change(pos, _shown(prev), _shown(v), prev, v))
-                prev = v
-        return _shown(prev), changes
+                text = shown(v, m)
+                changes.append(_Change(pos, prev_text, text, prev, v))
+                prev, prev_text = v, text
+        return prev_text, changes
 
     def add(self, step: int, what: str, value: str, text: str, depth: int) -> None:
         tl = self.tl
@@ -192,10 +253,18 @@ class _Why:
         value, changes = self.history(expr, at)
         what = expr.source
         if not changes:
-            self.add(-1, what, value, f"{lead}{what} = {value} since the start (the scenario's initial state)", depth)
+            # (a cause explains a value at an earlier step: it may have changed after that)
+            since = (
+                "since the start" if at >= self.top else f"from the start through step {at}" if at else "at the start"
+            )
+            self.add(-1, what, value, f"{lead}{what} = {value} {since} (the scenario's initial state)", depth)
+            return
+        tl = self.tl
+        local = _local_of(expr, tl.names)
+        if local is not None and local[1] is None and changes[-1].new_value:
+            self._locals(local[0], what, changes, depth, lead)
             return
         last = changes[-1]
-        tl = self.tl
         thread, label = tl.names[tl.thread_at(last.step)], tl.label_at(last.step)
         # A step writes a value; an expression worked out of values (`A.mmap_seq + 1`,
         # a comparison) is not what it wrote, only what its write changed.
@@ -208,7 +277,9 @@ class _Why:
             text = f"{lead}{self._doer(last.step)} {verb} {what}: {last.old} → {last.new}"
         self.add(last.step, what, last.new, text, depth)
         word = _FRAME_WORD.match(what)
-        if word and label == "wp_page_copy:copy":
+        if local is not None and local[1] is not None and not isinstance(last.new_value, _Unreadable):
+            self._local_causes(local[0], local[1], last.step, depth + 1, follow=True)
+        elif word and label == "wp_page_copy:copy":
             self._copied_from(last.step, at, depth + 1)
         elif word and label == "__access_remote_vm:write":
             self._through_gup(last.step, thread, depth + 1)
@@ -220,12 +291,104 @@ class _Why:
             start = (self._checks_of if copying else self._decision_of)(last.step, thread, depth + 1)
             if depth < _PTE_HISTORY and what.endswith("]"):
                 found = "write-protected" if label in _COW_INSTALLS else last.old
-                self.explain(expr, start, depth + 1, f"the fault found it {found}: ")
+                sampled = self._sample_of(thread, what, start, last.step)
+                written = [c for c in changes if sampled is not None and sampled < c.step < last.step]
+                if sampled is None or not written:
+                    self.explain(
+                        expr, start if sampled is None else sampled, depth + 1, f"the fault found it {found}: "
+                    )
+                    return
+                # written between the fault's read (its orig_pte) and its commit: say so, then why it read what it did
+                seen = _shown(_read(expr, tl.machine_at(sampled)))
+                writes = ", ".join(f"{c.step + 1} (→ {c.new})" for c in written)
+                aba = " — back to the value it sampled (ABA)" if written[-1].new == seen else ""
+                text = (
+                    f"{thread}'s fault sampled {what} at step {sampled + 1} (its orig_pte): {seen}; "
+                    f"since then written at step{'s' if len(written) > 1 else ''} {writes}{aba}"
+                )
+                self.add(sampled, what, seen, text, depth + 1)
+                self.explain(expr, sampled, depth + 2, f"the fault found it {found}: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
                 self.add(
                     c.step, what, c.new, f"earlier: {self._doer(c.step)} {verb} {what}: {c.old} → {c.new}", depth + 1
                 )
+
+    def _sample_of(self, thread: str, path: str, start: int, step: int) -> int | None:
+        """The last step in [start, step) where `thread` sampled `path` (a SpecRead), or None."""
+        found = None
+        for pos, _, evs in self.tl.replay(start, step):
+            if any(
+                type(e) is SpecRead and e.thread == thread and object_path(e.obj, e.mm, e.addr, e.vma) == path
+                for e in evs
+            ):
+                found = pos
+        return found
+
+    def _locals(self, thread: str, what: str, changes: list[_Change], depth: int, lead: str) -> None:
+        """`A1.vmf` as a whole: the step that set the locals up (the fault's entry, or the op's
+        start), then the step that set each field to its value now, with where a sampled one came from."""
+        now = changes[-1].new_value
+        assert isinstance(now, dict)
+        fault = _in_fault(now)
+        setup = 0  # the last change that began these locals: out of none (an op starts), or into a fault
+        for i, c in enumerate(changes):
+            old = c.old_value if isinstance(c.old_value, dict) else {}
+            if not old or (fault and not _in_fault(old)):
+                setup = i
+        steps: dict[int, list[str]] = {}
+        for key in now:
+            if key in _BOOKKEEPING:
+                continue
+            step = changes[setup].step
+            for c in reversed(changes[setup:]):
+                old = c.old_value if isinstance(c.old_value, dict) else {}
+                new = c.new_value if isinstance(c.new_value, dict) else {}
+                if key in new and (key not in old or old[key] != new[key]):
+                    step = c.step
+                    break
+            steps.setdefault(step, []).append(key)
+        first = changes[setup].step
+        shown = ", ".join(f"{k}={local_text(k, now[k], now)}" for k in steps.get(first, []))
+        if fault:
+            kind = f"{what} is the locals of the fault it entered (its struct vm_fault)"
+        else:
+            kind = f"{what} is {thread}'s locals for it (not a fault: no struct vm_fault)"
+        whole = ", ".join(f"{k}={local_text(k, v, now)}" for k, v in now.items() if k not in _BOOKKEEPING)
+        self.add(first, what, whole, f"{lead}{self._doer(first)}: {kind}; set up with {shown or 'nothing'}", depth)
+        for key in steps.get(first, []):
+            self._local_causes(thread, key, first, depth + 1, follow=False)
+        for step in sorted(steps):
+            if step == first:
+                continue
+            keys = steps[step]
+            text = ", ".join(f"{k}={local_text(k, now[k], now)}" for k in keys)
+            paths = ", ".join(f"{thread}.vmf.{k}" for k in keys)
+            self.add(step, paths, text, f"{self._doer(step)} set {text}", depth + 1)
+            for key in keys:
+                self._local_causes(thread, key, step, depth + 2, follow=False)
+
+    def _local_causes(self, thread: str, key: str, step: int, depth: int, follow: bool) -> None:
+        """Where a local set at `step` came from: the shared value it sampled (and, `follow`ing
+        or not, why that had its value), or for `page` the PTE (orig_pte) it is the page of."""
+        tl = self.tl
+        objs = _SAMPLED.get(key, ())
+        for _, _, evs in tl.replay(step, step + 1):
+            for e in evs:
+                if type(e) is SpecRead and e.thread == thread and e.obj in objs:
+                    path = object_path(e.obj, e.mm, e.addr, e.vma)
+                    seen = value_text(e.obj, e.value)
+                    self.add(step, path, seen, f"{thread} sampled {key} from {path} = {seen}", depth)
+                    if e.obj != "pmd":  # (no expression reads a pmd)
+                        self.explain(parse(path), step, depth + 1, "the value it sampled: ")
+        if key == "page":
+            vmf = tl.machine_at(step + 1).threads[tl.names.index(thread)].vmf
+            orig = vmf.get("orig_pte")
+            if isinstance(orig, int) and pte_present(orig) and pte_pfn(orig) == vmf.get("page"):
+                text = f"vm_normal_page: the page {thread}.vmf.orig_pte ({local_text('orig_pte', orig, vmf)}) maps"
+                self.add(step, f"{thread}.vmf.orig_pte", local_text("orig_pte", orig, vmf), text, depth)
+                if follow:
+                    self.explain(parse(f"{thread}.vmf.orig_pte"), step, depth + 1)
 
     def _copied_from(self, step: int, at: int, depth: int) -> None:
         """cow_user_page copied this word from the old page: follow that word."""
@@ -378,9 +541,15 @@ def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:
     at = max(0, min(at, len(tl)))
     e = parse(expr) if isinstance(expr, str) else expr
     check_names(e, Names.of(tl.scenario))  # as a watch's: `A1.sate`, `frame[-1]`, a bare `A` are refused
-    now = _value(e, tl.machine_at(at))
+    m = tl.machine_at(at)
+    now = _value(e, m)
+    local = _local_of(e, tl.names)
+    if now.startswith("<") and local is not None and local[1] is not None:
+        held = show(Locals(m.threads[tl.names.index(local[0])].vmf))
+        raise WhyError(f"{e.source} is not set at step {at} ({local[0]}'s locals then: {held})")
     if now.startswith("<"):
         raise WhyError(f"{e.source} cannot be read at step {at}: {now[1:-1]}")
     w = _Why(tl)
+    w.top = at
     w.explain(e, at, 0)
     return w.out
