@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.errors import NoWidget
 from textual.filter import LineFilter
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.theme import ThemeProvider
 from textual.widget import AwaitMount
 
@@ -39,6 +39,7 @@ from ..scenario import Scenario, ScenarioError
 from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
+from .format import toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
 from .places import screenshot_dir
 from .screens.choice import ChoiceDialog
@@ -105,6 +106,7 @@ class SpftuiApp(App[int]):
 
     # ------------------------------------------------------------ screens
     def on_mount(self) -> None:
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         if self.session is None:
             self.push_screen(PickerScreen(first_run=True), self._first_pick)
         else:
@@ -112,6 +114,12 @@ class SpftuiApp(App[int]):
             self.opened()
         for warning in self.warnings:
             self.notify(warning, title="Warning", severity="warning", timeout=15, markup=False)
+
+    def _screen_changed(self, screen: Screen[object]) -> None:
+        """A dialog opens: the toasts go (they sat over it, e.g. a saved path over the picker).
+        One raised while the dialog is open (about the dialog itself) stays."""
+        if isinstance(screen, ModalScreen):
+            self.clear_notifications()
 
     def _first_pick(self, picked: Picked | None) -> None:
         if picked is None:
@@ -135,7 +143,8 @@ class SpftuiApp(App[int]):
         old = self.session
         if old is not None and self.session_file is None and self.unsaved():
             try:  # into the state directory, where opening that scenario again offers it back
-                self.notify(f"Saved the session of {identity(old.scenario)[0]} to {self.save_session()}.", markup=False)
+                saved = toast_path(self.save_session(), self.size.width)
+                self.notify(f"Saved the session of {identity(old.scenario)[0]} to\n{saved}", markup=False)
             except WriteError as err:
                 self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
         if picked.session is not None:
@@ -209,7 +218,7 @@ class SpftuiApp(App[int]):
         if warning:
             self.notify(warning, title="Session restored", severity="warning", timeout=10, markup=False)
         else:
-            self.notify(f"Restored from {path}.", title="Session restored", markup=False)
+            self.notify(f"Restored from\n{toast_path(path, self.size.width)}", title="Session restored", markup=False)
         return True
 
     def session_target(self) -> str:
@@ -245,8 +254,10 @@ class SpftuiApp(App[int]):
             "Save session as…",
             os.path.join(os.getcwd(), f"{name}.{s.scenario.policy}.session.toml"),
             lambda path: self.save_session(path, exists=NUMBER),
-            "A name that is taken gets a number; q saves to this file from now on.",
-            lambda written: f"Saved {written}: open it with spftui {name} --session {written}",
+            "A name that is taken gets a number. From now on, q saves to this file.",
+            lambda written: (
+                f"Saved\n{toast_path(written, self.size.width)}\nOpen it with spftui {name} --session FILE."
+            ),
             "Session",
         )
 
@@ -277,10 +288,12 @@ class SpftuiApp(App[int]):
             f"{count(len(s.bookmarks), 'bookmark')}, {count(len(s.branches) + 1, 'timeline')}, at step {s.position}."
         )
         target = self.session_target()
+        # Sentences of their own, the path alone on its line: a long path wrapped (or cut
+        # inside) left a line starting with "; offered again…".
         note = (
-            "; offered again when this scenario is opened."
+            "Opening this scenario again offers it back."
             if target == autosave_path(s.scenario)
-            else f"; open it again with spftui {identity(s.scenario)[0]} --session {target}."
+            else f"Open it again with: spftui {identity(s.scenario)[0]} --session {target}"
         )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 
@@ -344,7 +357,7 @@ class SpftuiApp(App[int]):
                 f"Cannot save the screenshot: {reason}", title="Screenshot", severity="error", timeout=10, markup=False
             )
             return None
-        self.notify(f"Saved {written}", title="Screenshot", markup=False)
+        self.notify(f"Saved\n{toast_path(written, self.size.width)}", title="Screenshot", markup=False)
         return written
 
     # ---------------------------------------------------------- palette

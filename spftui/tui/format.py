@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,3 +132,23 @@ def aba_text(e: Aba) -> str:
 
 def invalidated_text(e: Invalidated) -> str:
     return f"{e.check} ✗ because {history_text(e.changes, short=True)}"
+
+
+def toast_path(path: str, columns: int) -> str:
+    """`path` as a toast shows it on a `columns`-wide terminal: `~` for the home folder, on lines
+    broken after a `/` (Textual's wrap cut it mid-name: `…perfetto.js` / `on`).
+
+    A toast is 60 cells wide at most and half the terminal; its padding and edge take 3."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home) :]
+    width = max(10, min(60, columns // 2) - 3)
+    lines: list[str] = []
+    line = ""
+    for part in re.split(r"(?<=[/.])", path):  # each folder keeps its `/`
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    lines.append(line)
+    return "\n".join(lines)

@@ -137,7 +137,7 @@ async def test_the_screenshot_is_saved_when_downloads_does_not_exist(
             if shots:
                 break
         assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
-        assert any(str(shots[0]) in str(n.message) for n in app._notifications)  # says where
+        assert any(str(shots[0]) in str(n.message).replace("\n", "") for n in app._notifications)  # says where
     monkeypatch.setenv("SPFTUI_SCREENSHOT_DIR", str(tmp_path / "my" / "shots"))
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -64,7 +64,7 @@ async def test_escape_interrupts_a_long_continue_and_the_ui_stays_live() -> None
         assert sys.getswitchinterval() <= UI_SWITCH_INTERVAL
         post_key(app, "s")  # refused while it runs: a sentence, not a crash
         await drain(app)
-        assert any("a continue is running — press Esc" in text for text in said)
+        assert any("the continue is still running — press Esc" in text for text in said)
         assert app.screen.busy == "continue"
         (worker,) = run_workers(app)
         post_key(app, "escape")

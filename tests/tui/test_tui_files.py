@@ -266,4 +266,4 @@ async def test_save_schedule_to_a_directory_keeps_the_dialog_and_the_path_typed(
         await type_text(pilot, "/s.toml")
         await press(pilot, "enter")
         assert isinstance(app.screen, DebuggerScreen) and (tmp_path / "s.toml").exists()
-        assert any(str(tmp_path / "s.toml") in str(n.message) for n in app._notifications)
+        assert any(str(tmp_path / "s.toml") in str(n.message).replace("\n", "") for n in app._notifications)

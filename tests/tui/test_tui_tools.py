@@ -37,7 +37,7 @@ async def palette(pilot, app: SpftuiApp, text: str) -> None:  # type: ignore[no-
 
 
 def messages(app: SpftuiApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [str(n.message).replace("\n", "") for n in app._notifications]  # (a toast's path is broken after / or .)
 
 
 async def answer_prompt(pilot, app: SpftuiApp, path: str) -> None:  # type: ignore[no-untyped-def]

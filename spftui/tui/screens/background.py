@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.1
 """Seconds between two progress reports of a run (the engine offers one every 512 steps)."""
 
+REFUSAL_SHOWN = 3.0
+"""Seconds a refused key's sentence stays before the run's progress comes back over it."""
+
 RUN_TO_END = "run to the end"
 """The background run of `g end`: on to the run's end (all threads finished, or a deadlock)."""
 
@@ -121,6 +124,7 @@ class BackgroundRuns(Screen[None]):
         self.run_started = 0.0
         self.run_from = 0
         self.next_progress = 0.0
+        self.refused_at = -REFUSAL_SHOWN  # when a key was refused during a run (the sentence stays a while)
 
     def action_continue(self) -> None:
         self._start("continue")
@@ -138,9 +142,15 @@ class BackgroundRuns(Screen[None]):
     def _guard(self) -> bool:
         """False (and a sentence) while a background run owns the session."""
         if self.busy:
-            self.say(f"a {self.busy} is running — press Esc to interrupt it", "bold #ffaf00")
+            self.say(f"the {self.busy} is still running — press Esc to interrupt it", "bold #ffaf00")
+            # The run's progress (several a second) would overwrite this at once: it waits.
+            self.refused_at = time.perf_counter()
             return False
         return True
+
+    def _progress_shown(self) -> bool:
+        """Whether a progress line may replace the status now (not just after a refused key)."""
+        return time.perf_counter() - self.refused_at >= REFUSAL_SHOWN
 
     def _start(self, kind: str) -> None:
         if not self._guard():
@@ -181,7 +191,7 @@ class BackgroundRuns(Screen[None]):
             self.post_message(RunProgress(position))
 
     def on_run_progress(self, message: RunProgress) -> None:
-        if not self.busy:
+        if not self.busy or not self._progress_shown():
             return
         elapsed = max(time.perf_counter() - self.run_started, 1e-6)
         rate = (message.position - self.run_from) / elapsed
@@ -233,7 +243,7 @@ class BackgroundRuns(Screen[None]):
         self.post_message(ExploreFinished(r))
 
     def on_explore_progress(self, message: ExploreProgress) -> None:
-        if self.busy != "explore":
+        if self.busy != "explore" or not self._progress_shown():
             return
         p = message.report
         rate = p.states / max(p.seconds, 1e-6)

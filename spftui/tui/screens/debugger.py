@@ -26,6 +26,7 @@ from ...engine.session import Session, SessionError, bookmark_name_problem
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
+from ..format import toast_path
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -559,7 +560,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
             write,
             "A name that is taken gets a number.",
-            lambda written: f"Saved {written}: spftui {written} opens it at step {s.position}.",
+            lambda written: (
+                f"Saved\n{toast_path(written, self.app.size.width)}\nspftui FILE opens it at step {s.position}."
+            ),
             "Schedule",
         )
 

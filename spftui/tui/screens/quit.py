@@ -32,7 +32,9 @@ class QuitDialog(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog quit-dialog"):
             yield Label("Save this session before quitting?", classes="dialog-title")
-            yield Static(f"{self.what}\nSave writes {self.path}{self.note}", id="quit-what", markup=False)
+            yield Static(
+                f"{self.what}\nSave writes this file:\n{self.path}\n{self.note}".rstrip(), id="quit-what", markup=False
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (s)", variant="primary", id=SAVE)
                 yield Button("Discard (d)", variant="error", id=DISCARD)

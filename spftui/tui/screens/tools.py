@@ -17,6 +17,7 @@ from textual.message import Message
 from ...engine.describe import counted
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
+from ..format import toast_path
 from .choice import ChoiceDialog
 from .error import ErrorDialog
 from .prompt import PromptDialog
@@ -141,7 +142,8 @@ class ToolActions:
             return
         self.say(f"wrote {message.path}", "bold #87d7ff")
         self.notify(
-            f"Wrote {message.path} ({message.steps} steps). Open it at ui.perfetto.dev or chrome://tracing.",
+            f"Wrote {message.steps} steps to\n{toast_path(message.path, self.app.size.width)}\n"
+            "Open it at ui.perfetto.dev or chrome://tracing.",
             title="Perfetto trace",
             markup=False,
             timeout=10,
