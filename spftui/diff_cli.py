@@ -109,24 +109,41 @@ def print_diff(sc: Any, d: Any, path_a: str, path_b: str, notes: list[str]) -> N
     for line in prose(d, (path_a, path_b)):
         out(line, markup=False)
     if d.divergence is not None:
-        console.print(side_by_side(d))
+        console.print(side_by_side(d, console.width))
 
 
-def side_by_side(d: Any) -> Any:
-    """A Rich table of both runs around the divergence; the pair steps marked (engine/diff.side_rows)."""
+def side_by_side(d: Any, width: int = 80) -> Any:
+    """A Rich table of both runs around the divergence, the pair steps marked (engine/diff.side_rows),
+    `width` columns wide at most. A step too long for its column breaks after its kernel function
+    (as the debugger's Compare screen does), never inside a word; a part still too long is cut with "…"."""
     from rich.table import Table
+    from rich.text import Text
 
     from .engine.diff import side_rows, side_title
 
+    rows = side_rows(d)
+    num = max([1, *(len(str(r.step)) for r in rows)])
+    longest = max([1, *(len(c) + 2 for r in rows if r.step for c in (r.a, r.b))])
+    room = max(12, min(longest, (width - num - 10) // 2))  # 4 rules and 3 cells' padding of 2
     table = Table(title=side_title(d), title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("A", overflow="fold")
-    table.add_column("B", overflow="fold")
-    for r in side_rows(d):
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("A", width=room, no_wrap=True, overflow="ellipsis")
+    table.add_column("B", width=room, no_wrap=True, overflow="ellipsis")
+    for r in rows:
         if not r.step:
-            table.add_row("…", r.a, r.b)
+            table.add_row("…", Text(r.a), Text(r.b))
             continue
-        a = f"▶ {r.a}" if r.marked_a and r.a else r.a
-        b = f"▶ {r.b}" if r.marked_b and r.b else r.b
-        table.add_row(str(r.step), a, b, style="bold" if r.divergence else None)
+        a = f"▶ {step_cell(r.a, room - 2)}" if r.marked_a and r.a else step_cell(r.a, room)
+        b = f"▶ {step_cell(r.b, room - 2)}" if r.marked_b and r.b else step_cell(r.b, room)
+        table.add_row(str(r.step), Text(a), Text(b), style="bold" if r.divergence else None)
     return table
+
+
+def step_cell(text: str, room: int) -> str:
+    """`A2 change_protection:flush_tlb_range` (thread, step label); longer than `room`, broken
+    after the kernel function (a label breaks nowhere else), as the TUI's screens/report.step_cell."""
+    thread, _, label = text.partition(" ")
+    func, colon, step = label.partition(":")
+    if len(text) <= room or not colon:
+        return text
+    return f"{thread} {func}:\n   {step}"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 from cli_run import spftui
 
-from spftui.engine.diff import DiffCancelled, diff_runs
+from spftui.engine.diff import DiffCancelled, diff_runs, side_rows
 from spftui.engine.opening import open_scenario
 from spftui.engine.recording import record_entries
+from spftui.kernel.paths import all_labels
 from spftui.scenario import parse_entry
 
 
@@ -103,10 +105,116 @@ def test_a_diff_stops_between_replays_when_asked() -> None:
 def test_a_flipped_pair_says_both_touch_only_what_the_two_steps_share_in_both_runs() -> None:
     from spftui.engine.diff import Pair, PairStep, touch
 
-    def pair(objects: tuple[str, ...], failing: tuple[str, ...], first_pass: int = 3) -> Pair:
+    def pair(objects: tuple[str, ...], failing: tuple[str, ...], first_pass: int | None = 3) -> Pair:
         return Pair(PairStep("A2", "x", first_pass, 4), PairStep("A1", "y", 2, 5), objects, failing)
 
     assert touch(pair(("mm A",), ("mm A",)), "B", "A") == "both touch mm A"
     assert touch(pair(("mm A",), ("PTE table 0", "mm A")), "B", "A") == "both touch mm A (in B also PTE table 0)"
     assert touch(pair((), ("mm A",)), "B", "A") == "in B both touch mm A (in A they share nothing)"
-    assert touch(pair((), ("mm A",), 0), "B", "A") == "in B both touch mm A (A never runs A2's step)"
+    assert touch(pair((), ("mm A",), None), "B", "A") == "in B both touch mm A (A never runs A2's step)"
+
+
+# A step is matched across the runs by (thread, op, label, occurrence of that label in the op),
+# not by its rank among its thread's steps: a thread that takes another path in one run (a
+# spurious fault there, the reuse path here) has its n-th step be a different step in each.
+REFETCH = ("--policy", "spf-refetch-vma")
+
+
+def save(tmp_path: Path, name: str, *how: str) -> str:
+    path = tmp_path / f"{name}.schedule.toml"
+    r = spftui("check", "cow_lost_write", *REFETCH, *how, "--save-schedule", str(path))
+    assert r.returncode == 0, r.stderr
+    return str(path)
+
+
+def labels(schedule: str) -> list[tuple[str, str]]:
+    """(thread, label) of each step (1-based number = index + 1) of `schedule`, as `trace --json` has them."""
+    r = spftui("trace", "cow_lost_write", *REFETCH, "--schedule", schedule, "--json")
+    assert r.returncode == 0, r.stderr
+    steps = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    steps = [s for s in steps if "step" in s and "label" in s]
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    return [(s["thread"], s["label"]) for s in steps]
+
+
+def assert_pairs_name_the_runs_steps(d: dict, a: str, b: str) -> None:
+    """Each pair step's numbers in A and B are steps of that thread with that label (or null: never runs)."""
+    runs = {"a": labels(a), "b": labels(b)}
+    fail, ok = d["failing"], "b" if d["failing"] == "a" else "a"
+    assert d["pairs"]
+    for p in d["pairs"]:
+        for s in (p["first"], p["second"]):
+            assert runs[fail][s["step_fail"] - 1] == (s["thread"], s["label"]), s
+            assert s["step_pass"] != 0, s  # step 0 is the start: a step that never runs is null
+            if s["step_pass"] is not None:
+                assert runs[ok][s["step_pass"] - 1] == (s["thread"], s["label"]), s
+
+
+def test_a_pair_step_is_found_in_the_other_run_by_its_label_not_its_rank(tmp_path: Path) -> None:
+    """A2 takes a spurious fault in one run and not the other: its 22nd step differs, its unlock does not."""
+    br1 = tmp_path / "br1.schedule.toml"
+    br1.write_text('scenario = "cow_lost_write"\npolicy = "spf-refetch-vma"\nsteps = ["A1 17", "A2"]\n')
+    a = save(tmp_path, "a")
+    r = spftui("diff", "cow_lost_write", str(br1), a, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["failing"] == "b" and d["reproduces"]
+    assert_pairs_name_the_runs_steps(d, str(br1), a)
+    unlock = [s for p in d["pairs"] for s in (p["first"], p["second"]) if s["label"].endswith("mmap_write_unlock")]
+    assert unlock and all(s["step_pass"] is not None for s in unlock)  # A runs it (was: "A never runs A2's step")
+    text = spftui("diff", "cow_lost_write", str(br1), a).stdout
+    assert "never runs" not in text
+
+
+def test_the_steps_a_diff_names_and_marks_are_the_runs_steps(tmp_path: Path) -> None:
+    """A2's store is A's step 38 and B's step 35 by rank; B's step 35 is handle_pte_fault:pte_same."""
+    a, b = save(tmp_path, "a"), save(tmp_path, "b", "--seed", "3")
+    r = spftui("diff", "cow_lost_write", a, b, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["failing"] == "a" and d["reproduces"]
+    assert_pairs_name_the_runs_steps(d, a, b)
+    # the table's ▶ marks sit on those steps' rows, in both columns
+    sc = open_scenario("cow_lost_write", "spf-refetch-vma").scenario
+    runs = [
+        record_entries(sc, open_scenario("cow_lost_write", "spf-refetch-vma", schedule=s).entries or ()) for s in (a, b)
+    ]
+    diff = diff_runs(sc, *runs)
+    steps = {"a": set(), "b": set()}
+    for p in diff.pairs:
+        for s in (p.first, p.second):
+            steps["a"].add((s.step_fail, f"{s.thread} {s.label}"))
+            if s.step_pass is not None:
+                steps["b"].add((s.step_pass, f"{s.thread} {s.label}"))
+    rows = side_rows(diff)
+    assert {(r.step, r.a) for r in rows if r.marked_a} == steps["a"]
+    assert {(r.step, r.b) for r in rows if r.marked_b} == steps["b"]
+
+
+def test_a_pair_step_the_passing_run_never_takes_is_null_in_json_and_said_in_prose(tmp_path: Path) -> None:
+    passing, failing = save(tmp_path, "s0", "--seed", "0"), save(tmp_path, "a")
+    r = spftui("diff", "cow_lost_write", passing, failing, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["failing"] == "b"
+    assert_pairs_name_the_runs_steps(d, passing, failing)
+    never = [s for p in d["pairs"] for s in (p["first"], p["second"]) if s["step_pass"] is None]
+    assert never
+    text = spftui("diff", "cow_lost_write", passing, failing).stdout
+    assert f"A never runs {never[0]['thread']}'s step" in text
+
+
+def test_the_side_by_side_table_breaks_a_step_after_its_function_never_inside_a_word(tmp_path: Path) -> None:
+    a, b = save(tmp_path, "a"), save(tmp_path, "b", "--seed", "3")
+    for columns in ("80", "60"):
+        r = spftui("diff", "cow_lost_write", a, b, env={**os.environ, "COLUMNS": columns})  # (piped)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        table = lines[next(i for i, line in enumerate(lines) if line.startswith("┏")) :]
+        assert max(len(line) for line in table) <= int(columns)
+        cells = [c.strip().removeprefix("▶ ") for line in table[3:-1] for c in line.split("│")[2:4]]
+        labels = all_labels()
+        whole = {*labels, *(f"{x.partition(':')[0]}:" for x in labels), *(x.partition(":")[2] for x in labels)}
+        for part in (p for cell in cells for p in cell.split()):
+            # a thread, a label, a label's function (then `:`) or its step, a gap's "(N steps)"
+            assert part in whole | {"A1", "A2", "B", "steps)", "step)"} or re.fullmatch(r"\(\d+", part), part

@@ -1,14 +1,22 @@
 """Schedule diff: where two runs of one scenario part, and which reordered
 pair of conflicting steps turns the passing run into the failing one.
 
-A step is named by its thread and its rank among that thread's steps
-("A1's 12th step"), so the same step can be found in both runs. Two steps
-of different threads conflict when their footprints (`Machine.touched`:
-the mm, PTE tables, frames, TLBs they read or wrote) meet. A reordered pair
-is a conflicting pair that runs in one order in the passing run and in the
-other in the failing one: these are the only differences that can matter
-(commuting independent steps changes nothing, DESIGN.md on partial-order
-reduction).
+A step is named by what it is, not by where it falls: its thread, the op
+of that thread's program it belongs to (counting ops the thread finished),
+its label, and which occurrence of that label within that op it is ("A2's
+second `pte_map_lock:trylock` in its 3rd op"). So a step is only matched to
+a step with the same label in the same op of the same thread; when a thread
+takes another path in the other run (a spurious fault, a retry, the reuse
+path instead of the copy), its extra steps are ones that run never takes,
+rather than being paired with whatever step happens to have the same rank
+there.
+
+Two steps of different threads conflict when their footprints
+(`Machine.touched`: the mm, PTE tables, frames, TLBs they read or wrote)
+meet. A reordered pair is a conflicting pair that runs in one order in the
+passing run and in the other in the failing one: these are the only
+differences that can matter (commuting independent steps changes nothing,
+DESIGN.md on partial-order reduction).
 
 The minimal set: start from the passing run's order, impose the failing
 order on a set S of reordered pairs (a topological sort that otherwise
@@ -27,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..kernel.events import OpDone
 from .describe import counted
 from .narrate import entries_of
 from .recording import Run, Step, record_choices
@@ -34,7 +43,7 @@ from .recording import Run, Step, record_choices
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
 
-StepId = tuple[int, int]  # (thread index, the thread's n-th step)
+StepId = tuple[int, int, str, int]  # (thread index, op number, label, occurrence of that label in the op)
 
 
 class DiffCancelled(Exception):
@@ -45,7 +54,7 @@ class DiffCancelled(Exception):
 class PairStep:
     thread: str
     label: str
-    step_pass: int  # 1-based step number in the passing run (0: it never ran there)
+    step_pass: int | None  # 1-based step number in the passing run (None: it never runs there)
     step_fail: int  # ... in the failing run
 
 
@@ -80,33 +89,59 @@ def object_name(key: tuple[str, object]) -> str:
     )
 
 
+def step_ids(run: Run) -> list[StepId]:
+    """Each step's id (module docstring), in run order. A thread's op number
+    counts the `OpDone` events emitted for it before the step (whoever's step
+    emitted them)."""
+    ops: dict[str, int] = {}
+    seen: dict[StepId, int] = {}
+    out: list[StepId] = []
+    for s in run.steps:
+        op = ops.get(run.names[s.thread], 0)
+        key = (s.thread, op, s.label, 0)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        out.append((s.thread, op, s.label, n))
+        for e in s.events:
+            if isinstance(e, OpDone):
+                ops[e.thread] = ops.get(e.thread, 0) + 1
+    return out
+
+
 def _ids(run: Run) -> dict[StepId, Step]:
-    return {(s.thread, s.nth): s for s in run.steps}
+    return dict(zip(step_ids(run), run.steps, strict=True))
+
+
+def _previous(run: Run) -> dict[StepId, StepId | None]:
+    """Each step's id -> the id of its thread's previous step (None for a thread's first)."""
+    last: dict[int, StepId] = {}
+    out: dict[StepId, StepId | None] = {}
+    for s, sid in zip(run.steps, step_ids(run), strict=True):
+        out[sid] = last.get(s.thread)
+        last[s.thread] = sid
+    return out
 
 
 def passing_rank(passing: Run, failing: Run) -> dict[StepId, float]:
     """Where each failing step sits in the passing order; a step the passing run
-    never took goes right after its thread's previous step."""
+    never takes goes right after its thread's previous step."""
     p = _ids(passing)
     rank: dict[StepId, float] = {}
-    for s in sorted(failing.steps, key=lambda s: (s.thread, s.nth)):
-        sid = (s.thread, s.nth)
+    for sid, prev in _previous(failing).items():
         if sid in p:
             rank[sid] = p[sid].pos
         else:
-            rank[sid] = rank[(s.thread, s.nth - 1)] + 1e-3 if s.nth else -1.0
+            rank[sid] = rank[prev] + 1e-3 if prev is not None else -1.0
     return rank
 
 
 def reordered_pairs(passing: Run, failing: Run) -> list[tuple[StepId, StepId]]:
     """(u, v): conflicting steps of two threads, u before v in `failing`, after it in `passing`."""
     rank = passing_rank(passing, failing)
-    steps = failing.steps
+    steps = list(zip(failing.steps, step_ids(failing), strict=True))
     out = []
-    for i, su in enumerate(steps):
-        u = (su.thread, su.nth)
-        for sv in steps[i + 1 :]:
-            v = (sv.thread, sv.nth)
+    for i, (su, u) in enumerate(steps):
+        for sv, v in steps[i + 1 :]:
             if su.thread != sv.thread and rank[u] > rank[v] and su.touched & sv.touched:
                 out.append((u, v))
     return out
@@ -118,9 +153,9 @@ def impose(passing: Run, failing: Run, pairs: Iterable[tuple[StepId, StepId]]) -
     before: dict[StepId, set[StepId]] = {sid: set() for sid in rank}
     for u, v in pairs:
         before[v].add(u)
-    for t, n in rank:
-        if n:
-            before[(t, n)].add((t, n - 1))
+    for sid, prev in _previous(failing).items():
+        if prev is not None:
+            before[sid].add(prev)
     done: set[StepId] = set()
     order: list[int] = []
     pending = sorted(rank, key=lambda sid: rank[sid])
@@ -169,7 +204,7 @@ def diff_runs(
     p, f = _ids(passing), _ids(failing)
 
     def pstep(sid: StepId) -> PairStep:
-        return PairStep(names[sid[0]], f[sid].label, p[sid].pos + 1 if sid in p else 0, f[sid].pos + 1)
+        return PairStep(names[sid[0]], f[sid].label, p[sid].pos + 1 if sid in p else None, f[sid].pos + 1)
 
     def shared(run: dict[StepId, Step], u: StepId, v: StepId) -> frozenset[tuple[str, object]]:
         return run[u].touched & run[v].touched if u in run and v in run else frozenset()
@@ -265,7 +300,7 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
         f"{'it' if n == 1 else 'them'} flipped reports {d.oracle}."
     )
     for i, p in enumerate(d.pairs, 1):
-        was = f"step {p.second.step_pass}" if p.second.step_pass else "never ran"
+        was = f"step {p.second.step_pass}" if p.second.step_pass is not None else "never runs"
         out.append(
             f"  {i}. {p.first.thread} {p.first.label} ({fail} step {p.first.step_fail}) runs before "
             f"{p.second.thread} {p.second.label} ({fail} step {p.second.step_fail}; in {ok}: {was}); "
@@ -284,7 +319,7 @@ def touch(p: Pair, fail: str, ok: str) -> str:
         return f"both touch {both}"
     if both:
         return f"both touch {both} (in {fail} also {only})"
-    gone = [f"{s.thread}'s step" for s in (p.first, p.second) if not s.step_pass]
+    gone = [f"{s.thread}'s step" for s in (p.first, p.second) if s.step_pass is None]
     there = f"{ok} never runs {' or '.join(gone)}" if gone else f"in {ok} they share nothing"
     return f"in {fail} both touch {only} ({there})"
 
@@ -308,7 +343,7 @@ def side_rows(d: Diff) -> list[SideRow]:
     for p in d.pairs:
         for s in (p.first, p.second):
             marks[fail].add(s.step_fail - 1)
-            if s.step_pass:
+            if s.step_pass is not None:
                 marks["b" if fail == "a" else "a"].add(s.step_pass - 1)
     k = d.divergence or 0
     last = max([k + 1, *marks["a"], *marks["b"]])

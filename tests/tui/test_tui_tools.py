@@ -149,8 +149,9 @@ async def test_compare_with_branch_shows_the_divergence_and_the_flipped_pair_at_
 
 
 async def test_compare_with_branch_names_as_touched_by_both_only_what_both_runs_touch() -> None:
-    """The flipped pair's A2 step (B's 48th) never runs in A, yet the line said `both touch PTE
-    table 0, mm A`: B's footprints alone, as if the two steps shared them in both timelines."""
+    """The line once said `both touch PTE table 0, mm A` from B's footprints alone; then, with steps
+    matched by rank, that A never runs the flipped pair's A2 step (B's 48th), which A does run: its
+    second mprotect's unlock is A's step 52. Matched by op and label, the steps touch both in both."""
     app = SpftuiApp(SEED)
     async with app.run_test(size=(80, 24)) as pilot:
         await press(pilot, "c")
@@ -166,10 +167,12 @@ async def test_compare_with_branch_names_as_touched_by_both_only_what_both_runs_
         body = " ".join(rendered(screen).split())
         assert (
             "A2 do_mprotect_pkey:mmap_write_unlock (B step 48) runs before A1 pte_map_lock:trylock (B step 50; "
-            "in A: step 21); in B both touch PTE table 0, mm A (A never runs A2's step)."
+            "in A: step 21); both touch PTE table 0, mm A."
         ) in body
+        assert "never runs" not in body
         (pair,) = screen.result.pairs
-        assert pair.objects == () and pair.failing_objects == ("PTE table 0", "mm A")
+        assert (pair.first.step_pass, pair.second.step_pass) == (52, 21)
+        assert pair.objects == pair.failing_objects == ("PTE table 0", "mm A")
 
 
 async def test_with_three_timelines_compare_asks_which_branch() -> None:
