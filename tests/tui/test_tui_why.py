@@ -276,3 +276,15 @@ async def test_y_on_dirty_cows_violation_tells_the_chain_through_the_gup() -> No
         assert isinstance(why, WhyScreen)
         assert [c.what for c in why.causes[:3]] == ["file_integrity", "frame[1].words[0]", "gup"]
         assert any("clears FOLL_WRITE" in c.text for c in why.causes)
+
+
+async def test_y_with_nothing_under_the_cursor_explains_the_step_just_run() -> None:
+    """The Source pane has the focus at start: `y` after `c` stopped at the lost write
+    explains the violation, as `y` on its timeline row does (it used to refuse)."""
+    app = SpftuiApp(ROOT / "scenarios" / "cow_lost_write.toml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "c")
+        assert not isinstance(debugger(app).focused, TimelinePane)
+        await press(pilot, "y")
+        assert isinstance(app.screen, WhyScreen)
+        assert [c.what for c in app.screen.causes[:2]] == ["lost_write", "A.pte[0x10000]"]

@@ -704,6 +704,14 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         expr = focused.watch_expr() if isinstance(focused, Pane) else None
         choices = candidates(s, expr) if expr is not None else []
+        if not choices and s.position > 0:
+            # Nothing under the cursor (the Source pane has the focus at start): the step just run,
+            # as `y` on its timeline row explains it (a violation or abort it stopped at, first).
+            panes = self.query(TimelinePane)
+            q = about_step(s, s.position - 1, panes.first().step_events(s.position)) if panes else None
+            if q is not None:
+                self._why(q)
+                return
         if not choices:
             self.say(
                 "put the cursor on a value (a PTE, a frame, a seqcount, a VMA, a thread in a fault) or a timeline step",
