@@ -152,4 +152,7 @@ def parse_toml(text: str, path: str) -> Table:
                 message.removesuffix(" (at end of document)") + " at end of file",
                 text.rstrip().count("\n") + 1,
             )
-        raise ScenarioError(f"invalid TOML: {message}", path, line) from None
+        # name the key of that line, as the loader's own errors do (`title: …`)
+        lines = text.splitlines()
+        key = re.match(r"\s*([\w.\-\"']+?)\s*=", lines[line - 1]) if 0 < line <= len(lines) else None
+        raise ScenarioError(f"invalid TOML: {message}", path, line, key.group(1) if key else "") from None

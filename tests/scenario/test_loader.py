@@ -400,8 +400,9 @@ def test_known_labels_reject_unknown_labels_with_a_suggestion():
 
 def test_toml_syntax_errors_carry_tomllib_line():
     err = error_of(MINIMAL.replace('process = "A"', "process = A"))
-    assert (err.line, err.key) == (9, "")
+    assert (err.line, err.key) == (9, "process")  # the key of that line, when it has one
     assert err.message.startswith("invalid TOML: Invalid value at column 11")
+    assert str(err).endswith(":9: process: invalid TOML: Invalid value at column 11")
 
 
 def test_toml_errors_at_the_end_of_the_file_point_at_its_last_line():
