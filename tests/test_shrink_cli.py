@@ -123,6 +123,17 @@ def test_shrink_without_a_violation_exits_1_and_writes_nothing(tmp_path: Path) -
     assert not out.exists()
 
 
+def test_shrink_says_no_violation_exists_when_its_search_was_complete(tmp_path: Path) -> None:
+    """ "within N states" is for a cut search; a complete one found that there is none."""
+    r = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--out", str(tmp_path / "o"))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == "spftui: no violation exists (complete search: 24,225 states): nothing to shrink"
+    cut = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--max-states", "500", "--out", str(tmp_path))
+    assert (
+        cut.returncode == 1 and cut.stderr.strip() == "spftui: no violation found within 500 states: nothing to shrink"
+    )
+
+
 def test_shrink_bad_scenario_names_file_line_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('title = "x"\n[[thread]]\nname = "T"\nprocess = "A"\nops = ["jump 0x1000"]\n')
