@@ -107,6 +107,10 @@ def test_shrink_refuses_to_overwrite_and_prints_whole_lines(tmp_path: Path) -> N
     assert "threads 3 → 3, ops 5 → 5" in r.stdout and "preemptions" in r.stdout
     # one line, as check prints it (it was cut at 80 columns before "there")
     assert "lost_write: A:0x10400 reads 0 after installing pfn 2 W A D, but 42 was written there" in r.stdout
+    written = (out / "cow_lost_write.min.toml").read_text()
+    assert 'kernel = "5.8"' in written and "[fixes]" not in written  # (the source turns no fix: nor does this)
+    replay = spftui("check", str(out / "cow_lost_write.min.toml"))
+    assert replay.returncode == 0 and "✓ lost_write: expected sometimes, observed sometimes" in replay.stdout
     before = {p.name: p.read_text() for p in out.iterdir()}
     again = spftui("shrink", "cow_lost_write", "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
