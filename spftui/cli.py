@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             return open_tui(tui_parser().parse_args(argv))
         _stop_on_sigterm()
         _replace_what_cannot_be_encoded()
-        args = build_parser().parse_args(argv)
+        args = _parse(build_parser(), argv)
         status = int(args.func(args))
         return 143 if status == 130 and _TERMINATED[0] else status
     except (ScenarioError, BadInput, WorkerLost) as e:
@@ -282,6 +282,41 @@ def main(argv: list[str] | None = None) -> int:
             _detach_stdout()
             print(f"spftui: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, but an argument the command does not take is refused by the command's own parser
+    (`usage: spftui check ...`, not the top level's), with the option meant when one is close."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        command = commands[0].choices.get(getattr(args, "command", None) or "") if commands else None
+        owner = command if isinstance(command, argparse.ArgumentParser) else parser
+        owner.error(f"unrecognized arguments: {' '.join(extras)}{_option_hint(owner, extras)}")  # (exits 2)
+    return args
+
+
+def _option_hint(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """`; did you mean --at?` for the first unknown option close to one of the parser's, by name or by
+    what it takes (`--step` is `--at STEP`), or ""."""
+    import difflib
+
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or action.help == argparse.SUPPRESS:
+            continue
+        for o in longs:
+            names.setdefault(o[2:].lower(), o)
+        if isinstance(action.metavar, str) and action.metavar.isalpha():
+            names.setdefault(action.metavar.lower(), longs[0])
+    for word in extras:
+        if word.startswith("-") and len(word) > 1:
+            key = word.split("=", 1)[0].lstrip("-").lower()
+            close = difflib.get_close_matches(key, list(names), n=1)
+            if close:
+                return f"; did you mean {names[close[0]]}?"
+    return ""
 
 
 def _replace_what_cannot_be_encoded() -> None:

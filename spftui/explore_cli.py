@@ -580,7 +580,12 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
             line = f"  {kind + ':':<{width}} {_VERDICT[v]:<9}"
             want = r.expectations.get(kind)
             if want is not None:
-                line += "  ✓ expected" if want == v else f"  ✗ expected {_VERDICT[want]}"
+                if want == v:
+                    line += "  ✓ expected"
+                elif v == "unknown":  # (a cut search contradicts nothing: not decided)
+                    line += f"  ? expected {_VERDICT[want]} (undecided)"
+                else:
+                    line += f"  ✗ expected {_VERDICT[want]}"
             cx = r.counterexamples.get(kind)
             if cx is not None:
                 n = cx.preemptions
@@ -600,14 +605,21 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
         if cx is not None and cx.narration:
             print(textwrap.fill(cx.narration, 100, initial_indent="  ", subsequent_indent="  "))
     print()
-    failures = [f"{r.policy} {f}" for r in results for f in r.expectation_failures()]
+    failures = [f"{r.policy} {f}" for r in results for f in r.contradictions()]
+    undecided = [f"{r.policy} {f}" for r in results for f in r.undecided_expectations()]
     if any(r.stop == "interrupted" for r in results):
         print("Interrupted: the verdicts above are what was decided so far.")
     if failures:
         print("Expectations do not hold:")
         for f in failures:
             print(f"  {f}")
-    elif any(r.expectations for r in results):
+    if undecided:  # (not a contradiction: the search stopped before it could decide)
+        print("Not decided:")
+        for f in undecided:
+            print(f"  {f}")
+    if failures or undecided:
+        return
+    if any(r.expectations for r in results):
         print("Expectations hold.")
     elif sc.expect:  # (the file has tables, none for these runs: say so, not nothing)
         fixes = ", ".join(sorted(sc.fixes_off)) or "none"

@@ -302,3 +302,19 @@ def test_explore_with_no_table_for_the_run_names_the_runs_reuse_rule_not_the_fil
     r = spftui("explore", "spf_abort_munmap", "--reuse", "anon-exclusive", "--max-states", "200")
     assert r.returncode == 0, r.stderr
     assert "reuse anon-exclusive, fixes off: none): nothing judged" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "hint"),
+    [
+        (["check", "cow_lost_write", "--bogus"], "check", ""),
+        (["check", "cow_lost_write", "--jsn"], "check", "; did you mean --json?"),
+        (["why", "cow_lost_write", "A1.vmf", "--step", "20"], "why", "; did you mean --at?"),  # (--at STEP)
+    ],
+)
+def test_an_unknown_option_gets_the_commands_own_usage_and_a_hint(args: list[str], command: str, hint: str) -> None:
+    r = spftui(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"usage: spftui {command} "), r.stderr
+    unknown = " ".join(args[args.index(next(a for a in args if a.startswith("--"))) :])
+    assert r.stderr.splitlines()[-1] == f"spftui {command}: error: unrecognized arguments: {unknown}{hint}"

@@ -97,3 +97,31 @@ def test_ctrl_c_while_a_find_is_minimised_keeps_the_find_and_says_interrupted(mo
     sc = load_scenario(ROOT / "scenarios" / "cow_lost_write.toml")
     r = explorer.explore(sc, "spf-refetch-vma", first=True, narrate=False)
     assert r.stop == "interrupted" and "lost_write" in r.counterexamples
+
+
+def test_a_cut_search_is_not_decided_not_a_contradiction() -> None:
+    """An Unknown verdict against an [expect] is '?' and listed as not decided; ✗ is for a found contradiction."""
+    r = spftui("explore", "cow_lost_write", "--policy", "spf-mm-seq", "--max-states", "300")
+    assert r.returncode == 1, r.stderr  # (explore --help: 1 when the expectations do not hold, or undecided)
+    assert "✗" not in r.stdout and "Expectations do not hold" not in r.stdout
+    assert "? expected Never (undecided)" in r.stdout
+    assert (
+        "Not decided:\n  spf-mm-seq lost_write: expected never, undecided (the search hit its state limit)" in r.stdout
+    )
+    j = json.loads(
+        spftui("explore", "cow_lost_write", "--policy", "spf-mm-seq", "--max-states", "300", "--json").stdout
+    )
+    p = j["policies"]["spf-mm-seq"]
+    assert p["expect_ok"] is False and p["expect_contradicted"] == [] and "lost_write" in p["expect_undecided"]
+
+
+def test_a_contradiction_and_an_undecided_entry_are_told_apart() -> None:
+    from spftui.engine.narrate import Result
+
+    r = Result("s", "p", "mapcount", "exhaustive", False, "timeout", 1, 1, 1, 0.1)
+    r.verdicts = {"lost_write": "sometimes", "refcount": "unknown"}
+    r.expectations = {"lost_write": "never", "refcount": "never"}
+    assert r.contradictions() == ["lost_write: expected never, found sometimes"]
+    assert r.undecided_expectations() == ["refcount: expected never, undecided (the search timed out)"]
+    assert r.expectation_failures() == r.contradictions() + r.undecided_expectations() and not r.expect_ok
+    assert r.to_json()["expect_contradicted"] == ["lost_write"] and r.to_json()["expect_undecided"] == ["refcount"]

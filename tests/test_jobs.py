@@ -192,3 +192,22 @@ def test_matrix_after_ctrl_c_prints_the_partial_cells_and_starts_no_other(jobs: 
         "fork_cow_isolation × classic, fork_cow_isolation × spf-mm-seq" if jobs > 1 else "fork_cow_isolation × classic"
     )
     assert f"Interrupted: 0 of 2 cells finished; partial (verdicts so far, no abort figures): {partial}." in out
+
+
+def test_ctrl_c_on_a_split_search_keeps_the_store_figures_and_the_split_note() -> None:
+    """As when --timeout cuts it: the workers' stores give the bytes per state, and the note says how it was split."""
+    p = start(
+        "explore", "cow_three_writers_munmap", "--jobs", "2", "--mode", "exhaustive", "--json", "--no-save", *LONG
+    )
+
+    def searching() -> bool:  # (the split search forks its workers: any child busy for a while)
+        assert p.poll() is None, p.communicate()
+        kids = [int(e) for e in os.listdir("/proc") if e.isdigit() and (stat(int(e)) or ["", ""])[1] == str(p.pid)]
+        return sum(cpu_seconds(k) >= 0.3 for k in kids) >= 2
+
+    _, out, err, _ = stop_with(p, signal.SIGINT, lambda: wait_for(searching, 30))
+    assert p.returncode == 130, err
+    (r,) = json.loads(out)["policies"].values()
+    assert r["stop"] == "interrupted" and r["states"] > 0
+    assert r["store"]["bytes_per_state"] > 0, r["store"]
+    assert any(n.startswith("one search split across 2 processes: ") for n in r.get("notes", ())), r.get("notes")

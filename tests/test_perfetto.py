@@ -144,3 +144,17 @@ def test_decisions_are_instants_on_the_deciders_track_and_the_fixes_off_are_in_t
     assert {e["name"] for e in decisions} >= {"reuses pfn 2", "drops FOLL_WRITE in faultin_page"}
     for e in decisions:
         assert e["ph"] == "i" and e["s"] == "t" and e["args"]["text"] in texts[e["ts"]]
+
+
+def test_a_ptl_taken_and_dropped_within_one_step_has_a_track_and_a_step_long_slice(tmp_path: Path) -> None:
+    """B's zap_pte_range takes and drops its PTL in one step: the state after the step does not show it,
+    but the locks process still gets `ptl(table N) · B` with a slice over that step."""
+    events = perfetto(tmp_path, "cow_lost_write")
+    steps = trace_steps("cow_lost_write")
+    zap = next(s["step"] for s in steps if s["thread"] == "B" and s["label"].startswith("zap_pte_range:"))
+    tracks = {name: tid for (pid, tid), name in names(events, "thread_name").items() if pid == 1}
+    b_ptl = [name for name in tracks if name.startswith("ptl(table ") and name.endswith(" · B")]
+    assert b_ptl, tracks
+    (held,) = [e for e in events if e.get("cat") == "lock" and e["tid"] == tracks[b_ptl[0]] and e["pid"] == 1]
+    assert (held["ts"], held["dur"], held["args"]["holder"], held["args"]["within_step"]) == (zap, 1, "B", zap)
+    assert held["name"] == b_ptl[0].split(" · ")[0]

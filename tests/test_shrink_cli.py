@@ -107,6 +107,10 @@ def test_shrink_refuses_to_overwrite_and_prints_whole_lines(tmp_path: Path) -> N
     assert "threads 3 → 3, ops 5 → 5" in r.stdout and "preemptions" in r.stdout
     # one line, as check prints it (it was cut at 80 columns before "there")
     assert "lost_write: A:0x10400 reads 0 after installing pfn 2 W A D, but 42 was written there" in r.stdout
+    written = (out / "cow_lost_write.min.toml").read_text()
+    assert 'kernel = "5.8"' in written and "[fixes]" not in written  # (the source turns no fix: nor does this)
+    replay = spftui("check", str(out / "cow_lost_write.min.toml"))
+    assert replay.returncode == 0 and "✓ lost_write: expected sometimes, observed sometimes" in replay.stdout
     before = {p.name: p.read_text() for p in out.iterdir()}
     again = spftui("shrink", "cow_lost_write", "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -121,6 +125,17 @@ def test_shrink_without_a_violation_exits_1_and_writes_nothing(tmp_path: Path) -
     r = spftui("shrink", "swap_cache_hit", "--out", str(out))  # (a search of 82 states at most)
     assert r.returncode == 1 and "nothing to shrink" in r.stderr
     assert not out.exists()
+
+
+def test_shrink_says_no_violation_exists_when_its_search_was_complete(tmp_path: Path) -> None:
+    """ "within N states" is for a cut search; a complete one found that there is none."""
+    r = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--out", str(tmp_path / "o"))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == "spftui: no violation exists (complete search: 24,225 states): nothing to shrink"
+    cut = spftui("shrink", "cow_lost_write", "--policy", "spf-mm-seq", "--max-states", "500", "--out", str(tmp_path))
+    assert (
+        cut.returncode == 1 and cut.stderr.strip() == "spftui: no violation found within 500 states: nothing to shrink"
+    )
 
 
 def test_shrink_bad_scenario_names_file_line_and_key(tmp_path: Path) -> None:

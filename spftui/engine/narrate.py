@@ -300,16 +300,25 @@ class Result:
         return None
 
     def expectation_failures(self) -> list[str]:
-        """Why the scenario's [expect] does not hold ([] when it does)."""
-        out = []
-        for kind, want in sorted(self.expectations.items()):
-            have = self.verdicts.get(kind, "unknown")
-            if have == "unknown":
-                why = _WHY_CUT.get(self.stop, self.stop)
-                out.append(f"{kind}: expected {want}, undecided ({why})")
-            elif have != want:
-                out.append(f"{kind}: expected {want}, found {have}")
-        return out
+        """Why the scenario's [expect] does not hold ([] when it does): contradictions and undecided entries."""
+        return sorted(self.contradictions() + self.undecided_expectations())
+
+    def contradictions(self) -> list[str]:
+        """The decided verdicts that are not what [expect] says ("kind: expected X, found Y")."""
+        return [
+            f"{kind}: expected {want}, found {self.verdicts[kind]}"
+            for kind, want in sorted(self.expectations.items())
+            if self.verdicts.get(kind, "unknown") not in ("unknown", want)
+        ]
+
+    def undecided_expectations(self) -> list[str]:
+        """The [expect] entries the search left undecided ("kind: expected X, undecided (why)")."""
+        why = _WHY_CUT.get(self.stop, self.stop)
+        return [
+            f"{kind}: expected {want}, undecided ({why})"
+            for kind, want in sorted(self.expectations.items())
+            if self.verdicts.get(kind, "unknown") == "unknown"
+        ]
 
     @property
     def expect_ok(self) -> bool:
@@ -333,6 +342,8 @@ class Result:
             "verdicts": dict(self.verdicts),
             "expect": dict(self.expectations),
             "expect_ok": self.expect_ok,
+            "expect_contradicted": [f.split(":", 1)[0] for f in self.contradictions()],
+            "expect_undecided": [f.split(":", 1)[0] for f in self.undecided_expectations()],
             "counterexample": cx.to_json() if cx else None,
             "counterexamples": {k: c.to_json() for k, c in sorted(self.counterexamples.items())},
             "found_seconds": {k: round(v, 3) for k, v in sorted(self.found_seconds.items())},

@@ -358,6 +358,9 @@ class Backend(Protocol):
 
     def call(self, payloads: list[Any]) -> list[Any]: ...
 
+    def settle(self) -> None:
+        """After a `call` cut by Ctrl-C: take (and drop) the answers still owed, so the next call is answered."""
+
     def close(self) -> None: ...
 
 
@@ -376,6 +379,7 @@ class Processes:
         ctx = multiprocessing.get_context("fork" if single else "spawn")
         self.workers: list[_Worker] = []
         self.size = n
+        self.owed: set[int] = set()  # the workers whose answer to the last call is not in yet
         try:
             for _ in range(n):
                 self.workers.append(_Worker(ctx, serve, _setup, config))
@@ -388,6 +392,7 @@ class Processes:
         from multiprocessing.connection import wait
 
         for k, (w, p) in enumerate(zip(self.workers, payloads, strict=True)):
+            self.owed.add(k)
             w.give(k, p)
         answers: dict[int, Any] = {}
         while len(answers) < len(self.workers):
@@ -399,6 +404,7 @@ class Processes:
                     try:
                         if w.conn.poll():
                             status, _, value = w.conn.recv()
+                            self.owed.discard(k)
                             if status == "error":
                                 raise value
                             answers[k] = value
@@ -411,6 +417,26 @@ class Processes:
                             f"{len(self.workers)}; the states it owned are lost, so the search stops"
                         )
         return [answers[k] for k in range(len(self.workers))]
+
+    def settle(self) -> None:
+        """The workers ignore SIGINT and finish their round (a bounded batch): wait for those answers."""
+        from multiprocessing.connection import wait
+
+        while self.owed:
+            owing = sorted(self.owed)
+            ws = [self.workers[k] for k in owing]
+            ready = wait([w.conn for w in ws] + [w.proc.sentinel for w in ws], POLL)
+            for k, w in zip(owing, ws, strict=True):
+                if w.conn in ready or w.proc.sentinel in ready:
+                    try:
+                        if w.conn.poll():
+                            w.conn.recv()
+                            self.owed.discard(k)
+                            continue
+                    except (EOFError, OSError):
+                        pass
+                    if not w.proc.is_alive():
+                        raise WorkerLost(f"worker process {w.proc.pid} {w.how_it_ended()}")
 
     def close(self) -> None:
         for w in self.workers:
@@ -489,46 +515,50 @@ def partitioned(
             }  # fmt: skip
 
         s.saver = saver
-        stopped: Exception | None = None  # the Stop to raise once the workers' figures are in
-        while True:
-            answers = backend.call([("round", box) for box in inbox])
-            rounds += 1
-            inbox = [[] for _ in range(jobs)]
-            for blobs, _ in answers:
-                for k, b in enumerate(blobs):
-                    if b is not None:
-                        inbox[k].append(b)
-            reports = [r for _, r in answers]
-            critical += max(r["cpu"] - c for r, c in zip(reports, cpu, strict=True))
-            cpu = [r["cpu"] for r in reports]
-            stats.states = sum(r["states"] for r in reports)
-            stats.transitions = sum(r["transitions"] for r in reports)
-            stats.schedules = sum(r["schedules"] for r in reports)
-            stats.max_depth = max(r["max_depth"] for r in reports)
-            stats.merged = sum(r["merged"] for r in reports)
-            sent = sum(r["sent"] for r in reports)
-            for r in reports:
-                for kind, (choices, thread, detail, label) in r["found"].items():
-                    if kind not in s.found:
-                        s.found[kind] = (choices, None, thread, detail, label)
-                        s.found_seconds[kind] = s.elapsed()
-                        if s.on_found is not None:
-                            s.on_found(kind, s.phase, s.found_seconds[kind])
-            if first and s.found:
-                stopped = stop("found")
-                break
-            queued = sum(r["queued"] for r in reports)
-            if not queued and not any(inbox):
-                break
-            if stats.states >= s.max_states:
-                s.save()
-                stopped = stop("max-states")
-                break
-            try:
-                s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
-            except stop as e:  # a timeout or a cancel
-                stopped = e
-                break
+        stopped: BaseException | None = None  # the Stop (or Ctrl-C) to raise once the workers' figures are in
+        try:
+            while True:
+                answers = backend.call([("round", box) for box in inbox])
+                rounds += 1
+                inbox = [[] for _ in range(jobs)]
+                for blobs, _ in answers:
+                    for k, b in enumerate(blobs):
+                        if b is not None:
+                            inbox[k].append(b)
+                reports = [r for _, r in answers]
+                critical += max(r["cpu"] - c for r, c in zip(reports, cpu, strict=True))
+                cpu = [r["cpu"] for r in reports]
+                stats.states = sum(r["states"] for r in reports)
+                stats.transitions = sum(r["transitions"] for r in reports)
+                stats.schedules = sum(r["schedules"] for r in reports)
+                stats.max_depth = max(r["max_depth"] for r in reports)
+                stats.merged = sum(r["merged"] for r in reports)
+                sent = sum(r["sent"] for r in reports)
+                for r in reports:
+                    for kind, (choices, thread, detail, label) in r["found"].items():
+                        if kind not in s.found:
+                            s.found[kind] = (choices, None, thread, detail, label)
+                            s.found_seconds[kind] = s.elapsed()
+                            if s.on_found is not None:
+                                s.on_found(kind, s.phase, s.found_seconds[kind])
+                if first and s.found:
+                    stopped = stop("found")
+                    break
+                queued = sum(r["queued"] for r in reports)
+                if not queued and not any(inbox):
+                    break
+                if stats.states >= s.max_states:
+                    s.save()
+                    stopped = stop("max-states")
+                    break
+                try:
+                    s.check(stats, stats.max_depth, queued + sum(len(b) for b in inbox))
+                except stop as e:  # a timeout or a cancel
+                    stopped = e
+                    break
+        except KeyboardInterrupt as e:  # (the workers ignore SIGINT: the figures are still to be had, as at a timeout)
+            stopped = e
+            backend.settle()
         figures = backend.call([("figures",)] * jobs)
         s.visited = _Figures(figures)
         caches = [f["step_cache"] for f in figures if f.get("step_cache") is not None]

@@ -14,6 +14,8 @@ slice [N, N+1) µs. What the trace holds:
   each PTE table, the per-VMA lock (read by a fault, write-locked while
   vm_lock_seq == mm_lock_seq) and the page lock. They are read from the
   machine's state after each step (the PTL and per-VMA locks emit no event);
+  a PTL taken and dropped within one step (zap_pte_range's) is found in the
+  step's footprint (Machine.touched) and gets a slice over that step;
 - counter tracks in each mm's process: `mmap_seq`, `mm_lock_seq`, each VMA's
   `vm_sequence`, and each page's `page_count` and `page_mapcount`;
 - instant events: SPF aborts, validations (passed or failed), the kernel's
@@ -138,9 +140,11 @@ class _Builder:
         )
 
     # ------------------------------------------------------------ per step
-    def state(self, m: Machine, ts: int) -> None:
-        """Lock holds and counters after the step ending at `ts`."""
+    def state(self, m: Machine, ts: int, stepped: int | None = None) -> None:
+        """Lock holds and counters after the step ending at `ts` (taken by thread `stepped`)."""
         now = set(lock_holds(m))
+        if stepped is not None:
+            self.brief_holds(m, ts, stepped, now)
         for key in [k for k in self.held if k not in now]:
             self.close_lock(key, ts)
         for key in now:
@@ -152,15 +156,31 @@ class _Builder:
                     {"ph": "C", "name": name, "pid": self.pid(mm), "tid": 0, "ts": ts, "args": {"value": value}}
                 )
 
+    def brief_holds(self, m: Machine, ts: int, holder: int, now: set[tuple[str, int, str]]) -> None:
+        """A PTL the step took and dropped (zap_pte_range's, in one step): free before the step, not the
+        stepping thread's after it, touched by it (Machine.touched). The state after each step does not
+        show it, so it gets a slice the length of the step, [ts - 1, ts)."""
+        for key in sorted(k for k in m.touched if k[0] == "ptl"):
+            lock = f"ptl(table {key[1]})"
+            if any(h[0] == lock for h in self.held) or (lock, holder, "spin") in now:
+                continue  # (held before the step: a failed try, a wait, or its own; or still held after it)
+            table = next((t for t in m.tables if t.id == key[1]), None)
+            if table is not None and holder in table.ptl_waiters:
+                continue  # (it queued for the lock: not a hold)
+            self.lock_slice(lock, holder, "spin", ts - 1, ts, within_step=ts - 1)
+
     def close_lock(self, key: tuple[str, int, str], ts: int) -> None:
         lock, holder, mode = key
         since = self.held.pop(key)
+        self.lock_slice(lock, holder, mode, since, ts)
+
+    def lock_slice(self, lock: str, holder: int, mode: str, since: int, ts: int, **args: Any) -> None:
         tid = self.lock_tids.get((lock, holder))
         if tid is None:
             tid = self.lock_tids[(lock, holder)] = len(self.lock_tids) + 1
             self.meta("thread_name", LOCKS_PID, tid, f"{lock} · {self.tl.names[holder]}")
         name = lock if mode in ("spin", "lock") else f"{lock} {mode}"
-        self.slice(LOCKS_PID, tid, name, since, ts, "lock", holder=self.tl.names[holder], mode=mode)
+        self.slice(LOCKS_PID, tid, name, since, ts, "lock", holder=self.tl.names[holder], mode=mode, **args)
 
     def step(self, n: int, idx: int, label: str, events: tuple[Any, ...]) -> None:
         """Step n (1-based) by thread idx: slices [n, n+1); its instant events at n."""
@@ -237,7 +257,7 @@ def chrome_trace(tl: Timeline, upto: int | None = None) -> dict[str, Any]:
     b.state(tl.machine_at(0), 1)
     for pos, m, events in tl.replay(0, n):
         b.step(pos + 1, tl.thread_at(pos), tl.label_at(pos), events + derived_events(tl, pos, events))
-        b.state(m, pos + 2)
+        b.state(m, pos + 2, tl.thread_at(pos))
     b.finish(n + 1)
     sc = tl.scenario
     return {

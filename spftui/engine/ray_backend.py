@@ -131,6 +131,9 @@ class RayBackend:
                 "so the search stops"
             ) from None
 
+    def settle(self) -> None:
+        """Nothing owed: an actor runs its calls in order, so the next call waits for the cut one."""
+
     def close(self) -> None:
         ray = self.ray
         for a in getattr(self, "actors", ()):

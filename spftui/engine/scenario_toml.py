@@ -20,7 +20,7 @@ from collections.abc import Mapping as Pairs
 from typing import TYPE_CHECKING
 
 from ..scenario.loader import toml_string
-from ..scenario.model import KERNEL_PRESET
+from ..scenario.model import preset_lacks
 from ..scenario.syntax import op_text
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _file(f: File) -> list[str]:
 
 def _fixes(sc: Scenario) -> list[str]:
     """`[fixes]`: the run's fixes against the kernel preset's (the loader's starting point)."""
-    preset = KERNEL_PRESET[sc.kernel].fixes_off if sc.kernel else frozenset()
+    preset = preset_lacks(sc.kernel, sc.threads)  # (as the loader starts: 5.8 lacks fork_copy_pinned only with a pin)
     switches = sorted([(n, "false") for n in sc.fixes_off - preset] + [(n, "true") for n in preset - sc.fixes_off])
     return ["", "[fixes]", *(f"{n} = {v}" for n, v in switches)] if switches else []
 

@@ -34,7 +34,7 @@ from ..scenario import ScenarioError
 from ..scenario.loader import parse_scenario
 from .explorer import explore
 from .limits import SHRINK_MAX_STATES
-from .narrate import entries_of
+from .narrate import Result, entries_of
 from .recording import Run, record_choices
 from .scenario_breakpoints import applicable
 from .scenario_toml import scenario_toml
@@ -101,6 +101,13 @@ def find(
     """(oracle, choices up to the violation, detail, preemptions) of the first violation the
     explorer finds: fewest preemptions first, up to `bound` (None: then every schedule).
     Raises KeyboardInterrupt when the search was interrupted (not "nothing found")."""
+    return search(sc, oracle, max_states, bound)[0]
+
+
+def search(
+    sc: Scenario, oracle: str | None, max_states: int, bound: int | None = None
+) -> tuple[tuple[str, tuple[int, ...], str, int] | None, Result]:
+    """`find`, and the explorer's result (was a search that found nothing complete?)."""
     if bound is None:
         r = explore(sc, mode="auto", first=True, max_states=max_states, narrate=False)
     else:
@@ -112,8 +119,8 @@ def find(
     for kind in kinds:
         cx = cxs.get(kind)
         if cx is not None:
-            return kind, cx.choices[: cx.stop_at], cx.detail, cx.preemptions
-    return None
+            return (kind, cx.choices[: cx.stop_at], cx.detail, cx.preemptions), r
+    return None, r
 
 
 def candidates(sc: Scenario) -> Iterator[Scenario]:
@@ -169,9 +176,12 @@ def shrink(
     progress: Callable[[Size], None] | None = None,
 ) -> Shrunk:
     """Shrink `sc` and its counterexample while the violation persists (module docstring)."""
-    first = find(sc, oracle, max_states)
+    first, r = search(sc, oracle, max_states)
     if first is None:
-        raise ShrinkError(f"no {oracle or 'violation'} found within {max_states:,} states: nothing to shrink")
+        what = oracle or "violation"
+        if r.complete:  # (every interleaving was searched: there is none, not "none found so far")
+            raise ShrinkError(f"no {what} exists (complete search: {r.states:,} states): nothing to shrink")
+        raise ShrinkError(f"no {what} found within {max_states:,} states: nothing to shrink")
     kind, choices, detail, bound = first
     run0 = record_choices(sc, choices)
     before = size_of(sc, run0, len(choices))

@@ -58,7 +58,7 @@ from spftui.scenario.model import (
     ScheduleEntry,
     ScheduleFile,
     Thread,
-    pins_a_page,
+    preset_lacks,
 )
 from spftui.scenario.syntax import (
     Invalid,
@@ -140,8 +140,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
                 ("schedule", "steps"), "expected at least one step, found none (leave [schedule] out for round-robin)"
             )
     expect = _expect(doc, top, policy, reuse)
-    pins = pins_a_page(threads)
-    lacks = frozenset(f for f in preset.fixes_off if pins or not FIX[f].needs_pin) if preset else frozenset()
+    lacks = preset_lacks(kernel, threads)
     fixes_off = _fixes(doc, top, lacks)
     breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels)
     return Scenario(
