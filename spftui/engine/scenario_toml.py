@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping as Pairs
 from typing import TYPE_CHECKING
 
+from ..scenario.fixes import preset_lacks
 from ..scenario.loader import toml_string
-from ..scenario.model import preset_lacks
 from ..scenario.syntax import op_text
 
 if TYPE_CHECKING:

@@ -12,8 +12,11 @@ loader validates names against them and the kernel builds on the loader.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
+from .model import KERNEL_PRESET, Thread, pins_a_page
 from .syntax import suggest
 
 
@@ -232,3 +235,12 @@ def parse_switch(text: str) -> tuple[str, bool]:
     if not sep or state.strip().lower() not in _ON:
         raise ValueError(f"expected {name}=off or {name}=on, found '{text}'")
     return name, _ON[state.strip().lower()]
+
+
+def preset_lacks(kernel: str | None, threads: Iterable[Thread]) -> frozenset[str]:
+    """The fixes a scenario on `kernel` starts without (before its `[fixes]`): the preset's, but a
+    fix about pinned pages only when a thread pins one (the loader's and the writer's starting point)."""
+    if not kernel:
+        return frozenset()
+    pins = pins_a_page(threads)
+    return frozenset(f for f in KERNEL_PRESET[kernel].fixes_off if pins or not FIX[f].needs_pin)

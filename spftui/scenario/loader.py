@@ -29,7 +29,7 @@ from spftui.scenario.document import (
 )
 from spftui.scenario.errors import ScenarioError
 from spftui.scenario.files import MAX_SCHEDULE_BYTES, bundled_scenarios_dir, read_text
-from spftui.scenario.fixes import FIX, FIXES
+from spftui.scenario.fixes import FIX, FIXES, preset_lacks
 from spftui.scenario.locate import KeyPath, format_key
 from spftui.scenario.model import (
     ANY_POLICY,
@@ -58,7 +58,6 @@ from spftui.scenario.model import (
     ScheduleEntry,
     ScheduleFile,
     Thread,
-    preset_lacks,
 )
 from spftui.scenario.syntax import (
     Invalid,

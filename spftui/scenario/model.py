@@ -353,17 +353,6 @@ def pins_a_page(threads: Iterable[Thread]) -> bool:
     return any(op.kind == "gup" and "pin" in op.foll for t in threads for op in t.ops)
 
 
-def preset_lacks(kernel: str | None, threads: Iterable[Thread]) -> frozenset[str]:
-    """The fixes a scenario on `kernel` starts without (before its `[fixes]`): the preset's, but a
-    fix about pinned pages only when a thread pins one (the loader's and the writer's starting point)."""
-    if not kernel:
-        return frozenset()
-    from .fixes import FIX
-
-    pins = pins_a_page(threads)
-    return frozenset(f for f in KERNEL_PRESET[kernel].fixes_off if pins or not FIX[f].needs_pin)
-
-
 @attrs.frozen
 class Scenario:
     """A whole scenario file.
