@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
             _refuse_misspelt_command(argv)
-            return open_tui(tui_parser().parse_args(argv))
+            return open_tui(_parse(tui_parser(), argv))
         _stop_on_sigterm()
         _replace_what_cannot_be_encoded()
         args = _parse(build_parser(), argv)

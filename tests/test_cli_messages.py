@@ -318,3 +318,9 @@ def test_an_unknown_option_gets_the_commands_own_usage_and_a_hint(args: list[str
     assert r.stderr.startswith(f"usage: spftui {command} "), r.stderr
     unknown = " ".join(args[args.index(next(a for a in args if a.startswith("--"))) :])
     assert r.stderr.splitlines()[-1] == f"spftui {command}: error: unrecognized arguments: {unknown}{hint}"
+
+
+def test_the_debuggers_launcher_names_the_option_meant_too() -> None:
+    r = spftui("cow_lost_write", "--polcy", "classic")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == "spftui: error: unrecognized arguments: --polcy classic; did you mean --policy?"
