@@ -1,4 +1,4 @@
-"""Defects a user probe found (3 December): toasts, the why chain, the key bar, the quit note, keys during explore."""
+"""Text that fits: toasts break paths only at separators, the why chain wraps, the key bar drops whole keys, the quit note, a refused key during explore."""
 
 from __future__ import annotations
 

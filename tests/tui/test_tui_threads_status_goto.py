@@ -1,4 +1,4 @@
-"""Small defects found by stepping through the TUI (3 December), each through the keys a user presses."""
+"""The Threads pane shows only the current fault; the status line, goto and Ctrl+S say what a user needs, through the keys a user presses."""
 
 from __future__ import annotations
 
