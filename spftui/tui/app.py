@@ -247,14 +247,26 @@ class SpftuiApp(App[int]):
         s = self.session
         assert s is not None
         name = identity(s.scenario)[0]
-        # In the current folder, a file to pass on (q keeps its own in the state directory), named
-        # as explore names a schedule: one scenario's sessions under two policies stay apart.
+        # This session's own file once it has one (a Ctrl+S or --session), updated in place as
+        # an editor's Save does; else in the current folder, a file to pass on (q keeps its own in
+        # the state directory), named as explore names a schedule: one scenario's sessions under
+        # two policies stay apart. Any other taken name gets a number.
+        own = self.session_file
+
+        def save(path: str) -> str:
+            mine = own is not None and os.path.abspath(path) == os.path.abspath(own)
+            return self.save_session(path, exists=REPLACE if mine else NUMBER)
+
         ask_where_to_save(
             self,
             "Save session as…",
-            os.path.join(os.getcwd(), f"{name}.{s.scenario.policy}.session.toml"),
-            lambda path: self.save_session(path, exists=NUMBER),
-            "A name that is taken gets a number. From now on, q saves to this file.",
+            own or os.path.join(os.getcwd(), f"{name}.{s.scenario.policy}.session.toml"),
+            save,
+            (
+                "Enter updates this session's file; another name that is taken gets a number."
+                if own
+                else "A name that is taken gets a number. From now on, q saves to this file."
+            ),
             lambda written: (
                 f"Saved\n{toast_path(written, self.size.width)}\nOpen it with spftui {name} --session FILE."
             ),

@@ -140,7 +140,8 @@ async def test_ctrl_s_proposes_a_file_named_after_the_scenario_and_policy_and_nu
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It proposed `cow_lost_write.session.toml` whatever the policy (two policies' sessions took
-    one name), and a taken name became `….session.2.toml`, no longer a `.session.toml`."""
+    one name), and a taken name became `….session.2.toml`, no longer a `.session.toml`. The next
+    Ctrl+S proposes the session's own file and updates it (it wrote a numbered copy)."""
     monkeypatch.chdir(tmp_path)
     app = SpftuiApp(SEED, policy="classic")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -150,8 +151,16 @@ async def test_ctrl_s_proposes_a_file_named_after_the_scenario_and_policy_and_nu
         assert app.screen.query_one("#prompt-input", Input).value == str(first)
         await press(pilot, "enter")
         text = first.read_text()
-        await press(pilot, "s", "ctrl+s", "enter")  # the same name again: numbered, the first untouched
-        second = tmp_path / "cow_lost_write.classic.2.session.toml"
-        assert second.is_file() and first.read_text() == text
-        assert sorted(p.name for p in tmp_path.iterdir()) == [second.name, first.name]
-        assert app.session_file == str(second)
+        await press(pilot, "s", "ctrl+s")  # now this session's own file is proposed, and updated
+        assert app.screen.query_one("#prompt-input", Input).value == str(first)
+        await press(pilot, "enter")
+        assert first.read_text() != text and [p.name for p in tmp_path.iterdir()] == [first.name]
+        assert app.session_file == str(first)
+        await press(pilot, "ctrl+s")  # another name that is taken: numbered, the taken file untouched
+        (tmp_path / "other.session.toml").write_text("mine")
+        field = app.screen.query_one("#prompt-input", Input)
+        field.value = str(tmp_path / "other.session.toml")
+        await press(pilot, "enter")
+        assert (tmp_path / "other.session.toml").read_text() == "mine"
+        assert (tmp_path / "other.2.session.toml").is_file()
+        assert app.session_file == str(tmp_path / "other.2.session.toml")
