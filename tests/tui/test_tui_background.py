@@ -37,10 +37,10 @@ repeat = 100000
 """
 
 
-async def _until_progress(pilot: Pilot, said: list[str]) -> None:  # type: ignore[type-arg]
+async def _until_progress(pilot: Pilot, said: list[str], word: str = "steps/s") -> None:  # type: ignore[type-arg]
     """Wait (by handling the app's queue, not by sleeping a fixed time) for the run's first progress report."""
     for _ in range(500):
-        if any("steps/s" in text for text in said):
+        if any(word in text for text in said):
             return
         await pilot.pause(0.01)
     raise AssertionError(f"no progress report; status said {said}")
@@ -78,3 +78,24 @@ async def test_escape_interrupts_a_long_continue_and_the_ui_stays_live() -> None
         assert sys.getswitchinterval() == default_interval
         await press(pilot, "S")  # and it is a normal session again
         assert session.position == session.length - 1
+
+
+async def test_a_step_during_explore_says_why_and_the_progress_does_not_hide_it_at_once() -> None:
+    app = SpftuiApp(parse_scenario(LONG))
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = app.screen.query_one(StatusLine)
+        said: list[str] = []
+        shown = status.message
+        status.message = lambda text, style="": (said.append(text), shown(text, style))  # type: ignore[method-assign]
+        post_key(app, "e")
+        await _until_progress(pilot, said, "states")
+        post_key(app, "s")
+        await drain(app)
+        assert said[-1] == "the explore is still running — press Esc to interrupt it"
+        await pilot.pause(0.5)  # several progress reports come meanwhile
+        assert said[-1] == "the explore is still running — press Esc to interrupt it"
+        assert app.session is not None and app.session.position == 0
+        post_key(app, "escape")
+        for worker in run_workers(app):
+            await worker.wait()
+        await drain(app)

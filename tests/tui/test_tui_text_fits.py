@@ -1,4 +1,4 @@
-"""Text that fits: toasts break paths only at separators, the why chain wraps, the key bar drops whole keys, the quit note, a refused key during explore."""
+"""Text that fits: toasts break paths only at separators, the why chain wraps, the key bar drops whole keys, the quit note."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
-from tui_helpers import SEED, drain, post_key, press, run_workers, screen_text
+from tui_helpers import SEED, press, screen_text
 
-from spftui.scenario import parse_scenario
 from spftui.tui.app import SpftuiApp
 from spftui.tui.format import toast_path
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.picker import PickerScreen
 from spftui.tui.screens.quit import QuitDialog
 from spftui.tui.screens.why import WhyScreen
-from spftui.tui.widgets.status import StatusLine
 from spftui.tui.widgets.timeline import TimelinePane
 
 
@@ -97,49 +95,3 @@ async def test_the_quit_dialog_puts_the_path_on_its_own_line_and_no_line_starts_
         assert "\n" + dialog.path + "\n" in text and "Opening this scenario again offers it back." in text
         shown = screen_text(pilot)
         assert not re.search(r"█\s+[;:,.]", shown)
-
-
-LONG = """\
-title = "many loops"
-policy = "spf-mm-seq"
-[[process]]
-name = "P"
-  [[process.mapping]]
-  start = 0x100000
-  pages = 8
-  populate = true
-[[thread]]
-name = "T0"
-process = "P"
-ops = ["write 0x100000 1", "mprotect 0x102000 1p r", "mprotect 0x102000 1p rw"]
-repeat = 1000
-[[thread]]
-name = "T1"
-process = "P"
-ops = ["write 0x103000 2", "read 0x102000"]
-repeat = 1000
-"""
-
-
-async def test_a_step_during_explore_says_why_and_the_progress_does_not_hide_it_at_once() -> None:
-    app = SpftuiApp(parse_scenario(LONG))
-    async with app.run_test(size=(80, 24)) as pilot:
-        status = debugger(app).query_one(StatusLine)
-        said: list[str] = []
-        shown = status.message
-        status.message = lambda text, style="": (said.append(text), shown(text, style))  # type: ignore[method-assign]
-        post_key(app, "e")
-        for _ in range(500):
-            if any("states" in text for text in said):
-                break
-            await pilot.pause(0.01)
-        post_key(app, "s")
-        await drain(app)
-        assert said[-1] == "the explore is still running — press Esc to interrupt it"
-        await pilot.pause(0.5)  # several progress reports come meanwhile
-        assert said[-1] == "the explore is still running — press Esc to interrupt it"
-        assert app.session is not None and app.session.position == 0
-        post_key(app, "escape")
-        for worker in run_workers(app):
-            await worker.wait()
-        await drain(app)
