@@ -104,6 +104,16 @@ def value_text(obj: str, value: object) -> str:
     return str(value)
 
 
+def local_is_vpn(key: str, vmf: Mapping[str, object]) -> bool:
+    """Is the thread local `vmf[key]` a page number (vpn) rather than an address?
+
+    zap_pte_range's range (`start`, `end`, set by kernel/zap.py's begin_zap for munmap,
+    madvise(DONTNEED) and exit) is in pages; the `end` of mprotect and of
+    mwriteprotect_range, which set no `start`, is an address.
+    """
+    return key in ("start", "end") and "start" in vmf
+
+
 def local_text(key: str, value: object, vmf: Mapping[str, object]) -> str:
     """One thread local (`vmf[key]`) as the trace writes it: a PTE as `pfn 1 RO A D`, the VMA
     copy as `rw-p 0x10000-0x11000`, pages as `pfn N`, addresses in hex, GUP flags by name."""
@@ -111,8 +121,8 @@ def local_text(key: str, value: object, vmf: Mapping[str, object]) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if key in ("start", "end") and "start" in vmf and isinstance(value, int):
-        return f"{value << 12:#x}"  # zap_pte_range's range is in pages (view.local_is_vpn)
+    if local_is_vpn(key, vmf) and isinstance(value, int):
+        return f"{value << 12:#x}"
     if key == "gup_foll" and isinstance(value, int):
         return format_foll(value)
     if key == "orig_pte":

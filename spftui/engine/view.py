@@ -8,8 +8,6 @@ here, so the kernel can change its layout behind one seam.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ..kernel import DOCS, PATHS, all_labels
 from ..kernel.events import (
     EVENT_KINDS,
@@ -40,6 +38,7 @@ from ..kernel.pte import (
     pte_write,
 )
 from ..kernel.state import BLOCKED, DONE, RUNNABLE, VM_READ, VM_SHARED, VM_UFFD_WP, VM_WRITE, Vma, format_vm_flags
+from .describe import local_is_vpn as local_is_vpn  # (the rule lives beside local_text)
 
 __all__ = [
     "BLOCKED",
@@ -81,13 +80,3 @@ __all__ = [
     "pte_present",
     "pte_write",
 ]
-
-
-def local_is_vpn(key: str, vmf: Mapping[str, object]) -> bool:
-    """Is the thread local `vmf[key]` a page number (vpn) rather than an address?
-
-    zap_pte_range's range (`start`, `end`, set by kernel/zap.py's begin_zap for munmap,
-    madvise(DONTNEED) and exit) is in pages; the `end` of mprotect and of
-    mwriteprotect_range, which set no `start`, is an address.
-    """
-    return key in ("start", "end") and "start" in vmf
