@@ -136,11 +136,31 @@ def _server(base: Any) -> Any:
 
     class Server(base):  # type: ignore[misc,valid-type]
         stopped_by = signal.SIGINT  # (a signal before startup reaches textual-serve's own handlers)
+        tabs: set[Any]  # the handler task of each open tab
+
+        async def handle_websocket(self, request: Any) -> Any:
+            import asyncio
+
+            tab = asyncio.current_task()
+            self.tabs.add(tab)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.tabs.discard(tab)
+
+        async def on_shutdown(self, app: Any) -> None:
+            # aiohttp waits up to a minute for an open websocket to end by itself: cancelling a
+            # tab's handler takes textual-serve's own way out, which tells the debugger to quit
+            # and waits for it, then closes the socket
+            await super().on_shutdown(app)
+            for tab in list(self.tabs):
+                tab.cancel()
 
         async def on_startup(self, app: Any) -> None:
             import asyncio  # (here: every command builds this parser, only serve needs asyncio)
 
             await super().on_startup(app)
+            self.tabs = set()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop_on, sig)  # (replaces request_exit, set in serve())
