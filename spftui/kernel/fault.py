@@ -314,21 +314,30 @@ def spf_vma_copy(m: Machine, t: Thread) -> None:
 @step("__handle_mm_fault:spf_walk")
 def spf_walk(m: Machine, t: Thread) -> None:
     """speculative_page_walk_begin; read the pmd (none: abort, tables are never allocated speculatively) and orig_pte; walk_end."""
-    mm = m.thread_mm(t)
-    vpn = vpn_of(t.vmf["addr"])
-    table = m.pmd_table(mm, vpn)
-    if table is None:
-        spf_abort(m, t, "PMD", "no PTE table: page tables are never allocated speculatively")
+    orig = read_orig_pte(m, t)
+    if orig is None:
         return
-    t.vmf["pmd"] = table.id
-    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
-    addr = t.vmf["addr"]
-    m.emit(SpecRead(t.name, "pmd", mm.name, addr, None, table.id))
-    m.emit(SpecRead(t.name, "pte", mm.name, addr, None, orig))
     if orig == 0 and t.vmf["pvma"][3] is None:
         spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
         return
     dispatch(m, t)
+
+
+def read_orig_pte(m: Machine, t: Thread) -> int | None:
+    """The speculative walk of both series: the PTE table under the pmd into vmf.pmd and the
+    PTE into vmf.orig_pte (returned), read without locks; no table: abort (None), as page
+    tables are never allocated speculatively."""
+    mm = m.thread_mm(t)
+    addr = t.vmf["addr"]
+    table = m.pmd_table(mm, vpn_of(addr))
+    if table is None:
+        spf_abort(m, t, "PMD", "no PTE table: page tables are never allocated speculatively")
+        return None
+    t.vmf["pmd"] = table.id
+    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn_of(addr))
+    m.emit(SpecRead(t.name, "pmd", mm.name, addr, None, table.id))
+    m.emit(SpecRead(t.name, "pte", mm.name, addr, None, orig))
+    return orig
 
 
 # -------------------------------------------------------- Dufour's entry
@@ -381,20 +390,11 @@ def dufour_checks(m: Machine, t: Thread) -> None:
 @step("handle_speculative_fault:walk")
 def dufour_walk(m: Machine, t: Thread) -> None:
     """IRQs off: walk to the PTE, save orig_pmd and orig_pte; read_seqcount_retry(vm_sequence)."""
-    mm = m.thread_mm(t)
-    vpn = vpn_of(t.vmf["addr"])
-    table = m.pmd_table(mm, vpn)
-    if table is None:
-        spf_abort(m, t, "PMD", "no PTE table: page tables are never allocated speculatively")
+    if read_orig_pte(m, t) is None:
         return
-    t.vmf["pmd"] = table.id
-    t.vmf["orig_pte"] = orig = m.get_pte(table, vpn)
-    addr = t.vmf["addr"]
-    m.emit(SpecRead(t.name, "pmd", mm.name, addr, None, table.id))
-    m.emit(SpecRead(t.name, "pte", mm.name, addr, None, orig))
     v = m.vma_ref(t.vmf["vma"])
     seq, cur = t.vmf["seq"], v.vm_sequence
-    m.emit(Validate(t.name, "VMA_SEQ", "vm_sequence", mm.name, addr, v.id, seq, cur, cur == seq))
+    m.emit(Validate(t.name, "VMA_SEQ", "vm_sequence", v.mm, t.vmf["addr"], v.id, seq, cur, cur == seq))
     if cur != seq:
         spf_abort(m, t, "VMA_SEQ", f"vm_sequence changed {t.vmf['seq']}→{v.vm_sequence}")
         return
