@@ -705,8 +705,10 @@ class Session:
         if problem:
             raise SessionError(problem)
         n = self._position if step is None else step
-        if not 0 <= n <= len(self._tl):
-            raise SessionError(f"step {n} is outside this timeline (0 to {len(self._tl)})")
+        longest = max([len(self._tl), *(len(b) for b in self._tl.branches)])
+        if not 0 <= n <= longest:  # (a step of another branch is one: the bookmarks are positions)
+            which = "this timeline" if longest == len(self._tl) else "every timeline"
+            raise SessionError(f"step {n} is outside {which} (0 to {longest})")
         self._bookmarks[name] = n
         return n
 

@@ -323,7 +323,7 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
         raise ScenarioError(f"no timeline with branch = {saved.branch}", saved.path, 0, "branch")
     for name, step, line in saved.bookmarks:
         try:
-            s.add_bookmark(name, min(step, s.length))
+            s.add_bookmark(name, step)  # (beyond this branch's end is another branch's step: kept)
         except SessionError as err:
             raise ScenarioError(str(err), saved.path, line, "bookmark") from None
     s.goto(min(saved.step, s.length))

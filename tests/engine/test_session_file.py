@@ -147,6 +147,25 @@ def test_bookmarks_need_a_word_and_goto_names_them(seed) -> None:  # type: ignor
     assert s.bookmarks == {}
 
 
+def test_a_bookmark_past_the_end_of_the_saved_branch_comes_back_where_it_was(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Bookmarks are positions shared by every timeline: saved on a short branch, a bookmark set
+    on a longer one came back clamped to the short branch's end."""
+    s = Session(seed)
+    s.run()
+    late = s.length - 2
+    s.add_bookmark("late", late)
+    s.goto(5)
+    s.step((s.thread_at(5) + 1) % len(s.names))  # a new branch, 6 steps long
+    assert s.length == 6 and late > 6
+    restored, _ = load_session_for(save_session(s, str(tmp_path / "a.session.toml")), seed)
+    assert restored.bookmarks == {"late": late}
+    restored.switch_branch(0)
+    restored.goto(restored.bookmark("late"))
+    assert restored.position == late
+    with pytest.raises(SessionError, match="step 10000 is outside this timeline"):
+        restored.add_bookmark("nowhere", 10_000)
+
+
 def test_follow_branches_where_the_steps_leave_the_timeline_and_keeps_the_strategy(seed) -> None:  # type: ignore[no-untyped-def]
     s = Session(seed)
     s.run()
