@@ -4,7 +4,7 @@ The Session owns the live machine, the strategy and the breakpoints; the
 history it records is its `timeline` (see `timeline.py`), which readers use
 to look back without disturbing the machine. Everything else is a command:
 `step`, `back`, `goto`, `open_at`, `continue_`, `run_on`, `reverse_continue`, `run`,
-`switch_branch`, `restart` and the breakpoint commands. A command that moves
+`run_thread_until`, `finish`, `switch_branch`, `restart` and the breakpoint commands. A command that moves
 the session returns (and keeps in `stop`) a frozen `StopReason`.
 
 After going back, stepping a different thread than the recorded one starts
@@ -23,11 +23,13 @@ import attrs
 from ..kernel import build_machine
 from ..kernel.events import Event, SpfAbort, Violation
 from ..kernel.machine import Machine
-from ..kernel.state import BLOCKED, DONE, RUNNABLE
+from ..kernel.ops import OP_ENTRY
+from ..kernel.state import BLOCKED, DONE, RUNNABLE, Thread
 from ..scenario.model import MAX_STEPS, Scenario, ScheduleEntry
 from .breakpoints import Breakpoint, BreakpointSet, Hit
 from .describe import abort_sentence, counted, violation_sentence
 from .expr import Expr, evaluate
+from .history import in_fault
 from .inspect import MachineResolver, Names
 from .schedule import Replay, SeededRandom, Strategy
 from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
@@ -60,7 +62,10 @@ class SessionError(TimelineError):
 class StopReason:
     """Why the session stopped where it is.
 
-    kind         start | step | breakpoint | finished | deadlock | limit | interrupted | stopped
+    kind         start | step | breakpoint | finished | deadlock | limit | interrupted | stopped,
+                 and for one thread's run (`run_thread_until`, `finish`): reached (its next
+                 step is the label) | returned (its fault or operation completed) |
+                 blocked | done (the thread has no more operations)
     step         the position it stopped at
     text         one sentence for the status line
     breakpoints  the ids of the breakpoints that fired
@@ -132,6 +137,26 @@ def default_strategy(sc: Scenario, seed: int | None = None) -> Strategy:
     if sc.schedule is not None:
         return Replay(sc.schedule)
     return SeededRandom(sc.seed)
+
+
+def _waits(m: Machine, t: Thread) -> str:
+    """What blocked thread `t` waits for, and who holds it (its place in a wait queue says which lock)."""
+    i = t.index
+    held: list[int | None] = []
+    for mm in m.mms.values():
+        if any(w == i for w, _ in mm.lock_waiters):
+            held = [mm.lock_writer] if mm.lock_writer is not None else list(mm.lock_readers)
+    for table in m.tables:
+        if i in table.ptl_waiters:
+            held = [table.ptl]
+    for f in m.frames:
+        if i in f.lock_waiters:
+            held = [f.locked]
+    for v in m.vmas:
+        if i in v.lock_waiters:
+            held = list(v.lock_readers)
+    names = [m.threads[h].name for h in held if h is not None]
+    return f"it waits for {t.blocked_on}" + (f", held by {' and '.join(names)}" if names else "")
 
 
 def _stopped(hits: list[Hit], step: int) -> StopReason:
@@ -363,17 +388,26 @@ class Session:
             if t.state != RUNNABLE:
                 why = "finished" if t.state == DONE else f"blocked on {t.blocked_on}"
                 raise SessionError(f"{t.name} cannot run: it is {why}")
-            tl = self._tl
-            if pos < len(tl) and tl.thread_at(pos) != idx:
-                tl._cut_branch(pos)
-            if pos >= len(tl):
-                self._strategy.observe(m, idx)
-                return self._after(pos, idx, self._record(idx, manual=True))
+            return self._after(pos, idx, self._step_of(idx))
         idx = self._advance()
         if idx < 0:
             self._stop = self._end_reason()
             return None
         return self._after(pos, idx, self._events)
+
+    def _step_of(self, idx: int) -> list[Event]:
+        """One step of runnable thread `idx`: the recorded one when it is that thread's, else a
+        new one (recorded as chosen by hand; from the past, the old future becomes a branch)."""
+        pos = self._position
+        tl = self._tl
+        if pos < len(tl) and tl.thread_at(pos) != idx:
+            tl._cut_branch(pos)
+        if pos >= len(tl):
+            self._strategy.observe(self._machine, idx)
+            self._events = self._record(idx, manual=True)
+        else:
+            self._advance()
+        return self._events
 
     def _after(self, pos: int, idx: int, events: list[Event]) -> StepInfo:
         info = StepInfo(pos, self._tl.names[idx], self._machine.last_label, tuple(events))
@@ -675,6 +709,118 @@ class Session:
             return None
         finally:
             tl._spare.append(scratch)
+
+    # ------------------------------------------------- one thread: until, finish
+    def next_label(self, thread: int | str) -> str:
+        """The label `thread` runs next: its pc, or where its next operation starts ("" when done)."""
+        t = self._machine.threads[self.thread_index(thread)]
+        if t.state == DONE:
+            return ""
+        ops = self._machine.ops[t.index]
+        return t.pc or (OP_ENTRY.get(ops[t.op_index].kind, "") if t.op_index < len(ops) else "")
+
+    def run_thread_until(
+        self,
+        thread: int | str,
+        label: str,
+        limit: int | None = None,
+        interrupted: Callable[[], bool] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> StopReason:
+        """Step only `thread` until its next step is `label` (gdb's `advance`; a schedule's
+        `T until LABEL`: at least one step, so from `label` it runs to the next time), or it
+        blocks or finishes; a breakpoint, `limit` steps or `interrupted()` stop it first."""
+        if label not in LABEL_ID:
+            raise SessionError(f"no step is labelled {label!r}")
+        name = self.names[self.thread_index(thread)]
+
+        def reached(t: Thread, n: int) -> str | None:
+            if self.next_label(t.index) != label:
+                return None
+            return f"{name} ran {counted(n, 'step')} to {label}"
+
+        return self._run_thread(thread, "reached", reached, f"without reaching {label}", limit, interrupted, progress)
+
+    def finish(
+        self,
+        thread: int | str,
+        limit: int | None = None,
+        interrupted: Callable[[], bool] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> StopReason:
+        """Step only `thread` until its current fault returns (inside one: `history.in_fault`),
+        else until its current operation completes (between two: the next one), as gdb's `finish`
+        runs to the end of the frame; blocking, a breakpoint, `limit` or `interrupted()` stop it first."""
+        t0 = self._machine.threads[self.thread_index(thread)]
+        op = (t0.op_index, t0.iteration)
+        ops = self._machine.ops[t0.index]
+        what = ops[t0.op_index].text if t0.op_index < len(ops) else "its operation"
+        fault = in_fault(t0)
+
+        def returned(t: Thread, n: int) -> str | None:
+            ran = counted(n, "step")
+            if (t.op_index, t.iteration) != op or t.state == DONE:
+                result = t.result.removeprefix(f"{what}: ")  # (finish_op writes "OP: RESULT")
+                return f"{t.name} finished {what} at step {self._position} ({ran}) → {result}"
+            if fault and not in_fault(t):
+                return f"{t.name} finished its fault at step {self._position} ({ran}); next {self.next_label(t.index)}"
+            return None
+
+        return self._run_thread(thread, "returned", returned, "", limit, interrupted, progress)
+
+    def _run_thread(
+        self,
+        thread: int | str,
+        kind: str,
+        goal: Callable[[Thread, int], str | None],
+        missed: str,
+        limit: int | None,
+        interrupted: Callable[[], bool] | None,
+        progress: Callable[[int], None] | None,
+    ) -> StopReason:
+        """Step thread `thread` alone until `goal(thread, steps)` says where it got (`kind`), it
+        blocks or finishes (`missed`: what it did not do then), or a breakpoint fires (as `continue_`)."""
+        idx = self.thread_index(thread)
+        name = self.names[idx]
+        m = self._machine
+        bps = self._bps
+        bps.prime(m)
+        check = bps.check if bps.active() else None
+        n = 0
+        while True:
+            t = m.threads[idx]
+            ran = f"{name} ran {counted(n, 'step')} and" if n else name
+            if t.state == BLOCKED:  # (before the goal: a thread blocked at the label has not run it)
+                self._stop = StopReason("blocked", self._position, f"{ran} is blocked: {_waits(m, t)}")
+                return self._stop
+            said = goal(t, n) if n else None
+            if said is not None:
+                self._stop = StopReason(kind, self._position, said)
+                return self._stop
+            if t.state == DONE:
+                text = f"{ran} finished {missed}".rstrip() if n else f"{name} has finished: nothing is left to run"
+                self._stop = StopReason("done", self._position, text)
+                return self._stop
+            if limit is not None and n >= limit:
+                self._stop = StopReason(
+                    "limit", self._position, f"stopped after {counted(n, 'step')} of {name} (limit)"
+                )
+                return self._stop
+            pos = self._position
+            events = self._step_of(idx)
+            n += 1
+            info = self._after_silently(pos, idx)
+            if check is not None:
+                fired = check(m, name, events)
+                if fired:
+                    self._stop = self._reason_for(info, fired)
+                    return self._stop
+            if not n % 512:
+                if progress is not None:
+                    progress(self._position)
+                if interrupted is not None and interrupted():
+                    self._stop = StopReason("interrupted", self._position, f"interrupted at step {self._position}")
+                    return self._stop
 
     # ------------------------------------------------------------ branches
     def switch_branch(self, bid: int) -> StopReason:

@@ -1,0 +1,117 @@
+"""One thread at a time: `Session.run_thread_until` (gdb's advance) and `Session.finish`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spftui.engine import Session, SessionError
+from spftui.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "scenarios" / "cow_lost_write.toml"
+
+
+def session(policy: str | None = None) -> Session:
+    sc = load_scenario(SEED)
+    return Session(sc.with_policy(policy, None) if policy else sc)
+
+
+def fresh_state(s: Session) -> object:
+    """The state after replaying this timeline's first `position` steps in a new session."""
+    return s.timeline.machine_at(s.position).snapshot()
+
+
+def test_run_thread_until_stops_before_the_label_having_run_only_that_thread() -> None:
+    s = session()
+    stop = s.run_thread_until("A1", "wp_page_copy:copy")
+    assert (stop.kind, stop.text) == ("reached", "A1 ran 13 steps to wp_page_copy:copy")
+    assert s.position == s.length == 13 and s.stop is stop
+    assert {s.step_thread(i) for i in range(13)} == {"A1"}
+    assert s.machine.threads[0].pc == "wp_page_copy:copy" and s.next_label("A1") == "wp_page_copy:copy"
+    assert all(s.is_manual(i) for i in range(13))  # chosen by hand, as thread keys' steps are
+    assert s.machine.snapshot() == fresh_state(s)
+    s.back(13)  # rewinding works as after single steps
+    assert s.position == 0 and s.machine.threads[0].pc == ""
+
+
+def test_from_the_past_it_follows_the_recorded_future_and_branches_where_it_leaves_it() -> None:
+    s = session()
+    s.run()  # the scenario's schedule starts "A1 until wp_page_copy:copy": A1's own steps
+    recorded = s.length
+    s.goto(0)
+    assert s.run_thread_until("A1", "wp_page_copy:copy").kind == "reached"
+    assert s.position == 13 and not s.branches and s.length == recorded
+    s.goto(3)
+    stop = s.run_thread_until("B", "__do_munmap:detach_vmas")
+    assert stop.kind == "reached" and s.branches and s.branches[0].at == 3
+    assert s.machine.snapshot() == fresh_state(s)
+    s.switch_branch(s.branches[0].id)
+    assert s.length == recorded
+
+
+def test_a_blocked_thread_stops_and_says_what_it_waits_for_and_who_holds_it() -> None:
+    s = session("classic")  # a classic fault takes mmap_lock for read
+    s.run_thread_until("A2", "change_protection:flush_tlb_range")  # A2 holds it for write
+    stop = s.run_thread_until("A1", "wp_page_copy:copy")
+    assert stop.kind == "blocked"
+    assert stop.text == "A1 ran 2 steps and is blocked: it waits for mmap_lock(A) read, held by A2"
+    position = s.position
+    again = s.finish("A1")  # nothing can run: no step is taken
+    assert again.text == "A1 is blocked: it waits for mmap_lock(A) read, held by A2" and s.position == position
+
+
+def test_a_label_the_thread_never_reaches_runs_it_to_its_end_and_says_so() -> None:
+    s = session()
+    stop = s.run_thread_until("A1", "__do_munmap:detach_vmas")  # B's path, never A1's
+    assert stop.kind == "done"
+    assert stop.text == "A1 ran 23 steps and finished without reaching __do_munmap:detach_vmas"
+    assert s.run_thread_until("A1", "user:store").text == "A1 has finished: nothing is left to run"
+
+
+def test_from_the_label_itself_it_runs_to_the_next_time_as_a_schedule_entry_does() -> None:
+    s = session()
+    s.run_thread_until("A1", "user:store")  # A1's access faults; the fault returns to retry it
+    assert s.next_label("A1") == "user:store" and s.position > 1
+
+
+def test_a_breakpoint_or_a_violation_breakpoint_stops_it_first() -> None:
+    s = session()
+    b = s.add_breakpoint("step", match="pte_map_lock:trylock")
+    stop = s.run_thread_until("A1", "wp_page_copy:pte_same")
+    assert stop.kind == "breakpoint" and stop.breakpoints == (b.id,) and s.position == 6
+    s.remove_breakpoint(b.id)
+    s.run()
+    s.goto(48)  # A2 has just dropped mmap_lock; A1's next steps write the page back: the lost write
+    s.add_breakpoint("violation")
+    stop = s.finish("A1")
+    assert stop.kind == "breakpoint" and stop.mark is not None and stop.mark.what == "lost_write"
+    assert s.position == 52 and not s.branches  # the recorded future was A1's: no branch
+
+
+def test_finish_inside_a_fault_returns_from_it_then_from_the_operation() -> None:
+    s = session()
+    s.run_thread_until("A1", "wp_page_copy:copy")
+    stop = s.finish("A1")
+    assert (stop.kind, stop.text) == ("returned", "A1 finished its fault at step 22 (9 steps); next user:store")
+    stop = s.finish("A1")
+    assert stop.text == "A1 finished write 0x10000 11 at step 23 (1 step) → wrote 11"
+    assert s.machine.threads[0].state == "done"
+
+
+def test_finish_between_operations_runs_the_next_one() -> None:
+    s = session()
+    stop = s.finish("B")
+    assert stop.kind == "returned" and stop.text.startswith("B finished munmap 0x10000 1p at step 9 (9 steps) → ")
+
+
+def test_a_limit_an_interruption_and_a_bad_label_stop_it() -> None:
+    s = session()
+    assert s.finish("A1", limit=3).kind == "limit" and s.position == 3
+    # interrupted() is asked every 512 steps, as continue_ asks it; a short run ends first
+    assert s.run_thread_until("A1", "wp_page_copy:copy", interrupted=lambda: True).kind == "reached"
+    with pytest.raises(SessionError, match="no step is labelled"):
+        s.run_thread_until("A1", "wp_page_copy:cpy")
+    with pytest.raises(SessionError, match="no thread"):
+        s.finish("Z")
