@@ -64,8 +64,8 @@ class StopReason:
 
     kind         start | step | breakpoint | finished | deadlock | limit | interrupted | stopped,
                  and for one thread's run (`run_thread_until`, `finish`): reached (its next
-                 step is the label) | returned (its fault or operation completed) |
-                 blocked | done (the thread has no more operations)
+                 step is the label) | returned (its fault or operation completed first) |
+                 blocked | done (the thread had nothing left to run)
     step         the position it stopped at
     text         one sentence for the status line
     breakpoints  the ids of the breakpoints that fired
@@ -727,19 +727,24 @@ class Session:
         interrupted: Callable[[], bool] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> StopReason:
-        """Step only `thread` until its next step is `label` (gdb's `advance`; a schedule's
-        `T until LABEL`: at least one step, so from `label` it runs to the next time), or it
-        blocks or finishes; a breakpoint, `limit` steps or `interrupted()` stop it first."""
+        """Step only `thread` until its next step is `label` (a schedule's `T until LABEL`: at
+        least one step, so from `label` it runs to the next time), or, as gdb's `advance` stops
+        when the frame returns, until its current operation completes; it blocking, a
+        breakpoint, `limit` steps or `interrupted()` stop it sooner."""
         if label not in LABEL_ID:
             raise SessionError(f"no step is labelled {label!r}")
-        name = self.names[self.thread_index(thread)]
+        op, what = self._op_of(thread)
 
-        def reached(t: Thread, n: int) -> str | None:
-            if self.next_label(t.index) != label:
-                return None
-            return f"{name} ran {counted(n, 'step')} to {label}"
+        def reached(t: Thread, n: int) -> tuple[str, str] | None:
+            if self.next_label(t.index) == label:
+                return "reached", f"{t.name} ran {counted(n, 'step')} to {label}"
+            if (t.op_index, t.iteration) != op or t.state == DONE:
+                return "returned", (
+                    f"{t.name} finished {what} at step {self._position} without reaching {label} ({counted(n, 'step')})"
+                )
+            return None
 
-        return self._run_thread(thread, "reached", reached, f"without reaching {label}", limit, interrupted, progress)
+        return self._run_thread(thread, reached, limit, interrupted, progress)
 
     def finish(
         self,
@@ -750,36 +755,40 @@ class Session:
     ) -> StopReason:
         """Step only `thread` until its current fault returns (inside one: `history.in_fault`),
         else until its current operation completes (between two: the next one), as gdb's `finish`
-        runs to the end of the frame; blocking, a breakpoint, `limit` or `interrupted()` stop it first."""
-        t0 = self._machine.threads[self.thread_index(thread)]
-        op = (t0.op_index, t0.iteration)
-        ops = self._machine.ops[t0.index]
-        what = ops[t0.op_index].text if t0.op_index < len(ops) else "its operation"
-        fault = in_fault(t0)
+        runs to the end of the frame; it blocking, a breakpoint, `limit` or `interrupted()` stop it sooner."""
+        op, what = self._op_of(thread)
+        fault = in_fault(self._machine.threads[self.thread_index(thread)])
 
-        def returned(t: Thread, n: int) -> str | None:
+        def returned(t: Thread, n: int) -> tuple[str, str] | None:
             ran = counted(n, "step")
             if (t.op_index, t.iteration) != op or t.state == DONE:
                 result = t.result.removeprefix(f"{what}: ")  # (finish_op writes "OP: RESULT")
-                return f"{t.name} finished {what} at step {self._position} ({ran}) → {result}"
+                return "returned", f"{t.name} finished {what} at step {self._position} ({ran}) → {result}"
             if fault and not in_fault(t):
-                return f"{t.name} finished its fault at step {self._position} ({ran}); next {self.next_label(t.index)}"
+                return (
+                    "returned",
+                    f"{t.name} finished its fault at step {self._position} ({ran}); next {self.next_label(t.index)}",
+                )
             return None
 
-        return self._run_thread(thread, "returned", returned, "", limit, interrupted, progress)
+        return self._run_thread(thread, returned, limit, interrupted, progress)
+
+    def _op_of(self, thread: int | str) -> tuple[tuple[int, int], str]:
+        """Which operation `thread` is in (or starts next), as (op index, iteration), and its text."""
+        t = self._machine.threads[self.thread_index(thread)]
+        ops = self._machine.ops[t.index]
+        return (t.op_index, t.iteration), ops[t.op_index].text if t.op_index < len(ops) else "its operation"
 
     def _run_thread(
         self,
         thread: int | str,
-        kind: str,
-        goal: Callable[[Thread, int], str | None],
-        missed: str,
+        goal: Callable[[Thread, int], tuple[str, str] | None],
         limit: int | None,
         interrupted: Callable[[], bool] | None,
         progress: Callable[[int], None] | None,
     ) -> StopReason:
-        """Step thread `thread` alone until `goal(thread, steps)` says where it got (`kind`), it
-        blocks or finishes (`missed`: what it did not do then), or a breakpoint fires (as `continue_`)."""
+        """Step `thread` alone until `goal(thread, steps taken)` gives the stop's kind and text, it
+        blocks or has finished, or a breakpoint fires (checked as `continue_` checks them)."""
         idx = self.thread_index(thread)
         name = self.names[idx]
         m = self._machine
@@ -789,22 +798,20 @@ class Session:
         n = 0
         while True:
             t = m.threads[idx]
-            ran = f"{name} ran {counted(n, 'step')} and" if n else name
             if t.state == BLOCKED:  # (before the goal: a thread blocked at the label has not run it)
+                ran = f"{name} ran {counted(n, 'step')} and" if n else name
                 self._stop = StopReason("blocked", self._position, f"{ran} is blocked: {_waits(m, t)}")
                 return self._stop
             said = goal(t, n) if n else None
             if said is not None:
-                self._stop = StopReason(kind, self._position, said)
+                self._stop = StopReason(said[0], self._position, said[1])
                 return self._stop
             if t.state == DONE:
-                text = f"{ran} finished {missed}".rstrip() if n else f"{name} has finished: nothing is left to run"
-                self._stop = StopReason("done", self._position, text)
+                self._stop = StopReason("done", self._position, f"{name} has finished: nothing is left to run")
                 return self._stop
             if limit is not None and n >= limit:
-                self._stop = StopReason(
-                    "limit", self._position, f"stopped after {counted(n, 'step')} of {name} (limit)"
-                )
+                text = f"stopped after {counted(n, 'step')} of {name} (limit)"
+                self._stop = StopReason("limit", self._position, text)
                 return self._stop
             pos = self._position
             events = self._step_of(idx)

@@ -439,6 +439,16 @@ class SpftuiApp(App[int]):
         yield SystemCommand(
             "Continue  (c)", "Run to the next breakpoint in the background (Esc interrupts)", d.action_continue
         )
+        yield SystemCommand(
+            "Run to cursor  (u)",
+            "The selected thread runs alone until its next step is the source line under the cursor (gdb's advance)",
+            d.action_run_to_cursor,
+        )
+        yield SystemCommand(
+            "Finish  (f)",
+            "The selected thread runs alone until its fault returns, else its operation completes (gdb's finish)",
+            d.action_finish,
+        )
         yield SystemCommand("Step back  (S)", "Undo one step", d.action_back)
         yield SystemCommand(
             "Reverse-continue  (C)", "Back to the previous point where a breakpoint fires", d.action_reverse

@@ -13,9 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scenarios" / "cow_lost_write.toml"
 
 
-def session(policy: str | None = None) -> Session:
-    sc = load_scenario(SEED)
-    return Session(sc.with_policy(policy, None) if policy else sc)
+def session() -> Session:
+    return Session(load_scenario(SEED))
 
 
 def fresh_state(s: Session) -> object:
@@ -52,22 +51,30 @@ def test_from_the_past_it_follows_the_recorded_future_and_branches_where_it_leav
 
 
 def test_a_blocked_thread_stops_and_says_what_it_waits_for_and_who_holds_it() -> None:
-    s = session("classic")  # a classic fault takes mmap_lock for read
-    s.run_thread_until("A2", "change_protection:flush_tlb_range")  # A2 holds it for write
-    stop = s.run_thread_until("A1", "wp_page_copy:copy")
+    s = session()
+    s.run_thread_until("A2", "change_protection:flush_tlb_range")  # its write, first
+    s.run_thread_until("A2", "change_protection:flush_tlb_range")  # inside mprotect: mmap_lock held for write
+    stop = s.run_thread_until("A1", "wp_page_copy:copy")  # mmap_seq is odd: A1 falls back to a classic fault
     assert stop.kind == "blocked"
-    assert stop.text == "A1 ran 2 steps and is blocked: it waits for mmap_lock(A) read, held by A2"
+    assert stop.text == "A1 ran 3 steps and is blocked: it waits for mmap_lock(A) read, held by A2"
     position = s.position
     again = s.finish("A1")  # nothing can run: no step is taken
     assert again.text == "A1 is blocked: it waits for mmap_lock(A) read, held by A2" and s.position == position
 
 
-def test_a_label_the_thread_never_reaches_runs_it_to_its_end_and_says_so() -> None:
+def test_a_label_the_thread_never_reaches_stops_it_when_its_operation_completes() -> None:
     s = session()
     stop = s.run_thread_until("A1", "__do_munmap:detach_vmas")  # B's path, never A1's
-    assert stop.kind == "done"
-    assert stop.text == "A1 ran 23 steps and finished without reaching __do_munmap:detach_vmas"
+    assert stop.kind == "returned"  # as gdb's advance stops when the frame returns
+    assert stop.text == "A1 finished write 0x10000 11 at step 23 without reaching __do_munmap:detach_vmas (23 steps)"
     assert s.run_thread_until("A1", "user:store").text == "A1 has finished: nothing is left to run"
+
+
+def test_a_label_in_a_later_operation_takes_one_run_per_operation() -> None:
+    s = session()  # A2: write 0x10400 42, then mprotect r, then mprotect rw
+    assert s.run_thread_until("A2", "change_protection:flush_tlb_range").kind == "returned"
+    stop = s.run_thread_until("A2", "change_protection:flush_tlb_range")
+    assert (stop.kind, stop.text) == ("reached", "A2 ran 3 steps to change_protection:flush_tlb_range")
 
 
 def test_from_the_label_itself_it_runs_to_the_next_time_as_a_schedule_entry_does() -> None:

@@ -9,11 +9,12 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events, on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
@@ -22,7 +23,7 @@ from textual.widgets import Header, Tab, Tabs
 from ...engine.files import NUMBER, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
-from ...engine.session import Session, SessionError, bookmark_name_problem
+from ...engine.session import Session, SessionError, StopReason, bookmark_name_problem
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
@@ -39,7 +40,7 @@ from ..widgets.source import SourcePane
 from ..widgets.status import StatusLine
 from ..widgets.threads import ThreadsPane
 from ..widgets.timeline import TimelinePane
-from .background import BackgroundRuns
+from .background import BackgroundRuns, RunFinished, ui_keeps_the_gil
 from .breakpoint import BreakpointDialog
 from .choice import ChoiceDialog
 from .goto import END, GotoDialog
@@ -95,6 +96,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         Binding("N", "search_next(-1)", "Previous hit", show=False),
         # tools over the whole run (screens/tools.py)
         Binding("x", "export_perfetto", "Export Perfetto trace", show=False),
+        # one thread alone: gdb's advance and finish (the actions are at the end of this class)
+        Binding("u", "run_to_cursor", "Run to cursor", show=False),
+        Binding("f", "finish", "Finish", show=False),
     ]
 
     ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str | None] = "Footer, StatusLine"
@@ -778,3 +782,55 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         self.goto(every[0] if direction > 0 else every[-1])  # wrap around, as vim's n does
         self.say(f"/{timeline.search.text}: wrapped to the {'first' if direction > 0 else 'last'} hit", "bold #87d7ff")
+
+    # --------------------------------------- one thread alone: run to cursor (u), finish (f)
+    def action_run_to_cursor(self) -> None:
+        """`u`: the selected thread (the Source pane's title names it) runs alone until its next
+        step is the source line under the cursor (gdb's advance)."""
+        if not self._guard():
+            return
+        s = self.session
+        index, label = self.selected, self.source.selected_label()
+        name = s.names[index]
+        if label is None:
+            self.say("put the source cursor on a step: u runs the selected thread to it", "bold #ffaf00")
+            return
+        if s.next_label(index) == label:
+            self.say(f"{name} is already at {label}: move the source cursor to a step further on", "bold #ffaf00")
+            return
+        self._run_thread(f"run of {name} to {label}", lambda **kw: s.run_thread_until(index, label, **kw))
+
+    def action_finish(self) -> None:
+        """`f`: the selected thread runs alone until its fault returns, else its operation completes."""
+        if not self._guard():
+            return
+        s, index = self.session, self.selected
+        self._run_thread(f"finish of {s.names[index]}", lambda **kw: s.finish(index, **kw))
+
+    def _run_thread(self, kind: str, run: Callable[..., StopReason]) -> None:
+        """A one-thread run, in the background as `c` is (it may be long: a thread's ops repeat)."""
+        self.busy = kind
+        self.interrupt.clear()
+        self.run_started = time.perf_counter()
+        self.run_from = self.session.position
+        self.next_progress = 0.0
+        self.say(f"{kind}… (Esc interrupts)", "bold #87d7ff")
+        self._thread_worker(kind, run)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _thread_worker(self, kind: str, run: Callable[..., StopReason]) -> None:
+        s = self.session
+        branch, branches = s.branch_id, len(s.branches)
+        try:
+            with ui_keeps_the_gil():
+                stop = run(interrupted=self.interrupt.is_set, progress=self._progress)
+        except Exception as err:  # an engine bug must not take the debugger down
+            self.post_message(RunFinished(kind, None, err))
+            return
+        old = next((b for b in s.branches if b.id == branch), None)
+        if len(s.branches) > branches and old is not None:  # (notify is thread-safe), as a thread key tells it
+            self.notify(
+                f"New branch {s.branch_id} leaves at step {old.at + 1}; the old future is kept as branch {branch}.",
+                title="Branched",
+            )
+        self.post_message(RunFinished(kind, stop))
