@@ -739,9 +739,7 @@ class Session:
             if self.next_label(t.index) == label:
                 return "reached", f"{t.name} ran {counted(n, 'step')} to {label}"
             if (t.op_index, t.iteration) != op or t.state == DONE:
-                return "returned", (
-                    f"{t.name} finished {what} at step {self._position} without reaching {label} ({counted(n, 'step')})"
-                )
+                return "returned", (f"{t.name} finished {what} without reaching {label} ({counted(n, 'step')})")
             return None
 
         return self._run_thread(thread, reached, limit, interrupted, progress)

@@ -66,7 +66,7 @@ def test_a_label_the_thread_never_reaches_stops_it_when_its_operation_completes(
     s = session()
     stop = s.run_thread_until("A1", "__do_munmap:detach_vmas")  # B's path, never A1's
     assert stop.kind == "returned"  # as gdb's advance stops when the frame returns
-    assert stop.text == "A1 finished write 0x10000 11 at step 23 without reaching __do_munmap:detach_vmas (23 steps)"
+    assert stop.text == "A1 finished write 0x10000 11 without reaching __do_munmap:detach_vmas (23 steps)"
     assert s.run_thread_until("A1", "user:store").text == "A1 has finished: nothing is left to run"
 
 

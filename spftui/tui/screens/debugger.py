@@ -796,7 +796,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self.say("put the source cursor on a step: u runs the selected thread to it", "bold #ffaf00")
             return
         if s.next_label(index) == label:
-            self.say(f"{name} is already at {label}: move the source cursor to a step further on", "bold #ffaf00")
+            self.say(f"{name} is at {label} already: move the source cursor further on", "bold #ffaf00")
             return
         self._run_thread(f"run of {name} to {label}", lambda **kw: s.run_thread_until(index, label, **kw))
 
