@@ -1,5 +1,6 @@
-"""`spftui diff SCENARIO SCHEDULE_A SCHEDULE_B`: where two schedules part, and the
-reordered pair of conflicting steps that turns the passing one into the failing one."""
+"""`spftui diff SCENARIO SCHEDULE_1 SCHEDULE_2`: where two schedules part, and the
+reordered pair of conflicting steps that turns the passing one into the failing one.
+The runs are "run 1" and "run 2" (engine/diff.RUNS): never A and B, which read as threads."""
 
 from __future__ import annotations
 
@@ -16,19 +17,20 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "diff",
         help="compare two schedules: first divergence, the reordered conflicting steps that matter",
-        description="Run a scenario under two schedule files and print where they first differ and, when one "
+        description="Run a scenario under two schedule files (run 1 and run 2) and print where they first differ "
+        "and, when one "
         "reports a violation and the other does not, the smallest set of conflicting step pairs whose order "
         "turns the passing schedule into the failing one (checked by replaying it). Both run under one policy, "
-        "reuse rule and set of fixes (SCHEDULE_A's, or --policy, --reuse, --fix); a note says when SCHEDULE_B was "
+        "reuse rule and set of fixes (SCHEDULE_1's, or --policy, --reuse, --fix); a note says when SCHEDULE_2 was "
         "saved with others, and what it reports under its own. Exit status 0; 2 on bad input.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
-    p.add_argument("schedule_a", metavar="SCHEDULE_A", help="a schedule file")
-    p.add_argument("schedule_b", metavar="SCHEDULE_B", help="another schedule file")
-    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: SCHEDULE_A's, else the scenario's)")
-    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: SCHEDULE_A's, else the scenario's)")
+    p.add_argument("schedule_a", metavar="SCHEDULE_1", help="a schedule file (run 1)")
+    p.add_argument("schedule_b", metavar="SCHEDULE_2", help="another schedule file (run 2)")
+    p.add_argument("--policy", choices=POLICIES, help="validation policy (default: SCHEDULE_1's, else the scenario's)")
+    p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: SCHEDULE_1's, else the scenario's)")
     p.add_argument("--oracle", choices=ORACLE_KINDS, help="the violation that decides pass/fail (default: any)")
-    add_fix_option(p)  # (over SCHEDULE_A's recorded fixes, as check --schedule takes it)
+    add_fix_option(p)  # (over SCHEDULE_1's recorded fixes, as check --schedule takes it)
     p.add_argument("--force", action="store_true", help="accept schedules recorded on another scenario")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_diff)
@@ -48,7 +50,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
     oa = _open(args, args.schedule_a, args.policy, args.reuse)
     sc = oa.scenario
-    # B under its own policy and reuse, to say when A's override them, but with the
+    # Run 2 under its own policy and reuse, to say when run 1's override them, but with the
     # user's --fix: a fix switched on the command line is chosen, not a difference to note.
     ob = _open(args, args.schedule_b, None, None)
     a, b = record_entries(sc, oa.entries), record_entries(sc, ob.entries)
@@ -65,11 +67,11 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]:
-    """Notes for when SCHEDULE_B's file asks for other settings than the ones both run under.
+    """Notes for when SCHEDULE_2's file asks for other settings than the ones both run under.
 
-    The pairs are replayed under one policy, so B runs under A's settings (or
-    --policy, --reuse); when B's own differ, its verdict here may not be the one
-    it was saved with, and the report says so, with B's run under its own."""
+    The pairs are replayed under one policy, so run 2 runs under run 1's settings (or
+    --policy, --reuse); when its own differ, its verdict here may not be the one
+    it was saved with, and the report says so, with its run under its own."""
     from .engine.describe import counted
     from .engine.recording import record_entries
 
@@ -89,9 +91,9 @@ def _overridden(args: argparse.Namespace, sc: Any, ob: Any, b: Any) -> list[str]
     same = {v.oracle for _, v in vs} == {v.oracle for _, v in b.violations()}
     fixes = f", fixes off: {', '.join(sorted(sc.fixes_off))}" if sc.fixes_off else ""
     return [
-        f"SCHEDULE_B was saved with {', '.join(differ)}; here both schedules run under policy {sc.policy}, "
-        f"reuse {sc.reuse}{fixes} (--policy, --reuse and --fix choose).",
-        f"Under its own settings B runs {counted(len(alone.steps), 'step')}, {what}"
+        f"SCHEDULE_2 (run 2) was saved with {', '.join(differ)}; here both schedules run under policy "
+        f"{sc.policy}, reuse {sc.reuse}{fixes} (--policy, --reuse and --fix choose).",
+        f"Under its own settings run 2 takes {counted(len(alone.steps), 'step')}, {what}"
         f"{': the same verdict' if same else ': another verdict than here'}.",
     ]
 
@@ -119,7 +121,7 @@ def side_by_side(d: Any, width: int = 80) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from .engine.diff import side_rows, side_title
+    from .engine.diff import RUNS, side_rows, side_title
 
     rows = side_rows(d)
     num = max([1, *(len(str(r.step)) for r in rows)])
@@ -127,8 +129,8 @@ def side_by_side(d: Any, width: int = 80) -> Any:
     room = max(12, min(longest, (width - num - 10) // 2))  # 4 rules and 3 cells' padding of 2
     table = Table(title=side_title(d), title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("A", width=room, no_wrap=True, overflow="ellipsis")
-    table.add_column("B", width=room, no_wrap=True, overflow="ellipsis")
+    for name in RUNS:
+        table.add_column(name, width=room, no_wrap=True, overflow="ellipsis")
     for r in rows:
         if not r.step:
             table.add_row("…", Text(r.a), Text(r.b))

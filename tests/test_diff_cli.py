@@ -31,11 +31,11 @@ def test_diff_names_the_first_divergence_and_a_pair_whose_flip_replays_the_lost_
     r = spftui("diff", "cow_lost_write", passing, failing, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["a"]["violations"] == [] and d["b"]["violations"][0]["oracle"] == "lost_write"
-    assert d["failing"] == "b" and d["oracle"] == "lost_write" and d["reproduces"]
+    assert d["run1"]["violations"] == [] and d["run2"]["violations"][0]["oracle"] == "lost_write"
+    assert d["failing"] == "run2" and d["oracle"] == "lost_write" and d["reproduces"]
     # the scenario's schedule runs A1 to wp_page_copy:copy and 4 more steps, then B: A1's 18th step differs
     assert d["divergence"]["step"] == 18
-    assert (d["divergence"]["a"]["thread"], d["divergence"]["b"]["thread"]) == ("A1", "B")
+    assert (d["divergence"]["run1"]["thread"], d["divergence"]["run2"]["thread"]) == ("A1", "B")
     assert 1 <= len(d["pairs"]) < d["reordered_pairs"]
     for p in d["pairs"]:
         assert p["first"]["thread"] != p["second"]["thread"]
@@ -55,15 +55,30 @@ def test_diff_prose_lines_are_whole_when_piped_and_its_table_fits_80_columns(tmp
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     # one line each, as check prints them: not cut at 80 columns as `lost_write at step \n52`
-    assert f"B {failing}: 54 steps, lost_write at step 52 (A1)" in lines
-    divergence = "First divergence at step 18: A runs A1 (pte_map_lock:seq_check), B runs B ("
-    assert any(line.startswith(divergence) and line.endswith(").") for line in lines)
+    assert f"Run 2 = {failing}: 54 steps, lost_write at step 52 (A1)" in lines
+    divergence = (
+        "First divergence at step 18: A1 pte_map_lock:seq_check in run 1, B __do_munmap:mmap_write_lock in run 2."
+    )
+    assert divergence in lines
     assert "This one is enough" in r.stdout or "are enough" in r.stdout
     pairs = [line for line in lines if line.startswith("  1. ")]
     assert pairs and pairs[0].endswith(".") and "both touch" in pairs[0]
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("┏")) :]
     assert "▶" in "".join(table)  # the pair's steps are marked in the table
     assert max(len(line) for line in table) <= 80
+
+
+def test_the_runs_are_run_1_and_run_2_never_a_and_b_which_read_as_threads(tmp_path: Path) -> None:
+    """`A runs B (...)`, `(B step 24)`, `in A: step 6` read as the threads A1, A2 and B."""
+    passing, failing = schedules(tmp_path)
+    r = spftui("diff", "cow_lost_write", passing, failing)
+    assert r.returncode == 0, r.stderr
+    assert not re.search(r"\b[AB] (runs|step|=)|in [AB]:|[AB]'s order|^[AB] ", r.stdout, re.M), r.stdout
+    header = next(line for line in r.stdout.splitlines() if line.startswith("┃"))
+    assert header.split("┃")[2:4] == [f" {'run 1':<34} ", f" {'run 2':<34} "]
+    d = json.loads(spftui("diff", "cow_lost_write", passing, failing, "--json").stdout)
+    assert {"run1", "run2"} <= set(d) and not {"a", "b"} & set(d)
+    assert set(d["divergence"]) == {"step", "run1", "run2"} and d["failing"] == "run2"
 
 
 def test_diff_of_a_schedule_with_itself_says_the_runs_are_the_same(tmp_path: Path) -> None:
@@ -108,10 +123,11 @@ def test_a_flipped_pair_says_both_touch_only_what_the_two_steps_share_in_both_ru
     def pair(objects: tuple[str, ...], failing: tuple[str, ...], first_pass: int | None = 3) -> Pair:
         return Pair(PairStep("A2", "x", first_pass, 4), PairStep("A1", "y", 2, 5), objects, failing)
 
-    assert touch(pair(("mm A",), ("mm A",)), "B", "A") == "both touch mm A"
-    assert touch(pair(("mm A",), ("PTE table 0", "mm A")), "B", "A") == "both touch mm A (in B also PTE table 0)"
-    assert touch(pair((), ("mm A",)), "B", "A") == "in B both touch mm A (in A they share nothing)"
-    assert touch(pair((), ("mm A",), None), "B", "A") == "in B both touch mm A (A never runs A2's step)"
+    run1, run2 = "run 1", "run 2"
+    assert touch(pair(("mm A",), ("mm A",)), run2, run1) == "both touch mm A"
+    assert touch(pair(("mm A",), ("PTE table 0", "mm A")), run2, run1) == "both touch mm A (in run 2 also PTE table 0)"
+    assert touch(pair((), ("mm A",)), run2, run1) == "in run 2 both touch mm A (in run 1 they share nothing)"
+    assert touch(pair((), ("mm A",), None), run2, run1) == "in run 2 both touch mm A (run 1 never runs A2's step)"
 
 
 # A step is matched across the runs by (thread, op, label, occurrence of that label in the op),
@@ -138,9 +154,9 @@ def labels(schedule: str) -> list[tuple[str, str]]:
 
 
 def assert_pairs_name_the_runs_steps(d: dict, a: str, b: str) -> None:
-    """Each pair step's numbers in A and B are steps of that thread with that label (or null: never runs)."""
-    runs = {"a": labels(a), "b": labels(b)}
-    fail, ok = d["failing"], "b" if d["failing"] == "a" else "a"
+    """Each pair step's numbers in runs 1 and 2 are steps of that thread with that label (or null: never runs)."""
+    runs = {"run1": labels(a), "run2": labels(b)}
+    fail, ok = d["failing"], "run2" if d["failing"] == "run1" else "run1"
     assert d["pairs"]
     for p in d["pairs"]:
         for s in (p["first"], p["second"]):
@@ -158,21 +174,21 @@ def test_a_pair_step_is_found_in_the_other_run_by_its_label_not_its_rank(tmp_pat
     r = spftui("diff", "cow_lost_write", str(br1), a, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["failing"] == "b" and d["reproduces"]
+    assert d["failing"] == "run2" and d["reproduces"]
     assert_pairs_name_the_runs_steps(d, str(br1), a)
     unlock = [s for p in d["pairs"] for s in (p["first"], p["second"]) if s["label"].endswith("mmap_write_unlock")]
-    assert unlock and all(s["step_pass"] is not None for s in unlock)  # A runs it (was: "A never runs A2's step")
+    assert unlock and all(s["step_pass"] is not None for s in unlock)  # run 1 runs it (was: "A never runs A2's step")
     text = spftui("diff", "cow_lost_write", str(br1), a).stdout
     assert "never runs" not in text
 
 
 def test_the_steps_a_diff_names_and_marks_are_the_runs_steps(tmp_path: Path) -> None:
-    """A2's store is A's step 38 and B's step 35 by rank; B's step 35 is handle_pte_fault:pte_same."""
+    """A2's store is run 1's step 38 and run 2's step 35 by rank; run 2's step 35 is handle_pte_fault:pte_same."""
     a, b = save(tmp_path, "a"), save(tmp_path, "b", "--seed", "3")
     r = spftui("diff", "cow_lost_write", a, b, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["failing"] == "a" and d["reproduces"]
+    assert d["failing"] == "run1" and d["reproduces"]
     assert_pairs_name_the_runs_steps(d, a, b)
     # the table's ▶ marks sit on those steps' rows, in both columns
     sc = open_scenario("cow_lost_write", "spf-refetch-vma").scenario
@@ -196,12 +212,12 @@ def test_a_pair_step_the_passing_run_never_takes_is_null_in_json_and_said_in_pro
     r = spftui("diff", "cow_lost_write", passing, failing, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["failing"] == "b"
+    assert d["failing"] == "run2"
     assert_pairs_name_the_runs_steps(d, passing, failing)
     never = [s for p in d["pairs"] for s in (p["first"], p["second"]) if s["step_pass"] is None]
     assert never
     text = spftui("diff", "cow_lost_write", passing, failing).stdout
-    assert f"A never runs {never[0]['thread']}'s step" in text
+    assert f"run 1 never runs {never[0]['thread']}'s step" in text
 
 
 def test_the_side_by_side_table_breaks_a_step_after_its_function_never_inside_a_word(tmp_path: Path) -> None:

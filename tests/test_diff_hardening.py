@@ -1,6 +1,6 @@
 """`spftui diff` of two schedules saved under different policies: both run under
-one (SCHEDULE_A's, or --policy), and the report says that B's was overridden
-and what B reports under its own."""
+one (SCHEDULE_1's, or --policy), and the report says that run 2's was overridden
+and what run 2 reports under its own."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ def test_a_schedule_saved_under_another_policy_is_named_with_its_own_verdict(tmp
     assert r.returncode == 0, r.stderr
     text = r.stdout
     assert (
-        "note: SCHEDULE_B was saved with policy spf-mm-seq; here both schedules run under policy spf-refetch-vma, "
-        "reuse mapcount (--policy, --reuse and --fix choose)." in text
+        "note: SCHEDULE_2 (run 2) was saved with policy spf-mm-seq; here both schedules run under policy "
+        "spf-refetch-vma, reuse mapcount (--policy, --reuse and --fix choose)." in text
     )
-    assert "note: Under its own settings B runs 58 steps, no violation: another verdict than here." in text
-    assert "B " + b + ": 54 steps, lost_write at step 52 (A1)" in text  # (the run under A's policy)
+    assert "note: Under its own settings run 2 takes 58 steps, no violation: another verdict than here." in text
+    assert "Run 2 = " + b + ": 54 steps, lost_write at step 52 (A1)" in text  # (the run under run 1's policy)
 
     j = json.loads(spftui("diff", "cow_lost_write", a, b, "--json").stdout)
     assert j["policy"] == "spf-refetch-vma" and len(j["notes"]) == 2 and "spf-mm-seq" in j["notes"][0]
@@ -48,7 +48,7 @@ def test_a_reuse_rule_that_differs_is_named_too(tmp_path: Path) -> None:
     b = saved(tmp_path, "b.toml", "--reuse", "page-count")
     j = json.loads(spftui("diff", "cow_lost_write", a, b, "--json").stdout)
     assert j["reuse"] == "mapcount"
-    assert j["notes"][0].startswith("SCHEDULE_B was saved with reuse page-count; here both schedules run under")
+    assert j["notes"][0].startswith("SCHEDULE_2 (run 2) was saved with reuse page-count; here both schedules run under")
 
 
 def test_diff_takes_fix_off_and_names_the_fixes_off_in_its_header(tmp_path: Path) -> None:
@@ -58,9 +58,9 @@ def test_diff_takes_fix_off_and_names_the_fixes_off_in_its_header(tmp_path: Path
     r = spftui("diff", "history_dirty_cow", "--fix", "foll_cow=off", str(on), str(on))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1] == "policy classic · reuse mapcount · fixes off: foll_cow"
-    assert f"A {on}: 36 steps, file_integrity at step 35 (W)" in r.stdout  # the fix is out: Dirty COW
-    assert "note:" not in r.stdout  # (B runs under the user's --fix too: nothing overridden)
+    assert f"Run 1 = {on}: 36 steps, file_integrity at step 35 (W)" in r.stdout  # the fix is out: Dirty COW
+    assert "note:" not in r.stdout  # (run 2 runs under the user's --fix too: nothing overridden)
     j = json.loads(spftui("diff", "history_dirty_cow", str(on), str(on), "--fix", "foll_cow=off", "--json").stdout)
-    assert j["fixes_off"] == ["foll_cow"] and j["a"]["violations"][0]["oracle"] == "file_integrity"
+    assert j["fixes_off"] == ["foll_cow"] and j["run1"]["violations"][0]["oracle"] == "file_integrity"
     plain = spftui("diff", "history_dirty_cow", str(on), str(on))
     assert plain.stdout.splitlines()[1] == "policy classic · reuse mapcount"

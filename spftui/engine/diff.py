@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 
 StepId = tuple[int, int, str, int]  # (thread index, op number, label, occurrence of that label in the op)
 
+RUNS = ("run 1", "run 2")
+"""What the two runs (`Diff.a`, `Diff.b`) are called in text and tables: never A and B, which read
+as the scenario's threads and processes (A1, A2, B)."""
+JSON_RUNS = {"a": "run1", "b": "run2"}
+"""... and in `diff_json`: its keys, and the values of `failing`."""
+
 
 class DiffCancelled(Exception):
     """`diff_runs` was asked to stop (its `cancelled` said so)."""
@@ -236,12 +242,12 @@ def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
         div = {"step": d.divergence + 1}
         for side, r in (("a", d.a), ("b", d.b)):
             s = r.steps[d.divergence] if d.divergence < len(r.steps) else None
-            div[side] = None if s is None else {"thread": d.names[s.thread], "label": s.label}
+            div[JSON_RUNS[side]] = None if s is None else {"thread": d.names[s.thread], "label": s.label}
     return {
-        "a": run(d.a, labels[0]),
-        "b": run(d.b, labels[1]),
+        "run1": run(d.a, labels[0]),
+        "run2": run(d.b, labels[1]),
         "divergence": div,
-        "failing": d.failing,
+        "failing": JSON_RUNS[d.failing] if d.failing else None,
         "oracle": d.oracle,
         "reordered_pairs": d.reordered,
         "reproduces": d.reproduces,
@@ -258,37 +264,38 @@ def diff_json(d: Diff, labels: tuple[str, str]) -> dict[str, Any]:
     }
 
 
-def run_line(side: str, label: str, run: Run) -> str:
-    """`A pass.toml: 60 steps, lost_write at step 52 (A1)`."""
+def run_line(name: str, label: str, run: Run) -> str:
+    """`Run 1 = pass.toml: 60 steps, lost_write at step 52 (A1)`."""
     vs = run.violations()
     what = "no violation"
     if vs:
         pos, v = vs[0]
         what = f"{v.oracle} at step {pos + 1} ({v.thread})"
-    return f"{side} {label}: {counted(len(run.steps), 'step')}, {what}"
+    return f"{name.capitalize()} = {label}: {counted(len(run.steps), 'step')}, {what}"
 
 
 def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str]:
     """The diff as sentences (one per line), as `spftui diff` prints them above its table
-    (`noun`: what A and B are, "schedules" there, "timelines" in the debugger)."""
-    out = [run_line("A", labels[0], d.a), run_line("B", labels[1], d.b)]
+    (`noun`: what the runs are, "schedules" there, "timelines" in the debugger)."""
+    one, two = RUNS
+    out = [run_line(one, labels[0], d.a), run_line(two, labels[1], d.b)]
     if d.divergence is None:
         out.append(f"The two {noun} run the same steps.")
         return out
     k = d.divergence
 
-    def at(run: Run) -> str:
+    def at(run: Run, name: str) -> str:
         if k >= len(run.steps):
-            return "nothing (the run has ended)"
+            return f"{name} has ended"
         s = run.steps[k]
-        return f"{d.names[s.thread]} ({s.label})"
+        return f"{d.names[s.thread]} {s.label} in {name}"
 
-    out.append(f"First divergence at step {k + 1}: A runs {at(d.a)}, B runs {at(d.b)}.")
+    out.append(f"First divergence at step {k + 1}: {at(d.a, one)}, {at(d.b, two)}.")
     if d.failing is None:
         both = "report a violation" if d.a.violations() else "pass"
         out.append(f"Both {noun} {both}: no passing/failing pair to explain.")
         return out
-    fail, ok = d.failing.upper(), "B" if d.failing == "a" else "A"
+    fail, ok = (one, two) if d.failing == "a" else (two, one)
     n = len(d.pairs)
     pairs = f"{counted(d.reordered, 'pair')} of conflicting steps {'runs' if d.reordered == 1 else 'run'}"
     out.append(f"{pairs} in opposite orders in {ok} and {fail}.")
@@ -302,8 +309,8 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
     for i, p in enumerate(d.pairs, 1):
         was = f"step {p.second.step_pass}" if p.second.step_pass is not None else "never runs"
         out.append(
-            f"  {i}. {p.first.thread} {p.first.label} ({fail} step {p.first.step_fail}) runs before "
-            f"{p.second.thread} {p.second.label} ({fail} step {p.second.step_fail}; in {ok}: {was}); "
+            f"  {i}. {p.first.thread} {p.first.label} (step {p.first.step_fail} of {fail}) runs before "
+            f"{p.second.thread} {p.second.label} (step {p.second.step_fail} of {fail}; in {ok}: {was}); "
             f"{touch(p, fail, ok)}."
         )
     sched = ", ".join(e.text for e in entries_of(list(d.names), d.flipped))
@@ -326,7 +333,7 @@ def touch(p: Pair, fail: str, ok: str) -> str:
 
 @attrs.frozen
 class SideRow:
-    """One row of the side-by-side table: step number (0: a gap of `a` = "(N steps)"), A's and B's step."""
+    """One row of the side-by-side table: step number (0: a gap of `a` = "(N steps)"), run 1's and run 2's step."""
 
     step: int
     a: str

@@ -136,8 +136,11 @@ async def test_compare_with_branch_shows_the_divergence_and_the_flipped_pair_at_
         assert isinstance(screen, DiffScreen)
         await wait_report(pilot, screen)
         text = screen_text(pilot)
-        assert "Compare: A = this timeline (branch 1), B = branch 0" in text
-        assert "First divergence at step 18: A runs A1" in text
+        assert "Compare: run 1 = this timeline (branch 1), run 2 = branch 0" in text
+        assert "First divergence at step 18: A1 pte_map_lock:seq_check in run 1, B" in " ".join(
+            rendered(screen).split()
+        )
+        assert any(line.split()[:5] == ["#", "run", "1", "run", "2"] for line in rendered(screen).splitlines())
         assert "lost_write at step 52" in text
         body = rendered(screen)
         assert "This one is enough" in body or "are enough" in body
@@ -166,8 +169,8 @@ async def test_compare_with_branch_names_as_touched_by_both_only_what_both_runs_
         await wait_report(pilot, screen)
         body = " ".join(rendered(screen).split())
         assert (
-            "A2 do_mprotect_pkey:mmap_write_unlock (B step 48) runs before A1 pte_map_lock:trylock (B step 50; "
-            "in A: step 21); both touch PTE table 0, mm A."
+            "A2 do_mprotect_pkey:mmap_write_unlock (step 48 of run 2) runs before A1 pte_map_lock:trylock "
+            "(step 50 of run 2; in run 1: step 21); both touch PTE table 0, mm A."
         ) in body
         assert "never runs" not in body
         (pair,) = screen.result.pairs
@@ -193,7 +196,7 @@ async def test_with_three_timelines_compare_asks_which_branch() -> None:
         screen = app.screen
         assert isinstance(screen, DiffScreen)
         await wait_report(pilot, screen)
-        assert screen.result is not None and "Compare: A = this timeline" in screen.title_text
+        assert screen.result is not None and "Compare: run 1 = this timeline" in screen.title_text
 
 
 async def test_race_window_coverage_runs_in_the_background_and_shows_the_matrix_at_80x24() -> None:

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ...engine.diff import Diff, DiffCancelled, diff_runs, prose, side_rows, side_title
+from ...engine.diff import RUNS, Diff, DiffCancelled, diff_runs, prose, side_rows, side_title
 from ...engine.recording import record_choices
 from ...scenario.model import Scenario
 from .report import ReportScreen, step_cell
@@ -30,7 +30,7 @@ class DiffScreen(ReportScreen):
         self.scenario = scenario
         self.a, self.b = a, b
         self.labels = labels
-        self.title_text = f"Compare: A = {labels[0]}, B = {labels[1]}"
+        self.title_text = f"Compare: {RUNS[0]} = {labels[0]}, {RUNS[1]} = {labels[1]}"
 
     def compute(self, cancelled: Any) -> Diff | None:
         sc = self.scenario
@@ -64,8 +64,8 @@ class DiffScreen(ReportScreen):
         """Both runs side by side (engine/diff.side_rows); `room`: about what each column gets."""
         table = Table(title=side_title(d), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
         table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("A", overflow="fold", ratio=1)
-        table.add_column("B", overflow="fold", ratio=1)
+        for name in RUNS:
+            table.add_column(name, overflow="fold", ratio=1)
         for r in side_rows(d):
             if not r.step:
                 table.add_row("…", Text(r.a, "dim"), "")
