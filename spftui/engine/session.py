@@ -4,8 +4,9 @@ The Session owns the live machine, the strategy and the breakpoints; the
 history it records is its `timeline` (see `timeline.py`), which readers use
 to look back without disturbing the machine. Everything else is a command:
 `step`, `back`, `goto`, `open_at`, `continue_`, `run_on`, `reverse_continue`, `run`,
-`run_thread_until`, `finish`, `switch_branch`, `restart` and the breakpoint commands. A command that moves
-the session returns (and keeps in `stop`) a frozen `StopReason`.
+`run_thread_until`, `finish` (one thread alone), `switch_branch`, `restart` and the
+breakpoint commands. A command that moves the session returns (and keeps in `stop`) a
+frozen `StopReason`.
 
 After going back, stepping a different thread than the recorded one starts
 a new branch; the abandoned future is kept in `branches` and
@@ -739,7 +740,7 @@ class Session:
             if self.next_label(t.index) == label:
                 return "reached", f"{t.name} ran {counted(n, 'step')} to {label}"
             if (t.op_index, t.iteration) != op or t.state == DONE:
-                return "returned", (f"{t.name} finished {what} without reaching {label} ({counted(n, 'step')})")
+                return "returned", f"{t.name} finished {what} without reaching {label} ({counted(n, 'step')})"
             return None
 
         return self._run_thread(thread, reached, limit, interrupted, progress)
