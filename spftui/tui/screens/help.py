@@ -17,12 +17,8 @@ KEYS = (
     ("s", "step: one step of the scheduler (or of the recorded future)"),
     ("1–9", "step that thread (from the past this starts a new branch)"),
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
-    (
-        "u",
-        "run to the cursor: the selected thread (▌ in Threads; the Source title names it) runs alone until its "
-        "next step is the source line under the cursor; it stops sooner if it blocks, finishes or hits a breakpoint",
-    ),
-    ("f", "finish: the selected thread runs alone until its fault returns, else until its operation completes"),
+    ("u", "run to the cursor: the selected thread (▌) runs alone to the source line under the cursor"),
+    ("f", "finish: the selected thread runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
     ("g", "go to a step (past the recorded end: runs on to it, as c does; end: on to the run's end)"),
