@@ -133,3 +133,43 @@ def test_the_trace_shows_tlb_flushes_the_tlb_races_turn_on() -> None:
     assert r.returncode == 0, r.stderr
     flush = next(line for line in r.stdout.splitlines() if "change_protection:flush_tlb_range" in line)
     assert flush.rstrip().endswith("TLB flush A 0x10000..0x11000"), flush
+
+
+EXPLORE_FIRST = ["explore", "cow_lost_write", "--policy", "spf-refetch-vma", "--first"]
+
+
+def on_a_terminal(*args: str, columns: int) -> list[str]:
+    """The lines `spftui ARGS` shows on a terminal `columns` wide (a pty: stdout is a tty)."""
+    import pty
+
+    main, tty = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "spftui", *args], stdout=tty, stderr=subprocess.DEVNULL, env=env)
+    os.close(tty)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # (EIO: the process closed its end)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=300) == 0
+    return out.decode().replace("\r\n", "\n").splitlines()
+
+
+@pytest.mark.parametrize("command", [EXPLORE_FIRST, ["fixes"]], ids=["explore", "fixes"])
+def test_prose_wraps_to_the_terminals_columns_and_is_whole_lines_into_a_pipe(command: list[str]) -> None:
+    """Narrations, hints and a fix's story were filled to 100 columns, a terminal's width or not."""
+    piped = spftui(*command, env={**os.environ, "COLUMNS": "80"}).stdout.splitlines()
+    prose = max(piped, key=len)  # a narration, the not-saved hint or a fix's story: one line when piped
+    assert len(prose) > 200
+    shown = on_a_terminal(*command, columns=80)
+    start = next(i for i, line in enumerate(shown) if line and prose.startswith(line))
+    words, end = prose.split(), start
+    while len(" ".join(shown[start:end]).split()) < len(words):
+        end += 1
+    assert " ".join(shown[start:end]).split() == words and end - start > 2
+    assert all(len(line) <= 80 for line in shown[start:end])
