@@ -281,6 +281,26 @@ def test_a_schedule_of_another_scenario_says_so_before_naming_its_threads(tmp_pa
     assert forced.returncode == 2 and "steps[0]: unknown thread 'A3'" in forced.stderr
 
 
+def another_version_schedule(tmp_path: Path) -> Path:
+    """A schedule saved on cow_lost_write whose scenario_hash is another version's."""
+    saved = tmp_path / "v.schedule.toml"
+    assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode == 0
+    saved.write_text(saved.read_text().replace('scenario_hash = "sha256:aca8', 'scenario_hash = "sha256:0000'))
+    return saved
+
+
+def test_a_schedule_of_another_version_of_the_scenario_names_it_once(tmp_path: Path) -> None:
+    """It said "recorded on 'cow_lost_write' (…), not on 'cow_lost_write' (…)"."""
+    saved = another_version_schedule(tmp_path)
+    r = spftui("check", str(saved))
+    line = next(i for i, x in enumerate(saved.read_text().splitlines(), 1) if x.startswith("scenario_hash"))
+    assert r.returncode == 2 and r.stderr == (
+        f"spftui: error: {saved}:{line}: scenario_hash: recorded on another version of 'cow_lost_write' "
+        "(sha256:00001a3e8f94), this one is (sha256:aca81a3e8f94): its processes, mappings or threads differ "
+        "(use --force to replay it anyway)\n"
+    )
+
+
 def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:
     saved = tmp_path / "s.schedule.toml"
     assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode in (0, 1)

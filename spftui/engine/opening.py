@@ -23,7 +23,7 @@ from ..scenario.loader import SCENARIO_KEYS
 from ..scenario.model import ScheduleEntry, ScheduleFile
 from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
-from .schedule_file import check_identity, scenario_for
+from .schedule_file import FORCE_HINT, check_identity, scenario_for
 
 
 @attrs.frozen
@@ -60,9 +60,11 @@ def open_scenario(
     seed: int | None = None,
     force: bool = False,
     fixes: dict[str, bool] | None = None,
+    force_hint: str = FORCE_HINT,
 ) -> Opening:
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
-    `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
+    `fixes` switches modelled fixes on (True) or off (False) over the scenario's own;
+    `force_hint` ends the error for a schedule of another scenario (what to do instead)."""
     labels = all_labels()
     note = None  # a schedule's scenario not found: what opens instead
     kind = file_kind(scenario)  # (read once: a schedule file given as the scenario opens its scenario)
@@ -87,7 +89,7 @@ def open_scenario(
     # Its identity first: a schedule of another scenario names other threads, and
     # "unknown thread 'A3'" would hide that it belongs elsewhere. Then its entries
     # against this scenario's threads (a second read: errors keep their lines).
-    warning = check_identity(sc, load_schedule_file(schedule, known_labels=labels), schedule, force=force)
+    warning = check_identity(sc, load_schedule_file(schedule, known_labels=labels), schedule, force, force_hint)
     warning = "; ".join(w for w in (note, warning) if w) or None
     sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)
     if sf.fixes_off is not None:  # the recorded run's fixes, then the user's --fix over them

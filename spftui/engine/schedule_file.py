@@ -85,9 +85,15 @@ def identity(sc: Scenario) -> tuple[str, str]:
     return scenario_name(sc), scenario_hash(sc)
 
 
-def check_identity(sc: Scenario, sf: ScheduleFile, path: str, force: bool = False) -> str | None:
+FORCE_HINT = "use --force to replay it anyway"
+"""How to replay a schedule of another scenario, from the command line."""
+
+
+def check_identity(
+    sc: Scenario, sf: ScheduleFile, path: str, force: bool = False, force_hint: str = FORCE_HINT
+) -> str | None:
     """None when `sf` was recorded on `sc`; a warning when it records no identity
-    (or differs and `force`); raises ScenarioError when it differs."""
+    (or differs and `force`); raises ScenarioError (ending with `force_hint`) when it differs."""
     from ..scenario import ScenarioError
 
     if not sf.scenario_hash:
@@ -95,14 +101,16 @@ def check_identity(sc: Scenario, sf: ScheduleFile, path: str, force: bool = Fals
     mine = scenario_hash(sc)
     if sf.scenario_hash == mine:
         return None
-    theirs = f"'{sf.scenario_name}'" if sf.scenario_name else "another scenario"
-    message = (
-        f"recorded on {theirs} ({sf.scenario_hash[:19]}), not on '{scenario_name(sc)}' ({mine[:19]}): "
-        "its processes, mappings or threads differ"
-    )
+    name = scenario_name(sc)
+    if sf.scenario_name == name:  # ("recorded on 'x', not on 'x'" read as nonsense)
+        where = f"another version of '{name}' ({sf.scenario_hash[:19]}), this one is ({mine[:19]})"
+    else:
+        theirs = f"'{sf.scenario_name}'" if sf.scenario_name else "another scenario"
+        where = f"{theirs} ({sf.scenario_hash[:19]}), not on '{name}' ({mine[:19]})"
+    message = f"recorded on {where}: its processes, mappings or threads differ"
     if force:
         return f"{path}: {message}; replaying it anyway (--force)"
-    raise ScenarioError(message + " (use --force to replay it anyway)", path, sf.scenario_hash_line, "scenario_hash")
+    raise ScenarioError(f"{message} ({force_hint})", path, sf.scenario_hash_line, "scenario_hash")
 
 
 def write_schedule(
@@ -241,6 +249,7 @@ def _entries(thread: str, pcs: list[str], after: str) -> list[ScheduleEntry]:
 
 
 __all__ = [
+    "FORCE_HINT",
     "NUMBER",
     "REFUSE",
     "REPLACE",
