@@ -342,19 +342,38 @@ def _detach_stdout() -> None:
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
     """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
-    scenario called `chek` that does not exist: say which command was meant."""
-    import difflib
-
-    from .scenario.files import near_bundled, resolve_scenario
+    scenario called `chek` that does not exist: say which command was meant. Any other
+    word is a scenario (`spftui my_race` is not `trace` misspelt), whose opening names
+    the bundled scenario meant, if one is close."""
+    from .scenario.files import bundled_scenarios_dir, resolve_scenario
 
     if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
         return  # (no arguments: the picker; a file or a bundled name: a scenario)
-    word = argv[0]
-    if len(argv) == 1 and near_bundled(word) is not None:
-        return  # (a misspelt scenario name, alone: opening it names the scenario meant)
-    near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
-    if near:
-        raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")
+    word = argv[0].lower()
+    command = min(SUBCOMMANDS, key=lambda c: _edits(word, c))
+    typo = _edits(word, command)
+    if typo > (1 if len(command) <= 5 else 2):
+        return
+    try:
+        stems = [p.stem for p in bundled_scenarios_dir().glob("*.toml")]
+    except OSError:
+        stems = []
+    if any(_edits(word, stem) <= typo for stem in stems):
+        return  # (as near a scenario's name: opening it names that)
+    raise BadInput(f"unknown command '{argv[0]}'; did you mean {command}? (commands: {', '.join(SUBCOMMANDS)})")
+
+
+def _edits(a: str, b: str) -> int:
+    """How many one-letter insertions, deletions, changes or swaps of two neighbours make `a` into `b`."""
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        earlier, before, row = before, row, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(before[j] + 1, row[j - 1] + 1, before[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], earlier[j - 2] + 1)
+    return row[-1]
 
 
 def open_tui(args: argparse.Namespace) -> int:

@@ -27,7 +27,27 @@ def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
     r = spftui("cow_lost_wrte")  # (near a bundled scenario: that one is named)
     assert r.returncode == 2 and "did you mean cow_lost_write?" in r.stderr
     r = spftui("nothing_like_it")
-    assert r.returncode == 2 and "nothing_like_it: cannot read the file" in r.stderr
+    assert r.returncode == 2 and r.stderr == (
+        "spftui: error: nothing_like_it: no such file, nor a bundled scenario of that name "
+        "(`spftui scenarios` lists them)\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [["my_race"], ["my_race", "--policy", "classic"], ["dontneed_rac"]])
+def test_a_scenario_name_near_a_command_is_read_as_a_scenario_not_as_that_command(argv: list[str]) -> None:
+    """`spftui my_race` said "unknown command 'my_race'; did you mean trace?"."""
+    r = spftui(*argv)
+    assert r.returncode == 2 and "unknown command" not in r.stderr
+    assert r.stderr.startswith(f"spftui: error: {argv[0]}: no such file, nor a bundled scenario of that name")
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"),
+    [("matirx", "matrix"), ("kernelcheck", "kernel-check"), ("scenario", "scenarios"), ("Tarce", "trace")],
+)
+def test_a_command_one_or_two_slips_away_is_named_with_the_one_meant(word: str, meant: str) -> None:
+    r = spftui(word, "cow_lost_write")
+    assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: unknown command '{word}'; did you mean {meant}?")
 
 
 def test_counts_of_one_read_as_one(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from ..scenario.errors import ScenarioError
 from ..scenario.files import MAX_SCHEDULE_BYTES, near_bundled, read_text, resolve_scenario
 from ..scenario.loader import SCENARIO_KEYS
 from ..scenario.model import ScheduleEntry, ScheduleFile
+from ..scenario.syntax import NAME
 from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
 from .schedule_file import FORCE_HINT, check_identity, scenario_for
@@ -80,6 +81,8 @@ def open_scenario(
     path = resolve_scenario(scenario)
     if not os.path.lexists(path) and (near := near_bundled(path)) is not None:
         raise ScenarioError(f"no such file, nor a bundled scenario of that name; did you mean {near}?", path)
+    if not os.path.lexists(path) and NAME.fullmatch(path) and not path.endswith(".toml"):  # (meant as a name)
+        raise ScenarioError("no such file, nor a bundled scenario of that name (`spftui scenarios` lists them)", path)
     sc = load_scenario(path, known_labels=labels)
     check_breakpoints(sc)
     if fixes:
