@@ -136,6 +136,21 @@ def test_a_damaged_checkpoint_says_what_is_wrong(tmp_path: Path, damage: object,
     assert r.returncode == 2 and f"{ck}:2: the checkpoint is damaged: {said}" in r.stderr
 
 
+def test_a_checkpoint_of_another_scenario_says_so_first_then_what_else_differs(tmp_path: Path) -> None:
+    """It named only the policy: `policy spf-mm-seq there, spf-refetch-vma here`."""
+    ck = tmp_path / "c.ckpt"
+    made = ["explore", "cow_three_writers_munmap", "--policy", "spf-mm-seq", "--max-states", "300"]
+    assert spftui(*made, "--checkpoint", str(ck)).returncode in (0, 1) and ck.exists()
+    r = spftui("explore", "cow_lost_write", "--policy", "spf-refetch-vma", "--resume", str(ck))
+    assert r.returncode == 2 and r.stderr == (
+        f"spftui: error: {ck}:1: the checkpoint is of another search: the scenario differs (its initial state "
+        "or its threads' programs); policy spf-mm-seq there, spf-refetch-vma here\n"
+    )
+    header, data = ck.read_text().split("\n", 1)
+    ck.write_text(header.rpartition(":")[0] + "\n" + data)  # as older versions wrote it: without the scenario's digest
+    assert spftui(*made, "--max-states", "400", "--resume", str(ck)).returncode in (0, 1)
+
+
 def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
     ck = tmp_path / "c.ckpt"
     ck.write_bytes(bytes(range(128, 256)))
