@@ -9,12 +9,12 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import __version__
 from .run_options import add_fix_option, add_run_options, open_with, save_schedule
-from .tool_options import seed, step_number
+from .tool_options import seed, soft_interrupt, step_number
 
 SUBCOMMANDS = (
     "check",
@@ -72,14 +72,31 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         if out:
             print(f"wrote {out[0]}: {counted(session.length, 'step')}")
         return 0
-    session.run(limit=args.max_steps)
-    report = check_report(session)
+    with soft_interrupt() as stopped:
+        interrupted = _run(session, args.max_steps, stopped)
+    report = check_report(session, interrupted)
     if args.json:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
-    status = 0 if report["expect_ok"] else 1
+    status = 130 if interrupted else 0 if report["expect_ok"] else 1
     return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
+
+
+RUN_SLICE = 10_000
+"""`check` runs this many steps at a time (a fifth of a second or so), so Ctrl-C stops it between two."""
+
+
+def _run(session: Any, limit: int, stopped: Callable[[], bool]) -> bool:
+    """Run `session` to its end or `limit`; True when Ctrl-C stopped it first (the steps run so far stay)."""
+    while session.position < limit:
+        before = session.position
+        session.run(limit=min(limit, before + RUN_SLICE))
+        if session.position == before or session.finished():
+            return False
+        if stopped():
+            return True
+    return False
 
 
 def _can_write(path: str, force: bool, what: str) -> None:
@@ -161,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scenario headless and check its [expect]. Exit status: 0 when the expectations hold, "
         "cannot be judged from this run (a 'sometimes' on a random schedule) or none covers this policy and reuse "
         "rule; 1 when the run contradicts one; 2 on bad input or when --save-schedule cannot write its file (the "
-        "report is printed first).",
+        "report is printed first); 130 on Ctrl-C, after the report of the steps run so far.",
     )
     add_run_options(p, replaces="--save-schedule")
     p.add_argument("--json", action="store_true", help="print one JSON object")

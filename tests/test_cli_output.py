@@ -3,6 +3,7 @@ device, a cut run's verdicts, and checkpoints two searches would share."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -173,3 +174,28 @@ def test_prose_wraps_to_the_terminals_columns_and_is_whole_lines_into_a_pipe(com
         end += 1
     assert " ".join(shown[start:end]).split() == words and end - start > 2
     assert all(len(line) <= 80 for line in shown[start:end])
+
+
+def test_ctrl_c_during_check_prints_the_report_of_the_steps_run_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It printed only `spftui: interrupted`."""
+    import signal
+
+    from spftui.engine.session import Session
+
+    run = Session.run
+
+    def run_then_ctrl_c(self: Session, limit: int = 1_000_000) -> object:
+        stop = run(self, limit)
+        os.kill(os.getpid(), signal.SIGINT)  # (as if typed during the first slice)
+        return stop
+
+    monkeypatch.setattr("spftui.cli.RUN_SLICE", 20)
+    monkeypatch.setattr(Session, "run", run_then_ctrl_c)
+    r = spftui("check", SEED)
+    assert r.returncode == 130 and r.stderr == ""
+    steps = [line.split()[0] for line in r.stdout.splitlines() if line[:5].strip().isdigit()]
+    assert steps == [str(n) for n in range(1, 21)]
+    assert "Result: interrupted after 20 steps\n" in r.stdout and "Violations: none" in r.stdout
+    assert "not judged: the run stopped after 20 steps, before its end" in r.stdout
+    j = json.loads(spftui("check", SEED, "--json").stdout)
+    assert (j["stop"], j["stop_text"], j["steps"]) == ("interrupted", "interrupted after 20 steps", 20)
