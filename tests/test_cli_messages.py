@@ -379,3 +379,27 @@ def test_the_debuggers_launcher_names_the_option_meant_too() -> None:
     r = spftui("cow_lost_write", "--polcy", "classic")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.splitlines()[-1] == "spftui: error: unrecognized arguments: --polcy classic; did you mean --policy?"
+
+
+@pytest.mark.parametrize(
+    ("expr", "quoted"),
+    [
+        (
+            " + ".join(["A.mmap_seq"] * 2_400),
+            "(at column 10001 of '… A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_…')",
+        ),
+        (
+            "A.mmap_seq + " * 100 + "A.nope",
+            "(at column 1303 of '…+ A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_seq + A.nope')",
+        ),
+    ],
+    ids=["too long", "bad name far in"],
+)
+def test_a_long_breakpoint_expression_is_quoted_in_part_around_its_column(
+    tmp_path: Path, expr: str, quoted: str
+) -> None:
+    """The error quoted all 26,000 characters of it."""
+    path = tmp_path / "long.toml"
+    path.write_text(SEED.read_text() + f'\n[[breakpoint]]\nwhen = "{expr}"\n')
+    r = spftui("check", str(path))
+    assert r.returncode == 2 and r.stderr.endswith(quoted + "\n") and len(r.stderr) < 400, r.stderr
