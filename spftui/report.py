@@ -168,7 +168,7 @@ def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
 
     what = "; ".join(events)
     style = "bold red" if "VIOLATION" in what else "yellow" if "spf abort" in what else ""
-    text = f"{step:>5}  {thread:<6} {label:<38} {escape(what)}"
+    text = f"{step:>5}  {thread:<6} {label:<38} {escape(what)}".rstrip()  # (no padding after an empty column)
     return f"[{style}]{text}[/]" if style else text
 
 

@@ -199,3 +199,11 @@ def test_ctrl_c_during_check_prints_the_report_of_the_steps_run_so_far(monkeypat
     assert "not judged: the run stopped after 20 steps, before its end" in r.stdout
     j = json.loads(spftui("check", SEED, "--json").stdout)
     assert (j["stop"], j["stop_text"], j["steps"]) == ("interrupted", "interrupted after 20 steps", 20)
+
+
+@pytest.mark.parametrize("command", [["check", "cow_lost_write"], ["trace", "cow_lost_write"]])
+def test_rows_with_nothing_in_what_happened_end_without_spaces(command: list[str]) -> None:
+    """Their label column was padded to 38 characters, with nothing after it."""
+    r = spftui(*command)
+    assert r.returncode == 0 and "    3  A1     do_user_addr_fault:spf_find_vma\n" in r.stdout
+    assert [line for line in r.stdout.splitlines() if line != line.rstrip()] == []
