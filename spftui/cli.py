@@ -367,6 +367,8 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
     if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
         return  # (no arguments: the picker; a file or a bundled name: a scenario)
     word = argv[0].lower()
+    if len(word) > max(map(len, SUBCOMMANDS)) + 2:
+        return  # (more than two slips from every command)
     command = min(SUBCOMMANDS, key=lambda c: _edits(word, c))
     typo = _edits(word, command)
     if typo > (1 if len(command) <= 5 else 2):
