@@ -9,12 +9,12 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import __version__
 from .run_options import add_fix_option, add_run_options, open_with, save_schedule
-from .tool_options import seed, step_number
+from .tool_options import seed, soft_interrupt, step_number
 
 SUBCOMMANDS = (
     "check",
@@ -72,14 +72,31 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
         if out:
             print(f"wrote {out[0]}: {counted(session.length, 'step')}")
         return 0
-    session.run(limit=args.max_steps)
-    report = check_report(session)
+    with soft_interrupt() as stopped:
+        interrupted = _run(session, args.max_steps, stopped)
+    report = check_report(session, interrupted)
     if args.json:
         print(json.dumps(report))
     else:
         print_check(session, report, full=args.full)
-    status = 0 if report["expect_ok"] else 1
+    status = 130 if interrupted else 0 if report["expect_ok"] else 1
     return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
+
+
+RUN_SLICE = 10_000
+"""`check` runs this many steps at a time (a fifth of a second or so), so Ctrl-C stops it between two."""
+
+
+def _run(session: Any, limit: int, stopped: Callable[[], bool]) -> bool:
+    """Run `session` to its end or `limit`; True when Ctrl-C stopped it first (the steps run so far stay)."""
+    while session.position < limit:
+        before = session.position
+        session.run(limit=min(limit, before + RUN_SLICE))
+        if session.position == before or session.finished():
+            return False
+        if stopped():
+            return True
+    return False
 
 
 def _can_write(path: str, force: bool, what: str) -> None:
@@ -161,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scenario headless and check its [expect]. Exit status: 0 when the expectations hold, "
         "cannot be judged from this run (a 'sometimes' on a random schedule) or none covers this policy and reuse "
         "rule; 1 when the run contradicts one; 2 on bad input or when --save-schedule cannot write its file (the "
-        "report is printed first).",
+        "report is printed first); 130 on Ctrl-C, after the report of the steps run so far.",
     )
     add_run_options(p, replaces="--save-schedule")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -342,19 +359,40 @@ def _detach_stdout() -> None:
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
     """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
-    scenario called `chek` that does not exist: say which command was meant."""
-    import difflib
-
-    from .scenario.files import near_bundled, resolve_scenario
+    scenario called `chek` that does not exist: say which command was meant. Any other
+    word is a scenario (`spftui my_race` is not `trace` misspelt), whose opening names
+    the bundled scenario meant, if one is close."""
+    from .scenario.files import bundled_scenarios_dir, resolve_scenario
 
     if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
         return  # (no arguments: the picker; a file or a bundled name: a scenario)
-    word = argv[0]
-    if len(argv) == 1 and near_bundled(word) is not None:
-        return  # (a misspelt scenario name, alone: opening it names the scenario meant)
-    near = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
-    if near:
-        raise BadInput(f"unknown command '{word}'; did you mean {near[0]}? (commands: {', '.join(SUBCOMMANDS)})")
+    word = argv[0].lower()
+    if len(word) > max(map(len, SUBCOMMANDS)) + 2:
+        return  # (more than two slips from every command)
+    command = min(SUBCOMMANDS, key=lambda c: _edits(word, c))
+    typo = _edits(word, command)
+    if typo > (1 if len(command) <= 5 else 2):
+        return
+    try:
+        stems = [p.stem for p in bundled_scenarios_dir().glob("*.toml")]
+    except OSError:
+        stems = []
+    if any(_edits(word, stem) <= typo for stem in stems):
+        return  # (as near a scenario's name: opening it names that)
+    raise BadInput(f"unknown command '{argv[0]}'; did you mean {command}? (commands: {', '.join(SUBCOMMANDS)})")
+
+
+def _edits(a: str, b: str) -> int:
+    """How many one-letter insertions, deletions, changes or swaps of two neighbours make `a` into `b`."""
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        earlier, before, row = before, row, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(before[j] + 1, row[j - 1] + 1, before[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], earlier[j - 2] + 1)
+    return row[-1]
 
 
 def open_tui(args: argparse.Namespace) -> int:

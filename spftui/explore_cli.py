@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.files import cannot_write_in
 from .run_options import add_fix_option
-from .tool_options import soft_interrupt
+from .tool_options import soft_interrupt, wrapped
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -356,7 +356,7 @@ def run_explore(args: argparse.Namespace) -> int:
     else:
         print_results(sc, results, files)
         if save is None and any(r.counterexamples for r in results):
-            print(
+            wrapped(
                 "Counterexamples are not saved: `--save DIR` writes each as a schedule file that "
                 f"`spftui check {args.scenario} --schedule FILE` replays and `spftui {args.scenario} --schedule FILE` "
                 "opens at the violating step."
@@ -603,7 +603,7 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
             print(f"  note: {note}")
         cx = r.counterexample
         if cx is not None and cx.narration:
-            print(textwrap.fill(cx.narration, 100, initial_indent="  ", subsequent_indent="  "))
+            wrapped(cx.narration, indent="  ", hang="  ")
     print()
     failures = [f"{r.policy} {f}" for r in results for f in r.contradictions()]
     undecided = [f"{r.policy} {f}" for r in results for f in r.undecided_expectations()]

@@ -11,8 +11,9 @@ import argparse
 import difflib
 import json
 import sys
-import textwrap
 from typing import Any
+
+from .tool_options import wrapped
 
 
 def add_fixes_parser(sub: Any) -> None:
@@ -97,9 +98,10 @@ def run_fixes(args: argparse.Namespace) -> int:
         if i:
             print()
         print(f"{r['name']}  ({r['commit']})")
-        print(f"  {r['title']}")
-        print(f"  kernels:   {r['kernels']}")
-        print(f"  where:     {r['where']}")
+        wrapped(r["title"], indent="  ", hang="  ")
+        field = " " * len("  kernels:   ")  # (a wrapped field lines up under its value)
+        wrapped(f"kernels:   {r['kernels']}", indent="  ", hang=field)
+        wrapped(f"where:     {r['where']}", indent="  ", hang=field)
         print(f"  policies:  {', '.join(r['policies']) or 'all'}")
         if r["reuse"]:
             print(f"  reuse:     {', '.join(r['reuse'])} (no effect under the other rules)")
@@ -110,5 +112,5 @@ def run_fixes(args: argparse.Namespace) -> int:
         print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")
         if scenarios:
             print(f"  replay:    {replay(r['name'], scenarios[0])}")
-        print(textwrap.fill(r["story"], 100, initial_indent="  ", subsequent_indent="  "))
+        wrapped(r["story"], indent="  ", hang="  ")
     return 0

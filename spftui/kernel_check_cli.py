@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .tool_options import seed
+from .tool_options import seed, soft_interrupt
 
 
 def add_kernel_check_parser(sub: Any) -> None:
@@ -19,7 +19,8 @@ def add_kernel_check_parser(sub: Any) -> None:
         help="run random op sequences on this kernel and in the model, and compare",
         description="Run seeded random write/read/fork/mprotect/munmap/MADV_DONTNEED sequences on a private "
         "anonymous mapping, on the host kernel (ctypes) and in the simulator, and compare each op's "
-        "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux.",
+        "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux, "
+        "130 when interrupted (Ctrl-C prints the seeds checked so far).",
     )
     p.add_argument("--seeds", type=_positive, help="how many sequences (default 50)")
     p.add_argument("--seed-start", type=seed, metavar="N", help="the first seed (default 0)")
@@ -76,7 +77,11 @@ def run_kernel_check(args: argparse.Namespace) -> int:
         report = _check_scenario(args, pfns)
     else:
         seeds = range(args.seed_start, args.seed_start + args.seeds)
-        report = check(seeds, args.ops, args.pages, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise)
+        with soft_interrupt() as stopped:
+            report = check(
+                seeds, args.ops, args.pages, reuse=args.reuse, pfns=pfns, minimise=not args.no_minimise,
+                cancelled=stopped,
+            )  # fmt: skip
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     elif args.scenario:
@@ -94,6 +99,11 @@ def run_kernel_check(args: argparse.Namespace) -> int:
             print(f"(agreed on a re-run, the first kernel run differed: seeds {report.flaky})")
         for klass, entry in report.classes.items():
             _print_class(klass, entry)
+        if report.interrupted:
+            done = f"seeds {args.seed_start} to {args.seed_start + report.seeds - 1}" if report.seeds else "none"
+            print(f"Interrupted after {report.seeds} of {args.seeds} seeds ({done}): the figures above are theirs.")
+    if report.interrupted:
+        return 130
     return 0 if report.agree == report.seeds else 1
 
 

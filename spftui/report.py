@@ -43,8 +43,9 @@ def judge(want: str, seen: bool, unjudged: str | None) -> tuple[str, str | None]
     return "fails", None
 
 
-def check_report(session: Session) -> dict[str, Any]:
-    """What `spftui check --json` prints (README: "check JSON")."""
+def check_report(session: Session, interrupted: bool = False) -> dict[str, Any]:
+    """What `spftui check --json` prints (README: "check JSON"); `interrupted`: Ctrl-C
+    stopped the run (its stop is "interrupted", not the slice limit it stopped at)."""
     sc = session.scenario
     seen = {mk.what for mk in session.violations()}
     unjudged = unjudged_reason(session)
@@ -74,8 +75,8 @@ def check_report(session: Session) -> dict[str, Any]:
         "fixes_off": sorted(sc.fixes_off),
         "strategy": session.strategy.summary(),
         "steps": session.position,
-        "stop": session.stop.kind,
-        "stop_text": session.stop.text,
+        "stop": "interrupted" if interrupted else session.stop.kind,
+        "stop_text": f"interrupted after {counted(session.position, 'step')}" if interrupted else session.stop.text,
         "aborts": [
             {
                 "thread": mk.thread,
@@ -167,7 +168,7 @@ def _step_line(step: int, thread: str, label: str, events: list[str]) -> str:
 
     what = "; ".join(events)
     style = "bold red" if "VIOLATION" in what else "yellow" if "spf abort" in what else ""
-    text = f"{step:>5}  {thread:<6} {label:<38} {escape(what)}"
+    text = f"{step:>5}  {thread:<6} {label:<38} {escape(what)}".rstrip()  # (no padding after an empty column)
     return f"[{style}]{text}[/]" if style else text
 
 
@@ -213,7 +214,7 @@ def print_check(session: Session, report: dict[str, Any], full: bool = False) ->
     if skipped:
         con.print(f"[dim]  … {skipped} steps …[/]")
     con.print()
-    con.print(f"[bold]Result:[/] {escape(session.stop.text)}")
+    con.print(f"[bold]Result:[/] {escape(report['stop_text'])}")
     aborts = report["aborts"]
     if aborts:
         con.print(f"[bold]Speculative aborts ({len(aborts)}):[/]")

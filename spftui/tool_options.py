@@ -48,15 +48,16 @@ def seconds(text: str) -> float:
     return value
 
 
-def wrapped(text: str) -> None:
-    """Print prose wrapped to a terminal's width, and whole lines into a pipe or file (as
-    check, trace and explore print): a reader that greps should find a sentence on one line.
+def wrapped(text: str, indent: str = "", hang: str = "  ") -> None:
+    """Print prose wrapped to a terminal's width (COLUMNS, else the terminal's), and whole
+    lines into a pipe or file (as check and trace print): a reader that greps should find
+    a sentence on one line. `indent` starts the first line, `hang` the ones it wraps onto.
     File paths are printed whole, on their own lines, by the callers."""
     if not sys.stdout.isatty():
-        print(text)
+        print(indent + text)
         return
     width = max(40, shutil.get_terminal_size().columns)
-    print(textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False))
+    print(textwrap.fill(text, width, initial_indent=indent, subsequent_indent=hang, break_on_hyphens=False))
 
 
 @contextlib.contextmanager

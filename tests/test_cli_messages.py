@@ -27,7 +27,27 @@ def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
     r = spftui("cow_lost_wrte")  # (near a bundled scenario: that one is named)
     assert r.returncode == 2 and "did you mean cow_lost_write?" in r.stderr
     r = spftui("nothing_like_it")
-    assert r.returncode == 2 and "nothing_like_it: cannot read the file" in r.stderr
+    assert r.returncode == 2 and r.stderr == (
+        "spftui: error: nothing_like_it: no such file, nor a bundled scenario of that name "
+        "(`spftui scenarios` lists them)\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [["my_race"], ["my_race", "--policy", "classic"], ["dontneed_rac"]])
+def test_a_scenario_name_near_a_command_is_read_as_a_scenario_not_as_that_command(argv: list[str]) -> None:
+    """`spftui my_race` said "unknown command 'my_race'; did you mean trace?"."""
+    r = spftui(*argv)
+    assert r.returncode == 2 and "unknown command" not in r.stderr
+    assert r.stderr.startswith(f"spftui: error: {argv[0]}: no such file, nor a bundled scenario of that name")
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"),
+    [("matirx", "matrix"), ("kernelcheck", "kernel-check"), ("scenario", "scenarios"), ("Tarce", "trace")],
+)
+def test_a_command_one_or_two_slips_away_is_named_with_the_one_meant(word: str, meant: str) -> None:
+    r = spftui(word, "cow_lost_write")
+    assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: unknown command '{word}'; did you mean {meant}?")
 
 
 def test_counts_of_one_read_as_one(tmp_path: Path) -> None:
@@ -114,6 +134,21 @@ def test_a_damaged_checkpoint_says_what_is_wrong(tmp_path: Path, damage: object,
     ck.write_text(header + "\n" + damage(data))  # type: ignore[operator]
     r = spftui("explore", str(SEED), "--policy", "spf-mm-seq", "--resume", str(ck))
     assert r.returncode == 2 and f"{ck}:2: the checkpoint is damaged: {said}" in r.stderr
+
+
+def test_a_checkpoint_of_another_scenario_says_so_first_then_what_else_differs(tmp_path: Path) -> None:
+    """It named only the policy: `policy spf-mm-seq there, spf-refetch-vma here`."""
+    ck = tmp_path / "c.ckpt"
+    made = ["explore", "cow_three_writers_munmap", "--policy", "spf-mm-seq", "--max-states", "300"]
+    assert spftui(*made, "--checkpoint", str(ck)).returncode in (0, 1) and ck.exists()
+    r = spftui("explore", "cow_lost_write", "--policy", "spf-refetch-vma", "--resume", str(ck))
+    assert r.returncode == 2 and r.stderr == (
+        f"spftui: error: {ck}:1: the checkpoint is of another search: the scenario differs (its initial state "
+        "or its threads' programs); policy spf-mm-seq there, spf-refetch-vma here\n"
+    )
+    header, data = ck.read_text().split("\n", 1)
+    ck.write_text(header.rpartition(":")[0] + "\n" + data)  # as older versions wrote it: without the scenario's digest
+    assert spftui(*made, "--max-states", "400", "--resume", str(ck)).returncode in (0, 1)
 
 
 def test_a_binary_file_is_no_checkpoint(tmp_path: Path) -> None:
@@ -281,6 +316,26 @@ def test_a_schedule_of_another_scenario_says_so_before_naming_its_threads(tmp_pa
     assert forced.returncode == 2 and "steps[0]: unknown thread 'A3'" in forced.stderr
 
 
+def another_version_schedule(tmp_path: Path) -> Path:
+    """A schedule saved on cow_lost_write whose scenario_hash is another version's."""
+    saved = tmp_path / "v.schedule.toml"
+    assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode == 0
+    saved.write_text(saved.read_text().replace('scenario_hash = "sha256:aca8', 'scenario_hash = "sha256:0000'))
+    return saved
+
+
+def test_a_schedule_of_another_version_of_the_scenario_names_it_once(tmp_path: Path) -> None:
+    """It said "recorded on 'cow_lost_write' (…), not on 'cow_lost_write' (…)"."""
+    saved = another_version_schedule(tmp_path)
+    r = spftui("check", str(saved))
+    line = next(i for i, x in enumerate(saved.read_text().splitlines(), 1) if x.startswith("scenario_hash"))
+    assert r.returncode == 2 and r.stderr == (
+        f"spftui: error: {saved}:{line}: scenario_hash: recorded on another version of 'cow_lost_write' "
+        "(sha256:00001a3e8f94), this one is (sha256:aca81a3e8f94): its processes, mappings or threads differ "
+        "(use --force to replay it anyway)\n"
+    )
+
+
 def test_a_damaged_scenario_hash_is_named_as_such(tmp_path: Path) -> None:
     saved = tmp_path / "s.schedule.toml"
     assert spftui("check", "cow_lost_write", "--save-schedule", str(saved)).returncode in (0, 1)
@@ -324,3 +379,27 @@ def test_the_debuggers_launcher_names_the_option_meant_too() -> None:
     r = spftui("cow_lost_write", "--polcy", "classic")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.splitlines()[-1] == "spftui: error: unrecognized arguments: --polcy classic; did you mean --policy?"
+
+
+@pytest.mark.parametrize(
+    ("expr", "quoted"),
+    [
+        (
+            " + ".join(["A.mmap_seq"] * 2_400),
+            "(at column 10001 of '… A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_…')",
+        ),
+        (
+            "A.mmap_seq + " * 100 + "A.nope",
+            "(at column 1303 of '…+ A.mmap_seq + A.mmap_seq + A.mmap_seq + A.mmap_seq + A.nope')",
+        ),
+    ],
+    ids=["too long", "bad name far in"],
+)
+def test_a_long_breakpoint_expression_is_quoted_in_part_around_its_column(
+    tmp_path: Path, expr: str, quoted: str
+) -> None:
+    """The error quoted all 26,000 characters of it."""
+    path = tmp_path / "long.toml"
+    path.write_text(SEED.read_text() + f'\n[[breakpoint]]\nwhen = "{expr}"\n')
+    r = spftui("check", str(path))
+    assert r.returncode == 2 and r.stderr.endswith(quoted + "\n") and len(r.stderr) < 400, r.stderr

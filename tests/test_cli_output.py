@@ -3,6 +3,7 @@ device, a cut run's verdicts, and checkpoints two searches would share."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -133,3 +134,76 @@ def test_the_trace_shows_tlb_flushes_the_tlb_races_turn_on() -> None:
     assert r.returncode == 0, r.stderr
     flush = next(line for line in r.stdout.splitlines() if "change_protection:flush_tlb_range" in line)
     assert flush.rstrip().endswith("TLB flush A 0x10000..0x11000"), flush
+
+
+EXPLORE_FIRST = ["explore", "cow_lost_write", "--policy", "spf-refetch-vma", "--first"]
+
+
+def on_a_terminal(*args: str, columns: int) -> list[str]:
+    """The lines `spftui ARGS` shows on a terminal `columns` wide (a pty: stdout is a tty)."""
+    import pty
+
+    main, tty = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "spftui", *args], stdout=tty, stderr=subprocess.DEVNULL, env=env)
+    os.close(tty)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # (EIO: the process closed its end)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=300) == 0
+    return out.decode().replace("\r\n", "\n").splitlines()
+
+
+@pytest.mark.parametrize("command", [EXPLORE_FIRST, ["fixes"]], ids=["explore", "fixes"])
+def test_prose_wraps_to_the_terminals_columns_and_is_whole_lines_into_a_pipe(command: list[str]) -> None:
+    """Narrations, hints and a fix's story were filled to 100 columns, a terminal's width or not."""
+    piped = spftui(*command, env={**os.environ, "COLUMNS": "80"}).stdout.splitlines()
+    prose = max(piped, key=len)  # a narration, the not-saved hint or a fix's story: one line when piped
+    assert len(prose) > 200
+    shown = on_a_terminal(*command, columns=80)
+    start = next(i for i, line in enumerate(shown) if line and prose.startswith(line))
+    words, end = prose.split(), start
+    while len(" ".join(shown[start:end]).split()) < len(words):
+        end += 1
+    assert " ".join(shown[start:end]).split() == words and end - start > 2
+    assert all(len(line) <= 80 for line in shown[start:end])
+
+
+def test_ctrl_c_during_check_prints_the_report_of_the_steps_run_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It printed only `spftui: interrupted`."""
+    import signal
+
+    from spftui.engine.session import Session
+
+    run = Session.run
+
+    def run_then_ctrl_c(self: Session, limit: int = 1_000_000) -> object:
+        stop = run(self, limit)
+        os.kill(os.getpid(), signal.SIGINT)  # (as if typed during the first slice)
+        return stop
+
+    monkeypatch.setattr("spftui.cli.RUN_SLICE", 20)
+    monkeypatch.setattr(Session, "run", run_then_ctrl_c)
+    r = spftui("check", SEED)
+    assert r.returncode == 130 and r.stderr == ""
+    steps = [line.split()[0] for line in r.stdout.splitlines() if line[:5].strip().isdigit()]
+    assert steps == [str(n) for n in range(1, 21)]
+    assert "Result: interrupted after 20 steps\n" in r.stdout and "Violations: none" in r.stdout
+    assert "not judged: the run stopped after 20 steps, before its end" in r.stdout
+    j = json.loads(spftui("check", SEED, "--json").stdout)
+    assert (j["stop"], j["stop_text"], j["steps"]) == ("interrupted", "interrupted after 20 steps", 20)
+
+
+@pytest.mark.parametrize("command", [["check", "cow_lost_write"], ["trace", "cow_lost_write"]])
+def test_rows_with_nothing_in_what_happened_end_without_spaces(command: list[str]) -> None:
+    """Their label column was padded to 38 characters, with nothing after it."""
+    r = spftui(*command)
+    assert r.returncode == 0 and "    3  A1     do_user_addr_fault:spf_find_vma\n" in r.stdout
+    assert [line for line in r.stdout.splitlines() if line != line.rstrip()] == []

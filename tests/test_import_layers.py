@@ -75,7 +75,7 @@ ALLOWED = {
     "engine": {"kernel", "scenario"},
     "report": {"engine", "scenario"},
     "explore_cli": {"engine", "scenario", "report", "run_options", "tool_options"},
-    "fixes_cli": {"scenario"},
+    "fixes_cli": {"scenario", "tool_options"},
     "run_options": {"engine", "scenario", "tool_options"},
     "why_cli": {"engine", "scenario", "report", "run_options"},
     "tool_options": set(),

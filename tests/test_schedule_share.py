@@ -79,7 +79,50 @@ def test_a_schedule_whose_scenario_cannot_be_found_says_so(tmp_path: Path) -> No
     lost.write_text('scenario = "nowhere.toml"\nsteps = ["A1"]\n')
     r = spftui("check", str(lost))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "lost.schedule.toml: cannot find the scenario it was recorded on (nowhere.toml)" in r.stderr
+    assert "lost.schedule.toml:1: scenario: cannot find the scenario it was recorded on (nowhere.toml)" in r.stderr
+
+
+def saved_schedule(tmp_path: Path, scenario_line: str) -> Path:
+    """A schedule saved on cow_lost_write with its `scenario = ...` line replaced ("": removed)."""
+    r = spftui("check", "cow_lost_write", "--save-schedule", str(tmp_path / "saved.toml"))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "edited.toml"
+    lines = (tmp_path / "saved.toml").read_text().splitlines(keepends=True)
+    out.write_text("".join(scenario_line if line.startswith("scenario = ") else line for line in lines))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('scenario = "nope"\n', "scenario 'nope' not found"),
+        ('scenario = "/gone/cow_lost_write.toml"\n', "scenario '/gone/cow_lost_write.toml' not found"),
+        ("", "`scenario` not given"),
+    ],
+)
+def test_a_schedule_whose_scenario_is_not_found_says_it_opens_the_bundled_one(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    edited = saved_schedule(tmp_path, line)
+    r = spftui("check", str(edited))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == f"spftui: warning: {edited}: {said}; opening the bundled 'cow_lost_write' (its scenario_name)\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("/tmp", "'/tmp' is a directory"), ("edited.toml", "'edited.toml' is a schedule file")],
+)
+def test_a_schedule_naming_a_directory_or_a_schedule_as_its_scenario_is_an_error_at_that_line(
+    tmp_path: Path, value: str, said: str
+) -> None:
+    edited = saved_schedule(tmp_path, f'scenario = "{value}"\n')
+    r = spftui("check", str(edited))
+    assert r.returncode == 2 and r.stdout == ""
+    line = edited.read_text().splitlines().index(f'scenario = "{value}"') + 1
+    assert r.stderr == (
+        f"spftui: error: {edited}:{line}: scenario: {said}; expected a scenario file or a bundled scenario's name\n"
+    )
 
 
 @pytest.mark.parametrize("path", [p for p, _ in list_bundled()], ids=lambda p: p.stem)

@@ -173,6 +173,15 @@ def _caret(source: str, position: int, width: int = 72) -> str:
     return f"    {line}\n    {pad}^"
 
 
+def excerpt(source: str, position: int, width: int = _MAX_SHOWN) -> str:
+    """``source`` cut to ``width`` characters around ``position`` ("…" where cut), to quote
+    it in a one-line message: a 26,000-character expression was quoted whole."""
+    if len(source) <= width:
+        return source
+    left = max(0, min(position - width // 2, len(source) - width))
+    return ("…" if left else "") + source[left : left + width] + ("…" if left + width < len(source) else "")
+
+
 def _located(err: EvalError, position: int, source: str) -> EvalError:
     if not err.located:
         err.position, err.source, err.located = position, source, True

@@ -16,13 +16,15 @@ import attrs
 
 from ..kernel import all_labels
 from ..scenario import Scenario, load_scenario, load_schedule_file
+from ..scenario.document import Document
 from ..scenario.errors import ScenarioError
 from ..scenario.files import MAX_SCHEDULE_BYTES, near_bundled, read_text, resolve_scenario
 from ..scenario.loader import SCENARIO_KEYS
-from ..scenario.model import ScheduleEntry
+from ..scenario.model import ScheduleEntry, ScheduleFile
+from ..scenario.syntax import NAME
 from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
-from .schedule_file import check_identity, scenario_for
+from .schedule_file import FORCE_HINT, check_identity, scenario_for
 
 
 @attrs.frozen
@@ -59,10 +61,13 @@ def open_scenario(
     seed: int | None = None,
     force: bool = False,
     fixes: dict[str, bool] | None = None,
+    force_hint: str = FORCE_HINT,
 ) -> Opening:
     """Load `scenario` (a file or a bundled name) and, if given, the `schedule` file;
-    `fixes` switches modelled fixes on (True) or off (False) over the scenario's own."""
+    `fixes` switches modelled fixes on (True) or off (False) over the scenario's own;
+    `force_hint` ends the error for a schedule of another scenario (what to do instead)."""
     labels = all_labels()
+    note = None  # a schedule's scenario not found: what opens instead
     kind = file_kind(scenario)  # (read once: a schedule file given as the scenario opens its scenario)
     _not_a_session(scenario, kind, "a scenario")
     if schedule is not None:
@@ -72,17 +77,12 @@ def open_scenario(
     if schedule is None and kind == "schedule":
         schedule = scenario
         sf = load_schedule_file(schedule, known_labels=labels)
-        found = scenario_for(schedule, sf)
-        if found is None:
-            named = sf.scenario or sf.scenario_name or "none"
-            raise ScenarioError(
-                f"cannot find the scenario it was recorded on ({named}): name it, as in SCENARIO --schedule FILE",
-                schedule,
-            )
-        scenario = found
+        scenario, note = _recorded_on(schedule, sf)
     path = resolve_scenario(scenario)
     if not os.path.lexists(path) and (near := near_bundled(path)) is not None:
         raise ScenarioError(f"no such file, nor a bundled scenario of that name; did you mean {near}?", path)
+    if not os.path.lexists(path) and NAME.fullmatch(path) and not path.endswith(".toml"):  # (meant as a name)
+        raise ScenarioError("no such file, nor a bundled scenario of that name (`spftui scenarios` lists them)", path)
     sc = load_scenario(path, known_labels=labels)
     check_breakpoints(sc)
     if fixes:
@@ -92,12 +92,38 @@ def open_scenario(
     # Its identity first: a schedule of another scenario names other threads, and
     # "unknown thread 'A3'" would hide that it belongs elsewhere. Then its entries
     # against this scenario's threads (a second read: errors keep their lines).
-    warning = check_identity(sc, load_schedule_file(schedule, known_labels=labels), schedule, force=force)
+    warning = check_identity(sc, load_schedule_file(schedule, known_labels=labels), schedule, force, force_hint)
+    warning = "; ".join(w for w in (note, warning) if w) or None
     sf = load_schedule_file(schedule, threads=[t.name for t in sc.threads], known_labels=labels)
     if sf.fixes_off is not None:  # the recorded run's fixes, then the user's --fix over them
         sc = attrs.evolve(sc, fixes_off=sf.fixes_off).with_fixes(fixes or {})
     sc = sc.with_policy(policy or sf.policy or None, reuse or sf.reuse or None)
     return Opening(sc, entries=tuple(sf.entries), stop_at=sf.stop_at, warning=warning)
+
+
+def _recorded_on(schedule: str, sf: ScheduleFile) -> tuple[str, str | None]:
+    """The scenario a schedule given as the scenario names, and a note when that is a fallback."""
+    found, note = scenario_for(schedule, sf)
+    ref = sf.scenario
+    expected = "expected a scenario file or a bundled scenario's name"
+    if ref and os.path.isdir(os.path.join(os.path.dirname(schedule), ref)):
+        raise _at_scenario_key(schedule, f"'{ref}' is a directory; {expected}")
+    if found is None:
+        named = ref or sf.scenario_name or "none"
+        raise _at_scenario_key(
+            schedule, f"cannot find the scenario it was recorded on ({named}): name it, as in SCENARIO --schedule FILE"
+        )
+    if (kind := file_kind(found)) in ("schedule", "session"):  # e.g. the schedule itself
+        raise _at_scenario_key(schedule, f"'{ref}' is a {kind} file; {expected}")
+    return found, note
+
+
+def _at_scenario_key(schedule: str, message: str) -> ScenarioError:
+    """An error at the schedule's `scenario` key (the whole file when it has none)."""
+    doc = Document(read_text(schedule, MAX_SCHEDULE_BYTES), schedule)
+    if "scenario" not in doc.data:
+        return ScenarioError(message, schedule)
+    return doc.error(("scenario",), message)
 
 
 def _not_a_session(path: str, kind: str | None, what: str) -> None:

@@ -37,9 +37,11 @@ class ResumeError(ValueError):
 
 
 def identity(snap0_key: Any, ops: Any, policy: str, reuse: str, options: dict[str, Any]) -> str:
-    """What a checkpoint must match: the search it came from."""
+    """What a checkpoint must match: the search it came from, then `:` and a digest of
+    its scenario alone (to say first when that is what differs; older files lack it)."""
     text = repr((snap0_key, ops, policy, reuse, sorted(options.items())))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    scenario = hashlib.blake2b(repr((snap0_key, ops)).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + ":" + scenario
 
 
 class CheckpointFile:
@@ -96,18 +98,24 @@ def load(path: str, ident: str, about: dict[str, Any] | None = None) -> dict[str
     if magic != MAGIC:
         raise ResumeError(f"{path}:1: not an explorer checkpoint (it starts with {header[:40]!r})")
     payload = _decode(path, data)
-    if theirs != ident:
-        raise ResumeError(f"{path}:1: the checkpoint is of another search: {_differences(payload, about or {})}")
+    search, _, scenario = theirs.partition(":")
+    if search != ident.partition(":")[0]:
+        other = scenario != ident.partition(":")[2] if scenario else None  # (None: an older file does not say)
+        raise ResumeError(f"{path}:1: the checkpoint is of another search: {_differences(payload, about or {}, other)}")
     return payload
 
 
-def _differences(payload: dict[str, Any], about: dict[str, Any]) -> str:
+def _differences(payload: dict[str, Any], about: dict[str, Any], other_scenario: bool | None) -> str:
+    """What differs, the scenario first (`other_scenario` None: unknown, said only when nothing else differs)."""
     saved = payload.get("about") or {}
     keys = [k for k in sorted(set(saved) | set(about)) if saved.get(k) != about.get(k)]
-    if keys:
-        said = "; ".join(f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys)
-        return said + (" (a search split with --jobs N resumes with the same --jobs N)" if "jobs" in keys else "")
-    return "the scenario differs (its initial state or its threads' programs)"
+    said = ["the scenario differs (its initial state or its threads' programs)"] if other_scenario else []
+    said += [f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys]
+    if not said:
+        return "the scenario differs (its initial state or its threads' programs)"
+    return "; ".join(said) + (
+        " (a search split with --jobs N resumes with the same --jobs N)" if "jobs" in keys else ""
+    )
 
 
 def _shown(value: Any) -> str:

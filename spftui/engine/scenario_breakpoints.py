@@ -15,7 +15,7 @@ import attrs
 from ..scenario.errors import ScenarioError
 from ..scenario.model import BreakpointSpec, Scenario
 from .breakpoints import Breakpoint, make_breakpoint
-from .expr import ExprError
+from .expr import ExprError, excerpt
 from .inspect import Names
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def check_breakpoints(sc: Scenario) -> None:
             try:
                 make_breakpoint(0, "condition", expr=text, names=names)
             except ExprError as err:
-                where = f" (at column {err.position + 1} of '{text}')" if text.strip() else ""
+                where = f" (at column {err.position + 1} of '{excerpt(text, err.position)}')" if text.strip() else ""
                 raise ScenarioError(err.message + where, sc.path, line or spec.line, key) from None
             except ValueError as err:
                 raise ScenarioError(str(err), sc.path, line or spec.line, key) from None

@@ -14,8 +14,9 @@ is replayed with a warning.
 A file is meant to be shared, so it names its scenario without an absolute
 path: `scenario = "cow_lost_write"` for a bundled one, else the scenario's
 path relative to the schedule file's directory (move both together and it
-still opens); `scenario_for` resolves that, and an older file's absolute path
-falls back to the bundled scenario of the same name. Its entries are
+still opens); `scenario_for` resolves that, and a `scenario` not found (an
+older file's absolute path) or not given falls back, with a note, to the
+bundled scenario of the same name (its identity is then checked as usual). Its entries are
 label-based where that replays the same steps: a run of one thread is written
 `A1 until wp_page_copy:copy` (the step it stops before) or `A1 until done`,
 and keeps a count (`A1 17`) only where the label also occurs inside the run.
@@ -84,9 +85,15 @@ def identity(sc: Scenario) -> tuple[str, str]:
     return scenario_name(sc), scenario_hash(sc)
 
 
-def check_identity(sc: Scenario, sf: ScheduleFile, path: str, force: bool = False) -> str | None:
+FORCE_HINT = "use --force to replay it anyway"
+"""How to replay a schedule of another scenario, from the command line."""
+
+
+def check_identity(
+    sc: Scenario, sf: ScheduleFile, path: str, force: bool = False, force_hint: str = FORCE_HINT
+) -> str | None:
     """None when `sf` was recorded on `sc`; a warning when it records no identity
-    (or differs and `force`); raises ScenarioError when it differs."""
+    (or differs and `force`); raises ScenarioError (ending with `force_hint`) when it differs."""
     from ..scenario import ScenarioError
 
     if not sf.scenario_hash:
@@ -94,14 +101,16 @@ def check_identity(sc: Scenario, sf: ScheduleFile, path: str, force: bool = Fals
     mine = scenario_hash(sc)
     if sf.scenario_hash == mine:
         return None
-    theirs = f"'{sf.scenario_name}'" if sf.scenario_name else "another scenario"
-    message = (
-        f"recorded on {theirs} ({sf.scenario_hash[:19]}), not on '{scenario_name(sc)}' ({mine[:19]}): "
-        "its processes, mappings or threads differ"
-    )
+    name = scenario_name(sc)
+    if sf.scenario_name == name:  # ("recorded on 'x', not on 'x'" read as nonsense)
+        where = f"another version of '{name}' ({sf.scenario_hash[:19]}), this one is ({mine[:19]})"
+    else:
+        theirs = f"'{sf.scenario_name}'" if sf.scenario_name else "another scenario"
+        where = f"{theirs} ({sf.scenario_hash[:19]}), not on '{name}' ({mine[:19]})"
+    message = f"recorded on {where}: its processes, mappings or threads differ"
     if force:
         return f"{path}: {message}; replaying it anyway (--force)"
-    raise ScenarioError(message + " (use --force to replay it anyway)", path, sf.scenario_hash_line, "scenario_hash")
+    raise ScenarioError(f"{message} ({force_hint})", path, sf.scenario_hash_line, "scenario_hash")
 
 
 def write_schedule(
@@ -144,19 +153,22 @@ def scenario_ref(sc: Scenario, schedule_path: str) -> str | None:
     return os.path.relpath(here, os.path.dirname(os.path.realpath(schedule_path)))
 
 
-def scenario_for(schedule_path: str, sf: ScheduleFile) -> str | None:
-    """The scenario file (or bundled name) a schedule file names, if it can be found."""
+def scenario_for(schedule_path: str, sf: ScheduleFile) -> tuple[str | None, str | None]:
+    """The scenario file (or bundled name) a schedule file names, if it can be found,
+    and a note when that is the bundled `scenario_name` standing in for a `scenario`
+    that is not found (an older file's path into another install) or not given."""
     ref = sf.scenario
-    if ref and not os.path.isabs(ref):
-        beside = os.path.join(os.path.dirname(schedule_path), ref)
-        if os.path.isfile(beside):
-            return beside
-    if ref and os.path.isfile(ref):
-        return ref  # an older file's absolute path, still there
-    for name in (ref, sf.scenario_name):  # a bundled name, or an older file's path into another install
-        if name and NAME.fullmatch(name) and resolve_scenario(name) != name:
-            return name
-    return None
+    if ref:
+        for path in (os.path.join(os.path.dirname(schedule_path), ref), ref):  # beside it; an absolute path
+            if os.path.isfile(path):
+                return path, None
+        if NAME.fullmatch(ref) and resolve_scenario(ref) != ref:
+            return ref, None  # a bundled name
+    name = sf.scenario_name
+    if name and NAME.fullmatch(name) and resolve_scenario(name) != name:
+        missing = f"scenario '{ref}' not found" if ref else "`scenario` not given"
+        return name, f"{schedule_path}: {missing}; opening the bundled '{name}' (its scenario_name)"
+    return None, None
 
 
 def labelled(sc: Scenario, entries: Iterable[ScheduleEntry], limit: int = LABEL_LIMIT) -> tuple[ScheduleEntry, ...]:
@@ -237,6 +249,7 @@ def _entries(thread: str, pcs: list[str], after: str) -> list[ScheduleEntry]:
 
 
 __all__ = [
+    "FORCE_HINT",
     "NUMBER",
     "REFUSE",
     "REPLACE",

@@ -184,6 +184,7 @@ class Report:
     pfns: bool = True
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     flaky: list[int] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C stopped it: `seeds` were run, not all asked for
 
     def as_json(self) -> dict[str, Any]:
         scenario = {"scenario": self.scenario, "ops": self.ops} if self.scenario else {}
@@ -196,18 +197,29 @@ class Report:
             "agree": self.agree,
             "flaky": self.flaky,
             "mismatches": self.classes,
+            "interrupted": self.interrupted,
         }
 
 
 def check(
-    seeds: range, nops: int, max_pages: int, reuse: str | None = None, pfns: bool = True, minimise: bool = True
+    seeds: range,
+    nops: int,
+    max_pages: int,
+    reuse: str | None = None,
+    pfns: bool = True,
+    minimise: bool = True,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Report:
-    """Run every seed on both sides; for each mismatch class, a minimised example."""
+    """Run every seed on both sides; for each mismatch class, a minimised example.
+    `cancelled()` true (Ctrl-C) stops it between two seeds: the report has those run."""
     release = platform.release()
     rule = reuse or reuse_for_release(release)
     checker = Checker(rule, pfns)
     report = Report(reuse=rule, release=release, pfns=pfns)
     for seed in seeds:
+        if cancelled():
+            report.interrupted = True
+            break
         npages, ops = generate(seed, nops, max_pages)
         _compare(checker, report, seed, ops, npages, minimise)
     return report

@@ -76,6 +76,34 @@ def test_without_root_kernel_check_says_so_once_and_compares_the_rest(
     assert report["agree"] == 10 and report["pfn_columns"] is False
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_during_kernel_check_prints_the_seeds_checked_so_far(
+    monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    """It printed only `spftui: interrupted`."""
+    import signal
+
+    from spftui.fidelity import compare
+
+    generate = compare.generate
+
+    def ctrl_c_at_seed_3(seed: int, nops: int, max_pages: int) -> Any:
+        if seed == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # (as if typed while seed 3 runs)
+        return generate(seed, nops, max_pages)
+
+    monkeypatch.setattr(compare, "generate", ctrl_c_at_seed_3)
+    r = spftui("kernel-check", "--seeds", "500", *(["--json"] if as_json else []))
+    assert r.returncode == 130 and "interrupted" not in r.stderr
+    if as_json:
+        report = json.loads(r.stdout)
+        assert report["interrupted"] is True and report["seeds"] == report["agree"] == 4
+    else:
+        assert "seeds=4 agree=4\n" in r.stdout
+        assert r.stdout.endswith("Interrupted after 4 of 500 seeds (seeds 0 to 3): the figures above are theirs.\n")
+
+
 def test_on_a_host_that_is_not_linux_kernel_check_exits_2_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

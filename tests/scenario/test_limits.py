@@ -76,7 +76,7 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
 def test_a_long_name_is_a_missing_file_not_an_oserror_traceback() -> None:
     name = "a" * 251
     assert resolve_scenario(name) == name
-    assert_refused(spftui("check", name), f"{name}: cannot read the file")
+    assert_refused(spftui("check", name), f"{name}: no such file, nor a bundled scenario of that name")
     assert_refused(spftui("check", "x/" + "b" * 300), "cannot read the file")
 
 

@@ -9,6 +9,7 @@ from textual.widgets import Input, OptionList
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.engine.schedule import Replay
+from spftui.engine.schedule_file import scenario_hash
 from spftui.engine.session import Session
 from spftui.tui import open_session
 from spftui.tui.app import SpftuiApp, add_default_breakpoints
@@ -247,6 +248,26 @@ async def test_a_session_file_whose_scenario_is_not_found_says_how_to_open_it(tm
         message = str(again.screen.query_one("#error-message").content)
         assert "a session file, saved on 'mine'" in message
         assert f"open it with spftui SCENARIO --session {target}" in message
+
+
+async def test_the_picker_says_how_to_replay_another_versions_schedule_without_a_flag_it_lacks(
+    tmp_path: Path,
+) -> None:
+    """It said "(use --force to replay it anyway)": the debugger has no --force."""
+    other = "sha256:0000" + scenario_hash(load(SEED)).removeprefix("sha256:")[4:]
+    saved = tmp_path / "v.schedule.toml"
+    saved.write_text(f'scenario = "cow_lost_write"\nscenario_name = "cow_lost_write"\nscenario_hash = "{other}"\n')
+    saved.write_text(saved.read_text() + 'steps = ["A1 until done"]\n')
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "o")
+        app.screen.query_one("#picker-path").focus()
+        await type_text(pilot, str(saved))
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ErrorDialog)
+        message = " ".join(str(app.screen.query_one("#error-message").content).split())
+        assert "recorded on another version of 'cow_lost_write' (sha256:00001a3e8f94)" in message
+        assert message.endswith("(open it from the command line with --force to replay it anyway)")
 
 
 async def test_save_schedule_to_a_directory_keeps_the_dialog_and_the_path_typed(tmp_path: Path) -> None:

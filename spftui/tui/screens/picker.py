@@ -62,7 +62,7 @@ def pick(path: str, current: str | None = None) -> Picked:
     """Open `path` as the command line would (ScenarioError if it cannot be); `current` is
     the scenario file open now, the first place a session file's scenario is looked for."""
     if file_kind(path) != "session":  # a scenario, or a schedule: its scenario, replayed to its stop_at
-        opening = open_scenario(path)
+        opening = open_scenario(path, force_hint="open it from the command line with --force to replay it anyway")
         return Picked(opening, warning=opening.warning)
     saved = load_session(path)
     # The file names its scenario only by name and content hash: try the one open now,
