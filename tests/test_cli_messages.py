@@ -143,8 +143,8 @@ def test_a_checkpoint_of_another_scenario_says_so_first_then_what_else_differs(t
     assert spftui(*made, "--checkpoint", str(ck)).returncode in (0, 1) and ck.exists()
     r = spftui("explore", "cow_lost_write", "--policy", "spf-refetch-vma", "--resume", str(ck))
     assert r.returncode == 2 and r.stderr == (
-        f"spftui: error: {ck}:1: the checkpoint is of another search: the scenario differs (its initial state "
-        "or its threads' programs); policy spf-mm-seq there, spf-refetch-vma here\n"
+        f"spftui: error: {ck}:1: the checkpoint is of another search: the scenario differs: "
+        "cow_three_writers_munmap there, cow_lost_write here; policy spf-mm-seq there, spf-refetch-vma here\n"
     )
     header, data = ck.read_text().split("\n", 1)
     ck.write_text(header.rpartition(":")[0] + "\n" + data)  # as older versions wrote it: without the scenario's digest

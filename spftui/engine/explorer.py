@@ -683,6 +683,7 @@ def explore(
         raise ExploreError(f"--compact stores sleep masks of up to 64 threads; the scenario has {len(s.m.threads)}")
     if checkpoint is not None or resume is not None:
         from . import resume as ckpt
+        from .schedule_file import scenario_name
 
         opts: dict[str, Any] = {
             "reduction": s.reduction, "local": s.local, "compact": compact, "first": first, "symmetry": symmetry,
@@ -690,7 +691,7 @@ def explore(
         if split:  # (a search split N ways resumes split N ways: each worker's partition is in the file)
             opts["jobs"] = jobs
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
-        about = {"policy": sc.policy, "reuse": sc.reuse, **opts}
+        about = {"scenario": scenario_name(sc), "policy": sc.policy, "reuse": sc.reuse, **opts}
         s.checkpoint = ckpt.CheckpointFile(checkpoint, about) if checkpoint is not None else None
         if resume is not None:
             try:

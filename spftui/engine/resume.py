@@ -107,9 +107,13 @@ def load(path: str, ident: str, about: dict[str, Any] | None = None) -> dict[str
 
 def _differences(payload: dict[str, Any], about: dict[str, Any], other_scenario: bool | None) -> str:
     """What differs, the scenario first (`other_scenario` None: unknown, said only when nothing else differs)."""
-    saved = payload.get("about") or {}
+    saved = dict(payload.get("about") or {})
+    about = dict(about)
+    theirs, mine = saved.pop("scenario", None), about.pop("scenario", None)  # (names: said with the scenario)
     keys = [k for k in sorted(set(saved) | set(about)) if saved.get(k) != about.get(k)]
-    said = ["the scenario differs (its initial state or its threads' programs)"] if other_scenario else []
+    how = f": {theirs} there, {mine} here" if theirs and mine and theirs != mine else ""
+    how = how or " (its initial state or its threads' programs)"
+    said = [f"the scenario differs{how}"] if other_scenario else []
     said += [f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys]
     if not said:
         return "the scenario differs (its initial state or its threads' programs)"
