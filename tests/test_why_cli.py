@@ -58,6 +58,25 @@ def test_check_break_on_a_violation_and_on_a_step_label() -> None:
     assert json.loads(r.stdout)["break"]["step"] == 13
 
 
+def test_check_break_takes_watch_and_when_expressions_as_breakpoint_tables_do() -> None:
+    """--break took the kinds without an expression only: a watch or a condition needed a
+    [[breakpoint]] table in a copy of the scenario."""
+    r = spftui("check", "cow_lost_write", "--break", "when:A.mmap_seq > 2", "--json")
+    brk = json.loads(r.stdout)["break"]
+    assert (r.returncode, brk["step"], brk["text"]) == (0, 44, "A.mmap_seq > 2 became true (breakpoint 1)")
+    r = spftui("check", "cow_lost_write", "--break", "watch:A.pte[0x10000]")
+    assert r.returncode == 0 and "Stopped after step" in r.stdout and "A.pte[0x10000] changed" in r.stdout
+    bad = {
+        "watch:A1.sate": "--break watch: thread A1 has no field 'sate'; did you mean 'state'?",
+        "when:A.mmap_seq >": "argument --break: when: expected a value",
+        "watch:": "a watch breakpoint needs an expression",
+        "wach:A.mmap_seq": "unknown breakpoint kind 'wach'; did you mean watch?",
+    }
+    for spec, said in bad.items():
+        r = spftui("check", "cow_lost_write", "--break", spec)
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (spec, r.stderr)
+
+
 def test_why_the_lost_word_follows_the_copy_back_to_the_old_page_and_a2s_store() -> None:
     r = spftui("why", "cow_lost_write", "--at", "52", "frame[2].words[1]")
     assert r.returncode == 0, r.stderr
