@@ -74,9 +74,9 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
     """`spftui check --break …` (or a scenario with `[[breakpoint]]` tables): run until a
     breakpoint fires; print the steps so far and the stop."""
     from .engine.describe import event_fields, notable
+    from .engine.expr import ExprError
     from .engine.history import with_derived
     from .engine.scenario_breakpoints import set_breakpoints
-    from .engine.expr import ExprError
     from .engine.session import Session, SessionError
     from .report import check_report
 
