@@ -228,12 +228,13 @@ def load_session(path: str) -> SavedSession:
             k: doc.get(t, where, k, STRING) for k in ("match", "thread", "expr", "condition") if k in t
         }
         enabled = doc.get(t, where, "enabled", BOOLEAN, True)
-        hits = doc.get(t, where, "hits", INTEGER, 0)
+        hits = _count(doc, t, where, "hits", 0)
         bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits))
     marks = []
     for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
         marks.append((doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))))
     tls = []
+    branches: dict[int, int] = {}  # branch → the line of the [[timeline]] that has it
     for where, t in doc.array_of_tables(d, (), "timeline", _TIMELINE):
         manual = []
         listed: list[Any] = doc.get(t, where, "manual", ARRAY, [])
@@ -243,7 +244,11 @@ def load_session(path: str) -> SavedSession:
                 raise doc.error((*where, "manual", i), f"expected a step number ≥ 1, found {k}")
             manual.append(k)
         steps = _strings(doc, t, (*where, "steps"))
-        tls.append((_count(doc, t, where, "branch"), steps, tuple(manual), doc.line((*where, "steps"))))
+        branch = _count(doc, t, where, "branch")
+        if branch in branches:  # (the second would silently replace the first)
+            raise doc.error((*where, "branch"), f"duplicate branch {branch} (first on line {branches[branch]})")
+        branches[branch] = doc.line((*where, "branch"))
+        tls.append((branch, steps, tuple(manual), doc.line((*where, "steps"))))
     digest = doc.get(d, (), "scenario_hash", STRING)
     check_digest(doc, digest)
     return SavedSession(

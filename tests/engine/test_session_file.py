@@ -111,6 +111,8 @@ def test_a_session_saved_on_another_scenario_is_refused_at_its_hash(seed, tmp_pa
         (lambda t: t.replace('kind = "watch"', 'kind = "wach"'), 'kind = "wach"', "wach"),
         (lambda t: t + "colour = 1\n", "colour = 1", "unknown key 'colour'"),
         (lambda t: t.replace("]\n", "", 1), "", "invalid TOML"),
+        (lambda t: t.replace("enabled = false", "hits = -2", 1), "hits = -2", "hits: expected a number ≥ 0"),
+        (lambda t: t.replace("branch = 2", "branch = 1  # again"), "branch = 1  # again", "duplicate branch 1"),
     ],
 )
 def test_a_bad_session_file_is_a_located_error_and_stays_as_it_was(seed, tmp_path, edit, at, message) -> None:  # type: ignore[no-untyped-def]

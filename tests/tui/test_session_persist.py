@@ -165,6 +165,32 @@ def test_session_with_a_bad_file_exits_2_with_a_located_error(tmp_path: Path) ->
     assert bad.read_text() == text
 
 
+def test_session_with_negative_hits_or_a_duplicate_branch_exits_2_at_its_line(tmp_path: Path) -> None:
+    """`hits = -2` showed as "-2 hits"; a second `branch = 1` silently dropped the first."""
+    from spftui.engine.session import Session
+    from spftui.scenario import load_scenario
+
+    s = Session(load_scenario(SEED))
+    s.add_breakpoint("abort")
+    s.run()
+    s.goto(10)
+    s.step((s.thread_at(10) + 1) % len(s.names))  # a second timeline: branch 1
+    text = dump_session(s)
+    # the timelines' `branch = 0` becomes a second `branch = 1`, marked to find its line
+    dup = "branch = 1  # again\n".join(text.replace("branch = 0\n", "branch = 1\n").rsplit("branch = 1\n", 1))
+    for edit, marked, message in (
+        (text.replace('kind = "abort"', 'kind = "abort"\nhits = -2'), "hits = -2", "hits: expected a number ≥ 0"),
+        (dup, "branch = 1  # again", "duplicate branch 1 (first on line"),
+    ):
+        bad = tmp_path / "bad.session.toml"
+        bad.write_text(edit)
+        line = edit.splitlines().index(marked) + 1
+        r = spftui(str(SEED), "--session", str(bad))
+        assert r.returncode == 2, r.stderr
+        assert f"{bad}:{line}: " in r.stderr and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and bad.read_text() == edit
+
+
 async def test_a_session_file_for_another_scenario_is_an_error_dialog_on_restore(tmp_path: Path) -> None:
     app = SpftuiApp(SEED)
     other = tmp_path / "other.toml"
