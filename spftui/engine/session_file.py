@@ -158,16 +158,23 @@ def _runs(threads: Sequence[int], names: Sequence[str]) -> list[str]:
 
 
 def save_session(s: Session, path: str, exists: str = REPLACE) -> str:
-    """Write `s` to `path` atomically, creating its directory; returns the path written (WriteError)."""
+    """Write `s` to `path` atomically; returns the path written (WriteError).
+
+    Only the state directory (spftui's own) is created when missing: a folder the user
+    named that is not there is refused, as `check --save-schedule` refuses it (a typo
+    would otherwise leave new folders behind)."""
     directory = os.path.dirname(path)
-    if directory:
+    if directory and _in_state_dir(directory):
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as e:
-            from .files import WriteError
-
             raise WriteError(path, f"cannot create the directory {directory}: {e.strerror or e}") from None
     return write_file(path, dump_session(s), exists=exists, what="the session")
+
+
+def _in_state_dir(directory: str) -> bool:
+    own = state_dir()
+    return os.path.commonpath([own, os.path.abspath(directory)]) == own
 
 
 # ------------------------------------------------------------------ reading
