@@ -223,8 +223,8 @@ async def test_save_session_to_a_path_that_cannot_be_written_keeps_what_was_type
         assert app.session_file == str(good)
         toast = [n.message for n in app._notifications if n.title == "Session saved"]
         assert [m.replace("\n", "") for m in toast] == [
-            f"Saved{good}Open it with spftui cow_lost_write --session FILE."
-        ]  # (the path on lines of its own, broken after a / or a .)
+            f"Saved{good}Open it with:spftui cow_lost_write --session{good}"
+        ]  # (the path on lines of its own, broken after a / or a .; no literal FILE)
 
 
 async def test_the_save_dialogs_refuse_a_missing_directory_and_keep_the_name_typed(tmp_path: Path) -> None:
