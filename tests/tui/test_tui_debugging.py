@@ -235,6 +235,30 @@ async def test_the_breakpoint_dialog_refuses_an_abort_reason_no_abort_has() -> N
         assert isinstance(app.screen, DebuggerScreen) and s.breakpoints.items[-1].match == "SEQ2"
 
 
+async def test_arrows_in_the_breakpoint_dialogs_empty_field_pick_the_kind_that_enter_adds() -> None:
+    """B, Right x5 (meaning "condition"), Enter added an abort breakpoint: the arrows moved the
+    reason field's cursor. In the empty field they now change the kind; with text they move the cursor."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = app.session
+        assert s is not None
+        had = len(s.breakpoints.items)
+        await press(pilot, "B", *["right"] * 5)
+        dialog = app.screen
+        assert type(dialog).__name__ == "BreakpointDialog" and dialog.kind == "condition"  # type: ignore[attr-defined]
+        assert dialog.query_one("#kind-condition").value  # type: ignore[attr-defined]  # the radio button says so too
+        assert app.focused is dialog.query_one("#bp-expr")  # the condition's own field
+        await press(pilot, "enter")  # empty: refused, not an abort breakpoint
+        assert app.screen is dialog and len(s.breakpoints.items) == had
+        await type_text(pilot, "A.mmap_seq > 2")
+        await press(pilot, "left", "left", "right", "enter")  # with text, the arrows move the cursor
+        assert isinstance(app.screen, DebuggerScreen)
+        added = s.breakpoints.items[-1]
+        assert (added.kind, str(added.expr)) == ("condition", "A.mmap_seq > 2")
+        await press(pilot, "B", "left")  # from the first kind, back round to the last
+        assert app.screen.kind == "condition"  # type: ignore[attr-defined]
+
+
 async def test_the_breakpoint_dialog_offers_a_step_label_first_where_faults_never_abort() -> None:
     app = SpftuiApp(SEED, policy="classic")
     async with app.run_test(size=(120, 40)) as pilot:
