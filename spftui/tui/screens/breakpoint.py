@@ -143,13 +143,21 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
         if self.focused is not field or field.value:
             raise SkipAction()  # (the key moves the cursor, or the radio buttons' highlight)
         kind = KINDS[(KINDS.index(self.kind) + step) % len(KINDS)]
-        self.query_one(f"#kind-{kind}", RadioButton).value = True
+        self._press(kind)
         self._show_kind(kind)
-        self._field().focus()
+        self.set_focus(self._field())  # now: keys typed on at once go to the field shown
+
+    def _press(self, kind: str) -> None:
+        """Show `kind` pressed, at once and without the radio set's messages: a change
+        posted per key and handled later let a burst of arrows lose steps."""
+        with self.prevent(RadioButton.Changed):
+            for k in KINDS:
+                self.query_one(f"#kind-{k}", RadioButton).value = k == kind
 
     @on(RadioSet.Changed, "#bp-kind")
     def _kind_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
+        self._press(str(event.pressed.label))  # (a button the arrows pressed is not the set's to release)
         self._show_kind(str(event.pressed.label))
 
     def _show_kind(self, kind: str) -> None:
