@@ -172,6 +172,6 @@ def _sync_dir(directory: str) -> None:
 
 
 def _reason(e: OSError, directory: str) -> str:
-    if e.errno == errno.ENOENT and not os.path.isdir(directory):
-        return f"no such directory: {directory}"
+    if e.errno in (errno.ENOENT, errno.ENOTDIR) and not os.path.isdir(directory):
+        return f"{'no such directory' if not os.path.lexists(directory) else 'not a directory'}: {directory}"
     return e.strerror or str(e)

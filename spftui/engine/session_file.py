@@ -158,16 +158,23 @@ def _runs(threads: Sequence[int], names: Sequence[str]) -> list[str]:
 
 
 def save_session(s: Session, path: str, exists: str = REPLACE) -> str:
-    """Write `s` to `path` atomically, creating its directory; returns the path written (WriteError)."""
+    """Write `s` to `path` atomically; returns the path written (WriteError).
+
+    Only the state directory (spftui's own) is created when missing: a folder the user
+    named that is not there is refused, as `check --save-schedule` refuses it (a typo
+    would otherwise leave new folders behind)."""
     directory = os.path.dirname(path)
-    if directory:
+    if directory and _in_state_dir(directory):
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as e:
-            from .files import WriteError
-
             raise WriteError(path, f"cannot create the directory {directory}: {e.strerror or e}") from None
     return write_file(path, dump_session(s), exists=exists, what="the session")
+
+
+def _in_state_dir(directory: str) -> bool:
+    own = state_dir()
+    return os.path.commonpath([own, os.path.abspath(directory)]) == own
 
 
 # ------------------------------------------------------------------ reading
@@ -228,12 +235,13 @@ def load_session(path: str) -> SavedSession:
             k: doc.get(t, where, k, STRING) for k in ("match", "thread", "expr", "condition") if k in t
         }
         enabled = doc.get(t, where, "enabled", BOOLEAN, True)
-        hits = doc.get(t, where, "hits", INTEGER, 0)
+        hits = _count(doc, t, where, "hits", 0)
         bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits))
     marks = []
     for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
         marks.append((doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))))
     tls = []
+    branches: dict[int, int] = {}  # branch → the line of the [[timeline]] that has it
     for where, t in doc.array_of_tables(d, (), "timeline", _TIMELINE):
         manual = []
         listed: list[Any] = doc.get(t, where, "manual", ARRAY, [])
@@ -243,7 +251,11 @@ def load_session(path: str) -> SavedSession:
                 raise doc.error((*where, "manual", i), f"expected a step number ≥ 1, found {k}")
             manual.append(k)
         steps = _strings(doc, t, (*where, "steps"))
-        tls.append((_count(doc, t, where, "branch"), steps, tuple(manual), doc.line((*where, "steps"))))
+        branch = _count(doc, t, where, "branch")
+        if branch in branches:  # (the second would silently replace the first)
+            raise doc.error((*where, "branch"), f"duplicate branch {branch} (first on line {branches[branch]})")
+        branches[branch] = doc.line((*where, "branch"))
+        tls.append((branch, steps, tuple(manual), doc.line((*where, "steps"))))
     digest = doc.get(d, (), "scenario_hash", STRING)
     check_digest(doc, digest)
     return SavedSession(

@@ -39,7 +39,7 @@ from ..scenario import Scenario, ScenarioError
 from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
-from .format import toast_path
+from .format import toast_command, toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
 from .places import screenshot_dir
 from .screens.choice import ChoiceDialog
@@ -268,7 +268,8 @@ class SpftuiApp(App[int]):
                 else "A name that is taken gets a number. From now on, q saves to this file."
             ),
             lambda written: (
-                f"Saved\n{toast_path(written, self.size.width)}\nOpen it with spftui {name} --session FILE."
+                f"Saved\n{toast_path(written, self.size.width)}\nOpen it with:\n"
+                + toast_command(f"spftui {name} --session", written, self.size.width)
             ),
             "Session",
         )

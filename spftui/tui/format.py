@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,7 +143,7 @@ def toast_path(path: str, columns: int) -> str:
     home = os.path.expanduser("~")
     if home not in ("", "/", "~") and (path == home or path.startswith(home + os.sep)):
         path = "~" + path[len(home) :]
-    width = max(10, min(60, columns // 2) - 3)
+    width = _toast_width(columns)
     lines: list[str] = []
     line = ""
     for part in re.split(r"(?<=[/.])", path):  # each folder keeps its `/`
@@ -152,3 +153,25 @@ def toast_path(path: str, columns: int) -> str:
         line += part
     lines.append(line)
     return "\n".join(lines)
+
+
+def _toast_width(columns: int) -> int:
+    return max(10, min(60, columns // 2) - 3)
+
+
+def toast_command(command: str, path: str, columns: int) -> str:
+    """`command path` for a toast, to copy into a shell: the path relative to the current
+    folder when it is in it (else `~/…` under the home folder), quoted when the shell needs
+    it; the path goes on lines of its own (`toast_path`) when the whole does not fit."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    if rel.startswith(os.pardir):
+        rel = path
+    home = os.path.expanduser("~")
+    tilde = home not in ("", "/", "~") and rel.startswith(home + os.sep)
+    arg = "~/" + shlex.quote(rel[len(home) + 1 :]) if tilde else shlex.quote(rel)
+    if len(command) + 1 + len(arg) <= _toast_width(columns):
+        return f"{command} {arg}"
+    return f"{command}\n{toast_path(arg, columns)}"

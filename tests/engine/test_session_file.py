@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from spftui.engine import SeededRandom, Session, SessionError
+from spftui.engine.files import WriteError
 from spftui.engine.session_file import (
     autosave_path,
     dump_session,
@@ -53,7 +54,7 @@ def state(s: Session) -> tuple:  # type: ignore[type-arg]
 
 def test_a_saved_session_restores_breakpoints_bookmarks_branches_and_the_step(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
     s = worked_on(seed)
-    path = save_session(s, str(tmp_path / "deep" / "a.session.toml"))
+    path = save_session(s, str(tmp_path / "a.session.toml"))
     restored, warning = load_session_for(path, seed)
     assert warning is None
     assert state(restored) == state(s)
@@ -62,6 +63,19 @@ def test_a_saved_session_restores_breakpoints_bookmarks_branches_and_the_step(se
     assert restored.machine.snapshot() == s.machine.snapshot()
     # and it keeps going the way the original would
     assert restored.continue_().text == s.continue_().text
+
+
+def test_a_save_makes_the_state_directory_but_never_a_folder_the_user_named(seed, tmp_path, state_dir) -> None:  # type: ignore[no-untyped-def]
+    s = Session(seed)
+    assert not state_dir.exists()
+    assert Path(save_session(s, autosave_path(seed))).is_file()  # spftui's own: made
+    with pytest.raises(WriteError) as err:
+        save_session(s, str(tmp_path / "typo" / "deep" / "a.session.toml"))
+    assert (
+        str(err.value)
+        == f"{tmp_path}/typo/deep/a.session.toml: cannot write the session: no such directory: {tmp_path}/typo/deep"
+    )
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_step_past_the_recorded_run_opens_at_its_end_and_says_so(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -111,6 +125,8 @@ def test_a_session_saved_on_another_scenario_is_refused_at_its_hash(seed, tmp_pa
         (lambda t: t.replace('kind = "watch"', 'kind = "wach"'), 'kind = "wach"', "wach"),
         (lambda t: t + "colour = 1\n", "colour = 1", "unknown key 'colour'"),
         (lambda t: t.replace("]\n", "", 1), "", "invalid TOML"),
+        (lambda t: t.replace("enabled = false", "hits = -2", 1), "hits = -2", "hits: expected a number ≥ 0"),
+        (lambda t: t.replace("branch = 2", "branch = 1  # again"), "branch = 1  # again", "duplicate branch 1"),
     ],
 )
 def test_a_bad_session_file_is_a_located_error_and_stays_as_it_was(seed, tmp_path, edit, at, message) -> None:  # type: ignore[no-untyped-def]

@@ -129,6 +129,7 @@ async def test_quitting_with_save_keeps_an_unreadable_saved_session_aside(state_
 
 
 async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
     target = tmp_path / "mine" / "shared.session.toml"
     app = SpftuiApp(SEED)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -165,6 +166,32 @@ def test_session_with_a_bad_file_exits_2_with_a_located_error(tmp_path: Path) ->
     assert bad.read_text() == text
 
 
+def test_session_with_negative_hits_or_a_duplicate_branch_exits_2_at_its_line(tmp_path: Path) -> None:
+    """`hits = -2` showed as "-2 hits"; a second `branch = 1` silently dropped the first."""
+    from spftui.engine.session import Session
+    from spftui.scenario import load_scenario
+
+    s = Session(load_scenario(SEED))
+    s.add_breakpoint("abort")
+    s.run()
+    s.goto(10)
+    s.step((s.thread_at(10) + 1) % len(s.names))  # a second timeline: branch 1
+    text = dump_session(s)
+    # the timelines' `branch = 0` becomes a second `branch = 1`, marked to find its line
+    dup = "branch = 1  # again\n".join(text.replace("branch = 0\n", "branch = 1\n").rsplit("branch = 1\n", 1))
+    for edit, marked, message in (
+        (text.replace('kind = "abort"', 'kind = "abort"\nhits = -2'), "hits = -2", "hits: expected a number ≥ 0"),
+        (dup, "branch = 1  # again", "duplicate branch 1 (first on line"),
+    ):
+        bad = tmp_path / "bad.session.toml"
+        bad.write_text(edit)
+        line = edit.splitlines().index(marked) + 1
+        r = spftui(str(SEED), "--session", str(bad))
+        assert r.returncode == 2, r.stderr
+        assert f"{bad}:{line}: " in r.stderr and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and bad.read_text() == edit
+
+
 async def test_a_session_file_for_another_scenario_is_an_error_dialog_on_restore(tmp_path: Path) -> None:
     app = SpftuiApp(SEED)
     other = tmp_path / "other.toml"
@@ -189,15 +216,47 @@ async def test_save_session_to_a_path_that_cannot_be_written_keeps_what_was_type
         prompt = app.screen
         assert isinstance(prompt, PromptDialog)  # still open, with the path typed and the reason
         assert prompt.query_one("#prompt-input", Input).value == str(bad)
-        assert "cannot create the directory" in str(prompt.query_one("#prompt-error", Label).content)
+        assert f"not a directory: {tmp_path / 'plain'}" in str(prompt.query_one("#prompt-error", Label).content)
         prompt.query_one("#prompt-input", Input).value = str(good)  # mended
         await press(pilot, "enter")
         assert isinstance(app.screen, DebuggerScreen) and good.is_file()
         assert app.session_file == str(good)
         toast = [n.message for n in app._notifications if n.title == "Session saved"]
         assert [m.replace("\n", "") for m in toast] == [
-            f"Saved{good}Open it with spftui cow_lost_write --session FILE."
-        ]  # (the path on lines of its own, broken after a / or a .)
+            f"Saved{good}Open it with:spftui cow_lost_write --session{good}"
+        ]  # (the path on lines of its own, broken after a / or a .; no literal FILE)
+
+
+async def test_the_save_dialogs_refuse_a_missing_directory_and_keep_the_name_typed(tmp_path: Path) -> None:
+    """Ctrl+S made /nonexist/dir/ and saved there, while `check --save-schedule` refuses it."""
+    missing = tmp_path / "nonexist" / "dir"
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        dbg = app.screen
+        assert isinstance(dbg, DebuggerScreen)
+        for keys, what in (("ctrl+s",), "the session"), (("x",), None), ((), "the schedule"):
+            if keys:
+                await press(pilot, "s", *keys)
+            else:
+                dbg.action_save_schedule()  # (the palette's "Save schedule")
+                await pilot.pause()
+            prompt = app.screen
+            assert isinstance(prompt, PromptDialog)
+            field = prompt.query_one("#prompt-input", Input)
+            field.value = str(missing / "x.toml")
+            await press(pilot, "enter")
+            assert app.screen is prompt and field.value == str(missing / "x.toml")  # kept open, as typed
+            error = str(prompt.query_one("#prompt-error", Label).content)
+            said = f"cannot write {what}: no such directory: {missing}" if what else f"no such directory: {missing}"
+            assert said in error, error
+            await press(pilot, "escape")
+        assert not (tmp_path / "nonexist").exists() and app.session_file is None
+        # q's Save to a session file whose folder has gone: a dialog, not a new folder
+        app.session_file = str(missing / "x.session.toml")
+        await press(pilot, "q", "enter")
+        assert isinstance(app.screen, ErrorDialog) and app.return_code is None
+        assert f"no such directory: {missing}" in str(app.screen.query_one("#error-message").content)  # type: ignore[attr-defined]
+    assert not (tmp_path / "nonexist").exists()
 
 
 async def test_save_session_to_a_directory_is_refused_not_saved_beside_it(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
 from textual.widgets._footer import FooterKey
-from tui_helpers import SEED, press, screen_text, settle, type_text
+from tui_helpers import SEED, post_key, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -235,6 +235,37 @@ async def test_the_breakpoint_dialog_refuses_an_abort_reason_no_abort_has() -> N
         assert isinstance(app.screen, DebuggerScreen) and s.breakpoints.items[-1].match == "SEQ2"
 
 
+async def test_arrows_in_the_breakpoint_dialogs_empty_field_pick_the_kind_that_enter_adds() -> None:
+    """B, Right x5 (meaning "condition"), Enter added an abort breakpoint: the arrows moved the
+    reason field's cursor. In the empty field they now change the kind; with text they move the cursor."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = app.session
+        assert s is not None
+        had = len(s.breakpoints.items)
+        await press(pilot, "B", *["right"] * 5)
+        dialog = app.screen
+        assert type(dialog).__name__ == "BreakpointDialog" and dialog.kind == "condition"  # type: ignore[attr-defined]
+        assert dialog.query_one("#kind-condition").value  # type: ignore[attr-defined]  # the radio button says so too
+        assert app.focused is dialog.query_one("#bp-expr")  # the condition's own field
+        await press(pilot, "enter")  # empty: refused, not an abort breakpoint
+        assert app.screen is dialog and len(s.breakpoints.items) == had
+        await type_text(pilot, "A.mmap_seq > 2")
+        await press(pilot, "left", "left", "right", "enter")  # with text, the arrows move the cursor
+        assert isinstance(app.screen, DebuggerScreen)
+        added = s.breakpoints.items[-1]
+        assert (added.kind, str(added.expr)) == ("condition", "A.mmap_seq > 2")
+        await press(pilot, "B", "left")  # from the first kind, back round to the last
+        assert app.screen.kind == "condition"  # type: ignore[attr-defined]
+        await press(pilot, "escape", "B")
+        for key in ["right"] * 4 + list("A1.state") + ["enter"]:  # at once, as a fast typist's or tmux's keys
+            post_key(app, key)
+        await settle(pilot)
+        assert isinstance(app.screen, DebuggerScreen)
+        added = s.breakpoints.items[-1]
+        assert (added.kind, str(added.expr)) == ("watch", "A1.state")
+
+
 async def test_the_breakpoint_dialog_offers_a_step_label_first_where_faults_never_abort() -> None:
     app = SpftuiApp(SEED, policy="classic")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -312,6 +343,30 @@ async def test_goto_end_runs_on_to_the_end_of_the_run_and_says_when_it_is_there_
         assert s.position == 54 and "all threads finished after 54 steps" in status(app)
         await goto("54")
         assert "already at step 54" in status(app)
+
+
+async def test_goto_past_the_recorded_end_says_which_breakpoint_stops_it_went_over() -> None:
+    """`g end` ran over a condition breakpoint (step 44) and the lost write (52) and said
+    nothing, though the help promised "as c does". It stays a jump, and says what it passed."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        dbg = app.screen
+        assert s is not None and isinstance(dbg, DebuggerScreen)
+        dbg.add_breakpoint({"kind": "condition", "expr": "A.mmap_seq > 2"})
+        await press(pilot, "r", "g")
+        await type_text(pilot, "end")
+        await press(pilot, "enter")
+        assert s.position == 54 and s.stop.kind == "finished"
+        said = (
+            "all threads finished after 54 steps · passed 2 breakpoint stops (steps 44, 52): g jumps, c stops at them"
+        )
+        assert said in status(app)
+        assert [b.hits for b in s.breakpoints.items] == [0, 1, 1]  # (abort, violation, the condition)
+        await press(pilot, "question_mark")
+        assert "go to a step, a jump: breakpoints do not stop it" in screen_text(pilot)
+        await press(pilot, "escape", "r", "c")  # c stops at the first
+        assert s.position == 44 and s.stop.kind == "breakpoint"
 
 
 async def test_the_palette_lists_every_action() -> None:

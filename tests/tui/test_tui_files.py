@@ -288,3 +288,5 @@ async def test_save_schedule_to_a_directory_keeps_the_dialog_and_the_path_typed(
         await press(pilot, "enter")
         assert isinstance(app.screen, DebuggerScreen) and (tmp_path / "s.toml").exists()
         assert any(str(tmp_path / "s.toml") in str(n.message).replace("\n", "") for n in app._notifications)
+        (toast,) = [str(n.message) for n in app._notifications if n.title == "Schedule saved"]
+        assert "FILE" not in toast and toast.replace("\n", "").endswith(f"with:spftui{tmp_path / 's.toml'}")

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tui_helpers import SEED, press, screen_text
 
 from spftui.tui.app import SpftuiApp
-from spftui.tui.format import toast_path
+from spftui.tui.format import toast_command, toast_path
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.picker import PickerScreen
 from spftui.tui.screens.quit import QuitDialog
@@ -32,6 +32,17 @@ def test_a_toast_path_breaks_after_a_slash_or_a_dot_never_inside_a_name(monkeypa
     assert toast_path("/tmp/x.json", 120) == "/tmp/x.json"
 
 
+def test_a_toast_command_names_the_file_as_a_shell_takes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "u"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert toast_command("spftui", str(tmp_path / "work" / "s.toml"), 120) == "spftui s.toml"  # in the current folder
+    assert toast_command("spftui", str(tmp_path / "u" / "my runs" / "s.toml"), 120) == "spftui ~/'my runs/s.toml'"
+    assert toast_command("spftui", "/etc/s.toml", 120) == "spftui /etc/s.toml"
+    long = toast_command("spftui cow_lost_write --session", "/srv/a/cow_lost_write.classic.session.toml", 80)
+    assert long.splitlines() == ["spftui cow_lost_write --session", "/srv/a/cow_lost_write.classic.", "session.toml"]
+
+
 async def test_toasts_go_when_a_dialog_opens_and_a_saved_path_is_not_cut_mid_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -41,9 +52,14 @@ async def test_toasts_go_when_a_dialog_opens_and_a_saved_path_is_not_cut_mid_nam
         await press(pilot, "s", "ctrl+s", "enter")
         (toast,) = [n.message for n in app._notifications if n.title == "Session saved"]
         lines = toast.splitlines()
-        assert lines[0] == "Saved" and lines[-1].startswith("Open it with spftui cow_lost_write --session")
-        assert all(len(line) <= 37 for line in lines[1:-1])  # the path, broken where a toast at 80 columns can show it
-        assert "".join(lines[1:-1]) == str(tmp_path / "cow_lost_write.spf-refetch-vma.session.toml")
+        assert all(len(line) <= 37 for line in lines)  # the paths, broken where a toast at 80 columns can show them
+        at = lines.index("Open it with:")
+        assert lines[0] == "Saved" and "".join(lines[1:at]) == str(
+            tmp_path / "cow_lost_write.spf-refetch-vma.session.toml"
+        )
+        # the command with the real file (it said FILE), relative: it is in the current folder
+        assert lines[at + 1] == "spftui cow_lost_write --session"
+        assert "".join(lines[at + 2 :]) == "cow_lost_write.spf-refetch-vma.session.toml"
         await press(pilot, "o")
         await pilot.pause()
         assert isinstance(app.screen, PickerScreen)

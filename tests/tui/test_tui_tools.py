@@ -97,7 +97,7 @@ async def test_a_missing_folder_or_an_unwritable_one_is_a_sentence_not_a_traceba
         await answer_prompt(pilot, app, str(tmp_path / "nowhere" / "t.json"))
         prompt = app.screen
         assert isinstance(prompt, PromptDialog)  # still open, saying why
-        assert f"no such folder: {tmp_path / 'nowhere'}" in str(prompt.query_one("#prompt-error").content)  # type: ignore[attr-defined]
+        assert f"no such directory: {tmp_path / 'nowhere'}" in str(prompt.query_one("#prompt-error").content)  # type: ignore[attr-defined]
         await answer_prompt(pilot, app, str(tmp_path))
         assert "is a folder" in str(prompt.query_one("#prompt-error").content)  # type: ignore[attr-defined]
         if os.geteuid() != 0:  # root writes anywhere

@@ -11,7 +11,7 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from textual.actions import SkipAction
 from textual.message import Message
 from textual.screen import Screen
 
+from ...engine.describe import counted
 from ...engine.narrate import estimate_text
 from ...engine.session import StopReason
 
@@ -75,13 +76,41 @@ class RunProgress(Message):
 
 
 class RunFinished(Message):
-    """A background run ended (with its stop reason, or the error it raised)."""
+    """A background run ended (with its stop reason, or the error it raised); `passed`: the
+    steps where a breakpoint fired that a `g` past the recorded end went on over."""
 
-    def __init__(self, kind: str, reason: StopReason | None, error: BaseException | None = None) -> None:
+    def __init__(
+        self, kind: str, reason: StopReason | None, error: BaseException | None = None, passed: tuple[int, ...] = ()
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.reason = reason  # (not `stop`: Message.stop() stops a message bubbling)
         self.error = error
+        self.passed = passed
+
+
+def run_on_over_breakpoints(
+    s: Session,
+    target: int | None,
+    interrupted: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[StopReason, tuple[int, ...]]:
+    """`s.run_on(target)` (None: the run's end), and the steps where a breakpoint fired on
+    the way. `g` is a jump, as gdb's `jump`: it does not stop there, but says what it went
+    over. Each is a hit, as gdb counts a hit its ignore count skips."""
+    passed: list[int] = []
+    if s.breakpoints.active():
+        while True:
+            room = None if target is None else target - s.position - 1  # the last step: run_on's
+            if room is not None and room <= 0:
+                break
+            stop = s.continue_(room, interrupted, progress)
+            if stop.kind != "breakpoint":
+                if stop.kind == "limit":
+                    break
+                return stop, tuple(passed)  # the run's end, or interrupted
+            passed.append(stop.step)
+    return s.run_on(target, interrupted, progress), tuple(passed)
 
 
 class ExploreProgress(Message):
@@ -166,18 +195,19 @@ class BackgroundRuns(Screen[None]):
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def _run(self, kind: str) -> None:
         s = self.session
+        passed: tuple[int, ...] = ()
         try:
             with ui_keeps_the_gil():
                 if kind == "continue":
                     stop = s.continue_(interrupted=self.interrupt.is_set, progress=self._progress)
                 elif kind.startswith("run on") or kind == RUN_TO_END:
-                    stop = s.run_on(self.run_target, interrupted=self.interrupt.is_set, progress=self._progress)
+                    stop, passed = run_on_over_breakpoints(s, self.run_target, self.interrupt.is_set, self._progress)
                 else:
                     stop = s.reverse_continue(interrupted=self.interrupt.is_set)
         except Exception as err:  # an engine bug must not take the debugger down
             self.post_message(RunFinished(kind, None, err))
             return
-        self.post_message(RunFinished(kind, stop))
+        self.post_message(RunFinished(kind, stop, passed=passed))
 
     def _progress(self, position: int) -> None:
         """Called in the worker thread: only post, and only a few times a second.
@@ -211,6 +241,14 @@ class BackgroundRuns(Screen[None]):
             reason, pos = message.reason, self.session.position
             if pos < self.run_target and reason is not None and reason.kind != "interrupted":
                 self.notify(f"the run ends after step {pos}: there is no step {self.run_target}")
+        if message.passed and message.reason is not None:
+            n = len(message.passed)
+            steps = ", ".join(str(k) for k in message.passed[:3]) + (", …" if n > 3 else "")
+            self.say(
+                f"{message.reason.text} · passed {counted(n, 'breakpoint stop')} (step{'s' if n > 1 else ''} {steps}): "
+                "g jumps, c stops at them",
+                "bold #ffaf00",
+            )
 
     # ------------------------------------------------------------ explorer
     def action_explore(self) -> None:

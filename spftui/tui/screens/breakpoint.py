@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -57,7 +58,13 @@ blank line). Examples name the scenario's first process ({p}) and thread ({t})."
 class BreakpointDialog(Dialog[dict[str, Any] | None]):
     """Returns the keyword arguments for `BreakpointSet.add`."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        # Before the field's own cursor keys: in an empty field they have nothing to move over,
+        # and the kinds were reachable only by Tab (Right, Enter added an abort breakpoint).
+        Binding("left", "kind(-1)", show=False, priority=True),
+        Binding("right", "kind(1)", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -88,7 +95,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         labels = sorted(all_labels())
         with Vertical(classes="dialog breakpoint-dialog"):
-            yield Label("Add a breakpoint", classes="dialog-title")
+            yield Label("Add a breakpoint  (←/→ in the empty field: another kind)", classes="dialog-title")
             with RadioSet(id="bp-kind", compact=True):
                 for k in KINDS:
                     yield RadioButton(k, value=k == self.kind, id=f"kind-{k}")
@@ -124,11 +131,33 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
 
     def on_mount(self) -> None:
         self._show_kind(self.kind)
-        self.query_one("#bp-match" if self.kind in ("abort", "violation", "aba", "step") else "#bp-expr", Input).focus()
+        self._field().focus()
+
+    def _field(self) -> Input:
+        """The kind's own field: its reason, oracle, check, label or expression."""
+        return self.query_one("#bp-match" if self.kind in ("abort", "violation", "aba", "step") else "#bp-expr", Input)
+
+    def action_kind(self, step: int) -> None:
+        """←/→ in the kind's field while it is empty: the previous or next kind."""
+        field = self._field()
+        if self.focused is not field or field.value:
+            raise SkipAction()  # (the key moves the cursor, or the radio buttons' highlight)
+        kind = KINDS[(KINDS.index(self.kind) + step) % len(KINDS)]
+        self._press(kind)
+        self._show_kind(kind)
+        self.set_focus(self._field())  # now: keys typed on at once go to the field shown
+
+    def _press(self, kind: str) -> None:
+        """Show `kind` pressed, at once and without the radio set's messages: a change
+        posted per key and handled later let a burst of arrows lose steps."""
+        with self.prevent(RadioButton.Changed):
+            for k in KINDS:
+                self.query_one(f"#kind-{k}", RadioButton).value = k == kind
 
     @on(RadioSet.Changed, "#bp-kind")
     def _kind_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
+        self._press(str(event.pressed.label))  # (a button the arrows pressed is not the set's to release)
         self._show_kind(str(event.pressed.label))
 
     def _show_kind(self, kind: str) -> None:

@@ -27,7 +27,7 @@ from ...engine.session import Session, SessionError, StopReason, bookmark_name_p
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
-from ..format import toast_path
+from ..format import toast_command, toast_path
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -565,7 +565,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             write,
             "A name that is taken gets a number.",
             lambda written: (
-                f"Saved\n{toast_path(written, self.app.size.width)}\nspftui FILE opens it at step {s.position}."
+                f"Saved\n{toast_path(written, self.app.size.width)}\nOpen it at step {s.position} with:\n"
+                + toast_command("spftui", written, self.app.size.width)
             ),
             "Schedule",
         )

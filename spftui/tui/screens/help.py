@@ -21,7 +21,7 @@ KEYS = (
     ("f", "finish: the selected thread runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
-    ("g", "go to a step (past the recorded end: runs on to it, as c does; end: on to the run's end)"),
+    ("g", "go to a step, a jump: breakpoints do not stop it (a later step runs on to it; end: the run's end)"),
     ("b", "toggle a breakpoint on the source line under the cursor"),
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
     ("B", "add a breakpoint: abort, violation, aba (a check passed by ABA), step, watch, condition"),

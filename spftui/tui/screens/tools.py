@@ -45,7 +45,7 @@ def trace_path_problem(text: str) -> str | None:
         return f"{path} is a folder: add a file name, e.g. {os.path.join(text, 'run.perfetto.json')}"
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        return f"no such folder: {folder}"
+        return f"no such directory: {folder}"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write in {folder}: permission denied"
     return None
