@@ -39,7 +39,7 @@ from ..scenario import Scenario, ScenarioError
 from ..scenario.fixes import FIX_LIST
 from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
-from .format import toast_command, toast_path
+from .format import home_path, path_lines, toast_command, toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
 from .places import screenshot_dir
 from .screens.choice import ChoiceDialog
@@ -192,10 +192,11 @@ class SpftuiApp(App[int]):
             f"{count(max(len(saved.timelines), 1), 'timeline')}, at step {saved.step}"
         )
         what += "".join(f"; {d}" for d in _rules_differ(saved, s.scenario))
+        shown = path_lines(home_path(path), max(20, self.size.width - 20)).replace("\n", "\n  ")  # (the dialog's width)
         self.push_screen(
             ChoiceDialog(
                 f"Restore your last session of {identity(s.scenario)[0]}?",
-                [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays in {path} until you save")],
+                [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays until you save, in\n  {shown}")],
                 "restore",
             ),
             lambda choice: self.restore(path) if choice == "restore" else None,

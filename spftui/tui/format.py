@@ -140,10 +140,11 @@ def toast_path(path: str, columns: int) -> str:
     broken after a `/` (Textual's wrap cut it mid-name: `…perfetto.js` / `on`).
 
     A toast is 60 cells wide at most and half the terminal; its padding and edge take 3."""
-    home = os.path.expanduser("~")
-    if home not in ("", "/", "~") and (path == home or path.startswith(home + os.sep)):
-        path = "~" + path[len(home) :]
-    width = _toast_width(columns)
+    return path_lines(home_path(path), _toast_width(columns))
+
+
+def path_lines(path: str, width: int) -> str:
+    """`path` on lines of `width` cells broken after a `/` or `.` (a wrap cuts it mid-name)."""
     lines: list[str] = []
     line = ""
     for part in re.split(r"(?<=[/.])", path):  # each folder keeps its `/`
@@ -153,6 +154,14 @@ def toast_path(path: str, columns: int) -> str:
         line += part
     lines.append(line)
     return "\n".join(lines)
+
+
+def home_path(path: str) -> str:
+    """`path` with `~` for the home folder."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home) :]
+    return path
 
 
 def _toast_width(columns: int) -> int:

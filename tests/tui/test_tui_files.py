@@ -290,3 +290,27 @@ async def test_save_schedule_to_a_directory_keeps_the_dialog_and_the_path_typed(
         assert any(str(tmp_path / "s.toml") in str(n.message).replace("\n", "") for n in app._notifications)
         (toast,) = [str(n.message) for n in app._notifications if n.title == "Schedule saved"]
         assert "FILE" not in toast and toast.replace("\n", "").endswith(f"with:spftui{tmp_path / 's.toml'}")
+
+
+async def test_the_restore_offer_shows_the_saved_sessions_path_broken_only_after_a_slash_or_a_dot() -> None:
+    """At 80 columns the path wrapped mid-name (`….session.tom` / `l`) after `it stays in`."""
+    from spftui.engine.session_file import autosave_path, save_session
+    from spftui.tui.format import home_path
+
+    path = save_session(Session(load(SEED)), autosave_path(load(SEED)))
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(50):
+            if isinstance(app.screen, ChoiceDialog):
+                break
+            await pilot.pause()
+        lines = screen_text(pilot).splitlines()
+        first = next(i for i, line in enumerate(lines) if "it stays until you save, in" in line)
+        pieces = []
+        for line in lines[first + 1 :]:
+            piece = line.split("▊", 1)[-1].rsplit("▎", 1)[0].strip()
+            if not piece or "▁" in piece:
+                break
+            pieces.append(piece)
+        assert "".join(pieces) == home_path(path) and len(pieces) > 1
+        assert all(p.endswith(("/", ".")) for p in pieces[:-1]), pieces
