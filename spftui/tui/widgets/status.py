@@ -29,6 +29,10 @@ KIND_STYLE = {
     "deadlock": "bold #ff5f5f",
     "interrupted": "bold #ffaf00",
     "limit": "bold #ffaf00",
+    # one thread's run (u, f): got there, or cannot go on
+    "reached": "bold #87d787",
+    "returned": "bold #87d787",
+    "blocked": "bold #ffaf00",
 }
 
 
