@@ -184,13 +184,17 @@ class BackgroundRuns(Screen[None]):
     def _start(self, kind: str) -> None:
         if not self._guard():
             return
+        self._begin(kind)
+        self._run(kind)
+
+    def _begin(self, kind: str) -> None:
+        """A background run of `kind` owns the session from now until it ends."""
         self.busy = kind
         self.interrupt.clear()
         self.run_started = time.perf_counter()
         self.run_from = self.session.position
         self.next_progress = 0.0
         self.say(f"{kind}… (Esc interrupts)", "bold #87d7ff")
-        self._run(kind)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def _run(self, kind: str) -> None:

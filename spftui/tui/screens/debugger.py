@@ -9,7 +9,6 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -810,12 +809,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
 
     def _run_thread(self, kind: str, run: Callable[..., StopReason]) -> None:
         """A one-thread run, in the background as `c` is (it may be long: a thread's ops repeat)."""
-        self.busy = kind
-        self.interrupt.clear()
-        self.run_started = time.perf_counter()
-        self.run_from = self.session.position
-        self.next_progress = 0.0
-        self.say(f"{kind}… (Esc interrupts)", "bold #87d7ff")
+        self._begin(kind)
         self._thread_worker(kind, run)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
