@@ -103,6 +103,20 @@ def check_oracles(sc: Scenario) -> None:
         _compile(sc, spec, names)
 
 
+def applicable(sc: Scenario) -> tuple[OracleSpec, ...]:
+    """The oracles of `sc` whose expressions still fit it (a shrunk scenario keeps these
+    and drops those naming a thread or process no longer there)."""
+    names = Names.of(sc)
+    out = []
+    for spec in sc.oracles:
+        try:
+            _compile(sc, spec, names)
+        except ScenarioError:
+            continue
+        out.append(spec)
+    return tuple(out)
+
+
 def oracle_check(sc: Scenario) -> Check | None:
     """The `Machine.after_step` for `sc`'s oracles (None when it has none)."""
     if not sc.oracles:

@@ -136,3 +136,33 @@ def test_two_workers_give_the_verdicts_and_states_of_one() -> None:
     sampled = explore(sc, mode="random", runs=20, narrate=False)
     assert sampled.verdicts["a2_reads_zero"] == "sometimes"
     assert set(sampled.verdicts) == set(one.verdicts)
+
+
+def test_the_readme_example_loads() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "scenarios" / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "[[oracle]]" in b]
+    tables = block.split("[expect]")[0]  # (the seed has an [expect] table of its own)
+    sc = parse_scenario(SEED + "\n" + tables, "s.toml")
+    (oracle,) = sc.oracles
+    assert (oracle.name, oracle.when) == ("a2_reads_old", "A2.result == 'read 0x10400: read 2'")
+    r = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False)
+    assert r.complete and r.verdicts["a2_reads_old"] == "never"
+
+
+def test_shrink_keeps_the_scenarios_own_oracle_it_shrinks_for(tmp_path: Path) -> None:
+    r = spftui("shrink", str(DONTNEED), "--oracle", "a_unmapped", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    small = load_scenario(tmp_path / "dontneed_oracles.min.toml")
+    assert "a_unmapped" in {o.name for o in small.oracles}
+    assert "b_writable" not in {o.name for o in small.oracles}  # (it names B, shrunk away)
+    replay = spftui(
+        "check",
+        str(tmp_path / "dontneed_oracles.min.toml"),
+        "--schedule",
+        str(tmp_path / "dontneed_oracles.min.schedule.toml"),
+    )
+    assert replay.returncode == 0 and "A UNMAPPED at step 1" in replay.stdout
+    bad = spftui("shrink", str(DONTNEED), "--oracle", "nope", "--out", str(tmp_path))
+    assert bad.returncode == 2 and "unknown oracle 'nope'" in bad.stderr
