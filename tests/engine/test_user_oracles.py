@@ -84,7 +84,7 @@ def test_check_reports_the_scenarios_own_oracle_and_judges_its_expectation() -> 
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     text = json.dumps(report)
-    assert "a2_store_lost" in text and "everyone is done and A reads something other than" in text
+    assert "a2_store_lost" in text and "A1 and A2 are done and A reads something other than" in text
     plain = spftui("check", str(COW))
     assert "✓ a2_store_lost: expected sometimes, observed sometimes" in plain.stdout
     assert "A2 STORE LOST at step 54 (A1, user:store)" in plain.stdout
