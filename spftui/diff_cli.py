@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from .run_options import add_fix_option, open_with
@@ -29,7 +30,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("schedule_b", metavar="SCHEDULE_2", help="another schedule file (run 2)")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: SCHEDULE_1's, else the scenario's)")
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: SCHEDULE_1's, else the scenario's)")
-    p.add_argument("--oracle", choices=ORACLE_KINDS, help="the violation that decides pass/fail (default: any)")
+    p.add_argument(
+        "--oracle",
+        metavar="ORACLE",
+        help="the violation that decides pass/fail (default: any); one of: "
+        + ", ".join(ORACLE_KINDS)
+        + " or the scenario's own ([[oracle]])",
+    )
     add_fix_option(p)  # (over SCHEDULE_1's recorded fixes, as check --schedule takes it)
     p.add_argument("--force", action="store_true", help="accept schedules recorded on another scenario")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -50,6 +57,12 @@ def run_diff(args: argparse.Namespace) -> int:
 
     oa = _open(args, args.schedule_a, args.policy, args.reuse)
     sc = oa.scenario
+    if args.oracle is not None and args.oracle not in sc.oracle_kinds:
+        print(
+            f"spftui: error: argument --oracle: unknown oracle {args.oracle!r} (one of: {', '.join(sc.oracle_kinds)})",
+            file=sys.stderr,
+        )
+        return 2
     # Run 2 under its own policy and reuse, to say when run 1's override them, but with the
     # user's --fix: a fix switched on the command line is chosen, not a difference to note.
     ob = _open(args, args.schedule_b, None, None)

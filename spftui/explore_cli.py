@@ -566,16 +566,14 @@ def describe_search(r: Result) -> str:
 
 
 def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, str], str]) -> None:
-    from .scenario.model import ORACLE_KINDS
-
     print(f"{sc.title}  [{sc.path}]")
     if sc.fixes_off:
         print(f"Fixes off: {', '.join(sorted(sc.fixes_off))}")
-    width = max(len(k) for k in ORACLE_KINDS) + 1
+    width = max(len(k) for k in sc.oracle_kinds) + 1
     for r in results:
         print()
         print(f"{r.policy}  (reuse {r.reuse})  {describe_search(r)}")
-        for kind in ORACLE_KINDS:
+        for kind in sc.oracle_kinds:
             v = r.verdicts.get(kind, "unknown")
             line = f"  {kind + ':':<{width}} {_VERDICT[v]:<9}"
             want = r.expectations.get(kind)

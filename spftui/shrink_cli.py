@@ -33,7 +33,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
     p.add_argument("--reuse", choices=REUSE_RULES, help="COW reuse rule (default: the scenario's)")
-    p.add_argument("--oracle", choices=ORACLE_KINDS, help="the violation to keep (default: the first found)")
+    p.add_argument(
+        "--oracle",
+        metavar="ORACLE",
+        help="the violation to keep (default: the first found); one of: "
+        + ", ".join(ORACLE_KINDS)
+        + " or the scenario's own ([[oracle]])",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="write the shrunk scenario and schedule here")
     p.add_argument(
         "--max-states",
@@ -67,6 +73,12 @@ def run_shrink(args: argparse.Namespace) -> int:
         fix=args.fix,
     )  # fmt: skip
     sc = open_with(ns).scenario
+    if args.oracle is not None and args.oracle not in sc.oracle_kinds:
+        print(
+            f"spftui: error: argument --oracle: unknown oracle {args.oracle!r} (one of: {', '.join(sc.oracle_kinds)})",
+            file=sys.stderr,
+        )
+        return 2
     stem = os.path.splitext(os.path.basename(sc.path))[0] + ".min"
     try:
         check_out(args.out, stem)  # before the searches, which may take minutes

@@ -9,6 +9,7 @@ expressions in the safe language of `expr.py`, never Python.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 # What the TUI's `B` dialog offers (it has a hint per kind).
 KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
+_USER_ORACLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a `[[oracle]]` name
 ALL_KINDS = ("abort", "violation", "aba", "step", "watch", "condition")
 
 
@@ -102,7 +104,7 @@ def make_breakpoint(
         raise ValueError("a step breakpoint needs a label")
     if kind in ("watch", "condition") and not expr:
         raise ValueError(f"a {kind} breakpoint needs an expression")
-    check_match(kind, match)
+    check_match(kind, match, names.oracles if names is not None else (), deferred=names is None)
     if names is not None and thread and thread not in names.threads:
         raise ValueError(
             f"no thread '{thread}'{_did_you_mean(thread, list(names.threads))} (threads: {', '.join(names.threads)})"
@@ -122,7 +124,7 @@ def make_breakpoint(
     return b
 
 
-def check_match(kind: str, match: str) -> None:
+def check_match(kind: str, match: str, oracles: tuple[str, ...] = (), deferred: bool = False) -> None:
     """ValueError if a step breakpoint's label, or an abort, violation or ABA
     breakpoint's `match`, names no label, reason, oracle or check (it would never
     fire), with the one meant (`seq1`: SEQ1)."""
@@ -131,6 +133,10 @@ def check_match(kind: str, match: str) -> None:
     if not match or kind not in BREAKPOINT_MATCHES:
         return
     what, known = BREAKPOINT_MATCHES[kind]
+    if kind == "violation":
+        known = (*known, *oracles)
+        if deferred and _USER_ORACLE.fullmatch(match) and not difflib.get_close_matches(match, known, n=1, cutoff=0.8):
+            return  # (may be the scenario's own oracle: checked on the scenario, with `oracles`)
     if match not in known:
         by_lower = {k.lower(): k for k in known}
         near = difflib.get_close_matches(match.lower(), list(by_lower), n=1)

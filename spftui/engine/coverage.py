@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import (
     Block,
     Event,
@@ -44,6 +43,7 @@ from ..kernel.events import (
 from .recording import record
 from .sampling import pct_plan, run_seed
 from .schedule import splitmix64
+from .user_oracles import build_machine
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine

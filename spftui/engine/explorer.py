@@ -51,10 +51,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import Event, Violation
 from ..scenario.model import POLICIES, Scenario
 from . import narrate as story
+from . import user_oracles
 from .estimate import Estimate
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
 from .limits import EXPLORE_MAX_STATES
@@ -63,6 +63,7 @@ from .por import SEARCH_LOCK, Fingerprinter, SnapshotMismatch, fewer_collections
 from .stepcache import StepCache, StepCacheMismatch
 from .store import CompactStore
 from .symmetry import Canonicaliser
+from .user_oracles import build_machine
 
 __all__ = ["Counterexample", "ExploreError", "Progress", "Result", "entries_of", "explore", "verdicts"]
 
@@ -114,6 +115,13 @@ class Search:
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.snap0 = self.m.snapshot()
+        self.notes: list[str] = []
+        off = user_oracles.reductions_off(sc, symmetry=symmetry, local=local, cache=cache)
+        for what, why in off.items():
+            self.notes.append(f"{what} off: {why}")
+        symmetry = symmetry and "symmetry" not in off
+        local = local and "thread-local merging" not in off
+        cache = cache and "step cache" not in off
         self.symmetry = symmetry
         canon = Canonicaliser(self.snap0) if symmetry else None
         self.fingerprint = Fingerprinter(digest_size=8 if compact else 16, as_int=compact, canon=canon)
@@ -125,7 +133,6 @@ class Search:
         # Steps replayed from what they read (stepcache.py); needs measured footprints.
         self.step_cache = StepCache() if cache and self.tracker.enabled else None
         self.shortcuts_off: set[str] = set()  # "step cache", "incremental snapshots": after a mismatch
-        self.notes: list[str] = []
         self.extra: dict[str, Any] = {}  # more figures for Result.extra (the partitioned search's)
         self.visited: Any = {}  # fingerprint -> sleep mask: a dict, or a store.CompactStore
         if (reduction or local) and not self.tracker.enabled:
@@ -772,7 +779,7 @@ def explore(
         max_depth=main.max_depth,
         reduction=s.reduction and used == "exhaustive",
         bound=reached,
-        verdicts=verdicts(s.found.keys(), complete),
+        verdicts=verdicts(s.found.keys(), complete, sc.oracle_kinds),
         counterexamples=counterexamples(s, narrate),
         found_seconds=dict(s.found_seconds),
         expectations=sc.expectations(sc.policy),

@@ -445,11 +445,17 @@ class Names:
     threads: tuple[str, ...]
     processes: tuple[str, ...]
     words_per_page: int = 4  # the entries of a frame's `words`
+    oracles: tuple[str, ...] = ()  # the scenario's own oracles (`[[oracle]]`): a violation breakpoint may name them
 
     @classmethod
     def of(cls, sc: Scenario) -> Names:
         forked = [op.child for t in sc.threads for op in t.ops if op.kind == "fork"]
-        return cls(tuple(t.name for t in sc.threads), (*(p.name for p in sc.processes), *forked), sc.words_per_page)
+        return cls(
+            tuple(t.name for t in sc.threads),
+            (*(p.name for p in sc.processes), *forked),
+            sc.words_per_page,
+            tuple(o.name for o in sc.oracles),
+        )
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

@@ -137,8 +137,11 @@ def fixes_off_line(rows: list[MatrixRow]) -> str | None:
     return "Fixes off: " + "; ".join(f"{name}: {', '.join(f) or 'none'}" for name, f in by_scenario.items()) + "."
 
 
-def matrix_markdown(rows: list[MatrixRow], kinds: tuple[str, ...] = ORACLE_KINDS) -> str:
-    """The matrix as a Markdown table (✗: the verdict contradicts [expect]; ?: undecided)."""
+def matrix_markdown(rows: list[MatrixRow], kinds: tuple[str, ...] | None = None) -> str:
+    """The matrix as a Markdown table (✗: the verdict contradicts [expect]; ?: undecided).
+    Columns: `kinds`, by default ORACLE_KINDS then the scenarios' own oracles (`[[oracle]]`)."""
+    if kinds is None:
+        kinds = tuple(dict.fromkeys([*ORACLE_KINDS, *(k for row in rows for k in row.result.verdicts)]))
     head = ["scenario", "policy", *kinds, "search", "abort rate", "unnecessary aborts"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import (
     Alloc,
     Block,
@@ -46,6 +45,7 @@ from ..kernel.events import (
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 from .describe import decision_short
+from .user_oracles import build_machine
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -292,8 +292,10 @@ class Result:
 
     @property
     def counterexample(self) -> Counterexample | None:
-        """The primary counterexample: an expected-"never" kind first, then ORACLE_KINDS order."""
-        order = [k for k in ORACLE_KINDS if self.expectations.get(k) == "never"] + list(ORACLE_KINDS)
+        """The primary counterexample: an expected-"never" kind first, then ORACLE_KINDS order
+        (then the scenario's own oracles, as the verdicts list them)."""
+        kinds = list(dict.fromkeys([*ORACLE_KINDS, *self.verdicts, *self.counterexamples]))
+        order = [k for k in kinds if self.expectations.get(k) == "never"] + kinds
         for k in order:
             if k in self.counterexamples:
                 return self.counterexamples[k]
@@ -365,5 +367,6 @@ def entries_of(names: list[str], choices: tuple[int, ...] | list[int]) -> tuple[
     return tuple(out)
 
 
-def verdicts(found: Any, complete: bool) -> dict[str, str]:
-    return {k: "sometimes" if k in found else ("never" if complete else "unknown") for k in ORACLE_KINDS}
+def verdicts(found: Any, complete: bool, kinds: tuple[str, ...] = ORACLE_KINDS) -> dict[str, str]:
+    """Each oracle's verdict (`kinds`: a scenario's `oracle_kinds`, its own included)."""
+    return {k: "sometimes" if k in found else ("never" if complete else "unknown") for k in kinds}

@@ -25,6 +25,7 @@ from ..scenario.syntax import NAME
 from .scenario_breakpoints import check_breakpoints
 from .schedule import Replay, SeededRandom, Strategy
 from .schedule_file import FORCE_HINT, check_identity, scenario_for
+from .user_oracles import check_oracles
 
 
 @attrs.frozen
@@ -85,6 +86,7 @@ def open_scenario(
         raise ScenarioError("no such file, nor a bundled scenario of that name (`spftui scenarios` lists them)", path)
     sc = load_scenario(path, known_labels=labels)
     check_breakpoints(sc)
+    check_oracles(sc)
     if fixes:
         sc = sc.with_fixes(fixes)
     if schedule is None:

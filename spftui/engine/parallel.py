@@ -63,7 +63,6 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..kernel import build_machine
 from ..kernel.events import Violation
 from ..kernel.state import DONE, Thread
 from .footprint import MAX_LOCAL_RUN, Footprint, KernelTracker
@@ -71,6 +70,7 @@ from .por import _THREADS, Fingerprinter, m_runnable, restore_changed
 from .stepcache import StepCache
 from .store import CompactStore
 from .symmetry import Canonicaliser
+from .user_oracles import build_machine
 from .workers import POLL, WorkerLost, _Worker
 
 if TYPE_CHECKING:

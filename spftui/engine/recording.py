@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import Event, Violation
 from .schedule import Replay, RoundRobin
+from .user_oracles import build_machine
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import Violation
 from . import narrate as story
 from .aborts import AbortStats, count_aborts
 from .narrate import Counterexample, Progress, Result, entries_of, seconds_left, verdicts
 from .por import SEARCH_LOCK
 from .schedule import MASK64, splitmix64
+from .user_oracles import build_machine
 from .workers import SHARED, pool_map, stop_requested
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def random_search(
     result = Result(
         scenario=sc.path, policy=sc.policy, reuse=sc.reuse, mode=mode, complete=False, stop=stop,
         states=total.steps, transitions=total.steps, schedules=total.runs, seconds=time.monotonic() - t0,
-        reduction=False, verdicts=verdicts(total.found.keys(), False), counterexamples=cxs,
+        reduction=False, verdicts=verdicts(total.found.keys(), False, sc.oracle_kinds), counterexamples=cxs,
         expectations=sc.expectations(sc.policy),
     )  # fmt: skip
     result.extra.update({"seed": seed, "runs": total.runs, "cut_runs": total.cut, "states_are": "steps executed"})

@@ -113,6 +113,10 @@ def scenario_toml(
         lines.append(f"ops = [{ops}]")
     for b in sc.breakpoints:
         lines += _breakpoint(b)
+    for o in sc.oracles:
+        lines += ["", "[[oracle]]", f"name = {toml_string(o.name)}", f"when = {toml_string(o.when)}"]
+        if o.detail:
+            lines.append(f"detail = {toml_string(o.detail)}")
     if schedule:
         lines += ["", "[schedule]", "steps = [", *(f"  {toml_string(e.text)}," for e in schedule), "]"]
     if expect:

@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.state import DONE
 from ..scenario.files import bundled_scenarios_dir, resolve_scenario
 from ..scenario.model import ScheduleEntry
 from ..scenario.syntax import NAME, entry_text
 from .files import NUMBER, REFUSE, REPLACE, write_file
 from .schedule import Replay
+from .user_oracles import build_machine
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario, ScheduleFile

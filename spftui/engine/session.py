@@ -21,7 +21,6 @@ from typing import Any
 
 import attrs
 
-from ..kernel import build_machine
 from ..kernel.events import Event, SpfAbort, Violation
 from ..kernel.machine import Machine
 from ..kernel.ops import OP_ENTRY
@@ -34,6 +33,7 @@ from .history import in_fault
 from .inspect import MachineResolver, Names
 from .schedule import Replay, SeededRandom, Strategy
 from .timeline import LABEL_ID, LABELS, Branch, Mark, StepRecord, Timeline, TimelineError, choice_array, marks_of
+from .user_oracles import build_machine
 
 CHECKPOINT_EVERY = 128
 

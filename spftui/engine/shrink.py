@@ -32,6 +32,7 @@ import attrs
 
 from ..scenario import ScenarioError
 from ..scenario.loader import parse_scenario
+from . import user_oracles
 from .explorer import explore
 from .limits import SHRINK_MAX_STATES
 from .narrate import Result, entries_of
@@ -159,8 +160,9 @@ def _put(items: tuple[Any, ...], i: int, item: Any) -> tuple[Any, ...]:
 
 def valid(sc: Scenario) -> Scenario | None:
     """`sc` as the loader would read it from its TOML, or None when a file could not say it.
-    Its breakpoints that name a thread or a process no longer there are dropped."""
+    Its breakpoints and its own oracles that name a thread or a process no longer there are dropped."""
     sc = attrs.evolve(sc, breakpoints=applicable(sc))
+    sc = attrs.evolve(sc, oracles=user_oracles.applicable(sc))
     try:
         parsed = parse_scenario(scenario_toml(sc, description=""), sc.path or "<shrink>")
     except ScenarioError:

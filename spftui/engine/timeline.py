@@ -24,12 +24,13 @@ from typing import Any
 
 import attrs
 
-from ..kernel import all_labels, build_machine
+from ..kernel import all_labels
 from ..kernel.checkpoint import Checkpoint, Checkpointer
 from ..kernel.events import Event, SpfAbort, Violation
 from ..kernel.machine import Machine
 from ..scenario.model import Scenario, ScheduleEntry
 from .schedule import Strategy
+from .user_oracles import build_machine
 
 LABELS: list[str] = ["op_start", *sorted(all_labels())]
 LABEL_ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}

@@ -29,11 +29,21 @@ from .pte import (
 from .state import VM_READ, VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..scenario.model import Scenario
 
 
-def build_machine(sc: Scenario) -> Machine:
+def build_machine(sc: Scenario, after_step: Callable[[Machine], None] | None = None) -> Machine:
+    """The machine at the start of `sc`. A scenario with its own oracles (`[[oracle]]`)
+    needs `after_step`, their check (the engine's `user_oracles.build_machine` makes it):
+    without it they would silently never fire."""
+    if sc.oracles and after_step is None:
+        raise ValueError(
+            f"{sc.path or sc.title}: its [[oracle]] tables need the engine's check (engine.user_oracles.build_machine)"
+        )
     m = Machine(sc.policy, sc.reuse, sc.words_per_page, sc.fixes_off)
+    m.after_step = after_step
     for file in sc.files:
         add_file(m, file.name, file.pages, file.data)
     for p in sc.processes:

@@ -87,6 +87,11 @@ class Machine:
         self.dirty_ptes: list[tuple[str, int]] = []
         self.cur: Thread | None = None
         self.last_label = ""
+        # The scenario's own oracles (`[[oracle]]`), checked after every step with the
+        # stepping thread current. The engine installs it (engine/user_oracles.py): their
+        # expressions are the engine's language. It reads state and may only report
+        # (`violation`), never write it.
+        self.after_step: Callable[[Machine], None] | None = None
 
     # ----------------------------------------------------------- snapshots
     def snapshot(self) -> tuple[Any, ...]:
@@ -495,6 +500,8 @@ class Machine:
         if t.state != RUNNABLE and not any(th.state == RUNNABLE for th in self.threads) and not self.all_done():
             stuck = ", ".join(f"{th.name} on {th.blocked_on}" for th in self.threads if th.state == BLOCKED)
             self.violation("deadlock", (), f"no thread can run: {stuck}")
+        if self.after_step is not None:
+            self.after_step(self)
         self.steps += 1
         self.cur = None
         return events

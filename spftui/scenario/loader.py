@@ -53,6 +53,7 @@ from spftui.scenario.model import (
     File,
     Mapping,
     Op,
+    OracleSpec,
     Process,
     Scenario,
     ScheduleEntry,
@@ -73,8 +74,10 @@ from spftui.scenario.syntax import (
 
 _TOP_KEYS = (
     "title", "description", "policy", "reuse", "kernel", "words_per_page", "seed",
-    "process", "thread", "schedule", "expect", "fixes", "file", "breakpoint",
+    "process", "thread", "schedule", "expect", "fixes", "file", "breakpoint", "oracle",
 )  # fmt: skip
+_ORACLE_KEYS = ("name", "when", "detail")
+_ORACLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BREAKPOINT_KEYS = ("kind", "match", "thread", "expr", "watch", "when", "condition", "enabled")
 _FILE_KEYS = ("name", "pages", "data")
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
@@ -138,10 +141,12 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
             raise doc.error(
                 ("schedule", "steps"), "expected at least one step, found none (leave [schedule] out for round-robin)"
             )
-    expect = _expect(doc, top, policy, reuse)
+    oracles = _oracles(doc, top)
+    kinds = (*ORACLE_KINDS, *(o.name for o in oracles))
+    expect = _expect(doc, top, policy, reuse, kinds)
     lacks = preset_lacks(kernel, threads)
     fixes_off = _fixes(doc, top, lacks)
-    breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels)
+    breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels, kinds)
     return Scenario(
         title=title,
         description=description,
@@ -159,7 +164,44 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
         files=files,
         breakpoints=breakpoints,
         fixes_as_written=fixes_off,
+        oracles=oracles,
     )
+
+
+def _oracles(doc: Document, top: Table) -> tuple[OracleSpec, ...]:
+    """`[[oracle]]`: name (a word, not a built-in oracle's, unique), when = EXPR, detail.
+    The expressions are checked by the engine (engine/user_oracles.py), at their line."""
+    out: list[OracleSpec] = []
+    seen: dict[str, int] = {}
+    for where, table in doc.array_of_tables(top, (), "oracle", _ORACLE_KEYS):
+        for key in ("name", "when"):
+            if key not in table:
+                example = 'name = "old_value_read"' if key == "name" else "when = \"A2.result == 'read 0x10400 0'\""
+                raise doc.error((*where, key), f"missing required key '{key}' ({example})")
+        name = doc.get(table, where, "name", STRING)
+        if not _ORACLE_NAME.fullmatch(name):
+            raise doc.error(
+                (*where, "name"),
+                f"expected an oracle name (a letter or '_', then letters, digits, '_'), found '{name}'",
+            )
+        if name in ORACLE_KINDS:
+            raise doc.error(
+                (*where, "name"), f"'{name}' is a built-in oracle (built in: {', '.join(ORACLE_KINDS)}); choose another"
+            )
+        if name in seen:
+            raise doc.error((*where, "name"), f"an oracle named '{name}' is declared already (oracle[{seen[name]}])")
+        seen[name] = len(out)
+        when = doc.get(table, where, "when", STRING).strip()
+        if not when:
+            raise doc.error((*where, "when"), "expected an expression, found an empty string")
+        detail = doc.get(table, where, "detail", STRING, "").strip()
+        for ch in detail:
+            if unicodedata.category(ch)[0] == "C":
+                raise doc.error(
+                    (*where, "detail"), f"expected one line of text, found the control character U+{ord(ch):04X}"
+                )
+        out.append(OracleSpec(name, when, detail, format_key(where), doc.line(where), doc.line((*where, "when"))))
+    return tuple(out)
 
 
 MAX_FILE_PAGES = 1 << 10
@@ -198,7 +240,11 @@ _SHORT = {"watch": "watch", "when": "condition"}  # `watch = EXPR` is kind = "wa
 
 
 def _breakpoints(
-    doc: Document, top: Table, threads: Sequence[str], known_labels: Collection[str] | None
+    doc: Document,
+    top: Table,
+    threads: Sequence[str],
+    known_labels: Collection[str] | None,
+    kinds: Sequence[str] = ORACLE_KINDS,
 ) -> tuple[BreakpointSpec, ...]:
     """`[[breakpoint]]`: the keys of a session file's breakpoints (kind, match, thread, expr,
     condition, enabled), plus `watch = EXPR` and `when = EXPR` for the two expression kinds.
@@ -224,7 +270,9 @@ def _breakpoints(
         match = doc.get(table, where, "match", STRING, "")
         if match and kind in BREAKPOINT_MATCHES:
             with doc.at((*where, "match")):
-                one_of(BREAKPOINT_MATCHES[kind][0], match, BREAKPOINT_MATCHES[kind][1])
+                one_of(
+                    BREAKPOINT_MATCHES[kind][0], match, kinds if kind == "violation" else BREAKPOINT_MATCHES[kind][1]
+                )
         elif kind == "step":
             if not match:
                 raise doc.error((*where, "match"), "a step breakpoint needs match = LABEL (e.g. wp_page_copy:copy)")
@@ -561,7 +609,9 @@ def _steps(
     return tuple(out)
 
 
-def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectTable, ...]:
+def _expect(
+    doc: Document, top: Table, policy: str, reuse: str, kinds: Sequence[str] = ORACLE_KINDS
+) -> tuple[ExpectTable, ...]:
     """The [expect] tables, each resolved to the (policy, reuse rule) it is about.
 
     `[expect]` is the file's own policy and rule; `[expect.POLICY]` is POLICY
@@ -584,7 +634,7 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
 
     base = {k: v for k, v in table.items() if not isinstance(v, dict)}
     if base:
-        add((policy, reuse), _expectations(doc, where, base), where, 0)
+        add((policy, reuse), _expectations(doc, kinds, where, base), where, 0)
     for name, sub in table.items():
         if not isinstance(sub, dict):
             continue
@@ -592,7 +642,7 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
         if not sub:
             raise doc.error(at, 'expected ORACLE = "never" or "sometimes" lines, found an empty table')
         if name == FIXES_OFF:
-            extra.extend(_expect_fixes_off(doc, at, sub, policy, reuse))
+            extra.extend(_expect_fixes_off(doc, at, sub, policy, reuse, kinds))
             continue
         with doc.at(at):
             one_of("policy or COW reuse rule", name, (*POLICIES, *REUSE_RULES, FIXES_OFF))
@@ -605,10 +655,10 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
                         f"a table inside [expect.{name}] (a reuse rule: every policy); "
                         f"write [expect.{inner}.{name}] for one policy under {name}",
                     )
-            add((ANY_POLICY, name), _expectations(doc, at, flat), at, 0)
+            add((ANY_POLICY, name), _expectations(doc, kinds, at, flat), at, 0)
             continue
         if flat or len(flat) == len(sub):  # an empty [expect.POLICY] still replaces [expect]
-            add((name, reuse), _expectations(doc, at, flat), at, 1)
+            add((name, reuse), _expectations(doc, kinds, at, flat), at, 1)
         for rule, inner_table in sub.items():
             if not isinstance(inner_table, dict):
                 continue
@@ -618,11 +668,13 @@ def _expect(doc: Document, top: Table, policy: str, reuse: str) -> tuple[ExpectT
             for kind, value in inner_table.items():
                 if isinstance(value, dict):
                     raise doc.error((*inner_at, kind), 'expected an oracle = "sometimes" | "never", found a table')
-            add((name, rule), _expectations(doc, inner_at, inner_table), inner_at, 2)
+            add((name, rule), _expectations(doc, kinds, inner_at, inner_table), inner_at, 2)
     return (*found.values(), *extra)
 
 
-def _expect_fixes_off(doc: Document, where: KeyPath, table: Any, policy: str, reuse: str) -> list[ExpectTable]:
+def _expect_fixes_off(
+    doc: Document, where: KeyPath, table: Any, policy: str, reuse: str, kinds: Sequence[str]
+) -> list[ExpectTable]:
     """`[expect.fixes_off.NAME]`: the file's own policy and rule, run with fix NAME off
     (by `[fixes]`, the kernel preset or `--fix NAME=off`); it wins over the other tables.
 
@@ -642,16 +694,16 @@ def _expect_fixes_off(doc: Document, where: KeyPath, table: Any, policy: str, re
         label = "[" + ".".join(str(k) for k in at) + "]"
         rules = FIX[name].reuse
         rule = reuse if not rules or reuse in rules else rules[0]
-        out.append(ExpectTable(policy, rule, _expectations(doc, at, sub), label, fix_off=name))
+        out.append(ExpectTable(policy, rule, _expectations(doc, kinds, at, sub), label, fix_off=name))
     return out
 
 
-def _expectations(doc: Document, where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:
+def _expectations(doc: Document, kinds: Sequence[str], where: KeyPath, table: Table) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for kind, value in table.items():
         at = (*where, kind)
         with doc.at(at):
-            one_of("oracle", kind, ORACLE_KINDS)
+            one_of("oracle", kind, kinds)
             out.append((kind, one_of("expectation", doc.check(at, value, STRING), EXPECT_VALUES)))
     return tuple(out)
 

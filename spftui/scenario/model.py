@@ -278,6 +278,25 @@ class ScheduleEntry:
 
 
 @attrs.frozen
+class OracleSpec:
+    """A scenario's own oracle (`[[oracle]]`): violated at the first state, after a step,
+    where `when` (the debugger's expression language, engine/expr.py) is true.
+
+    name       its kind, as a Violation, a verdict and an `[expect]` line name it
+    when       the expression; the engine checks and evaluates it
+    detail     the sentence a report gives ("" : the expression is quoted)
+    key, line  where it is declared (`oracle[1]`), and where its `when` is
+    """
+
+    name: str
+    when: str
+    detail: str = ""
+    key: str = ""
+    line: int = 0
+    when_line: int = 0
+
+
+@attrs.frozen
 class BreakpointSpec:
     """A scenario's `[[breakpoint]]`: set when the debugger opens the scenario, honoured by
     `spftui check` as `--break` is.
@@ -385,6 +404,12 @@ class Scenario:
     files: tuple[File, ...] = ()
     breakpoints: tuple[BreakpointSpec, ...] = ()  # `[[breakpoint]]`: not part of the scenario's hash
     fixes_as_written: frozenset[str] | None = None
+    oracles: tuple[OracleSpec, ...] = ()  # `[[oracle]]`: not part of the scenario's hash (they decide no step)
+
+    @property
+    def oracle_kinds(self) -> tuple[str, ...]:
+        """The oracles a run of this scenario checks: the built-in ones (ORACLE_KINDS), then its own."""
+        return (*ORACLE_KINDS, *(o.name for o in self.oracles))
 
     def expectations(self, policy: str | None = None, reuse: str | None = None) -> dict[str, str]:
         """The expectations for a run under `policy` and `reuse` (default: this

@@ -11,7 +11,10 @@ for them only the first check applies, and it needs few states.
 It runs all reductions together under every policy, and each reduction alone
 under two policies a scenario, in turn (`quick_variants`: every policy and
 every reduction meet several scenarios); the slow variant runs every
-combination in `VARIANTS` under every policy, each search complete."""
+combination in `VARIANTS` under every policy, each search complete. A scenario
+with oracles of its own (`[[oracle]]`, tests/engine/scenarios) keeps its own
+verdicts under every reduction too, and says which reductions those oracles
+turn off."""
 
 from __future__ import annotations
 
@@ -19,12 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from spftui.engine.explorer import Result, explore
 from spftui.scenario import load_scenario
 from spftui.scenario.model import POLICIES
 
+OWN_ORACLES = Path(__file__).resolve().parent / "scenarios" / "dontneed_oracles.toml"  # `[[oracle]]` tables
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 CAP = 2000  # every search of the others completes within it
 CAP_LARGE = 300
@@ -165,3 +170,47 @@ def test_thread_local_merging_works_without_sleep_sets() -> None:
     local = explore(sc, "spf-mm-seq", mode="exhaustive", narrate=False, reduction=False, local=True)
     assert local.extra["reductions"]["merged"] > 0
     assert local.states < naive.states and local.verdicts == naive.verdicts
+
+
+OWN_VARIANTS = {
+    "naive": {"reduction": False, "local": False, "symmetry": False, "cache": False},
+    "sleep": {"reduction": True, "local": False, "symmetry": False, "cache": False},
+    "local": {"reduction": False, "local": True, "symmetry": False, "cache": False},
+    "all": {"reduction": True, "local": True, "symmetry": True, "cache": True},
+    "all+compact": {"reduction": True, "local": True, "symmetry": True, "cache": True, "compact": True},
+}
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["oracles naming threads", "oracles naming no thread"])
+def test_every_reduction_keeps_the_verdicts_of_the_scenarios_own_oracles(threads: bool) -> None:
+    sc = load_scenario(OWN_ORACLES)
+    if not threads:  # thread-local merging then stays on
+        sc = attrs.evolve(sc, oracles=tuple(o for o in sc.oracles if not o.name.startswith("a2_")))
+    own = [o.name for o in sc.oracles]
+    results = {}
+    for policy in ("spf-mm-seq", "classic"):
+        for name, opts in OWN_VARIANTS.items():
+            results[f"{policy} {name}"] = explore(sc, policy, mode="exhaustive", narrate=False, **opts)  # type: ignore[arg-type]
+    for policy in ("spf-mm-seq", "classic"):
+        naive = results[f"{policy} naive"]
+        assert naive.complete and set(own) <= set(naive.verdicts)
+        assert naive.verdicts["a_unmapped"] == "sometimes" and naive.verdicts["b_writable"] == "never"
+        for name in OWN_VARIANTS:
+            r = results[f"{policy} {name}"]
+            assert r.complete and r.verdicts == naive.verdicts, (policy, name)
+            if name == "sleep":  # sleep sets prune transitions, never states
+                assert r.states == naive.states
+            reductions = r.extra["reductions"]
+            assert not reductions["symmetry"]  # never with oracles of the scenario's own
+            notes = r.extra.get("notes", [])
+            if OWN_VARIANTS[name]["symmetry"]:
+                assert any(n.startswith("symmetry off: ") for n in notes), notes
+            if OWN_VARIANTS[name]["cache"]:
+                assert any(n.startswith("step cache off: ") for n in notes), notes
+                assert "step_cache" not in r.extra
+            if OWN_VARIANTS[name]["local"]:
+                assert reductions["thread_local"] is not threads
+                assert any(n.startswith("thread-local merging off: ") for n in notes) is threads
+        if not threads:
+            assert results[f"{policy} local"].extra["reductions"]["merged"] > 0
+            assert results[f"{policy} local"].states < naive.states

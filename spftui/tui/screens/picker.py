@@ -30,6 +30,7 @@ from ...engine.scenario_breakpoints import check_breakpoints
 from ...engine.schedule_file import scenario_hash
 from ...engine.session import Session
 from ...engine.session_file import load_session, open_session
+from ...engine.user_oracles import check_oracles
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from ...scenario.files import resolve_scenario
 from ..format import reflow
@@ -45,6 +46,7 @@ def load(path: str | Path) -> Scenario:
     """Load and validate a scenario file (labels and breakpoint expressions included); raises ScenarioError."""
     sc = load_scenario(path, known_labels=all_labels())
     check_breakpoints(sc)
+    check_oracles(sc)
     return sc
 
 
