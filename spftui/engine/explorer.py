@@ -697,6 +697,8 @@ def explore(
         }  # fmt: skip
         if split:  # (a search split N ways resumes split N ways: each worker's partition is in the file)
             opts["jobs"] = jobs
+        if sc.oracles:  # (not in the scenario's hash; states explored before would go unchecked)
+            opts["oracles"] = [f"{o.name}: {o.when}" for o in sc.oracles]
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
         about = {"scenario": scenario_name(sc), "policy": sc.policy, "reuse": sc.reuse, **opts}
         s.checkpoint = ckpt.CheckpointFile(checkpoint, about) if checkpoint is not None else None

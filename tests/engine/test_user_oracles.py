@@ -166,3 +166,16 @@ def test_shrink_keeps_the_scenarios_own_oracle_it_shrinks_for(tmp_path: Path) ->
     assert replay.returncode == 0 and "A UNMAPPED at step 1" in replay.stdout
     bad = spftui("shrink", str(DONTNEED), "--oracle", "nope", "--out", str(tmp_path))
     assert bad.returncode == 2 and "unknown oracle 'nope'" in bad.stderr
+
+
+def test_a_checkpoint_of_the_search_without_the_oracles_does_not_resume_with_them(tmp_path: Path) -> None:
+    """The oracles are not in the scenario's hash: a search without them would have left the
+    states it explored unchecked, and the resumed one would call them Never."""
+    plain, ck = tmp_path / "plain.toml", tmp_path / "c.ckpt"
+    plain.write_text(SEED)
+    made = spftui("explore", str(plain), "--mode", "exhaustive", "--max-states", "300", "--checkpoint", str(ck))
+    assert made.returncode in (0, 1) and ck.exists(), made.stderr
+    mine = tmp_path / "mine.toml"
+    mine.write_text(with_oracle('name = "a_seq"\nwhen = "process.A.mmap_seq > 1"'))  # (names no thread: merging stays)
+    r = spftui("explore", str(mine), "--mode", "exhaustive", "--resume", str(ck))
+    assert r.returncode == 2 and "the checkpoint is of another search: oracles none there" in r.stderr, r.stderr
