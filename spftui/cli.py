@@ -266,6 +266,16 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `spftui` command. Ctrl-C at any moment, while its modules load too, is
+    `spftui: interrupted` and exit 130 (SIGTERM: `terminated`, 143), never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
+        return 143 if _TERMINATED[0] else 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["--version"], ["-V"]):
         print(f"spftui {__version__}")
@@ -286,9 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, BadInput, WorkerLost) as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
-        return 143 if _TERMINATED[0] else 130
     except BrokenPipeError:  # the reader went away (`| head`): it has what it wanted
         _detach_stdout()
         return 0
