@@ -77,8 +77,9 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     report = check_report(session, interrupted)
     if args.json:
         print(json.dumps(report))
-    else:
-        print_check(session, report, full=args.full)
+    elif print_check(session, report, full=args.full):  # (Ctrl-C while it listed the steps: the rest came)
+        print("spftui: interrupted", file=sys.stderr)
+        interrupted = True
     status = 130 if interrupted else 0 if report["expect_ok"] else 1
     return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
 
