@@ -366,8 +366,9 @@ def _detach_stdout() -> None:
 
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
-    """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
-    scenario called `chek` that does not exist: say which command was meant. Any other
+    """`spftui chek SCENARIO` (or a bare `spftui explroe`, or `spftui fix`, the start of one)
+    is a misspelt command, not a scenario called `chek` that does not exist: say which
+    command was meant (`spftui help`: --help). Any other
     word is a scenario (`spftui my_race` is not `trace` misspelt), whose opening names
     the bundled scenario meant, if one is close."""
     from .scenario.files import bundled_scenarios_dir, resolve_scenario
@@ -375,10 +376,17 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
     if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
         return  # (no arguments: the picker; a file or a bundled name: a scenario)
     word = argv[0].lower()
+    if word == "help":  # (`spftui help`, `spftui help check`: git's way)
+        of = argv[1] if len(argv) > 1 and argv[1] in SUBCOMMANDS else ""
+        meant = f"spftui {of} --help" if of else "--help"
+        raise BadInput(f"unknown command '{argv[0]}'; did you mean {meant}? (commands: {', '.join(SUBCOMMANDS)})")
     if len(word) > max(map(len, SUBCOMMANDS)) + 2:
         return  # (more than two slips from every command)
     command = min(SUBCOMMANDS, key=lambda c: _edits(word, c))
     typo = _edits(word, command)
+    starting = [c for c in SUBCOMMANDS if len(word) >= 3 and c.startswith(word)]
+    if len(starting) == 1 and typo > 1:  # (the start of one command, `fix` for fixes: as near as one slip)
+        command, typo = starting[0], 1
     if typo > (1 if len(command) <= 5 else 2):
         return
     try:
