@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import __version__
+from .run_options import BadInput as BadInput  # (raised by the commands: printed as `spftui: error:`)
 from .run_options import add_fix_option, add_run_options, open_with, save_schedule
 from .tool_options import seed, soft_interrupt, step_number
 
@@ -31,10 +32,6 @@ SUBCOMMANDS = (
     "serve",
     "fixes",
 )
-
-
-class BadInput(Exception):
-    """Bad user input: printed as `spftui: error: ...`, exit status 2."""
 
 
 def load(args: argparse.Namespace) -> Any:

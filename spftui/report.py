@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from rich.console import Console
@@ -12,7 +12,9 @@ from .engine.describe import TRACE_SCHEMA, counted, event_fields, notable
 from .engine.history import Derivation, windows_start
 from .engine.schedule import Replay, SeededRandom
 from .engine.session import Session, StepInfo
-from .kernel.events import Event
+
+if TYPE_CHECKING:
+    from .kernel.events import Event
 
 SHOW_ALL_UP_TO = 400  # longer traces are elided around the interesting steps unless --full
 

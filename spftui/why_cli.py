@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .run_options import add_run_options, open_with, save_schedule
+from .run_options import BadInput, add_run_options, open_with, save_schedule
 
 BREAK_KINDS = ("aba", "abort", "violation", "step", "watch", "when")
 # `when` is a [[breakpoint]] table's word for a condition breakpoint
@@ -29,8 +29,6 @@ def break_error(word: str, message: object) -> Exception:
     """Every --break error says it one way: `spftui: error: --break when: ...` (exit 2), whether
     found while parsing the option or on the scenario (an argparse error printed the usage
     and `argument --break: `; one found on the scenario did not)."""
-    from .cli import BadInput
-
     return BadInput(f"--break {word}: {message}")
 
 
