@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import __version__
+from .run_options import BadInput as BadInput  # (raised by the commands: printed as `spftui: error:`)
 from .run_options import add_fix_option, add_run_options, open_with, save_schedule
 from .tool_options import seed, soft_interrupt, step_number
 
@@ -31,10 +32,6 @@ SUBCOMMANDS = (
     "serve",
     "fixes",
 )
-
-
-class BadInput(Exception):
-    """Bad user input: printed as `spftui: error: ...`, exit status 2."""
 
 
 def load(args: argparse.Namespace) -> Any:
@@ -77,8 +74,9 @@ def run_check(args: argparse.Namespace, trace_only: bool = False) -> int:
     report = check_report(session, interrupted)
     if args.json:
         print(json.dumps(report))
-    else:
-        print_check(session, report, full=args.full)
+    elif print_check(session, report, full=args.full):  # (Ctrl-C while it listed the steps: the rest came)
+        print("spftui: interrupted", file=sys.stderr)
+        interrupted = True
     status = 130 if interrupted else 0 if report["expect_ok"] else 1
     return status if args.save_schedule is None else save_schedule(session, args.save_schedule, args.force, status)
 
@@ -266,6 +264,16 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `spftui` command. Ctrl-C at any moment, while its modules load too, is
+    `spftui: interrupted` and exit 130 (SIGTERM: `terminated`, 143), never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
+        return 143 if _TERMINATED[0] else 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["--version"], ["-V"]):
         print(f"spftui {__version__}")
@@ -286,9 +294,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, BadInput, WorkerLost) as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
-        return 143 if _TERMINATED[0] else 130
     except BrokenPipeError:  # the reader went away (`| head`): it has what it wanted
         _detach_stdout()
         return 0
@@ -358,8 +363,9 @@ def _detach_stdout() -> None:
 
 
 def _refuse_misspelt_command(argv: list[str]) -> None:
-    """`spftui chek SCENARIO` (or a bare `spftui explroe`) is a misspelt command, not a
-    scenario called `chek` that does not exist: say which command was meant. Any other
+    """`spftui chek SCENARIO` (or a bare `spftui explroe`, or `spftui fix`, the start of one)
+    is a misspelt command, not a scenario called `chek` that does not exist: say which
+    command was meant (`spftui help`: --help). Any other
     word is a scenario (`spftui my_race` is not `trace` misspelt), whose opening names
     the bundled scenario meant, if one is close."""
     from .scenario.files import bundled_scenarios_dir, resolve_scenario
@@ -367,10 +373,17 @@ def _refuse_misspelt_command(argv: list[str]) -> None:
     if not argv or argv[0].startswith("-") or os.path.lexists(resolve_scenario(argv[0])):
         return  # (no arguments: the picker; a file or a bundled name: a scenario)
     word = argv[0].lower()
+    if word == "help":  # (`spftui help`, `spftui help check`: git's way)
+        of = argv[1] if len(argv) > 1 and argv[1] in SUBCOMMANDS else ""
+        meant = f"spftui {of} --help" if of else "--help"
+        raise BadInput(f"unknown command '{argv[0]}'; did you mean {meant}? (commands: {', '.join(SUBCOMMANDS)})")
     if len(word) > max(map(len, SUBCOMMANDS)) + 2:
         return  # (more than two slips from every command)
     command = min(SUBCOMMANDS, key=lambda c: _edits(word, c))
     typo = _edits(word, command)
+    starting = [c for c in SUBCOMMANDS if len(word) >= 3 and c.startswith(word)]
+    if len(starting) == 1 and typo > 1:  # (the start of one command, `fix` for fixes: as near as one slip)
+        command, typo = starting[0], 1
     if typo > (1 if len(command) <= 5 else 2):
         return
     try:

@@ -10,6 +10,10 @@ from typing import Any
 from .tool_options import count, seed
 
 
+class BadInput(Exception):
+    """Bad user input: printed as `spftui: error: ...`, exit status 2 (by cli.main)."""
+
+
 def open_with(args: argparse.Namespace) -> Any:
     """The engine's Opening for the common options; prints its warning, if any."""
     from .engine.opening import open_scenario

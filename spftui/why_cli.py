@@ -6,49 +6,64 @@ import argparse
 import difflib
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from .run_options import add_run_options, open_with, save_schedule
+from .run_options import BadInput, add_run_options, open_with, save_schedule
 
 BREAK_KINDS = ("aba", "abort", "violation", "step", "watch", "when")
 # `when` is a [[breakpoint]] table's word for a condition breakpoint
 _EXPR_KINDS = {"watch": "watch", "when": "condition"}
 
 
-def break_spec(text: str) -> tuple[str, dict[str, str]]:
+class BreakArg(NamedTuple):
+    """One `--break KIND[:MATCH]`: the kind as the user wrote it (`when`), the engine's kind
+    (`condition`) and the keyword arguments of Session.add_breakpoint."""
+
+    word: str
+    kind: str
+    options: dict[str, str]
+
+
+def break_error(word: str, message: object) -> Exception:
+    """Every --break error says it one way: `spftui: error: --break when: ...` (exit 2), whether
+    found while parsing the option or on the scenario (an argparse error printed the usage
+    and `argument --break: `; one found on the scenario did not)."""
+    return BadInput(f"--break {word}: {message}")
+
+
+def break_spec(text: str) -> BreakArg:
     """`aba`, `aba:REFETCH`, `abort:SEQ1`, `violation:lost_write`, `step:LABEL`, `watch:EXPR`,
-    `when:EXPR` → (kind, the keyword arguments of Session.add_breakpoint)."""
+    `when:EXPR` → a BreakArg; BadInput (not argparse's error) when it cannot fire."""
     kind, _, match = text.partition(":")
     if kind not in BREAK_KINDS:
         near = difflib.get_close_matches(kind, BREAK_KINDS, n=1)
         hint = f"; did you mean {near[0]}?" if near else ""
-        raise argparse.ArgumentTypeError(
-            f"unknown breakpoint kind {kind!r}{hint} (expected one of {', '.join(BREAK_KINDS)})"
-        )
-    if kind in _EXPR_KINDS:  # (parsed now: a syntax error is the option's; names are checked on the scenario)
+        raise break_error(kind, f"unknown breakpoint kind {kind!r}{hint} (expected one of {', '.join(BREAK_KINDS)})")
+    if kind in _EXPR_KINDS:  # (parsed now; names are checked on the scenario, values on its start)
         from .engine.breakpoints import make_breakpoint
         from .engine.expr import ExprError
 
         try:
             make_breakpoint(0, _EXPR_KINDS[kind], expr=match)
         except (ExprError, ValueError) as e:
-            raise argparse.ArgumentTypeError(f"{kind}: {e}") from None
-        return _EXPR_KINDS[kind], {"expr": match}
+            raise break_error(kind, e) from None
+        return BreakArg(kind, _EXPR_KINDS[kind], {"expr": match})
     if kind == "step":
         from .engine.timeline import LABELS
 
         if match not in LABELS:
             near = difflib.get_close_matches(match, sorted(LABELS), n=1)
             hint = f"; did you mean {near[0]}?" if near else " (e.g. wp_page_copy:copy)"
-            raise argparse.ArgumentTypeError(f"no step label {match!r}{hint}")
+            raise break_error(kind, f"no step label {match!r}{hint}")
     else:  # as a [[breakpoint]] table's `match` is checked: a typo would never fire
         from .engine.breakpoints import check_match
 
         try:
             check_match(kind, match, deferred=True)  # (a violation may name the scenario's own oracle)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-    return kind, {"match": match}
+            raise break_error(kind, e) from None
+    return BreakArg(kind, kind, {"match": match})
 
 
 def add_break_option(p: argparse.ArgumentParser) -> None:
@@ -79,20 +94,30 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
     from .engine.scenario_breakpoints import set_breakpoints
     from .engine.session import Session, SessionError
     from .report import check_report
+    from .scenario import ScenarioError
 
     opening = opening or open_with(args)
     session = Session(opening.scenario, strategy=opening.strategy())
     if args.break_:
         source = "--break"
-        for kind, options in args.break_:
+        for arg in args.break_:
             try:
-                session.add_breakpoint(kind, **options)
+                b = session.add_breakpoint(arg.kind, **arg.options)
             except (ExprError, ValueError, SessionError) as e:  # (a name the scenario lacks: `A1.sate`)
-                print(f"spftui: error: --break {kind}: {e}", file=sys.stderr)
-                return 2
+                raise break_error(arg.word, e) from None
+            said = f"--break {arg.word}:{arg.options.get('expr', '')}"
+            _check_start(session, b, lambda _, message, w=arg.word: break_error(w, message), said)
     else:
         source = "the scenario's [[breakpoint]] tables (--no-break ignores them)"
-        set_breakpoints(session)
+        sc = session.scenario
+        for b, spec in zip(set_breakpoints(session), _specs_set(session), strict=True):
+
+            def refuse(which: str, message: str, spec: Any = spec) -> Exception:
+                if which == "only if":
+                    return ScenarioError(message, sc.path, spec.condition_line or spec.line, f"{spec.key}.condition")
+                return ScenarioError(message, sc.path, spec.expr_line or spec.line, spec.expr_key)
+
+            _check_start(session, b, refuse, f"{spec.key} ({b.describe()})")
     stop = session.continue_(limit=args.max_steps)
     fired = stop.kind == "breakpoint"
     report = check_report(session)
@@ -131,6 +156,42 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
     else:
         print(f"No breakpoint fired: {stop.text}")
     return status if save_to is None else save_schedule(session, save_to, args.force, status, stop if fired else None)
+
+
+def _specs_set(session: Any) -> list[Any]:
+    """The scenario's [[breakpoint]] tables that set_breakpoints set on a new session (all of them
+    but repeats), in its order."""
+    from .engine.breakpoints import make_breakpoint
+    from .engine.scenario_breakpoints import options
+
+    seen: set[str] = set()
+    out = []
+    for spec in session.scenario.breakpoints:
+        text = make_breakpoint(0, spec.kind, **options(spec)).describe()
+        if text not in seen:
+            seen.add(text)
+            out.append(spec)
+    return out
+
+
+def _check_start(session: Any, b: Any, refuse: Callable[[str, str], Exception], name: str) -> None:
+    """Refuse (`refuse(which, message)`: which is "expression" or "only if") a watch or condition
+    that cannot be evaluated at all (`1/0`, `A.mmap_seq > "x"`: it would never fire, and the
+    TUI's `B` dialog refuses it); a note on stderr for a condition already true at the start
+    (it fires when it becomes true)."""
+    from .engine.breakpoints import never_fires, true_at_start
+    from .engine.expr import ExprError
+
+    problem = never_fires(b, session.machine)
+    if problem is not None:
+        which, err = problem
+        caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
+        raise refuse(which, f"{err.message} — at the start of the run: it would never fire\n{caret}")
+    if true_at_start(b, session.machine):
+        print(
+            f"spftui: note: {name} is already true at the start: it fires only when it turns false and then true again",
+            file=sys.stderr,
+        )
 
 
 def add_why_parser(sub: Any) -> None:

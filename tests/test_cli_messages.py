@@ -23,6 +23,24 @@ def test_a_misspelt_command_alone_is_named_with_the_one_meant(word: str, meant: 
     assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: unknown command '{word}'; did you mean {meant}?")
 
 
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [(["fix"], "fixes"), (["cov", "cow_lost_write"], "coverage"), (["kern"], "kernel-check"), (["expl"], "explore")],
+)
+def test_the_start_of_one_command_is_named_with_it(argv: list[str], meant: str) -> None:
+    """`spftui fix` (two slips from `fixes`, but its start) said only "no such file, nor a bundled scenario"."""
+    r = spftui(*argv)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"spftui: error: unknown command '{argv[0]}'; did you mean {meant}?"), r.stderr
+
+
+def test_help_as_a_command_names_the_help_option() -> None:
+    r = spftui("help")
+    assert r.returncode == 2 and r.stderr.startswith("spftui: error: unknown command 'help'; did you mean --help?")
+    r = spftui("help", "check")
+    assert r.returncode == 2 and "did you mean spftui check --help?" in r.stderr, r.stderr
+
+
 def test_a_word_alone_that_is_no_command_is_still_read_as_a_scenario() -> None:
     r = spftui("cow_lost_wrte")  # (near a bundled scenario: that one is named)
     assert r.returncode == 2 and "did you mean cow_lost_write?" in r.stderr

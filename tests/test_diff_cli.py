@@ -81,6 +81,17 @@ def test_the_runs_are_run_1_and_run_2_never_a_and_b_which_read_as_threads(tmp_pa
     assert set(d["divergence"]) == {"step", "run1", "run2"} and d["failing"] == "run2"
 
 
+def test_the_reordered_pairs_name_the_runs_in_the_order_given(tmp_path: Path) -> None:
+    """With the failing run first it said "... in opposite orders in run 2 and run 1"."""
+    passing, failing = schedules(tmp_path)
+    for first, second in ((failing, passing), (passing, failing)):
+        r = spftui("diff", "cow_lost_write", first, second)
+        assert r.returncode == 0, r.stderr
+        assert re.search(
+            r"^\d+ pairs of conflicting steps run in opposite orders in run 1 and run 2\.$", r.stdout, re.M
+        )
+
+
 def test_diff_of_a_schedule_with_itself_says_the_runs_are_the_same(tmp_path: Path) -> None:
     _, failing = schedules(tmp_path)
     r = spftui("diff", "cow_lost_write", failing, failing, "--json")

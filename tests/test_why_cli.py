@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from cli_run import spftui
+from cli_run import ROOT, spftui
 
 
 def test_check_break_aba_stops_before_the_lost_write_naming_the_pte_the_vma_and_a2s_steps() -> None:
@@ -68,13 +69,67 @@ def test_check_break_takes_watch_and_when_expressions_as_breakpoint_tables_do() 
     assert r.returncode == 0 and "Stopped after step" in r.stdout and "A.pte[0x10000] changed" in r.stdout
     bad = {
         "watch:A1.sate": "--break watch: thread A1 has no field 'sate'; did you mean 'state'?",
-        "when:A.mmap_seq >": "argument --break: when: expected a value",
+        "when:A.mmap_seq >": "spftui: error: --break when: expected a value",
         "watch:": "a watch breakpoint needs an expression",
         "wach:A.mmap_seq": "unknown breakpoint kind 'wach'; did you mean watch?",
     }
     for spec, said in bad.items():
         r = spftui("check", "cow_lost_write", "--break", spec)
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (spec, r.stderr)
+
+
+def test_check_break_refuses_a_watch_or_condition_that_cannot_be_evaluated_at_the_start(tmp_path: Path) -> None:
+    """`when:1/0` and `when:A.mmap_seq > "x"` were taken and never fired ("No breakpoint fired",
+    exit 1), though the TUI's B dialog refuses them; a scenario's [[breakpoint]] table too."""
+    for spec, said in {
+        "when:1/0": "division by zero",
+        'when:A.mmap_seq > "x"': "'>' orders two ints or two strs, got int 0 and str \"x\"",
+        "watch:A.mmap_seq % 0": "modulo by zero",
+    }.items():
+        r = spftui("check", "cow_lost_write", "--break", spec)
+        kind = spec.partition(":")[0]
+        assert r.returncode == 2 and r.stdout == "", (spec, r.stdout)
+        assert r.stderr.startswith(f"spftui: error: --break {kind}: {said} — at the start of the run"), r.stderr
+    # a value this state cannot read yet is this state's: A1 has no orig_pte until it faults
+    r = spftui("check", "cow_lost_write", "--break", "watch:A1.vmf.orig_pte")
+    assert r.returncode == 0 and "Stopped after step 5" in r.stdout
+    scenario = tmp_path / "s.toml"
+    base = (ROOT / "spftui" / "scenarios" / "cow_lost_write.toml").read_text()
+    scenario.write_text(base + '\n[[breakpoint]]\nkind = "step"\nmatch = "wp_page_copy:copy"\ncondition = "1/0"\n')
+    r = spftui("check", str(scenario))
+    assert r.returncode == 2 and "breakpoint[0].condition: division by zero — at the start" in r.stderr, r.stderr
+
+
+def test_check_break_notes_a_condition_already_true_at_the_start() -> None:
+    """Conditions fire when they become true: one true at step 0 never fired, without a word."""
+    r = spftui("check", "cow_lost_write", "--break", "when:A.mmap_seq >= 0", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["stop"] == "finished"
+    assert r.stderr == (
+        "spftui: note: --break when:A.mmap_seq >= 0 is already true at the start: it fires only when it "
+        "turns false and then true again\n"
+    )
+    r = spftui("check", "cow_lost_write", "--break", "when:A.mmap_seq > 2")
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_check_break_errors_have_one_form_in_the_users_words() -> None:
+    """A syntax error came from argparse (usage dump, `argument --break: when: ...`), a name
+    error as `spftui: error: --break condition: ...` (a word the user did not type)."""
+    for spec in ("when:A.mmap_seq >", "when:Z > 1", "when:1/0", "wach:A.mmap_seq", "step:nope"):
+        r = spftui("check", "cow_lost_write", "--break", spec)
+        kind = spec.partition(":")[0]
+        assert r.returncode == 2 and r.stderr.startswith(f"spftui: error: --break {kind}: "), (spec, r.stderr)
+        assert "usage:" not in r.stderr and "condition" not in r.stderr, r.stderr
+
+
+def test_check_break_watch_on_a_thread_local_reads_as_why_writes_it() -> None:
+    """The stop said `A1.vmf.orig_pte changed <no field 'orig_pte'> → 0x1061`."""
+    for expr in ("A1.vmf.orig_pte", "A1.orig_pte"):
+        r = spftui("check", "cow_lost_write", "--break", f"watch:{expr}")
+        assert r.returncode == 0, r.stderr
+        assert f"Stopped after step 5: {expr} changed unset → pfn 1 RO A D" in r.stdout, r.stdout
+    r = spftui("check", "cow_lost_write", "--break", "watch:A1.vmf.page", "--json")
+    assert json.loads(r.stdout)["break"]["text"].startswith("A1.vmf.page changed unset → pfn ")
 
 
 def test_why_the_lost_word_follows_the_copy_back_to_the_old_page_and_a2s_store() -> None:

@@ -18,10 +18,10 @@ import attrs
 from ..kernel import all_labels
 from ..kernel.events import Aba, Event, SpfAbort, Violation
 from ..scenario.model import BREAKPOINT_MATCHES
-from .describe import aba_sentence, abort_sentence, violation_sentence
-from .expr import EvalError, Expr, evaluate, parse
+from .describe import aba_sentence, abort_sentence, local_text, violation_sentence
+from .expr import EvalError, Expr, Resolver, evaluate, parse
 from .history import Derivation
-from .inspect import MachineResolver, Names, check_names, show
+from .inspect import THREAD_FIELDS, VMF_KEYS, MachineResolver, Names, check_names, show
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -160,6 +160,90 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+class _Noting:
+    """A resolver that notes whether a lookup failed or read a none: an evaluation
+    error after one may be this state's (a thread not in a fault has no `orig_pte`)."""
+
+    def __init__(self, inner: Resolver) -> None:
+        self.inner = inner
+        self.state_says = False
+
+    def _noted(self, read: Any) -> object:
+        try:
+            value = read()
+        except Exception:
+            self.state_says = True
+            raise
+        if value is None:
+            self.state_says = True
+        return value
+
+    def root(self, name: str) -> object:
+        return self._noted(lambda: self.inner.root(name))
+
+    def attr(self, obj: object, name: str) -> object:
+        return self._noted(lambda: self.inner.attr(obj, name))
+
+    def item(self, obj: object, key: object) -> object:
+        return self._noted(lambda: self.inner.item(obj, key))
+
+
+def never_fires(b: Breakpoint, m: Machine) -> tuple[str, EvalError] | None:
+    """The expression of `b` (its watch or condition: "expression"; its extra condition:
+    "only if") that cannot be evaluated on `m` for a reason of its own, not of this state,
+    with the error: `1/0`, `A.mmap_seq > "x"` (it would never fire, silently); or None.
+
+    An error after a lookup that failed or read a none (`A1.vmf.orig_pte` before A1
+    faults) is this state's, as the `B` dialog's first warning says: not refused."""
+    for what, expr in (("expression", b.expr), ("only if", b.condition)):
+        if expr is None:
+            continue
+        noting = _Noting(MachineResolver(m))
+        try:
+            evaluate(expr, noting)
+        except EvalError as err:
+            if not noting.state_says:
+                return what, err
+    return None
+
+
+def true_at_start(b: Breakpoint, m: Machine) -> bool:
+    """Is `b` a condition already true on `m`? (It fires when it becomes true: not
+    until it turns false and then true again.)"""
+    if b.kind != "condition" or b.expr is None:
+        return False
+    ok = value_of(b.expr, m)
+    return not isinstance(ok, tuple) and bool(ok)
+
+
+def thread_local(expr: Expr, threads: Sequence[str]) -> tuple[str, str] | None:
+    """A thread local read as it is: `A1.vmf.orig_pte` and `A1.orig_pte` → (A1, orig_pte);
+    anything else → None (engine/why.py's rule, which shows it as the trace writes it)."""
+    if not expr.single or len(expr.paths) != 1:
+        return None
+    path = expr.paths[0]
+    if path.root not in threads or any(s.field is None for s in path.steps):
+        return None
+    fields = [s.field for s in path.steps]
+    if len(fields) == 2 and fields[0] == "vmf" and fields[1] is not None:
+        return path.root, fields[1]
+    if len(fields) == 1 and fields[0] in VMF_KEYS and fields[0] not in THREAD_FIELDS:
+        return path.root, fields[0]
+    return None
+
+
+def watch_text(expr: Expr, value: Any, m: Machine) -> str:
+    """A watched value as `spftui why` writes it: a thread local as the trace does (`pfn 1 RO A D`),
+    "unset" while the thread has not set it; anything else as the panes show it."""
+    local = thread_local(expr, [t.name for t in m.threads])
+    if local is None:
+        return _show(value)
+    thread = next(t for t in m.threads if t.name == local[0])
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "error":
+        return "unset"
+    return local_text(local[1], value, thread.vmf)
+
+
 def value_of(expr: Expr, m: Machine) -> Any:
     """Evaluate; an error is a value too (so a watch sees it change)."""
     try:
@@ -177,6 +261,7 @@ class BreakpointSet:
         self.timeline: Timeline | None = None
         self.next_id = 1
         self.watch_values: dict[int, Any] = {}
+        self._watch_shown: dict[int, str] = {}  # a watch's value as its hit text writes it
         # `aba`: the history's derived events, followed step by step (history.Derivation)
         self._follow: Derivation | None = None
         self._follow_of: tuple[Timeline | None, int] = (None, -1)  # the timeline and its epoch it follows
@@ -198,6 +283,7 @@ class BreakpointSet:
     def remove(self, bid: int) -> None:
         self.items = [b for b in self.items if b.id != bid]
         self.watch_values.pop(bid, None)
+        self._watch_shown.pop(bid, None)
 
     def get(self, bid: int) -> Breakpoint | None:
         return next((b for b in self.items if b.id == bid), None)
@@ -208,9 +294,11 @@ class BreakpointSet:
     def prime(self, m: Machine) -> None:
         """Record the current value of every watch (after a jump)."""
         self.watch_values = {}
+        self._watch_shown = {}
         for b in self.items:
             if b.kind == "watch" and b.expr is not None:
                 self.watch_values[b.id] = value_of(b.expr, m)
+                self._watch_shown[b.id] = watch_text(b.expr, self.watch_values[b.id], m)
             elif b.kind == "condition" and b.expr is not None:
                 ok = value_of(b.expr, m)
                 self.watch_values[b.id] = not isinstance(ok, tuple) and bool(ok)
@@ -264,7 +352,9 @@ class BreakpointSet:
             old = self.watch_values.get(b.id)
             self.watch_values[b.id] = new
             if new != old:
-                return Hit(b.id, f"{b.expr} changed {_show(old)} → {_show(new)} (breakpoint {b.id})", old, new)
+                was = self._watch_shown.get(b.id) or watch_text(b.expr, old, m)
+                shown = self._watch_shown[b.id] = watch_text(b.expr, new, m)
+                return Hit(b.id, f"{b.expr} changed {was} → {shown} (breakpoint {b.id})", old, new)
             return None
         ok = value_of(b.expr, m)
         now = not isinstance(ok, tuple) and bool(ok)

@@ -298,7 +298,7 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
     fail, ok = (one, two) if d.failing == "a" else (two, one)
     n = len(d.pairs)
     pairs = f"{counted(d.reordered, 'pair')} of conflicting steps {'runs' if d.reordered == 1 else 'run'}"
-    out.append(f"{pairs} in opposite orders in {ok} and {fail}.")
+    out.append(f"{pairs} in opposite orders in {one} and {two}.")  # (the runs in the order given)
     if not d.reproduces:
         out.append(f"Imposing all of them on {ok} does not reproduce {d.oracle}: the runs differ by more than order.")
         return out
