@@ -21,7 +21,7 @@ from ..scenario.model import BREAKPOINT_MATCHES
 from .describe import aba_sentence, abort_sentence, local_text, violation_sentence
 from .expr import EvalError, Expr, Resolver, evaluate, parse
 from .history import Derivation
-from .inspect import THREAD_FIELDS, VMF_KEYS, MachineResolver, Names, check_names, show
+from .inspect import MachineResolver, Names, check_names, local_of, show
 
 if TYPE_CHECKING:
     from ..kernel.machine import Machine
@@ -216,27 +216,11 @@ def true_at_start(b: Breakpoint, m: Machine) -> bool:
     return not isinstance(ok, tuple) and bool(ok)
 
 
-def thread_local(expr: Expr, threads: Sequence[str]) -> tuple[str, str] | None:
-    """A thread local read as it is: `A1.vmf.orig_pte` and `A1.orig_pte` → (A1, orig_pte);
-    anything else → None (engine/why.py's rule, which shows it as the trace writes it)."""
-    if not expr.single or len(expr.paths) != 1:
-        return None
-    path = expr.paths[0]
-    if path.root not in threads or any(s.field is None for s in path.steps):
-        return None
-    fields = [s.field for s in path.steps]
-    if len(fields) == 2 and fields[0] == "vmf" and fields[1] is not None:
-        return path.root, fields[1]
-    if len(fields) == 1 and fields[0] in VMF_KEYS and fields[0] not in THREAD_FIELDS:
-        return path.root, fields[0]
-    return None
-
-
 def watch_text(expr: Expr, value: Any, m: Machine) -> str:
     """A watched value as `spftui why` writes it: a thread local as the trace does (`pfn 1 RO A D`),
     "unset" while the thread has not set it; anything else as the panes show it."""
-    local = thread_local(expr, [t.name for t in m.threads])
-    if local is None:
+    local = local_of(expr, [t.name for t in m.threads])
+    if local is None or local[1] is None:  # (a whole vmf is shown as the panes show it)
         return _show(value)
     thread = next(t for t in m.threads if t.name == local[0])
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "error":

@@ -36,6 +36,8 @@ from .describe import refs_text, vmf_text
 from .expr import DYNAMIC, EvalError, Expr, ExprError, PathRef, format_int
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..kernel.machine import Machine
     from ..kernel.state import Mm, Thread
     from ..scenario.model import Scenario
@@ -612,3 +614,21 @@ def _member(kind: str, name: str, root: str, at: int, source: str) -> str:
         listed = f"thread fields: {', '.join(THREAD_FIELDS)}; process fields: {', '.join(PROCESS_FIELDS)}"
         listed += "; or a key of the thread's vmf"
     raise ExprError(f"{what} has no field '{name}'{_did_you_mean(name, choices)} ({listed})", at, source)
+
+
+def local_of(expr: Expr, threads: Sequence[str]) -> tuple[str, str | None] | None:
+    """A thread-local expression: `A1.vmf` → (A1, None); `A1.vmf.orig_pte` and
+    `A1.orig_pte` → (A1, "orig_pte"); anything else → None."""
+    if not expr.single or len(expr.paths) != 1:
+        return None
+    path = expr.paths[0]
+    if path.root not in threads or any(s.field is None for s in path.steps):
+        return None
+    fields = [s.field for s in path.steps]
+    if fields == ["vmf"]:
+        return path.root, None
+    if len(fields) == 2 and fields[0] == "vmf":
+        return path.root, fields[1]
+    if len(fields) == 1 and fields[0] in VMF_KEYS and fields[0] not in THREAD_FIELDS:
+        return path.root, fields[0]
+    return None

@@ -34,7 +34,7 @@ key read it); it never changes the session.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -44,7 +44,7 @@ from ..kernel.pte import pte_pfn, pte_present, pte_write
 from .describe import format_event, local_text, object_path, validation_text, value_text
 from .expr import Expr, parse
 from .history import Derivation
-from .inspect import THREAD_FIELDS, VMF_KEYS, Locals, MachineResolver, Names, check_names, show
+from .inspect import Locals, MachineResolver, Names, check_names, local_of, show
 
 if TYPE_CHECKING:
     from .session import Session
@@ -149,24 +149,6 @@ def _locals_changed(old: object, new: object) -> str | None:
     return ", ".join(parts)
 
 
-def _local_of(expr: Expr, threads: Sequence[str]) -> tuple[str, str | None] | None:
-    """A thread-local expression: `A1.vmf` → (A1, None); `A1.vmf.orig_pte` and
-    `A1.orig_pte` → (A1, "orig_pte"); anything else → None."""
-    if not expr.single or len(expr.paths) != 1:
-        return None
-    path = expr.paths[0]
-    if path.root not in threads or any(s.field is None for s in path.steps):
-        return None
-    fields = [s.field for s in path.steps]
-    if fields == ["vmf"]:
-        return path.root, None
-    if len(fields) == 2 and fields[0] == "vmf":
-        return path.root, fields[1]
-    if len(fields) == 1 and fields[0] in VMF_KEYS and fields[0] not in THREAD_FIELDS:
-        return path.root, fields[0]
-    return None
-
-
 def _in_fault(vmf: object) -> bool:
     """Are these locals a fault's (a struct vm_fault: the fault entry sets `mode`), not an op's?"""
     return isinstance(vmf, dict) and "mode" in vmf
@@ -209,7 +191,7 @@ class _Why:
     def _shower(self, expr: Expr) -> Callable[[object, Any], str]:
         """How a value of `expr` is shown (given the machine it was read on): a thread local as
         the trace writes it (`pfn 1 RO A D`, `pfn 2`) and "unset" while the thread has not set it."""
-        local = _local_of(expr, self.tl.names)
+        local = local_of(expr, self.tl.names)
         if local is None:
             return lambda v, m: _shown(v)
         idx, key = self.tl.names.index(local[0]), local[1]
@@ -260,7 +242,7 @@ class _Why:
             self.add(-1, what, value, f"{lead}{what} = {value} {since} (the scenario's initial state)", depth)
             return
         tl = self.tl
-        local = _local_of(expr, tl.names)
+        local = local_of(expr, tl.names)
         if local is not None and local[1] is None and changes[-1].new_value:
             self._locals(local[0], what, changes, depth, lead)
             return
@@ -543,7 +525,7 @@ def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:
     check_names(e, Names.of(tl.scenario))  # as a watch's: `A1.sate`, `frame[-1]`, a bare `A` are refused
     m = tl.machine_at(at)
     now = _value(e, m)
-    local = _local_of(e, tl.names)
+    local = local_of(e, tl.names)
     if now.startswith("<") and local is not None and local[1] is not None:
         held = show(Locals(m.threads[tl.names.index(local[0])].vmf))
         raise WhyError(f"{e.source} is not set at step {at} ({local[0]}'s locals then: {held})")
