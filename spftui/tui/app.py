@@ -157,7 +157,7 @@ class SpftuiApp(App[int]):
         if screen is None:
             self.push_screen(DebuggerScreen())
         else:
-            screen.selected = 0
+            screen.selected, screen.pinned = 0, False  # (another scenario: other threads)
             screen.refresh_views(follow=True)
             where = f" at step {self.session.position}" if self.session.position else ""
             self.notify(f"Loaded {sc.title}{where}.", title=Path(sc.path).name if sc.path else "Scenario")

@@ -106,6 +106,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def __init__(self) -> None:
         super().__init__()
         self.selected = 0
+        self.pinned = False
+        """The user picked the selected thread (the Threads pane's cursor, a digit key): steps, jumps
+        and runs leave it there, as `u` and `f` run it. Until then it follows the thread that ran last."""
         self.recent = Recent()
         self.init_runs()
         self.view_index = 0
@@ -208,7 +211,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if self.busy:
             return
         s = self.session
-        if follow and s.position > 0:
+        if follow and s.position > 0 and not self.pinned:
             last = s.last
             name = last.thread if last is not None and last.step == s.position - 1 else s.step_thread(s.position - 1)
             self.selected = s.names.index(name)
@@ -289,6 +292,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if index >= len(names):
             self.say(f"there is no thread {index + 1}: this scenario has {len(names)} ({', '.join(names)})")
             return
+        if self._guard():  # (the user names the thread: it stays selected, for u and f)
+            self.selected, self.pinned = index, True
         self._do(lambda: self.session.step(index))
 
     def action_back(self) -> None:
@@ -496,6 +501,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
 
     @on(ThreadsPane.Selected)
     def _select(self, event: ThreadsPane.Selected) -> None:
+        self.pinned = True  # (the pane posts it only for the user's own moves)
         if event.index != self.selected:
             self.selected = event.index
             self.refresh_views()

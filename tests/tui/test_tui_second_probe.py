@@ -1,0 +1,76 @@
+"""The debugger's second probe: the selected thread stays put, `b` keeps the cursor, `u` to the
+next pass, `g` counts hits once, u/f are discoverable, the quit dialog's path, fresh status
+lines, the branch comparison's table."""
+
+from __future__ import annotations
+
+from tui_helpers import SEED, press, type_text
+
+from spftui.tui.app import SpftuiApp
+from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.status import StatusLine
+from spftui.tui.widgets.threads import ThreadsPane
+
+SMALL = (80, 24)
+# cow_lost_write's own schedule: steps 1-17 are A1's, 18-26 B's, 27-48 A2's, 49-54 A1's.
+
+
+def status(app: SpftuiApp) -> str:
+    return " ".join(str(app.screen.query_one(StatusLine).content).split())
+
+
+def debugger(app: SpftuiApp) -> DebuggerScreen:
+    screen = app.screen
+    assert isinstance(screen, DebuggerScreen)
+    return screen
+
+
+async def goto(pilot, step: int | str) -> None:  # type: ignore[no-untyped-def]
+    await press(pilot, "g")
+    await type_text(pilot, str(step))
+    await press(pilot, "enter")
+
+
+async def select_in_threads_pane(pilot, app: SpftuiApp, index: int) -> None:  # type: ignore[no-untyped-def]
+    """Tab to the Threads pane and move its cursor with ↑ ↓ onto thread `index`."""
+    pane = app.screen.query_one(ThreadsPane)
+    pane.focus()
+    await press(pilot, "home")
+    for _ in range(len(pane.owner)):
+        if pane.thread_at(pane.cursor) == index and debugger(app).selected == index:
+            return
+        await press(pilot, "down")
+    raise AssertionError(f"the Threads pane's cursor never reached thread {index}")
+
+
+async def test_a_thread_picked_in_the_threads_pane_stays_selected_over_s_g_and_f_runs_it() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        await goto(pilot, 30)
+        assert debugger(app).selected == 1  # not picked yet: it follows the thread that ran last (A2)
+        await select_in_threads_pane(pilot, app, 0)
+        await press(pilot, "S")  # step 29 was A2's
+        assert s.position == 29 and debugger(app).selected == 0
+        await goto(pilot, 40)
+        await press(pilot, "s", "c")
+        assert debugger(app).selected == 0
+        await goto(pilot, 29)
+        await press(pilot, "f")
+        assert s.stop.text.startswith("A1 ") and {s.step_thread(i) for i in range(29, s.position)} == {"A1"}
+
+
+async def test_a_thread_stepped_with_its_digit_stays_selected_over_s_and_back() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        await press(pilot, "2")
+        assert debugger(app).selected == 1
+        await press(pilot, "s", "s")  # the schedule's choice: A1
+        assert s.step_thread(s.position - 1) == "A1" and debugger(app).selected == 1
+        await press(pilot, "S")
+        assert debugger(app).selected == 1
+        await press(pilot, "f")
+        assert s.stop.text.startswith("A2 ")
