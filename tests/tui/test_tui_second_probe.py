@@ -8,6 +8,7 @@ from tui_helpers import SEED, press, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.widgets.source import SourceView
 from spftui.tui.widgets.status import StatusLine
 from spftui.tui.widgets.threads import ThreadsPane
 
@@ -29,6 +30,18 @@ async def goto(pilot, step: int | str) -> None:  # type: ignore[no-untyped-def]
     await press(pilot, "g")
     await type_text(pilot, str(step))
     await press(pilot, "enter")
+
+
+async def cursor_to(pilot, app: SpftuiApp, label: str) -> None:  # type: ignore[no-untyped-def]
+    """Move the Source cursor to `label` with ↑ ↓, as a user does (the listing has the focus)."""
+    listing = app.screen.query_one(SourceView)
+    assert app.focused is listing
+    key = "down" if listing.index[label] > listing.cursor else "up"
+    for _ in range(len(listing.listing)):  # (↓ skips a function's name row)
+        if listing.label_at(listing.cursor) == label:
+            return
+        await press(pilot, key)
+    raise AssertionError(f"the cursor never reached {label}")
 
 
 async def select_in_threads_pane(pilot, app: SpftuiApp, index: int) -> None:  # type: ignore[no-untyped-def]
@@ -74,3 +87,21 @@ async def test_a_thread_stepped_with_its_digit_stays_selected_over_s_and_back() 
         assert debugger(app).selected == 1
         await press(pilot, "f")
         assert s.stop.text.startswith("A2 ")
+
+
+async def test_b_leaves_the_source_cursor_on_the_line_it_toggled_so_u_runs_to_it() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        listing = app.screen.query_one(SourceView)
+        await cursor_to(pilot, app, "wp_page_copy:copy")
+        await press(pilot, "b")
+        assert listing.label_at(listing.cursor) == "wp_page_copy:copy"
+        assert any(b.kind == "step" and b.match == "wp_page_copy:copy" for b in s.breakpoints.items)
+        await press(pilot, "u")
+        assert s.position == 13 and s.machine.threads[0].pc == "wp_page_copy:copy"
+        await press(pilot, "b")  # and off again, the cursor still there
+        assert listing.label_at(listing.cursor) == "wp_page_copy:copy"
+        await press(pilot, "s")  # a step follows the thread again
+        assert listing.label_at(listing.cursor) == s.machine.threads[0].pc
