@@ -39,8 +39,6 @@ async def test_u_runs_a1_to_the_source_cursor_and_f_finishes_its_fault_then_its_
     async with app.run_test(size=SMALL) as pilot:
         s = app.session
         assert s is not None and isinstance(app.screen, DebuggerScreen)
-        await press(pilot, "u")  # the cursor starts on A1's next step: nothing to run to
-        assert s.position == 0 and "A1 is at user:store already" in status(app)
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u")
         assert s.position == 13 and s.machine.threads[0].pc == "wp_page_copy:copy"

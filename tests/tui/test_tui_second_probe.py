@@ -4,7 +4,7 @@ lines, the branch comparison's table."""
 
 from __future__ import annotations
 
-from tui_helpers import SEED, press, type_text
+from tui_helpers import SEED, press, screen_text, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -105,3 +105,19 @@ async def test_b_leaves_the_source_cursor_on_the_line_it_toggled_so_u_runs_to_it
         assert listing.label_at(listing.cursor) == "wp_page_copy:copy"
         await press(pilot, "s")  # a step follows the thread again
         assert listing.label_at(listing.cursor) == s.machine.threads[0].pc
+
+
+async def test_u_on_the_line_the_thread_is_at_runs_it_to_its_next_pass_there() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        await press(pilot, "u")  # the cursor starts on A1's next step: its store, retried after the fault
+        assert s.position == 22 and "A1 ran 22 steps to user:store" in status(app)
+        await press(pilot, "r")
+        await cursor_to(pilot, app, "wp_page_copy:copy")
+        await press(pilot, "u", "u")  # the copy loop: one page at a time
+        assert s.position == 14 and s.machine.threads[0].pc == "wp_page_copy:copy"
+        assert "A1 ran 1 step to wp_page_copy:copy" in status(app)
+        await press(pilot, "question_mark")
+        assert "next pass" in screen_text(pilot)

@@ -792,7 +792,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     # --------------------------------------- one thread alone: run to cursor (u), finish (f)
     def action_run_to_cursor(self) -> None:
         """`u`: the selected thread (the Source pane's title names it) runs alone until its next
-        step is the source line under the cursor (gdb's advance)."""
+        step is the source line under the cursor (gdb's advance); on the line it is at, until it
+        comes back to it (a loop's next pass), as the engine's `run_thread_until` runs."""
         if not self._guard():
             return
         s = self.session
@@ -800,9 +801,6 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         name = s.names[index]
         if label is None:
             self.say("put the source cursor on a step: u runs the selected thread to it", "bold #ffaf00")
-            return
-        if s.next_label(index) == label:
-            self.say(f"{name} is at {label} already: move the source cursor further on", "bold #ffaf00")
             return
         self._run_thread(f"run of {name} to {label}", lambda **kw: s.run_thread_until(index, label, **kw))
 

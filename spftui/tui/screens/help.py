@@ -17,7 +17,11 @@ KEYS = (
     ("s", "step: one step of the scheduler (or of the recorded future)"),
     ("1–9", "step that thread (from the past this starts a new branch)"),
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
-    ("u", "run to the cursor: the selected thread (▌) runs alone to the source line under the cursor"),
+    (
+        "u",
+        "run to the cursor: the selected thread (▌) runs alone to the source line under the cursor "
+        "(on the line it is at: to its next pass there)",
+    ),
     ("f", "finish: the selected thread runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
