@@ -4,7 +4,7 @@ lines, the branch comparison's table."""
 
 from __future__ import annotations
 
-from tui_helpers import SEED, press, screen_text, type_text
+from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -30,6 +30,7 @@ async def goto(pilot, step: int | str) -> None:  # type: ignore[no-untyped-def]
     await press(pilot, "g")
     await type_text(pilot, str(step))
     await press(pilot, "enter")
+    await settle(pilot)
 
 
 async def cursor_to(pilot, app: SpftuiApp, label: str) -> None:  # type: ignore[no-untyped-def]
@@ -121,3 +122,18 @@ async def test_u_on_the_line_the_thread_is_at_runs_it_to_its_next_pass_there() -
         assert "A1 ran 1 step to wp_page_copy:copy" in status(app)
         await press(pilot, "question_mark")
         assert "next pass" in screen_text(pilot)
+
+
+async def test_g_over_recorded_steps_counts_no_breakpoint_hit_again_end_or_step_number() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        (violation,) = [b for b in s.breakpoints.items if b.kind == "violation"]
+        await goto(pilot, "end")  # run for the first time: the violation at step 52 is passed, once
+        assert s.position == 54 and violation.hits == 1
+        assert "passed 1 breakpoint stop (step 52)" in status(app)
+        for target in (0, 54, 0, "end", 30, "end"):
+            await goto(pilot, target)
+            assert violation.hits == 1 and "passed" not in status(app), target
+        assert s.position == 54 and "all threads finished after 54 steps" in status(app)
