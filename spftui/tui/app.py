@@ -441,13 +441,14 @@ class SpftuiApp(App[int]):
         yield SystemCommand(
             "Continue  (c)", "Run to the next breakpoint in the background (Esc interrupts)", d.action_continue
         )
+        selected = s.names[d.selected] if 0 <= d.selected < len(s.names) else "the selected thread"
         yield SystemCommand(
-            "Run to cursor  (u)",
+            f"Run {selected} to the cursor  (u)",
             "The selected thread runs alone until its next step is the source line under the cursor (gdb's advance)",
             d.action_run_to_cursor,
         )
         yield SystemCommand(
-            "Finish  (f)",
+            f"Finish {selected}  (f)",
             "The selected thread runs alone until its fault returns, else its operation completes (gdb's finish)",
             d.action_finish,
         )

@@ -4,6 +4,7 @@ lines, the branch comparison's table."""
 
 from __future__ import annotations
 
+from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
@@ -137,3 +138,38 @@ async def test_g_over_recorded_steps_counts_no_breakpoint_hit_again_end_or_step_
             await goto(pilot, target)
             assert violation.hits == 1 and "passed" not in status(app), target
         assert s.position == 54 and "all threads finished after 54 steps" in status(app)
+
+
+async def palette_titles(pilot, app: SpftuiApp, query: str) -> list[str]:  # type: ignore[no-untyped-def]
+    await press(pilot, "ctrl+p")
+    assert isinstance(app.screen, CommandPalette)
+    await type_text(pilot, query)
+    commands = app.screen.query_one(CommandList)
+    for _ in range(100):  # the palette searches in a worker
+        if commands.option_count:
+            break
+        await pilot.pause()
+    titles = [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
+    await press(pilot, "escape")
+    return titles
+
+
+async def test_u_and_f_say_how_to_select_a_thread_and_the_palette_names_the_one_they_run() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        await press(pilot, "question_mark")
+        assert "Tab to Threads" in screen_text(pilot)
+        await press(pilot, "escape")
+        assert any("Finish A1" in t for t in await palette_titles(pilot, app, "Finish"))
+        await press(pilot, "f", "f")  # A1's fault, then its write: A1 has finished
+        position = s.position
+        await press(pilot, "f")
+        assert s.position == position
+        assert "A1 has finished: select another thread for u and f (Tab to Threads" in status(app)
+        assert "not finished: A2, B" in status(app)
+        await press(pilot, "u")
+        assert s.position == position and "A1 has finished: select another thread" in status(app)
+        await press(pilot, "2")
+        assert any("Run A2 to the cursor" in t for t in await palette_titles(pilot, app, "cursor"))

@@ -802,6 +802,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if label is None:
             self.say("put the source cursor on a step: u runs the selected thread to it", "bold #ffaf00")
             return
+        if self._finished(index):
+            return
         self._run_thread(f"run of {name} to {label}", lambda **kw: s.run_thread_until(index, label, **kw))
 
     def action_finish(self) -> None:
@@ -809,7 +811,25 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if not self._guard():
             return
         s, index = self.session, self.selected
+        if self._finished(index):
+            return
         self._run_thread(f"finish of {s.names[index]}", lambda **kw: s.finish(index, **kw))
+
+    def _finished(self, index: int) -> bool:
+        """Whether thread `index` has nothing left to run (then say which other thread to select)."""
+        s = self.session
+        if s.next_label(index):
+            return False
+        others = [n for i, n in enumerate(s.names) if i != index and s.next_label(i)]
+        if others:
+            self.say(
+                f"{s.names[index]} has finished: select another thread for u and f (Tab to Threads, ↑/↓; "
+                f"or step it with its digit) — not finished: {', '.join(others)}",
+                "bold #ffaf00",
+            )
+        else:
+            self.say("every thread has finished: nothing is left to run", "bold #ffaf00")
+        return True
 
     def _run_thread(self, kind: str, run: Callable[..., StopReason]) -> None:
         """A one-thread run, in the background as `c` is (it may be long: a thread's ops repeat)."""

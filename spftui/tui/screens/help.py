@@ -19,10 +19,10 @@ KEYS = (
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
     (
         "u",
-        "run to the cursor: the selected thread (▌) runs alone to the source line under the cursor "
-        "(on the line it is at: to its next pass there)",
+        "run to the cursor: the selected thread (▌; select one: Tab to Threads, ↑/↓, or step it with its "
+        "digit) runs alone to the source line under the cursor (on the line it is at: to its next pass there)",
     ),
-    ("f", "finish: the selected thread runs alone until its fault returns, else its operation completes"),
+    ("f", "finish: the selected thread (▌) runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
     ("g", "go to a step, a jump: breakpoints do not stop it (a later step runs on to it; end: the run's end)"),
