@@ -307,7 +307,7 @@ class SpftuiApp(App[int]):
         note = (
             "Opening this scenario again offers it back."
             if target == autosave_path(s.scenario)
-            else f"Open it again with: spftui {identity(s.scenario)[0]} --session {target}"
+            else f"Open it again with: spftui {identity(s.scenario)[0]} --session <that file>"
         )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 

@@ -4,11 +4,14 @@ lines, the branch comparison's table."""
 
 from __future__ import annotations
 
+import pytest
 from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
+from spftui.tui.format import home_path
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.quit import QuitDialog
 from spftui.tui.widgets.source import SourceView
 from spftui.tui.widgets.status import StatusLine
 from spftui.tui.widgets.threads import ThreadsPane
@@ -173,3 +176,24 @@ async def test_u_and_f_say_how_to_select_a_thread_and_the_palette_names_the_one_
         assert s.position == position and "A1 has finished: select another thread" in status(app)
         await press(pilot, "2")
         assert any("Run A2 to the cursor" in t for t in await palette_titles(pilot, app, "cursor"))
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_the_quit_dialog_breaks_the_session_path_after_a_slash_or_a_dot_never_mid_name(
+    size: tuple[int, int],
+) -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=size) as pilot:
+        await press(pilot, "s", "q")
+        dialog = app.screen
+        assert isinstance(dialog, QuitDialog)
+        path = home_path(dialog.path)
+        assert len(path) > 66  # (the test's state directory: longer than the dialog is wide)
+        rows = [row.strip("█▌▐ ") for row in screen_text(pilot).splitlines()]
+        at = next(i for i, row in enumerate(rows) if row == "Save writes this file:") + 1
+        shown = []
+        while "".join(shown) != path:
+            assert path.startswith("".join(shown) + rows[at]), rows[at]  # a whole line of the path, no more
+            shown.append(rows[at])
+            at += 1
+        assert len(shown) > 1 and all(line.endswith(("/", ".")) for line in shown[:-1])
