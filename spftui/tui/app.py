@@ -258,6 +258,13 @@ class SpftuiApp(App[int]):
             mine = own is not None and os.path.abspath(path) == os.path.abspath(own)
             return self.save_session(path, exists=REPLACE if mine else NUMBER)
 
+        def told(written: str) -> str:
+            dbg = self.debugger()
+            if dbg is not None:  # (the status line said what an earlier save or export wrote)
+                dbg.say(f"saved the session to {home_path(written)}", "bold #87d7ff")
+            command = toast_command(f"spftui {name} --session", written, self.size.width)
+            return f"Saved\n{toast_path(written, self.size.width)}\nOpen it with:\n{command}"
+
         ask_where_to_save(
             self,
             "Save session as…",
@@ -268,10 +275,7 @@ class SpftuiApp(App[int]):
                 if own
                 else "A name that is taken gets a number. From now on, q saves to this file."
             ),
-            lambda written: (
-                f"Saved\n{toast_path(written, self.size.width)}\nOpen it with:\n"
-                + toast_command(f"spftui {name} --session", written, self.size.width)
-            ),
+            told,
             "Session",
         )
 

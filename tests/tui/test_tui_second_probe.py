@@ -4,6 +4,8 @@ lines, the branch comparison's table."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, press, screen_text, settle, type_text
@@ -197,3 +199,36 @@ async def test_the_quit_dialog_breaks_the_session_path_after_a_slash_or_a_dot_ne
             shown.append(rows[at])
             at += 1
         assert len(shown) > 1 and all(line.endswith(("/", ".")) for line in shown[:-1])
+
+
+async def test_the_status_line_says_what_s_runs_now_and_a_new_save_replaces_an_old_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(200, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        assert "next: schedule entry 1/5: A1 until wp_page_copy:copy" in status(app)
+        await press(pilot, "f")  # A1's whole write (no fault yet): the entries for A1 are over
+        assert not s.next_label(0)
+        assert "next: schedule entry 3/5: B until done" in status(app)
+        await press(pilot, "s")
+        assert s.step_thread(s.position - 1) == "B"
+        await press(pilot, "x", "enter")  # the Perfetto trace, in the current folder
+        await settle(pilot)
+        assert "wrote " in status(app)
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "Save schedule so far")
+        commands = app.screen.query_one(CommandList)
+        for _ in range(100):  # the palette searches in a worker
+            if commands.option_count:
+                break
+            await pilot.pause()
+        await press(pilot, "enter")
+        await pilot.pause()
+        await press(pilot, "enter")  # the proposed name
+        await pilot.pause()
+        assert isinstance(app.screen, DebuggerScreen)
+        assert "wrote " not in status(app)
+        assert f"saved the schedule to {tmp_path}/cow_lost_write.step24.schedule.toml" in status(app)

@@ -26,7 +26,7 @@ from ...engine.session import Session, SessionError, StopReason, bookmark_name_p
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
-from ..format import toast_command, toast_path
+from ..format import home_path, toast_command, toast_path
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -563,16 +563,20 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
                 policy=s.scenario.policy, reuse=s.scenario.reuse, stop_at=s.position, exists=NUMBER,
             )  # fmt: skip
 
+        def told(written: str) -> str:  # (the status line said what an earlier save or export wrote)
+            self.say(f"saved the schedule to {home_path(written)}", "bold #87d7ff")
+            return (
+                f"Saved\n{toast_path(written, self.app.size.width)}\nOpen it at step {s.position} with:\n"
+                + toast_command("spftui", written, self.app.size.width)
+            )
+
         ask_where_to_save(
             self.app,
             f"Save the schedule up to step {s.position} as…",
             str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
             write,
             "A name that is taken gets a number.",
-            lambda written: (
-                f"Saved\n{toast_path(written, self.app.size.width)}\nOpen it at step {s.position} with:\n"
-                + toast_command("spftui", written, self.app.size.width)
-            ),
+            told,
             "Schedule",
         )
 
