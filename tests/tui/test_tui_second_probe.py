@@ -10,9 +10,11 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from tui_helpers import SEED, press, screen_text, settle, type_text
 
+from spftui.engine.recording import record_choices
 from spftui.tui.app import SpftuiApp
 from spftui.tui.format import home_path
 from spftui.tui.screens.debugger import DebuggerScreen
+from spftui.tui.screens.diff import DiffScreen
 from spftui.tui.screens.quit import QuitDialog
 from spftui.tui.widgets.source import SourceView
 from spftui.tui.widgets.status import StatusLine
@@ -232,3 +234,37 @@ async def test_the_status_line_says_what_s_runs_now_and_a_new_save_replaces_an_o
         assert isinstance(app.screen, DebuggerScreen)
         assert "wrote " not in status(app)
         assert f"saved the schedule to {tmp_path}/cow_lost_write.step24.schedule.toml" in status(app)
+
+
+async def test_compare_shows_a_single_quiet_step_as_its_row_and_no_flipped_pair_legend_without_pairs() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        await press(pilot, "c")
+        await settle(pilot)
+        s = app.session
+        assert s is not None and s.length == 52
+        # A1 once more before B takes mmap_lock: the lost write all the same (a branch from step 17)
+        own = [0] * 17 + [2] * 9 + [1] * 22 + [0] * 6
+        s.follow([step.thread for step in record_choices(s.scenario, [*own[:17], 0, *own[17:]]).steps])
+        assert s.branches
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "compare with branch")
+        commands = app.screen.query_one(CommandList)
+        for _ in range(100):  # the palette searches in a worker
+            if commands.option_count:
+                break
+            await pilot.pause()
+        await press(pilot, "enter")
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if not screen.running:
+                break
+        assert screen.result is not None and screen.result.failing is None and not screen.result.pairs
+        table = DiffScreen.table(screen.result)
+        assert str(table.title) == "steps 17–20 (bold: first divergence)"  # no ▶ to explain
+        assert [str(c) for c in table.columns[0].cells] == ["17", "18", "19", "20"]  # no "… (1 step)"
+        text = screen_text(pilot)
+        assert "Both timelines report a violation" in " ".join(text.split())
+        assert "▶ a flipped pair" not in text and "(1 step)" not in text
