@@ -167,14 +167,15 @@ async def test_u_and_f_say_how_to_select_a_thread_and_the_palette_names_the_one_
         s = app.session
         assert s is not None
         await press(pilot, "question_mark")
-        assert "Tab to Threads" in screen_text(pilot)
+        assert "Shift+Tab" in screen_text(pilot)
         await press(pilot, "escape")
         assert any("Finish A1" in t for t in await palette_titles(pilot, app, "Finish"))
         await press(pilot, "f", "f")  # A1's fault, then its write: A1 has finished
         position = s.position
         await press(pilot, "f")
         assert s.position == position
-        assert "A1 has finished: select another thread for u and f (Tab to Threads" in status(app)
+        said = status(app)
+        assert "A1 has finished: select another thread for u and f (click it in Threads, or Shift+Tab" in said
         assert "not finished: A2, B" in status(app)
         await press(pilot, "u")
         assert s.position == position and "A1 has finished: select another thread" in status(app)

@@ -827,8 +827,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         others = [n for i, n in enumerate(s.names) if i != index and s.next_label(i)]
         if others:
             self.say(
-                f"{s.names[index]} has finished: select another thread for u and f (Tab to Threads, ↑/↓; "
-                f"or step it with its digit) — not finished: {', '.join(others)}",
+                f"{s.names[index]} has finished: select another thread for u and f (click it in Threads, "
+                f"or Shift+Tab there and ↑/↓, or its digit key) — not finished: {', '.join(others)}",
                 "bold #ffaf00",
             )
         else:

@@ -19,8 +19,8 @@ KEYS = (
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
     (
         "u",
-        "run to the cursor: the selected thread (▌; select one: Tab to Threads, ↑/↓, or step it with its "
-        "digit) runs alone to the source line under the cursor (on the line it is at: to its next pass there)",
+        "run to the cursor: the selected thread (▌; select one: click it in Threads, or Shift+Tab "
+        "there and ↑/↓, or step it with its digit) runs alone to the source line under the cursor (on the line it is at: to its next pass there)",
     ),
     ("f", "finish: the selected thread (▌) runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
