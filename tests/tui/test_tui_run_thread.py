@@ -116,7 +116,9 @@ async def test_the_help_and_the_palette_offer_run_to_cursor_and_finish() -> None
         await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(screen_text(pilot).split())
-        assert "run to the cursor: the selected thread (▌; select one" in text and "finish: the selected thread" in text
+        assert (
+            "run to the cursor: the selected thread (▌; click one in" in text and "finish: the selected thread" in text
+        )
         await press(pilot, "escape")
         await press(pilot, "ctrl+p")
         assert isinstance(app.screen, CommandPalette)

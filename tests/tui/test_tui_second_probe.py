@@ -167,7 +167,8 @@ async def test_u_and_f_say_how_to_select_a_thread_and_the_palette_names_the_one_
         s = app.session
         assert s is not None
         await press(pilot, "question_mark")
-        assert "Shift+Tab" in screen_text(pilot)
+        text = " ".join(screen_text(pilot).replace("█", " ").split())  # (the lines of the help, joined)
+        assert "click one in Threads, or Shift+Tab there and ↑/↓" in text and "select it (▌) for u and f" in text
         await press(pilot, "escape")
         assert any("Finish A1" in t for t in await palette_titles(pilot, app, "Finish"))
         await press(pilot, "f", "f")  # A1's fault, then its write: A1 has finished
