@@ -157,7 +157,7 @@ class SpftuiApp(App[int]):
         if screen is None:
             self.push_screen(DebuggerScreen())
         else:
-            screen.selected = 0
+            screen.selected, screen.pinned = 0, False  # (another scenario: other threads)
             screen.refresh_views(follow=True)
             where = f" at step {self.session.position}" if self.session.position else ""
             self.notify(f"Loaded {sc.title}{where}.", title=Path(sc.path).name if sc.path else "Scenario")
@@ -258,6 +258,13 @@ class SpftuiApp(App[int]):
             mine = own is not None and os.path.abspath(path) == os.path.abspath(own)
             return self.save_session(path, exists=REPLACE if mine else NUMBER)
 
+        def told(written: str) -> str:
+            dbg = self.debugger()
+            if dbg is not None:  # (the status line said what an earlier save or export wrote)
+                dbg.say(f"saved the session to {home_path(written)}", "bold #87d7ff")
+            command = toast_command(f"spftui {name} --session", written, self.size.width)
+            return f"Saved\n{toast_path(written, self.size.width)}\nOpen it with:\n{command}"
+
         ask_where_to_save(
             self,
             "Save session as…",
@@ -268,10 +275,7 @@ class SpftuiApp(App[int]):
                 if own
                 else "A name that is taken gets a number. From now on, q saves to this file."
             ),
-            lambda written: (
-                f"Saved\n{toast_path(written, self.size.width)}\nOpen it with:\n"
-                + toast_command(f"spftui {name} --session", written, self.size.width)
-            ),
+            told,
             "Session",
         )
 
@@ -307,7 +311,7 @@ class SpftuiApp(App[int]):
         note = (
             "Opening this scenario again offers it back."
             if target == autosave_path(s.scenario)
-            else f"Open it again with: spftui {identity(s.scenario)[0]} --session {target}"
+            else f"Open it again with: spftui {identity(s.scenario)[0]} --session <that file>"
         )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 
@@ -441,13 +445,14 @@ class SpftuiApp(App[int]):
         yield SystemCommand(
             "Continue  (c)", "Run to the next breakpoint in the background (Esc interrupts)", d.action_continue
         )
+        selected = s.names[d.selected] if 0 <= d.selected < len(s.names) else "the selected thread"
         yield SystemCommand(
-            "Run to cursor  (u)",
+            f"Run {selected} to the cursor  (u)",
             "The selected thread runs alone until its next step is the source line under the cursor (gdb's advance)",
             d.action_run_to_cursor,
         )
         yield SystemCommand(
-            "Finish  (f)",
+            f"Finish {selected}  (f)",
             "The selected thread runs alone until its fault returns, else its operation completes (gdb's finish)",
             d.action_finish,
         )

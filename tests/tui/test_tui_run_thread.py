@@ -39,8 +39,6 @@ async def test_u_runs_a1_to_the_source_cursor_and_f_finishes_its_fault_then_its_
     async with app.run_test(size=SMALL) as pilot:
         s = app.session
         assert s is not None and isinstance(app.screen, DebuggerScreen)
-        await press(pilot, "u")  # the cursor starts on A1's next step: nothing to run to
-        assert s.position == 0 and "A1 is at user:store already" in status(app)
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u")
         assert s.position == 13 and s.machine.threads[0].pc == "wp_page_copy:copy"
@@ -118,7 +116,9 @@ async def test_the_help_and_the_palette_offer_run_to_cursor_and_finish() -> None
         await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(screen_text(pilot).split())
-        assert "run to the cursor: the selected thread (▌) runs alone" in text and "finish: the selected thread" in text
+        assert (
+            "run to the cursor: the selected thread (▌; click one in" in text and "finish: the selected thread" in text
+        )
         await press(pilot, "escape")
         await press(pilot, "ctrl+p")
         assert isinstance(app.screen, CommandPalette)

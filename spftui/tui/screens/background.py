@@ -97,8 +97,11 @@ def run_on_over_breakpoints(
 ) -> tuple[StopReason, tuple[int, ...]]:
     """`s.run_on(target)` (None: the run's end), and the steps where a breakpoint fired on
     the way. `g` is a jump, as gdb's `jump`: it does not stop there, but says what it went
-    over. Each is a hit, as gdb counts a hit its ignore count skips."""
+    over. Each is a hit, as gdb counts a hit its ignore count skips; only steps run for the first
+    time count: the recorded ones are gone over as `g N` within them goes (no hits, nothing said),
+    so `g end` and `g N` to the same step agree however often they are repeated."""
     passed: list[int] = []
+    s.goto(s.length)  # (the recorded end: a jump, as within the timeline)
     if s.breakpoints.active():
         while True:
             room = None if target is None else target - s.position - 1  # the last step: run_on's

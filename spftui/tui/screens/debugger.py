@@ -26,7 +26,7 @@ from ...engine.session import Session, SessionError, StopReason, bookmark_name_p
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
-from ..format import toast_command, toast_path
+from ..format import home_path, toast_command, toast_path
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -106,6 +106,9 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def __init__(self) -> None:
         super().__init__()
         self.selected = 0
+        self.pinned = False
+        """The user picked the selected thread (the Threads pane's cursor, a digit key): steps, jumps
+        and runs leave it there, as `u` and `f` run it. Until then it follows the thread that ran last."""
         self.recent = Recent()
         self.init_runs()
         self.view_index = 0
@@ -208,7 +211,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if self.busy:
             return
         s = self.session
-        if follow and s.position > 0:
+        if follow and s.position > 0 and not self.pinned:
             last = s.last
             name = last.thread if last is not None and last.step == s.position - 1 else s.step_thread(s.position - 1)
             self.selected = s.names.index(name)
@@ -289,6 +292,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if index >= len(names):
             self.say(f"there is no thread {index + 1}: this scenario has {len(names)} ({', '.join(names)})")
             return
+        if self._guard():  # (the user names the thread: it stays selected, for u and f)
+            self.selected, self.pinned = index, True
         self._do(lambda: self.session.step(index))
 
     def action_back(self) -> None:
@@ -496,6 +501,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
 
     @on(ThreadsPane.Selected)
     def _select(self, event: ThreadsPane.Selected) -> None:
+        self.pinned = True  # (the pane posts it only for the user's own moves)
         if event.index != self.selected:
             self.selected = event.index
             self.refresh_views()
@@ -557,16 +563,20 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
                 policy=s.scenario.policy, reuse=s.scenario.reuse, stop_at=s.position, exists=NUMBER,
             )  # fmt: skip
 
+        def told(written: str) -> str:  # (the status line said what an earlier save or export wrote)
+            self.say(f"saved the schedule to {home_path(written)}", "bold #87d7ff")
+            return (
+                f"Saved\n{toast_path(written, self.app.size.width)}\nOpen it at step {s.position} with:\n"
+                + toast_command("spftui", written, self.app.size.width)
+            )
+
         ask_where_to_save(
             self.app,
             f"Save the schedule up to step {s.position} as…",
             str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
             write,
             "A name that is taken gets a number.",
-            lambda written: (
-                f"Saved\n{toast_path(written, self.app.size.width)}\nOpen it at step {s.position} with:\n"
-                + toast_command("spftui", written, self.app.size.width)
-            ),
+            told,
             "Schedule",
         )
 
@@ -786,7 +796,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     # --------------------------------------- one thread alone: run to cursor (u), finish (f)
     def action_run_to_cursor(self) -> None:
         """`u`: the selected thread (the Source pane's title names it) runs alone until its next
-        step is the source line under the cursor (gdb's advance)."""
+        step is the source line under the cursor (gdb's advance); on the line it is at, until it
+        comes back to it (a loop's next pass), as the engine's `run_thread_until` runs."""
         if not self._guard():
             return
         s = self.session
@@ -795,8 +806,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if label is None:
             self.say("put the source cursor on a step: u runs the selected thread to it", "bold #ffaf00")
             return
-        if s.next_label(index) == label:
-            self.say(f"{name} is at {label} already: move the source cursor further on", "bold #ffaf00")
+        if self._finished(index):
             return
         self._run_thread(f"run of {name} to {label}", lambda **kw: s.run_thread_until(index, label, **kw))
 
@@ -805,7 +815,25 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if not self._guard():
             return
         s, index = self.session, self.selected
+        if self._finished(index):
+            return
         self._run_thread(f"finish of {s.names[index]}", lambda **kw: s.finish(index, **kw))
+
+    def _finished(self, index: int) -> bool:
+        """Whether thread `index` has nothing left to run (then say which other thread to select)."""
+        s = self.session
+        if s.next_label(index):
+            return False
+        others = [n for i, n in enumerate(s.names) if i != index and s.next_label(i)]
+        if others:
+            self.say(
+                f"{s.names[index]} has finished: select another thread for u and f (click it in Threads, "
+                f"or Shift+Tab there and ↑/↓, or its digit key) — not finished: {', '.join(others)}",
+                "bold #ffaf00",
+            )
+        else:
+            self.say("every thread has finished: nothing is left to run", "bold #ffaf00")
+        return True
 
     def _run_thread(self, kind: str, run: Callable[..., StopReason]) -> None:
         """A one-thread run, in the background as `c` is (it may be long: a thread's ops repeat)."""

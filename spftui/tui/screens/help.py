@@ -15,20 +15,24 @@ from .dialog import Dialog
 
 KEYS = (
     ("s", "step: one step of the scheduler (or of the recorded future)"),
-    ("1–9", "step that thread (from the past this starts a new branch)"),
+    ("1–9", "step that thread and select it (▌) for u and f (from the past this starts a new branch)"),
     ("c", "continue to the next breakpoint (runs in the background; Esc interrupts)"),
-    ("u", "run to the cursor: the selected thread (▌) runs alone to the source line under the cursor"),
+    (
+        "u",
+        "run to the cursor: the selected thread (▌; click one in Threads, or Shift+Tab there and ↑/↓) runs "
+        "alone to the source line under the cursor (on its own line: to its next pass there)",
+    ),
     ("f", "finish: the selected thread runs alone until its fault returns, else its operation completes"),
     ("S", "step back one step"),
     ("C", "reverse-continue to the previous breakpoint"),
-    ("g", "go to a step, a jump: breakpoints do not stop it (a later step runs on to it; end: the run's end)"),
+    ("g", "go to a step, a jump: breakpoints do not stop it (past the end: runs on; end: the run's end)"),
     ("b", "toggle a breakpoint on the source line under the cursor"),
     ("w", "watch the value under the cursor (PTE, frame, seq, thread)"),
     ("B", "add a breakpoint: abort, violation, aba (a check passed by ABA), step, watch, condition"),
     ("y", "why? the chain of causes of the value under the cursor (Enter goes to a cause)"),
     ("/ n N", "search and filter the timeline (thread:, label:, kind:, obj:); next / previous hit"),
     ("p / k", "switch validation policy / COW reuse rule (restarts at step 0)"),
-    ("e", "explore interleavings: search for a violation in the background (Esc interrupts) and jump to it"),
+    ("e", "explore interleavings for a violation in the background (Esc interrupts) and jump to it"),
     ("r", "restart at step 0 (breakpoints stay)"),
     ("o", "open a scenario"),
     ("v", "next view (narrow terminals show one group of panes at a time)"),

@@ -9,9 +9,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from ..format import home_path, path_lines
 from .dialog import Dialog
 
 SAVE, DISCARD = "save", "discard"
+
+WIDTH = 72
+"""The dialog's widest (app.tcss, `.quit-dialog`); else 90% of the screen."""
+
+
+def text_width(columns: int) -> int:
+    """The cells a line of the quit dialog has at `columns` (its border and padding take 6)."""
+    return max(20, min(WIDTH, columns * 9 // 10) - 6)
 
 
 class QuitDialog(Dialog[str | None]):
@@ -32,8 +41,10 @@ class QuitDialog(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog quit-dialog"):
             yield Label("Save this session before quitting?", classes="dialog-title")
+            # The path on lines of its own, broken after a `/` or `.` (a wrap cut it mid-name).
+            path = path_lines(home_path(self.path), text_width(self.app.size.width))
             yield Static(
-                f"{self.what}\nSave writes this file:\n{self.path}\n{self.note}".rstrip(), id="quit-what", markup=False
+                f"{self.what}\nSave writes this file:\n{path}\n{self.note}".rstrip(), id="quit-what", markup=False
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (s)", variant="primary", id=SAVE)

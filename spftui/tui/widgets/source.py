@@ -218,6 +218,9 @@ class SourcePane(Vertical):
         # A long description scrolls (the wheel; `z` gives it the whole screen): never a
         # stop in the Tab order, which goes from pane to pane.
         self._doc_box = DescriptionBox(self._doc, id="source-doc-box", can_focus=False)
+        self._followed: tuple[Any, ...] | None = None
+        """Where the cursor last followed the thread: a refresh that moved nothing (`b` toggling a
+        breakpoint, a refusal) leaves the cursor where the user put it."""
 
     def compose(self) -> ComposeResult:
         yield self._listing
@@ -242,7 +245,10 @@ class SourcePane(Vertical):
                 last = view.session.last  # on another thread's line, under this thread's name)
                 if last is not None and last.thread == name and last.step == view.session.position - 1:
                     label = last.label
-        listing.follow(label)
+        here = (view.epoch, view.session.position, view.selected, label)
+        if here != self._followed:
+            self._followed = here
+            listing.follow(label)
         retitle(self, f"Source — {name}" if name else "Source")
         self._show_doc(listing.label_at(listing.cursor))
 
