@@ -50,6 +50,11 @@ class Strategy:
         """Where the strategy is now (the status line)."""
         return self.name
 
+    def describe_next(self, m: Machine) -> str:
+        """Where the strategy will be for the step it chooses next on `m` (the status line's
+        "next:"); the strategy is left as it was."""
+        return self.describe()
+
     def summary(self) -> str:
         """What the strategy is (report headers)."""
         return self.describe()
@@ -164,6 +169,15 @@ class Replay(Strategy):
 
     def summary(self) -> str:
         return f"fixed schedule ({counted(len(self.entries), 'entry', 'entries')}, then round-robin)"
+
+    def describe_next(self, m: Machine) -> str:
+        # The current entry may be over (its thread finished or blocked since): choose skips it.
+        state = self.state
+        try:
+            self.choose(m)
+            return self.describe()
+        finally:
+            self.set_state(state)
 
     def describe(self) -> str:
         e = self.current_entry()

@@ -16,7 +16,6 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...engine.history import derived_events
-from ...engine.schedule import Replay
 from ...engine.session import Session
 from ...engine.view import Aba, Validate
 from .. import format as fmt
@@ -171,17 +170,8 @@ def checks(s: Session) -> list[tuple[str, object]]:
 def _next(s: Session) -> str:
     if s.position < s.length:
         return f"replay {s.step_thread(s.position)} (recorded)"
-    strategy = s.strategy
-    if isinstance(strategy, Replay):
-        # Its entry may be over (its thread finished or blocked by `f`, `u` or a digit key): `s`
-        # skips it, so say the entry `s` will take. `choose` moves the state on: it is put back.
-        state = strategy.state
-        try:
-            strategy.choose(s.machine)
-            return strategy.describe()
-        finally:
-            strategy.set_state(state)
-    return strategy.describe()
+    # (not describe(): the current entry may be over, its thread finished by `f`, `u` or a digit key)
+    return s.strategy.describe_next(s.machine)
 
 
 def _stop_style(text: str, kind: str) -> str:
