@@ -356,27 +356,33 @@ def side_rows(d: Diff) -> list[SideRow]:
     last = max([k + 1, *marks["a"], *marks["b"]])
     end = min(max(len(d.a.steps), len(d.b.steps)), last + 2)
     rows: list[SideRow] = []
-    quiet = 0
+    quiet: list[int] = []  # the positions of the quiet stretch so far
 
-    def gap() -> None:
-        rows.append(SideRow(0, f"({quiet} step{'s' if quiet > 1 else ''})", ""))
+    def row(pos: int) -> SideRow:
+        cells = [
+            f"{d.names[run.steps[pos].thread]} {run.steps[pos].label}" if pos < len(run.steps) else ""
+            for run in (d.a, d.b)
+        ]
+        return SideRow(pos + 1, cells[0], cells[1], pos == k, pos in marks["a"], pos in marks["b"])
+
+    def close_gap() -> None:
+        if len(quiet) == 1:  # (its gap row would take the room the step's own row takes)
+            rows.append(row(quiet[0]))
+        elif quiet:
+            rows.append(SideRow(0, f"({len(quiet)} steps)", ""))
+        quiet.clear()
 
     for pos in range(max(k - 1, 0), end):
         if not any(abs(pos - m) <= 1 for m in {k, *marks["a"], *marks["b"]}):
-            quiet += 1
+            quiet.append(pos)
             continue
-        if quiet:
-            gap()
-            quiet = 0
-        cells = []
-        for run in (d.a, d.b):
-            cells.append(f"{d.names[run.steps[pos].thread]} {run.steps[pos].label}" if pos < len(run.steps) else "")
-        rows.append(SideRow(pos + 1, cells[0], cells[1], pos == k, pos in marks["a"], pos in marks["b"]))
-    if quiet:
-        gap()
+        close_gap()
+        rows.append(row(pos))
+    close_gap()
     return rows
 
 
 def side_title(d: Diff) -> str:
     rows = [r.step for r in side_rows(d) if r.step]
-    return f"steps {rows[0] if rows else 1}–{rows[-1] if rows else 1} (▶ a flipped pair, bold: first divergence)"
+    legend = "▶ a flipped pair, bold: first divergence" if d.pairs else "bold: first divergence"
+    return f"steps {rows[0] if rows else 1}–{rows[-1] if rows else 1} ({legend})"

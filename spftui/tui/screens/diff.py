@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ...engine.diff import RUNS, Diff, DiffCancelled, SideRow, diff_runs, prose, side_rows, side_title
+from ...engine.diff import RUNS, Diff, DiffCancelled, diff_runs, prose, side_rows, side_title
 from ...engine.recording import record_choices
 from ...scenario.model import Scenario
 from .report import ReportScreen, step_cell
@@ -62,18 +62,11 @@ class DiffScreen(ReportScreen):
     @staticmethod
     def table(d: Diff, room: int = 60) -> Table:
         """Both runs side by side (engine/diff.side_rows); `room`: about what each column gets."""
-        rows = shown_rows(d)
-        steps = [r.step for r in rows if r.step]
-        span = f"steps {steps[0]}–{steps[-1]}" if steps else side_title(d).split(" (", 1)[0]
-        # The legend explains only what the table can show: no pair, no ▶.
-        legend = "▶ a flipped pair, bold: first divergence" if d.pairs else "bold: first divergence"
-        table = Table(
-            title=f"{span} ({legend})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
-        )
+        table = Table(title=side_title(d), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
         table.add_column("#", justify="right", no_wrap=True)
         for name in RUNS:
             table.add_column(name, overflow="fold", ratio=1)
-        for r in rows:
+        for r in side_rows(d):
             if not r.step:
                 table.add_row("…", Text(r.a, "dim"), "")
                 continue
@@ -87,25 +80,3 @@ class DiffScreen(ReportScreen):
                 cells.append(cell)
             table.add_row(str(r.step), *cells, style="bold" if r.divergence else None)
         return table
-
-
-ONE_STEP_GAP = "(1 step)"
-"""engine/diff.side_rows' gap row for a single quiet step."""
-
-
-def shown_rows(d: Diff) -> list[SideRow]:
-    """`side_rows(d)` with a gap of one step shown as that step's row: "… (1 step)" hid a row
-    in the space it took."""
-    rows: list[SideRow] = []
-    for r in side_rows(d):
-        if not r.step and r.a == ONE_STEP_GAP and rows and rows[-1].step:
-            pos = rows[-1].step  # (0-based: the step after the row above)
-            a, b = (
-                f"{d.names[run.steps[pos].thread]} {run.steps[pos].label}" if pos < len(run.steps) else ""
-                for run in (d.a, d.b)
-            )
-            if a or b:
-                rows.append(SideRow(pos + 1, a, b))
-                continue
-        rows.append(r)
-    return rows
