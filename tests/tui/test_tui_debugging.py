@@ -474,3 +474,16 @@ async def test_adding_a_breakpoint_that_is_there_already_adds_none_and_says_whic
         assert len(bps.items) == len(before) + 2  # a condition makes it another breakpoint
         screen.add_breakpoint({"kind": "watch", "expr": "A.mmap_seq"})
         assert len(bps.items) == len(before) + 2 and notes[-1].endswith("already stops there: watch A.mmap_seq.")
+
+
+async def test_a_condition_true_when_it_is_added_says_when_it_will_fire() -> None:
+    """A condition fires when it becomes true: one already true sat at 0 hits with no word why."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for text, said in (("A.mmap_seq >= 0", True), ("A.mmap_seq > 2", False)):
+            await press(pilot, "B", *["right"] * 5)
+            await type_text(pilot, text)
+            await press(pilot, "enter")
+            await settle(pilot)
+            last = list(app._notifications)[-1].message
+            assert ("It is true now: it fires when it turns false, then true again." in last) is said, last

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Header, Tab, Tabs
 
+from ...engine.breakpoints import true_at_start
 from ...engine.files import NUMBER, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
@@ -466,7 +467,12 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             self.say(f"cannot add that breakpoint: {err}")
             return
         if old is None:
-            self.notify(f"Breakpoint {b.id}: {b.describe()}.")
+            already = (
+                " It is true now: it fires when it turns false, then true again."
+                if true_at_start(b, self.session.machine)
+                else ""
+            )
+            self.notify(f"Breakpoint {b.id}: {b.describe()}.{already}")
         elif not old.enabled:  # (a second one would only clutter the pane)
             self.session.enable_breakpoint(old.id)
             self.notify(f"Breakpoint {old.id} ({old.describe()}) is on again.")
