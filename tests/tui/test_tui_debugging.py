@@ -487,3 +487,24 @@ async def test_a_condition_true_when_it_is_added_says_when_it_will_fire() -> Non
             await settle(pilot)
             last = list(app._notifications)[-1].message
             assert ("It is true now: it fires when it turns false, then true again." in last) is said, last
+
+
+async def test_the_breakpoint_dialog_offers_the_scenarios_own_oracles_for_a_violation() -> None:
+    """Its hint, placeholder and completion listed only the built-in oracles."""
+    from pathlib import Path
+
+    from textual.widgets import Input, Static
+
+    scenario = Path(__file__).resolve().parents[1] / "engine" / "scenarios" / "cow_lost_write_oracles.toml"
+    app = SpftuiApp(str(scenario))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "B", "right")  # abort → violation
+        dialog = app.screen
+        assert dialog.kind == "violation"  # type: ignore[attr-defined]
+        hint = str(dialog.query_one("#bp-hint", Static).render())
+        assert "a2_store_lost" in hint and "lost_write" in hint, hint
+        assert dialog.query_one("#bp-match", Input).placeholder.startswith("any oracle (empty) or a2_store_lost")
+        await type_text(pilot, "a2_st")
+        await press(pilot, "right", "enter")  # the completion, then add
+        added = app.session.breakpoints.items[-1] if app.session else None
+        assert added is not None and (added.kind, added.match) == ("violation", "a2_store_lost")

@@ -31,7 +31,7 @@ HINTS = {
         "reason",
         "Stops after a speculative fault aborts. Reason empty: any; e.g. " + ", ".join(ABORT_REASONS[:6]),
     ),
-    "violation": ("oracle", "Stops when an oracle fires. Oracle empty: any; " + ", ".join(ORACLE_KINDS)),
+    "violation": ("oracle", "Stops when an oracle fires. Oracle empty: any; {oracles}"),
     "aba": (
         "check",
         "Stops when a validation passes by ABA: what it compared changed and changed back since the fault "
@@ -45,14 +45,15 @@ HINTS = {
 
 PLACEHOLDERS = {
     "abort": "any reason (empty) or " + ", ".join(ABORT_REASONS[:4]) + ", …",
-    "violation": "any oracle (empty) or " + ", ".join(ORACLE_KINDS[:3]) + ", …",
+    "violation": "any oracle (empty) or {oracles3}, …",
     "aba": "any check (empty) or " + ", ".join(ABA_CHECKS[:4]) + ", …",
     "step": "a step label, e.g. wp_page_copy:copy",
     "watch": "an expression, e.g. {p}.pte[0x10000]",
     "condition": "an expression, e.g. {p}.mmap_seq > 2",
 }
 """What the kind's field takes, in the field while it is empty (a blank field looked like a
-blank line). Examples name the scenario's first process ({p}) and thread ({t})."""
+blank line). Examples name the scenario's first process ({p}) and thread ({t}); {oracles}
+and {oracles3} are its oracles (the built-in ones, then its own), all or the first three."""
 
 
 class BreakpointDialog(Dialog[dict[str, Any] | None]):
@@ -90,7 +91,16 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
     def _example(self, text: str) -> str:
         """`text` with the scenario's own names in its examples (`{p}`, `{t}`)."""
         p = self.known.processes[0] if self.known and self.known.processes else "A"
+        oracles = self.oracles
+        if self.known and self.known.oracles:  # (its own first: they are what the user came for)
+            oracles = (*self.known.oracles, *ORACLE_KINDS)
+        text = text.replace("{oracles}", ", ".join(self.oracles)).replace("{oracles3}", ", ".join(oracles[:3]))
         return text.replace("{p}", p).replace("{t}", self.names[0] if self.names else "A1")
+
+    @property
+    def oracles(self) -> tuple[str, ...]:
+        """The oracles a violation breakpoint may name: the built-in ones, then the scenario's own."""
+        return (*ORACLE_KINDS, *(self.known.oracles if self.known else ()))
 
     def compose(self) -> ComposeResult:
         labels = sorted(all_labels())
@@ -105,7 +115,7 @@ class BreakpointDialog(Dialog[dict[str, Any] | None]):
                     value=self.preset_match,
                     id="bp-match",
                     compact=True,
-                    suggester=SuggestFromList(labels + list(ABORT_REASONS) + list(ORACLE_KINDS) + list(ABA_CHECKS)),
+                    suggester=SuggestFromList(labels + list(ABORT_REASONS) + list(self.oracles) + list(ABA_CHECKS)),
                 )
             with Horizontal(classes="field", id="bp-expr-row"):
                 yield Label("expression", id="bp-expr-label", classes="field-label")
