@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..engine.breakpoints import BreakpointSet
+from ..engine.breakpoints import BreakpointSet, never_fires
 from ..engine.opening import Opening, open_scenario
 from ..engine.scenario_breakpoints import set_breakpoints
 from ..engine.session import Session
@@ -58,10 +58,18 @@ def session_for(opening: Opening, goto_step: int | None = None, breakpoints: Bre
 
 def opening_warnings(opening: Opening, session: Session, goto_step: int | None) -> list[str]:
     """What the debugger says on opening (the command line printed it where it is hidden):
-    the opening's warning, and a `--goto` or `stop_at` past the run's end (it opens there)."""
+    the opening's warning, a `--goto` or `stop_at` past the run's end (it opens there), and a
+    scenario breakpoint whose expression cannot be evaluated at all (`when = "1/0"`)."""
     out = [opening.warning] if opening.warning else []
     wanted = goto_step if goto_step is not None else opening.stop_at
     if wanted is not None and session.position < wanted:
         asked = "--goto" if goto_step is not None else "the schedule's stop_at"
         out.append(f"the run ends after step {session.position}: it has no step {wanted} ({asked})")
+    for b in session.breakpoints.items:  # (spftui check refuses these tables: here they are set, and said)
+        problem = never_fires(b, session.machine)
+        if problem is not None:
+            which, err = problem
+            out.append(
+                f"breakpoint {b.id} ({b.describe()}): its {which} cannot be evaluated ({err.message}): it never fires"
+            )
     return out

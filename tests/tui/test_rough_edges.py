@@ -216,3 +216,16 @@ def test_a_goto_past_the_runs_end_is_said_on_opening() -> None:
     assert session.position == 54
     assert opening_warnings(opening, session, 99_999) == ["the run ends after step 54: it has no step 99999 (--goto)"]
     assert opening_warnings(opening, session_for(opening, 20), 20) == []
+
+
+def test_a_scenario_breakpoint_that_cannot_be_evaluated_is_said_on_opening(tmp_path: Path) -> None:
+    """`spftui check` refuses `when = "1/0"` at its line; the debugger set it silently: it never fired."""
+    from spftui.engine.opening import open_scenario
+    from spftui.tui import opening_warnings, session_for
+
+    path = tmp_path / "bad_bp.toml"
+    path.write_text(Path(SEED).read_text() + '\n[[breakpoint]]\nwhen = "1/0"\n')
+    opening = open_scenario(str(path))
+    said = opening_warnings(opening, session_for(opening), None)
+    assert len(said) == 1 and said[0].startswith("breakpoint 1 (when 1/0): its expression cannot be evaluated ("), said
+    assert said[0].endswith("): it never fires")
