@@ -268,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     `spftui: interrupted` and exit 130 (SIGTERM: `terminated`, 143), never a traceback."""
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RuntimeError) as e:
+        # (Python wraps a Ctrl-C that lands in __set_name__, while a module makes a class, in a RuntimeError)
+        if isinstance(e, RuntimeError) and not isinstance(e.__cause__, KeyboardInterrupt):
+            raise
         print("spftui: terminated" if _TERMINATED[0] else "spftui: interrupted", file=sys.stderr)
         return 143 if _TERMINATED[0] else 130
 
