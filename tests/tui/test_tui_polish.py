@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
-from tui_helpers import ROOT, SEED, press, screen_text
+from tui_helpers import ROOT, SEED, press, screen_text, settle
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
@@ -65,6 +65,7 @@ async def test_a_description_longer_than_its_box_says_so_and_zoom_shows_it_whole
         dbg = app.screen
         assert isinstance(dbg, DebuggerScreen)
         source = dbg.query_one(SourcePane)
+        await settle(pilot)  # (the first refresh puts the cursor on the thread's line: before the keys)
         await press(pilot, *["down"] * 5)
         await pilot.pause()
         assert source.listing.label_at(source.listing.cursor) == "copy_page_range:copy_pte_range"
