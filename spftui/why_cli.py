@@ -110,7 +110,7 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
     else:
         source = "the scenario's [[breakpoint]] tables (--no-break ignores them)"
         sc = session.scenario
-        for b, spec in zip(set_breakpoints(session), _specs_set(session), strict=True):
+        for spec, b in set_breakpoints(session):
 
             def refuse(which: str, message: str, spec: Any = spec) -> Exception:
                 if which == "only if":
@@ -156,22 +156,6 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
     else:
         print(f"No breakpoint fired: {stop.text}")
     return status if save_to is None else save_schedule(session, save_to, args.force, status, stop if fired else None)
-
-
-def _specs_set(session: Any) -> list[Any]:
-    """The scenario's [[breakpoint]] tables that set_breakpoints set on a new session (all of them
-    but repeats), in its order."""
-    from .engine.breakpoints import make_breakpoint
-    from .engine.scenario_breakpoints import options
-
-    seen: set[str] = set()
-    out = []
-    for spec in session.scenario.breakpoints:
-        text = make_breakpoint(0, spec.kind, **options(spec)).describe()
-        if text not in seen:
-            seen.add(text)
-            out.append(spec)
-    return out
 
 
 def _check_start(session: Any, b: Any, refuse: Callable[[str, str], Exception], name: str) -> None:

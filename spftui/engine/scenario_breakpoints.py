@@ -72,9 +72,9 @@ def applicable(sc: Scenario) -> tuple[BreakpointSpec, ...]:
     return tuple(out)
 
 
-def set_breakpoints(session: Session) -> list[Breakpoint]:
+def set_breakpoints(session: Session) -> list[tuple[BreakpointSpec, Breakpoint]]:
     """Set the scenario's breakpoints on `session`, skipping any it has already (same
-    kind, match, thread and expressions); returns those set."""
+    kind, match, thread and expressions); returns those set, each with its table."""
     have = {b.describe() for b in session.breakpoints.items}
     added = []
     for spec in session.scenario.breakpoints:
@@ -84,5 +84,5 @@ def set_breakpoints(session: Session) -> list[Breakpoint]:
             continue
         have.add(b.describe())
         b.enabled = spec.enabled
-        added.append(b)
+        added.append((spec, b))
     return added

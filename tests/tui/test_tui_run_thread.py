@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
-from tui_helpers import SEED, press, screen_text, type_text
+from tui_helpers import SEED, cursor_to, press, screen_text, status_words, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.help import HelpScreen
-from spftui.tui.widgets.source import SourceView
-from spftui.tui.widgets.status import StatusLine
 
 SMALL = (80, 24)
-
-
-def status(app: SpftuiApp) -> str:
-    return " ".join(str(app.screen.query_one(StatusLine).content).split())
-
-
-async def cursor_to(pilot, app: SpftuiApp, label: str) -> None:  # type: ignore[no-untyped-def]
-    """Move the Source cursor to `label` with ↑ ↓, as a user does (the listing has the focus)."""
-    listing = app.screen.query_one(SourceView)
-    assert app.focused is listing
-    key = "down" if listing.index[label] > listing.cursor else "up"
-    for _ in range(len(listing.listing)):  # (↓ skips a function's name row)
-        if listing.label_at(listing.cursor) == label:
-            return
-        await press(pilot, key)
-    raise AssertionError(f"the cursor never reached {label}")
 
 
 def others_names(app: SpftuiApp) -> list[str]:
@@ -43,11 +25,11 @@ async def test_u_runs_a1_to_the_source_cursor_and_f_finishes_its_fault_then_its_
         await press(pilot, "u")
         assert s.position == 13 and s.machine.threads[0].pc == "wp_page_copy:copy"
         assert {s.step_thread(i) for i in range(13)} == {"A1"}
-        assert "A1 ran 13 steps to wp_page_copy:copy" in status(app)
+        assert "A1 ran 13 steps to wp_page_copy:copy" in status_words(app)
         await press(pilot, "f")
-        assert "A1 finished its fault at step 22 (9 steps); next user:store" in status(app)
+        assert "A1 finished its fault at step 22 (9 steps); next user:store" in status_words(app)
         await press(pilot, "f")
-        assert "A1 finished write 0x10000 11 at step 23 (1 step) → wrote 11" in status(app)
+        assert "A1 finished write 0x10000 11 at step 23 (1 step) → wrote 11" in status_words(app)
         assert "done" in screen_text(pilot)  # the Threads pane
         # rewinding after them works as after single steps
         await press(pilot, "S")
@@ -72,7 +54,7 @@ async def test_from_the_past_another_thread_run_branches_and_says_so() -> None:
         app.screen.query_one("#threads").focus()  # the Threads pane's cursor selects B
         await press(pilot, "end")
         await press(pilot, "f")
-        assert "B finished munmap 0x10000 1p at step 14 (9 steps) → 0" in status(app)
+        assert "B finished munmap 0x10000 1p at step 14 (9 steps) → 0" in status_words(app)
         assert [b.at for b in s.branches] == [5] and s.length == 14
         assert "Branched" in others_names(app)
         await press(pilot, "S")  # and back over B's steps
@@ -88,10 +70,10 @@ async def test_a_blocked_thread_says_what_it_waits_for_and_who_holds_it() -> Non
         await press(pilot, "1", "2", "f", "2", "2", "2", "1")
         assert s.machine.mms["A"].lock_writer == 1
         await press(pilot, "f")
-        assert "A1 ran 1 step and is blocked: it waits for mmap_lock(A) read, held by A2" in status(app)
+        assert "A1 ran 1 step and is blocked: it waits for mmap_lock(A) read, held by A2" in status_words(app)
         position = s.position
         await press(pilot, "f")
-        assert "A1 is blocked: it waits for mmap_lock(A) read, held by A2" in status(app)
+        assert "A1 is blocked: it waits for mmap_lock(A) read, held by A2" in status_words(app)
         assert s.position == position
 
 
@@ -105,7 +87,7 @@ async def test_a_breakpoint_stops_run_to_cursor_first() -> None:
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u")
         assert s.stop.kind == "breakpoint" and s.position == 6
-        assert "A1 reached pte_map_lock:trylock (breakpoint 3)" in status(app)
+        assert "A1 reached pte_map_lock:trylock (breakpoint 3)" in status_words(app)
 
 
 async def test_the_help_and_the_palette_offer_run_to_cursor_and_finish() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
-from tui_helpers import SEED, press, screen_text, settle, type_text
+from tui_helpers import SEED, cursor_to, press, screen_text, settle, status_words, type_text
 
 from spftui.engine.recording import record_choices
 from spftui.tui.app import SpftuiApp
@@ -17,15 +17,10 @@ from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.diff import DiffScreen
 from spftui.tui.screens.quit import QuitDialog
 from spftui.tui.widgets.source import SourceView
-from spftui.tui.widgets.status import StatusLine
 from spftui.tui.widgets.threads import ThreadsPane
 
 SMALL = (80, 24)
 # cow_lost_write's own schedule: steps 1-17 are A1's, 18-26 B's, 27-48 A2's, 49-54 A1's.
-
-
-def status(app: SpftuiApp) -> str:
-    return " ".join(str(app.screen.query_one(StatusLine).content).split())
 
 
 def debugger(app: SpftuiApp) -> DebuggerScreen:
@@ -39,18 +34,6 @@ async def goto(pilot, step: int | str) -> None:  # type: ignore[no-untyped-def]
     await type_text(pilot, str(step))
     await press(pilot, "enter")
     await settle(pilot)
-
-
-async def cursor_to(pilot, app: SpftuiApp, label: str) -> None:  # type: ignore[no-untyped-def]
-    """Move the Source cursor to `label` with ↑ ↓, as a user does (the listing has the focus)."""
-    listing = app.screen.query_one(SourceView)
-    assert app.focused is listing
-    key = "down" if listing.index[label] > listing.cursor else "up"
-    for _ in range(len(listing.listing)):  # (↓ skips a function's name row)
-        if listing.label_at(listing.cursor) == label:
-            return
-        await press(pilot, key)
-    raise AssertionError(f"the cursor never reached {label}")
 
 
 async def select_in_threads_pane(pilot, app: SpftuiApp, index: int) -> None:  # type: ignore[no-untyped-def]
@@ -122,12 +105,12 @@ async def test_u_on_the_line_the_thread_is_at_runs_it_to_its_next_pass_there() -
         s = app.session
         assert s is not None
         await press(pilot, "u")  # the cursor starts on A1's next step: its store, retried after the fault
-        assert s.position == 22 and "A1 ran 22 steps to user:store" in status(app)
+        assert s.position == 22 and "A1 ran 22 steps to user:store" in status_words(app)
         await press(pilot, "r")
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u", "u")  # the copy loop: one page at a time
         assert s.position == 14 and s.machine.threads[0].pc == "wp_page_copy:copy"
-        assert "A1 ran 1 step to wp_page_copy:copy" in status(app)
+        assert "A1 ran 1 step to wp_page_copy:copy" in status_words(app)
         await press(pilot, "question_mark")
         assert "next pass" in screen_text(pilot)
 
@@ -140,11 +123,11 @@ async def test_g_over_recorded_steps_counts_no_breakpoint_hit_again_end_or_step_
         (violation,) = [b for b in s.breakpoints.items if b.kind == "violation"]
         await goto(pilot, "end")  # run for the first time: the violation at step 52 is passed, once
         assert s.position == 54 and violation.hits == 1
-        assert "passed 1 breakpoint stop (step 52)" in status(app)
+        assert "passed 1 breakpoint stop (step 52)" in status_words(app)
         for target in (0, 54, 0, "end", 30, "end"):
             await goto(pilot, target)
-            assert violation.hits == 1 and "passed" not in status(app), target
-        assert s.position == 54 and "all threads finished after 54 steps" in status(app)
+            assert violation.hits == 1 and "passed" not in status_words(app), target
+        assert s.position == 54 and "all threads finished after 54 steps" in status_words(app)
 
 
 async def palette_titles(pilot, app: SpftuiApp, query: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -175,11 +158,11 @@ async def test_u_and_f_say_how_to_select_a_thread_and_the_palette_names_the_one_
         position = s.position
         await press(pilot, "f")
         assert s.position == position
-        said = status(app)
+        said = status_words(app)
         assert "A1 has finished: select another thread for u and f (click it in Threads, or Shift+Tab" in said
-        assert "not finished: A2, B" in status(app)
+        assert "not finished: A2, B" in status_words(app)
         await press(pilot, "u")
-        assert s.position == position and "A1 has finished: select another thread" in status(app)
+        assert s.position == position and "A1 has finished: select another thread" in status_words(app)
         await press(pilot, "2")
         assert any("Run A2 to the cursor" in t for t in await palette_titles(pilot, app, "cursor"))
 
@@ -213,15 +196,15 @@ async def test_the_status_line_says_what_s_runs_now_and_a_new_save_replaces_an_o
     async with app.run_test(size=(200, 40)) as pilot:
         s = app.session
         assert s is not None
-        assert "next: schedule entry 1/5: A1 until wp_page_copy:copy" in status(app)
+        assert "next: schedule entry 1/5: A1 until wp_page_copy:copy" in status_words(app)
         await press(pilot, "f")  # A1's whole write (no fault yet): the entries for A1 are over
         assert not s.next_label(0)
-        assert "next: schedule entry 3/5: B until done" in status(app)
+        assert "next: schedule entry 3/5: B until done" in status_words(app)
         await press(pilot, "s")
         assert s.step_thread(s.position - 1) == "B"
         await press(pilot, "x", "enter")  # the Perfetto trace, in the current folder
         await settle(pilot)
-        assert "wrote " in status(app)
+        assert "wrote " in status_words(app)
         await press(pilot, "ctrl+p")
         await type_text(pilot, "Save schedule so far")
         commands = app.screen.query_one(CommandList)
@@ -234,8 +217,8 @@ async def test_the_status_line_says_what_s_runs_now_and_a_new_save_replaces_an_o
         await press(pilot, "enter")  # the proposed name
         await pilot.pause()
         assert isinstance(app.screen, DebuggerScreen)
-        assert "wrote " not in status(app)
-        assert f"saved the schedule to {tmp_path}/cow_lost_write.step24.schedule.toml" in status(app)
+        assert "wrote " not in status_words(app)
+        assert f"saved the schedule to {tmp_path}/cow_lost_write.step24.schedule.toml" in status_words(app)
 
 
 async def test_compare_shows_a_single_quiet_step_as_its_row_and_no_flipped_pair_legend_without_pairs() -> None:

@@ -108,3 +108,24 @@ def screen_text(pilot: Pilot) -> str:  # type: ignore[type-arg]
     """
     strips = pilot.app.screen._compositor.render_strips()  # type: ignore[attr-defined]
     return "\n".join(strip.text for strip in strips)
+
+
+def status_words(app: App[object]) -> str:
+    """The debugger's status line, its words joined by single spaces (wrapping aside)."""
+    from spftui.tui.widgets.status import StatusLine
+
+    return " ".join(str(app.screen.query_one(StatusLine).content).split())
+
+
+async def cursor_to(pilot: Pilot, app: App[object], label: str) -> None:  # type: ignore[type-arg]
+    """Move the Source cursor to `label` with ↑ ↓, as a user does (the listing has the focus)."""
+    from spftui.tui.widgets.source import SourceView
+
+    listing = app.screen.query_one(SourceView)
+    assert app.focused is listing
+    key = "down" if listing.index[label] > listing.cursor else "up"
+    for _ in range(len(listing.listing)):  # (↓ skips a function's name row)
+        if listing.label_at(listing.cursor) == label:
+            return
+        await press(pilot, key)
+    raise AssertionError(f"the cursor never reached {label}")
