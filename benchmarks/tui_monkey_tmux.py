@@ -36,7 +36,7 @@ EXIT_MARK = "SPFTUI-EXIT:"
 PALETTE_PROMPT = "Search for commands"
 
 # tmux key names; single characters are sent literally.
-BINDINGS = [*"s123456789cSCgbwBpkrovze?"]
+BINDINGS = [*"s123456789cSCgbwBpkrovzemtynNxuf?/", "C-s"]
 PAGING = ["PageUp", "PageDown", "Home", "End", "C-Home", "C-End"]
 MOVES = ["Up", "Down", "Left", "Right", "Tab", "BTab", "Escape", "Enter", "Space", "BSpace", "DC"]
 TYPING = [*"abcdefghijklmnoptuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.[]_-+ \"'"]
