@@ -130,7 +130,11 @@ def _at_scenario_key(schedule: str, message: str) -> ScenarioError:
 
 def _not_a_session(path: str, kind: str | None, what: str) -> None:
     if kind == "session":
-        raise ScenarioError(f"this is a session file, not {what}: open it with spftui SCENARIO --session {path}", path)
+        name = tomllib.loads(read_text(path, MAX_SCHEDULE_BYTES)).get("scenario_name")
+        on = f" (it was saved on {name!r})" if isinstance(name, str) and name else ""
+        raise ScenarioError(
+            f"this is a session file, not {what}: open it with spftui SCENARIO --session {path}{on}", path
+        )
 
 
 def is_schedule_file(path: str) -> bool:

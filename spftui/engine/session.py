@@ -176,6 +176,8 @@ class Session:
     ) -> None:
         self._scenario = scenario
         self._bps = breakpoints if breakpoints is not None else BreakpointSet()
+        for b in self._bps.items:  # (a set carried over from another session: its hits were that run's)
+            b.hits = 0
         self._every = checkpoint_every
         self._strategy = strategy if strategy is not None else default_strategy(scenario)
         self._strategy_start = self._strategy.state  # rewound to on restart
@@ -369,9 +371,20 @@ class Session:
         b = self._breakpoint(bid)
         return self.enable_breakpoint(bid, not b.enabled)
 
-    def remove_breakpoint(self, bid: int) -> None:
-        self._breakpoint(bid)
+    def remove_breakpoint(self, bid: int) -> tuple[int, Breakpoint]:
+        """Remove breakpoint `bid`; returns where it was and what it was, for `restore_breakpoint`."""
+        b = self._breakpoint(bid)
+        at = self._bps.items.index(b)
         self._bps.remove(bid)
+        return at, b
+
+    def restore_breakpoint(self, removed: tuple[int, Breakpoint]) -> Breakpoint:
+        """Put back a breakpoint `remove_breakpoint` took out (an undo): same id, place, state and hits."""
+        at, b = removed
+        if self._bps.get(b.id) is None:
+            self._bps.items.insert(min(at, len(self._bps.items)), b)
+            self._bps.prime(self._machine)
+        return b
 
     def _breakpoint(self, bid: int) -> Breakpoint:
         b = self._bps.get(bid)
@@ -857,10 +870,10 @@ class Session:
         if problem:
             raise SessionError(problem)
         n = self._position if step is None else step
-        longest = max([len(self._tl), *(len(b) for b in self._tl.branches)])
-        if not 0 <= n <= longest:  # (a step of another branch is one: the bookmarks are positions)
-            which = "this timeline" if longest == len(self._tl) else "every timeline"
-            raise SessionError(f"step {n} is outside {which} (0 to {longest})")
+        # Bookmarks are positions, kept over restarts and shared by every timeline: one past
+        # the recorded steps (another branch's, or a run not yet that long) is reached by running on.
+        if not 0 <= n <= MAX_STEPS:
+            raise SessionError(f"step {n:,} is outside every run (0 to the step limit, {MAX_STEPS:,})")
         self._bookmarks[name] = n
         return n
 

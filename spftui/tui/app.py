@@ -431,7 +431,13 @@ class SpftuiApp(App[int]):
         dbg = screen if isinstance(screen, DebuggerScreen) else None
         if dbg is not None and self.session is not None:
             yield from self._debugger_commands(dbg, self.session)
-        yield from super().get_system_commands(screen)
+        for c in super().get_system_commands(screen):
+            if c.title == "Quit":  # (Textual's says "as soon as possible"; with unsaved work ours asks first)
+                yield c._replace(help="Quit spftui; with unsaved work it asks to save the session first")
+            elif dbg is not None and c.title in ("Keys", "Maximize", "Minimize"):
+                continue  # the debugger has its own: Help (?) lists its keys, Zoom pane (z)
+            else:
+                yield c
 
     def _debugger_commands(self, d: DebuggerScreen, s: Session) -> Iterable[SystemCommand]:
         yield SystemCommand("Step  (s)", "Run one step: the recorded future, or the strategy's choice", d.action_step)

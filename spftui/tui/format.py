@@ -184,3 +184,8 @@ def toast_command(command: str, path: str, columns: int) -> str:
     if len(command) + 1 + len(arg) <= _toast_width(columns):
         return f"{command} {arg}"
     return f"{command}\n{toast_path(arg, columns)}"
+
+
+def branch_note(b: Any) -> str:
+    """A stored branch beside the timeline shown (a `Branch`): where they part, and its size."""
+    return f"differs from this one from step {b.at + 1} · {count(len(b), 'step')} · {count(len(b.marks), 'mark')}"

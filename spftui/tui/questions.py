@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
+import attrs
+
 from ..engine.describe import object_path
 from ..engine.expr import ExprError, parse
 from ..engine.history import in_fault, with_derived
@@ -166,6 +168,12 @@ def answer(session: Session, q: Question) -> tuple[list[Cause], str]:
     if q.expr is None:
         return list(q.head), ""
     try:
-        return [*q.head, *why(session, q.at, q.expr)], ""
+        chain = why(session, q.at, q.expr)
     except (ExprError, WhyError) as err:
         return list(q.head), str(err)
+    # An abort's head already lists every change of the compared object since the fault sampled
+    # it: the chain adds only what those changes did not say (its deeper causes), under the check.
+    told = {(c.step, c.what, c.value) for c in q.head}
+    shift = 2 if len(q.head) > 1 else 0
+    rest = [attrs.evolve(c, depth=c.depth + shift) for c in chain if (c.step, c.what, c.value) not in told]
+    return [*q.head, *rest], ""

@@ -178,8 +178,23 @@ def test_a_bookmark_past_the_end_of_the_saved_branch_comes_back_where_it_was(see
     restored.switch_branch(0)
     restored.goto(restored.bookmark("late"))
     assert restored.position == late
-    with pytest.raises(SessionError, match="step 10000 is outside this timeline"):
-        restored.add_bookmark("nowhere", 10_000)
+    with pytest.raises(SessionError, match="step -1 is outside every run"):
+        restored.add_bookmark("nowhere", -1)
+
+
+def test_a_session_whose_bookmark_is_past_every_timeline_opens_with_it(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A restart drops the timelines and keeps the bookmarks: saved then, the file still opens
+    (it was refused whole: breakpoints, branches and all), and going to the bookmark runs on to it."""
+    s = Session(seed)
+    s.run()
+    end = s.length
+    s.add_bookmark("lost")
+    s.restart()
+    assert s.length == 0 and s.bookmarks == {"lost": end}
+    restored, warning = load_session_for(save_session(s, str(tmp_path / "a.session.toml")), seed)
+    assert restored.bookmarks == {"lost": end} and warning is None
+    restored.open_at(restored.bookmark("lost"))
+    assert restored.position == end
 
 
 def test_follow_branches_where_the_steps_leave_the_timeline_and_keeps_the_strategy(seed) -> None:  # type: ignore[no-untyped-def]

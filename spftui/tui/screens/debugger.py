@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Header, Tab, Tabs
 
-from ...engine.breakpoints import true_at_start
+from ...engine.breakpoints import Breakpoint, true_at_start
 from ...engine.files import NUMBER, check_target
 from ...engine.inspect import Names
 from ...engine.schedule_file import write_schedule
@@ -27,7 +27,7 @@ from ...engine.session import Session, SessionError, StopReason, bookmark_name_p
 from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
-from ..format import home_path, toast_command, toast_path
+from ..format import branch_note, home_path, toast_command, toast_path
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -118,6 +118,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         self.view: View | None = None
         self.narration: tuple[str, str, str] | None = None
         """The explorer's last counterexample: (title, header, narration)."""
+        self._removed: tuple[int, Breakpoint] | None = None  # the breakpoint Delete took last (Ctrl+Z)
 
     @property
     def spf(self) -> SpftuiApp:
@@ -369,15 +370,24 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         if not self._guard():
             return
 
+        def config() -> tuple[object, ...]:
+            sc = self.session.scenario
+            return sc.policy, sc.reuse, sc.fixes_off
+
         def go(answer: str | None = "restart") -> None:
             if answer != "restart":
                 return
+            before = config()
             restart()
             self.narration = None  # (the explorer's counterexample was a timeline the restart dropped)
             self.spf.generation += 1
             self.refresh_views(follow=True)
             if done:
                 self.notify(done)
+            marks = self.session.bookmarks
+            if marks and config() != before:  # (a bookmark is a step number: in another run, maybe another step)
+                named = ", ".join(f"{k} = step {v}" for k, v in marks.items())
+                self.notify(f"Bookmarks are step numbers ({named}): in this run they may mark other steps.")
 
         others = len(self.session.branches)  # (the timelines besides the one shown)
         if others < 1:
@@ -492,9 +502,24 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def _delete(self, event: BreakpointsPane.Delete) -> None:
         if not self._guard():
             return
-        if self.session.breakpoints.get(event.bid) is not None:
-            self.session.remove_breakpoint(event.bid)
+        b = self.session.breakpoints.get(event.bid)
+        if b is not None:
+            self._removed = self.session.remove_breakpoint(event.bid)
         self.refresh_views()
+        if b is not None:
+            self.say(f"deleted breakpoint {b.id}: {b.describe()} — Ctrl+Z here puts it back")
+
+    @on(BreakpointsPane.Undo)
+    def _undo_delete(self) -> None:
+        if not self._guard():
+            return
+        if self._removed is None:
+            self.say("no breakpoint deleted to put back", "bold #ffaf00")
+            return
+        b = self.session.restore_breakpoint(self._removed)
+        self._removed = None
+        self.refresh_views()
+        self.say(f"breakpoint {b.id} is back: {b.describe()}")
 
     @on(BreakpointsPane.Add)
     def _add(self) -> None:
@@ -542,9 +567,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         options = [(str(s.branch_id), f"branch {s.branch_id}", f"this one · {s.length} steps")]
         for b in s.branches:
-            options.append(
-                (str(b.id), f"branch {b.id}", f"leaves at step {b.at + 1} · {len(b)} steps · {len(b.marks)} marks")
-            )
+            options.append((str(b.id), f"branch {b.id}", branch_note(b)))
         self.app.push_screen(
             ChoiceDialog("Switch branch", options, str(s.branch_id)),
             lambda bid: self.switch_branch(int(bid)) if bid and int(bid) != s.branch_id else None,

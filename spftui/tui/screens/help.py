@@ -91,7 +91,7 @@ PANES = (
         "✓ / ✗ its checks passed / one failed, ≋ one passed by ABA, "
         "⑂ where another branch leaves. Dim rows are the recorded future. * a step you chose.",
     ),
-    ("Breakpoints", "Space/Enter enable or disable, Delete removes, a adds."),
+    ("Breakpoints", "Space/Enter enable or disable, Delete removes (Ctrl+Z puts it back), a adds."),
 )
 
 

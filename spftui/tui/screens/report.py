@@ -46,7 +46,7 @@ class ReportScreen(Dialog[None]):
 
     DEFAULT_CSS = """
     ReportScreen .report-dialog { width: 96%; max-width: 130; height: 90%; padding: 0 1; }
-    ReportScreen .dialog-title { margin-bottom: 0; }
+    ReportScreen .dialog-title { margin-bottom: 0; width: 100%; }  /* (a long title wraps in the dialog) */
     ReportScreen #report-scroll { height: 1fr; background: $surface; padding: 0 1; }
     ReportScreen #report-state { color: $text-muted; height: auto; }
     """

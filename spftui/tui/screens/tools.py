@@ -17,7 +17,7 @@ from textual.message import Message
 from ...engine.describe import counted
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
-from ..format import toast_path
+from ..format import branch_note, toast_path
 from .choice import ChoiceDialog
 from .error import ErrorDialog
 from .prompt import PromptDialog
@@ -182,10 +182,7 @@ class ToolActions:
         if len(others) == 1:
             compare(str(others[0].id))
             return
-        options = [
-            (str(b.id), f"branch {b.id}", f"leaves at step {b.at + 1} · {len(b)} steps · {len(b.marks)} marks")
-            for b in others
-        ]
+        options = [(str(b.id), f"branch {b.id}", branch_note(b)) for b in others]
         self.app.push_screen(ChoiceDialog(f"Compare branch {s.branch_id} with…", options), compare)
 
     # ------------------------------------------------ race-window coverage (issue 11)

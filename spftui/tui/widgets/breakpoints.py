@@ -1,7 +1,7 @@
 """The breakpoints pane: list, enable/disable, delete, hit counts.
 
-Space or Enter toggles the breakpoint under the cursor, Delete removes it,
-`a` adds one (the last row, "add…", does the same when chosen). The
+Space or Enter toggles the breakpoint under the cursor, Delete removes it
+(Ctrl+Z puts the last one removed back), `a` adds one (the last row, "add…", does the same when chosen). The
 breakpoints that stopped the run are highlighted.
 """
 
@@ -31,6 +31,7 @@ class BreakpointsPane(Pane):
         Binding("space", "flip", "Enable/disable", show=False),
         Binding("delete,backspace,x", "delete", "Delete", show=False),
         Binding("a", "add", "Add breakpoint", show=False),
+        Binding("ctrl+z", "undo", "Undo delete", show=False),
     ]
 
     class Toggle(Message):
@@ -46,6 +47,9 @@ class BreakpointsPane(Pane):
     class Add(Message):
         """Open the add-breakpoint dialog."""
 
+    class Undo(Message):
+        """Put back the breakpoint deleted last."""
+
     def build(self, view: View) -> list[Any]:
         s = view.session
         fired = set(s.stop.breakpoints) if s.stop.kind == "breakpoint" else set()
@@ -55,8 +59,8 @@ class BreakpointsPane(Pane):
             line = Text()
             line.append(f"{b.id:>2} ", pal.DIM)
             line.append("● " if b.enabled else "○ ", pal.BREAKPOINT if b.enabled else pal.BREAKPOINT_OFF)
+            line.append(f"{b.hits} hit{'s' if b.hits != 1 else ' '} ", pal.DIM)  # (before the text: a long one is cut)
             line.append(b.describe(), pal.CHANGED if b.id in fired else (pal.VALUE if b.enabled else pal.DIM))
-            line.append(f"  {b.hits} hit{'s' if b.hits != 1 else ''}", pal.DIM)
             rows.append(line)
             self.ids.append(b.id)
         rows.append(Text("   + add… (a)", pal.DIM))
@@ -84,6 +88,9 @@ class BreakpointsPane(Pane):
 
     def action_add(self) -> None:
         self.post_message(self.Add())
+
+    def action_undo(self) -> None:
+        self.post_message(self.Undo())
 
     def action_activate(self) -> None:
         self.action_flip()
