@@ -75,6 +75,7 @@ def fixes_json() -> list[dict[str, Any]]:
             "scenarios": showing(f.name),
             "story": f.story,
             "needs_pin": f.needs_pin,
+            "preset_needs": f.preset_needs,
         }
         for f in FIX_LIST
     ]
@@ -107,6 +108,8 @@ def run_fixes(args: argparse.Namespace) -> int:
             print(f"  reuse:     {', '.join(r['reuse'])} (no effect under the other rules)")
         if r["presets_without"]:
             only = " (in a scenario that pins: a `gup … pin` op)" if r["needs_pin"] else ""
+            if r["preset_needs"] == "madv_free":
+                only = " (in a scenario with a `madvise … free` op)"
             print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}{only}")
         scenarios = r["scenarios"]
         print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")

@@ -87,12 +87,12 @@ def test_an_unknown_madvise_advice_is_named_first(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(
         'title = "t"\n[[process]]\nname = "A"\n  [[process.mapping]]\n  start = 0x10000\n  pages = 1\n'
-        '[[thread]]\nname = "A1"\nprocess = "A"\nops = ["madvise 0x10000 1p free"]\n'
+        '[[thread]]\nname = "A1"\nprocess = "A"\nops = ["madvise 0x10000 1p cold"]\n'
     )
     r = spftui("check", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.rstrip().endswith(
-        "thread[0].ops[0]: unknown madvise advice 'free' (only 'dontneed' is modelled)"
+        "thread[0].ops[0]: unknown madvise advice 'cold' ('dontneed' and 'free' are modelled)"
     ), r.stderr
 
 

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GALLERY = [
     ("history_fork_vma_lock", "fork_vma_write_lock", "vma-lock"),
     ("history_dufour_fork_tlb", "fork_vm_raw_write", "spf-vma-seq"),
+    ("history_madv_free_dio", "madv_free_refcount_check", "classic"),
 ]
 
 
@@ -80,7 +81,8 @@ def test_spftui_fixes_lists_each_fix_with_its_commit_and_scenario():
     assert by_name["fork_vma_write_lock"]["presets_without"] == ["6.4.0"]
     for scenario, fix, policy in GALLERY:
         assert scenario in by_name[fix]["scenarios"]
-        assert policy in by_name[fix]["policies"]
+        assert policy in by_name[fix]["policies"] or not by_name[fix]["policies"]  # ([]: under every policy)
+    assert by_name["madv_free_refcount_check"]["presets_without"] == ["5.7", "5.8", "5.11", "5.12", "5.17"]
     text = spftui("fixes").stdout
     assert "spftui explore history_fork_vma_lock --fix fork_vma_write_lock=off" in text
 

@@ -93,7 +93,7 @@ _MM_READERS = Mm.SNAP_FIELDS.index("lock_readers")
 _VMA_READERS = Vma.SNAP_FIELDS.index("lock_readers")
 _F_MAPPING = Frame.SNAP_FIELDS.index("mapping")
 _F_LOCKED, _F_WAITERS, _F_PTES = (Frame.SNAP_FIELDS.index(n) for n in ("locked", "lock_waiters", "ptes"))
-assert Frame.SNAP_FIELDS.index("free") == 7 and len(Frame.SNAP_FIELDS) == 12, "_free_frame's layout"
+assert Frame.SNAP_FIELDS.index("free") == 7 and len(Frame.SNAP_FIELDS) == 13, "_free_frame's layout"
 _PAGE_SHIFT = 12
 _PRESENT = 0x001
 _LOW = (1 << _PAGE_SHIFT) - 1
@@ -185,7 +185,7 @@ def _many_vma_readers(vmas: tuple[Any, ...]) -> bool:
 def _free_frame(locked: Any, waiters: Any, ptes: Any) -> tuple[Any, ...]:
     """A free frame no one names, as far as a step can tell: alloc_page sets
     every field but these three (and `free`)."""
-    return (None, None, None, None, None, locked, waiters, True, ptes, None, None, None)
+    return (None, None, None, None, None, locked, waiters, True, ptes, None, None, None, None)
 
 
 def _thread(th: tuple[Any, ...], base: int | None) -> tuple[Any, ...]:

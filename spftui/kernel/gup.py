@@ -269,14 +269,17 @@ def pin_write(m: Machine, t: Thread) -> None:
 
 @step("unpin_user_page:put")
 def unpin(m: Machine, t: Thread) -> None:
-    """unpin_user_page / put_page: drop the pin (pincount) and its reference."""
+    """unpin_user_page / put_page: drop the pin (pincount) and its reference; a FOLL_WRITE one dirties the page first."""
     i = _pin_or_fail(m, t)
     if i is None:
         return
     _addr, pfn, foll, _coherent = t.pins.pop(i)
     if pfn != ZERO_PFN:
+        f = m.frame(pfn)
         if foll & FOLL_PIN:
-            m.frame(pfn).pincount -= 1
+            f.pincount -= 1
+        if foll & FOLL_WRITE and f.lazyfree:  # set_page_dirty_lock (a direct-IO read's completion, or
+            f.lazyfree = False  # unpin_user_pages_dirty_lock): reclaim will not discard it (lazyfree.py)
         m.put_page(t, pfn)
     finish_op(m, t, f"released pfn {pfn}")
 

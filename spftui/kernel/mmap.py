@@ -1,4 +1,4 @@
-"""mmap (mmap_region, private anonymous) and madvise(MADV_DONTNEED) (B.9).
+"""mmap (mmap_region, private anonymous) and madvise(MADV_DONTNEED, MADV_FREE) (B.9; MADV_FREE: lazyfree.py).
 
 Simplifications: mmap never merges with a neighbour, and an mmap over an
 existing mapping fails (MAP_FIXED_NOREPLACE semantics) instead of unmapping.
@@ -53,14 +53,15 @@ def mmap_unlock(m: Machine, t: Thread) -> None:
 
 @step("do_madvise:mmap_read_lock")
 def madvise_lock(m: Machine, t: Thread) -> None:
-    """MADV_DONTNEED runs under the *read* lock: mmap_seq is not bumped, no VMA lock is taken."""
+    """MADV_DONTNEED and MADV_FREE run under the *read* lock: mmap_seq is not bumped, no VMA lock is taken."""
     if locks.mmap_read_lock(m, t, m.thread_mm(t)):
         t.pc = "do_madvise:find_vma"
 
 
 @step("do_madvise:find_vma")
 def madvise_find(m: Machine, t: Thread) -> None:
-    """madvise_walk_vmas: zap every VMA in the range (zap_pte_range, tlb_finish_mmu); a hole anywhere: -ENOMEM."""
+    """madvise_walk_vmas: zap (MADV_DONTNEED) or lazily free (MADV_FREE) every VMA in the range, then tlb_finish_mmu;
+    a hole anywhere: -ENOMEM."""
     mm = m.thread_mm(t)
     op = m.ops[t.index][t.op_index]
     vmas = overlapping(m, mm, op.addr, op.addr + op.length)
@@ -73,9 +74,13 @@ def madvise_find(m: Machine, t: Thread) -> None:
     for v in vmas:
         covered = v.vm_end if v.vm_start <= covered else covered
     t.vmf["result"] = "0" if covered >= op.addr + op.length else "ENOMEM"
+    if op.advice == "free" and any(v.vm_file for v in vmas):  # madvise_free_single_vma: anonymous VMAs only
+        locks.mmap_read_unlock(m, t, mm)  # (simplified: the kernel frees the VMAs before the first file VMA)
+        finish_op(m, t, "EINVAL")
+        return
     begin_zap(m, t, vpn_of(op.addr), vpn_of(op.addr + op.length))
     t.stack += ["do_madvise:mmap_read_unlock", "tlb_finish_mmu:flush"]
-    t.pc = "zap_pte_range:zap"
+    t.pc = "madvise_free_pte_range:walk" if op.advice == "free" else "zap_pte_range:zap"
 
 
 @step("do_madvise:mmap_read_unlock")

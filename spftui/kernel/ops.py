@@ -1,7 +1,9 @@
 """Starting and finishing user operations, and the user memory access.
 
 A memory access goes through the CPU's TLB, then a hardware page walk that
-sets A/D and fills the TLB, and only then takes a page fault.
+sets A/D and fills the TLB, and only then takes a page fault. A TLB entry is
+(pfn, writable); one loaded from a clean PTE is not writable: x86 sets D with
+another walk on the first store (user_access).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from .events import Fault, OpDone, OpStart, Wake
 from .exit import KILLED, group_killed, reap_group
 from .foll import foll_flags
 from .policies import fault_entry
-from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, pte_present, pte_protnone, pte_write, vpn_of
+from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, vpn_of
 from .state import BLOCKED, DONE, RUNNABLE
 from .steps import step
 
@@ -132,7 +134,10 @@ def user_access(m: Machine, t: Thread) -> None:
         new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
         if new != pte:
             m.set_pte(mm, table, vpn, new)
-        tlb[key] = (pte_pfn(pte), pte_write(pte))
+        # x86 caches D with the entry: a store through an entry loaded from a clean PTE walks again to set
+        # D in the PTE, so such an entry is kept here as read-only (a later store re-walks). MADV_FREE
+        # relies on it: a page written after it has a dirty PTE, and reclaim keeps it (lazyfree.py).
+        tlb[key] = (pte_pfn(pte), pte_write(pte) and pte_dirty(new))
         _access(m, t, pte_pfn(pte))
         return
     m.emit(Fault(t.name, addr, "write" if write else "read"))

@@ -464,6 +464,11 @@ def record_pin_write(
         record_write(m, mm, vpn, word, value, pfn)
     vpn = addr >> 12
     pte = m.pte_lookup(mm, vpn)
+    if not vpns and coherent and f.lazyfree and pte == 0:
+        # Reclaim discarded this MADV_FREE page from under the reference (lazyfree.py), and the process
+        # has not given the address up since: it expects this data there, and will read zeros.
+        m.touched.add(("shadow", mm.name))
+        mm.shadow.setdefault(vpn, [0] * m.nwords)[word] = value
     if not vpns and coherent and foll & FOLL_PIN and pte_present(pte):
         m.violation(
             "pin_coherence",

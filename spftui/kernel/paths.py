@@ -1,6 +1,22 @@
 """Importing this module registers every step of every kernel path."""
 
-from . import anon, fault, filemap, fork, gup, mmap, mprotect, mremap, munmap, ops, swap, userfaultfd, wp, zap  # noqa: F401
+from . import (  # noqa: F401
+    anon,
+    fault,
+    filemap,
+    fork,
+    gup,
+    lazyfree,
+    mmap,
+    mprotect,
+    mremap,
+    munmap,
+    ops,
+    swap,
+    userfaultfd,
+    wp,
+    zap,
+)
 from .steps import STEPS
 
 

@@ -103,6 +103,10 @@ def pte_mkold(pte: int) -> int:
     return pte & ~_PAGE_ACCESSED
 
 
+def pte_mkclean(pte: int) -> int:
+    return pte & ~_PAGE_DIRTY
+
+
 def pte_mkyoung_dirty_write(pte: int, write: bool) -> int:
     pte |= _PAGE_ACCESSED | _PAGE_DIRTY
     return pte | _PAGE_RW if write else pte

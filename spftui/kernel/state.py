@@ -46,6 +46,7 @@ class Frame:
     the (mm, vpn) pairs whose present PTE maps this page.
     `mapping`/`index`: a page-cache page's file and page offset (page->mapping,
     page->index; "" for an anonymous page); the page cache holds one reference.
+    `lazyfree`: PageAnon && !PageSwapBacked, after MADV_FREE (lazyfree.py).
     `pincount`: FOLL_PIN pins (page_maybe_dma_pinned when > 0). Simplification:
     a pin adds one reference and one pincount, as for a large folio; a small
     page's GUP_PIN_COUNTING_BIAS (1024 references) is not modelled.
@@ -56,6 +57,7 @@ class Frame:
         "count",
         "free",
         "index",
+        "lazyfree",
         "lock_waiters",
         "locked",
         "mapcount",
@@ -83,6 +85,7 @@ class Frame:
         "mapping",
         "index",
         "pincount",
+        "lazyfree",
     )
 
     def __init__(self, pfn: int, nwords: int) -> None:
@@ -99,6 +102,7 @@ class Frame:
         self.mapping = ""
         self.index = 0
         self.pincount = 0
+        self.lazyfree = False
 
     def snap(self) -> tuple[Any, ...]:
         return (
@@ -114,6 +118,7 @@ class Frame:
             self.mapping,
             self.index,
             self.pincount,
+            self.lazyfree,
         )
 
     @classmethod
@@ -125,7 +130,7 @@ class Frame:
         f.lock_waiters = list(s[6])
         f.free = s[7]
         f.ptes = set(s[8])
-        f.mapping, f.index, f.pincount = s[9:12]
+        f.mapping, f.index, f.pincount, f.lazyfree = s[9:13]
         return f
 
 

@@ -1,4 +1,4 @@
-"""Swap: do_swap_page on a swap-cache hit (B.5), reclaim (swap-out) and aging.
+"""Swap: do_swap_page on a swap-cache hit (B.5), reclaim (swap-out; a lazyfree page's discard: lazyfree.py) and aging.
 
 Simplification: swapped-out pages stay in the swap cache (no writeback, no
 swap-cache eviction), so a swap PTE always finds its page there; the
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from . import locks
 from .events import Decision, SpecRead, Swap, Validate
 from .fault import do_wp_page_entry, fault_done, lock_pte, spf_abort, unlock_pte
+from .lazyfree import unmap_lazyfree
 from .ops import finish_op
 from .pte import (
     mk_pte,
@@ -158,7 +159,8 @@ def isolate(m: Machine, t: Thread) -> None:
         return
     m.get_page(t, pfn)
     t.vmf["page"] = pfn
-    t.pc = "shrink_page_list:add_to_swap"
+    # shrink_page_list: add_to_swap only for PageSwapBacked; a lazyfree page (MADV_FREE) goes to try_to_unmap
+    t.pc = "try_to_unmap_one:unmap" if f.lazyfree else "shrink_page_list:add_to_swap"
 
 
 @step("shrink_page_list:add_to_swap")
@@ -179,12 +181,13 @@ def add_to_swap(m: Machine, t: Thread) -> None:
 
 @step("try_to_unmap_one:unmap")
 def try_to_unmap_one(m: Machine, t: Thread) -> None:
-    """For one mapping: take its PTL, ptep_clear_flush, install the swap entry, page_remove_rmap, put_page."""
+    """For one mapping: take its PTL, ptep_clear_flush, install the swap entry, page_remove_rmap, put_page (a
+    lazyfree page: discard it, or remap it if written since MADV_FREE, lazyfree.py)."""
     f = m.frame(t.vmf["page"])
     off = f.swapcache
     target = t.vmf.get("unmap")  # the mapping chosen before blocking on its PTL
     if target is None:
-        if not f.ptes or off is None:
+        if not f.ptes or (off is None and not f.lazyfree):
             t.pc = "shrink_page_list:putback"
             return
         target = t.vmf["unmap"] = sorted(f.ptes)[0]
@@ -198,7 +201,13 @@ def try_to_unmap_one(m: Machine, t: Thread) -> None:
         return
     del t.vmf["unmap"]
     pte = m.get_pte(table, vpn)
-    if off is not None and m.pte_maps(pte) == f.pfn:  # page_vma_mapped_walk re-checks under the PTL
+    if f.lazyfree and m.pte_maps(pte) == f.pfn:
+        kept = not unmap_lazyfree(m, t, f, mm, vpn)
+        locks.ptl_unlock(m, t, table)
+        if kept:  # try_to_unmap fails: the page goes back (activate_locked)
+            t.pc = "shrink_page_list:putback"
+            return
+    elif off is not None and m.pte_maps(pte) == f.pfn:  # page_vma_mapped_walk re-checks under the PTL
         m.set_pte(mm, table, vpn, 0)
         m.flush_tlb_range(mm, vpn, vpn + 1)
         m.set_pte(mm, table, vpn, swp_entry_to_pte(off))
@@ -218,12 +227,18 @@ def try_to_unmap_one(m: Machine, t: Thread) -> None:
 
 @step("shrink_page_list:putback")
 def putback(m: Machine, t: Thread) -> None:
-    """unlock_page and drop the isolation reference; the page stays in the swap cache."""
+    """unlock_page and drop the isolation reference: a swapped-out page stays in the swap cache; a discarded
+    lazyfree page is freed unless another reference holds it (page_ref_freeze(page, 1) fails: kept)."""
     pfn = t.vmf.pop("page")
     f = m.frame(pfn)
     locks.unlock_page(m, t, f)
     m.put_page(t, pfn)
-    finish_op(m, t, f"pfn {pfn} swapped out" if f.swapcache is not None else "done")
+    if f.swapcache is not None:
+        finish_op(m, t, f"pfn {pfn} swapped out")
+    elif f.lazyfree and not f.ptes:  # page_ref_freeze(page, 1): only reclaim's reference left, else kept
+        finish_op(m, t, f"pfn {pfn} discarded" if f.free else f"pfn {pfn} unmapped; kept: page_count {f.count}")
+    else:
+        finish_op(m, t, "done")
 
 
 @step("page_referenced_one:clear_young")

@@ -39,7 +39,10 @@ class Fix:
               that pins (a `gup … pin` op): elsewhere its code never runs, and
               "fixes off" would name it on every scenario of that release
     needs     what a scenario must have for its code to run at all (a
-              `Scenario.features` name: "fork", "gup", "pin", "uffd_wp"; "": any)
+              `Scenario.features` name: "fork", "gup", "pin", "uffd_wp",
+              "madv_free"; "": any)
+    preset_needs  as needs_pin, for another feature: a kernel preset that lacks
+              it takes it out only of a scenario with this `needs` feature
     """
 
     name: str
@@ -52,6 +55,7 @@ class Fix:
     story: str = ""
     needs_pin: bool = False
     needs: str = ""
+    preset_needs: str = ""
 
     def inert(self, policy: str, reuse: str, features: frozenset[str]) -> str:
         """Why switching it cannot change a run under this policy and reuse rule, of
@@ -70,6 +74,7 @@ NEEDS = {
     "gup": "no gup op here",
     "pin": "no page is pinned here",
     "uffd_wp": "no uffd-wp mapping here",
+    "madv_free": "no madvise … free op here",
 }
 """What `Fix.inert` says when a scenario lacks what the fix's code needs."""
 
@@ -218,6 +223,28 @@ FIX_LIST += (
     ),
 )
 
+FIX_LIST += (
+    Fix(
+        name="madv_free_refcount_check",
+        title="reclaim discards a MADV_FREE page only if page_count is 1 (its isolation) + mapcount",
+        commit="6c8e2a256915",
+        kernels=(
+            "missing since MADV_FREE (854e9ed09ded, 4.5); in 5.18 (by date) and stable backports (5.15.y among them); "
+            "the presets before 5.18 lack it"
+        ),
+        where="try_to_unmap_one (the MADV_FREE branch: ref_count == 1 + map_count && !PageDirty)",
+        story=(
+            "A MADV_FREE'd buffer used as an O_DIRECT read target (Ceph and TCMalloc checksum errors; Mauricio Faria "
+            "de Oliveira). get_user_pages_fast takes a reference but marks nothing dirty until the I/O completes; "
+            "reclaim meanwhile finds the PTE and the page clean and discards the page, whose reference keeps it "
+            "allocated: the device writes the data into a page the process no longer maps, and the process's next "
+            "read faults in zeros. The fix counts references first, and remaps the page when any is extra."
+        ),
+        needs="madv_free",
+        preset_needs="madv_free",
+    ),
+)
+
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
 
@@ -242,5 +269,12 @@ def preset_lacks(kernel: str | None, threads: Iterable[Thread]) -> frozenset[str
     fix about pinned pages only when a thread pins one (the loader's and the writer's starting point)."""
     if not kernel:
         return frozenset()
+    threads = list(threads)
     pins = pins_a_page(threads)
-    return frozenset(f for f in KERNEL_PRESET[kernel].fixes_off if pins or not FIX[f].needs_pin)
+    frees = any(op.kind == "madvise" and op.advice == "free" for t in threads for op in t.ops)
+    has = {"madv_free": frees}
+    return frozenset(
+        f
+        for f in KERNEL_PRESET[kernel].fixes_off
+        if (pins or not FIX[f].needs_pin) and (not FIX[f].preset_needs or has[FIX[f].preset_needs])
+    )

@@ -120,25 +120,35 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
     KernelPreset(
         "5.7",
         "mapcount",
-        fixes_off=frozenset({"fork_copy_pinned", "gup_force_cow"}),
+        fixes_off=frozenset({"fork_copy_pinned", "gup_force_cow", "madv_free_refcount_check"}),
         note="v5.7 (5.7.0-5.7.2): 5.8's mapcount rule and pinned-page fork, without GUP's forced COW break "
         "(17839856fd58; stable 5.7.3 has it, per the CVE text): a read GUP does not break COW",
     ),
     KernelPreset(
         "5.8",
         "mapcount",
-        fixes_off=frozenset({"fork_copy_pinned"}),
+        fixes_off=frozenset({"fork_copy_pinned", "madv_free_refcount_check"}),
         note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645); "
         "GUP forces a COW break on COW mappings, even for a read (17839856fd58, 5.8 only: a308c71bf1e6 removed it)",
     ),
     KernelPreset(
         "5.11",
         "page-count",
-        fixes_off=frozenset({"uffd_wp_flush_pending"}),
+        fixes_off=frozenset({"uffd_wp_flush_pending", "madv_free_refcount_check"}),
         note="page_count rule (09854ba94c6a) without 6ce64428d620: uffd-wp's deferred TLB flush races COW",
     ),
-    KernelPreset("5.12", "page-count", note="do_wp_page by page_count since 5.9 (09854ba94c6a); swap-in by mapcount"),
-    KernelPreset("5.17", "page-count", note="the last release with reuse_swap_page in do_swap_page"),
+    KernelPreset(
+        "5.12",
+        "page-count",
+        fixes_off=frozenset({"madv_free_refcount_check"}),
+        note="do_wp_page by page_count since 5.9 (09854ba94c6a); swap-in by mapcount",
+    ),
+    KernelPreset(
+        "5.17",
+        "page-count",
+        fixes_off=frozenset({"madv_free_refcount_check"}),
+        note="the last release with reuse_swap_page in do_swap_page",
+    ),
     KernelPreset(
         "5.18",
         "anon-exclusive",
@@ -175,7 +185,7 @@ class Op:
     length   range length in bytes (mmap/munmap/mprotect/madvise)
     value    the word written (write)
     prot     "none" | "r" | "rw" (mmap/mprotect)
-    advice   "dontneed" (madvise)
+    advice   "dontneed" | "free" (madvise)
     child    name of the new process (fork)
     foll     the gup op's flags, a subset of FOLL_NAMES in that order
     new_length, new_addr, dontunmap
@@ -449,9 +459,10 @@ class Scenario:
     @property
     def features(self) -> frozenset[str]:
         """What a fix's code may need to run at all (`Fix.needs`): a `fork` op, a `gup`
-        op, a pin (`gup … pin`), a `uffd_wp` mapping."""
+        op, a pin (`gup … pin`), a `uffd_wp` mapping, a `madvise … free` op."""
         ops = [op for t in self.threads for op in t.ops]
         found = {"fork": any(op.kind == "fork" for op in ops), "gup": any(op.kind == "gup" for op in ops)}
+        found["madv_free"] = any(op.kind == "madvise" and op.advice == "free" for op in ops)
         found["pin"] = pins_a_page(self.threads)
         found["uffd_wp"] = any(mp.uffd_wp for p in self.processes for mp in p.mappings)
         return frozenset(k for k, v in found.items() if v)

@@ -57,7 +57,7 @@ _OP_ARGS: dict[str, tuple[str, ...]] = {
     "uffd-unwp": ("ADDR", "LENGTH"),  # UFFDIO_WRITEPROTECT, mode 0: un-protect and wake
 }
 assert tuple(_OP_ARGS) == OP_KINDS
-ADVICES = ("dontneed",)
+ADVICES = ("dontneed", "free")
 _OPTIONAL = {"gup": " [write] [force] [pin]", "mremap": " [move NEWADDR] [dontunmap]"}
 
 
@@ -192,7 +192,7 @@ def parse_op(text: str) -> Op:
     if "PROT" in args:
         prot = one_of("protection", args["PROT"], PROTS)
     if "ADVICE" in args:
-        advice = one_of("madvise advice", args["ADVICE"], ADVICES, "only 'dontneed' is modelled")
+        advice = one_of("madvise advice", args["ADVICE"], ADVICES, "'dontneed' and 'free' are modelled")
     if "CHILD" in args:
         child = check_name(args["CHILD"], "process")
     return Op(kind, addr, length, value, prot, advice, child, text, foll=foll, new_length=new_length)

@@ -346,7 +346,7 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("op range unaligned", MINIMAL.replace('"read 0x10000"', '"munmap 0x10001 1p"'), "thread[0].ops[0]", "ops", ("page-aligned range start", "found 0x10001")),
     ("op length not pages", MINIMAL.replace('"read 0x10000"', '"mprotect 0x10000 10 r"'), "thread[0].ops[0]", "ops", ("positive multiple of 0x1000, found 0xa",)),
     ("op bad prot", MINIMAL.replace('"read 0x10000"', '"mmap 0x10000 1p wx"'), "thread[0].ops[0]", "ops", ("unknown protection 'wx'",)),
-    ("op bad advice", MINIMAL.replace('"read 0x10000"', '"madvise 0x10000 1p free"'), "thread[0].ops[0]", "ops", ("only 'dontneed' is modelled",)),
+    ("op bad advice", MINIMAL.replace('"read 0x10000"', '"madvise 0x10000 1p willneed"'), "thread[0].ops[0]", "ops", ("'dontneed' and 'free' are modelled",)),
     ("op address too high", MINIMAL.replace('"read 0x10000"', '"read 0x800000000000"'), "thread[0].ops[0]", "ops", ("below 0x800000000000",)),
     ("fork child clashes", MINIMAL.replace('"read 0x10000"', '"fork A"'), "thread[0].ops[0]", "ops", ("fork child 'A' clashes with the process declared on line 2",)),
     ("fork child twice", MINIMAL.replace('"read 0x10000"', '"fork C", "fork C"'), "thread[0].ops[1]", "ops", ("process 'C' is already created by thread[0].ops[0] (line 10)",)),

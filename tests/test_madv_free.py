@@ -1,0 +1,117 @@
+"""MADV_FREE (kernel/lazyfree.py) through the commands a user runs: what reclaim discards and what it
+keeps, what the lost-write oracle allows, and that every interleaving agrees (the fix on)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_run import spftui
+
+HEAD = """\
+title = "t"
+kernel = "5.18"
+words_per_page = 4
+
+[[process]]
+name = "A"
+data = { "0x10000" = 7 }
+
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  prot = "rw"
+"""
+
+
+def scenario(tmp_path: Path, u_ops: list[str], steps: list[str], r_ops: tuple[str, ...] = ("reclaim 0x10000",)) -> str:
+    """U runs `u_ops`, R reclaims, V reads 0x10000 last (all on `steps`)."""
+    quoted = ", ".join(f'"{o}"' for o in u_ops)
+    text = HEAD + f'\n[[thread]]\nname = "U"\nprocess = "A"\nops = [{quoted}]\n'
+    text += '\n[[thread]]\nname = "R"\nprocess = "A"\nops = [' + ", ".join(f'"{o}"' for o in r_ops) + "]\n"
+    text += '\n[[thread]]\nname = "V"\nprocess = "A"\nops = ["read 0x10000"]\n'
+    text += "\n[schedule]\nsteps = [" + ", ".join(f'"{s}"' for s in steps) + "]\n"
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def check(path: str) -> tuple[dict[str, object], str]:
+    r = spftui("check", path, "--json")
+    assert r.returncode == 0, r.stderr
+    trace = spftui("trace", path)
+    assert trace.returncode == 0, trace.stderr
+    return json.loads(r.stdout), trace.stdout
+
+
+def never_anywhere(path: str) -> None:
+    """Every interleaving, every policy: no oracle fires."""
+    r = spftui("explore", path, "--policy", "all", "--json")
+    assert r.returncode == 0, r.stderr
+    for name, cell in json.loads(r.stdout)["policies"].items():
+        assert cell["complete"], name
+        assert set(cell["verdicts"].values()) == {"never"}, (name, cell["verdicts"])
+
+
+def test_a_clean_lazyfree_page_is_discarded_and_reads_back_as_zero(tmp_path: Path) -> None:
+    path = scenario(tmp_path, ["madvise 0x10000 1p free"], ["U until done", "R until done", "V until done"])
+    out, trace = check(path)
+    assert out["violations"] == []
+    assert "A:0x10000 pfn 1 W A D → pfn 1 W" in trace  # madvise_free_pte_range: clean and old
+    assert "discards lazyfree pfn 1: clean" in trace and "pfn 1 discarded" in trace
+    assert "`read 0x10000` → read 0" in trace  # allowed: U gave the data up
+    never_anywhere(path)
+
+
+@pytest.mark.parametrize(
+    "u_ops",
+    [
+        ["madvise 0x10000 1p free", "write 0x10400 5"],
+        # a read first loads a TLB entry from the clean PTE: the store must walk again and set D
+        ["madvise 0x10000 1p free", "read 0x10400", "write 0x10400 5"],
+    ],
+)
+def test_a_store_after_madv_free_dirties_the_pte_and_reclaim_keeps_the_page(tmp_path: Path, u_ops: list[str]) -> None:
+    path = scenario(tmp_path, u_ops, ["U until done", "R until done", "V until done"])
+    out, trace = check(path)
+    assert out["violations"] == []
+    assert "keeps lazyfree pfn 1: the PTE is dirty: written since MADV_FREE" in trace
+    assert "`read 0x10000` → read 7" in trace  # the whole page is kept, the words U did not write too
+    never_anywhere(path)
+
+
+def test_madv_free_drops_a_swap_entry_without_swapping_in(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        ["madvise 0x10000 1p free"],
+        ["R until done", "U until done", "V until done"],
+        r_ops=("reclaim 0x10000",),
+    )
+    out, trace = check(path)
+    assert out["violations"] == []
+    assert "A:0x10000 swap 1 → none" in trace and "`read 0x10000` → read 0" in trace
+    never_anywhere(path)
+
+
+def test_a_lazyfree_page_that_a_direct_io_holds_is_kept_with_the_fix_and_its_data_lost_without(tmp_path: Path) -> None:
+    ops = ["madvise 0x10000 1p free", "gup 0x10000 write", "gup-write 0x10000 42", "unpin 0x10000"]
+    path = scenario(tmp_path, ops, ["U 9", "R until done", "U until done", "V until done"])
+    out, trace = check(path)
+    assert out["violations"] == [] and "keeps lazyfree pfn 1: page_count 3 ≠ 1 + mapcount 1" in trace
+    assert "`read 0x10000` → read 42" in trace
+    never_anywhere(path)
+    r = spftui("check", path, "--fix", "madv_free_refcount_check=off", "--json")
+    assert r.returncode == 0, r.stderr
+    (v,) = json.loads(r.stdout)["violations"]
+    assert v["kind"] == "lost_write" and "but 42 was written there" in v["detail"]
+
+
+def test_madv_free_of_a_file_mapping_is_einval_and_a_bad_advice_names_both(tmp_path: Path) -> None:
+    text = HEAD.replace('prot = "rw"', 'prot = "rw"\n  file = "f"') + '\n[[file]]\nname = "f"\npages = 1\n'
+    text += '\n[[thread]]\nname = "U"\nprocess = "A"\nops = ["madvise 0x10000 1p free"]\n'
+    path = tmp_path / "f.toml"
+    path.write_text(text.replace('data = { "0x10000" = 7 }\n', ""))
+    r = spftui("trace", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "`madvise 0x10000 1p free` → EINVAL" in r.stdout
