@@ -13,6 +13,8 @@ from cli_run import spftui
 from spftui.engine import Session
 from spftui.scenario import parse_scenario
 
+ROOT = Path(__file__).resolve().parents[2]
+
 # ------------------------------------- 1. a stale TLB entry after a zap, before its flush
 DONTNEED_STALE = """
 title = "a store or load through a stale TLB entry after MADV_DONTNEED's zap, while another thread refaults"
@@ -83,3 +85,27 @@ def test_explore_finds_no_lost_write_in_the_dontneed_refault_race(tmp_path: Path
     assert r.returncode == 0, r.stderr
     cell = json.loads(r.stdout)["policies"]["classic"]
     assert cell["complete"] and cell["verdicts"]["lost_write"] == "never"
+
+
+# ---------------------------------------------- 2. 5.18 has no GUP unsharing (5.19)
+@pytest.mark.parametrize(
+    ("kernel", "table", "pin_lost"),
+    [("5.18", "[expect.fixes_off.gup_unshare]", True), ("5.19", "[expect.anon-exclusive]", False)],
+)
+def test_kernel_5_18_lacks_gup_unsharing_and_5_19_has_it(
+    tmp_path: Path, kernel: str, table: str, pin_lost: bool
+) -> None:
+    """a7f226604170 / c89357e27f20 / 6c287605fd56 are 5.19: on 5.18 a R/O pin of a COW-shared page
+    stays on the shared page, and the pinner's own write copies it away."""
+    text = (ROOT / "scenarios/history_gup_pin_unshare.toml").read_text()
+    assert 'kernel = "6.4"' in text
+    path = tmp_path / "pin.toml"
+    path.write_text(text.replace('kernel = "6.4"', f'kernel = "{kernel}"'))
+    r = json.loads(spftui("check", str(path), "--json").stdout)
+    assert r["expect_table"] == table and r["expect_ok"]
+    assert ("pin_coherence" in {v["kind"] for v in r["violations"]}) == pin_lost
+
+
+def test_spftui_fixes_lists_5_18_as_a_release_without_gup_unshare() -> None:
+    fixes = {f["name"]: f for f in json.loads(spftui("fixes", "--json").stdout)}
+    assert fixes["gup_unshare"]["presets_without"] == ["5.18"]
