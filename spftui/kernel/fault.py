@@ -420,7 +420,9 @@ def vmalock_walk(m: Machine, t: Thread) -> None:
 
 @step("lock_vma_under_rcu:vma_start_read")
 def vmalock_start_read(m: Machine, t: Thread) -> None:
-    """vma_start_read (seq check, down_read_trylock, seq recheck); range; detached: retry the lookup."""
+    """vma_start_read (seq check, down_read_trylock, seq recheck); then, as 6.4's lock_vma_under_rcu:
+    userfaultfd_armed (444eeb17437a: a uffd-registered VMA is handled under mmap_lock) and the range
+    (both: vma_end_read, NULL: the classic path); last detached (vma_end_read, retry the lookup)."""
     mm = m.thread_mm(t)
     v = m.vma_ref(t.vmf["vma"])
     why = locks.vma_start_read(m, t, mm, v)
@@ -442,14 +444,17 @@ def vmalock_start_read(m: Machine, t: Thread) -> None:
         return
     t.vmf["vma_locked"] = True
     addr = t.vmf["addr"]
+    if v.vm_flags & VM_UFFD_WP:  # userfaultfd_armed(vma): the model's only uffd registration is WP
+        spf_abort(m, t, "UFFD_WP", "userfaultfd_armed: a uffd-registered VMA is handled under mmap_lock")
+        return
+    if not v.vm_start <= addr < v.vm_end:
+        spf_abort(m, t, "RANGE", "the address is outside the locked VMA")
+        return
     if v.detached:
         locks.vma_end_read(m, t, v)
         del t.vmf["vma_locked"]
         t.pc = "lock_vma_under_rcu:mas_walk"
         m.rcu_read_unlock(t)
-        return
-    if not v.vm_start <= addr < v.vm_end:
-        spf_abort(m, t, "RANGE", "the address is outside the locked VMA")
         return
     m.rcu_read_unlock(t)
     if access_error(v.vm_flags, t.vmf["write"]):

@@ -11,6 +11,8 @@ import pytest
 from cli_run import spftui
 
 from spftui.engine import Session
+from spftui.kernel import build_machine
+from spftui.kernel.events import SpfAbort
 from spftui.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +111,51 @@ def test_kernel_5_18_lacks_gup_unsharing_and_5_19_has_it(
 def test_spftui_fixes_lists_5_18_as_a_release_without_gup_unshare() -> None:
     fixes = {f["name"]: f for f in json.loads(spftui("fixes", "--json").stdout)}
     assert fixes["gup_unshare"]["presets_without"] == ["5.18"]
+
+
+# ------------------------------ 3. 6.4's lock_vma_under_rcu: userfaultfd_armed, range, detached
+UFFD_VMA_LOCK = """
+title = "a fault in a uffd-registered VMA under per-VMA locks"
+policy = "vma-lock"
+kernel = "5.12"
+words_per_page = 2
+[[process]]
+name = "A"
+data = { "0x10000" = 7 }
+  [[process.mapping]]
+  start = 0x10000
+  pages = 2
+  prot = "rw"
+  uffd_wp = true
+[[thread]]
+name = "W"
+process = "A"
+ops = ["write 0x11000 5", "read 0x11000"]  # (0x10000's data gave the VMA its anon_vma)
+"""
+
+
+def test_lock_vma_under_rcu_refuses_a_userfaultfd_armed_vma_even_without_a_protected_pte() -> None:
+    """444eeb17437a (6.4): `if (userfaultfd_armed(vma)) { vma_end_read(vma); goto inval; }` right after
+    vma_start_read, so the fault runs under mmap_lock although the PTE has no uffd-wp bit."""
+    s = Session(parse_scenario(UFFD_VMA_LOCK))
+    assert s.run().kind == "finished" and s.violations() == []
+    aborts = [(a.thread, a.what, a.label) for a in s.aborts()]
+    assert aborts == [("W", "UFFD_WP", "lock_vma_under_rcu:vma_start_read")]
+    assert s.machine.threads[0].result.endswith("read 5")
+    assert all(not v.lock_readers for v in s.machine.vmas if v is not None)  # vma_end_read
+
+
+def test_lock_vma_under_rcu_checks_the_range_before_detached() -> None:
+    """6.4 (and 444eeb17437a's context): the range test (`goto inval`: the classic path) comes before
+    `vma->detached` (retry the lookup). A VMA both shrunk away from the address and detached goes classic."""
+    m = build_machine(parse_scenario(UFFD_VMA_LOCK.replace("  uffd_wp = true\n", "")))
+    while m.threads[0].pc != "lock_vma_under_rcu:vma_start_read":
+        m.step(0)
+    v = m.vmas[m.threads[0].vmf["vma"]]
+    assert v is not None
+    v.vm_end, v.detached = 0x11000, True  # as a split and an unlink would leave it
+    events = m.step(0)
+    assert [(e.reason, e.label) for e in events if isinstance(e, SpfAbort)] == [
+        ("RANGE", "lock_vma_under_rcu:vma_start_read")
+    ]
+    assert m.threads[0].pc == "do_user_addr_fault:mmap_read_lock" and not v.lock_readers
