@@ -313,12 +313,13 @@ def spf_vma_copy(m: Machine, t: Thread) -> None:
 
 @step("__handle_mm_fault:spf_walk")
 def spf_walk(m: Machine, t: Thread) -> None:
-    """speculative_page_walk_begin; read the pmd (none: abort, tables are never allocated speculatively) and orig_pte; walk_end."""
-    orig = read_orig_pte(m, t)
-    if orig is None:
-        return
-    if orig == 0 and t.vmf["pvma"][3] is None:
-        spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
+    """speculative_page_walk_begin; read the pmd (none: abort, tables are never allocated speculatively) and orig_pte; walk_end.
+
+    No anon_vma check here: Lespinasse's series aborts for a missing anon_vma only in
+    do_anonymous_page's write branch ("Allocate our own private page": `if (!vma->anon_vma)
+    { if (FAULT_FLAG_SPECULATIVE) return VM_FAULT_RETRY; ... }`, anon.py), so a speculative
+    read fault maps the zero page in a VMA without one."""
+    if read_orig_pte(m, t) is None:
         return
     dispatch(m, t)
 

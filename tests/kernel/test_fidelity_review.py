@@ -159,3 +159,49 @@ def test_lock_vma_under_rcu_checks_the_range_before_detached() -> None:
         ("RANGE", "lock_vma_under_rcu:vma_start_read")
     ]
     assert m.threads[0].pc == "do_user_addr_fault:mmap_read_lock" and not v.lock_readers
+
+
+# ------------------------------- 4. Lespinasse SPF: anon_vma matters only to a write fault
+SPF_NO_ANON_VMA = """
+title = "a speculative fault on a none PTE of a VMA without anon_vma"
+policy = "spf-mm-seq"
+kernel = "5.12"
+words_per_page = 4
+[[process]]
+name = "A"
+data = {{ "0x10000" = 1 }}  # (gives the first table; the VMA at 0x20000 has no anon_vma)
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  prot = "rw"
+  [[process.mapping]]
+  start = 0x20000
+  pages = 1
+  prot = "rw"
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["{op} 0x20000{value}"]
+[[thread]]
+name = "A2"  # (a second user of the mm: a single-threaded process faults classically)
+process = "A"
+ops = ["read 0x10000"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "aborts", "result"),
+    [
+        ("read", "", [], "read 0"),  # the zero page, speculatively
+        ("write", " 3", [("ANON_VMA", "do_anonymous_page:anon_vma_prepare")], "wrote 3"),
+    ],
+)
+def test_a_speculative_fault_aborts_for_a_missing_anon_vma_only_on_the_write_path(
+    op: str, value: str, aborts: list[tuple[str, str]], result: str
+) -> None:
+    """Lespinasse, "mm: implement speculative handling in do_anonymous_page()": the abort sits in the
+    "Allocate our own private page" branch; the zero-page branch only calls pte_map_lock."""
+    s = Session(parse_scenario(SPF_NO_ANON_VMA.format(op=op, value=value)))
+    assert s.run().kind == "finished" and s.violations() == []
+    assert [(a.what, a.label) for a in s.aborts()] == aborts
+    assert s.machine.threads[0].result.endswith(result)
