@@ -205,3 +205,50 @@ def test_a_speculative_fault_aborts_for_a_missing_anon_vma_only_on_the_write_pat
     assert s.run().kind == "finished" and s.violations() == []
     assert [(a.what, a.label) for a in s.aborts()] == aborts
     assert s.machine.threads[0].result.endswith(result)
+
+
+# ------------------------------------------- 5. mprotect to the flags a VMA already has
+MPROTECT_NOOP = """
+title = "mprotect to the same protection during a fault"
+policy = "{policy}"
+kernel = "5.12"
+words_per_page = 4
+[[process]]
+name = "A"
+data = {{ "0x10000" = 1 }}
+  [[process.mapping]]
+  start = 0x10000
+  pages = 2
+  prot = "rw"
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["write 0x11000 5"]
+[[thread]]
+name = "A2"
+process = "A"
+ops = ["mprotect 0x10000 2p rw"]
+[schedule]
+steps = ["A1 until do_anonymous_page:alloc_page", "A1", "A2 until done", "A1 until done"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "aborts"),
+    [
+        ("spf-vma-seq", []),  # no vm_write_begin: vm_sequence does not move
+        ("vma-lock", []),  # no vma_start_write: A2 does not wait for A1's VMA read lock
+        ("spf-mm-seq", ["SEQ1"]),  # do_mprotect_pkey still takes the mmap write lock: mmap_seq moves
+    ],
+)
+def test_mprotect_to_unchanged_flags_returns_before_touching_the_vma(policy: str, aborts: list[str]) -> None:
+    """mprotect_fixup (5.12 and 6.x): `if (newflags == oldflags) { *pprev = vma; return 0; }` before
+    vma_merge/split_vma/vm_write_begin/vma_start_write, change_protection and its flush."""
+    s = Session(parse_scenario(MPROTECT_NOOP.format(policy=policy)))
+    assert s.run().kind == "finished" and s.violations() == []
+    assert [a.what for a in s.aborts()] == aborts
+    m = s.machine
+    assert [t.result for t in m.threads] == ["write 0x11000 5: wrote 5", "mprotect 0x10000 2p rw: 0"]
+    (v,) = [v for v in m.vmas if v is not None and not v.free]
+    assert v.vm_sequence == 0 and m.mms["A"].mmap_seq == 2
+    assert not any(e.kind == "flush" for i in range(len(s.timeline)) for e in s.events_of(i))
