@@ -252,3 +252,51 @@ def test_mprotect_to_unchanged_flags_returns_before_touching_the_vma(policy: str
     (v,) = [v for v in m.vmas if v is not None and not v.free]
     assert v.vm_sequence == 0 and m.mms["A"].mmap_seq == 2
     assert not any(e.kind == "flush" for i in range(len(s.timeline)) for e in s.events_of(i))
+
+
+# ------------------------------------------ 6. the setup fork copies PTEs as copy_page_range
+SETUP_FORK = """
+title = "setup fork vs runtime fork of a VMA without anon_vma"
+policy = "classic"
+kernel = "5.12"
+words_per_page = 4
+[[process]]
+name = "A"
+data = { "0x20000" = 4 }
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  prot = "r"
+  populate = true
+  [[process.mapping]]
+  start = 0x20000
+  pages = 1
+  prot = "rw"
+[[process]]
+name = "B"
+fork_of = "A"
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["fork C"]
+[[thread]]
+name = "B1"
+process = "B"
+ops = ["read 0x10000", "read 0x20000"]
+[[thread]]
+name = "C1"
+process = "C"
+ops = ["read 0x10000", "read 0x20000"]
+"""
+
+
+def test_the_setup_fork_skips_the_ptes_of_a_vma_without_anon_vma_as_the_runtime_fork_does() -> None:
+    """copy_page_range (5.12): `if (!(vma->vm_flags & (VM_HUGETLB|VM_PFNMAP|VM_MIXEDMAP)) && !vma->anon_vma)
+    return 0;`: the populated read-only VMA's zero-page PTEs stay behind; the data VMA's page is COW-shared."""
+    m = build_machine(parse_scenario(SETUP_FORK))
+    a, b = m.mms["A"], m.mms["B"]
+    assert m.pte_lookup(a, 0x10) != 0 and m.pte_lookup(b, 0x10) == 0
+    assert m.pte_lookup(a, 0x20) >> 12 == m.pte_lookup(b, 0x20) >> 12 != 0
+    s = Session(parse_scenario(SETUP_FORK))
+    assert s.run().kind == "finished" and s.violations() == []
+    assert [t.result for t in s.machine.threads[1:]] == ["read 0x20000: read 4", "read 0x20000: read 4"]
