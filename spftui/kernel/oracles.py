@@ -138,8 +138,9 @@ def zapped_unflushed(m: Machine, mm: Mm, vpn: int, pfn: int, pte: int) -> bool:
 
     True when the PTE is none (a zap cleared it: munmap, MADV_DONTNEED,
     before their flush), or when it no longer maps `pfn` and a zap of mm
-    that cleared pfn at vpn while a TLB held it has not flushed yet
-    (zap.py's `stale`): MADV_DONTNEED runs under the mmap read lock, so
+    that cleared vpn while a TLB held its page has not flushed yet (zap.py's
+    `stale`), and `pfn` is that page (the zero page, or one in the zap's
+    mmu_gather batch): MADV_DONTNEED runs under the mmap read lock, so
     another thread may fault a new page in between zap_pte_range and
     tlb_finish_mmu, and the access through the old entry is still legal.
     """
@@ -147,7 +148,10 @@ def zapped_unflushed(m: Machine, mm: Mm, vpn: int, pfn: int, pte: int) -> bool:
         return True
     if pte_present(pte) and pte_pfn(pte) == pfn:
         return False
-    return any(th.mm == mm.name and (vpn, pfn) in th.vmf.get("stale", ()) for th in m.threads)
+    return any(
+        th.mm == mm.name and vpn in th.vmf.get("stale", ()) and (pfn == ZERO_PFN or pfn in th.vmf["batch"])
+        for th in m.threads
+    )
 
 
 def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:

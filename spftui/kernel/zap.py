@@ -4,13 +4,15 @@ Shared by munmap's unmap_region and MADV_DONTNEED's zap_page_range. The
 range and the work left live in the thread's locals: `start`/`end` (vpns),
 `pmds` (tables still to zap), `batch` (the mmu_gather: pages whose PTE is
 gone but whose reference is only dropped after the TLB flush),
-`free_tables`, and `stale`: the (vpn, pfn) pairs whose PTE this zap cleared
-while a CPU's TLB still mapped that pfn there. Until tlb_finish_mmu flushes,
-a thread may load or store through such an entry, even after another thread
-has faulted a new page in (MADV_DONTNEED holds only the mmap read lock):
-the lost-write oracle accepts either outcome for those accesses
-(`oracles.zapped_unflushed`). `stale` exists only while such an entry does,
-so a zap with no stale TLB entry around adds nothing to the state.
+`free_tables`, and `stale`: the vpns whose PTE this zap cleared while a
+CPU's TLB still mapped the same page there (its pfn is in `batch`, or is the
+zero page). Until tlb_finish_mmu flushes, a thread may load or store through
+such an entry, even after another thread has faulted a new page in
+(MADV_DONTNEED holds only the mmap read lock): the lost-write oracle accepts
+either outcome for those accesses (`oracles.zapped_unflushed`). `stale`
+exists only while such an entry does, so a zap with no stale TLB entry
+around adds nothing to the state; it holds vpns, not pfns, so the explorer's
+pfn renaming (engine/symmetry.py) has nothing to rename in it.
 
 Fidelity: the kernel's unmap_vmas / zap_page_range walk VMA by VMA, each
 clamped to the range, and skip empty pmds (pmd_none_or_clear_bad). Here the
@@ -80,7 +82,7 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
         if pinned:
             unpin_coherence(m, mm, vpn)
         if pte_present(pte) and _in_a_tlb(m, cpus, (mm.name, vpn), pte_pfn(pte)):
-            stale.append((vpn, pte_pfn(pte)))
+            stale.append(vpn)
         if pte_present(pte) and not pte_special(pte):
             pfn = pte_pfn(pte)
             f = m.frame(pfn)
