@@ -7,6 +7,22 @@ page, so an access faults and access_error sends SIGSEGV. change_protection walk
 present in the range (one step each, `Machine.tables_in`), as the kernel's
 pmd walk skips empty pmds.
 
+A VMA whose flags do not change is left alone (mprotect_fixup's
+`newflags == oldflags` early return): no split, no vm_write_begin, no
+vma_start_write, no PTE walk for it.
+
+Simplifications: mprotect_fixup tries vma_merge first, before split_vma,
+vm_flags and change_protection; here the VMAs are split and changed, their
+PTEs rewritten and flushed, and only then merged (`merge_adjacent` in
+change_protection:flush_tlb_range), so a neighbour's vm_sequence bump and
+vm_end change come at the end of the writer's critical section, not at its
+start (under mmap_lock either way; only spf-vma-seq and refetch-vma can
+tell). One flush covers the whole range (the kernel flushes per VMA). When
+one VMA changes, every VMA of the range and its neighbours are write-locked
+(6.4: the changed ones and those its merge or split touches). VM_ACCOUNT is
+dropped from an unfaulted anonymous VMA made read-only under every kernel
+preset, although only 6.7-era kernels do it (`new_vm_flags`).
+
 change_protection's steps also serve UFFDIO_WRITEPROTECT (userfaultfd.py),
 which runs them under the mmap *read* lock with `cp` (MM_CP_UFFD_WP or
 MM_CP_UFFD_WP_RESOLVE) in the thread's locals.
