@@ -184,8 +184,8 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
             vpn = pmd * 512 + idx
             if vpn in parent.shadow:
                 child.shadow[vpn] = list(parent.shadow[vpn])
-            v = m.vma_lookup(parent, vpn << PAGE_SHIFT)
-            if v is None or v.anon_vma is None:  # !vma_needs_copy()
+            pv = m.vma_lookup(parent, vpn << PAGE_SHIFT)
+            if pv is None or pv.anon_vma is None:  # !vma_needs_copy()
                 continue
             ctable = m.pte_alloc(child, vpn)
             if is_swap_pte(pte):
