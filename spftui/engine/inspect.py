@@ -232,7 +232,7 @@ VMF_KEYS = (
     "pmd", "pmds", "ptl", "pvma", "result", "seq", "start", "table", "tried", "unmap", "vma", "vma_locked",
     "vma_ref", "vmas", "word", "write",
     "fault_write", "gup_foll", "gup_page", "gup_unshare", "new_vma", "unshare",
-    "cp", "pages", "prot_none",
+    "cp", "pages", "prot_none", "stale",
 )  # fmt: skip
 """Every key a thread's `vmf` (its fault or op locals) can hold; `A1.orig_pte` reads one while it is set.
 tests/engine/test_expr.py checks this against the kernel's source."""

@@ -10,6 +10,7 @@ from .machine import Machine
 from .pte import (
     _PAGE_DIRTY,
     _PAGE_RW,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PTRS_PER_PTE,
     ZERO_PFN,
@@ -167,7 +168,10 @@ def _populate(m: Machine, mm: Mm, v: Vma) -> None:
 
 
 def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
-    """dup_mmap at setup: COW sharing, both sides write-protected, counts raised."""
+    """dup_mmap at setup: COW sharing, both sides write-protected, counts raised. As copy_page_range
+    (`!vma_needs_copy`) and the runtime fork (fork.py): no PTE of a VMA without an anon_vma is copied
+    (the zero-page PTEs of a populated read-only VMA, a file VMA's page-cache PTEs); the child faults
+    them in again."""
     for vid in parent.vmas:
         v = m.vmas[vid]
         anon = m.new_anon_vma() if v.anon_vma is not None else None
@@ -178,9 +182,12 @@ def _setup_fork(m: Machine, parent: Mm, child: Mm) -> None:
         table = m.table_of(tid)
         for idx, pte in sorted(table.entries.items()):
             vpn = pmd * 512 + idx
-            ctable = m.pte_alloc(child, vpn)
             if vpn in parent.shadow:
                 child.shadow[vpn] = list(parent.shadow[vpn])
+            pv = m.vma_lookup(parent, vpn << PAGE_SHIFT)
+            if pv is None or pv.anon_vma is None:  # !vma_needs_copy()
+                continue
+            ctable = m.pte_alloc(child, vpn)
             if is_swap_pte(pte):
                 continue
             if not pte_special(pte):

@@ -313,12 +313,13 @@ def spf_vma_copy(m: Machine, t: Thread) -> None:
 
 @step("__handle_mm_fault:spf_walk")
 def spf_walk(m: Machine, t: Thread) -> None:
-    """speculative_page_walk_begin; read the pmd (none: abort, tables are never allocated speculatively) and orig_pte; walk_end."""
-    orig = read_orig_pte(m, t)
-    if orig is None:
-        return
-    if orig == 0 and t.vmf["pvma"][3] is None:
-        spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
+    """speculative_page_walk_begin; read the pmd (none: abort, tables are never allocated speculatively) and orig_pte; walk_end.
+
+    No anon_vma check here: Lespinasse's series aborts for a missing anon_vma only in
+    do_anonymous_page's write branch ("Allocate our own private page": `if (!vma->anon_vma)
+    { if (FAULT_FLAG_SPECULATIVE) return VM_FAULT_RETRY; ... }`, anon.py), so a speculative
+    read fault maps the zero page in a VMA without one."""
+    if read_orig_pte(m, t) is None:
         return
     dispatch(m, t)
 
@@ -420,7 +421,9 @@ def vmalock_walk(m: Machine, t: Thread) -> None:
 
 @step("lock_vma_under_rcu:vma_start_read")
 def vmalock_start_read(m: Machine, t: Thread) -> None:
-    """vma_start_read (seq check, down_read_trylock, seq recheck); range; detached: retry the lookup."""
+    """vma_start_read (seq check, down_read_trylock, seq recheck); then, as 6.4's lock_vma_under_rcu:
+    userfaultfd_armed (444eeb17437a: a uffd-registered VMA is handled under mmap_lock) and the range
+    (both: vma_end_read, NULL: the classic path); last detached (vma_end_read, retry the lookup)."""
     mm = m.thread_mm(t)
     v = m.vma_ref(t.vmf["vma"])
     why = locks.vma_start_read(m, t, mm, v)
@@ -442,14 +445,17 @@ def vmalock_start_read(m: Machine, t: Thread) -> None:
         return
     t.vmf["vma_locked"] = True
     addr = t.vmf["addr"]
+    if v.vm_flags & VM_UFFD_WP:  # userfaultfd_armed(vma): the model's only uffd registration is WP
+        spf_abort(m, t, "UFFD_WP", "userfaultfd_armed: a uffd-registered VMA is handled under mmap_lock")
+        return
+    if not v.vm_start <= addr < v.vm_end:
+        spf_abort(m, t, "RANGE", "the address is outside the locked VMA")
+        return
     if v.detached:
         locks.vma_end_read(m, t, v)
         del t.vmf["vma_locked"]
         t.pc = "lock_vma_under_rcu:mas_walk"
         m.rcu_read_unlock(t)
-        return
-    if not v.vm_start <= addr < v.vm_end:
-        spf_abort(m, t, "RANGE", "the address is outside the locked VMA")
         return
     m.rcu_read_unlock(t)
     if access_error(v.vm_flags, t.vmf["write"]):

@@ -150,6 +150,11 @@ def _copy_pinned(m: Machine, t: Thread, v: Vma, child: Mm, ctable: PteTable, vpn
     Simplifications: the copy is allocated in this step (the kernel drops the PTL,
     preallocates and retries); `page_maybe_dma_pinned` is the exact pincount, and the
     parent's MMF_HAS_PINNED is not kept (a page pinned through another mm is copied too).
+    copy_user_highpage is one atomic step here, while the parent's PTE stays writable:
+    the kernel copies while parent threads may still store through their writable TLB
+    entries, so the child can see a torn snapshot (Jann Horn's 2025 "mm/memory: ensure
+    fork child sees coherent memory snapshot", Fixes: 70e806e4e645). wp_page_copy's
+    copy is word by word; this one is not, so the explorer cannot find that tear.
     """
     if not (f.pincount and not f.mapping and m.fixed("fork_copy_pinned")):
         return False

@@ -36,9 +36,9 @@ Simplifications: one page per call; no GUP-fast (so 5.8's GUP-fast,
 which refuses a read-only PTE and falls back to the slow path, behaves as
 the slow path does here; `__get_user_pages_fast`, which never forced a COW
 break, is not modelled); no FOLL_TOUCH side effects (mark_page_accessed,
-set_page_dirty); 5.19's fork-side half
-(`page_try_dup_anon_rmap` copying a pinned page for the child) lives in
-fork.py and is not modelled there.
+set_page_dirty). 5.19's fork-side half (`page_try_dup_anon_rmap` copying a
+pinned page for the child; 70e806e4e645 did it first, in 5.9) is fork.py's
+`_copy_pinned` (fix `fork_copy_pinned`).
 """
 
 from __future__ import annotations

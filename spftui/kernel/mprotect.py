@@ -7,6 +7,22 @@ page, so an access faults and access_error sends SIGSEGV. change_protection walk
 present in the range (one step each, `Machine.tables_in`), as the kernel's
 pmd walk skips empty pmds.
 
+A VMA whose flags do not change is left alone (mprotect_fixup's
+`newflags == oldflags` early return): no split, no vm_write_begin, no
+vma_start_write, no PTE walk for it.
+
+Simplifications: mprotect_fixup tries vma_merge first, before split_vma,
+vm_flags and change_protection; here the VMAs are split and changed, their
+PTEs rewritten and flushed, and only then merged (`merge_adjacent` in
+change_protection:flush_tlb_range), so a neighbour's vm_sequence bump and
+vm_end change come at the end of the writer's critical section, not at its
+start (under mmap_lock either way; only spf-vma-seq and refetch-vma can
+tell). One flush covers the whole range (the kernel flushes per VMA). When
+one VMA changes, every VMA of the range and its neighbours are write-locked
+(6.4: the changed ones and those its merge or split touches). VM_ACCOUNT is
+dropped from an unfaulted anonymous VMA made read-only under every kernel
+preset, although only 6.7-era kernels do it (`new_vm_flags`).
+
 change_protection's steps also serve UFFDIO_WRITEPROTECT (userfaultfd.py),
 which runs them under the mmap *read* lock with `cp` (MM_CP_UFFD_WP or
 MM_CP_UFFD_WP_RESOLVE) in the thread's locals.
@@ -22,12 +38,12 @@ from .ops import finish_op
 from .pte import PTRS_PER_PTE, pte_clear_uffd_wp, pte_mkuffd_wp, pte_modify, pte_present, vpn_of
 from .state import PROT_FLAGS, VM_ACCOUNT, VM_MAYREAD, VM_MAYWRITE, VM_UFFD_WP, VM_WRITE
 from .steps import step
-from .vma_ops import merge_adjacent, overlapping, split_range, touching, vma_write_begin, vma_write_end
+from .vma_ops import merge_adjacent, overlapping, split_vma, touching, vma_write_begin, vma_write_end
 
 if TYPE_CHECKING:
     from ..scenario.model import Op
     from .machine import Machine
-    from .state import Mm, Thread
+    from .state import Mm, Thread, Vma
 
 
 def _op(m: Machine, t: Thread):  # type: ignore[no-untyped-def]
@@ -43,12 +59,17 @@ def mprotect_lock(m: Machine, t: Thread) -> None:
 
 @step("mprotect_fixup:vma_start_write")
 def mprotect_vma_start_write(m: Machine, t: Thread) -> None:
-    """vma_start_write on the VMAs in the range and the neighbours a merge may touch: waits for faults holding their read locks."""
+    """vma_start_write on the VMAs in the range and the neighbours a merge may touch: waits for faults holding
+    their read locks. None when no VMA's flags change: mprotect_fixup returns before vma_merge, split_vma and
+    vm_flags_reset, where 6.4 write-locks. Simplification: when one VMA changes, all of them are locked here
+    (6.4 locks the changed VMAs and the neighbours its merge or split touches)."""
     mm = m.thread_mm(t)
     op = _op(m, t)
-    for v in touching(m, mm, op.addr, op.addr + op.length):
-        if not locks.vma_start_write(m, t, mm, v):
-            return
+    start = op.addr
+    if changing(m, mm, op, start, mprotect_end(m, mm, start, start + op.length)):
+        for v in touching(m, mm, start, start + op.length):
+            if not locks.vma_start_write(m, t, mm, v):
+                return
     t.pc = "mprotect_fixup:vm_flags"
 
 
@@ -66,20 +87,32 @@ def mprotect_end(m: Machine, mm: Mm, start: int, end: int) -> int:
     return min(covered, end)
 
 
-def new_vm_flags(old: int, prot: str, has_anon_vma: bool) -> int:
+def new_vm_flags(v: Vma, prot: str) -> int:
     """mprotect_fixup's newflags. Writable: accountable (charged if it was not). Not writable: an
-    anonymous VMA with no anon_vma stops being accounted (recent kernels; 6.18 does), so it no
-    longer merges with an accounted neighbour, which decides whether fork copies its zero-page PTEs.
+    anonymous VMA (vma_is_anonymous) with no anon_vma stops being accounted, so it no longer merges
+    with an accounted neighbour, which decides whether fork copies its zero-page PTEs. That is
+    Lorenzo Stoakes's "mm/mprotect: allow unfaulted VMAs to be unaccounted on mprotect()" (posted
+    October 2023, 6.7 by date, tag not verified); earlier kernels never drop VM_ACCOUNT ("cannot
+    reduce our commit if we make it unwritable again"). Simplification: the model applies it under
+    every kernel preset (the machine does not know the release, only its fixes and rules).
     """
+    old = v.vm_flags
     flags = PROT_FLAGS[prot] | VM_MAYREAD | VM_MAYWRITE | (old & VM_UFFD_WP)  # the registration stays
-    if flags & VM_WRITE or (old & VM_ACCOUNT and has_anon_vma):
+    if flags & VM_WRITE or (old & VM_ACCOUNT and (v.anon_vma is not None or v.vm_file)):
         flags |= VM_ACCOUNT
     return flags
 
 
+def changing(m: Machine, mm: Mm, op: Op, start: int, stop: int) -> list[Vma]:
+    """The VMAs in [start, stop) whose vm_flags the mprotect changes: mprotect_fixup returns at once for
+    the others (`if (newflags == oldflags) { *pprev = vma; return 0; }`, 5.12 and 6.x)."""
+    return [v for v in overlapping(m, mm, start, stop) if new_vm_flags(v, op.prot) != v.vm_flags]
+
+
 @step("mprotect_fixup:vm_flags")
 def mprotect_fixup(m: Machine, t: Thread) -> None:
-    """Split at the boundaries; vm_write_begin (Dufour); set vm_flags. Stops at the first hole (-ENOMEM)."""
+    """For each VMA whose flags change: split at the boundaries, vm_write_begin (Dufour), set vm_flags.
+    Stops at the first hole (-ENOMEM). No VMA changes: no change_protection, no flush, no merge."""
     mm = m.thread_mm(t)
     op = _op(m, t)
     start, end = op.addr, op.addr + op.length
@@ -88,14 +121,23 @@ def mprotect_fixup(m: Machine, t: Thread) -> None:
         locks.mmap_write_unlock(m, t, mm)
         finish_op(m, t, "ENOMEM")
         return
-    vmas = split_range(m, mm, start, stop)
+    t.vmf["result"] = "0" if stop == end else "ENOMEM"
+    vmas = []
+    for v in changing(m, mm, op, start, stop):
+        if v.vm_start < start:
+            v = split_vma(m, mm, v, start)
+        if v.vm_end > stop:
+            split_vma(m, mm, v, stop)
+        vmas.append(v)
+    if not vmas:  # the mmap write lock was taken all the same (do_mprotect_pkey): mmap_seq moved
+        t.pc = "do_mprotect_pkey:mmap_write_unlock"
+        return
     for v in vmas:
         vma_write_begin(m, v)
-        v.vm_flags = new_vm_flags(v.vm_flags, op.prot, v.anon_vma is not None)
+        v.vm_flags = new_vm_flags(v, op.prot)
         m.emit(VmaChange(mm.name, "vm_flags", v.id, None, v.vm_flags))
     t.vmf["vmas"] = tuple(v.id for v in vmas)
     t.vmf["end"] = stop
-    t.vmf["result"] = "0" if stop == end else "ENOMEM"
     t.vmf["pmds"] = tuple(m.tables_in(mm, vpn_of(start), vpn_of(stop)))
     mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
     t.pc = "change_protection:change_pte_range"

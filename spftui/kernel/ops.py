@@ -109,7 +109,7 @@ def _access(m: Machine, t: Thread, pfn: int) -> None:
         finish_op(m, t, f"wrote {value}")
     else:
         value = f.words[word]
-        oracles.check_read(m, mm, vpn, word, value)
+        oracles.check_read(m, mm, vpn, word, value, pfn)
         finish_op(m, t, f"read {value}")
 
 

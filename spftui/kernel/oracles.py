@@ -133,15 +133,37 @@ def check_visible(m: Machine, mm: Mm, vpn: int, words: list[int], how: str | int
             )
 
 
+def zapped_unflushed(m: Machine, mm: Mm, vpn: int, pfn: int, pte: int) -> bool:
+    """Is an access to `pfn` at vpn one through a TLB entry a zap left stale?
+
+    True when the PTE is none (a zap cleared it: munmap, MADV_DONTNEED,
+    before their flush), or when it no longer maps `pfn` and a zap of mm
+    that cleared vpn while a TLB held its page has not flushed yet (zap.py's
+    `stale`), and `pfn` is that page (the zero page, or one in the zap's
+    mmu_gather batch): MADV_DONTNEED runs under the mmap read lock, so
+    another thread may fault a new page in between zap_pte_range and
+    tlb_finish_mmu, and the access through the old entry is still legal.
+    """
+    if pte == 0:
+        return True
+    if pte_present(pte) and pte_pfn(pte) == pfn:
+        return False
+    return any(
+        th.mm == mm.name and vpn in th.vmf.get("stale", ()) and (pfn == ZERO_PFN or pfn in th.vmf["batch"])
+        for th in m.threads
+    )
+
+
 def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:
     """A write completed into frame `pfn`: update the shadow, check isolation.
 
     A write through a stale TLB entry after a zap cleared the PTE (a racing
     MADV_DONTNEED or munmap, before its flush) is discarded with the page:
-    either outcome of that race is allowed, so it is not recorded.
+    either outcome of that race is allowed, so it is not recorded, even if
+    another thread has faulted a new page in meanwhile (`zapped_unflushed`).
     """
     pte = m.pte_lookup(mm, vpn)
-    if pte == 0:
+    if zapped_unflushed(m, mm, vpn, pfn, pte):
         return
     m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
@@ -177,13 +199,14 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
         )
 
 
-def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int) -> None:
-    """A completed read must return the last completed write (a read through a
-    stale TLB entry racing with a zap may see either the old data or zero)."""
+def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:
+    """A completed read from frame `pfn` must return the last completed write (a
+    read through a stale TLB entry racing with a zap may see either the old data
+    or what the PTE maps now: `zapped_unflushed`)."""
     m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     want = words[word] if words is not None else 0
-    if not allows(want, value) and m.pte_lookup(mm, vpn) != 0:
+    if not allows(want, value) and not zapped_unflushed(m, mm, vpn, pfn, m.pte_lookup(mm, vpn)):
         addr = (vpn << 12) + word * (4096 // m.nwords)
         m.violation(
             "lost_write",

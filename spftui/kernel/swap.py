@@ -1,8 +1,17 @@
 """Swap: do_swap_page on a swap-cache hit (B.5), reclaim (swap-out; a lazyfree page's discard: lazyfree.py) and aging.
 
-Simplification: swapped-out pages stay in the swap cache (no writeback, no
+Simplifications: swapped-out pages stay in the swap cache (no writeback, no
 swap-cache eviction), so a swap PTE always finds its page there; the
-`swapin_readahead` path is not modelled.
+`swapin_readahead` path is not modelled. Under the anon-exclusive rule
+(5.18+) a swap-in takes the page out of the swap cache as soon as no swap
+PTE uses the slot, on a read fault too; the kernel calls try_to_free_swap
+only when should_try_to_free_swap() holds (c145e0b47c77: swap full, the
+VMA mlocked, or a write fault with page_count == 2), so after a read
+swap-in it keeps the page in the swap cache with its extra reference. That
+changes a later do_wp_page's page_count, reclaim of the page and swap_map.
+Exclusivity is not carried in the swap PTE either (5.19+'s
+SWP_EXCLUSIVE for pinned pages is, see README): a page swapped out loses
+PageAnonExclusive.
 """
 
 from __future__ import annotations
@@ -216,7 +225,7 @@ def try_to_unmap_one(m: Machine, t: Thread) -> None:
         mm.rss_anon -= 1
         mm.rss_swap += 1
         f.mapcount -= 1
-        f.anon_exclusive = False  # 5.19+ keeps exclusivity in the swap PTE; fork clears it there
+        f.anon_exclusive = False  # simplification: 5.19+ keeps it in the swap PTE (not modelled)
         locks.ptl_unlock(m, t, table)
         m.put_page(None, f.pfn)
     else:

@@ -27,9 +27,13 @@ Simplifications (scenarios/README.md, "uffd-wp"):
     COW clears the bit);
   * a GUP fault on a uffd-wp PTE fails with EFAULT (get_user_pages without
     `locked` has no FAULT_FLAG_ALLOW_RETRY: handle_userfault returns
-    VM_FAULT_SIGBUS); speculative and VMA-locked faults hand it to the
-    classic path (Lespinasse's SPF returns VM_FAULT_RETRY for uffd-wp; the
-    same is assumed for Dufour's and 6.4's);
+    VM_FAULT_SIGBUS); speculative faults hand it to the classic path
+    (Lespinasse's SPF returns VM_FAULT_RETRY for uffd-wp; the same is
+    assumed for Dufour's). 6.4 never runs a fault of a uffd-registered VMA
+    under the VMA lock: lock_vma_under_rcu drops it at once when
+    userfaultfd_armed (444eeb17437a, "mm: prevent userfaults to be handled
+    under per-vma lock"; 6.5 lifted it), so its abort (reason UFFD_WP) is at
+    lock_vma_under_rcu:vma_start_read, whatever the PTE holds;
   * fork clears VM_UFFD_WP and the PTE bit in the child (no
     UFFD_FEATURE_EVENT_FORK); mremap keeps them; a swapped-out PTE loses
     the bit (no _PAGE_SWP_UFFD_WP);
@@ -124,7 +128,7 @@ def wp_userfaultfd_pte_wp(m: Machine, t: Thread) -> None:
     """userfaultfd_pte_wp: a write to a uffd-wp PTE unlocks the PTL and goes to handle_userfault.
     Otherwise, with 6ce64428d620, the deferred-flush check; without it, straight to the COW decision."""
     if pte_uffd_wp(t.vmf["orig_pte"]):
-        if t.vmf["mode"] in ("spf", "dufour", "vmalock"):
+        if t.vmf["mode"] in ("spf", "dufour"):  # (never "vmalock": lock_vma_under_rcu refused the VMA)
             spf_abort(m, t, "UFFD_WP", "a uffd-wp fault is handled on the classic path (handle_userfault)")
             return
         unlock_pte(m, t)

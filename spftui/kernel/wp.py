@@ -5,8 +5,14 @@ The reuse decision follows the machine's COW reuse rule (C.3):
                             extra references (another thread's COW get_page)
                             are not counted
   page-count      (5.9-5.17) reuse only if page_count == 1
-  anon-exclusive  (>= 5.18) PageAnonExclusive, else page_count == 1 after
-                            freeing the swap cache; page_move_anon_rmap
+  anon-exclusive  (>= 5.19; 5.18 approximated) PageAnonExclusive
+                            (6c287605fd56), else page_count == 1 after
+                            freeing the swap cache; page_move_anon_rmap.
+                            5.18 (c145e0b47c77) had the refcount rule with
+                            no PG_anon_exclusive: the model runs 5.19's rule
+                            for it (kernel = "5.18" only switches
+                            gup_unshare off), which differs only for an
+                            exclusive page with extra references
 Simplification: when the page lock is contended, <= 5.8 would drop the PTL
 and sleep in lock_page; here it copies instead (as 5.9+ does).
 """

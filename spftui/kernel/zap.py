@@ -3,8 +3,16 @@
 Shared by munmap's unmap_region and MADV_DONTNEED's zap_page_range. The
 range and the work left live in the thread's locals: `start`/`end` (vpns),
 `pmds` (tables still to zap), `batch` (the mmu_gather: pages whose PTE is
-gone but whose reference is only dropped after the TLB flush) and
-`free_tables`.
+gone but whose reference is only dropped after the TLB flush),
+`free_tables`, and `stale`: the vpns whose PTE this zap cleared while a
+CPU's TLB still mapped the same page there (its pfn is in `batch`, or is the
+zero page). Until tlb_finish_mmu flushes, a thread may load or store through
+such an entry, even after another thread has faulted a new page in
+(MADV_DONTNEED holds only the mmap read lock): the lost-write oracle accepts
+either outcome for those accesses (`oracles.zapped_unflushed`). `stale`
+exists only while such an entry does, so a zap with no stale TLB entry
+around adds nothing to the state; it holds vpns, not pfns, so the explorer's
+pfn renaming (engine/symmetry.py) has nothing to rename in it.
 
 Fidelity: the kernel's unmap_vmas / zap_page_range walk VMA by VMA, each
 clamped to the range, and skip empty pmds (pmd_none_or_clear_bad). Here the
@@ -60,6 +68,9 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     base = table.pmd * PTRS_PER_PTE
     batch = list(t.vmf["batch"])
     pinned = any(th.pins and th.mm == mm.name for th in m.threads)
+    # Only a CPU running a thread of mm can hold a TLB entry of mm (cpu == thread index).
+    cpus = [th.index for th in m.threads if th.mm == mm.name]
+    stale = list(t.vmf.get("stale", ()))
     for idx in sorted(table.entries):
         vpn = base + idx
         if not lo <= vpn < hi:
@@ -70,6 +81,8 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
         after_zap(m, mm, vpn)  # (a private file page reads the file again)
         if pinned:
             unpin_coherence(m, mm, vpn)
+        if pte_present(pte) and _in_a_tlb(m, cpus, (mm.name, vpn), pte_pfn(pte)):
+            stale.append(vpn)
         if pte_present(pte) and not pte_special(pte):
             pfn = pte_pfn(pte)
             f = m.frame(pfn)
@@ -82,10 +95,22 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
             mm.rss_swap -= 1
             m.free_swap_and_cache(pte_swp_offset(pte))
     t.vmf["batch"] = tuple(batch)
+    if stale:
+        t.vmf["stale"] = tuple(stale)
     locks.ptl_unlock(m, t, table)
     t.vmf["pmds"] = pmds[1:]
     if not pmds[1:]:
         m.ret_(t)
+
+
+def _in_a_tlb(m: Machine, cpus: list[int], key: tuple[str, int], pfn: int) -> bool:
+    """Does one of `cpus` hold a TLB entry for `key` that maps `pfn`?"""
+    found = False
+    for cpu in cpus:
+        m.touched.add(("tlb", cpu))
+        ent = m.tlbs[cpu].get(key)
+        found = found or (ent is not None and ent[0] == pfn)
+    return found
 
 
 @step("free_pgtables:free")
@@ -117,6 +142,8 @@ def tlb_finish_mmu(m: Machine, t: Thread) -> None:
     """Flush the TLBs for the range, then put_page the batched pages and queue the tables for RCU freeing."""
     mm = m.thread_mm(t)
     m.flush_tlb_range(mm, t.vmf["start"], t.vmf["end"])
+    if t.vmf.pop("stale", None) is not None:
+        m.touched.add(("shadow", mm.name))  # the lost-write oracle's exemption ends (oracles.zapped_unflushed)
     for pfn in t.vmf.pop("batch", ()):
         m.put_page(t, pfn)
     for tid in t.vmf.pop("free_tables", ()):

@@ -177,6 +177,7 @@ FIX_LIST += (
             "old page, and the pinned reader (a DMA) no longer sees the process's writes. 5.19 makes the pin "
             "fault in an exclusive copy first, which the later write reuses."
         ),
+        needs_pin=True,
         needs="pin",
     ),
 )

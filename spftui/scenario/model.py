@@ -152,8 +152,10 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
     KernelPreset(
         "5.18",
         "anon-exclusive",
+        fixes_off=frozenset({"gup_unshare"}),
         note="refcount rule in do_swap_page and THP, reuse_swap_page removed (c145e0b47c77); no PG_anon_exclusive "
-        "yet: the model runs 5.19's rule, which differs only for an exclusive page with extra references",
+        "and no GUP unsharing yet (5.19: 6c287605fd56, c89357e27f20, a7f226604170): the model runs 5.19's reuse "
+        "rule without gup_unshare, which differs from 5.18 only for an exclusive page with extra references",
     ),
     KernelPreset("5.19", "anon-exclusive", note="PG_anon_exclusive (6c287605fd56)"),
     KernelPreset("6.4", "anon-exclusive", note="6.4 with its stable fixes (as 6.4.3), classic faults by default"),

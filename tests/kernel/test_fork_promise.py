@@ -30,10 +30,11 @@ def test_a_store_through_a_stale_tlb_entry_during_fork_leaves_the_child_either_v
     m = s.machine
     assert m.mms["A"].shadow[VPN][WORD] == 9  # the parent must see its own store
     m.events.clear()
+    pfn = pte_pfn(m.pte_lookup(m.mms["C"], VPN))  # a read through the child's PTE
     for seen in (4, 9):  # the child may read the value before the store or the store's
-        oracles.check_read(m, m.mms["C"], VPN, WORD, seen)
+        oracles.check_read(m, m.mms["C"], VPN, WORD, seen, pfn)
     assert violations(m) == []
-    oracles.check_read(m, m.mms["C"], VPN, WORD, 5)  # but nothing else
+    oracles.check_read(m, m.mms["C"], VPN, WORD, 5, pfn)  # but nothing else
     assert violations(m) == ["lost_write"]
 
 
