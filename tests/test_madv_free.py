@@ -115,3 +115,19 @@ def test_madv_free_of_a_file_mapping_is_einval_and_a_bad_advice_names_both(tmp_p
     r = spftui("trace", str(path))
     assert r.returncode == 0, r.stderr
     assert "`madvise 0x10000 1p free` → EINVAL" in r.stdout
+
+
+def test_a_store_racing_madv_free_through_a_stale_tlb_entry_may_be_discarded(tmp_path: Path) -> None:
+    """W's store goes through the writable, dirty TLB entry its first store loaded, after MADV_FREE
+    cleaned the PTE and before its flush: the PTE stays clean, reclaim discards the page, and reading
+    zero is allowed (the store raced madvise). Every interleaving, every policy."""
+    text = HEAD + '\n[[thread]]\nname = "W"\nprocess = "A"\nops = ["write 0x10400 1", "write 0x10400 2"]\n'
+    text += '\n[[thread]]\nname = "U"\nprocess = "A"\nops = ["madvise 0x10000 1p free"]\n'
+    text += '\n[[thread]]\nname = "R"\nprocess = "A"\nops = ["reclaim 0x10000", "read 0x10400"]\n'
+    text += '\n[schedule]\nsteps = ["W 1", "U 3", "W until done", "U until done", "R until done"]\n'
+    path = tmp_path / "race.toml"
+    path.write_text(text)
+    out, trace = check(str(path))
+    assert out["violations"] == []
+    assert "discards lazyfree pfn 1" in trace and "`read 0x10400` → read 0" in trace
+    never_anywhere(str(path))

@@ -20,7 +20,10 @@ discards only when page_count == 1 (reclaim's isolation) + mapcount.
 
 What the lost-write oracle is told (oracles.py): after MADV_FREE each word
 of a marked page may read back as it was or as zero (`either`), until a
-store makes it definite; a write through a GUP reference into a page reclaim
+store makes it definite — except a store that leaves the PTE clean, through
+a TLB entry loaded before MADV_FREE cleaned it and not yet flushed (a store
+racing madvise), which reclaim may still discard (`store_racing_madv_free`);
+a write through a GUP reference into a page reclaim
 discarded while the reference was held is a write to the address it was
 taken on (the process expects to read it there), so the zeros it then reads
 are a lost write.

@@ -105,6 +105,7 @@ def _access(m: Machine, t: Thread, pfn: int) -> None:
         value = m.ops[t.index][t.op_index].value
         f.words[word] = value
         oracles.record_write(m, mm, vpn, word, value, pfn)
+        oracles.store_racing_madv_free(m, mm, vpn, word, value, pfn)
         oracles.after_user_write(m, mm, vpn, word, value, pfn)
         finish_op(m, t, f"wrote {value}")
     else:

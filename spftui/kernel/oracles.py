@@ -56,6 +56,7 @@ from .pte import (
     ZERO_PFN,
     format_pte,
     is_swap_pte,
+    pte_dirty,
     pte_pfn,
     pte_present,
     pte_special,
@@ -197,6 +198,16 @@ def record_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) 
             f"{mm.name}:{addr_of(vpn)} write of {value} went to pfn {pfn} through a stale TLB entry; "
             f"the PTE maps pfn {pte_pfn(pte)}",
         )
+
+
+def store_racing_madv_free(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:
+    """A user store into a lazyfree page left its PTE clean: it went through a TLB entry loaded before
+    MADV_FREE cleaned the PTE, before madvise's flush (a store racing madvise). Reclaim may still
+    discard the page, so the word may read back as the store or as zero (lazyfree.py)."""
+    pte = m.pte_lookup(mm, vpn)
+    words = mm.shadow.get(vpn)
+    if words and m.frames[pfn].lazyfree and pte_present(pte) and pte_pfn(pte) == pfn and not pte_dirty(pte) and value:
+        words[word] = either(value, 0)
 
 
 def check_read(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: int) -> None:

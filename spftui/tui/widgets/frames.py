@@ -32,7 +32,18 @@ class FrameRow(NamedTuple):
 
 def _sig(f: Any) -> tuple[Any, ...]:
     """What a frame's row shows, cheaply: equal signatures draw equal rows (with the PTE events)."""
-    return (f.count, f.mapcount, f.free, f.anon_exclusive, f.swapcache, f.locked, len(f.ptes), f.pincount, *f.words)
+    return (
+        f.count,
+        f.mapcount,
+        f.free,
+        f.anon_exclusive,
+        f.swapcache,
+        f.locked,
+        len(f.ptes),
+        f.pincount,
+        f.lazyfree,
+        *f.words,
+    )
 
 
 def pte_at_row(m: Any, key: tuple[str, int]) -> int:
@@ -52,6 +63,8 @@ def _flags(f: Any, names: list[str], exclusive: bool) -> tuple[str, ...]:
         out.append("anon_excl")
     if f.pincount:
         out.append(f"pinned ×{f.pincount}")
+    if f.lazyfree:
+        out.append("lazyfree")
     if f.swapcache is not None:
         out.append(f"swapcache {f.swapcache}")
     if f.locked is not None:
