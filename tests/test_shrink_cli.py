@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from cli_run import spftui
 from test_jobs import cpu_seconds, start, stop_with, wait_for
 
@@ -196,7 +195,9 @@ def _ctrl_c_at_search(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     monkeypatch.setattr(shrink, "find", find_then_ctrl_c)
 
 
-def test_ctrl_c_after_the_find_saves_the_smallest_so_far_and_says_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_after_the_find_saves_the_smallest_so_far_and_says_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """It printed only `spftui: interrupted`, wrote nothing, and --json printed no object."""
     _ctrl_c_at_search(monkeypatch, 4)
     out = tmp_path / "out"
