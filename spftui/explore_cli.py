@@ -650,9 +650,14 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
             )
         for note in r.extra.get("notes", ()):
             print(f"  note: {note}")
-        cx = r.counterexample
-        if cx is not None and cx.narration:
-            wrapped(cx.narration, indent="  ", hang="  ")
+        # every Sometimes' counterexample, the primary one first (each named when there are several)
+        primary = r.counterexample
+        told = [primary] if primary is not None else []
+        told += [r.counterexamples[k] for k in sc.oracle_kinds if k in r.counterexamples and k != told[0].kind]
+        told += [c for k, c in sorted(r.counterexamples.items()) if c not in told]  # (a kind the file lacks)
+        for cx in told:
+            if cx.narration:
+                wrapped(f"{cx.kind}: {cx.narration}" if len(told) > 1 else cx.narration, indent="  ", hang="  ")
     print()
     failures = [f"{r.policy} {f}" for r in results for f in r.contradictions()]
     undecided = [f"{r.policy} {f}" for r in results for f in r.undecided_expectations()]

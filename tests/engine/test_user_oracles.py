@@ -216,3 +216,13 @@ def test_a_checkpoint_of_the_search_without_the_oracles_does_not_resume_with_the
     mine.write_text(with_oracle('name = "a_seq"\nwhen = "process.A.mmap_seq > 1"'))  # (names no thread: merging stays)
     r = spftui("explore", str(mine), "--mode", "exhaustive", "--resume", str(ck))
     assert r.returncode == 2 and "the checkpoint is of another search: oracles none there" in r.stderr, r.stderr
+
+
+def test_explore_narrates_a_counterexample_for_every_sometimes() -> None:
+    """Two oracles Sometimes: the text narrated only the first (the README says each gets one)."""
+    r = spftui("explore", str(DONTNEED), "--policy", "spf-refetch-vma")
+    assert r.returncode in (0, 1), r.stderr
+    sometimes = [line.split(":")[0].strip() for line in r.stdout.splitlines() if "Sometimes" in line]
+    assert len(sometimes) >= 2, r.stdout
+    told = [line.split(":")[0].strip() for line in r.stdout.splitlines() if " — " in line and "(steps 1–" in line]
+    assert sorted(told) == sorted(sometimes), r.stdout
