@@ -748,9 +748,12 @@ def run_matrix(args: argparse.Namespace) -> int:
             print()
         print(matrix_markdown(rows))
         print()
+        kinds = [set(row.result.verdicts) for row in rows]
+        own = bool(kinds) and any(k != kinds[0] for k in kinds)  # (a column some row's scenario lacks)
         print(
             f"Verdicts: exhaustive search per cell, cut after {limits} (✗: contradicts the scenario's [expect]; "
-            f"?: undecided, the search was cut). Aborts: {runs} random "
+            f"?: undecided, the search was cut{'; –: the scenario has no such oracle' if own else ''}). "
+            f"Aborts: {runs} random "
             f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
             "commits the same PTE and page contents as the classic retry did."
         )

@@ -226,3 +226,19 @@ def test_explore_narrates_a_counterexample_for_every_sometimes() -> None:
     assert len(sometimes) >= 2, r.stdout
     told = [line.split(":")[0].strip() for line in r.stdout.splitlines() if " — " in line and "(steps 1–" in line]
     assert sorted(told) == sorted(sometimes), r.stdout
+
+
+def test_matrix_marks_a_column_of_another_scenarios_oracle_apart_from_undecided() -> None:
+    """A scenario without an oracle another one has showed `?` in its column, which the legend
+    reads as "undecided, the search was cut" on searches that completed."""
+    r = spftui("matrix", str(DONTNEED), "dontneed_race", "--policies", "classic", "--runs", "2")
+    assert r.returncode in (0, 1), r.stderr
+    rows = {line.split("|")[1].strip(): line for line in r.stdout.splitlines() if line.startswith("| dontneed")}
+    assert "?" not in rows["dontneed_race"] and " – |" in rows["dontneed_race"]
+    assert " – |" not in rows["dontneed_oracles"]
+    assert "–: the scenario has no such oracle" in " ".join(r.stdout.split())
+    data = json.loads(
+        spftui("matrix", str(COW), "--policies", "spf-refetch-vma", "--runs", "2", "--json").stdout
+    )  # (the cells are not narrated: no empty `narration`)
+    cx = data["rows"][0]["counterexample"]
+    assert cx is not None and "narration" not in cx
