@@ -98,13 +98,18 @@ def _run(session: Any, limit: int, stopped: Callable[[], bool]) -> bool:
 
 
 def _can_write(path: str, force: bool, what: str) -> None:
-    """BadInput now, before the run, if `path` cannot be written (files.check_target)."""
-    from .engine.files import REFUSE, REPLACE, WriteError, check_target
+    """BadInput now, before the run, if `path` cannot be written (files.check_target), or its
+    directory is missing or closed to us (a long run, then "no such directory")."""
+    from .engine.files import REFUSE, REPLACE, WriteError, cannot_write_in, check_target
 
     try:
         check_target(path, REPLACE if force else REFUSE, what)
     except WriteError as e:
         raise BadInput(str(e)) from None
+    directory = os.path.dirname(path) or "."
+    why = cannot_write_in(directory)
+    if why is not None:
+        raise BadInput(f"{path}: cannot write {what}: {why}: {directory}")
 
 
 @contextlib.contextmanager
