@@ -191,7 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     why_cli.add_break_option(p)
     p.set_defaults(func=run_check)
-    p = sub.add_parser("trace", help="print the step-by-step trace")
+    p = sub.add_parser(
+        "trace",
+        help="print the step-by-step trace",
+        description="Run a scenario headless and print every step: its thread, its label and what happened "
+        "(--json: one JSON object per step; --format perfetto: a Chrome JSON trace for ui.perfetto.dev), to "
+        "standard output or, with -o FILE, into FILE (written atomically, never over a file without --force). "
+        "A trace judges nothing: violations are listed as they happen. Exit status: 0 when printed or written; "
+        "2 on bad input or when -o cannot write its file (a missing directory is named before the run); "
+        "130 on Ctrl-C.",
+    )
     add_run_options(p, replaces="-o")
     p.add_argument("--json", action="store_true", help="JSON lines, one per step")
     p.add_argument(
