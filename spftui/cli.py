@@ -98,13 +98,18 @@ def _run(session: Any, limit: int, stopped: Callable[[], bool]) -> bool:
 
 
 def _can_write(path: str, force: bool, what: str) -> None:
-    """BadInput now, before the run, if `path` cannot be written (files.check_target)."""
-    from .engine.files import REFUSE, REPLACE, WriteError, check_target
+    """BadInput now, before the run, if `path` cannot be written (files.check_target), or its
+    directory is missing or closed to us (a long run, then "no such directory")."""
+    from .engine.files import REFUSE, REPLACE, WriteError, cannot_write_in, check_target
 
     try:
         check_target(path, REPLACE if force else REFUSE, what)
     except WriteError as e:
         raise BadInput(str(e)) from None
+    directory = os.path.dirname(path) or "."
+    why = cannot_write_in(directory)
+    if why is not None:
+        raise BadInput(f"{path}: cannot write {what}: {why}: {directory}")
 
 
 @contextlib.contextmanager
@@ -186,7 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     why_cli.add_break_option(p)
     p.set_defaults(func=run_check)
-    p = sub.add_parser("trace", help="print the step-by-step trace")
+    p = sub.add_parser(
+        "trace",
+        help="print the step-by-step trace",
+        description="Run a scenario headless and print every step: its thread, its label and what happened "
+        "(--json: one JSON object per step; --format perfetto: a Chrome JSON trace for ui.perfetto.dev), to "
+        "standard output or, with -o FILE, into FILE (written atomically, never over a file without --force). "
+        "A trace judges nothing: violations are listed as they happen. Exit status: 0 when printed or written; "
+        "2 on bad input or when -o cannot write its file (a missing directory is named before the run); "
+        "130 on Ctrl-C.",
+    )
     add_run_options(p, replaces="-o")
     p.add_argument("--json", action="store_true", help="JSON lines, one per step")
     p.add_argument(

@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
         "reports a violation and the other does not, the smallest set of conflicting step pairs whose order "
         "turns the passing schedule into the failing one (checked by replaying it). Both run under one policy, "
         "reuse rule and set of fixes (SCHEDULE_1's, or --policy, --reuse, --fix); a note says when SCHEDULE_2 was "
-        "saved with others, and what it reports under its own. Exit status 0; 2 on bad input.",
+        "saved with others, and what it reports under its own. Exit status 0; 2 on bad input; 130 on Ctrl-C.",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("schedule_a", metavar="SCHEDULE_1", help="a schedule file (run 1)")

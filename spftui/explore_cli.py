@@ -133,7 +133,8 @@ def add_explore_parser(subparsers: Any) -> None:
         "--resume",
         metavar="FILE",
         help="continue the exhaustive search saved in FILE (same options; a split one with the same --jobs N, "
-        "on processes or --ray alike)",
+        "on processes or --ray alike), saving it back to FILE as it goes (as --checkpoint FILE does) "
+        "unless --checkpoint names another file",
     )
     p.set_defaults(func=run_explore)
 
@@ -268,6 +269,50 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
         )
 
 
+def _resume_checkpoint(resume: str) -> str | None:
+    """Where `--resume FILE` without `--checkpoint` saves the search as it goes on: FILE
+    itself (replaced atomically, as `--checkpoint FILE` does); None, with a warning, when
+    FILE's directory cannot be written (the search still runs)."""
+    if not os.path.isfile(resume):
+        return None  # (reading it says what is wrong)
+    folder = os.path.dirname(resume) or "."
+    why = cannot_write_in(folder)
+    if why is None:
+        return resume
+    print(
+        f"spftui: warning: --resume {resume}: its progress will not be saved ({folder}: {why}); "
+        "give --checkpoint FILE to save it elsewhere",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _continue_hint(args: argparse.Namespace, results: list[Result]) -> str:
+    """For a search cut short with a checkpoint: where it was written and the command that
+    continues it (or that none was written); "" otherwise."""
+    import shlex
+
+    for r in results:
+        ck = r.extra.get("checkpoint")
+        if ck is None or r.complete:
+            continue
+        if not ck["written"]:
+            return f"No checkpoint was written to {ck['file']} (the search stopped before its first one)."
+        command = ["spftui", "explore", args.scenario, "--policy", r.policy]
+        if args.reuse is not None:
+            command += ["--reuse", args.reuse]
+        if args.jobs is not None and args.jobs != "1":
+            command += ["--jobs", str(args.jobs)]
+        if args.ray is not None:
+            command += ["--ray", args.ray]
+        command += ["--resume", ck["file"]]
+        return (
+            f"Checkpoint written to {ck['file']}: continue with `{shlex.join(command)}` "
+            "(and the other options this search had; it goes on saving to the same file)."
+        )
+    return ""
+
+
 def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, Ray is an optional extra, and the cluster must answer:
     say so before any work."""
@@ -330,6 +375,9 @@ def run_explore(args: argparse.Namespace) -> int:
         save = None if args.no_save else args.save
         if save is not None:
             _check_save(save)
+        if args.checkpoint is None and args.resume is not None:  # (--resume F goes on saving to F)
+            args.checkpoint = _resume_checkpoint(args.resume)
+            opts["checkpoint"] = args.checkpoint
         if args.checkpoint is not None:
             _check_checkpoint(args.checkpoint, args.resume, args.force)
         sc = _load(args.scenario, args.fix)
@@ -361,6 +409,9 @@ def run_explore(args: argparse.Namespace) -> int:
                 f"`spftui check {args.scenario} --schedule FILE` replays and `spftui {args.scenario} --schedule FILE` "
                 "opens at the violating step."
             )
+        hint = _continue_hint(args, results)
+        if hint:
+            wrapped(hint)
         missing = [p for p in policies if p not in {r.policy for r in results}]
         if missing:
             print(f"Not explored (stopped before they started): {', '.join(missing)}.")
@@ -599,9 +650,14 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
             )
         for note in r.extra.get("notes", ()):
             print(f"  note: {note}")
-        cx = r.counterexample
-        if cx is not None and cx.narration:
-            wrapped(cx.narration, indent="  ", hang="  ")
+        # every Sometimes' counterexample, the primary one first (each named when there are several)
+        primary = r.counterexample
+        told = [primary] if primary is not None else []
+        told += [r.counterexamples[k] for k in sc.oracle_kinds if k in r.counterexamples and k != told[0].kind]
+        told += [c for k, c in sorted(r.counterexamples.items()) if c not in told]  # (a kind the file lacks)
+        for cx in told:
+            if cx.narration:
+                wrapped(f"{cx.kind}: {cx.narration}" if len(told) > 1 else cx.narration, indent="  ", hang="  ")
     print()
     failures = [f"{r.policy} {f}" for r in results for f in r.contradictions()]
     undecided = [f"{r.policy} {f}" for r in results for f in r.undecided_expectations()]
@@ -692,9 +748,12 @@ def run_matrix(args: argparse.Namespace) -> int:
             print()
         print(matrix_markdown(rows))
         print()
+        kinds = [set(row.result.verdicts) for row in rows]
+        own = bool(kinds) and any(k != kinds[0] for k in kinds)  # (a column some row's scenario lacks)
         print(
             f"Verdicts: exhaustive search per cell, cut after {limits} (✗: contradicts the scenario's [expect]; "
-            f"?: undecided, the search was cut). Aborts: {runs} random "
+            f"?: undecided, the search was cut{'; –: the scenario has no such oracle' if own else ''}). "
+            f"Aborts: {runs} random "
             f"schedules per cell (seed {seed}); an abort is unnecessary when the same fault run alone from its start "
             "commits the same PTE and page contents as the classic retry did."
         )

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from .tool_options import count, seed
+from .tool_options import count, held_interrupts, seed
 
 
 class BadInput(Exception):
@@ -75,7 +75,8 @@ def add_run_options(p: argparse.ArgumentParser, replaces: str = "") -> None:
 def save_schedule(session: Any, path: str, force: bool, status: int, stop: Any = None) -> int:
     """`--save-schedule FILE`: write the run as a schedule file that replays it exactly
     (atomically; an existing file only with `force`), after the report (printed first,
-    whatever happens to the file). Returns `status`, or 2 when the file cannot be written.
+    whatever happens to the file). Returns `status`, or 2 when the file cannot be written,
+    130 when Ctrl-C came while it was written (the file is written whole first).
     `stop`: the breakpoint stop the run ended at (`check --break`), where the file opens."""
     from .engine.files import WriteError
     from .engine.schedule_file import REFUSE, REPLACE, write_schedule
@@ -93,11 +94,15 @@ def save_schedule(session: Any, path: str, force: bool, status: int, stop: Any =
         comment += marks[0].detail
     sys.stdout.flush()
     try:
-        write_schedule(
-            path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
-            exists=REPLACE if force else REFUSE,
-        )  # fmt: skip
+        with held_interrupts() as asked:  # (a Ctrl-C while a large schedule is written waits for it)
+            write_schedule(
+                path, sc, session.schedule_entries(), comment, policy=sc.policy, reuse=sc.reuse, stop_at=stop_at,
+                exists=REPLACE if force else REFUSE,
+            )  # fmt: skip
     except WriteError as e:
         print(f"spftui: error: {e}", file=sys.stderr)
         return 2
+    if asked():
+        print(f"spftui: interrupted (after writing {path})", file=sys.stderr)
+        return 130
     return status

@@ -9,12 +9,13 @@ import sys
 from typing import Any
 
 from .run_options import add_fix_option, open_with
-from .tool_options import count
+from .tool_options import count, held_interrupts, wrapped
 
 SIZE_NAMES = (("threads", "threads"), ("ops", "ops"), ("processes", "processes"))
 MEMORY_NAMES = (("mappings", "mappings"), ("pages", "pages"), ("data", "data words"))
 SCHEDULE_NAMES = (("steps", "steps"), ("entries", "entries"), ("preemptions", "preemptions"))
 MINIMISED = " (minimised by spftui shrink)"
+PARTLY = " (partly minimised by spftui shrink: interrupted)"
 
 
 def add_parser(sub: Any) -> None:
@@ -27,8 +28,9 @@ def add_parser(sub: Any) -> None:
         description="Find a violation with the explorer, then drop threads, ops, processes, mappings, pages and "
         "data words one at a time while the explorer still finds it, then drop runs of the schedule; write the "
         "minimal scenario and its schedule into --out DIR (never over an existing file) and print the sizes "
-        "before and after. Exit status: 0 when written, 1 when no violation was found, 2 on bad input or when a "
-        "file cannot be written, 130 when interrupted (Ctrl-C).",
+        "before and after. Ctrl-C after the violation was found writes the smallest scenario reached so far "
+        "(shrink that file to go on). Exit status: 0 when written, 1 when no violation was found, 2 on bad input "
+        "or when a file cannot be written, 130 when interrupted (Ctrl-C).",
     )
     p.add_argument("scenario", help="a scenario file, or the name of a bundled scenario")
     p.add_argument("--policy", choices=POLICIES, help="validation policy (default: the scenario's)")
@@ -90,27 +92,33 @@ def run_shrink(args: argparse.Namespace) -> int:
     except ShrinkError as e:
         print(f"spftui: {e}", file=sys.stderr)
         return 1
+    cut = result.interrupted  # (Ctrl-C after the find: the smallest reached so far is saved)
+    how = "Partly shrunk (interrupted)" if cut else "Shrunk"
     description = (
-        f"Shrunk by `spftui shrink` from {sc.path} under {sc.policy}, reuse {sc.reuse}.\n"
+        f"{how} by `spftui shrink` from {sc.path} under {sc.policy}, reuse {sc.reuse}.\n"
         f"{result.oracle}: {result.detail}"
     )
     # the title says what the file is: a scenario of its own, minimised from the input
-    original = sc.title.removesuffix(MINIMISED)
-    result = attrs.evolve(result, scenario=attrs.evolve(result.scenario, title=original + MINIMISED))
+    original = sc.title.removesuffix(MINIMISED).removesuffix(PARTLY)
+    title = original + (PARTLY if cut else MINIMISED)
+    result = attrs.evolve(result, scenario=attrs.evolve(result.scenario, title=title))
     try:
-        paths = save(result, args.out, stem, description)
+        with held_interrupts() as asked:  # (a Ctrl-C now waits: the files are written whole)
+            paths = save(result, args.out, stem, description)
     except WriteError as e:
         print(f"spftui: error: {e}", file=sys.stderr)
-        return 2
+        return 130 if cut else 2
+    cut = cut or asked()
+    status = 130 if cut else 0
     if args.json:
         out = {
             "scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "oracle": result.oracle,
             "detail": result.detail, "before": result.before.as_dict(), "after": result.after.as_dict(),
             "searches": result.tries, "files": list(paths), "schedule": [e.text for e in result.entries],
-            "breakpoints": [len(sc.breakpoints), len(result.scenario.breakpoints)],
+            "breakpoints": [len(sc.breakpoints), len(result.scenario.breakpoints)], "interrupted": cut,
         }  # fmt: skip
         print(json.dumps(out))
-        return 0
+        return status
     say = print  # (whole lines, as check and explore print them)
     say(sc.title)
     say(f"policy {sc.policy} · reuse {sc.reuse}")
@@ -127,4 +135,9 @@ def run_shrink(args: argparse.Namespace) -> int:
     # (its breakpoints would stop the replay before the violation)
     no_break = " --no-break" if result.scenario.breakpoints else ""
     print(f"replay: spftui check {paths[0]} --schedule {paths[1]}{no_break}")
-    return 0
+    if cut:
+        wrapped(
+            f"Interrupted: the shrinking stopped after {result.tries} searches; the smallest scenario reached "
+            f"so far is saved (`spftui shrink {paths[0]} --out DIR` goes on from it)."
+        )
+    return status

@@ -84,3 +84,25 @@ def soft_interrupt(enabled: bool = True) -> Iterator[Callable[[], bool]]:
         yield lambda: asked[0]
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def held_interrupts() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C (and SIGTERM) wait until the block ends, so that a file being written is
+    written whole and kept; the callable it yields says whether one came (the caller then
+    stops as it would have). Nothing is held off the main thread, where signals are not ours."""
+    came = [False]
+
+    def hold(signum: int, frame: Any) -> None:
+        came[0] = True
+
+    try:
+        old = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield lambda: False
+        return
+    try:
+        yield lambda: came[0]
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

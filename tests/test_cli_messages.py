@@ -421,3 +421,16 @@ def test_a_long_breakpoint_expression_is_quoted_in_part_around_its_column(
     path.write_text(SEED.read_text() + f'\n[[breakpoint]]\nwhen = "{expr}"\n')
     r = spftui("check", str(path))
     assert r.returncode == 2 and r.stderr.endswith(quoted + "\n") and len(r.stderr) < 400, r.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["check", "trace", "explore", "matrix", "kernel-check", "diff", "coverage", "shrink", "fuzz"]
+)
+def test_the_commands_that_run_something_say_what_they_do_and_their_exit_statuses(command: str) -> None:
+    """`trace --help` had neither a description nor an exit-status line."""
+    r = spftui(command, "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "Exit status" in text and "130" in text and " 2 " in text
+    description = r.stdout.split("\n\n")[1]  # (after the usage)
+    assert not description.lstrip().startswith(("positional", "options")), r.stdout

@@ -53,6 +53,43 @@ def test_save_schedule_is_checked_before_the_run(tmp_path: Path, name: str) -> N
     assert ("is a directory" if name else "expected a file name, found an empty one") in r.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", SEED, "--save-schedule"],
+        ["check", SEED, "--break", "abort", "--save-schedule"],
+        ["trace", SEED, "-o"],
+        ["trace", SEED, "--format", "perfetto", "-o"],
+    ],
+)
+def test_a_missing_directory_is_named_before_the_run(tmp_path: Path, command: list[str]) -> None:
+    """It was refused only after the whole run and its report (up to 1M steps)."""
+    target = tmp_path / "nodir" / "x.toml"
+    r = spftui(*command, str(target))
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    assert f"{target}: cannot write the " in r.stderr and f"no such directory: {tmp_path / 'nodir'}" in r.stderr
+
+
+def test_ctrl_c_while_the_schedule_is_written_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in the seconds a 1M-step schedule takes to write dropped the file, unsaid."""
+    import signal
+
+    from spftui.engine import schedule_file
+
+    real = schedule_file.write_schedule
+
+    def ctrl_c_then_write(*args: object, **kw: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)  # (as if typed while it writes)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(schedule_file, "write_schedule", ctrl_c_then_write)
+    saved = tmp_path / "s.schedule.toml"
+    r = spftui("check", SEED, "--save-schedule", str(saved))
+    assert r.returncode == 130 and "Result:" in r.stdout
+    assert r.stderr == f"spftui: interrupted (after writing {saved})\n"
+    assert spftui("check", SEED, "--schedule", str(saved)).returncode == 0  # whole: it replays
+
+
 def test_a_run_cut_by_max_steps_does_not_judge_sometimes() -> None:
     r = spftui("check", SEED, "--max-steps", "5")
     assert r.returncode == 0, r.stdout

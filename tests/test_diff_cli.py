@@ -245,3 +245,24 @@ def test_the_side_by_side_table_breaks_a_step_after_its_function_never_inside_a_
         for part in (p for cell in cells for p in cell.split()):
             # a thread, a label, a label's function (then `:`) or its step, a gap's "(N steps)"
             assert part in whole | {"A1", "A2", "B", "steps)", "step)"} or re.fullmatch(r"\(\d+", part), part
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_diff_oracle_names_that_oracle_when_neither_run_reports_it(tmp_path: Path, order: tuple[int, int]) -> None:
+    """One run has a lost_write, the other none; `--oracle stray_pte` said "Both schedules report a
+    violation" (or, swapped, "Both schedules pass") from run 1's violations of any oracle, and
+    `--json` gave `"oracle": null`."""
+    runs = schedules(tmp_path)
+    first, second = runs[order[0]], runs[order[1]]
+    r = spftui("diff", "cow_lost_write", first, second, "--oracle", "stray_pte")
+    assert r.returncode == 0, r.stderr
+    assert "Neither run reports stray_pte: no passing/failing pair to explain." in r.stdout
+    assert "Both schedules" not in r.stdout
+    d = json.loads(spftui("diff", "cow_lost_write", first, second, "--oracle", "stray_pte", "--json").stdout)
+    assert d["oracle"] == "stray_pte" and d["failing"] is None
+
+
+def test_diff_oracle_that_both_runs_report_says_so(tmp_path: Path) -> None:
+    _, failing = schedules(tmp_path)
+    r = spftui("diff", "cow_lost_write", failing, failing, "--oracle", "lost_write", "--json")
+    assert json.loads(r.stdout)["oracle"] == "lost_write"

@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 from cli_run import spftui
 from test_jobs import cpu_seconds, start, stop_with, wait_for
 
@@ -176,3 +177,50 @@ def test_shrink_never_returns_more_steps_than_it_found_and_the_file_replays_on_i
     assert again.returncode == 0, again.stderr
     twice = open_scenario(json.loads(again.stdout)["files"][0]).scenario
     assert twice.title == written.title
+
+
+def _ctrl_c_at_search(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """A Ctrl-C in the n-th search of a candidate (as if typed then: where it lands in a real
+    run depends on the machine's speed)."""
+    from spftui.engine import shrink
+
+    real, calls = shrink.find, [0]
+
+    def find_then_ctrl_c(*args: object, **kw: object) -> object:
+        calls[0] += 1
+        if calls[0] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shrink, "find", find_then_ctrl_c)
+
+
+def test_ctrl_c_after_the_find_saves_the_smallest_so_far_and_says_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It printed only `spftui: interrupted`, wrote nothing, and --json printed no object."""
+    _ctrl_c_at_search(monkeypatch, 4)
+    out = tmp_path / "out"
+    r = spftui("shrink", str(SEED), "--policy", "spf-refetch-vma", "--out", str(out))
+    assert r.returncode == 130, r.stderr
+    written = out / "cow_lost_write.min.toml"
+    assert f"wrote {written}" in r.stdout and written.exists()
+    assert "Interrupted: the shrinking stopped after 5 searches; the smallest scenario reached so far is saved" in (
+        " ".join(r.stdout.split())
+    )
+    assert open_scenario(str(written)).scenario.title.endswith("(partly minimised by spftui shrink: interrupted)")
+    check = spftui("check", str(written))  # it shows the violation on its own
+    assert check.returncode == 0 and "LOST WRITE" in check.stdout, check.stdout
+    again = spftui("shrink", str(written), "--out", str(tmp_path / "again"), "--json")  # going on from it
+    assert again.returncode == 0 and not json.loads(again.stdout)["interrupted"]
+
+
+def test_ctrl_c_after_the_find_with_json_prints_the_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _ctrl_c_at_search(monkeypatch, 2)
+    out = tmp_path / "out"
+    r = spftui("shrink", str(SEED), "--policy", "spf-refetch-vma", "--out", str(out), "--json")
+    assert r.returncode == 130, r.stderr
+    data = json.loads(r.stdout)
+    assert data["interrupted"] is True and data["oracle"] == "lost_write"
+    assert data["after"]["threads"] <= data["before"]["threads"]
+    assert all(Path(f).exists() for f in data["files"])

@@ -188,6 +188,32 @@ class _Noting:
         return self._noted(lambda: self.inner.item(obj, key))
 
 
+@attrs.frozen
+class StartValue:
+    """An expression evaluated on a machine, telling its own errors from the state's.
+
+    value       what it gave (None after an error)
+    error       an error of the expression's own, not of this state (`1/0`,
+                `A.mmap_seq > "x"`): it would be one in every state
+    state_says  a lookup failed or read a none (`A1.vmf.orig_pte` before A1 faults):
+                what it gave, or the error it raised, is this state's
+    """
+
+    value: object = None
+    error: EvalError | None = None
+    state_says: bool = False
+
+
+def evaluate_on(expr: Expr, m: Machine) -> StartValue:
+    """Evaluate `expr` on `m`, noting whether an error (or a none) is the state's."""
+    noting = _Noting(MachineResolver(m))
+    try:
+        value = evaluate(expr, noting)
+    except EvalError as err:
+        return StartValue(None, None if noting.state_says else err, noting.state_says)
+    return StartValue(value, None, noting.state_says)
+
+
 def never_fires(b: Breakpoint, m: Machine) -> tuple[str, EvalError] | None:
     """The expression of `b` (its watch or condition: "expression"; its extra condition:
     "only if") that cannot be evaluated on `m` for a reason of its own, not of this state,
@@ -198,12 +224,9 @@ def never_fires(b: Breakpoint, m: Machine) -> tuple[str, EvalError] | None:
     for what, expr in (("expression", b.expr), ("only if", b.condition)):
         if expr is None:
             continue
-        noting = _Noting(MachineResolver(m))
-        try:
-            evaluate(expr, noting)
-        except EvalError as err:
-            if not noting.state_says:
-                return what, err
+        error = evaluate_on(expr, m).error
+        if error is not None:
+            return what, error
     return None
 
 

@@ -186,8 +186,8 @@ def diff_runs(
         None if len(a.steps) == len(b.steps) else min(len(a.steps), len(b.steps)),
     )
     va, vb = a.violates(oracle), b.violates(oracle)
-    if va == vb:
-        return Diff(names, a, b, div, None, None, 0, (), False)
+    if va == vb:  # (the oracle asked about stays named: "neither reports lost_write")
+        return Diff(names, a, b, div, None, oracle, 0, (), False)
     failing, passing, side = (b, a, "b") if vb else (a, b, "a")
     kind = oracle or failing.violations()[0][1].oracle
     all_pairs = reordered_pairs(passing, failing)
@@ -292,8 +292,11 @@ def prose(d: Diff, labels: tuple[str, str], noun: str = "schedules") -> list[str
 
     out.append(f"First divergence at step {k + 1}: {at(d.a, one)}, {at(d.b, two)}.")
     if d.failing is None:
-        both = "report a violation" if d.a.violations() else "pass"
-        out.append(f"Both {noun} {both}: no passing/failing pair to explain.")
+        if d.oracle is not None:  # (--oracle: about that one, whatever else either run reports)
+            both = f"Both {noun} report {d.oracle}" if d.a.violates(d.oracle) else f"Neither run reports {d.oracle}"
+        else:
+            both = f"Both {noun} " + ("report a violation" if d.a.violations() else "pass")
+        out.append(f"{both}: no passing/failing pair to explain.")
         return out
     fail, ok = (one, two) if d.failing == "a" else (two, one)
     n = len(d.pairs)

@@ -796,6 +796,9 @@ def explore(
         if s.step_cache is not None:
             result.extra["step_cache"] = s.step_cache.figures()
     result.extra.update(s.extra)
+    if checkpoint is not None:  # (where the search was saved, and whether it was: the caller says how to go on)
+        age = None if s.saved_at is None else round(time.monotonic() - s.saved_at, 1)
+        result.extra["checkpoint"] = {"file": checkpoint, "written": s.saved_at is not None, "age": age}
     if s.notes:
         result.extra["notes"] = list(s.notes)
     return result

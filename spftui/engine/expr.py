@@ -97,6 +97,7 @@ __all__ = [
     "Resolver",
     "evaluate",
     "parse",
+    "typed",
 ]
 
 MAX_DEPTH: Final = 100
@@ -199,6 +200,11 @@ def _type_name(value: object) -> str:
     if value is None:
         return "none"
     return type(value).__name__
+
+
+def typed(value: object) -> str:
+    """A value with its type, as the language's messages write it: `int 0`, `str "a"`."""
+    return f"{_type_name(value)} {_fmt(value)}"
 
 
 def _quote(text: str) -> str:

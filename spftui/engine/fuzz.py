@@ -14,7 +14,8 @@ Each scenario gets `runs` random and `runs` PCT schedules (engine/sampling.py,
 the `spftui explore --random/--pct` search). A violation is then shrunk
 (engine/shrink.py) and saved by the caller. Ctrl-C (or SIGTERM under the
 CLI) ends the run with `stop == "interrupted"`: what was found up to then is
-handed over all the same, the violations not yet shrunk as they were found.
+handed over all the same, the violations not yet shrunk as they were found
+(the one being shrunk as far as it got).
 
 Headless: standard library and attrs only.
 """
@@ -235,6 +236,8 @@ def fuzz(
                 except ShrinkError:
                     pass
                 except KeyboardInterrupt:
+                    stats.stop = "interrupted"
+                if s is not None and s.interrupted:  # (saved as far as it got)
                     stats.stop = "interrupted"
             if s is None:  # saved as found: after Ctrl-C, shrinking it would be one more long search
                 s = unshrunk(f.scenario, f.oracle, f.choices, f.detail)

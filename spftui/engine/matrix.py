@@ -68,9 +68,16 @@ class MatrixRow:
             "seconds": round(r.seconds, 3),
             "expect": dict(r.expectations),
             "expect_ok": r.expect_ok,
-            "counterexample": r.counterexample.to_json() if r.counterexample else None,
+            "counterexample": _unnarrated(r.counterexample.to_json()) if r.counterexample else None,
             "aborts": self.aborts.to_json(),
         }
+
+
+def _unnarrated(cx: dict[str, Any]) -> dict[str, Any]:
+    """A counterexample as JSON without `narration`: the cells are not narrated (`spftui
+    explore` narrates one), and an empty story would read as one with nothing to tell."""
+    cx.pop("narration", None)
+    return cx
 
 
 def matrix_cell(payload: tuple[Any, ...]) -> MatrixRow:
@@ -137,8 +144,13 @@ def fixes_off_line(rows: list[MatrixRow]) -> str | None:
     return "Fixes off: " + "; ".join(f"{name}: {', '.join(f) or 'none'}" for name, f in by_scenario.items()) + "."
 
 
+NO_SUCH_ORACLE = "–"
+"""A cell of an oracle column the row's scenario does not have (another scenario's `[[oracle]]`)."""
+
+
 def matrix_markdown(rows: list[MatrixRow], kinds: tuple[str, ...] | None = None) -> str:
-    """The matrix as a Markdown table (✗: the verdict contradicts [expect]; ?: undecided).
+    """The matrix as a Markdown table (✗: the verdict contradicts [expect]; ?: undecided;
+    –: the scenario has no such oracle).
     Columns: `kinds`, by default ORACLE_KINDS then the scenarios' own oracles (`[[oracle]]`)."""
     if kinds is None:
         kinds = tuple(dict.fromkeys([*ORACLE_KINDS, *(k for row in rows for k in row.result.verdicts)]))
@@ -148,7 +160,10 @@ def matrix_markdown(rows: list[MatrixRow], kinds: tuple[str, ...] | None = None)
         r = row.result
         cells = [row.scenario, f"{row.policy} ({r.reuse})"]
         for k in kinds:
-            v = _SHORT[r.verdicts.get(k, "unknown")]
+            if k not in r.verdicts:  # (another scenario's own oracle: no question here)
+                cells.append(NO_SUCH_ORACLE)
+                continue
+            v = _SHORT[r.verdicts[k]]
             want, have = r.expectations.get(k), r.verdicts.get(k, "unknown")
             if want is not None and have != "unknown" and have != want:
                 v += " ✗"

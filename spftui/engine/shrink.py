@@ -79,6 +79,7 @@ class Shrunk:
     after: Size
     tries: int  # searches run
     detail: str  # the violation's text
+    interrupted: bool = False  # Ctrl-C cut the shrinking: the smallest reached so far (maybe as found)
 
 
 def size_of(sc: Scenario, run: Run | None = None, upto: int = 0) -> Size:
@@ -177,7 +178,11 @@ def shrink(
     max_states: int = DEFAULT_MAX_STATES,
     progress: Callable[[Size], None] | None = None,
 ) -> Shrunk:
-    """Shrink `sc` and its counterexample while the violation persists (module docstring)."""
+    """Shrink `sc` and its counterexample while the violation persists (module docstring).
+
+    A Ctrl-C (KeyboardInterrupt) in the first search, before a violation is found, is
+    raised; one after it ends the shrinking: the result is the smallest counterexample
+    reached so far, with `interrupted` set (nothing the searches found is lost)."""
     first, r = search(sc, oracle, max_states)
     if first is None:
         what = oracle or "violation"
@@ -194,36 +199,46 @@ def shrink(
     # after it now sits at its place. A pass from the start that keeps nothing ends
     # the search, so the result is 1-minimal all the same.
     start = 0
-    while True:
-        kept = None
-        for i, cand in enumerate(candidates(cur)):
-            if i < start:
-                continue
-            ok = valid(cand)
-            if ok is None:
-                continue
-            tries += 1
-            hit = find(ok, kind, max_states, max(bound, 1))
-            # smaller means the whole counterexample: an edit whose violation takes more steps
-            # (a data word dropped, so the page must be faulted in first) is not kept
-            if hit is not None and len(hit[1]) <= len(cur_choices):
-                cur, cur_choices, cur_detail = ok, hit[1], hit[2]
-                kept = i
-                if progress is not None:
-                    progress(size_of(cur))
+    best = [(cur, cur_choices, cur_detail)]  # the smallest so far (one store: whole at any Ctrl-C)
+    interrupted = False
+    try:
+        while True:
+            kept = None
+            for i, cand in enumerate(candidates(cur)):
+                if i < start:
+                    continue
+                ok = valid(cand)
+                if ok is None:
+                    continue
+                tries += 1
+                hit = find(ok, kind, max_states, max(bound, 1))
+                # smaller means the whole counterexample: an edit whose violation takes more steps
+                # (a data word dropped, so the page must be faulted in first) is not kept
+                if hit is not None and len(hit[1]) <= len(cur_choices):
+                    best[0] = cur, cur_choices, cur_detail = ok, hit[1], hit[2]
+                    kept = i
+                    if progress is not None:
+                        progress(size_of(cur))
+                    break
+            if kept is not None:
+                start = kept
+            elif start:
+                start = 0
+            else:
                 break
-        if kept is not None:
-            start = kept
-        elif start:
-            start = 0
-        else:
-            break
-    cur_choices, cur_detail = _shrink_schedule(cur, kind, cur_choices, cur_detail)
+
+        def keep(choices: tuple[int, ...], detail: str) -> None:
+            best[0] = (cur, choices, detail)
+
+        _shrink_schedule(cur, kind, cur_choices, cur_detail, keep)
+    except KeyboardInterrupt:
+        interrupted = True
+    cur, cur_choices, cur_detail = best[0]
     run = record_choices(cur, cur_choices)
     names = [t.name for t in cur.threads]
     return Shrunk(
         cur, kind, cur_choices, entries_of(names, cur_choices), before, size_of(cur, run, len(cur_choices)), tries,
-        cur_detail,
+        cur_detail, interrupted,
     )  # fmt: skip
 
 
@@ -234,8 +249,15 @@ def _violation_at(run: Run, kind: str) -> tuple[int, str] | None:
     return None
 
 
-def _shrink_schedule(sc: Scenario, kind: str, choices: tuple[int, ...], detail: str) -> tuple[tuple[int, ...], str]:
-    """Drop runs of one thread while the violation persists; keep the steps up to it."""
+def _shrink_schedule(
+    sc: Scenario,
+    kind: str,
+    choices: tuple[int, ...],
+    detail: str,
+    keep: Callable[[tuple[int, ...], str], None] | None = None,
+) -> tuple[tuple[int, ...], str]:
+    """Drop runs of one thread while the violation persists; keep the steps up to it
+    (each shorter schedule is handed to `keep` as it is found)."""
     changed = True
     while changed:
         changed = False
@@ -250,6 +272,8 @@ def _shrink_schedule(sc: Scenario, kind: str, choices: tuple[int, ...], detail: 
                 shorter = len(new) <= len(choices)
                 if shorter and _cost(run, at[0] + 1) < _cost(record_choices(sc, choices), len(choices)):
                     choices, detail = new, at[1]
+                    if keep is not None:
+                        keep(choices, detail)
                     changed = True
                     break
     return choices, detail

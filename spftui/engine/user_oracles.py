@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from ..kernel import build_machine as _build
 from ..scenario.errors import ScenarioError
-from .expr import EvalError, Expr, ExprError, excerpt, parse
+from .expr import EvalError, Expr, ExprError, excerpt, parse, typed
 from .inspect import MachineResolver, Names, check_names
 
 if TYPE_CHECKING:
@@ -96,11 +96,45 @@ def _compile(sc: Scenario | _Where, spec: OracleSpec, names: Names) -> Expr:
 
 def check_oracles(sc: Scenario) -> None:
     """Raise ScenarioError (`file:line: oracle[i].when: message`) for an expression the
-    engine cannot read, that names something the scenario does not have, or that reads
-    what is not state."""
+    engine cannot read, that names something the scenario does not have, that reads
+    what is not state, or that is no condition: evaluated on the machine at the start,
+    it fails for a reason of its own (`A.mmap_seq > "a"`, `1/0`: false in every state,
+    so the explorer would "prove" Never a question it never asked) or gives something
+    other than true or false (`A.mmap_seq`, `3`) — the checks `check --break when:`
+    and a `[[breakpoint]]`'s `when` get."""
     names = Names.of(sc)
-    for spec in sc.oracles:
-        _compile(sc, spec, names)
+    compiled = [(spec, _compile(sc, spec, names)) for spec in sc.oracles]
+    if not compiled:
+        return
+    from .breakpoints import evaluate_on  # (breakpoints reads the kernel's labels: not needed above)
+
+    m = _build(sc, Check(()))  # the state at the start (its oracles unchecked)
+    for spec, expr in compiled:
+        got = evaluate_on(expr, m)
+        key = f"{spec.key}.when" if spec.key else "when"
+        line = spec.when_line or spec.line
+        if got.error is not None:
+            err = got.error
+            caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
+            raise ScenarioError(
+                f"{err.message} — at the start of the run: it would be false in every state, "
+                f"and the oracle never violated\n{caret}",
+                sc.path,
+                line,
+                key,
+            )
+        if not got.state_says and not isinstance(got.value, bool):
+            raise ScenarioError(
+                f"expected a condition (true or false), found {typed(got.value)} at the start of the run: "
+                + (
+                    f"compare it (as in `{excerpt(expr.source, 0)} != 0`)"
+                    if isinstance(got.value, int)
+                    else "compare it (==, !=, <, in, ...)"
+                ),
+                sc.path,
+                line,
+                key,
+            )
 
 
 def applicable(sc: Scenario) -> tuple[OracleSpec, ...]:

@@ -11,8 +11,10 @@ op (C). The setup becomes ops too: a mapping's `prot` other than rw is an
 mprotect, `populate` a fault on each page (a write of 0 where the mapping is
 writable, as MAP_POPULATE's write fault; else a read), `data` words are
 writes, and `fork_of` is P's fork right after its data. Ops the host side
-cannot run (mmap, reclaim, age) and addresses outside the mapping are
-refused with the file, line and op.
+cannot run (mmap, reclaim, age, uffd-wp, ...), a mapping of a file or one
+registered for uffd-wp (the host maps anonymous memory, without a
+userfaultfd) and addresses outside the mapping are refused with the file,
+line and key.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ def scenario_ops(sc: Scenario) -> tuple[list[Op], int]:
         )
     parent = roots[0]
     mapping = parent.mappings[0]
+    # The host side maps private anonymous memory and registers no userfaultfd: a file
+    # mapping or uffd-wp would be compared as what it is not (and "agree").
+    for key, used, what in (
+        ("file", mapping.file, f"this one maps file {mapping.file}, and the host side would map anonymous memory"),
+        ("uffd_wp", mapping.uffd_wp, "this one is registered for uffd-wp, and the host side registers no userfaultfd"),
+    ):
+        if used:
+            where = ("process", sc.processes.index(parent), "mapping", 0, key)
+            raise refuse(
+                f"it compares private anonymous mappings only: {what}", *_line_and_key(sc, where, mapping.line)
+            )
     base, npages = mapping.start, mapping.length // PAGE_SIZE
     proc = {parent.name: "P"}
     children = [p for p in sc.processes if p.fork_of is not None]
@@ -108,3 +121,16 @@ def scenario_ops(sc: Scenario) -> tuple[list[Op], int]:
                     raise refuse(f"thread {ready.name}: `{op.text}` runs past the end of the mapping", op.line, "ops")
                 out.append(Op(me, op.kind, page, op.length // PAGE_SIZE, prot=op.prot))
     return out, npages
+
+
+def _line_and_key(sc: Scenario, where: tuple[str | int, ...], fallback: int) -> tuple[int, str]:
+    """The line of key `where` in the scenario's file (`fallback`: its table's, when the
+    file cannot be read again) and the key as errors write it."""
+    from ..scenario.document import Document
+    from ..scenario.files import read_text
+    from ..scenario.locate import format_key
+
+    try:
+        return Document(read_text(sc.path), sc.path).line(where) or fallback, format_key(where)
+    except (OSError, ScenarioError):
+        return fallback, format_key(where)

@@ -76,12 +76,12 @@ def suggest(word: str, choices: Sequence[str]) -> str:
     return f"; did you mean '{folded[close[0]]}'?" if close else ""
 
 
-def one_of(what: str, value: str, choices: Sequence[str], note: str = "") -> str:
-    """Check `value` against `choices`; raise a message listing them if absent (or
-    saying `note` instead: after the value, which the reader looks for first)."""
+def one_of(what: str, value: str, choices: Sequence[str], note: str = "", limit: int = 12) -> str:
+    """Check `value` against `choices`; raise a message listing them (the first `limit`) if
+    absent (or saying `note` instead: after the value, which the reader looks for first)."""
     if value not in choices:
-        listed = ", ".join(choices[:12]) if choices else "(none)"
-        if len(choices) > 12:
+        listed = ", ".join(choices[:limit]) if choices else "(none)"
+        if len(choices) > limit:
             listed += f", ... ({len(choices)} in all)"
         raise Invalid(f"unknown {what} '{value}'{suggest(value, choices)} ({note or 'expected one of: ' + listed})")
     return value
@@ -158,7 +158,7 @@ def parse_op(text: str) -> Op:
     words = text.split()
     if not words:
         raise Invalid(f"empty op; expected one of: {', '.join(OP_KINDS)}")
-    kind = one_of("op", words[0], OP_KINDS)
+    kind = one_of("op", words[0], OP_KINDS, limit=len(OP_KINDS))  # (all: the last ones are the least known)
     roles = _OP_ARGS[kind]
     foll: tuple[str, ...] = ()
     if kind == "gup":

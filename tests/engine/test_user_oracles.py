@@ -79,6 +79,39 @@ def test_an_oracle_expression_the_engine_cannot_take_is_exit_2_at_its_line(
     assert message in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ('A.mmap_seq > \\"a\\"', "'>' orders two ints or two strs, got int 0 and str \"a\" — at the start of the run"),
+        ("1 / 0 == 1", "division by zero"),
+        ("A.mmap_seq", "expected a condition (true or false), found int 0"),
+        ("3", "expected a condition (true or false), found int 3"),
+        ("A1.name", "expected a condition (true or false), found str"),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "explore"])
+def test_an_oracle_that_is_no_condition_is_refused_at_load_not_proved_never(
+    tmp_path: Path, when: str, message: str, command: str
+) -> None:
+    """A `when` with a type error is false in every state (explore "proved" it Never), and one
+    that is an int is no condition: both are refused as a `[[breakpoint]]`'s `when` is."""
+    path = tmp_path / "s.toml"
+    path.write_text(with_oracle(f'name = "mine"\nwhen = "{when}"'))
+    r = spftui(command, str(path))
+    assert r.returncode == 2, r.stdout
+    assert r.stderr.startswith(f"spftui: error: {path}:{SEED_LINES + 4}: oracle[0].when: "), r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert "Never" not in r.stdout
+
+
+def test_an_oracle_false_at_the_start_for_the_state_s_reason_is_taken(tmp_path: Path) -> None:
+    """`A1.vmf.orig_pte` before A1 faults cannot be evaluated: that is the state's, not refused."""
+    path = tmp_path / "s.toml"
+    path.write_text(with_oracle('name = "mine"\nwhen = "A1.vmf.orig_pte == 5"'))
+    r = spftui("check", str(path))
+    assert r.returncode in (0, 1), r.stderr
+
+
 def test_check_reports_the_scenarios_own_oracle_and_judges_its_expectation() -> None:
     r = spftui("check", str(COW), "--json")
     assert r.returncode == 0, r.stderr
@@ -183,3 +216,29 @@ def test_a_checkpoint_of_the_search_without_the_oracles_does_not_resume_with_the
     mine.write_text(with_oracle('name = "a_seq"\nwhen = "process.A.mmap_seq > 1"'))  # (names no thread: merging stays)
     r = spftui("explore", str(mine), "--mode", "exhaustive", "--resume", str(ck))
     assert r.returncode == 2 and "the checkpoint is of another search: oracles none there" in r.stderr, r.stderr
+
+
+def test_explore_narrates_a_counterexample_for_every_sometimes() -> None:
+    """Two oracles Sometimes: the text narrated only the first (the README says each gets one)."""
+    r = spftui("explore", str(DONTNEED), "--policy", "spf-refetch-vma")
+    assert r.returncode in (0, 1), r.stderr
+    sometimes = [line.split(":")[0].strip() for line in r.stdout.splitlines() if "Sometimes" in line]
+    assert len(sometimes) >= 2, r.stdout
+    told = [line.split(":")[0].strip() for line in r.stdout.splitlines() if " — " in line and "(steps 1–" in line]
+    assert sorted(told) == sorted(sometimes), r.stdout
+
+
+def test_matrix_marks_a_column_of_another_scenarios_oracle_apart_from_undecided() -> None:
+    """A scenario without an oracle another one has showed `?` in its column, which the legend
+    reads as "undecided, the search was cut" on searches that completed."""
+    r = spftui("matrix", str(DONTNEED), "dontneed_race", "--policies", "classic", "--runs", "2")
+    assert r.returncode in (0, 1), r.stderr
+    rows = {line.split("|")[1].strip(): line for line in r.stdout.splitlines() if line.startswith("| dontneed")}
+    assert "?" not in rows["dontneed_race"] and " – |" in rows["dontneed_race"]
+    assert " – |" not in rows["dontneed_oracles"]
+    assert "–: the scenario has no such oracle" in " ".join(r.stdout.split())
+    data = json.loads(
+        spftui("matrix", str(COW), "--policies", "spf-refetch-vma", "--runs", "2", "--json").stdout
+    )  # (the cells are not narrated: no empty `narration`)
+    cx = data["rows"][0]["counterexample"]
+    assert cx is not None and "narration" not in cx

@@ -135,3 +135,41 @@ repeat = 1
         "P mprotect p0 2p rw",
         "C write p1 4",
     ]
+
+
+MAPPED = """title = "t"
+[[file]]
+name = "F"
+pages = 1
+data = { "0x0" = 5 }
+[[process]]
+name = "A"
+  [[process.mapping]]
+  start = 0x10000
+  pages = 1
+  {key}
+[[thread]]
+name = "A1"
+process = "A"
+ops = ["read 0x10000", "write 0x10000 9", "madvise 0x10000 1p dontneed", "read 0x10000"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ('file = "F"', "process[0].mapping[0].file: kernel-check --scenario: it compares private anonymous mappings"),
+        ("uffd_wp = true", "process[0].mapping[0].uffd_wp: kernel-check --scenario: it compares private anonymous"),
+    ],
+)
+def test_a_file_or_uffd_wp_mapping_is_refused_not_compared_as_anonymous_memory(
+    tmp_path: Path, key: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A private file mapping was compared as anonymous memory and said `agree=yes` (the file's 5
+    never read on the host side)."""
+    path = tmp_path / "s.toml"
+    path.write_text(MAPPED.replace("{key}", key))
+    assert main(["kernel-check", "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"spftui: error: {path}:11: {said}"), err
+    assert "Traceback" not in err

@@ -341,6 +341,7 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("repeat zero", MINIMAL + "repeat = 0\n", "thread[0].repeat", "repeat", ("at least 1, found 0",)),
     ("op not a string", MINIMAL.replace('"read 0x10000"]', '"read 0x10000",\n  12, # <-\n]'), "thread[0].ops[1]", "# <-", ("expected a string, found an integer (12)",)),
     ("op unknown", MINIMAL.replace('"read 0x10000"]', '"read 0x10000",\n  "wirte 0x10000 1", # <-\n]'), "thread[0].ops[1]", "# <-", ("unknown op 'wirte'", "did you mean 'write'?")),
+    ("op unknown lists every op", MINIMAL.replace('"read 0x10000"', '"mlock 0x10000 1p"'), "thread[0].ops[0]", "ops", ("unpin", "mremap", "uffd-wp", "uffd-unwp)")),
     ("op arity", MINIMAL.replace('"read 0x10000"', '"write 0x10000"'), "thread[0].ops[0]", "ops", ("expected 'write ADDR VALUE' (2 argument(s)), found 1",)),
     ("op bad number", MINIMAL.replace('"read 0x10000"', '"read 0xZZ"'), "thread[0].ops[0]", "ops", ("expected an address (non-negative decimal or 0x hex), found '0xZZ'",)),
     ("op range unaligned", MINIMAL.replace('"read 0x10000"', '"munmap 0x10001 1p"'), "thread[0].ops[0]", "ops", ("page-aligned range start", "found 0x10001")),
