@@ -33,12 +33,16 @@ def unjudged_reason(session: Session) -> str | None:
     return "one schedule, not the scenario's"
 
 
-def judge(want: str, seen: bool, unjudged: str | None) -> tuple[str, str | None]:
+def judge(want: str, seen: bool, unjudged: str | None, finished: bool = True) -> tuple[str, str | None]:
     """(verdict, note) for one oracle: "holds", "fails" or "not judged".
 
-    "never" is judged on any run (one violation refutes it). "sometimes" means
-    some interleaving fires the oracle: a run that fires it shows that, but a
-    run that does not proves nothing unless it is the scenario's own schedule."""
+    "never" is judged on any run that ran to its end (one violation refutes it;
+    a run stopped early, at a breakpoint or a step limit, may fire it in the steps
+    not taken). "sometimes" means some interleaving fires the oracle: a run that
+    fires it shows that, but a run that does not proves nothing unless it is the
+    scenario's own schedule, whole."""
+    if want == "never" and not seen and not finished:
+        return "not judged", f"not judged: {unjudged}"
     if (want == "sometimes") == seen:
         return "holds", None
     if want == "sometimes" and unjudged is not None:
@@ -55,7 +59,7 @@ def check_report(session: Session, interrupted: bool = False) -> dict[str, Any]:
     table = sc.expect_table()
     expect = {}
     for kind, want in sorted(table.pairs if table is not None else ()):
-        verdict, note = judge(want, kind in seen, unjudged)
+        verdict, note = judge(want, kind in seen, unjudged, session.finished())
         got = "sometimes" if kind in seen else "never"
         expect[kind] = {"expected": want, "observed": got, "ok": verdict != "fails", "verdict": verdict, "note": note}
     verdicts = {e["verdict"] for e in expect.values()}

@@ -96,6 +96,18 @@ def test_a_run_cut_by_max_steps_does_not_judge_sometimes() -> None:
     assert "not judged: the run stopped after 5 steps" in r.stdout and "do NOT hold" not in r.stdout
 
 
+@pytest.mark.parametrize("stop", [["--max-steps", "13"], ["--break", "step:wp_page_copy:copy"]])
+def test_a_run_cut_short_does_not_judge_never_either(stop: list[str]) -> None:
+    """Under spf-mm-seq the seed's [expect] says lost_write never: 13 steps of it proved nothing
+    ("holds" in --json, judged on a tenth of the run)."""
+    r = spftui("check", SEED, "--policy", "spf-mm-seq", *stop, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["steps"] == 13 and out["expect_status"] == "not judged", out
+    assert out["expect"]["lost_write"]["verdict"] == "not judged"
+    assert out["expect"]["lost_write"]["note"] == "not judged: the run stopped after 13 steps, before its end"
+
+
 def _process(args: list[str], stdout: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "spftui", *args], stdout=stdout, stderr=subprocess.PIPE, env=env)
