@@ -256,3 +256,17 @@ def test_rows_with_nothing_in_what_happened_end_without_spaces(command: list[str
     r = spftui(*command)
     assert r.returncode == 0 and "    3  A1     do_user_addr_fault:spf_find_vma\n" in r.stdout
     assert [line for line in r.stdout.splitlines() if line != line.rstrip()] == []
+
+
+@pytest.mark.parametrize("policy", ["spf-mm-seq", "spf-vma-seq"])
+def test_a_single_threaded_fault_says_why_it_takes_the_classic_path(tmp_path: Path, policy: str) -> None:
+    """Both SPF series skip the speculative path when mm_users is 1: the trace said nothing, so six
+    policies giving one state count looked like SPF was broken."""
+    path = tmp_path / "one.toml"
+    path.write_text(
+        f'title = "one thread"\npolicy = "{policy}"\n[[process]]\nname = "A"\n  [[process.mapping]]\n'
+        '  start = 0x10000\n  pages = 1\n  prot = "rw"\n[[thread]]\nname = "A1"\nprocess = "A"\nops = ["write 0x10000 1"]\n'
+    )
+    r = spftui("trace", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "A1 takes the classic path: mm_users 1 (a single-threaded A)" in r.stdout

@@ -255,11 +255,12 @@ class Cow(NamedTuple):
 
 class Decision(NamedTuple):
     """A branch the kernel takes on the values it read, that decides the outcome: do_wp_page's
-    reuse or copy, faultin_page's FOLL_WRITE drop, __get_user_pages forcing FOLL_WRITE (5.8). The state it
-    read is in `detail`."""
+    reuse or copy, faultin_page's FOLL_WRITE drop, __get_user_pages forcing FOLL_WRITE (5.8),
+    reclaim keeping or discarding a lazyfree page, a fault skipping the speculative path
+    (mm_users 1). The state it read is in `detail`."""
 
     thread: str
-    what: str  # "reuse" | "copy" | "foll"
+    what: str  # "reuse" | "copy" | "foll" | "keep" | "discard" | "classic"
     pfn: int | None  # the page decided on (foll: None)
     detail: str  # e.g. "reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)"
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import locks
-from .events import Segv, SpecRead, SpfAbort, Validate
+from .events import Decision, Segv, SpecRead, SpfAbort, Validate
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, is_swap_pte, pte_none, pte_protnone, pte_write, vpn_of
 from .state import VM_READ, VM_UFFD_WP, VM_WRITE
 from .steps import step
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Thread
+    from .state import Mm, Thread
 
 CLASSIC_ENTRY = "do_user_addr_fault:mmap_read_lock"
 GUP_KEEP = ("addr", "vma", "mode", "fault_write")
@@ -256,6 +256,18 @@ def handle_pte_fault_same(m: Machine, t: Thread) -> None:
     fault_done(m, t)
 
 
+def _single_threaded(m: Machine, t: Thread, mm: Mm) -> None:
+    """Both SPF series try the speculative path only when another thread may share the mm
+    (mm_users > 1): alone, nothing can race the fault, and the classic path is as fast."""
+    t.vmf["mode"] = "classic"
+    m.emit(
+        Decision(
+            t.name, "classic", None, f"takes the classic path: mm_users {mm.mm_users} (a single-threaded {mm.name})"
+        )
+    )
+    classic_lock(m, t)
+
+
 # ------------------------------------------------- Lespinasse's speculative entry
 @step("do_user_addr_fault:spf_seq_start")
 def spf_seq_start(m: Machine, t: Thread) -> None:
@@ -263,8 +275,7 @@ def spf_seq_start(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     m.touched.add(("mm", mm.name))
     if mm.mm_users <= 1:
-        t.vmf["mode"] = "classic"
-        classic_lock(m, t)
+        _single_threaded(m, t, mm)
         return
     seq = mm.mmap_seq
     t.vmf["seq"] = seq
@@ -348,8 +359,7 @@ def dufour_find_vma(m: Machine, t: Thread) -> None:
     mm = m.thread_mm(t)
     m.touched.add(("mm", mm.name))
     if mm.mm_users <= 1:
-        t.vmf["mode"] = "classic"
-        classic_lock(m, t)
+        _single_threaded(m, t, mm)
         return
     m.rcu_read_lock(t)
     v = m.vma_lookup(mm, t.vmf["addr"])
