@@ -137,6 +137,23 @@ class Replay(Strategy):
         return self.entries[self.idx] if self.idx < len(self.entries) else None
 
     def choose(self, m: Machine) -> int | None:
+        index = self._entry_thread(m)
+        if index is None:
+            return self.rr.choose(m)
+        self.k += 1
+        self.rr.last = index
+        return index
+
+    def observe(self, m: Machine, index: int) -> None:
+        """A step chosen by hand: one of the current entry's thread counts toward the entry, as
+        if the schedule had chosen it (`u` to the entry's label ends it: the next `s` follows the
+        next entry); another thread's leaves the entry waiting."""
+        if self._entry_thread(m) == index:
+            self.k += 1
+        self.rr.last = index
+
+    def _entry_thread(self, m: Machine) -> int | None:
+        """The thread the current entry runs next, past the entries that are over (None: none left)."""
         names = {t.name: t for t in m.threads}
         while self.idx < len(self.entries):
             e = self.entries[self.idx]
@@ -151,10 +168,8 @@ class Replay(Strategy):
             elif e.until != "done" and self.k > 0 and t.pc == e.until:
                 self._next()
                 continue
-            self.k += 1
-            self.rr.last = t.index
             return t.index
-        return self.rr.choose(m)
+        return None
 
     def _next(self) -> None:
         self.idx += 1

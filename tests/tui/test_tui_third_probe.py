@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_helpers import SEED, press, status_words, type_text
+from tui_helpers import SEED, cursor_to, press, status_words, type_text
 
 from spftui.engine.view import SpfAbort
 from spftui.scenario import load_scenario
@@ -126,3 +126,13 @@ async def test_a_long_report_title_wraps_inside_its_dialog_at_80_columns() -> No
         title = app.screen.query_one("#report-title")
         assert title.region.right <= 80 and title.size.height >= 2
         assert "fixed by fb49c455323f" in str(title.render())
+
+
+async def test_after_u_to_the_schedules_label_next_names_the_following_entry() -> None:
+    """Entry 1 is `A1 until wp_page_copy:copy`: once `u` has run A1 there, the status line's
+    "next:" said entry 1 still (the next `s` ran A1 on, then jumped to entry 3)."""
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await cursor_to(pilot, app, "wp_page_copy:copy")
+        await press(pilot, "u")
+        assert "next: schedule entry 2/5: A1 4" in status_words(app)
