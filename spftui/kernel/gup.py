@@ -50,7 +50,7 @@ from .events import Decision
 from .foll import FOLL_COW, FOLL_FORCE, FOLL_GET, FOLL_PIN, FOLL_WRITE, format_foll
 from .ops import finish_op, word_of
 from .pte import ZERO_PFN, pte_dirty, pte_none, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, vpn_of
-from .state import VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
+from .state import LAZYFREE, SWAPBACKED, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
 from .steps import step
 
 if TYPE_CHECKING:
@@ -278,8 +278,8 @@ def unpin(m: Machine, t: Thread) -> None:
         f = m.frame(pfn)
         if foll & FOLL_PIN:
             f.pincount -= 1
-        if foll & FOLL_WRITE and f.lazyfree:  # set_page_dirty_lock (a direct-IO read's completion, or
-            f.lazyfree = False  # unpin_user_pages_dirty_lock): reclaim will not discard it (lazyfree.py)
+        if foll & FOLL_WRITE and f.lazyfree == LAZYFREE:  # set_page_dirty_lock (a direct-IO read's completion,
+            f.lazyfree = SWAPBACKED  # or unpin_user_pages_dirty_lock): reclaim will not discard it (lazyfree.py)
         m.put_page(t, pfn)
     finish_op(m, t, f"released pfn {pfn}")
 

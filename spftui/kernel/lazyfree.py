@@ -13,7 +13,7 @@ add_to_swap; try_to_unmap_one clears the PTE and, if neither the PTE nor the
 page is dirty, discards the page (`discard`) — the process reads zeros there
 next. A page written again since (its PTE dirty) is remapped and made
 swap-backed again. Before 6c8e2a256915 (`madv_free_refcount_check`, 5.18 by
-date, stable 5.15+) an extra reference did not stop the discard: a direct-IO
+date; the stable queues of April 2022 took it back to 4.9.y) an extra reference did not stop the discard: a direct-IO
 read whose get_user_pages_fast reference was taken after MADV_FREE wrote its
 data into a page nobody mapped any more, and the process read zeros. The fix
 discards only when page_count == 1 (reclaim's isolation) + mapcount.
@@ -33,9 +33,16 @@ marks a clean shared page too, and reclaim then discards it from every clean
 mapping); PG_dirty of an anonymous page is not modelled apart from the PTE's
 dirty bit, except that releasing a FOLL_WRITE reference (`unpin`, as a
 direct-IO completion's set_page_dirty_lock + put_page) makes a lazyfree page
-swap-backed again; GUP has no fast path (gup.py), and its slow path touches
-no dirty bit here, as get_user_pages_fast does not; try_to_unmap_one flushes
-at once (ptep_clear_flush), where 5.x reclaim batches the flush.
+swap-backed again at once (the kernel sets PG_dirty, and reclaim makes it
+swap-backed on its next pass); GUP has no fast path (gup.py), and its slow
+path touches no dirty bit here, as get_user_pages_fast does not (the
+kernel's slow path with FOLL_TOUCH|FOLL_WRITE calls set_page_dirty, which
+would have saved the page: the race needs GUP-fast); try_to_unmap_one
+flushes at once (ptep_clear_flush), where 5.x reclaim batches the flush;
+mark_page_lazyfree acts at once, where the kernel batches it per CPU; a page
+kept because of an extra reference is made swap-backed, as 5.18 to 6.14 do
+(6.15's "mm: Set folio swapbacked iff folios are dirty in try_to_unmap_one"
+keeps it lazyfree, so a later pass may still discard it: not modelled).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from typing import TYPE_CHECKING
 
 from . import locks
 from .events import Decision
+from .gup import unpin_coherence
 from .oracles import either
 from .pte import (
     PTRS_PER_PTE,
@@ -58,6 +66,7 @@ from .pte import (
     pte_swp_offset,
     pte_young,
 )
+from .state import DISCARDED, LAZYFREE, SWAPBACKED
 from .steps import step
 
 if TYPE_CHECKING:
@@ -93,17 +102,20 @@ def madvise_free_pte_range(m: Machine, t: Thread) -> None:
             m.set_pte(mm, table, vpn, 0)
             mm.rss_swap -= 1
             m.touched.add(("shadow", mm.name))
-            mm.shadow.pop(vpn, None)  # the data is discarded
+            mm.shadow.pop(vpn, None)  # the data is discarded, as by MADV_DONTNEED
+            unpin_coherence(m, mm, vpn)
             m.free_swap_and_cache(pte_swp_offset(pte))
             continue
         if not pte_present(pte) or pte_special(pte) or pte_pfn(pte) == ZERO_PFN:
             continue
         f = m.frame(pte_pfn(pte))
-        if f.mapping or f.mapcount != 1 or not _free_swap(m, t, f):
+        # mark_page_lazyfree takes only a page on the LRU: one reclaim has isolated (it holds it
+        # locked, in the model) is not marked, nor one left in the swap cache
+        if f.mapping or f.mapcount != 1 or f.locked is not None or not _free_swap(m, t, f):
             continue
         if pte_young(pte) or pte_dirty(pte):
             m.set_pte(mm, table, vpn, pte_mkclean(pte_mkold(pte)))
-        f.lazyfree = True
+        f.lazyfree = LAZYFREE
         _may_discard(m, mm, vpn)
     locks.ptl_unlock(m, t, table)
     _next_table(m, t)
@@ -150,7 +162,7 @@ def unmap_lazyfree(m: Machine, t: Thread, f: Frame, mm: Mm, vpn: int) -> bool:
     held = others > 0 and m.fixed("madv_free_refcount_check")
     if dirty or held:
         m.set_pte(mm, table, vpn, pteval)
-        f.lazyfree = False  # SetPageSwapBacked: reclaim fails for this page
+        f.lazyfree = SWAPBACKED  # SetPageSwapBacked: reclaim fails for this page
         why = (
             "the PTE is dirty: written since MADV_FREE"
             if dirty
@@ -164,5 +176,7 @@ def unmap_lazyfree(m: Machine, t: Thread, f: Frame, mm: Mm, vpn: int) -> bool:
     m.emit(Decision(t.name, "discard", f.pfn, f"discards lazyfree pfn {f.pfn}: clean{refs}"))
     mm.rss_anon -= 1
     f.mapcount -= 1  # page_remove_rmap
+    if any(p[1] == f.pfn for th in m.threads for p in th.pins):
+        f.lazyfree = DISCARDED  # (what the holder writes now is lost: oracles.record_pin_write)
     m.put_page(None, f.pfn)  # the mapping's reference
     return True

@@ -172,7 +172,7 @@ class Machine:
         f.mapcount = 0
         f.anon_exclusive = False
         f.swapcache = None
-        f.mapping, f.index, f.pincount, f.lazyfree = "", 0, 0, False
+        f.mapping, f.index, f.pincount, f.lazyfree = "", 0, 0, 0
         t.refs.append(pfn)
         self.dirty_frames.add(pfn)
         self.touched.add(("f", pfn))

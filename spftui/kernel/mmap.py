@@ -78,7 +78,7 @@ def madvise_find(m: Machine, t: Thread) -> None:
         locks.mmap_read_unlock(m, t, mm)  # (simplified: the kernel frees the VMAs before the first file VMA)
         finish_op(m, t, "EINVAL")
         return
-    begin_zap(m, t, vpn_of(op.addr), vpn_of(op.addr + op.length))
+    begin_zap(m, t, vpn_of(op.addr), vpn_of(op.addr + op.length), discard=op.advice == "dontneed")
     t.stack += ["do_madvise:mmap_read_unlock", "tlb_finish_mmu:flush"]
     t.pc = "madvise_free_pte_range:walk" if op.advice == "free" else "zap_pte_range:zap"
 

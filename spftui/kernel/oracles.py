@@ -63,7 +63,7 @@ from .pte import (
     pte_swp_offset,
     pte_write,
 )
-from .state import VM_WRITE, Word
+from .state import DISCARDED, VM_WRITE, Word
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -498,9 +498,9 @@ def record_pin_write(
         record_write(m, mm, vpn, word, value, pfn)
     vpn = addr >> 12
     pte = m.pte_lookup(mm, vpn)
-    if not vpns and coherent and f.lazyfree and pte == 0:
+    if not vpns and coherent and f.lazyfree == DISCARDED:
         # Reclaim discarded this MADV_FREE page from under the reference (lazyfree.py), and the process
-        # has not given the address up since: it expects this data there, and will read zeros.
+        # has not given the address up since: it expects this data there, whatever it maps there now.
         m.touched.add(("shadow", mm.name))
         mm.shadow.setdefault(vpn, [0] * m.nwords)[word] = value
     if not vpns and coherent and foll & FOLL_PIN and pte_present(pte):
@@ -532,11 +532,11 @@ def check_pin_read(
     m.touched.add(("shadow", mm.name))
     words = mm.shadow.get(vpn)
     want = words[word] if words is not None else 0
-    if value != want:
+    if not allows(want, value):
         m.violation(
             "pin_coherence",
             ("pin-read", mm.name, vpn, word, value),
-            f"{t.name} read {value} through its pin (pfn {pfn}), but {mm.name}:{addr_of(vpn)} holds {want}",
+            f"{t.name} read {value} through its pin (pfn {pfn}), but {mm.name}:{addr_of(vpn)} holds {show(want)}",
         )
 
 

@@ -38,6 +38,11 @@ def format_vm_flags(flags: int) -> str:
     return ("r" if flags & VM_READ else "-") + ("w" if flags & VM_WRITE else "-") + "-p"
 
 
+SWAPBACKED, LAZYFREE, DISCARDED = 0, 1, 2
+"""`Frame.lazyfree`: PageSwapBacked (0); lazyfree after MADV_FREE (1); lazyfree and discarded
+from its page table by reclaim while a GUP reference held it (2: what the holder writes is lost)."""
+
+
 class Frame:
     """A physical page (struct page). `words` are its contents.
 
@@ -46,7 +51,8 @@ class Frame:
     the (mm, vpn) pairs whose present PTE maps this page.
     `mapping`/`index`: a page-cache page's file and page offset (page->mapping,
     page->index; "" for an anonymous page); the page cache holds one reference.
-    `lazyfree`: PageAnon && !PageSwapBacked, after MADV_FREE (lazyfree.py).
+    `lazyfree`: 0 PageSwapBacked; 1 after MADV_FREE (PageAnon && !PageSwapBacked); 2 that
+    page discarded by reclaim while a GUP reference held it (lazyfree.py).
     `pincount`: FOLL_PIN pins (page_maybe_dma_pinned when > 0). Simplification:
     a pin adds one reference and one pincount, as for a large folio; a small
     page's GUP_PIN_COUNTING_BIAS (1024 references) is not modelled.
@@ -102,7 +108,7 @@ class Frame:
         self.mapping = ""
         self.index = 0
         self.pincount = 0
-        self.lazyfree = False
+        self.lazyfree = 0
 
     def snap(self) -> tuple[Any, ...]:
         return (

@@ -30,7 +30,7 @@ from . import locks
 from .events import Pgtable
 from .filemap import after_zap
 from .gup import unpin_coherence
-from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset
+from .pte import PTRS_PER_PTE, is_swap_pte, pte_pfn, pte_present, pte_special, pte_swp_offset, vpn_of
 from .steps import step
 
 if TYPE_CHECKING:
@@ -38,11 +38,19 @@ if TYPE_CHECKING:
     from .state import Mm, Thread
 
 
-def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int) -> None:
+def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int, discard: bool = True) -> None:
+    """The range and its tables; `discard` (munmap, MADV_DONTNEED; not MADV_FREE): the process gives
+    the range up, so a pin at an address whose PTE is already gone (reclaim discarded a lazyfree
+    page) owes it nothing from here, as zap_pte_range says of the PTEs it clears."""
     mm = m.thread_mm(t)
     t.vmf["start"], t.vmf["end"] = start_vpn, end_vpn
     t.vmf["pmds"] = tuple(m.tables_in(mm, start_vpn, end_vpn))
     t.vmf["batch"] = ()
+    if discard:
+        pinned = {vpn_of(p[0]) for th in m.threads if th.mm == mm.name for p in th.pins}
+        for vpn in sorted(pinned):
+            if start_vpn <= vpn < end_vpn and m.pte_lookup(mm, vpn) == 0:
+                unpin_coherence(m, mm, vpn)
 
 
 @step("zap_pte_range:zap")

@@ -230,7 +230,7 @@ FIX_LIST += (
         title="reclaim discards a MADV_FREE page only if page_count is 1 (its isolation) + mapcount",
         commit="6c8e2a256915",
         kernels=(
-            "missing since MADV_FREE (854e9ed09ded, 4.5); in 5.18 (by date) and stable backports (5.15.y among them); "
+            "missing since MADV_FREE (854e9ed09ded, 4.5); in 5.18 (by date) and the stable queues of April 2022 (4.9.y to 5.17.y); "
             "the presets before 5.18 lack it"
         ),
         where="try_to_unmap_one (the MADV_FREE branch: ref_count == 1 + map_count && !PageDirty)",
