@@ -275,6 +275,7 @@ def _resume_checkpoint(resume: str) -> str | None:
     FILE's directory cannot be written (the search still runs)."""
     if not os.path.isfile(resume):
         return None  # (reading it says what is wrong)
+    resume = os.path.realpath(resume)  # (through a symbolic link: the file it names is saved, not the link)
     folder = os.path.dirname(resume) or "."
     why = cannot_write_in(folder)
     if why is None:
@@ -412,6 +413,8 @@ def run_explore(args: argparse.Namespace) -> int:
         hint = _continue_hint(args, results)
         if hint:
             wrapped(hint)
+        elif args.resume is not None and args.checkpoint is None and not all(r.complete for r in results):
+            wrapped(f"No checkpoint was written: {args.resume}'s directory cannot be written (see the warning above).")
         missing = [p for p in policies if p not in {r.policy for r in results}]
         if missing:
             print(f"Not explored (stopped before they started): {', '.join(missing)}.")

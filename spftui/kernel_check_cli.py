@@ -19,7 +19,8 @@ def add_kernel_check_parser(sub: Any) -> None:
         help="run random op sequences on this kernel and in the model, and compare",
         description="Run seeded random write/read/fork/mprotect/munmap/MADV_DONTNEED sequences on a private "
         "anonymous mapping, on the host kernel (ctypes) and in the simulator, and compare each op's "
-        "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 when the host is not Linux, "
+        "observations. Exit status: 0 when all agree, 1 on a mismatch, 2 on bad input (a --scenario it cannot "
+        "run on the host: its file:line and key are named) or when the host is not Linux, "
         "130 when interrupted (Ctrl-C prints the seeds checked so far).",
     )
     p.add_argument("--seeds", type=_positive, help="how many sequences (default 50)")

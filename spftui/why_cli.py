@@ -155,6 +155,11 @@ def run_to_break(args: argparse.Namespace, opening: Any = None) -> int:
         print(f"Stopped after step {stop.step}: {text}")
     else:
         print(f"No breakpoint fired: {stop.text}")
+    failing = [
+        f"{k} expected {e['expected']}, observed {e['observed']}" for k, e in report["expect"].items() if not e["ok"]
+    ]
+    if failing:  # (a "never" refuted before the stop: --json says so too, as expect_ok)
+        print(f"Expectations that fail on this run ({report['expect_table']}): {'; '.join(failing)}")
     return status if save_to is None else save_schedule(session, save_to, args.force, status, stop if fired else None)
 
 

@@ -270,3 +270,18 @@ def test_a_single_threaded_fault_says_why_it_takes_the_classic_path(tmp_path: Pa
     r = spftui("trace", str(path))
     assert r.returncode == 0, r.stderr
     assert "A1 takes the classic path: mm_users 1 (a single-threaded A)" in r.stdout
+
+
+def test_check_stopped_at_a_breakpoint_says_which_expectation_already_failed(tmp_path: Path) -> None:
+    """--json said expect_ok false; the text listed the steps and the stop, and nothing of it."""
+    path = tmp_path / "q.toml"
+    text = (ROOT / "scenarios" / "cow_lost_write.toml").read_text()
+    path.write_text(text + '\n[[oracle]]\nname = "q"\nwhen = "true"\n')
+    path.write_text(path.read_text().replace("[expect]\n", '[expect]\nq = "never"\n', 1))
+    r = spftui("check", str(path), "--break", "step:wp_page_copy:copy")
+    assert r.returncode == 0, r.stderr  # (a breakpoint fired: exit 0, as --help says)
+    assert "Expectations that fail on this run ([expect]): q expected never, observed sometimes" in r.stdout
+    assert (
+        json.loads(spftui("check", str(path), "--break", "step:wp_page_copy:copy", "--json").stdout)["expect_ok"]
+        is False
+    )

@@ -73,3 +73,31 @@ def test_ctrl_c_in_a_resumed_search_keeps_its_progress_and_says_how_to_go_on(tmp
     assert "not complete (interrupted)" in stdout and "Interrupted:" in stdout
     assert f"Checkpoint written to {ck}: continue with" in " ".join(stdout.split())
     assert ck.stat().st_size > before
+
+
+def test_a_checkpoint_with_other_fixes_is_refused_by_name(tmp_path: Path) -> None:
+    """Fixes were not part of a checkpoint's identity: resumed with a fix switched, the search mixed
+    two models (lost_write "Never, complete" where a fresh search finds it, or a traceback)."""
+    on, off = tmp_path / "on.ckpt", tmp_path / "off.ckpt"
+    fix = ["--fix", "madv_free_refcount_check=off"]
+    assert spftui("explore", "history_madv_free_dio", "--max-states", "100", "--checkpoint", str(on)).returncode == 1
+    assert spftui("explore", "history_madv_free_dio", *fix, "--max-states", "100", "--checkpoint", str(off)).returncode
+    r = spftui("explore", "history_madv_free_dio", *fix, "--resume", str(on))
+    assert (
+        r.returncode == 2
+        and "the checkpoint is of another search: fixes_off none there, madv_free_refcount_check here" in r.stderr
+    )
+    r = spftui("explore", "history_madv_free_dio", "--resume", str(off))
+    assert r.returncode == 2 and "fixes_off madv_free_refcount_check there, none here" in r.stderr, r.stderr
+    r = spftui("explore", "history_madv_free_dio", *fix, "--resume", str(off), "--json")
+    assert r.returncode == 0, r.stderr  # (its own fixes: it resumes, to the fresh search's verdict)
+    assert json.loads(r.stdout)["policies"]["classic"]["verdicts"]["lost_write"] == "sometimes"
+
+
+def test_resume_through_a_symbolic_link_saves_the_file_it_names(tmp_path: Path) -> None:
+    ck, link = tmp_path / "c.ckpt", tmp_path / "link.ckpt"
+    assert spftui(*SEARCH, "--max-states", "2000", "--checkpoint", str(ck)).returncode == 1
+    link.symlink_to(ck.name)
+    before = ck.read_bytes()
+    assert spftui(*SEARCH, "--max-states", "4000", "--resume", str(link)).returncode == 1
+    assert link.is_symlink() and ck.read_bytes() != before  # (the link was replaced by a file)

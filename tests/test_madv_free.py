@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_run import spftui
+from cli_run import ROOT, spftui
 
 HEAD = """\
 title = "t"
@@ -196,3 +196,16 @@ def test_a_page_reclaim_has_isolated_is_not_marked_lazyfree(tmp_path: Path) -> N
     out, trace = check(path)
     assert out["violations"] == []
     assert "pfn 1 swapped out" in trace and "lazyfree" not in trace and "`read 0x10000` → read 7" in trace
+
+
+def test_each_counterexample_s_story_ends_with_its_own_violation(tmp_path: Path) -> None:
+    """With two Sometimes, the lost write's story ended with the other oracle's violation, met first."""
+    text = (ROOT / "scenarios" / "history_madv_free_dio.toml").read_text()
+    text += '\n[[oracle]]\nname = "reclaim_started"\nwhen = "R.state != \\"ready\\""\n'
+    path = tmp_path / "two.toml"
+    path.write_text(text)
+    r = spftui("explore", str(path), "--fix", "madv_free_refcount_check=off", "--json")
+    assert r.returncode == 0, r.stderr
+    cxs = json.loads(r.stdout)["policies"]["classic"]["counterexamples"]
+    assert cxs["lost_write"]["narration"].endswith("but 42 was written there.")
+    assert cxs["reclaim_started"]["narration"].endswith('reclaim_started: R.state != "ready" is true.')

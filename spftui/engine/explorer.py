@@ -667,7 +667,8 @@ def explore(
             r.counterexamples = counterexamples(s, narrate)
         elif narrate:
             r.counterexamples = {
-                k: attrs.evolve(c, narration=story.narrate(sc, c.choices)) for k, c in r.counterexamples.items()
+                k: attrs.evolve(c, narration=story.narrate(sc, c.choices, oracle=k))
+                for k, c in r.counterexamples.items()
             }
         return r
     s = Search(
@@ -699,6 +700,8 @@ def explore(
             opts["jobs"] = jobs
         if sc.oracles:  # (not in the scenario's hash; states explored before would go unchecked)
             opts["oracles"] = [f"{o.name}: {o.when}" for o in sc.oracles]
+        if sc.fixes_off:  # (nor are the fixes: the same states step on differently without one)
+            opts["fixes_off"] = sorted(sc.fixes_off)
         s.ident = ckpt.identity(s.fingerprint(s.snap0), s.m.ops, sc.policy, sc.reuse, opts)
         about = {"scenario": scenario_name(sc), "policy": sc.policy, "reuse": sc.reuse, **opts}
         s.checkpoint = ckpt.CheckpointFile(checkpoint, about) if checkpoint is not None else None
@@ -891,7 +894,7 @@ def counterexamples(s: Search, narrate: bool = True) -> dict[str, Counterexample
             entries=entries_of(s.names, choices),
             stop_at=len(choices),
             preemptions=pre,
-            narration=story.narrate(s.sc, choices) if narrate else "",
+            narration=story.narrate(s.sc, choices, oracle=kind) if narrate else "",
             minimal=minimal,
         )
     return out

@@ -144,8 +144,9 @@ def _seq_summary(events_list: list[list[Event]]) -> list[str]:
     return [f"moves {mm}.mmap_seq {a}→{b}" for mm, (a, b) in moves.items() if a != b]
 
 
-def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None) -> str:
-    """One paragraph telling what the run `choices` does, up to step `upto`."""
+def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None, oracle: str | None = None) -> str:
+    """One paragraph telling what the run `choices` does, up to step `upto`, ending with its first
+    violation (of kind `oracle`, when given: a counterexample's, not another on its way)."""
     steps = replay_steps(sc, choices[:upto] if upto is not None else choices)
     if not steps:
         return "Nothing runs."
@@ -169,7 +170,7 @@ def narrate(sc: Scenario, choices: Sequence[int], upto: int | None = None) -> st
             if label == "wp_page_copy:copy" and prev_label == label and phrases and phrases[-1][0].startswith("copies"):
                 phrases[-1] = (phrases[-1][0], phrases[-1][1] + 1)
             for e in events:
-                if isinstance(e, Violation) and not violation:
+                if isinstance(e, Violation) and not violation and oracle in (None, e.oracle):
                     violation = f"{e.oracle}: {e.detail}"
         phrases += [(p, 1) for p in _seq_summary([s[2] for s in steps[i:j]])]
         text = ", ".join(p if n == 1 else f"{p} ({n} steps)" for p, n in phrases)

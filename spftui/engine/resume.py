@@ -113,7 +113,8 @@ def _differences(payload: dict[str, Any], about: dict[str, Any], other_scenario:
     keys = [k for k in sorted(set(saved) | set(about)) if saved.get(k) != about.get(k)]
     how = f": {theirs} there, {mine} here" if theirs and mine and theirs != mine else ""
     how = how or " (its initial state or its threads' programs)"
-    said = [f"the scenario differs{how}"] if other_scenario else []
+    # (--compact changes how the initial state is fingerprinted, so the scenario's digest too)
+    said = [f"the scenario differs{how}"] if other_scenario and "compact" not in keys else []
     said += [f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys]
     if not said:
         return "the scenario differs (its initial state or its threads' programs)"
@@ -123,6 +124,8 @@ def _differences(payload: dict[str, Any], about: dict[str, Any], other_scenario:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
     return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 

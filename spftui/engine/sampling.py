@@ -234,7 +234,7 @@ def random_search(
             entries=entries_of(names, choices),
             stop_at=len(choices),
             preemptions=key[0],
-            narration=story.narrate(sc, choices) if narrate else "",
+            narration=story.narrate(sc, choices, oracle=kind) if narrate else "",
             minimal=False,
         )
     result = Result(

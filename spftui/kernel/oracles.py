@@ -473,7 +473,13 @@ def after_user_write(m: Machine, mm: Mm, vpn: int, word: int, value: int, pfn: i
                     "pin_coherence",
                     ("pin", mm.name, vpn, word, value),
                     f"{mm.name}:{addr_of(vpn)} write of {value} went to pfn {pfn}, but {th.name}'s FOLL_PIN "
-                    f"pin there holds pfn {ppfn}: the pin lost its page (a COW replaced it)",
+                    f"pin there holds pfn {ppfn}: the pin lost its page ("
+                    + (
+                        "reclaim discarded it after MADV_FREE"
+                        if m.frames[ppfn].lazyfree == DISCARDED
+                        else "a COW replaced it"
+                    )
+                    + ")",
                 )
 
 
