@@ -245,7 +245,7 @@ def putback(m: Machine, t: Thread) -> None:
     if f.swapcache is not None:
         finish_op(m, t, f"pfn {pfn} swapped out")
     elif f.lazyfree and not f.ptes:  # page_ref_freeze(page, 1): only reclaim's reference left, else kept
-        finish_op(m, t, f"pfn {pfn} discarded" if f.free else f"pfn {pfn} unmapped; kept: page_count {f.count}")
+        finish_op(m, t, f"pfn {pfn} discarded" if f.free else f"pfn {pfn} unmapped, kept by page_count {f.count}")
     else:
         finish_op(m, t, "done")
 

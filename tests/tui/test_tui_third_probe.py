@@ -90,6 +90,11 @@ async def test_delete_in_the_breakpoints_pane_says_what_went_and_ctrl_z_puts_it_
         assert f"breakpoint {before[0][0]} is back" in status_words(app)
         await press(pilot, "ctrl+z")
         assert "no breakpoint deleted to put back" in status_words(app)
+        pane.cursor = 0
+        await press(pilot, "delete", "delete")  # two in a row: Ctrl+Z puts back each, the last first
+        assert s.breakpoints.items == []
+        await press(pilot, "ctrl+z", "ctrl+z")
+        assert [(b.id, b.describe()) for b in s.breakpoints.items] == before
 
 
 async def test_breakpoint_hits_start_again_in_a_newly_opened_scenario() -> None:
@@ -136,3 +141,24 @@ async def test_after_u_to_the_schedules_label_next_names_the_following_entry() -
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u")
         assert "next: schedule entry 2/5: A1 4" in status_words(app)
+
+
+async def test_the_go_to_dialog_wraps_a_long_list_of_bookmarks_and_suggests_across_case() -> None:
+    from spftui.tui.screens.goto import parse_target
+
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=SMALL) as pilot:
+        s = app.session
+        assert s is not None
+        for i, name in enumerate(["before_the_munmap_of_B", "alpha", "beta", "gamma", "far"]):
+            s.add_bookmark(name, i + 2)
+        await press(pilot, "g")
+        note = app.screen.query_one("#goto-bookmarks")
+        assert note.region.right <= SMALL[0] and note.size.height >= 2  # (it was cut at "alpha (ste")
+        assert "far (step 6)" in str(note.render())
+    try:
+        parse_target("ALPHA", 0, 10, {"alpha": 3})
+    except ValueError as e:
+        assert "did you mean the bookmark 'alpha'?" in str(e)
+    else:
+        raise AssertionError("ALPHA is not a bookmark")

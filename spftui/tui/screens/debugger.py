@@ -118,7 +118,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         self.view: View | None = None
         self.narration: tuple[str, str, str] | None = None
         """The explorer's last counterexample: (title, header, narration)."""
-        self._removed: tuple[int, Breakpoint] | None = None  # the breakpoint Delete took last (Ctrl+Z)
+        self._removed: list[tuple[int, Breakpoint]] = []  # the breakpoints Delete took, latest last (Ctrl+Z)
 
     @property
     def spf(self) -> SpftuiApp:
@@ -504,7 +504,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         b = self.session.breakpoints.get(event.bid)
         if b is not None:
-            self._removed = self.session.remove_breakpoint(event.bid)
+            self._removed.append(self.session.remove_breakpoint(event.bid))
         self.refresh_views()
         if b is not None:
             self.say(f"deleted breakpoint {b.id}: {b.describe()} — Ctrl+Z here puts it back")
@@ -513,11 +513,10 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
     def _undo_delete(self) -> None:
         if not self._guard():
             return
-        if self._removed is None:
+        if not self._removed:
             self.say("no breakpoint deleted to put back", "bold #ffaf00")
             return
-        b = self.session.restore_breakpoint(self._removed)
-        self._removed = None
+        b = self.session.restore_breakpoint(self._removed.pop())
         self.refresh_views()
         self.say(f"breakpoint {b.id} is back: {b.describe()}")
 

@@ -40,7 +40,8 @@ def parse_target(text: str, position: int, length: int, bookmarks: Mapping[str, 
         else:
             n = int(t, 0)
     except ValueError:
-        near = difflib.get_close_matches(text.strip(), list(marks), n=1, cutoff=0.5)
+        folded = {k.lower(): k for k in marks}  # (a bookmark typed in other case is suggested too)
+        near = [folded[k] for k in difflib.get_close_matches(text.strip().lower(), list(folded), n=1, cutoff=0.5)]
         hint = f"; did you mean the bookmark '{near[0]}'?" if near else ""
         raise ValueError(f"not a step number{' nor a bookmark' if marks else ''}: {text!r}{hint}") from None
     if n < 0:

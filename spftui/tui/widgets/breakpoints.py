@@ -85,6 +85,8 @@ class BreakpointsPane(Pane):
         bid = self.current()
         if bid is not None:
             self.post_message(self.Delete(bid))
+        else:  # (the "add…" row)
+            self.app.notify("Delete removes the breakpoint under the cursor: put it on one (↑).", timeout=3)
 
     def action_add(self) -> None:
         self.post_message(self.Add())

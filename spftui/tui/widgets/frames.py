@@ -64,7 +64,7 @@ def _flags(f: Any, names: list[str], exclusive: bool) -> tuple[str, ...]:
     if f.pincount:
         out.append(f"pinned ×{f.pincount}")
     if f.lazyfree:
-        out.append("lazyfree" if f.lazyfree == 1 else "lazyfree, discarded while held")
+        out.append("lazyfree" if f.lazyfree == 1 else "discarded")  # (2: reclaim discarded it while it was held)
     if f.swapcache is not None:
         out.append(f"swapcache {f.swapcache}")
     if f.locked is not None:
