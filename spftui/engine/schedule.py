@@ -198,7 +198,8 @@ class Replay(Strategy):
         e = self.current_entry()
         if e is None:
             return "schedule done; round-robin"
-        return f"schedule entry {self.idx + 1}/{len(self.entries)}: {e.text or e.thread}"
+        step = f" ({self.k} of {e.steps})" if e.until is None and e.steps > 1 and self.k else ""
+        return f"schedule entry {self.idx + 1}/{len(self.entries)}: {e.text or e.thread}{step}"
 
 
 class Fixed(Strategy):

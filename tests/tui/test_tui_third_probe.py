@@ -140,7 +140,9 @@ async def test_after_u_to_the_schedules_label_next_names_the_following_entry() -
     async with app.run_test(size=(120, 40)) as pilot:
         await cursor_to(pilot, app, "wp_page_copy:copy")
         await press(pilot, "u")
-        assert "next: schedule entry 2/5: A1 4" in status_words(app)
+        assert "next: schedule entry 2/5: A1 4 (1 of 4)" in status_words(app)
+        await press(pilot, "s", "s", "s")  # (within an entry of steps, "next:" counts them)
+        assert "next: schedule entry 2/5: A1 4 (4 of 4)" in status_words(app)
 
 
 async def test_the_go_to_dialog_wraps_a_long_list_of_bookmarks_and_suggests_across_case() -> None:
