@@ -13,20 +13,21 @@ add_to_swap; try_to_unmap_one clears the PTE and, if neither the PTE nor the
 page is dirty, discards the page (`discard`) — the process reads zeros there
 next. A page written again since (its PTE dirty) is remapped and made
 swap-backed again. Before 6c8e2a256915 (`madv_free_refcount_check`, 5.18 by
-date; the stable queues of April 2022 took it back to 4.9.y) an extra reference did not stop the discard: a direct-IO
-read whose get_user_pages_fast reference was taken after MADV_FREE wrote its
-data into a page nobody mapped any more, and the process read zeros. The fix
-discards only when page_count == 1 (reclaim's isolation) + mapcount.
+date; the stable queues of April 2022 took it back to 4.9.y) an extra
+reference did not stop the discard: a direct-IO read whose
+get_user_pages_fast reference was taken after MADV_FREE wrote its data into
+a page nobody mapped any more, and the process read zeros. The fix discards
+only when page_count == 1 (reclaim's isolation) + mapcount.
 
 What the lost-write oracle is told (oracles.py): after MADV_FREE each word
 of a marked page may read back as it was or as zero (`either`), until a
 store makes it definite — except a store that leaves the PTE clean, through
 a TLB entry loaded before MADV_FREE cleaned it and not yet flushed (a store
-racing madvise), which reclaim may still discard (`store_racing_madv_free`);
-a write through a GUP reference into a page reclaim
-discarded while the reference was held is a write to the address it was
-taken on (the process expects to read it there), so the zeros it then reads
-are a lost write.
+racing madvise), which reclaim may still discard (`store_racing_madv_free`).
+A page reclaim discards while a GUP reference holds it is marked
+`DISCARDED`: a write through that reference is a write to the address it
+was taken on (the process expects to read it there, whatever it maps there
+by then), so the zeros it reads are a lost write.
 
 Simplifications: only a page this process alone maps is marked (the kernel
 marks a clean shared page too, and reclaim then discards it from every clean

@@ -1,7 +1,8 @@
 """The breakpoints pane: list, enable/disable, delete, hit counts.
 
 Space or Enter toggles the breakpoint under the cursor, Delete removes it
-(Ctrl+Z puts the last one removed back), `a` adds one (the last row, "add…", does the same when chosen). The
+(Ctrl+Z puts those removed back, the last first), `a` adds one (the last
+row, "add…", does the same when chosen). The
 breakpoints that stopped the run are highlighted.
 """
 
