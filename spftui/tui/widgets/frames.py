@@ -63,7 +63,7 @@ def _flags(f: Any, names: list[str], exclusive: bool) -> tuple[str, ...]:
         out.append("anon_excl")
     if f.pincount:
         out.append(f"pinned ×{f.pincount}")
-    if f.lazyfree:
+    if f.lazyfree and not f.free:  # (a freed page keeps the flag until alloc_page clears it)
         out.append("lazyfree" if f.lazyfree == 1 else "discarded")  # (2: reclaim discarded it while it was held)
     if f.swapcache is not None:
         out.append(f"swapcache {f.swapcache}")
