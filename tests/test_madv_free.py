@@ -209,3 +209,25 @@ def test_each_counterexample_s_story_ends_with_its_own_violation(tmp_path: Path)
     cxs = json.loads(r.stdout)["policies"]["classic"]["counterexamples"]
     assert cxs["lost_write"]["narration"].endswith("but 42 was written there.")
     assert cxs["reclaim_started"]["narration"].endswith('reclaim_started: R.state != "ready" is true.')
+
+
+def test_why_a_pte_is_none_names_reclaims_discard_and_the_madv_free_that_cleaned_it() -> None:
+    r = spftui(
+        "why",
+        "history_madv_free_dio",
+        "--fix",
+        "madv_free_refcount_check=off",
+        "--at",
+        "19",
+        "A.pte[0x10000]",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    chain = [(c["step"], c["depth"], c["text"]) for c in json.loads(r.stdout)]
+    assert chain[0][:2] == (11, 0) and "try_to_unmap_one:unmap" in chain[0][2]
+    assert chain[1] == (11, 1, "R discards lazyfree pfn 1: clean (page_count 3: 1 more reference not looked at)")
+    assert (
+        chain[2][:2] == (3, 1)
+        and "madvise_free_pte_range:walk" in chain[2][2]
+        and "pfn 1 W A D → pfn 1 W" in chain[2][2]
+    )

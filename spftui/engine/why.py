@@ -290,6 +290,15 @@ class _Why:
                 )
                 self.add(sampled, what, seen, text, depth + 1)
                 self.explain(expr, sampled, depth + 2, f"the fault found it {found}: ")
+        elif ".pte[" in what and label == "try_to_unmap_one:unmap":
+            # reclaim: its decision on the page (a lazyfree page discarded, with the counts it read), then
+            # the PTE it found (clean: MADV_FREE made it so, and nothing wrote the page since)
+            for pos, _, evs in tl.replay(last.step, last.step + 1):
+                for d in evs:
+                    if type(d) is Decision and d.thread == thread:
+                        self.add(pos, _function(label), d.what, format_event(d), depth + 1)
+            if depth < _PTE_HISTORY:
+                self.explain(expr, last.step, depth + 1, "the PTE reclaim found: ")
         elif what.endswith(_SEQS):
             for c in reversed(changes[:-1]):
                 self.add(
