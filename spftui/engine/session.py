@@ -182,6 +182,7 @@ class Session:
         self._strategy = strategy if strategy is not None else default_strategy(scenario)
         self._strategy_start = self._strategy.state  # rewound to on restart
         self._bookmarks: dict[str, int] = {}  # name -> step; kept over restarts (they are just positions)
+        self._bookmark_branch: dict[str, int] = {}  # name -> the timeline (branch id) it was set on
         self._reset()
 
     def _reset(self) -> None:
@@ -341,6 +342,8 @@ class Session:
         for b in self._bps.items:
             b.hits = 0
         self._reset()
+        for name in self._bookmarks:  # (the timelines are gone: a bookmark is a step of the run to come)
+            self._bookmark_branch[name] = self._tl.branch_id
 
     def add_breakpoint(self, kind: str, **kw: Any) -> Breakpoint:
         """Add a breakpoint (see `breakpoints.make_breakpoint`: names the scenario cannot have are
@@ -863,8 +866,9 @@ class Session:
         """Named positions (a copy), in the order they were set."""
         return dict(self._bookmarks)
 
-    def add_bookmark(self, name: str, step: int | None = None) -> int:
-        """Name position `step` (default: here); a name already taken moves. Returns the step."""
+    def add_bookmark(self, name: str, step: int | None = None, branch: int | None = None) -> int:
+        """Name position `step` (default: here) of timeline `branch` (default: this one); a name
+        already taken moves. Returns the step."""
         name = name.strip()
         problem = bookmark_name_problem(name)
         if problem:
@@ -875,11 +879,36 @@ class Session:
         if not 0 <= n <= MAX_STEPS:
             raise SessionError(f"step {n:,} is outside every run (0 to the step limit, {MAX_STEPS:,})")
         self._bookmarks[name] = n
+        self._bookmark_branch[name] = self._tl.branch_id if branch is None else branch
         return n
 
     def remove_bookmark(self, name: str) -> None:
         self.bookmark(name)
         del self._bookmarks[name]
+        self._bookmark_branch.pop(name, None)
+
+    def bookmark_branch(self, name: str) -> int:
+        """The timeline (branch id) bookmark `name` was set on."""
+        self.bookmark(name)
+        return self._bookmark_branch.get(name, self._tl.branch_id)
+
+    def bookmark_note(self, name: str) -> str | None:
+        """Why bookmark `name` may not be the state it was set on here: it was set on another
+        timeline, which differs from this one before its step (None: the same state)."""
+        step, bid = self.bookmark(name), self.bookmark_branch(name)
+        tl = self._tl
+        if bid == tl.branch_id:
+            return None
+        other = next((b for b in tl.branches if b.id == bid), None)
+        if other is None:
+            return f"bookmark {name!r} was set on branch {bid}, which is gone: step {step} here may be another state"
+        limit = min(step, len(other), len(tl))
+        same = next((i for i in range(limit) if other.thread_at(i) != tl.thread_at(i)), limit)
+        if same >= step:
+            return None
+        if same == limit and limit == len(tl):  # (this timeline has not got that far yet)
+            return f"bookmark {name!r} was set on branch {bid}: step {step} here may be another state"
+        return f"bookmark {name!r} was set on branch {bid}, which differs from this one from step {same + 1}: step {step} here is another state"
 
     def bookmark(self, name: str) -> int:
         """The step bookmarked as `name`; SessionError (with a did-you-mean) if there is none."""

@@ -48,7 +48,7 @@ MAX_SESSION_BYTES = 16 << 20
 _TOP = ("version", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "seed", "schedule", "strategy",
         "branch", "step", "breakpoint", "bookmark", "timeline")  # fmt: skip
 _BREAKPOINT = ("kind", "match", "thread", "expr", "condition", "enabled", "hits")
-_BOOKMARK = ("name", "step")
+_BOOKMARK = ("name", "step", "branch")
 _TIMELINE = ("branch", "steps", "manual")
 
 
@@ -123,7 +123,13 @@ def dump_session(s: Session) -> str:
         if b.hits:
             out.append(f"hits = {b.hits}")
     for bname, step in s.bookmarks.items():
-        out += ["", "[[bookmark]]", f"name = {toml_string(bname)}", f"step = {step}"]
+        out += [
+            "",
+            "[[bookmark]]",
+            f"name = {toml_string(bname)}",
+            f"step = {step}",
+            f"branch = {s.bookmark_branch(bname)}",
+        ]
     names = s.names
     for t in s.saved_timelines():
         out += ["", f"[[timeline]]  # {len(t.threads)} steps", f"branch = {t.id}"]
@@ -202,7 +208,7 @@ class SavedSession:
     branch: int
     step: int
     breakpoints: tuple[SavedBreakpoint, ...]
-    bookmarks: tuple[tuple[str, int, int], ...]  # name, step, line
+    bookmarks: tuple[tuple[str, int, int, int], ...]  # name, step, line, branch (-1: not saved)
     timelines: tuple[tuple[int, tuple[str, ...], tuple[int, ...], int], ...]  # branch, entries, manual, line
     fixes_off: frozenset[str] | None = None  # the fixes the saved run had out (None: older files)
 
@@ -239,7 +245,9 @@ def load_session(path: str) -> SavedSession:
         bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits))
     marks = []
     for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
-        marks.append((doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))))
+        name, step, line = doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))
+        branch = _count(doc, t, where, "branch") if "branch" in t else -1  # (-1: an older file: this timeline)
+        marks.append((name, step, line, branch))
     tls = []
     branches: dict[int, int] = {}  # branch → the line of the [[timeline]] that has it
     for where, t in doc.array_of_tables(d, (), "timeline", _TIMELINE):
@@ -333,9 +341,10 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
         raise ScenarioError(f"its timelines do not replay on this scenario: {err}", saved.path) from None
     if saved.branch != s.branch_id and timelines:
         raise ScenarioError(f"no timeline with branch = {saved.branch}", saved.path, 0, "branch")
-    for name, step, line in saved.bookmarks:
-        try:
-            s.add_bookmark(name, step)  # (beyond this branch's end is another branch's step: kept)
+    kept = {s.branch_id, *(b.id for b in s.branches)}
+    for name, step, line, branch in saved.bookmarks:
+        try:  # (beyond this branch's end is another branch's step: kept)
+            s.add_bookmark(name, step, branch if branch in kept else None)
         except SessionError as err:
             raise ScenarioError(str(err), saved.path, line, "bookmark") from None
     s.goto(min(saved.step, s.length))

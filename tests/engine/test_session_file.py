@@ -236,3 +236,25 @@ def test_a_session_keeps_the_fixes_its_run_had_out(tmp_path: Path) -> None:
     assert 'fixes_off = ["foll_cow"]' in Path(path).read_text()
     again, _ = load_session_for(path, sc)
     assert "foll_cow" in again.scenario.fixes_off and [mk.what for mk in again.violations()] == violated
+
+
+def test_a_bookmark_remembers_its_timeline_and_says_when_this_one_differs_before_it(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Bookmarks are step numbers: on another branch that differs before the step, `g NAME` lands on
+    another state. The session says so (and keeps which timeline each was set on in its file)."""
+    s = Session(seed)
+    s.run()
+    s.add_bookmark("early", 3)
+    s.add_bookmark("late", 20)
+    first = s.branch_id
+    s.goto(5)
+    s.step((s.thread_at(5) + 1) % len(s.names))  # a new branch from step 6
+    assert s.branch_id != first
+    assert s.bookmark_note("early") is None  # (the same steps up to it)
+    note = s.bookmark_note("late")
+    assert note == f"bookmark 'late' was set on branch {first}, which differs from this one from step 6: step 20 here is another state"
+    s.add_bookmark("here")
+    assert s.bookmark_note("here") is None
+    restored, _ = load_session_for(save_session(s, str(tmp_path / "b.session.toml")), seed)
+    assert restored.bookmark_note("late") == note and restored.bookmark_branch("here") == restored.branch_id
+    restored.restart()
+    assert restored.bookmark_note("late") is None  # (a restart keeps the bookmarks as steps of the run to come)

@@ -164,3 +164,21 @@ async def test_the_go_to_dialog_wraps_a_long_list_of_bookmarks_and_suggests_acro
         assert "did you mean the bookmark 'alpha'?" in str(e)
     else:
         raise AssertionError("ALPHA is not a bookmark")
+
+
+async def test_going_to_a_bookmark_set_on_a_timeline_that_differs_before_it_warns() -> None:
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = app.session
+        assert s is not None
+        s.run()
+        s.add_bookmark("gamma", 8)
+        await press(pilot, "g")
+        await type_text(pilot, "6")
+        await press(pilot, "enter", "3")  # B steps from step 6: a new branch
+        assert len(s.branches) == 1
+        await press(pilot, "g")
+        await type_text(pilot, "gamma")
+        await press(pilot, "enter")
+        assert s.position == 8
+        assert any("was set on branch 0, which differs from this one from step 7" in t for t in toasts(app))

@@ -348,6 +348,8 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
             return
         s = self.session
 
+        dialog = GotoDialog(s.position, s.length, s.bookmarks)
+
         def typed(n: int | None) -> None:
             if n is None:
                 return
@@ -355,8 +357,11 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
                 self.goto(n)
             elif self._guard():  # (a jump would leave the status saying how the session got here)
                 self.say(f"already at step {n}", "bold #ffaf00")
+            note = self.session.bookmark_note(dialog.bookmark) if dialog.bookmark else None
+            if note:  # (set on another timeline that differs before it: a step number here, not that state)
+                self.notify(f"{note[0].upper()}{note[1:]}.", severity="warning", timeout=8)
 
-        self.app.push_screen(GotoDialog(s.position, s.length, s.bookmarks), typed)
+        self.app.push_screen(dialog, typed)
 
     def action_restart(self, policy: str | None = None, reuse: str | None = None) -> None:
         """Restart at step 0 (under `policy` or `reuse`, when given). Picking the policy or rule

@@ -61,6 +61,7 @@ class GotoDialog(Dialog[int | None]):
         self.position = position
         self.length = length
         self.bookmarks = dict(bookmarks or {})
+        self.bookmark: str | None = None  # the bookmark the step typed named, if it was one
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog goto-dialog"):
@@ -86,6 +87,7 @@ class GotoDialog(Dialog[int | None]):
         except ValueError as err:
             self.query_one("#goto-error", Label).update(str(err))
             return
+        self.bookmark = event.value.strip() if event.value.strip() in self.bookmarks else None
         self.close(n)
 
     def action_cancel(self) -> None:
