@@ -251,7 +251,10 @@ def test_a_bookmark_remembers_its_timeline_and_says_when_this_one_differs_before
     assert s.branch_id != first
     assert s.bookmark_note("early") is None  # (the same steps up to it)
     note = s.bookmark_note("late")
-    assert note == f"bookmark 'late' was set on branch {first}, which differs from this one from step 6: step 20 here is another state"
+    assert (
+        note
+        == f"bookmark 'late' was set on branch {first}, which differs from this one from step 6: step 20 here is another state"
+    )
     s.add_bookmark("here")
     assert s.bookmark_note("here") is None
     restored, _ = load_session_for(save_session(s, str(tmp_path / "b.session.toml")), seed)
