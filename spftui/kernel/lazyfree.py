@@ -55,7 +55,6 @@ from .events import Decision
 from .gup import unpin_coherence
 from .oracles import either
 from .pte import (
-    PTRS_PER_PTE,
     ZERO_PFN,
     is_swap_pte,
     pte_dirty,
@@ -69,6 +68,7 @@ from .pte import (
 )
 from .state import DISCARDED, LAZYFREE, SWAPBACKED
 from .steps import step
+from .zap import next_table, range_ptes, range_table
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -80,25 +80,10 @@ def madvise_free_pte_range(m: Machine, t: Thread) -> None:
     """One PTE table under its PTL: drop swap PTEs; clean and age each present anonymous PTE (its TLB entry batched
     for tlb_finish_mmu's flush) and mark_page_lazyfree its page."""
     mm = m.thread_mm(t)
-    pmds = t.vmf["pmds"]
-    if not pmds:
-        m.ret_(t)
+    table = range_table(m, t, mm)
+    if table is None:
         return
-    m.touched.add(("mm", mm.name))
-    tid = mm.pgd.get(pmds[0])
-    if tid is None:  # freed by a concurrent free_pgtables
-        _next_table(m, t)
-        return
-    table = m.table_ref(tid)
-    if not locks.ptl_lock(m, t, table):
-        return
-    lo, hi = t.vmf["start"], t.vmf["end"]
-    base = table.pmd * PTRS_PER_PTE
-    for idx in sorted(table.entries):
-        vpn = base + idx
-        if not lo <= vpn < hi:
-            continue
-        pte = table.entries[idx]
+    for vpn, pte in range_ptes(t, table):
         if is_swap_pte(pte):  # "just clear page table to prevent swap-in"
             m.set_pte(mm, table, vpn, 0)
             mm.rss_swap -= 1
@@ -119,13 +104,7 @@ def madvise_free_pte_range(m: Machine, t: Thread) -> None:
         f.lazyfree = LAZYFREE
         _may_discard(m, mm, vpn)
     locks.ptl_unlock(m, t, table)
-    _next_table(m, t)
-
-
-def _next_table(m: Machine, t: Thread) -> None:
-    t.vmf["pmds"] = t.vmf["pmds"][1:]
-    if not t.vmf["pmds"]:
-        m.ret_(t)
+    next_table(m, t)
 
 
 def _free_swap(m: Machine, t: Thread, f: Frame) -> bool:

@@ -35,7 +35,7 @@ from .steps import step
 
 if TYPE_CHECKING:
     from .machine import Machine
-    from .state import Mm, Thread
+    from .state import Mm, PteTable, Thread
 
 
 def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int, discard: bool = True) -> None:
@@ -53,37 +53,50 @@ def begin_zap(m: Machine, t: Thread, start_vpn: int, end_vpn: int, discard: bool
                 unpin_coherence(m, mm, vpn)
 
 
+def range_table(m: Machine, t: Thread, mm: Mm) -> PteTable | None:
+    """The range's next PTE table, its PTL taken; None when this step has nothing more to do (the
+    range is done, the table was freed by a concurrent free_pgtables, or the PTL is held: it waits)."""
+    pmds = t.vmf["pmds"]
+    if not pmds:
+        m.ret_(t)
+        return None
+    m.touched.add(("mm", mm.name))  # reads pgd
+    tid = mm.pgd.get(pmds[0])
+    if tid is None:  # nothing left to walk in it
+        next_table(m, t)
+        return None
+    table = m.table_ref(tid)
+    return table if locks.ptl_lock(m, t, table) else None
+
+
+def range_ptes(t: Thread, table: PteTable) -> list[tuple[int, int]]:
+    """(vpn, pte) of the table's entries inside the range, in order."""
+    lo, hi = t.vmf["start"], t.vmf["end"]
+    base = table.pmd * PTRS_PER_PTE
+    return [(base + idx, table.entries[idx]) for idx in sorted(table.entries) if lo <= base + idx < hi]
+
+
+def next_table(m: Machine, t: Thread) -> None:
+    """On to the range's next table; the walk returns after the last."""
+    t.vmf["pmds"] = t.vmf["pmds"][1:]
+    if not t.vmf["pmds"]:
+        m.ret_(t)
+
+
 @step("zap_pte_range:zap")
 def zap_pte_range(m: Machine, t: Thread) -> None:
     """One PTE table under its PTL: clear each PTE, page_remove_rmap, batch the page (its reference stays until the flush)."""
     mm = m.thread_mm(t)
-    pmds = t.vmf["pmds"]
-    if not pmds:
-        m.ret_(t)
-        return
-    m.touched.add(("mm", mm.name))  # reads pgd; writes shadow and rss
     m.touched.add(("shadow", mm.name))  # the discarded data leaves the shadow
-    tid = mm.pgd.get(pmds[0])
-    if tid is None:  # freed by a concurrent free_pgtables: nothing left to zap here
-        t.vmf["pmds"] = pmds[1:]
-        if not pmds[1:]:
-            m.ret_(t)
+    table = range_table(m, t, mm)
+    if table is None:
         return
-    table = m.table_ref(tid)
-    if not locks.ptl_lock(m, t, table):
-        return
-    lo, hi = t.vmf["start"], t.vmf["end"]
-    base = table.pmd * PTRS_PER_PTE
     batch = list(t.vmf["batch"])
     pinned = any(th.pins and th.mm == mm.name for th in m.threads)
     # Only a CPU running a thread of mm can hold a TLB entry of mm (cpu == thread index).
     cpus = [th.index for th in m.threads if th.mm == mm.name]
     stale = list(t.vmf.get("stale", ()))
-    for idx in sorted(table.entries):
-        vpn = base + idx
-        if not lo <= vpn < hi:
-            continue
-        pte = table.entries[idx]
+    for vpn, pte in range_ptes(t, table):
         m.set_pte(mm, table, vpn, 0)  # ptep_get_and_clear_full
         mm.shadow.pop(vpn, None)  # the data is discarded
         after_zap(m, mm, vpn)  # (a private file page reads the file again)
@@ -106,9 +119,7 @@ def zap_pte_range(m: Machine, t: Thread) -> None:
     if stale:
         t.vmf["stale"] = tuple(stale)
     locks.ptl_unlock(m, t, table)
-    t.vmf["pmds"] = pmds[1:]
-    if not pmds[1:]:
-        m.ret_(t)
+    next_table(m, t)
 
 
 def _in_a_tlb(m: Machine, cpus: list[int], key: tuple[str, int], pfn: int) -> bool:

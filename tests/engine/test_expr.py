@@ -905,8 +905,8 @@ def test_the_vmf_keys_a_condition_may_name_cover_every_key_the_kernel_sets() -> 
 
 def test_only_the_zap_range_has_a_start_so_the_panes_read_its_start_and_end_as_pages() -> None:
     """engine.view.local_is_vpn: a thread's `start` and `end` are page numbers when `start` is
-    set, which only kernel/zap.py's begin_zap does (MADV_FREE's walk, lazyfree.py, reads the
-    range begin_zap set); mprotect's `end` is an address."""
+    set, which only kernel/zap.py's begin_zap does (MADV_FREE's walk, lazyfree.py, walks the
+    range with zap.py's range_ptes); mprotect's `end` is an address."""
     import re
     from pathlib import Path
 
@@ -914,7 +914,7 @@ def test_only_the_zap_range_has_a_start_so_the_panes_read_its_start_and_end_as_p
 
     kernel = Path(__file__).resolve().parents[2] / "spftui" / "kernel"
     pattern = re.compile(r"""vmf(?:\[|\.get\(|\.setdefault\()\s*["']start["']""")
-    assert {f.name for f in kernel.glob("*.py") if pattern.search(f.read_text())} == {"zap.py", "lazyfree.py"}
+    assert {f.name for f in kernel.glob("*.py") if pattern.search(f.read_text())} == {"zap.py"}
     assert "begin_zap(" in (kernel / "mmap.py").read_text()
     assert "start_vpn, end_vpn" in (kernel / "zap.py").read_text()
     assert local_is_vpn("end", {"start": 16, "end": 17}) and not local_is_vpn("end", {"end": 0x11000})

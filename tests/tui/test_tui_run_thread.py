@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from textual.command import CommandList, CommandPalette
-from tui_helpers import SEED, cursor_to, press, screen_text, status_words, type_text
+from tui_helpers import SEED, cursor_to, palette, press, screen_text, status_words, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -102,14 +101,6 @@ async def test_the_help_and_the_palette_offer_run_to_cursor_and_finish() -> None
             "run to the cursor: the selected thread (▌; click one in" in text and "finish: the selected thread" in text
         )
         await press(pilot, "escape")
-        await press(pilot, "ctrl+p")
-        assert isinstance(app.screen, CommandPalette)
-        await type_text(pilot, "Finish")
-        commands = app.screen.query_one(CommandList)
-        for _ in range(100):  # the palette searches in a worker
-            if commands.option_count:
-                break
-            await pilot.pause()
-        await press(pilot, "enter")
+        await palette(pilot, app, "Finish")
         assert isinstance(app.screen, DebuggerScreen)
         assert s.stop.text == "A1 finished write 0x10000 11 at step 23 (23 steps) → wrote 11"  # (no fault yet)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.command import CommandList, CommandPalette
-from tui_helpers import SEED, cursor_to, press, screen_text, settle, status_words, type_text
+from tui_helpers import SEED, cursor_to, palette, palette_hits, press, screen_text, settle, status_words, type_text
 
 from spftui.engine.recording import record_choices
 from spftui.tui.app import SpftuiApp
@@ -131,14 +130,7 @@ async def test_g_over_recorded_steps_counts_no_breakpoint_hit_again_end_or_step_
 
 
 async def palette_titles(pilot, app: SpftuiApp, query: str) -> list[str]:  # type: ignore[no-untyped-def]
-    await press(pilot, "ctrl+p")
-    assert isinstance(app.screen, CommandPalette)
-    await type_text(pilot, query)
-    commands = app.screen.query_one(CommandList)
-    for _ in range(100):  # the palette searches in a worker
-        if commands.option_count:
-            break
-        await pilot.pause()
+    commands = await palette_hits(pilot, app, query)
     titles = [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
     await press(pilot, "escape")
     return titles
@@ -205,15 +197,7 @@ async def test_the_status_line_says_what_s_runs_now_and_a_new_save_replaces_an_o
         await press(pilot, "x", "enter")  # the Perfetto trace, in the current folder
         await settle(pilot)
         assert "wrote " in status_words(app)
-        await press(pilot, "ctrl+p")
-        await type_text(pilot, "Save schedule so far")
-        commands = app.screen.query_one(CommandList)
-        for _ in range(100):  # the palette searches in a worker
-            if commands.option_count:
-                break
-            await pilot.pause()
-        await press(pilot, "enter")
-        await pilot.pause()
+        await palette(pilot, app, "Save schedule so far")
         await press(pilot, "enter")  # the proposed name
         await pilot.pause()
         assert isinstance(app.screen, DebuggerScreen)
@@ -232,14 +216,7 @@ async def test_compare_shows_a_single_quiet_step_as_its_row_and_no_flipped_pair_
         own = [0] * 17 + [2] * 9 + [1] * 22 + [0] * 6
         s.follow([step.thread for step in record_choices(s.scenario, [*own[:17], 0, *own[17:]]).steps])
         assert s.branches
-        await press(pilot, "ctrl+p")
-        await type_text(pilot, "compare with branch")
-        commands = app.screen.query_one(CommandList)
-        for _ in range(100):  # the palette searches in a worker
-            if commands.option_count:
-                break
-            await pilot.pause()
-        await press(pilot, "enter")
+        await palette(pilot, app, "compare with branch")
         screen = app.screen
         assert isinstance(screen, DiffScreen)
         for _ in range(600):

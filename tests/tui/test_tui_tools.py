@@ -9,9 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.command import CommandList, CommandPalette
 from textual.widgets import Static
-from tui_helpers import SEED, press, screen_text, settle, type_text
+from tui_helpers import SEED, palette, press, screen_text, settle, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.choice import ChoiceDialog
@@ -20,20 +19,6 @@ from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.diff import DiffScreen
 from spftui.tui.screens.error import ErrorDialog
 from spftui.tui.screens.prompt import PromptDialog
-
-
-async def palette(pilot, app: SpftuiApp, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Ctrl+P, type `text`, wait for the hits, Enter."""
-    await press(pilot, "ctrl+p")
-    assert isinstance(app.screen, CommandPalette)
-    await type_text(pilot, text)
-    commands = app.screen.query_one(CommandList)
-    for _ in range(100):  # the palette searches in a worker
-        if commands.option_count:
-            break
-        await pilot.pause()
-    await press(pilot, "enter")
-    await pilot.pause()
 
 
 def messages(app: SpftuiApp) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textual import events
 from textual.app import App
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import Worker, WorkerError, WorkerState
@@ -129,3 +130,23 @@ async def cursor_to(pilot: Pilot, app: App[object], label: str) -> None:  # type
             return
         await press(pilot, key)
     raise AssertionError(f"the cursor never reached {label}")
+
+
+async def palette_hits(pilot: Pilot, app: App[object], text: str) -> CommandList:  # type: ignore[type-arg]
+    """Ctrl+P, type `text`, and wait for the palette's hits (it searches in a worker)."""
+    await press(pilot, "ctrl+p")
+    assert isinstance(app.screen, CommandPalette)
+    await type_text(pilot, text)
+    commands = app.screen.query_one(CommandList)
+    for _ in range(100):
+        if commands.option_count:
+            break
+        await pilot.pause()
+    return commands
+
+
+async def palette(pilot: Pilot, app: App[object], text: str) -> None:  # type: ignore[type-arg]
+    """Ctrl+P, type `text`, wait for the hits, Enter."""
+    await palette_hits(pilot, app, text)
+    await press(pilot, "enter")
+    await pilot.pause()
