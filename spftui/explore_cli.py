@@ -654,10 +654,9 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
         for note in r.extra.get("notes", ()):
             print(f"  note: {note}")
         # every Sometimes' counterexample, the primary one first (each named when there are several)
-        primary = r.counterexample
-        told = [primary] if primary is not None else []
-        told += [r.counterexamples[k] for k in sc.oracle_kinds if k in r.counterexamples and k != told[0].kind]
-        told += [c for k, c in sorted(r.counterexamples.items()) if c not in told]  # (a kind the file lacks)
+        primary = [r.counterexample.kind] if r.counterexample is not None else []
+        kinds = dict.fromkeys([*primary, *sc.oracle_kinds, *sorted(r.counterexamples)])  # (then kinds the file lacks)
+        told = [r.counterexamples[k] for k in kinds if k in r.counterexamples]
         for cx in told:
             if cx.narration:
                 wrapped(f"{cx.kind}: {cx.narration}" if len(told) > 1 else cx.narration, indent="  ", hang="  ")

@@ -204,9 +204,11 @@ def store_racing_madv_free(m: Machine, mm: Mm, vpn: int, word: int, value: int, 
     """A user store into a lazyfree page left its PTE clean: it went through a TLB entry loaded before
     MADV_FREE cleaned the PTE, before madvise's flush (a store racing madvise). Reclaim may still
     discard the page, so the word may read back as the store or as zero (lazyfree.py)."""
+    if not m.frames[pfn].lazyfree or not value:  # (every store comes here: the cheap test first)
+        return
     pte = m.pte_lookup(mm, vpn)
     words = mm.shadow.get(vpn)
-    if words and m.frames[pfn].lazyfree and pte_present(pte) and pte_pfn(pte) == pfn and not pte_dirty(pte) and value:
+    if words and pte_present(pte) and pte_pfn(pte) == pfn and not pte_dirty(pte):
         words[word] = either(value, 0)
 
 
