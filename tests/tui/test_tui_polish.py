@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
-from tui_helpers import ROOT, SEED, press, screen_text, settle
+from tui_helpers import ROOT, SEED, press, screen_once, screen_text, settle, steady
 
 from spftui.scenario import load_scenario
 from spftui.tui.app import SpftuiApp
@@ -71,16 +71,12 @@ async def test_a_description_longer_than_its_box_says_so_and_zoom_shows_it_whole
         assert source.listing.label_at(source.listing.cursor) == "copy_page_range:copy_pte_range"
         assert "description continues: wheel, or z to zoom" in screen_text(pilot)
         await press(pilot, "z")
-        for _ in range(50):  # (the zoomed layout and the box's re-measure take a few refreshes under load)
-            text = " ".join(screen_text(pilot).split())
-            if "description continues" not in text:
-                break
-            await pilot.pause(0.02)
+        text = await screen_once(pilot, lambda text: "description continues" not in text)  # zoomed
         assert "copy_page_range runs per VMA" in text and "and faults them in again." in text
         assert "description continues" not in text
         await press(pilot, "z", "up")
-        await pilot.pause()
-        assert "description continues" not in screen_text(pilot)  # a short one fits
+        text = await screen_once(pilot, lambda text: "description continues" not in text)
+        assert "description continues" not in text  # a short one fits
 
 
 async def test_the_threads_and_mm_panes_say_the_fault_mode_decode_gup_flags_and_name_lock_modes() -> None:
@@ -93,12 +89,14 @@ async def test_the_threads_and_mm_panes_say_the_fault_mode_decode_gup_flags_and_
         assert isinstance(dbg, DebuggerScreen)
         threads, mm = dbg.query_one("#threads"), dbg.query_one("#mm")
         await press(pilot, *"ssssss")  # W in do_cow_fault, under GUP
+        await steady(pilot)
         text = seen(pilot, threads)
         assert "gup orig_pte none" in text and "spf" not in text
         assert "gup_foll FOLL_WRITE|FOLL_GET|FOLL_FORCE" in text
         assert "holds mmap_lock(P) read" in text
         assert "mmap_lock read-locked by W " in seen(pilot, mm)
         await press(pilot, *"ssssss", "2", "2", "2")  # D in madvise's zap: tlb_finish_mmu
+        await steady(pilot)
         text = seen(pilot, threads)
         assert "start 0x10000" in text and "end 0x11000" in text
         assert "mmap_lock read-locked by W,D " in seen(pilot, mm)
@@ -106,6 +104,7 @@ async def test_the_threads_and_mm_panes_say_the_fault_mode_decode_gup_flags_and_
     app = SpftuiApp(ROOT / "scenarios" / "cow_lost_write.toml", policy="classic")
     async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, *"1111")  # A1's classic fault has sampled orig_pte
+        await steady(pilot)
         text = seen(pilot, app.screen.query_one("#threads"))
         assert "classic orig_pte pfn 1 RO A D" in text and "spf" not in text
 

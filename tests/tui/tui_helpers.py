@@ -10,6 +10,7 @@ handle it, and for any background run it started. It is ~10x faster than
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
@@ -109,6 +110,33 @@ def screen_text(pilot: Pilot) -> str:  # type: ignore[type-arg]
     """
     strips = pilot.app.screen._compositor.render_strips()  # type: ignore[attr-defined]
     return "\n".join(strip.text for strip in strips)
+
+
+async def screen_once(pilot: Pilot, predicate: Callable[[str], bool], tries: int = 50) -> str:  # type: ignore[type-arg]
+    """The screen's words (single-spaced) once `predicate` holds of them, or after `tries` refreshes.
+
+    A layout change (zoom, a box re-measuring its text) takes a few refreshes
+    under load: a test waits for what the user would see, not a fixed time.
+    """
+    text = ""
+    for _ in range(tries):
+        text = " ".join(screen_text(pilot).split())
+        if predicate(text):
+            break
+        await pilot.pause(0.02)
+    return text
+
+
+async def steady(pilot: Pilot, tries: int = 50) -> str:  # type: ignore[type-arg]
+    """The screen once two refreshes in a row draw the same (a pane's re-measure can lag a step)."""
+    text = screen_text(pilot)
+    for _ in range(tries):
+        await pilot.pause(0.01)
+        again = screen_text(pilot)
+        if again == text:
+            break
+        text = again
+    return text
 
 
 def status_words(app: App[object]) -> str:
