@@ -161,14 +161,16 @@ def _put(items: tuple[Any, ...], i: int, item: Any) -> tuple[Any, ...]:
 
 def valid(sc: Scenario) -> Scenario | None:
     """`sc` as the loader would read it from its TOML, or None when a file could not say it.
-    Its breakpoints and its own oracles that name a thread or a process no longer there are dropped."""
+    Its breakpoints and its own oracles that name a thread or a process no longer there are
+    dropped, and the oracles true before any step (`spftui check` would refuse them)."""
     sc = attrs.evolve(sc, breakpoints=applicable(sc))
     sc = attrs.evolve(sc, oracles=user_oracles.applicable(sc))
     try:
         parsed = parse_scenario(scenario_toml(sc, description=""), sc.path or "<shrink>")
     except ScenarioError:
         return None
-    return attrs.evolve(parsed, title=sc.title, description=sc.description, path=sc.path)
+    oracles = user_oracles.sound_at_start(parsed)  # (one the smaller setup makes true at the start: dropped)
+    return attrs.evolve(parsed, title=sc.title, description=sc.description, path=sc.path, oracles=oracles)
 
 
 def shrink(

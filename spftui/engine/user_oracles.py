@@ -101,40 +101,68 @@ def check_oracles(sc: Scenario) -> None:
     it fails for a reason of its own (`A.mmap_seq > "a"`, `1/0`: false in every state,
     so the explorer would "prove" Never a question it never asked) or gives something
     other than true or false (`A.mmap_seq`, `3`) — the checks `check --break when:`
-    and a `[[breakpoint]]`'s `when` get."""
+    and a `[[breakpoint]]`'s `when` get — or is true already there (oracles are checked
+    after each step: the start would go unreported, or be reported after the first step
+    as if that step were the cause)."""
     names = Names.of(sc)
     compiled = [(spec, _compile(sc, spec, names)) for spec in sc.oracles]
-    if not compiled:
-        return
+    if compiled:
+        m = _build(sc, Check(()))  # the state at the start (its oracles unchecked)
+        for spec, expr in compiled:
+            problem = _at_start(sc, spec, expr, m)
+            if problem is not None:
+                raise problem
+
+
+def sound_at_start(sc: Scenario) -> tuple[OracleSpec, ...]:
+    """The oracles of a valid `sc` that `check_oracles` accepts at its start (a shrunk
+    scenario drops one its smaller setup makes true before any step)."""
+    if not sc.oracles:
+        return ()
+    names = Names.of(sc)
+    m = _build(sc, Check(()))
+    return tuple(spec for spec in sc.oracles if _at_start(sc, spec, _compile(sc, spec, names), m) is None)
+
+
+def _at_start(sc: Scenario, spec: OracleSpec, expr: Expr, m: Machine) -> ScenarioError | None:
+    """What is wrong with one oracle evaluated on the state at the start `m`, or None."""
     from .breakpoints import evaluate_on  # (breakpoints reads the kernel's labels: not needed above)
 
-    m = _build(sc, Check(()))  # the state at the start (its oracles unchecked)
-    for spec, expr in compiled:
-        got = evaluate_on(expr, m)
-        key = f"{spec.key}.when" if spec.key else "when"
-        line = spec.when_line or spec.line
-        if got.error is not None:
-            err = got.error
-            caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
-            raise ScenarioError(
-                f"{err.message} — at the start of the run: it would be false in every state, "
-                f"and the oracle never violated\n{caret}",
-                sc.path,
-                line,
-                key,
-            )
-        if not got.state_says and not isinstance(got.value, bool):
-            raise ScenarioError(
-                f"expected a condition (true or false), found {typed(got.value)} at the start of the run: "
-                + (
-                    f"compare it (as in `{excerpt(expr.source, 0)} != 0`)"
-                    if isinstance(got.value, int)
-                    else "compare it (==, !=, <, in, ...)"
-                ),
-                sc.path,
-                line,
-                key,
-            )
+    got = evaluate_on(expr, m)
+    key = f"{spec.key}.when" if spec.key else "when"
+    line = spec.when_line or spec.line
+    if got.error is not None:
+        err = got.error
+        caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
+        return ScenarioError(
+            f"{err.message} — at the start of the run: it would be false in every state, "
+            f"and the oracle never violated\n{caret}",
+            sc.path,
+            line,
+            key,
+        )
+    if not got.state_says and not isinstance(got.value, bool):
+        return ScenarioError(
+            f"expected a condition (true or false), found {typed(got.value)} at the start of the run: "
+            + (
+                f"compare it (as in `{excerpt(expr.source, 0)} != 0`)"
+                if isinstance(got.value, int)
+                else "compare it (==, !=, <, in, ...)"
+            ),
+            sc.path,
+            line,
+            key,
+        )
+    if got.value is True:
+        return ScenarioError(
+            "true at the start of the run, before any step: an oracle names a state the run must "
+            "not reach, and every run would begin in it (did you write the invariant, not its "
+            f"violation? `not ({expr.source})`)",
+            sc.path,
+            line,
+            key,
+        )
+    return None
 
 
 def applicable(sc: Scenario) -> tuple[OracleSpec, ...]:
