@@ -276,7 +276,7 @@ def test_check_stopped_at_a_breakpoint_says_which_expectation_already_failed(tmp
     """--json said expect_ok false; the text listed the steps and the stop, and nothing of it."""
     path = tmp_path / "q.toml"
     text = (ROOT / "scenarios" / "cow_lost_write.toml").read_text()
-    path.write_text(text + '\n[[oracle]]\nname = "q"\nwhen = "true"\n')
+    path.write_text(text + '\n[[oracle]]\nname = "q"\nwhen = "A1.label == \\"do_wp_page:reuse_check\\""\n')
     path.write_text(path.read_text().replace("[expect]\n", '[expect]\nq = "never"\n', 1))
     r = spftui("check", str(path), "--break", "step:wp_page_copy:copy")
     assert r.returncode == 0, r.stderr  # (a breakpoint fired: exit 0, as --help says)

@@ -201,17 +201,17 @@ def test_a_page_reclaim_has_isolated_is_not_marked_lazyfree(tmp_path: Path) -> N
 def test_each_counterexample_s_story_ends_with_its_own_violation(tmp_path: Path) -> None:
     """With two Sometimes, the lost write's story ended with the other oracle's violation, met first."""
     text = (ROOT / "scenarios" / "history_madv_free_dio.toml").read_text()
-    text += '\n[[oracle]]\nname = "reclaim_started"\nwhen = "R.state != \\"ready\\""\n'
+    text += '\n[[oracle]]\nname = "reclaim_done"\nwhen = "R.state == \\"done\\""\n'
     path = tmp_path / "two.toml"
     path.write_text(text)
     r = spftui("explore", str(path), "--fix", "madv_free_refcount_check=off", "--json")
     assert r.returncode == 0, r.stderr
     cxs = json.loads(r.stdout)["policies"]["classic"]["counterexamples"]
     assert cxs["lost_write"]["narration"].endswith("but 42 was written there.")
-    assert cxs["reclaim_started"]["narration"].endswith('reclaim_started: R.state != "ready" is true.')
+    assert cxs["reclaim_done"]["narration"].endswith('reclaim_done: R.state == "done" is true.')
 
 
-def test_why_a_pte_is_none_names_reclaims_discard_and_the_madv_free_that_cleaned_it() -> None:
+def test_why_a_pte_is_none_names_reclaims_discard_the_write_it_lost_and_the_madv_free_that_cleaned_it() -> None:
     r = spftui(
         "why",
         "history_madv_free_dio",
@@ -226,8 +226,16 @@ def test_why_a_pte_is_none_names_reclaims_discard_and_the_madv_free_that_cleaned
     chain = [(c["step"], c["depth"], c["text"]) for c in json.loads(r.stdout)]
     assert chain[0][:2] == (11, 0) and "try_to_unmap_one:unmap" in chain[0][2]
     assert chain[1] == (11, 1, "R discards lazyfree pfn 1: clean (page_count 3: 1 more reference not looked at)")
+    # the write the discard loses: direct IO's, through the pin that reference was
+    assert chain[2] == (
+        13,
+        2,
+        "after the discard, U __access_remote_vm:write in `gup-write 0x10000 42` wrote pfn 1: "
+        "(7, 0, 0, 0) → (42, 0, 0, 0); no PTE maps the page any more, so no read sees it",
+    )
+    assert chain[3] == (9, 3, "the page is the one `gup 0x10000 write` returned: got pfn 1 (FOLL_WRITE|FOLL_GET)")
     assert (
-        chain[2][:2] == (3, 1)
-        and "madvise_free_pte_range:walk" in chain[2][2]
-        and "pfn 1 W A D → pfn 1 W" in chain[2][2]
+        chain[-1][:2] == (3, 1)
+        and "madvise_free_pte_range:walk" in chain[-1][2]
+        and "pfn 1 W A D → pfn 1 W" in chain[-1][2]
     )

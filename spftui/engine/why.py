@@ -297,6 +297,8 @@ class _Why:
                 for d in evs:
                     if type(d) is Decision and d.thread == thread:
                         self.add(pos, _function(label), d.what, format_event(d), depth + 1)
+                        if d.what == "discard" and d.pfn is not None:
+                            self._written_after_discard(d.pfn, pos, at, depth + 2)
             if depth < _PTE_HISTORY:
                 self.explain(expr, last.step, depth + 1, "the PTE reclaim found: ")
         elif what.endswith(_SEQS):
@@ -304,6 +306,23 @@ class _Why:
                 self.add(
                     c.step, what, c.new, f"earlier: {self._doer(c.step)} {verb} {what}: {c.old} → {c.new}", depth + 1
                 )
+
+    def _written_after_discard(self, pfn: int, discard: int, at: int, depth: int) -> None:
+        """Writes into a page reclaim discarded (a pin's, as direct IO's): no PTE maps it any
+        more, so no later read sees them (the MADV_FREE race of 6c8e2a256915)."""
+        _, changes = self.history(parse(f"frame[{pfn}].words"), at)
+        for c in [c for c in changes if c.step > discard][:3]:
+            thread = self.tl.names[self.tl.thread_at(c.step)]
+            self.add(
+                c.step,
+                f"frame[{pfn}].words",
+                c.new,
+                f"after the discard, {self._doer(c.step)} wrote pfn {pfn}: {c.old} → {c.new}; "
+                "no PTE maps the page any more, so no read sees it",
+                depth,
+            )
+            if self.tl.label_at(c.step) == "__access_remote_vm:write":
+                self._through_gup(c.step, thread, depth + 1)
 
     def _sample_of(self, thread: str, path: str, start: int, step: int) -> int | None:
         """The last step in [start, step) where `thread` sampled `path` (a SpecRead), or None."""
