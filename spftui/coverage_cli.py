@@ -130,8 +130,8 @@ def print_coverage(sc: Any, cov: Any, interrupted: bool = False) -> None:
     cells = cov.cells()
     hit = sum(1 for *_, n in cells if n)
     console.print(
-        f"{hit} of {len(cells)} windows interleaved. A cell counts the runs in which the writer step"
-        " ran inside the check's window; · never, blank: same thread."
+        f"{hit} of {len(cells)} windows interleaved. A cell counts the times (over all runs) the writer"
+        " step ran inside the check's window; · never, blank: same thread."
     )
     ids = [c["id"] for c in data["checks"]]
     labels = [f"{col[0]} {col[1]}" for col in cov.cols]

@@ -53,7 +53,7 @@ def test_coverage_piped_fits_its_matrix_to_80_columns_and_prints_prose_lines_who
     r = spftui("coverage", "cow_lost_write")  # (stdout is not a terminal)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert any(line.endswith("windows interleaved. A cell counts the runs in which the writer step ran inside the "
+    assert any(line.endswith("windows interleaved. A cell counts the times (over all runs) the writer step ran inside the "
                "check's window; · never, blank: same thread.") for line in lines)  # fmt: skip
     never = lines.index(next(line for line in lines if line.startswith("Never interleaved")))
     assert all(" × A" in line or " × B" in line for line in lines[never + 1 :])  # one line per check, not folded
@@ -130,3 +130,14 @@ def test_a_narrow_matrix_keeps_the_end_of_each_step_name_so_rows_stay_apart() ->
     rows = [line.split("  ")[0].strip() for line in first.splitlines() if line.startswith((" A2 ", " B "))]
     assert "A2 …pkey:mmap_write_lock" in rows and "A2 …ey:mmap_write_unlock" in rows, rows
     assert len(rows) == len(set(rows))  # (cut at the end, three A2 rows read `A2 do_mprotect_pkey:mma…`)
+
+
+def test_each_of_gups_faults_has_a_window_of_its_own() -> None:
+    """GUP's faultin_page faults emit no `Fault`: the windows of Dirty COW's first GUP fault
+    stayed open into the next, and D's zap "landed" in the window of a finish_fault check
+    whose fault sampled after it (run 97 of 98)."""
+    r = spftui("coverage", "history_dirty_cow", "--policy", "spf-mm-seq", "--runs", "98")
+    assert r.returncode == 0, r.stderr
+    assert "C1 × D zap_pte_range:zap" in r.stdout.split("Never interleaved", 1)[1], r.stdout
+    zap = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("D zap_pte_range:zap"))
+    assert zap.split()[-2:] == ["·", "1"], zap

@@ -138,8 +138,13 @@ def test_why_the_lost_word_follows_the_copy_back_to_the_old_page_and_a2s_store()
     lines = r.stdout.splitlines()[1:]
     assert lines[0] == "1. [step 15] A1 wp_page_copy:copy in `write 0x10000 11` set frame[2].words[1]: 0 → 0"
     assert lines[1] == "  2. [step 15] the copy read frame[1].words[1] (no lock held: it can be stale)"
-    assert "[step 38] after the copy, A2 user:store in `write 0x10400 42` set frame[1].words[1]: 0 → 42" in lines[2]
-    assert "frame[1].words[1] = 0 from the start through step 14 (the scenario's initial state)" in lines[3]
+    # what the copy read (under the read), then the store it missed
+    assert (
+        lines[2] == "    3. [start] frame[1].words[1] = 0 from the start through step 14 (the scenario's initial state)"
+    )
+    assert lines[3].startswith(
+        "  4. [step 38] after the copy, A2 user:store in `write 0x10400 42` set frame[1].words[1]: 0 → 42"
+    )
 
 
 def test_why_the_pte_names_the_commit_the_copy_and_the_checks_that_passed_by_aba() -> None:
@@ -231,11 +236,11 @@ def test_why_a_reuse_names_who_took_the_other_mapping_and_a_lost_store_its_stale
     ) in r.stdout, r.stdout
     r = spftui("why", "history_fork_vma_lock", "frame[2].words[1]", "--fix", "fork_vma_write_lock=off")
     chain = [line.strip() for line in r.stdout.splitlines()[1:]]
-    assert chain[3] == "4. [step 20] A3's store hit its TLB entry (pfn 1, writable): stale", chain
-    assert chain[4].startswith(
-        "5. [step 4] the PTE it no longer matches: A1 copy_page_range:copy_pte_range in `fork C`"
+    assert chain[4] == "5. [step 20] A3's store hit its TLB entry (pfn 1, writable): stale", chain
+    assert chain[5].startswith(
+        "6. [step 4] the PTE it no longer matches: A1 copy_page_range:copy_pte_range in `fork C`"
     )
-    assert chain[5] == "6. [step 22] the flush that drops the entry comes after the store: A1 dup_mmap:flush_tlb_mm"
+    assert chain[6] == "7. [step 22] the flush that drops the entry comes after the store: A1 dup_mmap:flush_tlb_mm"
 
 
 def test_why_a_swap_in_that_reuses_the_page_names_do_swap_pages_decision() -> None:
@@ -325,3 +330,33 @@ def test_why_help_names_thread_local_expressions() -> None:
     r = spftui("why", "--help")
     text = " ".join(r.stdout.split())
     assert "A1.vmf.orig_pte" in text and "A1.refs" in text and "A1.pc" in text and "A1.vmf (" in text
+
+
+def test_why_a_cow_commit_names_only_its_own_faults_checks_and_attempt() -> None:
+    """A review found: another process's failed check listed among a commit's causes; an
+    aborted attempt's decision and copies mixed into the retry's; "the mapcount it read"
+    under the page-count rule (which reads page_count); and another process's store to the
+    old page, after the copy was installed, called one "the copy missed"."""
+    own = spftui(
+        "why", "cow_three_writers_munmap", "--policy", "vma-lock", "--seed", "10", "--at", "57", "B.pte[0x10000]"
+    )
+    assert own.returncode == 0, own.stderr
+    causes = own.stdout.splitlines()[2:]
+    assert causes and not [c for c in causes if " A1 " in c or " A2 " in c], own.stdout  # (B1's, in process B)
+
+    retried = spftui(
+        "why", "cow_lost_write", "--policy", "spf-mm-seq", "--reuse", "page-count", "--seed", "13", "--at", "62",
+        "A.pte[0x10000]",
+    )  # fmt: skip
+    text = retried.stdout
+    assert "an earlier attempt of A2's fault aborted: PTL at pte_map_lock:trylock" in text, text
+    assert "pfn 3 is the copy of pfn 1 made at steps 55, 57, 58, 59" in text
+    assert "[step 21] A2 copies" not in text and "[step 42] A2 pmd_same" not in text
+
+    rule = spftui("why", "fork_cow_isolation", "C.pte[0x10000]").stdout
+    assert "C1 reuses pfn 1: page_count 1 (the page-count rule)" in rule
+    assert "the page_count it read: A1 wp_page_copy:put_page in `write 0x10000 1` set frame[1].count: 2 → 1" in rule
+    assert "the mapcount it read" not in rule
+
+    isolated = spftui("why", "cow_three_writers_munmap", "--policy", "classic", "--seed", "2", "frame[2].words[1]")
+    assert "B1 wp_page_copy:copy" in isolated.stdout and "missed" not in isolated.stdout, isolated.stdout

@@ -1,8 +1,9 @@
 """Race-window coverage: which writer steps ever landed inside which speculative window.
 
-A window belongs to one fault of one thread: it opens when the fault samples
-a value it will validate later (its first `SpecRead`) and each `Validate` of
-that fault (SEQ1, SEQ2, REFETCH, pte_same, ...) closes one window. The
+A window belongs to one fault of one thread (a user access's, or each of
+GUP's faultin_page calls): it opens when the fault samples a value it will
+validate later (its first `SpecRead`) and each `Validate` of that fault
+(SEQ1, SEQ2, REFETCH, pte_same, ...) closes one window. The
 window is *interleaved* with a writer step of another thread when such a step
 ran after the sample and before the check. A writer step is one that changes
 a kind of value a fault validates: a PTE (`Pte`), a sequence count (`Seq`) or
@@ -112,6 +113,8 @@ class _Tally:
         down inside that step (exit_mmap zaps its PTEs): its column says so."""
         w = list(win)
         me = self.names[c]
+        if label == "faultin_page:handle_mm_fault":
+            w[c] = None  # GUP's next fault (it emits no `Fault`): a window of its own
         actor = c
         writers: dict[int, None] = {}
         for e in events:

@@ -38,6 +38,7 @@ from ..kernel.events import (
     Seq,
     SpfAbort,
     Swap,
+    Validate,
     Violation,
     VmaChange,
     Wake,
@@ -121,8 +122,9 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
             out.insert(0, "copies the VMA")
         elif label in _WALKS and "orig_pte" in vmf:
             out.insert(0, f"reads orig_pte {format_pte(vmf['orig_pte'])}")
-        elif label in _VALIDATE:
-            out.insert(0, "validates in pte_map_lock")
+        elif label in _VALIDATE:  # (a policy that checks nothing at this step only passes through)
+            checks = any(type(e) is Validate for e in events)
+            out.insert(0, "validates in pte_map_lock" if checks else "enters pte_map_lock")
         elif label == "do_wp_page:reuse_check":
             if next_label == "do_wp_page:get_page":
                 out.insert(0, "takes do_wp_page's copy path")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Decision, Flush, OpDone, OpStart, SpecRead, Validate
+from ..kernel.events import Aba, Decision, Flush, Invalidated, OpDone, OpStart, SpecRead, SpfAbort, Validate
 from ..kernel.pte import pte_pfn, pte_present, pte_write
 from .describe import format_event, local_text, object_path, validation_text, value_text
 from .expr import Expr, parse
@@ -409,16 +409,17 @@ class _Why:
             return
         src = parse(f"frame[{page}].words[{word}]")
         self.add(step, src.source, _value(src, m), f"the copy read {src.source} (no lock held: it can be stale)", depth)
-        _, later = self.history(src, at)
+        self.explain(src, step, depth + 1)  # (what it read, under the read: before the stores it missed)
+        idx = self.tl.thread_at(step)
+        _, later = self.history(src, min(at, self._commit_after(step, idx)))
         for c in later:
-            if c.step > step:
+            if c.step > step and self._same_mm(c.step, idx):
                 self.add(
                     c.step, src.source, c.new,
                     f"after the copy, {self._doer(c.step)} set {src.source}: {c.old} → {c.new} — the copy missed it",
                     depth,
                 )  # fmt: skip
                 self._stale_tlb(c.step, depth + 1)
-        self.explain(src, step, depth + 1)
 
     def _stale_tlb(self, step: int, depth: int) -> None:
         """If step is a store that hit a TLB entry the PTE no longer agrees with (a flush
@@ -484,19 +485,56 @@ class _Why:
         pte = parse(f"{m.threads[tl.names.index(thread)].mm}.pte[{addr & ~0xFFF:#x}]")
         self.explain(pte, pos, depth + 1, "follow_page_pte took the page from the PTE: ")
 
-    def _decision_of(self, step: int, thread: str, depth: int) -> int:
-        """do_wp_page's reuse-or-copy decision in this fault, with the counts it read."""
+    def _attempt_start(self, step: int, thread: str, depth: int) -> int:
+        """The first step of the attempt of the fault `step` commits: after the last abort of a
+        speculative (or VMA-locked) attempt, which is named with its reason, since the retry
+        under mmap_lock decided and checked everything again."""
         tl = self.tl
         start = self._fault_start(step, thread)
+        for pos, _, evs in tl.replay(start, step):
+            for e in evs:
+                if type(e) is SpfAbort and e.thread == thread:
+                    self.add(
+                        pos,
+                        "spf_abort",
+                        e.reason,
+                        f"an earlier attempt of {thread}'s fault aborted: {e.reason} at {e.label} ({e.detail}); "
+                        "the fault began again under mmap_lock",
+                        depth,
+                    )
+                    start = pos + 1
+        return start
+
+    def _decision_of(self, step: int, thread: str, depth: int) -> int:
+        """do_wp_page's reuse-or-copy decision in this fault's attempt, with the counts it read."""
+        tl = self.tl
+        start = self._attempt_start(step, thread, depth)
         found: list[tuple[int, Decision]] = []
         for pos, _, evs in tl.replay(start, step + 1):
             found += [(pos, e) for e in evs if type(e) is Decision and e.thread == thread]
         for pos, e in found:
             self.add(pos, _function(tl.label_at(pos)), e.what, format_event(e), depth)
             if e.what == "reuse" and e.pfn is not None and depth < _PTE_HISTORY:
-                # a reuse on mapcount: who took the other mappings away (the GUP-after-fork leak's munmap)
-                self.explain(parse(f"frame[{e.pfn}].mapcount"), pos, depth + 1, "the mapcount it read: ")
+                # what the reuse rule read (the GUP-after-fork leak's munmap left the mapcount)
+                read, field = _rule_read(e.detail)
+                if field:
+                    self.explain(parse(f"frame[{e.pfn}].{field}"), pos, depth + 1, f"the {read} it read: ")
         return start
+
+    def _commit_after(self, step: int, idx: int) -> int:
+        """The step at which the COW fault copying at `step` (by thread `idx`) installs its copy
+        (wp_page_copy:pte_same), or the timeline's end: a store after it is not the copy's to see."""
+        tl = self.tl
+        for pos in range(step + 1, len(tl)):
+            if tl.thread_at(pos) == idx and tl.label_at(pos) == "wp_page_copy:pte_same":
+                return pos
+        return len(tl)
+
+    def _same_mm(self, step: int, idx: int) -> bool:
+        """Did the thread of `step` run in thread `idx`'s process? Only its stores are ones a
+        COW copy for that process "missed": another process's are isolated from it by design."""
+        threads = self.tl.machine_at(0).threads
+        return bool(threads[self.tl.thread_at(step)].mm == threads[idx].mm)
 
     def _checks_of(self, step: int, thread: str, depth: int) -> int:
         """The checks that let the COW commit (each validate of the fault, and any ABA),
@@ -512,7 +550,8 @@ class _Why:
                 if type(e) is Validate and e.thread == thread and e.check != "seq_start":
                     self.add(pos, e.check, "✓" if e.ok else "✗", f"{thread} {validation_text(e)}", depth)
             for d in derived:
-                self.add(pos, d.kind, "", format_event(d), depth + 1)
+                if isinstance(d, Aba | Invalidated) and d.thread == thread:  # (not another fault's, in this window)
+                    self.add(pos, d.kind, "", format_event(d), depth + 1)
         return start
 
     def _copy_of(self, start: int, step: int, thread: str, depth: int) -> None:
@@ -529,7 +568,7 @@ class _Why:
         for w, p in enumerate(copies[: m.nwords]):
             src = parse(f"frame[{old}].words[{w}]")
             for c in self.history(src, step)[1]:
-                if c.step > p:
+                if c.step > p and self._same_mm(c.step, idx):
                     self.add(
                         c.step, src.source, c.new,
                         f"after the copy (step {p + 1}), {self._doer(c.step)} set {src.source}: {c.old} → {c.new}"
@@ -537,6 +576,16 @@ class _Why:
                         depth + 1,
                     )  # fmt: skip
                     self._stale_tlb(c.step, depth + 2)
+
+
+def _rule_read(detail: str) -> tuple[str, str]:
+    """What a reuse decision read, by its rule (kernel/wp.py `_what_decides`, do_swap_page):
+    (the name it is said by, the frame's field), or ("", "") when it read no count."""
+    if "the mapcount rule" in detail or "reuse_swap_page" in detail:
+        return "mapcount", "mapcount"
+    if "page_count" in detail:
+        return "page_count", "count"
+    return "", ""  # PageAnonExclusive set: the flag, no count
 
 
 def why(source: Session | Timeline, at: int, expr: str | Expr) -> list[Cause]:

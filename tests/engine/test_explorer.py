@@ -101,6 +101,8 @@ def test_the_narration_tells_the_race_in_one_paragraph(seed_results: dict[str, R
         "reuses the page in do_wp_page",
         "`write 0x10400 42`",
         "installs pfn 2 in place of pfn 1 — lost_write:",
+        # spf-refetch-vma checks nothing at pte_map_lock:seq_check: it is said to enter, not to validate
+        "reads orig_pte pfn 1 RO A D, enters pte_map_lock, validates in pte_map_lock (2 steps)",
     ):
         assert phrase in text, phrase
 

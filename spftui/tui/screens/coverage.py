@@ -2,8 +2,8 @@
 writer steps of one thread ever ran inside which speculative window of another.
 
 Rows are writer steps, columns the checks that close a window (1, 2, …,
-named below the matrix: numbers keep the matrix inside 80 columns); a cell counts the runs where that writer landed in
-that window, `·` marks a window never hit. `r`, `p` and `x` run it again
+named below the matrix: numbers keep the matrix inside 80 columns); a cell counts the times that writer landed in
+that window (a run may count twice: two faults), `·` marks a window never hit. `r`, `p` and `x` run it again
 with random, PCT or every schedule.
 """
 
@@ -98,7 +98,7 @@ class CoverageScreen(ReportScreen):
         parts += [
             summary,
             Text("Rows: writer steps; columns: the checks listed below.", "dim"),
-            Text("A cell counts runs with the writer inside that check's window;", "dim"),
+            Text("A cell counts the times the writer ran inside that check's window;", "dim"),
             Text("++ 100 or more, · never, blank: the same thread.", "dim"),
         ]
         ids = [str(i) for i in range(1, len(cov.rows) + 1)]
