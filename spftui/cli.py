@@ -100,16 +100,15 @@ def _run(session: Any, limit: int, stopped: Callable[[], bool]) -> bool:
 def _can_write(path: str, force: bool, what: str) -> None:
     """BadInput now, before the run, if `path` cannot be written (files.check_target), or its
     directory is missing or closed to us (a long run, then "no such directory")."""
-    from .engine.files import REFUSE, REPLACE, WriteError, cannot_write_in, check_target
+    from .engine.files import REFUSE, REPLACE, WriteError, cannot_create, check_target
 
     try:
         check_target(path, REPLACE if force else REFUSE, what)
     except WriteError as e:
         raise BadInput(str(e)) from None
-    directory = os.path.dirname(path) or "."
-    why = cannot_write_in(directory)
+    why = cannot_create(path)
     if why is not None:
-        raise BadInput(f"{path}: cannot write {what}: {why}: {directory}")
+        raise BadInput(f"{path}: cannot write {what}: {why}")
 
 
 @contextlib.contextmanager
@@ -133,13 +132,18 @@ def _output_to(path: str | None, force: bool, what: str) -> Iterator[list[str]]:
 
 
 def write_perfetto(session: Any, args: argparse.Namespace) -> int:
-    """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py)."""
+    """`trace --format perfetto -o FILE`: the run as a Chrome JSON trace (engine/perfetto.py);
+    `-o -` prints it to standard output (one JSON document, nothing else)."""
     from .engine.describe import counted
     from .engine.files import REFUSE, REPLACE, WriteError
-    from .engine.perfetto import config_text, write_trace
+    from .engine.perfetto import config_text, trace_text, write_trace
 
-    if not args.output:
-        raise BadInput("--format perfetto needs -o FILE (the trace is one JSON document)")
+    if args.output is None:
+        raise BadInput("--format perfetto needs -o FILE, or -o - for standard output (the trace is one JSON document)")
+    if args.output == "-":  # (as `-o -` is for the text and --json traces)
+        session.run(limit=args.max_steps)
+        sys.stdout.write(trace_text(session.timeline))
+        return 0
     _can_write(args.output, args.force, "the trace")
     session.run(limit=args.max_steps)
     try:
@@ -210,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="perfetto: a Chrome JSON trace for ui.perfetto.dev",
     )
     p.add_argument(
-        "-o", "--output", metavar="FILE", help="write the trace to FILE (refused if it exists; --force replaces it)"
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the trace to FILE (refused if it exists; --force replaces it); -o -: standard output",
     )
     p.set_defaults(func=lambda a: run_check(a, trace_only=True))
     p = sub.add_parser("scenarios", help="list the bundled scenarios")

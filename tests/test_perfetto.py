@@ -4,9 +4,11 @@ track per thread, lock hold slices, counter tracks and instant events that agree
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_run import spftui
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +160,40 @@ def test_a_ptl_taken_and_dropped_within_one_step_has_a_track_and_a_step_long_sli
     (held,) = [e for e in events if e.get("cat") == "lock" and e["tid"] == tracks[b_ptl[0]] and e["pid"] == 1]
     assert (held["ts"], held["dur"], held["args"]["holder"], held["args"]["within_step"]) == (zap, 1, "B", zap)
     assert held["name"] == b_ptl[0].split(" · ")[0]
+
+
+def test_o_dash_prints_the_perfetto_document_to_standard_output_and_writes_no_file(tmp_path: Path) -> None:
+    r = spftui("trace", "cow_lost_write", "--format", "perfetto", "-o", "-", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == ""
+    trace = json.loads(r.stdout)  # one JSON document and nothing else (no "wrote -: ..." line)
+    assert trace["otherData"]["schema"] == "spftui-perfetto/1" and trace["traceEvents"]
+    assert list(tmp_path.iterdir()) == []  # (no file named '-')
+    out = tmp_path / "t.json"
+    assert spftui("trace", "cow_lost_write", "--format", "perfetto", "-o", str(out)).returncode == 0
+    assert r.stdout == out.read_text()  # the same document the file gets
+
+
+def test_an_empty_o_is_refused_with_the_same_words_in_every_format(tmp_path: Path) -> None:
+    said = '"": cannot write the trace: expected a file name, found an empty one'
+    for form in ((), ("--json",), ("--format", "perfetto")):
+        r = spftui("trace", "cow_lost_write", *form, "-o", "", cwd=tmp_path)
+        assert (r.returncode, r.stderr) == (2, f"spftui: error: {said}\n"), form
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_takes_no_new_file_is_said_of_the_file_not_as_a_missing_folder() -> None:
+    """/proc is there, but no file can be made in it (even by root): the system's answer is
+    given for the file, never "No such file or directory: /proc"."""
+    try:  # (root: No such file or directory; anyone else: Permission denied)
+        os.close(os.open("/proc/x.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError as e:
+        system = e.strerror
+    said = f"/proc/x.json: cannot write the trace: cannot create it in /proc (the system says: {system})"
+    for form in ((), ("--format", "perfetto")):
+        r = spftui("trace", "cow_lost_write", *form, "-o", "/proc/x.json")
+        assert (r.returncode, r.stderr) == (2, f"spftui: error: {said}\n"), form
+    from spftui.engine.files import WriteError, write_file
+
+    with pytest.raises(WriteError) as err:  # (the TUI's `x` writes through the same function)
+        write_file("/proc/x.json", "{}", what="the trace")
+    assert str(err.value) == said

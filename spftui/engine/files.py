@@ -46,8 +46,13 @@ def write_file(path: str, text: str, *, exists: str = REFUSE, what: str = "the f
         check_target(path, REPLACE, what)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".spftui-", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise WriteError(path, f"cannot write {what}: {_reason(e, directory)}") from None
+    except OSError as e:  # (the directory takes no new file: say so of the file, not "no such directory")
+        reason = (
+            _reason(e, directory)
+            if not os.path.isdir(directory)
+            else _cannot_create_in(directory, e.strerror or str(e))
+        )
+        raise WriteError(path, f"cannot write {what}: {reason}") from None
     try:
         try:
             view = memoryview(data)
@@ -67,6 +72,22 @@ def write_file(path: str, text: str, *, exists: str = REFUSE, what: str = "the f
             os.unlink(tmp)  # gone already after a replace; a link leaves it to remove
         except OSError:
             pass
+
+
+def cannot_create(path: str) -> str | None:
+    """Why no new file `path` can be made, naming its folder (None: one can): "no such
+    directory: D", "not a directory: D", or what the system says when a file cannot be
+    created in a folder that is there (`/proc/x.json`: "cannot create it in /proc (the
+    system says: No such file or directory)": the folder is not what is missing)."""
+    directory = os.path.dirname(path) or "."
+    why = cannot_write_in(directory)
+    if why is None or not os.path.isdir(directory):
+        return None if why is None else f"{why}: {directory}"
+    return _cannot_create_in(directory, why)
+
+
+def _cannot_create_in(directory: str, strerror: str) -> str:
+    return f"cannot create it in {directory} (the system says: {strerror})"
 
 
 def cannot_write_in(directory: str) -> str | None:

@@ -277,7 +277,11 @@ def chrome_trace(tl: Timeline, upto: int | None = None) -> dict[str, Any]:
     }
 
 
+def trace_text(tl: Timeline, upto: int | None = None) -> str:
+    """The trace as the one JSON document a file holds (`trace -o -` prints it), with its newline."""
+    return json.dumps(chrome_trace(tl, upto), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def write_trace(path: str, tl: Timeline, upto: int | None = None, exists: str = REFUSE) -> str:
     """Write the trace atomically (engine/files.py); returns the path. Raises WriteError."""
-    text = json.dumps(chrome_trace(tl, upto), ensure_ascii=False, separators=(",", ":"))
-    return write_file(path, text + "\n", exists=exists, what="the trace")
+    return write_file(path, trace_text(tl, upto), exists=exists, what="the trace")
