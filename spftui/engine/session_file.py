@@ -12,7 +12,11 @@ The TUI saves one per scenario to the state directory (`state_dir()`:
 `$SPFTUI_STATE_DIR`, else `$XDG_STATE_HOME/spftui`, else
 `~/.local/state/spftui`), atomically (engine/files.py), and offers to
 restore it when that scenario is opened again. A bad file is a ScenarioError
-at its line and key; it is never overwritten by a failed load.
+at its line and key, and so is one that cannot mean what it says (a branch no
+timeline has, a timeline that does not replay, a breakpoint that would never
+fire, two strategies, two bookmarks of one name, a hand-chosen step past its
+timeline's end): nothing in it is dropped or moved silently. It is never
+overwritten by a failed load.
 
 Headless: standard library and attrs only.
 """
@@ -31,7 +35,7 @@ from ..scenario.loader import SCENARIO_KEYS, check_digest, recorded_fixes_off, t
 from ..scenario.locate import KeyPath, format_key
 from ..scenario.model import POLICIES, REUSE_RULES, ScheduleEntry
 from ..scenario.syntax import entry_text
-from .breakpoints import ALL_KINDS
+from .breakpoints import ALL_KINDS, never_fires
 from .expr import ExprError
 from .files import MAX_NUMBER, REPLACE, WriteError, numbered, write_file
 from .schedule import Replay, RoundRobin, SeededRandom, Strategy
@@ -50,6 +54,7 @@ _TOP = ("version", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_o
 _BREAKPOINT = ("kind", "match", "thread", "expr", "condition", "enabled", "hits")
 _BOOKMARK = ("name", "step", "branch")
 _TIMELINE = ("branch", "steps", "manual")
+_STRATEGY = ("seed", "schedule", "strategy")  # one of them: each says how the run chooses its steps
 
 
 def state_dir() -> str:
@@ -192,6 +197,17 @@ class SavedBreakpoint:
     options: dict[str, Any]
     enabled: bool
     hits: int
+    option_lines: tuple[tuple[str, int], ...] = ()  # the line of each option in the file (its expr, condition)
+
+
+@attrs.frozen
+class TimelineLines:
+    """Where one [[timeline]] is in its file: its key (`timeline[1]`) and the line of each
+    entry of its `steps` and `manual`, so that an error says which entry it is about."""
+
+    key: str
+    steps: tuple[int, ...]
+    manual: tuple[int, ...]
 
 
 @attrs.frozen
@@ -211,6 +227,8 @@ class SavedSession:
     bookmarks: tuple[tuple[str, int, int, int], ...]  # name, step, line, branch (-1: not saved)
     timelines: tuple[tuple[int, tuple[str, ...], tuple[int, ...], int], ...]  # branch, entries, manual, line
     fixes_off: frozenset[str] | None = None  # the fixes the saved run had out (None: older files)
+    branch_line: int = 0  # the line of `branch` (0: not in the file)
+    timeline_lines: tuple[TimelineLines, ...] = ()  # one per timeline, in the file's order
 
 
 def load_session(path: str) -> SavedSession:
@@ -225,6 +243,13 @@ def load_session(path: str) -> SavedSession:
     version = doc.get(d, (), "version", INTEGER)
     if version != VERSION:
         raise doc.error(("version",), f"this spftui reads session files of version {VERSION}, found {version}")
+    given = sorted((doc.line((k,)), k) for k in _STRATEGY if k in d)
+    if len(given) > 1:  # (one would silently win over the other)
+        (first_line, first), (_, second) = given[:2]
+        raise doc.error(
+            (second,),
+            f"a session replays one strategy: give {first} (line {first_line}) or {second}, not both",
+        )
     strategy: tuple[str, Any] = ("scenario", None)
     if "seed" in d:
         strategy = ("seed", doc.get(d, (), "seed", INTEGER))
@@ -242,13 +267,10 @@ def load_session(path: str) -> SavedSession:
         }
         enabled = doc.get(t, where, "enabled", BOOLEAN, True)
         hits = _count(doc, t, where, "hits", 0)
-        bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits))
-    marks = []
-    for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
-        name, step, line = doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))
-        branch = _count(doc, t, where, "branch") if "branch" in t else -1  # (-1: an older file: this timeline)
-        marks.append((name, step, line, branch))
+        lines = tuple((k, doc.line((*where, k))) for k in opts)
+        bps.append(SavedBreakpoint(doc.line(where), _key(where), kind, opts, enabled, hits, lines))
     tls = []
+    places = []
     branches: dict[int, int] = {}  # branch → the line of the [[timeline]] that has it
     for where, t in doc.array_of_tables(d, (), "timeline", _TIMELINE):
         manual = []
@@ -264,6 +286,28 @@ def load_session(path: str) -> SavedSession:
             raise doc.error((*where, "branch"), f"duplicate branch {branch} (first on line {branches[branch]})")
         branches[branch] = doc.line((*where, "branch"))
         tls.append((branch, steps, tuple(manual), doc.line((*where, "steps"))))
+        places.append(
+            TimelineLines(
+                _key(where),
+                tuple(doc.line((*where, "steps", i)) for i in range(len(steps))),
+                tuple(doc.line((*where, "manual", i)) for i in range(len(manual))),
+            )
+        )
+    known = sorted(branches) or [0]  # (a file without [[timeline]] is a run from the start: branch 0)
+    current = _count(doc, d, (), "branch", 0)
+    if current not in known:
+        raise doc.error(("branch",), f"no timeline with branch = {current} ({_branches_text(known, tls)})")
+    marks = []
+    named: dict[str, int] = {}  # bookmark name → the line of the first [[bookmark]] with it
+    for where, t in doc.array_of_tables(d, (), "bookmark", _BOOKMARK):
+        name, step, line = doc.get(t, where, "name", STRING), _count(doc, t, where, "step"), doc.line((*where, "name"))
+        if name in named:  # (the second would silently replace the first)
+            raise doc.error((*where, "name"), f"duplicate bookmark {name!r} (first on line {named[name]})")
+        named[name] = line
+        branch = _count(doc, t, where, "branch") if "branch" in t else -1  # (-1: an older file: this timeline)
+        if branch >= 0 and branch not in known:  # (it was moved to the current timeline, silently)
+            raise doc.error((*where, "branch"), f"no timeline with branch = {branch} ({_branches_text(known, tls)})")
+        marks.append((name, step, line, branch))
     digest = doc.get(d, (), "scenario_hash", STRING)
     check_digest(doc, digest)
     return SavedSession(
@@ -274,13 +318,21 @@ def load_session(path: str) -> SavedSession:
         doc.choice(d, (), "policy", "policy", POLICIES, "") if "policy" in d else "",
         doc.choice(d, (), "reuse", "COW reuse rule", REUSE_RULES, "") if "reuse" in d else "",
         strategy,
-        _count(doc, d, (), "branch", 0),
+        current,
         _count(doc, d, (), "step", 0),
         tuple(bps),
         tuple(marks),
         tuple(tls),
         recorded_fixes_off(doc),
+        doc.line(("branch",)) if "branch" in d else 0,
+        tuple(places),
     )
+
+
+def _branches_text(known: Sequence[int], tls: Sequence[Any]) -> str:
+    if not tls:
+        return "the file has no [[timeline]]: its run is branch 0"
+    return f"the file's [[timeline]] tables have branch {', '.join(map(str, known))}"
 
 
 def _key(where: KeyPath) -> str:
@@ -327,24 +379,46 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
             bp = s.add_breakpoint(b.kind, **b.options)
         except (ValueError, ExprError, SessionError) as err:
             raise ScenarioError(str(err), saved.path, b.line, b.key) from None
+        _refuse_if_never_fires(saved, b, bp, s)
         bp.enabled, bp.hits = b.enabled, b.hits
+    places = saved.timeline_lines or tuple(
+        TimelineLines(f"timeline branch {branch}", tuple(line for _ in entries), tuple(line for _ in manual))
+        for branch, entries, manual, line in saved.timelines
+    )  # (a SavedSession made by hand, without lines: each entry at its `steps`)
     timelines = []
-    for branch, entries, manual, line in saved.timelines:
-        try:
-            threads = _threads(entries, names)
-        except ScenarioError as err:
-            raise ScenarioError(err.message, saved.path, line, f"timeline branch {branch}: steps") from None
-        timelines.append(SavedTimeline(branch, threads, frozenset(k - 1 for k in manual)))
+    sizes: list[list[int]] = []  # per timeline, the steps of each entry of its `steps`
+    for (branch, entries, manual, _), where in zip(saved.timelines, places, strict=True):
+        threads: list[int] = []
+        sizes.append([])
+        for i, text in enumerate(entries):
+            try:
+                run = _threads((text,), names)
+            except ScenarioError as err:
+                raise ScenarioError(err.message, saved.path, where.steps[i], f"{where.key}.steps[{i}]") from None
+            threads += run
+            sizes[-1].append(len(run))
+        for i, k in enumerate(manual):
+            if k > len(threads):  # (a step chosen by hand that the timeline does not have: it was ignored)
+                raise ScenarioError(
+                    f"step {k} is not on this timeline (branch {branch}): its steps add up to {len(threads)}",
+                    saved.path,
+                    where.manual[i],
+                    f"{where.key}.manual[{i}]",
+                )
+        timelines.append(SavedTimeline(branch, tuple(threads), frozenset(k - 1 for k in manual)))
+    # restore_timelines numbers the timelines 0, 1, 2, … in the order of their ids: the file's
+    # branch ids (its `branch =` and each bookmark's) are read through this
+    order = sorted(range(len(timelines)), key=lambda k: timelines[k].id)
+    renumbered = {timelines[k].id: n for n, k in enumerate(order)}
     try:
         drifted = s.restore_timelines(timelines, saved.branch) if timelines else 0
     except SessionError as err:
-        raise ScenarioError(f"its timelines do not replay on this scenario: {err}", saved.path) from None
-    if saved.branch != s.branch_id and timelines:
-        raise ScenarioError(f"no timeline with branch = {saved.branch}", saved.path, 0, "branch")
-    kept = {s.branch_id, *(b.id for b in s.branches)}
+        raise _not_replayed(saved, timelines, places, sizes, order, s, err) from None
+    if timelines and renumbered.get(saved.branch) != s.branch_id:  # (load_session checked it is there)
+        raise ScenarioError(f"no timeline with branch = {saved.branch}", saved.path, saved.branch_line, "branch")
     for name, step, line, branch in saved.bookmarks:
         try:  # (beyond this branch's end is another branch's step: kept)
-            s.add_bookmark(name, step, branch if branch in kept else None)
+            s.add_bookmark(name, step, renumbered.get(branch) if timelines and branch >= 0 else None)
         except SessionError as err:
             raise ScenarioError(str(err), saved.path, line, "bookmark") from None
     s.goto(min(saved.step, s.length))
@@ -357,6 +431,50 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
     if saved.step > s.length:
         warnings.append(f"{saved.path}: step = {saved.step}, but the run ends after step {s.length}: opened there")
     return s, "; ".join(warnings) or None
+
+
+def _refuse_if_never_fires(saved: SavedSession, b: SavedBreakpoint, bp: Any, s: Session) -> None:
+    """A watch or condition that cannot be evaluated at all (`1/0`, `A.mmap_seq > "x"`) is an
+    error at its key, as `check --break when:1/0` and a scenario's [[breakpoint]] refuse it:
+    loaded, it would never fire, silently."""
+    problem = never_fires(bp, s.machine)
+    if problem is None:
+        return
+    which, err = problem
+    key = "expr" if which == "expression" else "condition"
+    caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
+    raise ScenarioError(
+        f"{err.message} — at the start of the run: it would never fire\n{caret}",
+        saved.path,
+        dict(b.option_lines).get(key, b.line),
+        f"{b.key}.{key}",
+    )
+
+
+def _not_replayed(
+    saved: SavedSession,
+    timelines: Sequence[SavedTimeline],
+    places: Sequence[TimelineLines],
+    sizes: Sequence[Sequence[int]],
+    order: Sequence[int],
+    s: Session,
+    err: SessionError,
+) -> ScenarioError:
+    """The error for a [[timeline]] that does not replay on this scenario (`step 24: A1 cannot
+    run: it is finished`), at the `steps` entry that has that step. restore_timelines stops on
+    the timeline it was rebuilding (numbered by id order: this timeline's branch_id), with the
+    steps before the failing one run (its position)."""
+    if not 0 <= s.branch_id < len(order):  # (not where it is expected to stop: say it of them all)
+        return ScenarioError(f"its timelines do not replay on this scenario: {err}", saved.path)
+    k = order[s.branch_id]
+    where = places[k]
+    text = f"this timeline (branch {timelines[k].id}) does not replay on this scenario: {err}"
+    done = 0
+    for i, size in enumerate(sizes[k]):
+        done += size
+        if done > s.position:
+            return ScenarioError(text, saved.path, where.steps[i], f"{where.key}.steps[{i}]")
+    return ScenarioError(text, saved.path, where.steps[-1] if where.steps else 0, f"{where.key}.steps")
 
 
 def _strategy(saved: SavedSession, sc: Scenario) -> Strategy | None:

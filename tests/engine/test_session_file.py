@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from cli_run import spftui
 
 from spftui.engine import SeededRandom, Session, SessionError
 from spftui.engine.files import WriteError
@@ -119,7 +120,7 @@ def test_a_session_saved_on_another_scenario_is_refused_at_its_hash(seed, tmp_pa
     ("edit", "at", "message"),
     [
         (lambda t: t.replace('expr = "A1.state"', 'expr = "A1.sate"'), "[[breakpoint]]", "sate"),
-        (lambda t: t.replace('"A1 17"', '"Z9 17"'), "steps = [", "Z9"),
+        (lambda t: t.replace('"A1 17"', '"Z9 17"'), '    "Z9 17"', "Z9"),  # (at its entry)
         (lambda t: t.replace("version = 1", "version = 9"), "version = 9", "version"),
         (lambda t: t.replace("step = 33", "step = -3", 1), "step = -3", "≥ 0"),
         (lambda t: t.replace('kind = "watch"', 'kind = "wach"'), 'kind = "wach"', "wach"),
@@ -261,3 +262,79 @@ def test_a_bookmark_remembers_its_timeline_and_says_when_this_one_differs_before
     assert restored.bookmark_note("late") == note and restored.bookmark_branch("here") == restored.branch_id
     restored.restart()
     assert restored.bookmark_note("late") is None  # (a restart keeps the bookmarks as steps of the run to come)
+
+
+# Each: the edit, the error as the command line prints it (its line and key; {path} is the file).
+# They were taken (or half taken) and the rest dropped silently.
+BROKEN = {
+    "a branch no timeline has": (
+        lambda t: t.replace("branch = 1\nstep = 33", "branch = 7\nstep = 33"),
+        "{path}:16: branch: no timeline with branch = 7 (the file's [[timeline]] tables have branch 0, 1, 2)",
+    ),
+    "a timeline longer than the run": (
+        lambda t: t.replace('"A1 17"', '"A1 200"'),
+        "{path}:46: timeline[0].steps[0]: this timeline (branch 0) does not replay on this scenario: "
+        "step 24: A1 cannot run: it is finished",
+    ),
+    "a later entry of another timeline": (
+        lambda t: t.replace('"A1 5"', '"A1 9"'),
+        "{path}:74: timeline[2].steps[7]: this timeline (branch 2) does not replay on this scenario: "
+        "step 55: A1 cannot run: it is finished",
+    ),
+    "a condition that cannot be evaluated": (
+        lambda t: t.replace("condition = \"A2.state == 'running'\"", 'condition = "1/0"'),
+        "{path}:27: breakpoint[1].condition: division by zero — at the start of the run: it would never fire\n"
+        "    1/0\n     ^",
+    ),
+    "a watch that cannot be evaluated": (
+        lambda t: t.replace('expr = "A1.state"', 'expr = "A.mmap_seq > \\"x\\""'),
+        "{path}:21: breakpoint[0].expr: '>' orders two ints or two strs, got int 0 and str \"x\" — at the start "
+        'of the run: it would never fire\n    A.mmap_seq > "x"\n               ^',
+    ),
+    "a seed beside the schedule": (
+        lambda t: t.replace("fixes_off = []\n", "fixes_off = []\nseed = 3\n"),
+        "{path}:10: schedule: a session replays one strategy: give seed (line 9) or schedule, not both",
+    ),
+    "two bookmarks of one name": (
+        lambda t: t.replace('name = "here"', 'name = "copied"'),
+        "{path}:39: bookmark[1].name: duplicate bookmark 'copied' (first on line 34)",
+    ),
+    "a bookmark on a branch no timeline has": (
+        lambda t: t.replace("step = 33\nbranch = 1", "step = 33\nbranch = 9"),
+        "{path}:41: bookmark[1].branch: no timeline with branch = 9 "
+        "(the file's [[timeline]] tables have branch 0, 1, 2)",
+    ),
+    "a step chosen by hand past the timeline's end": (
+        lambda t: t.replace("manual = [11]", "manual = [11, 500]"),
+        "{path}:62: timeline[1].manual[1]: step 500 is not on this timeline (branch 1): its steps add up to 54",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_what_a_session_file_cannot_mean_is_refused_at_its_line_and_key(seed, tmp_path, case) -> None:  # type: ignore[no-untyped-def]
+    """`spftui SCENARIO --session FILE` says where (exit 2, no traceback) before the debugger opens,
+    and the TUI's own loading (load_session_for) raises the same located error."""
+    edit, said = BROKEN[case]
+    path = tmp_path / "bad.session.toml"
+    text = dump_session(worked_on(seed))
+    assert edit(text) != text
+    path.write_text(edit(text))
+    r = spftui("cow_lost_write", "--session", str(path))
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"spftui: error: {said.format(path=path)}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_session_for(str(path), seed)
+    assert str(err.value) == said.format(path=path)
+
+
+def test_branch_ids_with_gaps_are_read_as_the_files_own(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A hand-edited file whose timelines are branch 0 and 5: `branch = 5` and a bookmark on 5 are
+    that timeline (they were refused, and a bookmark on 5 moved to the current one)."""
+    s = worked_on(seed)
+    text = dump_session(s).replace("branch = 2", "branch = 5")
+    text = text.replace("step = 33\nbranch = 1", "step = 33\nbranch = 5")
+    path = tmp_path / "gaps.session.toml"
+    path.write_text(text.replace("branch = 1\nstep = 33", "branch = 5\nstep = 33"))
+    restored, warning = load_session_for(str(path), seed)
+    assert warning is None and restored.branch_id == 2  # (renumbered 0, 1, 2 in id order)
+    assert restored.bookmark_branch("here") == 2 and restored.bookmark_branch("copied") == 1
