@@ -374,12 +374,15 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
     sc = sc.with_policy(saved.policy or None, saved.reuse or None)
     names = tuple(t.name for t in sc.threads)
     s = Session(sc, strategy=_strategy(saved, sc))
+    unfired: list[str] = []
     for b in saved.breakpoints:
         try:
             bp = s.add_breakpoint(b.kind, **b.options)
         except (ValueError, ExprError, SessionError) as err:
             raise ScenarioError(str(err), saved.path, b.line, b.key) from None
-        _refuse_if_never_fires(saved, b, bp, s)
+        never = _never_fires(saved, b, bp, s)
+        if never:
+            unfired.append(never)
         bp.enabled, bp.hits = b.enabled, b.hits
     places = saved.timeline_lines or tuple(
         TimelineLines(f"timeline branch {branch}", tuple(line for _ in entries), tuple(line for _ in manual))
@@ -422,7 +425,7 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
         except SessionError as err:
             raise ScenarioError(str(err), saved.path, line, "bookmark") from None
     s.goto(min(saved.step, s.length))
-    warnings = []
+    warnings = unfired
     if drifted:
         warnings.append(
             f"{saved.path}: {drifted} recorded step(s) no longer follow the scenario's schedule or seed; "
@@ -433,22 +436,17 @@ def open_session(saved: SavedSession, sc: Scenario) -> tuple[Session, str | None
     return s, "; ".join(warnings) or None
 
 
-def _refuse_if_never_fires(saved: SavedSession, b: SavedBreakpoint, bp: Any, s: Session) -> None:
-    """A watch or condition that cannot be evaluated at all (`1/0`, `A.mmap_seq > "x"`) is an
-    error at its key, as `check --break when:1/0` and a scenario's [[breakpoint]] refuse it:
-    loaded, it would never fire, silently."""
+def _never_fires(saved: SavedSession, b: SavedBreakpoint, bp: Any, s: Session) -> str | None:
+    """A warning, at its key, for a watch or condition that cannot be evaluated at all (`1/0`,
+    `A.mmap_seq > "x"`): it never fires. Said, not refused: the debugger sets a scenario's own
+    such `[[breakpoint]]` with a warning, and a session saved there must open again."""
     problem = never_fires(bp, s.machine)
     if problem is None:
-        return
+        return None
     which, err = problem
     key = "expr" if which == "expression" else "condition"
-    caret = str(ExprError(err.message, err.position, err.source)).partition("\n")[2]
-    raise ScenarioError(
-        f"{err.message} — at the start of the run: it would never fire\n{caret}",
-        saved.path,
-        dict(b.option_lines).get(key, b.line),
-        f"{b.key}.{key}",
-    )
+    line = dict(b.option_lines).get(key, b.line)
+    return f"{saved.path}:{line}: {b.key}.{key}: {err.message} at the start of the run: breakpoint {bp.id} never fires"
 
 
 def _not_replayed(
