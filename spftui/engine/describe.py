@@ -38,6 +38,7 @@ from ..kernel.events import (
 )
 from ..kernel.events import event_fields as event_fields
 from ..kernel.foll import format_foll
+from ..kernel.machine import MAPLE_NODE
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 from .expr import format_int
@@ -251,6 +252,8 @@ def format_event(e: Event) -> str:
             return f"{mm} vma{vma} {action} (vma{other})"
         case VmaChange(mm, action, vma, _, _):
             return f"{mm} vma{vma} {action}"
+        case RcuFree(what, oid) if what.startswith(MAPLE_NODE):
+            return f"RCU frees {what[len(MAPLE_NODE) :]}'s maple node {oid} (mt_free_rcu)"
         case RcuFree(what, oid):
             return f"RCU frees {what} {oid}"
         case Pgtable(mm, table, action):

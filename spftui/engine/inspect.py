@@ -233,6 +233,7 @@ VMF_KEYS = (
     "vma_ref", "vmas", "word", "write",
     "fault_write", "gup_foll", "gup_page", "gup_unshare", "new_vma", "unshare",
     "cp", "pages", "prot_none", "stale",
+    "mt_node", "stack_write",
 )  # fmt: skip
 """Every key a thread's `vmf` (its fault or op locals) can hold; `A1.orig_pte` reads one while it is set.
 tests/engine/test_expr.py checks this against the kernel's source."""

@@ -46,6 +46,8 @@ def _mapping(m: Mapping) -> list[str]:
         lines.append(f"  file = {toml_string(m.file)}")
     if m.uffd_wp:
         lines.append("  uffd_wp = true")
+    if m.growsdown:
+        lines.append("  growsdown = true")
     return lines
 
 
@@ -59,7 +61,9 @@ def _file(f: File) -> list[str]:
 
 def _fixes(sc: Scenario) -> list[str]:
     """`[fixes]`: the run's fixes against the kernel preset's (the loader's starting point)."""
-    preset = preset_lacks(sc.kernel, sc.threads)  # (as the loader starts: 5.8 lacks fork_copy_pinned only with a pin)
+    preset = preset_lacks(
+        sc.kernel, sc.threads, "stack" in sc.features
+    )  # (as the loader starts: 5.8 lacks fork_copy_pinned only with a pin)
     switches = sorted([(n, "false") for n in sc.fixes_off - preset] + [(n, "true") for n in preset - sc.fixes_off])
     return ["", "[fixes]", *(f"{n} = {v}" for n, v in switches)] if switches else []
 

@@ -53,7 +53,7 @@ LABEL_LIMIT = 200_000
 _NOT_CONTENT = ("line", "text")  # where an op or key sits in the file, and how it was spelt
 # Fields added after identities were first recorded: left out while they hold
 # their default, so every scenario without them keeps its recorded identity.
-_NEWER = ("foll", "new_length", "new_addr", "dontunmap", "file", "uffd_wp")
+_NEWER = ("foll", "new_length", "new_addr", "dontunmap", "file", "uffd_wp", "growsdown")
 
 
 def scenario_name(sc: Scenario) -> str:

@@ -79,6 +79,7 @@ OTHER_KEYS = frozenset(
         "addr", "cp", "detached", "end", "fault_write", "free_tables", "gup_foll", "gup_unshare", "mode",
         "new_vma", "page_locked", "pages", "pmd", "pmds", "prot_none", "ptl", "pvma", "result", "seq", "stale",
         "start", "table", "tried", "unmap", "unshare", "vma", "vma_locked", "vma_ref", "vmas", "word", "write",
+        "mt_node", "stack_write",
     }
 )  # fmt: skip
 

@@ -27,7 +27,8 @@ from .pte import (
     pte_wrprotect,
     vpn_of,
 )
-from .state import VM_READ, VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
+from .stack import fault_below_stack
+from .state import VM_GROWSDOWN, VM_READ, VM_UFFD_WP, VM_WRITE, Frame, Mm, Thread, Vma, mmap_vm_flags
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,6 +55,9 @@ def build_machine(sc: Scenario, after_step: Callable[[Machine], None] | None = N
             _setup_fork(m, m.mms[p.fork_of], mm)
         for mp in p.mappings:
             flags = mmap_vm_flags(mp.prot) | (VM_UFFD_WP if mp.uffd_wp else 0)  # UFFDIO_REGISTER_MODE_WP
+            if mp.growsdown:  # MAP_GROWSDOWN (stack.py)
+                flags |= VM_GROWSDOWN
+                m.stack_fault = fault_below_stack
             v = m.new_vma(mm, mp.start, mp.start + mp.length, flags, None)
             if mp.file:
                 map_file(m, mm, v, mp.file, 0)

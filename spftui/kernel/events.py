@@ -210,7 +210,7 @@ class Wake(NamedTuple):
 class RcuFree(NamedTuple):
     """An RCU callback frees a VMA or a PTE table after its grace period."""
 
-    what: str  # "vma" | "table"
+    what: str  # "vma" | "table" | "maple_node:MM" (a maple node of mm MM: kernel/stack.py)
     id: int
 
     @property
@@ -260,7 +260,7 @@ class Decision(NamedTuple):
     (mm_users 1). The state it read is in `detail`."""
 
     thread: str
-    what: str  # "reuse" | "copy" | "foll" | "keep" | "discard" | "classic"
+    what: str  # "reuse" | "copy" | "foll" | "keep" | "discard" | "classic" | "expand_stack" | "maple"
     pfn: int | None  # the page decided on (foll: None)
     detail: str  # e.g. "reuses pfn 1: mapcount 1 (the mapcount rule: page_count 2 is not looked at)"
 

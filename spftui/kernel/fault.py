@@ -152,6 +152,8 @@ def classic_find_vma(m: Machine, t: Thread) -> None:
     """find_vma + access_error under mmap_lock; no VMA or no permission: SIGSEGV."""
     mm = m.thread_mm(t)
     v = m.vma_lookup(mm, t.vmf["addr"])
+    if v is None and m.stack_fault is not None and m.stack_fault(m, t, mm):
+        return  # below a VM_GROWSDOWN VMA: expand_stack (stack.py)
     if v is None or access_error(v.vm_flags, t.vmf["write"]):
         locks.mmap_read_unlock(m, t, mm)
         segv(m, t, bad_area_why(None if v is None else v.vm_flags, t.vmf["write"]))

@@ -33,6 +33,8 @@ from .steps import STEPS as _STEPS
 ALLOC = ("alloc", 0)
 # Read sections and call_rcu decide when grace periods end.
 RCU = ("rcu", 0)
+# call_rcu's kind for a maple node of mm NAME: MAPLE_NODE + NAME (stack.py).
+MAPLE_NODE = "maple_node:"
 
 
 class Machine:
@@ -80,6 +82,10 @@ class Machine:
         self.file_data: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.reported: set[tuple[Any, ...]] = set()
         self.steps = 0
+        # Fixed at build, not state: stack.fault_below_stack when some mapping is VM_GROWSDOWN (a fault
+        # may expand a stack and replace a maple node; only then does find_vma_prev take two steps), else
+        # None. The classic fault asks it when it finds no VMA (stack.py).
+        self.stack_fault: Callable[[Machine, Thread, Mm], bool] | None = None
         # Per-step scratch, not state:
         self.events: list[Event] = []
         self.touched: set[tuple[str, Any]] = set()  # footprint for POR
@@ -336,6 +342,12 @@ class Machine:
         self.rcu_pending = keep
 
     def _rcu_free(self, kind: str, oid: int) -> None:
+        if kind.startswith(MAPLE_NODE):  # mt_free_rcu: kmem_cache_free of a maple node (stack.py)
+            mm = self.mms[kind[len(MAPLE_NODE) :]]
+            mm.maple = (*mm.maple[:oid], "freed", *mm.maple[oid + 1 :])
+            self.touched.add(("mm", mm.name))
+            self.emit(RcuFree(kind, oid))
+            return
         if kind == "vma":
             v = self.vmas[oid]
             v.free = True

@@ -54,13 +54,17 @@ def mmap_unlock(m: Machine, t: Thread) -> None:
 @step("do_madvise:mmap_read_lock")
 def madvise_lock(m: Machine, t: Thread) -> None:
     """MADV_DONTNEED and MADV_FREE run under the *read* lock: mmap_seq is not bumped, no VMA lock is taken."""
-    if locks.mmap_read_lock(m, t, m.thread_mm(t)):
+    if not locks.mmap_read_lock(m, t, m.thread_mm(t)):
+        return
+    if m.stack_fault is not None:  # a node may be replaced under the read lock: find_vma_prev's window (stack.py)
+        m.call(t, "find_vma_prev:mas_walk", "do_madvise:find_vma")
+    else:
         t.pc = "do_madvise:find_vma"
 
 
 @step("do_madvise:find_vma")
 def madvise_find(m: Machine, t: Thread) -> None:
-    """madvise_walk_vmas: zap (MADV_DONTNEED) or lazily free (MADV_FREE) every VMA in the range, then tlb_finish_mmu;
+    """madvise_walk_vmas (find_vma_prev, then each VMA): zap (MADV_DONTNEED) or lazily free (MADV_FREE) every VMA in the range, then tlb_finish_mmu;
     a hole anywhere: -ENOMEM."""
     mm = m.thread_mm(t)
     op = m.ops[t.index][t.op_index]

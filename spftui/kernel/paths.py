@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     mremap,
     munmap,
     ops,
+    stack,
     swap,
     userfaultfd,
     wp,

@@ -20,6 +20,7 @@ VM_WRITE = 0x2
 VM_SHARED = 0x8
 VM_MAYREAD = 0x10
 VM_MAYWRITE = 0x20
+VM_GROWSDOWN = 0x100  # a stack: a fault just below it expands it downwards (expand_stack, kernel/stack.py)
 VM_UFFD_WP = 0x1000  # registered with a userfaultfd for write-protect faults (userfaultfd_wp(vma))
 
 VM_ACCOUNT = 0x00100000  # the mapping's pages are charged to overcommit accounting
@@ -300,6 +301,9 @@ class Mm:
     completed writes (absent = zero). `zaps` counts, per vpn, the PTEs the
     mm gave up there while a thread of it held a page from GUP (zap, mremap):
     a pin is owed coherence only while the count is what it was at the pin.
+    `maple` is the VMA index's node objects as kernel/stack.py models them (one
+    root node standing for the maple tree): the state of each node the tree
+    has had, by node id; the last is the published root (mm->mm_mt's ma_root).
     """
 
     __slots__ = (
@@ -309,6 +313,7 @@ class Mm:
         "lock_readers",
         "lock_waiters",
         "lock_writer",
+        "maple",
         "mm_lock_seq",
         "mm_users",
         "mmap_seq",
@@ -343,6 +348,7 @@ class Mm:
         "exists",
         "shadow",
         "zaps",
+        "maple",
     )
 
     def __init__(self, name: str) -> None:
@@ -365,6 +371,7 @@ class Mm:
         self.exists = True
         self.shadow: dict[int, list[Word]] = {}  # the lost-write oracle's memory (oracles.py)
         self.zaps: dict[int, int] = {}
+        self.maple: tuple[str, ...] = ("live",)  # node states by id, the root last (stack.py)
 
     def snap(self, shadow: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         """`shadow`: put this in place of the shadow (checkpoints keep it in chunks)."""
@@ -387,6 +394,7 @@ class Mm:
             self.exists,
             tuple(sorted((k, tuple(v)) for k, v in self.shadow.items())) if shadow is None else shadow,
             tuple(sorted(self.zaps.items())),
+            self.maple,
         )
 
     @classmethod
@@ -403,6 +411,7 @@ class Mm:
         (m.mm_users, m.rss_anon, m.rss_swap, m.tlb_flush_pending, m.writers, m.forking, m.exists) = s[9:16]
         m.shadow = {k: list(v) for k, v in s[16]}
         m.zaps = dict(s[17])
+        m.maple = s[18]
         return m
 
 

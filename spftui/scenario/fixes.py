@@ -40,7 +40,7 @@ class Fix:
               "fixes off" would name it on every scenario of that release
     needs     what a scenario must have for its code to run at all (a
               `Scenario.features` name: "fork", "gup", "pin", "uffd_wp",
-              "madv_free"; "": any)
+              "madv_free", "stack"; "": any)
     preset_needs  as needs_pin, for another feature: a kernel preset that lacks
               it takes it out only of a scenario with this `needs` feature
     """
@@ -75,6 +75,7 @@ NEEDS = {
     "pin": "no page is pinned here",
     "uffd_wp": "no uffd-wp mapping here",
     "madv_free": "no madvise … free op here",
+    "stack": "no growsdown (stack) mapping here",
 }
 """What `Fix.inert` says when a scenario lacks what the fix's code needs."""
 
@@ -246,6 +247,33 @@ FIX_LIST += (
     ),
 )
 
+FIX_LIST += (
+    Fix(
+        name="expand_stack_write_lock",
+        title="the page fault expands a stack only under the mmap write lock (lock_mm_and_find_vma)",
+        commit="8d7071af8907",
+        kernels=(
+            "missing from 6.1 (the maple tree, with RCU-freed nodes) through 6.4; in 6.5 (branch expand-stack, "
+            "merge 9471f1f2f502) and stable 6.1.37, 6.3.11, 6.4.1; the presets 6.1 and 6.4.0 lack it"
+        ),
+        where=(
+            "do_user_addr_fault → lock_mm_and_find_vma (c2508ec5a58d): mmap_read_unlock, mmap_write_lock_killable, "
+            "find_vma again, expand_stack_locked → expand_downwards, mmap_write_downgrade"
+        ),
+        story=(
+            "StackRot (CVE-2023-3269, Ruihan Li). A fault below a stack VMA expanded it with expand_stack → "
+            "expand_downwards under the mmap *read* lock. When the VMA below is itself VM_GROWSDOWN no guard gap "
+            "is kept, the expansion removes the gap entry from the maple tree, and the tree (in RCU mode) publishes "
+            "a new node and frees the old one with call_rcu (mas_replace → mas_free → ma_free_rcu). Another thread "
+            "under the mmap read lock but outside rcu_read_lock (find_vma_prev, here from madvise_walk_vmas) may "
+            "hold the old node across the grace period and read it after mt_free_rcu freed it: a use-after-free. "
+            "The fix expands only under the mmap write lock, which excludes every mmap_read_lock reader."
+        ),
+        needs="stack",
+        preset_needs="stack",
+    ),
+)
+
 FIX: dict[str, Fix] = {f.name: f for f in FIX_LIST}
 FIXES: tuple[str, ...] = tuple(FIX)
 
@@ -265,15 +293,16 @@ def parse_switch(text: str) -> tuple[str, bool]:
     return name, _ON[state.strip().lower()]
 
 
-def preset_lacks(kernel: str | None, threads: Iterable[Thread]) -> frozenset[str]:
+def preset_lacks(kernel: str | None, threads: Iterable[Thread], stacks: bool = False) -> frozenset[str]:
     """The fixes a scenario on `kernel` starts without (before its `[fixes]`): the preset's, but a
-    fix about pinned pages only when a thread pins one (the loader's and the writer's starting point)."""
+    fix about pinned pages only when a thread pins one, and one with `preset_needs` only where the
+    scenario has that feature (`stacks`: a growsdown mapping) (the loader's and the writer's starting point)."""
     if not kernel:
         return frozenset()
     threads = list(threads)
     pins = pins_a_page(threads)
     frees = any(op.kind == "madvise" and op.advice == "free" for t in threads for op in t.ops)
-    has = {"madv_free": frees}
+    has = {"madv_free": frees, "stack": stacks}
     return frozenset(
         f
         for f in KERNEL_PRESET[kernel].fixes_off

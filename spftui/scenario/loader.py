@@ -81,7 +81,7 @@ _ORACLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BREAKPOINT_KEYS = ("kind", "match", "thread", "expr", "watch", "when", "condition", "enabled")
 _FILE_KEYS = ("name", "pages", "data")
 _PROCESS_KEYS = ("name", "fork_of", "mapping", "data")
-_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file", "uffd_wp")
+_MAPPING_KEYS = ("start", "pages", "length", "prot", "populate", "file", "uffd_wp", "growsdown")
 _THREAD_KEYS = ("name", "process", "ops", "repeat")
 _SCHEDULE_KEYS = ("steps",)
 _SCHEDULE_FILE_KEYS = ("scenario", "scenario_name", "scenario_hash", "policy", "reuse", "fixes_off", "stop_at", "steps")
@@ -144,7 +144,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     oracles = _oracles(doc, top)
     kinds = (*ORACLE_KINDS, *(o.name for o in oracles))
     expect = _expect(doc, top, policy, reuse, kinds)
-    lacks = preset_lacks(kernel, threads)
+    lacks = preset_lacks(kernel, threads, any(mp.growsdown for p in processes for mp in p.mappings))
     fixes_off = _fixes(doc, top, lacks)
     breakpoints = _breakpoints(doc, top, [t.name for t in threads], known_labels, kinds)
     return Scenario(
@@ -465,6 +465,12 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
             (*where, "uffd_wp"),
             "'uffd_wp' is for anonymous mappings: uffd-wp on file memory (shmem) came in 5.19 and is not modelled",
         )
+    growsdown = doc.get(table, where, "growsdown", BOOLEAN, False)
+    if growsdown and file:
+        raise doc.error(
+            (*where, "growsdown"),
+            "'growsdown' is for anonymous mappings: a stack (MAP_GROWSDOWN) of a file is not modelled",
+        )
     return Mapping(
         start=start,
         length=length,
@@ -473,6 +479,7 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
         line=doc.line(where),
         file=file,
         uffd_wp=uffd_wp,
+        growsdown=growsdown,
     )
 
 

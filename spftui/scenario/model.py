@@ -158,13 +158,27 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
         "rule without gup_unshare, which differs from 5.18 only for an exclusive page with extra references",
     ),
     KernelPreset("5.19", "anon-exclusive", note="PG_anon_exclusive (6c287605fd56)"),
+    KernelPreset(
+        "6.1",
+        "anon-exclusive",
+        fixes_off=frozenset({"expand_stack_write_lock"}),
+        note="VMAs in a maple tree (its RCU mode backported in 6.1.y); a fault expands a stack under the mmap read "
+        "lock (StackRot, CVE-2023-3269: fixed in 6.1.37 and 6.5 by 8d7071af8907)",
+    ),
+    KernelPreset(
+        "6.1.37",
+        "anon-exclusive",
+        note="stable 6.1.37 carries the expand-stack series: a fault expands a stack only under the mmap write lock "
+        "(lock_mm_and_find_vma, c2508ec5a58d; 8d7071af8907)",
+    ),
     KernelPreset("6.4", "anon-exclusive", note="6.4 with its stable fixes (as 6.4.3), classic faults by default"),
     KernelPreset(
         "6.4.0",
         "anon-exclusive",
         "vma-lock",
-        frozenset({"fork_vma_write_lock"}),
-        note="per-VMA locks on x86 (0bff0aaea03e); dup_mmap does not write-lock the parent's VMAs",
+        frozenset({"fork_vma_write_lock", "expand_stack_write_lock"}),
+        note="per-VMA locks on x86 (0bff0aaea03e); dup_mmap does not write-lock the parent's VMAs; a fault expands "
+        "a stack under the mmap read lock (StackRot: fixed in 6.4.1)",
     ),
     KernelPreset(
         "6.4.3",
@@ -218,7 +232,9 @@ class Mapping:
     `file` (MAP_PRIVATE from its first page: reads see the page cache, a
     write copies the page into an anonymous one). `uffd_wp`: registered with
     the process's userfaultfd for write-protect faults (UFFDIO_REGISTER_MODE_WP,
-    VM_UFFD_WP), anonymous mappings only."""
+    VM_UFFD_WP), anonymous mappings only. `growsdown`: a stack (MAP_GROWSDOWN,
+    VM_GROWSDOWN): a fault just below it expands it (kernel/stack.py), anonymous
+    mappings only."""
 
     start: int
     length: int
@@ -227,6 +243,7 @@ class Mapping:
     line: int = 0
     file: str = ""
     uffd_wp: bool = False
+    growsdown: bool = False
 
 
 @attrs.frozen
@@ -461,12 +478,14 @@ class Scenario:
     @property
     def features(self) -> frozenset[str]:
         """What a fix's code may need to run at all (`Fix.needs`): a `fork` op, a `gup`
-        op, a pin (`gup … pin`), a `uffd_wp` mapping, a `madvise … free` op."""
+        op, a pin (`gup … pin`), a `uffd_wp` mapping, a `madvise … free` op, a `growsdown`
+        mapping ("stack")."""
         ops = [op for t in self.threads for op in t.ops]
         found = {"fork": any(op.kind == "fork" for op in ops), "gup": any(op.kind == "gup" for op in ops)}
         found["madv_free"] = any(op.kind == "madvise" and op.advice == "free" for op in ops)
         found["pin"] = pins_a_page(self.threads)
         found["uffd_wp"] = any(mp.uffd_wp for p in self.processes for mp in p.mappings)
+        found["stack"] = any(mp.growsdown for p in self.processes for mp in p.mappings)
         return frozenset(k for k, v in found.items() if v)
 
     def with_fixes(self, switches: dict[str, bool]) -> Scenario:

@@ -25,6 +25,7 @@ GALLERY = [
     ("history_gup_pin_unshare.toml", "gup_unshare", "pin_coherence"),
     ("history_uffd_wp_flush.toml", "uffd_wp_flush_pending", "lost_write"),
     ("history_fork_pinned.toml", "fork_copy_pinned", "pin_coherence"),
+    ("history_stackrot.toml", "expand_stack_write_lock", "use_after_free"),
 ]
 
 

@@ -300,7 +300,7 @@ ERROR_CASES: list[tuple[str, str, str, str | int, tuple[str, ...]]] = [
     ("unknown mapping key", MINIMAL.replace("pages = 1", "pages = 1\n  popluate = true"), "process[0].mapping[0].popluate", "popluate", ("did you mean 'populate'?",)),
     ("unknown policy", 'policy = "spf-mmseq"\n' + MINIMAL, "policy", "policy", ("unknown policy 'spf-mmseq'", "did you mean 'spf-mm-seq'?", "expected one of: classic, spf-mm-seq")),
     ("unknown reuse rule", 'reuse = "mapcnt"\n' + MINIMAL, "reuse", "reuse", ("unknown COW reuse rule 'mapcnt'", "mapcount, page-count, anon-exclusive")),
-    ("unknown kernel", 'kernel = "4.19"\n' + MINIMAL, "kernel", "kernel", ("unknown kernel release '4.19'", "5.7, 5.8, 5.11, 5.12, 5.17, 5.18, 5.19, 6.4, 6.4.0, 6.4.3")),
+    ("unknown kernel", 'kernel = "4.19"\n' + MINIMAL, "kernel", "kernel", ("unknown kernel release '4.19'", "5.7, 5.8, 5.11, 5.12, 5.17, 5.18, 5.19, 6.1, 6.1.37, 6.4, 6.4.0, 6.4.3")),
     ("unquoted kernel", "kernel = 5.8\n" + MINIMAL, "kernel", "kernel", ("expected a string, found a float (5.8)", 'kernel = "5.8"')),
     ("words_per_page too big", "words_per_page = 65\n" + MINIMAL, "words_per_page", "words_per_page", ("power of two from 1 to 64", "found 65")),
     ("words_per_page not a power of two", "words_per_page = 3\n" + MINIMAL, "words_per_page", "words_per_page", ("found 3",)),
