@@ -108,8 +108,9 @@ def run_fixes(args: argparse.Namespace) -> int:
             print(f"  reuse:     {', '.join(r['reuse'])} (no effect under the other rules)")
         if r["presets_without"]:
             only = " (in a scenario that pins: a `gup … pin` op)" if r["needs_pin"] else ""
-            if r["preset_needs"] == "madv_free":
-                only = " (in a scenario with a `madvise … free` op)"
+            needs = {"madv_free": "a `madvise … free` op", "stack": "a `growsdown` mapping"}.get(r["preset_needs"])
+            if needs:
+                only = f" (in a scenario with {needs})"
             print(f"  off in:    kernel = {', '.join(repr(k) for k in r['presets_without'])}{only}")
         scenarios = r["scenarios"]
         print(f"  scenarios: {', '.join(scenarios) if scenarios else '(none bundled)'}")

@@ -85,6 +85,9 @@ def test_spftui_fixes_lists_each_fix_with_its_commit_and_scenario():
     assert by_name["madv_free_refcount_check"]["presets_without"] == ["5.7", "5.8", "5.11", "5.12", "5.17"]
     text = spftui("fixes").stdout
     assert "spftui explore history_fork_vma_lock --fix fork_vma_write_lock=off" in text
+    # a fix the presets lack only where the scenario has the feature says which feature
+    assert "off in:    kernel = '6.1', '6.4.0' (in a scenario with a `growsdown` mapping)" in text
+    assert "(in a scenario with a `madvise … free` op)" in text
 
 
 def test_a_saved_counterexample_replays_with_its_fixes_off(tmp_path: Path) -> None:
