@@ -272,6 +272,14 @@ def _server(base: Any) -> Any:
             self.started = True
             await super().on_data(payload)
 
+        async def run(self) -> None:
+            await super().run()  # (it logs the debugger's stderr on the server's output)
+            if not self.started:  # (else the tab stayed blank: say so in it, and keep it open to be read)
+                with contextlib.suppress(Exception):
+                    await self.remote_write_bytes(
+                        b"spftui: the debugger did not start (the server's output says why)\r\n"
+                    )
+
         async def end(self) -> None:
             """Tell the debugger to quit, wait for it to save and go, and reap it."""
             process = self._process
@@ -321,8 +329,10 @@ def _server(base: Any) -> Any:
             try:
                 await websocket.prepare(request)
                 problem = self.tab_check() if self.tab_check is not None else None
-                if problem is not None:
+                if problem is not None:  # said in the tab, left open to be read (a closed one is hidden)
                     await websocket.send_bytes((f"spftui: error: {problem}".replace("\n", "\r\n") + "\r\n").encode())
+                    async for _ in websocket:
+                        pass
                     return websocket
                 service = Tab(
                     self.command,
@@ -343,11 +353,6 @@ def _server(base: Any) -> Any:
                     ending = asyncio.ensure_future(service.end())
                     with contextlib.suppress(asyncio.CancelledError):
                         await asyncio.shield(ending)  # (a second cancel does not leave the debugger behind)
-                    if not service.started and not websocket.closed:
-                        with contextlib.suppress(Exception):
-                            await websocket.send_bytes(
-                                b"spftui: the debugger did not start (the server's log says why)\r\n"
-                            )
                 self.tabs.discard(tab)
                 with contextlib.suppress(Exception):
                     await websocket.close()
