@@ -45,7 +45,7 @@ from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
 from .format import home_path, path_lines, toast_command, toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
-from .places import screenshot_dir, write_dir
+from .places import screenshot_dir, served_write_dir, write_dir
 from .saved import Seen, next_free, saved_sessions
 from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
@@ -190,7 +190,11 @@ class SpftuiApp(App[int]):
         if s is None:
             return
         self.saved_text = dump_session(s)
-        self.seen.look(self.session_target())  # (a save finds out whether another debugger wrote it since)
+        # A save finds out whether another debugger wrote the file since. Served to a browser, the
+        # state directory is every viewer's: a session saved there is replaced only by the viewer
+        # who restored it, never by one who started fresh beside it (that one gets a file of its own).
+        if served_write_dir() is None or self.session_file is not None:
+            self.seen.look(self.session_target())
         base = autosave_path(s.scenario)
         if self.session_file is None:
             paths = saved_sessions(base)
@@ -223,7 +227,7 @@ class SpftuiApp(App[int]):
                     f"Restore your last session of {name}?",
                     [
                         ("restore", "Restore it", self._saved_what(saved)),
-                        ("fresh", "Start fresh", f"it stays until you save, in\n  {shown}"),
+                        ("fresh", "Start fresh", f"{self._stays('it')}, in\n  {shown}"),
                     ],
                     "restore",
                 ),
@@ -235,11 +239,16 @@ class SpftuiApp(App[int]):
             shown = path_lines(home_path(path), width).replace("\n", "\n  ")
             when = _when(path)
             options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n  {shown}"))
-        options.append(("fresh", "Start fresh", "they stay until you save"))
+        options.append(("fresh", "Start fresh", self._stays("they")))
         self.push_screen(
             ChoiceDialog(f"Restore a saved session of {name}? ({len(readable)} saved)", options, "0"),
             lambda choice: self.restore(readable[int(choice)][0]) if choice and choice.isdigit() else None,
         )
+
+    def _stays(self, it: str) -> str:
+        if served_write_dir() is not None:
+            return f"{it} stay{'s' if it == 'it' else ''}: saving this session writes a file of its own"
+        return f"{it} stay{'s' if it == 'it' else ''} until you save"
 
     def _saved_what(self, saved: SavedSession) -> str:
         assert self.session is not None

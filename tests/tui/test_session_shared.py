@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual import messages
 from tui_helpers import SEED, press, screen_text, type_text
 
 from spftui.engine.session_file import autosave_path, load_session
 from spftui.tui.app import SpftuiApp
+from spftui.tui.places import WRITE_DIR_ENV
 from spftui.tui.screens.choice import ChoiceDialog
 from spftui.tui.screens.debugger import DebuggerScreen
 from spftui.tui.screens.quit import QuitDialog
@@ -120,3 +122,30 @@ async def test_a_debugger_stopped_from_outside_after_another_saved_keeps_both(st
     assert first.saved_on_exit and second.saved_on_exit and first.saved_on_exit != second.saved_on_exit
     assert [b[0] for b in load_session(first.saved_on_exit).bookmarks] == ["alpha"]
     assert [b[0] for b in load_session(second.saved_on_exit).bookmarks] == ["beta"]
+
+
+async def test_a_served_viewer_who_starts_fresh_never_replaces_another_viewers_saved_session(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a terminal, Start fresh then Save replaces your own last session (the offer says so);
+    served to a browser the state directory is every viewer's, so the save gets a file of its own."""
+    monkeypatch.setenv(WRITE_DIR_ENV, str(tmp_path))
+    first = SpftuiApp(SEED)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await bookmark(pilot, 3, "alpha")
+        first.post_message(messages.ExitApp())
+        await until_exited(first)
+    second = SpftuiApp(SEED)
+    async with second.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(second.screen, ChoiceDialog)
+        assert "saving this session writes a file of its own" in " ".join(screen_text(pilot).split())
+        await press(pilot, "down", "enter")  # Start fresh
+        assert isinstance(second.screen, DebuggerScreen)
+        await bookmark(pilot, 1, "beta")
+        await press(pilot, "q", "s")
+        await until_exited(second)
+    base = Path(autosave_path(first.session.scenario))  # type: ignore[union-attr]
+    assert [b[0] for b in load_session(str(base)).bookmarks] == ["alpha"]
+    numbered = base.with_name(base.name.replace(".session.toml", ".2.session.toml"))
+    assert [b[0] for b in load_session(str(numbered)).bookmarks] == ["beta"]
