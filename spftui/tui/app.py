@@ -7,12 +7,16 @@ the picker first.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, messages
 from textual.app import App, SystemCommand
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.errors import NoWidget
@@ -41,7 +45,8 @@ from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
 from .format import home_path, path_lines, toast_command, toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
-from .places import screenshot_dir
+from .places import screenshot_dir, served_write_dir, write_dir
+from .saved import Seen, next_free, saved_sessions
 from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
 from .screens.debugger import DebuggerScreen
@@ -93,6 +98,17 @@ class SpftuiApp(App[int]):
         self.session_file = session_file
         self.saved_text: str | None = None
         """The session as last saved or opened (`q` asks only when it differs)."""
+        self.seen = Seen()
+        """What the session files this debugger saves to held when it last read or wrote them (saved.py)."""
+        self.own_state_file: str | None = None
+        """The state directory's file this debugger saves to when it is not the scenario's own
+        (the one it restored, or a numbered one a save took when another debugger had saved there)."""
+        self.leaving = False
+        """The user asked to quit (q, Ctrl+Q, the picker closed): any other exit is one from outside."""
+        self.stopped_by: int | None = None
+        """The signal that stopped the debugger (SIGTERM, SIGHUP, SIGINT), if one did."""
+        self.saved_on_exit: str | None = None
+        """Where a stop from outside saved the unsaved work (said on stderr once the screen is gone)."""
         self.session: Session | None = None
         if isinstance(source, Session):
             self.session = source
@@ -107,6 +123,7 @@ class SpftuiApp(App[int]):
     # ------------------------------------------------------------ screens
     def on_mount(self) -> None:
         self.screen_change_signal.subscribe(self, self._screen_changed)
+        self._catch_stop_signals()
         if self.session is None:
             self.push_screen(PickerScreen(first_run=True), self._first_pick)
         else:
@@ -153,6 +170,7 @@ class SpftuiApp(App[int]):
             self.session = session_for(opening, breakpoints=old.breakpoints if old is not None else None)
         self.generation += 1
         self.session_file = picked.session_file
+        self.own_state_file = None
         screen = self.debugger()
         if screen is None:
             self.push_screen(DebuggerScreen())
@@ -167,40 +185,78 @@ class SpftuiApp(App[int]):
 
     # --------------------------------------------------------- sessions
     def opened(self) -> None:
-        """A session is shown: remember it as saved, and offer the one saved for this scenario."""
+        """A session is shown: remember it as saved, and offer the ones saved for this scenario."""
         s = self.session
         if s is None:
             return
         self.saved_text = dump_session(s)
-        path = autosave_path(s.scenario)
-        if self.session_file is None and os.path.isfile(path):
-            self.call_after_refresh(self._offer, path)
+        # A save finds out whether another debugger wrote the file since. Served to a browser, the
+        # state directory is every viewer's: a session saved there is replaced only by the viewer
+        # who restored it, never by one who started fresh beside it (that one gets a file of its own).
+        if served_write_dir() is None or self.session_file is not None:
+            self.seen.look(self.session_target())
+        base = autosave_path(s.scenario)
+        if self.session_file is None:
+            paths = saved_sessions(base)
+            if paths:
+                self.call_after_refresh(self._offer, base, paths)
 
-    def _offer(self, path: str) -> None:
+    def _offer(self, base: str, paths: list[str]) -> None:
+        """Offer the sessions saved for this scenario: the last one, or (several debuggers saved
+        one, e.g. tabs of `spftui serve`) each, newest first."""
         s = self.session
-        if s is None or autosave_path(s.scenario) != path:
+        if s is None or autosave_path(s.scenario) != base:
             return
-        try:
-            saved = load_session(path)
-        except ScenarioError as err:  # left as it is: the user may want to mend it
-            self.notify(
-                str(err), title="The saved session cannot be read", severity="warning", timeout=10, markup=False
+        readable = []
+        for path in paths:
+            try:
+                readable.append((path, load_session(path)))
+            except ScenarioError as err:  # left as it is: the user may want to mend it
+                self.notify(
+                    str(err), title="The saved session cannot be read", severity="warning", timeout=10, markup=False
+                )
+        if not readable:
+            return
+        width = max(20, self.size.width - 20)  # (the dialog's)
+        name = identity(s.scenario)[0]
+        if len(readable) == 1:
+            path, saved = readable[0]
+            shown = path_lines(home_path(path), width).replace("\n", "\n  ")
+            self.push_screen(
+                ChoiceDialog(
+                    f"Restore your last session of {name}?",
+                    [
+                        ("restore", "Restore it", self._saved_what(saved)),
+                        ("fresh", "Start fresh", f"{self._stays('it')}, in\n  {shown}"),
+                    ],
+                    "restore",
+                ),
+                lambda choice: self.restore(path) if choice == "restore" else None,
             )
             return
+        options = []
+        for i, (path, saved) in enumerate(readable):
+            shown = path_lines(home_path(path), width).replace("\n", "\n  ")
+            when = _when(path)
+            options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n  {shown}"))
+        options.append(("fresh", "Start fresh", self._stays("they")))
+        self.push_screen(
+            ChoiceDialog(f"Restore a saved session of {name}? ({len(readable)} saved)", options, "0"),
+            lambda choice: self.restore(readable[int(choice)][0]) if choice and choice.isdigit() else None,
+        )
+
+    def _stays(self, it: str) -> str:
+        if served_write_dir() is not None:
+            return f"{it} stay{'s' if it == 'it' else ''}: saving this session writes a file of its own"
+        return f"{it} stay{'s' if it == 'it' else ''} until you save"
+
+    def _saved_what(self, saved: SavedSession) -> str:
+        assert self.session is not None
         what = (
             f"{count(len(saved.breakpoints), 'breakpoint')}, {count(len(saved.bookmarks), 'bookmark')}, "
             f"{count(max(len(saved.timelines), 1), 'timeline')}, at step {saved.step}"
         )
-        what += "".join(f"; {d}" for d in _rules_differ(saved, s.scenario))
-        shown = path_lines(home_path(path), max(20, self.size.width - 20)).replace("\n", "\n  ")  # (the dialog's width)
-        self.push_screen(
-            ChoiceDialog(
-                f"Restore your last session of {identity(s.scenario)[0]}?",
-                [("restore", "Restore it", what), ("fresh", "Start fresh", f"it stays until you save, in\n  {shown}")],
-                "restore",
-            ),
-            lambda choice: self.restore(path) if choice == "restore" else None,
-        )
+        return what + "".join(f"; {d}" for d in _rules_differ(saved, self.session.scenario))
 
     def restore(self, path: str) -> bool:
         """Replace the session by the one saved in `path` (an error dialog if it cannot be)."""
@@ -213,6 +269,9 @@ class SpftuiApp(App[int]):
         self.session = s
         self.generation += 1
         self.saved_text = dump_session(s)
+        if self.session_file is None:  # (q saves back to the file restored, as its own)
+            self.own_state_file = path
+        self.seen.look(path)
         screen = self.debugger()
         if screen is not None:
             screen.refresh_views(follow=True)
@@ -225,22 +284,38 @@ class SpftuiApp(App[int]):
     def session_target(self) -> str:
         """Where `q` saves: the `--session` file, else the state directory's file for this scenario."""
         assert self.session is not None
-        return self.session_file or autosave_path(self.session.scenario)
+        return self.session_file or self.own_state_file or autosave_path(self.session.scenario)
 
     def save_session(self, path: str | None = None, exists: str = REPLACE) -> str:
-        """Save the session (WriteError); the file written becomes where `q` saves."""
+        """Save the session (WriteError); the file written becomes where `q` saves.
+
+        A file another debugger wrote since this one last read or wrote it is not replaced:
+        the save takes the first free numbered name beside it (saved.py)."""
         assert self.session is not None
         target = path or self.session_target()
         check_target(target, REPLACE, "the session")  # a directory's name is refused, not numbered past
+        if exists == REPLACE and self.seen.changed(target):
+            exists = NUMBER
         if exists == REPLACE:
             kept = set_aside_if_unreadable(target)  # the user may mean to mend it: never lost
             if kept is not None:
                 self.notify(f"The session file there could not be read: kept as {kept}.", markup=False, timeout=10)
         written = save_session(self.session, target, exists=exists)
-        if path is not None:
+        if path is not None or self.session_file is not None:
             self.session_file = written
+        elif written != autosave_path(self.session.scenario):
+            self.own_state_file = written
+        self.seen.look(written)
         self.saved_text = dump_session(self.session)
         return written
+
+    def save_plan(self) -> tuple[str, str | None]:
+        """Where `q`'s Save writes: (the file, None), or when another debugger saved to this one's
+        file since it was opened, (the numbered file it takes instead, that file)."""
+        target = self.session_target()
+        if self.seen.changed(target):
+            return next_free(target), target
+        return target, None
 
     def save_session_as(self) -> None:
         """Ctrl+S: ask for a file and save the session there. A file that cannot be written
@@ -268,7 +343,7 @@ class SpftuiApp(App[int]):
         ask_where_to_save(
             self,
             "Save session as…",
-            own or os.path.join(os.getcwd(), f"{name}.{s.scenario.policy}.session.toml"),
+            own or os.path.join(write_dir(), f"{name}.{s.scenario.policy}.session.toml"),
             save,
             (
                 "Enter updates this session's file; another name that is taken gets a number."
@@ -305,14 +380,18 @@ class SpftuiApp(App[int]):
             f"{count(len(s.breakpoints.items), 'breakpoint')} ({count(watches, 'watch', 'watches')}), "
             f"{count(len(s.bookmarks), 'bookmark')}, {count(len(s.branches) + 1, 'timeline')}, at step {s.position}."
         )
-        target = self.session_target()
+        target, taken = self.save_plan()
         # Sentences of their own, the path alone on its line: a long path wrapped (or cut
         # inside) left a line starting with "; offered again…".
         note = (
             "Opening this scenario again offers it back."
-            if target == autosave_path(s.scenario)
+            if self.session_file is None
             else f"Open it again with: spftui {identity(s.scenario)[0]} --session <that file>"
         )
+        if taken is not None:
+            note = (
+                f"Another debugger saved to {os.path.basename(taken)} since this one opened it: Save keeps both. {note}"
+            )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 
     def _quit_answer(self, choice: str | None) -> None:
@@ -325,6 +404,59 @@ class SpftuiApp(App[int]):
             self.exit(0)
         elif choice == DISCARD:
             self.exit(0)
+
+    def exit(self, result: int | None = None, return_code: int = 0, message: object = None) -> None:  # type: ignore[override]
+        """The user quits (q, Ctrl+Q, the picker closed): unsaved work was asked about."""
+        self.leaving = True
+        super().exit(result, return_code, message)  # type: ignore[arg-type]
+
+    # ------------------------------------------------- stopped from outside
+    def _catch_stop_signals(self) -> None:
+        """SIGTERM, SIGHUP (the terminal closed) and a SIGINT sent to the process stop the
+        debugger as a quit from outside (which saves unsaved work), not in the middle of a step.
+        Served to a browser, Textual's web driver stops on SIGINT and SIGTERM the same way."""
+        if self.is_headless or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop_from_outside, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def stop_from_outside(self, sig: int) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = sig
+        self.post_message(messages.ExitApp())
+
+    async def on_exit_app(self, message: messages.ExitApp) -> None:
+        """Before the app exits: told to from outside (`spftui serve` stopping, a signal) with
+        unsaved work, save it as the quit dialog's Save does; opening the scenario again offers
+        it back. (Runs before Textual's own handler, which ends the app.)"""
+        if self.leaving or self.saved_on_exit is not None:
+            return
+        dbg = self.debugger()
+        if dbg is not None and dbg.busy:  # a background run: stop it first, its session is in use
+            dbg.interrupt.set()
+            runs = [w for w in self.workers if w.group == "run" and not w.is_finished]
+            if runs:
+                await asyncio.wait([asyncio.ensure_future(w.wait()) for w in runs], timeout=5)
+        try:
+            if self.unsaved():
+                assert self.session is not None
+                name = identity(self.session.scenario)[0]
+                self.saved_on_exit = self.save_session()
+                again = "opening it again offers it back" if self.session_file is None else "--session opens it"
+                self.exit_note = f"saved the unsaved session of {name} to {self.saved_on_exit} ({again})"
+        except (WriteError, OSError) as err:
+            self.saved_on_exit = ""
+            self.exit_note = f"cannot save the session: {err}"
+        except Exception as err:  # (a bug here must not keep the app from exiting)
+            self.saved_on_exit = ""
+            self.exit_note = f"cannot save the session: {type(err).__name__}: {err}"
+
+    exit_note: str = ""
+    """What the exit says on stderr about the session (run_app prints it once the screen is gone)."""
 
     def action_open(self) -> None:
         """Open the scenario picker."""
@@ -598,3 +730,14 @@ def _rules_differ(saved: SavedSession, sc: Scenario) -> list[str]:
         now = ", ".join(sorted(sc.fixes_off)) or "none"
         out.append(f"fixes off: {named} (not {now})")
     return out
+
+
+def _when(path: str) -> str:
+    """`at 14:03:12 today` or `on 2025-05-01 14:03`: when `path` was last written."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return "earlier"
+    if time.strftime("%Y-%m-%d", time.localtime(mtime)) == time.strftime("%Y-%m-%d"):
+        return time.strftime("at %H:%M:%S today", time.localtime(mtime))
+    return time.strftime("on %Y-%m-%d %H:%M", time.localtime(mtime))

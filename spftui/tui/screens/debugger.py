@@ -9,6 +9,7 @@ session command is refused with a sentence in the status line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +29,7 @@ from ...engine.view import EVENT_KINDS
 from ...scenario.fixes import FIX
 from ...scenario.policies import POLICY, POLICY_LIST, REUSE_LIST
 from ..format import branch_note, home_path, toast_command, toast_path
+from ..places import write_dir
 from ..recent import Recent
 from ..view import View
 from ..widgets.breakpoints import BreakpointsPane
@@ -606,7 +608,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
         ask_where_to_save(
             self.app,
             f"Save the schedule up to step {s.position} as…",
-            str(Path.cwd() / f"{stem}.step{s.position}.schedule.toml"),
+            os.path.join(write_dir(), f"{stem}.step{s.position}.schedule.toml"),
             write,
             "A name that is taken gets a number.",
             told,

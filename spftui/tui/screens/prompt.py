@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -12,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from ...engine.files import WriteError
+from ..places import outside_write_dir, typed_path
 from .dialog import Dialog
 
 
@@ -77,8 +77,11 @@ def ask_where_to_save(
     written: list[str] = []
 
     def save(path: str) -> str | None:
+        refused = outside_write_dir(path)  # (served to a browser: only in the server's one folder)
+        if refused is not None:
+            return refused
         try:
-            written.append(write(os.path.abspath(os.path.expanduser(path))))
+            written.append(write(typed_path(path)))
         except WriteError as err:
             return str(err)
         return None

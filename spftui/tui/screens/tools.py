@@ -18,6 +18,7 @@ from ...engine.describe import counted
 from ...engine.files import NUMBER, REFUSE, REPLACE, WriteError
 from ...engine.schedule_file import scenario_name
 from ..format import branch_note, toast_path
+from ..places import outside_write_dir, typed_path, write_dir
 from .choice import ChoiceDialog
 from .error import ErrorDialog
 from .prompt import PromptDialog
@@ -40,7 +41,10 @@ class ExportFinished(Message):
 
 def trace_path_problem(text: str) -> str | None:
     """Why `text` cannot be where the trace goes (None: it can)."""
-    path = os.path.abspath(os.path.expanduser(text))
+    refused = outside_write_dir(text)
+    if refused is not None:
+        return refused
+    path = typed_path(text)
     if os.path.isdir(path):
         return f"{path} is a folder: add a file name, e.g. {os.path.join(text, 'run.perfetto.json')}"
     folder = os.path.dirname(path)
@@ -72,19 +76,20 @@ class ToolActions:
         s = self.session
         # In the current folder, as Ctrl+S proposes a session file (and as `spftui trace --format
         # perfetto -o FILE` writes a relative FILE): the trace is a file to share, not app state.
-        folder = os.getcwd()
+        # Served to a browser: in the server's one folder for the viewers' files (places.py).
+        folder = write_dir()
         branch = f".branch{s.branch_id}" if s.branches else ""
         default = os.path.join(folder, f"{scenario_name(s.scenario)}.{s.scenario.policy}{branch}.perfetto.json")
         what = counted(s.length, "step") + (f" of branch {s.branch_id}" if s.branches else "")
 
         def chosen(text: str | None) -> None:
             if text:
-                self._export_to(os.path.abspath(os.path.expanduser(text)))
+                self._export_to(typed_path(text))
 
         self.app.push_screen(
             PromptDialog(
                 "Export this timeline as a Perfetto trace",
-                "a file name (relative to the current folder)",
+                "a file name (relative to the current folder)" if folder == os.getcwd() else f"a file name in {folder}",
                 default,
                 check=trace_path_problem,
                 note=f"The whole timeline ({what}), one track per thread, lock slices, seqcount counters. "
@@ -112,6 +117,10 @@ class ToolActions:
     def _write_trace(self, path: str, exists: str) -> None:
         """Write in a thread worker (a long run takes seconds); the session is `busy` meanwhile."""
         if not self._guard():
+            return
+        refused = outside_write_dir(path)  # (again: a symlink may have been made since it was typed)
+        if refused is not None:
+            self.app.push_screen(ErrorDialog("Cannot export the trace", refused))
             return
         s = self.session
         self.busy = "Perfetto export"
