@@ -61,3 +61,19 @@ def outside_write_dir(text: str) -> str | None:
     if os.path.commonpath([root, real]) != root or real == root:
         return f"this debugger is served: it writes only in {root}"
     return None
+
+
+def unreadable_when_served(path: str) -> str | None:
+    """Why a served debugger may not open `path` (None: it may, or not served). A viewer reads
+    the server's disk too: only the served folder and the bundled scenarios are open to it (an
+    error quoting a line would show any other file's)."""
+    root = served_write_dir()
+    if root is None:
+        return None
+    from ..scenario.files import bundled_scenarios_dir
+
+    real = os.path.realpath(path)
+    for base in (root, os.path.realpath(bundled_scenarios_dir())):
+        if os.path.commonpath([base, real]) == base:
+            return None
+    return f"this debugger is served: it opens files only in {root} and the bundled scenarios"

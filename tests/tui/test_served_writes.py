@@ -67,3 +67,31 @@ async def test_a_served_debugger_refuses_paths_out_of_its_folder(
         await settle(pilot)
     written = (served / "mine.json").read_text()
     assert json.loads(written)["otherData"] if keys == ("x",) else 'scenario_name = "cow_lost_write"' in written
+
+
+async def test_a_served_picker_opens_files_only_in_its_folder_and_the_bundled_ones(
+    served: Path, tmp_path: Path
+) -> None:
+    """A viewer reads the server's disk through `o` too: a file elsewhere is refused before it
+    is read (an error would quote its lines); the served folder's and the bundled ones open."""
+    from spftui.tui.screens.error import ErrorDialog
+    from spftui.tui.screens.picker import PickerScreen
+
+    secret = tmp_path / "secret.toml"
+    secret.write_text("password = 'hunter2'\n")
+    (served / "mine.toml").write_text(SEED.read_text())
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "o")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen) and picker.start_dir == str(served)
+        for path in (str(secret), "../secret.toml"):
+            picker.open(path)
+            await settle(pilot)
+            assert isinstance(app.screen, ErrorDialog), path
+            shown = app.screen.message
+            assert "opens files only in" in shown and "hunter2" not in shown
+            await press(pilot, "escape")
+        picker.open("mine.toml")  # relative to the served folder
+        await settle(pilot)
+        assert isinstance(app.screen, DebuggerScreen)

@@ -34,6 +34,7 @@ from ...engine.user_oracles import check_oracles
 from ...scenario import Scenario, ScenarioError, list_bundled, load_scenario
 from ...scenario.files import resolve_scenario
 from ..format import reflow
+from ..places import served_write_dir, typed_path, unreadable_when_served
 from .dialog import Dialog
 from .error import ErrorDialog
 
@@ -187,7 +188,7 @@ class PickerScreen(Dialog[Picked | None]):
         super().__init__()
         self.first_run = first_run
         self.current = current
-        self.start_dir = start_dir or str(Path.cwd())
+        self.start_dir = served_write_dir() or start_dir or str(Path.cwd())  # (served: its folder only)
         paths = bundled if bundled is not None else [p for p, _ in list_bundled()]
         self.bundled: list[tuple[Path, str, Text]] = [summary(path) for path in paths]
 
@@ -262,8 +263,13 @@ class PickerScreen(Dialog[Picked | None]):
 
     def open(self, path: str) -> None:
         """Open `path`; close with it, or show why it cannot be opened."""
+        path = typed_path(path)  # (relative to the current folder, or to the served one)
+        refused = unreadable_when_served(path)
+        if refused is not None:
+            self.app.push_screen(ErrorDialog("Cannot open this file", f"{path}: {refused}"))
+            return
         try:
-            picked = pick(os.path.expanduser(path), self.current)
+            picked = pick(path, self.current)
         except ScenarioError as err:
             self.app.push_screen(ErrorDialog("Cannot load this scenario", str(err)))
             return
