@@ -251,8 +251,11 @@ def _check_save(folder: str) -> None:
 
 
 def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
-    """Say now, not after a long search, that FILE cannot be written, or that a
-    file there (not the checkpoint being resumed) would be replaced."""
+    """Say now, not after a long search, that FILE cannot be written (a missing directory,
+    a directory, a FIFO or a device: with --force too), or that a file there (not the
+    checkpoint being resumed) would be replaced."""
+    from .engine.files import REPLACE, WriteError, check_target
+
     if not path.strip():
         raise BadArgs("--checkpoint: expected a file name, found an empty one")
     folder = os.path.dirname(path) or "."
@@ -261,12 +264,32 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
         raise BadArgs(f"--checkpoint: cannot write in '{folder}': {why}")
     if os.path.isdir(path):
         raise BadArgs(f"--checkpoint: '{path}' is a directory; give a file name")
+    try:
+        check_target(path, REPLACE, "the checkpoint")  # (a FIFO or a device: never, --force or not)
+    except WriteError as e:
+        raise BadArgs(f"--checkpoint: {e}") from None
     if not os.path.lexists(path) or force:
         return
     if resume is None or not (os.path.exists(path) and os.path.exists(resume) and os.path.samefile(path, resume)):
         raise BadArgs(
             f"--checkpoint: '{path}' exists; continue its search with --resume {path}, or give --force to replace it"
         )
+
+
+def _check_resume(path: str) -> None:
+    """--resume FILE reads a regular file: a FIFO would block for ever, a device never end."""
+    import stat
+
+    if not path.strip():
+        raise BadArgs("--resume: expected a file name, found an empty one")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise BadArgs(f"--resume: {path}: cannot read the checkpoint: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise BadArgs(f"--resume: '{path}' is a directory; give a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise BadArgs(f"--resume: '{path}' is not a regular file (a FIFO, device or socket); give a checkpoint file")
 
 
 def _resume_checkpoint(resume: str) -> str | None:
@@ -289,29 +312,62 @@ def _resume_checkpoint(resume: str) -> str | None:
 
 
 def _continue_hint(args: argparse.Namespace, results: list[Result]) -> str:
-    """For a search cut short with a checkpoint: where it was written and the command that
-    continues it (or that none was written); "" otherwise."""
-    import shlex
-
+    """For a search cut short with a checkpoint: whether its last save was written, what the
+    file holds now and the command that continues from it (or that nothing usable is there);
+    "" otherwise."""
     for r in results:
         ck = r.extra.get("checkpoint")
         if ck is None or r.complete:
             continue
-        if not ck["written"]:
-            return f"No checkpoint was written to {ck['file']} (the search stopped before its first one)."
-        command = ["spftui", "explore", args.scenario, "--policy", r.policy]
-        if args.reuse is not None:
-            command += ["--reuse", args.reuse]
-        if args.jobs is not None and args.jobs != "1":
-            command += ["--jobs", str(args.jobs)]
-        if args.ray is not None:
-            command += ["--ray", args.ray]
-        command += ["--resume", ck["file"]]
-        return (
-            f"Checkpoint written to {ck['file']}: continue with `{shlex.join(command)}` "
-            "(and the other options this search had; it goes on saving to the same file)."
-        )
+        return checkpoint_sentence(args, r.policy, ck)
     return ""
+
+
+def _resume_command(args: argparse.Namespace, policy: str, file: str) -> str:
+    import shlex
+
+    command = ["spftui", "explore", args.scenario, "--policy", policy]
+    if args.reuse is not None:
+        command += ["--reuse", args.reuse]
+    if args.jobs is not None and args.jobs != "1":
+        command += ["--jobs", str(args.jobs)]
+    if args.ray is not None:
+        command += ["--ray", args.ray]
+    return shlex.join([*command, "--resume", file])
+
+
+def _states_ago(ck: dict[str, Any]) -> str:
+    parts = [] if ck.get("states") is None else [f"{ck['states']:,} states"]
+    if ck.get("age") is not None:
+        parts.append(f"saved {ck['age']:.0f} s ago")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def checkpoint_sentence(args: argparse.Namespace, policy: str, ck: dict[str, Any]) -> str:
+    """What a search cut short left in its checkpoint file, truthfully (explorer's checkpoint_report)."""
+    file, holds, error = ck["file"], ck.get("holds"), ck.get("error")
+    go_on = "(and the other options this search had; it goes on saving to the same file)"
+    if ck["written"] and holds in ("this search", None):
+        return f"Checkpoint written to {file}: continue with `{_resume_command(args, policy, file)}` {go_on}."
+    why = f"the last save failed: {error}" if error else "the search stopped before its first one"
+    if holds == "this search":
+        return (
+            f"The last checkpoint was not written ({why}); {file} holds this search's previous one"
+            f"{_states_ago(ck)}: continue from there with `{_resume_command(args, policy, file)}` {go_on}."
+        )
+    if holds == "resumed":
+        return (
+            f"No checkpoint of this run was written ({why}); {file} still holds the checkpoint it resumed from"
+            f"{_states_ago(ck)}: `{_resume_command(args, policy, file)}` continues from there again."
+        )
+    if holds == "another":
+        return (
+            f"No usable checkpoint: {file} was written by another program while this search ran (another search "
+            f"with the same --checkpoint?), so it does not hold this search's progress ({why})."
+        )
+    if holds == "before":
+        return f"No checkpoint was written to {file} ({why}); the file there is the one that was there before."
+    return f"No checkpoint was written to {file} ({why})."
 
 
 def _check_ray(args: argparse.Namespace) -> None:
@@ -376,6 +432,8 @@ def run_explore(args: argparse.Namespace) -> int:
         save = None if args.no_save else args.save
         if save is not None:
             _check_save(save)
+        if args.resume is not None:
+            _check_resume(args.resume)
         if args.checkpoint is None and args.resume is not None:  # (--resume F goes on saving to F)
             args.checkpoint = _resume_checkpoint(args.resume)
             opts["checkpoint"] = args.checkpoint
