@@ -106,17 +106,17 @@ def held_signals() -> Iterator[None]:
             if was is not signal.SIG_IGN and was is not None:
                 old[sig] = signal.signal(sig, hold)
     except ValueError:  # (not the main thread)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for num, handler in old.items():
+            signal.signal(num, handler)
         yield
         return
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        for sig in came:
-            signal.raise_signal(sig)  # (the handler runs now; an exception it raises is the caller's)
+        for num, handler in old.items():
+            signal.signal(num, handler)
+        for num in came:
+            signal.raise_signal(num)  # (the handler runs now; an exception it raises is the caller's)
 
 
 def identity(snap0_key: Any, ops: Any, policy: str, reuse: str, options: dict[str, Any]) -> str:
