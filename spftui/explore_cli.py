@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.files import cannot_write_in
 from .run_options import add_fix_option
-from .tool_options import soft_interrupt, wrapped
+from .tool_options import JOBS_HELP, jobs_problem, soft_interrupt, usable_cpus, wrapped
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +78,7 @@ def add_explore_parser(subparsers: Any) -> None:
         metavar="N",
         default="1",
         help="worker processes: random/pct runs, policies in parallel, or (one policy) "
-        "the exhaustive search split across N processes",
+        f"the exhaustive search split across N processes ({JOBS_HELP}; with --ray, any number)",
     )
     p.add_argument(
         "--ray",
@@ -148,7 +148,7 @@ def add_matrix_parser(subparsers: Any) -> None:
         "has a budget (--max-states, --timeout); a cell it cuts is undecided ('?') and listed below the table. "
         "Exit status: 0 when no decided verdict contradicts an [expect] (undecided cells do not count), 1 when one "
         "does, 2 on bad input, 130 when interrupted. Progress goes to stderr (one line per cell when it is not a "
-        "terminal).",
+        "terminal; with --json, one JSON object per cell).",
     )
     p.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help="scenario files or bundled names (default: all bundled)"
@@ -162,7 +162,7 @@ def add_matrix_parser(subparsers: Any) -> None:
         "--jobs",
         metavar="N",
         default=None,
-        help="cells explored in parallel processes (default: the CPUs this process may use, at most 4)",
+        help=f"cells explored in parallel processes (default: the CPUs this process may use, at most 4; {JOBS_HELP})",
     )
     p.add_argument(
         "--max-states",
@@ -196,6 +196,12 @@ def _int(value: str | None, option: str, low: int = 0, default: int | None = Non
     if n < low:
         raise BadArgs(f"{option}: expected at least {low}, found {n}")
     return n
+
+
+def _check_jobs(jobs: int) -> None:
+    why = jobs_problem(jobs)
+    if why is not None:
+        raise BadArgs(f"--jobs: {why}")
 
 
 def _seconds(value: str | None, option: str) -> float | None:
@@ -370,6 +376,21 @@ def checkpoint_sentence(args: argparse.Namespace, policy: str, ck: dict[str, Any
     return f"No checkpoint was written to {file} ({why})."
 
 
+def _lost_worker_hint(args: argparse.Namespace, policy: str) -> str:
+    """After a worker died: the checkpoint the search left, and the command that resumes it ("" if none)."""
+    from .engine.resume import age_of, header_of
+
+    file = args.checkpoint
+    if file is None or header_of(file) is None:
+        return ""
+    age = age_of(file)
+    when = "" if age is None else f", saved {age:.0f} s ago"
+    return (
+        f"; the search is saved up to its last checkpoint ({file}{when}): "
+        f"`{_resume_command(args, policy, file)}` continues it from there"
+    )
+
+
 def _check_ray(args: argparse.Namespace) -> None:
     """--ray is the partitioned exhaustive search, Ray is an optional extra, and the cluster must answer:
     say so before any work."""
@@ -429,6 +450,8 @@ def run_explore(args: argparse.Namespace) -> int:
             _check_ray(args)
             opts["ray"] = args.ray
         jobs = _int(args.jobs, "--jobs", 1) or 1
+        if args.ray is None:  # (Ray's workers are the cluster's, not this machine's)
+            _check_jobs(jobs)
         save = None if args.no_save else args.save
         if save is not None:
             _check_save(save)
@@ -447,6 +470,7 @@ def run_explore(args: argparse.Namespace) -> int:
         return _error(e)
     from .engine.explorer import ExploreError
     from .engine.ray_backend import ClusterError
+    from .engine.workers import WorkerLost
 
     try:
         # (with --checkpoint the first Ctrl-C stops the search between two transitions: a whole checkpoint)
@@ -457,6 +481,8 @@ def run_explore(args: argparse.Namespace) -> int:
             )  # fmt: skip
     except (ExploreError, ClusterError) as e:  # (ClusterError: Ray found no cluster where it looked)
         return _error(e)
+    except WorkerLost as e:  # (the search cannot go on without that worker's states: its checkpoint can)
+        return _error(Exception(f"{e}{_lost_worker_hint(args, policies[0])}"))
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
@@ -497,9 +523,9 @@ def _run_policies(
     from .engine.matrix import explore_policies
 
     if jobs > 1 and len(policies) > 1 and opts["mode"] not in ("random", "pct") and "ray" not in opts:
-        with _Live(live) as show:
+        with _Live(live, json_lines) as show:
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
-            return explore_policies(sc, policies, reuse, jobs, opts)
+            return explore_policies(sc, policies, reuse, jobs, opts, on_result=show.finished)
     results = []
     with _Live(live, json_lines, first=bool(opts.get("first"))) as show:
         for policy in policies:
@@ -555,6 +581,22 @@ class _Live:
         else:
             on = "" if self.first else "; the search goes on"
             self.say(f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}){on}")
+
+    def finished(self, r: Result) -> None:
+        """A policy searched in a worker process (policies side by side) is done: its finds, in the
+        order they were made, then its last progress line (the worker's own lines stay there)."""
+        if not self.json_lines:
+            return
+        for kind, seconds in sorted(r.found_seconds.items(), key=lambda kv: (kv[1], kv[0])):
+            self.found(r.policy, kind, r.mode, seconds)
+        line = {
+            "event": "progress", "policy": r.policy, "phase": r.mode, "states": r.states,
+            "transitions": r.transitions, "states_per_second": round(r.states / r.seconds) if r.seconds else 0,
+            "depth": r.max_depth, "queue": 0, "seconds": round(r.seconds, 1), "found": sorted(r.found_seconds),
+            "done": 1.0 if r.complete else None, "seconds_left": 0.0 if r.complete else None,
+            "checkpoint_age": None, "stop": r.stop,
+        }  # fmt: skip
+        print(json.dumps(line), file=sys.stderr, flush=True)
 
     def update(self, p: Progress) -> None:
         if p.save_error and p.save_error != self._save_error:  # at once, not after an hour's search
@@ -745,7 +787,7 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
 # ---------------------------------------------------------------- matrix
 def default_matrix_jobs() -> int:
     """The cells are independent: one worker per usable CPU, at most 4 (a shared box stays usable)."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, min(4, usable_cpus()))
 
 
 def run_matrix(args: argparse.Namespace) -> int:
@@ -757,6 +799,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         runs = _int(args.runs, "--runs", 0) or 0
         seed = _int(args.seed, "--seed") or 0
         jobs = _int(args.jobs, "--jobs", 1) or 1 if args.jobs is not None else default_matrix_jobs()
+        _check_jobs(jobs)
         max_states = _int(args.max_states, "--max-states", 1) or 1
         timeout = _seconds(args.timeout, "--timeout")
         names = list(dict.fromkeys(args.scenarios)) or [str(p) for p, _ in list_bundled()]  # (each once, as --policies)
@@ -773,8 +816,15 @@ def run_matrix(args: argparse.Namespace) -> int:
         def on_row(row: MatrixRow) -> None:
             count[0] += 1
             show.text(f"matrix: {count[0]}/{total} cells done (last: {row.scenario} × {row.policy})  (Ctrl-C stops)")
-            if not tty:  # piped or redirected: one plain line per cell
-                r = row.result
+            r = row.result
+            if args.json:  # (JSON lines, as explore --json writes its progress)
+                line = {
+                    "event": "cell", "done": count[0], "cells": total, "scenario": row.scenario,
+                    "policy": row.policy, "complete": r.complete, "stop": r.stop, "states": r.states,
+                    "seconds": round(r.seconds, 1),
+                }  # fmt: skip
+                print(json.dumps(line), file=sys.stderr, flush=True)
+            elif not tty:  # piped or redirected: one plain line per cell
                 state = "complete" if r.complete else f"undecided ({r.stop})"
                 print(
                     f"matrix: {count[0]}/{total} {row.scenario} × {row.policy}: {state}, {r.states:,} states, "
@@ -784,7 +834,10 @@ def run_matrix(args: argparse.Namespace) -> int:
                 )
 
         show.text(f"matrix: 0/{total} cells")
-        if not tty:
+        if args.json:
+            line = {"event": "start", "cells": total, "scenarios": len(scenarios), "policies": len(policies)}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+        elif not tty:
             shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
             print(f"matrix: {counted(total, 'cell')} ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(

@@ -238,3 +238,50 @@ def test_a_resumed_search_whose_saves_fail_says_the_file_still_holds_what_it_res
     assert ck.read_bytes() == before
     assert f"{ck} still holds the checkpoint it resumed from (2,0" in text
     assert f"`spftui explore cow_three_writers_munmap --policy spf-mm-seq --resume {ck}` continues from there" in text
+
+
+def test_a_lost_worker_names_the_checkpoint_that_resumes_the_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed worker ended the run with no word of the checkpoint it left."""
+    from spftui import explore_cli
+    from spftui.engine.workers import WorkerLost
+
+    ck = tmp_path / "c.ckpt"
+    real = explore_cli._run_policies
+
+    def dies(*args: Any, **kw: Any) -> Any:
+        real(*args, **{**kw, "cancelled": lambda: True})  # (a search that saved itself, then lost a worker)
+        raise WorkerLost("worker process 4242 was killed by SIGKILL")
+
+    monkeypatch.setattr(explore_cli, "_run_policies", dies)
+    r = spftui(*SEARCH, "--mode", "exhaustive", "--jobs", "2", "--checkpoint", str(ck))
+    assert r.returncode == 2 and ck.exists(), r.stderr
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(
+        f"spftui: error: worker process 4242 was killed by SIGKILL; the search is saved up to its last checkpoint ({ck}, "
+    )
+    assert line.endswith(
+        f"`spftui explore cow_three_writers_munmap --policy spf-mm-seq --jobs 2 --resume {ck}` continues it from there"
+    )
+
+
+def test_a_split_checkpoint_resumed_without_jobs_names_one_process(tmp_path: Path) -> None:
+    """It said "jobs 2 there, none here"."""
+    ck = _checkpoint(tmp_path, "c.ckpt", "--jobs", "2")
+    r = spftui(*SEARCH, "--resume", str(ck))
+    assert r.returncode == 2 and "the checkpoint is of another search: jobs 2 there, 1 here" in r.stderr
+
+
+def test_the_first_progress_line_says_no_negative_checkpoint_age(tmp_path: Path) -> None:
+    r = spftui(*SEARCH, "--max-states", "3000", "--checkpoint", str(tmp_path / "c.ckpt"), "--json")
+    ages = [json.loads(line).get("checkpoint_age") for line in r.stderr.splitlines()]
+    assert ages and all(a is None or (a >= 0 and str(a) != "-0.0") for a in ages)
+    assert all(not str(a).startswith("-") for a in ages)
+
+
+@pytest.mark.parametrize("mode", ["auto", "exhaustive", "bounded"])
+def test_max_states_1_reports_one_state(mode: str) -> None:
+    r = spftui("explore", "cow_lost_write", "--max-states", "1", "--mode", mode, "--json")
+    (p,) = json.loads(r.stdout)["policies"].values()
+    assert p["states"] == 1 and p["stop"] == "max-states"

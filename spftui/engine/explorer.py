@@ -387,6 +387,9 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         "stats": attrs.asdict(stats),
         "found": s.found, "found_seconds": s.found_seconds,
     }  # fmt: skip
+    if r is None and stats.states >= s.max_states:  # (--max-states 1: the initial state is all of it)
+        s.save()
+        raise Stop("max-states")
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -541,6 +544,8 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
     cur = snap0  # the snapshot of the state the machine holds
     visited: dict[tuple[bytes, int], int] = {(fpr(snap0), -1): bound}
     stats.states += 1
+    if stats.states >= s.max_states:  # (--max-states 1: the initial state is all of it)
+        raise Stop("max-states")
     cut = False
 
     def children(r: list[int], last: int, left: int) -> list[tuple[int, int]]:
@@ -808,7 +813,9 @@ def explore(
                 stop = "interrupted"
     except KeyboardInterrupt:
         stop = "interrupted"
-    if not complete and not main.transitions and side.transitions:  # stopped before the exhaustive search began
+    if (
+        not complete and not main.transitions and (side.transitions or not main.states)
+    ):  # stopped before the exhaustive search began
         main, used = attrs.evolve(side), "bounded"
     if complete and stop != "complete":
         stop = "complete"  # only the counterexample minimisation was cut

@@ -266,7 +266,8 @@ def _differences(payload: dict[str, Any], about: dict[str, Any], other_scenario:
     how = how or " (its initial state or its threads' programs)"
     # (--compact changes how the initial state is fingerprinted, so the scenario's digest too)
     said = [f"the scenario differs{how}"] if other_scenario and "compact" not in keys else []
-    said += [f"{k} {_shown(saved.get(k))} there, {_shown(about.get(k))} here" for k in keys]
+    shown = {"jobs": 1}  # (a search not split has no `jobs`: it ran in one process)
+    said += [f"{k} {_shown(saved.get(k, shown.get(k)))} there, {_shown(about.get(k, shown.get(k)))} here" for k in keys]
     if not said:
         return "the scenario differs (its initial state or its threads' programs)"
     return "; ".join(said) + (
