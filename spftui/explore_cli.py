@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.files import cannot_write_in
 from .run_options import add_fix_option
-from .tool_options import soft_interrupt, wrapped
+from .tool_options import JOBS_HELP, jobs_problem, soft_interrupt, usable_cpus, wrapped
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +78,7 @@ def add_explore_parser(subparsers: Any) -> None:
         metavar="N",
         default="1",
         help="worker processes: random/pct runs, policies in parallel, or (one policy) "
-        "the exhaustive search split across N processes",
+        f"the exhaustive search split across N processes ({JOBS_HELP}; with --ray, any number)",
     )
     p.add_argument(
         "--ray",
@@ -148,7 +148,7 @@ def add_matrix_parser(subparsers: Any) -> None:
         "has a budget (--max-states, --timeout); a cell it cuts is undecided ('?') and listed below the table. "
         "Exit status: 0 when no decided verdict contradicts an [expect] (undecided cells do not count), 1 when one "
         "does, 2 on bad input, 130 when interrupted. Progress goes to stderr (one line per cell when it is not a "
-        "terminal).",
+        "terminal; with --json, one JSON object per cell).",
     )
     p.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help="scenario files or bundled names (default: all bundled)"
@@ -162,7 +162,7 @@ def add_matrix_parser(subparsers: Any) -> None:
         "--jobs",
         metavar="N",
         default=None,
-        help="cells explored in parallel processes (default: the CPUs this process may use, at most 4)",
+        help=f"cells explored in parallel processes (default: the CPUs this process may use, at most 4; {JOBS_HELP})",
     )
     p.add_argument(
         "--max-states",
@@ -196,6 +196,12 @@ def _int(value: str | None, option: str, low: int = 0, default: int | None = Non
     if n < low:
         raise BadArgs(f"{option}: expected at least {low}, found {n}")
     return n
+
+
+def _check_jobs(jobs: int) -> None:
+    why = jobs_problem(jobs)
+    if why is not None:
+        raise BadArgs(f"--jobs: {why}")
 
 
 def _seconds(value: str | None, option: str) -> float | None:
@@ -251,8 +257,11 @@ def _check_save(folder: str) -> None:
 
 
 def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
-    """Say now, not after a long search, that FILE cannot be written, or that a
-    file there (not the checkpoint being resumed) would be replaced."""
+    """Say now, not after a long search, that FILE cannot be written (a missing directory,
+    a directory, a FIFO or a device: with --force too), or that a file there (not the
+    checkpoint being resumed) would be replaced."""
+    from .engine.files import REPLACE, WriteError, check_target
+
     if not path.strip():
         raise BadArgs("--checkpoint: expected a file name, found an empty one")
     folder = os.path.dirname(path) or "."
@@ -261,12 +270,32 @@ def _check_checkpoint(path: str, resume: str | None, force: bool) -> None:
         raise BadArgs(f"--checkpoint: cannot write in '{folder}': {why}")
     if os.path.isdir(path):
         raise BadArgs(f"--checkpoint: '{path}' is a directory; give a file name")
+    try:
+        check_target(path, REPLACE, "the checkpoint")  # (a FIFO or a device: never, --force or not)
+    except WriteError as e:
+        raise BadArgs(f"--checkpoint: {e}") from None
     if not os.path.lexists(path) or force:
         return
     if resume is None or not (os.path.exists(path) and os.path.exists(resume) and os.path.samefile(path, resume)):
         raise BadArgs(
             f"--checkpoint: '{path}' exists; continue its search with --resume {path}, or give --force to replace it"
         )
+
+
+def _check_resume(path: str) -> None:
+    """--resume FILE reads a regular file: a FIFO would block for ever, a device never end."""
+    import stat
+
+    if not path.strip():
+        raise BadArgs("--resume: expected a file name, found an empty one")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise BadArgs(f"--resume: {path}: cannot read the checkpoint: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise BadArgs(f"--resume: '{path}' is a directory; give a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise BadArgs(f"--resume: '{path}' is not a regular file (a FIFO, device or socket); give a checkpoint file")
 
 
 def _resume_checkpoint(resume: str) -> str | None:
@@ -289,29 +318,77 @@ def _resume_checkpoint(resume: str) -> str | None:
 
 
 def _continue_hint(args: argparse.Namespace, results: list[Result]) -> str:
-    """For a search cut short with a checkpoint: where it was written and the command that
-    continues it (or that none was written); "" otherwise."""
-    import shlex
-
+    """For a search cut short with a checkpoint: whether its last save was written, what the
+    file holds now and the command that continues from it (or that nothing usable is there);
+    "" otherwise."""
     for r in results:
         ck = r.extra.get("checkpoint")
         if ck is None or r.complete:
             continue
-        if not ck["written"]:
-            return f"No checkpoint was written to {ck['file']} (the search stopped before its first one)."
-        command = ["spftui", "explore", args.scenario, "--policy", r.policy]
-        if args.reuse is not None:
-            command += ["--reuse", args.reuse]
-        if args.jobs is not None and args.jobs != "1":
-            command += ["--jobs", str(args.jobs)]
-        if args.ray is not None:
-            command += ["--ray", args.ray]
-        command += ["--resume", ck["file"]]
-        return (
-            f"Checkpoint written to {ck['file']}: continue with `{shlex.join(command)}` "
-            "(and the other options this search had; it goes on saving to the same file)."
-        )
+        return checkpoint_sentence(args, r.policy, ck)
     return ""
+
+
+def _resume_command(args: argparse.Namespace, policy: str, file: str) -> str:
+    import shlex
+
+    command = ["spftui", "explore", args.scenario, "--policy", policy]
+    if args.reuse is not None:
+        command += ["--reuse", args.reuse]
+    if args.jobs is not None and args.jobs != "1":
+        command += ["--jobs", str(args.jobs)]
+    if args.ray is not None:
+        command += ["--ray", args.ray]
+    return shlex.join([*command, "--resume", file])
+
+
+def _states_ago(ck: dict[str, Any]) -> str:
+    parts = [] if ck.get("states") is None else [f"{ck['states']:,} states"]
+    if ck.get("age") is not None:
+        parts.append(f"saved {ck['age']:.0f} s ago")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def checkpoint_sentence(args: argparse.Namespace, policy: str, ck: dict[str, Any]) -> str:
+    """What a search cut short left in its checkpoint file, truthfully (explorer's checkpoint_report)."""
+    file, holds, error = ck["file"], ck.get("holds"), ck.get("error")
+    go_on = "(and the other options this search had; it goes on saving to the same file)"
+    if ck["written"] and holds in ("this search", None):
+        return f"Checkpoint written to {file}: continue with `{_resume_command(args, policy, file)}` {go_on}."
+    why = f"the last save failed: {error}" if error else "the search stopped before its first one"
+    if holds == "this search":
+        return (
+            f"The last checkpoint was not written ({why}); {file} holds this search's previous one"
+            f"{_states_ago(ck)}: continue from there with `{_resume_command(args, policy, file)}` {go_on}."
+        )
+    if holds == "resumed":
+        return (
+            f"No checkpoint of this run was written ({why}); {file} still holds the checkpoint it resumed from"
+            f"{_states_ago(ck)}: `{_resume_command(args, policy, file)}` continues from there again."
+        )
+    if holds == "another":
+        return (
+            f"No usable checkpoint: {file} was written by another program while this search ran (another search "
+            f"with the same --checkpoint?), so it does not hold this search's progress ({why})."
+        )
+    if holds == "before":
+        return f"No checkpoint was written to {file} ({why}); the file there is the one that was there before."
+    return f"No checkpoint was written to {file} ({why})."
+
+
+def _lost_worker_hint(args: argparse.Namespace, policy: str) -> str:
+    """After a worker died: the checkpoint the search left, and the command that resumes it ("" if none)."""
+    from .engine.resume import age_of, header_of
+
+    file = args.checkpoint
+    if file is None or header_of(file) is None:
+        return ""
+    age = age_of(file)
+    when = "" if age is None else f", saved {age:.0f} s ago"
+    return (
+        f"; the search is saved up to its last checkpoint ({file}{when}): "
+        f"`{_resume_command(args, policy, file)}` continues it from there"
+    )
 
 
 def _check_ray(args: argparse.Namespace) -> None:
@@ -373,9 +450,13 @@ def run_explore(args: argparse.Namespace) -> int:
             _check_ray(args)
             opts["ray"] = args.ray
         jobs = _int(args.jobs, "--jobs", 1) or 1
+        if args.ray is None:  # (Ray's workers are the cluster's, not this machine's)
+            _check_jobs(jobs)
         save = None if args.no_save else args.save
         if save is not None:
             _check_save(save)
+        if args.resume is not None:
+            _check_resume(args.resume)
         if args.checkpoint is None and args.resume is not None:  # (--resume F goes on saving to F)
             args.checkpoint = _resume_checkpoint(args.resume)
             opts["checkpoint"] = args.checkpoint
@@ -389,6 +470,7 @@ def run_explore(args: argparse.Namespace) -> int:
         return _error(e)
     from .engine.explorer import ExploreError
     from .engine.ray_backend import ClusterError
+    from .engine.workers import WorkerLost
 
     try:
         # (with --checkpoint the first Ctrl-C stops the search between two transitions: a whole checkpoint)
@@ -399,6 +481,8 @@ def run_explore(args: argparse.Namespace) -> int:
             )  # fmt: skip
     except (ExploreError, ClusterError) as e:  # (ClusterError: Ray found no cluster where it looked)
         return _error(e)
+    except WorkerLost as e:  # (the search cannot go on without that worker's states: its checkpoint can)
+        return _error(Exception(f"{e}{_lost_worker_hint(args, policies[0])}"))
     files, failed = ({}, False) if save is None else _save(sc, results, save, args.force)
     if args.json:
         print(json.dumps(explore_json(sc, results, files)))
@@ -439,9 +523,9 @@ def _run_policies(
     from .engine.matrix import explore_policies
 
     if jobs > 1 and len(policies) > 1 and opts["mode"] not in ("random", "pct") and "ray" not in opts:
-        with _Live(live) as show:
+        with _Live(live, json_lines) as show:
             show.text(f"exploring {len(policies)} policies in {jobs} processes")
-            return explore_policies(sc, policies, reuse, jobs, opts)
+            return explore_policies(sc, policies, reuse, jobs, opts, on_result=show.finished)
     results = []
     with _Live(live, json_lines, first=bool(opts.get("first"))) as show:
         for policy in policies:
@@ -497,6 +581,22 @@ class _Live:
         else:
             on = "" if self.first else "; the search goes on"
             self.say(f"{policy}: {kind} sometimes (found in {seconds:.1f} s, {phase}){on}")
+
+    def finished(self, r: Result) -> None:
+        """A policy searched in a worker process (policies side by side) is done: its finds, in the
+        order they were made, then its last progress line (the worker's own lines stay there)."""
+        if not self.json_lines:
+            return
+        for kind, seconds in sorted(r.found_seconds.items(), key=lambda kv: (kv[1], kv[0])):
+            self.found(r.policy, kind, r.mode, seconds)
+        line = {
+            "event": "progress", "policy": r.policy, "phase": r.mode, "states": r.states,
+            "transitions": r.transitions, "states_per_second": round(r.states / r.seconds) if r.seconds else 0,
+            "depth": r.max_depth, "queue": 0, "seconds": round(r.seconds, 1), "found": sorted(r.found_seconds),
+            "done": 1.0 if r.complete else None, "seconds_left": 0.0 if r.complete else None,
+            "checkpoint_age": None, "stop": r.stop,
+        }  # fmt: skip
+        print(json.dumps(line), file=sys.stderr, flush=True)
 
     def update(self, p: Progress) -> None:
         if p.save_error and p.save_error != self._save_error:  # at once, not after an hour's search
@@ -687,7 +787,7 @@ def print_results(sc: Scenario, results: list[Result], files: dict[tuple[str, st
 # ---------------------------------------------------------------- matrix
 def default_matrix_jobs() -> int:
     """The cells are independent: one worker per usable CPU, at most 4 (a shared box stays usable)."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, min(4, usable_cpus()))
 
 
 def run_matrix(args: argparse.Namespace) -> int:
@@ -699,6 +799,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         runs = _int(args.runs, "--runs", 0) or 0
         seed = _int(args.seed, "--seed") or 0
         jobs = _int(args.jobs, "--jobs", 1) or 1 if args.jobs is not None else default_matrix_jobs()
+        _check_jobs(jobs)
         max_states = _int(args.max_states, "--max-states", 1) or 1
         timeout = _seconds(args.timeout, "--timeout")
         names = list(dict.fromkeys(args.scenarios)) or [str(p) for p, _ in list_bundled()]  # (each once, as --policies)
@@ -715,8 +816,15 @@ def run_matrix(args: argparse.Namespace) -> int:
         def on_row(row: MatrixRow) -> None:
             count[0] += 1
             show.text(f"matrix: {count[0]}/{total} cells done (last: {row.scenario} × {row.policy})  (Ctrl-C stops)")
-            if not tty:  # piped or redirected: one plain line per cell
-                r = row.result
+            r = row.result
+            if args.json:  # (JSON lines, as explore --json writes its progress)
+                line = {
+                    "event": "cell", "done": count[0], "cells": total, "scenario": row.scenario,
+                    "policy": row.policy, "complete": r.complete, "stop": r.stop, "states": r.states,
+                    "seconds": round(r.seconds, 1),
+                }  # fmt: skip
+                print(json.dumps(line), file=sys.stderr, flush=True)
+            elif not tty:  # piped or redirected: one plain line per cell
                 state = "complete" if r.complete else f"undecided ({r.stop})"
                 print(
                     f"matrix: {count[0]}/{total} {row.scenario} × {row.policy}: {state}, {r.states:,} states, "
@@ -726,7 +834,10 @@ def run_matrix(args: argparse.Namespace) -> int:
                 )
 
         show.text(f"matrix: 0/{total} cells")
-        if not tty:
+        if args.json:
+            line = {"event": "start", "cells": total, "scenarios": len(scenarios), "policies": len(policies)}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+        elif not tty:
             shape = f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} × {len(policies)} polic"
             print(f"matrix: {counted(total, 'cell')} ({shape}{'ies' if len(policies) != 1 else 'y'})", file=sys.stderr)
         rows = policy_matrix(

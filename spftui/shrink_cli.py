@@ -68,7 +68,7 @@ def run_shrink(args: argparse.Namespace) -> int:
     import attrs
 
     from .engine.files import WriteError
-    from .engine.shrink import ShrinkError, check_out, save, shrink
+    from .engine.shrink import ShrinkError, check_out, save, scenario_text, shrink
 
     ns = argparse.Namespace(
         scenario=args.scenario, policy=args.policy, reuse=args.reuse, schedule=None, seed=None, force=False,
@@ -82,10 +82,13 @@ def run_shrink(args: argparse.Namespace) -> int:
         )
         return 2
     stem = os.path.splitext(os.path.basename(sc.path))[0] + ".min"
+    if not args.out.strip():
+        print("spftui: error: --out: expected a directory name, found an empty one", file=sys.stderr)
+        return 2
     try:
         check_out(args.out, stem)  # before the searches, which may take minutes
     except WriteError as e:
-        print(f"spftui: error: {e}", file=sys.stderr)
+        print(f"spftui: error: --out: {e}", file=sys.stderr)
         return 2
     try:
         result = shrink(sc, args.oracle, max_states=args.max_states)
@@ -102,23 +105,36 @@ def run_shrink(args: argparse.Namespace) -> int:
     original = sc.title.removesuffix(MINIMISED).removesuffix(PARTLY)
     title = original + (PARTLY if cut else MINIMISED)
     result = attrs.evolve(result, scenario=attrs.evolve(result.scenario, title=title))
+    paths: tuple[str, str] | None = None
+    error: str | None = None
     try:
         with held_interrupts() as asked:  # (a Ctrl-C now waits: the files are written whole)
             paths = save(result, args.out, stem, description)
-    except WriteError as e:
-        print(f"spftui: error: {e}", file=sys.stderr)
-        return 130 if cut else 2
+    except WriteError as e:  # (a full disk: the result is printed all the same, the scenario's text too)
+        error = str(e)
     cut = cut or asked()
-    status = 130 if cut else 0
+    status = 130 if cut else 2 if error else 0
+    text = None
+    if paths is None:
+        text = scenario_text(result, os.path.join(args.out, f"{stem}.toml"), description)
     if args.json:
         out = {
             "scenario": sc.path, "policy": sc.policy, "reuse": sc.reuse, "oracle": result.oracle,
             "detail": result.detail, "before": result.before.as_dict(), "after": result.after.as_dict(),
-            "searches": result.tries, "files": list(paths), "schedule": [e.text for e in result.entries],
+            "searches": result.tries, "files": list(paths or ()), "schedule": [e.text for e in result.entries],
             "breakpoints": [len(sc.breakpoints), len(result.scenario.breakpoints)], "interrupted": cut,
         }  # fmt: skip
+        if paths is None:
+            out |= {"error": error, "scenario_text": text}
         print(json.dumps(out))
-        return status
+    else:
+        _print_report(sc, result, paths, text, cut)
+    if error:
+        print(f"spftui: error: {error}", file=sys.stderr)
+    return status
+
+
+def _print_report(sc: Any, result: Any, paths: tuple[str, str] | None, text: str | None, cut: bool) -> None:
     say = print  # (whole lines, as check and explore print them)
     say(sc.title)
     say(f"policy {sc.policy} · reuse {sc.reuse}")
@@ -130,6 +146,11 @@ def run_shrink(args: argparse.Namespace) -> int:
         dropped = "" if kept == len(sc.breakpoints) else " (those naming a thread or process that is gone are dropped)"
         say(f"breakpoints {len(sc.breakpoints)} → {kept}{dropped}")
     say(f"schedule ({result.tries} searches): {', '.join(e.text for e in result.entries)}")
+    if paths is None:  # (nothing written: the scenario here, whole, to be saved by hand)
+        say("Not saved (see the error below); the minimised scenario, whose [schedule] replays the violation:")
+        say("")
+        print(text, end="" if text and text.endswith("\n") else "\n")
+        return
     for path in paths:
         print(f"wrote {path}")
     # (its breakpoints would stop the replay before the violation)
@@ -140,4 +161,3 @@ def run_shrink(args: argparse.Namespace) -> int:
             f"Interrupted: the shrinking stopped after {result.tries} searches; the smallest scenario reached "
             f"so far is saved (`spftui shrink {paths[0]} --out DIR` goes on from it)."
         )
-    return status

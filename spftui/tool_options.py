@@ -17,6 +17,46 @@ def count(text: str) -> int:
     return _at_least(text, 1, "a positive integer")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def max_jobs() -> int:
+    """The most worker processes `--jobs` starts here: 4 per usable CPU, at least 8. More only
+    share the same CPUs (each process also holds its own copy of the engine and its states:
+    1,000 took about 5 GB and minutes to start)."""
+    return max(8, 4 * usable_cpus())
+
+
+def jobs_problem(n: int) -> str | None:
+    """Why `--jobs n` is refused here (None: it is not)."""
+    most = max_jobs()
+    if n <= most:
+        return None
+    cpus = usable_cpus()
+    return (
+        f"expected at most {most} worker processes (4 per CPU this process may use, at least 8; "
+        f"{cpus} CPU{'s' if cpus != 1 else ''} here), found {n}: more would only share the same CPUs and memory"
+    )
+
+
+def jobs(text: str) -> int:
+    """A --jobs option: a positive integer, at most `max_jobs()` (argparse reports the error, exit 2)."""
+    n = count(text)
+    why = jobs_problem(n)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return n
+
+
+JOBS_HELP = "at most 4 per usable CPU (at least 8): more is refused"
+
+
 def step_number(text: str) -> int:
     """A step of a run: 0 (the start) or more."""
     return _at_least(text, 0, "a step number (0: the start)")

@@ -95,7 +95,7 @@ def test_fuzz_that_cannot_save_says_so_and_exits_2(
     monkeypatch.setattr(shrink, "shrink", not_shrunk)
     assert cli.main(["fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(tmp_path / "out")]) == 2
     out = capsys.readouterr()
-    assert "no space left" in out.err and "could not be saved" in out.out and "no violation" not in out.out
+    assert "no space left" in out.err and "1 found but not saved" in out.out and "no violation" not in out.out
     assert not (tmp_path / "out").exists()
 
 
@@ -142,3 +142,39 @@ def test_fuzz_scenarios_n_tries_exactly_n_scenarios(tmp_path: Path, n: int) -> N
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"{n} scenarios under spf-mm-seq in ")
     assert r.stdout.splitlines()[0].endswith(f"(seed {seed}): no violation"), r.stdout
+
+
+def test_fuzz_that_cannot_save_prints_the_find_and_leaves_no_half_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk after the scenario file: the .toml stayed without its .schedule.toml, the summary said
+    "0 saved" and the violation was lost."""
+    from spftui.engine import schedule_file, shrink
+    from spftui.engine.files import WriteError
+
+    def full_disk(path: str, *args: object, **kw: object) -> str:
+        raise WriteError(path, "cannot write the schedule: No space left on device")
+
+    def not_shrunk(*args: object, **kw: object) -> None:
+        raise shrink.ShrinkError("not this time")
+
+    monkeypatch.setattr(schedule_file, "write_schedule", full_disk)
+    monkeypatch.setattr(shrink, "shrink", not_shrunk)
+    out = tmp_path / "out"
+    r = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(out))
+    assert r.returncode == 2
+    assert not list(out.iterdir())
+    assert "NOT SAVED (fuzz-20-24-lost_write.toml: see the error below)" in r.stdout
+    assert "— lost_write: " in r.stdout and 'title = "fuzz 20/24: lost_write under spf-refetch-vma"' in r.stdout
+    assert "0 violation(s) saved, 1 found but not saved (lost_write: printed above); stopped" in r.stdout
+    assert "cannot write the schedule: No space left on device" in r.stderr
+    j = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", str(out), "--json")
+    data = json.loads(j.stdout)
+    assert j.returncode == 2 and data["found"] == [] and data["unsaved"][0]["oracle"] == "lost_write"
+    assert "[schedule]" in data["unsaved"][0]["scenario_text"]
+
+
+def test_fuzz_out_empty_is_refused_before_it_fuzzes() -> None:
+    r = spftui("fuzz", "--policy", "spf-refetch-vma", *QUICK, "--out", "")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "spftui: error: --out: expected a directory name, found an empty one\n"

@@ -224,3 +224,41 @@ def test_ctrl_c_after_the_find_with_json_prints_the_object(tmp_path: Path, monke
     assert data["interrupted"] is True and data["oracle"] == "lost_write"
     assert data["after"]["threads"] <= data["before"]["threads"]
     assert all(Path(f).exists() for f in data["files"])
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_shrink_on_a_full_disk_prints_the_result_and_leaves_no_half_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    """It printed only `spftui: error: ...: No space left on device`: the whole result was lost."""
+    from spftui.engine import schedule_file
+    from spftui.engine.files import WriteError
+
+    def full_disk(path: str, *args: object, **kw: object) -> str:
+        raise WriteError(path, "cannot write the schedule: No space left on device")
+
+    monkeypatch.setattr(schedule_file, "write_schedule", full_disk)
+    out = tmp_path / "out"
+    r = spftui("shrink", "cow_lost_write", "--out", str(out), *(["--json"] if as_json else []))
+    assert r.returncode == 2
+    schedule = out / "cow_lost_write.min.schedule.toml"
+    assert r.stderr == f"spftui: error: {schedule}: cannot write the schedule: No space left on device\n"
+    assert not list(out.iterdir())  # (the scenario written before it is removed again: both or neither)
+    if as_json:
+        data = json.loads(r.stdout)
+        assert data["files"] == [] and "No space left" in data["error"] and data["oracle"] == "lost_write"
+        text = data["scenario_text"]
+    else:
+        assert "threads 3 → 3, ops 5 → 5" in r.stdout and "lost_write: A:0x10400 reads 0" in r.stdout
+        assert "Not saved (see the error below)" in r.stdout and "wrote " not in r.stdout
+        text = r.stdout[r.stdout.index("title = ") :]
+    kept = tmp_path / "by_hand.toml"
+    kept.write_text(text)  # what was printed is the scenario, whole: it replays the violation
+    check = spftui("check", str(kept))
+    assert check.returncode == 0 and "LOST WRITE" in check.stdout, check.stdout
+
+
+def test_shrink_out_empty_names_the_option() -> None:
+    r = spftui("shrink", "cow_lost_write", "--out", "")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "spftui: error: --out: expected a directory name, found an empty one\n"

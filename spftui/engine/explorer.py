@@ -45,6 +45,7 @@ Headless: standard library and attrs only.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,9 @@ class Search:
         self.save_seconds = 0.0  # how long the last checkpoint took to write
         self.saved_at: float | None = None  # when the last one was written
         self.save_error = ""  # why the last try failed ("" when it did not)
+        self.save_tried = False  # whether a save was tried at all
+        self.saved_states: int | None = None  # the states in the last checkpoint written
+        self.resumed_states: int | None = None  # the states in the checkpoint resumed from
         self.m: Machine = build_machine(sc)
         self.names = [t.name for t in self.m.threads]
         self.snap0 = self.m.snapshot()
@@ -205,7 +209,7 @@ class Search:
                     tuple(sorted(self.found)),
                     done,
                     self.left(done, now),
-                    None if self.saved_at is None else now - self.saved_at,
+                    None if self.saved_at is None else max(0.0, now - self.saved_at),
                     self.save_error,
                 )
             )
@@ -227,24 +231,62 @@ class Search:
         """Write a checkpoint of the exhaustive search (called between transitions only).
         The next one is due after `checkpoint_every` seconds, or ten times as long as
         this one took, whichever is later: a large search spends at most about a
-        tenth of its time saving itself."""
+        tenth of its time saving itself. Ctrl-C and SIGTERM wait until the file is
+        written (a second Ctrl-C during the last save interrupts once it is whole)."""
         if self.checkpoint is None or self.saver is None:
             return
         from .files import WriteError
+        from .resume import held_signals, states_in
 
-        t0 = time.monotonic()
-        try:
-            self.checkpoint.save(self.ident, self.saver())
-        except WriteError as e:  # (a full disk): the search goes on, the last checkpoint stays whole
-            self.save_error = str(e)
-            note = f"checkpoint not written: {e}"
-            if note not in self.notes:
-                self.notes.append(note)
+        with held_signals():
+            t0 = time.monotonic()
+            self.save_tried = True
+            try:
+                payload = self.saver()
+                self.checkpoint.save(self.ident, payload)
+            except WriteError as e:  # (a full disk): the search goes on, the last checkpoint stays whole
+                self.save_error = str(e)
+                note = f"checkpoint not written: {e}"
+                if note not in self.notes:
+                    self.notes.append(note)
+            else:
+                self.saved_at, self.save_error = time.monotonic(), ""
+                self.saved_states = states_in(payload)
+            now = time.monotonic()
+            self.save_seconds = now - t0
+            self._next_save = now + max(self.checkpoint_every, SAVE_SHARE * self.save_seconds)
+
+    def checkpoint_report(self, resumed_here: bool) -> dict[str, Any]:
+        """Where the search was saved and what that file holds now (`resumed_here`: the file is
+        the one the search resumed from): `written` is true when the last save succeeded;
+        `holds` says whose data is there: "this search" (its last good save: `states`, `age`),
+        "resumed" (the checkpoint it resumed from, untouched), "before" (a file that was
+        there before the search, not its progress), "another" (another program wrote it
+        since), "none"."""
+        from .resume import age_of
+
+        assert self.checkpoint is not None
+        ck = self.checkpoint
+        there = ck.on_disk()
+        written = self.save_tried and not self.save_error
+        states: int | None = None
+        age: float | None = None
+        if there == "mine" and self.saved_at is not None:
+            holds, states, age = "this search", self.saved_states, round(time.monotonic() - self.saved_at, 1)
+        elif there == "mine" and resumed_here:
+            holds, states, age = "resumed", self.resumed_states, age_of(ck.path)
+        elif there == "mine":
+            holds = "before"
+        elif there == "changed":
+            holds = "another"
         else:
-            self.saved_at, self.save_error = time.monotonic(), ""
-        now = time.monotonic()
-        self.save_seconds = now - t0
-        self._next_save = now + max(self.checkpoint_every, SAVE_SHARE * self.save_seconds)
+            holds = "this search" if written else "none"  # (a save that wrote nothing: only in tests' stand-ins)
+        if age is not None:
+            age = round(age, 1)
+        return {
+            "file": ck.path, "written": written, "holds": holds, "states": states, "age": age,
+            "error": self.save_error or None,
+        }  # fmt: skip
 
     def note(self, events: list[Event], path: list[int], t: int, preemptions: int | None) -> None:
         """Record the violations in a step's events: the first find per kind, or one
@@ -345,6 +387,9 @@ def _exhaustive(s: Search, stats: Stats, first: bool) -> None:
         "stats": attrs.asdict(stats),
         "found": s.found, "found_seconds": s.found_seconds,
     }  # fmt: skip
+    if r is None and stats.states >= s.max_states:  # (--max-states 1: the initial state is all of it)
+        s.save()
+        raise Stop("max-states")
     while stack:
         node = stack[-1]
         todo = node[1]
@@ -499,6 +544,8 @@ def _bounded(s: Search, stats: Stats, bound: int, want: frozenset[str] | None) -
     cur = snap0  # the snapshot of the state the machine holds
     visited: dict[tuple[bytes, int], int] = {(fpr(snap0), -1): bound}
     stats.states += 1
+    if stats.states >= s.max_states:  # (--max-states 1: the initial state is all of it)
+        raise Stop("max-states")
     cut = False
 
     def children(r: list[int], last: int, left: int) -> list[tuple[int, int]]:
@@ -710,6 +757,7 @@ def explore(
                 s.resumed = ckpt.load(resume, s.ident, about)
             except ckpt.ResumeError as e:
                 raise ExploreError(str(e)) from None
+            s.resumed_states = ckpt.states_in(s.resumed)
             s.found.update(s.resumed["found"])
             s.found_seconds.update(s.resumed["found_seconds"])
     main = Stats()
@@ -765,7 +813,9 @@ def explore(
                 stop = "interrupted"
     except KeyboardInterrupt:
         stop = "interrupted"
-    if not complete and not main.transitions and side.transitions:  # stopped before the exhaustive search began
+    if (
+        not complete and not main.transitions and (side.transitions or not main.states)
+    ):  # stopped before the exhaustive search began
         main, used = attrs.evolve(side), "bounded"
     if complete and stop != "complete":
         stop = "complete"  # only the counterexample minimisation was cut
@@ -799,12 +849,20 @@ def explore(
         if s.step_cache is not None:
             result.extra["step_cache"] = s.step_cache.figures()
     result.extra.update(s.extra)
-    if checkpoint is not None:  # (where the search was saved, and whether it was: the caller says how to go on)
-        age = None if s.saved_at is None else round(time.monotonic() - s.saved_at, 1)
-        result.extra["checkpoint"] = {"file": checkpoint, "written": s.saved_at is not None, "age": age}
+    if s.checkpoint is not None:  # (where the search was saved, and whether it was: the caller says how to go on)
+        result.extra["checkpoint"] = s.checkpoint_report(resumed_here=_same_file(checkpoint, resume))
     if s.notes:
         result.extra["notes"] = list(s.notes)
     return result
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def shortcut_off(s: Search, e: SnapshotMismatch) -> None:

@@ -186,6 +186,7 @@ class Saved:
     shrunk: Any  # engine.shrink.Shrunk
     cpu_to_find: float  # CPU seconds of search (all processes) until the chunk that found it
     new: bool  # False: the same minimal scenario was saved already
+    how: str = "shrunk"  # or "partly shrunk (interrupted)", "not shrunk (interrupted)", "not shrunk (...)"
 
 
 @attrs.define
@@ -230,22 +231,25 @@ def fuzz(
             stats.stop = "interrupted"
         for f in findings:
             s = None
+            how = "not shrunk (interrupted)"
             if stats.stop != "interrupted":
                 try:
                     s = shrink(f.scenario, f.oracle, max_states=shrink_states)
+                    how = "shrunk"
                 except ShrinkError:
-                    pass
+                    how = f"not shrunk (the explorer did not find it again within {shrink_states:,} states)"
                 except KeyboardInterrupt:
                     stats.stop = "interrupted"
                 if s is not None and s.interrupted:  # (saved as far as it got)
                     stats.stop = "interrupted"
+                    how = "partly shrunk (interrupted)"
             if s is None:  # saved as found: after Ctrl-C, shrinking it would be one more long search
                 s = unshrunk(f.scenario, f.oracle, f.choices, f.detail)
             key = (f.oracle, scenario_hash(s.scenario))
             new = key not in seen
             seen.add(key)
             if on_saved is not None:
-                on_saved(Saved(f, s, cpu_before + f.cpu, new))
+                on_saved(Saved(f, s, cpu_before + f.cpu, new, how))
 
     def cancelled() -> bool:
         return time.monotonic() >= deadline or stats.stop == "interrupted" or (stop is not None and bool(stop()))

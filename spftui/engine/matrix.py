@@ -38,11 +38,18 @@ def _describe_cell(payload: tuple[Any, ...]) -> str:
 
 
 def explore_policies(
-    sc: Scenario, policies: tuple[str, ...], reuse: str | None, jobs: int, opts: dict[str, Any]
+    sc: Scenario,
+    policies: tuple[str, ...],
+    reuse: str | None,
+    jobs: int,
+    opts: dict[str, Any],
+    on_result: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """`explore` under each policy, `jobs` policies at a time in worker processes;
-    after Ctrl-C, the finished results and the partial ones (stop "interrupted")."""
-    done = pool_map(explore_cell, [(sc, p, reuse, opts) for p in policies], jobs, describe=_describe_cell)
+    after Ctrl-C, the finished results and the partial ones (stop "interrupted").
+    `on_result` is called with each policy's result as it comes in."""
+    got = None if on_result is None else (lambda _i, r: on_result(r))
+    done = pool_map(explore_cell, [(sc, p, reuse, opts) for p in policies], jobs, got, describe=_describe_cell)
     return [done[i] for i in sorted(done)]
 
 

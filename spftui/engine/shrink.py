@@ -299,8 +299,9 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str, *, number: b
     """Write the shrunk scenario (`STEM.toml`, with an `[expect]` saying the violation happens
     and a `[schedule]` that shows it) and its schedule (`STEM.schedule.toml`) into `out_dir`;
     never over an existing file: a taken name is refused, or with `number` the pair gets the
-    first free STEM.2, STEM.3, ... (as `explore --save` numbers its files). Returns the two
-    paths; raises WriteError."""
+    first free STEM.2, STEM.3, ... (as `explore --save` numbers its files). Both or neither:
+    when the schedule cannot be written, the scenario just written is removed again. Returns
+    the two paths; raises WriteError."""
     from .files import REFUSE, WriteError, write_file
     from .schedule_file import write_schedule
 
@@ -311,15 +312,31 @@ def save(shrunk: Shrunk, out_dir: str, stem: str, description: str, *, number: b
         raise WriteError(out_dir, f"cannot make the directory: {e.strerror or e}") from None
     sc_path, sched_path = _free_paths(out_dir, stem) if number else _paths(out_dir, stem)
     sc = attrs.evolve(shrunk.scenario, path=sc_path)
-    # its own [schedule] too: the file alone replays the violation (and `check` judges its [expect] on it)
-    text = scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"}, schedule=shrunk.entries)
-    write_file(sc_path, text, exists=REFUSE, what="the scenario")
+    text = scenario_text(shrunk, sc_path, description)
+    sc_path = write_file(sc_path, text, exists=REFUSE, what="the scenario")
     comment = f"{sc.title} (policy {sc.policy}, reuse {sc.reuse})\n{shrunk.oracle}: {shrunk.detail}"
-    write_schedule(
-        sched_path, sc, shrunk.entries, comment, policy=sc.policy, reuse=sc.reuse, stop_at=len(shrunk.choices),
-        exists=REFUSE,
-    )  # fmt: skip
+    try:
+        write_schedule(
+            sched_path, sc, shrunk.entries, comment, policy=sc.policy, reuse=sc.reuse, stop_at=len(shrunk.choices),
+            exists=REFUSE,
+        )  # fmt: skip
+    except (WriteError, KeyboardInterrupt) as e:
+        try:
+            os.unlink(sc_path)  # (ours: written just now, under a name that was free)
+        except OSError as gone:
+            if isinstance(e, WriteError):
+                raise WriteError(
+                    e.path, f"{e.message}; {sc_path}, written before it, could not be removed either: {gone.strerror}"
+                ) from None
+        raise
     return sc_path, sched_path
+
+
+def scenario_text(shrunk: Shrunk, path: str, description: str) -> str:
+    """The shrunk scenario's file text (what `save` writes at `path`): its own [schedule] too,
+    so the file alone replays the violation (and `check` judges its [expect] on it)."""
+    sc = attrs.evolve(shrunk.scenario, path=path)
+    return scenario_toml(sc, description=description, expect={shrunk.oracle: "sometimes"}, schedule=shrunk.entries)
 
 
 def _paths(out_dir: str, stem: str) -> tuple[str, str]:

@@ -172,8 +172,12 @@ def run_tasks(
 
     try:
         try:
-            workers = [_Worker(ctx, fn, init, shared) for _ in range(min(jobs, len(payloads)))]
-            while todo or any(w.task is not None for w in workers):
+            for _ in range(min(jobs, len(payloads))):  # (starting takes time: a deadline may pass meanwhile)
+                if cancelled is not None and cancelled():
+                    stopped = True
+                    break
+                workers.append(_Worker(ctx, fn, init, shared))
+            while not stopped and (todo or any(w.task is not None for w in workers)):
                 for w in workers:
                     if w.task is None and todo:
                         i = todo.popleft()
