@@ -123,3 +123,18 @@ async def test_the_source_pane_of_a_finished_thread_shows_the_step_it_took_last(
         assert s is not None and [v.what for v in s.violations()] == ["pin_coherence"]
         assert s.last is not None and s.last.thread == "A2"
         assert app.screen.query_one(SourcePane).selected_label() == s.last.label == "user:store"
+
+
+async def test_the_mm_pane_shows_the_maple_node_a_stack_expansion_replaced_and_frees() -> None:
+    """StackRot: the root node replaced by the expansion and the old one freed after the grace
+    period are the race; before the expansion the pane says nothing of the tree."""
+    from spftui.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "history_stackrot.toml").with_fixes({"expand_stack_write_lock": False})
+    app = SpftuiApp(sc)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert not [row for row in lines(app, "#mm") if "maple" in row]
+        await press(pilot, "c")  # to the use-after-free
+        assert app.session is not None and [m.what for m in app.session.violations()] == ["use_after_free"]
+        assert "   maple root node 1 · node 0 freed" in lines(app, "#mm")

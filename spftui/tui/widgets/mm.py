@@ -109,6 +109,13 @@ class MmPane(Pane):
             seq.append_text(tail)
             rows.append(seq)
             self.exprs.append(f"{name}.mmap_seq")
+            if len(mm.maple) > 1:  # a stack expansion replaced the VMA index's node (kernel/stack.py)
+                tree = Text(f"   maple root node {len(mm.maple) - 1}", pal.LABEL)
+                for node, state in enumerate(mm.maple[:-1]):
+                    tree.append(f" · node {node} {state}", pal.STALE if state == "freed" else pal.ODD)
+                tree.append("  (call_rcu)" if "dead" in mm.maple else "", pal.DIM)
+                rows.append(tree)
+                self.exprs.append(None)
 
             for v in m.vmas:
                 if v.free or v.mm != name:
