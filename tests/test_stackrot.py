@@ -12,6 +12,7 @@ from cli_run import spftui
 
 from spftui.kernel.build import build_machine
 from spftui.kernel.machine import Machine
+from spftui.kernel.state import VM_GROWSDOWN
 from spftui.scenario import bundled_scenarios_dir
 from spftui.scenario.fixes import FIX
 from spftui.scenario.loader import parse_scenario
@@ -211,3 +212,42 @@ def test_the_scenario_names_its_fix_commits(tmp_path: Path) -> None:
     text = Path(SCENARIO).read_text()
     for commit in ("8d7071af8907", "c2508ec5a58d", "9471f1f2f502", "6.1.37", "6.3.11", "6.4.1"):
         assert commit in text
+
+
+# ------------------------------------------------ what a kernel review found
+def test_dufours_speculative_fault_leaves_a_stack_to_the_classic_path(tmp_path: Path) -> None:
+    """v12's handle_speculative_fault aborts on VM_GROWSDOWN (kernel-mm.md B.7): a store into a
+    stack took the speculative path to the end."""
+    text = TWO_STACKS.format(kernel='kernel = "6.1"', policy="spf-vma-seq", lower="true")
+    path = tmp_path / "s.toml"
+    path.write_text(text.replace('ops = ["write 0x12000 1"]', 'ops = ["write 0x10000 1"]'))  # inside L, a stack
+    r = spftui("check", str(path), "--json")
+    assert r.returncode in (0, 1), r.stderr
+    aborts = json.loads(r.stdout)["aborts"]
+    assert ("GROWSDOWN", "handle_speculative_fault:vma_checks") in {(a["reason"], a["label"]) for a in aborts}
+
+
+def test_a_release_with_the_rbtree_refuses_a_stack_at_its_line(tmp_path: Path) -> None:
+    """5.x kept VMAs in an rbtree: the maple node, and the fault's lock_mm_and_find_vma, would be
+    6.1+ code on it (a use-after-free no rbtree kernel has)."""
+    path = tmp_path / "s.toml"
+    path.write_text(TWO_STACKS.format(kernel='kernel = "5.19"', policy="classic", lower="true"))
+    r = spftui("check", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"spftui: error: {path}:13: process[0].mapping[0].growsdown: stacks are modelled "), (
+        r.stderr
+    )
+
+
+def test_a_stack_does_not_grow_below_mmap_min_addr() -> None:
+    text = TWO_STACKS.format(kernel='kernel = "6.1"', policy="classic", lower="false")
+    text = text.replace("start = 0x10000\n  pages = 2", "start = 0x20000\n  pages = 2")
+    text = text.replace("start = 0x13000", "start = 0x1000").replace("write 0x12000", "write 0x0")
+    text = text.replace("madvise 0x13000", "madvise 0x1000").replace('"0x10000" = 7', '"0x20000" = 7')
+    text = text.replace("read 0x11000", "read 0x21000")
+    m = build_machine(parse_scenario(text, "s.toml"))
+    run_until(m, "F", "expand_downwards:mas_prev")
+    m.step(0)
+    assert "SIGSEGV" in m.threads[0].result and "mmap_min_addr" in m.threads[0].result, m.threads[0].result
+    stack = next(v for v in m.vmas if v.mm == "A" and v.vm_flags & VM_GROWSDOWN)
+    assert stack.vm_start == 0x1000

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import locks
 from .events import Decision, Segv, SpecRead, SpfAbort, Validate
 from .pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PROTNONE, is_swap_pte, pte_none, pte_protnone, pte_write, vpn_of
-from .state import VM_READ, VM_UFFD_WP, VM_WRITE
+from .state import VM_GROWSDOWN, VM_READ, VM_UFFD_WP, VM_WRITE
 from .steps import step
 
 if TYPE_CHECKING:
@@ -380,7 +380,8 @@ def dufour_find_vma(m: Machine, t: Thread) -> None:
 
 @step("handle_speculative_fault:vma_checks")
 def dufour_checks(m: Machine, t: Thread) -> None:
-    """raw_read_seqcount(vm_sequence) (odd: abort); checks on the live VMA: anon_vma, range, permission."""
+    """raw_read_seqcount(vm_sequence) (odd: abort); checks on the live VMA: anon_vma, VM_GROWSDOWN, range,
+    permission."""
     v = m.vma_ref(t.vmf["vma"])
     seq = v.vm_sequence
     t.vmf["seq"] = seq
@@ -391,6 +392,8 @@ def dufour_checks(m: Machine, t: Thread) -> None:
         spf_abort(m, t, "VMA_SEQ_ODD", f"vm_sequence {seq} is odd: a writer is inside the VMA")
     elif v.anon_vma is None:
         spf_abort(m, t, "ANON_VMA", "the VMA has no anon_vma yet")
+    elif v.vm_flags & VM_GROWSDOWN:  # (with VM_UFFD_MISSING and VM_GROWSUP: v12 leaves stacks to the classic path)
+        spf_abort(m, t, "GROWSDOWN", "VM_GROWSDOWN: a stack is not handled speculatively")
     elif not v.vm_start <= addr < v.vm_end:
         spf_abort(m, t, "RANGE", "the address is outside the VMA")
     elif access_error(v.vm_flags, t.vmf["write"]):

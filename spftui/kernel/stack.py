@@ -41,7 +41,9 @@ Simplifications (say them beside the kernel):
   for the memory a lookup dereferences, and its lifecycle is what the bug is
   about. The expansion replaces the node exactly when it closes the gap to the
   VMA below (new vm_start == prev->vm_end: one entry fewer, mas_wr_node_store in
-  RCU mode); otherwise it moves a pivot in place.
+  RCU mode); otherwise it moves a pivot in place. That holds in a root leaf with
+  room, as every scenario's is: a full node (mt_slots, 16) takes mas_wr_bnode
+  and is replaced even when a gap remains, which is not modelled.
 - Only stack expansion replaces a node. Writers under the mmap write lock
   (mmap, munmap, mprotect, mremap, fork's child tree) update the index in place
   in the model: no mmap_read_lock reader can hold a node across them, and the
@@ -51,7 +53,10 @@ Simplifications (say them beside the kernel):
   not modelled.
 - The reader is madvise: madvise_walk_vmas calls find_vma_prev under the mmap
   read lock (MADV_DONTNEED and MADV_FREE take it for reading). The StackRot
-  README shows find_vma_prev without naming its caller. Its two steps exist only
+  README shows find_vma_prev without naming its caller; its exploit walked
+  /proc/PID/maps. madvise cannot sleep between mas_walk and mas_prev: the
+  window needs the reader preempted there (CONFIG_PREEMPT, preemptible RCU),
+  which the model's free interleaving of steps allows. Its two steps exist only
   in a scenario with a VM_GROWSDOWN mapping (`Machine.stack_fault` is set); elsewhere
   nothing can replace a node, the window cannot be seen, and `do_madvise:find_vma`
   stays one step (the bundled scenarios keep their state counts).
@@ -91,6 +96,7 @@ if TYPE_CHECKING:
 
 FIX = "expand_stack_write_lock"
 STACK_GUARD_GAP = 256 << PAGE_SHIFT  # mm/mmap.c: stack_guard_gap, 256 pages unless stack_guard_gap= says otherwise
+MMAP_MIN_ADDR = 4096  # CONFIG_DEFAULT_MMAP_MIN_ADDR's default (distributions often set 65536)
 LIVE, DEAD, FREED = "live", "dead", "freed"
 
 
@@ -202,11 +208,14 @@ def _fail(m: Machine, t: Thread, why: str) -> None:
 
 @step("expand_downwards:mas_prev")
 def expand_downwards_prev(m: Machine, t: Thread) -> None:
-    """prev = mas_prev from vm_start; enforce stack_guard_gap unless prev is VM_GROWSDOWN (or not
-    accessible); mas_preallocate; anon_vma_prepare."""
+    """address below mmap_min_addr: -EPERM; prev = mas_prev from vm_start; enforce stack_guard_gap
+    unless prev is VM_GROWSDOWN (or not accessible); mas_preallocate; anon_vma_prepare."""
     mm = m.thread_mm(t)
     v = m.vma_ref(t.vmf["vma"])
     address = t.vmf["addr"] & ~((1 << PAGE_SHIFT) - 1)
+    if address < MMAP_MIN_ADDR:  # (6.5 adds `|| address < FIRST_USER_ADDRESS`, 0 on x86)
+        _fail(m, t, f"expand_downwards: -EPERM, {address:#x} is below mmap_min_addr")
+        return
     prev = vma_prev(m, mm, v)
     if (
         prev is not None

@@ -262,8 +262,8 @@ FIX_LIST += (
         ),
         story=(
             "StackRot (CVE-2023-3269, Ruihan Li). A fault below a stack VMA expanded it with expand_stack → "
-            "expand_downwards under the mmap *read* lock. When the VMA below is itself VM_GROWSDOWN no guard gap "
-            "is kept, the expansion removes the gap entry from the maple tree, and the tree (in RCU mode) publishes "
+            "expand_downwards under the mmap *read* lock. When the VMA below is itself VM_GROWSDOWN (or "
+            "inaccessible, PROT_NONE) no guard gap is kept, the expansion removes the gap entry from the maple tree, and the tree (in RCU mode) publishes "
             "a new node and frees the old one with call_rcu (mas_replace → mas_free → ma_free_rcu). Another thread "
             "under the mmap read lock but outside rcu_read_lock (find_vma_prev, here from madvise_walk_vmas) may "
             "hold the old node across the grace period and read it after mt_free_rcu freed it: a use-after-free. "

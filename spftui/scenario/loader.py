@@ -51,6 +51,7 @@ from spftui.scenario.model import (
     BreakpointSpec,
     ExpectTable,
     File,
+    KernelPreset,
     Mapping,
     Op,
     OracleSpec,
@@ -131,7 +132,7 @@ def parse_scenario(text: str, path: str = "<string>", *, known_labels: Collectio
     description = doc.get(top, (), "description", STRING, "").strip()
     _plain_text(doc, "description", description, "\n\t")
     files = _files(doc, top, words_per_page)
-    processes = _processes(doc, top, {f.name: f for f in files}, words_per_page)
+    processes = _processes(doc, top, {f.name: f for f in files}, words_per_page, preset)
     threads = _threads(doc, top, processes)
     schedule = None
     if "schedule" in top:
@@ -359,7 +360,9 @@ def _name(doc: Document, table: Table, where: KeyPath, what: str, seen: dict[str
     return name
 
 
-def _processes(doc: Document, top: Table, files: dict[str, File], words_per_page: int) -> tuple[Process, ...]:
+def _processes(
+    doc: Document, top: Table, files: dict[str, File], words_per_page: int, preset: KernelPreset | None = None
+) -> tuple[Process, ...]:
     out: list[Process] = []
     seen: dict[str, KeyPath] = {}
     # Each process's mappings including inherited ones, with the owner's name.
@@ -386,7 +389,7 @@ def _processes(doc: Document, top: Table, files: dict[str, File], words_per_page
         pages = present[fork_of] if fork_of else 0
         own: list[Mapping] = []
         for mwhere, mtable in doc.array_of_tables(table, where, "mapping", _MAPPING_KEYS):
-            mapping = _mapping(doc, mtable, mwhere, files)
+            mapping = _mapping(doc, mtable, mwhere, files, preset)
             for other, owner in maps:
                 if mapping.start < other.start + other.length and other.start < mapping.start + mapping.length:
                     origin = f"inherited from '{owner}', " if owner != name else ""
@@ -428,7 +431,9 @@ def _span(mapping: Mapping) -> str:
     return f"{mapping.start:#x}-{mapping.start + mapping.length:#x}"
 
 
-def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]) -> Mapping:
+def _mapping(
+    doc: Document, table: Table, where: KeyPath, files: dict[str, File], preset: KernelPreset | None = None
+) -> Mapping:
     start = doc.get(table, where, "start", INTEGER)
     with doc.at((*where, "start")):
         check_addr(start, "mapping start", aligned=True)
@@ -470,6 +475,12 @@ def _mapping(doc: Document, table: Table, where: KeyPath, files: dict[str, File]
         raise doc.error(
             (*where, "growsdown"),
             "'growsdown' is for anonymous mappings: a stack (MAP_GROWSDOWN) of a file is not modelled",
+        )
+    if growsdown and preset is not None and not preset.maple_tree:
+        raise doc.error(
+            (*where, "growsdown"),
+            f'stacks are modelled with the maple tree (kernel 6.1 and later): kernel = "{preset.name}" keeps '
+            "its VMAs in an rbtree, whose find_vma_prev and stack expansion are not modelled",
         )
     return Mapping(
         start=start,

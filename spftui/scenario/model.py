@@ -84,6 +84,7 @@ ABORT_REASONS = (
     "SWAP",
     "SWAP_NOPAGE",
     "UFFD_WP",
+    "GROWSDOWN",
 )
 """Why a speculative fault aborts (SpfAbort.reason): an abort breakpoint's `match`."""
 ABA_CHECKS = ("REFETCH", "pte_same", "SEQ1", "SEQ2", "VMA_COPY", "VMA_SEQ", "pmd_same")
@@ -107,6 +108,9 @@ class KernelPreset:
                speculative faults in that release)
     fixes_off  the modelled fixes it lacks (scenario/fixes.py)
     note       one line: why this release, with the commits
+    maple_tree its VMAs are in a maple tree (6.1 and later): before, an rbtree,
+               whose find_vma_prev and stack expansion are not modelled (the
+               loader refuses a `growsdown` mapping there)
     """
 
     name: str
@@ -114,6 +118,7 @@ class KernelPreset:
     policy: str = "classic"
     fixes_off: frozenset[str] = frozenset()
     note: str = ""
+    maple_tree: bool = True
 
 
 KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
@@ -123,6 +128,7 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
         fixes_off=frozenset({"fork_copy_pinned", "gup_force_cow", "madv_free_refcount_check"}),
         note="v5.7 (5.7.0-5.7.2): 5.8's mapcount rule and pinned-page fork, without GUP's forced COW break "
         "(17839856fd58; stable 5.7.3 has it, per the CVE text): a read GUP does not break COW",
+        maple_tree=False,
     ),
     KernelPreset(
         "5.8",
@@ -130,24 +136,28 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
         fixes_off=frozenset({"fork_copy_pinned", "madv_free_refcount_check"}),
         note="do_wp_page reuses by mapcount (reuse_swap_page); fork shares pinned pages (before 70e806e4e645); "
         "GUP forces a COW break on COW mappings, even for a read (17839856fd58, 5.8 only: a308c71bf1e6 removed it)",
+        maple_tree=False,
     ),
     KernelPreset(
         "5.11",
         "page-count",
         fixes_off=frozenset({"uffd_wp_flush_pending", "madv_free_refcount_check"}),
         note="page_count rule (09854ba94c6a) without 6ce64428d620: uffd-wp's deferred TLB flush races COW",
+        maple_tree=False,
     ),
     KernelPreset(
         "5.12",
         "page-count",
         fixes_off=frozenset({"madv_free_refcount_check"}),
         note="do_wp_page by page_count since 5.9 (09854ba94c6a); swap-in by mapcount",
+        maple_tree=False,
     ),
     KernelPreset(
         "5.17",
         "page-count",
         fixes_off=frozenset({"madv_free_refcount_check"}),
         note="the last release with reuse_swap_page in do_swap_page",
+        maple_tree=False,
     ),
     KernelPreset(
         "5.18",
@@ -156,14 +166,17 @@ KERNEL_PRESET_LIST: tuple[KernelPreset, ...] = (
         note="refcount rule in do_swap_page and THP, reuse_swap_page removed (c145e0b47c77); no PG_anon_exclusive "
         "and no GUP unsharing yet (5.19: 6c287605fd56, c89357e27f20, a7f226604170): the model runs 5.19's reuse "
         "rule without gup_unshare, which differs from 5.18 only for an exclusive page with extra references",
+        maple_tree=False,
     ),
-    KernelPreset("5.19", "anon-exclusive", note="PG_anon_exclusive (6c287605fd56)"),
+    KernelPreset("5.19", "anon-exclusive", note="PG_anon_exclusive (6c287605fd56)", maple_tree=False),
     KernelPreset(
         "6.1",
         "anon-exclusive",
         fixes_off=frozenset({"expand_stack_write_lock"}),
-        note="VMAs in a maple tree (its RCU mode backported in 6.1.y); a fault expands a stack under the mmap read "
-        "lock (StackRot, CVE-2023-3269: fixed in 6.1.37 and 6.5 by 8d7071af8907)",
+        note="a 6.1.y between the backport of the maple tree's RCU mode (3dd4432549415, 6.3) and 6.1.37: VMAs in a "
+        "maple tree whose replaced nodes are freed by RCU; a fault expands a stack under the mmap read lock (StackRot, "
+        "CVE-2023-3269: fixed in 6.1.37 and 6.5 by 8d7071af8907). 6.1.0 itself rewrote nodes in place (StackRot's "
+        "prequel, a torn node: not modelled)",
     ),
     KernelPreset(
         "6.1.37",
