@@ -45,7 +45,7 @@ from ..scenario.policies import POLICY_LIST, REUSE_LIST
 from .contrast import DARK_MIN_CONTRAST, MIN_CONTRAST, ContrastFilter
 from .format import home_path, path_lines, toast_command, toast_path
 from .places import SCREENSHOT_ENV as SCREENSHOT_ENV
-from .places import screenshot_dir, served_write_dir, write_dir
+from .places import screenshot_dir, write_dir
 from .saved import Seen, next_free, saved_sessions
 from .screens.choice import ChoiceDialog
 from .screens.command import SafeCommandPalette
@@ -158,9 +158,12 @@ class SpftuiApp(App[int]):
         opening = picked.opening
         sc = opening.scenario
         old = self.session
-        if old is not None and self.session_file is None and self.unsaved():
-            try:  # into the state directory, where opening that scenario again offers it back
-                saved = toast_path(self.save_session(), self.size.width)
+        if old is not None and self.unsaved():
+            # into the state directory, where opening that scenario again offers it back (a session
+            # with a file of its own, Ctrl+S's or --session's, is not written over unasked: beside it)
+            aside = None if self.session_file is None else autosave_path(old.scenario)
+            try:
+                saved = toast_path(self.save_session(aside, NUMBER if aside else REPLACE), self.size.width)
                 self.notify(f"Saved the session of {identity(old.scenario)[0]} to\n{saved}", markup=False)
             except WriteError as err:
                 self.notify(f"Cannot save the session: {err}", severity="warning", markup=False)
@@ -190,10 +193,10 @@ class SpftuiApp(App[int]):
         if s is None:
             return
         self.saved_text = dump_session(s)
-        # A save finds out whether another debugger wrote the file since. Served to a browser, the
-        # state directory is every viewer's: a session saved there is replaced only by the viewer
-        # who restored it, never by one who started fresh beside it (that one gets a file of its own).
-        if served_write_dir() is None or self.session_file is not None:
+        # A save finds out whether another debugger wrote the file since. A session saved in the
+        # state directory is replaced only by the debugger that restored it, never by one that
+        # started fresh beside it (that one gets a file of its own): Start fresh loses nothing.
+        if self.session_file is not None:
             self.seen.look(self.session_target())
         base = autosave_path(s.scenario)
         if self.session_file is None:
@@ -227,9 +230,10 @@ class SpftuiApp(App[int]):
                     f"Restore your last session of {name}?",
                     [
                         ("restore", "Restore it", self._saved_what(saved)),
-                        ("fresh", "Start fresh", f"{self._stays('it')}, in\n  {shown}"),
+                        ("fresh", "Start fresh", f"it stays (a save writes a file of its own), in\n  {shown}"),
                     ],
                     "restore",
+                    marked=False,
                 ),
                 lambda choice: self.restore(path) if choice == "restore" else None,
             )
@@ -241,14 +245,12 @@ class SpftuiApp(App[int]):
             options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n  {shown}"))
         options.append(("fresh", "Start fresh", self._stays("they")))
         self.push_screen(
-            ChoiceDialog(f"Restore a saved session of {name}? ({len(readable)} saved)", options, "0"),
+            ChoiceDialog(f"Restore a saved session of {name}? ({len(readable)} saved)", options, "0", marked=False),
             lambda choice: self.restore(readable[int(choice)][0]) if choice and choice.isdigit() else None,
         )
 
     def _stays(self, it: str) -> str:
-        if served_write_dir() is not None:
-            return f"{it} stay{'s' if it == 'it' else ''}: saving this session writes a file of its own"
-        return f"{it} stay{'s' if it == 'it' else ''} until you save"
+        return f"{it} stay{'s' if it == 'it' else ''}: saving this session writes a file of its own"
 
     def _saved_what(self, saved: SavedSession) -> str:
         assert self.session is not None
@@ -390,7 +392,8 @@ class SpftuiApp(App[int]):
         )
         if taken is not None:
             note = (
-                f"Another debugger saved to {os.path.basename(taken)} since this one opened it: Save keeps both. {note}"
+                f"{os.path.basename(taken)} holds a session this debugger did not open (saved before, or by "
+                f"another debugger since): Save keeps both. {note}"
             )
         self.push_screen(QuitDialog(what, target, note), self._quit_answer)
 

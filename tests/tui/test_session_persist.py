@@ -113,8 +113,8 @@ async def test_start_fresh_keeps_the_saved_session_and_a_bad_one_is_left_alone(s
 
 
 async def test_quitting_with_save_keeps_an_unreadable_saved_session_aside(state_dir: Path) -> None:
-    """It may be a session the user means to mend: the save puts the new one in its place
-    and the unreadable one under another name, never over it."""
+    """It may be a session the user means to mend: the save never goes over it (a session this
+    debugger did not open is kept: the save takes a numbered name beside it)."""
     app = SpftuiApp(SEED)
     path = Path(autosave_path(app.session.scenario))  # type: ignore[union-attr]
     path.parent.mkdir(parents=True)
@@ -123,9 +123,9 @@ async def test_quitting_with_save_keeps_an_unreadable_saved_session_aside(state_
     async with app.run_test(size=(120, 40)) as pilot:
         await work(pilot, app)
         await press(pilot, "q", "enter")  # Save (the dialog's first choice)
-    kept = path.with_name(path.name.replace(".session.toml", ".unreadable.session.toml"))
-    assert kept.read_text() == broken
-    assert "[[bookmark]]" in path.read_text() and load_session_for(str(path), app.session.scenario)  # type: ignore[union-attr]
+    assert path.read_text() == broken
+    saved = path.with_name(path.name.replace(".session.toml", ".2.session.toml"))
+    assert "[[bookmark]]" in saved.read_text() and load_session_for(str(saved), app.session.scenario)  # type: ignore[union-attr]
 
 
 async def test_save_session_as_writes_a_file_that_session_opens(tmp_path: Path) -> None:
@@ -297,3 +297,32 @@ async def test_the_restore_offer_says_when_the_saved_run_has_other_fixes() -> No
         text = "".join(c for c in screen_text(pilot) if not 0x2500 <= ord(c) <= 0x259F)  # (the dialog's frame)
         text = " ".join(text.split())
         assert "fixes off: none (not fork_copy_pinned)" in text, text
+
+
+async def test_opening_another_scenario_keeps_the_unsaved_work_of_a_session_with_its_own_file(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    """After Ctrl+S the session had a file of its own, and `o` dropped what was done since:
+    it is saved beside it in the state directory (the file itself is not written over unasked)."""
+    from spftui.tui.screens.picker import PickerScreen
+
+    mine = tmp_path / "mine.session.toml"
+    app = SpftuiApp(SEED)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "s", "ctrl+s")
+        app.screen.query_one("#prompt-input", Input).value = str(mine)
+        await press(pilot, "enter")
+        written = mine.read_text()
+        await press(pilot, "s", "s", "m")
+        await type_text(pilot, "after")
+        await press(pilot, "enter")
+        scenario = app.session.scenario  # type: ignore[union-attr]
+        await press(pilot, "o")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        picker.open(str(SEED.parent / "dontneed_race.toml"))
+        await pilot.pause()
+        assert isinstance(app.screen, DebuggerScreen)
+    assert mine.read_text() == written
+    kept = load_session_for(autosave_path(scenario), scenario)[0]
+    assert kept.bookmarks == {"after": 3}

@@ -305,7 +305,7 @@ async def test_the_restore_offer_shows_the_saved_sessions_path_broken_only_after
                 break
             await pilot.pause()
         lines = screen_text(pilot).splitlines()
-        first = next(i for i, line in enumerate(lines) if "it stays until you save, in" in line)
+        first = next(i for i, line in enumerate(lines) if "a file of its own), in" in line)
         pieces = []
         for line in lines[first + 1 :]:
             piece = line.split("▊", 1)[-1].rsplit("▎", 1)[0].strip()

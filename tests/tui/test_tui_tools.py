@@ -60,6 +60,11 @@ async def test_the_palette_exports_the_timeline_as_a_perfetto_trace_and_asks_bef
         await answer_prompt(pilot, app, "run.json")
         ask = app.screen
         assert isinstance(ask, ChoiceDialog) and "already exists" in ask.title_text
+        assert "●" not in screen_text(pilot)  # (Cancel is the default, not a state: no mark to stay behind)
+        await press(pilot, "down", "enter")  # ↓ on Cancel, the last, stays there: it wrapped to Replace it
+        assert (tmp_path / "run.json").read_text() == "mine"
+        await press(pilot, "x")
+        await answer_prompt(pilot, app, "run.json")
         await press(pilot, "escape")  # nothing written
         assert (tmp_path / "run.json").read_text() == "mine"
         await press(pilot, "x")

@@ -14,19 +14,43 @@ from textual.widgets.option_list import Option
 from .dialog import Dialog
 
 
+class _Choices(OptionList):
+    """The options, without wrapping around: ↓ on the last stays there. A wrap from Cancel
+    landed on the first option, often the one that replaces or drops something."""
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+
 class ChoiceDialog(Dialog[str | None]):
-    """Options as (value, name, description); returns the chosen value."""
+    """Options as (value, name, description); returns the chosen value.
+
+    `current` is highlighted first; `marked` puts ● before it, for a choice of a state (the
+    policy in force, the branch shown). A default answer (Cancel) is not marked: the ● stayed
+    on it while the cursor moved, and read as what Enter would choose."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
-        self, title: str, options: list[tuple[str, str, str]], current: str | None = None, note: str = ""
+        self,
+        title: str,
+        options: list[tuple[str, str, str]],
+        current: str | None = None,
+        note: str = "",
+        *,
+        marked: bool = True,
     ) -> None:
         super().__init__()
         self.title_text = title
         self.options = options
         self.current = current
         self.note = note
+        self.marked = marked
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog choice-dialog"):
@@ -34,12 +58,12 @@ class ChoiceDialog(Dialog[str | None]):
             items = []
             for value, name, desc in self.options:
                 text = Text()
-                text.append("● " if value == self.current else "  ", "bold #87d787")
+                text.append("● " if self.marked and value == self.current else "  ", "bold #87d787")
                 text.append(name, "bold")
                 if desc:
                     text.append("\n  " + desc, "grey62")
                 items.append(Option(text, id=value))
-            yield OptionList(*items, id="choices")
+            yield _Choices(*items, id="choices")
             if self.note:
                 yield Label(self.note, classes="dialog-note")
 

@@ -408,6 +408,7 @@ class DebuggerScreen(ToolActions, BackgroundRuns):
                     ("cancel", "Cancel", "keep the branches"),
                 ],
                 "cancel",
+                marked=False,
             ),
             go,
         )

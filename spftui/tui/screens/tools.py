@@ -110,7 +110,9 @@ class ToolActions:
                 if choice in ("replace", "number"):
                     self._write_trace(path, REPLACE if choice == "replace" else NUMBER)
 
-            self.app.push_screen(ChoiceDialog(f"{os.path.basename(path)} already exists", options, "cancel"), answer)
+            self.app.push_screen(
+                ChoiceDialog(f"{os.path.basename(path)} already exists", options, "cancel", marked=False), answer
+            )
             return
         self._write_trace(path, REFUSE)
 
