@@ -276,4 +276,8 @@ def format_event(e: Event) -> str:
 
 
 def notable(events: Iterable[Event]) -> list[str]:
-    return [format_event(e) for e in events if e.kind in NOTABLE]
+    """What a trace line says of a step: its NOTABLE events, and a maple node RCU freed (StackRot's
+    free; a VMA's or a PTE table's RCU free is bookkeeping, left out)."""
+    return [
+        format_event(e) for e in events if e.kind in NOTABLE or (type(e) is RcuFree and e.what.startswith(MAPLE_NODE))
+    ]

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Aba, Decision, Flush, Invalidated, OpDone, OpStart, SpecRead, SpfAbort, Validate
+from ..kernel.events import Aba, Decision, Flush, Invalidated, OpDone, OpStart, RcuFree, SpecRead, SpfAbort, Validate
+from ..kernel.machine import MAPLE_NODE
 from ..kernel.pte import pte_pfn, pte_present, pte_write
 from .describe import format_event, local_text, object_path, validation_text, value_text
 from .expr import Expr, parse
@@ -56,6 +57,7 @@ _PTE_HISTORY = 3  # how deep a chain goes back through a PTE's earlier faults (n
 _COW_INSTALLS = ("wp_page_reuse:set_pte", "wp_page_copy:pte_same")  # a write fault on a write-protected PTE
 _FAULT_INSTALLS = (*_COW_INSTALLS, "finish_fault:set_pte", "do_anonymous_page:set_pte", "do_swap_page:set_pte")
 _SEQS = ("mmap_seq", "mm_lock_seq", "vm_sequence", "vm_lock_seq")
+_MAS_WALK = "find_vma_prev:mas_walk"  # (kernel/stack.py: the step that keeps a maple node pointer)
 # Locals the model keeps only to take a kernel loop one step at a time: `word` is
 # cow_user_page's copy counter (the kernel's struct vm_fault has no such field). A
 # "what changed in A1.vmf" report skips them: every copy step would name them.
@@ -576,6 +578,40 @@ class _Why:
                         depth + 1,
                     )  # fmt: skip
                     self._stale_tlb(c.step, depth + 2)
+
+
+def freed_node_causes(tl: Timeline, step: int) -> list[Cause]:
+    """Why the maple node read at `step` (find_vma_prev:mas_prev, a use-after-free) was freed:
+    where its thread kept the pointer without rcu_read_lock (mas_walk), the expansion that
+    replaced the node and under which mmap lock, and the RCU callback that freed it (StackRot).
+    Empty when `step` reads no node its thread kept."""
+    idx = tl.thread_at(step)
+    thread = tl.names[idx]
+    walk = next((p for p in range(step - 1, -1, -1) if tl.thread_at(p) == idx and tl.label_at(p) == _MAS_WALK), None)
+    if walk is None:
+        return []
+    out: list[Cause] = []
+    node: str | None = None
+    expanding: dict[str, Cause] = {}  # per thread: its fault's decision to expand, and under which lock
+    for pos, _, evs in tl.replay(walk, step):
+        who, label = tl.names[tl.thread_at(pos)], tl.label_at(pos)
+        for e in evs:
+            if type(e) is Decision and pos == walk and e.thread == thread:
+                node = e.detail.split("maple node ", 1)[1].split(" ", 1)[0]
+                out.append(Cause(pos, who, label, "mas_walk", node, f"{thread} {e.detail}", 1))
+            elif type(e) is Decision and node is not None and e.what == "expand_stack":
+                expanding[e.thread] = Cause(pos, who, label, "expand_stack", "", f"{who} {e.detail}", 2)
+            elif type(e) is Decision and node is not None and f"node {node} dead" in e.detail:
+                out.append(Cause(pos, who, label, "mas_replace", node, f"{who} {e.detail}", 1))
+                if e.thread in expanding:
+                    out.append(expanding.pop(e.thread))
+            elif type(e) is RcuFree and node is not None and e.what.startswith(MAPLE_NODE) and str(e.id) == node:
+                text = (
+                    f"{format_event(e)}: the grace period did not wait for {thread}, which holds the node "
+                    "outside rcu_read_lock (only the mmap read lock)"
+                )
+                out.append(Cause(pos, who, label, "rcu_free", node, text, 1))
+    return out
 
 
 def _rule_read(detail: str) -> tuple[str, str]:

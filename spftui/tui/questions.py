@@ -23,7 +23,7 @@ from ..engine.expr import ExprError, parse
 from ..engine.history import in_fault, with_derived
 from ..engine.inspect import MachineResolver, show
 from ..engine.view import Invalidated, Pte, SpfAbort, Validate, Violation
-from ..engine.why import Cause, WhyError, why
+from ..engine.why import Cause, WhyError, freed_node_causes, why
 from . import format as fmt
 
 if TYPE_CHECKING:
@@ -150,7 +150,11 @@ def about_step(session: Session, step: int, events: tuple[Event, ...]) -> Questi
                 expr = _accessed_pte(session, step)
             text = f"{e.oracle.replace('_', ' ')} — {e.detail}"
             violation = Cause(step, thread, label, e.oracle, "", text, 0)
-            return Question(f"why the {e.oracle.replace('_', ' ')} at step {at}", at, expr, (violation,))
+            title = f"why the {e.oracle.replace('_', ' ')} at step {at}"
+            freed = freed_node_causes(session.timeline, step) if e.oracle == "use_after_free" else []
+            if freed:  # a maple node (StackRot): the pointer kept, the replacement, the RCU free; no value
+                return Question(title, at, None, (violation, *freed))
+            return Question(title, at, expr, (violation,))
     for e in events:
         if type(e) is Validate and e.check != "seq_start":
             expr = expr_of(e)

@@ -292,3 +292,27 @@ async def test_y_with_nothing_under_the_cursor_explains_the_step_just_run() -> N
         await press(pilot, "y")
         assert isinstance(app.screen, WhyScreen)
         assert [c.what for c in app.screen.causes[:2]] == ["lost_write", "A.pte[0x10000]"]
+
+
+async def test_y_on_stackrots_use_after_free_names_the_kept_pointer_the_replacement_and_the_rcu_free() -> None:
+    """It showed the madvise's PTE, which has nothing to do with the freed node."""
+    from spftui.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "history_stackrot.toml").with_fixes({"expand_stack_write_lock": False})
+    app = SpftuiApp(sc)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press(pilot, "c")  # the use-after-free, step 8
+        s = app.session
+        assert s is not None and [m.what for m in s.violations()] == ["use_after_free"]
+        debugger(app).query_one(TimelinePane).focus()
+        await press(pilot, "y")
+        why = app.screen
+        assert isinstance(why, WhyScreen)
+        assert [(c.step + 1, c.thread, c.depth) for c in why.causes] == [
+            (8, "M", 0),
+            (2, "M", 1),  # mas_walk: the pointer kept without rcu_read_lock
+            (7, "F", 1),  # the expansion that replaced node 0
+            (5, "F", 2),  # under the mmap read lock
+            (7, "F", 1),  # RCU frees node 0
+        ]
+        assert "outside rcu_read_lock" in why.causes[-1].text and "pte" not in " ".join(c.text for c in why.causes)
