@@ -251,3 +251,14 @@ def test_a_stack_does_not_grow_below_mmap_min_addr() -> None:
     assert "SIGSEGV" in m.threads[0].result and "mmap_min_addr" in m.threads[0].result, m.threads[0].result
     stack = next(v for v in m.vmas if v.mm == "A" and v.vm_flags & VM_GROWSDOWN)
     assert stack.vm_start == 0x1000
+
+
+def test_the_counterexamples_story_says_the_lock_the_kept_pointer_and_the_rcu_free() -> None:
+    r = spftui("explore", SCENARIO, *OFF, "--policy", "classic", "--json")
+    story = json.loads(r.stdout)["policies"]["classic"]["counterexamples"]["use_after_free"]["narration"]
+    for phrase in (
+        "keeps a pointer to A's maple node 0 (mas_root), no rcu_read_lock",
+        "expands vma1 under the mmap read lock",
+        "node 0 dead (call_rcu), RCU frees A's maple node 0",
+    ):
+        assert phrase in story, story

@@ -34,6 +34,7 @@ from ..kernel.events import (
     OpDone,
     OpStart,
     Pte,
+    RcuFree,
     Segv,
     Seq,
     SpfAbort,
@@ -43,6 +44,7 @@ from ..kernel.events import (
     VmaChange,
     Wake,
 )
+from ..kernel.machine import MAPLE_NODE
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 from .describe import decision_short
@@ -112,6 +114,10 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
                 out.append(f"moves pfn {pfn} to swap slot {slot}")
             case Decision(_, "foll", _, _):
                 out.append(decision_short(e))
+            case Decision(_, "expand_stack" | "maple", _, detail):  # StackRot's (kernel/stack.py): the lock, the node
+                out.append(detail)
+            case RcuFree(what, oid) if what.startswith(MAPLE_NODE):
+                out.append(f"RCU frees {what[len(MAPLE_NODE) :]}'s maple node {oid}")
     aborted = any(isinstance(e, SpfAbort) for e in events)
     if not aborted and not faulted:
         if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:
