@@ -220,7 +220,7 @@ class SpftuiApp(App[int]):
                 )
         if not readable:
             return
-        width = max(20, self.size.width - 20)  # (the dialog's)
+        width = max(20, self.size.width - 23)  # (the dialog's, less the list's scrollbar)
         name = identity(s.scenario)[0]
         if len(readable) == 1:
             path, saved = readable[0]
@@ -245,7 +245,12 @@ class SpftuiApp(App[int]):
             options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n  {shown}"))
         options.append(("fresh", "Start fresh", self._stays("they")))
         self.push_screen(
-            ChoiceDialog(f"Restore a saved session of {name}? ({len(readable)} saved)", options, "0", marked=False),
+            ChoiceDialog(
+                f"Restore a saved session of {name}?\n{len(readable)} saved, newest first; Esc starts fresh",
+                options,
+                "0",
+                marked=False,
+            ),
             lambda choice: self.restore(readable[int(choice)][0]) if choice and choice.isdigit() else None,
         )
 
