@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import SEED, press, screen_text, type_text
+from tui_helpers import SEED, press, screen_text, steady, type_text
 
 from spftui.engine.schedule import Replay
 from spftui.engine.session import Session
@@ -153,7 +153,7 @@ async def test_the_screenshot_is_saved_when_downloads_does_not_exist(
 async def test_the_first_screen_at_80x24_shows_the_seqcount_the_policy_checks(policy: str, shown: str) -> None:
     app = SpftuiApp(SEED, policy=policy)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await steady(pilot)
         status_line = [ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0")]
         assert status_line and shown in status_line[0]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cli_run import spftui
 from textual.widgets import Input, Label
-from tui_helpers import SEED, press, screen_text, type_text
+from tui_helpers import SEED, press, screen_text, steady, type_text
 
 from spftui.engine.session_file import autosave_path, dump_session, load_session_for
 from spftui.tui.app import SpftuiApp
@@ -293,7 +293,7 @@ async def test_the_restore_offer_says_when_the_saved_run_has_other_fixes() -> No
                 break
             await pilot.pause()
         assert isinstance(app.screen, ChoiceDialog)
-        await pilot.pause()
+        await steady(pilot)
         text = "".join(c for c in screen_text(pilot) if not 0x2500 <= ord(c) <= 0x259F)  # (the dialog's frame)
         text = " ".join(text.split())
         assert "fixes off: none (not fork_copy_pinned)" in text, text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual import messages
-from tui_helpers import SEED, press, screen_text, type_text
+from tui_helpers import SEED, press, screen_text, steady, type_text
 
 from spftui.engine.session_file import autosave_path, load_session
 from spftui.tui.app import SpftuiApp
@@ -47,7 +47,7 @@ async def test_a_debugger_told_to_quit_from_outside_saves_its_unsaved_work(state
 
     again = SpftuiApp(SEED)
     async with again.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await steady(pilot)
         assert isinstance(again.screen, ChoiceDialog) and "Restore your last session" in screen_text(pilot)
         await press(pilot, "enter")
         assert again.session is not None and again.session.bookmarks == {"bk1": 2}
@@ -101,7 +101,7 @@ async def test_two_debuggers_on_one_scenario_keep_both_saved_sessions(state_dir:
         assert third.session is not None and third.session.bookmarks == {"beta": 2}
         await bookmark(pilot, 1, "gamma")
         await press(pilot, "q")
-        await pilot.pause()
+        await steady(pilot)
         assert "Another debugger" not in screen_text(pilot)  # its own file, unchanged since: replaced
         await press(pilot, "s")
         await until_exited(third)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
 from textual.widgets._footer import FooterKey
-from tui_helpers import SEED, post_key, press, screen_text, settle, type_text
+from tui_helpers import SEED, post_key, press, screen_text, settle, steady, type_text
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.screens.debugger import DebuggerScreen
@@ -44,7 +44,7 @@ async def test_continue_stops_at_the_lost_write_under_refetch_vma() -> None:
         assert s.stop.text.startswith("lost write — A:0x10400 reads 0")
         assert [m.what for m in s.violations()] == ["lost_write"]
         assert "lost write" in status(app)
-        await pilot.pause()
+        await steady(pilot)
         text = screen_text(pilot)
         assert "‼" in text  # the timeline marks the violation
 
@@ -58,7 +58,7 @@ async def test_stepping_shows_the_speculative_snapshot_of_a1() -> None:
         while a1.pc != "wp_page_copy:copy" or "new_page" not in a1.vmf:
             await press(pilot, "s")
         assert a1.vmf["seq"] == 0
-        await pilot.pause()
+        await steady(pilot)
         text = screen_text(pilot)
         assert "orig_pte pfn 1 RO A D" in text
         assert "seq 0" in text
@@ -441,7 +441,7 @@ async def test_the_key_bar_keeps_palette_help_and_quit_and_is_not_rebuilt_for_no
         for width, height in ((80, 24), (60, 20), (120, 40)):
             await pilot.resize_terminal(width, height)
             await settle(pilot)
-            await pilot.pause()
+            await steady(pilot)
             bar = screen_text(pilot).splitlines()[-1]
             assert bar.startswith("^p palette") and "? Help q Quit" in bar, (width, bar)
         shown = keys()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
-from tui_helpers import SEED, press, screen_text, settle, type_text
+from tui_helpers import SEED, press, screen_text, settle, steady, type_text
 
 from spftui.engine.schedule import Replay
 from spftui.engine.schedule_file import scenario_hash
@@ -303,7 +303,7 @@ async def test_the_restore_offer_shows_the_saved_sessions_path_broken_only_after
         for _ in range(50):
             if isinstance(app.screen, ChoiceDialog):
                 break
-            await pilot.pause()
+            await steady(pilot)
         lines = screen_text(pilot).splitlines()
         first = next(i for i, line in enumerate(lines) if "a file of its own), in" in line)
         pieces = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
-from tui_helpers import ROOT, press, screen_text, settle, type_text
+from tui_helpers import ROOT, press, screen_text, settle, steady, type_text
 
 from spftui.scenario import load_scenario
 from spftui.scenario.fixes import FIX
@@ -57,7 +57,7 @@ async def test_the_toggle_works_in_a_small_terminal() -> None:
         await toggle(pilot, app, "fork_vm_raw_write")
         assert app.session is not None and app.session.scenario.fixes_off == {"fork_vm_raw_write"}
         assert app.session.position == 0
-        await pilot.pause()
+        await steady(pilot)
         assert "step 0 of 0 · vma-lock · reuse anon-exclusive · fix off: fork_vm_raw_write ·" in screen_text(pilot)
 
 

@@ -115,7 +115,7 @@ async def test_at_80x24_the_status_line_keeps_the_policy_first_with_a_fix_off() 
     sc = load_scenario(ROOT / "scenarios" / "history_fork_vma_lock.toml").with_fixes({"fork_vma_write_lock": False})
     app = SpftuiApp(sc)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await steady(pilot)
         line = next(ln for ln in screen_text(pilot).splitlines() if ln.lstrip().startswith("step 0 of 0"))
         assert line.strip().startswith("step 0 of 0 · vma-lock · reuse anon-exclusive · fix off: fork_vma_write_lock")
 
@@ -165,7 +165,7 @@ async def test_the_breakpoint_dialog_field_says_what_each_kind_takes() -> None:
             ("condition", "an expression, e.g. A.mmap_seq > 2"),
         ):
             await pilot.click(f"#kind-{kind}")
-            await pilot.pause()
+            await steady(pilot)
             assert dialog.kind == kind and shown in screen_text(pilot), kind
 
 
@@ -224,7 +224,7 @@ async def test_the_breakpoint_dialogs_examples_use_the_scenarios_names() -> None
         dialog = app.screen
         assert isinstance(dialog, BreakpointDialog)
         await pilot.click("#kind-condition")
-        await pilot.pause()
+        await steady(pilot)
         text = screen_text(pilot)
         assert "an expression, e.g. P.mmap_seq > 2" in text
         assert 'e.g. P.mmap_seq > 2 and W.state == "blocked"' in text and "A1" not in text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
-from tui_helpers import SEED, press, screen_text
+from tui_helpers import SEED, press, screen_text, steady
 
 from spftui.tui.app import SpftuiApp
 from spftui.tui.format import home_path, path_lines, toast_command, toast_path
@@ -90,7 +90,7 @@ async def test_a_long_cause_wraps_in_the_why_dialog_at_80x24_and_the_start_is_sa
 async def test_the_key_bar_leaves_out_whole_keys_that_do_not_fit(size: tuple[int, int]) -> None:
     app = SpftuiApp(SEED)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
+        await steady(pilot)
         bar = screen_text(pilot).splitlines()[-1].rstrip()
         words = {"palette", "Step", "Cont", "Back", "Goto", "Help", "Quit", "Thread", "RevCont", "Break", "Watch"}
         words |= {"Policy", "Restart", "Open"}
