@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..kernel.events import TRACE_SCHEMA as TRACE_SCHEMA
 from ..kernel.events import (
+    MAPLE_NODE,
     Aba,
     Alloc,
     AnonVma,
@@ -36,9 +36,9 @@ from ..kernel.events import (
     VmaChange,
     Wake,
 )
+from ..kernel.events import TRACE_SCHEMA as TRACE_SCHEMA
 from ..kernel.events import event_fields as event_fields
 from ..kernel.foll import format_foll
-from ..kernel.machine import MAPLE_NODE
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
 from .expr import format_int
@@ -252,7 +252,7 @@ def format_event(e: Event) -> str:
             return f"{mm} vma{vma} {action} (vma{other})"
         case VmaChange(mm, action, vma, _, _):
             return f"{mm} vma{vma} {action}"
-        case RcuFree(what, oid) if what.startswith(MAPLE_NODE):
+        case RcuFree(what, oid) if e.maple:
             return f"RCU frees {what[len(MAPLE_NODE) :]}'s maple node {oid} (mt_free_rcu)"
         case RcuFree(what, oid):
             return f"RCU frees {what} {oid}"
@@ -276,8 +276,4 @@ def format_event(e: Event) -> str:
 
 
 def notable(events: Iterable[Event]) -> list[str]:
-    """What a trace line says of a step: its NOTABLE events, and a maple node RCU freed (StackRot's
-    free; a VMA's or a PTE table's RCU free is bookkeeping, left out)."""
-    return [
-        format_event(e) for e in events if e.kind in NOTABLE or (type(e) is RcuFree and e.what.startswith(MAPLE_NODE))
-    ]
+    return [format_event(e) for e in events if e.kind in NOTABLE or (type(e) is RcuFree and e.maple)]

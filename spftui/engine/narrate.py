@@ -44,10 +44,9 @@ from ..kernel.events import (
     VmaChange,
     Wake,
 )
-from ..kernel.machine import MAPLE_NODE
 from ..kernel.pte import format_pte
 from ..kernel.state import format_vm_flags
-from .describe import decision_short
+from .describe import decision_short, format_event
 from .user_oracles import build_machine
 
 if TYPE_CHECKING:
@@ -116,8 +115,8 @@ def _phrases(label: str, events: list[Event], vmf: dict[str, Any], next_label: s
                 out.append(decision_short(e))
             case Decision(_, "expand_stack" | "maple", _, detail):  # StackRot's (kernel/stack.py): the lock, the node
                 out.append(detail)
-            case RcuFree(what, oid) if what.startswith(MAPLE_NODE):
-                out.append(f"RCU frees {what[len(MAPLE_NODE) :]}'s maple node {oid}")
+            case RcuFree() if e.maple:
+                out.append(format_event(e))
     aborted = any(isinstance(e, SpfAbort) for e in events)
     if not aborted and not faulted:
         if label == "do_user_addr_fault:spf_seq_start" and "seq" in vmf:

@@ -39,8 +39,19 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..kernel.events import Aba, Decision, Flush, Invalidated, OpDone, OpStart, RcuFree, SpecRead, SpfAbort, Validate
-from ..kernel.machine import MAPLE_NODE
+from ..kernel.events import (
+    MAPLE_NODE,
+    Aba,
+    Decision,
+    Flush,
+    Invalidated,
+    OpDone,
+    OpStart,
+    RcuFree,
+    SpecRead,
+    SpfAbort,
+    Validate,
+)
 from ..kernel.pte import pte_pfn, pte_present, pte_write
 from .describe import format_event, local_text, object_path, validation_text, value_text
 from .expr import Expr, parse
@@ -590,27 +601,32 @@ def freed_node_causes(tl: Timeline, step: int) -> list[Cause]:
     walk = next((p for p in range(step - 1, -1, -1) if tl.thread_at(p) == idx and tl.label_at(p) == _MAS_WALK), None)
     if walk is None:
         return []
+    mm = tl.machine_at(0).threads[idx].mm
+    node = tl.machine_at(walk + 1).threads[idx].vmf.get("mt_node")  # (the pointer mas_walk kept)
+    if node is None:
+        return []
     out: list[Cause] = []
-    node: str | None = None
+    live = True
     expanding: dict[str, Cause] = {}  # per thread: its fault's decision to expand, and under which lock
-    for pos, _, evs in tl.replay(walk, step):
+    for pos, m, evs in tl.replay(walk, step):  # (m: the state after step pos)
         who, label = tl.names[tl.thread_at(pos)], tl.label_at(pos)
+        replaced = live and m.mms[mm].maple[node] != "live"
+        live = live and not replaced
         for e in evs:
             if type(e) is Decision and pos == walk and e.thread == thread:
-                node = e.detail.split("maple node ", 1)[1].split(" ", 1)[0]
-                out.append(Cause(pos, who, label, "mas_walk", node, f"{thread} {e.detail}", 1))
-            elif type(e) is Decision and node is not None and e.what == "expand_stack":
+                out.append(Cause(pos, who, label, "mas_walk", str(node), f"{thread} {e.detail}", 1))
+            elif type(e) is Decision and e.what == "expand_stack":
                 expanding[e.thread] = Cause(pos, who, label, "expand_stack", "", f"{who} {e.detail}", 2)
-            elif type(e) is Decision and node is not None and f"node {node} dead" in e.detail:
-                out.append(Cause(pos, who, label, "mas_replace", node, f"{who} {e.detail}", 1))
+            elif type(e) is Decision and e.what == "maple" and replaced:
+                out.append(Cause(pos, who, label, "mas_replace", str(node), f"{who} {e.detail}", 1))
                 if e.thread in expanding:
                     out.append(expanding.pop(e.thread))
-            elif type(e) is RcuFree and node is not None and e.what.startswith(MAPLE_NODE) and str(e.id) == node:
+            elif type(e) is RcuFree and e.what == MAPLE_NODE + mm and e.id == node:
                 text = (
                     f"{format_event(e)}: the grace period did not wait for {thread}, which holds the node "
                     "outside rcu_read_lock (only the mmap read lock)"
                 )
-                out.append(Cause(pos, who, label, "rcu_free", node, text, 1))
+                out.append(Cause(pos, who, label, "rcu_free", str(node), text, 1))
     return out
 
 

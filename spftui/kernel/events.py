@@ -207,8 +207,12 @@ class Wake(NamedTuple):
         return "wake"
 
 
+MAPLE_NODE = "maple_node:"
+"""call_rcu's kind for a maple node of mm NAME: MAPLE_NODE + NAME (kernel/stack.py)."""
+
+
 class RcuFree(NamedTuple):
-    """An RCU callback frees a VMA or a PTE table after its grace period."""
+    """An RCU callback frees a VMA, a PTE table or a maple node after its grace period."""
 
     what: str  # "vma" | "table" | "maple_node:MM" (a maple node of mm MM: kernel/stack.py)
     id: int
@@ -216,6 +220,11 @@ class RcuFree(NamedTuple):
     @property
     def kind(self) -> str:
         return "rcu_free"
+
+    @property
+    def maple(self) -> bool:
+        """A maple node's free (StackRot's: worth a trace line; a VMA's or a table's is bookkeeping)."""
+        return self.what.startswith(MAPLE_NODE)
 
 
 class Swap(NamedTuple):

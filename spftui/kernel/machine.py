@@ -14,7 +14,7 @@ from typing import Any
 
 from ..scenario.policies import POLICY, REUSE, Policy, ReuseRule
 from . import oracles
-from .events import Alloc, Block, Event, Flush, Free, Pgtable, Pte, RcuFree, Violation, Wake
+from .events import MAPLE_NODE, Alloc, Block, Event, Flush, Free, Pgtable, Pte, RcuFree, Violation, Wake
 from .ops import start_op as _start_op
 from .pte import (
     PTRS_PER_PTE,
@@ -33,8 +33,6 @@ from .steps import STEPS as _STEPS
 ALLOC = ("alloc", 0)
 # Read sections and call_rcu decide when grace periods end.
 RCU = ("rcu", 0)
-# call_rcu's kind for a maple node of mm NAME: MAPLE_NODE + NAME (stack.py).
-MAPLE_NODE = "maple_node:"
 
 
 class Machine:

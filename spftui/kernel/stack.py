@@ -84,8 +84,7 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from . import locks
-from .events import Decision, VmaChange
-from .machine import MAPLE_NODE
+from .events import MAPLE_NODE, Decision, VmaChange
 from .pte import PAGE_SHIFT
 from .state import VM_GROWSDOWN, VM_READ, VM_WRITE
 from .steps import STEPS, step
