@@ -224,13 +224,13 @@ class SpftuiApp(App[int]):
         name = identity(s.scenario)[0]
         if len(readable) == 1:
             path, saved = readable[0]
-            shown = path_lines(home_path(path), width).replace("\n", "\n  ")
+            shown = path_lines(home_path(path), width)
             self.push_screen(
                 ChoiceDialog(
                     f"Restore your last session of {name}?",
                     [
                         ("restore", "Restore it", self._saved_what(saved)),
-                        ("fresh", "Start fresh", f"it stays (a save writes a file of its own), in\n  {shown}"),
+                        ("fresh", "Start fresh", f"it stays (a save writes a file of its own), in\n{shown}"),
                     ],
                     "restore",
                     marked=False,
@@ -240,9 +240,9 @@ class SpftuiApp(App[int]):
             return
         options = []
         for i, (path, saved) in enumerate(readable):
-            shown = path_lines(home_path(path), width).replace("\n", "\n  ")
+            shown = path_lines(home_path(path), width)
             when = _when(path)
-            options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n  {shown}"))
+            options.append((str(i), f"Restore the one saved {when}", f"{self._saved_what(saved)}\n{shown}"))
         options.append(("fresh", "Start fresh", self._stays("they")))
         self.push_screen(
             ChoiceDialog(

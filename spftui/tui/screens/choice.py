@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -57,12 +59,12 @@ class ChoiceDialog(Dialog[str | None]):
             yield Label(self.title_text, classes="dialog-title")
             items = []
             for value, name, desc in self.options:
-                text = Text()
-                text.append("● " if self.marked and value == self.current else "  ", "bold #87d787")
-                text.append(name, "bold")
-                if desc:
-                    text.append("\n  " + desc, "grey62")
-                items.append(Option(text, id=value))
+                head = Text()
+                head.append("● " if self.marked and value == self.current else "  ", "bold #87d787")
+                head.append(name, "bold")
+                # the description under the name, every line of it (a wrapped one too) indented
+                prompt = Group(head, Padding(Text(desc, "grey62"), (0, 0, 0, 2))) if desc else head
+                items.append(Option(prompt, id=value))
             yield _Choices(*items, id="choices")
             if self.note:
                 yield Label(self.note, classes="dialog-note")
